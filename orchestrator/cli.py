@@ -1,0 +1,99 @@
+"""The `orchestrate` command: a click group; each subcommand lives in orchestrator/commands/."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import click
+
+from orchestrator import __version__
+from orchestrator.logs import configure_logging
+from orchestrator.settings import Settings
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+#: Subcommand modules under orchestrator.commands, in the order `--help` lists them.
+COMMAND_MODULES = (
+    "validate",
+    "plan",
+    "check",
+    "submit",
+    "status",
+    "watch",
+    "logs",
+    "control",
+    "simulate",
+    "up",
+    "emulator",
+    "pacer",
+    "suppress",
+)
+
+#: Exit codes: 0 ok, 1 a check failed or an operation could not be done, 2 bad input (like click).
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+@dataclass
+class AppContext:
+    """What every subcommand shares: settings read once, and a lazily opened Redis client."""
+
+    settings: Settings
+
+    @cached_property
+    def redis(self) -> Redis:
+        from orchestrator.store.connection import redis_from_url
+
+        return redis_from_url(self.settings.redis_url)
+
+
+class OrchestrateGroup(click.Group):
+    """Loads the subcommand modules lazily so `orchestrate --help` stays fast."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [m.replace("_", "-") for m in COMMAND_MODULES if _load(m) is not None] + sorted(
+            n for n in self.commands if n not in COMMAND_MODULES
+        )
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        for module in COMMAND_MODULES:
+            loaded = _load(module)
+            if loaded is not None:
+                for cmd in loaded:
+                    if cmd.name == cmd_name:
+                        return cmd
+        return None
+
+
+def _load(module: str) -> list[click.Command] | None:
+    try:
+        mod = importlib.import_module(f"orchestrator.commands.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"orchestrator.commands.{module}":
+            return None
+        raise
+    cmds = getattr(mod, "COMMANDS", None)
+    if cmds is not None:
+        return list(cmds)
+    return [mod.command]
+
+
+@click.group(cls=OrchestrateGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="orchestrate")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Send a bulk e-mail campaign through Tencent Cloud SES on a safe warm-up plan."""
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    ctx.obj = AppContext(settings=settings)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The `orchestrate` subcommands, one module each; each module defines a click command named `command`."""

@@ -1,0 +1,49 @@
+"""E-mail address checks and normalisation (syntax only; no DNS)."""
+
+from __future__ import annotations
+
+import re
+
+# A pragmatic RFC 5321 subset: what mailbox providers accept in practice, ASCII local parts.
+_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_ADDR = re.compile(rf"^({_LOCAL})@((?:{_LABEL}\.)+[A-Za-z]{{2,63}})$")
+_FROM = re.compile(r"^\s*(?:(?P<alias>[^<>]*?)\s*<(?P<addr1>[^<>]+)>|(?P<addr2>[^<>\s]+))\s*$")
+MAX_ADDRESS_LEN = 254
+
+
+def normalize_address(raw: str) -> tuple[str | None, str]:
+    """(normalised address, "") when valid, else (None, reason).
+
+    Trims blanks and lower-cases the domain; the local part keeps its case (it may be significant).
+    """
+    addr = raw.strip()
+    if not addr:
+        return None, "empty"
+    if len(addr) > MAX_ADDRESS_LEN:
+        return None, "too long"
+    m = _ADDR.match(addr)
+    if not m:
+        return None, "bad syntax"
+    local, domain = m.group(1), m.group(2)
+    if len(local) > 64:
+        return None, "local part too long"
+    return f"{local}@{domain.lower()}", ""
+
+
+def parse_from_address(value: str) -> tuple[str, str]:
+    """'Alias <addr@domain>' or 'addr@domain' -> (alias, address). Raises ValueError."""
+    m = _FROM.match(value)
+    if not m:
+        msg = f"not an e-mail address: {value!r} (write 'Alias <news@example.com>')"
+        raise ValueError(msg)
+    alias = (m.group("alias") or "").strip()
+    addr = (m.group("addr1") or m.group("addr2") or "").strip()
+    if ":" in alias:
+        msg = f"the sender alias may not contain ':' (Tencent refuses it): {alias!r}"
+        raise ValueError(msg)
+    norm, reason = normalize_address(addr)
+    if norm is None:
+        msg = f"not an e-mail address: {addr!r} ({reason})"
+        raise ValueError(msg)
+    return alias, norm

@@ -1,0 +1,339 @@
+"""The campaign file's model: every key, its default and its check (docs/campaign-file.md)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from pathlib import Path
+from typing import Annotated, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from orchestrator.core.addresses import parse_from_address
+from orchestrator.core.plan import (
+    DEFAULT_ROWS,
+    SKIP_WARMUP_MAX_DAILY,
+    AfterTable,
+    Mode,
+    Plan,
+    PlanRow,
+)
+from orchestrator.core.progress import ProgressRules
+
+SLUG = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+TEMPLATE_VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
+MAX_MULTIPLIER_WITHOUT_OVERRIDE = 5.0
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Identity(Strict):
+    """A sending identity: a sender address on a domain with its dedicated IP(s)."""
+
+    id: Annotated[str, Field(pattern=SLUG)]
+    from_: Annotated[str, Field(alias="from")]
+    warmup_day: Annotated[int, Field(ge=1)] = 1
+    daily_quota: Annotated[int | None, Field(ge=1)] = None
+    account: Annotated[str, Field(pattern=SLUG)] = "default"
+    reply_to: str | None = None
+
+    @field_validator("from_")
+    @classmethod
+    def _check_from(cls, v: str) -> str:
+        parse_from_address(v)  # raises ValueError with the reason
+        return v
+
+    @property
+    def address(self) -> str:
+        return parse_from_address(self.from_)[1]
+
+    @property
+    def domain(self) -> str:
+        return self.address.rsplit("@", 1)[1]
+
+
+class Pool(Strict):
+    multiplier: Annotated[float, Field(gt=0)] = 5.0
+    allow_above_5x: bool = False
+
+    @model_validator(mode="after")
+    def _check_multiplier(self) -> Self:
+        if self.multiplier > MAX_MULTIPLIER_WITHOUT_OVERRIDE and not self.allow_above_5x:
+            msg = (
+                f"multiplier {self.multiplier:g} is above 5 (the seed's ceiling: at most 5x the plan a day); "
+                "set allow_above_5x: true to override"
+            )
+            raise ValueError(msg)
+        return self
+
+
+def _parse_days(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", text)
+    if not m:
+        msg = f"days must look like '3' or '6-10', got {text!r}"
+        raise ValueError(msg)
+    first = int(m.group(1))
+    last = int(m.group(2) or first)
+    if first < 1 or last < first:
+        msg = f"days {text!r}: the range must start at 1 or later and not run backwards"
+        raise ValueError(msg)
+    return first, last
+
+
+def _parse_range(value: int | str, what: str) -> tuple[int, int]:
+    if isinstance(value, int):
+        lo = hi = value
+    else:
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", value)
+        if not m:
+            msg = f"{what} must be a number or a range like '6000-8000', got {value!r}"
+            raise ValueError(msg)
+        lo = int(m.group(1))
+        hi = int(m.group(2) or lo)
+    if lo < 1 or hi < lo:
+        msg = f"{what} {value!r}: values must be at least 1, low then high"
+        raise ValueError(msg)
+    return lo, hi
+
+
+class PlanRowSpec(Strict):
+    days: int | str
+    daily: int | str
+    hourly: int | str
+
+    def to_row(self) -> PlanRow:
+        first, last = _parse_days(str(self.days))
+        dlo, dhi = _parse_range(self.daily, "daily")
+        hlo, hhi = _parse_range(self.hourly, "hourly")
+        return PlanRow(first, last, dlo, dhi, hlo, hhi)
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        self.to_row()
+        return self
+
+
+class PlanSpec(Strict):
+    table: Literal["default"] | None = "default"
+    rows: list[PlanRowSpec] | None = None
+    after_table: AfterTable = AfterTable.DOUBLE
+    scale: Annotated[float, Field(gt=0, le=1)] = 1.0
+    target_daily: Annotated[int | None, Field(ge=1)] = None
+    advance_min_fraction: Annotated[float, Field(gt=0, le=1)] = 0.5
+    idle_grace_days: Annotated[int, Field(ge=0)] = 3
+    idle_reset_days: Annotated[int, Field(ge=1)] = 30
+
+    @model_validator(mode="after")
+    def _check_rows(self) -> Self:
+        if self.rows is None:
+            return self
+        if not self.rows:
+            msg = "rows: give at least one row, or leave rows out to use the default table"
+            raise ValueError(msg)
+        expected = 1
+        for i, spec in enumerate(self.rows):
+            row = spec.to_row()
+            if row.first < expected:
+                msg = f"rows[{i}]: days {spec.days} overlap the row before (expected day {expected} next)"
+                raise ValueError(msg)
+            if row.first > expected:
+                msg = f"rows[{i}]: days {spec.days} leave a gap (day {expected} has no row)"
+                raise ValueError(msg)
+            expected = row.last + 1
+        return self
+
+    def build(self) -> Plan:
+        rows = tuple(r.to_row() for r in self.rows) if self.rows else DEFAULT_ROWS
+        return Plan(rows, self.after_table, self.scale, self.target_daily)
+
+    def progress_rules(self, mode: Mode) -> ProgressRules:
+        return ProgressRules(
+            advance_min_fraction=self.advance_min_fraction,
+            idle_grace_days=self.idle_grace_days,
+            idle_reset_days=self.idle_reset_days,
+            every_sending_day_counts=mode is Mode.TRANSACTIONAL,
+        )
+
+
+class ColumnSource(Strict):
+    column: Annotated[str, Field(min_length=1)]
+    default: str | None = None  # used when the cell is empty; without it an empty cell is an error
+
+
+class ValueSource(Strict):
+    value: str
+
+
+class Template(Strict):
+    id: Annotated[int, Field(ge=1)]
+    subject: Annotated[str, Field(min_length=1, max_length=100)]
+    data: dict[str, ColumnSource | ValueSource] = Field(default_factory=dict)
+    unsubscribe: str | None = None  # Tencent's Unsubscribe code: "0" none, "1" zh-CN, "2" en ...
+    trigger_type: Literal[0, 1] | None = None  # default: 1 in transactional mode, else 0
+
+    @field_validator("unsubscribe", mode="before")
+    @classmethod
+    def _unsub_str(cls, v: object) -> object:
+        return str(v) if isinstance(v, int) else v
+
+    @model_validator(mode="after")
+    def _check_subject_vars(self) -> Self:
+        missing = [v for v in subject_variables(self.subject) if v not in self.data]
+        if missing:
+            names = ", ".join("{{" + m + "}}" for m in missing)
+            msg = f"subject uses {names} but template.data has no such key"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        return [s.column for s in self.data.values() if isinstance(s, ColumnSource)]
+
+
+def subject_variables(text: str) -> list[str]:
+    """The `{{variable}}` names used in a subject or template body, in order, without repeats."""
+    return list(dict.fromkeys(TEMPLATE_VAR.findall(text)))
+
+
+class Recipients(Strict):
+    file: Path
+    email_column: Annotated[str, Field(min_length=1)] = "email"
+    shuffle_seed: int | None = None  # None: a seed is drawn at submit and stored with the campaign
+    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
+    encoding: str = "utf-8-sig"
+
+
+class Shaping(Strict):
+    max_domain_share: Annotated[float, Field(gt=0, le=1)] = 0.3
+    per_domain_from_day: Annotated[int, Field(ge=1)] = 6
+    per_domain_from_daily: Annotated[int, Field(ge=1)] = 5000
+
+
+class Retry(Strict):
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    base_delay_s: Annotated[float, Field(gt=0)] = 30.0
+    max_delay_s: Annotated[float, Field(gt=0)] = 3600.0
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.max_delay_s < self.base_delay_s:
+            msg = "max_delay_s must be at least base_delay_s"
+            raise ValueError(msg)
+        return self
+
+
+class DomainBehaviour(Strict):
+    """Simulated recipient behaviour for one recipient domain (rates are fractions of sends)."""
+
+    hard_bounce_rate: Annotated[float | None, Field(ge=0, le=1)] = None
+    soft_bounce_rate: Annotated[float | None, Field(ge=0, le=1)] = None
+    open_rate: Annotated[float | None, Field(ge=0, le=1)] = None
+    click_rate: Annotated[float | None, Field(ge=0, le=1)] = None
+    complaint_rate: Annotated[float | None, Field(ge=0, le=1)] = None
+    unsubscribe_rate: Annotated[float | None, Field(ge=0, le=1)] = None
+    temporary_block_rate: Annotated[float | None, Field(ge=0, le=1)] = None
+
+
+class Simulation(Strict):
+    """What `orchestrate simulate` assumes about recipients and Tencent (ignored by real sends)."""
+
+    start: date | None = None  # default: the campaign's `start`, or today
+    hard_bounce_rate: Annotated[float, Field(ge=0, le=1)] = 0.01
+    soft_bounce_rate: Annotated[float, Field(ge=0, le=1)] = 0.01
+    open_rate: Annotated[float, Field(ge=0, le=1)] = 0.35
+    click_rate: Annotated[float, Field(ge=0, le=1)] = 0.05
+    complaint_rate: Annotated[float, Field(ge=0, le=1)] = 0.0005
+    unsubscribe_rate: Annotated[float, Field(ge=0, le=1)] = 0.002
+    transient_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    temporary_block_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    domains: dict[str, DomainBehaviour] = Field(default_factory=dict)
+    seed: int = 1
+
+
+class Campaign(Strict):
+    """A whole campaign file."""
+
+    name: Annotated[str, Field(pattern=SLUG)]
+    mode: Mode = Mode.WARMUP
+    timezone: str = "UTC"
+    start: date | None = None
+    sending_window: str | None = None
+    identities: Annotated[list[Identity], Field(min_length=1)]
+    pool: Pool = Field(default_factory=Pool)
+    plan: PlanSpec = Field(default_factory=PlanSpec)
+    template: Template
+    recipients: Recipients
+    shaping: Shaping = Field(default_factory=Shaping)
+    retry: Retry = Field(default_factory=Retry)
+    simulation: Simulation = Field(default_factory=Simulation)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            msg = f"unknown time zone {v!r} (use an IANA name such as Asia/Seoul or UTC)"
+            raise ValueError(msg) from None
+        return v
+
+    @field_validator("sending_window")
+    @classmethod
+    def _check_window(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_window(v)
+        return v
+
+    @model_validator(mode="after")
+    def _check_whole(self) -> Self:
+        seen: set[str] = set()
+        for i, ident in enumerate(self.identities):
+            if ident.id in seen:
+                msg = f"identities[{i}].id: {ident.id!r} is used twice"
+                raise ValueError(msg)
+            seen.add(ident.id)
+        if self.mode is Mode.SKIP_WARMUP and (self.plan.target_daily or 0) > SKIP_WARMUP_MAX_DAILY:
+            msg = (
+                f"mode skip-warmup is allowed only at or under {SKIP_WARMUP_MAX_DAILY:,} a day "
+                f"(plan.target_daily is {self.plan.target_daily:,}); use mode: warmup"
+            )
+            raise ValueError(msg)
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def window(self) -> tuple[time, time] | None:
+        return parse_window(self.sending_window) if self.sending_window else None
+
+    @property
+    def trigger_type(self) -> int:
+        if self.template.trigger_type is not None:
+            return self.template.trigger_type
+        return 1 if self.mode is Mode.TRANSACTIONAL else 0
+
+    def build_plan(self) -> Plan:
+        return self.plan.build()
+
+
+def parse_window(text: str) -> tuple[time, time]:
+    """'08:00-22:00' -> (08:00, 22:00). A window may wrap midnight ('22:00-06:00')."""
+    m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
+    if not m:
+        msg = f"sending_window must look like '08:00-22:00', got {text!r}"
+        raise ValueError(msg)
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    if not (0 <= h1 <= 24 and 0 <= h2 <= 24 and m1 < 60 and m2 < 60):
+        msg = f"sending_window {text!r}: hours 00-24, minutes 00-59"
+        raise ValueError(msg)
+    start = time(h1 % 24, m1)
+    end = time(h2 % 24, m2)
+    if start == end:
+        msg = f"sending_window {text!r} is empty; leave it out to send around the clock"
+        raise ValueError(msg)
+    return start, end

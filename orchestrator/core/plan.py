@@ -1,0 +1,217 @@
+"""The warm-up plan: daily and hourly caps per warm-up day, identity caps, the pool ceiling, fair shares."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+#: No cap ever exceeds this; doubling past the table would otherwise grow without bound.
+CAP_LIMIT = 1_000_000_000
+#: `skip-warmup` is allowed only at or under this daily volume (the seed's rule).
+SKIP_WARMUP_MAX_DAILY = 10_000
+
+
+class Mode(StrEnum):
+    WARMUP = "warmup"
+    TRANSACTIONAL = "transactional"
+    SHARED = "shared"
+    SKIP_WARMUP = "skip-warmup"
+
+
+class AfterTable(StrEnum):
+    DOUBLE = "double"
+    HOLD = "hold"
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """How much may be sent: per calendar day and per rolling 60 minutes."""
+
+    daily: int
+    hourly: int
+
+    def min(self, other: Caps) -> Caps:
+        return Caps(min(self.daily, other.daily), min(self.hourly, other.hourly))
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRow:
+    """Warm-up days `first..last` ramp linearly from the low to the high value of each range."""
+
+    first: int
+    last: int
+    daily_lo: int
+    daily_hi: int
+    hourly_lo: int
+    hourly_hi: int
+
+
+#: The seed table of spec/warmup.md section 2.
+DEFAULT_ROWS: tuple[PlanRow, ...] = (
+    PlanRow(1, 1, 1000, 1000, 200, 200),
+    PlanRow(2, 2, 1500, 1500, 200, 200),
+    PlanRow(3, 3, 2000, 2000, 400, 400),
+    PlanRow(4, 4, 3000, 3000, 400, 400),
+    PlanRow(5, 5, 4500, 4500, 500, 500),
+    PlanRow(6, 10, 6000, 8000, 500, 1000),
+    PlanRow(11, 15, 8000, 10000, 800, 2000),
+    PlanRow(16, 20, 10000, 15000, 1000, 3000),
+    PlanRow(21, 30, 15000, 25000, 3000, 5000),
+)
+
+
+def _ramp(lo: int, hi: int, first: int, last: int, day: int) -> int:
+    if last == first:
+        return hi
+    return lo + (day - first) * (hi - lo) // (last - first)
+
+
+def table_caps(rows: Sequence[PlanRow], after_table: AfterTable = AfterTable.DOUBLE) -> list[Caps]:
+    """Every day of the table (index 0 = day 1), ramped, floored, never below the day before."""
+    caps: list[Caps] = []
+    prev = Caps(0, 0)
+    for row in rows:
+        for day in range(row.first, row.last + 1):
+            cur = Caps(
+                max(prev.daily, _ramp(row.daily_lo, row.daily_hi, row.first, row.last, day)),
+                max(prev.hourly, _ramp(row.hourly_lo, row.hourly_hi, row.first, row.last, day)),
+            )
+            caps.append(cur)
+            prev = cur
+    del after_table  # the tail is computed in Plan.base_caps
+    return caps
+
+
+class Plan:
+    """A campaign's warm-up plan: the table, what follows it, `scale` and `target_daily`."""
+
+    def __init__(
+        self,
+        rows: Sequence[PlanRow] = DEFAULT_ROWS,
+        after_table: AfterTable = AfterTable.DOUBLE,
+        scale: float = 1.0,
+        target_daily: int | None = None,
+    ) -> None:
+        if not rows:
+            msg = "a plan needs at least one row"
+            raise ValueError(msg)
+        if not 0 < scale <= 1:
+            msg = "scale must be in (0, 1]"
+            raise ValueError(msg)
+        self._table = table_caps(rows)
+        self.after_table = after_table
+        self.scale = scale
+        self.target_daily = target_daily
+
+    @property
+    def table_days(self) -> int:
+        return len(self._table)
+
+    def base_caps(self, day: int) -> Caps:
+        """The table's caps for warm-up `day` (1-based), before `scale` and `target_daily`."""
+        if day < 1:
+            msg = f"warm-up days start at 1, got {day}"
+            raise ValueError(msg)
+        if day <= len(self._table):
+            return self._table[day - 1]
+        last = self._table[-1]
+        if self.after_table is AfterTable.HOLD:
+            return last
+        # Doubling every day past the table; the exponent is bounded so huge days stay cheap.
+        factor = 2 ** min(day - len(self._table), 40)
+        return Caps(min(last.daily * factor, CAP_LIMIT), min(last.hourly * factor, CAP_LIMIT))
+
+    def caps(self, day: int) -> Caps:
+        """The caps of one identity on warm-up `day`: scaled, and stopped at `target_daily`."""
+        base = self.base_caps(day)
+        daily = max(1, int(base.daily * self.scale))
+        hourly = max(1, int(base.hourly * self.scale))
+        if self.target_daily is not None:
+            daily = min(daily, self.target_daily)
+        return Caps(daily, min(hourly, daily))
+
+
+def identity_caps(plan: Plan, mode: Mode, warmup_day: int, daily_quota: int | None = None) -> Caps:
+    """An identity's caps for its warm-up day, with Tencent's daily quota as an extra ceiling."""
+    if mode in (Mode.WARMUP, Mode.TRANSACTIONAL):
+        caps = plan.caps(warmup_day)
+    elif mode is Mode.SKIP_WARMUP:
+        daily = min(plan.target_daily or SKIP_WARMUP_MAX_DAILY, SKIP_WARMUP_MAX_DAILY)
+        caps = Caps(daily, daily)
+    else:  # shared: Tencent's warm shared IPs, no ramp; only the quotas bind
+        daily = plan.target_daily or CAP_LIMIT
+        caps = Caps(daily, daily)
+    if daily_quota is not None:
+        caps = caps.min(Caps(daily_quota, daily_quota))
+    return caps
+
+
+def pool_ceiling(plan: Plan, warmup_days: Sequence[int], multiplier: float) -> Caps:
+    """`multiplier x plan(day)` where day is the most advanced identity's warm-up day."""
+    base = plan.caps(max(warmup_days))
+    return Caps(int(base.daily * multiplier), int(base.hourly * multiplier))
+
+
+def fair_shares(ceiling: int, demands: Sequence[int], rotate: int = 0) -> list[int]:
+    """Max-min fair split of `ceiling` among `demands`: nobody gets more than it asks, nobody starves.
+
+    When the ceiling binds, the shares sum to it exactly; the remainder of an uneven split goes
+    one unit each to identities in an order rotated by `rotate`, so no identity is always last.
+    """
+    n = len(demands)
+    shares = [0] * n
+    if n == 0 or ceiling <= 0:
+        return shares
+    if sum(demands) <= ceiling:
+        return list(demands)
+    remaining = ceiling
+    open_ = [i for i in range(n) if demands[i] > 0]
+    while open_ and remaining > 0:
+        each = remaining // len(open_)
+        if each == 0:
+            order = sorted(open_, key=lambda i: (i - rotate) % n)
+            for i in order[:remaining]:
+                shares[i] += 1
+            remaining = 0
+            break
+        still_open = []
+        for i in open_:
+            give = min(each, demands[i] - shares[i])
+            shares[i] += give
+            remaining -= give
+            if shares[i] < demands[i]:
+                still_open.append(i)
+        open_ = still_open
+    return shares
+
+
+@dataclass(frozen=True, slots=True)
+class PoolAllocation:
+    """Per-identity effective caps (fair shares when the pool ceiling binds) and the pool's caps."""
+
+    identities: tuple[Caps, ...]
+    pool: Caps
+    ceiling: Caps
+
+
+def allocate_pool(
+    plan: Plan,
+    mode: Mode,
+    warmup_days: Sequence[int],
+    daily_quotas: Sequence[int | None],
+    multiplier: float,
+    rotate: int = 0,
+) -> PoolAllocation:
+    """Each identity's caps, cut to a fair share of `multiplier x plan(day)` when that binds."""
+    own = [identity_caps(plan, mode, d, q) for d, q in zip(warmup_days, daily_quotas, strict=True)]
+    if mode in (Mode.SHARED, Mode.SKIP_WARMUP):
+        # No ramp, so no plan to multiply: the pool is the sum of its identities.
+        ceiling = Caps(sum(c.daily for c in own), sum(c.hourly for c in own))
+    else:
+        ceiling = pool_ceiling(plan, warmup_days, multiplier)
+    daily = fair_shares(ceiling.daily, [c.daily for c in own], rotate)
+    hourly = fair_shares(ceiling.hourly, [c.hourly for c in own], rotate)
+    shares = tuple(Caps(d, min(h, d) if d else 0) for d, h in zip(daily, hourly, strict=True))
+    pool = Caps(min(ceiling.daily, sum(daily)), min(ceiling.hourly, sum(hourly)))
+    return PoolAllocation(identities=shares, pool=pool, ceiling=ceiling)

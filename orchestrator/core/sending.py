@@ -1,0 +1,121 @@
+"""The contract between the pipeline and a mail provider: requests, outcome classes, the Sender protocol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+class OutcomeKind(StrEnum):
+    """What a send attempt means for the pipeline (see docs/operations.md, error classes)."""
+
+    ACCEPTED = "accepted"  # the provider took the mail; message_id is set
+    TRANSIENT = "transient"  # retry the recipient with exponential backoff
+    RECIPIENT_LATER = "recipient_later"  # defer this recipient (>= 1 h: per-address frequency)
+    DOMAIN_LATER = "domain_later"  # defer this recipient's domain (>= 10 min: temporary block)
+    RECIPIENT_NEVER = "recipient_never"  # blocklisted, unsubscribed, invalid: suppress, never retry
+    RECIPIENT_DATA = "recipient_data"  # template data wrong for this recipient: fail it
+    IDENTITY_TODAY = "identity_today"  # the sender's daily quota is spent: stop it until tomorrow
+    CAMPAIGN_FATAL = "campaign_fatal"  # credentials, sender, template, balance: pause the campaign
+    IN_DOUBT = "in_doubt"  # the request may have reached the provider: never resend blindly
+
+
+#: Outcomes after which the mail certainly did not leave (the budget may be given back).
+NOT_SENT_KINDS = frozenset(
+    {
+        OutcomeKind.TRANSIENT,
+        OutcomeKind.RECIPIENT_LATER,
+        OutcomeKind.DOMAIN_LATER,
+        OutcomeKind.RECIPIENT_NEVER,
+        OutcomeKind.RECIPIENT_DATA,
+        OutcomeKind.IDENTITY_TODAY,
+        OutcomeKind.CAMPAIGN_FATAL,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """One mail to one recipient, through one sending identity."""
+
+    account: str  # credentials profile name ("default" unless the identity names another)
+    from_address: str  # "Alias <addr@domain>"
+    to_address: str
+    template_id: int
+    template_data: dict[str, str]
+    subject: str
+    unsubscribe: str | None = None  # Tencent's Unsubscribe language code, None = no link
+    trigger_type: int = 0  # 0 batch/marketing, 1 triggered/transactional
+    reply_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    """The provider's answer to one SendRequest, already classified."""
+
+    kind: OutcomeKind
+    message_id: str | None = None
+    code: str | None = None  # provider error code, e.g. "FailedOperation.FrequencyLimit"
+    detail: str = ""  # one human line; never a secret
+    defer_s: float | None = None  # at least this long before the next try, when the class implies one
+    request_id: str | None = None
+
+
+class LookupVerdict(StrEnum):
+    """What the provider's status API says about a send whose outcome was in doubt."""
+
+    SENT = "sent"  # a matching accepted record exists (message_id set)
+    NOT_SENT = "not_sent"  # the provider's log for that day is complete and holds no such send
+    UNKNOWN = "unknown"  # the lookup failed or cannot decide yet
+
+
+@dataclass(frozen=True, slots=True)
+class LookupResult:
+    verdict: LookupVerdict
+    message_id: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusQuery:
+    """Find the send of `to_address` from `from_address` made on or after `not_before` (UTC)."""
+
+    account: str
+    from_address: str
+    to_address: str
+    request_date: date
+    not_before: datetime
+
+
+class Sender(Protocol):
+    """A mail provider as the pipeline sees it. Implementations never raise for provider errors."""
+
+    async def send(self, request: SendRequest) -> SendOutcome: ...
+
+    async def lookup(self, query: StatusQuery) -> LookupResult: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class RecordingSender:
+    """An in-process Sender that accepts everything and records each call (tests, benchmarks)."""
+
+    sent: list[SendRequest] = field(default_factory=list)
+    _counter: int = 0
+
+    async def send(self, request: SendRequest) -> SendOutcome:
+        self._counter += 1
+        self.sent.append(request)
+        return SendOutcome(OutcomeKind.ACCEPTED, message_id=f"rec-{self._counter}")
+
+    async def lookup(self, query: StatusQuery) -> LookupResult:
+        for i, req in enumerate(self.sent, start=1):
+            if req.to_address == query.to_address and req.from_address == query.from_address:
+                return LookupResult(LookupVerdict.SENT, message_id=f"rec-{i}")
+        return LookupResult(LookupVerdict.NOT_SENT)
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,57 @@
+"""Process settings, read once from the environment (or an env file) by pydantic-settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_ACCOUNT = "default"
+
+
+class AccountCredentials(BaseModel):
+    """One Tencent Cloud account (API key pair). Identities name it by profile."""
+
+    secret_id: SecretStr
+    secret_key: SecretStr
+
+
+class Settings(BaseSettings):
+    """Everything a process needs that is not in a campaign file.
+
+    Read from the environment and, when `ORCHESTRATE_ENV_FILE` (default `.env`) exists, from that
+    file. Extra accounts: `ORCHESTRATE_ACCOUNTS='{"marketing": {"secret_id": "...", "secret_key": "..."}}'`.
+    """
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    redis_url: str = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
+    tencentcloud_secret_id: SecretStr | None = Field(None, alias="TENCENTCLOUD_SECRET_ID")
+    tencentcloud_secret_key: SecretStr | None = Field(None, alias="TENCENTCLOUD_SECRET_KEY")
+    accounts: dict[str, AccountCredentials] = Field(default_factory=dict, alias="ORCHESTRATE_ACCOUNTS")
+    ses_region: str = Field("ap-guangzhou", alias="SES_REGION")
+    ses_endpoint: str | None = Field(None, alias="SES_ENDPOINT")
+    ses_timeout_s: float = Field(10.0, alias="SES_TIMEOUT_S")
+    account_rate_per_s: float = Field(20.0, alias="ACCOUNT_RATE_PER_S")
+    log_format: Literal["auto", "console", "json"] = Field("auto", alias="LOG_FORMAT")
+    log_level: str = Field("INFO", alias="LOG_LEVEL")
+    pacer_interval_s: float = Field(1.0, alias="PACER_INTERVAL_S")
+    worker_concurrency: int = Field(50, alias="WORKER_CONCURRENCY")
+    state_dir: str | None = Field(None, alias="ORCHESTRATE_STATE_DIR")
+
+    def credentials(self, account: str = DEFAULT_ACCOUNT) -> AccountCredentials | None:
+        """The key pair of `account`, or None when it is not configured."""
+        if account in self.accounts:
+            return self.accounts[account]
+        if (
+            account == DEFAULT_ACCOUNT
+            and self.tencentcloud_secret_id is not None
+            and self.tencentcloud_secret_key is not None
+        ):
+            return AccountCredentials(
+                secret_id=self.tencentcloud_secret_id, secret_key=self.tencentcloud_secret_key
+            )
+        return None
