@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from fractions import Fraction
 
 #: No cap ever exceeds this; doubling past the table would otherwise grow without bound.
 CAP_LIMIT = 1_000_000_000
@@ -59,6 +60,12 @@ DEFAULT_ROWS: tuple[PlanRow, ...] = (
     PlanRow(16, 20, 10000, 15000, 1000, 3000),
     PlanRow(21, 30, 15000, 25000, 3000, 5000),
 )
+
+
+def times(value: int, factor: float) -> int:
+    """`value x factor`, floored, with `factor` taken as written: 100 x 0.57 is 57, not 56."""
+    # Plain float products floor one unit low (100 * 0.57 == 56.99999999999999).
+    return int(value * Fraction(repr(factor)))
 
 
 def _ramp(lo: int, hi: int, first: int, last: int, day: int) -> int:
@@ -125,8 +132,8 @@ class Plan:
     def caps(self, day: int) -> Caps:
         """The caps of one identity on warm-up `day`: scaled, and stopped at `target_daily`."""
         base = self.base_caps(day)
-        daily = max(1, int(base.daily * self.scale))
-        hourly = max(1, int(base.hourly * self.scale))
+        daily = max(1, times(base.daily, self.scale))
+        hourly = max(1, times(base.hourly, self.scale))
         if self.target_daily is not None:
             daily = min(daily, self.target_daily)
         return Caps(daily, min(hourly, daily))
@@ -150,7 +157,7 @@ def identity_caps(plan: Plan, mode: Mode, warmup_day: int, daily_quota: int | No
 def pool_ceiling(plan: Plan, warmup_days: Sequence[int], multiplier: float) -> Caps:
     """`multiplier x plan(day)` where day is the most advanced identity's warm-up day."""
     base = plan.caps(max(warmup_days))
-    return Caps(int(base.daily * multiplier), int(base.hourly * multiplier))
+    return Caps(times(base.daily, multiplier), times(base.hourly, multiplier))
 
 
 def fair_shares(ceiling: int, demands: Sequence[int], rotate: int = 0) -> list[int]:
@@ -212,6 +219,7 @@ def allocate_pool(
         ceiling = pool_ceiling(plan, warmup_days, multiplier)
     daily = fair_shares(ceiling.daily, [c.daily for c in own], rotate)
     hourly = fair_shares(ceiling.hourly, [c.hourly for c in own], rotate)
-    shares = tuple(Caps(d, min(h, d) if d else 0) for d, h in zip(daily, hourly, strict=True))
-    pool = Caps(min(ceiling.daily, sum(daily)), min(ceiling.hourly, sum(hourly)))
+    shares = tuple(Caps(d, min(h, d)) for d, h in zip(daily, hourly, strict=True))
+    # The pool is what its identities may send together: the shares never sum above the ceiling.
+    pool = Caps(sum(c.daily for c in shares), sum(c.hourly for c in shares))
     return PoolAllocation(identities=shares, pool=pool, ceiling=ceiling)
