@@ -8,9 +8,18 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from orchestrator.core.addresses import parse_from_address
+from orchestrator.core.addresses import normalize_address, parse_from_address
 from orchestrator.core.plan import (
     DEFAULT_ROWS,
     SKIP_WARMUP_MAX_DAILY,
@@ -46,6 +55,17 @@ class Identity(Strict):
         parse_from_address(v)  # raises ValueError with the reason
         return v
 
+    @field_validator("reply_to")
+    @classmethod
+    def _check_reply_to(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        norm, reason = normalize_address(v)
+        if norm is None:
+            msg = f"not an e-mail address: {v!r} ({reason})"
+            raise ValueError(msg)
+        return norm
+
     @property
     def address(self) -> str:
         return parse_from_address(self.from_)[1]
@@ -56,15 +76,15 @@ class Identity(Strict):
 
 
 class Pool(Strict):
-    multiplier: Annotated[float, Field(gt=0)] = 5.0
+    multiplier: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 5.0
     allow_above_5x: bool = False
 
     @model_validator(mode="after")
     def _check_multiplier(self) -> Self:
         if self.multiplier > MAX_MULTIPLIER_WITHOUT_OVERRIDE and not self.allow_above_5x:
             msg = (
-                f"multiplier {self.multiplier:g} is above 5 (the seed's ceiling: at most 5x the plan a day); "
-                "set allow_above_5x: true to override"
+                f"multiplier: {self.multiplier:g} is above 5 (the seed's ceiling: at most 5x the plan "
+                "a day); set allow_above_5x: true to override"
             )
             raise ValueError(msg)
         return self
@@ -110,10 +130,26 @@ class PlanRowSpec(Strict):
         hlo, hhi = _parse_range(self.hourly, "hourly")
         return PlanRow(first, last, dlo, dhi, hlo, hhi)
 
-    @model_validator(mode="after")
-    def _check(self) -> Self:
-        self.to_row()
-        return self
+    @field_validator("days", "daily", "hourly", mode="before")
+    @classmethod
+    def _number_or_range(cls, v: object) -> object:
+        # One clear message instead of one per member of `int | str` (6.5, a list, true...).
+        if isinstance(v, bool) or not isinstance(v, int | str):
+            msg = f"must be a whole number or a range like '6-10', got {v!r}"
+            raise ValueError(msg)
+        return v
+
+    @field_validator("days")
+    @classmethod
+    def _check_days(cls, v: int | str) -> int | str:
+        _parse_days(str(v))
+        return v
+
+    @field_validator("daily", "hourly")
+    @classmethod
+    def _check_range(cls, v: int | str, info: ValidationInfo) -> int | str:
+        _parse_range(v, str(info.field_name))
+        return v
 
 
 class PlanSpec(Strict):
@@ -167,10 +203,33 @@ class ValueSource(Strict):
     value: str
 
 
+def _source_kind(v: object) -> str | None:
+    if isinstance(v, ColumnSource | ValueSource):
+        return type(v).__name__
+    if isinstance(v, dict):
+        if "column" in v:
+            return "ColumnSource"
+        if "value" in v:
+            return "ValueSource"
+    return None
+
+
+#: A template variable's data: `{column: NAME}` or `{value: TEXT}`. The discriminator picks the
+#: shape from its key, so a mistake gets one message instead of one per shape tried.
+DataSource = Annotated[
+    Annotated[ColumnSource, Tag("ColumnSource")] | Annotated[ValueSource, Tag("ValueSource")],
+    Discriminator(
+        _source_kind,
+        custom_error_type="data_source",
+        custom_error_message="give {column: NAME} (a CSV column) or {value: TEXT} (the same for everyone)",
+    ),
+]
+
+
 class Template(Strict):
     id: Annotated[int, Field(ge=1)]
     subject: Annotated[str, Field(min_length=1, max_length=100)]
-    data: dict[str, ColumnSource | ValueSource] = Field(default_factory=dict)
+    data: dict[str, DataSource] = Field(default_factory=dict)
     unsubscribe: str | None = None  # Tencent's Unsubscribe code: "0" none, "1" zh-CN, "2" en ...
     trigger_type: Literal[0, 1] | None = None  # default: 1 in transactional mode, else 0
 
@@ -184,7 +243,7 @@ class Template(Strict):
         missing = [v for v in subject_variables(self.subject) if v not in self.data]
         if missing:
             names = ", ".join("{{" + m + "}}" for m in missing)
-            msg = f"subject uses {names} but template.data has no such key"
+            msg = f"subject: uses {names} but template.data has no such key"
             raise ValueError(msg)
         return self
 
@@ -220,7 +279,7 @@ class Retry(Strict):
     @model_validator(mode="after")
     def _check(self) -> Self:
         if self.max_delay_s < self.base_delay_s:
-            msg = "max_delay_s must be at least base_delay_s"
+            msg = "max_delay_s: must be at least base_delay_s"
             raise ValueError(msg)
         return self
 
@@ -297,7 +356,7 @@ class Campaign(Strict):
             seen.add(ident.id)
         if self.mode is Mode.SKIP_WARMUP and (self.plan.target_daily or 0) > SKIP_WARMUP_MAX_DAILY:
             msg = (
-                f"mode skip-warmup is allowed only at or under {SKIP_WARMUP_MAX_DAILY:,} a day "
+                f"mode: skip-warmup is allowed only at or under {SKIP_WARMUP_MAX_DAILY:,} a day "
                 f"(plan.target_daily is {self.plan.target_daily:,}); use mode: warmup"
             )
             raise ValueError(msg)
