@@ -1,0 +1,97 @@
+"""The plan preview: day by day, each identity's warm-up day and caps and the pool's, at full pace."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.core.campaign import Campaign
+from orchestrator.core.plan import Caps, allocate_pool
+
+MINUTES_PER_DAY = 24 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityDay:
+    """One identity on one preview day: its warm-up day and its caps (its fair share when bound)."""
+
+    warmup_day: int
+    caps: Caps
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewDay:
+    """One calendar day of the preview."""
+
+    day: int  # 1 = the first day of the campaign
+    date: dt.date
+    identities: dict[str, IdentityDay]
+    pool: Caps  # the sum of the identities' caps; never above multiplier x plan(most advanced day)
+    capacity: int  # what the pool can send that day: its daily cap, or less when the window is short
+    cumulative: int  # capacity of this day and every day before it
+
+
+def window_minutes(window: tuple[dt.time, dt.time] | None) -> int:
+    """Minutes a day inside the sending window ('22:00-06:00' wraps midnight); no window is 24 h."""
+    if window is None:
+        return MINUTES_PER_DAY
+    start, end = (t.hour * 60 + t.minute for t in window)
+    return (end - start) % MINUTES_PER_DAY
+
+
+def preview_plan(campaign: Campaign, start: dt.date, days: int = 30) -> list[PreviewDay]:
+    """The first `days` days from `start`, assuming every identity sends its full cap every day.
+
+    Day k is warm-up day `warmup_day + k - 1` of each identity (a full day always counts), with
+    scale, target_daily and the Tencent daily quota applied, and fair shares where the pool binds.
+    """
+    plan = campaign.build_plan()
+    minutes = window_minutes(campaign.window)
+    quotas = [i.daily_quota for i in campaign.identities]
+    preview: list[PreviewDay] = []
+    cumulative = 0
+    for k in range(days):
+        warmup_days = [i.warmup_day + k for i in campaign.identities]
+        # Rotating by day hands the remainder of an uneven split to a different identity each day.
+        alloc = allocate_pool(plan, campaign.mode, warmup_days, quotas, campaign.pool.multiplier, rotate=k)
+        capacity = min(alloc.pool.daily, alloc.pool.hourly * minutes // 60)
+        cumulative += capacity
+        identities = {
+            ident.id: IdentityDay(day, caps)
+            for ident, day, caps in zip(campaign.identities, warmup_days, alloc.identities, strict=True)
+        }
+        preview.append(
+            PreviewDay(k + 1, start + dt.timedelta(days=k), identities, alloc.pool, capacity, cumulative)
+        )
+    return preview
+
+
+def reach_day(preview: list[PreviewDay], recipients: int) -> PreviewDay | None:
+    """The first day by which `recipients` messages fit in the cumulative capacity, if any."""
+    if recipients <= 0:
+        return None
+    return next((d for d in preview if d.cumulative >= recipients), None)
+
+
+def preview_json(name: str, preview: list[PreviewDay]) -> dict[str, Any]:
+    """The preview as `orchestrate plan --json` prints it."""
+    return {
+        "campaign": name,
+        "days": [
+            {
+                "day": d.day,
+                "date": d.date.isoformat(),
+                "identities": {
+                    ident: {
+                        "warmup_day": i.warmup_day,
+                        "daily_cap": i.caps.daily,
+                        "hourly_cap": i.caps.hourly,
+                    }
+                    for ident, i in d.identities.items()
+                },
+                "pool": {"daily_cap": d.pool.daily, "hourly_cap": d.pool.hourly},
+            }
+            for d in preview
+        ],
+    }
