@@ -1,0 +1,1 @@
+"""The Tencent Cloud SES adapter: error classes, the SDK-backed Sender, and a local emulator."""
