@@ -1,0 +1,446 @@
+"""TencentSender: the Sender protocol on the official async SES SDK, with read-only helpers for `check`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, timedelta, timezone
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import httpx
+import structlog
+from tencentcloud.common.credential import Credential
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+from tencentcloud.common.profile.client_profile import ClientProfile
+from tencentcloud.common.profile.http_profile import HttpProfile
+from tencentcloud.ses.v20201002 import models
+from tencentcloud.ses.v20201002.ses_client_async import SesClient
+
+from orchestrator.core.addresses import parse_from_address
+from orchestrator.core.sending import (
+    LookupResult,
+    LookupVerdict,
+    OutcomeKind,
+    SendOutcome,
+    SendRequest,
+    StatusQuery,
+)
+from orchestrator.ses.errors import (
+    SesApiError,
+    SesConfigError,
+    SesError,
+    SesNetworkError,
+    classify,
+)
+from orchestrator.settings import DEFAULT_ACCOUNT, Settings
+
+log = structlog.get_logger(__name__)
+
+#: GetSendEmailStatus and ListBlackEmailAddress return at most this many rows a call.
+PAGE_LIMIT: Final = 100
+#: A lookup reads at most this many pages a day before it gives up (UNKNOWN).
+MAX_LOOKUP_PAGES: Final = 50
+#: Tencent dates its send records in China time; the lookup also reads that calendar day.
+CHINA_TZ: Final = timezone(timedelta(hours=8))
+#: The emulator and Tencent stamp RequestTime with their own clock: allow this much skew.
+DEFAULT_LOOKUP_SLACK_S: Final = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class IdentitySummary:
+    """One sender domain as ListEmailIdentities reports it."""
+
+    name: str
+    identity_type: str
+    sending_enabled: bool
+    reputation_level: int
+    daily_quota: int
+    send_ips: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityList:
+    identities: tuple[IdentitySummary, ...]
+    max_reputation_level: int
+    max_daily_quota: int
+
+    def find(self, domain: str) -> IdentitySummary | None:
+        return next((i for i in self.identities if i.name.lower() == domain.lower()), None)
+
+
+@dataclass(frozen=True, slots=True)
+class DnsRecord:
+    type: str
+    send_domain: str
+    expected_value: str
+    current_value: str
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityDetail:
+    """One sender domain as GetEmailIdentity reports it: verification and DNS records."""
+
+    name: str
+    identity_type: str
+    verified: bool
+    records: tuple[DnsRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateInfo:
+    """A template as GetEmailTemplate reports it, with the base64 bodies decoded."""
+
+    template_id: int
+    name: str
+    status: int  # 0 approved, 1 pending review, 2 rejected
+    html: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlacklistEntry:
+    address: str
+    bounce_time: str
+    isp: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlacklistPage:
+    entries: tuple[BlacklistEntry, ...]
+    total_count: int
+
+
+def _endpoint_profile(settings: Settings) -> HttpProfile:
+    """SES_ENDPOINT may be a bare host or a URL such as http://127.0.0.1:8765."""
+    profile = HttpProfile(reqTimeout=settings.ses_timeout_s, keepAlive=True)
+    if settings.ses_endpoint:
+        raw = settings.ses_endpoint.strip()
+        parts = urlsplit(raw if "://" in raw else f"https://{raw}")
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            msg = f"SES_ENDPOINT must look like https://host or http://host:port, got {raw!r}"
+            raise SesConfigError("Orchestrator.BadEndpoint", msg)
+        profile.protocol = profile.scheme = parts.scheme
+        profile.endpoint = parts.netloc
+    return profile
+
+
+class TencentSender:
+    """Sends one mail per call through Tencent SES and classifies every failure; never raises on send."""
+
+    def __init__(self, settings: Settings, *, lookup_slack_s: float = DEFAULT_LOOKUP_SLACK_S) -> None:
+        self._settings = settings
+        self._lookup_slack_s = lookup_slack_s
+        self._clients: dict[str, Any] = {}  # account -> SesClient, kept for the process's life
+        self._secrets: dict[str, tuple[str, str]] = {}
+
+    # --- the Sender protocol ---
+
+    async def send(self, request: SendRequest) -> SendOutcome:
+        """SendEmail to one recipient; every failure comes back as a classified SendOutcome."""
+        params: dict[str, Any] = {
+            "FromEmailAddress": request.from_address,
+            "Destination": [request.to_address],
+            "Template": {
+                "TemplateID": request.template_id,
+                "TemplateData": json.dumps(request.template_data, ensure_ascii=False),
+            },
+            "Subject": request.subject,
+            "TriggerType": request.trigger_type,
+        }
+        if request.unsubscribe is not None:
+            params["Unsubscribe"] = request.unsubscribe
+        if request.reply_to:
+            params["ReplyToAddresses"] = request.reply_to
+        domain = request.to_address.rpartition("@")[2]
+        try:
+            client = self._client(request.account)
+            sdk_request = models.SendEmailRequest()
+            sdk_request.from_json_string(json.dumps(params))
+            response = await client.SendEmail(sdk_request)
+        except Exception as exc:  # the adapter's job is to classify every failure
+            outcome = self._outcome_of(exc, request.account)
+            log.debug("ses_send_failed", kind=str(outcome.kind), code=outcome.code, recipient_domain=domain)
+            return outcome
+        message_id = getattr(response, "MessageId", None)
+        request_id = getattr(response, "RequestId", None)
+        if not message_id:
+            # A 200 without a MessageId: Tencent may well have taken the mail.
+            return SendOutcome(
+                OutcomeKind.IN_DOUBT,
+                code="EmptyResponse",
+                detail="no MessageId in the answer",
+                request_id=request_id,
+            )
+        return SendOutcome(OutcomeKind.ACCEPTED, message_id=message_id, request_id=request_id)
+
+    async def lookup(self, query: StatusQuery) -> LookupResult:
+        """Ask GetSendEmailStatus whether a send whose outcome was in doubt reached Tencent."""
+        want_from = _address_of(query.from_address)
+        want_to = query.to_address.strip().lower()
+        earliest = int(query.not_before.timestamp() - self._lookup_slack_s)
+        try:
+            for day in self._lookup_dates(query):
+                for offset in range(0, PAGE_LIMIT * MAX_LOOKUP_PAGES, PAGE_LIMIT):
+                    rows = await self._status_page(query.account, day, query.to_address, offset)
+                    for row in rows:
+                        if (
+                            (getattr(row, "ToEmailAddress", "") or "").strip().lower() == want_to
+                            and _address_of(getattr(row, "FromEmailAddress", "") or "") == want_from
+                            and int(getattr(row, "RequestTime", 0) or 0) >= earliest
+                            and getattr(row, "SendStatus", None) == 0
+                        ):
+                            return LookupResult(LookupVerdict.SENT, message_id=row.MessageId)
+                    if len(rows) < PAGE_LIMIT:
+                        break
+                else:
+                    return LookupResult(LookupVerdict.UNKNOWN, detail="too many status records to read")
+        except SesError as exc:
+            return LookupResult(LookupVerdict.UNKNOWN, detail=str(exc))
+        return LookupResult(LookupVerdict.NOT_SENT)
+
+    async def close(self) -> None:
+        """Close every account's HTTP client."""
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            await client.close()
+
+    async def __aenter__(self) -> TencentSender:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- read-only helpers (raise SesError) ---
+
+    async def list_identities(self, account: str = DEFAULT_ACCOUNT) -> IdentityList:
+        """Every sender domain of the account, with reputation level, daily quota and send IPs."""
+        resp = await self._call(account, "ListEmailIdentities", {})
+        return IdentityList(
+            identities=tuple(
+                IdentitySummary(
+                    name=i.IdentityName or "",
+                    identity_type=i.IdentityType or "",
+                    sending_enabled=bool(i.SendingEnabled),
+                    reputation_level=int(i.CurrentReputationLevel or 0),
+                    daily_quota=int(i.DailyQuota or 0),
+                    send_ips=tuple(i.SendIp or ()),
+                )
+                for i in resp.EmailIdentities or ()
+            ),
+            max_reputation_level=int(resp.MaxReputationLevel or 0),
+            max_daily_quota=int(resp.MaxDailyQuota or 0),
+        )
+
+    async def get_identity(self, domain: str, account: str = DEFAULT_ACCOUNT) -> IdentityDetail:
+        """Verification status and DNS records of one sender domain."""
+        resp = await self._call(account, "GetEmailIdentity", {"EmailIdentity": domain})
+        return IdentityDetail(
+            name=domain,
+            identity_type=resp.IdentityType or "",
+            verified=bool(resp.VerifiedForSendingStatus),
+            records=tuple(
+                DnsRecord(
+                    a.Type or "",
+                    a.SendDomain or "",
+                    a.ExpectedValue or "",
+                    a.CurrentValue or "",
+                    bool(a.Status),
+                )
+                for a in resp.Attributes or ()
+            ),
+        )
+
+    async def get_template(self, template_id: int, account: str = DEFAULT_ACCOUNT) -> TemplateInfo:
+        """A template's status, name and decoded HTML/text bodies."""
+        resp = await self._call(account, "GetEmailTemplate", {"TemplateID": template_id})
+        content = resp.TemplateContent
+        return TemplateInfo(
+            template_id=template_id,
+            name=resp.TemplateName or "",
+            status=int(resp.TemplateStatus if resp.TemplateStatus is not None else -1),
+            html=_b64_text(getattr(content, "Html", None)),
+            text=_b64_text(getattr(content, "Text", None)),
+        )
+
+    async def list_blacklist(
+        self,
+        start: date,
+        end: date,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        address: str | None = None,
+        offset: int = 0,
+        limit: int = PAGE_LIMIT,
+    ) -> BlacklistPage:
+        """One page of Tencent's blocklist (addresses that hard-bounced) between two dates."""
+        params: dict[str, Any] = {
+            "StartDate": start.isoformat(),
+            "EndDate": end.isoformat(),
+            "Offset": offset,
+            "Limit": min(limit, PAGE_LIMIT),
+        }
+        if address:
+            params["EmailAddress"] = address
+        resp = await self._call(account, "ListBlackEmailAddress", params)
+        return BlacklistPage(
+            entries=tuple(
+                BlacklistEntry(b.EmailAddress or "", b.BounceTime or "", b.IspDesc or "")
+                for b in resp.BlackList or ()
+            ),
+            total_count=int(resp.TotalCount or 0),
+        )
+
+    async def probe_template_only(self, from_address: str, account: str = DEFAULT_ACCOUNT) -> bool:
+        """True when the account may send only with templates.
+
+        Sends a SendEmail with a plain body and *no recipient*, so no mail can ever leave: a
+        template-only account answers FailedOperation.WithOutPermission; any other refusal means the
+        permission check passed (or came later in Tencent's validation order).
+        """
+        params = {
+            "FromEmailAddress": from_address,
+            "Destination": [],
+            "Subject": "permission probe",
+            "Simple": {"Text": base64.b64encode(b"permission probe").decode()},
+        }
+        try:
+            await self._call(account, "SendEmail", params)
+        except SesApiError as exc:
+            return exc.code == "FailedOperation.WithOutPermission"
+        return False
+
+    # --- internals ---
+
+    def _client(self, account: str) -> Any:
+        client = self._clients.get(account)
+        if client is not None:
+            return client
+        creds = self._settings.credentials(account)
+        if creds is None:
+            where = "TENCENTCLOUD_SECRET_ID/KEY or ORCHESTRATE_ACCOUNTS"
+            msg = f"no credentials for account {account!r} (set {where})"
+            raise SesConfigError("Orchestrator.NoCredentials", msg)
+        secret_id = creds.secret_id.get_secret_value()
+        secret_key = creds.secret_key.get_secret_value()
+        profile = ClientProfile(
+            httpProfile=_endpoint_profile(self._settings), language="en-US", disable_region_breaker=True
+        )
+        client = SesClient(Credential(secret_id, secret_key), self._settings.ses_region, profile)
+        self._clients[account] = client
+        self._secrets[account] = (secret_id, secret_key)
+        return client
+
+    async def _call(self, account: str, action: str, params: dict[str, Any]) -> Any:
+        """One SDK call; every failure becomes a SesError without secrets."""
+        try:
+            client = self._client(account)
+            sdk_request = getattr(models, f"{action}Request")()
+            sdk_request.from_json_string(json.dumps(params))
+            return await getattr(client, action)(sdk_request)
+        except SesError:
+            raise
+        except Exception as exc:  # translated into the adapter's exception tree
+            outcome = self._outcome_of(exc, account)
+            code = outcome.code or "Unknown"
+            if isinstance(exc, TencentCloudSDKException) and code not in (
+                "ServerNetworkError",
+                "ClientNetworkError",
+            ):
+                raise SesApiError(code, outcome.detail, outcome.request_id) from None
+            raise SesNetworkError(code, outcome.detail, outcome.kind) from None
+
+    async def _status_page(self, account: str, day: date, to_address: str, offset: int) -> list[Any]:
+        params = {
+            "RequestDate": day.isoformat(),
+            "ToEmailAddress": to_address,
+            "Offset": offset,
+            "Limit": PAGE_LIMIT,
+        }
+        resp = await self._call(account, "GetSendEmailStatus", params)
+        return list(resp.EmailStatusList or ())
+
+    def _lookup_dates(self, query: StatusQuery) -> list[date]:
+        """The caller's date first, then the UTC and China-time days the send may be filed under."""
+        nb = query.not_before if query.not_before.tzinfo else query.not_before.replace(tzinfo=UTC)
+        window = (
+            nb - timedelta(seconds=self._lookup_slack_s),
+            nb + timedelta(seconds=self._settings.ses_timeout_s + self._lookup_slack_s),
+        )
+        days = [query.request_date] + [t.astimezone(tz).date() for t in window for tz in (UTC, CHINA_TZ)]
+        return list(dict.fromkeys(days))
+
+    def _outcome_of(self, exc: Exception, account: str) -> SendOutcome:
+        outcome = outcome_of_exception(exc)
+        return _redacted(outcome, self._secrets.get(account, ()))
+
+
+def outcome_of_exception(exc: Exception) -> SendOutcome:
+    """Classify any failure of an SDK call (Tencent error code, SDK error, raw httpx error)."""
+    if isinstance(exc, SesError):
+        return SendOutcome(exc.kind, code=exc.code, detail=exc.detail, request_id=exc.request_id)
+    if isinstance(exc, TencentCloudSDKException):
+        code = str(exc.code or "ClientError")
+        cls = classify(code)
+        message = (
+            exc.message.decode("utf-8", "replace")
+            if isinstance(exc.message, bytes)
+            else str(exc.message or "")
+        )
+        detail = f"{cls.explanation} ({_short(message)})" if message else cls.explanation
+        return SendOutcome(cls.kind, code=code, detail=detail, defer_s=cls.defer_s, request_id=exc.requestId)
+    name = type(exc).__name__
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ProxyError):
+        # The request never left this machine: safe to retry.
+        return SendOutcome(
+            OutcomeKind.TRANSIENT, code=name, detail=f"could not connect to SES ({_short(str(exc))})"
+        )
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return SendOutcome(
+            OutcomeKind.CAMPAIGN_FATAL, code=name, detail=f"the SES endpoint is malformed ({exc})"
+        )
+    # Read/write timeouts, dropped connections, unreadable answers: the mail may have gone.
+    return SendOutcome(
+        OutcomeKind.IN_DOUBT, code=name, detail=f"no usable answer from SES ({_short(str(exc))})"
+    )
+
+
+def _redacted(outcome: SendOutcome, secrets: tuple[str, ...]) -> SendOutcome:
+    detail = outcome.detail
+    for secret in secrets:
+        if secret and secret in detail:
+            detail = detail.replace(secret, "***")
+    if detail == outcome.detail:
+        return outcome
+    return SendOutcome(
+        outcome.kind, outcome.message_id, outcome.code, detail, outcome.defer_s, outcome.request_id
+    )
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _address_of(from_value: str) -> str:
+    try:
+        return parse_from_address(from_value)[1].lower()
+    except ValueError:
+        return from_value.strip().lower()
+
+
+def _b64_text(value: str | None) -> str:
+    if not value:
+        return ""
+    try:
+        return base64.b64decode(value, validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return ""
+
+
+def build_sender(settings: Settings) -> TencentSender:
+    """The production Sender for these settings (one SDK client per account, opened on first use)."""
+    return TencentSender(settings)
