@@ -1,0 +1,420 @@
+"""Reading a campaign file: the YAML (with line numbers for every error), the model's checks, the CSV header.
+
+Every problem a user can make is a `Problem` (file, line, field, message), never a traceback.
+`check_campaign` collects them all; `load_campaign` raises `CampaignFileError` carrying them.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import difflib
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import NoneType, UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from orchestrator.core.addresses import normalize_address
+from orchestrator.core.campaign import Campaign, ColumnSource
+
+#: A message from the model that starts with a relative field path ("identities[2].id: ...")
+#: names a deeper place than the validator it came from.
+_PATH_PREFIX = re.compile(
+    r"(?P<path>[a-z_][a-z0-9_]*(?:\[\d+\])*(?:\.[a-z_][a-z0-9_]*(?:\[\d+\])*)*): (?P<rest>.+)", re.S
+)
+_PATH_PART = re.compile(r"([a-z_][a-z0-9_]*)|\[(\d+)\]")
+_CHUNK_BYTES = 1 << 20
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a campaign file, and where: `file:line: field: message`."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        place = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{place}: {self.field}: {self.message}" if self.field else f"{place}: {self.message}"
+
+
+class CampaignFileError(Exception):
+    """A campaign file that cannot be used; str() is one printable line per problem."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def load_campaign(path: Path | str) -> Campaign:
+    """The campaign of the file at `path`, its recipients file made absolute. Raises CampaignFileError."""
+    campaign, problems = check_campaign(path)
+    if problems or campaign is None:
+        raise CampaignFileError(problems)
+    return campaign
+
+
+def check_campaign(path: Path | str) -> tuple[Campaign | None, list[Problem]]:
+    """Every problem of the file at `path`, including its recipient CSV's header.
+
+    The campaign is None when the model could not be built; otherwise it is returned even when
+    other problems (a duplicate YAML key, a missing CSV column) were found.
+    """
+    name = str(path)
+    text, problems = _read_text(Path(path), name)
+    if text is None:
+        return None, problems
+    root, data, problems = _parse_yaml(text, name)
+    if root is None:
+        return None, problems
+    campaign, model_problems = _validate(data, root, name)
+    problems += model_problems
+    if campaign is not None:
+        campaign = _resolve_recipients(campaign, Path(path))
+        problems += _check_csv(campaign, root, name)
+    return campaign, sorted(dict.fromkeys(problems), key=lambda p: p.line or 0)
+
+
+def read_csv_header(campaign: Campaign) -> list[str]:
+    """The header row of the campaign's recipient CSV. Raises CampaignFileError when unreadable."""
+    try:
+        return _read_header(campaign)
+    except _CsvUnreadableError as exc:
+        raise CampaignFileError(
+            [Problem(str(campaign.recipients.file), None, exc.field, exc.reason)]
+        ) from None
+
+
+def count_recipients(campaign: Campaign) -> int:
+    """How many data rows of the CSV hold a valid e-mail address (streamed, not deduplicated)."""
+    column = campaign.recipients.email_column
+    try:
+        with _open_csv(campaign) as reader:
+            header = next(reader, None)
+            if header is None or column not in header:
+                return 0
+            index = header.index(column)
+            return sum(1 for row in reader if len(row) > index and normalize_address(row[index])[0])
+    except _CsvUnreadableError as exc:
+        raise CampaignFileError(
+            [Problem(str(campaign.recipients.file), None, exc.field, exc.reason)]
+        ) from None
+
+
+def campaign_fingerprint(path: Path | str) -> str:
+    """sha256 of the campaign file's bytes and its recipient CSV's bytes: same files, same value.
+
+    The YAML part is length-prefixed so no shift of bytes between the two files gives the same hash.
+    """
+    campaign = load_campaign(path)
+    yaml_bytes = Path(path).read_bytes()
+    digest = hashlib.sha256(len(yaml_bytes).to_bytes(8, "big"))
+    digest.update(yaml_bytes)
+    with campaign.recipients.file.open("rb") as f:
+        while chunk := f.read(_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- the YAML -------------------------------------------------------------------------------
+
+
+def _read_text(path: Path, name: str) -> tuple[str | None, list[Problem]]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None, [Problem(name, None, "", "no such file")]
+    except IsADirectoryError:
+        return None, [Problem(name, None, "", "is a directory, not a campaign file")]
+    except OSError as exc:
+        return None, [Problem(name, None, "", f"cannot be read: {exc.strerror or exc}")]
+    try:
+        return raw.decode("utf-8-sig"), []
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        byte = raw[exc.start : exc.start + 1].hex()
+        return None, [Problem(name, line, "", f"not UTF-8 text (byte 0x{byte}); save the file as UTF-8")]
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that leaves an impossible date ('2026-13-01') as text for the model to reject."""
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return node.value
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
+def _parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any, list[Problem]]:
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:  # a control character, found before any parsing
+        line = text[: exc.position].count("\n") + 1
+        msg = f"not valid YAML: character #x{exc.character:04x} is not allowed"
+        return None, None, [Problem(name, line, "", msg)]
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            msg = "the file is empty: a campaign needs at least name, identities, template and recipients"
+            return None, None, [Problem(name, None, "", msg)]
+        problems = list(_duplicate_keys(root, (), name, set()))  # before merge keys are flattened
+        return root, loader.construct_document(root), problems
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        reason = ": ".join(s for s in (exc.context, exc.problem) if s)
+        if "'\\t'" in reason:
+            reason += " (indent with spaces, not tabs)"
+        return None, None, [Problem(name, mark.line + 1 if mark else None, "", f"not valid YAML: {reason}")]
+    except yaml.YAMLError as exc:
+        return None, None, [Problem(name, None, "", f"not valid YAML: {exc}")]
+    finally:
+        loader.dispose()
+
+
+def _duplicate_keys(node: yaml.Node, loc: Loc, name: str, seen: set[int]) -> Iterator[Problem]:
+    if id(node) in seen:  # an alias: already checked (and `&a [*a]` would never end)
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first_line: dict[str, int] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                continue
+            line = key.start_mark.line + 1
+            if key.value in first_line:
+                msg = f"duplicate key (first on line {first_line[key.value]}); YAML would keep only the last"
+                yield Problem(name, line, _field((*loc, key.value)), msg)
+            first_line.setdefault(key.value, line)
+            yield from _duplicate_keys(value, (*loc, key.value), name, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _duplicate_keys(item, (*loc, i), name, seen)
+
+
+def _child(node: yaml.Node | None, part: str | int) -> tuple[yaml.Node, yaml.Node] | None:
+    """(the node that marks the place, the value) of `part` under `node`, or None."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in reversed(node.value):  # the last of duplicate keys is the one used
+            if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                return key, value
+    elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+        return node.value[part], node.value[part]
+    return None
+
+
+def _locate(root: yaml.Node, loc: Loc) -> tuple[Loc, int | None]:
+    """The field path (without pydantic's union tags) and the line of the deepest part found."""
+    node: yaml.Node | None = root
+    kept: list[str | int] = []
+    line: int | None = None
+    for part in loc:
+        found = _child(node, part)
+        if found is not None:
+            line = found[0].start_mark.line + 1
+            node = found[1]
+            kept.append(part)
+        elif not (isinstance(part, str) and (part[:1].isupper() or "[" in part)):
+            kept.append(part)  # a missing key: the line stays its parent's
+            node = None
+    return tuple(kept), line
+
+
+def _field(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+# --- the model ------------------------------------------------------------------------------
+
+
+def _validate(data: Any, root: yaml.Node, name: str) -> tuple[Campaign | None, list[Problem]]:
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else f"{type(data).__name__} {data!r}"
+        msg = f"the top level must be a mapping of keys (name: ..., identities: ...), got {kind}"
+        return None, [Problem(name, root.start_mark.line + 1, "", msg)]
+    try:
+        return Campaign.model_validate(data), []
+    except ValidationError as exc:
+        return None, [_problem_from(err, root, name) for err in exc.errors(include_url=False)]
+
+
+def _problem_from(err: ErrorDetails, root: yaml.Node, name: str) -> Problem:
+    loc: Loc = tuple(err["loc"])
+    message = err["msg"].removeprefix("Value error, ")
+    m = _PATH_PREFIX.fullmatch(message)
+    if m:
+        deeper = [int(i) if i else key for key, i in _PATH_PART.findall(m["path"])]
+        loc, message = (*loc, *deeper), m["rest"]
+    field_loc, line = _locate(root, loc)
+    value = err.get("input")
+    if err["type"] == "extra_forbidden":
+        message = _unknown_key(loc)
+    elif err["type"] == "missing":
+        message = "required key is missing"
+    elif err["type"] in ("model_type", "model_attributes_type", "dict_type"):
+        message = f"expected a mapping (indented key: value lines, or {{key: value}}), got {_show(value)}"
+    elif err["type"] == "list_type":
+        message = f"expected a list (lines starting with '- ', or [a, b]), got {_show(value)}"
+    elif err["type"] == "string_type" and isinstance(value, bool | int | float):
+        message = f"expected text, got {value!r}; put it in quotes: '{value}'"
+    elif err["type"] not in ("value_error", "data_source") and isinstance(value, str | int | float | bool):
+        message = f"{message} (got {_show(value)})"
+    return Problem(name, line, _field(field_loc), message)
+
+
+def _show(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _unknown_key(loc: Loc) -> str:
+    allowed = _allowed_keys(loc[:-1])
+    message = f"unknown key {loc[-1]!r}"
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+    if close:
+        message += f"; did you mean {close[0]!r}?"
+    if allowed:
+        message += f" (allowed here: {', '.join(allowed)})"
+    return message
+
+
+def _allowed_keys(loc: Loc) -> list[str]:
+    """The keys the model accepts at `loc` (pydantic's location, union tags included)."""
+    tp: Any = Campaign
+    for part in loc:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            fields = {(f.alias or n): f.annotation for n, f in tp.model_fields.items()}
+            tp = fields.get(str(part))
+        elif get_origin(tp) is list:
+            tp = get_args(tp)[0]
+        elif get_origin(tp) is dict:
+            tp = get_args(tp)[1]
+        elif get_origin(tp) in (Union, UnionType):
+            tp = next((a for a in get_args(tp) if getattr(_unwrap(a), "__name__", None) == part), None)
+        else:
+            return []
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [f.alias or n for n, f in tp.model_fields.items()]
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    """Strip `Annotated[...]` and `X | None` until a model, a container or a real union is left."""
+    while True:
+        if get_origin(tp) is Annotated:
+            tp = get_args(tp)[0]
+        elif (
+            get_origin(tp) in (Union, UnionType)
+            and len(members := [a for a in get_args(tp) if a is not NoneType]) == 1
+        ):
+            tp = members[0]
+        else:
+            return tp
+
+
+# --- the recipient CSV ----------------------------------------------------------------------
+
+
+class _CsvUnreadableError(Exception):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+def _resolve_recipients(campaign: Campaign, yaml_path: Path) -> Campaign:
+    file = campaign.recipients.file.expanduser()
+    if not file.is_absolute():
+        file = yaml_path.parent / file
+    recipients = campaign.recipients.model_copy(update={"file": file.resolve()})
+    return campaign.model_copy(update={"recipients": recipients})
+
+
+@contextmanager
+def _open_csv(campaign: Campaign) -> Iterator[Iterator[list[str]]]:
+    """The CSV's rows; every failure (now or while reading) is a _CsvUnreadableError."""
+    r = campaign.recipients
+    try:
+        codecs.lookup(r.encoding)
+    except LookupError:
+        raise _CsvUnreadableError("recipients.encoding", f"unknown encoding {r.encoding!r}") from None
+    try:
+        file = r.file.open(encoding=r.encoding, newline="")
+    except FileNotFoundError:
+        raise _CsvUnreadableError("recipients.file", f"no such file: {r.file}") from None
+    except OSError as exc:
+        raise _CsvUnreadableError("recipients.file", f"cannot read {r.file}: {exc.strerror or exc}") from None
+    with file:
+        yield _rows(csv.reader(file, delimiter=r.delimiter), r.file.name, r.encoding)
+
+
+def _rows(reader: Iterator[list[str]], name: str, encoding: str) -> Iterator[list[str]]:
+    try:
+        yield from reader
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start : exc.start + 1].hex()
+        msg = f"{name} is not {encoding} text (byte 0x{byte}); set recipients.encoding (Korean lists: cp949?)"
+        raise _CsvUnreadableError("recipients.encoding", msg) from None
+    except csv.Error as exc:
+        raise _CsvUnreadableError("recipients.file", f"{name} is not a readable CSV: {exc}") from None
+
+
+def _read_header(campaign: Campaign) -> list[str]:
+    with _open_csv(campaign) as reader:
+        header = next(reader, None)
+    if not header:
+        msg = f"{campaign.recipients.file.name} is empty: its first row must name the columns"
+        raise _CsvUnreadableError("recipients.file", msg)
+    return header
+
+
+def _check_csv(campaign: Campaign, root: yaml.Node, name: str) -> list[Problem]:
+    def problem(loc: Loc, message: str) -> Problem:
+        field_loc, line = _locate(root, loc)
+        return Problem(name, line, _field(field_loc), message)
+
+    try:
+        header = _read_header(campaign)
+    except _CsvUnreadableError as exc:
+        return [problem(tuple(exc.field.split(".")), exc.reason)]
+    csv_name = campaign.recipients.file.name
+    problems = [
+        problem(("recipients", "file"), f"column {col!r} appears twice in the header of {csv_name}")
+        for col in sorted({c for c in header if header.count(c) > 1})
+    ]
+    wanted: list[tuple[Loc, str]] = [(("recipients", "email_column"), campaign.recipients.email_column)]
+    wanted += [
+        (("template", "data", key, "column"), src.column)
+        for key, src in campaign.template.data.items()
+        if isinstance(src, ColumnSource)
+    ]
+    hint = (
+        " (it starts with a byte-order mark: use encoding utf-8-sig)"
+        if header[0].startswith("\ufeff")
+        else ""
+    )
+    for loc, column in wanted:
+        if column not in header:
+            msg = f"no column {column!r} in the header of {csv_name} (columns: {', '.join(header)}){hint}"
+            problems.append(problem(loc, msg))
+    return problems

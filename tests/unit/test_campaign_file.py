@@ -1,0 +1,272 @@
+"""Reading campaign files (orchestrator/campaign_file.py): the model, line numbers, the CSV header."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.campaign_file import (
+    CampaignFileError,
+    Problem,
+    campaign_fingerprint,
+    check_campaign,
+    count_recipients,
+    load_campaign,
+    read_csv_header,
+)
+from orchestrator.core.campaign import ColumnSource, ValueSource
+
+EXAMPLE = Path(__file__).parents[2] / "campaigns" / "example.yaml"
+CSV = "email,first_name\njiwoo@naver.com,Jiwoo\nalex@gmail.com,Alex\n"
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A folder holding a copy of the example campaign and a two-recipient CSV."""
+    (tmp_path / "spring.yaml").write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "recipients.csv").write_text(CSV, encoding="utf-8")
+    return tmp_path
+
+
+def _edit(folder: Path, old: str, new: str) -> Path:
+    path = folder / "spring.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def test_load_campaign_reads_the_example() -> None:
+    """The shipped example loads, with its recipients file made absolute next to the YAML."""
+    campaign = load_campaign(EXAMPLE)
+    assert campaign.name == "spring-news"
+    assert [i.id for i in campaign.identities] == ["news-a", "news-b"]
+    assert campaign.recipients.file == (EXAMPLE.parent / "recipients.csv").resolve()
+    assert campaign.template.data == {
+        "name": ColumnSource(column="first_name"),
+        "coupon": ValueSource(value="SPRING"),
+    }
+
+
+def test_recipients_file_is_relative_to_the_yaml_not_the_cwd(
+    folder: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative recipients.file is found next to the YAML whatever the working directory."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
+    campaign = load_campaign(str(folder / "spring.yaml"))
+    assert campaign.recipients.file == (folder / "recipients.csv").resolve()
+    assert campaign.recipients.file.is_absolute()
+
+
+def test_read_csv_header_returns_the_first_row(folder: Path) -> None:
+    """Only the header row is read, as a list of column names."""
+    assert read_csv_header(load_campaign(folder / "spring.yaml")) == ["email", "first_name"]
+
+
+def test_read_csv_header_honours_encoding_and_delimiter(folder: Path) -> None:
+    """A cp949, semicolon-separated list is read with the campaign's encoding and delimiter."""
+    (folder / "ko.csv").write_bytes("email;이름\nmin@naver.com;민수\n".encode("cp949"))
+    path = _edit(
+        folder,
+        "recipients: {file: recipients.csv, email_column: email, shuffle_seed: 42}",
+        "recipients: {file: ko.csv, email_column: email, delimiter: ';', encoding: cp949}\n"
+        "# 이름 is the Korean given name",
+    )
+    path.write_text(path.read_text(encoding="utf-8").replace("column: first_name", "column: 이름"), encoding="utf-8")
+    campaign = load_campaign(path)
+    assert read_csv_header(campaign) == ["email", "이름"]
+    assert count_recipients(campaign) == 1
+
+
+def test_read_csv_header_of_a_missing_file_is_a_campaign_file_error(folder: Path) -> None:
+    """A CSV removed after loading is reported as a problem naming the CSV, not an OSError."""
+    campaign = load_campaign(folder / "spring.yaml")
+    (folder / "recipients.csv").unlink()
+    with pytest.raises(CampaignFileError, match=r"recipients\.csv: recipients\.file: no such file"):
+        read_csv_header(campaign)
+
+
+def test_count_recipients_counts_valid_addresses_only(folder: Path) -> None:
+    """Rows with a bad, empty or absent address are not counted; the header is not a recipient."""
+    rows = "email,first_name\na@x.example.com,A\nnot-an-address,B\n,C\n\nb@y.example.com,D\nlonely\n"
+    (folder / "recipients.csv").write_text(rows, encoding="utf-8")
+    assert count_recipients(load_campaign(folder / "spring.yaml")) == 2
+
+
+def test_check_campaign_locates_a_bad_from_address(folder: Path) -> None:
+    """The error of identities[1].from carries the line of that key and the address's reason."""
+    path = _edit(folder, '"Acme News <news@b.example.com>"', "foo")
+    campaign, problems = check_campaign(path)
+    assert campaign is None
+    assert problems == [Problem(str(path), 14, "identities[1].from", "not an e-mail address: 'foo' (bad syntax)")]
+    assert str(problems[0]) == f"{path}:14: identities[1].from: not an e-mail address: 'foo' (bad syntax)"
+
+
+def test_check_campaign_reports_every_problem_in_line_order(folder: Path) -> None:
+    """Several mistakes are all reported at once, sorted by line."""
+    _edit(folder, "timezone: Asia/Seoul", "timezone: Asia/Nowhere")
+    path = _edit(folder, "    warmup_day: 1 ", "    warmup_day: 0 ")
+    _campaign, problems = check_campaign(path)
+    assert [(p.line, p.field) for p in problems] == [(5, "timezone"), (11, "identities[0].warmup_day")]
+    assert problems[1].message == "Input should be greater than or equal to 1 (got 0)"
+
+
+def test_check_campaign_moves_a_path_in_the_message_into_the_field(folder: Path) -> None:
+    """A model check that names a deeper field (identities[1].id) is placed on that field's line."""
+    path = _edit(folder, "id: news-b", "id: news-a")
+    _campaign, problems = check_campaign(path)
+    assert problems == [Problem(str(path), 13, "identities[1].id", "'news-a' is used twice")]
+
+
+def test_check_campaign_suggests_the_closest_known_key(folder: Path) -> None:
+    """An unknown key is reported with the nearest known key and every key allowed there."""
+    path = _edit(folder, "  after_table: double", "  after_tabel: double")
+    _campaign, problems = check_campaign(path)
+    assert len(problems) == 1
+    assert problems[0].field == "plan.after_tabel"
+    assert problems[0].message.startswith(
+        "unknown key 'after_tabel'; did you mean 'after_table'? (allowed here: table,"
+    )
+
+
+def test_check_campaign_finds_duplicate_yaml_keys(folder: Path) -> None:
+    """A key given twice is a problem on the second one's line, even though the model is valid."""
+    path = _edit(folder, "  scale: 1.0\n", "  scale: 1.0\n  scale: 0.5\n")
+    campaign, problems = check_campaign(path)
+    assert campaign is not None
+    assert problems == [
+        Problem(str(path), 20, "plan.scale", "duplicate key (first on line 19); YAML would keep only the last")
+    ]
+    with pytest.raises(CampaignFileError):
+        load_campaign(path)
+
+
+def test_check_campaign_accepts_anchors_and_merge_keys(folder: Path) -> None:
+    """YAML anchors and merge keys (<<) are ordinary YAML and are not duplicate keys."""
+    path = _edit(folder, "  - id: news-a\n", "  - &first\n    id: news-a\n")
+    path = _edit(folder, '  - id: news-b\n    from: "Acme News <news@b.example.com>"', "  - <<: *first\n    id: news-b")
+    campaign, problems = check_campaign(path)
+    assert problems == []
+    assert campaign is not None
+    assert campaign.identities[1].daily_quota == 500
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "message"),
+    [
+        pytest.param(
+            "email_column: email",
+            "email_column: mail",
+            "recipients.email_column",
+            "no column 'mail' in the header of recipients.csv (columns: email, first_name)",
+            id="email-column",
+        ),
+        pytest.param(
+            "column: first_name",
+            "column: given_name",
+            "template.data.name.column",
+            "no column 'given_name' in the header of recipients.csv (columns: email, first_name)",
+            id="data-column",
+        ),
+        pytest.param(
+            "file: recipients.csv",
+            "file: missing.csv",
+            "recipients.file",
+            "no such file: ",
+            id="missing-csv",
+        ),
+        pytest.param(
+            "shuffle_seed: 42",
+            "shuffle_seed: 42, encoding: klingon",
+            "recipients.encoding",
+            "unknown encoding 'klingon'",
+            id="unknown-encoding",
+        ),
+    ],
+)
+def test_check_campaign_checks_the_csv_header(folder: Path, old: str, new: str, field: str, message: str) -> None:
+    """The e-mail column and every {column: X} must be in the CSV header; the problem sits on the YAML key."""
+    path = _edit(folder, old, new)
+    campaign, problems = check_campaign(path)
+    assert campaign is not None
+    assert [(p.file, p.field) for p in problems] == [(str(path), field)]
+    assert problems[0].message.startswith(message)
+    assert problems[0].line is not None
+
+
+def test_check_campaign_reports_a_csv_in_another_encoding(folder: Path) -> None:
+    """A Latin-1 list read as UTF-8 is a problem on recipients.encoding, not a UnicodeDecodeError."""
+    (folder / "recipients.csv").write_bytes("email,first_name\nj@x.example.com,J\xe9r\xf4me\n".encode("latin-1"))
+    _campaign, problems = check_campaign(folder / "spring.yaml")
+    assert [p.field for p in problems] == ["recipients.encoding"]
+    assert "recipients.csv is not utf-8-sig text (byte 0xe9)" in problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "message"),
+    [
+        pytest.param(b"", None, "the file is empty", id="empty"),
+        pytest.param(b"# only a comment\n", None, "the file is empty", id="comment-only"),
+        pytest.param(b"- a\n- b\n", 1, "the top level must be a mapping", id="a-list"),
+        pytest.param(b"just words\n", 1, "the top level must be a mapping", id="a-string"),
+        pytest.param(b"name: [a\nmode: b\n", 2, "not valid YAML: while parsing a flow sequence", id="bad-yaml"),
+        pytest.param(b"name: a\n\tmode: b\n", 2, "not valid YAML", id="tab"),
+        pytest.param(b"name: caf\xe9\n", 1, "not UTF-8 text (byte 0xe9)", id="latin-1"),
+        pytest.param(b"name: a\x00b\n", 1, "not valid YAML: character #x0000 is not allowed", id="nul"),
+        pytest.param(b"name: a\n---\nname: b\n", 2, "expected a single document", id="two-documents"),
+    ],
+)
+def test_check_campaign_reports_unreadable_files(
+    tmp_path: Path, content: bytes, line: int | None, message: str
+) -> None:
+    """A file that is not a YAML mapping is one problem with its line, never an exception."""
+    path = tmp_path / "c.yaml"
+    path.write_bytes(content)
+    campaign, problems = check_campaign(path)
+    assert campaign is None
+    assert len(problems) == 1
+    assert (problems[0].line, problems[0].field) == (line, "")
+    assert message in problems[0].message
+
+
+def test_check_campaign_reports_a_missing_file(tmp_path: Path) -> None:
+    """A path that does not exist, or is a folder, is a problem without a line."""
+    assert check_campaign(tmp_path / "nope.yaml")[1] == [Problem(str(tmp_path / "nope.yaml"), None, "", "no such file")]
+    assert check_campaign(tmp_path)[1] == [Problem(str(tmp_path), None, "", "is a directory, not a campaign file")]
+
+
+def test_check_campaign_keeps_an_impossible_date_for_the_model(folder: Path) -> None:
+    """A date YAML cannot build (month 13) is reported by the model on its field, not as a crash."""
+    path = _edit(folder, "start: 2026-12-01", "start: 2026-13-01")
+    _campaign, problems = check_campaign(path)
+    assert [(p.line, p.field) for p in problems] == [(6, "start")]
+    assert "month value is outside expected range" in problems[0].message
+
+
+def test_campaign_file_error_prints_one_line_per_problem() -> None:
+    """str() of the error is the printable problems, one per line."""
+    error = CampaignFileError([Problem("c.yaml", 3, "name", "bad"), Problem("c.yaml", None, "", "the file is empty")])
+    assert str(error) == "c.yaml:3: name: bad\nc.yaml: the file is empty"
+    assert len(error.problems) == 2
+
+
+def test_fingerprint_is_stable_and_follows_both_files(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Same YAML and CSV bytes give the same fingerprint anywhere; a change to either file changes it."""
+    first = campaign_fingerprint(folder / "spring.yaml")
+    copy = tmp_path_factory.mktemp("copy")
+    for name in ("spring.yaml", "recipients.csv"):
+        (copy / name).write_bytes((folder / name).read_bytes())
+    assert campaign_fingerprint(copy / "spring.yaml") == first
+    assert len(first) == 64
+    (copy / "recipients.csv").write_text(CSV + "new@z.example.com,New\n", encoding="utf-8")
+    assert campaign_fingerprint(copy / "spring.yaml") != first
+    _edit(folder, "shuffle_seed: 42", "shuffle_seed: 43")
+    assert campaign_fingerprint(folder / "spring.yaml") != first
+
+
+def test_fingerprint_of_an_invalid_file_raises(folder: Path) -> None:
+    """An invalid campaign has no fingerprint: CampaignFileError says why."""
+    path = _edit(folder, "name: spring-news", "name: Spring News!")
+    with pytest.raises(CampaignFileError, match=r"spring\.yaml:3: name: "):
+        campaign_fingerprint(path)
