@@ -1,0 +1,100 @@
+"""What the pipeline does with each send outcome: a pure table from outcome class to ledger action."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from enum import StrEnum
+
+from orchestrator.core.retry import backoff_with_jitter_s
+from orchestrator.core.sending import OutcomeKind, SendOutcome
+
+#: Tencent blocks more than 10 mails an hour to one address: wait at least this long.
+RECIPIENT_LATER_MIN_S = 3600.0
+#: A receiving domain's temporary block lasts about 10 minutes.
+DOMAIN_LATER_MIN_S = 600.0
+#: The first status lookup of an in-doubt send waits for Tencent's log to settle.
+FIRST_RECONCILE_AFTER_S = 60.0
+
+#: Codes after which the address is never mailed again by any identity (Tencent's blocklist etc.).
+BLOCKLIST_CODES = frozenset({"FailedOperation.EmailAddrInBlacklist", "FailedOperation.RejectedByRecipients"})
+UNSUBSCRIBED_CODES = frozenset({"FailedOperation.ReceiverHasUnsubscribed"})
+
+
+class Action(StrEnum):
+    ACCEPTED = "accepted"
+    RETRY = "retry"
+    REQUEUE = "requeue"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+    IN_DOUBT = "in_doubt"
+    PAUSE = "pause"
+
+
+class SideEffect(StrEnum):
+    NONE = "none"
+    BLOCK_DOMAIN = "block_domain"  # hold the recipient's domain group until `until`
+    STOP_IDENTITY = "stop_identity"  # the identity sends no more today
+    BLOCKLIST = "blocklist"  # no identity may mail the address again
+    UNSUBSCRIBED = "unsubscribed"  # this sender domain may not mail the address again
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    value: str = ""  # MessageId, error code or reason
+    ready_at: float = 0.0  # retry / reconciliation time
+    refund: bool = False  # the mail certainly did not leave: give the budget back
+    effect: SideEffect = SideEffect.NONE
+    until: float = 0.0  # for BLOCK_DOMAIN
+    detail: str = ""
+
+
+def decide(  # noqa: PLR0911 - one return per outcome class reads as the table it is
+    outcome: SendOutcome,
+    attempt: int,
+    now: float,
+    max_attempts: int,
+    base_delay_s: float,
+    max_delay_s: float,
+    rnd: random.Random,
+) -> Decision:
+    """The ledger action for `outcome` of try number `attempt` (1-based) made at `now`."""
+    code = outcome.code or outcome.kind.value
+    kind = outcome.kind
+    exhausted = attempt >= max_attempts
+    if kind is OutcomeKind.ACCEPTED:
+        return Decision(Action.ACCEPTED, value=outcome.message_id or "")
+    if kind is OutcomeKind.IN_DOUBT:
+        return Decision(
+            Action.IN_DOUBT, value=code, ready_at=now + FIRST_RECONCILE_AFTER_S, detail=outcome.detail
+        )
+    if kind is OutcomeKind.CAMPAIGN_FATAL:
+        return Decision(Action.PAUSE, value=code, refund=True, detail=f"{code}: {outcome.detail}".strip(": "))
+    if kind is OutcomeKind.IDENTITY_TODAY:
+        return Decision(Action.REQUEUE, value=code, refund=True, effect=SideEffect.STOP_IDENTITY)
+    if kind is OutcomeKind.RECIPIENT_NEVER:
+        effect = SideEffect.NONE
+        if code in BLOCKLIST_CODES:
+            effect = SideEffect.BLOCKLIST
+        elif code in UNSUBSCRIBED_CODES:
+            effect = SideEffect.UNSUBSCRIBED
+        return Decision(Action.SUPPRESSED, value=code, refund=True, effect=effect)
+    if kind is OutcomeKind.RECIPIENT_DATA or exhausted:
+        return Decision(Action.FAILED, value=code, refund=True, detail=outcome.detail)
+    if kind is OutcomeKind.RECIPIENT_LATER:
+        delay = max(outcome.defer_s or 0.0, RECIPIENT_LATER_MIN_S)
+        return Decision(Action.RETRY, value=code, ready_at=now + delay, refund=True)
+    if kind is OutcomeKind.DOMAIN_LATER:
+        delay = max(outcome.defer_s or 0.0, DOMAIN_LATER_MIN_S)
+        return Decision(
+            Action.RETRY,
+            value=code,
+            ready_at=now + delay,
+            refund=True,
+            effect=SideEffect.BLOCK_DOMAIN,
+            until=now + delay,
+        )
+    # TRANSIENT and anything new: back off and try again.
+    delay = backoff_with_jitter_s(attempt, base_delay_s, max_delay_s, rnd)
+    return Decision(Action.RETRY, value=code, ready_at=now + delay, refund=True)

@@ -1,0 +1,394 @@
+"""The pacer: just-in-time grants from the atomic limiter, turned into send jobs; plus the sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import structlog
+from redis.asyncio import Redis
+
+from orchestrator.clock import SystemClock
+from orchestrator.core.calendar import local_time
+from orchestrator.core.campaign import Campaign
+from orchestrator.core.clock import Clock
+from orchestrator.core.plan import Caps, Plan, allocate_pool
+from orchestrator.core.progress import close_day, effective_day
+from orchestrator.core.sending import LookupVerdict, Sender, StatusQuery
+from orchestrator.jobs import enqueue_sends
+from orchestrator.store import campaigns, events, identities, keys
+from orchestrator.store.campaigns import State
+from orchestrator.store.identities import IdentityState
+from orchestrator.store.ledger import Ledger, Limits
+from orchestrator.store.scripts import Scripts
+
+log = structlog.get_logger("orchestrator.pacer")
+
+#: How long a granted send may wait for a worker before the sweeper enqueues its job again.
+GRANT_DEADLINE_S = 120.0
+#: How long an undecided in-doubt send is looked up again before it is left for the operator.
+RECONCILE_WINDOW_S = 6 * 3600.0
+RECONCILE_RETRY_S = 300.0
+
+
+@dataclass
+class PacerConfig:
+    account_rate_per_s: float = 20.0
+    max_grants_per_call: int = 200
+    catchup_s: float = 2.0
+    grant_deadline_s: float = GRANT_DEADLINE_S
+    reconcile_window_s: float = RECONCILE_WINDOW_S
+
+
+@dataclass
+class TickReport:
+    granted: int = 0
+    wait_s: float = -1.0  # the soonest anything could be granted again; < 0 when nothing waits
+    by_identity: dict[str, int] = field(default_factory=dict)
+    completed: list[str] = field(default_factory=list)
+
+    def wait_for(self, seconds: float) -> None:
+        if seconds >= 0 and (self.wait_s < 0 or seconds < self.wait_s):
+            self.wait_s = seconds
+
+
+class Pacer:
+    """One tick: for every running campaign and identity, grant what may start now and enqueue it."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        clock: Clock,
+        config: PacerConfig | None = None,
+        sender: Sender | None = None,
+        wall: Clock | None = None,
+    ) -> None:
+        self.redis = redis
+        self.clock = clock
+        self.wall = wall or SystemClock()
+        self.config = config or PacerConfig()
+        self.scripts = Scripts(redis)
+        self.ledger = Ledger(redis, self.scripts)
+        self.sender = sender
+        self._plans: dict[str, Plan] = {}
+        self._rotation = 0
+
+    def _plan(self, cid: str, spec: Campaign) -> Plan:
+        plan = self._plans.get(cid)
+        if plan is None:
+            plan = self._plans[cid] = spec.build_plan()
+        return plan
+
+    async def tick(self) -> TickReport:
+        now = self.clock.now()
+        report = TickReport()
+        self._rotation += 1
+        cids = await campaigns.running_ids(self.redis)
+        states: dict[str, IdentityState] = {}
+        for cid in cids:
+            rec = await campaigns.get(self.redis, cid)
+            if rec is None or rec.state is not State.RUNNING:
+                continue
+            await self._tick_campaign(rec, now, states, report)
+        return report
+
+    async def _roll_day(self, state: IdentityState, spec: Campaign, today: date, now: float) -> IdentityState:
+        """Close the identity's open day once its local date has passed (day advance or hold)."""
+        if not state.open_date or state.open_date >= today.isoformat():
+            return state
+        rules = spec.plan.progress_rules(spec.mode)
+        sent = await identities.sent_on(self.redis, state.id, state.open_date)
+        before = state.progress
+        after = close_day(before, date.fromisoformat(state.open_date), sent, state.open_cap, rules)
+        await identities.save_progress(self.redis, state.id, after, today.isoformat(), 0)
+        if sent > 0:
+            etype = (
+                "day_advanced"
+                if after.warmup_day > effective_day(before, date.fromisoformat(state.open_date), rules)
+                else "day_held"
+            )
+            await events.emit(
+                self.redis,
+                now,
+                etype,
+                "",
+                state.id,
+                date=state.open_date,
+                sent=sent,
+                daily_cap=state.open_cap,
+                warmup_day=after.warmup_day,
+            )
+        refreshed = await identities.load(self.redis, state.id)
+        assert refreshed is not None
+        return refreshed
+
+    async def _tick_campaign(
+        self, rec: campaigns.CampaignRecord, now: float, states: dict[str, IdentityState], report: TickReport
+    ) -> None:
+        spec = rec.spec
+        lt = local_time(now, spec.zone, spec.window)
+        ck = keys.CampaignKeys(rec.cid)
+        if await self._maybe_complete(rec, ck, now, report):
+            return
+        if not lt.window_open:
+            report.wait_for(lt.window_change_s)
+            return
+        ids = rec.identities
+        missing = [i for i in ids if i not in states]
+        if missing:
+            states.update(await identities.load_many(self.redis, missing))
+        for i in ids:
+            states[i] = await self._roll_day(states[i], spec, lt.date, now)
+        rules = spec.plan.progress_rules(spec.mode)
+        days = [effective_day(states[i].progress, lt.date, rules) for i in ids]
+        quotas = [states[i].daily_quota for i in ids]
+        alloc = allocate_pool(
+            self._plan(rec.cid, spec),
+            spec.mode,
+            days,
+            quotas,
+            spec.pool.multiplier,
+            rotate=lt.date.toordinal(),
+        )
+        share = spec.shaping.max_domain_share if spec.mode.value == "warmup" else 0.0
+        order = list(range(len(ids)))
+        k = self._rotation % len(ids)
+        order = order[k:] + order[:k]
+        for n in order:
+            identity = ids[n]
+            state = states[identity]
+            caps: Caps = alloc.identities[n]
+            if state.stopped_until > now:
+                report.wait_for(state.stopped_until - now)
+                continue
+            if state.open_date != lt.date.isoformat() or state.open_cap != caps.daily:
+                await identities.save_progress(
+                    self.redis, identity, state.progress, lt.date.isoformat(), caps.daily
+                )
+                states[identity] = state = await identities.load(self.redis, identity) or state
+            limits = Limits(
+                identity=caps,
+                pool=alloc.pool,
+                account_interval_s=1.0 / self.config.account_rate_per_s,
+                account_burst=max(1, int(self.config.account_rate_per_s)),
+                catchup_s=self.config.catchup_s,
+                domain_share=share,
+            )
+            result = await self.ledger.grant(
+                ck,
+                identity,
+                state.account,
+                now,
+                self.config.max_grants_per_call,
+                limits,
+                lt.date.isoformat(),
+                lt.hour,
+                lt.to_midnight_s,
+                self.config.grant_deadline_s,
+            )
+            if result.grants:
+                await enqueue_sends(
+                    self.scripts, self.wall, rec.cid, [(g.idx, g.grant) for g in result.grants]
+                )
+                report.granted += len(result.grants)
+                report.by_identity[identity] = report.by_identity.get(identity, 0) + len(result.grants)
+            if result.reason == "want_met":
+                report.wait_for(0.0)
+            elif result.reason == "not_running":
+                return
+            else:
+                report.wait_for(max(result.wait_s, 0.0) if result.wait_s >= 0 else -1)
+            if result.reason in ("identity_day", "pool_day", "no_budget"):
+                report.wait_for(min(lt.to_midnight_s, lt.window_change_s))
+
+    async def _maybe_complete(
+        self, rec: campaigns.CampaignRecord, ck: keys.CampaignKeys, now: float, report: TickReport
+    ) -> bool:
+        c = rec.counts
+        if c["queued"] or c["granted"] or c["inflight"]:
+            return False
+        if await self.redis.zcard(ck.doubt):
+            return False
+        outcome, _ = await campaigns.transition(
+            self.redis,
+            rec.cid,
+            State.COMPLETED,
+            {State.RUNNING},
+            now,
+            reason="every recipient has an outcome",
+        )
+        if outcome == "ok":
+            report.completed.append(rec.cid)
+            await events.emit(self.redis, now, "campaign_counts", rec.cid, counts=c)
+        return True
+
+    async def sweep(self) -> dict[str, int]:
+        """Re-enqueue grants whose job was lost; park expired leases in doubt; reconcile doubts."""
+        now = self.clock.now()
+        stats = {
+            "regranted": 0,
+            "parked": 0,
+            "reconciled_sent": 0,
+            "reconciled_not_sent": 0,
+            "left_in_doubt": 0,
+        }
+        for cid in await campaigns.all_ids(self.redis):
+            ck = keys.CampaignKeys(cid)
+            overdue = await self.redis.zrangebyscore(ck.inflight, "-inf", now, start=0, num=1000)
+            regrants: list[tuple[int, str]] = []
+            for raw in overdue:
+                idx = int(raw)
+                reply = await self.ledger.expire(ck, idx, now, self.config.grant_deadline_s, now + 60.0)
+                if reply[0] == "regrant":
+                    regrants.append((idx, reply[1]))
+                elif reply[0] == "parked":
+                    stats["parked"] += 1
+                    await events.emit(
+                        self.redis, now, "send_in_doubt", cid, reason="lease expired", index=idx
+                    )
+            if regrants:
+                stats["regranted"] += await enqueue_sends(self.scripts, self.wall, cid, regrants)
+            if self.sender is not None:
+                await self._reconcile(cid, ck, now, stats)
+        return stats
+
+    async def _reconcile(self, cid: str, ck: keys.CampaignKeys, now: float, stats: dict[str, int]) -> None:
+        assert self.sender is not None
+        due = await self.redis.zrangebyscore(ck.doubt, "-inf", now, start=0, num=200)
+        if not due:
+            return
+        rec = await campaigns.get(self.redis, cid)
+        if rec is None:
+            return
+        for raw in due:
+            idx = int(raw)
+            state = await self.ledger.state_of(ck, idx)
+            parts = state.split("|")
+            if parts[0] != "d" or len(parts) < 6:
+                await self.redis.zrem(ck.doubt, raw)
+                continue
+            token, since, grant, gt = parts[1], float(parts[2]), parts[4], float(parts[5])
+            identity = grant.rsplit(":", 1)[0]
+            ident = next((i for i in rec.spec.identities if i.id == identity), None)
+            address, _ = await self.ledger.record_of(ck, idx)
+            if ident is None:
+                continue
+            result = await self.sender.lookup(
+                StatusQuery(
+                    account=ident.account,
+                    from_address=ident.address,
+                    to_address=address,
+                    request_date=datetime.fromtimestamp(gt, tz=UTC).date(),
+                    not_before=datetime.fromtimestamp(gt - 5, tz=UTC),
+                )
+            )
+            grant_date = datetime.fromtimestamp(gt, tz=rec.spec.zone).date().isoformat()
+            member = f"{cid}:{idx}:{grant.rsplit(':', 1)[1]}"
+            if result.verdict is LookupVerdict.SENT:
+                await self.ledger.finish(
+                    ck,
+                    identity,
+                    idx,
+                    token,
+                    now,
+                    "accepted",
+                    value=result.message_id or "",
+                    grant_member=member,
+                    grant_local_date=grant_date,
+                )
+                stats["reconciled_sent"] += 1
+                await events.emit(
+                    self.redis, now, "in_doubt_resolved", cid, identity, index=idx, verdict="sent"
+                )
+            elif result.verdict is LookupVerdict.NOT_SENT:
+                await self.ledger.finish(
+                    ck,
+                    identity,
+                    idx,
+                    token,
+                    now,
+                    "retry",
+                    ready_at=now,
+                    refund=True,
+                    grant_member=member,
+                    grant_local_date=grant_date,
+                )
+                stats["reconciled_not_sent"] += 1
+                await events.emit(
+                    self.redis, now, "in_doubt_resolved", cid, identity, index=idx, verdict="not_sent"
+                )
+            elif now - since > self.config.reconcile_window_s:
+                await self.redis.zrem(ck.doubt, raw)
+                stats["left_in_doubt"] += 1
+                await events.emit(
+                    self.redis, now, "in_doubt_unresolved", cid, identity, index=idx, detail=result.detail
+                )
+            else:
+                await self.redis.zadd(ck.doubt, {raw: now + RECONCILE_RETRY_S})
+
+
+_RENEW = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+)
+
+
+class LeaderLock:
+    """Exactly one active pacer: a Redis lock with a token, renewed every tick."""
+
+    def __init__(self, redis: Redis, ttl_s: float = 10.0) -> None:
+        self.redis = redis
+        self.ttl_ms = int(ttl_s * 1000)
+        self.token = secrets.token_hex(8)
+
+    async def acquire_or_renew(self) -> bool:
+        if await self.redis.set(keys.PACER_LOCK, self.token, nx=True, px=self.ttl_ms):
+            return True
+        renewed = await self.redis.eval(
+            _RENEW,
+            1,
+            keys.PACER_LOCK,
+            self.token,
+            str(self.ttl_ms),
+        )
+        return bool(renewed)
+
+    async def release(self) -> None:
+        await self.redis.eval(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+            1,
+            keys.PACER_LOCK,
+            self.token,
+        )
+
+
+async def run_pacer(
+    pacer: Pacer, interval_s: float = 1.0, sweep_every_s: float = 10.0, stop: asyncio.Event | None = None
+) -> None:
+    """The pacer process's loop (real time): tick while holding the leader lock; sweep now and then."""
+    stop = stop or asyncio.Event()
+    lock = LeaderLock(pacer.redis)
+    last_sweep = 0.0
+    leader = False
+    try:
+        while not stop.is_set():
+            is_leader = await lock.acquire_or_renew()
+            if is_leader != leader:
+                log.info("pacer_leadership", leader=is_leader)
+                leader = is_leader
+            if is_leader:
+                report = await pacer.tick()
+                if report.granted:
+                    log.debug("pacer_tick", granted=report.granted, by_identity=report.by_identity)
+                wall = pacer.wall.now()
+                if wall - last_sweep >= sweep_every_s:
+                    stats = await pacer.sweep()
+                    if any(stats.values()):
+                        log.info("sweep", **stats)
+                    last_sweep = wall
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+    finally:
+        await lock.release()

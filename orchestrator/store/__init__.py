@@ -1,0 +1,1 @@
+"""Redis adapters: key names, Lua scripts, the ledger, the limiter, campaigns and identities."""

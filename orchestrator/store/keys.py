@@ -1,0 +1,83 @@
+"""Every Redis key name the orchestrator uses, in one place (arq keeps its own `arq:*` keys)."""
+
+from __future__ import annotations
+
+PREFIX = "wo:"
+#: Recipients' data and ledger states are kept in small hashes of this many entries each, so Redis
+#: stores them in its compact listpack encoding (about 3x less memory than one big hash).
+BUCKET = 100
+
+CAMPAIGNS = f"{PREFIX}campaigns"  # zset: campaign id -> created at
+EVENTS = f"{PREFIX}events"  # stream: everything that happens, one entry per event
+MESSAGE_IDS = f"{PREFIX}msgid"  # hash: Tencent MessageId -> "campaign:index"
+PACER_LOCK = f"{PREFIX}pacer:lock"  # string: the token of the one active pacer
+GRANT_SEQ = f"{PREFIX}grant:seq"  # counter: unique grant ids
+BLOCKLIST = f"{PREFIX}supp:blocklist"  # set: addresses no identity may mail (bounces, Tencent's list)
+
+
+def fingerprint(sha: str) -> str:
+    return f"{PREFIX}fingerprint:{sha}"  # string: campaign id submitted from these exact files
+
+
+def campaign(cid: str) -> str:
+    return f"{PREFIX}campaign:{cid}"  # hash: spec, state, reason, submit counts
+
+
+class CampaignKeys:
+    """The keys of one campaign's ledger."""
+
+    def __init__(self, cid: str) -> None:
+        self.cid = cid
+        base = f"{PREFIX}c:{cid}:"
+        self.base = base
+        self.meta = campaign(cid)
+        self.queue = base + "q"  # list: indexes waiting, in shuffled order
+        self.later = base + "later"  # zset: index -> not before (backoff, deferrals)
+        self.held = base + "held"  # zset: index -> not before (held back by the domain share)
+        self.counts = base + "counts"  # hash: state -> count
+        self.inflight = base + "inflight"  # zset: index -> deadline of its grant or lease
+        self.doubt = base + "doubt"  # zset: index -> next reconciliation attempt
+        self.rec_prefix = base + "r:"  # hash per bucket: index -> "address\x1fvalue\x1f..."
+        self.state_prefix = base + "s:"  # hash per bucket: index -> ledger state
+        self.block_prefix = base + "block:"  # string per recipient domain group: blocked until
+        self.pool_hour = base + "pool:hour"  # zset: grant -> time, the pool's rolling hour
+        self.pool_day_prefix = base + "pool:day:"  # counter per local date
+        self.hours_prefix = base + "hours:"  # hash per local date: "identity|hour" -> sends
+
+    def rec(self, idx: int) -> str:
+        return f"{self.rec_prefix}{idx // BUCKET}"
+
+    def state(self, idx: int) -> str:
+        return f"{self.state_prefix}{idx // BUCKET}"
+
+    def pool_day(self, local_date: str) -> str:
+        return f"{self.pool_day_prefix}{local_date}"
+
+    def all_fixed(self) -> list[str]:
+        return [self.queue, self.later, self.held, self.counts, self.inflight, self.doubt, self.pool_hour]
+
+
+class IdentityKeys:
+    """The keys of one sending identity's warm-up state, shared by every campaign that uses it."""
+
+    def __init__(self, identity: str) -> None:
+        base = f"{PREFIX}id:{identity}:"
+        self.meta = f"{PREFIX}id:{identity}"  # hash: warm-up day, last sending date, settings
+        self.hour = base + "hour"  # zset: grant -> time, the identity's rolling 60 minutes
+        self.gcra = base + "gcra"  # hash: tat, interval (even spacing inside the hour)
+        self.day_prefix = base + "day:"  # counter per local date
+        self.domain_prefix = base + "dom:"  # hash per recipient domain group: tat, interval
+
+    def day(self, local_date: str) -> str:
+        return f"{self.day_prefix}{local_date}"
+
+
+IDENTITIES = f"{PREFIX}identities"  # set: every identity id ever registered
+
+
+def account_gcra(account: str) -> str:
+    return f"{PREFIX}acct:{account}:gcra"  # hash: tat, interval (Tencent's per-account send rate)
+
+
+def suppression(sender_domain: str) -> str:
+    return f"{PREFIX}supp:domain:{sender_domain}"  # set: unsubscribed from this sender domain

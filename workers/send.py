@@ -1,0 +1,201 @@
+"""The send job: claim one recipient, check, send through the provider, record the outcome."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from orchestrator.core.calendar import midnight_after
+from orchestrator.core.campaign import Campaign, ColumnSource
+from orchestrator.core.decisions import Action, Decision, SideEffect, decide
+from orchestrator.core.domains import address_group
+from orchestrator.core.sending import SendRequest
+from orchestrator.store import campaigns, events, identities, keys
+from orchestrator.store.campaigns import State
+from orchestrator.store.ledger import Claim
+from workers.deps import Deps
+
+log = structlog.get_logger("workers.send")
+
+#: A campaign pauses itself when this many recipients failed on their template data
+#: and they outnumber the accepted ones (the data mapping, not the recipients, is wrong).
+DATA_FAILURE_PAUSE_MIN = 20
+DATA_CODES_PREFIXES = (
+    "InvalidParameterValue.Template",
+    "InvalidParameterValue.InValidTemplateData",
+    "FailedOperation.WrongContentJson",
+)
+
+
+def address_hash(address: str) -> str:
+    """A short, stable pseudonym for logs: never a full address at info level."""
+    return hashlib.blake2b(address.encode(), digest_size=6).hexdigest()
+
+
+def template_data(spec: Campaign, values: list[str]) -> dict[str, str]:
+    it = iter(values)
+    return {
+        k: (next(it) if isinstance(src, ColumnSource) else src.value) for k, src in spec.template.data.items()
+    }
+
+
+async def _spec(deps: Deps, cid: str) -> Campaign | None:
+    raw = await deps.redis.hget(keys.campaign(cid), "spec")
+    return campaigns.spec_of(cid, raw) if raw else None
+
+
+async def send_one(ctx: dict[str, Any], cid: str, idx: int, grant: str) -> str:
+    """arq job: send recipient `idx` of campaign `cid` under grant `grant`; returns what happened."""
+    deps: Deps = ctx["deps"]
+    ck = keys.CampaignKeys(cid)
+    token = secrets.token_hex(8)
+    claim = await deps.ledger.claim(ck, idx, grant, token, deps.clock.now(), deps.lease_s)
+    if claim is None:
+        return "stale"  # another job or the sweeper already owns this grant: never send twice
+    spec = await _spec(deps, cid)
+    identity_id, seq = grant.rsplit(":", 1)
+    ident = next((i for i in spec.identities if i.id == identity_id), None) if spec else None
+    if spec is None or ident is None:
+        return "orphan"
+    grant_date = datetime.fromtimestamp(claim.grant_time, tz=spec.zone).date().isoformat()
+    bound = log.bind(
+        campaign=cid,
+        identity=identity_id,
+        recipient_domain=claim.address.rsplit("@", 1)[-1],
+        job_try=ctx.get("job_try", 1),
+        attempt=claim.attempt,
+    )
+
+    async def record(d: Decision) -> bool:
+        return await deps.ledger.finish(
+            ck,
+            identity_id,
+            idx,
+            token,
+            deps.clock.now(),
+            d.action.value,
+            value=d.value,
+            ready_at=d.ready_at,
+            refund=d.refund,
+            grant_member=f"{cid}:{idx}:{seq}",
+            grant_local_date=grant_date,
+            detail=d.detail,
+        )
+
+    if claim.campaign_state != State.RUNNING:
+        # Paused or cancelled after the grant: not sent, goes back to the front of the queue.
+        await record(Decision(Action.REQUEUE, value="not_running", refund=True))
+        bound.info("send_released", state=claim.campaign_state)
+        return "released"
+    if await _suppressed(deps, claim.address, ident.domain):
+        await record(Decision(Action.SUPPRESSED, value="suppressed_before_send", refund=True))
+        bound.info("send_suppressed", reason="suppression list")
+        return "suppressed"
+
+    request = SendRequest(
+        account=ident.account,
+        from_address=ident.from_,
+        to_address=claim.address,
+        template_id=spec.template.id,
+        template_data=template_data(spec, claim.values),
+        subject=spec.template.subject,
+        unsubscribe=spec.template.unsubscribe,
+        trigger_type=spec.trigger_type,
+        reply_to=ident.reply_to,
+    )
+    outcome = await deps.sender.send(request)
+    now = deps.clock.now()
+    decision = decide(
+        outcome,
+        claim.attempt,
+        now,
+        spec.retry.max_attempts,
+        spec.retry.base_delay_s,
+        spec.retry.max_delay_s,
+        deps.rnd,
+    )
+    await _side_effects(deps, spec, ck, decision, claim, ident.domain, identity_id, now)
+    if not await record(decision):
+        bound.warning("send_outcome_stale", outcome=outcome.kind.value, code=outcome.code)
+        return "stale_finish"
+    await _report(deps, cid, identity_id, idx, claim, decision, outcome.kind.value, now, bound)
+    return decision.action.value
+
+
+async def _suppressed(deps: Deps, address: str, sender_domain: str) -> bool:
+    async with deps.redis.pipeline(transaction=False) as pipe:
+        pipe.sismember(keys.BLOCKLIST, address)
+        pipe.sismember(keys.suppression(sender_domain), address)
+        a, b = await pipe.execute()
+    return bool(a or b)
+
+
+async def _side_effects(
+    deps: Deps,
+    spec: Campaign,
+    ck: keys.CampaignKeys,
+    d: Decision,
+    claim: Claim,
+    sender_domain: str,
+    identity_id: str,
+    now: float,
+) -> None:
+    if d.effect is SideEffect.BLOCK_DOMAIN:
+        key = ck.block_prefix + address_group(claim.address)
+        await deps.redis.set(key, repr(d.until), px=max(1, int((d.until - now) * 1000)) + 86_400_000)
+    elif d.effect is SideEffect.STOP_IDENTITY:
+        await identities.stop_until(deps.redis, identity_id, midnight_after(now, spec.zone))
+        await events.emit(deps.redis, now, "identity_stopped_today", ck.cid, identity_id, code=d.value)
+    elif d.effect is SideEffect.BLOCKLIST:
+        await deps.redis.sadd(keys.BLOCKLIST, claim.address)
+    elif d.effect is SideEffect.UNSUBSCRIBED:
+        await deps.redis.sadd(keys.suppression(sender_domain), claim.address)
+
+
+async def _report(
+    deps: Deps,
+    cid: str,
+    identity_id: str,
+    idx: int,
+    claim: Claim,
+    d: Decision,
+    kind: str,
+    now: float,
+    bound: Any,
+) -> None:
+    who = address_hash(claim.address)
+    if d.action is Action.ACCEPTED:
+        bound.info("send_accepted", message_id=d.value, recipient=who)
+        return
+    bound.info(
+        f"send_{d.action.value}", code=d.value, outcome=kind, recipient=who, ready_at=d.ready_at or None
+    )
+    await events.emit(
+        deps.redis,
+        now,
+        f"send_{d.action.value}",
+        cid,
+        identity_id,
+        index=idx,
+        code=d.value,
+        attempt=claim.attempt,
+        recipient=who,
+        ready_at=d.ready_at or None,
+        detail=d.detail or None,
+    )
+    if d.action is Action.FAILED and d.value.startswith(DATA_CODES_PREFIXES):
+        counts = await deps.ledger.counts(keys.CampaignKeys(cid))
+        if counts["failed"] >= DATA_FAILURE_PAUSE_MIN and counts["failed"] > counts["accepted"]:
+            await campaigns.transition(
+                deps.redis,
+                cid,
+                State.PAUSED,
+                {State.RUNNING},
+                now,
+                reason=f"most recipients fail on their template data ({d.value}): check template.data",
+                by="automatic",
+            )
