@@ -11,7 +11,7 @@ import csv
 import difflib
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from orchestrator.core.addresses import normalize_address
-from orchestrator.core.campaign import Campaign, ColumnSource
+from orchestrator.core.campaign import Campaign, ColumnSource, Recipients
 
 #: A message from the model that starts with a relative field path ("identities[2].id: ...")
 #: names a deeper place than the validator it came from.
@@ -82,35 +82,40 @@ def check_campaign(path: Path | str) -> tuple[Campaign | None, list[Problem]]:
     campaign, model_problems = _validate(data, root, name)
     problems += model_problems
     if campaign is not None:
-        campaign = _resolve_recipients(campaign, Path(path))
-        problems += _check_csv(campaign, root, name)
+        recipients = _resolved(campaign.recipients, Path(path))
+        campaign = campaign.model_copy(update={"recipients": recipients})
+        problems += _check_csv(recipients, _columns(campaign.template.data), root, name)
+    elif isinstance(data, dict):
+        # The model failed elsewhere: still check the CSV when the recipients block is sound.
+        try:
+            recipients = _resolved(Recipients.model_validate(data.get("recipients")), Path(path))
+        except ValidationError:
+            pass
+        else:
+            problems += _check_csv(recipients, _columns(_raw_data(data)), root, name)
     return campaign, sorted(dict.fromkeys(problems), key=lambda p: p.line or 0)
 
 
 def read_csv_header(campaign: Campaign) -> list[str]:
     """The header row of the campaign's recipient CSV. Raises CampaignFileError when unreadable."""
     try:
-        return _read_header(campaign)
+        return _read_header(campaign.recipients)
     except _CsvUnreadableError as exc:
-        raise CampaignFileError(
-            [Problem(str(campaign.recipients.file), None, exc.field, exc.reason)]
-        ) from None
+        raise CampaignFileError([Problem(str(campaign.recipients.file), None, exc.field, exc.reason)]) from None
 
 
 def count_recipients(campaign: Campaign) -> int:
     """How many data rows of the CSV hold a valid e-mail address (streamed, not deduplicated)."""
     column = campaign.recipients.email_column
     try:
-        with _open_csv(campaign) as reader:
+        with _open_csv(campaign.recipients) as reader:
             header = next(reader, None)
             if header is None or column not in header:
                 return 0
             index = header.index(column)
             return sum(1 for row in reader if len(row) > index and normalize_address(row[index])[0])
     except _CsvUnreadableError as exc:
-        raise CampaignFileError(
-            [Problem(str(campaign.recipients.file), None, exc.field, exc.reason)]
-        ) from None
+        raise CampaignFileError([Problem(str(campaign.recipients.file), None, exc.field, exc.reason)]) from None
 
 
 def campaign_fingerprint(path: Path | str) -> str:
@@ -324,8 +329,7 @@ def _unwrap(tp: Any) -> Any:
         if get_origin(tp) is Annotated:
             tp = get_args(tp)[0]
         elif (
-            get_origin(tp) in (Union, UnionType)
-            and len(members := [a for a in get_args(tp) if a is not NoneType]) == 1
+            get_origin(tp) in (Union, UnionType) and len(members := [a for a in get_args(tp) if a is not NoneType]) == 1
         ):
             tp = members[0]
         else:
@@ -342,18 +346,35 @@ class _CsvUnreadableError(Exception):
         self.reason = reason
 
 
-def _resolve_recipients(campaign: Campaign, yaml_path: Path) -> Campaign:
-    file = campaign.recipients.file.expanduser()
+def _resolved(recipients: Recipients, yaml_path: Path) -> Recipients:
+    """`recipients` with its file made absolute, relative paths read from the YAML's folder."""
+    file = recipients.file.expanduser()
     if not file.is_absolute():
         file = yaml_path.parent / file
-    recipients = campaign.recipients.model_copy(update={"file": file.resolve()})
-    return campaign.model_copy(update={"recipients": recipients})
+    return recipients.model_copy(update={"file": file.resolve()})
+
+
+def _columns(data: Mapping[str, object]) -> list[tuple[Loc, str]]:
+    """(place, column) of every `{column: X}` of template.data."""
+    out: list[tuple[Loc, str]] = []
+    for key, source in data.items():
+        column = source.column if isinstance(source, ColumnSource) else None
+        if isinstance(source, dict) and isinstance(source.get("column"), str):
+            column = source["column"]
+        if column is not None:
+            out.append((("template", "data", key, "column"), column))
+    return out
+
+
+def _raw_data(data: dict[Any, Any]) -> dict[str, object]:
+    template = data.get("template")
+    raw = template.get("data") if isinstance(template, dict) else None
+    return {str(k): v for k, v in raw.items()} if isinstance(raw, dict) else {}
 
 
 @contextmanager
-def _open_csv(campaign: Campaign) -> Iterator[Iterator[list[str]]]:
+def _open_csv(r: Recipients) -> Iterator[Iterator[list[str]]]:
     """The CSV's rows; every failure (now or while reading) is a _CsvUnreadableError."""
-    r = campaign.recipients
     try:
         codecs.lookup(r.encoding)
     except LookupError:
@@ -379,40 +400,31 @@ def _rows(reader: Iterator[list[str]], name: str, encoding: str) -> Iterator[lis
         raise _CsvUnreadableError("recipients.file", f"{name} is not a readable CSV: {exc}") from None
 
 
-def _read_header(campaign: Campaign) -> list[str]:
-    with _open_csv(campaign) as reader:
+def _read_header(recipients: Recipients) -> list[str]:
+    with _open_csv(recipients) as reader:
         header = next(reader, None)
     if not header:
-        msg = f"{campaign.recipients.file.name} is empty: its first row must name the columns"
+        msg = f"{recipients.file.name} is empty: its first row must name the columns"
         raise _CsvUnreadableError("recipients.file", msg)
     return header
 
 
-def _check_csv(campaign: Campaign, root: yaml.Node, name: str) -> list[Problem]:
+def _check_csv(recipients: Recipients, columns: list[tuple[Loc, str]], root: yaml.Node, name: str) -> list[Problem]:
     def problem(loc: Loc, message: str) -> Problem:
         field_loc, line = _locate(root, loc)
         return Problem(name, line, _field(field_loc), message)
 
     try:
-        header = _read_header(campaign)
+        header = _read_header(recipients)
     except _CsvUnreadableError as exc:
         return [problem(tuple(exc.field.split(".")), exc.reason)]
-    csv_name = campaign.recipients.file.name
+    csv_name = recipients.file.name
     problems = [
         problem(("recipients", "file"), f"column {col!r} appears twice in the header of {csv_name}")
         for col in sorted({c for c in header if header.count(c) > 1})
     ]
-    wanted: list[tuple[Loc, str]] = [(("recipients", "email_column"), campaign.recipients.email_column)]
-    wanted += [
-        (("template", "data", key, "column"), src.column)
-        for key, src in campaign.template.data.items()
-        if isinstance(src, ColumnSource)
-    ]
-    hint = (
-        " (it starts with a byte-order mark: use encoding utf-8-sig)"
-        if header[0].startswith("\ufeff")
-        else ""
-    )
+    wanted = [(("recipients", "email_column"), recipients.email_column), *columns]
+    hint = " (it starts with a byte-order mark: use encoding utf-8-sig)" if header[0].startswith("\ufeff") else ""
     for loc, column in wanted:
         if column not in header:
             msg = f"no column {column!r} in the header of {csv_name} (columns: {', '.join(header)}){hint}"

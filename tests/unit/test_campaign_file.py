@@ -270,3 +270,12 @@ def test_fingerprint_of_an_invalid_file_raises(folder: Path) -> None:
     path = _edit(folder, "name: spring-news", "name: Spring News!")
     with pytest.raises(CampaignFileError, match=r"spring\.yaml:3: name: "):
         campaign_fingerprint(path)
+
+
+def test_check_campaign_checks_the_csv_even_when_the_model_fails(folder: Path) -> None:
+    """A model error elsewhere does not hide the CSV header problems: both are reported."""
+    _edit(folder, "{{name}}", "{{name}} {{city}}")
+    path = _edit(folder, "column: first_name", "column: nickname")
+    campaign, problems = check_campaign(path)
+    assert campaign is None
+    assert [(p.line, p.field) for p in problems] == [(23, "template.subject"), (25, "template.data.name.column")]
