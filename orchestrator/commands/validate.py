@@ -1,0 +1,116 @@
+"""`orchestrate validate FILE`: check a campaign file and its CSV header; a summary, or every problem."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from orchestrator.campaign_file import CampaignFileError, Problem, check_campaign, read_csv_header
+from orchestrator.core.campaign import Campaign
+from orchestrator.core.plan import Mode, identity_caps
+
+#: How many warm-up days the summary shows.
+SUMMARY_DAYS = 5
+
+
+@click.command("validate")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print {valid, errors, summary} as JSON.")
+def command(file: Path, as_json: bool) -> None:
+    """Check a campaign FILE and its recipient CSV's header without sending anything.
+
+    Exits 0 when the file is valid, 2 when not (every problem is printed with its place).
+    """
+    from orchestrator.cli import EXIT_USAGE
+
+    campaign, problems = check_campaign(file)
+    header: list[str] = []
+    if campaign is not None and not problems:
+        try:
+            header = read_csv_header(campaign)
+        except CampaignFileError as exc:  # changed since the check a moment ago
+            problems = exc.problems
+    summary = summarize(campaign, header) if campaign is not None and not problems else None
+    if as_json:
+        errors = [{"file": p.file, "line": p.line, "field": p.field, "message": p.message} for p in problems]
+        click.echo(json.dumps({"valid": not problems, "errors": errors, "summary": summary}, indent=2))
+    elif summary is not None:
+        _echo_summary(str(file), summary)
+    else:
+        _echo_problems(str(file), problems)
+    if problems:
+        raise click.exceptions.Exit(EXIT_USAGE)
+
+
+def summarize(campaign: Campaign, header: list[str]) -> dict[str, Any]:
+    """The short description `validate` prints for a valid file."""
+    plan = campaign.build_plan()
+    first_days = [identity_caps(plan, campaign.mode, day) for day in range(1, SUMMARY_DAYS + 1)]
+    warnings = []
+    if campaign.mode is Mode.SKIP_WARMUP:
+        warnings.append(
+            "mode skip-warmup sends without a ramp: not recommended; use it only for high-open "
+            "sign-up mail at or under 10,000 a day"
+        )
+    return {
+        "name": campaign.name,
+        "mode": campaign.mode.value,
+        "timezone": campaign.timezone,
+        "start": campaign.start.isoformat() if campaign.start else None,
+        "sending_window": campaign.sending_window,
+        "identities": [
+            {
+                "id": i.id,
+                "from": i.from_,
+                "warmup_day": i.warmup_day,
+                "daily_quota": i.daily_quota,
+                "account": i.account,
+            }
+            for i in campaign.identities
+        ],
+        "pool_multiplier": campaign.pool.multiplier,
+        "plan_first_days": [
+            {"warmup_day": day, "daily_cap": caps.daily, "hourly_cap": caps.hourly}
+            for day, caps in enumerate(first_days, start=1)
+        ],
+        "recipients": {
+            "file": str(campaign.recipients.file),
+            "email_column": campaign.recipients.email_column,
+            "columns": header,
+        },
+        "warnings": warnings,
+    }
+
+
+def _echo_summary(file: str, s: dict[str, Any]) -> None:
+    window = f", window {s['sending_window']}" if s["sending_window"] else ""
+    start = s["start"] or "the day it is submitted"
+    click.echo(f"{file}: valid")
+    click.echo(f"  campaign    {s['name']} (mode {s['mode']}, time zone {s['timezone']}, start {start}{window})")
+    for n, ident in enumerate(s["identities"]):
+        quota = f", Tencent quota {ident['daily_quota']:,}/day" if ident["daily_quota"] else ""
+        label = "identities" if n == 0 else ""
+        click.echo(
+            f"  {label:<10}  {ident['id']}  {ident['from']}  from warm-up day {ident['warmup_day']}"
+            f" (account {ident['account']}){quota}"
+        )
+    if s["mode"] == Mode.SHARED:
+        click.echo("  plan        no ramp: Tencent's shared IPs are warm; its quotas and target_daily bind")
+    else:
+        days = "  ".join(f"d{d['warmup_day']} {d['daily_cap']:,}/{d['hourly_cap']:,}" for d in s["plan_first_days"])
+        click.echo(f"  plan        {days}  (per identity, daily/hourly)")
+    click.echo(f"  pool        at most {s['pool_multiplier']:g}x the plan of its most advanced identity")
+    r = s["recipients"]
+    click.echo(f"  recipients  {r['file']} (columns: {', '.join(r['columns'])}; e-mail in {r['email_column']!r})")
+    for warning in s["warnings"]:
+        click.secho(f"  warning: {warning}", fg="yellow", bold=True)
+
+
+def _echo_problems(file: str, problems: list[Problem]) -> None:
+    for problem in problems:
+        click.echo(str(problem))
+    count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+    click.echo(f"{file}: {count}")
