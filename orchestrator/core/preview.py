@@ -61,9 +61,7 @@ def preview_plan(campaign: Campaign, start: dt.date, days: int = 30) -> list[Pre
             ident.id: IdentityDay(day, caps)
             for ident, day, caps in zip(campaign.identities, warmup_days, alloc.identities, strict=True)
         }
-        preview.append(
-            PreviewDay(k + 1, start + dt.timedelta(days=k), identities, alloc.pool, capacity, cumulative)
-        )
+        preview.append(PreviewDay(k + 1, start + dt.timedelta(days=k), identities, alloc.pool, capacity, cumulative))
     return preview
 
 

@@ -103,9 +103,7 @@ def test_pool_ceiling_never_exceeds_multiplier_times_plan(
 
 
 @given(st.lists(st.integers(1, 10**6), min_size=1, max_size=20), st.data())
-def test_binding_ceiling_gives_everyone_a_share_summing_to_it(
-    demands: list[int], data: st.DataObject
-) -> None:
+def test_binding_ceiling_gives_everyone_a_share_summing_to_it(demands: list[int], data: st.DataObject) -> None:
     """A binding ceiling of at least one unit each gives every identity a share; the shares sum to it."""
     ceiling = data.draw(st.integers(min_value=len(demands), max_value=max(len(demands), sum(demands) - 1)))
     rotate = data.draw(st.integers(0, 50))

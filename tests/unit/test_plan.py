@@ -102,9 +102,7 @@ def test_default_plan_has_thirty_table_days() -> None:
         ),
     ],
 )
-def test_custom_table_ramps_floors_and_never_drops(
-    rows: list[PlanRow], expected: list[tuple[int, int]]
-) -> None:
+def test_custom_table_ramps_floors_and_never_drops(rows: list[PlanRow], expected: list[tuple[int, int]]) -> None:
     """A custom table ramps each range linearly, floors, and never goes below the day before."""
     plan = Plan(rows, AfterTable.HOLD)
     assert _caps(plan, range(1, len(expected) + 1)) == expected
@@ -139,9 +137,7 @@ def test_doubling_stops_at_the_cap_limit() -> None:
         pytest.param(0.0001, None, 1, Caps(1, 1), id="never-below-one"),
     ],
 )
-def test_plan_caps_apply_scale_and_target(
-    scale: float, target_daily: int | None, day: int, expected: Caps
-) -> None:
+def test_plan_caps_apply_scale_and_target(scale: float, target_daily: int | None, day: int, expected: Caps) -> None:
     """`scale` multiplies the table (floored, at least 1) and `target_daily` stops the ramp."""
     assert Plan(scale=scale, target_daily=target_daily).caps(day) == expected
 
@@ -226,9 +222,7 @@ def test_campaign_refuses_skip_warmup_above_10000(target_daily: int | None, acce
         pytest.param(6, [0, 9, 9], 0, [0, 3, 3], id="idle-identity-gets-nothing"),
     ],
 )
-def test_fair_shares_split_the_ceiling(
-    ceiling: int, demands: list[int], rotate: int, expected: list[int]
-) -> None:
+def test_fair_shares_split_the_ceiling(ceiling: int, demands: list[int], rotate: int, expected: list[int]) -> None:
     """The ceiling is split max-min fairly; the uneven remainder rotates between identities."""
     assert fair_shares(ceiling, demands, rotate) == expected
 

@@ -72,16 +72,10 @@ TODAY = dt.date(2026, 3, 2)
 @pytest.mark.parametrize(
     ("sent", "cap", "rules", "hold", "expected"),
     [
-        pytest.param(
-            1000, 1000, ProgressRules(), False, IdentityProgress(5, TODAY, 0), id="full-day-advances"
-        ),
-        pytest.param(
-            500, 1000, ProgressRules(), False, IdentityProgress(5, TODAY, 0), id="exactly-half-advances"
-        ),
+        pytest.param(1000, 1000, ProgressRules(), False, IdentityProgress(5, TODAY, 0), id="full-day-advances"),
+        pytest.param(500, 1000, ProgressRules(), False, IdentityProgress(5, TODAY, 0), id="exactly-half-advances"),
         pytest.param(499, 1000, ProgressRules(), False, IdentityProgress(4, TODAY, 1), id="below-half-holds"),
-        pytest.param(
-            0, 1000, ProgressRules(), False, IdentityProgress(4, LAST_SENT, 0), id="idle-day-unchanged"
-        ),
+        pytest.param(0, 1000, ProgressRules(), False, IdentityProgress(4, LAST_SENT, 0), id="idle-day-unchanged"),
         pytest.param(1000, 1000, ProgressRules(), True, IdentityProgress(4, TODAY, 1), id="guardrail-holds"),
         pytest.param(
             700,
