@@ -387,8 +387,8 @@ def parse_window(text: str) -> tuple[time, time]:
         msg = f"sending_window must look like '08:00-22:00', got {text!r}"
         raise ValueError(msg)
     h1, m1, h2, m2 = (int(g) for g in m.groups())
-    if not (0 <= h1 <= 24 and 0 <= h2 <= 24 and m1 < 60 and m2 < 60):
-        msg = f"sending_window {text!r}: hours 00-24, minutes 00-59"
+    if not (0 <= h1 <= 24 and 0 <= h2 <= 24 and m1 < 60 and m2 < 60) or (h1, m1) > (24, 0) or (h2, m2) > (24, 0):
+        msg = f"sending_window {text!r}: hours 00-24, minutes 00-59 (24:00 is midnight)"
         raise ValueError(msg)
     start = time(h1 % 24, m1)
     end = time(h2 % 24, m2)

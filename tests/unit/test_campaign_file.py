@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from orchestrator.campaign_file import (
     load_campaign,
     read_csv_header,
 )
-from orchestrator.core.campaign import ColumnSource, ValueSource
+from orchestrator.core.campaign import ColumnSource, ValueSource, parse_window
 
 EXAMPLE = Path(__file__).parents[2] / "campaigns" / "example.yaml"
 CSV = "email,first_name\njiwoo@naver.com,Jiwoo\nalex@gmail.com,Alex\n"
@@ -279,3 +280,24 @@ def test_check_campaign_checks_the_csv_even_when_the_model_fails(folder: Path) -
     campaign, problems = check_campaign(path)
     assert campaign is None
     assert [(p.line, p.field) for p in problems] == [(23, "template.subject"), (25, "template.data.name.column")]
+
+
+@pytest.mark.parametrize(
+    ("window", "expected"),
+    [
+        pytest.param("08:00-22:00", (dt.time(8), dt.time(22)), id="day"),
+        pytest.param(" 22:30 - 06:00 ", (dt.time(22, 30), dt.time(6)), id="wraps-midnight-with-blanks"),
+        pytest.param("08:00-24:00", (dt.time(8), dt.time(0)), id="until-midnight"),
+        pytest.param("08:00-24:30", None, id="past-24"),
+        pytest.param("08:00-08:00", None, id="empty"),
+        pytest.param("8am-10pm", None, id="not-hh-mm"),
+        pytest.param("08:60-10:00", None, id="minute-60"),
+    ],
+)
+def test_parse_window(window: str, expected: tuple[dt.time, dt.time] | None) -> None:
+    """A sending window is 'HH:MM-HH:MM' (24:00 is midnight); anything else is a ValueError."""
+    if expected is None:
+        with pytest.raises(ValueError, match="sending_window"):
+            parse_window(window)
+    else:
+        assert parse_window(window) == expected
