@@ -1,0 +1,46 @@
+"""A local Tencent SES emulator the unmodified official SDK talks to over HTTP (docs/tencent.md)."""
+
+from orchestrator.ses.emulator.server import RunningEmulator, build_app, run_emulator
+from orchestrator.ses.emulator.service import ApiError, SendRecord, SesEmulator, StatusRecord
+from orchestrator.ses.emulator.world import (
+    DEFAULT_SECRET_ID,
+    DEFAULT_SECRET_KEY,
+    Account,
+    Behaviour,
+    FaultRule,
+    IdentityConfig,
+    Latency,
+    TemplateConfig,
+    World,
+    WorldFileError,
+    load_world,
+    permissive_credentials,
+    permissive_world,
+    quota_for_level,
+    world_from_dict,
+)
+
+__all__ = [
+    "DEFAULT_SECRET_ID",
+    "DEFAULT_SECRET_KEY",
+    "Account",
+    "ApiError",
+    "Behaviour",
+    "FaultRule",
+    "IdentityConfig",
+    "Latency",
+    "RunningEmulator",
+    "SendRecord",
+    "SesEmulator",
+    "StatusRecord",
+    "TemplateConfig",
+    "World",
+    "WorldFileError",
+    "build_app",
+    "load_world",
+    "permissive_credentials",
+    "permissive_world",
+    "quota_for_level",
+    "run_emulator",
+    "world_from_dict",
+]

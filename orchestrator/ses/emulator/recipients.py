@@ -1,0 +1,148 @@
+"""Simulated recipients: Tencent-shaped callback events for accepted mail, and posting them to a URL."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import aiohttp
+import structlog
+
+from orchestrator.core.clock import Clock
+from orchestrator.ses.emulator.world import Behaviour
+
+log = structlog.get_logger(__name__)
+
+EVENT_IDS: Final = {
+    "delivered": 1,
+    "dropped": 2,
+    "bounce": 3,
+    "open": 4,
+    "click": 5,
+    "spamreport": 6,
+    "unsubscribe": 7,
+    "deferred": 8,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Fate:
+    """What happens to one accepted mail: its events, and when it blocklists or unsubscribes."""
+
+    events: list[dict[str, Any]]
+    hard_bounce_at: float | None
+    unsubscribed_at: float | None
+
+
+def fate_of(
+    rng: random.Random,
+    behaviour: Behaviour,
+    *,
+    sent_at: float,
+    account: str,
+    from_address: str,
+    to_address: str,
+    message_id: str,
+    template_id: int,
+    subject: str,
+) -> Fate:
+    """Draw one mail's events with `rng`; timestamps lie after `sent_at` (seconds)."""
+    from_domain = from_address.rpartition("@")[2]
+    base = {
+        "email": to_address,
+        "bulkId": message_id,
+        "username": account,
+        "from": from_address,
+        "fromDomain": from_domain,
+        "templateId": template_id,
+        "subject": subject,
+        "messageId": f"<{message_id}@{from_domain}>",
+        "sentTimestamp": int(sent_at),
+        "taskId": "",
+        "reason": "",
+        "bounceType": "",
+        "link": "",
+        "useragent": "",
+    }
+
+    def event(name: str, at: float, **extra: str) -> dict[str, Any]:
+        return {**base, "event": name, "eventid": EVENT_IDS[name], "timestamp": int(at), **extra}
+
+    arrive = sent_at + rng.uniform(1, 30)
+    roll = rng.random()
+    if roll < behaviour.hard_bounce_rate:
+        reason = "550 5.1.1 user unknown"
+        return Fate([event("bounce", arrive, reason=reason, bounceType="hard_bounce")], arrive, None)
+    if roll < behaviour.hard_bounce_rate + behaviour.soft_bounce_rate:
+        reason = "452 4.2.2 mailbox full"
+        return Fate([event("bounce", arrive, reason=reason, bounceType="soft_bounce")], None, None)
+    if behaviour.delivered_rate is not None and rng.random() >= behaviour.delivered_rate:
+        return Fate([event("deferred", arrive, reason="421 4.7.0 try again later")], None, None)
+    events = [event("delivered", arrive)]
+    unsubscribed_at: float | None = None
+    if rng.random() < behaviour.open_rate:
+        opened = arrive + rng.uniform(60, 6 * 3600)
+        events.append(event("open", opened, useragent="Mozilla/5.0"))
+        if rng.random() < behaviour.click_rate / max(behaviour.open_rate, 1e-9):
+            events.append(event("click", opened + rng.uniform(5, 600), link="https://example.com/offer"))
+    if rng.random() < behaviour.spamreport_rate:
+        events.append(event("spamreport", arrive + rng.uniform(300, 24 * 3600)))
+    if rng.random() < behaviour.unsubscribe_rate:
+        unsubscribed_at = arrive + rng.uniform(120, 24 * 3600)
+        events.append(event("unsubscribe", unsubscribed_at))
+    events.sort(key=lambda e: e["timestamp"])
+    return Fate(events, None, unsubscribed_at)
+
+
+class CallbackPoster:
+    """POSTs each event to the callback URL once its timestamp has come on the emulator's clock."""
+
+    def __init__(self, events: list[dict[str, Any]], clock: Clock, poll_s: float = 0.2) -> None:
+        self._events = events
+        self._clock = clock
+        self._poll_s = poll_s
+        self._next = 0  # events are posted in order of generation; a later event may wait on an earlier
+        self._pending: list[dict[str, Any]] = []
+        self.posted = 0
+        self.failed = 0
+
+    async def run(self, url_of: Callable[[], str | None]) -> None:
+        """Loop until cancelled; `url_of()` returns the current callback URL or None."""
+        session: aiohttp.ClientSession | None = None
+        try:
+            while True:
+                url = url_of()
+                if url:
+                    if session is None:
+                        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+                    await self.flush(session, url)
+                await asyncio.sleep(self._poll_s)
+        finally:
+            if session is not None:
+                await session.close()
+
+    def due(self) -> list[dict[str, Any]]:
+        """Events whose time has come and that were not posted yet."""
+        now = self._clock.now()
+        self._pending.extend(self._events[self._next :])
+        self._next = len(self._events)
+        ready = [e for e in self._pending if e["timestamp"] <= now]
+        self._pending = [e for e in self._pending if e["timestamp"] > now]
+        return sorted(ready, key=lambda e: e["timestamp"])
+
+    async def flush(self, session: aiohttp.ClientSession, url: str) -> None:
+        for event in self.due():
+            try:
+                async with session.post(url, json=event) as resp:
+                    await resp.read()
+                    ok = resp.status < 300
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                ok = False
+                log.debug("emulator_callback_failed", error=type(exc).__name__)
+            if ok:
+                self.posted += 1
+            else:
+                self.failed += 1

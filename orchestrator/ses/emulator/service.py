@@ -1,0 +1,464 @@
+"""The emulated SES account state and its API actions (no HTTP here: see server.py)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import re
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from orchestrator.core.addresses import normalize_address, parse_from_address
+from orchestrator.core.campaign import subject_variables
+from orchestrator.core.clock import Clock
+from orchestrator.ses.emulator.recipients import fate_of
+from orchestrator.ses.emulator.world import Account, World
+
+MAX_RECIPIENTS: Final = 50
+MAX_TEMPLATE_DATA_BYTES: Final = 800
+PAGE_LIMIT: Final = 100
+STATUS_DAYS: Final = 90
+_HTML_TAG = re.compile(r"<\s*/?\s*[A-Za-z!][^>]*>")
+
+#: GetSendEmailStatus SendStatus for refusals Tencent files in the status log.
+SEND_STATUS: Final = {
+    "FailedOperation.FrequencyLimit": 1006,
+    "FailedOperation.EmailAddrInBlacklist": 1007,
+    "FailedOperation.ExceedSendLimit": 1010,
+    "FailedOperation.ReceiverHasUnsubscribed": 1013,
+    "FailedOperation.TemporaryBlocked": 3008,
+}
+
+
+class ApiError(Exception):
+    """An error answer: Tencent's code and message."""
+
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message or code
+
+
+@dataclass(frozen=True, slots=True)
+class SendRecord:
+    """One accepted send, as the send log keeps it."""
+
+    time: float
+    account: str
+    from_address: str
+    to_address: str
+    message_id: str
+    template_id: int
+    template_data: dict[str, Any]
+    subject: str
+    request_id: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+
+
+@dataclass(slots=True)
+class StatusRecord:
+    """One row of GetSendEmailStatus."""
+
+    message_id: str
+    account: str
+    from_address: str
+    to_address: str
+    send_status: int
+    request_time: float
+    day: date
+
+
+class SesEmulator:
+    """Everything an SES account remembers: sends, quotas, blocklist, events; time from `clock`."""
+
+    def __init__(self, world: World, clock: Clock, *, send_log_path: str | Path | None = None) -> None:
+        self.world = world
+        self.clock = clock
+        self.rng = random.Random(world.seed)
+        self.send_log: list[SendRecord] = []
+        self.status_log: list[StatusRecord] = []
+        self.events: list[dict[str, Any]] = []
+        self.send_log_path = Path(send_log_path) if send_log_path else None
+        start = clock.now()
+        self.blocked: dict[str, float] = {a.lower(): start for a in world.blocklist}  # address -> since
+        self.unsubscribed: dict[str, float] = {a.lower(): start for a in world.unsubscribed}
+        self._calls: dict[str, deque[float]] = defaultdict(deque)  # account -> admitted call times
+        self._per_address: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._daily: dict[tuple[str, date], int] = defaultdict(int)  # (sender domain, day) -> sends
+        self.actions: dict[str, Callable[[Account, dict[str, Any]], dict[str, Any]]] = {
+            "SendEmail": self.send_email,
+            "GetSendEmailStatus": self.get_send_email_status,
+            "ListEmailIdentities": self.list_email_identities,
+            "GetEmailIdentity": self.get_email_identity,
+            "GetEmailTemplate": self.get_email_template,
+            "ListEmailTemplates": self.list_email_templates,
+            "ListBlackEmailAddress": self.list_black_email_address,
+            "DeleteBlackList": self.delete_black_list,
+        }
+
+    # --- time ---
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.world.timezone)
+
+    def day_of(self, ts: float) -> date:
+        return datetime.fromtimestamp(ts, tz=self.zone).date()
+
+    def admit(self, account: str) -> None:
+        """The account-wide API rate limit (a rolling second)."""
+        rate = self.world.account_rate_per_s
+        if rate is None:
+            return
+        now = self.clock.now()
+        calls = self._calls[account]
+        while calls and calls[0] <= now - 1.0:
+            calls.popleft()
+        if len(calls) >= rate:
+            raise ApiError("RequestLimitExceeded", "Your current request times equals to `20` in a second.")
+        calls.append(now)
+
+    # --- SendEmail ---
+
+    def send_email(self, account: Account, p: dict[str, Any]) -> dict[str, Any]:
+        """Validate like Tencent, then accept: record, count, and draw the recipients' events."""
+        from_value = str(p.get("FromEmailAddress") or "")
+        try:
+            _alias, from_address = parse_from_address(from_value)
+        except ValueError:
+            raise ApiError("FailedOperation.IncorrectSender", "Incorrect sender format.") from None
+        template = p.get("Template")
+        if account.template_only and p.get("Simple") and not template:
+            raise ApiError("FailedOperation.WithOutPermission", "Only template sending is allowed.")
+        if not template and not p.get("Simple"):
+            raise ApiError("FailedOperation.MissingEmailContent", "TemplateData and Simple are both empty.")
+        destination = [str(d) for d in p.get("Destination") or []]
+        if not destination:
+            raise ApiError("InvalidParameterValue.EmailAddressIsNULL", "Destination is empty.")
+        if len(destination) > MAX_RECIPIENTS:
+            raise ApiError("FailedOperation.TooManyRecipients", "At most 50 recipients.")
+        subject = str(p.get("Subject") or "")
+        if not 1 <= len(subject) <= 100:
+            raise ApiError("InvalidParameterValue.SubjectLengthError", "Subject must be 1-100 characters.")
+        self._check_sender(account, from_address)
+        template_id, data = self._check_template(account, template, subject)
+        recipients = [self._check_recipient(account, from_address, d) for d in destination]
+        return self._accept(account, from_value, from_address, recipients, template_id, data, subject)
+
+    def _check_sender(self, account: Account, from_address: str) -> None:
+        domain = from_address.rpartition("@")[2]
+        ident = self.world.identity(domain, account.name)
+        if ident is None:
+            raise ApiError("InvalidParameterValue.NotExistDomain", f"Domain {domain} has not been created.")
+        if ident.senders and from_address not in [s.lower() for s in ident.senders]:
+            raise ApiError("InvalidParameterValue.NoSuchSender", "No such sender address.")
+        if not ident.verified:
+            raise ApiError("OperationDenied.DomainNotVerified", f"Domain {domain} is not verified.")
+        if not ident.sending_enabled:
+            raise ApiError("FailedOperation.NotAuthenticatedSender", "The sender is not authenticated.")
+
+    def _check_template(self, account: Account, template: Any, subject: str) -> tuple[int, dict[str, Any]]:
+        if not template:
+            return 0, {}
+        if not isinstance(template, dict):
+            raise ApiError("InvalidParameterValue", "Template must be an object.")
+        try:
+            template_id = int(str(template.get("TemplateID")))
+        except (TypeError, ValueError):
+            raise ApiError("FailedOperation.InvalidTemplateID", "TemplateID is invalid.") from None
+        tpl = self.world.template(template_id, account.name)
+        if tpl is None:
+            raise ApiError("InvalidParameterValue.TemplateNotExist", f"Template {template_id} does not exist.")
+        if tpl.status != 0:
+            raise ApiError("OperationDenied.TemplateStatusError", "The template is not approved.")
+        raw = str(template.get("TemplateData") or "{}")
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise ApiError("InvalidParameterValue.TemplateDataError", "TemplateData must be JSON.") from None
+        if not isinstance(data, dict):
+            raise ApiError("InvalidParameterValue.TemplateDataError", "TemplateData must be a JSON object.")
+        if len(raw.encode("utf-8")) > MAX_TEMPLATE_DATA_BYTES:
+            raise ApiError("InvalidParameterValue.TemplateDataLenLimit", "TemplateData is longer than 800 bytes.")
+        if any(_HTML_TAG.search(str(v)) for v in data.values()):
+            raise ApiError("InvalidParameterValue.InValidTemplateData", "TemplateData may not contain HTML.")
+        needed = subject_variables(tpl.html + "\n" + tpl.text + "\n" + subject)
+        missing = [v for v in needed if v not in data]
+        if missing:
+            raise ApiError("InvalidParameterValue.TemplateNotMatchData", f"Missing template data: {missing}.")
+        return template_id, data
+
+    def _check_recipient(self, account: Account, from_address: str, raw: str) -> str:
+        if not raw.strip():
+            raise ApiError("InvalidParameterValue.EmailAddressIsNULL", "A recipient address is empty.")
+        to, _reason = normalize_address(raw)
+        if to is None:
+            raise ApiError("InvalidParameterValue.ReceiverEmailInvalid", "A recipient address is invalid.")
+        now = self.clock.now()
+        key = to.lower()
+        refusal: ApiError | None = None
+        if self.blocked.get(key, now + 1) <= now:
+            refusal = ApiError("FailedOperation.EmailAddrInBlacklist", "The address is on the blacklist.")
+        elif self.unsubscribed.get(key, now + 1) <= now:
+            refusal = ApiError("FailedOperation.ReceiverHasUnsubscribed", "The recipient has unsubscribed.")
+        elif self.world.per_address_per_hour is not None:
+            window = self._per_address[(account.name, key)]
+            while window and window[0] <= now - 3600:
+                window.popleft()
+            if len(window) >= self.world.per_address_per_hour:
+                refusal = ApiError("FailedOperation.FrequencyLimit", "Too many mails to this address in an hour.")
+        if refusal is None:
+            domain = from_address.rpartition("@")[2]
+            ident = self.world.identity(domain, account.name)
+            if ident is not None and self._daily[(domain, self.day_of(now))] >= ident.quota:
+                refusal = ApiError("FailedOperation.ExceedSendLimit", "The daily sending quota is used up.")
+        if refusal is not None:
+            self.record_refusal(account.name, from_address, to, refusal.code)
+            raise refusal
+        return to
+
+    def record_refusal(self, account: str, from_address: str, to_address: str, code: str) -> None:
+        """File a refused send in the status log the way Tencent does for the codes it records."""
+        status = SEND_STATUS.get(code)
+        if status is not None:
+            now = self.clock.now()
+            mid = self._message_id(now)
+            self.status_log.append(StatusRecord(mid, account, from_address, to_address, status, now, self.day_of(now)))
+
+    def _accept(
+        self,
+        account: Account,
+        from_value: str,
+        from_address: str,
+        recipients: list[str],
+        template_id: int,
+        data: dict[str, Any],
+        subject: str,
+    ) -> dict[str, Any]:
+        now = self.clock.now()
+        message_id = self._message_id(now)
+        request_id = str(uuid.uuid4())
+        domain = from_address.rpartition("@")[2]
+        for to in recipients:
+            self._per_address[(account.name, to.lower())].append(now)
+            self._daily[(domain, self.day_of(now))] += 1
+            record = SendRecord(now, account.name, from_value, to, message_id, template_id, data, subject, request_id)
+            self.send_log.append(record)
+            if self.send_log_path is not None:
+                with self.send_log_path.open("a", encoding="utf-8") as fh:
+                    fh.write(record.to_json() + "\n")
+            self.status_log.append(StatusRecord(message_id, account.name, from_address, to, 0, now, self.day_of(now)))
+            fate = fate_of(
+                self.rng,
+                self.world.behaviour_for(to.rpartition("@")[2]),
+                sent_at=now,
+                account=account.name,
+                from_address=from_address,
+                to_address=to,
+                message_id=message_id,
+                template_id=template_id,
+                subject=subject,
+            )
+            self.events.extend(fate.events)
+            if fate.hard_bounce_at is not None:
+                self.blocked.setdefault(to.lower(), fate.hard_bounce_at)
+            if fate.unsubscribed_at is not None:
+                self.unsubscribed.setdefault(to.lower(), fate.unsubscribed_at)
+        return {"MessageId": message_id, "RequestId": request_id}
+
+    def _message_id(self, now: float) -> str:
+        stamp = datetime.fromtimestamp(now, tz=self.zone).strftime("%Y%m%d%H%M%S")
+        return f"qcloudses-30-{stamp}-{uuid.uuid4().hex[:16]}"
+
+    # --- status ---
+
+    def get_send_email_status(self, account: Account, p: dict[str, Any]) -> dict[str, Any]:
+        day = self._date_param(p.get("RequestDate"), "InvalidParameterValue.WrongDate")
+        if (self.day_of(self.clock.now()) - day).days > STATUS_DAYS:
+            raise ApiError("FailedOperation.NotSupportDate", "Only the last 90 days can be queried.")
+        offset, limit = self._page(p)
+        to = str(p.get("ToEmailAddress") or "").strip().lower()
+        mid = str(p.get("MessageId") or "")
+        rows = [
+            r
+            for r in self.status_log
+            if r.account == account.name
+            and r.day == day
+            and (not to or r.to_address.lower() == to)
+            and (not mid or r.message_id == mid)
+        ]
+        return {"EmailStatusList": [self._status_row(r) for r in rows[offset : offset + limit]]}
+
+    def _status_row(self, r: StatusRecord) -> dict[str, Any]:
+        now = self.clock.now()
+        seen = {e["event"]: e for e in self.events if e["bulkId"] == r.message_id and e["timestamp"] <= now}
+        deliver_status, deliver_time, message = 0, 0, ""
+        if "delivered" in seen:
+            deliver_status, deliver_time = 1, seen["delivered"]["timestamp"]
+        elif "bounce" in seen:
+            hard = seen["bounce"]["bounceType"] == "hard_bounce"
+            deliver_status, message = (3 if hard else 8), seen["bounce"]["reason"]
+        elif "deferred" in seen:
+            deliver_status, message = 8, seen["deferred"]["reason"]
+        return {
+            "MessageId": r.message_id,
+            "ToEmailAddress": r.to_address,
+            "FromEmailAddress": r.from_address,
+            "SendStatus": r.send_status,
+            "DeliverStatus": deliver_status if r.send_status == 0 else 0,
+            "DeliverMessage": message,
+            "RequestTime": int(r.request_time),
+            "DeliverTime": deliver_time,
+            "UserOpened": "open" in seen,
+            "UserClicked": "click" in seen,
+            "UserUnsubscribed": "unsubscribe" in seen,
+            "UserComplained": "spamreport" in seen,
+        }
+
+    # --- identities and templates ---
+
+    def list_email_identities(self, account: Account, p: dict[str, Any]) -> dict[str, Any]:
+        idents = self.world.visible_identities(account.name)
+        return {
+            "EmailIdentities": [
+                {
+                    "IdentityName": i.domain,
+                    "IdentityType": "DOMAIN",
+                    "SendingEnabled": i.verified and i.sending_enabled,
+                    "CurrentReputationLevel": i.reputation_level,
+                    "DailyQuota": i.quota,
+                    "SendIp": list(i.send_ips),
+                }
+                for i in idents
+            ],
+            "MaxReputationLevel": max((i.reputation_level for i in idents), default=0),
+            "MaxDailyQuota": max((i.quota for i in idents), default=0),
+            "Total": len(idents),
+        }
+
+    def get_email_identity(self, account: Account, p: dict[str, Any]) -> dict[str, Any]:
+        domain = str(p.get("EmailIdentity") or "").lower()
+        ident = self.world.identity(domain, account.name) if domain else None
+        if ident is None:
+            raise ApiError("InvalidParameterValue.NotExistDomain", f"Domain {domain} has not been created.")
+        ok = ident.verified
+
+        def record(kind: str, name: str, value: str) -> dict[str, Any]:
+            return {
+                "Type": kind,
+                "SendDomain": name,
+                "ExpectedValue": value,
+                "CurrentValue": value if ok else "",
+                "Status": ok,
+            }
+
+        return {
+            "IdentityType": "DOMAIN",
+            "VerifiedForSendingStatus": ok,
+            "Attributes": [
+                record("MX", domain, "mxbiz1.qq.com"),
+                record("TXT", domain, "v=spf1 include:qcloudmail.com ~all"),
+                record("TXT", f"qcloud._domainkey.{domain}", "v=DKIM1; k=rsa; p=MIGf..."),
+                record("TXT", f"_dmarc.{domain}", "v=DMARC1; p=none"),
+            ],
+        }
+
+    def get_email_template(self, account: Account, p: dict[str, Any]) -> dict[str, Any]:
+        try:
+            template_id = int(p.get("TemplateID") or 0)
+        except (TypeError, ValueError):
+            template_id = 0
+        tpl = self.world.template(template_id, account.name) if template_id else None
+        if tpl is None:
+            raise ApiError("InvalidParameterValue.TemplateNotExist", f"Template {template_id} does not exist.")
+        return {
+            "TemplateContent": {"Html": _b64(tpl.html), "Text": _b64(tpl.text)},
+            "TemplateStatus": tpl.status,
+            "TemplateName": tpl.name,
+        }
+
+    def list_email_templates(self, account: Account, p: dict[str, Any]) -> dict[str, Any]:
+        offset, limit = self._page(p)
+        templates = self.world.visible_templates(account.name)
+        return {
+            "TemplatesMetadata": [
+                {
+                    "CreatedTimestamp": 0,
+                    "TemplateName": t.name,
+                    "TemplateStatus": t.status,
+                    "TemplateID": t.id,
+                    "ReviewReason": "rejected by review" if t.status == 2 else "",
+                }
+                for t in templates[offset : offset + limit]
+            ],
+            "TotalCount": len(templates),
+        }
+
+    # --- blocklist ---
+
+    def list_black_email_address(self, account: Account, p: dict[str, Any]) -> dict[str, Any]:
+        start = self._date_param(p.get("StartDate"), "InvalidParameter.InvalidStartTimeFormat")
+        end = self._date_param(p.get("EndDate"), "InvalidParameter.InvalidEndTimeFormat")
+        offset, limit = self._page(p)
+        now = self.clock.now()
+        only = str(p.get("EmailAddress") or "").strip().lower()
+        rows = sorted(
+            (since, addr)
+            for addr, since in self.blocked.items()
+            if since <= now and start <= self.day_of(since) <= end and (not only or addr == only)
+        )
+        page = rows[offset : offset + limit]
+        fmt = "%Y-%m-%d %H:%M:%S"
+        return {
+            "BlackList": [
+                {
+                    "BounceTime": datetime.fromtimestamp(s, tz=self.zone).strftime(fmt),
+                    "EmailAddress": a,
+                    "IspDesc": "550 5.1.1 user unknown",
+                }
+                for s, a in page
+            ],
+            "TotalCount": len(rows),
+        }
+
+    def delete_black_list(self, account: Account, p: dict[str, Any]) -> dict[str, Any]:
+        addresses = p.get("EmailAddressList") or []
+        if not addresses:
+            raise ApiError("MissingParameter", "EmailAddressList is required.")
+        for addr in addresses:
+            self.blocked.pop(str(addr).strip().lower(), None)
+        return {}
+
+    # --- parameters ---
+
+    @staticmethod
+    def _page(p: dict[str, Any]) -> tuple[int, int]:
+        try:
+            offset, limit = int(p.get("Offset") or 0), int(p.get("Limit") or PAGE_LIMIT)
+        except (TypeError, ValueError):
+            raise ApiError("InvalidParameterValue", "Offset and Limit must be integers.") from None
+        if limit > PAGE_LIMIT:
+            raise ApiError("FailedOperation.InvalidLimit", "Limit may be at most 100.")
+        if offset < 0 or limit < 1:
+            raise ApiError("InvalidParameterValue", "Offset must be >= 0 and Limit >= 1.")
+        return offset, limit
+
+    @staticmethod
+    def _date_param(value: Any, code: str) -> date:
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            raise ApiError(code, f"Bad date {value!r}, expected YYYY-MM-DD.") from None
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")

@@ -1,0 +1,215 @@
+"""The emulator's world: accounts, sender domains, templates, limits, faults and recipient behaviour."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import field
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+import yaml
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
+
+#: The credentials a permissive emulator accepts when TENCENTCLOUD_SECRET_ID/KEY are unset.
+DEFAULT_SECRET_ID: Final = "emulator-id"  # noqa: S105 - a documented local-only default
+DEFAULT_SECRET_KEY: Final = "emulator-key"  # noqa: S105 - a documented local-only default
+
+#: Daily quota per reputation level 1..20 (Tencent documents 1-10 and 20; 11-19 are interpolated).
+LEVEL_QUOTAS: Final = (
+    500, 1_000, 2_000, 5_000, 10_000, 20_000, 40_000, 60_000, 80_000, 100_000,
+    150_000, 200_000, 250_000, 300_000, 400_000, 500_000, 600_000, 700_000, 800_000, 1_000_000,
+)  # fmt: skip
+MAX_LEVEL: Final = len(LEVEL_QUOTAS)
+
+#: Codes with a special meaning in a fault rule (anything else is returned as a Tencent error code).
+TIMEOUT_AFTER_ACCEPT: Final = "timeout_after_accept"  # accept and log the send, then hang
+DROP_AFTER_ACCEPT: Final = "drop_after_accept"  # accept and log the send, then drop the connection
+DROP_BEFORE_ACCEPT: Final = "drop_before_accept"  # drop the connection; nothing is sent
+HTTP_STATUS_PREFIX: Final = "http_"  # "http_503": answer with that HTTP status and no Tencent body
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+def quota_for_level(level: int) -> int:
+    """Tencent's daily quota for a reputation level (clamped to 1..20)."""
+    return LEVEL_QUOTAS[min(max(level, 1), MAX_LEVEL) - 1]
+
+
+@dataclass(config=_STRICT)
+class Account:
+    """One Tencent Cloud account: a key pair; `template_only` refuses sends with a plain body."""
+
+    name: str
+    secret_id: str
+    secret_key: str
+    template_only: bool = False
+
+
+@dataclass(config=_STRICT)
+class IdentityConfig:
+    """A sender domain."""
+
+    domain: str
+    verified: bool = True
+    sending_enabled: bool = True
+    reputation_level: Annotated[int, Field(ge=1, le=MAX_LEVEL)] = 1
+    daily_quota: Annotated[int | None, Field(ge=0)] = None  # None: the reputation level's quota
+    send_ips: list[str] = field(default_factory=list)
+    senders: list[str] = field(default_factory=list)  # empty: any address on the domain
+    account: str | None = None  # None: every account has it
+
+    @property
+    def quota(self) -> int:
+        return self.daily_quota if self.daily_quota is not None else quota_for_level(self.reputation_level)
+
+
+@dataclass(config=_STRICT)
+class TemplateConfig:
+    """A template: `{{var}}` placeholders in html/text; status 0 approved, 1 pending, 2 rejected."""
+
+    id: int
+    name: str = ""
+    html: str = ""
+    text: str = ""
+    status: int = 0
+    account: str | None = None  # None: every account has it
+
+
+@dataclass(config=_STRICT)
+class FaultRule:
+    """Inject `code` into matching requests: the next `count` of them, or each with probability `rate`."""
+
+    code: str
+    rate: Annotated[float | None, Field(ge=0, le=1)] = None
+    count: Annotated[int | None, Field(ge=0)] = None
+    action: str = "SendEmail"  # the API action it applies to, "*" for all
+    recipient_domain: str | None = None
+    account: str | None = None
+    message: str | None = None
+    hang_s: Annotated[float, Field(ge=0)] = 30.0  # timeout_after_accept: how long the answer is held back
+
+
+@dataclass(config=_STRICT)
+class Behaviour:
+    """What recipients do with accepted mail (fractions of accepted sends)."""
+
+    hard_bounce_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    soft_bounce_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    delivered_rate: Annotated[float | None, Field(ge=0, le=1)] = None  # of the rest; None = all of the rest
+    open_rate: Annotated[float, Field(ge=0, le=1)] = 0.0  # of delivered mail
+    click_rate: Annotated[float, Field(ge=0, le=1)] = 0.0  # of delivered mail
+    spamreport_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    unsubscribe_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+
+@dataclass(config=_STRICT)
+class Latency:
+    """Each request waits a uniform random time between the two bounds (real milliseconds)."""
+
+    min_ms: Annotated[float, Field(ge=0)] = 0.0
+    max_ms: Annotated[float, Field(ge=0)] = 0.0
+
+
+@dataclass(config=_STRICT)
+class World:
+    """Everything the emulator knows; mutable so tests can change it while the server runs."""
+
+    accounts: list[Account]
+    identities: list[IdentityConfig] = field(default_factory=list)
+    templates: list[TemplateConfig] = field(default_factory=list)
+    blocklist: list[str] = field(default_factory=list)
+    unsubscribed: list[str] = field(default_factory=list)
+    # Permissive: any sender domain is verified at level 20, any template id is approved.
+    permissive: bool = False
+    account_rate_per_s: Annotated[float | None, Field(gt=0)] = 20.0  # every API call; None = unlimited
+    per_address_per_hour: Annotated[int | None, Field(ge=1)] = 10  # None = unlimited
+    timezone: str = "Asia/Shanghai"  # the calendar of daily quotas and GetSendEmailStatus dates
+    latency: Latency = field(default_factory=Latency)
+    faults: list[FaultRule] = field(default_factory=list)
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    domains: dict[str, Behaviour] = field(default_factory=dict)  # per recipient domain
+    callback_url: str | None = None
+    seed: int = 1
+
+    def account_by_secret_id(self, secret_id: str) -> Account | None:
+        return next((a for a in self.accounts if a.secret_id == secret_id), None)
+
+    def identity(self, domain: str, account: str) -> IdentityConfig | None:
+        domain = domain.lower()
+        for ident in self.identities:
+            if ident.domain.lower() == domain and ident.account in (None, account):
+                return ident
+        if self.permissive:
+            ident = IdentityConfig(domain=domain, reputation_level=MAX_LEVEL)
+            self.identities.append(ident)
+            return ident
+        return None
+
+    def visible_identities(self, account: str) -> list[IdentityConfig]:
+        return [i for i in self.identities if i.account in (None, account)]
+
+    def template(self, template_id: int, account: str) -> TemplateConfig | None:
+        for tpl in self.templates:
+            if tpl.id == template_id and tpl.account in (None, account):
+                return tpl
+        if self.permissive:
+            tpl = TemplateConfig(id=template_id, name=f"template-{template_id}", text="Hello from the emulator.")
+            self.templates.append(tpl)
+            return tpl
+        return None
+
+    def visible_templates(self, account: str) -> list[TemplateConfig]:
+        return [t for t in self.templates if t.account in (None, account)]
+
+    def behaviour_for(self, recipient_domain: str) -> Behaviour:
+        wanted = recipient_domain.lower()
+        return next((b for d, b in self.domains.items() if d.lower() == wanted), self.behaviour)
+
+
+_WORLD_ADAPTER: TypeAdapter[World] = TypeAdapter(World)
+
+
+class WorldFileError(ValueError):
+    """A world file that cannot be read; str() lists the problems."""
+
+
+def world_from_dict(data: Mapping[str, Any]) -> World:
+    """A World from plain data (a parsed YAML or JSON document)."""
+    try:
+        return _WORLD_ADAPTER.validate_python(dict(data))
+    except ValidationError as exc:
+        lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise WorldFileError("\n".join(lines)) from None
+
+
+def load_world(path: str | Path) -> World:
+    """Read a world file (YAML, or JSON, which YAML also reads)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        msg = f"{p}: {exc}"
+        raise WorldFileError(msg) from None
+    if not isinstance(data, dict):
+        msg = f"{p}: a world file is a mapping (accounts:, identities:, templates:, ...)"
+        raise WorldFileError(msg)
+    return world_from_dict(data)
+
+
+def permissive_credentials(env: Mapping[str, str] | None = None) -> tuple[str, str, str]:
+    """(secret id, secret key, where they came from) for the permissive world."""
+    env = os.environ if env is None else env
+    secret_id, secret_key = env.get("TENCENTCLOUD_SECRET_ID"), env.get("TENCENTCLOUD_SECRET_KEY")
+    if secret_id and secret_key:
+        return secret_id, secret_key, "TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY"
+    return DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, "the emulator's default pair (docs/tencent.md)"
+
+
+def permissive_world(env: Mapping[str, str] | None = None) -> World:
+    """The world with no file: one account (from the environment or the default pair), all allowed."""
+    secret_id, secret_key, _ = permissive_credentials(env)
+    return World(accounts=[Account(name="default", secret_id=secret_id, secret_key=secret_key)], permissive=True)
