@@ -288,8 +288,7 @@ class TencentSender:
         resp = await self._call(account, "ListBlackEmailAddress", params)
         return BlacklistPage(
             entries=tuple(
-                BlacklistEntry(b.EmailAddress or "", b.BounceTime or "", b.IspDesc or "")
-                for b in resp.BlackList or ()
+                BlacklistEntry(b.EmailAddress or "", b.BounceTime or "", b.IspDesc or "") for b in resp.BlackList or ()
             ),
             total_count=int(resp.TotalCount or 0),
         )
@@ -385,27 +384,17 @@ def outcome_of_exception(exc: Exception) -> SendOutcome:
     if isinstance(exc, TencentCloudSDKException):
         code = str(exc.code or "ClientError")
         cls = classify(code)
-        message = (
-            exc.message.decode("utf-8", "replace")
-            if isinstance(exc.message, bytes)
-            else str(exc.message or "")
-        )
+        message = exc.message.decode("utf-8", "replace") if isinstance(exc.message, bytes) else str(exc.message or "")
         detail = f"{cls.explanation} ({_short(message)})" if message else cls.explanation
         return SendOutcome(cls.kind, code=code, detail=detail, defer_s=cls.defer_s, request_id=exc.requestId)
     name = type(exc).__name__
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ProxyError):
         # The request never left this machine: safe to retry.
-        return SendOutcome(
-            OutcomeKind.TRANSIENT, code=name, detail=f"could not connect to SES ({_short(str(exc))})"
-        )
+        return SendOutcome(OutcomeKind.TRANSIENT, code=name, detail=f"could not connect to SES ({_short(str(exc))})")
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return SendOutcome(
-            OutcomeKind.CAMPAIGN_FATAL, code=name, detail=f"the SES endpoint is malformed ({exc})"
-        )
+        return SendOutcome(OutcomeKind.CAMPAIGN_FATAL, code=name, detail=f"the SES endpoint is malformed ({exc})")
     # Read/write timeouts, dropped connections, unreadable answers: the mail may have gone.
-    return SendOutcome(
-        OutcomeKind.IN_DOUBT, code=name, detail=f"no usable answer from SES ({_short(str(exc))})"
-    )
+    return SendOutcome(OutcomeKind.IN_DOUBT, code=name, detail=f"no usable answer from SES ({_short(str(exc))})")
 
 
 def _redacted(outcome: SendOutcome, secrets: tuple[str, ...]) -> SendOutcome:
@@ -415,9 +404,7 @@ def _redacted(outcome: SendOutcome, secrets: tuple[str, ...]) -> SendOutcome:
             detail = detail.replace(secret, "***")
     if detail == outcome.detail:
         return outcome
-    return SendOutcome(
-        outcome.kind, outcome.message_id, outcome.code, detail, outcome.defer_s, outcome.request_id
-    )
+    return SendOutcome(outcome.kind, outcome.message_id, outcome.code, detail, outcome.defer_s, outcome.request_id)
 
 
 def _short(text: str, limit: int = 200) -> str:

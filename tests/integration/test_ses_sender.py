@@ -1,0 +1,344 @@
+"""TencentSender against the SES emulator over HTTP, through the real async SDK."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+import structlog
+from pydantic import SecretStr
+
+from orchestrator.core.clock import VirtualClock
+from orchestrator.core.sending import LookupVerdict, OutcomeKind, SendOutcome, SendRequest, StatusQuery
+from orchestrator.ses.client import TencentSender, build_sender
+from orchestrator.ses.emulator import (
+    Account,
+    FaultRule,
+    IdentityConfig,
+    RunningEmulator,
+    TemplateConfig,
+    World,
+    run_emulator,
+)
+from orchestrator.ses.errors import CODES
+from orchestrator.settings import AccountCredentials, Settings
+
+pytestmark = [
+    # The SDK's own datetime.utcfromtimestamp is deprecated from Python 3.12 on; not ours to fix.
+    pytest.mark.filterwarnings("ignore:datetime.datetime.utcfromtimestamp:DeprecationWarning"),
+]
+
+K = OutcomeKind
+SECRET_ID, SECRET_KEY = "AKIDsendertest", "sender-test-secret-key"
+FROM = "Acme News <news@news.example.com>"
+START = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+TIMEOUT_S = 0.4
+
+#: The error table of docs/tencent.md: each row's codes and the class the sender must return.
+TABLE: dict[str, OutcomeKind] = {
+    "RequestLimitExceeded": K.TRANSIENT,
+    "InternalError": K.TRANSIENT,
+    "InternalError.QueryDataBaseFailed": K.TRANSIENT,
+    "FailedOperation.ServiceNotAvailable": K.TRANSIENT,
+    "http_503": K.TRANSIENT,
+    "http_500": K.TRANSIENT,
+    "FailedOperation.FrequencyLimit": K.RECIPIENT_LATER,
+    "FailedOperation.TemporaryBlocked": K.DOMAIN_LATER,
+    "FailedOperation.EmailAddrInBlacklist": K.RECIPIENT_NEVER,
+    "FailedOperation.ReceiverHasUnsubscribed": K.RECIPIENT_NEVER,
+    "FailedOperation.RejectedByRecipients": K.RECIPIENT_NEVER,
+    "FailedOperation.IncorrectEmail": K.RECIPIENT_NEVER,
+    "FailedOperation.UnsupportMailType": K.RECIPIENT_NEVER,
+    "InvalidParameterValue.IllegalEmailAddress": K.RECIPIENT_NEVER,
+    "InvalidParameterValue.ReceiverEmailInvalid": K.RECIPIENT_NEVER,
+    "InvalidParameterValue.EmailAddressIsNULL": K.RECIPIENT_NEVER,
+    "InvalidParameterValue.TemplateDataError": K.RECIPIENT_DATA,
+    "InvalidParameterValue.InValidTemplateData": K.RECIPIENT_DATA,
+    "InvalidParameterValue.TemplateDataLenLimit": K.RECIPIENT_DATA,
+    "InvalidParameterValue.TemplateNotMatchData": K.RECIPIENT_DATA,
+    "InvalidParameterValue.TemplateDataInconsistent": K.RECIPIENT_DATA,
+    "FailedOperation.WrongContentJson": K.RECIPIENT_DATA,
+    "FailedOperation.ExceedSendLimit": K.IDENTITY_TODAY,
+    "AuthFailure.SignatureFailure": K.CAMPAIGN_FATAL,
+    "AuthFailure.SignatureExpire": K.CAMPAIGN_FATAL,
+    "AuthFailure.SecretIdNotFound": K.CAMPAIGN_FATAL,
+    "AuthFailure.UnauthorizedOperation": K.CAMPAIGN_FATAL,
+    "FailedOperation.NotAuthenticatedSender": K.CAMPAIGN_FATAL,
+    "OperationDenied.DomainNotVerified": K.CAMPAIGN_FATAL,
+    "InvalidParameterValue.NoSuchSender": K.CAMPAIGN_FATAL,
+    "InvalidParameterValue.NotExistDomain": K.CAMPAIGN_FATAL,
+    "OperationDenied.SendAddressStatusError": K.CAMPAIGN_FATAL,
+    "FailedOperation.IncorrectSender": K.CAMPAIGN_FATAL,
+    "FailedOperation.DKIMNotApplied": K.CAMPAIGN_FATAL,
+    "FailedOperation.InvalidTemplateID": K.CAMPAIGN_FATAL,
+    "InvalidParameterValue.TemplateNotExist": K.CAMPAIGN_FATAL,
+    "OperationDenied.TemplateStatusError": K.CAMPAIGN_FATAL,
+    "FailedOperation.WithOutPermission": K.CAMPAIGN_FATAL,
+    "FailedOperation.MissingEmailContent": K.CAMPAIGN_FATAL,
+    "InvalidParameterValue.TemplateContentIsNULL": K.CAMPAIGN_FATAL,
+    "InvalidParameterValue.SubjectLengthError": K.CAMPAIGN_FATAL,
+    "FailedOperation.InsufficientQuota": K.CAMPAIGN_FATAL,
+    "FailedOperation.InsufficientBalance": K.CAMPAIGN_FATAL,
+    "FailedOperation.HighRejectionRate": K.CAMPAIGN_FATAL,
+    "LimitExceeded": K.CAMPAIGN_FATAL,
+}
+#: Every other code Tencent may answer: the sender returns the class errors.py gives it.
+OTHER_CODES = {code: kind for code, (kind, _text) in CODES.items() if code not in TABLE}
+
+
+def make_world(**overrides: Any) -> World:
+    """One account (plus a template-only one), one verified domain, one approved template."""
+    fields: dict[str, Any] = {
+        "accounts": [
+            Account(name="default", secret_id=SECRET_ID, secret_key=SECRET_KEY),
+            Account(name="tpl", secret_id="AKIDtpl", secret_key="tpl-secret-key", template_only=True),
+        ],
+        "identities": [IdentityConfig(domain="news.example.com", reputation_level=2, send_ips=["203.0.113.7"])],
+        "templates": [TemplateConfig(id=1, name="welcome", html="<p>{{name}}님 안녕하세요</p>")],
+        "account_rate_per_s": None,
+    }
+    fields.update(overrides)
+    return World(**fields)
+
+
+def settings_for(emu: RunningEmulator, key: str = SECRET_KEY, timeout_s: float = TIMEOUT_S) -> Settings:
+    return Settings(
+        _env_file=None,
+        SES_ENDPOINT=emu.url,
+        SES_TIMEOUT_S=timeout_s,
+        TENCENTCLOUD_SECRET_ID=SECRET_ID,
+        TENCENTCLOUD_SECRET_KEY=key,
+        ORCHESTRATE_ACCOUNTS={
+            "tpl": AccountCredentials(secret_id=SecretStr("AKIDtpl"), secret_key=SecretStr("tpl-secret-key"))
+        },
+    )
+
+
+def request(to: str = "jiwoo@example.org", data: dict[str, str] | None = None) -> SendRequest:
+    return SendRequest("default", FROM, to, 1, {"name": "지우"} if data is None else data, "안녕하세요 {{name}}")
+
+
+def query(to: str = "jiwoo@example.org") -> StatusQuery:
+    return StatusQuery("default", FROM, to, date(2026, 12, 1), START)
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock(START.timestamp())
+
+
+@pytest.fixture
+async def emu(clock: VirtualClock) -> AsyncIterator[RunningEmulator]:
+    async with run_emulator(make_world(), clock=clock) as running:
+        yield running
+
+
+@pytest.fixture
+async def sender(emu: RunningEmulator) -> AsyncIterator[TencentSender]:
+    async with build_sender(settings_for(emu)) as s:
+        yield s
+
+
+async def test_send_is_accepted_with_the_logged_message_id(sender: TencentSender, emu: RunningEmulator) -> None:
+    """An accepted send returns the MessageId the emulator logged, with the template data intact."""
+    outcome = await sender.send(request())
+    assert outcome.kind is K.ACCEPTED
+    assert [(r.message_id, r.template_data, r.to_address) for r in emu.send_log] == [
+        (outcome.message_id, {"name": "지우"}, "jiwoo@example.org")
+    ]
+
+
+async def _injected(emu: RunningEmulator, sender: TencentSender, code: str) -> SendOutcome:
+    emu.world.faults.append(FaultRule(code=code, count=1))
+    outcome = await sender.send(request())
+    assert emu.send_log == []
+    return outcome
+
+
+@pytest.mark.parametrize(("code", "kind"), sorted(TABLE.items()), ids=sorted(TABLE))
+async def test_error_table_row(emu: RunningEmulator, sender: TencentSender, code: str, kind: OutcomeKind) -> None:
+    """The emulator answers with one code of the error table; the sender returns that row's class."""
+    outcome = await _injected(emu, sender, code)
+    assert outcome.kind is kind
+    assert outcome.message_id is None
+    assert outcome.defer_s == {K.RECIPIENT_LATER: 3600, K.DOMAIN_LATER: 600}.get(kind)
+
+
+@pytest.mark.parametrize(("code", "kind"), sorted(OTHER_CODES.items()), ids=sorted(OTHER_CODES))
+async def test_every_other_code_is_classified(
+    emu: RunningEmulator, sender: TencentSender, code: str, kind: OutcomeKind
+) -> None:
+    """Every other known code arrives through the SDK intact and gets its class, never ACCEPTED."""
+    outcome = await _injected(emu, sender, code)
+    assert (outcome.kind, outcome.code) == (kind, code)
+
+
+async def test_unknown_code_is_fatal_not_accepted(emu: RunningEmulator, sender: TencentSender) -> None:
+    """A code nobody has seen before pauses the campaign rather than counting as sent."""
+    outcome = await _injected(emu, sender, "FailedOperation.BrandNewReason")
+    assert outcome.kind is K.CAMPAIGN_FATAL
+
+
+async def test_real_frequency_limit_defers_an_hour(sender: TencentSender, clock: VirtualClock) -> None:
+    """The emulator's own per-address limit (not an injected code) comes back as RECIPIENT_LATER, 1 h."""
+    for _ in range(10):
+        assert (await sender.send(request())).kind is K.ACCEPTED
+        clock.advance(30)
+    outcome = await sender.send(request())
+    assert (outcome.kind, outcome.defer_s) == (K.RECIPIENT_LATER, 3600)
+
+
+async def test_real_missing_variable_is_recipient_data(sender: TencentSender) -> None:
+    """Template data lacking a template variable is RECIPIENT_DATA."""
+    outcome = await sender.send(request(data={"other": "x"}))
+    assert (outcome.kind, outcome.code) == (K.RECIPIENT_DATA, "InvalidParameterValue.TemplateNotMatchData")
+
+
+async def test_wrong_key_is_fatal_and_never_leaks_secrets(emu: RunningEmulator) -> None:
+    """A wrong key pauses the campaign, and neither the outcome nor the logs carry the key pair."""
+    with structlog.testing.capture_logs() as logs:
+        async with TencentSender(settings_for(emu, key="wrong-secret-key")) as s:
+            outcome = await s.send(request())
+    text = repr(outcome) + repr(logs)
+    assert (outcome.kind, outcome.code) == (K.CAMPAIGN_FATAL, "AuthFailure.SignatureFailure")
+    assert "wrong-secret-key" not in text
+    assert SECRET_KEY not in text
+
+
+async def test_missing_credentials_are_fatal(emu: RunningEmulator) -> None:
+    """An identity naming an account without credentials pauses the campaign; nothing is sent."""
+    async with TencentSender(settings_for(emu)) as s:
+        outcome = await s.send(SendRequest("nobody", FROM, "a@example.org", 1, {"name": "x"}, "s"))
+    assert (outcome.kind, outcome.code) == (K.CAMPAIGN_FATAL, "Orchestrator.NoCredentials")
+    assert emu.send_log == []
+
+
+async def test_connection_refused_is_transient() -> None:
+    """Nothing listening at the endpoint: the request never left, so the send is TRANSIENT."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = Settings(
+        _env_file=None, SES_ENDPOINT=f"http://127.0.0.1:{port}", TENCENTCLOUD_SECRET_ID="a", TENCENTCLOUD_SECRET_KEY="b"
+    )
+    async with TencentSender(settings) as s:
+        outcome = await s.send(request())
+        found = await s.lookup(query())
+    assert outcome.kind is K.TRANSIENT
+    assert found.verdict is LookupVerdict.UNKNOWN
+
+
+# --- in doubt, and the lookup that settles it ---
+
+
+@pytest.mark.parametrize("fault", ["timeout_after_accept", "drop_after_accept"])
+async def test_in_doubt_after_accept_is_found_by_lookup(
+    emu: RunningEmulator, sender: TencentSender, fault: str
+) -> None:
+    """A timeout or dropped connection after the emulator accepted is IN_DOUBT; lookup finds the same MessageId."""
+    emu.world.faults.append(FaultRule(code=fault, count=1, hang_s=5))
+    outcome = await sender.send(request())
+    found = await sender.lookup(query())
+    assert outcome.kind is K.IN_DOUBT
+    assert len(emu.send_log) == 1
+    assert (found.verdict, found.message_id) == (LookupVerdict.SENT, emu.send_log[0].message_id)
+
+
+async def test_drop_before_accept_is_in_doubt_then_not_sent(emu: RunningEmulator, sender: TencentSender) -> None:
+    """A connection dropped before acceptance is IN_DOUBT to the sender; lookup then says NOT_SENT."""
+    emu.world.faults.append(FaultRule(code="drop_before_accept", count=1))
+    outcome = await sender.send(request())
+    found = await sender.lookup(query())
+    assert outcome.kind is K.IN_DOUBT
+    assert found.verdict is LookupVerdict.NOT_SENT
+    assert emu.send_log == []
+
+
+async def test_resend_only_when_lookup_says_not_sent_leaves_no_duplicate(
+    emu: RunningEmulator, sender: TencentSender
+) -> None:
+    """Resolving every in-doubt send by lookup before resending delivers each recipient exactly once."""
+    faults = ["timeout_after_accept", "drop_before_accept", "drop_after_accept", None, "InternalError"]
+    recipients = [f"r{i}@example.org" for i in range(len(faults))]
+    for to, fault in zip(recipients, faults, strict=True):
+        if fault:
+            emu.world.faults.append(FaultRule(code=fault, count=1, recipient_domain="example.org", hang_s=5))
+        outcome = await sender.send(request(to))
+        while outcome.kind is not K.ACCEPTED:
+            if outcome.kind is K.IN_DOUBT:
+                found = await sender.lookup(query(to))
+                if found.verdict is LookupVerdict.SENT:
+                    break
+                assert found.verdict is LookupVerdict.NOT_SENT
+            outcome = await sender.send(request(to))
+    logged = [r.to_address for r in emu.send_log]
+    assert sorted(logged) == recipients
+    assert len({r.message_id for r in emu.send_log}) == len(recipients)
+
+
+async def test_lookup_ignores_refused_and_earlier_sends(
+    emu: RunningEmulator, sender: TencentSender, clock: VirtualClock
+) -> None:
+    """A refused attempt (SendStatus 1006) or a send before not_before is not the send looked for."""
+    for _ in range(10):
+        await sender.send(request())
+    clock.advance(600)
+    refused = await sender.send(request())
+    later = StatusQuery("default", FROM, "jiwoo@example.org", date(2026, 12, 1), START.replace(hour=1, minute=5))
+    found = await sender.lookup(later)
+    assert refused.kind is K.RECIPIENT_LATER
+    assert found.verdict is LookupVerdict.NOT_SENT
+
+
+async def test_lookup_pages_past_one_hundred_records(clock: VirtualClock) -> None:
+    """The matching record is found even when more than one page of records precede it."""
+    world = make_world(
+        per_address_per_hour=None,
+        identities=[IdentityConfig(domain="news.example.com"), IdentityConfig(domain="other.example.com")],
+    )
+    async with run_emulator(world, clock=clock) as emu, build_sender(settings_for(emu, timeout_s=5)) as s:
+        for _ in range(130):
+            await s.send(SendRequest("default", "o@other.example.com", "jiwoo@example.org", 1, {"name": "x"}, "s"))
+        sent = await s.send(request())
+        found = await s.lookup(query())
+    assert (found.verdict, found.message_id) == (LookupVerdict.SENT, sent.message_id)
+
+
+async def test_lookup_failure_is_unknown(emu: RunningEmulator, sender: TencentSender) -> None:
+    """When GetSendEmailStatus itself fails the verdict is UNKNOWN, never NOT_SENT."""
+    await sender.send(request())
+    emu.world.faults.append(FaultRule(code="InternalError", action="GetSendEmailStatus", rate=1.0))
+    found = await sender.lookup(query())
+    assert found.verdict is LookupVerdict.UNKNOWN
+
+
+# --- read-only helpers ---
+
+
+async def test_helpers_return_plain_values(sender: TencentSender) -> None:
+    """The check helpers turn SDK models into plain dataclasses: identities, identity, template, blocklist."""
+    listing = await sender.list_identities()
+    detail = await sender.get_identity("news.example.com")
+    template = await sender.get_template(1)
+    blocked = await sender.list_blacklist(date(2026, 11, 1), date(2026, 12, 1))
+    assert [(i.name, i.reputation_level, i.daily_quota, i.send_ips) for i in listing.identities] == [
+        ("news.example.com", 2, 1000, ("203.0.113.7",))
+    ]
+    assert detail.verified
+    assert (template.status, template.html) == (0, "<p>{{name}}님 안녕하세요</p>")
+    assert blocked.total_count == 0
+
+
+async def test_probe_detects_template_only_account(sender: TencentSender, emu: RunningEmulator) -> None:
+    """The recipient-less probe reports a template-only account and sends nothing."""
+    assert await sender.probe_template_only(FROM, account="tpl") is True
+    assert await sender.probe_template_only(FROM) is False
+    assert emu.send_log == []
