@@ -56,9 +56,10 @@ class OrchestrateGroup(click.Group):
     """Loads the subcommand modules lazily so `orchestrate --help` stays fast."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [m.replace("_", "-") for m in COMMAND_MODULES if _load(m) is not None] + sorted(
-            n for n in self.commands if n not in COMMAND_MODULES
-        )
+        names: list[str] = []
+        for module in COMMAND_MODULES:
+            names.extend(cmd.name for cmd in _load(module) or [] if cmd.name)
+        return names
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.commands:

@@ -11,11 +11,12 @@ from datetime import UTC, date, datetime
 import structlog
 from redis.asyncio import Redis
 
+from orchestrator.budget import budget_now
 from orchestrator.clock import SystemClock
-from orchestrator.core.calendar import local_time
+from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.clock import Clock
-from orchestrator.core.plan import Caps, Plan, allocate_pool
+from orchestrator.core.plan import Caps
 from orchestrator.core.progress import close_day, effective_day
 from orchestrator.core.sending import LookupVerdict, Sender, StatusQuery
 from orchestrator.jobs import enqueue_sends
@@ -73,14 +74,8 @@ class Pacer:
         self.scripts = Scripts(redis)
         self.ledger = Ledger(redis, self.scripts)
         self.sender = sender
-        self._plans: dict[str, Plan] = {}
         self._rotation = 0
-
-    def _plan(self, cid: str, spec: Campaign) -> Plan:
-        plan = self._plans.get(cid)
-        if plan is None:
-            plan = self._plans[cid] = spec.build_plan()
-        return plan
+        self._last_hour: dict[str, tuple[str, int]] = {}
 
     async def tick(self) -> TickReport:
         now = self.clock.now()
@@ -133,6 +128,9 @@ class Pacer:
         ck = keys.CampaignKeys(rec.cid)
         if await self._maybe_complete(rec, ck, now, report):
             return
+        if spec.start is not None and lt.date < spec.start:
+            report.wait_for(start_of(spec.start, spec.zone) - now)
+            return
         if not lt.window_open:
             report.wait_for(lt.window_change_s)
             return
@@ -142,67 +140,99 @@ class Pacer:
             states.update(await identities.load_many(self.redis, missing))
         for i in ids:
             states[i] = await self._roll_day(states[i], spec, lt.date, now)
-        rules = spec.plan.progress_rules(spec.mode)
-        days = [effective_day(states[i].progress, lt.date, rules) for i in ids]
-        quotas = [states[i].daily_quota for i in ids]
-        alloc = allocate_pool(
-            self._plan(rec.cid, spec),
-            spec.mode,
-            days,
-            quotas,
-            spec.pool.multiplier,
-            rotate=lt.date.toordinal(),
-        )
+        _, _, alloc = budget_now(spec, states, now)
         share = spec.shaping.max_domain_share if spec.mode.value == "warmup" else 0.0
         order = list(range(len(ids)))
         k = self._rotation % len(ids)
         order = order[k:] + order[:k]
+        await self._hour_summary(rec, lt, now)
         for n in order:
-            identity = ids[n]
-            state = states[identity]
-            caps: Caps = alloc.identities[n]
-            if state.stopped_until > now:
-                report.wait_for(state.stopped_until - now)
-                continue
-            if state.open_date != lt.date.isoformat() or state.open_cap != caps.daily:
-                await identities.save_progress(
-                    self.redis, identity, state.progress, lt.date.isoformat(), caps.daily
-                )
-                states[identity] = state = await identities.load(self.redis, identity) or state
-            limits = Limits(
-                identity=caps,
-                pool=alloc.pool,
-                account_interval_s=1.0 / self.config.account_rate_per_s,
-                account_burst=max(1, int(self.config.account_rate_per_s)),
-                catchup_s=self.config.catchup_s,
-                domain_share=share,
-            )
-            result = await self.ledger.grant(
-                ck,
-                identity,
-                state.account,
-                now,
-                self.config.max_grants_per_call,
-                limits,
-                lt.date.isoformat(),
-                lt.hour,
-                lt.to_midnight_s,
-                self.config.grant_deadline_s,
-            )
-            if result.grants:
-                await enqueue_sends(
-                    self.scripts, self.wall, rec.cid, [(g.idx, g.grant) for g in result.grants]
-                )
-                report.granted += len(result.grants)
-                report.by_identity[identity] = report.by_identity.get(identity, 0) + len(result.grants)
-            if result.reason == "want_met":
-                report.wait_for(0.0)
-            elif result.reason == "not_running":
+            if not await self._grant_identity(
+                rec, ck, ids[n], alloc.identities[n], alloc.pool, share, lt, states, now, report
+            ):
                 return
-            else:
-                report.wait_for(max(result.wait_s, 0.0) if result.wait_s >= 0 else -1)
-            if result.reason in ("identity_day", "pool_day", "no_budget"):
-                report.wait_for(min(lt.to_midnight_s, lt.window_change_s))
+
+    async def _grant_identity(
+        self,
+        rec: campaigns.CampaignRecord,
+        ck: keys.CampaignKeys,
+        identity: str,
+        caps: Caps,
+        pool: Caps,
+        share: float,
+        lt: LocalTime,
+        states: dict[str, IdentityState],
+        now: float,
+        report: TickReport,
+    ) -> bool:
+        """Grant what one identity may send now for one campaign; False when the campaign stopped."""
+        state = states[identity]
+        if state.stopped_until > now:
+            report.wait_for(state.stopped_until - now)
+            return True
+        today = lt.date.isoformat()
+        if state.open_date != today or state.open_cap != caps.daily:
+            await identities.save_progress(self.redis, identity, state.progress, today, caps.daily)
+            states[identity] = state = await identities.load(self.redis, identity) or state
+        limits = Limits(
+            identity=caps,
+            pool=pool,
+            account_interval_s=1.0 / self.config.account_rate_per_s,
+            account_burst=max(1, int(self.config.account_rate_per_s)),
+            catchup_s=self.config.catchup_s,
+            domain_share=share,
+        )
+        result = await self.ledger.grant(
+            ck,
+            identity,
+            state.account,
+            now,
+            self.config.max_grants_per_call,
+            limits,
+            today,
+            lt.hour,
+            lt.to_midnight_s,
+            self.config.grant_deadline_s,
+        )
+        if result.grants:
+            await enqueue_sends(self.scripts, self.wall, rec.cid, [(g.idx, g.grant) for g in result.grants])
+            report.granted += len(result.grants)
+            report.by_identity[identity] = report.by_identity.get(identity, 0) + len(result.grants)
+        if result.reason == "not_running":
+            return False
+        if result.reason == "want_met":
+            report.wait_for(0.0)
+        elif result.wait_s >= 0:
+            report.wait_for(result.wait_s)
+        if result.reason in ("identity_day", "pool_day", "no_budget"):
+            report.wait_for(min(lt.to_midnight_s, lt.window_change_s))
+        return True
+
+    async def _hour_summary(self, rec: campaigns.CampaignRecord, lt: LocalTime, now: float) -> None:
+        """When a campaign's local hour turns, log what each identity sent in the hour that ended."""
+        key = (lt.date.isoformat(), lt.hour)
+        previous = self._last_hour.get(rec.cid)
+        self._last_hour[rec.cid] = key
+        if previous is None or previous == key:
+            return
+        day, hour = previous
+        counts = await self.redis.hgetall(keys.CampaignKeys(rec.cid).hours_prefix + day)
+        sent = {i: int(counts.get(f"{i}|{hour:02d}", 0)) for i in rec.identities}
+        if any(sent.values()):
+            c = rec.counts
+            await events.emit(
+                self.redis,
+                now,
+                "hour_summary",
+                rec.cid,
+                date=day,
+                hour=f"{hour:02d}:00",
+                granted=sent,
+                accepted=c["accepted"],
+                pending=c["queued"],
+                failed=c["failed"],
+                in_doubt=c["in_doubt"],
+            )
 
     async def _maybe_complete(
         self, rec: campaigns.CampaignRecord, ck: keys.CampaignKeys, now: float, report: TickReport
@@ -246,9 +276,7 @@ class Pacer:
                     regrants.append((idx, reply[1]))
                 elif reply[0] == "parked":
                     stats["parked"] += 1
-                    await events.emit(
-                        self.redis, now, "send_in_doubt", cid, reason="lease expired", index=idx
-                    )
+                    await events.emit(self.redis, now, "send_in_doubt", cid, reason="lease expired", index=idx)
             if regrants:
                 stats["regranted"] += await enqueue_sends(self.scripts, self.wall, cid, regrants)
             if self.sender is not None:
@@ -300,9 +328,7 @@ class Pacer:
                     grant_local_date=grant_date,
                 )
                 stats["reconciled_sent"] += 1
-                await events.emit(
-                    self.redis, now, "in_doubt_resolved", cid, identity, index=idx, verdict="sent"
-                )
+                await events.emit(self.redis, now, "in_doubt_resolved", cid, identity, index=idx, verdict="sent")
             elif result.verdict is LookupVerdict.NOT_SENT:
                 await self.ledger.finish(
                     ck,
@@ -317,9 +343,7 @@ class Pacer:
                     grant_local_date=grant_date,
                 )
                 stats["reconciled_not_sent"] += 1
-                await events.emit(
-                    self.redis, now, "in_doubt_resolved", cid, identity, index=idx, verdict="not_sent"
-                )
+                await events.emit(self.redis, now, "in_doubt_resolved", cid, identity, index=idx, verdict="not_sent")
             elif now - since > self.config.reconcile_window_s:
                 await self.redis.zrem(ck.doubt, raw)
                 stats["left_in_doubt"] += 1
@@ -330,9 +354,7 @@ class Pacer:
                 await self.redis.zadd(ck.doubt, {raw: now + RECONCILE_RETRY_S})
 
 
-_RENEW = (
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
-)
+_RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 
 
 class LeaderLock:

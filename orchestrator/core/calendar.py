@@ -42,3 +42,8 @@ def midnight_after(now: float, zone: ZoneInfo) -> float:
     """The epoch time of the next local midnight after `now`."""
     local = datetime.fromtimestamp(now, tz=zone)
     return _next_midnight(local, zone).astimezone(UTC).timestamp()
+
+
+def start_of(day: date, zone: ZoneInfo) -> float:
+    """The epoch time of local midnight at the start of `day`."""
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC).timestamp()

@@ -132,7 +132,6 @@ async def transition(
     )
     outcome, was = (str(x) for x in reply)
     if outcome == "ok":
-        await events.emit(
-            redis, now, f"campaign_{to.value}", cid, reason=reason or None, by=by or None, was=was
-        )
+        etype = "campaign_resumed" if to is State.RUNNING else f"campaign_{to.value}"
+        await events.emit(redis, now, etype, cid, reason=reason or None, by=by or None, was=was)
     return outcome, was

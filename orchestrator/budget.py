@@ -1,0 +1,22 @@
+"""The caps in force for a campaign at a moment: effective warm-up days, fair shares, pool ceiling."""
+
+from __future__ import annotations
+
+from orchestrator.core.calendar import LocalTime, local_time
+from orchestrator.core.campaign import Campaign
+from orchestrator.core.plan import PoolAllocation, allocate_pool
+from orchestrator.core.progress import effective_day
+from orchestrator.store.identities import IdentityState
+
+
+def budget_now(
+    spec: Campaign, states: dict[str, IdentityState], now: float
+) -> tuple[LocalTime, list[int], PoolAllocation]:
+    """The same caps the pacer uses at `now`: effective warm-up days, fair shares, pool ceiling."""
+    lt = local_time(now, spec.zone, spec.window)
+    rules = spec.plan.progress_rules(spec.mode)
+    ids = [i.id for i in spec.identities]
+    days = [effective_day(states[i].progress, lt.date, rules) if i in states else 1 for i in ids]
+    quotas = [states[i].daily_quota if i in states else None for i in ids]
+    alloc = allocate_pool(spec.build_plan(), spec.mode, days, quotas, spec.pool.multiplier, rotate=lt.date.toordinal())
+    return lt, days, alloc

@@ -1,0 +1,73 @@
+"""What the Redis-backed commands share: running a coroutine, a reachable Redis, a campaign reference."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from orchestrator.cli import EXIT_FAILED, EXIT_USAGE, AppContext
+from orchestrator.store import campaigns
+from orchestrator.store.connection import redis_from_url
+
+T = TypeVar("T")
+
+
+class CommandError(click.ClickException):
+    """A user-facing failure: printed as one line, no traceback."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
+    """Run `body` with a Redis client for the configured REDIS_URL; a dead Redis is a clear error."""
+    app: AppContext = ctx.obj
+    url = app.settings.redis_url
+
+    async def main() -> T:
+        redis = redis_from_url(url, socket_connect_timeout=3)
+        try:
+            try:
+                await redis.ping()
+            except (RedisConnectionError, OSError) as exc:
+                msg = f"cannot reach Redis at {_safe_url(url)} ({exc}); set REDIS_URL or run `orchestrate up`"
+                raise CommandError(msg) from None
+            return await body(redis)
+        except RedisError as exc:
+            raise CommandError(f"Redis error: {exc}") from None
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(main())
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password."""
+    if "@" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+async def resolve_campaign(redis: Redis, ref: str) -> str:
+    cid = await campaigns.resolve(redis, ref)
+    if cid is None:
+        msg = f"no campaign {ref!r} (see `orchestrate status` for the list)"
+        raise CommandError(msg, EXIT_USAGE)
+    return cid
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=None) + "\n")

@@ -1,0 +1,45 @@
+"""`orchestrate pacer`: the process that grants sends just in time (one active at a time)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import click
+import structlog
+
+from orchestrator.cli import AppContext
+from orchestrator.clock import SystemClock
+from orchestrator.pacer import Pacer, PacerConfig, run_pacer
+from orchestrator.store.connection import redis_from_url
+
+
+async def serve_pacer(app: AppContext, stop: asyncio.Event) -> None:
+    from orchestrator.ses.client import build_sender
+
+    settings = app.settings
+    redis = redis_from_url(settings.redis_url)
+    sender = build_sender(settings)
+    config = PacerConfig(account_rate_per_s=settings.account_rate_per_s, catchup_s=2 * settings.pacer_interval_s)
+    pacer = Pacer(redis, SystemClock(), config, sender=sender)
+    structlog.get_logger("orchestrator.pacer").info("pacer_started", interval_s=settings.pacer_interval_s)
+    try:
+        await run_pacer(pacer, interval_s=settings.pacer_interval_s, stop=stop)
+    finally:
+        await sender.close()
+        await redis.aclose()
+
+
+@click.command("pacer")
+@click.pass_context
+def command(ctx: click.Context) -> None:
+    """Run the pacer: grants sends to the plan and re-enqueues lost ones (Ctrl-C stops it)."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve_pacer(ctx.obj, stop)
+
+    asyncio.run(main())

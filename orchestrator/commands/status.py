@@ -1,0 +1,74 @@
+"""`orchestrate status [CAMPAIGN]`: every campaign (or one) with progress and per-identity budgets."""
+
+from __future__ import annotations
+
+import click
+from redis.asyncio import Redis
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from orchestrator.clock import SystemClock
+from orchestrator.commands._common import print_json, resolve_campaign, run
+from orchestrator.status import CampaignStatus, all_status, campaign_status
+
+STATE_STYLE = {"running": "green", "paused": "yellow", "completed": "cyan", "cancelled": "red"}
+
+
+def render_status(st: CampaignStatus) -> Group:
+    """One campaign as rich renderables (used by `status` and `watch`)."""
+    p = st.progress
+    state = Text(st.state, style=STATE_STYLE.get(st.state, ""))
+    if st.reason and st.state != "running":
+        state.append(f" ({st.reason}{', by ' + st.paused_by if st.paused_by else ''})")
+    head = Text.assemble((f"{st.name} ", "bold"), (f"[{st.id}] ", "dim"), state)
+    total = max(p["total"], 1)
+    summary = Text(
+        f"accepted {p['accepted']:,} of {p['total']:,} ({100 * p['accepted'] / total:.1f}%)  pending {p['pending']:,}  "
+        f"in flight {p['in_flight']:,}  failed {p['failed']:,}  suppressed {p['suppressed']:,}  "
+        f"in doubt {p['in_doubt']:,}   eta {st.estimated_completion or '-'}"
+    )
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    for col in ("identity", "day", "today / cap", "last 60 min / cap", "next send", "note"):
+        table.add_column(col)
+    for i in st.identities:
+        table.add_row(
+            i.id,
+            str(i.warmup_day),
+            f"{i.sent_today:,} / {i.daily_cap:,}",
+            f"{i.sent_last_hour:,} / {i.hourly_cap:,}",
+            i.next_slot or "-",
+            f"stopped until {i.stopped_until}" if i.stopped_until else "",
+        )
+    pool = Text(
+        f"pool today: {st.pool_daily_cap:,}/day, {st.pool_hourly_cap:,}/hour"
+        f"{'' if st.window_open else '  (outside the sending window)'}",
+        style="dim",
+    )
+    return Group(head, summary, table, pool, Text(""))
+
+
+@click.command("status")
+@click.argument("campaign", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.pass_context
+def command(ctx: click.Context, campaign: str | None, as_json: bool) -> None:
+    """Show every campaign (or CAMPAIGN): state, progress, per-identity caps and next send."""
+
+    async def body(redis: Redis) -> list[CampaignStatus]:
+        now = SystemClock().now()
+        if campaign:
+            st = await campaign_status(redis, await resolve_campaign(redis, campaign), now)
+            return [st] if st else []
+        return await all_status(redis, now)
+
+    statuses = run(ctx, body)
+    if as_json:
+        data = [s.as_json() for s in statuses]
+        print_json(data[0] if campaign and data else data)
+        return
+    console = Console()
+    if not statuses:
+        console.print("no campaigns yet: `orchestrate submit campaigns/example.yaml`")
+    for st in statuses:
+        console.print(render_status(st))

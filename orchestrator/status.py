@@ -1,0 +1,139 @@
+"""Status snapshots: a campaign's state, progress and per-identity budgets, read from Redis."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from orchestrator.budget import budget_now
+from orchestrator.core.campaign import Campaign
+from orchestrator.core.eta import estimate_completion
+from orchestrator.store import campaigns, identities, keys
+
+
+@dataclass
+class IdentityStatus:
+    id: str
+    from_address: str
+    warmup_day: int
+    sent_today: int
+    daily_cap: int
+    sent_last_hour: int
+    hourly_cap: int
+    next_slot: str | None  # ISO time of the next possible send, None when nothing is scheduled
+    stopped_until: str | None
+
+
+@dataclass
+class CampaignStatus:
+    id: str
+    name: str
+    state: str
+    reason: str
+    paused_by: str
+    mode: str
+    created_at: str
+    progress: dict[str, int]
+    submit: dict[str, Any]
+    identities: list[IdentityStatus] = field(default_factory=list)
+    pool_daily_cap: int = 0
+    pool_hourly_cap: int = 0
+    estimated_completion: str | None = None
+    local_date: str = ""
+    window_open: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _iso(ts: float, spec: Campaign) -> str:
+    return datetime.fromtimestamp(ts, tz=spec.zone).isoformat(timespec="seconds")
+
+
+async def campaign_status(redis: Redis, cid: str, now: float) -> CampaignStatus | None:
+    rec = await campaigns.get(redis, cid)
+    if rec is None:
+        return None
+    spec = rec.spec
+    ids = rec.identities
+    states = await identities.load_many(redis, ids)
+    lt, days, alloc = budget_now(spec, states, now)
+    today = lt.date.isoformat()
+    c = rec.counts
+    progress = {
+        "total": rec.submit.get("valid", sum(c.values())),
+        "accepted": c["accepted"],
+        "pending": c["queued"],
+        "in_flight": c["granted"] + c["inflight"],
+        "failed": c["failed"],
+        "suppressed": c["suppressed"],
+        "in_doubt": c["in_doubt"],
+    }
+    status = CampaignStatus(
+        id=cid,
+        name=rec.name,
+        state=rec.state.value,
+        reason=rec.reason,
+        paused_by=rec.paused_by,
+        mode=spec.mode.value,
+        created_at=_iso(rec.created_at, spec),
+        progress=progress,
+        submit=rec.submit,
+        pool_daily_cap=alloc.pool.daily,
+        pool_hourly_cap=alloc.pool.hourly,
+        local_date=today,
+        window_open=lt.window_open,
+    )
+    pool_left = alloc.pool.daily - int(await redis.get(keys.CampaignKeys(cid).pool_day(today)) or 0)
+    for n, ident in enumerate(spec.identities):
+        ik = keys.IdentityKeys(ident.id)
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.get(ik.day(today))
+            pipe.zcount(ik.hour, f"({now - 3600}", "+inf")
+            pipe.hget(ik.gcra, "tat")
+            sent_today, last_hour, tat = await pipe.execute()
+        st = states.get(ident.id)
+        next_slot = None
+        if rec.state.value == "running" and progress["pending"]:
+            slot = max(float(tat or 0), now)
+            if not lt.window_open:
+                slot = now + lt.window_change_s
+            next_slot = _iso(slot, spec)
+        status.identities.append(
+            IdentityStatus(
+                id=ident.id,
+                from_address=ident.from_,
+                warmup_day=days[n],
+                sent_today=int(sent_today or 0),
+                daily_cap=alloc.identities[n].daily,
+                sent_last_hour=int(last_hour),
+                hourly_cap=alloc.identities[n].hourly,
+                next_slot=next_slot,
+                stopped_until=_iso(st.stopped_until, spec) if st and st.stopped_until > now else None,
+            )
+        )
+    remaining = progress["pending"] + progress["in_flight"]
+    eta = estimate_completion(
+        spec.build_plan(),
+        spec.mode,
+        days,
+        [states[i].daily_quota if i in states else None for i in ids],
+        spec.pool.multiplier,
+        remaining,
+        pool_left,
+        lt.date,
+    )
+    status.estimated_completion = eta.isoformat() if isinstance(eta, date) else None
+    return status
+
+
+async def all_status(redis: Redis, now: float) -> list[CampaignStatus]:
+    out = []
+    for cid in await campaigns.all_ids(redis):
+        st = await campaign_status(redis, cid, now)
+        if st is not None:
+            out.append(st)
+    return out
