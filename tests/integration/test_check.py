@@ -1,0 +1,191 @@
+"""`orchestrate check` as a subprocess against the SES emulator: every problem named, exit codes, JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.ses.emulator import (
+    Account,
+    IdentityConfig,
+    RunningEmulator,
+    TemplateConfig,
+    World,
+    run_emulator,
+)
+
+SECRET_ID, SECRET_KEY = "AKIDchecktest", "check-test-secret-key"
+MKT_ID, MKT_KEY = "AKIDmarketing", "marketing-secret-key"
+WRONG_KEY = "marketing-wrong-key"
+
+CAMPAIGN = """\
+name: spring-news
+timezone: Asia/Seoul
+identities:
+  - {id: news-a, from: "Acme <news@unverified.example.com>"}
+  - {id: news-b, from: "Acme <news@news.example.com>"}
+  - {id: news-m, from: "Acme <news@mkt.example.com>", account: marketing}
+template:
+  id: TEMPLATE_ID
+  subject: "Spring news for {{name}}"
+  data:
+    name: {column: first_name}
+    unused: {value: x}
+recipients: {file: recipients.csv}
+"""
+
+RECIPIENTS = """\
+email,first_name
+a@example.org,A
+b@example.org,B
+A@example.org,A
+not-an-email,X
+blocked@example.net,Z
+"""
+
+
+def broken_world() -> World:
+    """Unverified domain, pending template with an unmapped variable, template-only default account."""
+    return World(
+        accounts=[
+            Account(name="default", secret_id=SECRET_ID, secret_key=SECRET_KEY, template_only=True),
+            Account(name="marketing", secret_id=MKT_ID, secret_key=MKT_KEY),
+        ],
+        identities=[
+            IdentityConfig(domain="unverified.example.com", verified=False, sending_enabled=False),
+            IdentityConfig(domain="news.example.com", reputation_level=1, send_ips=["203.0.113.7"]),
+            IdentityConfig(domain="mkt.example.com", reputation_level=5),
+        ],
+        templates=[TemplateConfig(id=2, name="spring", html="<p>Hi {{name}}, use {{coupon}}</p>", status=1)],
+        blocklist=["blocked@example.net"],
+    )
+
+
+def good_world() -> World:
+    """Everything the campaign needs, verified and approved."""
+    return World(
+        accounts=[
+            Account(name="default", secret_id=SECRET_ID, secret_key=SECRET_KEY),
+            Account(name="marketing", secret_id=MKT_ID, secret_key=MKT_KEY),
+        ],
+        identities=[
+            IdentityConfig(domain=d, reputation_level=5)
+            for d in ("unverified.example.com", "news.example.com", "mkt.example.com")
+        ],
+        templates=[TemplateConfig(id=3, name="spring", html="<p>Hi {{name}}</p>", text="Hi {{name}}")],
+        blocklist=["blocked@example.net"],
+    )
+
+
+def write_campaign(tmp_path: Path, template_id: int) -> Path:
+    (tmp_path / "recipients.csv").write_text(RECIPIENTS)
+    path = tmp_path / "campaign.yaml"
+    path.write_text(CAMPAIGN.replace("TEMPLATE_ID", str(template_id)))
+    return path
+
+
+async def run_check(emu: RunningEmulator, tmp_path: Path, *args: str, mkt_key: str = MKT_KEY) -> tuple[int, str]:
+    """Run `orchestrate check ARGS` in a subprocess configured for the emulator; (exit code, stdout+stderr)."""
+    env = {
+        **os.environ,
+        "SES_ENDPOINT": emu.url,
+        "TENCENTCLOUD_SECRET_ID": SECRET_ID,
+        "TENCENTCLOUD_SECRET_KEY": SECRET_KEY,
+        "ORCHESTRATE_ACCOUNTS": json.dumps({"marketing": {"secret_id": MKT_ID, "secret_key": mkt_key}}),
+        "NO_PROXY": "127.0.0.1,localhost",
+        "LOG_FORMAT": "json",
+        "COLUMNS": "200",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "orchestrator.cli",
+        "check",
+        *args,
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=30)
+    return int(proc.returncode or 0), out.decode()
+
+
+@pytest.fixture
+async def broken() -> AsyncIterator[RunningEmulator]:
+    async with run_emulator(broken_world()) as emu:
+        yield emu
+
+
+@pytest.fixture
+async def good() -> AsyncIterator[RunningEmulator]:
+    async with run_emulator(good_world()) as emu:
+        yield emu
+
+
+def failing(items: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    return {(i["group"], i["name"]) for i in items if i["status"] == "fail"}
+
+
+async def test_check_names_every_problem_of_a_broken_world(broken: RunningEmulator, tmp_path: Path) -> None:
+    """Unverified domain, pending template, unmapped variable, wrong key and template-only account are all named."""
+    code, out = await run_check(broken, tmp_path, str(write_campaign(tmp_path, 2)), mkt_key=WRONG_KEY)
+    assert code == 1
+    for needle in [
+        "✗ verified",  # unverified.example.com
+        "✗ sending enabled",
+        "pending Tencent's review",
+        "{{coupon}}",
+        "AuthFailure.SignatureFailure",
+        "template-only (default)",
+        "fix: add these DNS records",
+        "fix: the SecretKey does not belong to the SecretId",
+    ]:
+        assert needle in out, needle
+    for secret in (SECRET_KEY, MKT_KEY, WRONG_KEY):
+        assert secret not in out
+
+
+async def test_check_json_lists_the_failures(broken: RunningEmulator, tmp_path: Path) -> None:
+    """--json gives one item per check, and the failures are exactly the broken world's problems."""
+    code, out = await run_check(broken, tmp_path, str(write_campaign(tmp_path, 2)), "--json", mkt_key=WRONG_KEY)
+    payload = json.loads(out)
+    assert (code, payload["ok"]) == (1, False)
+    assert failing(payload["items"]) == {
+        ("credentials", "account marketing"),
+        ("identity news-a", "verified"),
+        ("identity news-a", "sending enabled"),
+        ("template 2", "approved"),
+        ("template 2", "variables have data"),
+    }
+    warned = {i["name"] for i in payload["items"] if i["status"] == "warn"}
+    assert {"template-only (default)", "quota covers the plan", "unused data"} <= warned
+
+
+async def test_check_passes_a_good_world_and_counts_recipients(good: RunningEmulator, tmp_path: Path) -> None:
+    """A ready world exits 0, and the recipient counts cover valid, invalid, duplicate and blocklisted rows."""
+    code, out = await run_check(good, tmp_path, str(write_campaign(tmp_path, 3)), "--json")
+    payload = json.loads(out)
+    details = {i["name"]: i["detail"] for i in payload["items"] if i["group"] == "recipients"}
+    assert (code, payload["ok"]) == (0, True)
+    assert details["valid addresses"].startswith("3 ")
+    assert details["invalid addresses"].startswith("1 ")
+    assert details["duplicates"].startswith("1 ")
+    assert details["Tencent blocklist"].startswith("on it: 1 ")
+
+
+async def test_check_bad_campaign_file_exits_2(good: RunningEmulator, tmp_path: Path) -> None:
+    """A campaign file that does not validate exits 2 with its problems and checks nothing."""
+    path = tmp_path / "campaign.yaml"
+    path.write_text("name: x\n")
+    code, out = await run_check(good, tmp_path, str(path))
+    assert code == 2
+    assert "identities" in out
+    assert good.service.status_log == []
