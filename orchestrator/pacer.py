@@ -42,6 +42,7 @@ class PacerConfig:
     catchup_s: float = 2.0
     grant_deadline_s: float = GRANT_DEADLINE_S
     reconcile_window_s: float = RECONCILE_WINDOW_S
+    reconcile_after_s: float = 60.0  # the first status lookup of an expired lease waits this long
 
 
 @dataclass
@@ -271,7 +272,8 @@ class Pacer:
             regrants: list[tuple[int, str]] = []
             for raw in overdue:
                 idx = int(raw)
-                reply = await self.ledger.expire(ck, idx, now, self.config.grant_deadline_s, now + 60.0)
+                reconcile_at = now + self.config.reconcile_after_s
+                reply = await self.ledger.expire(ck, idx, now, self.config.grant_deadline_s, reconcile_at)
                 if reply[0] == "regrant":
                     regrants.append((idx, reply[1]))
                 elif reply[0] == "parked":

@@ -24,9 +24,7 @@ class Settings(BaseSettings):
     file. Extra accounts: `ORCHESTRATE_ACCOUNTS='{"marketing": {"secret_id": "...", "secret_key": "..."}}'`.
     """
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
 
     redis_url: str = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
     tencentcloud_secret_id: SecretStr | None = Field(None, alias="TENCENTCLOUD_SECRET_ID")
@@ -40,6 +38,10 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     pacer_interval_s: float = Field(1.0, alias="PACER_INTERVAL_S")
     worker_concurrency: int = Field(50, alias="WORKER_CONCURRENCY")
+    job_timeout_s: int = Field(60, alias="JOB_TIMEOUT_S")  # one send job, SDK timeout included
+    lease_s: float = Field(90.0, alias="LEASE_S")  # a claimed send not finished by then is in doubt
+    sweep_interval_s: float = Field(10.0, alias="SWEEP_INTERVAL_S")
+    reconcile_after_s: float = Field(60.0, alias="RECONCILE_AFTER_S")  # first status lookup of a doubt
     state_dir: str | None = Field(None, alias="ORCHESTRATE_STATE_DIR")
 
     def credentials(self, account: str = DEFAULT_ACCOUNT) -> AccountCredentials | None:
@@ -51,7 +53,5 @@ class Settings(BaseSettings):
             and self.tencentcloud_secret_id is not None
             and self.tencentcloud_secret_key is not None
         ):
-            return AccountCredentials(
-                secret_id=self.tencentcloud_secret_id, secret_key=self.tencentcloud_secret_key
-            )
+            return AccountCredentials(secret_id=self.tencentcloud_secret_id, secret_key=self.tencentcloud_secret_key)
         return None

@@ -14,8 +14,9 @@ from orchestrator.store.ledger import Ledger
 from workers.deps import Deps
 from workers.send import send_one
 
+_settings = Settings()
 #: Longer than the SDK's timeout plus Redis round trips; shorter than the claim lease.
-JOB_TIMEOUT_S = 60
+JOB_TIMEOUT_S = _settings.job_timeout_s
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -26,7 +27,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     from orchestrator.ses.client import build_sender
 
     redis = redis_from_url(settings.redis_url)
-    ctx["deps"] = Deps(redis=redis, ledger=Ledger(redis), sender=build_sender(settings), clock=SystemClock())
+    ctx["deps"] = Deps(
+        redis=redis, ledger=Ledger(redis), sender=build_sender(settings), clock=SystemClock(), lease_s=settings.lease_s
+    )
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -34,9 +37,6 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     if deps is not None and deps.owns_sender:
         await deps.sender.close()
         await deps.redis.aclose()
-
-
-_settings = Settings()
 
 
 class WorkerSettings:

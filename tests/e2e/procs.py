@@ -1,0 +1,120 @@
+"""Running the real commands as subprocesses: the emulator, the pacer, arq workers, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from tests.redis_server import free_port
+
+BIN = Path(sys.executable).parent
+
+
+def base_env(redis_url: str, ses_port: int, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "REDIS_URL": redis_url,
+            "SES_ENDPOINT": f"http://127.0.0.1:{ses_port}",
+            "TENCENTCLOUD_SECRET_ID": "emulator-id",
+            "TENCENTCLOUD_SECRET_KEY": "emulator-key",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "INFO",
+            "PACER_INTERVAL_S": "0.2",
+            "SWEEP_INTERVAL_S": "1",
+            "RECONCILE_AFTER_S": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+class Procs:
+    """Started processes, stopped (TERM, then KILL) at the end of a test."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.running: list[subprocess.Popen[bytes]] = []
+        self.logs: list[IO[bytes]] = []
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = (self.tmp / f"{name}.log").open("ab")
+        self.logs.append(log)
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp)
+        self.running.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for p in self.running:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.running:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for log in self.logs:
+            log.close()
+
+    def emulator(self, env: dict[str, str], port: int, send_log: Path, world: Path | None = None) -> None:
+        argv = [str(BIN / "orchestrate"), "emulator", "--port", str(port), "--send-log", str(send_log)]
+        if world is not None:
+            argv += ["--world", str(world)]
+        self.start("emulator", argv, env)
+        wait_for(lambda: _port_open(port), 15, "the emulator to listen")
+
+    def worker(self, env: dict[str, str], name: str = "worker") -> subprocess.Popen[bytes]:
+        return self.start(name, [str(BIN / "arq"), "workers.WorkerSettings"], env)
+
+    def pacer(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        return self.start("pacer", [str(BIN / "orchestrate"), "pacer"], env)
+
+
+def cli(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "orchestrate"), *args], env=env, capture_output=True, text=True, timeout=60, cwd=cwd, check=False
+    )
+
+
+def cli_json(env: dict[str, str], *args: str) -> object:
+    out = cli(env, *args)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def _port_open(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for(cond: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.1)
+    msg = f"timed out after {timeout_s} s waiting for {what}"
+    raise AssertionError(msg)
+
+
+def send_log(path: Path) -> list[dict[str, object]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+__all__ = ["Procs", "base_env", "cli", "cli_json", "free_port", "send_log", "wait_for"]
