@@ -538,3 +538,14 @@ def test_world_file_names_unknown_keys(tmp_path: Path) -> None:
     path.write_text("accounts: [{name: a, secret_id: b, secret_key: c}]\nidentites: []\n")
     with pytest.raises(WorldFileError, match="identites"):
         load_world(path)
+
+
+def test_docs_world_example_loads(tmp_path: Path) -> None:
+    """The world file example in docs/tencent.md is a valid world."""
+    doc = (Path(__file__).parents[2] / "docs" / "tencent.md").read_text()
+    example = doc.split("### The world file")[1].split("```yaml")[1].split("```")[0]
+    path = tmp_path / "world.yaml"
+    path.write_text(example)
+    world = load_world(path)
+    assert [a.name for a in world.accounts] == ["default", "marketing"]
+    assert [f.code for f in world.faults][-2:] == ["timeout_after_accept", "http_503"]
