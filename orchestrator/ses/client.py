@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -181,7 +181,7 @@ class TencentSender:
         """Ask GetSendEmailStatus whether a send whose outcome was in doubt reached Tencent."""
         want_from = _address_of(query.from_address)
         want_to = query.to_address.strip().lower()
-        earliest = int(query.not_before.timestamp() - self._lookup_slack_s)
+        earliest = int(_utc(query.not_before).timestamp() - self._lookup_slack_s)
         try:
             for day in self._lookup_dates(query):
                 for offset in range(0, PAGE_LIMIT * MAX_LOOKUP_PAGES, PAGE_LIMIT):
@@ -364,7 +364,7 @@ class TencentSender:
 
     def _lookup_dates(self, query: StatusQuery) -> list[date]:
         """The caller's date first, then the UTC and China-time days the send may be filed under."""
-        nb = query.not_before if query.not_before.tzinfo else query.not_before.replace(tzinfo=UTC)
+        nb = _utc(query.not_before)
         window = (
             nb - timedelta(seconds=self._lookup_slack_s),
             nb + timedelta(seconds=self._settings.ses_timeout_s + self._lookup_slack_s),
@@ -417,6 +417,11 @@ def _address_of(from_value: str) -> str:
         return parse_from_address(from_value)[1].lower()
     except ValueError:
         return from_value.strip().lower()
+
+
+def _utc(dt: datetime) -> datetime:
+    """An aware datetime; a naive one is taken as UTC (StatusQuery's convention)."""
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def _b64_text(value: str | None) -> str:

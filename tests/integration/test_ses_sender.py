@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Any
@@ -309,6 +310,21 @@ async def test_lookup_pages_past_one_hundred_records(clock: VirtualClock) -> Non
             await s.send(SendRequest("default", "o@other.example.com", "jiwoo@example.org", 1, {"name": "x"}, "s"))
         sent = await s.send(request())
         found = await s.lookup(query())
+    assert (found.verdict, found.message_id) == (LookupVerdict.SENT, sent.message_id)
+
+
+async def test_lookup_takes_a_naive_not_before_as_utc(sender: TencentSender, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A naive not_before means UTC whatever the machine's time zone, so the send is still found."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        sent = await sender.send(request())
+        found = await sender.lookup(
+            StatusQuery("default", FROM, "jiwoo@example.org", date(2026, 12, 1), START.replace(tzinfo=None))
+        )
+    finally:
+        monkeypatch.undo()
+        time.tzset()
     assert (found.verdict, found.message_id) == (LookupVerdict.SENT, sent.message_id)
 
 
