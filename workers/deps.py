@@ -24,3 +24,4 @@ class Deps:
     lease_s: float = LEASE_S
     rnd: random.Random = field(default_factory=random.Random)
     owns_sender: bool = True
+    refunds: int = 0  # sends that certainly did not leave (their budget went back): the pacer may regrant

@@ -38,12 +38,14 @@ def address_hash(address: str) -> str:
 
 def template_data(spec: Campaign, values: list[str]) -> dict[str, str]:
     it = iter(values)
-    return {
-        k: (next(it) if isinstance(src, ColumnSource) else src.value) for k, src in spec.template.data.items()
-    }
+    return {k: (next(it) if isinstance(src, ColumnSource) else src.value) for k, src in spec.template.data.items()}
 
 
 async def _spec(deps: Deps, cid: str) -> Campaign | None:
+    """The campaign's spec: fetched once per process (it never changes after submit)."""
+    cached = campaigns.cached_spec(cid)
+    if cached is not None:
+        return cached
     raw = await deps.redis.hget(keys.campaign(cid), "spec")
     return campaigns.spec_of(cid, raw) if raw else None
 
@@ -52,15 +54,15 @@ async def send_one(ctx: dict[str, Any], cid: str, idx: int, grant: str) -> str:
     """arq job: send recipient `idx` of campaign `cid` under grant `grant`; returns what happened."""
     deps: Deps = ctx["deps"]
     ck = keys.CampaignKeys(cid)
-    token = secrets.token_hex(8)
-    claim = await deps.ledger.claim(ck, idx, grant, token, deps.clock.now(), deps.lease_s)
-    if claim is None:
-        return "stale"  # another job or the sweeper already owns this grant: never send twice
     spec = await _spec(deps, cid)
     identity_id, seq = grant.rsplit(":", 1)
     ident = next((i for i in spec.identities if i.id == identity_id), None) if spec else None
     if spec is None or ident is None:
         return "orphan"
+    token = secrets.token_hex(8)
+    claim = await deps.ledger.claim(ck, idx, grant, token, deps.clock.now(), deps.lease_s, ident.domain)
+    if claim is None:
+        return "stale"  # another job or the sweeper already owns this grant: never send twice
     grant_date = datetime.fromtimestamp(claim.grant_time, tz=spec.zone).date().isoformat()
     bound = log.bind(
         campaign=cid,
@@ -91,7 +93,7 @@ async def send_one(ctx: dict[str, Any], cid: str, idx: int, grant: str) -> str:
         await record(Decision(Action.REQUEUE, value="not_running", refund=True))
         bound.info("send_released", state=claim.campaign_state)
         return "released"
-    if await _suppressed(deps, claim.address, ident.domain):
+    if claim.suppressed:
         await record(Decision(Action.SUPPRESSED, value="suppressed_before_send", refund=True))
         bound.info("send_suppressed", reason="suppression list")
         return "suppressed"
@@ -122,16 +124,10 @@ async def send_one(ctx: dict[str, Any], cid: str, idx: int, grant: str) -> str:
     if not await record(decision):
         bound.warning("send_outcome_stale", outcome=outcome.kind.value, code=outcome.code)
         return "stale_finish"
+    if decision.refund:
+        deps.refunds += 1
     await _report(deps, cid, identity_id, idx, claim, decision, outcome.kind.value, now, bound)
     return decision.action.value
-
-
-async def _suppressed(deps: Deps, address: str, sender_domain: str) -> bool:
-    async with deps.redis.pipeline(transaction=False) as pipe:
-        pipe.sismember(keys.BLOCKLIST, address)
-        pipe.sismember(keys.suppression(sender_domain), address)
-        a, b = await pipe.execute()
-    return bool(a or b)
 
 
 async def _side_effects(
@@ -171,9 +167,7 @@ async def _report(
     if d.action is Action.ACCEPTED:
         bound.info("send_accepted", message_id=d.value, recipient=who)
         return
-    bound.info(
-        f"send_{d.action.value}", code=d.value, outcome=kind, recipient=who, ready_at=d.ready_at or None
-    )
+    bound.info(f"send_{d.action.value}", code=d.value, outcome=kind, recipient=who, ready_at=d.ready_at or None)
     await events.emit(
         deps.redis,
         now,

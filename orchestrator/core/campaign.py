@@ -35,6 +35,10 @@ TEMPLATE_VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
 MAX_MULTIPLIER_WITHOUT_OVERRIDE = 5.0
 
 
+#: Plans built from campaign objects, by object id (the object is kept so the id stays unique).
+_PLANS: dict[int, tuple[Campaign, Plan]] = {}
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -377,7 +381,12 @@ class Campaign(Strict):
         return 1 if self.mode is Mode.TRANSACTIONAL else 0
 
     def build_plan(self) -> Plan:
-        return self.plan.build()
+        """The plan, built once per campaign object (the model is frozen, so it never changes)."""
+        cached = _PLANS.get(id(self))
+        if cached is None or cached[0] is not self:
+            cached = (self, self.plan.build())
+            _PLANS[id(self)] = cached
+        return cached[1]
 
 
 def parse_window(text: str) -> tuple[time, time]:

@@ -66,9 +66,7 @@ def decide(  # noqa: PLR0911 - one return per outcome class reads as the table i
     if kind is OutcomeKind.ACCEPTED:
         return Decision(Action.ACCEPTED, value=outcome.message_id or "")
     if kind is OutcomeKind.IN_DOUBT:
-        return Decision(
-            Action.IN_DOUBT, value=code, ready_at=now + FIRST_RECONCILE_AFTER_S, detail=outcome.detail
-        )
+        return Decision(Action.IN_DOUBT, value=code, ready_at=now + FIRST_RECONCILE_AFTER_S, detail=outcome.detail)
     if kind is OutcomeKind.CAMPAIGN_FATAL:
         return Decision(Action.PAUSE, value=code, refund=True, detail=f"{code}: {outcome.detail}".strip(": "))
     if kind is OutcomeKind.IDENTITY_TODAY:

@@ -110,6 +110,7 @@ class Plan:
         self.after_table = after_table
         self.scale = scale
         self.target_daily = target_daily
+        self._caps: dict[int, Caps] = {}  # a plan never changes: each day is computed once
 
     @property
     def table_days(self) -> int:
@@ -131,6 +132,12 @@ class Plan:
 
     def caps(self, day: int) -> Caps:
         """The caps of one identity on warm-up `day`: scaled, and stopped at `target_daily`."""
+        cached = self._caps.get(day)
+        if cached is None:
+            cached = self._caps[day] = self._compute_caps(day)
+        return cached
+
+    def _compute_caps(self, day: int) -> Caps:
         base = self.base_caps(day)
         daily = max(1, times(base.daily, self.scale))
         hourly = max(1, times(base.hourly, self.scale))

@@ -55,13 +55,25 @@ def spec_of(cid: str, raw_spec: str) -> Campaign:
     return spec
 
 
+def cached_spec(cid: str) -> Campaign | None:
+    return _SPEC_CACHE.get(cid)
+
+
+_META_FIELDS = ("name", "state", "reason", "paused_by", "created_at", "seed", "submit", "fingerprint", "source")
+
+
 async def get(redis: Redis, cid: str) -> CampaignRecord | None:
+    """A campaign's record; the stored spec is transferred and parsed once per process."""
     ck = keys.CampaignKeys(cid)
+    cached = _SPEC_CACHE.get(cid)
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.hgetall(ck.meta)
+        pipe.hmget(ck.meta, [*_META_FIELDS, "spec"] if cached is None else list(_META_FIELDS))
         pipe.hgetall(ck.counts)
-        meta, counts = await pipe.execute()
-    if not meta or "spec" not in meta:
+        values, counts = await pipe.execute()
+    meta = {k: v for k, v in zip([*_META_FIELDS, "spec"], values, strict=False) if v is not None}
+    if not meta.get("state"):
+        return None
+    if cached is None and "spec" not in meta:
         return None
     return CampaignRecord(
         cid=cid,
@@ -70,7 +82,7 @@ async def get(redis: Redis, cid: str) -> CampaignRecord | None:
         reason=meta.get("reason", ""),
         paused_by=meta.get("paused_by", ""),
         created_at=float(meta.get("created_at", "0")),
-        spec=spec_of(cid, meta["spec"]),
+        spec=cached if cached is not None else spec_of(cid, meta["spec"]),
         seed=int(meta.get("seed", "0")),
         submit=json.loads(meta.get("submit", "{}")),
         counts={s: int(counts.get(s, 0)) for s in STATES},

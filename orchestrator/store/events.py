@@ -34,9 +34,7 @@ class Event:
         }
 
 
-async def emit(
-    redis: Redis, now: float, etype: str, campaign: str = "", identity: str = "", **data: object
-) -> str:
+async def emit(redis: Redis, now: float, etype: str, campaign: str = "", identity: str = "", **data: object) -> str:
     """Append one event; values are stored as strings (dicts and lists as JSON)."""
     fields: dict[str, str] = {"t": repr(now), "type": etype, "campaign": campaign, "identity": identity}
     for k, v in data.items():

@@ -104,9 +104,7 @@ async def register(redis: Redis, campaign: Campaign) -> None:
         await redis.sadd(keys.IDENTITIES, ident.id)
 
 
-async def save_progress(
-    redis: Redis, identity: str, progress: IdentityProgress, open_date: str, open_cap: int
-) -> None:
+async def save_progress(redis: Redis, identity: str, progress: IdentityProgress, open_date: str, open_cap: int) -> None:
     await redis.hset(
         keys.IdentityKeys(identity).meta,
         mapping={

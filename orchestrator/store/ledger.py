@@ -55,6 +55,7 @@ class Claim:
     address: str
     values: list[str]
     grant_time: float
+    suppressed: bool  # on the blocklist, or unsubscribed from this sender domain
 
 
 def encode_record(address: str, values: list[str]) -> str:
@@ -132,18 +133,33 @@ class Ledger:
         return GrantResult(parts[0], float(parts[1]), grants)
 
     async def claim(
-        self, ck: keys.CampaignKeys, idx: int, grant: str, token: str, now: float, lease_s: float
+        self,
+        ck: keys.CampaignKeys,
+        idx: int,
+        grant: str,
+        token: str,
+        now: float,
+        lease_s: float,
+        sender_domain: str = "",
     ) -> Claim | None:
         reply = as_str_list(
             await self.scripts.claim(
-                keys=[ck.state(idx), ck.counts, ck.inflight, ck.meta, ck.rec(idx)],
+                keys=[
+                    ck.state(idx),
+                    ck.counts,
+                    ck.inflight,
+                    ck.meta,
+                    ck.rec(idx),
+                    keys.BLOCKLIST,
+                    keys.suppression(sender_domain),
+                ],
                 args=[idx, grant, token, repr(now), repr(lease_s)],
             )
         )
         if reply[0] != "ok":
             return None
         address, values = decode_record(reply[3])
-        return Claim(int(reply[1]), reply[2], address, values, float(reply[4]))
+        return Claim(int(reply[1]), reply[2], address, values, float(reply[4]), reply[5] == "1")
 
     async def finish(
         self,
