@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from dataclasses import dataclass
 from functools import cached_property
@@ -92,6 +93,13 @@ def _load(module: str) -> list[click.Command] | None:
 def main(ctx: click.Context) -> None:
     """Send a bulk e-mail campaign through Tencent Cloud SES on a safe warm-up plan."""
     settings = Settings()
+    if "REDIS_URL" not in os.environ:
+        # A running `orchestrate up` with an embedded Redis records its URL: other terminals find it.
+        from orchestrator.up import recorded_redis_url
+
+        recorded = recorded_redis_url(settings)
+        if recorded:
+            settings = settings.model_copy(update={"redis_url": recorded})
     configure_logging(settings.log_format, settings.log_level)
     ctx.obj = AppContext(settings=settings)
 

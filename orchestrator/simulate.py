@@ -165,7 +165,7 @@ async def run_simulation(
     progress: Any = None,
 ) -> SimulationResult:
     """Run the campaign for `days` virtual days and write report.html, summary.json, sends.jsonl."""
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - before the run: nothing else is on the loop yet
     note = ""
     if sample is not None and sample < 1:
         spec = sample_campaign(spec, sample, out)

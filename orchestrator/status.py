@@ -9,6 +9,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from orchestrator.budget import budget_now
+from orchestrator.core.calendar import local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.eta import estimate_completion
 from orchestrator.store import campaigns, identities, keys
@@ -88,6 +89,9 @@ async def campaign_status(redis: Redis, cid: str, now: float) -> CampaignStatus 
         window_open=lt.window_open,
     )
     pool_left = alloc.pool.daily - int(await redis.get(keys.CampaignKeys(cid).pool_day(today)) or 0)
+    not_started = spec.start is not None and lt.date < spec.start
+    if not_started:
+        pool_left = alloc.pool.daily  # the start day is a whole day
     for n, ident in enumerate(spec.identities):
         ik = keys.IdentityKeys(ident.id)
         async with redis.pipeline(transaction=False) as pipe:
@@ -101,6 +105,10 @@ async def campaign_status(redis: Redis, cid: str, now: float) -> CampaignStatus 
             slot = max(float(tat or 0), now)
             if not lt.window_open:
                 slot = now + lt.window_change_s
+            if not_started and spec.start is not None:
+                slot = start_of(spec.start, spec.zone)
+                opening = local_time(slot, spec.zone, spec.window)
+                slot += 0.0 if opening.window_open else opening.window_change_s
             next_slot = _iso(slot, spec)
         status.identities.append(
             IdentityStatus(
@@ -124,7 +132,7 @@ async def campaign_status(redis: Redis, cid: str, now: float) -> CampaignStatus 
         spec.pool.multiplier,
         remaining,
         pool_left,
-        lt.date,
+        spec.start if spec.start is not None and not_started else lt.date,
     )
     status.estimated_completion = eta.isoformat() if isinstance(eta, date) else None
     return status

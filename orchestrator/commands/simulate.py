@@ -15,7 +15,9 @@ from orchestrator.logs import configure_logging
 
 
 def _default_out(name: str) -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")  # noqa: DTZ005 - a folder name in local time
+    from orchestrator.clock import SystemClock
+
+    stamp = dt.datetime.fromtimestamp(SystemClock().now()).strftime("%Y%m%d-%H%M%S")  # noqa: DTZ006 - local folder name
     return Path(f"simulation-{name}-{stamp}")
 
 
@@ -74,7 +76,8 @@ def command(
         click.echo(f"  {s['note']}")
     click.echo(
         f"  recipients {r['total']:,}: accepted {r['accepted']:,}, failed {r['failed']:,}, "
-        f"suppressed {r['suppressed']:,}, invalid {r['invalid']:,}, in doubt {r['in_doubt']:,}, pending {r['pending']:,}"
+        f"suppressed {r['suppressed']:,}, invalid {r['invalid']:,}, in doubt {r['in_doubt']:,}, "
+        f"pending {r['pending']:,}"
     )
     click.echo(f"  report:  {out / 'report.html'}")
     click.echo(f"  summary: {out / 'summary.json'}")

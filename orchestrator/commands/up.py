@@ -1,0 +1,46 @@
+"""`orchestrate up`: everything on one machine in one command, for a first run or a small sender."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import click
+
+from orchestrator.cli import AppContext
+
+
+@click.command("up")
+@click.option(
+    "--emulator/--no-emulator",
+    default=None,
+    help="Send to the local SES emulator (default: only when no Tencent credentials are configured).",
+)
+@click.option("--redis-port", default=6390, show_default=True, help="Port of the embedded Redis, when one is started.")
+@click.option("--emulator-port", default=8765, show_default=True, help="Port of the local emulator, when started.")
+@click.pass_context
+def command(ctx: click.Context, emulator: bool | None, redis_port: int, emulator_port: int) -> None:
+    """Run Redis (REDIS_URL, or an embedded one), the workers and the pacer together until Ctrl-C."""
+    from orchestrator.up import UpInfo, serve_all, state_dir
+
+    app: AppContext = ctx.obj
+
+    def ready(info: UpInfo) -> None:
+        if info.embedded_redis:
+            click.echo(f"no Redis answered at REDIS_URL: started an embedded one (AOF on) in {state_dir(app.settings)}")
+        click.echo(f"redis:   {info.redis_url}   (other terminals: export REDIS_URL={info.redis_url})")
+        if info.emulator:
+            click.echo(f"sending: to the LOCAL SES EMULATOR at {info.ses_endpoint} (no Tencent credentials configured)")
+        else:
+            click.echo(f"sending: Tencent Cloud SES {info.ses_endpoint or '(' + app.settings.ses_region + ')'}")
+        click.echo("workers and pacer running; submit with `orchestrate submit FILE`; Ctrl-C stops everything")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve_all(app.settings, stop, emulator, redis_port, emulator_port, on_ready=ready)
+
+    asyncio.run(main())
+    click.echo("stopped cleanly")

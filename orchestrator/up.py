@@ -1,0 +1,172 @@
+"""`orchestrate up`: Redis (the configured one, or an embedded one), workers and the pacer in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from arq.worker import Worker, func
+from pydantic import SecretStr
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from orchestrator.clock import SystemClock
+from orchestrator.embedded import EmbeddedRedis
+from orchestrator.pacer import Pacer, PacerConfig, run_pacer
+from orchestrator.settings import Settings
+from orchestrator.store.connection import arq_settings, redis_from_url
+from orchestrator.store.ledger import Ledger
+from workers.deps import Deps
+from workers.send import send_one
+
+log = structlog.get_logger("orchestrator.up")
+
+#: The embedded Redis listens here, so other terminals can reach it (recorded in the state folder too).
+EMBEDDED_REDIS_PORT = 6390
+EMULATOR_PORT = 8765
+
+
+def state_dir(settings: Settings) -> Path:
+    """Where `up` keeps its embedded Redis data: ORCHESTRATE_STATE_DIR, else the XDG state folder."""
+    if settings.state_dir:
+        return Path(settings.state_dir)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "warmup-orchestrator"
+
+
+def recorded_redis_url(settings: Settings) -> str | None:
+    """The URL a running `up` recorded for its embedded Redis, if any."""
+    path = state_dir(settings) / "redis.url"
+    return path.read_text(encoding="utf-8").strip() if path.exists() else None
+
+
+async def _answers(url: str) -> bool:
+    client = redis_from_url(url, socket_connect_timeout=1)
+    try:
+        await client.ping()
+    except (RedisConnectionError, OSError):
+        return False
+    else:
+        return True
+    finally:
+        await client.aclose()
+
+
+@dataclass
+class UpInfo:
+    redis_url: str
+    embedded_redis: bool
+    ses_endpoint: str | None
+    emulator: bool
+
+
+@contextlib.asynccontextmanager
+async def _redis(settings: Settings, port: int) -> AsyncIterator[tuple[str, bool]]:
+    if await _answers(settings.redis_url):
+        yield settings.redis_url, False
+        return
+    folder = state_dir(settings)
+    server = EmbeddedRedis(workdir=folder / "redis", persistent=True, port=port)
+    await asyncio.to_thread(server.start)
+    url_file = folder / "redis.url"
+    url_file.write_text(server.url + "\n", encoding="utf-8")
+    try:
+        yield server.url, True
+    finally:
+        url_file.unlink(missing_ok=True)
+        await asyncio.to_thread(server.stop)
+
+
+@contextlib.asynccontextmanager
+async def _emulator(settings: Settings, wanted: bool, port: int) -> AsyncIterator[Settings]:
+    if not wanted:
+        yield settings
+        return
+    from orchestrator.ses.emulator import permissive_credentials, permissive_world, run_emulator
+
+    secret_id, secret_key, _ = permissive_credentials()
+    send_log = state_dir(settings) / "emulator-sends.jsonl"
+    async with run_emulator(permissive_world(), port=port, send_log_path=send_log) as emu:
+        yield settings.model_copy(
+            update={
+                "ses_endpoint": emu.url,
+                "tencentcloud_secret_id": SecretStr(secret_id),
+                "tencentcloud_secret_key": SecretStr(secret_key),
+            }
+        )
+
+
+def wants_emulator(settings: Settings, flag: bool | None) -> bool:
+    """The emulator when asked, or when no Tencent credentials and no endpoint are configured at all."""
+    if flag is not None:
+        return flag
+    return settings.credentials() is None and not settings.ses_endpoint
+
+
+async def serve_all(
+    settings: Settings,
+    stop: asyncio.Event,
+    emulator: bool | None = None,
+    redis_port: int = EMBEDDED_REDIS_PORT,
+    emulator_port: int = EMULATOR_PORT,
+    on_ready: Callable[[UpInfo], None] | None = None,
+) -> None:
+    """Run until `stop` is set: stop the pacer first, let in-flight sends finish, then the rest."""
+    from orchestrator.ses.client import build_sender
+
+    state_dir(settings).mkdir(parents=True, exist_ok=True)
+    use_emulator = wants_emulator(settings, emulator)
+    async with (
+        _redis(settings, redis_port) as (url, embedded),
+        _emulator(settings, use_emulator, emulator_port) as with_ses,
+    ):
+        s = with_ses.model_copy(update={"redis_url": url})
+        redis = redis_from_url(url)
+        sender = build_sender(s)
+        clock = SystemClock()
+        deps = Deps(redis=redis, ledger=Ledger(redis), sender=sender, clock=clock, lease_s=s.lease_s, owns_sender=False)
+        worker = Worker(
+            functions=[func(send_one, name="send_one", timeout=s.job_timeout_s, max_tries=5)],
+            redis_settings=arq_settings(url),
+            ctx={"deps": deps},
+            handle_signals=False,
+            keep_result=0,
+            max_jobs=s.worker_concurrency,
+            job_timeout=s.job_timeout_s,
+            poll_delay=0.2,
+            health_check_interval=30,
+        )
+        config = PacerConfig(
+            account_rate_per_s=s.account_rate_per_s,
+            catchup_s=2 * s.pacer_interval_s,
+            reconcile_after_s=s.reconcile_after_s,
+        )
+        pacer = Pacer(redis, clock, config, sender=sender)
+        pacer_stop = asyncio.Event()
+        pacer_task = asyncio.create_task(run_pacer(pacer, s.pacer_interval_s, s.sweep_interval_s, pacer_stop))
+        worker_task = asyncio.create_task(worker.main())
+        info = UpInfo(url, embedded, s.ses_endpoint, use_emulator)
+        log.info("up_ready", redis_url=url, embedded_redis=embedded, emulator=use_emulator)
+        if on_ready is not None:
+            on_ready(info)
+        try:
+            await stop.wait()
+        finally:
+            pacer_stop.set()
+            await pacer_task
+            deadline = asyncio.get_running_loop().time() + s.job_timeout_s
+            while worker.tasks and any(not t.done() for t in worker.tasks.values()):
+                if asyncio.get_running_loop().time() > deadline:
+                    break
+                await asyncio.sleep(0.1)
+            worker_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker_task
+            await worker.close()
+            await sender.close()
+            await redis.aclose()
+            log.info("up_stopped")

