@@ -276,6 +276,13 @@ async def _summarise(
     }
 
 
+def _open_day_status(row: dict[str, Any], min_fraction: float) -> str:
+    """A day not closed yet (the last one): what closing it would do."""
+    if not row["sent"]:
+        return "idle"
+    return "advanced" if row["sent"] >= min_fraction * row["daily_cap"] else "held"
+
+
 def _identity_of(spec: Campaign, from_address: str) -> str:
     for i in spec.identities:
         if i.from_ == from_address or i.address in from_address:
@@ -356,8 +363,9 @@ async def _report_data(
         if e.type not in ("send_retry", "send_accepted", "hour_summary"):
             detail = ", ".join(f"{k}={v}" for k, v in e.data.items() if k not in ("recipient",))
             ev_rows.append({"t": _iso(e.t, spec), "type": e.type, "identity": e.identity, "detail": detail[:200]})
+    half = spec.plan.advance_min_fraction
     day_rows = [
-        {**row, "status": status_of.get((row["date"], row["identity"]), "idle" if not row["sent"] else "advanced")}
+        {**row, "status": status_of.get((row["date"], row["identity"]), _open_day_status(row, half))}
         for row in summary["days"]
     ]
     signals: dict[str, Counter[str]] = defaultdict(Counter)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
 from redis.asyncio import Redis
 from rich.console import Console, Group
@@ -11,6 +13,8 @@ from rich.text import Text
 from orchestrator.clock import SystemClock
 from orchestrator.commands._common import print_json, resolve_campaign, run
 from orchestrator.status import CampaignStatus, all_status, campaign_status
+from orchestrator.store import campaigns, keys
+from orchestrator.store.ledger import Ledger
 
 STATE_STYLE = {"running": "green", "paused": "yellow", "completed": "cyan", "cancelled": "red"}
 
@@ -51,9 +55,15 @@ def render_status(st: CampaignStatus) -> Group:
 @click.command("status")
 @click.argument("campaign", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option("--in-doubt", "in_doubt", is_flag=True, help="List CAMPAIGN's recipients whose send is in doubt.")
 @click.pass_context
-def command(ctx: click.Context, campaign: str | None, as_json: bool) -> None:
+def command(ctx: click.Context, campaign: str | None, as_json: bool, in_doubt: bool) -> None:
     """Show every campaign (or CAMPAIGN): state, progress, per-identity caps and next send."""
+    if in_doubt:
+        if not campaign:
+            raise click.UsageError("--in-doubt needs a CAMPAIGN")
+        _list_in_doubt(ctx, campaign, as_json)
+        return
 
     async def body(redis: Redis) -> list[CampaignStatus]:
         now = SystemClock().now()
@@ -72,3 +82,26 @@ def command(ctx: click.Context, campaign: str | None, as_json: bool) -> None:
         console.print("no campaigns yet: `orchestrate submit campaigns/example.yaml`")
     for st in statuses:
         console.print(render_status(st))
+
+
+def _list_in_doubt(ctx: click.Context, campaign: str, as_json: bool) -> None:
+    """The recipients an operator must settle: the provider's status could not say whether they were sent."""
+
+    async def body(redis: Redis) -> list[dict[str, object]]:
+        cid = await resolve_campaign(redis, campaign)
+        rec = await campaigns.get(redis, cid)
+        assert rec is not None
+        rows = await Ledger(redis).in_doubt(keys.CampaignKeys(cid), int(rec.submit.get("valid", 0)))
+        return [
+            {"index": i, "address": a, "since": datetime.fromtimestamp(t, tz=rec.spec.zone).isoformat(), "identity": d}
+            for i, a, t, d in rows
+        ]
+
+    rows = run(ctx, body)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        click.echo("no recipient is in doubt")
+    for r in rows:
+        click.echo(f"{r['index']}\t{r['address']}\t{r['identity']}\tsince {r['since']}")

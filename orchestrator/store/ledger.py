@@ -224,6 +224,23 @@ class Ledger:
             )
         )
 
+    async def in_doubt(self, ck: keys.CampaignKeys, valid: int) -> list[tuple[int, str, float, str]]:
+        """Every recipient in doubt: (index, address, since, identity). Scans the ledger: for operators."""
+        out: list[tuple[int, str, float, str]] = []
+        buckets = (valid + keys.BUCKET - 1) // keys.BUCKET
+        for start in range(0, buckets, 500):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for b in range(start, min(buckets, start + 500)):
+                    pipe.hgetall(f"{ck.state_prefix}{b}")
+                states = await pipe.execute()
+            for bucket in states:
+                for idx, st in bucket.items():
+                    if st.startswith("d|"):
+                        parts = st.split("|")
+                        address, _ = await self.record_of(ck, int(idx))
+                        out.append((int(idx), address, float(parts[2]), parts[4].rsplit(":", 1)[0]))
+        return sorted(out)
+
     async def counts(self, ck: keys.CampaignKeys) -> dict[str, int]:
         raw = await self.redis.hgetall(ck.counts)
         return {s: int(raw.get(s, 0)) for s in STATES}
