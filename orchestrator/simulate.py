@@ -163,6 +163,7 @@ async def run_simulation(
     today: date | None = None,
     workers: int = 1,
     progress: Any = None,
+    on_start: Any = None,
 ) -> SimulationResult:
     """Run the campaign for `days` virtual days and write report.html, summary.json, sends.jsonl."""
     out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - before the run: nothing else is on the loop yet
@@ -187,6 +188,10 @@ async def run_simulation(
                 fingerprint = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
                 result = await submit(redis, spec, fingerprint, start, "simulate")
                 cid = result.campaign_id
+                if speed:
+                    await redis.set(VIRTUAL_NOW_KEY, repr(start))
+                if on_start is not None:
+                    on_start(redis_server.url, cid)
                 recorder = _Recorder(spec)
                 end = start + days * 86400
                 async with VirtualRun(redis_server.url, clock, sender, PacerConfig(), workers=workers) as run:

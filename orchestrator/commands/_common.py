@@ -69,5 +69,14 @@ async def resolve_campaign(redis: Redis, ref: str) -> str:
     return cid
 
 
+async def clock_now(redis: Redis) -> float:
+    """Now: the wall clock, or the virtual time a running `simulate --speed` publishes in its Redis."""
+    from orchestrator.clock import SystemClock
+    from orchestrator.simulate import VIRTUAL_NOW_KEY
+
+    virtual = await redis.get(VIRTUAL_NOW_KEY)
+    return float(virtual) if virtual else SystemClock().now()
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=None) + "\n")

@@ -53,6 +53,11 @@ def command(
         ctx.exit(EXIT_USAGE)
     out = out or _default_out(spec.name)
     click.echo(f"simulating {spec.name} for {days} days into {out}/ ...", err=True)
+
+    def started(redis_url: str, cid: str) -> None:
+        if speed:
+            click.echo(f"  follow it live: REDIS_URL={redis_url} orchestrate watch {cid}", err=True)
+
     last = [-1]
 
     def progress(frac: float) -> None:
@@ -63,7 +68,9 @@ def command(
 
     try:
         result = asyncio.run(
-            run_simulation(spec, out, days=days, speed=speed, sample=sample, workers=workers, progress=progress)
+            run_simulation(
+                spec, out, days=days, speed=speed, sample=sample, workers=workers, progress=progress, on_start=started
+            )
         )
     except EmbeddedRedisError as exc:
         raise click.ClickException(str(exc)) from None

@@ -10,8 +10,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.clock import SystemClock
-from orchestrator.commands._common import print_json, resolve_campaign, run
+from orchestrator.commands._common import clock_now, print_json, resolve_campaign, run
 from orchestrator.status import CampaignStatus, all_status, campaign_status
 from orchestrator.store import campaigns, keys
 from orchestrator.store.ledger import Ledger
@@ -66,7 +65,7 @@ def command(ctx: click.Context, campaign: str | None, as_json: bool, in_doubt: b
         return
 
     async def body(redis: Redis) -> list[CampaignStatus]:
-        now = SystemClock().now()
+        now = await clock_now(redis)
         if campaign:
             st = await campaign_status(redis, await resolve_campaign(redis, campaign), now)
             return [st] if st else []

@@ -13,8 +13,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.clock import SystemClock
-from orchestrator.commands._common import resolve_campaign, run
+from orchestrator.commands._common import clock_now, resolve_campaign, run
 from orchestrator.commands.logs import event_line
 from orchestrator.commands.status import render_status
 from orchestrator.status import CampaignStatus, campaign_status
@@ -66,7 +65,7 @@ def command(ctx: click.Context, campaign: str, interval: float) -> None:
         after = "-"
         with Live(Text("loading..."), refresh_per_second=4, transient=False) as live:
             while True:
-                st = await campaign_status(redis, cid, SystemClock().now())
+                st = await campaign_status(redis, cid, await clock_now(redis))
                 batch = await events.read(redis, None, after=after, count=2000)
                 if batch:
                     after = batch[-1].id
