@@ -17,6 +17,6 @@ def budget_now(
     rules = spec.plan.progress_rules(spec.mode)
     ids = [i.id for i in spec.identities]
     days = [effective_day(states[i].progress, lt.date, rules) if i in states else 1 for i in ids]
-    quotas = [states[i].daily_quota if i in states else None for i in ids]
+    quotas = [states[i].quota if i in states else None for i in ids]
     alloc = allocate_pool(spec.build_plan(), spec.mode, days, quotas, spec.pool.multiplier, rotate=lt.date.toordinal())
     return lt, days, alloc

@@ -20,6 +20,7 @@ from orchestrator.core.plan import Caps
 from orchestrator.core.progress import close_day, effective_day
 from orchestrator.core.sending import LookupVerdict, Sender, StatusQuery
 from orchestrator.jobs import enqueue_sends
+from orchestrator.ses.errors import SesError
 from orchestrator.store import campaigns, events, identities, keys
 from orchestrator.store.campaigns import State
 from orchestrator.store.identities import IdentityState
@@ -30,6 +31,8 @@ log = structlog.get_logger("orchestrator.pacer")
 
 #: How long a granted send may wait for a worker before the sweeper enqueues its job again.
 GRANT_DEADLINE_S = 120.0
+#: How often Tencent's live daily quota of each sender domain is read (ListEmailIdentities).
+QUOTA_REFRESH_S = 1800.0
 #: How long an undecided in-doubt send is looked up again before it is left for the operator.
 RECONCILE_WINDOW_S = 6 * 3600.0
 RECONCILE_RETRY_S = 300.0
@@ -77,12 +80,16 @@ class Pacer:
         self.sender = sender
         self._rotation = 0
         self._last_hour: dict[str, tuple[str, int]] = {}
+        self._quota_read_at = float("-inf")
 
     async def tick(self) -> TickReport:
         now = self.clock.now()
         report = TickReport()
         self._rotation += 1
         cids = await campaigns.running_ids(self.redis)
+        if cids and now - self._quota_read_at >= QUOTA_REFRESH_S:
+            self._quota_read_at = now
+            await self.refresh_quotas()
         states: dict[str, IdentityState] = {}
         for cid in cids:
             rec = await campaigns.get(self.redis, cid)
@@ -90,6 +97,28 @@ class Pacer:
                 continue
             await self._tick_campaign(rec, now, states, report)
         return report
+
+    async def refresh_quotas(self) -> None:
+        """Read every identity's current daily quota from Tencent (a new domain starts at 500 a day)."""
+        list_identities = getattr(self.sender, "list_identities", None)
+        if list_identities is None:
+            return
+        ids = sorted(str(i) for i in await self.redis.smembers(keys.IDENTITIES))
+        states = await identities.load_many(self.redis, ids)
+        by_account: dict[str, list[IdentityState]] = {}
+        for st in states.values():
+            by_account.setdefault(st.account, []).append(st)
+        for account, members in by_account.items():
+            try:
+                listing = await list_identities(account)
+            except SesError as exc:
+                log.warning("quota_read_failed", account=account, error=str(exc))
+                continue
+            for st in members:
+                found = listing.find(st.domain)
+                if found is not None and found.daily_quota > 0 and found.daily_quota != st.live_quota:
+                    await identities.set_live_quota(self.redis, st.id, found.daily_quota, found.reputation_level)
+                    log.info("quota_read", identity=st.id, daily_quota=found.daily_quota, level=found.reputation_level)
 
     async def _roll_day(self, state: IdentityState, spec: Campaign, today: date, now: float) -> IdentityState:
         """Close the identity's open day once its local date has passed (day advance or hold)."""

@@ -128,7 +128,7 @@ async def campaign_status(redis: Redis, cid: str, now: float) -> CampaignStatus 
         spec.build_plan(),
         spec.mode,
         days,
-        [states[i].daily_quota if i in states else None for i in ids],
+        [states[i].quota if i in states else None for i in ids],
         spec.pool.multiplier,
         remaining,
         pool_left,

@@ -28,6 +28,13 @@ class IdentityState:
     open_date: str  # the local date whose sends are being counted ("" before the first send)
     open_cap: int  # the daily cap in force on open_date (for the day-advance rule)
     stopped_until: float  # Tencent's daily quota ran out: no sends before this time
+    live_quota: int | None = None  # the quota Tencent reported last (ListEmailIdentities)
+
+    @property
+    def quota(self) -> int | None:
+        """The tighter of the campaign file's daily_quota and Tencent's live one."""
+        known = [q for q in (self.daily_quota, self.live_quota) if q]
+        return min(known) if known else None
 
 
 def _progress(meta: dict[str, str]) -> IdentityProgress:
@@ -52,6 +59,7 @@ def parse(identity: str, meta: dict[str, str]) -> IdentityState:
         open_date=meta.get("open_date", ""),
         open_cap=int(meta.get("open_cap", "0")),
         stopped_until=float(meta.get("stopped_until", "0")),
+        live_quota=int(meta["live_quota"]) if meta.get("live_quota") else None,
     )
 
 
@@ -114,6 +122,12 @@ async def save_progress(redis: Redis, identity: str, progress: IdentityProgress,
             "open_date": open_date,
             "open_cap": str(open_cap),
         },
+    )
+
+
+async def set_live_quota(redis: Redis, identity: str, quota: int, level: int) -> None:
+    await redis.hset(
+        keys.IdentityKeys(identity).meta, mapping={"live_quota": str(quota), "reputation_level": str(level)}
     )
 
 

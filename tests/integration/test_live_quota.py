@@ -1,0 +1,54 @@
+"""Tencent's live daily quota of a sender domain is read and obeyed when it is below the plan."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import SecretStr
+from redis.asyncio import Redis
+
+from orchestrator.core.clock import VirtualClock
+from orchestrator.drive import VirtualRun
+from orchestrator.pacer import PacerConfig
+from orchestrator.ses.client import TencentSender
+from orchestrator.ses.emulator import Account, IdentityConfig, World, run_emulator
+from orchestrator.settings import Settings
+from orchestrator.store import identities
+from orchestrator.submit import submit
+from tests.pipeline_helpers import load, per_local_day, write_campaign
+
+START = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
+
+
+async def test_live_quota_below_plan_caps_the_day(redis: Redis, redis_url: str, tmp_path: Path) -> None:
+    """A new domain at reputation level 1 (500 a day) sends 500 on day 1, not the plan's 1000."""
+    path = write_campaign(tmp_path, 1500, identities=1)
+    campaign, fp = load(path)
+    await submit(redis, campaign, fp, START, str(path))
+    clock = VirtualClock(START)
+    world = World(
+        accounts=[Account(name="default", secret_id="sid", secret_key="skey")],
+        identities=[IdentityConfig(domain=campaign.identities[0].domain, reputation_level=1)],
+        permissive=True,
+        timezone="UTC",
+    )
+    async with run_emulator(world, clock=clock) as emu:
+        settings = Settings(
+            REDIS_URL=redis_url,
+            TENCENTCLOUD_SECRET_ID=SecretStr("sid"),
+            TENCENTCLOUD_SECRET_KEY=SecretStr("skey"),
+            SES_ENDPOINT=emu.url,
+        )
+        sender = TencentSender(settings)
+        try:
+            async with VirtualRun(redis_url, clock, sender, PacerConfig()) as run:
+                await run.run_until(START + 86400 - 1)
+        finally:
+            await sender.close()
+        days = per_local_day(s.time for s in emu.send_log)
+    assert days["2026-12-01"] == 500
+    state = await identities.load(redis, campaign.identities[0].id)
+    assert state is not None
+    assert state.live_quota == 500
+    assert state.quota == 500
