@@ -16,7 +16,10 @@ from arq.worker import Worker, func
 
 from orchestrator.core.clock import VirtualClock
 from orchestrator.core.sending import Sender
+from orchestrator.jobs import job_deserializer, job_serializer
 from orchestrator.pacer import Pacer, PacerConfig, TickReport
+from orchestrator.store import campaigns, keys
+from orchestrator.store.campaigns import State
 from orchestrator.store.connection import arq_settings, redis_from_url
 from orchestrator.store.ledger import Ledger
 from workers.deps import Deps
@@ -97,6 +100,8 @@ class VirtualRun:
                     handle_signals=False,
                     keep_result=0,
                     max_jobs=self.max_jobs,
+                    job_serializer=job_serializer,
+                    job_deserializer=job_deserializer,
                     ctx={"deps": deps},
                 )
             )
@@ -153,15 +158,14 @@ class VirtualRun:
             self.clock.set(min(end, now + max(report.wait_s, MIN_STEP_S)))
 
     async def _anything_pending(self) -> bool:
-        from orchestrator.store import campaigns
-
+        """True while a campaign runs (even one the next tick only marks completed) or a doubt awaits its lookup."""
         for cid in await campaigns.all_ids(self.redis):
             rec = await campaigns.get(self.redis, cid)
             if rec is None:
                 continue
-            c = rec.counts
-            if rec.state.value in ("running",) and (c["queued"] or c["granted"] or c["inflight"]):
+            if rec.state is State.RUNNING:
+                # The sweep may just have settled the last send: only a tick completes the campaign.
                 return True
-            if c["in_doubt"] and await self.redis.zcard(f"wo:c:{cid}:doubt"):
+            if rec.counts["in_doubt"] and await self.redis.zcard(keys.CampaignKeys(cid).doubt):
                 return True
         return False

@@ -1,14 +1,31 @@
-"""Putting send jobs on arq's queue in bulk, in arq's own job format (one round trip a batch)."""
+"""Send jobs on arq's queue, in JSON so the grant script can write them in the same atomic step.
+
+The grant script (store/lua/grant.lua) enqueues the jobs of the sends it grants itself: a grant
+and its job appear together or not at all. `enqueue_sends` re-enqueues jobs the sweeper found lost.
+Every arq Worker that runs send jobs must use `job_serializer` and `job_deserializer` from here.
+"""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from arq.constants import default_queue_name, expires_extra_ms
-from arq.jobs import serialize_job
 
 from orchestrator.core.clock import Clock
 from orchestrator.store.scripts import Scripts
 
 SEND_FUNCTION = "send_one"
+QUEUE = default_queue_name
+JOB_EXPIRES_MS = expires_extra_ms
+
+
+def job_serializer(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def job_deserializer(raw: bytes) -> Any:
+    return json.loads(raw)
 
 
 def send_job_id(cid: str, idx: int, grant: str) -> str:
@@ -21,9 +38,9 @@ async def enqueue_sends(scripts: Scripts, wall: Clock, cid: str, grants: list[tu
     if not grants:
         return 0
     now_ms = int(wall.now() * 1000)
-    args: list[bytes | str | int] = [now_ms, expires_extra_ms]
+    args: list[bytes | str | int] = [now_ms, JOB_EXPIRES_MS]
     for idx, grant in grants:
         args.append(send_job_id(cid, idx, grant))
-        args.append(serialize_job(SEND_FUNCTION, (cid, idx, grant), {}, None, now_ms))
-    written = await scripts.enqueue(keys=[default_queue_name], args=args)
+        args.append(job_serializer({"t": None, "f": SEND_FUNCTION, "a": [cid, idx, grant], "k": {}, "et": now_ms}))
+    written = await scripts.enqueue(keys=[QUEUE], args=args)
     return int(written)

@@ -223,9 +223,9 @@ class Pacer:
             lt.hour,
             lt.to_midnight_s,
             self.config.grant_deadline_s,
+            wall_now=self.wall.now(),
         )
         if result.grants:
-            await enqueue_sends(self.scripts, self.wall, rec.cid, [(g.idx, g.grant) for g in result.grants])
             report.granted += len(result.grants)
             report.by_identity[identity] = report.by_identity.get(identity, 0) + len(result.grants)
         if result.reason == "not_running":

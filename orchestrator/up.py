@@ -16,6 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from orchestrator.clock import SystemClock
 from orchestrator.embedded import EmbeddedRedis
+from orchestrator.jobs import job_deserializer, job_serializer
 from orchestrator.pacer import Pacer, PacerConfig, run_pacer
 from orchestrator.settings import Settings
 from orchestrator.store.connection import arq_settings, redis_from_url
@@ -136,6 +137,8 @@ async def serve_all(
             handle_signals=False,
             keep_result=0,
             max_jobs=s.worker_concurrency,
+            job_serializer=job_serializer,
+            job_deserializer=job_deserializer,
             job_timeout=s.job_timeout_s,
             poll_delay=0.2,
             health_check_interval=30,

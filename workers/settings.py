@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from arq.worker import func
 
 from orchestrator.clock import SystemClock
+from orchestrator.jobs import job_deserializer, job_serializer
 from orchestrator.logs import configure_logging
 from orchestrator.settings import Settings
 from orchestrator.store.connection import arq_settings, redis_from_url
@@ -50,3 +51,6 @@ class WorkerSettings:
     health_check_interval = 30
     keep_result = 0  # the ledger holds every outcome; results in Redis would only cost memory
     poll_delay = 0.2
+    # Jobs are JSON: the grant script writes them itself (orchestrator/jobs.py).
+    job_serializer = staticmethod(job_serializer)
+    job_deserializer = staticmethod(job_deserializer)

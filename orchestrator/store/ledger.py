@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from orchestrator.core.plan import Caps
+from orchestrator.jobs import JOB_EXPIRES_MS, QUEUE
 from orchestrator.store import keys
 from orchestrator.store.events import MAXLEN
 from orchestrator.store.scripts import Scripts, as_str_list
@@ -85,7 +86,10 @@ class Ledger:
         to_midnight_s: float,
         grant_deadline_s: float = 120.0,
         day_ttl_s: int = 40 * 86400,
+        wall_now: float | None = None,
     ) -> GrantResult:
+        """Grant up to `want` sends at `now` and enqueue their jobs (arq scores them at `wall_now`)."""
+        wall_now = now if wall_now is None else wall_now
         ik = keys.IdentityKeys(identity)
         reply = await self.scripts.grant(
             keys=[
@@ -102,6 +106,7 @@ class Ledger:
                 ck.pool_day(local_date),
                 keys.account_gcra(account),
                 keys.GRANT_SEQ,
+                QUEUE,
             ],
             args=[
                 repr(now),
@@ -126,6 +131,8 @@ class Ledger:
                 repr(to_midnight_s),
                 ck.hours_prefix + local_date,
                 f"{local_hour:02d}",
+                int(wall_now * 1000),
+                JOB_EXPIRES_MS,
             ],
         )
         parts = as_str_list(reply)

@@ -3,13 +3,15 @@
 -- the hour, the pool's rolling hour and day, the Tencent account rate, the recipient-domain share.
 -- Picks recipients: due retries first, then due held ones, then the shuffled queue; when the queue
 -- is empty the domain share no longer holds anything back (no other domain is waiting).
+-- Each grant's arq job is written here too (JSON, see orchestrator/jobs.py): grant and job appear
+-- together or not at all.
 -- KEYS: 1 campaign meta, 2 queue, 3 later, 4 held, 5 counts, 6 inflight, 7 id hour, 8 id day,
---       9 id gcra, 10 pool hour, 11 pool day, 12 account gcra, 13 grant seq
+--       9 id gcra, 10 pool hour, 11 pool day, 12 account gcra, 13 grant seq, 14 arq queue
 -- ARGV: 1 now, 2 want, 3 id hourly, 4 id daily, 5 pool hourly, 6 pool daily, 7 account interval s,
 --       8 account burst, 9 catch-up s, 10 day ttl s, 11 campaign id, 12 identity, 13 state prefix,
 --       14 record prefix, 15 domain share (0 = off), 16 domain prefix, 17 grant deadline s,
 --       18 block prefix, 19 bucket size, 20 seconds to next local midnight, 21 hour-summary key,
---       22 local hour
+--       22 local hour, 23 arq score (wall-clock ms), 24 arq job expiry ms
 -- Returns: {reason, wait_s, idx1, grant1, idx2, grant2, ...}
 local GROUPS = __GROUPS__
 
@@ -35,6 +37,8 @@ local bucket = tonumber(ARGV[19])
 local to_midnight = tonumber(ARGV[20])
 local hours_key = ARGV[21]
 local local_hour = ARGV[22]
+local arq_score = ARGV[23]
+local arq_expires = ARGV[24]
 
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' then
   return {'not_running', '-1'}
@@ -177,6 +181,11 @@ while granted < want do
   granted = granted + 1
   table.insert(out, idx)
   table.insert(out, grant)
+  local job_id = 'send:' .. cid .. ':' .. idx .. ':' .. grant
+  local job = cjson.encode({t = cjson.null, f = 'send_one', a = {cid, tonumber(idx), grant}, k = {},
+                            et = tonumber(arq_score)})
+  redis.call('PSETEX', 'arq:job:' .. job_id, arq_expires, job)
+  redis.call('ZADD', KEYS[14], arq_score, job_id)
 end
 
 if granted > 0 then
