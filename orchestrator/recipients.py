@@ -69,6 +69,7 @@ def iter_recipients(campaign: Campaign, stats: LoadStats, path: Path | None = No
         header = _header(reader, path, [spec.email_column, *columns])
         email_i = header.index(spec.email_column)
         col_i = [header.index(c) for c in columns]
+        last_i = max([email_i, *col_i])
         while True:
             try:
                 cells = next(reader)
@@ -77,10 +78,10 @@ def iter_recipients(campaign: Campaign, stats: LoadStats, path: Path | None = No
             except (UnicodeDecodeError, csv.Error) as exc:
                 msg = f"{path}:{reader.line_num}: cannot read this line ({exc})"
                 raise RecipientFileError(msg) from None
-            if not cells or all(not c.strip() for c in cells):
+            if not cells or not "".join(cells).strip():  # blank: every cell is whitespace
                 continue
             stats.total += 1
-            address, values, reason = _parse_row(cells, email_i, col_i, columns, defaults)
+            address, values, reason = _parse_row(cells, email_i, last_i, col_i, columns, defaults)
             if address is None:
                 stats.invalid += 1
                 stats.invalid_reasons[reason] += 1
@@ -96,10 +97,10 @@ def iter_recipients(campaign: Campaign, stats: LoadStats, path: Path | None = No
 
 
 def _parse_row(
-    cells: list[str], email_i: int, col_i: list[int], columns: list[str], defaults: list[str | None]
+    cells: list[str], email_i: int, last_i: int, col_i: list[int], columns: list[str], defaults: list[str | None]
 ) -> tuple[str | None, list[str], str]:
     """(address, template values, "") for a good row, (None, [], reason) for a bad one."""
-    if len(cells) <= max([email_i, *col_i]):
+    if len(cells) <= last_i:
         return None, [], "missing cells"
     address, reason = normalize_address(cells[email_i])
     if address is None:
