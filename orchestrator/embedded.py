@@ -106,8 +106,11 @@ class EmbeddedRedis:
         msg = f"the embedded redis-server did not start (see {self.workdir / 'redis.log'})"
         raise EmbeddedRedisError(msg)
 
-    def stop(self) -> None:
+    def stop(self, kill: bool = False) -> None:
+        """Stop the server (SIGTERM; SIGKILL with `kill`, as a crash would)."""
         if self.proc is not None and self.proc.poll() is None:
+            if kill:
+                self.proc.kill()
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=10)

@@ -201,9 +201,8 @@ async def run_simulation(
                 summary["wall_seconds"] = round(time.perf_counter() - wall0, 2)
                 summary["virtual_days"] = round((clock.now() - start) / 86400, 2)
                 summary["steps"] = run.stats.ticks
-                await _write_outputs(
-                    out, spec, summary, emu.send_log, emu.events, redis, cid, recorder, start, end, note
-                )
+                finished = _Finished(spec, summary, emu.send_log, emu.events, redis, cid, recorder, start, end, note)
+                await _write_outputs(out, finished)
             finally:
                 await sender.close()
                 await redis.aclose()
@@ -295,19 +294,24 @@ def _identity_of(spec: Campaign, from_address: str) -> str:
     return "?"
 
 
-async def _write_outputs(
-    out: Path,
-    spec: Campaign,
-    summary: dict[str, Any],
-    send_log: list[Any],
-    emu_events: list[Any],
-    redis: Any,
-    cid: str,
-    recorder: _Recorder,
-    start: float,
-    end: float,
-    note: str,
-) -> None:
+@dataclass
+class _Finished:
+    """Everything a finished simulation hands to its outputs."""
+
+    spec: Campaign
+    summary: dict[str, Any]
+    send_log: list[Any]
+    emu_events: list[Any]
+    redis: Any
+    cid: str
+    recorder: _Recorder
+    start: float
+    end: float
+    note: str
+
+
+async def _write_outputs(out: Path, run: _Finished) -> None:
+    spec, summary, send_log = run.spec, run.summary, run.send_log
     with (out / "sends.jsonl").open("w", encoding="utf-8") as fh:
         for s in send_log:
             fh.write(
@@ -323,22 +327,12 @@ async def _write_outputs(
                 + "\n"
             )
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    report = await _report_data(spec, summary, send_log, emu_events, redis, cid, recorder, start, end, note)
+    report = await _report_data(run)
     (out / "report.html").write_text(render_report(report), encoding="utf-8")
 
 
-async def _report_data(
-    spec: Campaign,
-    summary: dict[str, Any],
-    send_log: list[Any],
-    emu_events: list[Any],
-    redis: Any,
-    cid: str,
-    recorder: _Recorder,
-    start: float,
-    end: float,
-    note: str,
-) -> dict[str, Any]:
+async def _report_data(run: _Finished) -> dict[str, Any]:
+    spec, summary, send_log, recorder, cid = run.spec, run.summary, run.send_log, run.recorder, run.cid
     zone = spec.zone
     hours: Counter[tuple[str, str]] = Counter()
     domains: Counter[tuple[str, str]] = Counter()
@@ -360,7 +354,7 @@ async def _report_data(
                     hour_rows.append({"t": t, "identity": ident, "planned": info["hourly_cap"], "actual": actual})
     status_of: dict[tuple[str, str], str] = {}
     ev_rows = []
-    for e in await events.read(redis, None, count=100000):
+    for e in await events.read(run.redis, None, count=100000):
         if e.campaign not in ("", cid):
             continue
         if e.type in ("day_advanced", "day_held"):
@@ -381,7 +375,7 @@ async def _report_data(
         "spamreport": "complaints",
         "unsubscribe": "unsubscribes",
     }
-    for ev in emu_events:
+    for ev in run.emu_events:
         d = datetime.fromtimestamp(ev["timestamp"], tz=zone).date().isoformat()
         if ev["event"] == "bounce":
             signals[d]["hard_bounces" if ev.get("bounceType") == "hard_bounce" else "soft_bounces"] += 1
@@ -390,10 +384,10 @@ async def _report_data(
     r = summary["recipients"]
     return {
         "campaign": spec.name,
-        "note": note,
+        "note": run.note,
         "timezone": spec.timezone,
-        "start": _iso(start, spec),
-        "end": _iso(end, spec),
+        "start": _iso(run.start, spec),
+        "end": _iso(run.end, spec),
         "identities": [i.id for i in spec.identities],
         "hours": hour_rows,
         "days": day_rows,

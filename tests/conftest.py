@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from orchestrator.embedded import EmbeddedRedisError
 from orchestrator.logs import configure_logging
 from orchestrator.store.connection import redis_from_url
 from tests.redis_server import RedisServer, find_redis_server, free_port
@@ -28,7 +29,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = RedisServer(binary, free_port(), tmp_path_factory.mktemp("redis"))
     try:
         server.start()
-    except (OSError, RuntimeError) as exc:
+    except (OSError, EmbeddedRedisError) as exc:
         pytest.skip(f"redis-server cannot run here: {exc}")
     yield server
     server.stop()

@@ -2,75 +2,35 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.embedded import find_redis_server, free_port
+from orchestrator.embedded import EmbeddedRedis, find_redis_server, free_port
 
 __all__ = ["RedisServer", "find_redis_server", "free_port"]
 
 
 @dataclass
 class RedisServer:
+    """The embedded server with AOF on, plus `restart()`: a SIGKILL and a start on the same data."""
+
     binary: str
     port: int
     workdir: Path
-    proc: subprocess.Popen[bytes] | None = None
+    _server: EmbeddedRedis = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._server = EmbeddedRedis(workdir=self.workdir, persistent=True, port=self.port, binary=self.binary)
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.workdir),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "everysec",
-                "--save",
-                "",
-                "--maxmemory-policy",
-                "noeviction",
-                "--daemonize",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        msg = f"redis-server did not start on port {self.port}"
-        raise RuntimeError(msg)
+        self._server.start()
 
     def stop(self, kill: bool = False) -> None:
-        if self.proc is None:
-            return
-        if kill:
-            self.proc.kill()
-        else:
-            self.proc.terminate()
-        self.proc.wait(timeout=10)
-        self.proc = None
+        self._server.stop(kill=kill)
 
     def restart(self) -> None:
         self.stop(kill=True)
