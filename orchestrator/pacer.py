@@ -346,35 +346,26 @@ class Pacer:
             )
             grant_date = datetime.fromtimestamp(gt, tz=rec.spec.zone).date().isoformat()
             member = f"{cid}:{idx}:{grant.rsplit(':', 1)[1]}"
-            if result.verdict is LookupVerdict.SENT:
+            if result.verdict in (LookupVerdict.SENT, LookupVerdict.NOT_SENT):
+                sent = result.verdict is LookupVerdict.SENT
+                # Sent: record the provider's MessageId. Clearly not sent: retry now, budget given back.
                 await self.ledger.finish(
                     ck,
                     identity,
                     idx,
                     token,
                     now,
-                    "accepted",
-                    value=result.message_id or "",
-                    grant_member=member,
-                    grant_local_date=grant_date,
-                )
-                stats["reconciled_sent"] += 1
-                await events.emit(self.redis, now, "in_doubt_resolved", cid, identity, index=idx, verdict="sent")
-            elif result.verdict is LookupVerdict.NOT_SENT:
-                await self.ledger.finish(
-                    ck,
-                    identity,
-                    idx,
-                    token,
-                    now,
-                    "retry",
+                    "accepted" if sent else "retry",
+                    value=(result.message_id or "") if sent else "",
                     ready_at=now,
-                    refund=True,
+                    refund=not sent,
                     grant_member=member,
                     grant_local_date=grant_date,
                 )
-                stats["reconciled_not_sent"] += 1
-                await events.emit(self.redis, now, "in_doubt_resolved", cid, identity, index=idx, verdict="not_sent")
+                stats["reconciled_sent" if sent else "reconciled_not_sent"] += 1
+                await events.emit(
+                    self.redis, now, "in_doubt_resolved", cid, identity, index=idx, verdict=result.verdict.value
+                )
             elif now - since > self.config.reconcile_window_s:
                 await self.redis.zrem(ck.doubt, raw)
                 stats["left_in_doubt"] += 1
