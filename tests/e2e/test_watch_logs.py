@@ -1,0 +1,56 @@
+"""`watch` and `logs --follow` as a person runs them: they show the campaign and leave cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis as redis_sync
+
+from tests.e2e.procs import BIN, cli_json
+from tests.pipeline_helpers import write_campaign
+from tests.redis_server import RedisServer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def env(redis_server: RedisServer) -> Iterator[dict[str, str]]:
+    r = redis_sync.Redis.from_url(redis_server.url)
+    r.flushdb()
+    r.close()
+    return {**os.environ, "REDIS_URL": redis_server.url, "COLUMNS": "120"}
+
+
+def _interrupt_after(argv: list[str], env: dict[str, str], seconds: float) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(seconds)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=15)
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [pytest.param(["watch"], id="watch"), pytest.param(["logs", "--follow"], id="logs-follow")],
+)
+def test_live_commands_show_the_campaign_and_leave_on_ctrl_c(
+    env: dict[str, str], tmp_path: Path, argv: list[str]
+) -> None:
+    """The view names the campaign; Ctrl-C ends it with exit 0 and no traceback."""
+    path = write_campaign(tmp_path, 5, identities=2)
+    cid = str(cli_json(env, "submit", str(path), "--json")["campaign_id"])  # type: ignore[index]
+    done = _interrupt_after([str(BIN / "orchestrate"), *argv, cid], env, 3.0)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    if argv[0] == "watch":
+        assert cid in done.stdout
+        assert "t-id0" in done.stdout
+        assert "t-id1" in done.stdout
+    else:
+        assert "campaign_submitted" in done.stdout
