@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from arq.connections import ArqRedis, create_pool
-from arq.worker import Worker, func
+from arq.worker import func
 
 from orchestrator.core.clock import VirtualClock
 from orchestrator.core.sending import Sender
@@ -25,12 +25,13 @@ from orchestrator.store.ledger import Ledger
 from workers.deps import Deps
 from workers.send import send_one
 from workers.settings import JOB_TIMEOUT_S
+from workers.worker import ResilientWorker
 
 #: The smallest step the virtual clock takes when the limiter says "now" but grants nothing.
 MIN_STEP_S = 0.001
 
 
-class BurstWorker(Worker):
+class BurstWorker(ResilientWorker):
     """arq's Worker, drained again and again: `main()` in burst mode without its per-call INFO and startup."""
 
     async def drain(self) -> None:

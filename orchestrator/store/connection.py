@@ -2,25 +2,79 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from arq.connections import RedisSettings
 from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-#: A Redis restart of a few seconds must not kill a worker or the pacer.
+#: A Redis restart of a few seconds must not kill a worker or the pacer (about 17 s of retries).
 RETRY_ATTEMPTS = 12
+_BACKOFF = ExponentialBackoff(cap=2.0, base=0.05)
 
 
 def _retry() -> Retry:
-    return Retry(ExponentialBackoff(cap=2.0, base=0.05), RETRY_ATTEMPTS)
+    return Retry(_BACKOFF, RETRY_ATTEMPTS)
+
+
+class ServerSeen:
+    """Shared by the connections of one client: whether any of them has reached the server yet."""
+
+    __slots__ = ("reached",)
+
+    def __init__(self) -> None:
+        self.reached = False
+
+
+class _RestartTolerant(AbstractConnection):
+    """A connection that, once its client has reached the server, retries a refused (re)connect.
+
+    redis-py retries a command whose connection broke, but reconnecting to a server that is still
+    restarting raises a plain OSError that its Retry does not catch (redis/redis-py#3450): any
+    command issued during a restart failed at once. A server never reached still fails fast (a wrong
+    REDIS_URL, `orchestrate up` probing for a running Redis).
+    """
+
+    def __init__(self, *args: Any, server_seen: ServerSeen, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._server_seen = server_seen
+
+    async def connect(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await super().connect()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+            except AuthenticationError:
+                raise
+            except RedisConnectionError:
+                failures += 1
+                if not self._server_seen.reached or failures > RETRY_ATTEMPTS:
+                    raise
+                await asyncio.sleep(_BACKOFF.compute(failures))
+            else:
+                self._server_seen.reached = True
+                return
+
+
+_TOLERANT: dict[type[AbstractConnection], type[AbstractConnection]] = {}
+
+
+def _restart_tolerant(base: type[AbstractConnection]) -> type[AbstractConnection]:
+    """`base` (TCP, TLS or unix socket, as the URL chose) with the restart-tolerant connect."""
+    cls = _TOLERANT.get(base)
+    if cls is None:
+        cls = _TOLERANT[base] = type(f"RestartTolerant{base.__name__}", (_RestartTolerant, base), {})
+    return cls
 
 
 def redis_from_url(url: str, **kwargs: Any) -> Redis:
-    """The orchestrator's client: str replies, retries on connection errors, bounded pool."""
+    """The orchestrator's client: str replies, retries on connection errors and restarts, bounded pool."""
     client: Redis = Redis.from_url(
         url,
         decode_responses=True,
@@ -30,14 +84,22 @@ def redis_from_url(url: str, **kwargs: Any) -> Redis:
         health_check_interval=kwargs.pop("health_check_interval", 30),
         **kwargs,
     )
+    # The URL picks the connection class (TCP, TLS, unix socket); connections are made on first use.
+    pool = client.connection_pool
+    pool.connection_class = _restart_tolerant(pool.connection_class)
+    pool.connection_kwargs["server_seen"] = ServerSeen()
     return client
 
 
 def arq_settings(url: str) -> RedisSettings:
-    """arq's RedisSettings for `url`, with the retry arq does not set by itself."""
+    """arq's RedisSettings for `url`, with the retry arq does not set by itself.
+
+    arq builds its own pool, so the restart-tolerant connection cannot be used there: a refused
+    connect is simply retried like a broken one (arq also retries its first connect, `conn_retries`).
+    """
     settings = RedisSettings.from_dsn(url)
     settings.retry = _retry()
-    settings.retry_on_error = [RedisConnectionError, RedisTimeoutError]
+    settings.retry_on_error = [RedisConnectionError, RedisTimeoutError, ConnectionRefusedError]
     settings.conn_retries = RETRY_ATTEMPTS
     settings.conn_retry_delay = 1
     return settings
