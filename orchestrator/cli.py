@@ -93,13 +93,10 @@ def _load(module: str) -> list[click.Command] | None:
 def main(ctx: click.Context) -> None:
     """Send a bulk e-mail campaign through Tencent Cloud SES on a safe warm-up plan."""
     settings = Settings()
-    if "REDIS_URL" not in os.environ:
-        # A running `orchestrate up` with an embedded Redis records its URL: other terminals find it.
-        from orchestrator.up import recorded_redis_url
+    # A running `orchestrate up` records its embedded Redis and local emulator: other terminals find them.
+    from orchestrator.state import with_recorded_state
 
-        recorded = recorded_redis_url(settings)
-        if recorded:
-            settings = settings.model_copy(update={"redis_url": recorded})
+    settings = with_recorded_state(settings, os.environ)
     configure_logging(settings.log_format, settings.log_level)
     ctx.obj = AppContext(settings=settings)
 

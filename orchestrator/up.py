@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import structlog
 from arq.worker import Worker, func
@@ -19,6 +17,7 @@ from orchestrator.embedded import EmbeddedRedis
 from orchestrator.jobs import job_deserializer, job_serializer
 from orchestrator.pacer import Pacer, PacerConfig, run_pacer
 from orchestrator.settings import Settings
+from orchestrator.state import state_dir
 from orchestrator.store.connection import arq_settings, redis_from_url
 from orchestrator.store.ledger import Ledger
 from workers.deps import Deps
@@ -29,20 +28,6 @@ log = structlog.get_logger("orchestrator.up")
 #: The embedded Redis listens here, so other terminals can reach it (recorded in the state folder too).
 EMBEDDED_REDIS_PORT = 6390
 EMULATOR_PORT = 8765
-
-
-def state_dir(settings: Settings) -> Path:
-    """Where `up` keeps its embedded Redis data: ORCHESTRATE_STATE_DIR, else the XDG state folder."""
-    if settings.state_dir:
-        return Path(settings.state_dir)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "warmup-orchestrator"
-
-
-def recorded_redis_url(settings: Settings) -> str | None:
-    """The URL a running `up` recorded for its embedded Redis, if any."""
-    path = state_dir(settings) / "redis.url"
-    return path.read_text(encoding="utf-8").strip() if path.exists() else None
 
 
 async def _answers(url: str) -> bool:
@@ -91,14 +76,19 @@ async def _emulator(settings: Settings, wanted: bool, port: int) -> AsyncIterato
 
     secret_id, secret_key, _ = permissive_credentials()
     send_log = state_dir(settings) / "emulator-sends.jsonl"
+    url_file = state_dir(settings) / "emulator.url"
     async with run_emulator(permissive_world(), port=port, send_log_path=send_log) as emu:
-        yield settings.model_copy(
-            update={
-                "ses_endpoint": emu.url,
-                "tencentcloud_secret_id": SecretStr(secret_id),
-                "tencentcloud_secret_key": SecretStr(secret_key),
-            }
-        )
+        url_file.write_text(emu.url + "\n", encoding="utf-8")
+        try:
+            yield settings.model_copy(
+                update={
+                    "ses_endpoint": emu.url,
+                    "tencentcloud_secret_id": SecretStr(secret_id),
+                    "tencentcloud_secret_key": SecretStr(secret_key),
+                }
+            )
+        finally:
+            url_file.unlink(missing_ok=True)
 
 
 def wants_emulator(settings: Settings, flag: bool | None) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
 from collections.abc import Iterable
@@ -115,6 +116,12 @@ class Preflight:
     async def check_identity(self, ident: Identity, listing: IdentityList) -> None:
         group = f"identity {ident.id}"
         found = listing.find(ident.domain)
+        if found is None:
+            # Not in the listing: ask for the domain itself (a listing may page, and an emulator in
+            # permissive mode creates domains on first use), then look again.
+            with contextlib.suppress(SesError):
+                await self.sender.get_identity(ident.domain, ident.account)
+                found = (await self.sender.list_identities(ident.account)).find(ident.domain)
         if found is None:
             names = ", ".join(i.name for i in listing.identities) or "none"
             self.add(

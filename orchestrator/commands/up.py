@@ -21,9 +21,12 @@ from orchestrator.cli import AppContext
 @click.pass_context
 def command(ctx: click.Context, emulator: bool | None, redis_port: int, emulator_port: int) -> None:
     """Run Redis (REDIS_URL, or an embedded one), the workers and the pacer together until Ctrl-C."""
-    from orchestrator.up import UpInfo, serve_all, state_dir
+    from orchestrator.settings import Settings
+    from orchestrator.state import state_dir
+    from orchestrator.up import UpInfo, serve_all
 
-    app: AppContext = ctx.obj
+    # Up starts things itself: what a previous `up` recorded is not to be reused (it may be stale).
+    app = AppContext(settings=Settings())
 
     def ready(info: UpInfo) -> None:
         if info.embedded_redis:

@@ -57,6 +57,17 @@ def test_up_without_redis_sends_to_the_emulator_and_stops(tmp_path: Path) -> Non
             check=False,
         )
         assert done.returncode == 0, done.stderr
+        # ... and with no Tencent settings, `check` talks to the emulator `up` started.
+        checked = subprocess.run(
+            [str(BIN / "orchestrate"), "check", str(path)],
+            env=client_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert f"127.0.0.1:{ses_port}" in checked.stdout
         log = state / "emulator-sends.jsonl"
         wait_for(lambda: len(send_log(log)) == 12, 60, "twelve sends")
     finally:
@@ -66,5 +77,6 @@ def test_up_without_redis_sends_to_the_emulator_and_stops(tmp_path: Path) -> Non
     assert code == 0
     assert "stopped cleanly" in (tmp_path / "up.out").read_text()
     assert not (state / "redis.url").exists()
+    assert not (state / "emulator.url").exists()
     to = [s["to_address"] for s in send_log(state / "emulator-sends.jsonl")]
     assert len(to) == len(set(to)) == 12
