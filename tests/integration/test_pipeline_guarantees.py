@@ -13,6 +13,7 @@ import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from orchestrator.budget import budget_now
 from orchestrator.core.clock import VirtualClock
 from orchestrator.core.sending import (
     LookupResult,
@@ -27,10 +28,10 @@ from orchestrator.pacer import TickReport
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import Account, IdentityConfig, Latency, TemplateConfig, World, run_emulator
 from orchestrator.settings import Settings
-from orchestrator.store import campaigns, keys
+from orchestrator.store import campaigns, events, identities, keys
 from orchestrator.store.campaigns import State
 from orchestrator.submit import submit
-from tests.pipeline_helpers import load, max_in_rolling_window, per_local_day, write_campaign
+from tests.pipeline_helpers import DOMAINS, load, max_in_rolling_window, per_local_day, write_campaign
 from tests.redis_server import RedisServer
 
 START = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
@@ -226,3 +227,121 @@ async def test_redis_restart_mid_run_loses_nothing_and_sends_nothing_twice(
     assert rec is not None
     assert (rec.state, await counts(redis, cid)) == (State.COMPLETED, {"accepted": n})
     assert await redis.hlen(keys.MESSAGE_IDS) == n
+
+
+# --- (d) pause and resume in virtual time -------------------------------------------------------
+
+
+async def test_pause_stops_grants_at_once_and_resume_after_idle_days_steps_back(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """Pause releases a granted send unsent and grants nothing more; 5 idle days later resume sends at day 4, once each.
+
+    Plan x 0.1 from warm-up day 5: Dec 1 sends 450 (day 5's cap) and advances to day 6 (600/50);
+    Dec 2 sends about 100 (under half of 600, so it holds) and is paused at 02:00; Dec 3-7 are idle;
+    on Dec 8, 5 idle days after Dec 2 step the identity back 5 - 3 = 2 days, to day 4 (300/40).
+    """
+    n = 800
+    extra = {"identities": [{"id": "t-id0", "from": "News <news@d0.example.com>", "warmup_day": 5}]}
+    extra |= {"plan": {"scale": 0.1}, "shaping": {"max_domain_share": 1.0}}
+    path = write_campaign(tmp_path, n, identities=1, extra=extra)
+    cid = await submit_file(redis, path)
+    clock = VirtualClock(START)
+    sender = ClockedSender(clock)
+    async with VirtualRun(redis_url, clock, sender) as run:
+        await run.run_until(START + DAY + 2 * HOUR)
+        # A grant is on the queue when the operator pauses: its job finds the campaign paused.
+        while (report := await run.pacer.tick()).granted == 0:
+            clock.set(clock.now() + max(report.wait_s, 0.001))
+        sent_before_pause = len(sender.sent)
+        paused_at = clock.now()
+        assert (await campaigns.transition(redis, cid, State.PAUSED, {State.RUNNING}, paused_at, reason="test"))[
+            0
+        ] == "ok"
+        await run.drain()
+        assert len(sender.sent) == sent_before_pause
+        assert await counts(redis, cid) == {"accepted": sent_before_pause, "queued": n - sent_before_pause}
+        assert (await run.step()).granted == 0
+
+        resume_at = START + 7 * DAY  # Dec 8, 00:00
+        clock.set(resume_at)
+        assert (await run.step()).granted == 0  # still paused: nothing moves, however long
+        assert (await campaigns.transition(redis, cid, State.RUNNING, {State.PAUSED}, resume_at))[0] == "ok"
+        spec = (await campaigns.get(redis, cid)).spec  # type: ignore[union-attr]
+        await run.run_until(START + 8 * DAY)
+
+    days = per_local_day(t for t, _ in sender.sent)
+    assert days["2026-12-01"] == 450
+    assert 90 <= days["2026-12-02"] < 300
+    assert not [t for t, _ in sender.sent if paused_at <= t < resume_at]
+    on_resume = [t for t, _ in sender.sent if t >= resume_at]
+    assert len(on_resume) == n - 450 - days["2026-12-02"]
+    assert max_in_rolling_window(on_resume) == 40  # day 4's hourly cap, not day 6's 50
+    state = await identities.load(redis, "t-id0")
+    assert state is not None
+    assert budget_now(spec, {"t-id0": state}, resume_at)[1] == [4]
+    closed = [e for e in await events.read(redis, count=100_000) if e.type in ("day_advanced", "day_held")]
+    assert [(e.type, e.data["date"], e.data["warmup_day"]) for e in closed] == [
+        ("day_advanced", "2026-12-01", "6"),
+        ("day_held", "2026-12-02", "6"),
+    ]
+    # Nobody was sent twice, nobody was skipped.
+    assert Counter(r.to_address for _, r in sender.sent) == Counter({f"user{i}@{a}": 1 for i, a in _addresses(n)})
+    assert await counts(redis, cid) == {"accepted": n}
+
+
+def _addresses(n: int) -> list[tuple[int, str]]:
+    return [(i, DOMAINS[i % len(DOMAINS)]) for i in range(n)]
+
+
+# --- (e) the day advance -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n", "next_day"),
+    [
+        pytest.param(49, 1, id="under-half-holds"),
+        pytest.param(50, 2, id="exactly-half-advances"),
+        pytest.param(100, 2, id="full-day-advances"),
+    ],
+)
+async def test_day_counts_only_when_half_the_cap_was_sent(
+    redis: Redis, redis_url: str, tmp_path: Path, n: int, next_day: int
+) -> None:
+    """A day of 100 with a list of `n`: the next campaign on the identity sends at day 2 only if n >= 50."""
+    plan = {
+        "plan": {
+            "rows": [
+                {"days": "1", "daily": 100, "hourly": 50},
+                {"days": "2", "daily": 200, "hourly": 100},
+                {"days": "3", "daily": 300, "hourly": 150},
+            ]
+        },
+        "shaping": {"max_domain_share": 1.0},
+    }
+    identity = {"identities": [{"id": "shared", "from": "News <news@d0.example.com>"}]}
+    first = write_campaign(tmp_path, n, name="first", extra=plan | identity)
+    await submit_file(redis, first)
+    clock = VirtualClock(START)
+    sender = ClockedSender(clock)
+    async with VirtualRun(redis_url, clock, sender) as run:
+        await run.run_until(START + DAY)
+        # The list is done on Dec 1 (the run stops once nothing waits); a second campaign on the same
+        # identity starts on Dec 2.
+        clock.set(START + DAY)
+        second = write_campaign(tmp_path, 1000, name="second", extra=plan | identity)
+        await submit_file(redis, second, now=clock.now())
+        await run.run_until(START + 2 * DAY)
+    days = per_local_day(t for t, _ in sender.sent)
+    caps = {1: (100, 50), 2: (200, 100)}[next_day]
+    assert days["2026-12-01"] == n
+    assert days["2026-12-02"] == caps[0]
+    assert max_in_rolling_window(t for t, _ in sender.sent if t >= START + DAY) == caps[1]
+    [closed] = [e for e in await events.read(redis, count=100_000) if e.type in ("day_advanced", "day_held")]
+    expected = "day_advanced" if next_day == 2 else "day_held"
+    assert (closed.type, closed.data["date"], closed.data["sent"], closed.data["warmup_day"]) == (
+        expected,
+        "2026-12-01",
+        str(n),
+        str(next_day),
+    )
