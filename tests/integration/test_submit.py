@@ -1,14 +1,19 @@
-"""submit on a real redis-server: suppression lists, record buckets, the shuffled queue."""
+"""submit on a real redis-server: suppression lists, record buckets, the shuffled queue, messy files, failures."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import redis as redis_sync
+from click.testing import CliRunner
 from redis.asyncio import Redis
 
-from orchestrator.store import keys
+from orchestrator.cli import main
+from orchestrator.recipients import RecipientFileError
+from orchestrator.store import campaigns, keys
 from orchestrator.store.ledger import decode_record
 from orchestrator.submit import submit
 from tests.pipeline_helpers import load, write_campaign
@@ -63,3 +68,140 @@ async def test_submit_buckets_and_queue_cover_every_index(redis: Redis, tmp_path
     sizes = [await redis.hlen(f"{ck.rec_prefix}{b}") for b in range((n + keys.BUCKET - 1) // keys.BUCKET)]
     assert sizes == [keys.BUCKET] * (n // keys.BUCKET) + [n % keys.BUCKET]
     assert await redis.ttl(ck.rec(0)) == -1  # committed: the staging TTL is gone
+
+
+# --- messy files, re-submits, failures, the CLI -------------------------------------------------
+
+#: A CSV as spreadsheets export it: a BOM, CRLF line ends, blank lines, quoted commas and quotes,
+#: domains in capitals, the same address twice with different domain case, and bad rows.
+MESSY_CSV = (
+    "\ufeffemail,first_name\r\n"
+    'kim@Example.COM,"Kim, Jiwoo"\r\n'
+    "\r\n"
+    "lee@example.com,Lee\r\n"
+    "KIM@example.com,Kim2\r\n"  # the local part keeps its case: another mailbox
+    'kim@EXAMPLE.com,"Kim, again"\r\n'  # duplicate of the first row
+    "not-an-address,Nobody\r\n"
+    ",Empty\r\n"
+    "park@naver.com\r\n"  # no first_name cell
+    "choi@naver.com,\r\n"  # an empty first_name
+    '"  jung@Daum.net  ",Jung\r\n'
+    "   ,  \r\n"  # blank: only whitespace
+    '"han@gmail.com","Han ""the"" Great"\r\n'
+    "lee@EXAMPLE.com,Lee again\r\n"  # duplicate
+    "user@exa_mple.com,X"  # no line end at the end of the file
+)
+
+
+async def _stored(redis: Redis, cid: str, n: int) -> dict[str, list[str]]:
+    ck = keys.CampaignKeys(cid)
+    out = {}
+    for idx in range(n):
+        address, values = decode_record(await redis.hget(ck.rec(idx), str(idx)))
+        out[address] = values
+    return out
+
+
+async def test_submit_counts_a_messy_spreadsheet_export_exactly(redis: Redis, tmp_path: Path) -> None:
+    """BOM, CRLF, blank lines, quoted commas, capital domains, duplicates and bad rows: every count is exact."""
+    path = write_campaign(tmp_path, 0, csv_text=MESSY_CSV)
+    campaign, fp = load(path)
+    result = await submit(redis, campaign, fp, START, str(path))
+    s = result.stats
+    assert (s.total, s.valid, s.invalid, s.duplicates, s.suppressed) == (12, 5, 5, 2, 0)
+    assert dict(s.invalid_reasons) == {"bad syntax": 2, "empty": 1, "missing cells": 1, "empty first_name": 1}
+    assert await _stored(redis, result.campaign_id, 5) == {
+        "kim@example.com": ["Kim, Jiwoo"],
+        "lee@example.com": ["Lee"],
+        "KIM@example.com": ["Kim2"],
+        "jung@daum.net": ["Jung"],
+        "han@gmail.com": ['Han "the" Great'],
+    }
+    rec = await campaigns.get(redis, result.campaign_id)
+    assert rec is not None
+    assert (rec.state.value, rec.counts["queued"], rec.submit["total"]) == ("running", 5, 12)
+
+
+async def test_resubmit_returns_the_existing_campaign_unless_forced(redis: Redis, tmp_path: Path) -> None:
+    """The same files again give the same campaign (created False); force_new makes a second one."""
+    path = write_campaign(tmp_path, 30)
+    campaign, fp = load(path)
+    first = await submit(redis, campaign, fp, START, str(path))
+    again = await submit(redis, campaign, fp, START + 60, str(path))
+    forced = await submit(redis, campaign, fp, START + 120, str(path), force_new=True)
+    assert (first.created, again.created, forced.created) == (True, False, True)
+    assert again.campaign_id == first.campaign_id
+    assert forced.campaign_id != first.campaign_id
+    assert again.as_json() == first.as_json()
+    assert await campaigns.all_ids(redis) == [first.campaign_id, forced.campaign_id]
+    # A changed recipient file is another submission.
+    csv_path = tmp_path / "t.csv"
+    csv_path.write_text(csv_path.read_text() + "late@example.org,Late\n")
+    campaign, fp2 = load(path)
+    changed = await submit(redis, campaign, fp2, START + 180, str(path))
+    assert changed.created
+    assert changed.stats.valid == 31
+
+
+def _rows(n: int) -> list[bytes]:
+    return [f"user{i}@example.org,Name{i}\n".encode() for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("line", "bad"),
+    [
+        pytest.param(3000, b"\xff\xfe\xfa@example.org,Bad\n", id="undecodable-before-first-batch"),
+        pytest.param(7000, b"\xff\xfe\xfa@example.org,Bad\n", id="undecodable-after-a-batch-was-written"),
+        pytest.param(7000, b'"never closed@example.org,' + b"x" * 140_000 + b"\n", id="csv-field-too-large"),
+    ],
+)
+async def test_submit_failing_midway_leaves_nothing_behind(redis: Redis, tmp_path: Path, line: int, bad: bytes) -> None:
+    """A recipient file that breaks at line 3000 or 7000: RecipientFileError, and not one key left in Redis."""
+    path = write_campaign(tmp_path, 0, csv_text="email,first_name\n")
+    rows = _rows(9000)
+    rows[line - 2] = bad  # line 1 is the header
+    (tmp_path / "t.csv").write_bytes(b"email,first_name\n" + b"".join(rows))
+    campaign, fp = load(path)
+    with pytest.raises(RecipientFileError, match="cannot read this line"):
+        await submit(redis, campaign, fp, START, str(path))
+    assert [k async for k in redis.scan_iter(count=1000)] == []
+    # The same files, once fixed, submit as a new campaign (no fingerprint was recorded).
+    rows[line - 2] = b"fixed@example.org,Fixed\n"
+    (tmp_path / "t.csv").write_bytes(b"email,first_name\n" + b"".join(rows))
+    campaign, fp = load(path)
+    result = await submit(redis, campaign, fp, START, str(path))
+    assert (result.created, result.stats.valid) == (True, 9000)
+
+
+async def test_submit_counts_suppressed_addresses(redis: Redis, tmp_path: Path) -> None:
+    """Blocklisted and unsubscribed addresses count as suppressed once; their duplicates count as duplicates."""
+    await redis.sadd(keys.BLOCKLIST, "kim@example.com")
+    await redis.sadd(keys.suppression("d0.example.com"), "han@gmail.com")
+    await redis.sadd(keys.suppression("unrelated.example.net"), "lee@example.com")  # another sender domain
+    path = write_campaign(tmp_path, 0, identities=1, csv_text=MESSY_CSV)
+    campaign, fp = load(path)
+    result = await submit(redis, campaign, fp, START, str(path))
+    s = result.stats
+    assert (s.total, s.valid, s.invalid, s.duplicates, s.suppressed) == (12, 3, 5, 2, 2)
+    assert set(await _stored(redis, result.campaign_id, 3)) == {"lee@example.com", "KIM@example.com", "jung@daum.net"}
+
+
+def test_cli_submit_json_has_exactly_the_counts(redis_url: str, tmp_path: Path) -> None:
+    """`orchestrate submit --json` prints one JSON object: campaign_id and the five counts, nothing else."""
+    with redis_sync.Redis.from_url(redis_url) as r:
+        r.flushdb()
+    path = write_campaign(tmp_path, 0, csv_text=MESSY_CSV)
+    runner = CliRunner()
+    result = runner.invoke(main, ["submit", str(path), "--json"], env={"REDIS_URL": redis_url})
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert set(out) == {"campaign_id", "total", "valid", "invalid", "duplicates", "suppressed"}
+    assert {k: v for k, v in out.items() if k != "campaign_id"} == {
+        "total": 12,
+        "valid": 5,
+        "invalid": 5,
+        "duplicates": 2,
+        "suppressed": 0,
+    }
+    again = runner.invoke(main, ["submit", str(path), "--json"], env={"REDIS_URL": redis_url})
+    assert json.loads(again.stdout) == out  # the same campaign, not a second one
