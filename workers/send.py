@@ -9,9 +9,8 @@ from typing import Any
 
 import structlog
 
-from orchestrator.core.calendar import midnight_after
 from orchestrator.core.campaign import Campaign, ColumnSource
-from orchestrator.core.decisions import Action, Decision, SideEffect, decide
+from orchestrator.core.decisions import Action, Decision, SideEffect, decide, identity_resume_at
 from orchestrator.core.domains import address_group
 from orchestrator.core.sending import SendRequest
 from orchestrator.store import campaigns, events, identities, keys
@@ -144,7 +143,7 @@ async def _side_effects(
         key = ck.block_prefix + address_group(claim.address)
         await deps.redis.set(key, repr(d.until), px=max(1, int((d.until - now) * 1000)) + 86_400_000)
     elif d.effect is SideEffect.STOP_IDENTITY:
-        await identities.stop_until(deps.redis, identity_id, midnight_after(now, spec.zone))
+        await identities.stop_until(deps.redis, identity_id, identity_resume_at(now, spec.zone))
         await events.emit(deps.redis, now, "identity_stopped_today", ck.cid, identity_id, code=d.value)
     elif d.effect is SideEffect.BLOCKLIST:
         await deps.redis.sadd(keys.BLOCKLIST, claim.address)

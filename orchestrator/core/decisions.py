@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
+from orchestrator.core.calendar import midnight_after
 from orchestrator.core.retry import backoff_with_jitter_s
 from orchestrator.core.sending import OutcomeKind, SendOutcome
 
@@ -15,6 +17,9 @@ RECIPIENT_LATER_MIN_S = 3600.0
 DOMAIN_LATER_MIN_S = 600.0
 #: The first status lookup of an in-doubt send waits for Tencent's log to settle.
 FIRST_RECONCILE_AFTER_S = 60.0
+
+#: Tencent counts a sender domain's daily quota in China time, whatever the campaign's time zone.
+QUOTA_ZONE = ZoneInfo("Asia/Shanghai")
 
 #: Codes after which the address is never mailed again by any identity (Tencent's blocklist etc.).
 BLOCKLIST_CODES = frozenset({"FailedOperation.EmailAddrInBlacklist", "FailedOperation.RejectedByRecipients"})
@@ -96,3 +101,13 @@ def decide(  # noqa: PLR0911 - one return per outcome class reads as the table i
     # TRANSIENT and anything new: back off and try again.
     delay = backoff_with_jitter_s(attempt, base_delay_s, max_delay_s, rnd)
     return Decision(Action.RETRY, value=code, ready_at=now + delay, refund=True)
+
+
+def identity_resume_at(now: float, zone: ZoneInfo) -> float:
+    """When an identity whose daily quota ran out at `now` may send again: once its day and Tencent's have turned.
+
+    The campaign's next midnight alone is not enough: in Seoul, 00:00 is 23:00 in China, so the quota
+    is still spent and the first send of the new day would be refused again, stopping the identity
+    for a whole day more.
+    """
+    return max(midnight_after(now, zone), midnight_after(now, QUOTA_ZONE))

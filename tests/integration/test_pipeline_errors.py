@@ -305,22 +305,37 @@ async def test_recipient_data_code_fails_the_recipient(pipe: Pipeline, code: str
 # --- identity today ----------------------------------------------------------------------------
 
 
-async def test_exceed_send_limit_stops_the_identity_until_local_midnight(pipe: Pipeline) -> None:
-    """FailedOperation.ExceedSendLimit: that identity sends nothing more before midnight in Seoul, then resumes."""
-    zone = ZoneInfo("Asia/Seoul")
+@pytest.mark.parametrize(
+    ("timezone", "resume_local"),
+    [
+        # The refusal comes at the first send, 00:00 UTC = 08:00 in China. Tencent's quota day turns at
+        # midnight in China (16:00 UTC): the identity may send again once both its own day and
+        # Tencent's have turned.
+        pytest.param("Asia/Seoul", "01:00", id="seoul-waits-for-tencents-day"),
+        pytest.param("Asia/Shanghai", "00:00", id="shanghai"),
+        pytest.param("UTC", "00:00", id="utc"),
+        pytest.param("America/Los_Angeles", "08:00", id="los-angeles-waits-for-tencents-day"),
+    ],
+)
+async def test_exceed_send_limit_stops_the_identity_until_the_next_day(
+    pipe: Pipeline, timezone: str, resume_local: str
+) -> None:
+    """ExceedSendLimit: the identity sends nothing before local midnight, nor before Tencent's day turns."""
+    zone = ZoneInfo(timezone)
     # 10 a day per identity: the other identity uses its day, and both have mail left for the next day.
-    plan = {"plan": {"rows": [{"days": "1-5", "daily": 10, "hourly": 360}]}, "timezone": "Asia/Seoul"}
+    plan = {"plan": {"rows": [{"days": "1-5", "daily": 10, "hourly": 360}]}, "timezone": timezone}
     await pipe.submit(recipients_csv(n_others=39, victim=False), identities=2, extra=plan)
     pipe.emu.world.faults.append(FaultRule(code="FailedOperation.ExceedSendLimit", count=1))
-    await pipe.run(2 * 86400)
+    await pipe.run(3 * 86400)
     [refusal] = [r for r in pipe.emu.service.status_log if r.send_status == 1010]
     stopped = refusal.from_address
     midnight = midnight_after(refusal.request_time, zone)
-    assert datetime.fromtimestamp(midnight, tz=zone).strftime("%H:%M") == "00:00"
     times = [r.time for r in pipe.emu.send_log if stopped in r.from_address]
     others = [r.time for r in pipe.emu.send_log if stopped not in r.from_address]
+    resumed = min(t for t in times if t > refusal.request_time)
     assert not [t for t in times if refusal.request_time <= t < midnight]
-    assert min(t for t in times if t > refusal.request_time) - midnight < 60  # back at the start of the day
+    assert resumed >= midnight
+    assert datetime.fromtimestamp(resumed, tz=zone).strftime("%H:%M") == resume_local  # within the minute
     assert len([t for t in others if refusal.request_time <= t < midnight]) == 10  # the other one went on
     [event] = await pipe.events("identity_stopped_today")
     assert event.data["code"] == "FailedOperation.ExceedSendLimit"
