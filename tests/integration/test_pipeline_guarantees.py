@@ -112,7 +112,7 @@ async def test_pool_ceiling_shares_the_day_fairly(redis: Redis, redis_url: str, 
 async def test_domain_share_holds_back_a_dominant_domain_until_it_is_alone(
     redis: Redis, redis_url: str, tmp_path: Path
 ) -> None:
-    """80 % gmail, share 0.3 of 100/h: gmail <= 30 (+1) an hour while others wait, then 100/h once alone."""
+    """80 % gmail, share 0.3 of 100/h: gmail <= 30 an hour while others wait, then 100/h once alone."""
     others = ["naver.com", "daum.net", "outlook.com", "nate.com"]
     addresses = [f"g{i}@gmail.com" for i in range(800)] + [f"o{i}@{others[i % 4]}" for i in range(200)]
     extra = {"plan": {"rows": [{"days": "1-3", "daily": 5000, "hourly": 100}]}, "shaping": {"max_domain_share": 0.3}}
@@ -126,13 +126,13 @@ async def test_domain_share_holds_back_a_dominant_domain_until_it_is_alone(
     rest = sorted(t for t, r in sender.sent if not r.to_address.endswith("@gmail.com"))
     assert len(rest) == 200
     alone_from = rest[-1]
-    # Every rolling hour that starts while other domains still wait: the 2 s catch-up of the domain's
-    # spacing (as for the identity's own) may let one more through at a window's edge.
+    # While other domains wait, gmail's share is 0.3 x 100 = 30 an hour, with no tolerance needed: its
+    # 120 s spacing falls on the identity's 36 s slots, so it gets one every 144 s (25 an hour) and
+    # the spacing's 2 s catch-up never reaches back a whole slot. Held back, not starved.
     mixed = [t for t in gmail if t <= alone_from]
     hours_mixed = (alone_from - START) / HOUR
     assert hours_mixed > 2
-    assert max_in_rolling_window(mixed) <= 30 + 1
-    # Held back, not starved: the 120 s domain spacing falls on the identity's 36 s slots (every 144 s).
+    assert max_in_rolling_window(mixed) <= 30
     assert len(mixed) >= 24 * hours_mixed
     # Alone, gmail gets the identity's whole hour.
     full_hour = [t for t in gmail if alone_from + 60 <= t < alone_from + 60 + HOUR]
