@@ -35,9 +35,7 @@ def write_campaign(
     doc: dict[str, object] = {
         "name": name,
         "timezone": "UTC",
-        "identities": [
-            {"id": f"{name}-id{k}", "from": f"News <news@d{k}.example.com>"} for k in range(identities)
-        ],
+        "identities": [{"id": f"{name}-id{k}", "from": f"News <news@d{k}.example.com>"} for k in range(identities)],
         "template": {"id": 1, "subject": "Hi {{name}}", "data": {"name": {"column": "first_name"}}},
         "recipients": {"file": csv_path.name, "email_column": "email", "shuffle_seed": 7},
         "retry": {"max_attempts": 8, "base_delay_s": 30, "max_delay_s": 3600},

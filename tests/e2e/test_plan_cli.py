@@ -98,21 +98,21 @@ def test_plan_refuses_a_bad_days_option(days: str) -> None:
 
 
 def test_plan_table_marks_the_day_the_recipients_are_reached() -> None:
-    """The readable table shows each day and marks day 3, when the 6,000 example recipients fit."""
+    """The readable table shows each day and marks day 3, when the 4,000 example recipients fit."""
     code, output = _plan("--days", "5", str(EXAMPLE))
     assert code == 0, output
-    marked = [line for line in output.splitlines() if "all 6,000 recipients" in line]
+    marked = [line for line in output.splitlines() if "all 4,000 recipients" in line]
     assert len(marked) == 1
     assert "2026-12-03" in marked[0]
     assert "d3  2,000/400" in marked[0]
-    assert "At full pace the 6,000 recipients are all sent by day 3 (2026-12-03)." in output
+    assert "At full pace the 4,000 recipients are all sent by day 3 (2026-12-03)." in output
 
 
 def test_plan_table_says_when_the_list_needs_more_days() -> None:
     """When the preview is too short for the list, the table says so."""
     code, output = _plan("--days", "2", str(EXAMPLE))
     assert code == 0, output
-    assert "The 6,000 recipients need more than 2 days at full pace (3,500 by day 2)" in output
+    assert "The 4,000 recipients need more than 2 days at full pace (3,500 by day 2)" in output
 
 
 def test_plan_starts_today_in_the_campaign_time_zone_without_start(tmp_path: Path) -> None:
