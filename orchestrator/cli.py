@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "up",
     "emulator",
     "pacer",
+    "worker",
     "suppress",
 )
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import structlog
-from arq.worker import Worker, func
+from arq.worker import func
 from pydantic import SecretStr
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -22,6 +22,7 @@ from orchestrator.store.connection import arq_settings, redis_from_url
 from orchestrator.store.ledger import Ledger
 from workers.deps import Deps
 from workers.send import send_one
+from workers.worker import ResilientWorker
 
 log = structlog.get_logger("orchestrator.up")
 
@@ -120,7 +121,7 @@ async def serve_all(
         sender = build_sender(s)
         clock = SystemClock()
         deps = Deps(redis=redis, ledger=Ledger(redis), sender=sender, clock=clock, lease_s=s.lease_s, owns_sender=False)
-        worker = Worker(
+        worker = ResilientWorker(
             functions=[func(send_one, name="send_one", timeout=s.job_timeout_s, max_tries=5)],
             redis_settings=arq_settings(url),
             ctx={"deps": deps},

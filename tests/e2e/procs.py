@@ -73,7 +73,7 @@ class Procs:
         wait_for(lambda: _port_open(port), 15, "the emulator to listen")
 
     def worker(self, env: dict[str, str], name: str = "worker") -> subprocess.Popen[bytes]:
-        return self.start(name, [str(BIN / "arq"), "workers.WorkerSettings"], env)
+        return self.start(name, [str(BIN / "orchestrate"), "worker"], env)
 
     def pacer(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
         return self.start("pacer", [str(BIN / "orchestrate"), "pacer"], env)
