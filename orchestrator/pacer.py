@@ -224,6 +224,7 @@ class Pacer:
             lt.to_midnight_s,
             self.config.grant_deadline_s,
             wall_now=self.wall.now(),
+            quota=state.quota,
         )
         if result.grants:
             report.granted += len(result.grants)
@@ -234,7 +235,7 @@ class Pacer:
             report.wait_for(0.0)
         elif result.wait_s >= 0:
             report.wait_for(result.wait_s)
-        if result.reason in ("identity_day", "pool_day", "no_budget"):
+        if result.reason in ("identity_day", "pool_day", "no_budget", "tencent_quota"):
             report.wait_for(min(lt.to_midnight_s, lt.window_change_s))
         return True
 
@@ -361,6 +362,7 @@ class Pacer:
                     refund=not sent,
                     grant_member=member,
                     grant_local_date=grant_date,
+                    grant_time=gt,
                 )
                 stats["reconciled_sent" if sent else "reconciled_not_sent"] += 1
                 await events.emit(

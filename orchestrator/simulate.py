@@ -144,7 +144,6 @@ def build_world(spec: Campaign) -> World:
         faults=faults,
         behaviour=behaviour(),
         domains={d: behaviour(o) for d, o in sim.domains.items()},
-        timezone=spec.timezone,
         seed=sim.seed,
     )
 

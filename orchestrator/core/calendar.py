@@ -47,3 +47,13 @@ def midnight_after(now: float, zone: ZoneInfo) -> float:
 def start_of(day: date, zone: ZoneInfo) -> float:
     """The epoch time of local midnight at the start of `day`."""
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC).timestamp()
+
+
+#: Tencent counts a sender domain's daily quota in China time.
+TENCENT_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def tencent_day(now: float) -> tuple[str, float]:
+    """Tencent's quota day at `now` (ISO date, China time) and the seconds until it turns."""
+    local = datetime.fromtimestamp(now, tz=TENCENT_ZONE)
+    return local.date().isoformat(), midnight_after(now, TENCENT_ZONE) - now

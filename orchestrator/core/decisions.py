@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from orchestrator.core.calendar import midnight_after
+from orchestrator.core.calendar import TENCENT_ZONE, midnight_after
 from orchestrator.core.retry import backoff_with_jitter_s
 from orchestrator.core.sending import OutcomeKind, SendOutcome
 
@@ -19,7 +19,7 @@ DOMAIN_LATER_MIN_S = 600.0
 FIRST_RECONCILE_AFTER_S = 60.0
 
 #: Tencent counts a sender domain's daily quota in China time, whatever the campaign's time zone.
-QUOTA_ZONE = ZoneInfo("Asia/Shanghai")
+QUOTA_ZONE = TENCENT_ZONE
 
 #: Codes after which the address is never mailed again by any identity (Tencent's blocklist etc.).
 BLOCKLIST_CODES = frozenset({"FailedOperation.EmailAddrInBlacklist", "FailedOperation.RejectedByRecipients"})

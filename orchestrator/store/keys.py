@@ -67,9 +67,13 @@ class IdentityKeys:
         self.gcra = base + "gcra"  # hash: tat, interval (even spacing inside the hour)
         self.day_prefix = base + "day:"  # counter per local date
         self.domain_prefix = base + "dom:"  # hash per recipient domain group: tat, interval
+        self.quota_prefix = base + "quota:"  # counter per Tencent (China-time) date: the daily quota
 
     def day(self, local_date: str) -> str:
         return f"{self.day_prefix}{local_date}"
+
+    def quota_day(self, tencent_date: str) -> str:
+        return f"{self.quota_prefix}{tencent_date}"
 
 
 IDENTITIES = f"{PREFIX}identities"  # set: every identity id ever registered

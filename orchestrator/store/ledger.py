@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from orchestrator.core.calendar import tencent_day
 from orchestrator.core.plan import Caps
 from orchestrator.jobs import JOB_EXPIRES_MS, QUEUE
 from orchestrator.store import keys
@@ -87,9 +88,11 @@ class Ledger:
         grant_deadline_s: float = 120.0,
         day_ttl_s: int = 40 * 86400,
         wall_now: float | None = None,
+        quota: int | None = None,
     ) -> GrantResult:
         """Grant up to `want` sends at `now` and enqueue their jobs (arq scores them at `wall_now`)."""
         wall_now = now if wall_now is None else wall_now
+        quota_date, to_quota_day_s = tencent_day(now)
         ik = keys.IdentityKeys(identity)
         reply = await self.scripts.grant(
             keys=[
@@ -107,6 +110,7 @@ class Ledger:
                 keys.account_gcra(account),
                 keys.GRANT_SEQ,
                 QUEUE,
+                ik.quota_day(quota_date),
             ],
             args=[
                 repr(now),
@@ -133,6 +137,8 @@ class Ledger:
                 f"{local_hour:02d}",
                 int(wall_now * 1000),
                 JOB_EXPIRES_MS,
+                quota or 0,
+                repr(to_quota_day_s),
             ],
         )
         parts = as_str_list(reply)
@@ -182,6 +188,7 @@ class Ledger:
         grant_member: str = "",
         grant_local_date: str = "",
         detail: str = "",
+        grant_time: float = 0.0,
     ) -> bool:
         """Record an outcome. False when the caller no longer holds the recipient (stale token)."""
         ik = keys.IdentityKeys(identity)
@@ -202,6 +209,7 @@ class Ledger:
                     keys.MESSAGE_IDS,
                     keys.EVENTS,
                     ck.doubt,
+                    ik.quota_day(tencent_day(grant_time)[0] if grant_time else "-"),
                 ],
                 args=[
                     idx,

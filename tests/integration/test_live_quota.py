@@ -14,7 +14,7 @@ from orchestrator.pacer import PacerConfig
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import Account, IdentityConfig, World, run_emulator
 from orchestrator.settings import Settings
-from orchestrator.store import identities
+from orchestrator.store import events, identities
 from orchestrator.submit import submit
 from tests.pipeline_helpers import load, per_local_day, write_campaign
 
@@ -52,3 +52,38 @@ async def test_live_quota_below_plan_caps_the_day(redis: Redis, redis_url: str, 
     assert state is not None
     assert state.live_quota == 500
     assert state.quota == 500
+
+
+async def test_quota_counts_tencent_days_not_the_campaigns(redis: Redis, redis_url: str, tmp_path: Path) -> None:
+    """A Seoul campaign sending around the clock meets a 500/day quota on every China-time day, never refused."""
+    path = write_campaign(tmp_path, 2000, identities=1, extra={"timezone": "Asia/Seoul"})
+    campaign, fp = load(path)
+    await submit(redis, campaign, fp, START, str(path))
+    clock = VirtualClock(START)
+    world = World(
+        accounts=[Account(name="default", secret_id="sid", secret_key="skey")],
+        identities=[IdentityConfig(domain=campaign.identities[0].domain, reputation_level=1)],
+        permissive=True,
+    )
+    async with run_emulator(world, clock=clock) as emu:
+        settings = Settings(
+            REDIS_URL=redis_url,
+            TENCENTCLOUD_SECRET_ID=SecretStr("sid"),
+            TENCENTCLOUD_SECRET_KEY=SecretStr("skey"),
+            SES_ENDPOINT=emu.url,
+        )
+        sender = TencentSender(settings)
+        try:
+            async with VirtualRun(redis_url, clock, sender, PacerConfig()) as run:
+                await run.run_until(START + 3 * 86400)
+        finally:
+            await sender.close()
+        china_days = per_local_day((s.time for s in emu.send_log), "Asia/Shanghai")
+    stops = [e for e in await events.read(redis) if e.type == "identity_stopped_today"]
+    assert stops == [], "Tencent never had to refuse a send for the quota"
+    full_days = [
+        d for d in sorted(china_days) if datetime.fromisoformat(d).replace(tzinfo=UTC).timestamp() >= START + 86400
+    ]
+    assert full_days, china_days
+    assert all(china_days[d] <= 500 for d in china_days)
+    assert any(china_days[d] == 500 for d in full_days)

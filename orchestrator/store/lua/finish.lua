@@ -1,6 +1,7 @@
 -- finish.lua: record the outcome of a claimed (or in-doubt) send, if the caller still holds it.
 -- KEYS: 1 state bucket, 2 counts, 3 inflight, 4 later, 5 queue, 6 campaign meta, 7 id hour,
---       8 id day, 9 id gcra, 10 pool hour, 11 pool day, 12 message ids, 13 events, 14 doubt
+--       8 id day, 9 id gcra, 10 pool hour, 11 pool day, 12 message ids, 13 events, 14 doubt,
+--       15 identity's sends on the grant's Tencent day
 -- ARGV: 1 idx, 2 token, 3 now, 4 action, 5 value, 6 ready at, 7 refund (0/1), 8 campaign id,
 --       9 grant member, 10 detail, 11 event maxlen, 12 identity
 -- action: accepted (value = MessageId) | retry (later at ready_at) | requeue (front of queue,
@@ -29,6 +30,7 @@ if ARGV[7] == '1' then
   local member = ARGV[9]
   if redis.call('ZREM', KEYS[7], member) == 1 then
     redis.call('DECR', KEYS[8])
+    redis.call('DECR', KEYS[15])
     local tat = tonumber(redis.call('HGET', KEYS[9], 'tat') or '0')
     local interval = tonumber(redis.call('HGET', KEYS[9], 'interval') or '0')
     if tat > now then redis.call('HSET', KEYS[9], 'tat', math.max(tat - interval, now)) end

@@ -6,12 +6,14 @@
 -- Each grant's arq job is written here too (JSON, see orchestrator/jobs.py): grant and job appear
 -- together or not at all.
 -- KEYS: 1 campaign meta, 2 queue, 3 later, 4 held, 5 counts, 6 inflight, 7 id hour, 8 id day,
---       9 id gcra, 10 pool hour, 11 pool day, 12 account gcra, 13 grant seq, 14 arq queue
+--       9 id gcra, 10 pool hour, 11 pool day, 12 account gcra, 13 grant seq, 14 arq queue,
+--       15 identity's sends on Tencent's (China-time) day
 -- ARGV: 1 now, 2 want, 3 id hourly, 4 id daily, 5 pool hourly, 6 pool daily, 7 account interval s,
 --       8 account burst, 9 catch-up s, 10 day ttl s, 11 campaign id, 12 identity, 13 state prefix,
 --       14 record prefix, 15 domain share (0 = off), 16 domain prefix, 17 grant deadline s,
 --       18 block prefix, 19 bucket size, 20 seconds to next local midnight, 21 hour-summary key,
---       22 local hour, 23 arq score (wall-clock ms), 24 arq job expiry ms
+--       22 local hour, 23 arq score (wall-clock ms), 24 arq job expiry ms, 25 Tencent daily quota
+--       (0 = none known), 26 seconds until Tencent's day turns
 -- Returns: {reason, wait_s, idx1, grant1, idx2, grant2, ...}
 local GROUPS = __GROUPS__
 
@@ -39,6 +41,8 @@ local hours_key = ARGV[21]
 local local_hour = ARGV[22]
 local arq_score = ARGV[23]
 local arq_expires = ARGV[24]
+local quota = tonumber(ARGV[25])
+local to_quota_day = tonumber(ARGV[26])
 
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' then
   return {'not_running', '-1'}
@@ -57,6 +61,7 @@ local id_count = redis.call('ZCARD', KEYS[7])
 local pool_count = redis.call('ZCARD', KEYS[10])
 local id_day = tonumber(redis.call('GET', KEYS[8]) or '0')
 local pool_day = tonumber(redis.call('GET', KEYS[11]) or '0')
+local quota_day = tonumber(redis.call('GET', KEYS[15]) or '0')
 local interval = 3600.0 / id_hourly
 local tat = tonumber(redis.call('HGET', KEYS[9], 'tat') or '0')
 local acct_tat = tonumber(redis.call('HGET', KEYS[12], 'tat') or '0')
@@ -153,6 +158,7 @@ while granted < want do
   if id_day >= id_daily then reason = 'identity_day'; wait = to_midnight; break end
   if pool_count >= pool_hourly then reason = 'pool_hour'; wait = oldest_wait(10); break end
   if pool_day >= pool_daily then reason = 'pool_day'; wait = to_midnight; break end
+  if quota > 0 and quota_day >= quota then reason = 'tencent_quota'; wait = to_quota_day; break end
   if tat > now then reason = 'spacing'; wait = tat - now; break end
   if acct_tat - now > (acct_burst - 1) * acct_interval then
     reason = 'account_rate'; wait = acct_tat - now - (acct_burst - 1) * acct_interval; break
@@ -176,6 +182,7 @@ while granted < want do
   pool_count = pool_count + 1
   id_day = id_day + 1
   pool_day = pool_day + 1
+  quota_day = quota_day + 1
   tat = math.max(tat, now - catchup) + interval
   acct_tat = math.max(acct_tat, now) + acct_interval
   granted = granted + 1
@@ -193,6 +200,8 @@ if granted > 0 then
   redis.call('EXPIRE', KEYS[8], day_ttl)
   redis.call('INCRBY', KEYS[11], granted)
   redis.call('EXPIRE', KEYS[11], day_ttl)
+  redis.call('INCRBY', KEYS[15], granted)
+  redis.call('EXPIRE', KEYS[15], day_ttl)
   redis.call('HSET', KEYS[9], 'tat', tat, 'interval', interval)
   redis.call('HSET', KEYS[12], 'tat', acct_tat, 'interval', acct_interval)
   redis.call('HINCRBY', hours_key, identity .. '|' .. local_hour, granted)
