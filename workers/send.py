@@ -84,6 +84,7 @@ async def send_one(ctx: dict[str, Any], cid: str, idx: int, grant: str) -> str:
             refund=d.refund,
             grant_member=f"{cid}:{idx}:{seq}",
             grant_local_date=grant_date,
+            grant_time=claim.grant_time,
             detail=d.detail,
         )
 
