@@ -1,0 +1,88 @@
+"""The ledger's scripts on a real Redis: a grant counts everywhere, a certain non-send gives it all back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from orchestrator.core.calendar import tencent_day
+from orchestrator.core.plan import Caps
+from orchestrator.store import keys
+from orchestrator.store.ledger import Ledger, Limits
+from orchestrator.submit import submit
+from tests.pipeline_helpers import load, write_campaign
+
+START = datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp()
+LIMITS = Limits(Caps(100, 50), Caps(100, 50), 0.05, 20, 2.0, 0.0)
+
+
+async def _one_grant(redis: Redis, tmp_path: Path) -> tuple[Ledger, keys.CampaignKeys, str, int, str]:
+    path = write_campaign(tmp_path, 3, identities=1)
+    campaign, fp = load(path)
+    cid = (await submit(redis, campaign, fp, START, str(path))).campaign_id
+    ledger = Ledger(redis)
+    ck = keys.CampaignKeys(cid)
+    identity = campaign.identities[0].id
+    result = await ledger.grant(ck, identity, "default", START, 1, LIMITS, "2026-12-01", 12, 43200.0, quota=10)
+    assert len(result.grants) == 1
+    g = result.grants[0]
+    return ledger, ck, identity, g.idx, g.grant
+
+
+async def _counters(redis: Redis, ck: keys.CampaignKeys, identity: str) -> list[int]:
+    ik = keys.IdentityKeys(identity)
+    return [
+        int(await redis.zcard(ik.hour)),
+        int(await redis.get(ik.day("2026-12-01")) or 0),
+        int(await redis.zcard(ck.pool_hour)),
+        int(await redis.get(ck.pool_day("2026-12-01")) or 0),
+        int(await redis.get(ik.quota_day(tencent_day(START)[0])) or 0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("action", "refund", "expected"),
+    [
+        pytest.param("retry", True, [0, 0, 0, 0, 0], id="not-sent-gives-back"),
+        pytest.param("accepted", False, [1, 1, 1, 1, 1], id="sent-keeps"),
+        pytest.param("in_doubt", False, [1, 1, 1, 1, 1], id="maybe-sent-keeps"),
+    ],
+)
+async def test_finish_refunds_every_counter_only_when_not_sent(
+    redis: Redis, tmp_path: Path, action: str, refund: bool, expected: list[int]
+) -> None:
+    """Identity hour and day, pool hour and day, Tencent-day quota: all given back on a certain non-send."""
+    ledger, ck, identity, idx, grant = await _one_grant(redis, tmp_path)
+    assert await _counters(redis, ck, identity) == [1, 1, 1, 1, 1]
+    claim = await ledger.claim(ck, idx, grant, "tok", START + 1, 90.0)
+    assert claim is not None
+    seq = grant.rsplit(":", 1)[1]
+    ok = await ledger.finish(
+        ck,
+        identity,
+        idx,
+        "tok",
+        START + 2,
+        action,
+        value="m-1",
+        ready_at=START + 60,
+        refund=refund,
+        grant_member=f"{ck.cid}:{idx}:{seq}",
+        grant_local_date="2026-12-01",
+        grant_time=claim.grant_time,
+    )
+    assert ok
+    assert await _counters(redis, ck, identity) == expected
+
+
+async def test_claim_and_finish_refuse_a_stale_holder(redis: Redis, tmp_path: Path) -> None:
+    """A second claim of one grant, or a finish with another token, changes nothing: never sent twice."""
+    ledger, ck, identity, idx, grant = await _one_grant(redis, tmp_path)
+    first = await ledger.claim(ck, idx, grant, "tok-1", START + 1, 90.0)
+    assert first is not None
+    assert await ledger.claim(ck, idx, grant, "tok-2", START + 1, 90.0) is None
+    assert not await ledger.finish(ck, identity, idx, "tok-2", START + 2, "accepted", value="m-2")
+    assert (await ledger.state_of(ck, idx)).startswith("c|tok-1|")
