@@ -87,6 +87,12 @@ class RoundTrips:
         Connection.send_packed_command = counted  # type: ignore[method-assign]
 
 
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the redis-server process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def command_stats(url: str, reset: bool = False) -> dict[str, tuple[int, int]]:
     """Redis's INFO commandstats as {command: (calls, server microseconds)}; CONFIG RESETSTAT with `reset`."""
     redis = redis_from_url(url)
@@ -100,24 +106,32 @@ async def command_stats(url: str, reset: bool = False) -> dict[str, tuple[int, i
     return {k.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"])) for k, v in raw.items()}
 
 
-async def bench_noop(url: str, n: int, max_jobs: int, poll_delay: float) -> dict[str, Any]:
+async def bench_noop(url: str, n: int, max_jobs: int, poll_delay: float, server_pid: int) -> dict[str, Any]:
     pool = await create_pool(arq_settings(url), job_serializer=job_serializer, job_deserializer=job_deserializer)
     await pool.flushdb()
     for i in range(0, n, 500):
         await asyncio.gather(*(pool.enqueue_job("noop", j, _job_id=f"noop:{j}") for j in range(i, min(n, i + 500))))
     worker = Worker(functions=[func(noop, name="noop")], redis_pool=pool, **worker_kwargs(max_jobs, poll_delay, True))
     await command_stats(url, reset=True)
-    trips0 = RoundTrips.count
+    trips0, server0 = RoundTrips.count, server_cpu_s(server_pid)
     t0, cpu0 = time.perf_counter(), time.process_time()
     await worker.main()
     seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    trips = RoundTrips.count - trips0
+    trips, server = RoundTrips.count - trips0, server_cpu_s(server_pid) - server0
     commands = await command_stats(url)
     done = worker.jobs_complete
     await worker.close()
     if done != n:
         raise SystemExit(f"no-op worker completed {done} of {n} jobs")
-    return {"n": n, "seconds": seconds, "cpu": cpu, "per_s": n / seconds, "commands": commands, "trips": trips}
+    return {
+        "n": n,
+        "seconds": seconds,
+        "cpu": cpu,
+        "per_s": n / seconds,
+        "commands": commands,
+        "trips": trips,
+        "server": server,
+    }
 
 
 def write_campaign(folder: Path, n: int, identities: int) -> Path:
@@ -192,11 +206,11 @@ async def bench_virtual(url: str, campaign_path: Path, args: argparse.Namespace)
             for w in run._workers:  # the same poll delay as the no-op worker
                 w.poll_delay_s = args.poll_delay
             await command_stats(url, reset=True)
-            trips0 = RoundTrips.count
+            trips0, server0 = RoundTrips.count, server_cpu_s(args.server_pid)
             t0, cpu0 = time.perf_counter(), time.process_time()
             await run.run_until(START + 86400)
             seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-            trips = RoundTrips.count - trips0
+            trips, server = RoundTrips.count - trips0, server_cpu_s(args.server_pid) - server0
             commands = await command_stats(url)
             ticks = run.stats.ticks
     finally:
@@ -212,6 +226,7 @@ async def bench_virtual(url: str, campaign_path: Path, args: argparse.Namespace)
         "ticks": ticks,
         "commands": commands,
         "trips": trips,
+        "server": server,
     }
 
 
@@ -231,7 +246,7 @@ async def bench_realtime(url: str, campaign_path: Path, args: argparse.Namespace
     )
     acc = {"tick": 0.0, "ticks": 0}
     await command_stats(url, reset=True)
-    trips0 = RoundTrips.count
+    trips0, server0 = RoundTrips.count, server_cpu_s(args.server_pid)
     t0, cpu0 = time.perf_counter(), time.process_time()
     worker_task = asyncio.create_task(worker.main())
     while len(sender.sent) < args.recipients:
@@ -243,7 +258,7 @@ async def bench_realtime(url: str, campaign_path: Path, args: argparse.Namespace
             await asyncio.sleep(args.tick_interval)
     await asyncio.gather(*worker.tasks.values())  # the last sends record their outcome
     seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    trips = RoundTrips.count - trips0
+    trips, server = RoundTrips.count - trips0, server_cpu_s(args.server_pid) - server0
     commands = await command_stats(url)
     worker_task.cancel()
     await asyncio.gather(worker_task, return_exceptions=True)
@@ -262,11 +277,12 @@ async def bench_realtime(url: str, campaign_path: Path, args: argparse.Namespace
         "ticks": acc["ticks"],
         "commands": commands,
         "trips": trips,
+        "server": server,
     }
 
 
 async def run(args: argparse.Namespace, url: str, folder: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
-    noop_r = await bench_noop(url, args.jobs or args.recipients, args.max_jobs, args.poll_delay)
+    noop_r = await bench_noop(url, args.jobs or args.recipients, args.max_jobs, args.poll_delay, args.server_pid)
     campaign_path = write_campaign(folder, args.recipients, args.identities)
     bench = bench_realtime if args.driver == "realtime" else bench_virtual
     profiler = cProfile.Profile() if args.profile else None
@@ -286,7 +302,7 @@ async def run(args: argparse.Namespace, url: str, folder: Path) -> tuple[dict[st
 
 def print_commands(noop_r: dict[str, Any], pipe_r: dict[str, Any], top: int) -> None:
     """Redis commands per job and server time per job, the busiest commands first."""
-    print(f"{'Redis, per job':<30} {'no-op calls':>12} {'pipeline calls':>15} {'pipeline us':>12}")
+    print(f"{'Redis commands, per job':<30} {'no-op calls':>12} {'pipeline calls':>15} {'pipeline us':>12}")
     rows = []
     for name in set(noop_r["commands"]) | set(pipe_r["commands"]):
         a = noop_r["commands"].get(name, (0, 0))
@@ -296,6 +312,7 @@ def print_commands(noop_r: dict[str, Any], pipe_r: dict[str, Any], top: int) -> 
     total = [sum(r[i] for r in rows) for i in (1, 2, 3)]
     for name, a, b, us in [("all commands", *total), *rows[:top]]:
         print(f"  {name:<28} {a:>12.2f} {b:>15.2f} {us:>12.1f}")
+    print("  (INFO commandstats: a command a script runs counts in its own row and in evalsha's too)")
 
 
 def main() -> None:
@@ -319,6 +336,8 @@ def main() -> None:
 
     RoundTrips.install()
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp, EmbeddedRedis() as server:
+        assert server.proc is not None
+        args.server_pid = server.proc.pid
         noop_r, pipe_r, profile_text = asyncio.run(run(args, server.url, Path(tmp)))
     if profile_text:
         print(profile_text)
@@ -330,11 +349,12 @@ def main() -> None:
         f"{args.identities} identit{'y' if args.identities == 1 else 'ies'}; "
         f"{os.cpu_count()} CPUs, load average after {load}"
     )
-    print(f"{'run':<30} {'n':>7} {'seconds':>8} {'CPU s':>7} {'per s':>7} {'CPU us/job':>10} {'requests/job':>12}")
+    head = f"{'seconds':>8} {'CPU s':>7} {'per s':>7} {'CPU us/job':>10} {'requests/job':>12} {'Redis CPU us/job':>16}"
+    print(f"{'run':<30} {'n':>7} {head}")
     for name, r in (("arq no-op jobs", noop_r), ("pipeline sends (instant)", pipe_r)):
         print(
             f"{name:<30} {r['n']:>7,} {r['seconds']:>8.2f} {r['cpu']:>7.2f} {r['per_s']:>7,.0f} "
-            f"{r['cpu'] / r['n'] * 1e6:>10.0f} {r['trips'] / r['n']:>12.2f}"
+            f"{r['cpu'] / r['n'] * 1e6:>10.0f} {r['trips'] / r['n']:>12.2f} {r['server'] / r['n'] * 1e6:>16.0f}"
         )
     ratio = pipe_r["per_s"] / noop_r["per_s"]
     print(f"{'pipeline / no-op':<30} {ratio:>32.0%}  (target >= 50%)")
