@@ -33,7 +33,8 @@ class CampaignKeys:
         self.meta = campaign(cid)
         self.queue = base + "q"  # list: indexes waiting, in shuffled order
         self.later = base + "later"  # zset: index -> not before (backoff, deferrals)
-        self.held = base + "held"  # zset: index -> not before (held back by the domain share)
+        self.held = base + "held"  # zset: domain group -> when its share frees up (groups with held recipients)
+        self.held_prefix = base + "held:"  # list per domain group: indexes held back by the domain share
         self.counts = base + "counts"  # hash: state -> count
         self.inflight = base + "inflight"  # zset: index -> deadline of its grant or lease
         self.doubt = base + "doubt"  # zset: index -> next reconciliation attempt

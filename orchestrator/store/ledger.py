@@ -139,6 +139,7 @@ class Ledger:
                 JOB_EXPIRES_MS,
                 quota or 0,
                 repr(to_quota_day_s),
+                ck.held_prefix,
             ],
         )
         parts = as_str_list(reply)

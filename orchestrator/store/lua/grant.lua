@@ -5,7 +5,7 @@
 -- is empty the domain share no longer holds anything back (no other domain is waiting).
 -- Each grant's arq job is written here too (JSON, see orchestrator/jobs.py): grant and job appear
 -- together or not at all.
--- KEYS: 1 campaign meta, 2 queue, 3 later, 4 held, 5 counts, 6 inflight, 7 id hour, 8 id day,
+-- KEYS: 1 campaign meta, 2 queue, 3 later, 4 held groups, 5 counts, 6 inflight, 7 id hour, 8 id day,
 --       9 id gcra, 10 pool hour, 11 pool day, 12 account gcra, 13 grant seq, 14 arq queue,
 --       15 identity's sends on Tencent's (China-time) day
 -- ARGV: 1 now, 2 want, 3 id hourly, 4 id daily, 5 pool hourly, 6 pool daily, 7 account interval s,
@@ -13,7 +13,7 @@
 --       14 record prefix, 15 domain share (0 = off), 16 domain prefix, 17 grant deadline s,
 --       18 block prefix, 19 bucket size, 20 seconds to next local midnight, 21 hour-summary key,
 --       22 local hour, 23 arq score (wall-clock ms), 24 arq job expiry ms, 25 Tencent daily quota
---       (0 = none known), 26 seconds until Tencent's day turns
+--       (0 = none known), 26 seconds until Tencent's day turns, 27 held-list prefix
 -- Returns: {reason, wait_s, idx1, grant1, idx2, grant2, ...}
 local GROUPS = __GROUPS__
 
@@ -43,6 +43,7 @@ local arq_score = ARGV[23]
 local arq_expires = ARGV[24]
 local quota = tonumber(ARGV[25])
 local to_quota_day = tonumber(ARGV[26])
+local held_prefix = ARGV[27]
 
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' then
   return {'not_running', '-1'}
@@ -82,10 +83,17 @@ local function record_domain(idx)
   return GROUPS[d] or d
 end
 
--- May recipient `idx` go now? If not, park it: in `later` while its domain is blocked, in `held`
--- while its domain has used its share of the identity's hour and other mail is waiting.
-local function admit(idx)
-  local group = record_domain(idx)
+-- Recipients held back by the domain share wait in one list per domain group (`held:<group>`);
+-- KEYS[4] scores each group with the time its share frees up. Holding and releasing are O(1) per
+-- recipient, so a busy domain's backlog is never re-examined recipient by recipient.
+local function hold(idx, group, at, front)
+  redis.call(front and 'LPUSH' or 'RPUSH', held_prefix .. group, idx)
+  redis.call('ZADD', KEYS[4], at, group)
+end
+
+-- May recipient `idx` of `group` go now? If not, park it: in `later` while its domain is blocked,
+-- held while its domain has used its share of the identity's hour and other mail is waiting.
+local function admit(idx, group, from_held)
   local blocked = tonumber(redis.call('GET', block_prefix .. group) or '0')
   if blocked > now then
     redis.call('ZADD', KEYS[3], blocked, idx)
@@ -96,41 +104,56 @@ local function admit(idx)
     local dint = 3600.0 / math.max(share * id_hourly, 1e-9)
     local dtat = tonumber(redis.call('HGET', dkey, 'tat') or '0')
     if dtat > now and redis.call('LLEN', KEYS[2]) > 0 then
-      redis.call('ZADD', KEYS[4], dtat, idx)
+      hold(idx, group, dtat, from_held)
       return false
     end
-    redis.call('HSET', dkey, 'tat', math.max(dtat, now - catchup) + dint)
+    dtat = math.max(dtat, now - catchup) + dint
+    redis.call('HSET', dkey, 'tat', dtat)
     redis.call('EXPIRE', dkey, 7200)
+    if from_held and redis.call('LLEN', held_prefix .. group) > 0 then
+      redis.call('ZADD', KEYS[4], dtat, group)  -- the rest of the group waits for its next turn
+    end
   end
   return true
 end
 
--- Take the next recipient that may go now, or nil.
+-- The first recipient held for `group`, dropping the group once its list is empty.
+local function unhold(group)
+  local idx = redis.call('LPOP', held_prefix .. group)
+  if redis.call('LLEN', held_prefix .. group) == 0 then redis.call('ZREM', KEYS[4], group) end
+  return idx
+end
+
+-- Take the next recipient that may go now, or nil: due retries, then held groups whose share
+-- has freed up, then the shuffled queue.
 local function next_recipient()
-  for _ = 1, 64 do
-    local idx = nil
+  for _ = 1, 256 do
+    local idx, group, from_held = nil, nil, false
     local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1)
     if due[1] then
       idx = due[1]
       redis.call('ZREM', KEYS[3], idx)
     else
-      due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, 1)
-      if due[1] then
-        idx = due[1]
-        redis.call('ZREM', KEYS[4], idx)
+      local g = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, 1)
+      if g[1] then
+        group, from_held = g[1], true
+        idx = unhold(group)
       else
         idx = redis.call('LPOP', KEYS[2])
+        if not idx then break end
       end
     end
-    if not idx then break end
-    if admit(idx) then return idx end
+    if idx then
+      group = group or record_domain(idx)
+      if admit(idx, group, from_held) then return idx end
+    end
   end
   -- Only held recipients are left: no other domain waits, so the share holds nothing back.
   if redis.call('LLEN', KEYS[2]) == 0 then
-    local held = redis.call('ZRANGE', KEYS[4], 0, 0)
-    if held[1] then
-      redis.call('ZREM', KEYS[4], held[1])
-      return held[1]
+    local g = redis.call('ZRANGE', KEYS[4], 0, 0)
+    if g[1] then
+      local idx = unhold(g[1])
+      if idx and admit(idx, g[1], false) then return idx end
     end
   end
   return nil
