@@ -21,17 +21,15 @@ from tests.pipeline_helpers import load, per_local_day, write_campaign
 START = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
 
 
-async def test_live_quota_below_plan_caps_the_day(redis: Redis, redis_url: str, tmp_path: Path) -> None:
-    """A new domain at reputation level 1 (500 a day) sends 500 on day 1, not the plan's 1000."""
-    path = write_campaign(tmp_path, 1500, identities=1)
-    campaign, fp = load(path)
-    await submit(redis, campaign, fp, START, str(path))
-    clock = VirtualClock(START)
+async def _run_level_one(
+    redis_url: str, domain: str, clock: VirtualClock, until: float, zone: str = "Asia/Shanghai"
+) -> list[float]:
+    """Run the pipeline against an emulator whose only domain is at reputation level 1; send times."""
     world = World(
         accounts=[Account(name="default", secret_id="sid", secret_key="skey")],
-        identities=[IdentityConfig(domain=campaign.identities[0].domain, reputation_level=1)],
+        identities=[IdentityConfig(domain=domain, reputation_level=1)],
         permissive=True,
-        timezone="UTC",
+        timezone=zone,
     )
     async with run_emulator(world, clock=clock) as emu:
         settings = Settings(
@@ -43,10 +41,21 @@ async def test_live_quota_below_plan_caps_the_day(redis: Redis, redis_url: str, 
         sender = TencentSender(settings)
         try:
             async with VirtualRun(redis_url, clock, sender, PacerConfig()) as run:
-                await run.run_until(START + 86400 - 1)
+                await run.run_until(until)
         finally:
             await sender.close()
-        days = per_local_day(s.time for s in emu.send_log)
+        return [s.time for s in emu.send_log]
+
+
+async def test_live_quota_below_plan_caps_the_day(redis: Redis, redis_url: str, tmp_path: Path) -> None:
+    """A new domain at reputation level 1 (500 a day) sends 500 on day 1, not the plan's 1000."""
+    path = write_campaign(tmp_path, 1500, identities=1)
+    campaign, fp = load(path)
+    await submit(redis, campaign, fp, START, str(path))
+    times = await _run_level_one(
+        redis_url, campaign.identities[0].domain, VirtualClock(START), START + 86400 - 1, "UTC"
+    )
+    days = per_local_day(times)
     assert days["2026-12-01"] == 500
     state = await identities.load(redis, campaign.identities[0].id)
     assert state is not None
@@ -59,26 +68,8 @@ async def test_quota_counts_tencent_days_not_the_campaigns(redis: Redis, redis_u
     path = write_campaign(tmp_path, 2000, identities=1, extra={"timezone": "Asia/Seoul"})
     campaign, fp = load(path)
     await submit(redis, campaign, fp, START, str(path))
-    clock = VirtualClock(START)
-    world = World(
-        accounts=[Account(name="default", secret_id="sid", secret_key="skey")],
-        identities=[IdentityConfig(domain=campaign.identities[0].domain, reputation_level=1)],
-        permissive=True,
-    )
-    async with run_emulator(world, clock=clock) as emu:
-        settings = Settings(
-            REDIS_URL=redis_url,
-            TENCENTCLOUD_SECRET_ID=SecretStr("sid"),
-            TENCENTCLOUD_SECRET_KEY=SecretStr("skey"),
-            SES_ENDPOINT=emu.url,
-        )
-        sender = TencentSender(settings)
-        try:
-            async with VirtualRun(redis_url, clock, sender, PacerConfig()) as run:
-                await run.run_until(START + 3 * 86400)
-        finally:
-            await sender.close()
-        china_days = per_local_day((s.time for s in emu.send_log), "Asia/Shanghai")
+    times = await _run_level_one(redis_url, campaign.identities[0].domain, VirtualClock(START), START + 3 * 86400)
+    china_days = per_local_day(times, "Asia/Shanghai")
     stops = [e for e in await events.read(redis) if e.type == "identity_stopped_today"]
     assert stops == [], "Tencent never had to refuse a send for the quota"
     full_days = [

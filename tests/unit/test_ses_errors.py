@@ -11,58 +11,12 @@ from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentClo
 from orchestrator.core.sending import OutcomeKind
 from orchestrator.ses.client import outcome_of_exception
 from orchestrator.ses.errors import CODES, classify, explain
+from tests.error_table import SPEC_TABLE
 
 K = OutcomeKind
 
 #: The table of docs/tencent.md (from spec/tencent-ses.md), row by row.
-TABLE: dict[str, OutcomeKind] = {
-    "RequestLimitExceeded": K.TRANSIENT,
-    "RequestLimitExceeded.UinLimitExceeded": K.TRANSIENT,
-    "InternalError": K.TRANSIENT,
-    "InternalError.QueryDataBaseFailed": K.TRANSIENT,
-    "FailedOperation.ServiceNotAvailable": K.TRANSIENT,
-    "FailedOperation.FrequencyLimit": K.RECIPIENT_LATER,
-    "FailedOperation.TemporaryBlocked": K.DOMAIN_LATER,
-    "FailedOperation.EmailAddrInBlacklist": K.RECIPIENT_NEVER,
-    "FailedOperation.ReceiverHasUnsubscribed": K.RECIPIENT_NEVER,
-    "FailedOperation.RejectedByRecipients": K.RECIPIENT_NEVER,
-    "FailedOperation.IncorrectEmail": K.RECIPIENT_NEVER,
-    "FailedOperation.UnsupportMailType": K.RECIPIENT_NEVER,
-    "InvalidParameterValue.IllegalEmailAddress": K.RECIPIENT_NEVER,
-    "InvalidParameterValue.ReceiverEmailInvalid": K.RECIPIENT_NEVER,
-    "InvalidParameterValue.EmailAddressIsNULL": K.RECIPIENT_NEVER,
-    "InvalidParameterValue.TemplateDataError": K.RECIPIENT_DATA,
-    "InvalidParameterValue.InValidTemplateData": K.RECIPIENT_DATA,
-    "InvalidParameterValue.TemplateDataLenLimit": K.RECIPIENT_DATA,
-    "InvalidParameterValue.TemplateNotMatchData": K.RECIPIENT_DATA,
-    "InvalidParameterValue.TemplateDataInconsistent": K.RECIPIENT_DATA,
-    "FailedOperation.WrongContentJson": K.RECIPIENT_DATA,
-    "FailedOperation.ExceedSendLimit": K.IDENTITY_TODAY,
-    "AuthFailure.SignatureFailure": K.CAMPAIGN_FATAL,
-    "AuthFailure.SignatureExpire": K.CAMPAIGN_FATAL,
-    "AuthFailure.SecretIdNotFound": K.CAMPAIGN_FATAL,
-    "AuthFailure.UnauthorizedOperation": K.CAMPAIGN_FATAL,
-    "FailedOperation.NotAuthenticatedSender": K.CAMPAIGN_FATAL,
-    "OperationDenied.DomainNotVerified": K.CAMPAIGN_FATAL,
-    "InvalidParameterValue.NoSuchSender": K.CAMPAIGN_FATAL,
-    "InvalidParameterValue.NotExistDomain": K.CAMPAIGN_FATAL,
-    "OperationDenied.SendAddressStatusError": K.CAMPAIGN_FATAL,
-    "FailedOperation.IncorrectSender": K.CAMPAIGN_FATAL,
-    "FailedOperation.DKIMNotApplied": K.CAMPAIGN_FATAL,
-    "FailedOperation.InvalidTemplateID": K.CAMPAIGN_FATAL,
-    "InvalidParameterValue.TemplateNotExist": K.CAMPAIGN_FATAL,
-    "OperationDenied.TemplateStatusError": K.CAMPAIGN_FATAL,
-    "FailedOperation.WithOutPermission": K.CAMPAIGN_FATAL,
-    "FailedOperation.MissingEmailContent": K.CAMPAIGN_FATAL,
-    "InvalidParameterValue.TemplateContentIsNULL": K.CAMPAIGN_FATAL,
-    "InvalidParameterValue.SubjectLengthError": K.CAMPAIGN_FATAL,
-    "FailedOperation.InsufficientQuota": K.CAMPAIGN_FATAL,
-    "FailedOperation.InsufficientBalance": K.CAMPAIGN_FATAL,
-    "FailedOperation.HighRejectionRate": K.CAMPAIGN_FATAL,
-    "LimitExceeded": K.CAMPAIGN_FATAL,
-    "ServerNetworkError": K.TRANSIENT,
-    "ClientNetworkError": K.IN_DOUBT,
-}
+TABLE: dict[str, OutcomeKind] = SPEC_TABLE
 
 SDK_CODES = sorted(v for k, v in vars(sdk_errorcodes).items() if k.isupper() and isinstance(v, str))
 
