@@ -28,5 +28,12 @@ check: lint test
 simulate: setup
 	$(BIN)/orchestrate simulate campaigns/example.yaml
 
+# Quick runs of the benchmarks (full sizes and options: docs/benchmarks.md).
+bench: setup
+	$(PY) bench/bench_sdk.py --calls 1000 --concurrency 1,10
+	$(PY) bench/bench_submit.py --recipients 200000
+	$(PY) bench/bench_pipeline.py
+	$(PY) bench/bench_simulate.py --sample 0.005
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
