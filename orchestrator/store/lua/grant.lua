@@ -52,11 +52,10 @@ if id_hourly <= 0 or id_daily <= 0 or pool_hourly <= 0 or pool_daily <= 0 then
   return {'no_budget', tostring(to_midnight)}
 end
 
-redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', '(' .. (now - 3600))
-redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', '(' .. (now - 3600))
--- A grant exactly 3600 s old has left the window: the window is (now - 3600, now].
-redis.call('ZREMRANGEBYSCORE', KEYS[7], now - 3600, now - 3600)
-redis.call('ZREMRANGEBYSCORE', KEYS[10], now - 3600, now - 3600)
+-- The window is (now - 3600, now]: a grant exactly 3600 s old has left it. The bound is passed as
+-- a number (Redis writes it with full precision); Lua's `..` would keep only 14 significant digits.
+redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - 3600)
+redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', now - 3600)
 
 local id_count = redis.call('ZCARD', KEYS[7])
 local pool_count = redis.call('ZCARD', KEYS[10])
@@ -195,7 +194,9 @@ while granted < want do
   local skey = state_prefix .. b
   local prev = redis.call('HGET', skey, idx) or 'q|0'
   local attempts = string.match(prev, '^q|(%d+)') or '0'
-  redis.call('HSET', skey, idx, 'g|' .. grant .. '|' .. attempts .. '|' .. now)
+  -- ARGV[1], not `now`: concatenating a Lua number keeps 14 digits (a grant 30 us before midnight
+  -- would read back as midnight, and its refund would go to the wrong day).
+  redis.call('HSET', skey, idx, 'g|' .. grant .. '|' .. attempts .. '|' .. ARGV[1])
   redis.call('ZADD', KEYS[6], now + grant_deadline, idx)
   redis.call('HINCRBY', KEYS[5], 'queued', -1)
   redis.call('HINCRBY', KEYS[5], 'granted', 1)
