@@ -24,8 +24,8 @@ from orchestrator.ses.errors import SesError
 from orchestrator.store import campaigns, events, identities, keys
 from orchestrator.store.campaigns import State
 from orchestrator.store.identities import IdentityState
-from orchestrator.store.ledger import Ledger, Limits
-from orchestrator.store.scripts import Scripts
+from orchestrator.store.ledger import STATES, Ledger, Limits
+from orchestrator.store.scripts import Scripts, as_str_list
 
 log = structlog.get_logger("orchestrator.pacer")
 
@@ -271,19 +271,19 @@ class Pacer:
         c = rec.counts
         if c["queued"] or c["granted"] or c["inflight"]:
             return False
-        if await self.redis.zcard(ck.doubt):
-            return False
-        outcome, _ = await campaigns.transition(
-            self.redis,
-            rec.cid,
-            State.COMPLETED,
-            {State.RUNNING},
-            now,
-            reason="every recipient has an outcome",
+        # `rec.counts` was read earlier: a late finish may since have moved a send from in doubt back
+        # to the queue. Counts, doubts and the state change are checked and made in one atomic step.
+        reason = "every recipient has an outcome"
+        reply = as_str_list(
+            await self.redis.eval(_COMPLETE, 3, ck.meta, ck.counts, ck.doubt, reason, repr(now), *STATES)
         )
-        if outcome == "ok":
+        if reply[0] == "busy":
+            return False
+        if reply[0] == "ok":
+            await events.emit(self.redis, now, "campaign_completed", rec.cid, reason=reason, was=State.RUNNING.value)
             report.completed.append(rec.cid)
-            await events.emit(self.redis, now, "campaign_counts", rec.cid, counts=c)
+            counts = dict(zip(STATES, (int(v) for v in reply[1:]), strict=True))
+            await events.emit(self.redis, now, "campaign_counts", rec.cid, counts=counts)
         return True
 
     async def sweep(self) -> dict[str, int]:
@@ -377,6 +377,26 @@ class Pacer:
             else:
                 await self.redis.zadd(ck.doubt, {raw: now + RECONCILE_RETRY_S})
 
+
+#: Complete a running campaign only if nothing is queued, granted or in flight and no doubt awaits
+#: its lookup, all read in the same atomic step as the state change (same fields as a transition).
+#: KEYS: 1 campaign meta, 2 counts, 3 doubt; ARGV: 1 reason, 2 now, then the ledger states.
+#: Returns {'ok', count per state...} | {'busy'} | {'not_running'}
+_COMPLETE = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return {'not_running'} end
+local counts = {}
+for i = 3, #ARGV do
+  counts[#counts + 1] = tonumber(redis.call('HGET', KEYS[2], ARGV[i]) or '0')
+end
+for _, s in ipairs({'queued', 'granted', 'inflight'}) do
+  if tonumber(redis.call('HGET', KEYS[2], s) or '0') ~= 0 then return {'busy'} end
+end
+if redis.call('ZCARD', KEYS[3]) > 0 then return {'busy'} end
+redis.call('HSET', KEYS[1], 'state', 'completed', 'reason', ARGV[1], 'paused_by', '', 'changed_at', ARGV[2])
+local out = {'ok'}
+for _, n in ipairs(counts) do out[#out + 1] = n end
+return out
+"""
 
 _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 
