@@ -350,7 +350,7 @@ class Pacer:
             if result.verdict in (LookupVerdict.SENT, LookupVerdict.NOT_SENT):
                 sent = result.verdict is LookupVerdict.SENT
                 # Sent: record the provider's MessageId. Clearly not sent: retry now, budget given back.
-                await self.ledger.finish(
+                settled = await self.ledger.finish(
                     ck,
                     identity,
                     idx,
@@ -364,6 +364,8 @@ class Pacer:
                     grant_local_date=grant_date,
                     grant_time=gt,
                 )
+                if not settled:
+                    continue  # the worker's own late answer got there first: nothing to report
                 stats["reconciled_sent" if sent else "reconciled_not_sent"] += 1
                 await events.emit(
                     self.redis, now, "in_doubt_resolved", cid, identity, index=idx, verdict=result.verdict.value
