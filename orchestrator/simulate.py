@@ -44,9 +44,6 @@ from orchestrator.store import campaigns, events, identities, keys
 from orchestrator.store.connection import redis_from_url
 from orchestrator.submit import submit
 
-#: Where a running simulation publishes its virtual time, so `status` and `watch` can follow it.
-VIRTUAL_NOW_KEY = f"{keys.PREFIX}sim:now"
-
 
 @dataclass
 class SimulationResult:
@@ -188,7 +185,7 @@ async def run_simulation(
                 result = await submit(redis, spec, fingerprint, start, "simulate")
                 cid = result.campaign_id
                 if speed:
-                    await redis.set(VIRTUAL_NOW_KEY, repr(start))
+                    await redis.set(keys.VIRTUAL_NOW, repr(start))
                 if on_start is not None:
                     on_start(redis_server.url, cid)
                 recorder = _Recorder(spec)
@@ -221,7 +218,7 @@ def _stepper(
             progress((now - start) / max(end - start, 1))
         if speed:
             if now - last_publish[0] >= 1.0:
-                await redis.set(VIRTUAL_NOW_KEY, repr(now))
+                await redis.set(keys.VIRTUAL_NOW, repr(now))
                 last_publish[0] = now
             ahead = (now - start) / speed - (time.perf_counter() - wall_start)
             if ahead > 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -29,8 +28,3 @@ class VirtualClock:
 
     def advance(self, seconds: float) -> None:
         self.set(self._t + seconds)
-
-
-def to_datetime(ts: float) -> datetime:
-    """An epoch timestamp as an aware UTC datetime."""
-    return datetime.fromtimestamp(ts, tz=UTC)

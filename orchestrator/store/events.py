@@ -64,8 +64,3 @@ async def read(redis: Redis, campaign: str | None = None, after: str = "-", coun
     if campaign is not None:
         out = [e for e in out if e.campaign == campaign]
     return out
-
-
-async def last_id(redis: Redis) -> str:
-    rows = await redis.xrevrange(keys.EVENTS, count=1)
-    return str(rows[0][0]) if rows else "0-0"

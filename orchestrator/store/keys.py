@@ -12,6 +12,7 @@ EVENTS = f"{PREFIX}events"  # stream: everything that happens, one entry per eve
 MESSAGE_IDS = f"{PREFIX}msgid"  # hash: Tencent MessageId -> "campaign:index"
 PACER_LOCK = f"{PREFIX}pacer:lock"  # string: the token of the one active pacer
 GRANT_SEQ = f"{PREFIX}grant:seq"  # counter: unique grant ids
+VIRTUAL_NOW = f"{PREFIX}sim:now"  # string: a running `simulate --speed` publishes its virtual time here
 BLOCKLIST = f"{PREFIX}supp:blocklist"  # set: addresses no identity may mail (bounces, Tencent's list)
 
 
