@@ -120,7 +120,15 @@ async def serve_all(
         redis = redis_from_url(url)
         sender = build_sender(s)
         clock = SystemClock()
-        deps = Deps(redis=redis, ledger=Ledger(redis), sender=sender, clock=clock, lease_s=s.lease_s, owns_sender=False)
+        deps = Deps(
+            redis=redis,
+            ledger=Ledger(redis),
+            sender=sender,
+            clock=clock,
+            lease_s=s.lease_s,
+            owns_sender=False,
+            reconcile_after_s=s.reconcile_after_s,
+        )
         worker = ResilientWorker(
             functions=[func(send_one, name="send_one", timeout=s.job_timeout_s, max_tries=5)],
             redis_settings=arq_settings(url),

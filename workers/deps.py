@@ -22,6 +22,7 @@ class Deps:
     sender: Sender
     clock: Clock
     lease_s: float = LEASE_S
+    reconcile_after_s: float = 60.0  # first status lookup of a send that timed out (RECONCILE_AFTER_S)
     rnd: random.Random = field(default_factory=random.Random)
     owns_sender: bool = True
     refunds: int = 0  # sends that certainly did not leave (their budget went back): the pacer may regrant

@@ -119,6 +119,7 @@ async def send_one(ctx: dict[str, Any], cid: str, idx: int, grant: str) -> str:
         spec.retry.base_delay_s,
         spec.retry.max_delay_s,
         deps.rnd,
+        deps.reconcile_after_s,
     )
     await _side_effects(deps, spec, ck, decision, claim, ident.domain, identity_id, now)
     if not await record(decision):

@@ -29,7 +29,12 @@ async def startup(ctx: dict[str, Any]) -> None:
 
     redis = redis_from_url(settings.redis_url)
     ctx["deps"] = Deps(
-        redis=redis, ledger=Ledger(redis), sender=build_sender(settings), clock=SystemClock(), lease_s=settings.lease_s
+        redis=redis,
+        ledger=Ledger(redis),
+        sender=build_sender(settings),
+        clock=SystemClock(),
+        lease_s=settings.lease_s,
+        reconcile_after_s=settings.reconcile_after_s,
     )
 
 

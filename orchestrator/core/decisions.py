@@ -63,6 +63,7 @@ def decide(  # noqa: PLR0911 - one return per outcome class reads as the table i
     base_delay_s: float,
     max_delay_s: float,
     rnd: random.Random,
+    reconcile_after_s: float = FIRST_RECONCILE_AFTER_S,
 ) -> Decision:
     """The ledger action for `outcome` of try number `attempt` (1-based) made at `now`."""
     code = outcome.code or outcome.kind.value
@@ -71,7 +72,7 @@ def decide(  # noqa: PLR0911 - one return per outcome class reads as the table i
     if kind is OutcomeKind.ACCEPTED:
         return Decision(Action.ACCEPTED, value=outcome.message_id or "")
     if kind is OutcomeKind.IN_DOUBT:
-        return Decision(Action.IN_DOUBT, value=code, ready_at=now + FIRST_RECONCILE_AFTER_S, detail=outcome.detail)
+        return Decision(Action.IN_DOUBT, value=code, ready_at=now + reconcile_after_s, detail=outcome.detail)
     if kind is OutcomeKind.CAMPAIGN_FATAL:
         return Decision(Action.PAUSE, value=code, refund=True, detail=f"{code}: {outcome.detail}".strip(": "))
     if kind is OutcomeKind.IDENTITY_TODAY:
