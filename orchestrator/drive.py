@@ -161,9 +161,9 @@ class VirtualRun:
     async def _anything_pending(self) -> bool:
         """True while a campaign runs (even one the next tick only marks completed) or a doubt awaits its lookup."""
         for cid in await campaigns.all_ids(self.redis):
-            rec = await campaigns.get(self.redis, cid)
-            if rec is None:
-                continue
+            rec = await campaigns.load(self.redis, cid)
+            if not isinstance(rec, campaigns.CampaignRecord):
+                continue  # gone, or unreadable: the pacer skips it too
             if rec.state is State.RUNNING:
                 # The sweep may just have settled the last send: only a tick completes the campaign.
                 return True

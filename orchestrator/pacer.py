@@ -81,6 +81,7 @@ class Pacer:
         self._rotation = 0
         self._last_hour: dict[str, tuple[str, int]] = {}
         self._quota_read_at = float("-inf")
+        self._unreadable: set[str] = set()  # campaigns already reported unreadable
 
     async def tick(self) -> TickReport:
         now = self.clock.now()
@@ -92,11 +93,23 @@ class Pacer:
             await self.refresh_quotas()
         states: dict[str, IdentityState] = {}
         for cid in cids:
-            rec = await campaigns.get(self.redis, cid)
+            rec = await self._load(cid)
             if rec is None or rec.state is not State.RUNNING:
                 continue
             await self._tick_campaign(rec, now, states, report)
         return report
+
+    async def _load(self, cid: str) -> campaigns.CampaignRecord | None:
+        """A campaign's record; None (and one warning per campaign) when it cannot be read: others go on."""
+        try:
+            rec = await campaigns.get(self.redis, cid)
+        except campaigns.UnreadableCampaignError as exc:
+            if cid not in self._unreadable:
+                self._unreadable.add(cid)
+                log.warning("campaign_unreadable", campaign=cid, reason=exc.unreadable.reason)
+            return None
+        self._unreadable.discard(cid)
+        return rec
 
     async def refresh_quotas(self) -> None:
         """Read every identity's current daily quota from Tencent (a new domain starts at 500 a day)."""
@@ -320,7 +333,7 @@ class Pacer:
         due = await self.redis.zrangebyscore(ck.doubt, "-inf", now, start=0, num=200)
         if not due:
             return
-        rec = await campaigns.get(self.redis, cid)
+        rec = await self._load(cid)
         if rec is None:
             return
         for raw in due:

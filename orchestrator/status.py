@@ -54,10 +54,33 @@ def _iso(ts: float, spec: Campaign) -> str:
     return datetime.fromtimestamp(ts, tz=spec.zone).isoformat(timespec="seconds")
 
 
+#: The counts of CampaignStatus.progress.
+PROGRESS_KEYS = ("total", "accepted", "pending", "in_flight", "failed", "suppressed", "in_doubt")
+#: The state `status` shows for a stored campaign that cannot be read (its reason says why).
+UNREADABLE = "unreadable"
+
+
+def unreadable_status(bad: campaigns.Unreadable) -> CampaignStatus:
+    """A campaign that cannot be read, as a status line: its id, its name when known, and why."""
+    return CampaignStatus(
+        id=bad.cid,
+        name=bad.name,
+        state=UNREADABLE,
+        reason=bad.reason,
+        paused_by="",
+        mode="",
+        created_at="",
+        progress=dict.fromkeys(PROGRESS_KEYS, 0),  # unknown: the same keys, so every view can print it
+        submit={},
+    )
+
+
 async def campaign_status(redis: Redis, cid: str, now: float) -> CampaignStatus | None:
-    rec = await campaigns.get(redis, cid)
+    rec = await campaigns.load(redis, cid)
     if rec is None:
         return None
+    if isinstance(rec, campaigns.Unreadable):
+        return unreadable_status(rec)
     spec = rec.spec
     ids = rec.identities
     states = await identities.load_many(redis, ids)

@@ -41,12 +41,21 @@ def template_data(spec: Campaign, values: list[str]) -> dict[str, str]:
 
 
 async def _spec(deps: Deps, cid: str) -> Campaign | None:
-    """The campaign's spec: fetched once per process (it never changes after submit)."""
-    cached = campaigns.cached_spec(cid)
-    if cached is not None:
-        return cached
-    raw = await deps.redis.hget(keys.campaign(cid), "spec")
-    return campaigns.spec_of(cid, raw) if raw else None
+    """The campaign's spec: fetched once per process (it never changes after submit).
+
+    None when the campaign is gone, or when its stored spec cannot be read: then the recipient is
+    left as granted (not failed, not lost) and the sweeper offers it again later.
+    """
+    spec = await campaigns.load_spec(deps.redis, cid)
+    if isinstance(spec, campaigns.Unreadable):
+        if cid not in _UNREADABLE_LOGGED:  # once per process, not once per job
+            _UNREADABLE_LOGGED.add(cid)
+            log.warning("campaign_unreadable", campaign=cid, reason=spec.reason)
+        return None
+    return spec
+
+
+_UNREADABLE_LOGGED: set[str] = set()
 
 
 async def send_one(ctx: dict[str, Any], cid: str, idx: int, grant: str) -> str:

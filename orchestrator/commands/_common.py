@@ -47,6 +47,8 @@ def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
             return await body(redis)
         except RedisError as exc:
             raise CommandError(f"Redis error: {exc}") from None
+        except campaigns.UnreadableCampaignError as exc:
+            raise CommandError(str(exc)) from None
         finally:
             await redis.aclose()
 

@@ -10,12 +10,13 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator.cli import EXIT_FAILED
 from orchestrator.commands._common import clock_now, print_json, resolve_campaign, run
-from orchestrator.status import CampaignStatus, all_status, campaign_status
+from orchestrator.status import UNREADABLE, CampaignStatus, all_status, campaign_status
 from orchestrator.store import campaigns, keys
 from orchestrator.store.ledger import Ledger
 
-STATE_STYLE = {"running": "green", "paused": "yellow", "completed": "cyan", "cancelled": "red"}
+STATE_STYLE = {"running": "green", "paused": "yellow", "completed": "cyan", "cancelled": "red", UNREADABLE: "bold red"}
 
 
 def render_status(st: CampaignStatus) -> Group:
@@ -25,6 +26,10 @@ def render_status(st: CampaignStatus) -> Group:
     if st.reason and st.state != "running":
         state.append(f" ({st.reason}{', by ' + st.paused_by if st.paused_by else ''})")
     head = Text.assemble((f"{st.name} ", "bold"), (f"[{st.id}] ", "dim"), state)
+    if st.state == UNREADABLE:  # nothing else is known: the pacer and workers skip it
+        return Group(
+            head, Text("  skipped by the pacer and workers until its stored record is fixed", style="dim"), Text("")
+        )
     total = max(p["total"], 1)
     summary = Text(
         f"accepted {p['accepted']:,} of {p['total']:,} ({100 * p['accepted'] / total:.1f}%)  pending {p['pending']:,}  "
@@ -75,12 +80,14 @@ def command(ctx: click.Context, campaign: str | None, as_json: bool, in_doubt: b
     if as_json:
         data = [s.as_json() for s in statuses]
         print_json(data[0] if campaign and data else data)
-        return
-    console = Console()
-    if not statuses:
-        console.print("no campaigns yet: `orchestrate submit campaigns/example.yaml`")
-    for st in statuses:
-        console.print(render_status(st))
+    else:
+        console = Console()
+        if not statuses:
+            console.print("no campaigns yet: `orchestrate submit campaigns/example.yaml`")
+        for st in statuses:
+            console.print(render_status(st))
+    if campaign and any(st.state == UNREADABLE for st in statuses):
+        ctx.exit(EXIT_FAILED)  # the one campaign asked about cannot be read
 
 
 def _list_in_doubt(ctx: click.Context, campaign: str, as_json: bool) -> None:

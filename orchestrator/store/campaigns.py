@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from orchestrator.core.campaign import Campaign
@@ -45,13 +46,57 @@ class CampaignRecord:
 
 _SPEC_CACHE: dict[str, Campaign] = {}
 
+#: An unreadable campaign's reason is one line of at most this many characters.
+REASON_MAX_CHARS = 200
 
-def spec_of(cid: str, raw_spec: str) -> Campaign:
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A stored campaign that cannot be read (an older format, a corrupt value): skipped, never fatal."""
+
+    cid: str
+    name: str
+    reason: str  # one short line; never the stored value itself
+
+
+class UnreadableCampaignError(Exception):
+    """Raised by `get` for a campaign that cannot be read; `load` returns the `Unreadable` instead."""
+
+    def __init__(self, unreadable: Unreadable) -> None:
+        super().__init__(f"campaign {unreadable.cid} cannot be read: {unreadable.reason}")
+        self.unreadable = unreadable
+
+
+def _one_line(text: str) -> str:
+    """A reason fit for a status line or a log: printable, one line, bounded."""
+    flat = "".join(ch if ch.isprintable() else " " for ch in text)
+    flat = " ".join(flat.split())
+    return flat if len(flat) <= REASON_MAX_CHARS else flat[: REASON_MAX_CHARS - 3] + "..."
+
+
+def _spec_reason(exc: ValidationError) -> str:
+    """What is wrong with a stored spec: the first error's place and message, never the input value."""
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    if not errors:
+        return "stored spec is invalid"
+    first = errors[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"stored spec: {where + ': ' if where else ''}{first.get('msg', 'invalid')}{more}"
+
+
+def parse_spec(cid: str, raw_spec: str) -> Campaign | Unreadable:
     """A campaign's stored spec, parsed once per process (it never changes after submit)."""
     spec = _SPEC_CACHE.get(cid)
-    if spec is None:
+    if spec is not None:
+        return spec
+    try:
         spec = Campaign.model_validate_json(raw_spec)
-        _SPEC_CACHE[cid] = spec
+    except ValidationError as exc:
+        return Unreadable(cid, cid, _one_line(_spec_reason(exc)))
+    except (ValueError, TypeError, KeyError) as exc:  # a validator that fails in another way
+        return Unreadable(cid, cid, f"stored spec: {type(exc).__name__}")
+    _SPEC_CACHE[cid] = spec
     return spec
 
 
@@ -59,11 +104,25 @@ def cached_spec(cid: str) -> Campaign | None:
     return _SPEC_CACHE.get(cid)
 
 
+async def load_spec(redis: Redis, cid: str) -> Campaign | Unreadable | None:
+    """Only the spec (what a send job needs): None when the campaign does not exist."""
+    cached = _SPEC_CACHE.get(cid)
+    if cached is not None:
+        return cached
+    raw = await redis.hget(keys.campaign(cid), "spec")
+    if raw is None:
+        return Unreadable(cid, cid, "no stored spec") if await redis.exists(keys.campaign(cid)) else None
+    return parse_spec(cid, raw)
+
+
 _META_FIELDS = ("name", "state", "reason", "paused_by", "created_at", "seed", "submit", "fingerprint", "source")
 
 
-async def get(redis: Redis, cid: str) -> CampaignRecord | None:
-    """A campaign's record; the stored spec is transferred and parsed once per process."""
+async def load(redis: Redis, cid: str) -> CampaignRecord | Unreadable | None:
+    """A campaign's record, `Unreadable` when a stored value cannot be parsed, None when it does not exist.
+
+    The stored spec is transferred and parsed once per process.
+    """
     ck = keys.CampaignKeys(cid)
     cached = _SPEC_CACHE.get(cid)
     async with redis.pipeline(transaction=False) as pipe:
@@ -71,23 +130,61 @@ async def get(redis: Redis, cid: str) -> CampaignRecord | None:
         pipe.hgetall(ck.counts)
         values, counts = await pipe.execute()
     meta = {k: v for k, v in zip([*_META_FIELDS, "spec"], values, strict=False) if v is not None}
-    if not meta.get("state"):
+    if not meta:
         return None
+    name = _one_line(meta.get("name") or cid)[:80]
+    try:
+        return _record(cid, meta, counts, cached)
+    except _BadValueError as exc:
+        return Unreadable(cid, name, _one_line(str(exc)))
+
+
+class _BadValueError(Exception):
+    """One stored value that cannot be read (internal to `load`)."""
+
+
+def _record(cid: str, meta: dict[str, str], counts: dict[str, str], cached: Campaign | None) -> CampaignRecord:
+    if "state" not in meta:
+        raise _BadValueError("no stored state")
+    try:
+        state = State(meta["state"])
+    except ValueError:
+        raise _BadValueError(f"unknown state {meta['state'][:20]!r}") from None
     if cached is None and "spec" not in meta:
-        return None
+        raise _BadValueError("no stored spec")
+    spec = cached if cached is not None else parse_spec(cid, meta["spec"])
+    if isinstance(spec, Unreadable):
+        raise _BadValueError(spec.reason)
+    try:
+        submit = json.loads(meta.get("submit", "{}"))
+        created_at = float(meta.get("created_at", "0"))
+        seed = int(meta.get("seed", "0"))
+        parsed_counts = {s: int(counts.get(s, 0)) for s in STATES}
+    except (ValueError, TypeError) as exc:
+        raise _BadValueError(f"stored counts or submit data: {type(exc).__name__}") from None
+    if not isinstance(submit, dict):
+        raise _BadValueError("stored submit data is not an object")
     return CampaignRecord(
         cid=cid,
         name=meta.get("name", cid),
-        state=State(meta.get("state", "running")),
+        state=state,
         reason=meta.get("reason", ""),
         paused_by=meta.get("paused_by", ""),
-        created_at=float(meta.get("created_at", "0")),
-        spec=cached if cached is not None else spec_of(cid, meta["spec"]),
-        seed=int(meta.get("seed", "0")),
-        submit=json.loads(meta.get("submit", "{}")),
-        counts={s: int(counts.get(s, 0)) for s in STATES},
+        created_at=created_at,
+        spec=spec,
+        seed=seed,
+        submit=submit,
+        counts=parsed_counts,
         raw=meta,
     )
+
+
+async def get(redis: Redis, cid: str) -> CampaignRecord | None:
+    """A campaign's record, None when it does not exist; `UnreadableCampaignError` when it cannot be read."""
+    rec = await load(redis, cid)
+    if isinstance(rec, Unreadable):
+        raise UnreadableCampaignError(rec)
+    return rec
 
 
 async def all_ids(redis: Redis) -> list[str]:
