@@ -21,6 +21,7 @@ from orchestrator.core.progress import close_day, effective_day
 from orchestrator.core.sending import LookupVerdict, Sender, StatusQuery
 from orchestrator.jobs import enqueue_sends
 from orchestrator.ses.errors import SesError
+from orchestrator.settings import Settings
 from orchestrator.store import campaigns, events, identities, keys
 from orchestrator.store.campaigns import State
 from orchestrator.store.identities import IdentityState
@@ -35,17 +36,34 @@ GRANT_DEADLINE_S = 120.0
 QUOTA_REFRESH_S = 1800.0
 #: How long an undecided in-doubt send is looked up again before it is left for the operator.
 RECONCILE_WINDOW_S = 6 * 3600.0
-RECONCILE_RETRY_S = 300.0
+#: An undecided lookup is asked again after this long; a throttled or unconnected one much sooner.
+RECONCILE_RETRY_S = 60.0
+RECONCILE_THROTTLED_RETRY_S = 5.0
 
 
 @dataclass
 class PacerConfig:
-    account_rate_per_s: float = 20.0
+    #: SendEmail's share of the account's API rate: the grants never get ahead of what may be sent.
+    account_rate_per_s: float = 16.0
     max_grants_per_call: int = 200
     catchup_s: float = 2.0
     grant_deadline_s: float = GRANT_DEADLINE_S
     reconcile_window_s: float = RECONCILE_WINDOW_S
     reconcile_after_s: float = 60.0  # the first status lookup of an expired lease waits this long
+    reconcile_retry_s: float = RECONCILE_RETRY_S
+    reconcile_throttled_retry_s: float = RECONCILE_THROTTLED_RETRY_S
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PacerConfig:
+        """The pacer's configuration from the process settings (`pacer`, `up`)."""
+        return cls(
+            account_rate_per_s=settings.account_rate().send_per_s,
+            catchup_s=2 * settings.pacer_interval_s,
+            reconcile_after_s=settings.reconcile_after_s,
+            reconcile_retry_s=settings.reconcile_retry_s,
+            reconcile_throttled_retry_s=settings.reconcile_throttled_retry_s,
+            reconcile_window_s=settings.reconcile_window_s,
+        )
 
 
 @dataclass
@@ -390,7 +408,8 @@ class Pacer:
                     self.redis, now, "in_doubt_unresolved", cid, identity, index=idx, detail=result.detail
                 )
             else:
-                await self.redis.zadd(ck.doubt, {raw: now + RECONCILE_RETRY_S})
+                again = self.config.reconcile_throttled_retry_s if result.retry_soon else self.config.reconcile_retry_s
+                await self.redis.zadd(ck.doubt, {raw: now + again})
 
 
 #: Complete a running campaign only if nothing is queued, granted or in flight and no doubt awaits

@@ -118,7 +118,7 @@ async def serve_all(
     ):
         s = with_ses.model_copy(update={"redis_url": url})
         redis = redis_from_url(url)
-        sender = build_sender(s)
+        sender = build_sender(s, redis)
         clock = SystemClock()
         deps = Deps(
             redis=redis,
@@ -142,11 +142,7 @@ async def serve_all(
             poll_delay=0.2,
             health_check_interval=30,
         )
-        config = PacerConfig(
-            account_rate_per_s=s.account_rate_per_s,
-            catchup_s=2 * s.pacer_interval_s,
-            reconcile_after_s=s.reconcile_after_s,
-        )
+        config = PacerConfig.from_settings(s)
         pacer = Pacer(redis, clock, config, sender=sender)
         pacer_stop = asyncio.Event()
         pacer_task = asyncio.create_task(run_pacer(pacer, s.pacer_interval_s, s.sweep_interval_s, pacer_stop))

@@ -31,7 +31,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["deps"] = Deps(
         redis=redis,
         ledger=Ledger(redis),
-        sender=build_sender(settings),
+        sender=build_sender(settings, redis),
         clock=SystemClock(),
         lease_s=settings.lease_s,
         reconcile_after_s=settings.reconcile_after_s,

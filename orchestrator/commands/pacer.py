@@ -19,12 +19,8 @@ async def serve_pacer(app: AppContext, stop: asyncio.Event) -> None:
 
     settings = app.settings
     redis = redis_from_url(settings.redis_url)
-    sender = build_sender(settings)
-    config = PacerConfig(
-        account_rate_per_s=settings.account_rate_per_s,
-        catchup_s=2 * settings.pacer_interval_s,
-        reconcile_after_s=settings.reconcile_after_s,
-    )
+    sender = build_sender(settings, redis)
+    config = PacerConfig.from_settings(settings)
     pacer = Pacer(redis, SystemClock(), config, sender=sender)
     structlog.get_logger("orchestrator.pacer").info("pacer_started", interval_s=settings.pacer_interval_s)
     try:

@@ -7,6 +7,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol
 
+from orchestrator.core.account_rate import CallKind
+
 
 class OutcomeKind(StrEnum):
     """What a send attempt means for the pipeline (see docs/operations.md, error classes)."""
@@ -76,6 +78,15 @@ class LookupResult:
     verdict: LookupVerdict
     message_id: str | None = None
     detail: str = ""
+    retry_soon: bool = False  # UNKNOWN only because the lookup was throttled or could not connect
+
+
+class CallBudget(Protocol):
+    """The provider account's API rate, shared by every process: a call waits for its slot first."""
+
+    async def acquire(self, account: str, kind: CallKind) -> bool:
+        """Wait for a call slot of `kind`; False when none comes soon enough (then do not call)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

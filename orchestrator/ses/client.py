@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import structlog
+from redis.asyncio import Redis
 from tencentcloud.common.credential import Credential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 from tencentcloud.common.profile.client_profile import ClientProfile
@@ -19,8 +20,11 @@ from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.ses.v20201002 import models
 from tencentcloud.ses.v20201002.ses_client_async import SesClient
 
+from orchestrator.core.account_rate import CallKind
 from orchestrator.core.addresses import parse_from_address
+from orchestrator.core.clock import Clock
 from orchestrator.core.sending import (
+    CallBudget,
     LookupResult,
     LookupVerdict,
     OutcomeKind,
@@ -30,6 +34,7 @@ from orchestrator.core.sending import (
 )
 from orchestrator.ses.errors import (
     SesApiError,
+    SesBudgetError,
     SesConfigError,
     SesError,
     SesNetworkError,
@@ -131,9 +136,16 @@ def _endpoint_profile(settings: Settings) -> HttpProfile:
 class TencentSender:
     """Sends one mail per call through Tencent SES and classifies every failure; never raises on send."""
 
-    def __init__(self, settings: Settings, *, lookup_slack_s: float = DEFAULT_LOOKUP_SLACK_S) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        lookup_slack_s: float = DEFAULT_LOOKUP_SLACK_S,
+        budget: CallBudget | None = None,
+    ) -> None:
         self._settings = settings
         self._lookup_slack_s = lookup_slack_s
+        self._budget = budget  # None: calls go out unpaced (the virtual runs pace at the grant)
         self._clients: dict[str, Any] = {}  # account -> SesClient, kept for the process's life
         self._secrets: dict[str, tuple[str, str]] = {}
 
@@ -160,6 +172,7 @@ class TencentSender:
             client = self._client(request.account)
             sdk_request = models.SendEmailRequest()
             sdk_request.from_json_string(json.dumps(params))
+            await self._slot(request.account, CallKind.SEND)
             response = await client.SendEmail(sdk_request)
         except Exception as exc:  # the adapter's job is to classify every failure
             outcome = self._outcome_of(exc, request.account)
@@ -199,7 +212,9 @@ class TencentSender:
                 else:
                     return LookupResult(LookupVerdict.UNKNOWN, detail="too many status records to read")
         except SesError as exc:
-            return LookupResult(LookupVerdict.UNKNOWN, detail=str(exc))
+            # Throttled, busy or unreachable: worth asking again within seconds, not minutes.
+            soon = exc.kind is OutcomeKind.TRANSIENT
+            return LookupResult(LookupVerdict.UNKNOWN, detail=str(exc), retry_soon=soon)
         return LookupResult(LookupVerdict.NOT_SENT)
 
     async def close(self) -> None:
@@ -333,12 +348,24 @@ class TencentSender:
         self._secrets[account] = (secret_id, secret_key)
         return client
 
+    async def _slot(self, account: str, kind: CallKind) -> None:
+        """Wait for the account's next free call slot of `kind` (right before the request leaves)."""
+        if self._budget is None:
+            return
+        try:
+            granted = await self._budget.acquire(account, kind)
+        except Exception as exc:  # Redis unreachable mid-restart: nothing left, so not in doubt
+            raise SesBudgetError(account, f"the API budget could not be read ({type(exc).__name__})") from None
+        if not granted:
+            raise SesBudgetError(account)
+
     async def _call(self, account: str, action: str, params: dict[str, Any]) -> Any:
         """One SDK call; every failure becomes a SesError without secrets."""
         try:
             client = self._client(account)
             sdk_request = getattr(models, f"{action}Request")()
             sdk_request.from_json_string(json.dumps(params))
+            await self._slot(account, CallKind.SEND if action == "SendEmail" else CallKind.OTHER)
             return await getattr(client, action)(sdk_request)
         except SesError:
             raise
@@ -433,6 +460,13 @@ def _b64_text(value: str | None) -> str:
         return ""
 
 
-def build_sender(settings: Settings) -> TencentSender:
-    """The production Sender for these settings (one SDK client per account, opened on first use)."""
-    return TencentSender(settings)
+def build_sender(settings: Settings, redis: Redis | None = None, clock: Clock | None = None) -> TencentSender:
+    """The production Sender: one SDK client per account, opened on first use; with `redis`, every
+    call waits for its slot in the account's shared API budget (ACCOUNT_RATE_PER_S and the rest)."""
+    budget = None
+    if redis is not None:
+        from orchestrator.clock import SystemClock
+        from orchestrator.store.account_budget import RedisAccountBudget
+
+        budget = RedisAccountBudget(redis, clock or SystemClock(), settings.account_rate())
+    return TencentSender(settings, budget=budget)

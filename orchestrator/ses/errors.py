@@ -304,6 +304,20 @@ class SesApiError(SesError):
     """Tencent answered with an error code."""
 
 
+class SesBudgetError(SesError):
+    """Nothing was sent: the account's API budget had no free slot soon enough (ACCOUNT_WAIT_MAX_S)."""
+
+    CODE = "Orchestrator.AccountBudgetBusy"
+
+    def __init__(self, account: str, why: str = "") -> None:
+        why = why or "no free API call slot soon enough"
+        super().__init__(self.CODE, f"{why} on account {account!r}; not called")
+
+    @property
+    def kind(self) -> OutcomeKind:
+        return T
+
+
 class SesNetworkError(SesError):
     """No usable answer: connection refused, timeout, HTTP error status, unreadable body."""
 

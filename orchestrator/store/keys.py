@@ -85,5 +85,9 @@ def account_gcra(account: str) -> str:
     return f"{PREFIX}acct:{account}:gcra"  # hash: tat, interval (Tencent's per-account send rate)
 
 
+def account_budget(account: str) -> str:
+    return f"{PREFIX}acct:{account}:calls"  # hash: timeline (send | other) -> time of its next free API call slot
+
+
 def suppression(sender_domain: str) -> str:
     return f"{PREFIX}supp:domain:{sender_domain}"  # set: unsubscribed from this sender domain

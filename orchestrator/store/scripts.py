@@ -27,6 +27,7 @@ class Scripts:
         self.finish: AsyncScript = redis.register_script(source("finish"))
         self.expire: AsyncScript = redis.register_script(source("expire"))
         self.enqueue: AsyncScript = redis.register_script(source("enqueue"))
+        self.account: AsyncScript = redis.register_script(source("account"))
 
 
 def as_str_list(reply: Any) -> list[str]:

@@ -1,0 +1,143 @@
+"""The per-account API budget: evenly spaced call slots shared through Redis, checked where Tencent counts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from orchestrator.clock import SystemClock
+from orchestrator.core.account_rate import AccountRate, CallKind
+from orchestrator.core.clock import VirtualClock
+from orchestrator.core.sending import OutcomeKind, SendRequest
+from orchestrator.ses.client import TencentSender
+from orchestrator.ses.emulator import Account, RunningEmulator, World, run_emulator
+from orchestrator.settings import Settings
+from orchestrator.store.account_budget import RedisAccountBudget
+from orchestrator.store.connection import redis_from_url
+from tests.pipeline_helpers import max_in_rolling_window
+
+pytestmark = [pytest.mark.filterwarnings("ignore:datetime.datetime.utcfromtimestamp:DeprecationWarning")]
+
+RATE = AccountRate(rate_per_s=18.0, other_per_s=2.0, guard_s=0.05, max_wait_s=30.0)
+T0 = 1_796_000_000.0
+
+
+@pytest.fixture
+async def clients(redis_url: str, redis: Redis) -> AsyncIterator[list[Redis]]:
+    """Three separate connections, as three worker hosts would have (the `redis` fixture empties the db)."""
+    conns = [redis_from_url(redis_url) for _ in range(3)]
+    yield conns
+    for c in conns:
+        await c.aclose()
+
+
+async def _slots(budgets: list[RedisAccountBudget], n: int, kind: CallKind, clock: VirtualClock) -> list[float]:
+    """Reserve `n` slots concurrently, spread over the budgets; the times the calls may leave."""
+    now = clock.now()
+    waits = await asyncio.gather(*(budgets[i % len(budgets)].reserve("default", kind) for i in range(n)))
+    assert all(w is not None for w in waits)
+    return sorted(now + w for w in waits if w is not None)
+
+
+async def test_account_budget_spaces_slots_across_processes(clients: list[Redis]) -> None:
+    """Concurrent callers on three connections get slots one gap apart: the rate holds in every window."""
+    clock = VirtualClock(T0)
+    budgets = [RedisAccountBudget(c, clock, RATE) for c in clients]
+    slots = await _slots(budgets, 100, CallKind.SEND, clock)
+    gaps = [b - a for a, b in zip(slots, slots[1:], strict=False)]
+    assert min(gaps) == pytest.approx(RATE.gap_s(CallKind.SEND), abs=1e-6)
+    assert slots[0] == T0
+    assert max_in_rolling_window(slots, 1.0 + RATE.guard_s) <= RATE.send_per_s
+    assert max_in_rolling_window(slots, 1.0) <= RATE.send_per_s
+
+
+async def test_account_budget_reserves_a_share_for_lookups(clients: list[Redis]) -> None:
+    """With sends booked seconds ahead, a status lookup still leaves at once and the total stays in budget."""
+    clock = VirtualClock(T0)
+    budget = RedisAccountBudget(clients[0], clock, RATE)
+    sends = await _slots([budget], 80, CallKind.SEND, clock)
+    assert sends[-1] - T0 > 4.0  # the send timeline is booked well ahead
+    others = await _slots([budget], 10, CallKind.OTHER, clock)
+    assert others[0] == T0
+    assert max_in_rolling_window(sends + others, 1.0 + RATE.guard_s) <= RATE.rate_per_s
+
+
+async def test_account_budget_never_bursts_after_an_outage(clients: list[Redis]) -> None:
+    """Slots not used in their moment are gone: after a pause of minutes, calls resume at the rate, not in a burst."""
+    clock = VirtualClock(T0)
+    budget = RedisAccountBudget(clients[0], clock, RATE)
+    await _slots([budget], 30, CallKind.SEND, clock)
+    clock.advance(300.0)
+    after = await _slots([budget], 40, CallKind.SEND, clock)
+    assert after[0] == clock.now()
+    assert max_in_rolling_window(after, 1.0) <= RATE.send_per_s
+
+
+async def test_account_budget_refuses_a_slot_too_far_ahead(clients: list[Redis]) -> None:
+    """A call whose slot is more than max_wait_s away is refused at once, and books nothing."""
+    clock = VirtualClock(T0)
+    rate = AccountRate(rate_per_s=3.0, other_per_s=1.0, guard_s=0.0, max_wait_s=2.1)
+    budget = RedisAccountBudget(clients[0], clock, rate)
+    waits = [await budget.reserve("default", CallKind.SEND) for _ in range(6)]
+    assert waits == [0.0, pytest.approx(0.5, abs=1e-4), pytest.approx(1.0, abs=1e-4), pytest.approx(1.5, abs=1e-4)] + [
+        pytest.approx(2.0, abs=1e-4),
+        None,
+    ]
+    clock.advance(0.5)
+    assert await budget.reserve("default", CallKind.SEND) == pytest.approx(2.0, abs=1e-4)
+
+
+async def test_account_budget_keeps_accounts_apart(clients: list[Redis]) -> None:
+    """Two Tencent accounts have two budgets: one account's queue never delays the other."""
+    clock = VirtualClock(T0)
+    budget = RedisAccountBudget(clients[0], clock, RATE)
+    await _slots([budget], 50, CallKind.SEND, clock)
+    assert await budget.reserve("marketing", CallKind.SEND) == 0.0
+
+
+@pytest.fixture
+async def emulator_20_per_s() -> AsyncIterator[RunningEmulator]:
+    """The emulator enforcing Tencent's 20 calls/s per account, on the real clock."""
+    world = World(
+        accounts=[Account(name="default", secret_id="AKIDbudget", secret_key="budget-secret-key")],
+        permissive=True,
+        account_rate_per_s=20.0,
+        per_address_per_hour=None,
+    )
+    async with run_emulator(world, clock=SystemClock()) as running:
+        yield running
+
+
+@pytest.mark.slow
+async def test_sender_with_budget_holds_tencents_rate_at_the_provider(
+    clients: list[Redis], emulator_20_per_s: RunningEmulator
+) -> None:
+    """Three senders sharing one budget fire 120 sends at once: the emulator sees every rolling second within budget."""
+    settings = Settings(
+        _env_file=None,
+        SES_ENDPOINT=emulator_20_per_s.url,
+        TENCENTCLOUD_SECRET_ID="AKIDbudget",
+        TENCENTCLOUD_SECRET_KEY="budget-secret-key",
+    )
+    senders = [
+        TencentSender(settings, budget=RedisAccountBudget(c, SystemClock(), settings.account_rate())) for c in clients
+    ]
+    try:
+        outcomes = await asyncio.gather(
+            *(
+                senders[i % 3].send(
+                    SendRequest("default", "News <news@d.example.com>", f"u{i}@example.org", 1, {}, "Hi")
+                )
+                for i in range(120)
+            )
+        )
+    finally:
+        for s in senders:
+            await s.close()
+    assert [o.kind for o in outcomes] == [OutcomeKind.ACCEPTED] * 120
+    times = [r.time for r in emulator_20_per_s.send_log]
+    assert len(times) == 120
+    assert max_in_rolling_window(times, 1.0) <= settings.account_rate().send_per_s
