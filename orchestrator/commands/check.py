@@ -348,9 +348,27 @@ def count_csv(path: Path, column: str, delimiter: str, encoding: str) -> tuple[i
 
 
 async def run_preflight(campaign: Campaign, settings: Settings, today: date) -> list[Item]:
-    """Every check of `campaign` against the endpoint the settings name."""
-    async with TencentSender(settings) as sender:
-        return await Preflight(campaign, sender, today).run()
+    """Every check of `campaign` against the endpoint the settings name.
+
+    When the orchestrator's Redis answers, check's calls draw from the accounts' shared API budget
+    like every other process (workers may be sending right now); without it nothing else of ours
+    can be calling Tencent, and check goes unpaced.
+    """
+    from orchestrator.ses.client import build_sender
+    from orchestrator.store.connection import redis_from_url
+
+    redis = redis_from_url(settings.redis_url)
+    try:
+        try:
+            await asyncio.wait_for(redis.ping(), timeout=2.0)
+        except Exception:  # no Redis here: check needs none
+            sender = build_sender(settings)
+        else:
+            sender = build_sender(settings, redis)
+        async with sender:
+            return await Preflight(campaign, sender, today).run()
+    finally:
+        await redis.aclose()
 
 
 _MARKS = {"ok": "[green]✓[/]", "fail": "[red]✗[/]", "warn": "[yellow]![/]", "info": "[dim]·[/]"}
