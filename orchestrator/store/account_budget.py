@@ -12,6 +12,10 @@ from orchestrator.core.clock import Clock
 from orchestrator.store import keys
 from orchestrator.store.scripts import Scripts, as_str_list
 
+#: How many seconds of writes a Redis restart may lose (AOF with `appendfsync everysec`, as
+#: docs/operations.md asks: at most about two).
+RESTART_LOSS_S = 2.0
+
 
 class RedisAccountBudget:
     """Reserves a call slot in Redis (one atomic script), then sleeps until it comes.
@@ -38,8 +42,14 @@ class RedisAccountBudget:
         """Reserve the next slot: seconds to wait for it, or None when it is more than max_wait_s away."""
         reply = as_str_list(
             await self._script(
-                keys=[keys.account_budget(account)],
-                args=[repr(self.clock.now()), kind.value, repr(self.rate.gap_s(kind)), repr(self.rate.max_wait_s)],
+                keys=[keys.account_budget(account), keys.account_boot(account)],
+                args=[
+                    repr(self.clock.now()),
+                    kind.value,
+                    repr(self.rate.gap_s(kind)),
+                    repr(self.rate.max_wait_s),
+                    repr(RESTART_LOSS_S),
+                ],
             )
         )
         wait = max(0.0, float(reply[1]))

@@ -39,7 +39,7 @@ class CampaignKeys:
         self.counts = base + "counts"  # hash: state -> count
         self.inflight = base + "inflight"  # zset: index -> deadline of its grant or lease
         self.doubt = base + "doubt"  # zset: index -> next reconciliation attempt
-        self.rec_prefix = base + "r:"  # hash per bucket: index -> "address\x1fvalue\x1f..."
+        self.rec_prefix = base + "r:"  # hash per bucket: index -> the record (ledger.encode_record)
         self.state_prefix = base + "s:"  # hash per bucket: index -> ledger state
         self.block_prefix = base + "block:"  # string per recipient domain group: blocked until
         self.pool_hour = base + "pool:hour"  # zset: grant -> time, the pool's rolling hour
@@ -87,6 +87,10 @@ def account_gcra(account: str) -> str:
 
 def account_budget(account: str) -> str:
     return f"{PREFIX}acct:{account}:calls"  # hash: timeline (send | other) -> time of its next free API call slot
+
+
+def account_boot(account: str) -> str:
+    return f"{PREFIX}acct:{account}:boot"  # string, kept out of the AOF: gone after a Redis restart
 
 
 def suppression(sender_domain: str) -> str:

@@ -16,9 +16,11 @@ from orchestrator.core.sending import OutcomeKind, SendRequest
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import Account, RunningEmulator, World, run_emulator
 from orchestrator.settings import Settings
-from orchestrator.store.account_budget import RedisAccountBudget
+from orchestrator.store import keys
+from orchestrator.store.account_budget import RESTART_LOSS_S, RedisAccountBudget
 from orchestrator.store.connection import redis_from_url
 from tests.pipeline_helpers import max_in_rolling_window
+from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.filterwarnings("ignore:datetime.datetime.utcfromtimestamp:DeprecationWarning")]
 
@@ -141,3 +143,37 @@ async def test_sender_with_budget_holds_tencents_rate_at_the_provider(
     times = [r.time for r in emulator_20_per_s.send_log]
     assert len(times) == 120
     assert max_in_rolling_window(times, 1.0) <= settings.account_rate().send_per_s
+
+
+async def test_account_budget_after_a_restart_waits_out_reservations_it_may_have_lost(
+    clients: list[Redis], redis_server: RedisServer
+) -> None:
+    """A restarted Redis may have lost the last reservations: no new slot before they could all have been used."""
+    clock = VirtualClock(T0)
+    budget = RedisAccountBudget(clients[0], clock, RATE)
+    await _slots([budget], 5, CallKind.SEND, clock)
+    assert await budget.reserve("default", CallKind.OTHER) == 0.0
+    # What a restart does to the budget: the in-memory marker is gone, the AOF-backed hash remains.
+    await clients[0].delete(keys.account_boot("default"))
+    clock.advance(0.5)
+    floor = min(clock.now(), T0 + RESTART_LOSS_S) + RATE.max_wait_s
+    assert await budget.reserve("default", CallKind.OTHER) == pytest.approx(floor - clock.now())
+    clock.set(floor)
+    assert await budget.reserve("default", CallKind.SEND) == 0.0
+    # Long idle before the restart: nothing can have been lost, nothing waits.
+    clock.advance(3600.0 - 1.0)
+    await clients[0].delete(keys.account_boot("default"))
+    assert await budget.reserve("default", CallKind.SEND) == 0.0
+
+
+async def test_account_budget_marker_never_reaches_the_aof(clients: list[Redis], redis_server: RedisServer) -> None:
+    """After a real SIGKILL and restart of redis-server the marker is gone and the budget hash is still there."""
+    clock = VirtualClock(T0)
+    budget = RedisAccountBudget(clients[0], clock, RATE)
+    await budget.reserve("default", CallKind.SEND)
+    await clients[0].execute_command("CONFIG", "SET", "appendfsync", "always")
+    await budget.reserve("default", CallKind.SEND)
+    assert await clients[0].exists(keys.account_boot("default")) == 1
+    redis_server.restart()
+    assert await clients[1].exists(keys.account_boot("default")) == 0
+    assert await clients[1].hget(keys.account_budget("default"), "send") is not None

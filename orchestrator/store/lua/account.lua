@@ -2,14 +2,36 @@
 -- Slots of a timeline are `gap` seconds apart, across every process and host that shares this
 -- Redis (orchestrator/core/account_rate.py explains the rule). A slot that would be more than
 -- `max_wait` seconds away is not reserved: the caller gives up without calling.
--- KEYS: 1 the account's budget hash (field per timeline: the time of its next free slot)
--- ARGV: 1 now, 2 timeline (send | other), 3 gap s, 4 max wait s
+-- KEYS: 1 the account's budget hash (per timeline the time of its next free slot; `last`: the
+--       latest `now` seen), 2 the account's in-memory marker (never written to the AOF)
+-- ARGV: 1 now, 2 timeline (send | other), 3 gap s, 4 max wait s, 5 seconds of writes a restart
+--       may lose (AOF everysec: about 2)
 -- Returns: {'ok', wait s} | {'busy', wait s}
 local budget = KEYS[1]
+local marker = KEYS[2]
 local now = tonumber(ARGV[1])
 local timeline = ARGV[2]
 local gap = tonumber(ARGV[3])
 local max_wait = tonumber(ARGV[4])
+local lost_s = tonumber(ARGV[5])
+
+-- After a restart the hash may have lost its last reservations (up to `lost_s` of writes), whose
+-- slots lay at most `max_wait` ahead and may still be used by the processes that hold them. No
+-- new slot is given before the latest of those could be: the marker, kept out of the AOF, tells a
+-- restarted Redis from a running one.
+if redis.call('EXISTS', marker) == 0 then
+  redis.set_repl(redis.REPL_NONE)
+  redis.call('SET', marker, '1')
+  redis.set_repl(redis.REPL_ALL)
+  local last = tonumber(redis.call('HGET', budget, 'last') or '')
+  if last then
+    local floor = math.min(now, last + lost_s) + max_wait
+    for _, t in ipairs({'send', 'other'}) do
+      local free = tonumber(redis.call('HGET', budget, t) or '0')
+      if free < floor then redis.call('HSET', budget, t, floor) end
+    end
+  end
+end
 
 local next_free = tonumber(redis.call('HGET', budget, timeline) or '0')
 -- A slot that was not used in its moment is gone: after an outage nothing goes out in a burst.
@@ -18,7 +40,7 @@ local wait = slot - now
 if wait > max_wait then
   return {'busy', tostring(wait)}
 end
--- Passed as a number, not built with `..`: Redis writes it with full precision, `..` keeps 14 digits.
-redis.call('HSET', budget, timeline, slot + gap)
+-- Passed as numbers, not built with `..`: Redis writes them with full precision, `..` keeps 14 digits.
+redis.call('HSET', budget, timeline, slot + gap, 'last', now)
 redis.call('EXPIRE', budget, 3600)
 return {'ok', tostring(wait)}
