@@ -6,13 +6,11 @@ Every problem a user can make is a `Problem` (file, line, field, message), never
 
 from __future__ import annotations
 
-import codecs
-import csv
 import difflib
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import NoneType, UnionType
@@ -22,8 +20,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from orchestrator.core.addresses import normalize_address
+from orchestrator.core.addresses import shown
 from orchestrator.core.campaign import Campaign, ColumnSource, Recipients
+from orchestrator.input_files import describe_os_error, open_regular
+from orchestrator.recipients import LoadStats, RecipientFileError, read_header, scan_recipients
 
 #: A message from the model that starts with a relative field path ("identities[2].id: ...")
 #: names a deeper place than the validator it came from.
@@ -32,6 +32,14 @@ _PATH_PREFIX = re.compile(
 )
 _PATH_PART = re.compile(r"([a-z_][a-z0-9_]*)|\[(\d+)\]")
 _CHUNK_BYTES = 1 << 20
+#: A campaign file is a few kilobytes; anything past this is refused before it is parsed.
+MAX_CAMPAIGN_FILE_BYTES = 1 << 20
+#: YAML nesting deeper than this is refused (the campaign model is at most 5 levels deep).
+MAX_YAML_DEPTH = 50
+#: The document's nodes counted with every alias expanded: a bound on what anchors can multiply.
+MAX_YAML_NODES = 100_000
+#: The longest message a problem carries (a value echoed in it is cut anyway).
+MAX_MESSAGE_CHARS = 500
 
 Loc = tuple[str | int, ...]
 
@@ -72,50 +80,60 @@ def check_campaign(path: Path | str) -> tuple[Campaign | None, list[Problem]]:
     The campaign is None when the model could not be built; otherwise it is returned even when
     other problems (a duplicate YAML key, a missing CSV column) were found.
     """
+    campaign, _, problems = _check(Path(path), rows=False)
+    return campaign, problems
+
+
+def check_campaign_and_rows(path: Path | str) -> tuple[Campaign | None, LoadStats | None, list[Problem]]:
+    """`check_campaign`, then every row of the CSV read as submit reads it: the counts, or the problem."""
+    return _check(Path(path), rows=True)
+
+
+def _check(path: Path, rows: bool) -> tuple[Campaign | None, LoadStats | None, list[Problem]]:
     name = str(path)
-    text, problems = _read_text(Path(path), name)
+    text, problems = _read_text(path, name)
     if text is None:
-        return None, problems
+        return None, None, problems
     root, data, problems = _parse_yaml(text, name)
     if root is None:
-        return None, problems
+        return None, None, problems
     campaign, model_problems = _validate(data, root, name)
     problems += model_problems
+    stats = None
     if campaign is not None:
-        recipients = _resolved(campaign.recipients, Path(path))
+        recipients = _resolved(campaign.recipients, path)
         campaign = campaign.model_copy(update={"recipients": recipients})
         problems += _check_csv(recipients, _columns(campaign.template.data), root, name)
+        if rows and not problems:
+            try:
+                stats = scan_recipients(campaign)
+            except RecipientFileError as exc:
+                problems.append(_csv_problem(exc, root, name))
     elif isinstance(data, dict):
         # The model failed elsewhere: still check the CSV when the recipients block is sound.
         try:
-            recipients = _resolved(Recipients.model_validate(data.get("recipients")), Path(path))
+            recipients = _resolved(Recipients.model_validate(data.get("recipients")), path)
         except ValidationError:
             pass
         else:
             problems += _check_csv(recipients, _columns(_raw_data(data)), root, name)
-    return campaign, sorted(dict.fromkeys(problems), key=lambda p: p.line or 0)
+    return campaign, stats, sorted(dict.fromkeys(problems), key=lambda p: (p.file != name, p.line or 0))
 
 
 def read_csv_header(campaign: Campaign) -> list[str]:
     """The header row of the campaign's recipient CSV. Raises CampaignFileError when unreadable."""
     try:
-        return _read_header(campaign.recipients)
-    except _CsvUnreadableError as exc:
-        raise CampaignFileError([Problem(str(campaign.recipients.file), None, exc.field, exc.reason)]) from None
+        return read_header(campaign.recipients)
+    except RecipientFileError as exc:
+        raise CampaignFileError([_csv_problem(exc)]) from None
 
 
 def count_recipients(campaign: Campaign) -> int:
-    """How many data rows of the CSV hold a valid e-mail address (streamed, not deduplicated)."""
-    column = campaign.recipients.email_column
+    """How many recipients submit would load (valid addresses, each once; before suppression)."""
     try:
-        with _open_csv(campaign.recipients) as reader:
-            header = next(reader, None)
-            if header is None or column not in header:
-                return 0
-            index = header.index(column)
-            return sum(1 for row in reader if len(row) > index and normalize_address(row[index])[0])
-    except _CsvUnreadableError as exc:
-        raise CampaignFileError([Problem(str(campaign.recipients.file), None, exc.field, exc.reason)]) from None
+        return scan_recipients(campaign).valid
+    except RecipientFileError as exc:
+        raise CampaignFileError([_csv_problem(exc)]) from None
 
 
 def campaign_fingerprint(path: Path | str) -> str:
@@ -124,12 +142,16 @@ def campaign_fingerprint(path: Path | str) -> str:
     The YAML part is length-prefixed so no shift of bytes between the two files gives the same hash.
     """
     campaign = load_campaign(path)
-    yaml_bytes = Path(path).read_bytes()
-    digest = hashlib.sha256(len(yaml_bytes).to_bytes(8, "big"))
-    digest.update(yaml_bytes)
-    with campaign.recipients.file.open("rb") as f:
-        while chunk := f.read(_CHUNK_BYTES):
-            digest.update(chunk)
+    try:
+        with open_regular(Path(path)) as f:
+            yaml_bytes = f.read(MAX_CAMPAIGN_FILE_BYTES + 1)
+        digest = hashlib.sha256(len(yaml_bytes).to_bytes(8, "big"))
+        digest.update(yaml_bytes)
+        with open_regular(campaign.recipients.file) as f:
+            while chunk := f.read(_CHUNK_BYTES):
+                digest.update(chunk)
+    except OSError as exc:  # the files changed since they were checked a moment ago
+        raise CampaignFileError([Problem(str(path), None, "", describe_os_error(exc))]) from None
     return digest.hexdigest()
 
 
@@ -138,13 +160,13 @@ def campaign_fingerprint(path: Path | str) -> str:
 
 def _read_text(path: Path, name: str) -> tuple[str | None, list[Problem]]:
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None, [Problem(name, None, "", "no such file")]
-    except IsADirectoryError:
-        return None, [Problem(name, None, "", "is a directory, not a campaign file")]
+        with open_regular(path) as f:
+            raw = f.read(MAX_CAMPAIGN_FILE_BYTES + 1)
     except OSError as exc:
-        return None, [Problem(name, None, "", f"cannot be read: {exc.strerror or exc}")]
+        return None, [Problem(name, None, "", describe_os_error(exc, "a campaign file"))]
+    if len(raw) > MAX_CAMPAIGN_FILE_BYTES:
+        msg = f"the file is larger than {MAX_CAMPAIGN_FILE_BYTES >> 20} MiB; a campaign file is a few kilobytes"
+        return None, [Problem(name, None, "", msg)]
     try:
         return raw.decode("utf-8-sig"), []
     except UnicodeDecodeError as exc:
@@ -153,8 +175,52 @@ def _read_text(path: Path, name: str) -> tuple[str | None, list[Problem]]:
         return None, [Problem(name, line, "", f"not UTF-8 text (byte 0x{byte}); save the file as UTF-8")]
 
 
+class _LimitError(yaml.MarkedYAMLError):
+    """The document is nested too deep or its aliases expand too far."""
+
+    def __init__(self, problem: str, mark: Any) -> None:
+        super().__init__(None, None, problem, mark)
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that leaves an impossible date ('2026-13-01') as text for the model to reject."""
+    """SafeLoader with limits on nesting and on alias expansion (no "billion laughs").
+
+    It also leaves an impossible date ('2026-13-01') as text for the model to reject.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._expanded = 0  # nodes so far, each alias counted as the size of the node it names
+        self._sizes: dict[int, int] = {}  # id(node) -> its size, aliases expanded; set once composed
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            node = self.anchors.get(event.anchor)
+            if node is not None:  # an undefined alias is the composer's own error
+                if id(node) not in self._sizes:
+                    problem = f"the alias *{_clip(str(event.anchor), 40)} is inside the node it names"
+                    raise _LimitError(problem, event.start_mark)
+                self._count(self._sizes[id(node)], event)
+            return super().compose_node(parent, index)
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            raise _LimitError(f"nested deeper than {MAX_YAML_DEPTH} levels", event.start_mark)
+        before = self._expanded
+        self._count(1, event)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        self._sizes[id(node)] = self._expanded - before
+        return node
+
+    def _count(self, nodes: int, event: yaml.Event) -> None:
+        self._expanded += nodes
+        if self._expanded > MAX_YAML_NODES:
+            problem = f"aliases expand the document past {MAX_YAML_NODES:,} values (anchors used to multiply data?)"
+            raise _LimitError(problem, event.start_mark)
 
     def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
         try:
@@ -180,16 +246,23 @@ def _parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any, list[Probl
             return None, None, [Problem(name, None, "", msg)]
         problems = list(_duplicate_keys(root, (), name, set()))  # before merge keys are flattened
         return root, loader.construct_document(root), problems
+    except _LimitError as exc:
+        mark = exc.problem_mark
+        return None, None, [Problem(name, mark.line + 1 if mark else None, "", f"refused: {exc.problem}")]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        reason = ": ".join(s for s in (exc.context, exc.problem) if s)
+        reason = _clip(": ".join(s for s in (exc.context, exc.problem) if s))
         if "'\\t'" in reason:
             reason += " (indent with spaces, not tabs)"
         return None, None, [Problem(name, mark.line + 1 if mark else None, "", f"not valid YAML: {reason}")]
     except yaml.YAMLError as exc:
-        return None, None, [Problem(name, None, "", f"not valid YAML: {exc}")]
+        return None, None, [Problem(name, None, "", f"not valid YAML: {_clip(str(exc))}")]
     finally:
         loader.dispose()
+
+
+def _clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _duplicate_keys(node: yaml.Node, loc: Loc, name: str, seen: set[int]) -> Iterator[Problem]:
@@ -252,7 +325,7 @@ def _field(loc: Loc) -> str:
 
 def _validate(data: Any, root: yaml.Node, name: str) -> tuple[Campaign | None, list[Problem]]:
     if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else f"{type(data).__name__} {data!r}"
+        kind = "a list" if isinstance(data, list) else f"{type(data).__name__} {shown(data)}"
         msg = f"the top level must be a mapping of keys (name: ..., identities: ...), got {kind}"
         return None, [Problem(name, root.start_mark.line + 1, "", msg)]
     try:
@@ -279,21 +352,22 @@ def _problem_from(err: ErrorDetails, root: yaml.Node, name: str) -> Problem:
     elif err["type"] == "list_type":
         message = f"expected a list (lines starting with '- ', or [a, b]), got {_show(value)}"
     elif err["type"] == "string_type" and isinstance(value, bool | int | float):
-        message = f"expected text, got {value!r}; put it in quotes: '{value}'"
+        message = f"expected text, got {shown(value)}; put it in quotes: '{_clip(str(value), 60)}'"
+    elif err["type"] == "finite_number":
+        message = f"must be a finite number, got {shown(value)} (.inf and .nan are not numbers here)"
     elif err["type"] not in ("value_error", "data_source") and isinstance(value, str | int | float | bool):
         message = f"{message} (got {_show(value)})"
-    return Problem(name, line, _field(field_loc), message)
+    return Problem(name, line, _field(field_loc), _clip(message))
 
 
-def _show(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _show(value: object) -> str:
+    return shown(value)
 
 
 def _unknown_key(loc: Loc) -> str:
     allowed = _allowed_keys(loc[:-1])
-    message = f"unknown key {loc[-1]!r}"
-    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+    message = f"unknown key {shown(loc[-1])}"
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1) if len(str(loc[-1])) <= 100 else []
     if close:
         message += f"; did you mean {close[0]!r}?"
     if allowed:
@@ -339,13 +413,6 @@ def _unwrap(tp: Any) -> Any:
 # --- the recipient CSV ----------------------------------------------------------------------
 
 
-class _CsvUnreadableError(Exception):
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field
-        self.reason = reason
-
-
 def _resolved(recipients: Recipients, yaml_path: Path) -> Recipients:
     """`recipients` with its file made absolute, relative paths read from the YAML's folder."""
     file = recipients.file.expanduser()
@@ -372,61 +439,38 @@ def _raw_data(data: dict[Any, Any]) -> dict[str, object]:
     return {str(k): v for k, v in raw.items()} if isinstance(raw, dict) else {}
 
 
-@contextmanager
-def _open_csv(r: Recipients) -> Iterator[Iterator[list[str]]]:
-    """The CSV's rows; every failure (now or while reading) is a _CsvUnreadableError."""
-    try:
-        codecs.lookup(r.encoding)
-    except LookupError:
-        raise _CsvUnreadableError("recipients.encoding", f"unknown encoding {r.encoding!r}") from None
-    try:
-        file = r.file.open(encoding=r.encoding, newline="")
-    except FileNotFoundError:
-        raise _CsvUnreadableError("recipients.file", f"no such file: {r.file}") from None
-    except OSError as exc:
-        raise _CsvUnreadableError("recipients.file", f"cannot read {r.file}: {exc.strerror or exc}") from None
-    with file:
-        yield _rows(csv.reader(file, delimiter=r.delimiter), r.file.name, r.encoding)
-
-
-def _rows(reader: Iterator[list[str]], name: str, encoding: str) -> Iterator[list[str]]:
-    try:
-        yield from reader
-    except UnicodeDecodeError as exc:
-        byte = exc.object[exc.start : exc.start + 1].hex()
-        msg = f"{name} is not {encoding} text (byte 0x{byte}); set recipients.encoding (Korean lists: cp949?)"
-        raise _CsvUnreadableError("recipients.encoding", msg) from None
-    except csv.Error as exc:
-        raise _CsvUnreadableError("recipients.file", f"{name} is not a readable CSV: {exc}") from None
-
-
-def _read_header(recipients: Recipients) -> list[str]:
-    with _open_csv(recipients) as reader:
-        header = next(reader, None)
-    if not header:
-        msg = f"{recipients.file.name} is empty: its first row must name the columns"
-        raise _CsvUnreadableError("recipients.file", msg)
-    return header
+def _csv_problem(exc: RecipientFileError, root: yaml.Node | None = None, name: str = "") -> Problem:
+    """The problem of the CSV: at its recipients.* key in the campaign file when the fix is there."""
+    if exc.setting is not None:
+        key, message = exc.setting
+        if root is not None:
+            field_loc, line = _locate(root, tuple(key.split(".")))
+            return Problem(name, line, _field(field_loc), message)
+        return Problem(exc.file, None, key, message)
+    column = "" if exc.column is None else f"column {_clip(exc.column, 40)}"
+    return Problem(exc.file, exc.line, column, exc.message)
 
 
 def _check_csv(recipients: Recipients, columns: list[tuple[Loc, str]], root: yaml.Node, name: str) -> list[Problem]:
     def problem(loc: Loc, message: str) -> Problem:
         field_loc, line = _locate(root, loc)
-        return Problem(name, line, _field(field_loc), message)
+        return Problem(name, line, _field(field_loc), _clip(message))
 
     try:
-        header = _read_header(recipients)
-    except _CsvUnreadableError as exc:
-        return [problem(tuple(exc.field.split(".")), exc.reason)]
+        header = read_header(recipients)
+    except RecipientFileError as exc:
+        return [_csv_problem(exc, root, name)]
     csv_name = recipients.file.name
+    counts = Counter(header)
     problems = [
-        problem(("recipients", "file"), f"column {col!r} appears twice in the header of {csv_name}")
-        for col in sorted({c for c in header if header.count(c) > 1})
+        problem(("recipients", "file"), f"column {shown(col)} appears twice in the header of {csv_name}")
+        for col in sorted(c for c, n in counts.items() if n > 1)[:10]
     ]
     wanted = [(("recipients", "email_column"), recipients.email_column), *columns]
     hint = " (it starts with a byte-order mark: use encoding utf-8-sig)" if header[0].startswith("\ufeff") else ""
     for loc, column in wanted:
-        if column not in header:
-            msg = f"no column {column!r} in the header of {csv_name} (columns: {', '.join(header)}){hint}"
+        if column not in counts:
+            listed = _clip(", ".join(header), 200)
+            msg = f"no column {shown(column)} in the header of {csv_name} (columns: {listed}){hint}"
             problems.append(problem(loc, msg))
     return problems

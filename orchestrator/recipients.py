@@ -1,23 +1,55 @@
-"""Streaming the recipient CSV: parse, validate, de-duplicate, without holding the file in memory."""
+"""The one reader of recipient CSVs: validate, check, plan, submit and simulate all count with it.
+
+It streams the file (never the whole of it in memory), reads regular files only, keeps every row
+within `recipients.max_row_bytes`, and places every problem as `file:line: column X: message`.
+"""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
+import io
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
-from orchestrator.core.addresses import normalize_address
-from orchestrator.core.campaign import Campaign, ColumnSource
+from orchestrator.core.addresses import normalize_address, shown
+from orchestrator.core.campaign import Campaign, ColumnSource, Recipients
+from orchestrator.input_files import describe_os_error, open_regular
 
-#: Cells longer than this are refused (Tencent's TemplateData is small; this guards memory too).
-MAX_CELL = 1000
+_CHUNK_BYTES = 1 << 16
+#: Text an encoding must write as these very ASCII bytes for the file to be split into lines as bytes.
+_ASCII_PROBE = 'email,;\t|"\r\n'
+_NUL_HINT = "a CSV cell may not hold it (is the file UTF-16? then set recipients.encoding: utf-16)"
 
 
 class RecipientFileError(Exception):
-    """The recipient file cannot be read at all (missing, unreadable, no email column)."""
+    """The recipient file cannot be used; str() is one line: `file:line: column X: message`.
+
+    `setting` is (recipients.* key, message) when the fix is that key of the campaign file
+    (recipients.file, recipients.encoding): `validate` reports the problem there.
+    """
+
+    def __init__(
+        self,
+        file: Path | str,
+        line: int | None,
+        message: str,
+        column: str | None = None,
+        setting: tuple[str, str] | None = None,
+    ) -> None:
+        self.file = str(file)
+        self.line = line
+        self.message = message
+        self.column = column
+        self.setting = setting
+        place = self.file if line is None else f"{self.file}:{line}"
+        where = "" if column is None else f" column {column if len(column) <= 40 else column[:37] + '...'}:"
+        super().__init__(f"{place}:{where} {message}")
 
 
 @dataclass
@@ -48,56 +80,244 @@ class Row:
     values: list[str]  # one per template data column, in Template.columns order
 
 
+class _RowTooLongError(Exception):
+    pass
+
+
+class _UndecodableError(Exception):
+    def __init__(self, line: int, byte: bytes) -> None:
+        super().__init__(line)
+        self.line = line
+        self.byte = byte
+
+
+class _Lines:
+    """The file's decoded physical lines for csv.reader, counted, each row's length kept in check."""
+
+    def __init__(self, fh: BinaryIO, spec: Recipients) -> None:
+        self.line = 0  # physical lines handed out so far
+        self.row_bytes = 0  # bytes of the row being read (the caller resets it per row)
+        self.nul = False  # a NUL was seen in the row being read
+        self._limit = spec.max_row_bytes
+        self._encoding = spec.encoding
+        self._fh = fh
+        self._it = self._bytewise() if _splits_as_bytes(spec.encoding) else self._textwise()
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._it)
+
+    def _take(self, text: str, size: int) -> str:
+        self.row_bytes += size
+        if self.row_bytes > self._limit:
+            raise _RowTooLongError
+        if "\x00" in text:
+            self.nul = True
+        return text
+
+    def _bytewise(self) -> Iterator[str]:
+        # Split on line breaks as bytes, then decode line by line: an undecodable byte is placed on
+        # its real line (a text stream decodes 8 KiB at a time), and no line is ever read unbounded.
+        decoder = codecs.getincrementaldecoder(self._encoding)("strict")
+        for raw in self._raw_lines():
+            self.line += 1
+            try:
+                text = decoder.decode(raw)
+            except UnicodeDecodeError as exc:
+                raise _UndecodableError(self.line, exc.object[exc.start : exc.start + 1]) from None
+            yield self._take(text, len(raw))
+        try:
+            tail = decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            raise _UndecodableError(max(self.line, 1), exc.object[exc.start : exc.start + 1]) from None
+        if tail:
+            yield self._take(tail, 0)
+
+    def _raw_lines(self) -> Iterator[bytes]:
+        rest = b""
+        while chunk := self._fh.read(_CHUNK_BYTES):
+            lines = (rest + chunk).splitlines(keepends=True)
+            rest = b"" if lines[-1].endswith(b"\n") else lines.pop()  # unfinished, or "\r" of a split "\r\n"
+            yield from lines
+            if len(rest) > self._limit:  # a line with no end in sight: let the row check refuse it
+                yield rest
+                rest = b""
+        if rest:
+            yield rest
+
+    def _textwise(self) -> Iterator[str]:
+        # Encodings such as UTF-16 do not write line breaks as single bytes: read text lines, each
+        # bounded (an undecodable byte is then placed on the line being read, not always its own).
+        text = io.TextIOWrapper(self._fh, encoding=self._encoding, errors="strict", newline="")
+        while True:
+            try:
+                line = text.readline(self._limit + 1)
+            except UnicodeDecodeError as exc:
+                raise _UndecodableError(self.line + 1, exc.object[exc.start : exc.start + 1]) from None
+            if not line:
+                return
+            self.line += 1
+            yield self._take(line, len(line))
+
+
+def _splits_as_bytes(encoding: str) -> bool:
+    try:
+        encoded = _ASCII_PROBE.encode(encoding)
+    except (UnicodeError, LookupError):
+        return False
+    return encoded.removeprefix(codecs.BOM_UTF8) == _ASCII_PROBE.encode("ascii")
+
+
+class CsvRows:
+    """An open recipient CSV: its header and its records, each with the line it starts on."""
+
+    def __init__(self, fh: BinaryIO, spec: Recipients) -> None:
+        self.file = spec.file
+        self._spec = spec
+        self._lines = _Lines(fh, spec)
+        # Rows are bounded by max_row_bytes before the csv module sees them: its own cell limit must not bind first.
+        csv.field_size_limit(max(csv.field_size_limit(), spec.max_row_bytes + 1))
+        self._reader = csv.reader(self._lines, delimiter=spec.delimiter, strict=True)
+        first = next(self._next(), None)
+        if first is None:
+            raise RecipientFileError(self.file, None, "the file is empty: its first line must name the columns")
+        self.header_line, self.header_cells = first
+        self.header = [h.strip() for h in self.header_cells]
+        if not any(self.header):
+            msg = "the first line is blank: it must name the columns"
+            raise RecipientFileError(self.file, self.header_line, msg)
+
+    def records(self) -> Iterator[tuple[int, list[str]]]:
+        """(line the row starts on, cells) of every row after the header, blank lines included as []."""
+        return self._next()
+
+    def column_name(self, index: int) -> str:
+        return self.header[index] if index < len(self.header) and self.header[index] else f"#{index + 1}"
+
+    def _next(self) -> Iterator[tuple[int, list[str]]]:
+        lines = self._lines
+        while True:
+            start = lines.line + 1
+            lines.row_bytes = 0
+            lines.nul = False
+            try:
+                cells = next(self._reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                if "unexpected end of data" in str(exc):
+                    msg = "cannot read this line: a quote opened in this row is never closed"
+                    raise RecipientFileError(self.file, start, msg) from None
+                raise RecipientFileError(self.file, lines.line, f"cannot read this line: {exc}") from None
+            except _RowTooLongError:
+                msg = (
+                    f"cannot read this line: the row is longer than {self._spec.max_row_bytes:,} bytes "
+                    "(recipients.max_row_bytes; a quote never closed?)"
+                )
+                raise RecipientFileError(self.file, start, msg) from None
+            except _UndecodableError as exc:
+                enc, byte = self._spec.encoding, exc.byte.hex()
+                fix = "set recipients.encoding (Korean lists: cp949?)"
+                msg = f"cannot read this line: not {enc} text (byte 0x{byte}); {fix}"
+                at_key = f"{self.file.name} is not {enc} text (byte 0x{byte} on line {exc.line}); {fix}"
+                raise RecipientFileError(self.file, exc.line, msg, setting=("recipients.encoding", at_key)) from None
+            if lines.nul:
+                index = next(i for i, c in enumerate(cells) if "\x00" in c)
+                column = None if start == 1 else self.column_name(index)
+                where = "the header" if column is None else "the cell"
+                msg = f"{where} holds a NUL character (U+0000): {_NUL_HINT}"
+                raise RecipientFileError(self.file, start, msg, column=column)
+            yield start, cells
+
+
+@contextmanager
+def open_recipients(spec: Recipients) -> Iterator[CsvRows]:
+    """The CSV of `spec`, open. Raises RecipientFileError for every problem, now or while reading."""
+    try:
+        codecs.lookup(spec.encoding)
+        "email".encode(spec.encoding)  # a bytes-to-bytes codec (base64, zlib...) is not a text encoding
+    except LookupError:
+        msg = f"unknown encoding {shown(spec.encoding)}"
+        raise RecipientFileError(spec.file, None, msg, setting=("recipients.encoding", msg)) from None
+    try:
+        fh = open_regular(spec.file)
+    except OSError as exc:
+        reason = describe_os_error(exc)
+        setting = ("recipients.file", f"{reason}: {spec.file}")
+        raise RecipientFileError(spec.file, None, reason, setting=setting) from None
+    with fh:
+        yield CsvRows(fh, spec)
+
+
+def read_header(spec: Recipients) -> list[str]:
+    """The column names of the CSV's first line, trimmed."""
+    with open_recipients(spec) as rows:
+        return rows.header
+
+
 def _digest(address: str) -> int:
     return int.from_bytes(hashlib.blake2b(address.encode(), digest_size=8).digest(), "little")
 
 
 def iter_recipients(campaign: Campaign, stats: LoadStats, path: Path | None = None) -> Iterator[Row]:
-    """Yield valid, first-seen recipients in file order; count the rest into `stats`."""
-    spec = campaign.recipients
-    path = path or spec.file
+    """Yield valid, first-seen recipients in file order; count the rest into `stats`.
+
+    Raises RecipientFileError when the file cannot be read, and at the end when it has no data row.
+    """
+    spec = campaign.recipients if path is None else campaign.recipients.model_copy(update={"file": path})
     columns = campaign.template.columns
     defaults = [s.default for s in campaign.template.data.values() if isinstance(s, ColumnSource)]
     seen: set[int] = set()
-    try:
-        fh = path.open(newline="", encoding=spec.encoding)
-    except OSError as exc:
-        msg = f"{path}: cannot open the recipient file ({exc.strerror})"
-        raise RecipientFileError(msg) from None
-    with fh:
-        reader = csv.reader(fh, delimiter=spec.delimiter)
-        header = _header(reader, path, [spec.email_column, *columns])
+    with open_recipients(spec) as rows:
+        header = rows.header
+        missing = [c for c in [spec.email_column, *columns] if c not in header]
+        if missing:
+            msg = f"the header has no column {', '.join(map(shown, missing))} (it has {shown(header, 200)})"
+            raise RecipientFileError(spec.file, rows.header_line, msg)
         email_i = header.index(spec.email_column)
         col_i = [header.index(c) for c in columns]
         last_i = max([email_i, *col_i])
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                break
-            except (UnicodeDecodeError, csv.Error) as exc:
-                msg = f"{path}:{reader.line_num}: cannot read this line ({exc})"
-                raise RecipientFileError(msg) from None
+        for line, cells in rows.records():
             if not cells or not "".join(cells).strip():  # blank: every cell is whitespace
                 continue
             stats.total += 1
-            address, values, reason = _parse_row(cells, email_i, last_i, col_i, columns, defaults)
+            address, values, reason = _parse_row(cells, email_i, last_i, col_i, columns, defaults, spec.max_cell_chars)
             if address is None:
                 stats.invalid += 1
                 stats.invalid_reasons[reason] += 1
                 if len(stats.invalid_examples) < 10:
-                    stats.invalid_examples.append(f"line {reader.line_num}: {reason}")
+                    stats.invalid_examples.append(f"line {line}: {reason}")
                 continue
             d = _digest(address)
             if d in seen:
                 stats.duplicates += 1
                 continue
             seen.add(d)
-            yield Row(reader.line_num, address, values)
+            yield Row(line, address, values)
+    if stats.total == 0:
+        raise RecipientFileError(spec.file, None, "the file has a header but no recipient rows: nothing to send")
+
+
+def scan_recipients(campaign: Campaign, on_row: Callable[[Row], None] | None = None) -> LoadStats:
+    """Read the whole CSV as submit would: the counts (`valid` = rows submit would load before suppression)."""
+    stats = LoadStats()
+    for row in iter_recipients(campaign, stats):
+        stats.valid += 1
+        if on_row is not None:
+            on_row(row)
+    return stats
 
 
 def _parse_row(
-    cells: list[str], email_i: int, last_i: int, col_i: list[int], columns: list[str], defaults: list[str | None]
+    cells: list[str],
+    email_i: int,
+    last_i: int,
+    col_i: list[int],
+    columns: list[str],
+    defaults: list[str | None],
+    max_cell_chars: int,
 ) -> tuple[str | None, list[str], str]:
     """(address, template values, "") for a good row, (None, [], reason) for a bad one."""
     if len(cells) <= last_i:
@@ -110,23 +330,7 @@ def _parse_row(
         cell = cells[ci].strip() or (default or "")
         if not cell:
             return None, [], f"empty {col}"
-        if len(cell) > MAX_CELL:
+        if len(cell) > max_cell_chars:
             return None, [], f"{col} too long"
         values.append(cell)
     return address, values, ""
-
-
-def _header(reader: Iterator[list[str]], path: Path, needed: list[str]) -> list[str]:
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        msg = f"{path}: the recipient file is empty (no header line)"
-        raise RecipientFileError(msg) from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        msg = f"{path}:1: cannot read the header ({exc})"
-        raise RecipientFileError(msg) from None
-    missing = [c for c in needed if c not in header]
-    if missing:
-        msg = f"{path}:1: the header has no column {', '.join(map(repr, missing))} (it has {header})"
-        raise RecipientFileError(msg)
-    return header

@@ -27,6 +27,7 @@ from orchestrator.core.domains import address_group
 from orchestrator.drive import VirtualRun
 from orchestrator.embedded import EmbeddedRedis
 from orchestrator.pacer import PacerConfig, TickReport
+from orchestrator.recipients import open_recipients
 from orchestrator.report import render_report
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import (
@@ -77,16 +78,18 @@ class _Recorder:
 
 def sample_campaign(spec: Campaign, fraction: float, out: Path) -> Campaign:
     """The campaign with about `fraction` of its recipients (a stable hash sample) and caps x fraction."""
+    if not 0 < fraction <= 1:  # also refuses nan
+        msg = f"the sample must be a fraction in (0, 1], got {fraction}"
+        raise ValueError(msg)
     sampled = out / "recipients.sampled.csv"
     with (
-        spec.recipients.file.open(newline="", encoding=spec.recipients.encoding) as src,
+        open_recipients(spec.recipients) as src,
         sampled.open("w", newline="", encoding="utf-8") as dst,
     ):
-        reader = csv.reader(src, delimiter=spec.recipients.delimiter)
         writer = csv.writer(dst, delimiter=spec.recipients.delimiter)
-        writer.writerow(next(reader))
+        writer.writerow(src.header_cells)
         limit = int(fraction * 2**32)
-        for row in reader:
+        for _line, row in src.records():
             key = ",".join(row).encode()
             if int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "big") < limit:
                 writer.writerow(row)
@@ -162,6 +165,9 @@ async def run_simulation(
     on_start: Any = None,
 ) -> SimulationResult:
     """Run the campaign for `days` virtual days and write report.html, summary.json, sends.jsonl."""
+    if sample is not None and not 0 < sample <= 1:  # also refuses nan
+        msg = f"the sample must be a fraction in (0, 1], got {sample}"
+        raise ValueError(msg)
     out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - before the run: nothing else is on the loop yet
     note = ""
     if sample is not None and sample < 1:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -17,9 +16,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from orchestrator.clock import SystemClock
-from orchestrator.core.addresses import normalize_address
 from orchestrator.core.campaign import Campaign, Identity, subject_variables
 from orchestrator.core.plan import CAP_LIMIT, identity_caps
+from orchestrator.recipients import RecipientFileError, scan_recipients
 from orchestrator.ses.client import CHINA_TZ, PAGE_LIMIT, IdentityList, TencentSender
 from orchestrator.ses.errors import SesError, SesNetworkError
 from orchestrator.settings import Settings
@@ -259,17 +258,19 @@ class Preflight:
     async def check_recipients(self, accounts: list[str]) -> None:
         group = "recipients"
         r = self.campaign.recipients
+        seen: set[str] = set()  # lower-cased, as Tencent's blocklist holds them
         try:
-            valid, invalid, duplicates, seen = count_csv(r.file, r.email_column, r.delimiter, r.encoding)
-        except (OSError, UnicodeDecodeError, csv.Error, KeyError) as exc:
+            stats = scan_recipients(self.campaign, lambda row: seen.add(row.address.lower()))
+        except RecipientFileError as exc:
             self.add(
                 group,
                 f"read {r.file.name}",
                 "fail",
                 str(exc),
-                "fix recipients.file / encoding / email_column",
+                "fix the file there, or recipients.encoding / delimiter / max_row_bytes",
             )
             return
+        valid, invalid, duplicates = stats.valid, stats.invalid, stats.duplicates
         if valid:
             self.add(group, "valid addresses", "ok", f"{valid:,} in {r.file.name}")
         else:
@@ -281,7 +282,10 @@ class Preflight:
                 "check recipients.email_column and the file",
             )
         if invalid:
-            self.add(group, "invalid addresses", "warn", f"{_rows(invalid)} will be skipped", "clean the list")
+            reasons = ", ".join(f"{reason}: {n:,}" for reason, n in stats.invalid_reasons.most_common())
+            self.add(
+                group, "invalid addresses", "warn", f"{_rows(invalid)} will be skipped ({reasons})", "clean the list"
+            )
         if duplicates:
             self.add(
                 group,
@@ -323,28 +327,6 @@ class Preflight:
 
 def _rows(n: int) -> str:
     return f"{n:,} row" + ("" if n == 1 else "s")
-
-
-def count_csv(path: Path, column: str, delimiter: str, encoding: str) -> tuple[int, int, int, set[str]]:
-    """(valid, invalid, duplicate rows, the lower-cased valid addresses), streaming the CSV once."""
-    valid = invalid = duplicates = 0
-    seen: set[str] = set()
-    with path.open(encoding=encoding, newline="") as fh:
-        reader = csv.DictReader(fh, delimiter=delimiter)
-        if reader.fieldnames is None or column not in reader.fieldnames:
-            raise KeyError(f"no column {column!r} in {path.name}")
-        for row in reader:
-            address, _reason = normalize_address(row.get(column) or "")
-            if address is None:
-                invalid += 1
-                continue
-            key = address.lower()
-            if key in seen:
-                duplicates += 1
-            else:
-                seen.add(key)
-                valid += 1
-    return valid, invalid, duplicates, seen
 
 
 async def run_preflight(campaign: Campaign, settings: Settings, today: date) -> list[Item]:

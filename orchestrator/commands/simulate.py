@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from orchestrator.cli import EXIT_USAGE, AppContext
 from orchestrator.logs import configure_logging
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange, which lets `nan` through every bound, without it (nor `inf`)."""
+
+    name = "float range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = float(super().convert(value, param, ctx))
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 def _default_out(name: str) -> Path:
@@ -25,9 +39,9 @@ def _default_out(name: str) -> Path:
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--days", default=30, show_default=True, type=click.IntRange(1, 400), help="Virtual days to run.")
 @click.option("--out", "out", type=click.Path(path_type=Path), help="Output folder (default: a new one, named).")
-@click.option("--speed", type=click.FloatRange(min=1, min_open=False), help="Virtual seconds per real second.")
+@click.option("--speed", type=FiniteFloatRange(min=1, min_open=False), help="Virtual seconds per real second.")
 @click.option(
-    "--sample", type=click.FloatRange(0, 1, min_open=True), help="Scale recipients and caps by F for a quick preview."
+    "--sample", type=FiniteFloatRange(0, 1, min_open=True), help="Scale recipients and caps by F, 0 < F <= 1."
 )
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 16), help="arq workers side by side.")
 @click.pass_context
@@ -40,6 +54,7 @@ def command(
     """
     from orchestrator.campaign_file import CampaignFileError, load_campaign
     from orchestrator.embedded import EmbeddedRedisError
+    from orchestrator.recipients import RecipientFileError, scan_recipients
     from orchestrator.simulate import run_simulation
 
     if "LOG_LEVEL" not in os.environ:
@@ -48,7 +63,8 @@ def command(
         configure_logging(app.settings.log_format, "WARNING")
     try:
         spec = load_campaign(file)
-    except CampaignFileError as exc:
+        scan_recipients(spec)  # every row, as submit reads them, before anything is written
+    except (CampaignFileError, RecipientFileError) as exc:
         click.echo(str(exc), err=True)
         ctx.exit(EXIT_USAGE)
     out = out or _default_out(spec.name)
@@ -74,6 +90,9 @@ def command(
         )
     except EmbeddedRedisError as exc:
         raise click.ClickException(str(exc)) from None
+    except RecipientFileError as exc:  # the file changed since it was read a moment ago
+        click.echo(str(exc), err=True)
+        ctx.exit(EXIT_USAGE)
     if sys.stderr.isatty():
         click.echo("", err=True)
     s = result.summary

@@ -8,9 +8,10 @@ from typing import Any
 
 import click
 
-from orchestrator.campaign_file import CampaignFileError, Problem, check_campaign, read_csv_header
+from orchestrator.campaign_file import CampaignFileError, Problem, check_campaign_and_rows, read_csv_header
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.plan import Mode, identity_caps
+from orchestrator.recipients import LoadStats
 
 #: How many warm-up days the summary shows.
 SUMMARY_DAYS = 5
@@ -20,20 +21,20 @@ SUMMARY_DAYS = 5
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print {valid, errors, summary} as JSON.")
 def command(file: Path, as_json: bool) -> None:
-    """Check a campaign FILE and its recipient CSV's header without sending anything.
+    """Check a campaign FILE and its recipient CSV (every row, as submit reads it) without sending anything.
 
     Exits 0 when the file is valid, 2 when not (every problem is printed with its place).
     """
     from orchestrator.cli import EXIT_USAGE
 
-    campaign, problems = check_campaign(file)
+    campaign, stats, problems = check_campaign_and_rows(file)
     header: list[str] = []
     if campaign is not None and not problems:
         try:
             header = read_csv_header(campaign)
         except CampaignFileError as exc:  # changed since the check a moment ago
             problems = exc.problems
-    summary = summarize(campaign, header) if campaign is not None and not problems else None
+    summary = summarize(campaign, header, stats) if campaign is not None and not problems else None
     if as_json:
         errors = [{"file": p.file, "line": p.line, "field": p.field, "message": p.message} for p in problems]
         click.echo(json.dumps({"valid": not problems, "errors": errors, "summary": summary}, indent=2))
@@ -45,8 +46,8 @@ def command(file: Path, as_json: bool) -> None:
         raise click.exceptions.Exit(EXIT_USAGE)
 
 
-def summarize(campaign: Campaign, header: list[str]) -> dict[str, Any]:
-    """The short description `validate` prints for a valid file."""
+def summarize(campaign: Campaign, header: list[str], stats: LoadStats | None = None) -> dict[str, Any]:
+    """The short description `validate` prints for a valid file (with the CSV's counts when read)."""
     plan = campaign.build_plan()
     first_days = [identity_caps(plan, campaign.mode, day) for day in range(1, SUMMARY_DAYS + 1)]
     warnings = []
@@ -80,9 +81,15 @@ def summarize(campaign: Campaign, header: list[str]) -> dict[str, Any]:
             "file": str(campaign.recipients.file),
             "email_column": campaign.recipients.email_column,
             "columns": header,
+            **({} if stats is None else _counts(stats)),
         },
         "warnings": warnings,
     }
+
+
+def _counts(stats: LoadStats) -> dict[str, int]:
+    """The CSV's counts as submit would report them (suppression aside: it needs the stored lists)."""
+    return {"total": stats.total, "valid": stats.valid, "invalid": stats.invalid, "duplicates": stats.duplicates}
 
 
 def _echo_summary(file: str, s: dict[str, Any]) -> None:
@@ -105,6 +112,11 @@ def _echo_summary(file: str, s: dict[str, Any]) -> None:
     click.echo(f"  pool        at most {s['pool_multiplier']:g}x the plan of its most advanced identity")
     r = s["recipients"]
     click.echo(f"  recipients  {r['file']} (columns: {', '.join(r['columns'])}; e-mail in {r['email_column']!r})")
+    if "total" in r:
+        click.echo(
+            f"              rows {r['total']:,}  valid {r['valid']:,}  invalid {r['invalid']:,}  "
+            f"duplicates {r['duplicates']:,}"
+        )
     for warning in s["warnings"]:
         click.secho(f"  warning: {warning}", fg="yellow", bold=True)
 

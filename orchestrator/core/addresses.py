@@ -10,6 +10,14 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _ADDR = re.compile(rf"^({_LOCAL})@((?:{_LABEL}\.)+[A-Za-z]{{2,63}})$")
 _FROM = re.compile(r"^\s*(?:(?P<alias>[^<>]*?)\s*<(?P<addr1>[^<>]+)>|(?P<addr2>[^<>\s]+))\s*$")
 MAX_ADDRESS_LEN = 254
+#: The longest value an error message shows (a longer one is cut and ends in "...").
+SHOWN_CHARS = 60
+
+
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """repr(value) for an error message, cut to `limit` characters: a message never echoes a huge value."""
+    text = repr(value) if not isinstance(value, str) or len(value) <= 4 * limit else repr(value[: 4 * limit])
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def normalize_address(raw: str) -> tuple[str | None, str]:
@@ -35,15 +43,15 @@ def parse_from_address(value: str) -> tuple[str, str]:
     """'Alias <addr@domain>' or 'addr@domain' -> (alias, address). Raises ValueError."""
     m = _FROM.match(value)
     if not m:
-        msg = f"not an e-mail address: {value!r} (write 'Alias <news@example.com>')"
+        msg = f"not an e-mail address: {shown(value)} (write 'Alias <news@example.com>')"
         raise ValueError(msg)
     alias = (m.group("alias") or "").strip()
     addr = (m.group("addr1") or m.group("addr2") or "").strip()
     if ":" in alias:
-        msg = f"the sender alias may not contain ':' (Tencent refuses it): {alias!r}"
+        msg = f"the sender alias may not contain ':' (Tencent refuses it): {shown(alias)}"
         raise ValueError(msg)
     norm, reason = normalize_address(addr)
     if norm is None:
-        msg = f"not an e-mail address: {addr!r} ({reason})"
+        msg = f"not an e-mail address: {shown(addr)} ({reason})"
         raise ValueError(msg)
     return alias, norm

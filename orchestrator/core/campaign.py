@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from orchestrator.core.addresses import normalize_address, parse_from_address
+from orchestrator.core.addresses import normalize_address, parse_from_address, shown
 from orchestrator.core.plan import (
     DEFAULT_ROWS,
     SKIP_WARMUP_MAX_DAILY,
@@ -33,6 +33,9 @@ from orchestrator.core.progress import ProgressRules
 SLUG = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 TEMPLATE_VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
 MAX_MULTIPLIER_WITHOUT_OVERRIDE = 5.0
+#: The highest values recipients.max_row_bytes and recipients.max_cell_chars accept.
+MAX_ROW_BYTES_LIMIT = 64 << 20
+MAX_CELL_CHARS_LIMIT = 100_000
 
 
 #: Plans built from campaign objects, by object id (the object is kept so the id stays unique).
@@ -40,7 +43,8 @@ _PLANS: dict[int, tuple[Campaign, Plan]] = {}
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # allow_inf_nan=False: `.inf` or `.nan` for any number of the file is an error, never stored as null.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 class Identity(Strict):
@@ -66,7 +70,7 @@ class Identity(Strict):
             return v
         norm, reason = normalize_address(v)
         if norm is None:
-            msg = f"not an e-mail address: {v!r} ({reason})"
+            msg = f"not an e-mail address: {shown(v)} ({reason})"
             raise ValueError(msg)
         return norm
 
@@ -97,12 +101,12 @@ class Pool(Strict):
 def _parse_days(text: str) -> tuple[int, int]:
     m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", text)
     if not m:
-        msg = f"days must look like '3' or '6-10', got {text!r}"
+        msg = f"days must look like '3' or '6-10', got {shown(text)}"
         raise ValueError(msg)
     first = int(m.group(1))
     last = int(m.group(2) or first)
     if first < 1 or last < first:
-        msg = f"days {text!r}: the range must start at 1 or later and not run backwards"
+        msg = f"days {shown(text)}: the range must start at 1 or later and not run backwards"
         raise ValueError(msg)
     return first, last
 
@@ -113,12 +117,12 @@ def _parse_range(value: int | str, what: str) -> tuple[int, int]:
     else:
         m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", value)
         if not m:
-            msg = f"{what} must be a number or a range like '6000-8000', got {value!r}"
+            msg = f"{what} must be a number or a range like '6000-8000', got {shown(value)}"
             raise ValueError(msg)
         lo = int(m.group(1))
         hi = int(m.group(2) or lo)
     if lo < 1 or hi < lo:
-        msg = f"{what} {value!r}: values must be at least 1, low then high"
+        msg = f"{what} {shown(value)}: values must be at least 1, low then high"
         raise ValueError(msg)
     return lo, hi
 
@@ -139,7 +143,7 @@ class PlanRowSpec(Strict):
     def _number_or_range(cls, v: object) -> object:
         # One clear message instead of one per member of `int | str` (6.5, a list, true...).
         if isinstance(v, bool) or not isinstance(v, int | str):
-            msg = f"must be a whole number or a range like '6-10', got {v!r}"
+            msg = f"must be a whole number or a range like '6-10', got {shown(v)}"
             raise ValueError(msg)
         return v
 
@@ -267,6 +271,18 @@ class Recipients(Strict):
     shuffle_seed: int | None = None  # None: a seed is drawn at submit and stored with the campaign
     delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
     encoding: str = "utf-8-sig"
+    #: One CSV row (all its lines, when a quoted cell holds a line break) may be at most this long.
+    max_row_bytes: Annotated[int, Field(ge=1024, le=MAX_ROW_BYTES_LIMIT)] = 1 << 20
+    #: A template value (a cell of a `{column: ...}` source) may be at most this long; longer: the row is invalid.
+    max_cell_chars: Annotated[int, Field(ge=1, le=MAX_CELL_CHARS_LIMIT)] = 1000
+
+    @field_validator("delimiter")
+    @classmethod
+    def _check_delimiter(cls, v: str) -> str:
+        if v in '"\r\n\x7f' or (v < " " and v != "\t"):
+            msg = f"a quote, a line break or a control character cannot separate fields, got {v!r}"
+            raise ValueError(msg)
+        return v
 
 
 class Shaping(Strict):
@@ -338,8 +354,8 @@ class Campaign(Strict):
     def _check_tz(cls, v: str) -> str:
         try:
             ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            msg = f"unknown time zone {v!r} (use an IANA name such as Asia/Seoul or UTC)"
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            msg = f"unknown time zone {shown(v)} (use an IANA name such as Asia/Seoul or UTC)"
             raise ValueError(msg) from None
         return v
 
@@ -393,15 +409,15 @@ def parse_window(text: str) -> tuple[time, time]:
     """'08:00-22:00' -> (08:00, 22:00). A window may wrap midnight ('22:00-06:00')."""
     m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
     if not m:
-        msg = f"sending_window must look like '08:00-22:00', got {text!r}"
+        msg = f"sending_window must look like '08:00-22:00', got {shown(text)}"
         raise ValueError(msg)
     h1, m1, h2, m2 = (int(g) for g in m.groups())
     if not (0 <= h1 <= 24 and 0 <= h2 <= 24 and m1 < 60 and m2 < 60) or (h1, m1) > (24, 0) or (h2, m2) > (24, 0):
-        msg = f"sending_window {text!r}: hours 00-24, minutes 00-59 (24:00 is midnight)"
+        msg = f"sending_window {shown(text)}: hours 00-24, minutes 00-59 (24:00 is midnight)"
         raise ValueError(msg)
     start = time(h1 % 24, m1)
     end = time(h2 % 24, m2)
     if start == end:
-        msg = f"sending_window {text!r} is empty; leave it out to send around the clock"
+        msg = f"sending_window {shown(text)} is empty; leave it out to send around the clock"
         raise ValueError(msg)
     return start, end

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -15,6 +16,11 @@ from orchestrator.store.scripts import Scripts, as_str_list
 
 #: Every state a recipient can be in; `queued` covers the queue, retries and held recipients.
 STATES = ("queued", "granted", "inflight", "accepted", "failed", "suppressed", "in_doubt")
+#: A stored record is the address, MARK, then the template values as one JSON array: no byte of a
+#: value can move it into another field. Records of the older format (the address and the values
+#: joined by SEP) are still read. An address never holds a control character, so the first of the
+#: two bytes in a record says which format it is; the Lua scripts read the address up to either.
+MARK = "\x1e"
 SEP = "\x1f"
 
 
@@ -61,10 +67,14 @@ class Claim:
 
 
 def encode_record(address: str, values: list[str]) -> str:
-    return SEP.join([address, *values])
+    return address + MARK + json.dumps(values, ensure_ascii=False, separators=(",", ":"))
 
 
 def decode_record(rec: str) -> tuple[str, list[str]]:
+    mark, sep = rec.find(MARK), rec.find(SEP)
+    if mark >= 0 and (sep < 0 or mark < sep):
+        values = json.loads(rec[mark + 1 :])
+        return rec[:mark], [str(v) for v in values]
     parts = rec.split(SEP)
     return parts[0], parts[1:]
 

@@ -45,7 +45,7 @@ RECIPIENTS = """\
 email,first_name
 a@example.org,A
 b@example.org,B
-A@example.org,A
+a@EXAMPLE.org,A
 not-an-email,X
 blocked@example.net,Z
 """

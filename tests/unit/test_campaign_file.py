@@ -12,6 +12,7 @@ from orchestrator.campaign_file import (
     Problem,
     campaign_fingerprint,
     check_campaign,
+    check_campaign_and_rows,
     count_recipients,
     load_campaign,
     read_csv_header,
@@ -197,11 +198,11 @@ def test_check_campaign_checks_the_csv_header(folder: Path, old: str, new: str, 
 
 
 def test_check_campaign_reports_a_csv_in_another_encoding(folder: Path) -> None:
-    """A Latin-1 list read as UTF-8 is a problem on recipients.encoding, not a UnicodeDecodeError."""
+    """A Latin-1 list read as UTF-8 is a problem on recipients.encoding naming the line, not a UnicodeDecodeError."""
     (folder / "recipients.csv").write_bytes("email,first_name\nj@x.example.com,J\xe9r\xf4me\n".encode("latin-1"))
-    _campaign, problems = check_campaign(folder / "spring.yaml")
+    _campaign, _stats, problems = check_campaign_and_rows(folder / "spring.yaml")
     assert [p.field for p in problems] == ["recipients.encoding"]
-    assert "recipients.csv is not utf-8-sig text (byte 0xe9)" in problems[0].message
+    assert "recipients.csv is not utf-8-sig text (byte 0xe9 on line 2)" in problems[0].message
 
 
 @pytest.mark.parametrize(

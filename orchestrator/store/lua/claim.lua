@@ -18,7 +18,7 @@ redis.call('HINCRBY', KEYS[2], 'granted', -1)
 redis.call('HINCRBY', KEYS[2], 'inflight', 1)
 local cstate = redis.call('HGET', KEYS[4], 'state') or 'missing'
 local rec = redis.call('HGET', KEYS[5], idx) or ''
-local addr = string.match(rec, '^([^\031]*)') or ''
+local addr = string.match(rec, '^([^\030\031]*)') or ''
 local suppressed = '0'
 if redis.call('SISMEMBER', KEYS[6], addr) == 1 or redis.call('SISMEMBER', KEYS[7], addr) == 1 then
   suppressed = '1'

@@ -76,7 +76,7 @@ local function record_domain(idx)
   local b = math.floor(tonumber(idx) / bucket)
   local rec = redis.call('HGET', rec_prefix .. b, idx)
   if not rec then return '' end
-  local addr = string.match(rec, '^([^\031]*)')
+  local addr = string.match(rec, '^([^\030\031]*)')
   local d = string.lower(string.match(addr, '@(.*)$') or '')
   if string.sub(d, 1, 6) == 'yahoo.' then return 'yahoo' end
   return GROUPS[d] or d
