@@ -101,7 +101,18 @@ class _Lines:
         self._limit = spec.max_row_bytes
         self._encoding = spec.encoding
         self._fh = fh
-        self._it = self._bytewise() if _splits_as_bytes(spec.encoding) else self._textwise()
+        self._text: io.TextIOWrapper | None = None
+        if _splits_as_bytes(spec.encoding):
+            self._it = self._bytewise()
+        else:
+            self._text = io.TextIOWrapper(fh, encoding=spec.encoding, errors="strict", newline="")
+            self._it = self._textwise(self._text)
+
+    def close(self) -> None:
+        """Let go of the file (its owner closes it)."""
+        if self._text is not None:
+            self._text.detach()
+            self._text = None
 
     def __iter__(self) -> Iterator[str]:
         return self
@@ -147,10 +158,9 @@ class _Lines:
         if rest:
             yield rest
 
-    def _textwise(self) -> Iterator[str]:
+    def _textwise(self, text: io.TextIOWrapper) -> Iterator[str]:
         # Encodings such as UTF-16 do not write line breaks as single bytes: read text lines, each
         # bounded (an undecodable byte is then placed on the line being read, not always its own).
-        text = io.TextIOWrapper(self._fh, encoding=self._encoding, errors="strict", newline="")
         while True:
             try:
                 line = text.readline(self._limit + 1)
@@ -180,6 +190,16 @@ class CsvRows:
         # Rows are bounded by max_row_bytes before the csv module sees them: its own cell limit must not bind first.
         csv.field_size_limit(max(csv.field_size_limit(), spec.max_row_bytes + 1))
         self._reader = csv.reader(self._lines, delimiter=spec.delimiter, strict=True)
+        try:
+            self._read_header()
+        except BaseException:
+            self._lines.close()
+            raise
+
+    def close(self) -> None:
+        self._lines.close()
+
+    def _read_header(self) -> None:
         first = next(self._next(), None)
         if first is None:
             raise RecipientFileError(self.file, None, "the file is empty: its first line must name the columns")
@@ -248,7 +268,11 @@ def open_recipients(spec: Recipients) -> Iterator[CsvRows]:
         setting = ("recipients.file", f"{reason}: {spec.file}")
         raise RecipientFileError(spec.file, None, reason, setting=setting) from None
     with fh:
-        yield CsvRows(fh, spec)
+        rows = CsvRows(fh, spec)
+        try:
+            yield rows
+        finally:
+            rows.close()
 
 
 def read_header(spec: Recipients) -> list[str]:
