@@ -65,10 +65,14 @@ class Procs:
         for log in self.logs:
             log.close()
 
-    def emulator(self, env: dict[str, str], port: int, send_log: Path, world: Path | None = None) -> None:
+    def emulator(
+        self, env: dict[str, str], port: int, send_log: Path, world: Path | None = None, call_log: Path | None = None
+    ) -> None:
         argv = [str(BIN / "orchestrate"), "emulator", "--port", str(port), "--send-log", str(send_log)]
         if world is not None:
             argv += ["--world", str(world)]
+        if call_log is not None:
+            argv += ["--call-log", str(call_log)]
         self.start("emulator", argv, env)
         wait_for(lambda: _port_open(port), 15, "the emulator to listen")
 
