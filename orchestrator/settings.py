@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     reconcile_retry_s: float = Field(60.0, alias="RECONCILE_RETRY_S", gt=0, allow_inf_nan=False)
     reconcile_throttled_retry_s: float = Field(5.0, alias="RECONCILE_THROTTLED_RETRY_S", gt=0, allow_inf_nan=False)
     reconcile_window_s: float = Field(6 * 3600.0, alias="RECONCILE_WINDOW_S", gt=0, allow_inf_nan=False)
+    # A submit's claim on its files and its staged keys outlive a killed submit by at most this long
+    # (a heartbeat refreshes them 4 times per TTL); a second submit of the same files waits for the
+    # first up to SUBMIT_WAIT_S.
+    submit_heartbeat_ttl_s: float = Field(60.0, alias="SUBMIT_HEARTBEAT_TTL_S", gt=0, allow_inf_nan=False)
+    submit_wait_s: float = Field(300.0, alias="SUBMIT_WAIT_S", ge=0, allow_inf_nan=False)
     state_dir: str | None = Field(None, alias="ORCHESTRATE_STATE_DIR")
 
     @model_validator(mode="after")

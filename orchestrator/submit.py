@@ -2,24 +2,61 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import random
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError, WatchError
 
 from orchestrator.core.campaign import Campaign
 from orchestrator.recipients import LoadStats, Row, iter_recipients
 from orchestrator.store import events, identities, keys
 from orchestrator.store.campaigns import State
 from orchestrator.store.ledger import encode_record
+from orchestrator.store.scripts import as_str_list
+from orchestrator.store.scripts import source as script_source
 
 #: Rows written per pipeline round trip.
 BATCH = 5000
-#: Keys written before the campaign is committed expire by themselves if submit dies midway.
-STAGING_TTL_S = 3600
+#: A running submit's claim on its files' fingerprint and the keys it staged live this long without
+#: a heartbeat, so a killed submit leaves nothing behind after it (setting SUBMIT_HEARTBEAT_TTL_S).
+HEARTBEAT_TTL_S = 60.0
+#: The heartbeat refreshes them this many times per TTL (every 15 s with the default TTL).
+BEATS_PER_TTL = 4
+#: How long a second submit of the same files waits for the first to finish (setting SUBMIT_WAIT_S).
+WAIT_S = 300.0
+#: How often a waiting submit looks again.
+WAIT_POLL_S = 0.1
+#: A fingerprint key holding this prefix (then a random token) is being submitted right now.
+CLAIM_PREFIX = "submitting:"
+
+
+class SubmitInProgressError(Exception):
+    """The same files are being submitted by another process, which did not finish within the wait."""
+
+
+class SubmitLostClaimError(Exception):
+    """The submit stalled longer than its heartbeat TTL: its claim or its staged keys expired."""
+
+
+class _StagingKeys(keys.CampaignKeys):
+    """The keys of a campaign being staged, and how long they live without a heartbeat."""
+
+    def __init__(self, cid: str, ttl_s: float) -> None:
+        super().__init__(cid)
+        self.ttl_ms = max(1, int(ttl_s * 1000))
+
+    def staged(self, written: int) -> list[str]:
+        """The keys staged once `written` recipients are stored (the queue is written last)."""
+        buckets = (written + keys.BUCKET - 1) // keys.BUCKET
+        return [f"{self.rec_prefix}{b}" for b in range(buckets)] + [self.queue]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +104,7 @@ async def _suppressed_mask(redis: Redis, rows: list[Row], sender_domains: list[s
     return [any(bool(rep[i]) for rep in replies) for i in range(len(rows))]
 
 
-async def _write_batch(redis: Redis, ck: keys.CampaignKeys, start: int, rows: list[Row]) -> None:
+async def _write_batch(redis: Redis, ck: _StagingKeys, start: int, rows: list[Row]) -> None:
     async with redis.pipeline(transaction=False) as pipe:
         i = 0
         while i < len(rows):  # one HSET per bucket: rows[i:end] are indexes start+i .. start+end-1
@@ -75,7 +112,7 @@ async def _write_batch(redis: Redis, ck: keys.CampaignKeys, start: int, rows: li
             mapping = {str(start + j): encode_record(r.address, r.values) for j, r in enumerate(rows[i:end], i)}
             key = ck.rec(start + i)
             pipe.hset(key, mapping=mapping)
-            pipe.expire(key, STAGING_TTL_S)
+            pipe.pexpire(key, ck.ttl_ms)
             i = end
         await pipe.execute()
 
@@ -88,28 +125,39 @@ async def submit(
     source: str,
     force_new: bool = False,
     rng: random.Random | None = None,
+    *,
+    heartbeat_ttl_s: float = HEARTBEAT_TTL_S,
+    wait_s: float = WAIT_S,
+    on_wait: Callable[[], None] | None = None,
 ) -> SubmitResult:
-    """Load the recipients and create the campaign; nothing is visible until everything is written."""
-    if not force_new:
-        existing = await redis.get(keys.fingerprint(fingerprint))
-        if existing and await redis.exists(keys.campaign(existing)):
-            meta = await redis.hgetall(keys.campaign(existing))
-            stats = LoadStats(**{k: v for k, v in json.loads(meta["submit"]).items() if k != "invalid_reasons"})
-            return SubmitResult(existing, False, stats, int(meta.get("seed", "0")))
-    for ident in campaign.identities:
-        state = await identities.load(redis, ident.id)
-        if state is not None:
-            identities.check_compatible(state, campaign, ident.id)
+    """Load the recipients and create the campaign, once per set of files, even when run concurrently.
+
+    Nothing is visible until everything is written. The files' fingerprint is claimed first: a
+    concurrent submit of the same files waits (calling `on_wait`) and then returns the campaign this
+    one created. A failed or cancelled submit removes what it staged before it raises; a killed one
+    leaves keys that expire within `heartbeat_ttl_s`. `force_new` claims nothing: another campaign.
+    """
+    claim = "" if force_new else CLAIM_PREFIX + secrets.token_hex(8)
+    if claim:
+        existing = await _claim(redis, fingerprint, claim, heartbeat_ttl_s, wait_s, on_wait)
+        if existing is not None:
+            return await _existing(redis, existing)
 
     cid = f"{campaign.name}-{secrets.token_hex(3)}"
-    ck = keys.CampaignKeys(cid)
+    ck = _StagingKeys(cid, heartbeat_ttl_s)
     seed = campaign.recipients.shuffle_seed
     if seed is None:
         seed = (rng or random.SystemRandom()).randrange(2**31)
     stats = LoadStats()
     sender_domains = sorted({i.domain for i in campaign.identities})
     valid = 0
+    heartbeat = _Heartbeat(redis, fingerprint, claim, ck, lambda: valid)
     try:
+        for ident in campaign.identities:
+            state = await identities.load(redis, ident.id)
+            if state is not None:
+                identities.check_compatible(state, campaign, ident.id)
+        heartbeat.start()
         batch: list[Row] = []
         for row in iter_recipients(campaign, stats):
             batch.append(row)
@@ -121,14 +169,19 @@ async def submit(
         order = list(range(valid))
         random.Random(seed).shuffle(order)
         for i in range(0, valid, 20000):
+            _honour_cancellation()
             async with redis.pipeline(transaction=False) as pipe:
                 pipe.rpush(ck.queue, *order[i : i + 20000])
-                pipe.expire(ck.queue, STAGING_TTL_S)
+                pipe.pexpire(ck.queue, ck.ttl_ms)
                 await pipe.execute()
         del order
-        await _commit(redis, campaign, ck, fingerprint, seed, stats, now, source)
+        await heartbeat.stop()
+        _honour_cancellation()
+        await _commit(redis, campaign, ck, fingerprint, claim, seed, stats, now, source)
     except BaseException:
-        await discard(redis, ck, valid)
+        # Ctrl-C (a cancelled task), SIGTERM, a bad row or a lost claim: remove it all at once.
+        await heartbeat.cancel()
+        await discard(redis, ck, valid, fingerprint, claim)
         raise
     await events.emit(
         redis,
@@ -147,8 +200,9 @@ async def submit(
 
 
 async def _flush(
-    redis: Redis, ck: keys.CampaignKeys, batch: list[Row], valid: int, domains: list[str], stats: LoadStats
+    redis: Redis, ck: _StagingKeys, batch: list[Row], valid: int, domains: list[str], stats: LoadStats
 ) -> int:
+    _honour_cancellation()
     if not batch:
         return valid
     mask = await _suppressed_mask(redis, batch, domains)
@@ -161,46 +215,161 @@ async def _flush(
 async def _commit(
     redis: Redis,
     campaign: Campaign,
-    ck: keys.CampaignKeys,
+    ck: _StagingKeys,
     fingerprint: str,
+    claim: str,
     seed: int,
     stats: LoadStats,
     now: float,
     source: str,
 ) -> None:
-    buckets = (stats.valid + keys.BUCKET - 1) // keys.BUCKET
-    async with redis.pipeline(transaction=False) as pipe:
-        for b in range(buckets):
-            pipe.persist(f"{ck.rec_prefix}{b}")
-        pipe.persist(ck.queue)
-        await pipe.execute()
+    """Make the staged campaign visible in one atomic step, if this submit still owns its claim."""
     await identities.register(redis, campaign)
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(ck.counts, mapping={"queued": stats.valid})
-        pipe.hset(
-            ck.meta,
-            mapping={
-                "name": campaign.name,
-                "state": State.RUNNING.value if stats.valid else State.COMPLETED.value,
-                "spec": campaign.model_dump_json(by_alias=True),
-                "seed": str(seed),
-                "submit": json.dumps(stats.as_dict()),
-                "created_at": repr(now),
-                "fingerprint": fingerprint,
-                "source": source,
-            },
+    meta = {
+        "name": campaign.name,
+        "state": State.RUNNING.value if stats.valid else State.COMPLETED.value,
+        "spec": campaign.model_dump_json(by_alias=True),
+        "seed": str(seed),
+        "submit": json.dumps(stats.as_dict()),
+        "created_at": repr(now),
+        "fingerprint": fingerprint,
+        "source": source,
+    }
+    buckets = ck.staged(stats.valid)[:-1]
+    commit = redis.register_script(script_source("submit_commit"))
+    reply = as_str_list(
+        await commit(
+            keys=[keys.fingerprint(fingerprint), ck.meta, ck.counts, keys.CAMPAIGNS, ck.queue, *buckets],
+            args=[claim, CLAIM_PREFIX, ck.cid, repr(now), stats.valid, *(x for kv in meta.items() for x in kv)],
         )
-        pipe.zadd(keys.CAMPAIGNS, {ck.cid: now})
-        pipe.set(keys.fingerprint(fingerprint), ck.cid)
-        await pipe.execute()
+    )
+    if reply[0] != "ok":
+        msg = (
+            f"submit stalled for longer than {ck.ttl_ms / 1000:g} s (SUBMIT_HEARTBEAT_TTL_S) and its staged data "
+            "expired; nothing was created: run it again"
+        )
+        raise SubmitLostClaimError(msg)
 
 
-async def discard(redis: Redis, ck: keys.CampaignKeys, written: int) -> None:
-    """Remove whatever a failed submit wrote (the staging TTL covers a submit that was killed)."""
-    buckets = (written + keys.BUCKET) // keys.BUCKET + 1
+async def discard(redis: Redis, ck: keys.CampaignKeys, written: int, fingerprint: str, claim: str = "") -> None:
+    """Remove whatever a failed submit staged and give up its claim (a killed one's keys expire)."""
+    # A batch whose write was cut short may have reached Redis after `written` was last counted.
+    buckets = (written + BATCH) // keys.BUCKET + 1
     names = [f"{ck.rec_prefix}{b}" for b in range(buckets)] + ck.all_fixed()
-    for i in range(0, len(names), 1000):
-        await redis.unlink(*names[i : i + 1000])
+    script = redis.register_script(script_source("submit_discard"))
+    await script(keys=[keys.fingerprint(fingerprint), ck.meta, *names], args=[claim])
+
+
+async def _claim(
+    redis: Redis, fingerprint: str, claim: str, ttl_s: float, wait_s: float, on_wait: Callable[[], None] | None
+) -> str | None:
+    """Claim the files' fingerprint (None), or the id of the campaign already created from them."""
+    key = keys.fingerprint(fingerprint)
+    ttl_ms = max(1, int(ttl_s * 1000))
+    deadline = time.monotonic() + wait_s
+    waiting = False
+    while True:
+        if await redis.set(key, claim, nx=True, px=ttl_ms):
+            return None
+        current = await redis.get(key)
+        if current is None:
+            continue  # released or expired just now
+        if not current.startswith(CLAIM_PREFIX):
+            if await redis.exists(keys.campaign(current)):
+                return str(current)
+            if await _take_over(redis, key, current, claim, ttl_ms):  # it named a campaign now gone
+                return None
+            continue
+        if time.monotonic() >= deadline:
+            msg = (
+                f"these files are being submitted by another process, still running after {wait_s:g} s; "
+                "submit them again later to get its campaign id"
+            )
+            raise SubmitInProgressError(msg)
+        if not waiting and on_wait is not None:
+            on_wait()
+        waiting = True
+        await asyncio.sleep(WAIT_POLL_S)
+
+
+async def _take_over(redis: Redis, key: str, expected: str, claim: str, ttl_ms: int) -> bool:
+    """Replace the fingerprint's value with our claim if it still is `expected`."""
+    async with redis.pipeline(transaction=True) as pipe:
+        try:
+            await pipe.watch(key)
+            if await pipe.get(key) != expected:
+                return False
+            pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+            pipe.set(key, claim, px=ttl_ms)
+            await pipe.execute()
+        except WatchError:
+            return False
+    return True
+
+
+async def _existing(redis: Redis, cid: str) -> SubmitResult:
+    """The result of the earlier submit that created campaign `cid` (its counts as stored then)."""
+    meta = await redis.hmget(keys.campaign(cid), ["submit", "seed"])
+    try:
+        stored = json.loads(meta[0] or "{}")
+        stats = LoadStats(**{k: v for k, v in stored.items() if k not in ("invalid_reasons", "invalid_examples")})
+        seed = int(meta[1] or "0")
+    except (ValueError, TypeError):  # unreadable counts do not change which campaign it is
+        stats, seed = LoadStats(), 0
+    return SubmitResult(cid, False, stats, seed)
+
+
+def _honour_cancellation() -> None:
+    """Raise CancelledError if this task was cancelled (Ctrl-C, SIGTERM) but the cancellation got lost.
+
+    On Python 3.11, redis-py's hiredis reader turns a cancellation that arrives while it polls the
+    socket into the timeout it expected, and carries on: the submit would then run to its end.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+class _Heartbeat:
+    """Keeps a running submit's claim and staged keys alive, BEATS_PER_TTL times per TTL."""
+
+    def __init__(
+        self, redis: Redis, fingerprint: str, claim: str, ck: _StagingKeys, written: Callable[[], int]
+    ) -> None:
+        self.redis = redis
+        self.key = keys.fingerprint(fingerprint)
+        self.claim = claim
+        self.ck = ck
+        self.written = written
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        beat = self.redis.register_script(script_source("submit_beat"))
+        every_s = self.ck.ttl_ms / 1000 / BEATS_PER_TTL
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), every_s)
+            if self._stop.is_set():
+                return
+            if not await beat(keys=[self.key, *self.ck.staged(self.written())], args=[self.claim, self.ck.ttl_ms]):
+                return  # the claim is gone: the commit will find out and say so
+
+    async def stop(self) -> None:
+        """Stop after the beat in progress, so no beat can reach Redis after the commit."""
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+    async def cancel(self) -> None:
+        self._stop.set()  # ends the loop even if the cancellation itself gets lost (see above)
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RedisError):
+                await self._task
 
 
 def describe(path: Path, result: SubmitResult) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from pathlib import Path
 
 import click
@@ -10,7 +12,12 @@ from redis.asyncio import Redis
 from orchestrator.cli import EXIT_USAGE, AppContext
 from orchestrator.clock import SystemClock
 from orchestrator.commands._common import CommandError, print_json, run
-from orchestrator.submit import SubmitResult, describe, submit
+from orchestrator.submit import SubmitInProgressError, SubmitLostClaimError, SubmitResult, describe, submit
+
+#: Exit codes of an interrupted submit, as a shell reports a process ended by that signal.
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_TERMINATED = 128 + signal.SIGTERM
+INTERRUPTED = "submit {how}: no campaign was created and what it had loaded was removed"
 
 
 @click.command("submit")
@@ -29,20 +36,54 @@ def command(ctx: click.Context, file: Path, force_new: bool, as_json: bool) -> N
     except CampaignFileError as exc:
         click.echo(str(exc), err=True)
         ctx.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        click.echo(INTERRUPTED.format(how="interrupted"), err=True)
+        ctx.exit(EXIT_INTERRUPTED)
     app: AppContext = ctx.obj
-    del app
+    settings = app.settings
+    terminated: list[bool] = []
+
+    def waiting() -> None:
+        click.echo(
+            f"{file} is being submitted by another process: waiting for it (up to {settings.submit_wait_s:g} s)",
+            err=True,
+        )
 
     async def body(redis: Redis) -> SubmitResult:
+        # SIGTERM cancels the submit like Ctrl-C does, so it cleans up before the process ends.
+        task = asyncio.current_task()
+
+        def terminate() -> None:
+            terminated.append(True)
+            if task is not None:
+                task.cancel()
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
         try:
             return await submit(
-                redis, campaign, campaign_fingerprint(file), SystemClock().now(), str(file), force_new=force_new
+                redis,
+                campaign,
+                campaign_fingerprint(file),
+                SystemClock().now(),
+                str(file),
+                force_new=force_new,
+                heartbeat_ttl_s=settings.submit_heartbeat_ttl_s,
+                wait_s=settings.submit_wait_s,
+                on_wait=waiting,
             )
-        except RecipientFileError as exc:
+        except (RecipientFileError, IdentityConflictError) as exc:
             raise CommandError(str(exc), EXIT_USAGE) from None
-        except IdentityConflictError as exc:
-            raise CommandError(str(exc), EXIT_USAGE) from None
+        except (SubmitInProgressError, SubmitLostClaimError) as exc:
+            raise CommandError(str(exc)) from None
 
-    result = run(ctx, body)
+    try:
+        result = run(ctx, body)
+    except KeyboardInterrupt:
+        click.echo(INTERRUPTED.format(how="interrupted"), err=True)
+        ctx.exit(EXIT_INTERRUPTED)
+    except asyncio.CancelledError:
+        click.echo(INTERRUPTED.format(how="terminated" if terminated else "cancelled"), err=True)
+        ctx.exit(EXIT_TERMINATED)
     if as_json:
         print_json(result.as_json())
     else:
