@@ -129,3 +129,22 @@ def test_submit_killed_midway_leaves_nothing_after_the_heartbeat_ttl(
     assert cid != killed_cid
     assert db.ttl(f"wo:c:{cid}:r:0") == -1  # the new campaign's records are committed, not staged
     assert not [k for k in db.keys("wo:c:*") if not k.startswith(f"wo:c:{cid}:")]
+
+
+def test_submit_waits_a_bounded_time_for_another_submit_of_the_same_files(
+    db: redis_sync.Redis, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """While another process holds the files' claim, submit waits SUBMIT_WAIT_S, then exits 1 saying so."""
+    from orchestrator.campaign_file import campaign_fingerprint
+
+    env = base_env(redis_server.url, free_port(), SUBMIT_WAIT_S="1")
+    path = write_campaign(tmp_path, 10)
+    db.set(f"wo:fingerprint:{campaign_fingerprint(path)}", "submitting:elsewhere", ex=60)
+    started = time.monotonic()
+    out = cli(env, "submit", str(path))
+    assert out.returncode == 1
+    assert 1.0 <= time.monotonic() - started < 10
+    assert "being submitted by another process" in out.stderr
+    assert out.stdout == ""
+    assert db.zcard("wo:campaigns") == 0
+    assert "Traceback" not in out.stderr
