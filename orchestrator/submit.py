@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, WatchError
 
 from orchestrator.core.campaign import Campaign
-from orchestrator.recipients import LoadStats, Row, iter_recipients
+from orchestrator.recipients import LoadStats, RecipientFileError, Row, iter_recipients
 from orchestrator.store import events, identities, keys
 from orchestrator.store.campaigns import State
 from orchestrator.store.ledger import encode_record
@@ -166,6 +166,11 @@ async def submit(
                 batch = []
         valid = await _flush(redis, ck, batch, valid, sender_domains, stats)
         stats.valid = valid
+        if valid == 0:
+            # An empty campaign would only "complete" at once and hide that nothing can be sent.
+            why = f"{stats.invalid} invalid, {stats.duplicates} duplicate, {stats.suppressed} suppressed"
+            msg = f"no recipient left to send to: all {stats.total} rows were dropped ({why})"
+            raise RecipientFileError(campaign.recipients.file, None, msg)
         order = list(range(valid))
         random.Random(seed).shuffle(order)
         for i in range(0, valid, 20000):

@@ -205,3 +205,28 @@ def test_cli_submit_json_has_exactly_the_counts(redis_url: str, tmp_path: Path) 
     }
     again = runner.invoke(main, ["submit", str(path), "--json"], env={"REDIS_URL": redis_url})
     assert json.loads(again.stdout) == out  # the same campaign, not a second one
+
+
+@pytest.mark.parametrize(
+    ("csv_text", "blocked", "why"),
+    [
+        pytest.param("email,first_name\nnot-an-address,A\n@example.org,B\n", [], "2 invalid", id="all-invalid"),
+        pytest.param(
+            "email,first_name\nkim@example.com,A\nkim@example.com,B\n",
+            ["kim@example.com"],
+            "1 duplicate, 1 suppressed",
+            id="all-suppressed",
+        ),
+    ],
+)
+async def test_submit_refuses_a_file_with_no_recipient_left(
+    redis: Redis, tmp_path: Path, csv_text: str, blocked: list[str], why: str
+) -> None:
+    """Every row dropped (invalid, duplicate, suppressed): a clear error with the counts, no empty campaign, no key."""
+    for address in blocked:
+        await redis.sadd(keys.BLOCKLIST, address)
+    path = write_campaign(tmp_path, 0, identities=1, csv_text=csv_text)
+    campaign, fp = load(path)
+    with pytest.raises(RecipientFileError, match=f"no recipient left to send to: all 2 rows were dropped .*{why}"):
+        await submit(redis, campaign, fp, START, str(path))
+    assert [k async for k in redis.scan_iter(count=1000)] == [keys.BLOCKLIST] * len(blocked)
