@@ -22,14 +22,18 @@ def _mask(secret: str) -> str:
     return "*" * 8 if len(secret) < 12 else f"{secret[:2]}{'*' * 8}{secret[-2:]}"
 
 
-async def _serve(world: World, host: str, port: int, send_log: Path | None, banner: list[str]) -> None:
-    async with run_emulator(world, host=host, port=port, send_log_path=send_log) as emu:
+async def _serve(
+    world: World, host: str, port: int, send_log: Path | None, call_log: Path | None, banner: list[str]
+) -> None:
+    async with run_emulator(world, host=host, port=port, send_log_path=send_log, call_log_path=call_log) as emu:
         click.echo(f"Tencent SES emulator listening on {emu.url}")
         click.echo(f"  SES_ENDPOINT={emu.url}")
         for line in banner:
             click.echo(line)
         if send_log:
             click.echo(f"  send log: {send_log}")
+        if call_log:
+            click.echo(f"  call log: {call_log}")
         click.echo("Press Ctrl-C to stop.")
         await asyncio.Event().wait()
 
@@ -48,7 +52,12 @@ async def _serve(world: World, host: str, port: int, send_log: Path | None, bann
     type=click.Path(dir_okay=False, path_type=Path),
     help="Append every accepted send to this file as JSON lines.",
 )
-def command(host: str, port: int, world_file: Path | None, send_log: Path | None) -> None:
+@click.option(
+    "--call-log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append every API call (time, account, action, error) to this file as JSON lines.",
+)
+def command(host: str, port: int, world_file: Path | None, send_log: Path | None, call_log: Path | None) -> None:
     """Run a local Tencent SES emulator the official SDK (and `orchestrate`) can talk to."""
     from orchestrator.cli import EXIT_USAGE
 
@@ -63,13 +72,13 @@ def command(host: str, port: int, world_file: Path | None, send_log: Path | None
     else:
         try:
             world = load_world(world_file)
-        except WorldFileError as exc:
-            click.echo(f"{world_file}: not a valid world file:\n{exc}", err=True)
+        except WorldFileError as exc:  # each problem is one line naming the file, line and field
+            click.echo(str(exc), err=True)
             raise click.exceptions.Exit(EXIT_USAGE) from None
         banner = [f"  world: {world_file}"] + [
             f"  account {a.name}: secret id {a.secret_id}, key {_mask(a.secret_key)} (from the world file)"
             for a in world.accounts
         ]
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(world, host, port, send_log, banner))
+        asyncio.run(_serve(world, host, port, send_log, call_log, banner))
     click.echo("emulator stopped")

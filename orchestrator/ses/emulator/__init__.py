@@ -1,7 +1,8 @@
 """A local Tencent SES emulator the unmodified official SDK talks to over HTTP (docs/tencent.md)."""
 
+from orchestrator.ses.emulator.records import CallRecord, SendRecord, StatusRecord
 from orchestrator.ses.emulator.server import RunningEmulator, build_app, run_emulator
-from orchestrator.ses.emulator.service import ApiError, SendRecord, SesEmulator, StatusRecord
+from orchestrator.ses.emulator.service import ApiError, SesEmulator
 from orchestrator.ses.emulator.world import (
     DEFAULT_SECRET_ID,
     DEFAULT_SECRET_KEY,
@@ -26,6 +27,7 @@ __all__ = [
     "Account",
     "ApiError",
     "Behaviour",
+    "CallRecord",
     "FaultRule",
     "IdentityConfig",
     "Latency",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,14 +13,17 @@ from pathlib import Path
 from typing import Any, Final
 
 import aiohttp
+import structlog
 from aiohttp import web
 
 from orchestrator.clock import SystemClock
 from orchestrator.core.addresses import parse_from_address
 from orchestrator.core.clock import Clock
 from orchestrator.ses.emulator.faults import FaultPlan
+from orchestrator.ses.emulator.params import ParamError, check, parse_body
 from orchestrator.ses.emulator.recipients import CallbackPoster
-from orchestrator.ses.emulator.service import ApiError, SendRecord, SesEmulator
+from orchestrator.ses.emulator.records import CallRecord, SendRecord
+from orchestrator.ses.emulator.service import ApiError, SesEmulator
 from orchestrator.ses.emulator.signing import SignatureError, verify
 from orchestrator.ses.emulator.world import (
     DROP_AFTER_ACCEPT,
@@ -35,6 +39,13 @@ SERVICE: Final = "ses"
 API_VERSION: Final = "2020-10-02"
 REGIONS: Final = frozenset({"ap-guangzhou", "ap-hongkong", "ap-singapore"})
 _AFTER_ACCEPT: Final = frozenset({TIMEOUT_AFTER_ACCEPT, DROP_AFTER_ACCEPT})
+#: Tencent's limit on a TC3-signed POST body; a larger one is refused with RequestSizeLimitExceeded.
+MAX_BODY_BYTES: Final = 10 * 1024 * 1024
+#: How long a client may take to send a whole request (headers, then body) before it is cut off.
+DEFAULT_REQUEST_TIMEOUT_S: Final = 30.0
+_SHOWN_CHARS: Final = 200
+
+log = structlog.get_logger(__name__)
 
 
 def _json(payload: dict[str, Any]) -> web.Response:
@@ -47,12 +58,48 @@ def _error(code: str, message: str, request_id: str) -> web.Response:
     return _json({"Error": {"Code": code, "Message": message}, "RequestId": request_id})
 
 
-class EmulatorApp:
-    """Routes one POST to an action after checking what Tencent checks first (version, signature, rate)."""
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= _SHOWN_CHARS else line[:_SHOWN_CHARS] + "..."
 
-    def __init__(self, service: SesEmulator, wall_clock: Clock) -> None:
+
+class OneLineHttpLog(logging.Logger):
+    """aiohttp's server logger, telling a malformed request in one event line instead of a traceback."""
+
+    def __init__(self) -> None:
+        super().__init__("orchestrator.ses.emulator.http", logging.DEBUG)
+
+    def handle(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None and record.levelno < logging.WARNING:
+            return  # aiohttp's debug chatter ("Ignored premature client disconnection")
+        error = f"{type(exc).__name__}: {exc}" if exc is not None else ""
+        log.warning("emulator_bad_http", detail=_one_line(record.getMessage()), error=_one_line(error))
+
+
+@dataclass
+class _Call:
+    """What the call log will say about the request being answered."""
+
+    time: float
+    action: str
+    request_id: str
+    account: str | None = None
+    counted: bool = False
+
+    def record(self, error: str | None) -> CallRecord:
+        return CallRecord(self.time, self.account, self.action, error, self.counted, self.request_id)
+
+
+class EmulatorApp:
+    """Routes one request to an action after checking what Tencent checks first (size, signature, rate)."""
+
+    def __init__(
+        self, service: SesEmulator, wall_clock: Clock, request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
+    ) -> None:
         self.service = service
         self.wall_clock = wall_clock
+        self.request_timeout_s = request_timeout_s
         self.faults = FaultPlan(service.world, service.rng)
         self.closing = asyncio.Event()
 
@@ -61,35 +108,76 @@ class EmulatorApp:
         return account.secret_key if account else None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
         request_id = str(uuid.uuid4())
         try:
-            account, action, params = self._gate(request, body)
+            body = await self._read_body(request)
+        except ApiError as exc:  # too large: answered before the body is read (aiohttp discards the rest)
+            return _error(exc.code, exc.message, request_id)
+        except TimeoutError:
+            log.warning("emulator_request_cut_off", remote=request.remote, timeout_s=self.request_timeout_s)
+            return self._drop(request)
+        except (ConnectionError, aiohttp.ClientPayloadError, aiohttp.http_exceptions.HttpProcessingError):
+            log.debug("emulator_client_gone", remote=request.remote)  # it left mid-body: nobody to answer
+            return self._drop(request)
+        action = request.headers.get("X-TC-Action", "")[:_SHOWN_CHARS]
+        call = _Call(self.service.clock.now(), action, request_id)
+        error: str | None = None
+        try:
+            response, error = await self._answer(request, body, call)
+        except ApiError as exc:
+            response, error = _error(exc.code, exc.message, request_id), exc.code
+        except Exception as exc:  # a bug: Tencent answers InternalError, never a traceback
+            log.error("emulator_internal_error", action=action, error=_one_line(f"{type(exc).__name__}: {exc}"))
+            response, error = _error("InternalError", "An internal error occurred.", request_id), "InternalError"
+        self.service.record_call(call.record(error))
+        return response
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        """The whole body within the request timeout; ApiError when it is larger than Tencent takes."""
+        too_large = ApiError("RequestSizeLimitExceeded", f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        async with asyncio.timeout(self.request_timeout_s):
+            async for chunk in request.content.iter_any():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise too_large
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _answer(self, request: web.Request, body: bytes, call: _Call) -> tuple[web.StreamResponse, str | None]:
+        """The answer to one complete request, and its error code (None for success)."""
+        try:
+            account, action = self._identify(request, body)
+            call.account = account.name
+            self.service.admit(account.name, call.time)
+            call.counted = True
+            params = parse_body(body)
+            check(action, params)
             latency = self.service.world.latency
             if latency.max_ms > 0:
                 delay_ms = self.service.rng.uniform(latency.min_ms, max(latency.min_ms, latency.max_ms))
                 await asyncio.sleep(delay_ms / 1000)
-            self.service.admit(account.name)
-        except (ApiError, SignatureError) as exc:
-            return _error(exc.code, exc.message, request_id)
-        destination = [str(d) for d in params.get("Destination") or []] if action == "SendEmail" else []
+        except (ApiError, SignatureError, ParamError) as exc:
+            return _error(exc.code, exc.message, call.request_id), exc.code
+        destination = (params.get("Destination") or []) if action == "SendEmail" else []
         rule = self.faults.pick(action, account.name, (d.rpartition("@")[2] for d in destination))
         if rule is not None and rule.code not in _AFTER_ACCEPT:
-            return self._injected(request, rule.code, rule.message, request_id, params, account.name)
-        try:
-            result = self.service.actions[action](account, params)
-        except ApiError as exc:
-            return _error(exc.code, exc.message, request_id)
+            return self._injected(request, rule.code, rule.message, call.request_id, params, account.name), rule.code
+        result = self.service.actions[action](account, params)
+        result.setdefault("RequestId", call.request_id)
         if rule is not None and rule.code == DROP_AFTER_ACCEPT:
-            return self._drop(request)
+            return self._drop(request), rule.code
         if rule is not None and rule.code == TIMEOUT_AFTER_ACCEPT:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.closing.wait(), timeout=rule.hang_s)
-        result.setdefault("RequestId", request_id)
-        return _json(result)
+            return _json(result), rule.code
+        return _json(result), None
 
-    def _gate(self, request: web.Request, body: bytes) -> tuple[Account, str, dict[str, Any]]:
-        """What Tencent checks before running an action: action, version, signature, region, body."""
+    def _identify(self, request: web.Request, body: bytes) -> tuple[Account, str]:
+        """What Tencent checks before counting a call: action, version, signature, region, action name."""
         action = request.headers.get("X-TC-Action", "")
         if not action:
             raise ApiError("MissingParameter", "The X-TC-Action header is required.")
@@ -111,14 +199,8 @@ class EmulatorApp:
         if request.headers.get("X-TC-Region", "") not in REGIONS:
             raise ApiError("UnsupportedRegion", "SES is not offered in this region.")
         if action not in self.service.actions:
-            raise ApiError("InvalidAction", f"The action {action} is not found.")
-        try:
-            params = json.loads(body or b"{}")
-        except ValueError:
-            raise ApiError("InvalidParameter", "The body is not JSON.") from None
-        if not isinstance(params, dict):
-            raise ApiError("InvalidParameter", "The body is not a JSON object.")
-        return account, action, params
+            raise ApiError("InvalidAction", f"The action {_one_line(action)} is not found.")
+        return account, action
 
     def _injected(
         self,
@@ -152,12 +234,14 @@ class EmulatorApp:
 _EMULATOR_KEY: Final = web.AppKey("emulator", EmulatorApp)
 
 
-def build_app(service: SesEmulator, wall_clock: Clock | None = None) -> web.Application:
-    """The aiohttp application: every action is a POST to `/`, as with Tencent."""
-    app = web.Application()
-    emulator = EmulatorApp(service, wall_clock or SystemClock())
+def build_app(
+    service: SesEmulator, wall_clock: Clock | None = None, request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
+) -> web.Application:
+    """The aiohttp application: every action is a POST to `/`; any other request gets a Tencent error too."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    emulator = EmulatorApp(service, wall_clock or SystemClock(), request_timeout_s)
     app[_EMULATOR_KEY] = emulator
-    app.router.add_post("/", emulator.handle)
+    app.router.add_route("*", "/{tail:.*}", emulator.handle)
     return app
 
 
@@ -179,6 +263,10 @@ class RunningEmulator:
     @property
     def send_log(self) -> list[SendRecord]:
         return self.service.send_log
+
+    @property
+    def call_log(self) -> list[CallRecord]:
+        return self.service.call_log
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -206,21 +294,34 @@ async def run_emulator(
     clock: Clock | None = None,
     wall_clock: Clock | None = None,
     send_log_path: str | Path | None = None,
+    call_log_path: str | Path | None = None,
     callback_poll_s: float = 0.2,
     access_log: bool = False,
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
 ) -> AsyncIterator[RunningEmulator]:
     """Serve the emulator on host:port (0 = a free port) until the block exits.
 
-    `clock` drives quotas, rates, the send log and the status API (a VirtualClock in simulations);
-    `wall_clock` (the system clock by default) checks signature freshness, as clients sign with real time.
+    `clock` drives quotas, rates, the send and call logs and the status API (a VirtualClock in
+    simulations); `wall_clock` (the system clock by default) checks signature freshness, as clients
+    sign with real time. A client that has not sent a whole request `request_timeout_s` after
+    connecting (or after its last answer) is cut off.
     """
-    service = SesEmulator(world or permissive_world(), clock or SystemClock(), send_log_path=send_log_path)
-    app = build_app(service, wall_clock)
+    service = SesEmulator(
+        world or permissive_world(), clock or SystemClock(), send_log_path=send_log_path, call_log_path=call_log_path
+    )
+    app = build_app(service, wall_clock, request_timeout_s)
     # A short shutdown: held-back answers (timeout_after_accept) are released by `closing` below.
-    if access_log:
-        runner = web.AppRunner(app, shutdown_timeout=1.0)
-    else:
-        runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
+    # keepalive_timeout also bounds a connection that never completes its headers (aiohttp arms it
+    # when the connection opens and after each answer); the body has its own timeout in `handle`.
+    runner_options: dict[str, Any] = {
+        "shutdown_timeout": 1.0,
+        "keepalive_timeout": request_timeout_s,
+        "lingering_time": min(10.0, request_timeout_s),
+        "logger": OneLineHttpLog(),
+    }
+    if not access_log:
+        runner_options["access_log"] = None
+    runner = web.AppRunner(app, **runner_options)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

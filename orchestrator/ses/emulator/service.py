@@ -9,7 +9,6 @@ import re
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -18,7 +17,9 @@ from zoneinfo import ZoneInfo
 from orchestrator.core.addresses import normalize_address, parse_from_address
 from orchestrator.core.campaign import subject_variables
 from orchestrator.core.clock import Clock
+from orchestrator.ses.emulator.params import ParamError, loads
 from orchestrator.ses.emulator.recipients import fate_of
+from orchestrator.ses.emulator.records import CallRecord, SendRecord, StatusRecord
 from orchestrator.ses.emulator.world import Account, World
 
 MAX_RECIPIENTS: Final = 50
@@ -46,45 +47,23 @@ class ApiError(Exception):
         self.message = message or code
 
 
-@dataclass(frozen=True, slots=True)
-class SendRecord:
-    """One accepted send, as the send log keeps it."""
-
-    time: float
-    account: str
-    from_address: str
-    to_address: str
-    message_id: str
-    template_id: int
-    template_data: dict[str, Any]
-    subject: str
-    request_id: str
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
-
-
-@dataclass(slots=True)
-class StatusRecord:
-    """One row of GetSendEmailStatus."""
-
-    message_id: str
-    account: str
-    from_address: str
-    to_address: str
-    send_status: int
-    request_time: float
-    day: date
-
-
 class SesEmulator:
     """Everything an SES account remembers: sends, quotas, blocklist, events; time from `clock`."""
 
-    def __init__(self, world: World, clock: Clock, *, send_log_path: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        world: World,
+        clock: Clock,
+        *,
+        send_log_path: str | Path | None = None,
+        call_log_path: str | Path | None = None,
+    ) -> None:
         self.world = world
         self.clock = clock
         self.rng = random.Random(world.seed)
         self.send_log: list[SendRecord] = []
+        self.call_log: list[CallRecord] = []
+        self.call_log_path = Path(call_log_path) if call_log_path else None
         self.status_log: list[StatusRecord] = []
         self.events: list[dict[str, Any]] = []
         self.send_log_path = Path(send_log_path) if send_log_path else None
@@ -114,18 +93,29 @@ class SesEmulator:
     def day_of(self, ts: float) -> date:
         return datetime.fromtimestamp(ts, tz=self.zone).date()
 
-    def admit(self, account: str) -> None:
-        """The account-wide API rate limit (a rolling second)."""
+    def admit(self, account: str, now: float | None = None) -> None:
+        """The account-wide API rate limit: at most `account_rate_per_s` calls in any rolling second.
+
+        Every action counts; a refused call does not. `now` (the call's arrival) defaults to the clock.
+        """
         rate = self.world.account_rate_per_s
         if rate is None:
             return
-        now = self.clock.now()
+        now = self.clock.now() if now is None else now
         calls = self._calls[account]
         while calls and calls[0] <= now - 1.0:
             calls.popleft()
         if len(calls) >= rate:
-            raise ApiError("RequestLimitExceeded", "Your current request times equals to `20` in a second.")
+            shown = f"{rate:g}"
+            raise ApiError("RequestLimitExceeded", f"Your current request times equals to `{shown}` in a second.")
         calls.append(now)
+
+    def record_call(self, record: CallRecord) -> None:
+        """Keep one API call in the call log (and append it to the call-log file if there is one)."""
+        self.call_log.append(record)
+        if self.call_log_path is not None:
+            with self.call_log_path.open("a", encoding="utf-8") as fh:
+                fh.write(record.to_json() + "\n")
 
     # --- SendEmail ---
 
@@ -172,8 +162,8 @@ class SesEmulator:
         if not isinstance(template, dict):
             raise ApiError("InvalidParameterValue", "Template must be an object.")
         try:
-            template_id = int(str(template.get("TemplateID")))
-        except (TypeError, ValueError):
+            template_id = int(template["TemplateID"])  # its type was checked with the other parameters
+        except (KeyError, TypeError, ValueError):
             raise ApiError("FailedOperation.InvalidTemplateID", "TemplateID is invalid.") from None
         tpl = self.world.template(template_id, account.name)
         if tpl is None:
@@ -182,8 +172,9 @@ class SesEmulator:
             raise ApiError("OperationDenied.TemplateStatusError", "The template is not approved.")
         raw = str(template.get("TemplateData") or "{}")
         try:
-            data = json.loads(raw)
-        except ValueError:
+            data = loads(raw, what="TemplateData")
+            json.dumps(data, allow_nan=False)  # 1e400 parses to inf, which is no JSON
+        except (ParamError, ValueError):
             raise ApiError("InvalidParameterValue.TemplateDataError", "TemplateData must be JSON.") from None
         if not isinstance(data, dict):
             raise ApiError("InvalidParameterValue.TemplateDataError", "TemplateData must be a JSON object.")

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from pydantic.dataclasses import dataclass
+from yarl import URL
+
+from orchestrator.ses.emulator.params import MAX_JSON_DEPTH, too_deep
 
 #: The credentials a permissive emulator accepts when TENCENTCLOUD_SECRET_ID/KEY are unset.
 DEFAULT_SECRET_ID: Final = "emulator-id"  # noqa: S105 - a documented local-only default
@@ -30,7 +35,13 @@ DROP_AFTER_ACCEPT: Final = "drop_after_accept"  # accept and log the send, then 
 DROP_BEFORE_ACCEPT: Final = "drop_before_accept"  # drop the connection; nothing is sent
 HTTP_STATUS_PREFIX: Final = "http_"  # "http_503": answer with that HTTP status and no Tencent body
 
-_STRICT = ConfigDict(extra="forbid")
+#: How many sender domains and template ids a permissive world remembers making up (oldest forgotten).
+PERMISSIVE_MEMORY: Final = 256
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def quota_for_level(level: int) -> int:
@@ -82,7 +93,7 @@ class TemplateConfig:
 class FaultRule:
     """Inject `code` into matching requests: the next `count` of them, or each with probability `rate`."""
 
-    code: str
+    code: Annotated[str, Field(min_length=1)]
     rate: Annotated[float | None, Field(ge=0, le=1)] = None
     count: Annotated[int | None, Field(ge=0)] = None
     action: str = "SendEmail"  # the API action it applies to, "*" for all
@@ -90,6 +101,15 @@ class FaultRule:
     account: str | None = None
     message: str | None = None
     hang_s: Annotated[float, Field(ge=0)] = 30.0  # timeout_after_accept: how long the answer is held back
+
+    @field_validator("code")
+    @classmethod
+    def _http_status_in_range(cls, code: str) -> str:
+        status = code.removeprefix(HTTP_STATUS_PREFIX)
+        if code.startswith(HTTP_STATUS_PREFIX) and status.isdigit() and not 200 <= int(status) <= 599:
+            msg = f"{HTTP_STATUS_PREFIX}NNN needs an HTTP status from 200 to 599"
+            raise ValueError(msg)
+        return code
 
 
 @dataclass(config=_STRICT)
@@ -134,6 +154,34 @@ class World:
     callback_url: str | None = None
     seed: int = 1
 
+    def __post_init__(self) -> None:
+        # What the permissive world made up, most recently used last; bounded by PERMISSIVE_MEMORY.
+        self._made_identities: OrderedDict[str, IdentityConfig] = OrderedDict()
+        self._made_templates: OrderedDict[int, TemplateConfig] = OrderedDict()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            msg = f"unknown time zone {name[:60]!r} (an IANA name such as Asia/Shanghai)"
+            raise ValueError(msg) from None
+        return name
+
+    @field_validator("callback_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            try:
+                parsed = URL(url)
+            except ValueError:
+                parsed = None
+            if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+                msg = "an http:// or https:// URL with a host"
+                raise ValueError(msg)
+        return url
+
     def account_by_secret_id(self, secret_id: str) -> Account | None:
         return next((a for a in self.accounts if a.secret_id == secret_id), None)
 
@@ -143,26 +191,32 @@ class World:
             if ident.domain.lower() == domain and ident.account in (None, account):
                 return ident
         if self.permissive:
-            ident = IdentityConfig(domain=domain, reputation_level=MAX_LEVEL)
-            self.identities.append(ident)
-            return ident
+            return _remember(self._made_identities, domain, lambda: IdentityConfig(domain, reputation_level=MAX_LEVEL))
         return None
 
     def visible_identities(self, account: str) -> list[IdentityConfig]:
-        return [i for i in self.identities if i.account in (None, account)]
+        made = [i for i in self._made_identities.values() if i.domain.lower() not in self._configured_domains(account)]
+        return [i for i in self.identities if i.account in (None, account)] + made
+
+    def _configured_domains(self, account: str) -> set[str]:
+        return {i.domain.lower() for i in self.identities if i.account in (None, account)}
 
     def template(self, template_id: int, account: str) -> TemplateConfig | None:
         for tpl in self.templates:
             if tpl.id == template_id and tpl.account in (None, account):
                 return tpl
         if self.permissive:
-            tpl = TemplateConfig(id=template_id, name=f"template-{template_id}", text="Hello from the emulator.")
-            self.templates.append(tpl)
-            return tpl
+            return _remember(
+                self._made_templates,
+                template_id,
+                lambda: TemplateConfig(template_id, name=f"template-{template_id}", text="Hello from the emulator."),
+            )
         return None
 
     def visible_templates(self, account: str) -> list[TemplateConfig]:
-        return [t for t in self.templates if t.account in (None, account)]
+        configured = {t.id for t in self.templates if t.account in (None, account)}
+        made = [t for t in self._made_templates.values() if t.id not in configured]
+        return [t for t in self.templates if t.account in (None, account)] + made
 
     def behaviour_for(self, recipient_domain: str) -> Behaviour:
         wanted = recipient_domain.lower()
@@ -173,31 +227,100 @@ _WORLD_ADAPTER: TypeAdapter[World] = TypeAdapter(World)
 
 
 class WorldFileError(ValueError):
-    """A world file that cannot be read; str() lists the problems."""
+    """A world file that cannot be read; `problems` are one line each, str() joins them."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
 
 
 def world_from_dict(data: Mapping[str, Any]) -> World:
     """A World from plain data (a parsed YAML or JSON document)."""
-    try:
-        return _WORLD_ADAPTER.validate_python(dict(data))
-    except ValidationError as exc:
-        lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise WorldFileError("\n".join(lines)) from None
+    return _validate(data, lambda _loc: "")
 
 
 def load_world(path: str | Path) -> World:
-    """Read a world file (YAML, or JSON, which YAML also reads)."""
+    """Read a world file (YAML, or JSON); each problem names the file, its line and the field."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
-        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        msg = f"{p}: {exc}"
-        raise WorldFileError(msg) from None
+    except (OSError, ValueError) as exc:
+        raise WorldFileError([f"{p}: {exc}"]) from None
+    data = _parse_json(p, text) if p.suffix == ".json" else _parse_yaml(p, text)
     if not isinstance(data, dict):
-        msg = f"{p}: a world file is a mapping (accounts:, identities:, templates:, ...)"
-        raise WorldFileError(msg)
-    return world_from_dict(data)
+        raise WorldFileError([f"{p}:1: a world file is a mapping (accounts:, identities:, templates:, ...)"])
+    return _validate(data, lambda loc: f"{p}:{_line_of(text, loc)}: ")
+
+
+def _validate(data: Mapping[str, Any], place: Callable[[Sequence[int | str]], str]) -> World:
+    try:
+        return _WORLD_ADAPTER.validate_python(dict(data))
+    except ValidationError as exc:
+        problems = [
+            f"{place(e['loc'])}{'.'.join(str(x) for x in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        ]
+        raise WorldFileError(problems) from None
+
+
+def _parse_json(p: Path, text: str) -> Any:
+    if too_deep(text):
+        raise WorldFileError([f"{p}: brackets nest deeper than {MAX_JSON_DEPTH} levels or do not match"])
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise WorldFileError([f"{p}:{exc.lineno}: {exc.msg}"]) from None
+    except ValueError as exc:  # e.g. an integer longer than Python converts
+        raise WorldFileError([f"{p}: {' '.join(str(exc).split())[:200]}"]) from None
+
+
+def _parse_yaml(p: Path, text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
+        raise WorldFileError([f"{p}:{line}: {exc.problem or exc.context or 'not YAML'}"]) from None
+    except yaml.YAMLError as exc:
+        raise WorldFileError([f"{p}: {' '.join(str(exc).split())[:200]}"]) from None
+    except RecursionError:  # PyYAML's composer recurses once per nesting level
+        raise WorldFileError([f"{p}: the file nests too deeply to be a world file"]) from None
+
+
+def _line_of(text: str, loc: Sequence[int | str]) -> int:
+    """The 1-based line of the deepest YAML node on the path `loc` (1 if the text cannot be composed)."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError):
+        return 1
+    line = 0
+    for part in loc:
+        if node is None:
+            break
+        line = node.start_mark.line
+        node = _child(node, part)
+    if node is not None:
+        line = node.start_mark.line
+    return line + 1
+
+
+def _child(node: yaml.Node, part: int | str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        return next((v for k, v in node.value if str(k.value) == str(part)), None)
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+        child: yaml.Node = node.value[part]
+        return child
+    return None
+
+
+def _remember(made: OrderedDict[_K, _V], key: _K, make: Callable[[], _V]) -> _V:
+    """`made[key]` (made now if new), marked as most recently used; the oldest beyond the bound are forgotten."""
+    value = made.pop(key, None)
+    if value is None:
+        value = make()
+    made[key] = value
+    while len(made) > PERMISSIVE_MEMORY:
+        made.popitem(last=False)
+    return value
 
 
 def permissive_credentials(env: Mapping[str, str] | None = None) -> tuple[str, str, str]:
