@@ -13,7 +13,7 @@ import click
 
 from orchestrator import __version__
 from orchestrator.logs import configure_logging
-from orchestrator.settings import Settings
+from orchestrator.settings import Settings, settings_or_exit
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -93,7 +93,7 @@ def _load(module: str) -> list[click.Command] | None:
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Send a bulk e-mail campaign through Tencent Cloud SES on a safe warm-up plan."""
-    settings = Settings()
+    settings = settings_or_exit()
     # A running `orchestrate up` records its embedded Redis and local emulator: other terminals find them.
     from orchestrator.state import with_recorded_state
 

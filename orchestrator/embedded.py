@@ -40,22 +40,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _answers(port: int) -> bool:
+def _answers(port: int, password: str | None = None) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+            # NOAUTH on a server with a password proves it is up just as well as PONG does.
             s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
+            return s.recv(16).startswith((b"+PONG", b"-NOAUTH") if password else b"+PONG")
     except OSError:
         return False
 
 
 @dataclass
 class EmbeddedRedis:
-    """A redis-server child process on 127.0.0.1; `persistent` turns AOF on (fsync every second)."""
+    """A redis-server child process on 127.0.0.1; `persistent` turns AOF on (fsync every second).
+
+    `password` makes it require one (`requirepass`; tests of a Redis that refuses a wrong one).
+    """
 
     workdir: Path | None = None
     persistent: bool = False
     port: int = 0
+    password: str | None = field(default=None, repr=False)
     binary: str | None = None
     proc: subprocess.Popen[bytes] | None = None
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
@@ -92,12 +97,13 @@ class EmbeddedRedis:
             "--logfile",
             "redis.log",
             *durability,
+            *(["--requirepass", self.password] if self.password else []),
         ]
         # The argv is built here from a binary we located and our own flags, no user text.
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while time.monotonic() < deadline:
-            if _answers(self.port):
+            if _answers(self.port, self.password):
                 return self
             if self.proc.poll() is not None:
                 break

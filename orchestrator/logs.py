@@ -7,6 +7,17 @@ import sys
 from typing import Literal
 
 import structlog
+from structlog.typing import EventDict, WrappedLogger
+
+from orchestrator.core.text import printable
+
+
+def _printable_values(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
+    """On a terminal, text from data (a provider's message, a campaign's fields) cannot drive it.
+
+    The formatted traceback keeps its lines; JSON lines need nothing (JSON escapes controls).
+    """
+    return {k: printable(v) if isinstance(v, str) and k != "exception" else v for k, v in event.items()}
 
 
 def configure_logging(fmt: Literal["auto", "console", "json"] = "auto", level: str = "INFO") -> None:
@@ -22,6 +33,7 @@ def configure_logging(fmt: Literal["auto", "console", "json"] = "auto", level: s
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            *([_printable_values] if use_console else []),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+import sys
+import types
+from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+import annotated_types
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
 from orchestrator.core.account_rate import AccountRate
+from orchestrator.core.text import printable
 
 DEFAULT_ACCOUNT = "default"
 
@@ -34,7 +41,7 @@ class Settings(BaseSettings):
     accounts: dict[str, AccountCredentials] = Field(default_factory=dict, alias="ORCHESTRATE_ACCOUNTS")
     ses_region: str = Field("ap-guangzhou", alias="SES_REGION")
     ses_endpoint: str | None = Field(None, alias="SES_ENDPOINT")
-    ses_timeout_s: float = Field(10.0, alias="SES_TIMEOUT_S")
+    ses_timeout_s: float = Field(10.0, alias="SES_TIMEOUT_S", gt=0, allow_inf_nan=False)
     # Tencent allows 20 API calls/s per account; these are the orchestrator's share of it
     # (orchestrator/core/account_rate.py, docs/operations.md "Tencent's API rate").
     account_rate_per_s: float = Field(18.0, alias="ACCOUNT_RATE_PER_S", gt=0, allow_inf_nan=False)
@@ -43,12 +50,14 @@ class Settings(BaseSettings):
     account_wait_max_s: float = Field(30.0, alias="ACCOUNT_WAIT_MAX_S", ge=0, allow_inf_nan=False)
     log_format: Literal["auto", "console", "json"] = Field("auto", alias="LOG_FORMAT")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
-    pacer_interval_s: float = Field(1.0, alias="PACER_INTERVAL_S")
-    worker_concurrency: int = Field(50, alias="WORKER_CONCURRENCY")
-    job_timeout_s: int = Field(60, alias="JOB_TIMEOUT_S")  # one send job, SDK timeout included
-    lease_s: float = Field(90.0, alias="LEASE_S")  # a claimed send not finished by then is in doubt
-    sweep_interval_s: float = Field(10.0, alias="SWEEP_INTERVAL_S")
-    reconcile_after_s: float = Field(60.0, alias="RECONCILE_AFTER_S")  # first status lookup of a doubt
+    pacer_interval_s: float = Field(1.0, alias="PACER_INTERVAL_S", gt=0, allow_inf_nan=False)
+    worker_concurrency: int = Field(50, alias="WORKER_CONCURRENCY", ge=1)
+    job_timeout_s: int = Field(60, alias="JOB_TIMEOUT_S", ge=1)  # one send job, SDK timeout included
+    # A claimed send not finished by then is in doubt.
+    lease_s: float = Field(90.0, alias="LEASE_S", gt=0, allow_inf_nan=False)
+    sweep_interval_s: float = Field(10.0, alias="SWEEP_INTERVAL_S", gt=0, allow_inf_nan=False)
+    # The first status lookup of a doubt.
+    reconcile_after_s: float = Field(60.0, alias="RECONCILE_AFTER_S", ge=0, allow_inf_nan=False)
     # A lookup that could not decide is asked again after this long; one that was throttled or could
     # not connect after the shorter interval; after the window, the send is left for the operator.
     reconcile_retry_s: float = Field(60.0, alias="RECONCILE_RETRY_S", gt=0, allow_inf_nan=False)
@@ -88,3 +97,93 @@ class Settings(BaseSettings):
         ):
             return AccountCredentials(secret_id=self.tencentcloud_secret_id, secret_key=self.tencentcloud_secret_key)
         return None
+
+
+class SettingsError(Exception):
+    """A malformed setting: the message names each bad one and what it expects, never the value given."""
+
+
+def load_settings() -> Settings:
+    """The settings from the environment and the env file; SettingsError when one is malformed."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+    except SourceError as exc:  # a complex value (ORCHESTRATE_ACCOUNTS) that is not JSON
+        found = re.search(r'field "(\w+)"', str(exc))
+        field = Settings.model_fields.get(found.group(1)) if found else None
+        alias = (field.alias if field else None) or "ORCHESTRATE_ACCOUNTS"
+        raise SettingsError(f"setting {alias}: expected {_expected(field)} (it is not valid JSON)") from None
+
+
+def settings_or_exit() -> Settings:
+    """The settings; a malformed one ends the process with one line naming it and exit code 2.
+
+    For every entry point: the `orchestrate` group, `up`, and `arq workers.WorkerSettings` (on import).
+    """
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        sys.stderr.write(f"error: {printable(str(exc))}\n")
+        raise SystemExit(2) from None  # 2: bad input, as click's usage errors
+
+
+def _describe(exc: ValidationError) -> str:
+    # Built from the error's place and kind only: pydantic's own text may quote the input (a secret).
+    parts: list[str] = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        loc = err["loc"]
+        if not loc:  # a rule between settings (a model validator): our own words, with no value in them
+            parts.append(str(err["msg"]).removeprefix("Value error, "))
+            continue
+        field = _field(str(loc[0]))
+        alias = field.alias if field and field.alias else str(loc[0])
+        parts.append(f"setting {alias}: expected {_expected(field)}{_nested(loc[1:], err['type'])}")
+    return "; ".join(dict.fromkeys(parts))
+
+
+def _field(name: str) -> FieldInfo | None:
+    for attr, info in Settings.model_fields.items():
+        if name in {attr, info.alias}:
+            return info
+    return None
+
+
+_BOUNDS = (
+    (annotated_types.Gt, "gt", "above"),
+    (annotated_types.Ge, "ge", "at least"),
+    (annotated_types.Lt, "lt", "below"),
+)
+
+
+def _expected(field: FieldInfo | None) -> str:
+    """What a setting must be, in words, from its declaration (type and bounds)."""
+    if field is None:
+        return "a valid value"
+    kind: Any = field.annotation
+    if get_origin(kind) in {Union, types.UnionType}:
+        kind = next(a for a in get_args(kind) if a is not type(None))
+    if get_origin(kind) is Literal:
+        return "one of " + ", ".join(str(a) for a in get_args(kind))
+    if get_origin(kind) is dict:
+        return 'a JSON object {"NAME": {"secret_id": "...", "secret_key": "..."}, ...}'
+    if kind in {int, float}:
+        words = ["a whole number" if kind is int else "a number"]
+        for meta in field.metadata:
+            for cls, attr, word in _BOUNDS:
+                if isinstance(meta, cls):
+                    words.append(f"{word} {getattr(meta, attr):g}")
+        return " ".join(words[:1]) + (" " + " and ".join(words[1:]) if len(words) > 1 else "")
+    return "text"
+
+
+def _nested(path: tuple[int | str, ...], kind: str) -> str:
+    """Where inside ORCHESTRATE_ACCOUNTS, by its field names only (an account's name could be a key)."""
+    known = [p for p in path if p in AccountCredentials.model_fields]
+    if known and kind == "missing":
+        return f" ({known[-1]} is missing in an account)"
+    if known:
+        return f" ({known[-1]} of an account must be text)"
+    if path:
+        return " (an account is not such an object)"
+    return ""

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import structlog
 from arq.worker import func
 from pydantic import SecretStr
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from orchestrator.clock import SystemClock
 from orchestrator.embedded import EmbeddedRedis
@@ -18,7 +17,14 @@ from orchestrator.jobs import job_deserializer, job_serializer
 from orchestrator.pacer import Pacer, PacerConfig, run_pacer
 from orchestrator.settings import Settings
 from orchestrator.state import state_dir
-from orchestrator.store.connection import arq_settings, redis_from_url
+from orchestrator.store.connection import (
+    arq_settings,
+    describe_failure,
+    nothing_listens,
+    probe,
+    redis_from_url,
+    safe_url,
+)
 from orchestrator.store.ledger import Ledger
 from workers.deps import Deps
 from workers.send import send_one
@@ -31,16 +37,17 @@ EMBEDDED_REDIS_PORT = 6390
 EMULATOR_PORT = 8765
 
 
-async def _answers(url: str) -> bool:
-    client = redis_from_url(url, socket_connect_timeout=1)
-    try:
-        await client.ping()
-    except (RedisConnectionError, OSError):
-        return False
-    else:
-        return True
-    finally:
-        await client.aclose()
+class UpError(Exception):
+    """`up` cannot start; the message is one line for the user (no password in it)."""
+
+
+def may_embed(settings: Settings, port: int) -> bool:
+    """Whether `up` may start its own Redis where none listens: only where the user named no other.
+
+    That is REDIS_URL unset (the default URL), or REDIS_URL naming the embedded Redis itself (the
+    URL `up` tells other terminals to export). A Redis the user chose is never replaced by an empty one.
+    """
+    return "redis_url" not in settings.model_fields_set or settings.redis_url == EmbeddedRedis(port=port).url
 
 
 @dataclass
@@ -53,9 +60,15 @@ class UpInfo:
 
 @contextlib.asynccontextmanager
 async def _redis(settings: Settings, port: int) -> AsyncIterator[tuple[str, bool]]:
-    if await _answers(settings.redis_url):
+    failure = await probe(settings.redis_url)
+    if failure is None:
         yield settings.redis_url, False
         return
+    if not (nothing_listens(failure) and may_embed(settings, port)):
+        msg = describe_failure(settings.redis_url, failure)
+        if nothing_listens(failure):
+            msg += " (REDIS_URL): start that Redis, or unset REDIS_URL for an embedded one"
+        raise UpError(msg)
     folder = state_dir(settings)
     server = EmbeddedRedis(workdir=folder / "redis", persistent=True, port=port)
     await asyncio.to_thread(server.start)
@@ -148,7 +161,7 @@ async def serve_all(
         pacer_task = asyncio.create_task(run_pacer(pacer, s.pacer_interval_s, s.sweep_interval_s, pacer_stop))
         worker_task = asyncio.create_task(worker.main())
         info = UpInfo(url, embedded, s.ses_endpoint, use_emulator)
-        log.info("up_ready", redis_url=url, embedded_redis=embedded, emulator=use_emulator)
+        log.info("up_ready", redis_url=safe_url(url), embedded_redis=embedded, emulator=use_emulator)
         if on_ready is not None:
             on_ready(info)
         try:

@@ -9,13 +9,13 @@ from arq.worker import func
 from orchestrator.clock import SystemClock
 from orchestrator.jobs import job_deserializer, job_serializer
 from orchestrator.logs import configure_logging
-from orchestrator.settings import Settings
+from orchestrator.settings import settings_or_exit
 from orchestrator.store.connection import arq_settings, redis_from_url
 from orchestrator.store.ledger import Ledger
 from workers.deps import Deps
 from workers.send import send_one
 
-_settings = Settings()
+_settings = settings_or_exit()
 #: Longer than the SDK's timeout plus Redis round trips; shorter than the claim lease.
 JOB_TIMEOUT_S = _settings.job_timeout_s
 
@@ -23,7 +23,7 @@ JOB_TIMEOUT_S = _settings.job_timeout_s
 async def startup(ctx: dict[str, Any]) -> None:
     if "deps" in ctx:  # injected by tests and `simulate`
         return
-    settings = Settings()
+    settings = settings_or_exit()
     configure_logging(settings.log_format, settings.log_level)
     from orchestrator.ses.client import build_sender
 

@@ -10,12 +10,12 @@ from typing import Any, TypeVar
 
 import click
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from orchestrator.cli import EXIT_FAILED, EXIT_USAGE, AppContext
+from orchestrator.core.text import printable
 from orchestrator.store import campaigns
-from orchestrator.store.connection import redis_from_url
+from orchestrator.store.connection import describe_failure, nothing_listens, probe, redis_from_url
 
 T = TypeVar("T")
 
@@ -28,7 +28,7 @@ class CommandError(click.ClickException):
         self.exit_code = exit_code
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+        click.echo(f"error: {printable(self.format_message())}", err=True)
 
 
 def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
@@ -37,13 +37,9 @@ def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
     url = app.settings.redis_url
 
     async def main() -> T:
+        await require_redis(url)
         redis = redis_from_url(url, socket_connect_timeout=3)
         try:
-            try:
-                await redis.ping()
-            except (RedisConnectionError, OSError) as exc:
-                msg = f"cannot reach Redis at {_safe_url(url)} ({exc}); set REDIS_URL or run `orchestrate up`"
-                raise CommandError(msg) from None
             return await body(redis)
         except RedisError as exc:
             raise CommandError(f"Redis error: {exc}") from None
@@ -55,12 +51,15 @@ def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
-def _safe_url(url: str) -> str:
-    """The URL without its password."""
-    if "@" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+async def require_redis(url: str) -> None:
+    """Raise a one-line CommandError (the password masked) unless the Redis at `url` answers."""
+    failure = await probe(url)
+    if failure is None:
+        return
+    msg = describe_failure(url, failure)
+    if nothing_listens(failure):
+        msg += "; set REDIS_URL or run `orchestrate up`"
+    raise CommandError(msg)
 
 
 async def resolve_campaign(redis: Redis, ref: str) -> str:

@@ -18,6 +18,7 @@ from rich.markup import escape
 from orchestrator.clock import SystemClock
 from orchestrator.core.campaign import Campaign, Identity, subject_variables
 from orchestrator.core.plan import CAP_LIMIT, identity_caps
+from orchestrator.core.text import printable
 from orchestrator.recipients import RecipientFileError, scan_recipients
 from orchestrator.ses.client import CHINA_TZ, PAGE_LIMIT, IdentityList, TencentSender
 from orchestrator.ses.errors import SesError, SesNetworkError
@@ -356,16 +357,21 @@ async def run_preflight(campaign: Campaign, settings: Settings, today: date) -> 
 _MARKS = {"ok": "[green]✓[/]", "fail": "[red]✗[/]", "warn": "[yellow]![/]", "info": "[dim]·[/]"}
 
 
+def _markup(text: str) -> str:
+    """Data (names, provider messages) inside rich markup: terminal escapes shown, brackets not markup."""
+    return escape(printable(text))
+
+
 def print_checklist(console: Console, items: Iterable[Item]) -> None:
     group = None
     for item in items:
         if item.group != group:
             group = item.group
-            console.print(f"[bold]{escape(group)}[/]")
-        detail = f" — {escape(item.detail)}" if item.detail else ""
-        console.print(f"  {_MARKS[item.status]} {escape(item.name)}{detail}")
+            console.print(f"[bold]{_markup(group)}[/]")
+        detail = f" — {_markup(item.detail)}" if item.detail else ""
+        console.print(f"  {_MARKS[item.status]} {_markup(item.name)}{detail}")
         if item.fix and item.status in ("fail", "warn"):
-            console.print(f"      [dim]fix:[/] {escape(item.fix)}")
+            console.print(f"      [dim]fix:[/] {_markup(item.fix)}")
 
 
 @click.command("check")
@@ -386,7 +392,8 @@ def command(ctx: click.Context, file: Path, as_json: bool) -> None:
         if as_json:
             click.echo(json.dumps({"ok": False, "errors": [str(p) for p in exc.problems]}, indent=2))
         else:
-            click.echo(str(exc), err=True)
+            for problem in exc.problems:
+                click.echo(printable(str(problem)), err=True)
         raise click.exceptions.Exit(EXIT_USAGE) from None
     settings: Settings = ctx.obj.settings if ctx.obj is not None else Settings()
     today = datetime.fromtimestamp(SystemClock().now(), tz=CHINA_TZ).date()
@@ -398,7 +405,7 @@ def command(ctx: click.Context, file: Path, as_json: bool) -> None:
     else:
         console = Console(highlight=False, soft_wrap=True)
         endpoint = settings.ses_endpoint or "Tencent Cloud (default endpoint)"
-        console.print(f"Preflight of [bold]{escape(campaign.name)}[/] against {escape(endpoint)}")
+        console.print(f"Preflight of [bold]{_markup(campaign.name)}[/] against {_markup(endpoint)}")
         print_checklist(console, items)
         warned = sum(1 for i in items if i.status == "warn")
         verdict = "[red]not ready[/]" if failed else "[green]ready[/]"

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from orchestrator.budget import budget_now
 from orchestrator.clock import SystemClock
 from orchestrator.commands._common import CommandError, print_json, resolve_campaign, run
+from orchestrator.core.text import printable
 from orchestrator.store import campaigns, events, identities
 from orchestrator.store.campaigns import State
 
@@ -122,7 +123,7 @@ def resume(ctx: click.Context, campaign: str, ack: str, as_json: bool) -> None:
     verb = "resumed" if report["changed"] else "was already running"
     click.echo(f"campaign {report['campaign_id']} {verb}")
     if report["previous_reason"]:
-        click.echo(f"  it had been paused: {report['previous_reason']}")
+        click.echo(f"  it had been paused: {printable(report['previous_reason'])}")
     click.echo(f"  today ({report['local_date']}):")
     for i in report["identities"]:
         click.echo(f"    {i['id']}: warm-up day {i['warmup_day']}, {i['daily_cap']:,}/day, {i['hourly_cap']:,}/hour")

@@ -12,16 +12,17 @@ import click
 from redis.asyncio import Redis
 
 from orchestrator.commands._common import resolve_campaign, run
+from orchestrator.core.text import printable
 from orchestrator.store import campaigns, events
 from orchestrator.store.events import Event
 
 
 def event_line(e: Event) -> str:
-    """One readable line for a terminal."""
+    """One readable line for a terminal (escape sequences in the event's data shown, not acted on)."""
     when = datetime.fromtimestamp(e.t).astimezone().isoformat(timespec="seconds")
     who = f" {e.identity}" if e.identity else ""
     data = " ".join(f"{k}={v}" for k, v in e.data.items())
-    return f"{when} {e.type}{who} {data}".rstrip()
+    return printable(f"{when} {e.type}{who} {data}".rstrip())
 
 
 @click.command("logs")

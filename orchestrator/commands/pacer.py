@@ -7,9 +7,11 @@ import signal
 
 import click
 import structlog
+from redis.exceptions import RedisError
 
 from orchestrator.cli import AppContext
 from orchestrator.clock import SystemClock
+from orchestrator.commands._common import CommandError, require_redis
 from orchestrator.pacer import Pacer, PacerConfig, run_pacer
 from orchestrator.store.connection import redis_from_url
 
@@ -36,10 +38,15 @@ def command(ctx: click.Context) -> None:
     """Run the pacer: grants sends to the plan and re-enqueues lost ones (Ctrl-C stops it)."""
 
     async def main() -> None:
+        # A Redis that refuses us (a wrong password, nothing listening) is one line, not a traceback.
+        await require_redis(ctx.obj.settings.redis_url)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve_pacer(ctx.obj, stop)
+        try:
+            await serve_pacer(ctx.obj, stop)
+        except RedisError as exc:  # retries exhausted: Redis gone for longer than a restart
+            raise CommandError(f"Redis error: {exc}") from None
 
     asyncio.run(main())

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from orchestrator.cli import EXIT_FAILED
 from orchestrator.commands._common import clock_now, print_json, resolve_campaign, run
+from orchestrator.core.text import printable
 from orchestrator.status import UNREADABLE, CampaignStatus, all_status, campaign_status
 from orchestrator.store import campaigns, keys
 from orchestrator.store.ledger import Ledger
@@ -24,8 +25,8 @@ def render_status(st: CampaignStatus) -> Group:
     p = st.progress
     state = Text(st.state, style=STATE_STYLE.get(st.state, ""))
     if st.reason and st.state != "running":
-        state.append(f" ({st.reason}{', by ' + st.paused_by if st.paused_by else ''})")
-    head = Text.assemble((f"{st.name} ", "bold"), (f"[{st.id}] ", "dim"), state)
+        state.append(printable(f" ({st.reason}{', by ' + st.paused_by if st.paused_by else ''})"))
+    head = Text.assemble((printable(f"{st.name} "), "bold"), (printable(f"[{st.id}] "), "dim"), state)
     if st.state == UNREADABLE:  # nothing else is known: the pacer and workers skip it
         return Group(
             head, Text("  skipped by the pacer and workers until its stored record is fixed", style="dim"), Text("")
@@ -41,7 +42,7 @@ def render_status(st: CampaignStatus) -> Group:
         table.add_column(col)
     for i in st.identities:
         table.add_row(
-            i.id,
+            Text(printable(i.id)),  # a Text: a str cell would be read as rich markup
             str(i.warmup_day),
             f"{i.sent_today:,} / {i.daily_cap:,}",
             f"{i.sent_last_hour:,} / {i.hourly_cap:,}",
@@ -110,4 +111,4 @@ def _list_in_doubt(ctx: click.Context, campaign: str, as_json: bool) -> None:
     if not rows:
         click.echo("no recipient is in doubt")
     for r in rows:
-        click.echo(f"{r['index']}\t{r['address']}\t{r['identity']}\tsince {r['since']}")
+        click.echo(f"{r['index']}\t{printable(str(r['address']))}\t{printable(str(r['identity']))}\tsince {r['since']}")

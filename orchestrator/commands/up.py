@@ -21,17 +21,23 @@ from orchestrator.cli import AppContext
 @click.pass_context
 def command(ctx: click.Context, emulator: bool | None, redis_port: int, emulator_port: int) -> None:
     """Run Redis (REDIS_URL, or an embedded one), the workers and the pacer together until Ctrl-C."""
-    from orchestrator.settings import Settings
+    from orchestrator.commands._common import CommandError
+    from orchestrator.embedded import EmbeddedRedisError
+    from orchestrator.settings import settings_or_exit
     from orchestrator.state import state_dir
-    from orchestrator.up import UpInfo, serve_all
+    from orchestrator.store.connection import safe_url
+    from orchestrator.up import UpError, UpInfo, serve_all
 
     # Up starts things itself: what a previous `up` recorded is not to be reused (it may be stale).
-    app = AppContext(settings=Settings())
+    app = AppContext(settings=settings_or_exit())
 
     def ready(info: UpInfo) -> None:
         if info.embedded_redis:
-            click.echo(f"no Redis answered at REDIS_URL: started an embedded one (AOF on) in {state_dir(app.settings)}")
-        click.echo(f"redis:   {info.redis_url}   (other terminals: export REDIS_URL={info.redis_url})")
+            where = safe_url(app.settings.redis_url)
+            click.echo(f"nothing listens at {where}: started an embedded one (AOF on) in {state_dir(app.settings)}")
+            click.echo(f"redis:   {info.redis_url}   (other terminals: export REDIS_URL={info.redis_url})")
+        else:
+            click.echo(f"redis:   {safe_url(info.redis_url)}   (REDIS_URL)")
         if info.emulator:
             click.echo(f"sending: to the LOCAL SES EMULATOR at {info.ses_endpoint} (no Tencent credentials configured)")
         else:
@@ -43,7 +49,10 @@ def command(ctx: click.Context, emulator: bool | None, redis_port: int, emulator
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve_all(app.settings, stop, emulator, redis_port, emulator_port, on_ready=ready)
+        try:
+            await serve_all(app.settings, stop, emulator, redis_port, emulator_port, on_ready=ready)
+        except (UpError, EmbeddedRedisError) as exc:
+            raise CommandError(str(exc)) from None
 
     asyncio.run(main())
     click.echo("stopped cleanly")

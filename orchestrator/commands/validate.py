@@ -11,6 +11,7 @@ import click
 from orchestrator.campaign_file import CampaignFileError, Problem, check_campaign_and_rows, read_csv_header
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.plan import Mode, identity_caps
+from orchestrator.core.text import printable
 from orchestrator.recipients import LoadStats
 
 #: How many warm-up days the summary shows.
@@ -92,37 +93,42 @@ def _counts(stats: LoadStats) -> dict[str, int]:
     return {"total": stats.total, "valid": stats.valid, "invalid": stats.invalid, "duplicates": stats.duplicates}
 
 
+def _echo(line: str) -> None:
+    """One line for a person: names, columns and messages from the files may hold terminal escapes."""
+    click.echo(printable(line))
+
+
 def _echo_summary(file: str, s: dict[str, Any]) -> None:
     window = f", window {s['sending_window']}" if s["sending_window"] else ""
     start = s["start"] or "the day it is submitted"
-    click.echo(f"{file}: valid")
-    click.echo(f"  campaign    {s['name']} (mode {s['mode']}, time zone {s['timezone']}, start {start}{window})")
+    _echo(f"{file}: valid")
+    _echo(f"  campaign    {s['name']} (mode {s['mode']}, time zone {s['timezone']}, start {start}{window})")
     for n, ident in enumerate(s["identities"]):
         quota = f", Tencent quota {ident['daily_quota']:,}/day" if ident["daily_quota"] else ""
         label = "identities" if n == 0 else ""
-        click.echo(
+        _echo(
             f"  {label:<10}  {ident['id']}  {ident['from']}  from warm-up day {ident['warmup_day']}"
             f" (account {ident['account']}){quota}"
         )
     if s["mode"] == Mode.SHARED:
-        click.echo("  plan        no ramp: Tencent's shared IPs are warm; its quotas and target_daily bind")
+        _echo("  plan        no ramp: Tencent's shared IPs are warm; its quotas and target_daily bind")
     else:
         days = "  ".join(f"d{d['warmup_day']} {d['daily_cap']:,}/{d['hourly_cap']:,}" for d in s["plan_first_days"])
-        click.echo(f"  plan        {days}  (per identity, daily/hourly)")
-    click.echo(f"  pool        at most {s['pool_multiplier']:g}x the plan of its most advanced identity")
+        _echo(f"  plan        {days}  (per identity, daily/hourly)")
+    _echo(f"  pool        at most {s['pool_multiplier']:g}x the plan of its most advanced identity")
     r = s["recipients"]
-    click.echo(f"  recipients  {r['file']} (columns: {', '.join(r['columns'])}; e-mail in {r['email_column']!r})")
+    _echo(f"  recipients  {r['file']} (columns: {', '.join(r['columns'])}; e-mail in {r['email_column']!r})")
     if "total" in r:
-        click.echo(
+        _echo(
             f"              rows {r['total']:,}  valid {r['valid']:,}  invalid {r['invalid']:,}  "
             f"duplicates {r['duplicates']:,}"
         )
     for warning in s["warnings"]:
-        click.secho(f"  warning: {warning}", fg="yellow", bold=True)
+        click.secho(printable(f"  warning: {warning}"), fg="yellow", bold=True)
 
 
 def _echo_problems(file: str, problems: list[Problem]) -> None:
     for problem in problems:
-        click.echo(str(problem))
+        _echo(str(problem))
     count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
-    click.echo(f"{file}: {count}")
+    _echo(f"{file}: {count}")

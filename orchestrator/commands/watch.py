@@ -16,6 +16,7 @@ from rich.text import Text
 from orchestrator.commands._common import clock_now, resolve_campaign, run
 from orchestrator.commands.logs import event_line
 from orchestrator.commands.status import render_status
+from orchestrator.core.text import printable
 from orchestrator.status import CampaignStatus, campaign_status
 from orchestrator.store import events
 
@@ -29,7 +30,7 @@ def _bars(st: CampaignStatus) -> Table:
     table.add_column("today", width=34)
     for i in st.identities:
         table.add_row(
-            i.id,
+            Text(printable(i.id)),  # a Text: a str cell would be read as rich markup
             Group(
                 ProgressBar(total=max(i.hourly_cap, 1), completed=i.sent_last_hour, width=24),
                 Text(f"{i.sent_last_hour:,}/{i.hourly_cap:,}"),

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import click
 
 
 @click.command("worker")
-def command() -> None:
+@click.pass_context
+def command(ctx: click.Context) -> None:
     """Run a send worker until SIGTERM/Ctrl-C (running sends finish first).
 
     The same as `arq workers.WorkerSettings`, with a worker that also survives a Redis restart
     landing while it starts a job.
     """
     from arq.worker import get_kwargs
+    from redis.exceptions import RedisError
 
+    from orchestrator.commands._common import CommandError
+    from orchestrator.store.connection import describe_failure, nothing_listens, probe
     from workers.settings import WorkerSettings
     from workers.worker import ResilientWorker
 
-    ResilientWorker(**get_kwargs(WorkerSettings)).run()  # type: ignore[arg-type]
+    url = ctx.obj.settings.redis_url
+    # A Redis not up yet is waited for (arq retries its first connect); one that refuses us is not.
+    failure = asyncio.run(probe(url))
+    if failure is not None and not nothing_listens(failure):
+        raise CommandError(describe_failure(url, failure))
+    try:
+        ResilientWorker(**get_kwargs(WorkerSettings)).run()  # type: ignore[arg-type]
+    except (RedisError, OSError) as exc:  # arq gave up on its connects
+        raise CommandError(describe_failure(url, exc)) from None

