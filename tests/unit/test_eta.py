@@ -1,0 +1,58 @@
+"""When a campaign's remaining recipients will be sent (orchestrator/core/eta.py), day by day at the plan's pace."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from orchestrator.core.eta import HORIZON_DAYS, estimate_completion
+from orchestrator.core.plan import AfterTable, Mode, Plan, PlanRow
+
+TODAY = date(2026, 12, 1)
+#: 100 a day per identity, every day.
+FLAT = Plan(rows=(PlanRow(1, 1, 100, 100, 100, 100),), after_table=AfterTable.HOLD)
+
+
+@pytest.mark.parametrize(
+    ("remaining", "left_today", "days_ahead"),
+    [
+        pytest.param(0, 0, 0, id="nothing-left"),
+        pytest.param(-5, 0, 0, id="negative-remaining"),
+        pytest.param(40, 50, 0, id="fits-today"),
+        pytest.param(50, 50, 0, id="exactly-today"),
+        pytest.param(51, 50, 1, id="one-over-today"),
+        pytest.param(150, 50, 1, id="fills-tomorrow"),
+        pytest.param(151, 50, 2, id="spills-past-tomorrow"),
+        pytest.param(100, -20, 1, id="negative-left-today-counts-as-none"),
+        pytest.param(100 * HORIZON_DAYS, 0, HORIZON_DAYS, id="last-day-of-horizon"),
+        pytest.param(100 * HORIZON_DAYS + 1, 0, None, id="beyond-horizon"),
+    ],
+)
+def test_eta_counts_whole_days(remaining: int, left_today: int, days_ahead: int | None) -> None:
+    """At 100 a day, the estimate is the first day by which `remaining` is used up, or None past the horizon."""
+    got = estimate_completion(FLAT, Mode.WARMUP, [1], [None], 1.0, remaining, left_today, TODAY)
+    assert got == (None if days_ahead is None else TODAY + timedelta(days=days_ahead))
+
+
+@pytest.mark.parametrize(
+    ("warmup_days", "quotas", "multiplier", "remaining", "days_ahead"),
+    [
+        # Default plan: day 2 1,500, day 3 2,000, day 4 3,000 a day per identity.
+        pytest.param([1], [None], 1.0, 1500, 1, id="ramp-day-two"),
+        pytest.param([1], [None], 1.0, 3500, 2, id="ramp-days-two-and-three"),
+        pytest.param([1], [None], 1.0, 3501, 3, id="ramp-into-day-four"),
+        pytest.param([3], [None], 1.0, 3000, 1, id="starts-from-the-identity-day"),
+        # Two identities on day 1: the pool is cut to multiplier x plan(day 2).
+        pytest.param([1, 1], [None, None], 1.0, 3000, 2, id="pool-ceiling-binds"),
+        pytest.param([1, 1], [None, None], 2.0, 3000, 1, id="pool-doubled"),
+        # Tencent's daily quota caps each day.
+        pytest.param([1], [500], 1.0, 1000, 2, id="quota-caps-each-day"),
+    ],
+)
+def test_eta_follows_the_plan(
+    warmup_days: list[int], quotas: list[int | None], multiplier: float, remaining: int, days_ahead: int
+) -> None:
+    """Each later day advances every identity one warm-up day and sends the pool's allocation."""
+    got = estimate_completion(Plan(), Mode.WARMUP, warmup_days, quotas, multiplier, remaining, 0, TODAY)
+    assert got == TODAY + timedelta(days=days_ahead)
