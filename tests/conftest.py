@@ -20,6 +20,12 @@ os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
 configure_logging("json", os.environ.get("TEST_LOG_LEVEL", "WARNING"))
 
 
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Local servers (Redis, the SES emulator) are reached directly, whatever proxy the machine names."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A redis-server of our own (never the machine's shared one); skips when none can run."""

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import random
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,61 +12,22 @@ from redis.asyncio import Redis
 
 from orchestrator.core.clock import VirtualClock
 from orchestrator.core.plan import Plan
-from orchestrator.core.sending import (
-    LookupResult,
-    LookupVerdict,
-    OutcomeKind,
-    SendOutcome,
-    SendRequest,
-    StatusQuery,
-)
 from orchestrator.drive import VirtualRun
 from orchestrator.pacer import PacerConfig
 from orchestrator.store import campaigns, keys
 from orchestrator.submit import submit
+from tests.fakes import ClockedSender, submit_file
 from tests.pipeline_helpers import group_times, load, max_in_rolling_window, per_local_day, write_campaign
 
 START = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
 
 
-@dataclass
-class ClockedSender:
-    """An in-process provider that records the virtual time of each accepted send."""
-
-    clock: VirtualClock
-    sent: list[tuple[float, SendRequest]] = field(default_factory=list)
-    fail_rate: float = 0.0  # this share of calls fails transiently
-    rnd: random.Random = field(default_factory=lambda: random.Random(3))
-    calls: int = 0
-    failures: list[tuple[float, str]] = field(default_factory=list)
-
-    async def send(self, request: SendRequest) -> SendOutcome:
-        self.calls += 1
-        if self.rnd.random() < self.fail_rate:
-            self.failures.append((self.clock.now(), request.to_address))
-            return SendOutcome(OutcomeKind.TRANSIENT, code="InternalError")
-        self.sent.append((self.clock.now(), request))
-        return SendOutcome(OutcomeKind.ACCEPTED, message_id=f"m{len(self.sent)}")
-
-    async def lookup(self, query: StatusQuery) -> LookupResult:
-        return LookupResult(LookupVerdict.UNKNOWN)
-
-    async def close(self) -> None:
-        return None
-
-
-async def _submit(redis: Redis, path: Path) -> str:
-    campaign, fp = load(path)
-    result = await submit(redis, campaign, fp, START, str(path))
-    return result.campaign_id
-
-
 async def test_pipeline_paces_to_plan_with_four_workers(redis: Redis, redis_url: str, tmp_path: Path) -> None:
     """Four workers over three simulated days: caps hold in every rolling hour and day, >= 95 % used."""
     path = write_campaign(tmp_path, 3000, identities=2, extra={"plan": {"scale": 0.2}})
-    cid = await _submit(redis, path)
+    cid = await submit_file(redis, path, START)
     clock = VirtualClock(START)
-    sender = ClockedSender(clock)
+    sender = ClockedSender(clock, answers_lookups=False)
     async with VirtualRun(redis_url, clock, sender, PacerConfig(), workers=4) as run:
         await run.run_until(START + 3 * 86400)
     rec = await campaigns.get(redis, cid)
@@ -96,9 +55,9 @@ async def test_pipeline_paces_to_plan_with_four_workers(redis: Redis, redis_url:
 async def test_pipeline_transient_errors_all_finish(redis: Redis, redis_url: str, tmp_path: Path) -> None:
     """With 30 % of calls failing transiently, every recipient finishes, once, after growing backoffs."""
     path = write_campaign(tmp_path, 300, identities=1)
-    cid = await _submit(redis, path)
+    cid = await submit_file(redis, path, START)
     clock = VirtualClock(START)
-    sender = ClockedSender(clock, fail_rate=0.3)
+    sender = ClockedSender(clock, fail_rate=0.3, answers_lookups=False)
     async with VirtualRun(redis_url, clock, sender, PacerConfig(), workers=2) as run:
         await run.run_until(START + 2 * 86400)
     rec = await campaigns.get(redis, cid)

@@ -150,11 +150,6 @@ class Pipeline:
         assert set(counts.values()) == {1}
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 @pytest.fixture
 async def pipe(redis: Redis, redis_url: str, tmp_path: Path) -> AsyncIterator[Pipeline]:
     clock = VirtualClock(START)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,8 +17,6 @@ from orchestrator.budget import budget_now
 from orchestrator.core.clock import VirtualClock
 from orchestrator.core.sending import (
     LookupResult,
-    LookupVerdict,
-    OutcomeKind,
     SendOutcome,
     SendRequest,
     StatusQuery,
@@ -30,47 +28,13 @@ from orchestrator.ses.emulator import Account, IdentityConfig, Latency, Template
 from orchestrator.settings import Settings
 from orchestrator.store import campaigns, events, identities, keys
 from orchestrator.store.campaigns import State
-from orchestrator.submit import submit
-from tests.pipeline_helpers import DOMAINS, load, max_in_rolling_window, per_local_day, write_campaign
+from tests.fakes import ClockedSender, submit_file
+from tests.pipeline_helpers import DOMAINS, max_in_rolling_window, per_local_day, write_campaign
 from tests.redis_server import RedisServer
 
 START = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
 DAY = 86400.0
 HOUR = 3600.0
-
-
-@dataclass
-class ClockedSender:
-    """An in-process provider: accepts every mail, records its virtual time, and answers lookups truthfully."""
-
-    clock: VirtualClock
-    sent: list[tuple[float, SendRequest]] = field(default_factory=list)
-
-    async def send(self, request: SendRequest) -> SendOutcome:
-        self.sent.append((self.clock.now(), request))
-        return SendOutcome(OutcomeKind.ACCEPTED, message_id=f"m{len(self.sent)}")
-
-    async def lookup(self, query: StatusQuery) -> LookupResult:
-        for i, (_, r) in enumerate(self.sent, start=1):
-            if (r.to_address, r.from_address) == (query.to_address, query.from_address):
-                return LookupResult(LookupVerdict.SENT, message_id=f"m{i}")
-        return LookupResult(LookupVerdict.NOT_SENT)
-
-    async def close(self) -> None:
-        return None
-
-    def times(self, *, to_domain: str | None = None, sender: str | None = None) -> list[float]:
-        return [
-            t
-            for t, r in self.sent
-            if (to_domain is None or r.to_address.endswith("@" + to_domain))
-            and (sender is None or sender in r.from_address)
-        ]
-
-
-async def submit_file(redis: Redis, path: Path, now: float = START) -> str:
-    campaign, fp = load(path)
-    return (await submit(redis, campaign, fp, now, str(path))).campaign_id
 
 
 async def counts(redis: Redis, cid: str) -> dict[str, int]:
@@ -90,7 +54,7 @@ async def test_pool_ceiling_shares_the_day_fairly(redis: Redis, redis_url: str, 
     """3 identities, multiplier 1.5, day 1: 500 a day each, never above 1,500 a day or 300 in a rolling hour."""
     extra = {"pool": {"multiplier": 1.5}, "shaping": {"max_domain_share": 1.0}}
     path = write_campaign(tmp_path, 2000, identities=3, extra=extra)
-    cid = await submit_file(redis, path)
+    cid = await submit_file(redis, path, START)
     clock = VirtualClock(START)
     sender = ClockedSender(clock)
     async with VirtualRun(redis_url, clock, sender, workers=2) as run:
@@ -117,7 +81,7 @@ async def test_domain_share_holds_back_a_dominant_domain_until_it_is_alone(
     addresses = [f"g{i}@gmail.com" for i in range(800)] + [f"o{i}@{others[i % 4]}" for i in range(200)]
     extra = {"plan": {"rows": [{"days": "1-3", "daily": 5000, "hourly": 100}]}, "shaping": {"max_domain_share": 0.3}}
     path = write_campaign(tmp_path, 0, identities=1, extra=extra, csv_text=csv_of(addresses))
-    await submit_file(redis, path)
+    await submit_file(redis, path, START)
     clock = VirtualClock(START)
     sender = ClockedSender(clock)
     async with VirtualRun(redis_url, clock, sender) as run:
@@ -185,7 +149,7 @@ async def test_redis_restart_mid_run_loses_nothing_and_sends_nothing_twice(
     extra = {"plan": {"rows": [{"days": "1", "daily": 100000, "hourly": 3600}]}, "shaping": {"max_domain_share": 1.0}}
     n = 400
     path = write_campaign(tmp_path, n, identities=2, extra=extra)
-    cid = await submit_file(redis, path)
+    cid = await submit_file(redis, path, START)
     clock = VirtualClock(START)
     world = World(
         accounts=[Account(name="default", secret_id="AKIDrestart", secret_key="restart-key")],
@@ -245,7 +209,7 @@ async def test_pause_stops_grants_at_once_and_resume_after_idle_days_steps_back(
     extra = {"identities": [{"id": "t-id0", "from": "News <news@d0.example.com>", "warmup_day": 5}]}
     extra |= {"plan": {"scale": 0.1}, "shaping": {"max_domain_share": 1.0}}
     path = write_campaign(tmp_path, n, identities=1, extra=extra)
-    cid = await submit_file(redis, path)
+    cid = await submit_file(redis, path, START)
     clock = VirtualClock(START)
     sender = ClockedSender(clock)
     async with VirtualRun(redis_url, clock, sender) as run:
@@ -321,7 +285,7 @@ async def test_day_counts_only_when_half_the_cap_was_sent(
     }
     identity = {"identities": [{"id": "shared", "from": "News <news@d0.example.com>"}]}
     first = write_campaign(tmp_path, n, name="first", extra=plan | identity)
-    await submit_file(redis, first)
+    await submit_file(redis, first, START)
     clock = VirtualClock(START)
     sender = ClockedSender(clock)
     async with VirtualRun(redis_url, clock, sender) as run:
@@ -330,7 +294,7 @@ async def test_day_counts_only_when_half_the_cap_was_sent(
         # identity starts on Dec 2.
         clock.set(START + DAY)
         second = write_campaign(tmp_path, 1000, name="second", extra=plan | identity)
-        await submit_file(redis, second, now=clock.now())
+        await submit_file(redis, second, clock.now())
         await run.run_until(START + 2 * DAY)
     days = per_local_day(t for t, _ in sender.sent)
     caps = {1: (100, 50), 2: (200, 100)}[next_day]

@@ -67,11 +67,6 @@ def make_world(**overrides: Any) -> World:
     return World(**fields)
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 @pytest.fixture
 def clock() -> VirtualClock:
     return VirtualClock(START)

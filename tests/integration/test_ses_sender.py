@@ -86,11 +86,6 @@ def query(to: str = "jiwoo@example.org") -> StatusQuery:
     return StatusQuery("default", FROM, to, date(2026, 12, 1), START)
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 @pytest.fixture
 def clock() -> VirtualClock:
     return VirtualClock(START.timestamp())
