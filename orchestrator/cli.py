@@ -6,17 +6,12 @@ import importlib
 import os
 import sys
 from dataclasses import dataclass
-from functools import cached_property
-from typing import TYPE_CHECKING
 
 import click
 
 from orchestrator import __version__
 from orchestrator.logs import configure_logging
 from orchestrator.settings import Settings, settings_or_exit
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
 
 #: Subcommand modules under orchestrator.commands, in the order `--help` lists them.
 COMMAND_MODULES = (
@@ -33,7 +28,6 @@ COMMAND_MODULES = (
     "emulator",
     "pacer",
     "worker",
-    "suppress",
 )
 
 #: Exit codes: 0 ok, 1 a check failed or an operation could not be done, 2 bad input (like click).
@@ -43,15 +37,9 @@ EXIT_USAGE = 2
 
 @dataclass
 class AppContext:
-    """What every subcommand shares: settings read once, and a lazily opened Redis client."""
+    """What every subcommand shares: settings read once."""
 
     settings: Settings
-
-    @cached_property
-    def redis(self) -> Redis:
-        from orchestrator.store.connection import redis_from_url
-
-        return redis_from_url(self.settings.redis_url)
 
 
 class OrchestrateGroup(click.Group):

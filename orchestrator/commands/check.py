@@ -16,11 +16,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from orchestrator.clock import SystemClock
+from orchestrator.core.calendar import TENCENT_ZONE
 from orchestrator.core.campaign import Campaign, Identity, subject_variables
 from orchestrator.core.plan import CAP_LIMIT, identity_caps
 from orchestrator.core.text import printable
 from orchestrator.recipients import RecipientFileError, scan_recipients
-from orchestrator.ses.client import CHINA_TZ, PAGE_LIMIT, IdentityList, TencentSender
+from orchestrator.ses.client import PAGE_LIMIT, IdentityList, TencentSender
 from orchestrator.ses.errors import SesError, SesNetworkError
 from orchestrator.settings import Settings
 
@@ -396,7 +397,7 @@ def command(ctx: click.Context, file: Path, as_json: bool) -> None:
                 click.echo(printable(str(problem)), err=True)
         raise click.exceptions.Exit(EXIT_USAGE) from None
     settings: Settings = ctx.obj.settings if ctx.obj is not None else Settings()
-    today = datetime.fromtimestamp(SystemClock().now(), tz=CHINA_TZ).date()
+    today = datetime.fromtimestamp(SystemClock().now(), tz=TENCENT_ZONE).date()
     items = asyncio.run(run_preflight(campaign, settings, today))
     failed = [i for i in items if i.status == "fail"]
     if as_json:

@@ -18,9 +18,6 @@ DOMAIN_LATER_MIN_S = 600.0
 #: The first status lookup of an in-doubt send waits for Tencent's log to settle.
 FIRST_RECONCILE_AFTER_S = 60.0
 
-#: Tencent counts a sender domain's daily quota in China time, whatever the campaign's time zone.
-QUOTA_ZONE = TENCENT_ZONE
-
 #: Codes after which the address is never mailed again by any identity (Tencent's blocklist etc.).
 BLOCKLIST_CODES = frozenset({"FailedOperation.EmailAddrInBlacklist", "FailedOperation.RejectedByRecipients"})
 UNSUBSCRIBED_CODES = frozenset({"FailedOperation.ReceiverHasUnsubscribed"})
@@ -111,4 +108,5 @@ def identity_resume_at(now: float, zone: ZoneInfo) -> float:
     is still spent and the first send of the new day would be refused again, stopping the identity
     for a whole day more.
     """
-    return max(midnight_after(now, zone), midnight_after(now, QUOTA_ZONE))
+    # Tencent counts a sender domain's daily quota in China time, whatever the campaign's time zone.
+    return max(midnight_after(now, zone), midnight_after(now, TENCENT_ZONE))

@@ -24,20 +24,6 @@ class OutcomeKind(StrEnum):
     IN_DOUBT = "in_doubt"  # the request may have reached the provider: never resend blindly
 
 
-#: Outcomes after which the mail certainly did not leave (the budget may be given back).
-NOT_SENT_KINDS = frozenset(
-    {
-        OutcomeKind.TRANSIENT,
-        OutcomeKind.RECIPIENT_LATER,
-        OutcomeKind.DOMAIN_LATER,
-        OutcomeKind.RECIPIENT_NEVER,
-        OutcomeKind.RECIPIENT_DATA,
-        OutcomeKind.IDENTITY_TODAY,
-        OutcomeKind.CAMPAIGN_FATAL,
-    }
-)
-
-
 @dataclass(frozen=True, slots=True)
 class SendRequest:
     """One mail to one recipient, through one sending identity."""

@@ -20,11 +20,8 @@ MAX_EVENTS = 2000
 EVENT_TONES = {
     "day_advanced": "good",
     "day_held": "warn",
-    "stepped_back": "bad",
-    "day_stepped_back": "bad",
     "campaign_paused": "bad",
     "campaign_resumed": "good",
-    "campaign_finished": "good",
 }
 
 

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -22,6 +22,7 @@ from tencentcloud.ses.v20201002.ses_client_async import SesClient
 
 from orchestrator.core.account_rate import CallKind
 from orchestrator.core.addresses import parse_from_address
+from orchestrator.core.calendar import TENCENT_ZONE
 from orchestrator.core.clock import Clock
 from orchestrator.core.sending import (
     CallBudget,
@@ -48,8 +49,6 @@ log = structlog.get_logger(__name__)
 PAGE_LIMIT: Final = 100
 #: A lookup reads at most this many pages a day before it gives up (UNKNOWN).
 MAX_LOOKUP_PAGES: Final = 50
-#: Tencent dates its send records in China time; the lookup also reads that calendar day.
-CHINA_TZ: Final = timezone(timedelta(hours=8))
 #: The emulator and Tencent stamp RequestTime with their own clock: allow this much skew.
 DEFAULT_LOOKUP_SLACK_S: Final = 60.0
 
@@ -390,13 +389,16 @@ class TencentSender:
         return list(resp.EmailStatusList or ())
 
     def _lookup_dates(self, query: StatusQuery) -> list[date]:
-        """The caller's date first, then the UTC and China-time days the send may be filed under."""
+        """The caller's date first, then the UTC and China-time days the send may be filed under.
+
+        Tencent dates its send records in China time; the lookup also reads that calendar day.
+        """
         nb = _utc(query.not_before)
         window = (
             nb - timedelta(seconds=self._lookup_slack_s),
             nb + timedelta(seconds=self._settings.ses_timeout_s + self._lookup_slack_s),
         )
-        days = [query.request_date] + [t.astimezone(tz).date() for t in window for tz in (UTC, CHINA_TZ)]
+        days = [query.request_date] + [t.astimezone(tz).date() for t in window for tz in (UTC, TENCENT_ZONE)]
         return list(dict.fromkeys(days))
 
     def _outcome_of(self, exc: Exception, account: str) -> SendOutcome:

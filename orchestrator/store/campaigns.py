@@ -22,9 +22,6 @@ class State(StrEnum):
     CANCELLED = "cancelled"
 
 
-TERMINAL = frozenset({State.COMPLETED, State.CANCELLED})
-
-
 @dataclass(frozen=True, slots=True)
 class CampaignRecord:
     cid: str

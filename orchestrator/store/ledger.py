@@ -33,9 +33,6 @@ class Grant:
     def seq(self) -> str:
         return self.grant.rsplit(":", 1)[1]
 
-    def member(self, cid: str) -> str:
-        return f"{cid}:{self.idx}:{self.seq}"
-
 
 @dataclass(frozen=True, slots=True)
 class GrantResult:
