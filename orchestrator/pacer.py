@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime
 import structlog
 from redis.asyncio import Redis
 
-from orchestrator.budget import budget_now
 from orchestrator.clock import SystemClock
+from orchestrator.core.budget import budget_now
 from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.clock import Clock

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from orchestrator.budget import budget_now
+from orchestrator.core.budget import budget_now
 from orchestrator.core.calendar import local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.clock import VirtualClock

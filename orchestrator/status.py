@@ -8,7 +8,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from orchestrator.budget import budget_now
+from orchestrator.core.budget import budget_now
 from orchestrator.core.calendar import local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.eta import estimate_completion

@@ -9,9 +9,9 @@ from typing import Any
 import click
 from redis.asyncio import Redis
 
-from orchestrator.budget import budget_now
 from orchestrator.clock import SystemClock
 from orchestrator.commands._common import CommandError, print_json, resolve_campaign, run
+from orchestrator.core.budget import budget_now
 from orchestrator.core.text import printable
 from orchestrator.store import campaigns, events, identities
 from orchestrator.store.campaigns import State

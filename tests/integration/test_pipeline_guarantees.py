@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from orchestrator.budget import budget_now
+from orchestrator.core.budget import budget_now
 from orchestrator.core.clock import VirtualClock
 from orchestrator.core.sending import (
     LookupResult,

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Protocol
+
 from orchestrator.core.calendar import LocalTime, local_time
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.plan import PoolAllocation, allocate_pool
-from orchestrator.core.progress import effective_day
-from orchestrator.store.identities import IdentityState
+from orchestrator.core.progress import IdentityProgress, effective_day
+
+
+class IdentityStanding(Protocol):
+    """What the budget reads of an identity's stored warm-up state."""
+
+    @property
+    def progress(self) -> IdentityProgress: ...
+
+    @property
+    def quota(self) -> int | None: ...
 
 
 def budget_now(
-    spec: Campaign, states: dict[str, IdentityState], now: float
+    spec: Campaign, states: Mapping[str, IdentityStanding], now: float
 ) -> tuple[LocalTime, list[int], PoolAllocation]:
     """The same caps the pacer uses at `now`: effective warm-up days, fair shares, pool ceiling."""
     lt = local_time(now, spec.zone, spec.window)
