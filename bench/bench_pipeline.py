@@ -38,18 +38,18 @@ from orchestrator.campaign_file import campaign_fingerprint, load_campaign
 from orchestrator.clock import SystemClock
 from orchestrator.core.clock import VirtualClock
 from orchestrator.core.sending import RecordingSender
-from orchestrator.drive import VirtualRun
+from orchestrator.drive import JOB_TIMEOUT_S, VirtualRun
 from orchestrator.embedded import EmbeddedRedis
-from orchestrator.jobs import job_deserializer, job_serializer
 from orchestrator.logs import configure_logging
-from orchestrator.pacer import Pacer, PacerConfig
+from orchestrator.pacing import Pacer, PacerConfig
 from orchestrator.store import campaigns
 from orchestrator.store.connection import arq_settings, redis_from_url
 from orchestrator.store.ledger import Ledger
 from orchestrator.submit import submit
 from workers.deps import Deps
+from workers.jobs import job_deserializer, job_serializer
+from workers.pacer import build_pacer
 from workers.send import send_one
-from workers.settings import JOB_TIMEOUT_S
 
 START = 1_796_083_200.0  # 2026-12-01 00:00 UTC
 DOMAINS = ["naver.com", "gmail.com", "daum.net", "hanmail.net", "nate.com", "kakao.com", "outlook.com"]
@@ -235,7 +235,7 @@ async def bench_realtime(url: str, campaign_path: Path, args: argparse.Namespace
     cid = await _submit(url, campaign_path, clock.now() - 60)
     sender = RecordingSender()
     redis = redis_from_url(url)
-    pacer = Pacer(redis, clock, PacerConfig(account_rate_per_s=1e6), sender=sender)
+    pacer = build_pacer(redis, clock, PacerConfig(account_rate_per_s=1e6), sender=sender)
     pool = await create_pool(arq_settings(url), job_serializer=job_serializer, job_deserializer=job_deserializer)
     deps = Deps(redis=redis, ledger=Ledger(redis), sender=sender, clock=clock, owns_sender=False)
     worker = Worker(

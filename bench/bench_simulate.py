@@ -39,10 +39,11 @@ from orchestrator.campaign_file import load_campaign
 from orchestrator.core.sending import SendRequest
 from orchestrator.drive import VirtualRun
 from orchestrator.logs import configure_logging
-from orchestrator.pacer import Pacer
+from orchestrator.pacing import Pacer
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, permissive_world, run_emulator
 from orchestrator.settings import Settings
+from workers.sweep import Sweeper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_submit import write_csv  # the sibling script's generator (same domain mix)
@@ -173,7 +174,7 @@ async def run(args: argparse.Namespace, folder: Path) -> tuple[dict[str, Any], T
     timers.wrap(simulate, "submit", "submit")
     timers.wrap(VirtualRun, "run_until", "run")
     timers.wrap(Pacer, "tick", "tick")
-    timers.wrap(Pacer, "sweep", "sweep")
+    timers.wrap(Sweeper, "sweep", "sweep")
     timers.wrap(VirtualRun, "drain", "drain")
     timers.wrap(TencentSender, "send", "send")
     timers.wrap(simulate, "_write_outputs", "outputs")

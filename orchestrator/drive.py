@@ -12,23 +12,25 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from arq.connections import ArqRedis, create_pool
-from arq.worker import func
 
 from orchestrator.core.clock import VirtualClock
 from orchestrator.core.sending import Sender
-from orchestrator.jobs import job_deserializer, job_serializer
-from orchestrator.pacer import Pacer, PacerConfig, TickReport
+from orchestrator.pacing import PacerConfig, TickReport
+from orchestrator.settings import Settings
 from orchestrator.store import campaigns, keys
 from orchestrator.store.campaigns import State
 from orchestrator.store.connection import arq_settings, redis_from_url
 from orchestrator.store.ledger import Ledger
 from workers.deps import Deps
-from workers.send import send_one
-from workers.settings import JOB_TIMEOUT_S
+from workers.pacer import build_pacer
+from workers.settings import build_worker
+from workers.sweep import Sweeper
 from workers.worker import ResilientWorker
 
 #: The smallest step the virtual clock takes when the limiter says "now" but grants nothing.
 MIN_STEP_S = 0.001
+#: The send job's timeout (real time) when the caller names none: the settings' default.
+JOB_TIMEOUT_S: int = Settings.model_fields["job_timeout_s"].default
 
 
 class BurstWorker(ResilientWorker):
@@ -64,12 +66,15 @@ class VirtualRun:
         workers: int = 1,
         max_jobs: int = 100,
         seed: int = 0,
+        job_timeout_s: int = JOB_TIMEOUT_S,
     ) -> None:
         self.redis_url = redis_url
         self.clock = clock
         self.sender = sender
         self.redis = redis_from_url(redis_url)
-        self.pacer = Pacer(self.redis, clock, config or PacerConfig(), sender=sender)
+        self.pacer = build_pacer(self.redis, clock, config or PacerConfig(), sender=sender)
+        self.sweeper = Sweeper(self.pacer)
+        self.job_timeout_s = job_timeout_s
         self.n_workers = workers
         self.max_jobs = max_jobs
         self.rnd = random.Random(seed)
@@ -93,16 +98,15 @@ class VirtualRun:
             )
             self._deps.append(deps)
             self._workers.append(
-                BurstWorker(
-                    functions=[func(send_one, name="send_one", timeout=JOB_TIMEOUT_S, max_tries=5)],
+                build_worker(
+                    BurstWorker,
+                    self.job_timeout_s,
+                    self.max_jobs,
+                    self.redis_url,
                     redis_pool=pool,
                     burst=True,
                     poll_delay=0,
                     handle_signals=False,
-                    keep_result=0,
-                    max_jobs=self.max_jobs,
-                    job_serializer=job_serializer,
-                    job_deserializer=job_deserializer,
                     ctx={"deps": deps},
                 )
             )
@@ -146,7 +150,7 @@ class VirtualRun:
                 await on_step(report)
             now = self.clock.now()
             if now - self._last_sweep >= sweep_every_s:
-                await self.pacer.sweep()
+                await self.sweeper.sweep()
                 self.stats.sweeps += 1
                 self._last_sweep = now
             if report.wait_s == 0:

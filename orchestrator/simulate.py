@@ -26,7 +26,7 @@ from orchestrator.core.clock import VirtualClock
 from orchestrator.core.domains import address_group
 from orchestrator.drive import VirtualRun
 from orchestrator.embedded import EmbeddedRedis
-from orchestrator.pacer import PacerConfig, TickReport
+from orchestrator.pacing import TickReport
 from orchestrator.recipients import open_recipients
 from orchestrator.report import render_report
 from orchestrator.ses.client import TencentSender
@@ -196,7 +196,8 @@ async def run_simulation(
                     on_start(redis_server.url, cid)
                 recorder = _Recorder(spec)
                 end = start + days * 86400
-                async with VirtualRun(redis_server.url, clock, sender, PacerConfig(), workers=workers) as run:
+                timeout_s = settings.job_timeout_s
+                async with VirtualRun(redis_server.url, clock, sender, workers=workers, job_timeout_s=timeout_s) as run:
                     step = _stepper(redis, recorder, clock, start, speed, progress, end)
                     await run.run_until(end, on_step=step)
                 summary = await _summarise(redis, cid, spec, recorder, emu.send_log, emu.events, note)

@@ -8,17 +8,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import structlog
-from arq.worker import func
 from pydantic import SecretStr
 
 from orchestrator.clock import SystemClock
 from orchestrator.embedded import EmbeddedRedis
-from orchestrator.jobs import job_deserializer, job_serializer
-from orchestrator.pacer import Pacer, PacerConfig, run_pacer
 from orchestrator.settings import Settings
 from orchestrator.state import state_dir
 from orchestrator.store.connection import (
-    arq_settings,
     describe_failure,
     nothing_listens,
     probe,
@@ -27,7 +23,8 @@ from orchestrator.store.connection import (
 )
 from orchestrator.store.ledger import Ledger
 from workers.deps import Deps
-from workers.send import send_one
+from workers.pacer import build_pacer, pacer_config, run_pacer
+from workers.settings import build_worker
 from workers.worker import ResilientWorker
 
 log = structlog.get_logger("orchestrator.up")
@@ -142,21 +139,10 @@ async def serve_all(
             owns_sender=False,
             reconcile_after_s=s.reconcile_after_s,
         )
-        worker = ResilientWorker(
-            functions=[func(send_one, name="send_one", timeout=s.job_timeout_s, max_tries=5)],
-            redis_settings=arq_settings(url),
-            ctx={"deps": deps},
-            handle_signals=False,
-            keep_result=0,
-            max_jobs=s.worker_concurrency,
-            job_serializer=job_serializer,
-            job_deserializer=job_deserializer,
-            job_timeout=s.job_timeout_s,
-            poll_delay=0.2,
-            health_check_interval=30,
+        worker = build_worker(
+            ResilientWorker, s.job_timeout_s, s.worker_concurrency, url, ctx={"deps": deps}, handle_signals=False
         )
-        config = PacerConfig.from_settings(s)
-        pacer = Pacer(redis, clock, config, sender=sender)
+        pacer = build_pacer(redis, clock, pacer_config(s), sender=sender)
         pacer_stop = asyncio.Event()
         pacer_task = asyncio.create_task(run_pacer(pacer, s.pacer_interval_s, s.sweep_interval_s, pacer_stop))
         worker_task = asyncio.create_task(worker.main())

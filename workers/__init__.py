@@ -1,5 +1,12 @@
 """The arq side: `arq workers.WorkerSettings` runs the send jobs the pacer enqueues."""
 
-from workers.settings import WorkerSettings
+from typing import Any
 
-__all__ = ["WorkerSettings"]
+
+def __getattr__(name: str) -> Any:
+    # Built on first use, from the settings: importing `workers` reads no settings.
+    if name == "WorkerSettings":
+        from workers.settings import worker_settings_class
+
+        return worker_settings_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

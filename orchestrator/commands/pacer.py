@@ -12,8 +12,8 @@ from redis.exceptions import RedisError
 from orchestrator.cli import AppContext
 from orchestrator.clock import SystemClock
 from orchestrator.commands._common import CommandError, require_redis
-from orchestrator.pacer import Pacer, PacerConfig, run_pacer
 from orchestrator.store.connection import redis_from_url
+from workers.pacer import build_pacer, pacer_config, run_pacer
 
 
 async def serve_pacer(app: AppContext, stop: asyncio.Event) -> None:
@@ -22,8 +22,7 @@ async def serve_pacer(app: AppContext, stop: asyncio.Event) -> None:
     settings = app.settings
     redis = redis_from_url(settings.redis_url)
     sender = build_sender(settings, redis)
-    config = PacerConfig.from_settings(settings)
-    pacer = Pacer(redis, SystemClock(), config, sender=sender)
+    pacer = build_pacer(redis, SystemClock(), pacer_config(settings), sender=sender)
     structlog.get_logger("orchestrator.pacer").info("pacer_started", interval_s=settings.pacer_interval_s)
     try:
         await run_pacer(pacer, interval_s=settings.pacer_interval_s, sweep_every_s=settings.sweep_interval_s, stop=stop)

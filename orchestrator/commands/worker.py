@@ -15,12 +15,12 @@ def command(ctx: click.Context) -> None:
     The same as `arq workers.WorkerSettings`, with a worker that also survives a Redis restart
     landing while it starts a job.
     """
-    from arq.worker import get_kwargs
     from redis.exceptions import RedisError
 
     from orchestrator.commands._common import CommandError
+    from orchestrator.settings import settings_or_exit
     from orchestrator.store.connection import describe_failure, nothing_listens, probe
-    from workers.settings import WorkerSettings
+    from workers.settings import process_options
     from workers.worker import ResilientWorker
 
     url = ctx.obj.settings.redis_url
@@ -29,6 +29,8 @@ def command(ctx: click.Context) -> None:
     if failure is not None and not nothing_listens(failure):
         raise CommandError(describe_failure(url, failure))
     try:
-        ResilientWorker(**get_kwargs(WorkerSettings)).run()  # type: ignore[arg-type]
+        # The worker runs on the environment's settings, exactly as `arq workers.WorkerSettings` does.
+        options = process_options(settings_or_exit())
+        ResilientWorker(**options).run()
     except (RedisError, OSError) as exc:  # arq gave up on its connects
         raise CommandError(describe_failure(url, exc)) from None

@@ -1,4 +1,4 @@
-"""The per-recipient ledger: grants, claims and outcomes, each one atomic Lua compare-and-swap."""
+"""The per-recipient ledger: claims and outcomes (grants: store/limiter.py), each one atomic Lua compare-and-swap."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from orchestrator.core.calendar import tencent_day
-from orchestrator.core.plan import Caps
-from orchestrator.jobs import JOB_EXPIRES_MS, QUEUE
 from orchestrator.store import keys
 from orchestrator.store.events import MAXLEN
 from orchestrator.store.scripts import Scripts, as_str_list
@@ -22,35 +20,6 @@ STATES = ("queued", "granted", "inflight", "accepted", "failed", "suppressed", "
 #: two bytes in a record says which format it is; the Lua scripts read the address up to either.
 MARK = "\x1e"
 SEP = "\x1f"
-
-
-@dataclass(frozen=True, slots=True)
-class Grant:
-    idx: int
-    grant: str  # "identity:seq"
-
-    @property
-    def seq(self) -> str:
-        return self.grant.rsplit(":", 1)[1]
-
-
-@dataclass(frozen=True, slots=True)
-class GrantResult:
-    reason: str  # what stopped the grants: want_met, identity_hour, spacing, no_backlog, ...
-    wait_s: float  # how long until the next grant could succeed; < 0: nothing waits
-    grants: list[Grant]
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Every limit one grant call checks, already computed by the core."""
-
-    identity: Caps
-    pool: Caps
-    account_interval_s: float
-    account_burst: int
-    catchup_s: float
-    domain_share: float  # 0 turns the recipient-domain share off
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,78 +49,6 @@ class Ledger:
     def __init__(self, redis: Redis, scripts: Scripts | None = None) -> None:
         self.redis = redis
         self.scripts = scripts or Scripts(redis)
-
-    async def grant(
-        self,
-        ck: keys.CampaignKeys,
-        identity: str,
-        account: str,
-        now: float,
-        want: int,
-        limits: Limits,
-        local_date: str,
-        local_hour: int,
-        to_midnight_s: float,
-        grant_deadline_s: float = 120.0,
-        day_ttl_s: int = 40 * 86400,
-        wall_now: float | None = None,
-        quota: int | None = None,
-    ) -> GrantResult:
-        """Grant up to `want` sends at `now` and enqueue their jobs (arq scores them at `wall_now`)."""
-        wall_now = now if wall_now is None else wall_now
-        quota_date, to_quota_day_s = tencent_day(now)
-        ik = keys.IdentityKeys(identity)
-        reply = await self.scripts.grant(
-            keys=[
-                ck.meta,
-                ck.queue,
-                ck.later,
-                ck.held,
-                ck.counts,
-                ck.inflight,
-                ik.hour,
-                ik.day(local_date),
-                ik.gcra,
-                ck.pool_hour,
-                ck.pool_day(local_date),
-                keys.account_gcra(account),
-                keys.GRANT_SEQ,
-                QUEUE,
-                ik.quota_day(quota_date),
-            ],
-            args=[
-                repr(now),
-                want,
-                limits.identity.hourly,
-                limits.identity.daily,
-                limits.pool.hourly,
-                limits.pool.daily,
-                repr(limits.account_interval_s),
-                limits.account_burst,
-                repr(limits.catchup_s),
-                day_ttl_s,
-                ck.cid,
-                identity,
-                ck.state_prefix,
-                ck.rec_prefix,
-                repr(limits.domain_share),
-                ik.domain_prefix,
-                repr(grant_deadline_s),
-                ck.block_prefix,
-                keys.BUCKET,
-                repr(to_midnight_s),
-                ck.hours_prefix + local_date,
-                f"{local_hour:02d}",
-                int(wall_now * 1000),
-                JOB_EXPIRES_MS,
-                quota or 0,
-                repr(to_quota_day_s),
-                ck.held_prefix,
-            ],
-        )
-        parts = as_str_list(reply)
-        grants = [Grant(int(parts[i]), parts[i + 1]) for i in range(2, len(parts), 2)]
-        return GrantResult(parts[0], float(parts[1]), grants)
 
     async def claim(
         self,

@@ -28,6 +28,9 @@ class Scripts:
         self.expire: AsyncScript = redis.register_script(source("expire"))
         self.enqueue: AsyncScript = redis.register_script(source("enqueue"))
         self.account: AsyncScript = redis.register_script(source("account"))
+        self.complete: AsyncScript = redis.register_script(source("complete"))
+        self.lock_renew: AsyncScript = redis.register_script(source("lock_renew"))
+        self.lock_release: AsyncScript = redis.register_script(source("lock_release"))
 
 
 def as_str_list(reply: Any) -> list[str]:

@@ -11,8 +11,9 @@ from redis.asyncio import Redis
 from orchestrator.core.calendar import tencent_day
 from orchestrator.core.plan import Caps
 from orchestrator.store import keys
-from orchestrator.store.ledger import Limits
+from orchestrator.store.limiter import Limiter, Limits
 from tests.fakes import one_identity_campaign
+from workers.jobs import SEND_JOBS
 
 START = datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp()
 
@@ -38,7 +39,9 @@ async def test_rolling_hour_keeps_a_grant_just_under_3600_s_old(
     times = [t0, t0 + second_after, t0 + 3599.99998]
     granted = []
     for t in times:
-        result = await ledger.grant(ck, identity, "default", t, 1, limits, "2026-12-01", 12, 3600.0)
+        result = await Limiter(ledger.scripts, SEND_JOBS).grant(
+            ck, identity, "default", t, 1, limits, "2026-12-01", 12, 3600.0
+        )
         granted += [t for _ in result.grants]
     assert granted == times[:2]
 
@@ -53,7 +56,9 @@ async def test_grant_time_is_stored_exactly(redis: Redis, tmp_path: Path) -> Non
     limits = Limits(Caps(100, 100), Caps(100, 100), 0.05, 20, 2.0, 0.0)
     china_midnight = START + 4 * 3600
     now = china_midnight - 0.00003
-    result = await ledger.grant(ck, identity, "default", now, 1, limits, "2026-12-01", 15, 32400.0, quota=10)
+    result = await Limiter(ledger.scripts, SEND_JOBS).grant(
+        ck, identity, "default", now, 1, limits, "2026-12-01", 15, 32400.0, quota=10
+    )
     (g,) = result.grants
     claim = await ledger.claim(ck, g.idx, g.grant, "tok", now + 1, 90.0)
     assert claim is not None

@@ -11,9 +11,11 @@ from redis.asyncio import Redis
 from orchestrator.core.calendar import tencent_day
 from orchestrator.core.plan import Caps
 from orchestrator.store import keys
-from orchestrator.store.ledger import Ledger, Limits
+from orchestrator.store.ledger import Ledger
+from orchestrator.store.limiter import Limiter, Limits
 from orchestrator.submit import submit
 from tests.pipeline_helpers import load, write_campaign
+from workers.jobs import SEND_JOBS
 
 START = datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp()
 LIMITS = Limits(Caps(100, 50), Caps(100, 50), 0.05, 20, 2.0, 0.0)
@@ -26,7 +28,9 @@ async def _one_grant(redis: Redis, tmp_path: Path) -> tuple[Ledger, keys.Campaig
     ledger = Ledger(redis)
     ck = keys.CampaignKeys(cid)
     identity = campaign.identities[0].id
-    result = await ledger.grant(ck, identity, "default", START, 1, LIMITS, "2026-12-01", 12, 43200.0, quota=10)
+    result = await Limiter(ledger.scripts, SEND_JOBS).grant(
+        ck, identity, "default", START, 1, LIMITS, "2026-12-01", 12, 43200.0, quota=10
+    )
     assert len(result.grants) == 1
     g = result.grants[0]
     return ledger, ck, identity, g.idx, g.grant

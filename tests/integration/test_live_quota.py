@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from orchestrator.core.clock import VirtualClock
 from orchestrator.drive import VirtualRun
-from orchestrator.pacer import PacerConfig
+from orchestrator.pacing import PacerConfig
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import Account, IdentityConfig, World, run_emulator
 from orchestrator.settings import Settings

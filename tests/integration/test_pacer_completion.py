@@ -10,11 +10,12 @@ from redis.asyncio import Redis
 
 from orchestrator.core.clock import VirtualClock
 from orchestrator.core.plan import Caps
-from orchestrator.pacer import Pacer
 from orchestrator.store import campaigns
 from orchestrator.store.campaigns import State
-from orchestrator.store.ledger import Limits
+from orchestrator.store.limiter import Limiter, Limits
 from tests.fakes import one_identity_campaign
+from workers.jobs import SEND_JOBS
+from workers.pacer import build_pacer
 
 START = datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp()
 
@@ -31,7 +32,11 @@ async def test_a_late_finish_of_an_expired_lease_does_not_let_the_campaign_compl
     """
     ledger, ck, identity = await one_identity_campaign(redis, tmp_path, START, n=1)
     limits = Limits(Caps(100, 100), Caps(100, 100), 0.05, 20, 2.0, 0.0)
-    (g,) = (await ledger.grant(ck, identity, "default", START, 1, limits, "2026-12-01", 12, 43200.0)).grants
+    (g,) = (
+        await Limiter(ledger.scripts, SEND_JOBS).grant(
+            ck, identity, "default", START, 1, limits, "2026-12-01", 12, 43200.0
+        )
+    ).grants
     claim = await ledger.claim(ck, g.idx, g.grant, "tok", START + 1, 90.0)
     assert claim is not None
     assert await ledger.expire(ck, g.idx, START + 100, 120.0, START + 160) == ["parked"]
@@ -60,7 +65,7 @@ async def test_a_late_finish_of_an_expired_lease_does_not_let_the_campaign_compl
         return rec
 
     monkeypatch.setattr(campaigns, "get", get_then_worker_finishes)
-    report = await Pacer(redis, VirtualClock(START + 102)).tick()
+    report = await build_pacer(redis, VirtualClock(START + 102)).tick()
     assert finished == [True]
     assert report.completed == []
     assert (await real_get(redis, ck.cid)).state is State.RUNNING  # type: ignore[union-attr]

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from orchestrator.core.clock import VirtualClock
 from orchestrator.core.plan import Plan
 from orchestrator.drive import VirtualRun
-from orchestrator.pacer import PacerConfig
+from orchestrator.pacing import PacerConfig
 from orchestrator.store import campaigns, keys
 from orchestrator.submit import submit
 from tests.fakes import ClockedSender, submit_file

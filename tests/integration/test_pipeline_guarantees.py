@@ -22,7 +22,7 @@ from orchestrator.core.sending import (
     StatusQuery,
 )
 from orchestrator.drive import VirtualRun
-from orchestrator.pacer import TickReport
+from orchestrator.pacing import TickReport
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import Account, IdentityConfig, Latency, TemplateConfig, World, run_emulator
 from orchestrator.settings import Settings

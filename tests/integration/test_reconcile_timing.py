@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.drive import VirtualRun
-from orchestrator.pacer import PacerConfig
+from orchestrator.pacing import PacerConfig
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import FaultRule
 from tests.integration.test_pipeline_errors import (

@@ -13,7 +13,6 @@ from structlog.testing import capture_logs
 
 from orchestrator.core.clock import VirtualClock
 from orchestrator.drive import VirtualRun
-from orchestrator.pacer import Pacer
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import run_emulator
 from orchestrator.store import campaigns, keys
@@ -22,6 +21,7 @@ from orchestrator.submit import submit
 from tests.e2e.procs import Procs, base_env, cli, free_port, wait_for
 from tests.integration.test_pipeline_errors import FAST, make_world, settings_for
 from tests.pipeline_helpers import load, write_campaign
+from workers.pacer import build_pacer
 
 pytestmark = [
     # The SDK's own datetime.utcfromtimestamp is deprecated from Python 3.12 on; not ours to fix.
@@ -141,7 +141,7 @@ async def test_worker_leaves_the_recipient_of_an_unreadable_campaign_untouched(
 ) -> None:
     """A send job whose campaign became unreadable after its grant neither sends, fails nor loses the recipient."""
     bad = await _submit(redis, tmp_path, "bad", 3)
-    report = await Pacer(redis, VirtualClock(START)).tick()  # grants and enqueues jobs
+    report = await build_pacer(redis, VirtualClock(START)).tick()  # grants and enqueues jobs
     assert report.granted >= 1
     await _corrupt(redis, bad, _null_max_delay)
     procs = Procs(tmp_path)

@@ -1,12 +1,13 @@
-"""The pacer: just-in-time grants from the atomic limiter, turned into send jobs; plus the sweeper."""
+"""Pacing: each tick loads the running campaigns and their identities, decides the budgets, and grants.
+
+The limiter (store/limiter.py) grants atomically and writes the send jobs; the loop that ticks,
+its leader lock and the sweeper live on the arq side (workers/pacer.py, workers/sweep.py).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 
 import structlog
 from redis.asyncio import Redis
@@ -18,14 +19,13 @@ from orchestrator.core.campaign import Campaign
 from orchestrator.core.clock import Clock
 from orchestrator.core.plan import Caps
 from orchestrator.core.progress import close_day, effective_day
-from orchestrator.core.sending import LookupVerdict, Sender, StatusQuery
-from orchestrator.jobs import enqueue_sends
+from orchestrator.core.sending import Sender
 from orchestrator.ses.errors import SesError
-from orchestrator.settings import Settings
 from orchestrator.store import campaigns, events, identities, keys
 from orchestrator.store.campaigns import State
 from orchestrator.store.identities import IdentityState
-from orchestrator.store.ledger import STATES, Ledger, Limits
+from orchestrator.store.ledger import STATES, Ledger
+from orchestrator.store.limiter import JobQueue, Limiter, Limits
 from orchestrator.store.scripts import Scripts, as_str_list
 
 log = structlog.get_logger("orchestrator.pacer")
@@ -53,18 +53,6 @@ class PacerConfig:
     reconcile_retry_s: float = RECONCILE_RETRY_S
     reconcile_throttled_retry_s: float = RECONCILE_THROTTLED_RETRY_S
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PacerConfig:
-        """The pacer's configuration from the process settings (`pacer`, `up`)."""
-        return cls(
-            account_rate_per_s=settings.account_rate().send_per_s,
-            catchup_s=2 * settings.pacer_interval_s,
-            reconcile_after_s=settings.reconcile_after_s,
-            reconcile_retry_s=settings.reconcile_retry_s,
-            reconcile_throttled_retry_s=settings.reconcile_throttled_retry_s,
-            reconcile_window_s=settings.reconcile_window_s,
-        )
-
 
 @dataclass
 class TickReport:
@@ -88,6 +76,8 @@ class Pacer:
         config: PacerConfig | None = None,
         sender: Sender | None = None,
         wall: Clock | None = None,
+        *,
+        jobs: JobQueue,
     ) -> None:
         self.redis = redis
         self.clock = clock
@@ -95,6 +85,7 @@ class Pacer:
         self.config = config or PacerConfig()
         self.scripts = Scripts(redis)
         self.ledger = Ledger(redis, self.scripts)
+        self.limiter = Limiter(self.scripts, jobs)
         self.sender = sender
         self._rotation = 0
         self._last_hour: dict[str, tuple[str, int]] = {}
@@ -111,13 +102,13 @@ class Pacer:
             await self.refresh_quotas()
         states: dict[str, IdentityState] = {}
         for cid in cids:
-            rec = await self._load(cid)
+            rec = await self.load_campaign(cid)
             if rec is None or rec.state is not State.RUNNING:
                 continue
             await self._tick_campaign(rec, now, states, report)
         return report
 
-    async def _load(self, cid: str) -> campaigns.CampaignRecord | None:
+    async def load_campaign(self, cid: str) -> campaigns.CampaignRecord | None:
         """A campaign's record; None (and one warning per campaign) when it cannot be read: others go on."""
         try:
             rec = await campaigns.get(self.redis, cid)
@@ -243,7 +234,7 @@ class Pacer:
             catchup_s=self.config.catchup_s,
             domain_share=share,
         )
-        result = await self.ledger.grant(
+        result = await self.limiter.grant(
             ck,
             identity,
             state.account,
@@ -306,7 +297,7 @@ class Pacer:
         # to the queue. Counts, doubts and the state change are checked and made in one atomic step.
         reason = "every recipient has an outcome"
         reply = as_str_list(
-            await self.redis.eval(_COMPLETE, 3, ck.meta, ck.counts, ck.doubt, reason, repr(now), *STATES)
+            await self.scripts.complete(keys=[ck.meta, ck.counts, ck.doubt], args=[reason, repr(now), *STATES])
         )
         if reply[0] == "busy":
             return False
@@ -316,179 +307,3 @@ class Pacer:
             counts = dict(zip(STATES, (int(v) for v in reply[1:]), strict=True))
             await events.emit(self.redis, now, "campaign_counts", rec.cid, counts=counts)
         return True
-
-    async def sweep(self) -> dict[str, int]:
-        """Re-enqueue grants whose job was lost; park expired leases in doubt; reconcile doubts."""
-        now = self.clock.now()
-        stats = {
-            "regranted": 0,
-            "parked": 0,
-            "reconciled_sent": 0,
-            "reconciled_not_sent": 0,
-            "left_in_doubt": 0,
-        }
-        for cid in await campaigns.all_ids(self.redis):
-            ck = keys.CampaignKeys(cid)
-            overdue = await self.redis.zrangebyscore(ck.inflight, "-inf", now, start=0, num=1000)
-            regrants: list[tuple[int, str]] = []
-            for raw in overdue:
-                idx = int(raw)
-                reconcile_at = now + self.config.reconcile_after_s
-                reply = await self.ledger.expire(ck, idx, now, self.config.grant_deadline_s, reconcile_at)
-                if reply[0] == "regrant":
-                    regrants.append((idx, reply[1]))
-                elif reply[0] == "parked":
-                    stats["parked"] += 1
-                    await events.emit(self.redis, now, "send_in_doubt", cid, reason="lease expired", index=idx)
-            if regrants:
-                stats["regranted"] += await enqueue_sends(self.scripts, self.wall, cid, regrants)
-            if self.sender is not None:
-                await self._reconcile(cid, ck, now, stats)
-        return stats
-
-    async def _reconcile(self, cid: str, ck: keys.CampaignKeys, now: float, stats: dict[str, int]) -> None:
-        assert self.sender is not None
-        due = await self.redis.zrangebyscore(ck.doubt, "-inf", now, start=0, num=200)
-        if not due:
-            return
-        rec = await self._load(cid)
-        if rec is None:
-            return
-        for raw in due:
-            idx = int(raw)
-            state = await self.ledger.state_of(ck, idx)
-            parts = state.split("|")
-            if parts[0] != "d" or len(parts) < 6:
-                await self.redis.zrem(ck.doubt, raw)
-                continue
-            token, since, grant, gt = parts[1], float(parts[2]), parts[4], float(parts[5])
-            identity = grant.rsplit(":", 1)[0]
-            ident = next((i for i in rec.spec.identities if i.id == identity), None)
-            address, _ = await self.ledger.record_of(ck, idx)
-            if ident is None:
-                continue
-            result = await self.sender.lookup(
-                StatusQuery(
-                    account=ident.account,
-                    from_address=ident.address,
-                    to_address=address,
-                    request_date=datetime.fromtimestamp(gt, tz=UTC).date(),
-                    not_before=datetime.fromtimestamp(gt - 5, tz=UTC),
-                )
-            )
-            grant_date = datetime.fromtimestamp(gt, tz=rec.spec.zone).date().isoformat()
-            member = f"{cid}:{idx}:{grant.rsplit(':', 1)[1]}"
-            if result.verdict in (LookupVerdict.SENT, LookupVerdict.NOT_SENT):
-                sent = result.verdict is LookupVerdict.SENT
-                # Sent: record the provider's MessageId. Clearly not sent: retry now, budget given back.
-                settled = await self.ledger.finish(
-                    ck,
-                    identity,
-                    idx,
-                    token,
-                    now,
-                    "accepted" if sent else "retry",
-                    value=(result.message_id or "") if sent else "",
-                    ready_at=now,
-                    refund=not sent,
-                    grant_member=member,
-                    grant_local_date=grant_date,
-                    grant_time=gt,
-                )
-                if not settled:
-                    continue  # the worker's own late answer got there first: nothing to report
-                stats["reconciled_sent" if sent else "reconciled_not_sent"] += 1
-                await events.emit(
-                    self.redis, now, "in_doubt_resolved", cid, identity, index=idx, verdict=result.verdict.value
-                )
-            elif now - since > self.config.reconcile_window_s:
-                await self.redis.zrem(ck.doubt, raw)
-                stats["left_in_doubt"] += 1
-                await events.emit(
-                    self.redis, now, "in_doubt_unresolved", cid, identity, index=idx, detail=result.detail
-                )
-            else:
-                again = self.config.reconcile_throttled_retry_s if result.retry_soon else self.config.reconcile_retry_s
-                await self.redis.zadd(ck.doubt, {raw: now + again})
-
-
-#: Complete a running campaign only if nothing is queued, granted or in flight and no doubt awaits
-#: its lookup, all read in the same atomic step as the state change (same fields as a transition).
-#: KEYS: 1 campaign meta, 2 counts, 3 doubt; ARGV: 1 reason, 2 now, then the ledger states.
-#: Returns {'ok', count per state...} | {'busy'} | {'not_running'}
-_COMPLETE = """
-if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return {'not_running'} end
-local counts = {}
-for i = 3, #ARGV do
-  counts[#counts + 1] = tonumber(redis.call('HGET', KEYS[2], ARGV[i]) or '0')
-end
-for _, s in ipairs({'queued', 'granted', 'inflight'}) do
-  if tonumber(redis.call('HGET', KEYS[2], s) or '0') ~= 0 then return {'busy'} end
-end
-if redis.call('ZCARD', KEYS[3]) > 0 then return {'busy'} end
-redis.call('HSET', KEYS[1], 'state', 'completed', 'reason', ARGV[1], 'paused_by', '', 'changed_at', ARGV[2])
-local out = {'ok'}
-for _, n in ipairs(counts) do out[#out + 1] = n end
-return out
-"""
-
-_RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
-
-
-class LeaderLock:
-    """Exactly one active pacer: a Redis lock with a token, renewed every tick."""
-
-    def __init__(self, redis: Redis, ttl_s: float = 10.0) -> None:
-        self.redis = redis
-        self.ttl_ms = int(ttl_s * 1000)
-        self.token = secrets.token_hex(8)
-
-    async def acquire_or_renew(self) -> bool:
-        if await self.redis.set(keys.PACER_LOCK, self.token, nx=True, px=self.ttl_ms):
-            return True
-        renewed = await self.redis.eval(
-            _RENEW,
-            1,
-            keys.PACER_LOCK,
-            self.token,
-            str(self.ttl_ms),
-        )
-        return bool(renewed)
-
-    async def release(self) -> None:
-        await self.redis.eval(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-            1,
-            keys.PACER_LOCK,
-            self.token,
-        )
-
-
-async def run_pacer(
-    pacer: Pacer, interval_s: float = 1.0, sweep_every_s: float = 10.0, stop: asyncio.Event | None = None
-) -> None:
-    """The pacer process's loop (real time): tick while holding the leader lock; sweep now and then."""
-    stop = stop or asyncio.Event()
-    lock = LeaderLock(pacer.redis)
-    last_sweep = 0.0
-    leader = False
-    try:
-        while not stop.is_set():
-            is_leader = await lock.acquire_or_renew()
-            if is_leader != leader:
-                log.info("pacer_leadership", leader=is_leader)
-                leader = is_leader
-            if is_leader:
-                report = await pacer.tick()
-                if report.granted:
-                    log.debug("pacer_tick", granted=report.granted, by_identity=report.by_identity)
-                wall = pacer.wall.now()
-                if wall - last_sweep >= sweep_every_s:
-                    stats = await pacer.sweep()
-                    if any(stats.values()):
-                        log.info("sweep", **stats)
-                    last_sweep = wall
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
-    finally:
-        await lock.release()

@@ -1,8 +1,9 @@
 """Send jobs on arq's queue, in JSON so the grant script can write them in the same atomic step.
 
-The grant script (store/lua/grant.lua) enqueues the jobs of the sends it grants itself: a grant
-and its job appear together or not at all. `enqueue_sends` re-enqueues jobs the sweeper found lost.
-Every arq Worker that runs send jobs must use `job_serializer` and `job_deserializer` from here.
+The grant script (store/lua/grant.lua, called by store/limiter.py with `SEND_JOBS`) enqueues the
+jobs of the sends it grants itself: a grant and its job appear together or not at all.
+`enqueue_sends` re-enqueues jobs the sweeper found lost. Every arq Worker that runs send jobs must
+use `job_serializer` and `job_deserializer` from here.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from typing import Any
 from arq.constants import default_queue_name, expires_extra_ms
 
 from orchestrator.core.clock import Clock
+from orchestrator.store.limiter import JobQueue
 from orchestrator.store.scripts import Scripts
 
 SEND_FUNCTION = "send_one"
 QUEUE = default_queue_name
 JOB_EXPIRES_MS = expires_extra_ms
+#: The queue the limiter writes granted sends' jobs to (it takes the format from here, never imports it).
+SEND_JOBS = JobQueue(QUEUE, JOB_EXPIRES_MS)
 
 
 def job_serializer(obj: Any) -> bytes:

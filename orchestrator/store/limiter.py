@@ -1,0 +1,137 @@
+"""The limiter: one atomic grant (store/lua/grant.lua) that checks every limit and enqueues the granted sends.
+
+The caller says which arq queue the jobs go to and how long they live (`JobQueue`): the job format
+is defined once, on the arq side (workers/jobs.py), and the store never imports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestrator.core.calendar import tencent_day
+from orchestrator.core.plan import Caps
+from orchestrator.store import keys
+from orchestrator.store.scripts import Scripts, as_str_list
+
+
+@dataclass(frozen=True, slots=True)
+class JobQueue:
+    """Where the grant script writes each grant's send job, and how long the job waits there."""
+
+    name: str  # arq's queue (a sorted set)
+    expires_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    idx: int
+    grant: str  # "identity:seq"
+
+    @property
+    def seq(self) -> str:
+        return self.grant.rsplit(":", 1)[1]
+
+
+@dataclass(frozen=True, slots=True)
+class GrantResult:
+    reason: str  # what stopped the grants: want_met, identity_hour, spacing, no_backlog, ...
+    wait_s: float  # how long until the next grant could succeed; < 0: nothing waits
+    grants: list[Grant]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Every limit one grant call checks, already computed by the core."""
+
+    identity: Caps
+    pool: Caps
+    account_interval_s: float
+    account_burst: int
+    catchup_s: float
+    domain_share: float  # 0 turns the recipient-domain share off
+
+
+class Limiter:
+    """Grants sends against the limits held in Redis, shared by every pacer and host."""
+
+    def __init__(self, scripts: Scripts, jobs: JobQueue) -> None:
+        self.scripts = scripts
+        self.jobs = jobs
+
+    async def grant(
+        self,
+        ck: keys.CampaignKeys,
+        identity: str,
+        account: str,
+        now: float,
+        want: int,
+        limits: Limits,
+        local_date: str,
+        local_hour: int,
+        to_midnight_s: float,
+        grant_deadline_s: float = 120.0,
+        day_ttl_s: int = 40 * 86400,
+        wall_now: float | None = None,
+        quota: int | None = None,
+    ) -> GrantResult:
+        """Grant up to `want` sends at `now` and enqueue their jobs (arq scores them at `wall_now`)."""
+        wall_now = now if wall_now is None else wall_now
+        quota_date, to_quota_day_s = tencent_day(now)
+        ik = keys.IdentityKeys(identity)
+        reply = await self.scripts.grant(
+            keys=self._keys(ck, ik, account, local_date, quota_date),
+            args=[
+                repr(now),
+                want,
+                limits.identity.hourly,
+                limits.identity.daily,
+                limits.pool.hourly,
+                limits.pool.daily,
+                repr(limits.account_interval_s),
+                limits.account_burst,
+                repr(limits.catchup_s),
+                day_ttl_s,
+                ck.cid,
+                identity,
+                ck.state_prefix,
+                ck.rec_prefix,
+                repr(limits.domain_share),
+                ik.domain_prefix,
+                repr(grant_deadline_s),
+                ck.block_prefix,
+                keys.BUCKET,
+                repr(to_midnight_s),
+                ck.hours_prefix + local_date,
+                f"{local_hour:02d}",
+                int(wall_now * 1000),
+                self.jobs.expires_ms,
+                quota or 0,
+                repr(to_quota_day_s),
+                ck.held_prefix,
+            ],
+        )
+        parts = as_str_list(reply)
+        grants = [Grant(int(parts[i]), parts[i + 1]) for i in range(2, len(parts), 2)]
+        return GrantResult(parts[0], float(parts[1]), grants)
+
+    def _keys(
+        self, ck: keys.CampaignKeys, ik: keys.IdentityKeys, account: str, local_date: str, quota_date: str
+    ) -> list[str]:
+        """The grant script's KEYS, in the order its header names them."""
+        return [
+            ck.meta,
+            ck.queue,
+            ck.later,
+            ck.held,
+            ck.counts,
+            ck.inflight,
+            ik.hour,
+            ik.day(local_date),
+            ik.gcra,
+            ck.pool_hour,
+            ck.pool_day(local_date),
+            keys.account_gcra(account),
+            keys.GRANT_SEQ,
+            self.jobs.name,
+            ik.quota_day(quota_date),
+        ]

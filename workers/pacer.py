@@ -1,0 +1,94 @@
+"""The pacer process: tick while holding the leader lock, sweep now and then (real time)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+
+import structlog
+from redis.asyncio import Redis
+
+from orchestrator.core.clock import Clock
+from orchestrator.core.sending import Sender
+from orchestrator.pacing import Pacer, PacerConfig
+from orchestrator.settings import Settings
+from orchestrator.store import keys
+from orchestrator.store.scripts import Scripts
+from workers.jobs import SEND_JOBS
+from workers.sweep import Sweeper
+
+log = structlog.get_logger("workers.pacer")
+
+
+def pacer_config(settings: Settings) -> PacerConfig:
+    """The pacer's configuration from the process settings (`pacer`, `up`)."""
+    return PacerConfig(
+        account_rate_per_s=settings.account_rate().send_per_s,
+        catchup_s=2 * settings.pacer_interval_s,
+        reconcile_after_s=settings.reconcile_after_s,
+        reconcile_retry_s=settings.reconcile_retry_s,
+        reconcile_throttled_retry_s=settings.reconcile_throttled_retry_s,
+        reconcile_window_s=settings.reconcile_window_s,
+    )
+
+
+def build_pacer(
+    redis: Redis,
+    clock: Clock,
+    config: PacerConfig | None = None,
+    sender: Sender | None = None,
+    wall: Clock | None = None,
+) -> Pacer:
+    """A pacer whose grants enqueue this side's send jobs (`SEND_JOBS`)."""
+    return Pacer(redis, clock, config, sender, wall, jobs=SEND_JOBS)
+
+
+class LeaderLock:
+    """Exactly one active pacer: a Redis lock with a token, renewed every tick."""
+
+    def __init__(self, redis: Redis, scripts: Scripts, ttl_s: float = 10.0) -> None:
+        self.redis = redis
+        self.scripts = scripts
+        self.ttl_ms = int(ttl_s * 1000)
+        self.token = secrets.token_hex(8)
+
+    async def acquire_or_renew(self) -> bool:
+        if await self.redis.set(keys.PACER_LOCK, self.token, nx=True, px=self.ttl_ms):
+            return True
+        renewed = await self.scripts.lock_renew(keys=[keys.PACER_LOCK], args=[self.token, str(self.ttl_ms)])
+        return bool(renewed)
+
+    async def release(self) -> None:
+        await self.scripts.lock_release(keys=[keys.PACER_LOCK], args=[self.token])
+
+
+async def run_pacer(
+    pacer: Pacer, interval_s: float = 1.0, sweep_every_s: float = 10.0, stop: asyncio.Event | None = None
+) -> None:
+    """The pacer process's loop (real time): tick while holding the leader lock; sweep now and then."""
+    stop = stop or asyncio.Event()
+    lock = LeaderLock(pacer.redis, pacer.scripts)
+    sweeper = Sweeper(pacer)
+    last_sweep = 0.0
+    leader = False
+    try:
+        while not stop.is_set():
+            is_leader = await lock.acquire_or_renew()
+            if is_leader != leader:
+                log.info("pacer_leadership", leader=is_leader)
+                leader = is_leader
+            if is_leader:
+                report = await pacer.tick()
+                if report.granted:
+                    log.debug("pacer_tick", granted=report.granted, by_identity=report.by_identity)
+                wall = pacer.wall.now()
+                if wall - last_sweep >= sweep_every_s:
+                    stats = await sweeper.sweep()
+                    if any(stats.values()):
+                        log.info("sweep", **stats)
+                    last_sweep = wall
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+    finally:
+        await lock.release()

@@ -1,0 +1,139 @@
+"""The sweeper: re-enqueue granted sends whose job was lost, park expired leases in doubt, reconcile doubts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from orchestrator.core.sending import LookupResult, LookupVerdict, Sender, StatusQuery
+from orchestrator.pacing import Pacer
+from orchestrator.store import campaigns, events, keys
+from workers.jobs import enqueue_sends
+
+
+class Sweeper:
+    """Runs beside the pacer's ticks: the same Redis, clocks, configuration, sender and campaign loader."""
+
+    def __init__(self, pacer: Pacer) -> None:
+        self.pacer = pacer
+        self.redis = pacer.redis
+        self.ledger = pacer.ledger
+        self.config = pacer.config
+
+    async def sweep(self) -> dict[str, int]:
+        """Re-enqueue grants whose job was lost; park expired leases in doubt; reconcile doubts."""
+        now = self.pacer.clock.now()
+        stats = {
+            "regranted": 0,
+            "parked": 0,
+            "reconciled_sent": 0,
+            "reconciled_not_sent": 0,
+            "left_in_doubt": 0,
+        }
+        for cid in await campaigns.all_ids(self.redis):
+            ck = keys.CampaignKeys(cid)
+            await self._expire(ck, now, stats)
+            if self.pacer.sender is not None:
+                await self._reconcile(self.pacer.sender, ck, now, stats)
+        return stats
+
+    async def _expire(self, ck: keys.CampaignKeys, now: float, stats: dict[str, int]) -> None:
+        """Leases past their deadline: a grant whose job never started goes back on arq's queue."""
+        overdue = await self.redis.zrangebyscore(ck.inflight, "-inf", now, start=0, num=1000)
+        regrants: list[tuple[int, str]] = []
+        for raw in overdue:
+            idx = int(raw)
+            reconcile_at = now + self.config.reconcile_after_s
+            reply = await self.ledger.expire(ck, idx, now, self.config.grant_deadline_s, reconcile_at)
+            if reply[0] == "regrant":
+                regrants.append((idx, reply[1]))
+            elif reply[0] == "parked":
+                stats["parked"] += 1
+                await events.emit(self.redis, now, "send_in_doubt", ck.cid, reason="lease expired", index=idx)
+        if regrants:
+            stats["regranted"] += await enqueue_sends(self.pacer.scripts, self.pacer.wall, ck.cid, regrants)
+
+    async def _reconcile(self, sender: Sender, ck: keys.CampaignKeys, now: float, stats: dict[str, int]) -> None:
+        due = await self.redis.zrangebyscore(ck.doubt, "-inf", now, start=0, num=200)
+        if not due:
+            return
+        rec = await self.pacer.load_campaign(ck.cid)
+        if rec is None:
+            return
+        for raw in due:
+            await self._reconcile_one(sender, rec, ck, raw, now, stats)
+
+    async def _reconcile_one(
+        self,
+        sender: Sender,
+        rec: campaigns.CampaignRecord,
+        ck: keys.CampaignKeys,
+        raw: str,
+        now: float,
+        stats: dict[str, int],
+    ) -> None:
+        """Ask the provider what became of one send in doubt; settle it, give up on it, or ask again later."""
+        idx = int(raw)
+        parts = (await self.ledger.state_of(ck, idx)).split("|")
+        if parts[0] != "d" or len(parts) < 6:
+            await self.redis.zrem(ck.doubt, raw)
+            return
+        since, grant, gt = float(parts[2]), parts[4], float(parts[5])
+        identity = grant.rsplit(":", 1)[0]
+        ident = next((i for i in rec.spec.identities if i.id == identity), None)
+        address, _ = await self.ledger.record_of(ck, idx)
+        if ident is None:
+            return
+        result = await sender.lookup(
+            StatusQuery(
+                account=ident.account,
+                from_address=ident.address,
+                to_address=address,
+                request_date=datetime.fromtimestamp(gt, tz=UTC).date(),
+                not_before=datetime.fromtimestamp(gt - 5, tz=UTC),
+            )
+        )
+        if result.verdict in (LookupVerdict.SENT, LookupVerdict.NOT_SENT):
+            await self._settle(rec, ck, idx, parts[1], identity, grant, gt, result, now, stats)
+        elif now - since > self.config.reconcile_window_s:
+            await self.redis.zrem(ck.doubt, raw)
+            stats["left_in_doubt"] += 1
+            await events.emit(self.redis, now, "in_doubt_unresolved", ck.cid, identity, index=idx, detail=result.detail)
+        else:
+            again = self.config.reconcile_throttled_retry_s if result.retry_soon else self.config.reconcile_retry_s
+            await self.redis.zadd(ck.doubt, {raw: now + again})
+
+    async def _settle(
+        self,
+        rec: campaigns.CampaignRecord,
+        ck: keys.CampaignKeys,
+        idx: int,
+        token: str,
+        identity: str,
+        grant: str,
+        gt: float,
+        result: LookupResult,
+        now: float,
+        stats: dict[str, int],
+    ) -> None:
+        """Sent: record the provider's MessageId. Clearly not sent: retry now, budget given back."""
+        sent = result.verdict is LookupVerdict.SENT
+        settled = await self.ledger.finish(
+            ck,
+            identity,
+            idx,
+            token,
+            now,
+            "accepted" if sent else "retry",
+            value=(result.message_id or "") if sent else "",
+            ready_at=now,
+            refund=not sent,
+            grant_member=f"{ck.cid}:{idx}:{grant.rsplit(':', 1)[1]}",
+            grant_local_date=datetime.fromtimestamp(gt, tz=rec.spec.zone).date().isoformat(),
+            grant_time=gt,
+        )
+        if not settled:
+            return  # the worker's own late answer got there first: nothing to report
+        stats["reconciled_sent" if sent else "reconciled_not_sent"] += 1
+        await events.emit(
+            self.redis, now, "in_doubt_resolved", ck.cid, identity, index=idx, verdict=result.verdict.value
+        )
