@@ -17,6 +17,7 @@ from orchestrator.core.budget import budget_now
 from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.clock import Clock
+from orchestrator.core.ledger_state import STATES
 from orchestrator.core.plan import Caps
 from orchestrator.core.progress import close_day, effective_day
 from orchestrator.core.sending import Sender
@@ -24,7 +25,7 @@ from orchestrator.ses.errors import SesError
 from orchestrator.store import campaigns, events, identities, keys
 from orchestrator.store.campaigns import State
 from orchestrator.store.identities import IdentityState
-from orchestrator.store.ledger import STATES, Ledger
+from orchestrator.store.ledger import Ledger
 from orchestrator.store.limiter import JobQueue, Limiter, Limits
 from orchestrator.store.scripts import Scripts, as_str_list
 

@@ -24,6 +24,7 @@ from orchestrator.core.calendar import local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.clock import VirtualClock
 from orchestrator.core.domains import address_group
+from orchestrator.core.progress import ProgressRules, day_counts
 from orchestrator.drive import VirtualRun
 from orchestrator.embedded import EmbeddedRedis
 from orchestrator.pacing import TickReport
@@ -283,11 +284,11 @@ async def _summarise(
     }
 
 
-def _open_day_status(row: dict[str, Any], min_fraction: float) -> str:
-    """A day not closed yet (the last one): what closing it would do."""
+def _open_day_status(row: dict[str, Any], rules: ProgressRules) -> str:
+    """A day not closed yet (the last one): what closing it would do (the rule of core/progress.py)."""
     if not row["sent"]:
         return "idle"
-    return "advanced" if row["sent"] >= min_fraction * row["daily_cap"] else "held"
+    return "advanced" if day_counts(row["sent"], row["daily_cap"], rules) else "held"
 
 
 def _identity_of(spec: Campaign, from_address: str) -> str:
@@ -365,9 +366,9 @@ async def _report_data(run: _Finished) -> dict[str, Any]:
         if e.type not in ("send_retry", "send_accepted", "hour_summary"):
             detail = ", ".join(f"{k}={v}" for k, v in e.data.items() if k not in ("recipient",))
             ev_rows.append({"t": _iso(e.t, spec), "type": e.type, "identity": e.identity, "detail": detail[:200]})
-    half = spec.plan.advance_min_fraction
+    rules = spec.plan.progress_rules(spec.mode)
     day_rows = [
-        {**row, "status": status_of.get((row["date"], row["identity"]), _open_day_status(row, half))}
+        {**row, "status": status_of.get((row["date"], row["identity"]), _open_day_status(row, rules))}
         for row in summary["days"]
     ]
     signals: dict[str, Counter[str]] = defaultdict(Counter)

@@ -16,9 +16,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, WatchError
 
 from orchestrator.core.campaign import Campaign
+from orchestrator.core.campaign_state import INITIAL
 from orchestrator.recipients import LoadStats, RecipientFileError, Row, iter_recipients
 from orchestrator.store import events, identities, keys
-from orchestrator.store.campaigns import State
 from orchestrator.store.ledger import encode_record
 from orchestrator.store.scripts import as_str_list
 from orchestrator.store.scripts import source as script_source
@@ -232,7 +232,7 @@ async def _commit(
     await identities.register(redis, campaign)
     meta = {
         "name": campaign.name,
-        "state": State.RUNNING.value if stats.valid else State.COMPLETED.value,
+        "state": INITIAL.value,
         "spec": campaign.model_dump_json(by_alias=True),
         "seed": str(seed),
         "submit": json.dumps(stats.as_dict()),

@@ -10,24 +10,16 @@ from typing import Any
 import structlog
 
 from orchestrator.core.campaign import Campaign, ColumnSource
+from orchestrator.core.campaign_state import SENDING, Transition
 from orchestrator.core.decisions import Action, Decision, SideEffect, decide, identity_resume_at
 from orchestrator.core.domains import address_group
+from orchestrator.core.guardrails import data_failure_pause, is_data_failure
 from orchestrator.core.sending import SendRequest
 from orchestrator.store import campaigns, events, identities, keys
-from orchestrator.store.campaigns import State
 from orchestrator.store.ledger import Claim
 from workers.deps import Deps
 
 log = structlog.get_logger("workers.send")
-
-#: A campaign pauses itself when this many recipients failed on their template data
-#: and they outnumber the accepted ones (the data mapping, not the recipients, is wrong).
-DATA_FAILURE_PAUSE_MIN = 20
-DATA_CODES_PREFIXES = (
-    "InvalidParameterValue.Template",
-    "InvalidParameterValue.InValidTemplateData",
-    "FailedOperation.WrongContentJson",
-)
 
 
 def address_hash(address: str) -> str:
@@ -97,7 +89,7 @@ async def send_one(ctx: dict[str, Any], cid: str, idx: int, grant: str) -> str:
             detail=d.detail,
         )
 
-    if claim.campaign_state != State.RUNNING:
+    if claim.campaign_state != SENDING:
         # Paused or cancelled after the grant: not sent, goes back to the front of the queue.
         await record(Decision(Action.REQUEUE, value="not_running", refund=True))
         bound.info("send_released", state=claim.campaign_state)
@@ -191,15 +183,8 @@ async def _report(
         ready_at=d.ready_at or None,
         detail=d.detail or None,
     )
-    if d.action is Action.FAILED and d.value.startswith(DATA_CODES_PREFIXES):
+    if d.action is Action.FAILED and is_data_failure(d.value):
         counts = await deps.ledger.counts(keys.CampaignKeys(cid))
-        if counts["failed"] >= DATA_FAILURE_PAUSE_MIN and counts["failed"] > counts["accepted"]:
-            await campaigns.transition(
-                deps.redis,
-                cid,
-                State.PAUSED,
-                {State.RUNNING},
-                now,
-                reason=f"most recipients fail on their template data ({d.value}): check template.data",
-                by="automatic",
-            )
+        reason = data_failure_pause(d.value, counts["failed"], counts["accepted"])
+        if reason is not None:
+            await campaigns.transition(deps.redis, cid, Transition.AUTO_PAUSE, now, reason=reason)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from orchestrator.core.ledger_state import LedgerState
 from orchestrator.core.sending import LookupResult, LookupVerdict, Sender, StatusQuery
 from orchestrator.pacing import Pacer
 from orchestrator.store import campaigns, events, keys
@@ -73,12 +74,12 @@ class Sweeper:
     ) -> None:
         """Ask the provider what became of one send in doubt; settle it, give up on it, or ask again later."""
         idx = int(raw)
-        parts = (await self.ledger.state_of(ck, idx)).split("|")
-        if parts[0] != "d" or len(parts) < 6:
+        entry = await self.ledger.entry_of(ck, idx)
+        if entry.state is not LedgerState.IN_DOUBT:
             await self.redis.zrem(ck.doubt, raw)
             return
-        since, grant, gt = float(parts[2]), parts[4], float(parts[5])
-        identity = grant.rsplit(":", 1)[0]
+        since, grant, gt = float(entry.get("since")), entry.get("grant"), float(entry.get("grant_time"))
+        identity = entry.identity
         ident = next((i for i in rec.spec.identities if i.id == identity), None)
         address, _ = await self.ledger.record_of(ck, idx)
         if ident is None:
@@ -93,7 +94,7 @@ class Sweeper:
             )
         )
         if result.verdict in (LookupVerdict.SENT, LookupVerdict.NOT_SENT):
-            await self._settle(rec, ck, idx, parts[1], identity, grant, gt, result, now, stats)
+            await self._settle(rec, ck, idx, entry.get("token"), identity, grant, gt, result, now, stats)
         elif now - since > self.config.reconcile_window_s:
             await self.redis.zrem(ck.doubt, raw)
             stats["left_in_doubt"] += 1

@@ -12,9 +12,9 @@ from redis.asyncio import Redis
 from orchestrator.clock import SystemClock
 from orchestrator.commands._common import CommandError, print_json, resolve_campaign, run
 from orchestrator.core.budget import budget_now
+from orchestrator.core.campaign_state import Transition
 from orchestrator.core.text import printable
 from orchestrator.store import campaigns, events, identities
-from orchestrator.store.campaigns import State
 
 
 def _who() -> str:
@@ -42,9 +42,7 @@ def pause(ctx: click.Context, campaign: str, reason: str, wait_s: float, as_json
     async def body(redis: Redis) -> dict[str, Any]:
         cid = await resolve_campaign(redis, campaign)
         clock = SystemClock()
-        outcome, was = await campaigns.transition(
-            redis, cid, State.PAUSED, {State.RUNNING}, clock.now(), reason=reason, by=_who()
-        )
+        outcome, was = await campaigns.transition(redis, cid, Transition.PAUSE, clock.now(), reason=reason, by=_who())
         if outcome == "refused":
             raise CommandError(f"campaign {cid} is {was}: only a running campaign can be paused")
         granted, sending = await _in_flight(redis, cid)
@@ -93,9 +91,7 @@ def resume(ctx: click.Context, campaign: str, ack: str, as_json: bool) -> None:
         rec = await campaigns.get(redis, cid)
         assert rec is not None
         previous_reason = rec.reason
-        outcome, was = await campaigns.transition(
-            redis, cid, State.RUNNING, {State.PAUSED}, clock.now(), reason="", by=_who()
-        )
+        outcome, was = await campaigns.transition(redis, cid, Transition.RESUME, clock.now(), reason="", by=_who())
         if outcome == "refused":
             raise CommandError(f"campaign {cid} is {was}: only a paused campaign can be resumed")
         if outcome == "ok" and (ack or previous_reason):
@@ -140,7 +136,7 @@ def cancel(ctx: click.Context, campaign: str, reason: str) -> None:
     async def body(redis: Redis) -> tuple[str, str, str]:
         cid = await resolve_campaign(redis, campaign)
         outcome, was = await campaigns.transition(
-            redis, cid, State.CANCELLED, {State.RUNNING, State.PAUSED}, SystemClock().now(), reason=reason, by=_who()
+            redis, cid, Transition.CANCEL, SystemClock().now(), reason=reason, by=_who()
         )
         return cid, outcome, was
 

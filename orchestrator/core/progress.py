@@ -51,6 +51,11 @@ def effective_day(
     return progress.warmup_day
 
 
+def day_counts(sent: int, daily_cap: int, rules: ProgressRules) -> bool:
+    """Whether a day on which `sent` of `daily_cap` went out moves the warm-up a step (section 5)."""
+    return sent > 0 and (rules.every_sending_day_counts or sent >= rules.advance_min_fraction * daily_cap)
+
+
 def close_day(
     progress: IdentityProgress,
     day: date,
@@ -66,7 +71,6 @@ def close_day(
     if sent <= 0:
         return progress  # an idle day: decay is computed from the last sending date
     base = effective_day(progress, day, rules)
-    counts = rules.every_sending_day_counts or sent >= rules.advance_min_fraction * daily_cap
-    if counts and not hold:
+    if day_counts(sent, daily_cap, rules) and not hold:
         return IdentityProgress(base + 1, day, progress.held_days)
     return IdentityProgress(base, day, progress.held_days + 1)

@@ -7,14 +7,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from html import escape
 
+from orchestrator.core.guardrails import COMPLAINT_PCT, HARD_BOUNCE_PCT, OPEN_HOLD_PCT
 from orchestrator.report import charts
 from orchestrator.report.model import DayRow, EventRow, ReportData, as_time
 from orchestrator.report.svg import count, day_label, pct
 
-#: spec/warmup.md section 7: (hold the step, pause the campaign) in percent of delivered.
-HARD_BOUNCE_PCT = (5.0, 10.0)
-COMPLAINT_PCT = (0.1, 0.3)
-OPEN_HOLD_PCT = 50.0
 #: Past this many events the table shows the first ones and says how many it left out.
 MAX_EVENTS = 2000
 EVENT_TONES = {

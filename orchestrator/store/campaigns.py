@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from orchestrator.core.campaign import Campaign
+from orchestrator.core.campaign_state import TABLE, CampaignState, Outcome, Transition
+from orchestrator.core.ledger_state import STATES
 from orchestrator.store import events, keys
-from orchestrator.store.ledger import STATES
+from orchestrator.store.scripts import as_str_list, source
 
-
-class State(StrEnum):
-    RUNNING = "running"
-    PAUSED = "paused"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
+#: The campaign's states are defined once, in the core (re-exported here under their short name).
+State = CampaignState
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,34 +207,23 @@ async def resolve(redis: Redis, ref: str) -> str | None:
     return matches[0] if matches else None
 
 
-_TRANSITION = """
-local cur = redis.call('HGET', KEYS[1], 'state')
-if not cur then return {'missing', ''} end
-local allowed = false
-for i = 5, #ARGV do if ARGV[i] == cur then allowed = true end end
-if cur == ARGV[1] then return {'same', cur} end
-if not allowed then return {'refused', cur} end
-redis.call('HSET', KEYS[1], 'state', ARGV[1], 'reason', ARGV[2], 'paused_by', ARGV[3],
-           'changed_at', ARGV[4])
-return {'ok', cur}
-"""
-
-
 async def transition(
     redis: Redis,
     cid: str,
-    to: State,
-    allowed_from: set[State],
+    change: Transition,
     now: float,
     reason: str = "",
     by: str = "",
-) -> tuple[str, str]:
-    """Move a campaign to `to` if it is in one of `allowed_from`: ('ok'|'same'|'refused'|'missing', was)."""
-    reply = await redis.eval(
-        _TRANSITION, 1, keys.campaign(cid), to.value, reason, by, repr(now), *[s.value for s in allowed_from]
+) -> tuple[Outcome, str]:
+    """Apply `change` from the one transition table: (ok | same | refused | missing, the state it was in)."""
+    rule = TABLE[change]
+    script = redis.register_script(source("transition"))
+    reply = await script(
+        keys=[keys.campaign(cid)],
+        args=[rule.to.value, reason, rule.by or by, repr(now), *sorted(s.value for s in rule.sources)],
     )
-    outcome, was = (str(x) for x in reply)
-    if outcome == "ok":
-        etype = "campaign_resumed" if to is State.RUNNING else f"campaign_{to.value}"
-        await events.emit(redis, now, etype, cid, reason=reason or None, by=by or None, was=was)
+    first, was = as_str_list(reply)
+    outcome = Outcome(first)
+    if outcome is Outcome.OK:
+        await events.emit(redis, now, rule.event, cid, reason=reason or None, by=(rule.by or by) or None, was=was)
     return outcome, was

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -9,13 +10,39 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from orchestrator.core import campaign_state, ledger_state
 from orchestrator.core.domains import lua_group_table
+
+_PLACEHOLDER = re.compile(r"__[A-Z][A-Z_]*__")
+
+
+@cache
+def _constants() -> dict[str, str]:
+    """Every placeholder a script may use, from the module that owns the rule behind it."""
+    return {"__GROUPS__": lua_group_table(), **campaign_state.lua_constants(), **ledger_state.lua_tables()}
+
+
+def _read(name: str) -> str:
+    return resources.files("orchestrator.store").joinpath(f"lua/{name}.lua").read_text("utf-8")
 
 
 @cache
 def source(name: str) -> str:
-    text = resources.files("orchestrator.store").joinpath(f"lua/{name}.lua").read_text("utf-8")
-    return text.replace("__GROUPS__", lua_group_table())
+    """A script's text with its placeholders filled in, and the ledger helpers in front when it uses them."""
+    return render(_read(name), f"store/lua/{name}.lua")
+
+
+def render(text: str, where: str = "script") -> str:
+    """Fill in a Lua text's placeholders; put the ledger helpers in front when it uses them."""
+    if "ledger_parse" in text or "ledger_format" in text:
+        text = _read("_ledger") + "\n" + text
+    constants = _constants()
+    text = _PLACEHOLDER.sub(lambda m: constants.get(m.group(0), m.group(0)), text)
+    left = sorted(set(_PLACEHOLDER.findall(text)))
+    if left:
+        msg = f"{where} uses unknown placeholders: {', '.join(left)}"
+        raise LookupError(msg)
+    return text
 
 
 class Scripts:

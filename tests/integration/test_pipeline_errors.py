@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from orchestrator.core.calendar import midnight_after
+from orchestrator.core.campaign_state import Transition
 from orchestrator.core.clock import VirtualClock
 from orchestrator.drive import VirtualRun
 from orchestrator.ses.client import TencentSender
@@ -372,7 +373,7 @@ async def test_campaign_fatal_code_pauses_the_campaign_and_loses_nothing(pipe: P
 
     # The operator fixes the cause and resumes: every recipient is sent, each exactly once.
     pipe.emu.world.identities[0].verified = True
-    outcome, _ = await campaigns.transition(pipe.redis, pipe.cid, State.RUNNING, {State.PAUSED}, pipe.clock.now())
+    outcome, _ = await campaigns.transition(pipe.redis, pipe.cid, Transition.RESUME, pipe.clock.now())
     assert outcome == "ok"
     await pipe.run(3600)
     pipe.assert_each_sent_once()

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from orchestrator.core.budget import budget_now
+from orchestrator.core.campaign_state import Transition
 from orchestrator.core.clock import VirtualClock
 from orchestrator.core.sending import (
     LookupResult,
@@ -219,9 +220,7 @@ async def test_pause_stops_grants_at_once_and_resume_after_idle_days_steps_back(
             clock.set(clock.now() + max(report.wait_s, 0.001))
         sent_before_pause = len(sender.sent)
         paused_at = clock.now()
-        assert (await campaigns.transition(redis, cid, State.PAUSED, {State.RUNNING}, paused_at, reason="test"))[
-            0
-        ] == "ok"
+        assert (await campaigns.transition(redis, cid, Transition.PAUSE, paused_at, reason="test"))[0] == "ok"
         await run.drain()
         assert len(sender.sent) == sent_before_pause
         assert await counts(redis, cid) == {"accepted": sent_before_pause, "queued": n - sent_before_pause}
@@ -230,7 +229,7 @@ async def test_pause_stops_grants_at_once_and_resume_after_idle_days_steps_back(
         resume_at = START + 7 * DAY  # Dec 8, 00:00
         clock.set(resume_at)
         assert (await run.step()).granted == 0  # still paused: nothing moves, however long
-        assert (await campaigns.transition(redis, cid, State.RUNNING, {State.PAUSED}, resume_at))[0] == "ok"
+        assert (await campaigns.transition(redis, cid, Transition.RESUME, resume_at))[0] == "ok"
         spec = (await campaigns.get(redis, cid)).spec  # type: ignore[union-attr]
         await run.run_until(START + 8 * DAY)
 

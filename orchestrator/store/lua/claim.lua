@@ -2,25 +2,27 @@
 -- Also says whether the address is suppressed right now (blocklist, or unsubscribed from the sender).
 -- KEYS: 1 state bucket, 2 counts, 3 inflight, 4 campaign meta, 5 record bucket, 6 blocklist,
 --       7 the sender domain's unsubscribed set
--- ARGV: 1 idx, 2 grant id, 3 token, 4 now, 5 lease s
+-- ARGV: 1 idx, 2 grant id, 3 token, 4 lease deadline (now + lease, computed by the caller)
 -- Returns: {'ok', attempt, campaign state, record, grant time, suppressed 0/1} | {'stale', current state}
-local idx = ARGV[1]
-local st = redis.call('HGET', KEYS[1], idx)
+local states, counts, inflight, meta, records, blocklist, unsubscribed =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local idx, grant, token, deadline = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+
+local st = redis.call('HGET', states, idx)
 if not st then return {'stale', 'missing'} end
-local grant, attempts, gt = string.match(st, '^g|([^|]+)|(%d+)|(.+)$')
-if grant ~= ARGV[2] then return {'stale', st} end
-local attempt = tonumber(attempts) + 1
-local deadline = tonumber(ARGV[4]) + tonumber(ARGV[5])
-redis.call('HSET', KEYS[1], idx,
-  'c|' .. ARGV[3] .. '|' .. deadline .. '|' .. attempt .. '|' .. grant .. '|' .. gt)
-redis.call('ZADD', KEYS[3], deadline, idx)
-redis.call('HINCRBY', KEYS[2], 'granted', -1)
-redis.call('HINCRBY', KEYS[2], 'inflight', 1)
-local cstate = redis.call('HGET', KEYS[4], 'state') or 'missing'
-local rec = redis.call('HGET', KEYS[5], idx) or ''
+local e = ledger_parse(st)
+if not e or e.state ~= 'granted' or e.grant ~= grant then return {'stale', st} end
+local attempt = tostring(tonumber(e.attempts) + 1)
+redis.call('HSET', states, idx, ledger_format('inflight', {
+  token = token, deadline = deadline, attempt = attempt, grant = grant, grant_time = e.grant_time}))
+redis.call('ZADD', inflight, deadline, idx)
+redis.call('HINCRBY', counts, 'granted', -1)
+redis.call('HINCRBY', counts, 'inflight', 1)
+local cstate = redis.call('HGET', meta, 'state') or 'missing'
+local rec = redis.call('HGET', records, idx) or ''
 local addr = string.match(rec, '^([^\030\031]*)') or ''
 local suppressed = '0'
-if redis.call('SISMEMBER', KEYS[6], addr) == 1 or redis.call('SISMEMBER', KEYS[7], addr) == 1 then
+if redis.call('SISMEMBER', blocklist, addr) == 1 or redis.call('SISMEMBER', unsubscribed, addr) == 1 then
   suppressed = '1'
 end
-return {'ok', tostring(attempt), cstate, rec, gt, suppressed}
+return {'ok', attempt, cstate, rec, e.grant_time, suppressed}

@@ -4,26 +4,27 @@
 -- KEYS: 1 state bucket, 2 counts, 3 inflight, 4 doubt
 -- ARGV: 1 idx, 2 now, 3 new grant deadline, 4 first reconciliation at
 -- Returns: {'regrant', grant id, grant time} | {'parked'} | {'gone', state}
-local idx = ARGV[1]
-local st = redis.call('HGET', KEYS[1], idx)
+local states, counts, inflight, doubt = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local idx, now = ARGV[1], ARGV[2]
+
+local st = redis.call('HGET', states, idx)
 if not st then
-  redis.call('ZREM', KEYS[3], idx)
+  redis.call('ZREM', inflight, idx)
   return {'gone', 'missing'}
 end
-local k = string.sub(st, 1, 1)
-if k == 'g' then
-  local grant, _, gt = string.match(st, '^g|([^|]+)|(%d+)|(.+)$')
-  redis.call('ZADD', KEYS[3], tonumber(ARGV[3]), idx)
-  return {'regrant', grant, gt}
-elseif k == 'c' then
-  local tok, dl, attempt, grant, gt = string.match(st, '^c|([^|]*)|([^|]*)|(%d+)|([^|]*)|(.*)$')
-  if tonumber(dl) > tonumber(ARGV[2]) then return {'gone', st} end
-  redis.call('HSET', KEYS[1], idx, 'd|' .. tok .. '|' .. ARGV[2] .. '|' .. attempt .. '|' .. grant .. '|' .. gt)
-  redis.call('HINCRBY', KEYS[2], 'inflight', -1)
-  redis.call('HINCRBY', KEYS[2], 'in_doubt', 1)
-  redis.call('ZREM', KEYS[3], idx)
-  redis.call('ZADD', KEYS[4], tonumber(ARGV[4]), idx)
+local e = ledger_parse(st)
+if e and e.state == 'granted' then
+  redis.call('ZADD', inflight, tonumber(ARGV[3]), idx)
+  return {'regrant', e.grant, e.grant_time}
+elseif e and e.state == 'inflight' then
+  if tonumber(e.deadline) > tonumber(now) then return {'gone', st} end
+  redis.call('HSET', states, idx, ledger_format('in_doubt', {
+    token = e.token, since = now, attempt = e.attempt, grant = e.grant, grant_time = e.grant_time}))
+  redis.call('HINCRBY', counts, 'inflight', -1)
+  redis.call('HINCRBY', counts, 'in_doubt', 1)
+  redis.call('ZREM', inflight, idx)
+  redis.call('ZADD', doubt, tonumber(ARGV[4]), idx)
   return {'parked'}
 end
-redis.call('ZREM', KEYS[3], idx)
+redis.call('ZREM', inflight, idx)
 return {'gone', st}

@@ -6,73 +6,80 @@
 --       9 grant member, 10 detail, 11 event maxlen, 12 identity
 -- action: accepted (value = MessageId) | retry (later at ready_at) | requeue (front of queue,
 --         attempt not counted) | failed (value = code) | suppressed (value = reason) |
---         in_doubt | pause (requeue + pause the campaign with reason `detail`)
--- Returns: {'ok', previous kind} | {'stale', current state}
-local idx = ARGV[1]
-local token = ARGV[2]
-local now = tonumber(ARGV[3])
-local action = ARGV[4]
-local value = ARGV[5]
-local st = redis.call('HGET', KEYS[1], idx)
-if not st then return {'stale', 'missing'} end
-local kind, tok, _, attempt, grant, gt = string.match(st, '^([cd])|([^|]*)|([^|]*)|(%d+)|([^|]*)|(.*)$')
-if not kind or tok ~= token then return {'stale', st} end
-attempt = tonumber(attempt)
-local from = (kind == 'c') and 'inflight' or 'in_doubt'
-if kind == 'd' and action == 'in_doubt' then return {'ok', 'd'} end
+--         in_doubt | pause (requeue + the campaign's automatic pause with reason `detail`)
+-- Returns: {'ok', previous state} | {'stale', current state}
+local states, counts, inflight, later, queue, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local id_hour, id_day, id_gcra, pool_hour, pool_day = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local message_ids, events, doubt, quota_day = KEYS[12], KEYS[13], KEYS[14], KEYS[15]
+local idx, token, now_text, action, value = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local now = tonumber(now_text)
+local cid, member, detail, maxlen, identity = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
 
-redis.call('HINCRBY', KEYS[2], from, -1)
-redis.call('ZREM', KEYS[3], idx)
-redis.call('ZREM', KEYS[14], idx)
+local st = redis.call('HGET', states, idx)
+if not st then return {'stale', 'missing'} end
+local e = ledger_parse(st)
+if not e or (e.state ~= 'inflight' and e.state ~= 'in_doubt') or e.token ~= token then
+  return {'stale', st}
+end
+local attempt = tonumber(e.attempt)
+if e.state == 'in_doubt' and action == 'in_doubt' then return {'ok', e.state} end
+
+redis.call('HINCRBY', counts, e.state, -1)
+redis.call('ZREM', inflight, idx)
+redis.call('ZREM', doubt, idx)
 
 if ARGV[7] == '1' then
   -- The mail certainly did not leave: give its budget back.
-  local member = ARGV[9]
-  if redis.call('ZREM', KEYS[7], member) == 1 then
-    redis.call('DECR', KEYS[8])
-    redis.call('DECR', KEYS[15])
-    local tat = tonumber(redis.call('HGET', KEYS[9], 'tat') or '0')
-    local interval = tonumber(redis.call('HGET', KEYS[9], 'interval') or '0')
-    if tat > now then redis.call('HSET', KEYS[9], 'tat', math.max(tat - interval, now)) end
+  if redis.call('ZREM', id_hour, member) == 1 then
+    redis.call('DECR', id_day)
+    redis.call('DECR', quota_day)
+    local tat = tonumber(redis.call('HGET', id_gcra, 'tat') or '0')
+    local interval = tonumber(redis.call('HGET', id_gcra, 'interval') or '0')
+    if tat > now then redis.call('HSET', id_gcra, 'tat', math.max(tat - interval, now)) end
   end
-  if redis.call('ZREM', KEYS[10], member) == 1 then redis.call('DECR', KEYS[11]) end
+  if redis.call('ZREM', pool_hour, member) == 1 then redis.call('DECR', pool_day) end
 end
 
 local function event(etype, extra)
-  local args = {'XADD', KEYS[13], 'MAXLEN', '~', ARGV[11], '*', 't', ARGV[3], 'type', etype,
-                'campaign', ARGV[8], 'identity', ARGV[12]}
+  local args = {'XADD', events, 'MAXLEN', '~', maxlen, '*', 't', now_text, 'type', etype,
+                'campaign', cid, 'identity', identity}
   for _, v in ipairs(extra) do table.insert(args, v) end
   redis.call(unpack(args))
 end
 
+local function requeue(attempts)
+  redis.call('HSET', states, idx, ledger_format('queued', {attempts = tostring(attempts)}))
+  redis.call('HINCRBY', counts, 'queued', 1)
+end
+
 if action == 'accepted' then
-  redis.call('HSET', KEYS[1], idx, 'a|' .. value)
-  redis.call('HINCRBY', KEYS[2], 'accepted', 1)
-  redis.call('HSET', KEYS[12], value, ARGV[8] .. ':' .. idx)
+  redis.call('HSET', states, idx, ledger_format('accepted', {message_id = value}))
+  redis.call('HINCRBY', counts, 'accepted', 1)
+  redis.call('HSET', message_ids, value, cid .. ':' .. idx)
 elseif action == 'retry' then
-  redis.call('HSET', KEYS[1], idx, 'q|' .. attempt)
-  redis.call('HINCRBY', KEYS[2], 'queued', 1)
-  redis.call('ZADD', KEYS[4], tonumber(ARGV[6]), idx)
+  requeue(attempt)
+  redis.call('ZADD', later, tonumber(ARGV[6]), idx)
 elseif action == 'requeue' or action == 'pause' then
-  redis.call('HSET', KEYS[1], idx, 'q|' .. (attempt - 1))
-  redis.call('HINCRBY', KEYS[2], 'queued', 1)
-  redis.call('LPUSH', KEYS[5], idx)
-  if action == 'pause' and redis.call('HGET', KEYS[6], 'state') == 'running' then
-    redis.call('HSET', KEYS[6], 'state', 'paused', 'reason', ARGV[10], 'paused_by', 'automatic',
-               'paused_at', ARGV[3])
-    event('campaign_paused', {'reason', ARGV[10], 'by', 'automatic', 'code', value})
+  requeue(attempt - 1)
+  redis.call('LPUSH', queue, idx)
+  -- The campaign's automatic pause, by the one transition table (orchestrator/core/campaign_state.py).
+  if action == 'pause' and __AUTO_PAUSE_FROM__[redis.call('HGET', meta, 'state')] then
+    redis.call('HSET', meta, 'state', __AUTO_PAUSE_TO__, 'reason', detail, 'paused_by', 'automatic',
+               'changed_at', now_text)
+    event('campaign_paused', {'reason', detail, 'by', 'automatic', 'code', value})
   end
 elseif action == 'failed' then
-  redis.call('HSET', KEYS[1], idx, 'f|' .. value)
-  redis.call('HINCRBY', KEYS[2], 'failed', 1)
+  redis.call('HSET', states, idx, ledger_format('failed', {code = value}))
+  redis.call('HINCRBY', counts, 'failed', 1)
 elseif action == 'suppressed' then
-  redis.call('HSET', KEYS[1], idx, 's|' .. value)
-  redis.call('HINCRBY', KEYS[2], 'suppressed', 1)
+  redis.call('HSET', states, idx, ledger_format('suppressed', {reason = value}))
+  redis.call('HINCRBY', counts, 'suppressed', 1)
 elseif action == 'in_doubt' then
-  redis.call('HSET', KEYS[1], idx, 'd|' .. token .. '|' .. now .. '|' .. attempt .. '|' .. grant .. '|' .. gt)
-  redis.call('HINCRBY', KEYS[2], 'in_doubt', 1)
-  redis.call('ZADD', KEYS[14], tonumber(ARGV[6]), idx)
+  redis.call('HSET', states, idx, ledger_format('in_doubt', {
+    token = token, since = now_text, attempt = e.attempt, grant = e.grant, grant_time = e.grant_time}))
+  redis.call('HINCRBY', counts, 'in_doubt', 1)
+  redis.call('ZADD', doubt, tonumber(ARGV[6]), idx)
 else
   return redis.error_reply('unknown action ' .. action)
 end
-return {'ok', kind}
+return {'ok', e.state}

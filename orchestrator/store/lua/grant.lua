@@ -45,7 +45,7 @@ local quota = tonumber(ARGV[25])
 local to_quota_day = tonumber(ARGV[26])
 local held_prefix = ARGV[27]
 
-if redis.call('HGET', KEYS[1], 'state') ~= 'running' then
+if redis.call('HGET', KEYS[1], 'state') ~= __CAMPAIGN_RUNNING__ then
   return {'not_running', '-1'}
 end
 if id_hourly <= 0 or id_daily <= 0 or pool_hourly <= 0 or pool_daily <= 0 then
@@ -192,11 +192,11 @@ while granted < want do
   local member = cid .. ':' .. idx .. ':' .. seq
   local b = math.floor(tonumber(idx) / bucket)
   local skey = state_prefix .. b
-  local prev = redis.call('HGET', skey, idx) or 'q|0'
-  local attempts = string.match(prev, '^q|(%d+)') or '0'
+  local prev = ledger_parse(redis.call('HGET', skey, idx))
+  local attempts = (prev and prev.state == 'queued') and prev.attempts or '0'
   -- ARGV[1], not `now`: concatenating a Lua number keeps 14 digits (a grant 30 us before midnight
   -- would read back as midnight, and its refund would go to the wrong day).
-  redis.call('HSET', skey, idx, 'g|' .. grant .. '|' .. attempts .. '|' .. ARGV[1])
+  redis.call('HSET', skey, idx, ledger_format('granted', {grant = grant, attempts = attempts, grant_time = ARGV[1]}))
   redis.call('ZADD', KEYS[6], now + grant_deadline, idx)
   redis.call('HINCRBY', KEYS[5], 'queued', -1)
   redis.call('HINCRBY', KEYS[5], 'granted', 1)
