@@ -2,6 +2,7 @@
 
 Every problem a user can make is a `Problem` (file, line, field, message), never a traceback.
 `check_campaign` collects them all; `load_campaign` raises `CampaignFileError` carrying them.
+The YAML itself is read in orchestrator/campaign_yaml.py.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ import difflib
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import NoneType, UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -20,10 +20,32 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from orchestrator.campaign_yaml import (
+    MAX_CAMPAIGN_FILE_BYTES,
+    Loc,
+    Problem,
+    clip,
+    field_name,
+    locate,
+    parse_yaml,
+    read_text,
+)
 from orchestrator.core.addresses import shown
 from orchestrator.core.campaign import Campaign, ColumnSource, Recipients
 from orchestrator.input_files import describe_os_error, open_regular
 from orchestrator.recipients import LoadStats, RecipientFileError, read_header, scan_recipients
+
+__all__ = [
+    "MAX_CAMPAIGN_FILE_BYTES",
+    "CampaignFileError",
+    "Problem",
+    "campaign_fingerprint",
+    "check_campaign",
+    "check_campaign_and_rows",
+    "count_recipients",
+    "load_campaign",
+    "read_csv_header",
+]
 
 #: A message from the model that starts with a relative field path ("identities[2].id: ...")
 #: names a deeper place than the validator it came from.
@@ -32,30 +54,6 @@ _PATH_PREFIX = re.compile(
 )
 _PATH_PART = re.compile(r"([a-z_][a-z0-9_]*)|\[(\d+)\]")
 _CHUNK_BYTES = 1 << 20
-#: A campaign file is a few kilobytes; anything past this is refused before it is parsed.
-MAX_CAMPAIGN_FILE_BYTES = 1 << 20
-#: YAML nesting deeper than this is refused (the campaign model is at most 5 levels deep).
-MAX_YAML_DEPTH = 50
-#: The document's nodes counted with every alias expanded: a bound on what anchors can multiply.
-MAX_YAML_NODES = 100_000
-#: The longest message a problem carries (a value echoed in it is cut anyway).
-MAX_MESSAGE_CHARS = 500
-
-Loc = tuple[str | int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One thing wrong with a campaign file, and where: `file:line: field: message`."""
-
-    file: str
-    line: int | None
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        place = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{place}: {self.field}: {self.message}" if self.field else f"{place}: {self.message}"
 
 
 class CampaignFileError(Exception):
@@ -91,10 +89,10 @@ def check_campaign_and_rows(path: Path | str) -> tuple[Campaign | None, LoadStat
 
 def _check(path: Path, rows: bool) -> tuple[Campaign | None, LoadStats | None, list[Problem]]:
     name = str(path)
-    text, problems = _read_text(path, name)
+    text, problems = read_text(path, name)
     if text is None:
         return None, None, problems
-    root, data, problems = _parse_yaml(text, name)
+    root, data, problems = parse_yaml(text, name)
     if root is None:
         return None, None, problems
     campaign, model_problems = _validate(data, root, name)
@@ -155,171 +153,6 @@ def campaign_fingerprint(path: Path | str) -> str:
     return digest.hexdigest()
 
 
-# --- the YAML -------------------------------------------------------------------------------
-
-
-def _read_text(path: Path, name: str) -> tuple[str | None, list[Problem]]:
-    try:
-        with open_regular(path) as f:
-            raw = f.read(MAX_CAMPAIGN_FILE_BYTES + 1)
-    except OSError as exc:
-        return None, [Problem(name, None, "", describe_os_error(exc, "a campaign file"))]
-    if len(raw) > MAX_CAMPAIGN_FILE_BYTES:
-        msg = f"the file is larger than {MAX_CAMPAIGN_FILE_BYTES >> 20} MiB; a campaign file is a few kilobytes"
-        return None, [Problem(name, None, "", msg)]
-    try:
-        return raw.decode("utf-8-sig"), []
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        byte = raw[exc.start : exc.start + 1].hex()
-        return None, [Problem(name, line, "", f"not UTF-8 text (byte 0x{byte}); save the file as UTF-8")]
-
-
-class _LimitError(yaml.MarkedYAMLError):
-    """The document is nested too deep or its aliases expand too far."""
-
-    def __init__(self, problem: str, mark: Any) -> None:
-        super().__init__(None, None, problem, mark)
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with limits on nesting and on alias expansion (no "billion laughs").
-
-    It also leaves an impossible date ('2026-13-01') as text for the model to reject.
-    """
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-        self._expanded = 0  # nodes so far, each alias counted as the size of the node it names
-        self._sizes: dict[int, int] = {}  # id(node) -> its size, aliases expanded; set once composed
-
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        event = self.peek_event()  # type: ignore[no-untyped-call]
-        if isinstance(event, yaml.AliasEvent):
-            node = self.anchors.get(event.anchor)
-            if node is not None:  # an undefined alias is the composer's own error
-                if id(node) not in self._sizes:
-                    problem = f"the alias *{_clip(str(event.anchor), 40)} is inside the node it names"
-                    raise _LimitError(problem, event.start_mark)
-                self._count(self._sizes[id(node)], event)
-            return super().compose_node(parent, index)
-        self._depth += 1
-        if self._depth > MAX_YAML_DEPTH:
-            raise _LimitError(f"nested deeper than {MAX_YAML_DEPTH} levels", event.start_mark)
-        before = self._expanded
-        self._count(1, event)
-        try:
-            node = super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-        self._sizes[id(node)] = self._expanded - before
-        return node
-
-    def _count(self, nodes: int, event: yaml.Event) -> None:
-        self._expanded += nodes
-        if self._expanded > MAX_YAML_NODES:
-            problem = f"aliases expand the document past {MAX_YAML_NODES:,} values (anchors used to multiply data?)"
-            raise _LimitError(problem, event.start_mark)
-
-    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
-        try:
-            return super().construct_yaml_timestamp(node)
-        except ValueError:
-            return node.value
-
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
-
-
-def _parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any, list[Problem]]:
-    try:
-        loader = _Loader(text)
-    except yaml.reader.ReaderError as exc:  # a control character, found before any parsing
-        line = text[: exc.position].count("\n") + 1
-        msg = f"not valid YAML: character #x{exc.character:04x} is not allowed"
-        return None, None, [Problem(name, line, "", msg)]
-    try:
-        root = loader.get_single_node()
-        if root is None:
-            msg = "the file is empty: a campaign needs at least name, identities, template and recipients"
-            return None, None, [Problem(name, None, "", msg)]
-        problems = list(_duplicate_keys(root, (), name, set()))  # before merge keys are flattened
-        return root, loader.construct_document(root), problems
-    except _LimitError as exc:
-        mark = exc.problem_mark
-        return None, None, [Problem(name, mark.line + 1 if mark else None, "", f"refused: {exc.problem}")]
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        reason = _clip(": ".join(s for s in (exc.context, exc.problem) if s))
-        if "'\\t'" in reason:
-            reason += " (indent with spaces, not tabs)"
-        return None, None, [Problem(name, mark.line + 1 if mark else None, "", f"not valid YAML: {reason}")]
-    except yaml.YAMLError as exc:
-        return None, None, [Problem(name, None, "", f"not valid YAML: {_clip(str(exc))}")]
-    finally:
-        loader.dispose()
-
-
-def _clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _duplicate_keys(node: yaml.Node, loc: Loc, name: str, seen: set[int]) -> Iterator[Problem]:
-    if id(node) in seen:  # an alias: already checked (and `&a [*a]` would never end)
-        return
-    seen.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        first_line: dict[str, int] = {}
-        for key, value in node.value:
-            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
-                continue
-            line = key.start_mark.line + 1
-            if key.value in first_line:
-                msg = f"duplicate key (first on line {first_line[key.value]}); YAML would keep only the last"
-                yield Problem(name, line, _field((*loc, key.value)), msg)
-            first_line.setdefault(key.value, line)
-            yield from _duplicate_keys(value, (*loc, key.value), name, seen)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            yield from _duplicate_keys(item, (*loc, i), name, seen)
-
-
-def _child(node: yaml.Node | None, part: str | int) -> tuple[yaml.Node, yaml.Node] | None:
-    """(the node that marks the place, the value) of `part` under `node`, or None."""
-    if isinstance(node, yaml.MappingNode):
-        for key, value in reversed(node.value):  # the last of duplicate keys is the one used
-            if isinstance(key, yaml.ScalarNode) and key.value == str(part):
-                return key, value
-    elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-        return node.value[part], node.value[part]
-    return None
-
-
-def _locate(root: yaml.Node, loc: Loc) -> tuple[Loc, int | None]:
-    """The field path (without pydantic's union tags) and the line of the deepest part found."""
-    node: yaml.Node | None = root
-    kept: list[str | int] = []
-    line: int | None = None
-    for part in loc:
-        found = _child(node, part)
-        if found is not None:
-            line = found[0].start_mark.line + 1
-            node = found[1]
-            kept.append(part)
-        elif not (isinstance(part, str) and (part[:1].isupper() or "[" in part)):
-            kept.append(part)  # a missing key: the line stays its parent's
-            node = None
-    return tuple(kept), line
-
-
-def _field(loc: Loc) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
-
-
 # --- the model ------------------------------------------------------------------------------
 
 
@@ -341,7 +174,7 @@ def _problem_from(err: ErrorDetails, root: yaml.Node, name: str) -> Problem:
     if m:
         deeper = [int(i) if i else key for key, i in _PATH_PART.findall(m["path"])]
         loc, message = (*loc, *deeper), m["rest"]
-    field_loc, line = _locate(root, loc)
+    field_loc, line = locate(root, loc)
     value = err.get("input")
     if err["type"] == "extra_forbidden":
         message = _unknown_key(loc)
@@ -352,12 +185,12 @@ def _problem_from(err: ErrorDetails, root: yaml.Node, name: str) -> Problem:
     elif err["type"] == "list_type":
         message = f"expected a list (lines starting with '- ', or [a, b]), got {_show(value)}"
     elif err["type"] == "string_type" and isinstance(value, bool | int | float):
-        message = f"expected text, got {shown(value)}; put it in quotes: '{_clip(str(value), 60)}'"
+        message = f"expected text, got {shown(value)}; put it in quotes: '{clip(str(value), 60)}'"
     elif err["type"] == "finite_number":
         message = f"must be a finite number, got {shown(value)} (.inf and .nan are not numbers here)"
     elif err["type"] not in ("value_error", "data_source") and isinstance(value, str | int | float | bool):
         message = f"{message} (got {_show(value)})"
-    return Problem(name, line, _field(field_loc), _clip(message))
+    return Problem(name, line, field_name(field_loc), clip(message))
 
 
 def _show(value: object) -> str:
@@ -444,17 +277,17 @@ def _csv_problem(exc: RecipientFileError, root: yaml.Node | None = None, name: s
     if exc.setting is not None:
         key, message = exc.setting
         if root is not None:
-            field_loc, line = _locate(root, tuple(key.split(".")))
-            return Problem(name, line, _field(field_loc), message)
+            field_loc, line = locate(root, tuple(key.split(".")))
+            return Problem(name, line, field_name(field_loc), message)
         return Problem(exc.file, None, key, message)
-    column = "" if exc.column is None else f"column {_clip(exc.column, 40)}"
+    column = "" if exc.column is None else f"column {clip(exc.column, 40)}"
     return Problem(exc.file, exc.line, column, exc.message)
 
 
 def _check_csv(recipients: Recipients, columns: list[tuple[Loc, str]], root: yaml.Node, name: str) -> list[Problem]:
     def problem(loc: Loc, message: str) -> Problem:
-        field_loc, line = _locate(root, loc)
-        return Problem(name, line, _field(field_loc), _clip(message))
+        field_loc, line = locate(root, loc)
+        return Problem(name, line, field_name(field_loc), clip(message))
 
     try:
         header = read_header(recipients)
@@ -470,7 +303,7 @@ def _check_csv(recipients: Recipients, columns: list[tuple[Loc, str]], root: yam
     hint = " (it starts with a byte-order mark: use encoding utf-8-sig)" if header[0].startswith("\ufeff") else ""
     for loc, column in wanted:
         if column not in counts:
-            listed = _clip(", ".join(header), 200)
+            listed = clip(", ".join(header), 200)
             msg = f"no column {shown(column)} in the header of {csv_name} (columns: {listed}){hint}"
             problems.append(problem(loc, msg))
     return problems
