@@ -11,7 +11,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from arq.constants import default_queue_name, expires_extra_ms
+from arq.constants import (
+    default_queue_name,
+    expires_extra_ms,
+    in_progress_key_prefix,
+    job_key_prefix,
+    result_key_prefix,
+)
 
 from orchestrator.core.clock import Clock
 from orchestrator.store.limiter import JobQueue
@@ -21,7 +27,7 @@ SEND_FUNCTION = "send_one"
 QUEUE = default_queue_name
 JOB_EXPIRES_MS = expires_extra_ms
 #: The queue the limiter writes granted sends' jobs to (it takes the format from here, never imports it).
-SEND_JOBS = JobQueue(QUEUE, JOB_EXPIRES_MS)
+SEND_JOBS = JobQueue(QUEUE, JOB_EXPIRES_MS, SEND_FUNCTION, job_key_prefix, "send:")
 
 
 def job_serializer(obj: Any) -> bytes:
@@ -34,7 +40,7 @@ def job_deserializer(raw: bytes) -> Any:
 
 def send_job_id(cid: str, idx: int, grant: str) -> str:
     """One job id per grant: a grant is never enqueued twice while its job lives."""
-    return f"send:{cid}:{idx}:{grant}"
+    return SEND_JOBS.job_id(cid, idx, grant)
 
 
 async def enqueue_sends(scripts: Scripts, wall: Clock, cid: str, grants: list[tuple[int, str]]) -> int:
@@ -42,9 +48,12 @@ async def enqueue_sends(scripts: Scripts, wall: Clock, cid: str, grants: list[tu
     if not grants:
         return 0
     now_ms = int(wall.now() * 1000)
+    job_keys: list[str] = [QUEUE]
     args: list[bytes | str | int] = [now_ms, JOB_EXPIRES_MS]
     for idx, grant in grants:
-        args.append(send_job_id(cid, idx, grant))
+        job_id = send_job_id(cid, idx, grant)
+        job_keys += [job_key_prefix + job_id, result_key_prefix + job_id, in_progress_key_prefix + job_id]
+        args.append(job_id)
         args.append(job_serializer({"t": None, "f": SEND_FUNCTION, "a": [cid, idx, grant], "k": {}, "et": now_ms}))
-    written = await scripts.enqueue(keys=[QUEUE], args=args)
+    written = await scripts.enqueue(keys=job_keys, args=args)
     return int(written)

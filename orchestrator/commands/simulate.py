@@ -29,7 +29,7 @@ class FiniteFloatRange(click.FloatRange):
 
 
 def _default_out(name: str) -> Path:
-    from orchestrator.clock import SystemClock
+    from orchestrator.core.clock import SystemClock
 
     stamp = dt.datetime.fromtimestamp(SystemClock().now()).strftime("%Y%m%d-%H%M%S")  # noqa: DTZ006 - local folder name
     return Path(f"simulation-{name}-{stamp}")

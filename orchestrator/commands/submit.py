@@ -10,8 +10,8 @@ import click
 from redis.asyncio import Redis
 
 from orchestrator.cli import EXIT_USAGE, AppContext
-from orchestrator.clock import SystemClock
 from orchestrator.commands._common import CommandError, print_json, run
+from orchestrator.core.clock import SystemClock
 from orchestrator.submit import SubmitInProgressError, SubmitLostClaimError, SubmitResult, describe, submit
 
 #: Exit codes of an interrupted submit, as a shell reports a process ended by that signal.

@@ -467,7 +467,7 @@ def build_sender(settings: Settings, redis: Redis | None = None, clock: Clock | 
     call waits for its slot in the account's shared API budget (ACCOUNT_RATE_PER_S and the rest)."""
     budget = None
     if redis is not None:
-        from orchestrator.clock import SystemClock
+        from orchestrator.core.clock import SystemClock
         from orchestrator.store.account_budget import RedisAccountBudget
 
         budget = RedisAccountBudget(redis, clock or SystemClock(), settings.account_rate())

@@ -20,6 +20,13 @@ class JobQueue:
 
     name: str  # arq's queue (a sorted set)
     expires_ms: int
+    function: str  # the job function's name
+    job_key_prefix: str  # arq keeps a job under this prefix + its id
+    id_prefix: str  # a send job's id: id_prefix + "campaign:index:grant"
+
+    def job_id(self, cid: str, idx: int, grant: str) -> str:
+        """One job id per grant: a grant is never enqueued twice while its job lives."""
+        return f"{self.id_prefix}{cid}:{idx}:{grant}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +108,15 @@ class Limiter:
                 ck.block_prefix,
                 keys.BUCKET,
                 repr(to_midnight_s),
-                ck.hours_prefix + local_date,
+                self.jobs.function,
                 f"{local_hour:02d}",
                 int(wall_now * 1000),
                 self.jobs.expires_ms,
                 quota or 0,
                 repr(to_quota_day_s),
                 ck.held_prefix,
+                self.jobs.job_key_prefix,
+                self.jobs.id_prefix,
             ],
         )
         parts = as_str_list(reply)
@@ -134,4 +143,5 @@ class Limiter:
             keys.GRANT_SEQ,
             self.jobs.name,
             ik.quota_day(quota_date),
+            ck.hours_prefix + local_date,
         ]

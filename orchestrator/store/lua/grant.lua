@@ -3,17 +3,21 @@
 -- the hour, the pool's rolling hour and day, the Tencent account rate, the recipient-domain share.
 -- Picks recipients: due retries first, then due held ones, then the shuffled queue; when the queue
 -- is empty the domain share no longer holds anything back (no other domain is waiting).
--- Each grant's arq job is written here too (JSON, see orchestrator/jobs.py): grant and job appear
--- together or not at all.
+-- Each grant's arq job is written here too, in the format workers/jobs.py defines and passes in
+-- (function name, job id and job key prefixes): grant and job appear together or not at all.
 -- KEYS: 1 campaign meta, 2 queue, 3 later, 4 held groups, 5 counts, 6 inflight, 7 id hour, 8 id day,
 --       9 id gcra, 10 pool hour, 11 pool day, 12 account gcra, 13 grant seq, 14 arq queue,
---       15 identity's sends on Tencent's (China-time) day
+--       15 identity's sends on Tencent's (China-time) day, 16 the campaign's hour summary of the day
+-- Keys built here from a prefix, because which recipients a call picks is decided inside it: the
+-- state and record buckets of the picked recipients, their domain group's share, block and held
+-- list, and the granted sends' arq job keys (docs/operations.md, "Redis topologies").
 -- ARGV: 1 now, 2 want, 3 id hourly, 4 id daily, 5 pool hourly, 6 pool daily, 7 account interval s,
 --       8 account burst, 9 catch-up s, 10 day ttl s, 11 campaign id, 12 identity, 13 state prefix,
 --       14 record prefix, 15 domain share (0 = off), 16 domain prefix, 17 grant deadline s,
---       18 block prefix, 19 bucket size, 20 seconds to next local midnight, 21 hour-summary key,
+--       18 block prefix, 19 bucket size, 20 seconds to next local midnight, 21 job function name,
 --       22 local hour, 23 arq score (wall-clock ms), 24 arq job expiry ms, 25 Tencent daily quota
---       (0 = none known), 26 seconds until Tencent's day turns, 27 held-list prefix
+--       (0 = none known), 26 seconds until Tencent's day turns, 27 held-list prefix,
+--       28 arq job key prefix, 29 send job id prefix
 -- Returns: {reason, wait_s, idx1, grant1, idx2, grant2, ...}
 local GROUPS = __GROUPS__
 
@@ -37,13 +41,16 @@ local grant_deadline = tonumber(ARGV[17])
 local block_prefix = ARGV[18]
 local bucket = tonumber(ARGV[19])
 local to_midnight = tonumber(ARGV[20])
-local hours_key = ARGV[21]
+local hours_key = KEYS[16]
+local job_function = ARGV[21]
 local local_hour = ARGV[22]
 local arq_score = ARGV[23]
 local arq_expires = ARGV[24]
 local quota = tonumber(ARGV[25])
 local to_quota_day = tonumber(ARGV[26])
 local held_prefix = ARGV[27]
+local job_key_prefix = ARGV[28]
+local job_id_prefix = ARGV[29]
 
 if redis.call('HGET', KEYS[1], 'state') ~= __CAMPAIGN_RUNNING__ then
   return {'not_running', '-1'}
@@ -212,10 +219,10 @@ while granted < want do
   granted = granted + 1
   table.insert(out, idx)
   table.insert(out, grant)
-  local job_id = 'send:' .. cid .. ':' .. idx .. ':' .. grant
-  local job = cjson.encode({t = cjson.null, f = 'send_one', a = {cid, tonumber(idx), grant}, k = {},
+  local job_id = job_id_prefix .. cid .. ':' .. idx .. ':' .. grant
+  local job = cjson.encode({t = cjson.null, f = job_function, a = {cid, tonumber(idx), grant}, k = {},
                             et = tonumber(arq_score)})
-  redis.call('PSETEX', 'arq:job:' .. job_id, arq_expires, job)
+  redis.call('PSETEX', job_key_prefix .. job_id, arq_expires, job)
   redis.call('ZADD', KEYS[14], arq_score, job_id)
 end
 
