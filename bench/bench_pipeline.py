@@ -35,8 +35,7 @@ from arq.worker import Worker, func
 from redis.asyncio.connection import Connection
 
 from orchestrator.campaign_file import campaign_fingerprint, load_campaign
-from orchestrator.clock import SystemClock
-from orchestrator.core.clock import VirtualClock
+from orchestrator.core.clock import SystemClock, VirtualClock
 from orchestrator.core.sending import RecordingSender
 from orchestrator.drive import JOB_TIMEOUT_S, VirtualRun
 from orchestrator.embedded import EmbeddedRedis

@@ -12,11 +12,10 @@ from datetime import date
 import structlog
 from redis.asyncio import Redis
 
-from orchestrator.clock import SystemClock
 from orchestrator.core.budget import budget_now
 from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
-from orchestrator.core.clock import Clock
+from orchestrator.core.clock import Clock, SystemClock
 from orchestrator.core.ledger_state import STATES
 from orchestrator.core.plan import Caps
 from orchestrator.core.progress import close_day, effective_day

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import structlog
 from pydantic import SecretStr
 
-from orchestrator.clock import SystemClock
+from orchestrator.core.clock import SystemClock
 from orchestrator.embedded import EmbeddedRedis
 from orchestrator.settings import Settings
 from orchestrator.state import state_dir

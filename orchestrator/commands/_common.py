@@ -72,7 +72,7 @@ async def resolve_campaign(redis: Redis, ref: str) -> str:
 
 async def clock_now(redis: Redis) -> float:
     """Now: the wall clock, or the virtual time a running `simulate --speed` publishes in its Redis."""
-    from orchestrator.clock import SystemClock
+    from orchestrator.core.clock import SystemClock
     from orchestrator.store.keys import VIRTUAL_NOW
 
     virtual = await redis.get(VIRTUAL_NOW)

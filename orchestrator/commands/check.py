@@ -15,9 +15,9 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from orchestrator.clock import SystemClock
 from orchestrator.core.calendar import TENCENT_ZONE
 from orchestrator.core.campaign import Campaign, Identity, subject_variables
+from orchestrator.core.clock import SystemClock
 from orchestrator.core.plan import CAP_LIMIT, identity_caps
 from orchestrator.core.text import printable
 from orchestrator.recipients import RecipientFileError, scan_recipients

@@ -9,10 +9,10 @@ from typing import Any
 import click
 from redis.asyncio import Redis
 
-from orchestrator.clock import SystemClock
 from orchestrator.commands._common import CommandError, print_json, resolve_campaign, run
 from orchestrator.core.budget import budget_now
 from orchestrator.core.campaign_state import Transition
+from orchestrator.core.clock import SystemClock
 from orchestrator.core.text import printable
 from orchestrator.store import campaigns, events, identities
 

@@ -10,8 +10,8 @@ import structlog
 from redis.exceptions import RedisError
 
 from orchestrator.cli import AppContext
-from orchestrator.clock import SystemClock
 from orchestrator.commands._common import CommandError, require_redis
+from orchestrator.core.clock import SystemClock
 from orchestrator.store.connection import redis_from_url
 from workers.pacer import build_pacer, pacer_config, run_pacer
 

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.campaign_file import CampaignFileError, count_recipients, load_campaign
-from orchestrator.clock import SystemClock
 from orchestrator.core.campaign import Campaign
+from orchestrator.core.clock import SystemClock
 from orchestrator.core.preview import PreviewDay, preview_json, preview_plan, reach_day
 
 DEFAULT_DAYS = 30

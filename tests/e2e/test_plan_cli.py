@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import main
-from orchestrator.clock import SystemClock
+from orchestrator.core.clock import SystemClock
 
 EXAMPLE = Path(__file__).parents[2] / "campaigns" / "example.yaml"
 

@@ -9,9 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from orchestrator.clock import SystemClock
 from orchestrator.core.account_rate import AccountRate, CallKind
-from orchestrator.core.clock import VirtualClock
+from orchestrator.core.clock import SystemClock, VirtualClock
 from orchestrator.core.sending import OutcomeKind, SendRequest
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import Account, RunningEmulator, World, run_emulator

@@ -20,8 +20,7 @@ from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.common.sign import Sign
 from tencentcloud.ses.v20201002 import models, ses_client, ses_client_async
 
-from orchestrator.clock import SystemClock
-from orchestrator.core.clock import VirtualClock
+from orchestrator.core.clock import SystemClock, VirtualClock
 from orchestrator.ses.emulator import (
     Account,
     Behaviour,

@@ -16,9 +16,8 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from orchestrator.clock import SystemClock
 from orchestrator.core.addresses import parse_from_address
-from orchestrator.core.clock import Clock
+from orchestrator.core.clock import Clock, SystemClock
 from orchestrator.ses.emulator.faults import FaultPlan
 from orchestrator.ses.emulator.params import ParamError, check, parse_body
 from orchestrator.ses.emulator.recipients import CallbackPoster
