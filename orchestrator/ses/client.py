@@ -5,12 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-import httpx
 import structlog
 from redis.asyncio import Redis
 from tencentcloud.common.credential import Credential
@@ -39,9 +37,33 @@ from orchestrator.ses.errors import (
     SesConfigError,
     SesError,
     SesNetworkError,
-    classify,
+)
+from orchestrator.ses.failures import outcome_of_exception, redacted
+from orchestrator.ses.records import (
+    BlacklistEntry,
+    BlacklistPage,
+    DnsRecord,
+    IdentityDetail,
+    IdentityList,
+    IdentitySummary,
+    TemplateInfo,
 )
 from orchestrator.settings import DEFAULT_ACCOUNT, Settings
+
+__all__ = [
+    "DEFAULT_LOOKUP_SLACK_S",
+    "MAX_LOOKUP_PAGES",
+    "PAGE_LIMIT",
+    "BlacklistEntry",
+    "BlacklistPage",
+    "DnsRecord",
+    "IdentityDetail",
+    "IdentityList",
+    "IdentitySummary",
+    "TemplateInfo",
+    "TencentSender",
+    "build_sender",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -51,71 +73,6 @@ PAGE_LIMIT: Final = 100
 MAX_LOOKUP_PAGES: Final = 50
 #: The emulator and Tencent stamp RequestTime with their own clock: allow this much skew.
 DEFAULT_LOOKUP_SLACK_S: Final = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class IdentitySummary:
-    """One sender domain as ListEmailIdentities reports it."""
-
-    name: str
-    identity_type: str
-    sending_enabled: bool
-    reputation_level: int
-    daily_quota: int
-    send_ips: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class IdentityList:
-    identities: tuple[IdentitySummary, ...]
-    max_reputation_level: int
-    max_daily_quota: int
-
-    def find(self, domain: str) -> IdentitySummary | None:
-        return next((i for i in self.identities if i.name.lower() == domain.lower()), None)
-
-
-@dataclass(frozen=True, slots=True)
-class DnsRecord:
-    type: str
-    send_domain: str
-    expected_value: str
-    current_value: str
-    ok: bool
-
-
-@dataclass(frozen=True, slots=True)
-class IdentityDetail:
-    """One sender domain as GetEmailIdentity reports it: verification and DNS records."""
-
-    name: str
-    identity_type: str
-    verified: bool
-    records: tuple[DnsRecord, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateInfo:
-    """A template as GetEmailTemplate reports it, with the base64 bodies decoded."""
-
-    template_id: int
-    name: str
-    status: int  # 0 approved, 1 pending review, 2 rejected
-    html: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class BlacklistEntry:
-    address: str
-    bounce_time: str
-    isp: str
-
-
-@dataclass(frozen=True, slots=True)
-class BlacklistPage:
-    entries: tuple[BlacklistEntry, ...]
-    total_count: int
 
 
 def _endpoint_profile(settings: Settings) -> HttpProfile:
@@ -403,42 +360,7 @@ class TencentSender:
 
     def _outcome_of(self, exc: Exception, account: str) -> SendOutcome:
         outcome = outcome_of_exception(exc)
-        return _redacted(outcome, self._secrets.get(account, ()))
-
-
-def outcome_of_exception(exc: Exception) -> SendOutcome:
-    """Classify any failure of an SDK call (Tencent error code, SDK error, raw httpx error)."""
-    if isinstance(exc, SesError):
-        return SendOutcome(exc.kind, code=exc.code, detail=exc.detail, request_id=exc.request_id)
-    if isinstance(exc, TencentCloudSDKException):
-        code = str(exc.code or "ClientError")
-        cls = classify(code)
-        message = exc.message.decode("utf-8", "replace") if isinstance(exc.message, bytes) else str(exc.message or "")
-        detail = f"{cls.explanation} ({_short(message)})" if message else cls.explanation
-        return SendOutcome(cls.kind, code=code, detail=detail, defer_s=cls.defer_s, request_id=exc.requestId)
-    name = type(exc).__name__
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ProxyError):
-        # The request never left this machine: safe to retry.
-        return SendOutcome(OutcomeKind.TRANSIENT, code=name, detail=f"could not connect to SES ({_short(str(exc))})")
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return SendOutcome(OutcomeKind.CAMPAIGN_FATAL, code=name, detail=f"the SES endpoint is malformed ({exc})")
-    # Read/write timeouts, dropped connections, unreadable answers: the mail may have gone.
-    return SendOutcome(OutcomeKind.IN_DOUBT, code=name, detail=f"no usable answer from SES ({_short(str(exc))})")
-
-
-def _redacted(outcome: SendOutcome, secrets: tuple[str, ...]) -> SendOutcome:
-    detail = outcome.detail
-    for secret in secrets:
-        if secret and secret in detail:
-            detail = detail.replace(secret, "***")
-    if detail == outcome.detail:
-        return outcome
-    return SendOutcome(outcome.kind, outcome.message_id, outcome.code, detail, outcome.defer_s, outcome.request_id)
-
-
-def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        return redacted(outcome, self._secrets.get(account, ()))
 
 
 def _address_of(from_value: str) -> str:

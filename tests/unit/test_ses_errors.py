@@ -9,8 +9,8 @@ import tencentcloud.ses.v20201002.errorcodes as sdk_errorcodes
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
 from orchestrator.core.sending import OutcomeKind
-from orchestrator.ses.client import outcome_of_exception
 from orchestrator.ses.errors import CODES, classify, explain
+from orchestrator.ses.failures import outcome_of_exception
 from tests.error_table import SPEC_TABLE
 
 K = OutcomeKind

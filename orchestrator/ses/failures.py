@@ -1,0 +1,45 @@
+"""Every failure of an SDK call as a classified SendOutcome: Tencent error codes, SDK errors, raw httpx errors."""
+
+from __future__ import annotations
+
+import httpx
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+
+from orchestrator.core.sending import OutcomeKind, SendOutcome
+from orchestrator.ses.errors import SesError, classify
+
+
+def outcome_of_exception(exc: Exception) -> SendOutcome:
+    """Classify any failure of an SDK call (Tencent error code, SDK error, raw httpx error)."""
+    if isinstance(exc, SesError):
+        return SendOutcome(exc.kind, code=exc.code, detail=exc.detail, request_id=exc.request_id)
+    if isinstance(exc, TencentCloudSDKException):
+        code = str(exc.code or "ClientError")
+        cls = classify(code)
+        message = exc.message.decode("utf-8", "replace") if isinstance(exc.message, bytes) else str(exc.message or "")
+        detail = f"{cls.explanation} ({_short(message)})" if message else cls.explanation
+        return SendOutcome(cls.kind, code=code, detail=detail, defer_s=cls.defer_s, request_id=exc.requestId)
+    name = type(exc).__name__
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ProxyError):
+        # The request never left this machine: safe to retry.
+        return SendOutcome(OutcomeKind.TRANSIENT, code=name, detail=f"could not connect to SES ({_short(str(exc))})")
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return SendOutcome(OutcomeKind.CAMPAIGN_FATAL, code=name, detail=f"the SES endpoint is malformed ({exc})")
+    # Read/write timeouts, dropped connections, unreadable answers: the mail may have gone.
+    return SendOutcome(OutcomeKind.IN_DOUBT, code=name, detail=f"no usable answer from SES ({_short(str(exc))})")
+
+
+def redacted(outcome: SendOutcome, secrets: tuple[str, ...]) -> SendOutcome:
+    """`outcome` with every secret in its detail replaced by ***."""
+    detail = outcome.detail
+    for secret in secrets:
+        if secret and secret in detail:
+            detail = detail.replace(secret, "***")
+    if detail == outcome.detail:
+        return outcome
+    return SendOutcome(outcome.kind, outcome.message_id, outcome.code, detail, outcome.defer_s, outcome.request_id)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
