@@ -39,7 +39,7 @@ from orchestrator.core.clock import SystemClock, VirtualClock
 from orchestrator.core.sending import RecordingSender
 from orchestrator.drive import JOB_TIMEOUT_S, VirtualRun
 from orchestrator.embedded import EmbeddedRedis
-from orchestrator.logs import configure_logging
+from orchestrator.logging_setup import configure_logging
 from orchestrator.pacing import Pacer, PacerConfig
 from orchestrator.store import campaigns
 from orchestrator.store.connection import arq_settings, redis_from_url

@@ -38,7 +38,7 @@ from orchestrator import simulate
 from orchestrator.campaign_file import load_campaign
 from orchestrator.core.sending import SendRequest
 from orchestrator.drive import VirtualRun
-from orchestrator.logs import configure_logging
+from orchestrator.logging_setup import configure_logging
 from orchestrator.pacing import Pacer
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, permissive_world, run_emulator

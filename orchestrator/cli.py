@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import click
 
 from orchestrator import __version__
-from orchestrator.logs import configure_logging
+from orchestrator.logging_setup import configure_logging
 from orchestrator.settings import Settings, settings_or_exit
 
 #: Subcommand modules under orchestrator.commands, in the order `--help` lists them.
@@ -83,7 +83,7 @@ def main(ctx: click.Context) -> None:
     """Send a bulk e-mail campaign through Tencent Cloud SES on a safe warm-up plan."""
     settings = settings_or_exit()
     # A running `orchestrate up` records its embedded Redis and local emulator: other terminals find them.
-    from orchestrator.state import with_recorded_state
+    from orchestrator.up_state import with_recorded_state
 
     settings = with_recorded_state(settings, os.environ)
     configure_logging(settings.log_format, settings.log_level)

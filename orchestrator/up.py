@@ -13,7 +13,6 @@ from pydantic import SecretStr
 from orchestrator.core.clock import SystemClock
 from orchestrator.embedded import EmbeddedRedis
 from orchestrator.settings import Settings
-from orchestrator.state import state_dir
 from orchestrator.store.connection import (
     describe_failure,
     nothing_listens,
@@ -22,6 +21,7 @@ from orchestrator.store.connection import (
     safe_url,
 )
 from orchestrator.store.ledger import Ledger
+from orchestrator.up_state import state_dir
 from workers.deps import Deps
 from workers.pacer import build_pacer, pacer_config, run_pacer
 from workers.settings import build_worker

@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from orchestrator.embedded import EmbeddedRedisError
-from orchestrator.logs import configure_logging
+from orchestrator.logging_setup import configure_logging
 from orchestrator.store.connection import redis_from_url
 from tests.redis_server import RedisServer, find_redis_server, free_port
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from arq.worker import Worker, func
 
 from orchestrator.core.clock import SystemClock
-from orchestrator.logs import configure_logging
+from orchestrator.logging_setup import configure_logging
 from orchestrator.settings import Settings, settings_or_exit
 from orchestrator.store.connection import arq_settings, redis_from_url
 from orchestrator.store.ledger import Ledger

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from orchestrator.cli import EXIT_USAGE, AppContext
-from orchestrator.logs import configure_logging
+from orchestrator.logging_setup import configure_logging
 
 
 class FiniteFloatRange(click.FloatRange):

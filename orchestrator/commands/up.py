@@ -24,9 +24,9 @@ def command(ctx: click.Context, emulator: bool | None, redis_port: int, emulator
     from orchestrator.commands._common import CommandError
     from orchestrator.embedded import EmbeddedRedisError
     from orchestrator.settings import settings_or_exit
-    from orchestrator.state import state_dir
     from orchestrator.store.connection import safe_url
     from orchestrator.up import UpError, UpInfo, serve_all
+    from orchestrator.up_state import state_dir
 
     # Up starts things itself: what a previous `up` recorded is not to be reused (it may be stale).
     app = AppContext(settings=settings_or_exit())
