@@ -1,0 +1,63 @@
+"""The sweeper puts a granted send's lost job back on arq's queue, once, in the job format workers run."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from arq.constants import job_key_prefix
+from redis.asyncio import Redis
+
+from orchestrator.core.clock import VirtualClock
+from orchestrator.core.plan import Caps
+from orchestrator.store.limiter import Limiter, Limits
+from tests.fakes import one_identity_campaign
+from workers.jobs import QUEUE, SEND_FUNCTION, SEND_JOBS, send_job_id
+from workers.pacer import build_pacer
+from workers.sweep import Sweeper
+
+START = datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp()
+LIMITS = Limits(Caps(100_000, 100_000), Caps(100_000, 100_000), 0.05, 20, 2.0, 0.0)
+
+
+async def _granted(redis: Redis, tmp_path: Path, n: int) -> tuple[str, list[tuple[int, str]]]:
+    ledger, ck, identity = await one_identity_campaign(redis, tmp_path, START, n=n)
+    result = await Limiter(ledger.scripts, SEND_JOBS).grant(
+        ck, identity, "default", START, n, LIMITS, "2026-12-01", 12, 43200.0
+    )
+    return ck.cid, [(g.idx, g.grant) for g in result.grants]
+
+
+async def test_sweep_reenqueues_a_granted_send_whose_job_was_lost(redis: Redis, tmp_path: Path) -> None:
+    """Jobs gone from arq (a Redis that lost its last second): past the grant deadline they are queued again."""
+    cid, grants = await _granted(redis, tmp_path, 3)
+    job_ids = {send_job_id(cid, idx, grant) for idx, grant in grants}
+    assert {str(m) for m in await redis.zrange(QUEUE, 0, -1)} == job_ids  # the grant wrote them
+    await redis.delete(QUEUE, *(job_key_prefix + j for j in job_ids))
+
+    clock = VirtualClock(START + 121)  # past the 120 s grant deadline
+    stats = await Sweeper(build_pacer(redis, clock, wall=clock)).sweep()
+
+    assert stats["regranted"] == 3
+    assert {str(m) for m in await redis.zrange(QUEUE, 0, -1)} == job_ids
+    for idx, grant in grants:
+        job = json.loads(await redis.get(job_key_prefix + send_job_id(cid, idx, grant)))
+        assert (job["f"], job["a"]) == (SEND_FUNCTION, [cid, idx, grant])
+
+
+async def test_sweep_never_queues_a_job_twice(redis: Redis, tmp_path: Path) -> None:
+    """A grant whose job is still queued, running or finished is left alone: no second job for one grant."""
+    cid, grants = await _granted(redis, tmp_path, 3)
+    (idx0, g0), (idx1, g1), (idx2, g2) = grants
+    await redis.set("arq:in-progress:" + send_job_id(cid, idx1, g1), "1")
+    await redis.zrem(QUEUE, send_job_id(cid, idx1, g1))
+    await redis.delete(job_key_prefix + send_job_id(cid, idx2, g2))
+    await redis.zrem(QUEUE, send_job_id(cid, idx2, g2))
+
+    clock = VirtualClock(START + 121)
+    stats = await Sweeper(build_pacer(redis, clock, wall=clock)).sweep()
+
+    assert stats["regranted"] == 1  # only the job that was really gone
+    queued = {str(m) for m in await redis.zrange(QUEUE, 0, -1)}
+    assert queued == {send_job_id(cid, idx0, g0), send_job_id(cid, idx2, g2)}
