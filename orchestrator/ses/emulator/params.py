@@ -1,4 +1,5 @@
-"""What Tencent's API gateway checks in a request body: JSON, its nesting depth, each parameter's type."""
+"""What Tencent's API gateway checks in a request body (JSON, its nesting depth, each parameter's type),
+the paging and date parameters the actions read, and the error answer an action raises."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from datetime import date
 from typing import Any, Final
 
 #: Deeper JSON is refused before it is parsed (an SES request nests 3 levels; json.loads recurses).
@@ -13,12 +15,23 @@ MAX_JSON_DEPTH: Final = 32
 #: Tencent's Integer parameters are 64-bit.
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
+#: The most rows a listing action returns a call.
+PAGE_LIMIT: Final = 100
 
 _ESCAPE: Final = re.compile(r"\\.", re.DOTALL)
 _STRING: Final = re.compile(r'"[^"]*"')
 _NOT_BRACKET: Final = re.compile(r"[^\[\]{}]+")
 _AS_PARENS: Final = str.maketrans("[{]}", "(())")
 _SHOWN_CHARS: Final = 40
+
+
+class ApiError(Exception):
+    """An error answer: Tencent's code and message."""
+
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message or code
 
 
 class ParamError(ValueError):
@@ -165,3 +178,24 @@ def _check_scalar(kind: str, value: Any, path: str) -> None:
 
 def _wrong_type(path: str) -> ParamError:
     return ParamError("InvalidParameter", f"The value type of parameter `{path}` is not valid.")
+
+
+def page_param(p: Mapping[str, Any]) -> tuple[int, int]:
+    """(Offset, Limit) of a listing request; ApiError when out of range."""
+    try:
+        offset, limit = int(p.get("Offset") or 0), int(p.get("Limit") or PAGE_LIMIT)
+    except (TypeError, ValueError):
+        raise ApiError("InvalidParameterValue", "Offset and Limit must be integers.") from None
+    if limit > PAGE_LIMIT:
+        raise ApiError("FailedOperation.InvalidLimit", "Limit may be at most 100.")
+    if offset < 0 or limit < 1:
+        raise ApiError("InvalidParameterValue", "Offset must be >= 0 and Limit >= 1.")
+    return offset, limit
+
+
+def date_param(value: Any, code: str) -> date:
+    """A YYYY-MM-DD parameter; ApiError with `code` when it is not one."""
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ApiError(code, f"Bad date {value!r}, expected YYYY-MM-DD.") from None

@@ -19,10 +19,10 @@ from aiohttp import web
 from orchestrator.core.addresses import parse_from_address
 from orchestrator.core.clock import Clock, SystemClock
 from orchestrator.ses.emulator.faults import FaultPlan
-from orchestrator.ses.emulator.params import ParamError, check, parse_body
+from orchestrator.ses.emulator.params import ApiError, ParamError, check, parse_body
 from orchestrator.ses.emulator.recipients import CallbackPoster
 from orchestrator.ses.emulator.records import CallRecord, SendRecord
-from orchestrator.ses.emulator.service import ApiError, SesEmulator
+from orchestrator.ses.emulator.service import SesEmulator
 from orchestrator.ses.emulator.signing import SignatureError, verify
 from orchestrator.ses.emulator.world import (
     DROP_AFTER_ACCEPT,

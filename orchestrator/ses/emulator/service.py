@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import random
 import re
@@ -17,14 +16,14 @@ from zoneinfo import ZoneInfo
 from orchestrator.core.addresses import normalize_address, parse_from_address
 from orchestrator.core.campaign import subject_variables
 from orchestrator.core.clock import Clock
-from orchestrator.ses.emulator.params import ParamError, loads
+from orchestrator.ses.emulator import catalog
+from orchestrator.ses.emulator.params import ApiError, ParamError, date_param, loads, page_param
 from orchestrator.ses.emulator.recipients import fate_of
 from orchestrator.ses.emulator.records import CallRecord, SendRecord, StatusRecord
 from orchestrator.ses.emulator.world import Account, World
 
 MAX_RECIPIENTS: Final = 50
 MAX_TEMPLATE_DATA_BYTES: Final = 800
-PAGE_LIMIT: Final = 100
 STATUS_DAYS: Final = 90
 _HTML_TAG = re.compile(r"<\s*/?\s*[A-Za-z!][^>]*>")
 
@@ -36,15 +35,6 @@ SEND_STATUS: Final = {
     "FailedOperation.ReceiverHasUnsubscribed": 1013,
     "FailedOperation.TemporaryBlocked": 3008,
 }
-
-
-class ApiError(Exception):
-    """An error answer: Tencent's code and message."""
-
-    def __init__(self, code: str, message: str = "") -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message or code
 
 
 class SesEmulator:
@@ -273,10 +263,10 @@ class SesEmulator:
     # --- status ---
 
     def get_send_email_status(self, account: Account, p: dict[str, Any]) -> dict[str, Any]:
-        day = self._date_param(p.get("RequestDate"), "InvalidParameterValue.WrongDate")
+        day = date_param(p.get("RequestDate"), "InvalidParameterValue.WrongDate")
         if (self.day_of(self.clock.now()) - day).days > STATUS_DAYS:
             raise ApiError("FailedOperation.NotSupportDate", "Only the last 90 days can be queried.")
-        offset, limit = self._page(p)
+        offset, limit = page_param(p)
         to = str(p.get("ToEmailAddress") or "").strip().lower()
         mid = str(p.get("MessageId") or "")
         rows = [
@@ -318,88 +308,23 @@ class SesEmulator:
     # --- identities and templates ---
 
     def list_email_identities(self, account: Account, p: dict[str, Any]) -> dict[str, Any]:
-        idents = self.world.visible_identities(account.name)
-        return {
-            "EmailIdentities": [
-                {
-                    "IdentityName": i.domain,
-                    "IdentityType": "DOMAIN",
-                    "SendingEnabled": i.verified and i.sending_enabled,
-                    "CurrentReputationLevel": i.reputation_level,
-                    "DailyQuota": i.quota,
-                    "SendIp": list(i.send_ips),
-                }
-                for i in idents
-            ],
-            "MaxReputationLevel": max((i.reputation_level for i in idents), default=0),
-            "MaxDailyQuota": max((i.quota for i in idents), default=0),
-            "Total": len(idents),
-        }
+        return catalog.list_email_identities(self.world, account, p)
 
     def get_email_identity(self, account: Account, p: dict[str, Any]) -> dict[str, Any]:
-        domain = str(p.get("EmailIdentity") or "").lower()
-        ident = self.world.identity(domain, account.name) if domain else None
-        if ident is None:
-            raise ApiError("InvalidParameterValue.NotExistDomain", f"Domain {domain} has not been created.")
-        ok = ident.verified
-
-        def record(kind: str, name: str, value: str) -> dict[str, Any]:
-            return {
-                "Type": kind,
-                "SendDomain": name,
-                "ExpectedValue": value,
-                "CurrentValue": value if ok else "",
-                "Status": ok,
-            }
-
-        return {
-            "IdentityType": "DOMAIN",
-            "VerifiedForSendingStatus": ok,
-            "Attributes": [
-                record("MX", domain, "mxbiz1.qq.com"),
-                record("TXT", domain, "v=spf1 include:qcloudmail.com ~all"),
-                record("TXT", f"qcloud._domainkey.{domain}", "v=DKIM1; k=rsa; p=MIGf..."),
-                record("TXT", f"_dmarc.{domain}", "v=DMARC1; p=none"),
-            ],
-        }
+        return catalog.get_email_identity(self.world, account, p)
 
     def get_email_template(self, account: Account, p: dict[str, Any]) -> dict[str, Any]:
-        try:
-            template_id = int(p.get("TemplateID") or 0)
-        except (TypeError, ValueError):
-            template_id = 0
-        tpl = self.world.template(template_id, account.name) if template_id else None
-        if tpl is None:
-            raise ApiError("InvalidParameterValue.TemplateNotExist", f"Template {template_id} does not exist.")
-        return {
-            "TemplateContent": {"Html": _b64(tpl.html), "Text": _b64(tpl.text)},
-            "TemplateStatus": tpl.status,
-            "TemplateName": tpl.name,
-        }
+        return catalog.get_email_template(self.world, account, p)
 
     def list_email_templates(self, account: Account, p: dict[str, Any]) -> dict[str, Any]:
-        offset, limit = self._page(p)
-        templates = self.world.visible_templates(account.name)
-        return {
-            "TemplatesMetadata": [
-                {
-                    "CreatedTimestamp": 0,
-                    "TemplateName": t.name,
-                    "TemplateStatus": t.status,
-                    "TemplateID": t.id,
-                    "ReviewReason": "rejected by review" if t.status == 2 else "",
-                }
-                for t in templates[offset : offset + limit]
-            ],
-            "TotalCount": len(templates),
-        }
+        return catalog.list_email_templates(self.world, account, p)
 
     # --- blocklist ---
 
     def list_black_email_address(self, account: Account, p: dict[str, Any]) -> dict[str, Any]:
-        start = self._date_param(p.get("StartDate"), "InvalidParameter.InvalidStartTimeFormat")
-        end = self._date_param(p.get("EndDate"), "InvalidParameter.InvalidEndTimeFormat")
-        offset, limit = self._page(p)
+        start = date_param(p.get("StartDate"), "InvalidParameter.InvalidStartTimeFormat")
+        end = date_param(p.get("EndDate"), "InvalidParameter.InvalidEndTimeFormat")
+        offset, limit = page_param(p)
         now = self.clock.now()
         only = str(p.get("EmailAddress") or "").strip().lower()
         rows = sorted(
@@ -428,28 +353,3 @@ class SesEmulator:
         for addr in addresses:
             self.blocked.pop(str(addr).strip().lower(), None)
         return {}
-
-    # --- parameters ---
-
-    @staticmethod
-    def _page(p: dict[str, Any]) -> tuple[int, int]:
-        try:
-            offset, limit = int(p.get("Offset") or 0), int(p.get("Limit") or PAGE_LIMIT)
-        except (TypeError, ValueError):
-            raise ApiError("InvalidParameterValue", "Offset and Limit must be integers.") from None
-        if limit > PAGE_LIMIT:
-            raise ApiError("FailedOperation.InvalidLimit", "Limit may be at most 100.")
-        if offset < 0 or limit < 1:
-            raise ApiError("InvalidParameterValue", "Offset must be >= 0 and Limit >= 1.")
-        return offset, limit
-
-    @staticmethod
-    def _date_param(value: Any, code: str) -> date:
-        try:
-            return date.fromisoformat(str(value))
-        except ValueError:
-            raise ApiError(code, f"Bad date {value!r}, expected YYYY-MM-DD.") from None
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode("utf-8")).decode("ascii")
