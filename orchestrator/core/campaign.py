@@ -1,4 +1,4 @@
-"""The campaign file's model: every key, its default and its check (docs/campaign-file.md)."""
+"""The campaign file's model: every key, its default and its check (docs/campaign-file.md); `plan:` in plan_spec."""
 
 from __future__ import annotations
 
@@ -8,27 +8,12 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from orchestrator.core.addresses import normalize_address, parse_from_address, shown
-from orchestrator.core.plan import (
-    DEFAULT_ROWS,
-    SKIP_WARMUP_MAX_DAILY,
-    AfterTable,
-    Mode,
-    Plan,
-    PlanRow,
-)
-from orchestrator.core.progress import ProgressRules
+from orchestrator.core.plan import SKIP_WARMUP_MAX_DAILY, Mode, Plan
+from orchestrator.core.plan_spec import PlanSpec
+from orchestrator.core.strict import Strict
 
 SLUG = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 TEMPLATE_VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
@@ -40,11 +25,6 @@ MAX_CELL_CHARS_LIMIT = 100_000
 
 #: Plans built from campaign objects, by object id (the object is kept so the id stays unique).
 _PLANS: dict[int, tuple[Campaign, Plan]] = {}
-
-
-class Strict(BaseModel):
-    # allow_inf_nan=False: `.inf` or `.nan` for any number of the file is an error, never stored as null.
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 class Identity(Strict):
@@ -96,110 +76,6 @@ class Pool(Strict):
             )
             raise ValueError(msg)
         return self
-
-
-def _parse_days(text: str) -> tuple[int, int]:
-    m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", text)
-    if not m:
-        msg = f"days must look like '3' or '6-10', got {shown(text)}"
-        raise ValueError(msg)
-    first = int(m.group(1))
-    last = int(m.group(2) or first)
-    if first < 1 or last < first:
-        msg = f"days {shown(text)}: the range must start at 1 or later and not run backwards"
-        raise ValueError(msg)
-    return first, last
-
-
-def _parse_range(value: int | str, what: str) -> tuple[int, int]:
-    if isinstance(value, int):
-        lo = hi = value
-    else:
-        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", value)
-        if not m:
-            msg = f"{what} must be a number or a range like '6000-8000', got {shown(value)}"
-            raise ValueError(msg)
-        lo = int(m.group(1))
-        hi = int(m.group(2) or lo)
-    if lo < 1 or hi < lo:
-        msg = f"{what} {shown(value)}: values must be at least 1, low then high"
-        raise ValueError(msg)
-    return lo, hi
-
-
-class PlanRowSpec(Strict):
-    days: int | str
-    daily: int | str
-    hourly: int | str
-
-    def to_row(self) -> PlanRow:
-        first, last = _parse_days(str(self.days))
-        dlo, dhi = _parse_range(self.daily, "daily")
-        hlo, hhi = _parse_range(self.hourly, "hourly")
-        return PlanRow(first, last, dlo, dhi, hlo, hhi)
-
-    @field_validator("days", "daily", "hourly", mode="before")
-    @classmethod
-    def _number_or_range(cls, v: object) -> object:
-        # One clear message instead of one per member of `int | str` (6.5, a list, true...).
-        if isinstance(v, bool) or not isinstance(v, int | str):
-            msg = f"must be a whole number or a range like '6-10', got {shown(v)}"
-            raise ValueError(msg)
-        return v
-
-    @field_validator("days")
-    @classmethod
-    def _check_days(cls, v: int | str) -> int | str:
-        _parse_days(str(v))
-        return v
-
-    @field_validator("daily", "hourly")
-    @classmethod
-    def _check_range(cls, v: int | str, info: ValidationInfo) -> int | str:
-        _parse_range(v, str(info.field_name))
-        return v
-
-
-class PlanSpec(Strict):
-    table: Literal["default"] | None = "default"
-    rows: list[PlanRowSpec] | None = None
-    after_table: AfterTable = AfterTable.DOUBLE
-    scale: Annotated[float, Field(gt=0, le=1)] = 1.0
-    target_daily: Annotated[int | None, Field(ge=1)] = None
-    advance_min_fraction: Annotated[float, Field(gt=0, le=1)] = 0.5
-    idle_grace_days: Annotated[int, Field(ge=0)] = 3
-    idle_reset_days: Annotated[int, Field(ge=1)] = 30
-
-    @model_validator(mode="after")
-    def _check_rows(self) -> Self:
-        if self.rows is None:
-            return self
-        if not self.rows:
-            msg = "rows: give at least one row, or leave rows out to use the default table"
-            raise ValueError(msg)
-        expected = 1
-        for i, spec in enumerate(self.rows):
-            row = spec.to_row()
-            if row.first < expected:
-                msg = f"rows[{i}]: days {spec.days} overlap the row before (expected day {expected} next)"
-                raise ValueError(msg)
-            if row.first > expected:
-                msg = f"rows[{i}]: days {spec.days} leave a gap (day {expected} has no row)"
-                raise ValueError(msg)
-            expected = row.last + 1
-        return self
-
-    def build(self) -> Plan:
-        rows = tuple(r.to_row() for r in self.rows) if self.rows else DEFAULT_ROWS
-        return Plan(rows, self.after_table, self.scale, self.target_daily)
-
-    def progress_rules(self, mode: Mode) -> ProgressRules:
-        return ProgressRules(
-            advance_min_fraction=self.advance_min_fraction,
-            idle_grace_days=self.idle_grace_days,
-            idle_reset_days=self.idle_reset_days,
-            every_sending_day_counts=mode is Mode.TRANSACTIONAL,
-        )
 
 
 class ColumnSource(Strict):

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from orchestrator.core.campaign import PlanSpec
 from orchestrator.core.plan import Mode
+from orchestrator.core.plan_spec import PlanSpec
 from orchestrator.core.progress import IdentityProgress, ProgressRules, close_day, effective_day, idle_days
 
 LAST_SENT = dt.date(2026, 3, 1)
