@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 import structlog
 
-from orchestrator.core.campaign import Campaign, ColumnSource
+from orchestrator.core.campaign import Campaign, ColumnSource, Identity
 from orchestrator.core.campaign_state import SENDING, Transition
 from orchestrator.core.decisions import Action, Decision, SideEffect, decide, identity_resume_at
 from orchestrator.core.domains import address_group
 from orchestrator.core.guardrails import data_failure_pause, is_data_failure
-from orchestrator.core.sending import SendRequest
+from orchestrator.core.sending import SendOutcome, SendRequest
 from orchestrator.store import campaigns, events, identities, keys
 from orchestrator.store.ledger import Claim
 from workers.deps import Deps
@@ -89,6 +90,24 @@ async def send_one(ctx: dict[str, Any], cid: str, idx: int, grant: str) -> str:
             detail=d.detail,
         )
 
+    unsent = await _not_to_send(claim, record, bound)
+    if unsent is not None:
+        return unsent
+    outcome = await deps.sender.send(_request(spec, ident, claim))
+    now = deps.clock.now()
+    decision = _decide(deps, spec, outcome, claim.attempt, now)
+    await _side_effects(deps, spec, ck, decision, claim, ident.domain, identity_id, now)
+    if not await record(decision):
+        bound.warning("send_outcome_stale", outcome=outcome.kind.value, code=outcome.code)
+        return "stale_finish"
+    if decision.refund:
+        deps.refunds += 1
+    await _report(deps, cid, identity_id, idx, claim, decision, outcome.kind.value, now, bound)
+    return decision.action.value
+
+
+async def _not_to_send(claim: Claim, record: Callable[[Decision], Awaitable[bool]], bound: Any) -> str | None:
+    """Record and name the outcome when the claimed recipient must not be sent now; None to send."""
     if claim.campaign_state != SENDING:
         # Paused or cancelled after the grant: not sent, goes back to the front of the queue.
         await record(Decision(Action.REQUEUE, value="not_running", refund=True))
@@ -98,8 +117,12 @@ async def send_one(ctx: dict[str, Any], cid: str, idx: int, grant: str) -> str:
         await record(Decision(Action.SUPPRESSED, value="suppressed_before_send", refund=True))
         bound.info("send_suppressed", reason="suppression list")
         return "suppressed"
+    return None
 
-    request = SendRequest(
+
+def _request(spec: Campaign, ident: Identity, claim: Claim) -> SendRequest:
+    """The provider request for the claimed recipient, sent from `ident`."""
+    return SendRequest(
         account=ident.account,
         from_address=ident.from_,
         to_address=claim.address,
@@ -110,11 +133,13 @@ async def send_one(ctx: dict[str, Any], cid: str, idx: int, grant: str) -> str:
         trigger_type=spec.trigger_type,
         reply_to=ident.reply_to,
     )
-    outcome = await deps.sender.send(request)
-    now = deps.clock.now()
-    decision = decide(
+
+
+def _decide(deps: Deps, spec: Campaign, outcome: SendOutcome, attempt: int, now: float) -> Decision:
+    """What to do with the outcome, under the campaign's retry settings."""
+    return decide(
         outcome,
-        claim.attempt,
+        attempt,
         now,
         spec.retry.max_attempts,
         spec.retry.base_delay_s,
@@ -122,14 +147,6 @@ async def send_one(ctx: dict[str, Any], cid: str, idx: int, grant: str) -> str:
         deps.rnd,
         deps.reconcile_after_s,
     )
-    await _side_effects(deps, spec, ck, decision, claim, ident.domain, identity_id, now)
-    if not await record(decision):
-        bound.warning("send_outcome_stale", outcome=outcome.kind.value, code=outcome.code)
-        return "stale_finish"
-    if decision.refund:
-        deps.refunds += 1
-    await _report(deps, cid, identity_id, idx, claim, decision, outcome.kind.value, now, bound)
-    return decision.action.value
 
 
 async def _side_effects(
