@@ -37,10 +37,10 @@ from redis.asyncio.connection import Connection
 from orchestrator.campaign_file import campaign_fingerprint, load_campaign
 from orchestrator.core.clock import SystemClock, VirtualClock
 from orchestrator.core.sending import RecordingSender
-from orchestrator.drive import JOB_TIMEOUT_S, VirtualRun
 from orchestrator.embedded import EmbeddedRedis
 from orchestrator.logging_setup import configure_logging
 from orchestrator.pacing import Pacer, PacerConfig
+from orchestrator.simulation.virtual_run import JOB_TIMEOUT_S, VirtualRun
 from orchestrator.store import campaigns
 from orchestrator.store.connection import arq_settings, redis_from_url
 from orchestrator.store.ledger import Ledger

@@ -5,7 +5,7 @@
 
 Writes a campaign (3 identities, mode warmup, the default plan, pool x5) and a CSV big enough that
 the list never runs out (1,100,000 rows with a realistic domain mix), then runs
-`orchestrator.simulate.run_simulation` exactly as `orchestrate simulate --sample F` does: its own
+`orchestrator.simulation.run.run_simulation` exactly as `orchestrate simulate --sample F` does: its own
 throwaway redis-server (EmbeddedRedis), the in-process SES emulator, the real pacer, arq worker,
 ledger and TencentSender on the official async SDK. Pacer.tick, VirtualRun.drain and
 TencentSender.send are wrapped with timers, so the run splits into: pacer ticks, the worker drain
@@ -34,15 +34,15 @@ import yaml
 from pydantic import SecretStr
 from redis.asyncio.connection import Connection
 
-from orchestrator import simulate
 from orchestrator.campaign_file import load_campaign
 from orchestrator.core.sending import SendRequest
-from orchestrator.drive import VirtualRun
 from orchestrator.logging_setup import configure_logging
 from orchestrator.pacing import Pacer
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, permissive_world, run_emulator
 from orchestrator.settings import Settings
+from orchestrator.simulation import run as simulate
+from orchestrator.simulation.virtual_run import VirtualRun
 from workers.sweep import Sweeper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -177,7 +177,7 @@ async def run(args: argparse.Namespace, folder: Path) -> tuple[dict[str, Any], T
     timers.wrap(Sweeper, "sweep", "sweep")
     timers.wrap(VirtualRun, "drain", "drain")
     timers.wrap(TencentSender, "send", "send")
-    timers.wrap(simulate, "_write_outputs", "outputs")
+    timers.wrap(simulate, "write_outputs", "outputs")
     profiler = cProfile.Profile() if args.profile else None
     try:
         if profiler:

@@ -55,7 +55,7 @@ def command(
     from orchestrator.campaign_file import CampaignFileError, load_campaign
     from orchestrator.embedded import EmbeddedRedisError
     from orchestrator.recipients import RecipientFileError, scan_recipients
-    from orchestrator.simulate import run_simulation
+    from orchestrator.simulation.run import run_simulation
 
     if "LOG_LEVEL" not in os.environ:
         # A simulation sends thousands of mails a second: keep the terminal for warnings and the summary.

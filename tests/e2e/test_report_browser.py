@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.report import render_report
+from orchestrator.simulation.report import render_report
 from tests.report_helpers import synthetic_report
 
 pytestmark = pytest.mark.browser

@@ -13,11 +13,11 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from orchestrator.core.clock import VirtualClock
-from orchestrator.drive import VirtualRun
 from orchestrator.recipients import RecipientFileError
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import Account, IdentityConfig, RunningEmulator, TemplateConfig, World, run_emulator
 from orchestrator.settings import Settings
+from orchestrator.simulation.virtual_run import VirtualRun
 from orchestrator.store import keys
 from orchestrator.store.ledger import MARK, SEP, Ledger, decode_record
 from orchestrator.submit import submit

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from orchestrator.core.clock import VirtualClock
 from orchestrator.core.sending import RecordingSender
-from orchestrator.drive import VirtualRun
+from orchestrator.simulation.virtual_run import VirtualRun
 from orchestrator.submit import submit
 from tests.pipeline_helpers import load, write_campaign
 

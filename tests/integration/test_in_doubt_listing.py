@@ -14,8 +14,8 @@ from redis.asyncio import Redis
 from orchestrator.cli import main
 from orchestrator.core.clock import VirtualClock
 from orchestrator.core.sending import LookupResult, LookupVerdict, OutcomeKind, SendOutcome, SendRequest, StatusQuery
-from orchestrator.drive import VirtualRun
 from orchestrator.pacing import PacerConfig
+from orchestrator.simulation.virtual_run import VirtualRun
 from orchestrator.store import campaigns, events
 from orchestrator.submit import submit
 from tests.pipeline_helpers import load, write_campaign

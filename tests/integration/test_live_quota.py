@@ -9,11 +9,11 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from orchestrator.core.clock import VirtualClock
-from orchestrator.drive import VirtualRun
 from orchestrator.pacing import PacerConfig
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import Account, IdentityConfig, World, run_emulator
 from orchestrator.settings import Settings
+from orchestrator.simulation.virtual_run import VirtualRun
 from orchestrator.store import events, identities
 from orchestrator.submit import submit
 from tests.pipeline_helpers import load, per_local_day, write_campaign

@@ -12,8 +12,8 @@ from redis.asyncio import Redis
 
 from orchestrator.core.clock import VirtualClock
 from orchestrator.core.plan import Plan
-from orchestrator.drive import VirtualRun
 from orchestrator.pacing import PacerConfig
+from orchestrator.simulation.virtual_run import VirtualRun
 from orchestrator.store import campaigns, keys
 from orchestrator.submit import submit
 from tests.fakes import ClockedSender, submit_file

@@ -21,7 +21,6 @@ from redis.asyncio import Redis
 from orchestrator.core.calendar import midnight_after
 from orchestrator.core.campaign_state import Transition
 from orchestrator.core.clock import VirtualClock
-from orchestrator.drive import VirtualRun
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import (
     Account,
@@ -33,6 +32,7 @@ from orchestrator.ses.emulator import (
     run_emulator,
 )
 from orchestrator.settings import Settings
+from orchestrator.simulation.virtual_run import VirtualRun
 from orchestrator.store import campaigns, events, keys
 from orchestrator.store.campaigns import State
 from orchestrator.store.ledger import Ledger

@@ -22,11 +22,11 @@ from orchestrator.core.sending import (
     SendRequest,
     StatusQuery,
 )
-from orchestrator.drive import VirtualRun
 from orchestrator.pacing import TickReport
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import Account, IdentityConfig, Latency, TemplateConfig, World, run_emulator
 from orchestrator.settings import Settings
+from orchestrator.simulation.virtual_run import VirtualRun
 from orchestrator.store import campaigns, events, identities, keys
 from orchestrator.store.campaigns import State
 from tests.fakes import ClockedSender, submit_file

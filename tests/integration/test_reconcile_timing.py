@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.drive import VirtualRun
 from orchestrator.pacing import PacerConfig
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import FaultRule
+from orchestrator.simulation.virtual_run import VirtualRun
 from tests.integration.test_pipeline_errors import (
     VICTIM,
     VICTIM_DOMAIN,

@@ -12,9 +12,9 @@ from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
 from orchestrator.core.clock import VirtualClock
-from orchestrator.drive import VirtualRun
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import run_emulator
+from orchestrator.simulation.virtual_run import VirtualRun
 from orchestrator.store import campaigns, keys
 from orchestrator.store.ledger import Ledger
 from orchestrator.submit import submit

@@ -1,4 +1,4 @@
-"""The HTML report (orchestrator/report): one self-contained page, a chart per section, escaped text."""
+"""The HTML report (orchestrator/simulation/report): one self-contained page, a chart per section, escaped text."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from orchestrator.report import render_report
-from orchestrator.report.sections import date_ranges
-from orchestrator.report.svg import nice_ticks, pct
+from orchestrator.simulation.report import render_report
+from orchestrator.simulation.report.sections import date_ranges
+from orchestrator.simulation.report.svg import nice_ticks, pct
 from tests.report_helpers import empty_report, synthetic_report
 
 NOTE = "Sampled preview: recipients and caps scaled by 0.1"

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from orchestrator.report.model import DomainRow, HourRow
-from orchestrator.report.svg import (
+from orchestrator.simulation.report.model import DomainRow, HourRow
+from orchestrator.simulation.report.svg import (
     FULL_WIDTH,
     Frame,
     Key,

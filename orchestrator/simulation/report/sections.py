@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 
 from orchestrator.core.guardrails import COMPLAINT_PCT, HARD_BOUNCE_PCT, OPEN_HOLD_PCT
-from orchestrator.report import charts
-from orchestrator.report.model import DayRow, EventRow, ReportData, as_time
-from orchestrator.report.svg import count, day_label, pct
+from orchestrator.simulation.report import charts
+from orchestrator.simulation.report.model import DayRow, EventRow, ReportData, as_time
+from orchestrator.simulation.report.svg import count, day_label, pct
 
 #: Past this many events the table shows the first ones and says how many it left out.
 MAX_EVENTS = 2000
@@ -205,12 +205,31 @@ def signals(data: ReportData) -> str:
     def rates(field: str) -> list[float | None]:
         return [None if r is None else _ratio(getattr(r, field), r.delivered) for r in rows]
 
+    out = ['<section id="signals" class="card chart-section"><h2>Signals</h2>']
+    out.append(
+        '<p class="lead">Rates are per day over all identities, in percent of delivered messages.'
+        f" Guardrails: hard bounces hold the step above {pct(HARD_BOUNCE_PCT[0])}"
+        f" and pause above {pct(HARD_BOUNCE_PCT[1])}; complaints hold above {pct(COMPLAINT_PCT[0])}"
+        f" and pause above {pct(COMPLAINT_PCT[1])}; marketing mail opening below {pct(OPEN_HOLD_PCT)}"
+        " holds the step.</p>"
+    )
+    titles = ("Hard and soft bounces", "Complaints and unsubscribes", "Opens and clicks")
+    out.append('<div class="panels">')
+    out.extend(f"<div><h3>{t}</h3>{p}</div>" for t, p in zip(titles, _signal_panels(data.dates, rates), strict=True))
+    out.append("</div>")
+    out.append(_signal_table(data))
+    out.append("</section>")
+    return "".join(out)
+
+
+def _signal_panels(dates: list[dt.date], rates: Callable[[str], list[float | None]]) -> list[str]:
+    """The three rate charts of the signals section, each with its guardrail lines."""
     hold, pause = "hold", "pause"
-    panels = [
+    return [
         charts.rate_chart(
             "rate-bounce",
             "Bounce rate per day",
-            data.dates,
+            dates,
             [
                 charts.Series("hard", "#dc2626", rates("hard_bounces")),
                 charts.Series("soft", "#f97316", rates("soft_bounces"), dashed=True),
@@ -223,7 +242,7 @@ def signals(data: ReportData) -> str:
         charts.rate_chart(
             "rate-complaint",
             "Complaint rate per day",
-            data.dates,
+            dates,
             [
                 charts.Series("complaints", "#7c3aed", rates("complaints")),
                 charts.Series("unsubscribes", "#64748b", rates("unsubscribes"), dashed=True),
@@ -236,7 +255,7 @@ def signals(data: ReportData) -> str:
         charts.rate_chart(
             "rate-open",
             "Open rate per day",
-            data.dates,
+            dates,
             [
                 charts.Series("opens", "#16a34a", rates("opens")),
                 charts.Series("clicks", "#0891b2", rates("clicks"), dashed=True),
@@ -244,21 +263,6 @@ def signals(data: ReportData) -> str:
             [charts.Threshold(hold + " below", OPEN_HOLD_PCT, charts.HOLD)],
         ),
     ]
-    out = ['<section id="signals" class="card chart-section"><h2>Signals</h2>']
-    out.append(
-        '<p class="lead">Rates are per day over all identities, in percent of delivered messages.'
-        f" Guardrails: hard bounces hold the step above {pct(HARD_BOUNCE_PCT[0])}"
-        f" and pause above {pct(HARD_BOUNCE_PCT[1])}; complaints hold above {pct(COMPLAINT_PCT[0])}"
-        f" and pause above {pct(COMPLAINT_PCT[1])}; marketing mail opening below {pct(OPEN_HOLD_PCT)}"
-        " holds the step.</p>"
-    )
-    titles = ("Hard and soft bounces", "Complaints and unsubscribes", "Opens and clicks")
-    out.append('<div class="panels">')
-    out.extend(f"<div><h3>{t}</h3>{p}</div>" for t, p in zip(titles, panels, strict=True))
-    out.append("</div>")
-    out.append(_signal_table(data))
-    out.append("</section>")
-    return "".join(out)
 
 
 def _rate_cell(part: int, whole: int, hold: float | None, pause: float | None, below: bool = False) -> str:

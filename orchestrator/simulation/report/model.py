@@ -163,17 +163,16 @@ def _period(start: dt.datetime | None, end: dt.datetime | None, zone: dt.tzinfo,
     return [lo + dt.timedelta(days=i) for i in range((hi - lo).days + 1)]
 
 
-def read(data: dict[str, Any]) -> ReportData:
-    """The typed view of `data` (the input of `render_report`)."""
-    start, end = as_time(data.get("start")), as_time(data.get("end"))
-    timezone = as_text(data.get("timezone"))
-    zone = _zone(timezone, start)
-    hours = [
+def _hours(data: dict[str, Any]) -> list[HourRow]:
+    return [
         HourRow(at, as_text(r.get("identity")), as_int(r.get("planned")), as_int(r.get("actual")))
         for r in _rows(data, "hours")
         if (at := as_time(r.get("t"))) is not None
     ]
-    days = [
+
+
+def _days(data: dict[str, Any]) -> list[DayRow]:
+    return [
         DayRow(
             day,
             as_text(r.get("identity")),
@@ -185,17 +184,10 @@ def read(data: dict[str, Any]) -> ReportData:
         for r in _rows(data, "days")
         if (day := as_date(r.get("date"))) is not None
     ]
-    pool = [
-        PoolRow(day, as_int(r.get("ceiling")), as_int(r.get("sent")))
-        for r in _rows(data, "pool")
-        if (day := as_date(r.get("date"))) is not None
-    ]
-    domains = [
-        DomainRow(day, as_text(r.get("group")), as_int(r.get("sent")))
-        for r in _rows(data, "domains")
-        if (day := as_date(r.get("date"))) is not None
-    ]
-    signals = [
+
+
+def _signals(data: dict[str, Any]) -> list[SignalRow]:
+    return [
         SignalRow(
             day,
             *(
@@ -206,20 +198,45 @@ def read(data: dict[str, Any]) -> ReportData:
         for r in _rows(data, "signals")
         if (day := as_date(r.get("date"))) is not None
     ]
-    events = [
-        EventRow(as_text(r.get("t")), as_text(r.get("type")), as_text(r.get("identity")), as_text(r.get("detail")))
-        for r in _rows(data, "events")
-    ]
+
+
+def _outcomes(data: dict[str, Any]) -> dict[str, int]:
     raw_outcomes = data.get("outcomes") or {}
     outcomes = {k: as_int(raw_outcomes[k]) for k in OUTCOME_ORDER if k in raw_outcomes}
     outcomes.update({as_text(k): as_int(v) for k, v in raw_outcomes.items() if k not in outcomes})
+    return outcomes
+
+
+def _summary(data: dict[str, Any]) -> Summary:
     raw_summary = data.get("summary") or {}
-    summary = Summary(
+    return Summary(
         as_int(raw_summary.get("total")),
         as_int(raw_summary.get("sent")),
         as_int(raw_summary.get("days_simulated")),
         as_float(raw_summary.get("wall_seconds")),
     )
+
+
+def read(data: dict[str, Any]) -> ReportData:
+    """The typed view of `data` (the input of `render_report`)."""
+    start, end = as_time(data.get("start")), as_time(data.get("end"))
+    timezone = as_text(data.get("timezone"))
+    zone = _zone(timezone, start)
+    hours, days, signals = _hours(data), _days(data), _signals(data)
+    pool = [
+        PoolRow(day, as_int(r.get("ceiling")), as_int(r.get("sent")))
+        for r in _rows(data, "pool")
+        if (day := as_date(r.get("date"))) is not None
+    ]
+    domains = [
+        DomainRow(day, as_text(r.get("group")), as_int(r.get("sent")))
+        for r in _rows(data, "domains")
+        if (day := as_date(r.get("date"))) is not None
+    ]
+    events = [
+        EventRow(as_text(r.get("t")), as_text(r.get("type")), as_text(r.get("identity")), as_text(r.get("detail")))
+        for r in _rows(data, "events")
+    ]
     identities = list(dict.fromkeys(as_text(i) for i in data.get("identities") or []))
     # An identity with rows but missing from the list still gets its charts.
     identities += [
@@ -240,8 +257,8 @@ def read(data: dict[str, Any]) -> ReportData:
         days=days,
         pool=pool,
         domains=domains,
-        outcomes=outcomes,
+        outcomes=_outcomes(data),
         signals=signals,
         events=events,
-        summary=summary,
+        summary=_summary(data),
     )

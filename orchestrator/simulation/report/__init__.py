@@ -8,8 +8,8 @@ from importlib.resources import files
 from string import Template
 from typing import Any
 
-from orchestrator.report import sections
-from orchestrator.report.model import read
+from orchestrator.simulation.report import sections
+from orchestrator.simulation.report.model import read
 
 __all__ = ["render_report"]
 

@@ -1,0 +1,41 @@
+"""A sampled campaign for `simulate --sample F`: a stable hash sample of the recipients, caps scaled alike."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+from orchestrator.core.campaign import Campaign
+from orchestrator.recipients import open_recipients
+
+
+def sample_campaign(spec: Campaign, fraction: float, out: Path) -> Campaign:
+    """The campaign with about `fraction` of its recipients (a stable hash sample) and caps x fraction."""
+    if not 0 < fraction <= 1:  # also refuses nan
+        msg = f"the sample must be a fraction in (0, 1], got {fraction}"
+        raise ValueError(msg)
+    sampled = out / "recipients.sampled.csv"
+    with (
+        open_recipients(spec.recipients) as src,
+        sampled.open("w", newline="", encoding="utf-8") as dst,
+    ):
+        writer = csv.writer(dst, delimiter=spec.recipients.delimiter)
+        writer.writerow(src.header_cells)
+        limit = int(fraction * 2**32)
+        for _line, row in src.records():
+            key = ",".join(row).encode()
+            if int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "big") < limit:
+                writer.writerow(row)
+    plan = spec.plan.model_copy(
+        update={
+            "scale": spec.plan.scale * fraction,
+            "target_daily": max(1, int(spec.plan.target_daily * fraction)) if spec.plan.target_daily else None,
+        }
+    )
+    idents = [
+        i.model_copy(update={"daily_quota": max(1, int(i.daily_quota * fraction)) if i.daily_quota else None})
+        for i in spec.identities
+    ]
+    recips = spec.recipients.model_copy(update={"file": sampled.resolve(), "encoding": "utf-8"})
+    return spec.model_copy(update={"plan": plan, "identities": idents, "recipients": recips})
