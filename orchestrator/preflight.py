@@ -1,0 +1,354 @@
+"""The preflight checks of `orchestrate check`: credentials, sender domains, template, recipients, blocklist."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Literal
+
+from orchestrator.core.campaign import Campaign, Identity, subject_variables
+from orchestrator.core.plan import CAP_LIMIT, identity_caps
+from orchestrator.recipients import RecipientFileError, scan_recipients
+from orchestrator.ses.client import PAGE_LIMIT, IdentityList, TencentSender
+from orchestrator.ses.errors import SesError, SesNetworkError
+from orchestrator.ses.records import IdentitySummary
+from orchestrator.settings import Settings
+
+Status = Literal["ok", "fail", "warn", "info"]
+
+#: How far back the blocklist is read, and at most how many of its entries.
+BLOCKLIST_DAYS = 90
+BLOCKLIST_MAX_PAGES = 100
+
+#: One-line fixes for the codes a preflight meets most.
+FIXES = {
+    "Orchestrator.NoCredentials": "set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY "
+    "(or ORCHESTRATE_ACCOUNTS for named accounts)",
+    "Orchestrator.BadEndpoint": "set SES_ENDPOINT to https://ses.tencentcloudapi.com or leave it unset",
+    "AuthFailure.SecretIdNotFound": "copy the SecretId from the CAM console (API keys); it may be deleted",
+    "AuthFailure.SignatureFailure": "the SecretKey does not belong to the SecretId: copy both again from CAM",
+    "AuthFailure.SignatureExpire": "sync this machine's clock (NTP): it is more than 5 minutes off",
+    "AuthFailure.UnauthorizedOperation": "grant the key's CAM user the QcloudSESFullAccess policy",
+    "UnsupportedRegion": "set SES_REGION to ap-guangzhou, ap-hongkong or ap-singapore",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One line of the checklist."""
+
+    group: str
+    name: str
+    status: Status
+    detail: str = ""
+    fix: str = ""
+
+
+def _fix_for(exc: SesError) -> str:
+    if exc.code in FIXES:
+        return FIXES[exc.code]
+    if isinstance(exc, SesNetworkError):
+        return "check SES_ENDPOINT, the network and any proxy (NO_PROXY for a local endpoint)"
+    return f"see Tencent's error code {exc.code} in docs/tencent.md"
+
+
+class Preflight:
+    """Runs every check against one endpoint; collects Items, never raises for a provider error."""
+
+    def __init__(self, campaign: Campaign, sender: TencentSender, today: date) -> None:
+        self.campaign = campaign
+        self.sender = sender
+        self.today = today
+        self.items: list[Item] = []
+
+    def add(self, group: str, name: str, status: Status, detail: str = "", fix: str = "") -> None:
+        self.items.append(Item(group, name, status, detail, fix))
+
+    async def run(self) -> list[Item]:
+        accounts = list(dict.fromkeys(i.account for i in self.campaign.identities))
+        working: dict[str, IdentityList] = {}
+        for account in accounts:
+            listing = await self.check_credentials(account)
+            if listing is not None:
+                working[account] = listing
+        for ident in self.campaign.identities:
+            if ident.account in working:
+                await self.check_identity(ident, working[ident.account])
+            else:
+                self.add(
+                    f"identity {ident.id}",
+                    ident.domain,
+                    "info",
+                    "not checked: its account's credentials fail",
+                )
+        for account in working:
+            await self.check_template(account)
+        for account in working:
+            await self.check_template_only(account)
+        await self.check_recipients(list(working))
+        return self.items
+
+    async def check_credentials(self, account: str) -> IdentityList | None:
+        group = "credentials"
+        try:
+            listing = await self.sender.list_identities(account)
+        except SesError as exc:
+            self.add(group, f"account {account}", "fail", f"{exc.code}: {exc.detail}", _fix_for(exc))
+            return None
+        self.add(
+            group,
+            f"account {account}",
+            "ok",
+            f"the key pair works ({len(listing.identities)} sender domains)",
+        )
+        return listing
+
+    async def check_identity(self, ident: Identity, listing: IdentityList) -> None:
+        group = f"identity {ident.id}"
+        found = await self._find_domain(ident, listing)
+        if found is None:
+            names = ", ".join(i.name for i in listing.identities) or "none"
+            self.add(
+                group,
+                f"domain {ident.domain} exists",
+                "fail",
+                f"the account's sender domains: {names}",
+                "create the sender domain in the SES console (Configuration > Sender domains)",
+            )
+            return
+        self.add(group, f"domain {ident.domain} exists", "ok")
+        await self._check_verified(group, ident)
+        if found.sending_enabled:
+            self.add(group, "sending enabled", "ok")
+        else:
+            self.add(
+                group,
+                "sending enabled",
+                "fail",
+                "Tencent has not enabled sending for this domain",
+                "finish verification in the SES console; if it is verified, ask Tencent support",
+            )
+        ips = ", ".join(found.send_ips) or "Tencent's shared IPs"
+        self.add(
+            group,
+            "reputation",
+            "info",
+            f"level {found.reputation_level}, daily quota {found.daily_quota:,}, send IPs: {ips}",
+        )
+        self._check_quota(group, ident, found.daily_quota)
+
+    async def _find_domain(self, ident: Identity, listing: IdentityList) -> IdentitySummary | None:
+        found = listing.find(ident.domain)
+        if found is None:
+            # Not in the listing: ask for the domain itself (a listing may page, and an emulator in
+            # permissive mode creates domains on first use), then look again.
+            with contextlib.suppress(SesError):
+                await self.sender.get_identity(ident.domain, ident.account)
+                found = (await self.sender.list_identities(ident.account)).find(ident.domain)
+        return found
+
+    async def _check_verified(self, group: str, ident: Identity) -> None:
+        try:
+            detail = await self.sender.get_identity(ident.domain, ident.account)
+        except SesError as exc:
+            self.add(group, "verified", "fail", f"{exc.code}: {exc.detail}", _fix_for(exc))
+            return
+        if detail.verified:
+            self.add(group, "verified", "ok")
+            return
+        missing = "; ".join(f"{r.type} {r.send_domain} = {r.expected_value}" for r in detail.records if not r.ok)
+        self.add(
+            group,
+            "verified",
+            "fail",
+            "the domain's DNS records are not verified",
+            f"add these DNS records, then verify in the console: {missing or 'see the console'}",
+        )
+
+    def _check_quota(self, group: str, ident: Identity, daily_quota: int) -> None:
+        caps = identity_caps(self.campaign.build_plan(), self.campaign.mode, ident.warmup_day)
+        if caps.daily < CAP_LIMIT and daily_quota < caps.daily:
+            self.add(
+                group,
+                "quota covers the plan",
+                "warn",
+                f"Tencent's quota {daily_quota:,}/day is below the plan's {caps.daily:,} "
+                f"on warm-up day {ident.warmup_day}",
+                "the identity stops at the quota each day; lower plan.scale or wait for a higher level",
+            )
+        elif caps.daily < CAP_LIMIT:
+            self.add(
+                group,
+                "quota covers the plan",
+                "ok",
+                f"{daily_quota:,}/day >= {caps.daily:,} on warm-up day {ident.warmup_day}",
+            )
+
+    async def check_template(self, account: str) -> None:
+        tpl = self.campaign.template
+        group = f"template {tpl.id}" + (f" (account {account})" if account != "default" else "")
+        try:
+            info = await self.sender.get_template(tpl.id, account)
+        except SesError as exc:
+            fix = "fix template.id, or create the template in the SES console" if "Template" in exc.code else ""
+            self.add(group, "exists", "fail", f"{exc.code}: {exc.detail}", fix or _fix_for(exc))
+            return
+        self.add(group, "exists", "ok", f"name {info.name!r}")
+        if info.status == 0:
+            self.add(group, "approved", "ok")
+        elif info.status == 1:
+            self.add(
+                group,
+                "approved",
+                "fail",
+                "the template is pending Tencent's review",
+                "wait for the review (usually hours), then run check again",
+            )
+        else:
+            self.add(
+                group,
+                "approved",
+                "fail",
+                f"the template was rejected (status {info.status})",
+                "edit the template in the SES console and submit it for review again",
+            )
+        used = subject_variables(info.html + "\n" + info.text + "\n" + tpl.subject)
+        missing = [v for v in used if v not in tpl.data]
+        if missing:
+            names = ", ".join("{{" + v + "}}" for v in missing)
+            self.add(
+                group,
+                "variables have data",
+                "fail",
+                f"the template uses {names} but template.data lacks them",
+                "add under template.data: " + ", ".join(f"{v}: {{column: ...}}" for v in missing),
+            )
+        else:
+            self.add(group, "variables have data", "ok", ", ".join(used) or "the template has no variables")
+        unused = [k for k in tpl.data if k not in used]
+        if unused:
+            self.add(
+                group,
+                "unused data",
+                "warn",
+                f"template.data keys no variable uses: {', '.join(unused)}",
+                "remove them, or check the variable names in the template for typos",
+            )
+
+    async def check_template_only(self, account: str) -> None:
+        ident = next(i for i in self.campaign.identities if i.account == account)
+        try:
+            template_only = await self.sender.probe_template_only(ident.from_, account)
+        except SesError as exc:
+            self.add("account", f"permissions ({account})", "info", f"probe inconclusive: {exc.code}")
+            return
+        if template_only:
+            self.add(
+                "account",
+                f"template-only ({account})",
+                "warn",
+                "the account may send only with templates (a plain-body probe got FailedOperation.WithOutPermission)",
+                "fine for this campaign, which sends by template; ask Tencent to allow custom "
+                "content only if other senders on this account need it",
+            )
+        else:
+            self.add("account", f"template-only ({account})", "ok", "no template-only restriction detected")
+
+    async def check_recipients(self, accounts: list[str]) -> None:
+        group = "recipients"
+        r = self.campaign.recipients
+        seen: set[str] = set()  # lower-cased, as Tencent's blocklist holds them
+        try:
+            stats = scan_recipients(self.campaign, lambda row: seen.add(row.address.lower()))
+        except RecipientFileError as exc:
+            self.add(
+                group,
+                f"read {r.file.name}",
+                "fail",
+                str(exc),
+                "fix the file there, or recipients.encoding / delimiter / max_row_bytes",
+            )
+            return
+        valid, invalid, duplicates = stats.valid, stats.invalid, stats.duplicates
+        if valid:
+            self.add(group, "valid addresses", "ok", f"{valid:,} in {r.file.name}")
+        else:
+            self.add(
+                group,
+                "valid addresses",
+                "fail",
+                f"no valid address in column {r.email_column!r}",
+                "check recipients.email_column and the file",
+            )
+        if invalid:
+            reasons = ", ".join(f"{reason}: {n:,}" for reason, n in stats.invalid_reasons.most_common())
+            self.add(
+                group, "invalid addresses", "warn", f"{_rows(invalid)} will be skipped ({reasons})", "clean the list"
+            )
+        if duplicates:
+            self.add(
+                group,
+                "duplicates",
+                "info",
+                f"{_rows(duplicates)} with an address seen before (each address is sent once)",
+            )
+        await self.check_blocklist(accounts, seen)
+
+    async def check_blocklist(self, accounts: list[str], recipients: set[str]) -> None:
+        start = self.today - timedelta(days=BLOCKLIST_DAYS - 1)
+        listed: set[str] = set()
+        truncated = False
+        for account in accounts:
+            try:
+                for page in range(BLOCKLIST_MAX_PAGES):
+                    got = await self.sender.list_blacklist(start, self.today, account=account, offset=page * PAGE_LIMIT)
+                    listed.update(e.address.strip().lower() for e in got.entries)
+                    if len(got.entries) < PAGE_LIMIT:
+                        break
+                else:
+                    truncated = True
+            except SesError as exc:
+                self.add("recipients", "Tencent blocklist", "fail", f"{exc.code}: {exc.detail}", _fix_for(exc))
+                return
+        hits = len(recipients & listed)
+        note = f" (only the first {BLOCKLIST_MAX_PAGES * PAGE_LIMIT:,} blocklist entries compared)" if truncated else ""
+        if hits:
+            self.add(
+                "recipients",
+                "Tencent blocklist",
+                "warn",
+                f"on it: {hits:,} of the list's addresses (bounces of the last {BLOCKLIST_DAYS} days){note}",
+                "they will be suppressed; remove them from the list (or DeleteBlackList if wrongly listed)",
+            )
+        else:
+            self.add("recipients", "Tencent blocklist", "ok", f"no recipient on it{note}")
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row" + ("" if n == 1 else "s")
+
+
+async def run_preflight(campaign: Campaign, settings: Settings, today: date) -> list[Item]:
+    """Every check of `campaign` against the endpoint the settings name.
+
+    When the orchestrator's Redis answers, check's calls draw from the accounts' shared API budget
+    like every other process (workers may be sending right now); without it nothing else of ours
+    can be calling Tencent, and check goes unpaced.
+    """
+    from orchestrator.ses.client import build_sender
+    from orchestrator.store.connection import redis_from_url
+
+    redis = redis_from_url(settings.redis_url)
+    try:
+        try:
+            await asyncio.wait_for(redis.ping(), timeout=2.0)
+        except Exception:  # no Redis here: check needs none
+            sender = build_sender(settings)
+        else:
+            sender = build_sender(settings, redis)
+        async with sender:
+            return await Preflight(campaign, sender, today).run()
+    finally:
+        await redis.aclose()
