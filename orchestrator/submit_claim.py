@@ -1,0 +1,139 @@
+"""A submit's hold on what it stages: the claim on its files' fingerprint, and the heartbeat that keeps it alive.
+
+A concurrent submit of the same files waits for the claim; a killed submit's claim and keys expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, WatchError
+
+from orchestrator.store import keys
+from orchestrator.store.scripts import source as script_source
+
+#: The heartbeat refreshes the claim and the staged keys this many times per TTL (every 15 s at 60 s).
+BEATS_PER_TTL = 4
+#: How often a waiting submit looks again.
+WAIT_POLL_S = 0.1
+#: A fingerprint key holding this prefix (then a random token) is being submitted right now.
+CLAIM_PREFIX = "submitting:"
+
+
+class SubmitInProgressError(Exception):
+    """The same files are being submitted by another process, which did not finish within the wait."""
+
+
+class StagingKeys(keys.CampaignKeys):
+    """The keys of a campaign being staged, and how long they live without a heartbeat."""
+
+    def __init__(self, cid: str, ttl_s: float) -> None:
+        super().__init__(cid)
+        self.ttl_ms = max(1, int(ttl_s * 1000))
+
+    def staged(self, written: int) -> list[str]:
+        """The keys staged once `written` recipients are stored (the queue is written last)."""
+        buckets = (written + keys.BUCKET - 1) // keys.BUCKET
+        return [f"{self.rec_prefix}{b}" for b in range(buckets)] + [self.queue]
+
+
+async def claim_fingerprint(
+    redis: Redis, fingerprint: str, claim: str, ttl_s: float, wait_s: float, on_wait: Callable[[], None] | None
+) -> str | None:
+    """Claim the files' fingerprint (None), or the id of the campaign already created from them."""
+    key = keys.fingerprint(fingerprint)
+    ttl_ms = max(1, int(ttl_s * 1000))
+    deadline = time.monotonic() + wait_s
+    waiting = False
+    while True:
+        if await redis.set(key, claim, nx=True, px=ttl_ms):
+            return None
+        current = await redis.get(key)
+        if current is None:
+            continue  # released or expired just now
+        if not current.startswith(CLAIM_PREFIX):
+            if await redis.exists(keys.campaign(current)):
+                return str(current)
+            if await _take_over(redis, key, current, claim, ttl_ms):  # it named a campaign now gone
+                return None
+            continue
+        if time.monotonic() >= deadline:
+            msg = (
+                f"these files are being submitted by another process, still running after {wait_s:g} s; "
+                "submit them again later to get its campaign id"
+            )
+            raise SubmitInProgressError(msg)
+        if not waiting and on_wait is not None:
+            on_wait()
+        waiting = True
+        await asyncio.sleep(WAIT_POLL_S)
+
+
+async def _take_over(redis: Redis, key: str, expected: str, claim: str, ttl_ms: int) -> bool:
+    """Replace the fingerprint's value with our claim if it still is `expected`."""
+    async with redis.pipeline(transaction=True) as pipe:
+        try:
+            await pipe.watch(key)
+            if await pipe.get(key) != expected:
+                return False
+            pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+            pipe.set(key, claim, px=ttl_ms)
+            await pipe.execute()
+        except WatchError:
+            return False
+    return True
+
+
+def honour_cancellation() -> None:
+    """Raise CancelledError if this task was cancelled (Ctrl-C, SIGTERM) but the cancellation got lost.
+
+    On Python 3.11, redis-py's hiredis reader turns a cancellation that arrives while it polls the
+    socket into the timeout it expected, and carries on: the submit would then run to its end.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+class Heartbeat:
+    """Keeps a running submit's claim and staged keys alive, BEATS_PER_TTL times per TTL."""
+
+    def __init__(self, redis: Redis, fingerprint: str, claim: str, ck: StagingKeys, written: Callable[[], int]) -> None:
+        self.redis = redis
+        self.key = keys.fingerprint(fingerprint)
+        self.claim = claim
+        self.ck = ck
+        self.written = written
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        beat = self.redis.register_script(script_source("submit_beat"))
+        every_s = self.ck.ttl_ms / 1000 / BEATS_PER_TTL
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), every_s)
+            if self._stop.is_set():
+                return
+            if not await beat(keys=[self.key, *self.ck.staged(self.written())], args=[self.claim, self.ck.ttl_ms]):
+                return  # the claim is gone: the commit will find out and say so
+
+    async def stop(self) -> None:
+        """Stop after the beat in progress, so no beat can reach Redis after the commit."""
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+    async def cancel(self) -> None:
+        self._stop.set()  # ends the loop even if the cancellation itself gets lost (see above)
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RedisError):
+                await self._task
