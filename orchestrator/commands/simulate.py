@@ -95,7 +95,11 @@ def command(
         ctx.exit(EXIT_USAGE)
     if sys.stderr.isatty():
         click.echo("", err=True)
-    s = result.summary
+    _print_summary(result.summary, out)
+
+
+def _print_summary(s: dict[str, Any], out: Path) -> None:
+    """The simulation's outcome in a few lines, and where its files are."""
     r = s["recipients"]
     click.echo(f"{s['campaign']}: {s['state']} after {s['virtual_days']} virtual days in {s['wall_seconds']} s")
     if s["note"]:

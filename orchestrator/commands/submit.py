@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from redis.asyncio import Redis
@@ -13,6 +15,10 @@ from orchestrator.cli import EXIT_USAGE, AppContext
 from orchestrator.commands._common import CommandError, print_json, run
 from orchestrator.core.clock import SystemClock
 from orchestrator.submit import SubmitInProgressError, SubmitLostClaimError, SubmitResult, describe, submit
+
+if TYPE_CHECKING:
+    from orchestrator.core.campaign import Campaign
+    from orchestrator.settings import Settings
 
 #: Exit codes of an interrupted submit, as a shell reports a process ended by that signal.
 EXIT_INTERRUPTED = 128 + signal.SIGINT
@@ -27,9 +33,7 @@ INTERRUPTED = "submit {how}: no campaign was created and what it had loaded was 
 @click.pass_context
 def command(ctx: click.Context, file: Path, force_new: bool, as_json: bool) -> None:
     """Validate FILE, load its recipients into Redis and start the campaign."""
-    from orchestrator.campaign_file import CampaignFileError, campaign_fingerprint, load_campaign
-    from orchestrator.recipients import RecipientFileError
-    from orchestrator.store.identities import IdentityConflictError
+    from orchestrator.campaign_file import CampaignFileError, load_campaign
 
     try:
         campaign = load_campaign(file)
@@ -40,8 +44,29 @@ def command(ctx: click.Context, file: Path, force_new: bool, as_json: bool) -> N
         click.echo(INTERRUPTED.format(how="interrupted"), err=True)
         ctx.exit(EXIT_INTERRUPTED)
     app: AppContext = ctx.obj
-    settings = app.settings
     terminated: list[bool] = []
+    body = _submit_body(file, campaign, force_new, app.settings, terminated)
+    try:
+        result = run(ctx, body)
+    except KeyboardInterrupt:
+        click.echo(INTERRUPTED.format(how="interrupted"), err=True)
+        ctx.exit(EXIT_INTERRUPTED)
+    except asyncio.CancelledError:
+        click.echo(INTERRUPTED.format(how="terminated" if terminated else "cancelled"), err=True)
+        ctx.exit(EXIT_TERMINATED)
+    if as_json:
+        print_json(result.as_json())
+    else:
+        click.echo(describe(file, result))
+
+
+def _submit_body(
+    file: Path, campaign: Campaign, force_new: bool, settings: Settings, terminated: list[bool]
+) -> Callable[[Redis], Awaitable[SubmitResult]]:
+    """The command's work on Redis: submit, cancelled by SIGTERM as by Ctrl-C (noted in `terminated`)."""
+    from orchestrator.campaign_file import campaign_fingerprint
+    from orchestrator.recipients import RecipientFileError
+    from orchestrator.store.identities import IdentityConflictError
 
     def waiting() -> None:
         click.echo(
@@ -76,15 +101,4 @@ def command(ctx: click.Context, file: Path, force_new: bool, as_json: bool) -> N
         except (SubmitInProgressError, SubmitLostClaimError) as exc:
             raise CommandError(str(exc)) from None
 
-    try:
-        result = run(ctx, body)
-    except KeyboardInterrupt:
-        click.echo(INTERRUPTED.format(how="interrupted"), err=True)
-        ctx.exit(EXIT_INTERRUPTED)
-    except asyncio.CancelledError:
-        click.echo(INTERRUPTED.format(how="terminated" if terminated else "cancelled"), err=True)
-        ctx.exit(EXIT_TERMINATED)
-    if as_json:
-        print_json(result.as_json())
-    else:
-        click.echo(describe(file, result))
+    return body
