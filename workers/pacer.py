@@ -9,11 +9,12 @@ import secrets
 import structlog
 from redis.asyncio import Redis
 
-from orchestrator.core.clock import Clock
+from orchestrator.core.clock import Clock, SystemClock
 from orchestrator.core.sending import Sender
 from orchestrator.pacing import Pacer, PacerConfig
 from orchestrator.settings import Settings
 from orchestrator.store import keys
+from orchestrator.store.connection import redis_from_url
 from orchestrator.store.scripts import Scripts
 from workers.jobs import SEND_JOBS
 from workers.sweep import Sweeper
@@ -92,3 +93,18 @@ async def run_pacer(
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
     finally:
         await lock.release()
+
+
+async def serve_pacer(settings: Settings, stop: asyncio.Event) -> None:
+    """`orchestrate pacer`: the pacer on the system clock with its own Redis and SES clients, until `stop`."""
+    from orchestrator.ses.client import build_sender
+
+    redis = redis_from_url(settings.redis_url)
+    sender = build_sender(settings, redis)
+    pacer = build_pacer(redis, SystemClock(), pacer_config(settings), sender=sender)
+    log.info("pacer_started", interval_s=settings.pacer_interval_s)
+    try:
+        await run_pacer(pacer, interval_s=settings.pacer_interval_s, sweep_every_s=settings.sweep_interval_s, stop=stop)
+    finally:
+        await sender.close()
+        await redis.aclose()

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from redis.asyncio import Redis
 
 from orchestrator.commands._common import CommandError, print_json, resolve_campaign, run
-from orchestrator.core.budget import budget_now
-from orchestrator.core.campaign_state import Transition
+from orchestrator.control import Refused, cancel_campaign, pause_campaign, resume_campaign
 from orchestrator.core.clock import SystemClock
 from orchestrator.core.text import printable
-from orchestrator.store import campaigns, events, identities
 
 
 def _who() -> str:
@@ -24,10 +21,8 @@ def _who() -> str:
         return "operator"
 
 
-async def _in_flight(redis: Redis, cid: str) -> tuple[int, int]:
-    rec = await campaigns.get(redis, cid)
-    assert rec is not None
-    return rec.counts["granted"], rec.counts["inflight"]
+def _refused(refused: Refused, only: str) -> NoReturn:
+    raise CommandError(f"campaign {refused.campaign_id} is {refused.state}: {only}")
 
 
 @click.command("pause")
@@ -41,27 +36,10 @@ def pause(ctx: click.Context, campaign: str, reason: str, wait_s: float, as_json
 
     async def body(redis: Redis) -> dict[str, Any]:
         cid = await resolve_campaign(redis, campaign)
-        clock = SystemClock()
-        outcome, was = await campaigns.transition(redis, cid, Transition.PAUSE, clock.now(), reason=reason, by=_who())
-        if outcome == "refused":
-            raise CommandError(f"campaign {cid} is {was}: only a running campaign can be paused")
-        granted, sending = await _in_flight(redis, cid)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
-        while (granted or sending) and loop.time() < deadline:
-            await asyncio.sleep(0.2)
-            granted, sending = await _in_flight(redis, cid)
-        rec = await campaigns.get(redis, cid)
-        assert rec is not None
-        return {
-            "campaign_id": cid,
-            "state": rec.state.value,
-            "changed": outcome == "ok",
-            "in_flight_at_pause": granted + sending,
-            "still_in_flight": rec.counts["granted"] + rec.counts["inflight"],
-            "accepted": rec.counts["accepted"],
-            "pending": rec.counts["queued"],
-        }
+        report = await pause_campaign(redis, cid, SystemClock(), reason, _who(), wait_s)
+        if isinstance(report, Refused):
+            _refused(report, "only a running campaign can be paused")
+        return report
 
     report = run(ctx, body)
     if as_json:
@@ -87,30 +65,10 @@ def resume(ctx: click.Context, campaign: str, ack: str, as_json: bool) -> None:
 
     async def body(redis: Redis) -> dict[str, Any]:
         cid = await resolve_campaign(redis, campaign)
-        clock = SystemClock()
-        rec = await campaigns.get(redis, cid)
-        assert rec is not None
-        previous_reason = rec.reason
-        outcome, was = await campaigns.transition(redis, cid, Transition.RESUME, clock.now(), reason="", by=_who())
-        if outcome == "refused":
-            raise CommandError(f"campaign {cid} is {was}: only a paused campaign can be resumed")
-        if outcome == "ok" and (ack or previous_reason):
-            await events.emit(
-                redis, clock.now(), "pause_acknowledged", cid, reason=previous_reason, note=ack or None, by=_who()
-            )
-        states = await identities.load_many(redis, rec.identities)
-        lt, days, alloc = budget_now(rec.spec, states, clock.now())
-        return {
-            "campaign_id": cid,
-            "changed": outcome == "ok",
-            "previous_reason": previous_reason,
-            "local_date": lt.date.isoformat(),
-            "identities": [
-                {"id": i, "warmup_day": d, "daily_cap": c.daily, "hourly_cap": c.hourly}
-                for i, d, c in zip(rec.identities, days, alloc.identities, strict=True)
-            ],
-            "pool": {"daily_cap": alloc.pool.daily, "hourly_cap": alloc.pool.hourly},
-        }
+        report = await resume_campaign(redis, cid, SystemClock(), ack, _who())
+        if isinstance(report, Refused):
+            _refused(report, "only a paused campaign can be resumed")
+        return report
 
     report = run(ctx, body)
     if as_json:
@@ -133,17 +91,14 @@ def resume(ctx: click.Context, campaign: str, ack: str, as_json: bool) -> None:
 def cancel(ctx: click.Context, campaign: str, reason: str) -> None:
     """Stop CAMPAIGN for good; its ledger stays for the record."""
 
-    async def body(redis: Redis) -> tuple[str, str, str]:
+    async def body(redis: Redis) -> tuple[str, bool | Refused]:
         cid = await resolve_campaign(redis, campaign)
-        outcome, was = await campaigns.transition(
-            redis, cid, Transition.CANCEL, SystemClock().now(), reason=reason, by=_who()
-        )
-        return cid, outcome, was
+        return cid, await cancel_campaign(redis, cid, SystemClock(), reason, _who())
 
-    cid, outcome, was = run(ctx, body)
-    if outcome == "refused":
-        raise CommandError(f"campaign {cid} is {was}: it cannot be cancelled")
-    click.echo(f"campaign {cid} {'cancelled' if outcome == 'ok' else 'was already cancelled'}")
+    cid, cancelled = run(ctx, body)
+    if isinstance(cancelled, Refused):
+        _refused(cancelled, "it cannot be cancelled")
+    click.echo(f"campaign {cid} {'cancelled' if cancelled else 'was already cancelled'}")
 
 
 COMMANDS = [pause, resume, cancel]

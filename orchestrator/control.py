@@ -1,0 +1,92 @@
+"""Pause, resume and cancel a campaign: idempotent state changes, safe to run concurrently."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from orchestrator.core.budget import budget_now
+from orchestrator.core.campaign_state import Transition
+from orchestrator.core.clock import Clock
+from orchestrator.store import campaigns, events, identities
+
+#: How often a pause looks again at the sends still in flight.
+PAUSE_POLL_S = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The campaign's state does not allow the change (a finished campaign cannot be paused, ...)."""
+
+    campaign_id: str
+    state: str
+
+
+async def _in_flight(redis: Redis, cid: str) -> tuple[int, int]:
+    rec = await campaigns.get(redis, cid)
+    assert rec is not None
+    return rec.counts["granted"], rec.counts["inflight"]
+
+
+async def pause_campaign(
+    redis: Redis, cid: str, clock: Clock, reason: str, by: str, wait_s: float
+) -> dict[str, Any] | Refused:
+    """Stop new sends of `cid`, then wait up to `wait_s` for the sends in flight; what `pause` reports."""
+    outcome, was = await campaigns.transition(redis, cid, Transition.PAUSE, clock.now(), reason=reason, by=by)
+    if outcome == "refused":
+        return Refused(cid, was)
+    granted, sending = await _in_flight(redis, cid)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while (granted or sending) and loop.time() < deadline:
+        await asyncio.sleep(PAUSE_POLL_S)
+        granted, sending = await _in_flight(redis, cid)
+    rec = await campaigns.get(redis, cid)
+    assert rec is not None
+    return {
+        "campaign_id": cid,
+        "state": rec.state.value,
+        "changed": outcome == "ok",
+        "in_flight_at_pause": granted + sending,
+        "still_in_flight": rec.counts["granted"] + rec.counts["inflight"],
+        "accepted": rec.counts["accepted"],
+        "pending": rec.counts["queued"],
+    }
+
+
+async def resume_campaign(redis: Redis, cid: str, clock: Clock, ack: str, by: str) -> dict[str, Any] | Refused:
+    """Continue `cid`, recording the acknowledged pause; each identity's warm-up day and caps for today."""
+    rec = await campaigns.get(redis, cid)
+    assert rec is not None
+    previous_reason = rec.reason
+    outcome, was = await campaigns.transition(redis, cid, Transition.RESUME, clock.now(), reason="", by=by)
+    if outcome == "refused":
+        return Refused(cid, was)
+    if outcome == "ok" and (ack or previous_reason):
+        await events.emit(
+            redis, clock.now(), "pause_acknowledged", cid, reason=previous_reason, note=ack or None, by=by
+        )
+    states = await identities.load_many(redis, rec.identities)
+    lt, days, alloc = budget_now(rec.spec, states, clock.now())
+    return {
+        "campaign_id": cid,
+        "changed": outcome == "ok",
+        "previous_reason": previous_reason,
+        "local_date": lt.date.isoformat(),
+        "identities": [
+            {"id": i, "warmup_day": d, "daily_cap": c.daily, "hourly_cap": c.hourly}
+            for i, d, c in zip(rec.identities, days, alloc.identities, strict=True)
+        ],
+        "pool": {"daily_cap": alloc.pool.daily, "hourly_cap": alloc.pool.hourly},
+    }
+
+
+async def cancel_campaign(redis: Redis, cid: str, clock: Clock, reason: str, by: str) -> bool | Refused:
+    """Stop `cid` for good (its ledger stays); True when this call cancelled it, False when it already was."""
+    outcome, was = await campaigns.transition(redis, cid, Transition.CANCEL, clock.now(), reason=reason, by=by)
+    if outcome == "refused":
+        return Refused(cid, was)
+    return outcome == "ok"
