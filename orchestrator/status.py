@@ -9,7 +9,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from orchestrator.core.budget import budget_now
-from orchestrator.core.calendar import local_time, start_of
+from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.eta import estimate_completion
 from orchestrator.store import campaigns, identities, keys
@@ -76,6 +76,7 @@ def unreadable_status(bad: campaigns.Unreadable) -> CampaignStatus:
 
 
 async def campaign_status(redis: Redis, cid: str, now: float) -> CampaignStatus | None:
+    """The campaign's status at `now`; None when there is no such campaign."""
     rec = await campaigns.load(redis, cid)
     if rec is None:
         return None
@@ -86,16 +87,7 @@ async def campaign_status(redis: Redis, cid: str, now: float) -> CampaignStatus 
     states = await identities.load_many(redis, ids)
     lt, days, alloc = budget_now(spec, states, now)
     today = lt.date.isoformat()
-    c = rec.counts
-    progress = {
-        "total": rec.submit.get("valid", sum(c.values())),
-        "accepted": c["accepted"],
-        "pending": c["queued"],
-        "in_flight": c["granted"] + c["inflight"],
-        "failed": c["failed"],
-        "suppressed": c["suppressed"],
-        "in_doubt": c["in_doubt"],
-    }
+    progress = _progress(rec)
     status = CampaignStatus(
         id=cid,
         name=rec.name,
@@ -116,49 +108,69 @@ async def campaign_status(redis: Redis, cid: str, now: float) -> CampaignStatus 
     if not_started:
         pool_left = alloc.pool.daily  # the start day is a whole day
     for n, ident in enumerate(spec.identities):
-        ik = keys.IdentityKeys(ident.id)
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.get(ik.day(today))
-            pipe.zcount(ik.hour, f"({now - 3600}", "+inf")
-            pipe.hget(ik.gcra, "tat")
-            sent_today, last_hour, tat = await pipe.execute()
+        sent_today, last_hour, tat = await _identity_counters(redis, ident.id, today, now)
         st = states.get(ident.id)
         next_slot = None
         if rec.state.value == "running" and progress["pending"]:
-            slot = max(float(tat or 0), now)
-            if not lt.window_open:
-                slot = now + lt.window_change_s
-            if not_started and spec.start is not None:
-                slot = start_of(spec.start, spec.zone)
-                opening = local_time(slot, spec.zone, spec.window)
-                slot += 0.0 if opening.window_open else opening.window_change_s
-            next_slot = _iso(slot, spec)
+            next_slot = _next_slot(spec, lt, float(tat or 0), now, not_started)
         status.identities.append(
             IdentityStatus(
                 id=ident.id,
                 from_address=ident.from_,
                 warmup_day=days[n],
-                sent_today=int(sent_today or 0),
+                sent_today=sent_today,
                 daily_cap=alloc.identities[n].daily,
-                sent_last_hour=int(last_hour),
+                sent_last_hour=last_hour,
                 hourly_cap=alloc.identities[n].hourly,
                 next_slot=next_slot,
                 stopped_until=_iso(st.stopped_until, spec) if st and st.stopped_until > now else None,
             )
         )
     remaining = progress["pending"] + progress["in_flight"]
+    first_day = spec.start if spec.start is not None and not_started else lt.date
+    quotas = [states[i].quota if i in states else None for i in ids]
     eta = estimate_completion(
-        spec.build_plan(),
-        spec.mode,
-        days,
-        [states[i].quota if i in states else None for i in ids],
-        spec.pool.multiplier,
-        remaining,
-        pool_left,
-        spec.start if spec.start is not None and not_started else lt.date,
+        spec.build_plan(), spec.mode, days, quotas, spec.pool.multiplier, remaining, pool_left, first_day
     )
     status.estimated_completion = eta.isoformat() if isinstance(eta, date) else None
     return status
+
+
+async def _identity_counters(redis: Redis, identity_id: str, today: str, now: float) -> tuple[int, int, str | None]:
+    """(sent today, sent in the last hour, the stored theoretical arrival time of its next slot) of one identity."""
+    ik = keys.IdentityKeys(identity_id)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.get(ik.day(today))
+        pipe.zcount(ik.hour, f"({now - 3600}", "+inf")
+        pipe.hget(ik.gcra, "tat")
+        sent_today, last_hour, tat = await pipe.execute()
+    return int(sent_today or 0), int(last_hour), tat
+
+
+def _progress(rec: campaigns.CampaignRecord) -> dict[str, int]:
+    """The ledger's counts under the names `status` shows (PROGRESS_KEYS)."""
+    c = rec.counts
+    return {
+        "total": rec.submit.get("valid", sum(c.values())),
+        "accepted": c["accepted"],
+        "pending": c["queued"],
+        "in_flight": c["granted"] + c["inflight"],
+        "failed": c["failed"],
+        "suppressed": c["suppressed"],
+        "in_doubt": c["in_doubt"],
+    }
+
+
+def _next_slot(spec: Campaign, lt: LocalTime, tat: float, now: float, not_started: bool) -> str:
+    """When a running identity may send next: its pacing slot, moved to the window's or the start's opening."""
+    slot = max(tat, now)
+    if not lt.window_open:
+        slot = now + lt.window_change_s
+    if not_started and spec.start is not None:
+        slot = start_of(spec.start, spec.zone)
+        opening = local_time(slot, spec.zone, spec.window)
+        slot += 0.0 if opening.window_open else opening.window_change_s
+    return _iso(slot, spec)
 
 
 async def all_status(redis: Redis, now: float) -> list[CampaignStatus]:
