@@ -12,10 +12,17 @@ from datetime import date
 import structlog
 from redis.asyncio import Redis
 
+from orchestrator.core.account_rate import AccountRate, CallKind
 from orchestrator.core.budget import budget_now
 from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.clock import Clock, SystemClock
+from orchestrator.core.decisions import (
+    FIRST_RECONCILE_AFTER_S,
+    RECONCILE_RETRY_S,
+    RECONCILE_THROTTLED_RETRY_S,
+    RECONCILE_WINDOW_S,
+)
 from orchestrator.core.ledger_state import STATES
 from orchestrator.core.plan import Caps
 from orchestrator.core.progress import close_day, effective_day
@@ -34,22 +41,19 @@ log = structlog.get_logger("orchestrator.pacer")
 GRANT_DEADLINE_S = 120.0
 #: How often Tencent's live daily quota of each sender domain is read (ListEmailIdentities).
 QUOTA_REFRESH_S = 1800.0
-#: How long an undecided in-doubt send is looked up again before it is left for the operator.
-RECONCILE_WINDOW_S = 6 * 3600.0
-#: An undecided lookup is asked again after this long; a throttled or unconnected one much sooner.
-RECONCILE_RETRY_S = 60.0
-RECONCILE_THROTTLED_RETRY_S = 5.0
+#: SendEmail's share of the account's API rate as the budget spaces it (core/account_rate.py).
+SEND_RATE_PER_S = 1.0 / AccountRate().gap_s(CallKind.SEND)
 
 
 @dataclass
 class PacerConfig:
     #: SendEmail's share of the account's API rate: the grants never get ahead of what may be sent.
-    account_rate_per_s: float = 16.0
+    account_rate_per_s: float = SEND_RATE_PER_S
     max_grants_per_call: int = 200
     catchup_s: float = 2.0
     grant_deadline_s: float = GRANT_DEADLINE_S
     reconcile_window_s: float = RECONCILE_WINDOW_S
-    reconcile_after_s: float = 60.0  # the first status lookup of an expired lease waits this long
+    reconcile_after_s: float = FIRST_RECONCILE_AFTER_S  # the first status lookup of a doubt waits this long
     reconcile_retry_s: float = RECONCILE_RETRY_S
     reconcile_throttled_retry_s: float = RECONCILE_THROTTLED_RETRY_S
 

@@ -334,10 +334,13 @@ async def run_preflight(campaign: Campaign, settings: Settings, today: date) -> 
     """Every check of `campaign` against the endpoint the settings name.
 
     When the orchestrator's Redis answers, check's calls draw from the accounts' shared API budget
-    like every other process (workers may be sending right now); without it nothing else of ours
-    can be calling Tencent, and check goes unpaced.
+    like every other process (workers may be sending right now). Without it, check keeps to the
+    share reserved for calls other than SendEmail on its own: a pipeline it cannot see may be
+    sending on the same account.
     """
-    from orchestrator.ses.client import build_sender
+    from orchestrator.core.clock import SystemClock
+    from orchestrator.ses.client import TencentSender, build_sender
+    from orchestrator.store.account_budget import LocalAccountBudget
     from orchestrator.store.connection import redis_from_url
 
     redis = redis_from_url(settings.redis_url)
@@ -345,7 +348,7 @@ async def run_preflight(campaign: Campaign, settings: Settings, today: date) -> 
         try:
             await asyncio.wait_for(redis.ping(), timeout=2.0)
         except Exception:  # no Redis here: check needs none
-            sender = build_sender(settings)
+            sender = TencentSender(settings, budget=LocalAccountBudget(SystemClock(), settings.account_rate()))
         else:
             sender = build_sender(settings, redis)
         async with sender:

@@ -14,9 +14,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
 from orchestrator.core.account_rate import AccountRate
+from orchestrator.core.decisions import (
+    FIRST_RECONCILE_AFTER_S,
+    RECONCILE_RETRY_S,
+    RECONCILE_THROTTLED_RETRY_S,
+    RECONCILE_WINDOW_S,
+)
 from orchestrator.core.text import printable
 
 DEFAULT_ACCOUNT = "default"
+_RATE = AccountRate()  # the defaults of the account's API budget, owned by the core
 
 
 class AccountCredentials(BaseModel):
@@ -44,10 +51,12 @@ class Settings(BaseSettings):
     ses_timeout_s: float = Field(10.0, alias="SES_TIMEOUT_S", gt=0, allow_inf_nan=False)
     # Tencent allows 20 API calls/s per account; these are the orchestrator's share of it
     # (orchestrator/core/account_rate.py, docs/operations.md "Tencent's API rate").
-    account_rate_per_s: float = Field(18.0, alias="ACCOUNT_RATE_PER_S", gt=0, allow_inf_nan=False)
-    account_other_rate_per_s: float = Field(2.0, alias="ACCOUNT_OTHER_RATE_PER_S", gt=0, allow_inf_nan=False)
-    account_rate_guard_s: float = Field(0.05, alias="ACCOUNT_RATE_GUARD_S", ge=0, lt=1, allow_inf_nan=False)
-    account_wait_max_s: float = Field(30.0, alias="ACCOUNT_WAIT_MAX_S", ge=0, allow_inf_nan=False)
+    account_rate_per_s: float = Field(_RATE.rate_per_s, alias="ACCOUNT_RATE_PER_S", gt=0, allow_inf_nan=False)
+    account_other_rate_per_s: float = Field(
+        _RATE.other_per_s, alias="ACCOUNT_OTHER_RATE_PER_S", gt=0, allow_inf_nan=False
+    )
+    account_rate_guard_s: float = Field(_RATE.guard_s, alias="ACCOUNT_RATE_GUARD_S", ge=0, lt=1, allow_inf_nan=False)
+    account_wait_max_s: float = Field(_RATE.max_wait_s, alias="ACCOUNT_WAIT_MAX_S", ge=0, allow_inf_nan=False)
     log_format: Literal["auto", "console", "json"] = Field("auto", alias="LOG_FORMAT")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     pacer_interval_s: float = Field(1.0, alias="PACER_INTERVAL_S", gt=0, allow_inf_nan=False)
@@ -57,12 +66,14 @@ class Settings(BaseSettings):
     lease_s: float = Field(90.0, alias="LEASE_S", gt=0, allow_inf_nan=False)
     sweep_interval_s: float = Field(10.0, alias="SWEEP_INTERVAL_S", gt=0, allow_inf_nan=False)
     # The first status lookup of a doubt.
-    reconcile_after_s: float = Field(60.0, alias="RECONCILE_AFTER_S", ge=0, allow_inf_nan=False)
+    reconcile_after_s: float = Field(FIRST_RECONCILE_AFTER_S, alias="RECONCILE_AFTER_S", ge=0, allow_inf_nan=False)
     # A lookup that could not decide is asked again after this long; one that was throttled or could
     # not connect after the shorter interval; after the window, the send is left for the operator.
-    reconcile_retry_s: float = Field(60.0, alias="RECONCILE_RETRY_S", gt=0, allow_inf_nan=False)
-    reconcile_throttled_retry_s: float = Field(5.0, alias="RECONCILE_THROTTLED_RETRY_S", gt=0, allow_inf_nan=False)
-    reconcile_window_s: float = Field(6 * 3600.0, alias="RECONCILE_WINDOW_S", gt=0, allow_inf_nan=False)
+    reconcile_retry_s: float = Field(RECONCILE_RETRY_S, alias="RECONCILE_RETRY_S", gt=0, allow_inf_nan=False)
+    reconcile_throttled_retry_s: float = Field(
+        RECONCILE_THROTTLED_RETRY_S, alias="RECONCILE_THROTTLED_RETRY_S", gt=0, allow_inf_nan=False
+    )
+    reconcile_window_s: float = Field(RECONCILE_WINDOW_S, alias="RECONCILE_WINDOW_S", gt=0, allow_inf_nan=False)
     # A submit's claim on its files and its staged keys outlive a killed submit by at most this long
     # (a heartbeat refreshes them 4 times per TTL); a second submit of the same files waits for the
     # first up to SUBMIT_WAIT_S.
@@ -71,9 +82,17 @@ class Settings(BaseSettings):
     state_dir: str | None = Field(None, alias="ORCHESTRATE_STATE_DIR")
 
     @model_validator(mode="after")
-    def _rate_split(self) -> Settings:
+    def _consistent(self) -> Settings:
         if self.account_other_rate_per_s >= self.account_rate_per_s:
             msg = "ACCOUNT_OTHER_RATE_PER_S must be below ACCOUNT_RATE_PER_S (SendEmail needs the rest)"
+            raise ValueError(msg)
+        # A send job waits for its API slot, then for Tencent's answer, inside its job timeout, and
+        # the job ends before its lease does: a send never outlives the claim that guards it.
+        if self.account_wait_max_s + self.ses_timeout_s >= self.job_timeout_s:
+            msg = "JOB_TIMEOUT_S must exceed ACCOUNT_WAIT_MAX_S + SES_TIMEOUT_S (a send's longest wait and answer)"
+            raise ValueError(msg)
+        if self.job_timeout_s >= self.lease_s:
+            msg = "LEASE_S must exceed JOB_TIMEOUT_S (a claim outlives the job that holds it)"
             raise ValueError(msg)
         return self
 

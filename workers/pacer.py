@@ -9,6 +9,7 @@ import secrets
 import structlog
 from redis.asyncio import Redis
 
+from orchestrator.core.account_rate import CallKind
 from orchestrator.core.clock import Clock, SystemClock
 from orchestrator.core.sending import Sender
 from orchestrator.pacing import Pacer, PacerConfig
@@ -25,7 +26,8 @@ log = structlog.get_logger("workers.pacer")
 def pacer_config(settings: Settings) -> PacerConfig:
     """The pacer's configuration from the process settings (`pacer`, `up`)."""
     return PacerConfig(
-        account_rate_per_s=settings.account_rate().send_per_s,
+        # The grants keep to the pace the budget serves SendEmail at, so no backlog builds up.
+        account_rate_per_s=1.0 / settings.account_rate().gap_s(CallKind.SEND),
         catchup_s=2 * settings.pacer_interval_s,
         reconcile_after_s=settings.reconcile_after_s,
         reconcile_retry_s=settings.reconcile_retry_s,
@@ -67,11 +69,15 @@ class LeaderLock:
 async def run_pacer(
     pacer: Pacer, interval_s: float = 1.0, sweep_every_s: float = 10.0, stop: asyncio.Event | None = None
 ) -> None:
-    """The pacer process's loop (real time): tick while holding the leader lock; sweep now and then."""
+    """The pacer process's loop (real time): tick while holding the leader lock; sweep beside it.
+
+    The sweep (lost jobs, expired leases, status lookups of doubts) runs in its own task, so a long
+    reconciliation never holds back the grants nor lets the leader lock lapse.
+    """
     stop = stop or asyncio.Event()
     lock = LeaderLock(pacer.redis, pacer.scripts)
-    sweeper = Sweeper(pacer)
-    last_sweep = 0.0
+    leading = asyncio.Event()
+    sweeping = asyncio.create_task(_sweep_while_leading(Sweeper(pacer), sweep_every_s, leading, stop))
     leader = False
     try:
         while not stop.is_set():
@@ -80,19 +86,33 @@ async def run_pacer(
                 log.info("pacer_leadership", leader=is_leader)
                 leader = is_leader
             if is_leader:
+                leading.set()
                 report = await pacer.tick()
                 if report.granted:
                     log.debug("pacer_tick", granted=report.granted, by_identity=report.by_identity)
-                wall = pacer.wall.now()
-                if wall - last_sweep >= sweep_every_s:
-                    stats = await sweeper.sweep()
-                    if any(stats.values()):
-                        log.info("sweep", **stats)
-                    last_sweep = wall
+            else:
+                leading.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
     finally:
+        stop.set()
+        sweeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeping
         await lock.release()
+
+
+async def _sweep_while_leading(sweeper: Sweeper, every_s: float, leading: asyncio.Event, stop: asyncio.Event) -> None:
+    """Sweep every `every_s` while this process leads (only the leader sweeps, as only it grants)."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(leading.wait(), timeout=every_s)
+        if leading.is_set() and not stop.is_set():
+            stats = await sweeper.sweep()
+            if any(stats.values()):
+                log.info("sweep", **stats)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_s)
 
 
 async def serve_pacer(settings: Settings, stop: asyncio.Event) -> None:

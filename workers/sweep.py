@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from orchestrator.core.ledger_state import LedgerState
@@ -9,6 +10,9 @@ from orchestrator.core.sending import LookupResult, LookupVerdict, Sender, Statu
 from orchestrator.pacing import Pacer
 from orchestrator.store import campaigns, events, keys
 from workers.jobs import enqueue_sends
+
+#: How many status lookups of one campaign's doubts run at once.
+LOOKUPS_AT_ONCE = 16
 
 
 class Sweeper:
@@ -60,8 +64,15 @@ class Sweeper:
         rec = await self.pacer.load_campaign(ck.cid)
         if rec is None:
             return
-        for raw in due:
-            await self._reconcile_one(sender, rec, ck, raw, now, stats)
+        # Side by side: each lookup waits for its own slot in the account's API budget (the share
+        # reserved for lookups, or idle SendEmail slots), so a hundred doubts do not queue one by one.
+        gate = asyncio.Semaphore(LOOKUPS_AT_ONCE)
+
+        async def one(raw: str) -> None:
+            async with gate:
+                await self._reconcile_one(sender, rec, ck, raw, now, stats)
+
+        await asyncio.gather(*(one(str(raw)) for raw in due))
 
     async def _reconcile_one(
         self,

@@ -15,8 +15,15 @@ from orchestrator.core.sending import OutcomeKind, SendOutcome
 RECIPIENT_LATER_MIN_S = 3600.0
 #: A receiving domain's temporary block lasts about 10 minutes.
 DOMAIN_LATER_MIN_S = 600.0
+#: A send our own API budget could not place waits at least this long before it is granted again.
+NOT_CALLED_MIN_S = 1.0
 #: The first status lookup of an in-doubt send waits for Tencent's log to settle.
 FIRST_RECONCILE_AFTER_S = 60.0
+#: A lookup that could not decide is asked again after this long; one that was throttled, or
+#: could not connect, much sooner; after the window the send is left in doubt for the operator.
+RECONCILE_RETRY_S = 60.0
+RECONCILE_THROTTLED_RETRY_S = 5.0
+RECONCILE_WINDOW_S = 6 * 3600.0
 
 #: Codes after which the address is never mailed again by any identity (Tencent's blocklist etc.).
 BLOCKLIST_CODES = frozenset({"FailedOperation.EmailAddrInBlacklist", "FailedOperation.RejectedByRecipients"})
@@ -26,6 +33,7 @@ UNSUBSCRIBED_CODES = frozenset({"FailedOperation.ReceiverHasUnsubscribed"})
 class Action(StrEnum):
     ACCEPTED = "accepted"
     RETRY = "retry"
+    POSTPONE = "postpone"  # never called: back after ready_at, the attempt not counted
     REQUEUE = "requeue"
     FAILED = "failed"
     SUPPRESSED = "suppressed"
@@ -68,6 +76,10 @@ def decide(  # noqa: PLR0911 - one return per outcome class reads as the table i
     exhausted = attempt >= max_attempts
     if kind is OutcomeKind.ACCEPTED:
         return Decision(Action.ACCEPTED, value=outcome.message_id or "")
+    if kind is OutcomeKind.NOT_CALLED:
+        # Our own API budget had no slot: nothing left, so no try is used up.
+        delay = max(outcome.defer_s or 0.0, NOT_CALLED_MIN_S)
+        return Decision(Action.POSTPONE, value=code, ready_at=now + delay, refund=True)
     if kind is OutcomeKind.IN_DOUBT:
         return Decision(Action.IN_DOUBT, value=code, ready_at=now + reconcile_after_s, detail=outcome.detail)
     if kind is OutcomeKind.CAMPAIGN_FATAL:

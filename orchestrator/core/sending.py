@@ -22,6 +22,7 @@ class OutcomeKind(StrEnum):
     IDENTITY_TODAY = "identity_today"  # the sender's daily quota is spent: stop it until tomorrow
     CAMPAIGN_FATAL = "campaign_fatal"  # credentials, sender, template, balance: pause the campaign
     IN_DOUBT = "in_doubt"  # the request may have reached the provider: never resend blindly
+    NOT_CALLED = "not_called"  # the request never left: no slot in the account's API budget yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +71,9 @@ class LookupResult:
 class CallBudget(Protocol):
     """The provider account's API rate, shared by every process: a call waits for its slot first."""
 
-    async def acquire(self, account: str, kind: CallKind) -> bool:
-        """Wait for a call slot of `kind`; False when none comes soon enough (then do not call)."""
+    async def acquire(self, account: str, kind: CallKind) -> float | None:
+        """Wait for a call slot of `kind` (None: call now); or, at once, the seconds until a slot
+        could be had when none comes soon enough (then do not call)."""
         ...
 
 

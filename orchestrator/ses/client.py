@@ -309,11 +309,11 @@ class TencentSender:
         if self._budget is None:
             return
         try:
-            granted = await self._budget.acquire(account, kind)
+            refused_for_s = await self._budget.acquire(account, kind)
         except Exception as exc:  # Redis unreachable mid-restart: nothing left, so not in doubt
             raise SesBudgetError(account, f"the API budget could not be read ({type(exc).__name__})") from None
-        if not granted:
-            raise SesBudgetError(account)
+        if refused_for_s is not None:
+            raise SesBudgetError(account, retry_after_s=refused_for_s)
 
     async def _call(self, account: str, action: str, params: dict[str, Any]) -> Any:
         """One SDK call; every failure becomes a SesError without secrets."""
@@ -386,11 +386,11 @@ def _b64_text(value: str | None) -> str:
 
 def build_sender(settings: Settings, redis: Redis | None = None, clock: Clock | None = None) -> TencentSender:
     """The production Sender: one SDK client per account, opened on first use; with `redis`, every
-    call waits for its slot in the account's shared API budget (ACCOUNT_RATE_PER_S and the rest)."""
+    call waits for its slot in the account's shared API budget (ACCOUNT_RATE_PER_S and the rest),
+    timed by Redis's own clock unless a `clock` is given."""
     budget = None
     if redis is not None:
-        from orchestrator.core.clock import SystemClock
         from orchestrator.store.account_budget import RedisAccountBudget
 
-        budget = RedisAccountBudget(redis, clock or SystemClock(), settings.account_rate())
+        budget = RedisAccountBudget(redis, clock, settings.account_rate())
     return TencentSender(settings, budget=budget)

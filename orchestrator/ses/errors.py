@@ -309,13 +309,14 @@ class SesBudgetError(SesError):
 
     CODE = "Orchestrator.AccountBudgetBusy"
 
-    def __init__(self, account: str, why: str = "") -> None:
-        why = why or "no free API call slot soon enough"
+    def __init__(self, account: str, why: str = "", retry_after_s: float = 1.0) -> None:
+        why = why or f"no free API call slot for {retry_after_s:.1f} s"
         super().__init__(self.CODE, f"{why} on account {account!r}; not called")
+        self.retry_after_s = retry_after_s
 
     @property
     def kind(self) -> OutcomeKind:
-        return T
+        return OutcomeKind.NOT_CALLED
 
 
 class SesNetworkError(SesError):

@@ -28,38 +28,66 @@ class RedisAccountBudget:
     def __init__(
         self,
         redis: Redis,
-        clock: Clock,
+        clock: Clock | None,
         rate: AccountRate,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.redis = redis
-        self.clock = clock
+        self.clock = clock  # None: Redis's own clock, the same for every host (production)
         self.rate = rate
         self._sleep = sleep
         self._script = Scripts(redis).account
 
-    async def reserve(self, account: str, kind: CallKind) -> float | None:
-        """Reserve the next slot: seconds to wait for it, or None when it is more than max_wait_s away."""
+    async def reserve(self, account: str, kind: CallKind) -> tuple[bool, float]:
+        """Reserve the next slot: (True, seconds to wait for it), or (False, how far away it is) past max_wait_s."""
         reply = as_str_list(
             await self._script(
                 keys=[keys.account_budget(account), keys.account_boot(account)],
                 args=[
-                    repr(self.clock.now()),
+                    "" if self.clock is None else repr(self.clock.now()),
                     kind.value,
                     repr(self.rate.gap_s(kind)),
+                    repr(self.rate.gap_s(CallKind.SEND)),
                     repr(self.rate.max_wait_s),
                     repr(RESTART_LOSS_S),
                 ],
             )
         )
-        wait = max(0.0, float(reply[1]))
-        return wait if reply[0] == "ok" else None
+        return reply[0] == "ok", max(0.0, float(reply[1]))
 
-    async def acquire(self, account: str, kind: CallKind) -> bool:
-        """Wait for a slot of `kind` on `account`; False (at once) when none is free within max_wait_s."""
-        wait = await self.reserve(account, kind)
-        if wait is None:
-            return False
+    async def acquire(self, account: str, kind: CallKind) -> float | None:
+        """Wait for a slot of `kind` on `account` (None: go now), or at once the seconds until one could be had."""
+        ok, wait = await self.reserve(account, kind)
+        if not ok:
+            return wait
         if wait > 0:
             await self._sleep(wait)
-        return True
+        return None
+
+
+class LocalAccountBudget:
+    """The same spacing kept in this process alone, for a command that finds no Redis (`check`).
+
+    Every call takes a slot of the share reserved for calls other than SendEmail, whatever its
+    kind: a pipeline on a Redis this process cannot see may be sending on the same account, and
+    that share is the one it leaves free.
+    """
+
+    def __init__(
+        self, clock: Clock, rate: AccountRate, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    ) -> None:
+        self.clock = clock
+        self.rate = rate
+        self._sleep = sleep
+        self._next_free = 0.0
+        self._lock = asyncio.Lock()
+
+    async def acquire(self, account: str, kind: CallKind) -> float | None:
+        """Wait for this process's next slot (never refused: a command waits its turn)."""
+        async with self._lock:
+            now = self.clock.now()
+            slot = max(now, self._next_free)
+            self._next_free = slot + self.rate.gap_s(CallKind.OTHER)
+        if slot > now:
+            await self._sleep(slot - now)
+        return None

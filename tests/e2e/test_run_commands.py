@@ -92,7 +92,7 @@ def test_sigkill_worker_loses_nothing_sends_nothing_twice(
         "latency: {min_ms: 400, max_ms: 600}\n",
         encoding="utf-8",
     )
-    env = base_env(redis_server.url, port, JOB_TIMEOUT_S="5", LEASE_S="6", SES_TIMEOUT_S="3")
+    env = base_env(redis_server.url, port, JOB_TIMEOUT_S="5", LEASE_S="6", SES_TIMEOUT_S="3", ACCOUNT_WAIT_MAX_S="1")
     log_path = tmp_path / "sends.jsonl"
     procs.emulator(env, port, log_path, world)
     path = write_campaign(tmp_path, 30, identities=1, extra=FAST_PLAN)

@@ -20,6 +20,7 @@ from orchestrator.ses.emulator import (
     World,
     run_emulator,
 )
+from tests.pipeline_helpers import max_in_rolling_window
 
 SECRET_ID, SECRET_KEY = "AKIDchecktest", "check-test-secret-key"
 MKT_ID, MKT_KEY = "AKIDmarketing", "marketing-secret-key"
@@ -91,10 +92,18 @@ def write_campaign(tmp_path: Path, template_id: int) -> Path:
     return path
 
 
-async def run_check(emu: RunningEmulator, tmp_path: Path, *args: str, mkt_key: str = MKT_KEY) -> tuple[int, str]:
+#: Nothing listens here: check finds no orchestrator Redis (and never touches one it was not given).
+NO_REDIS = "redis://127.0.0.1:1/0"
+
+
+async def run_check(
+    emu: RunningEmulator, tmp_path: Path, *args: str, mkt_key: str = MKT_KEY, redis_url: str = NO_REDIS
+) -> tuple[int, str]:
     """Run `orchestrate check ARGS` in a subprocess configured for the emulator; (exit code, stdout+stderr)."""
     env = {
         **os.environ,
+        "REDIS_URL": redis_url,
+        "ACCOUNT_OTHER_RATE_PER_S": "10",
         "SES_ENDPOINT": emu.url,
         "TENCENTCLOUD_SECRET_ID": SECRET_ID,
         "TENCENTCLOUD_SECRET_KEY": SECRET_KEY,
@@ -189,3 +198,16 @@ async def test_check_bad_campaign_file_exits_2(good: RunningEmulator, tmp_path: 
     assert code == 2
     assert "identities" in out
     assert good.service.status_log == []
+
+
+async def test_check_without_redis_keeps_to_the_reserved_share_of_the_rate(tmp_path: Path) -> None:
+    """No orchestrator Redis: check still paces its own calls (a 4,000-address blocklist: 40 pages), never throttled."""
+    world = good_world()
+    world.blocklist = [f"bounced{i}@example.net" for i in range(4000)]
+    async with run_emulator(world) as emu:
+        code, out = await run_check(emu, tmp_path, str(write_campaign(tmp_path, 3)))
+        calls = list(emu.call_log)
+    assert code == 0, out
+    assert [c for c in calls if (c.error or "").startswith("RequestLimitExceeded")] == []
+    assert len(calls) > 40
+    assert max_in_rolling_window([c.time for c in calls], 1.0) <= 10

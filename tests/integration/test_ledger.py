@@ -90,3 +90,38 @@ async def test_claim_and_finish_refuse_a_stale_holder(redis: Redis, tmp_path: Pa
     assert await ledger.claim(ck, idx, grant, "tok-2", START + 1, 90.0) is None
     assert not await ledger.finish(ck, identity, idx, "tok-2", START + 2, "accepted", value="m-2")
     assert (await ledger.state_of(ck, idx)).startswith("c|tok-1|")
+
+
+@pytest.mark.parametrize(
+    ("action", "attempts_after"),
+    [
+        pytest.param("retry", "1", id="a-try-that-left-counts"),
+        pytest.param("postpone", "0", id="a-call-that-never-left-does-not"),
+    ],
+)
+async def test_finish_counts_a_try_only_when_the_call_was_made(
+    redis: Redis, tmp_path: Path, action: str, attempts_after: str
+) -> None:
+    """Retry and postpone both wait in `later` with the budget given back; only a real try uses up an attempt."""
+    ledger, ck, identity, idx, grant = await _one_grant(redis, tmp_path)
+    claim = await ledger.claim(ck, idx, grant, "tok", START + 1, 90.0)
+    assert claim is not None
+    assert claim.attempt == 1
+    seq = grant.rsplit(":", 1)[1]
+    assert await ledger.finish(
+        ck,
+        identity,
+        idx,
+        "tok",
+        START + 2,
+        action,
+        value="Orchestrator.AccountBudgetBusy",
+        ready_at=START + 30,
+        refund=True,
+        grant_member=f"{ck.cid}:{idx}:{seq}",
+        grant_local_date="2026-12-01",
+        grant_time=claim.grant_time,
+    )
+    assert await ledger.state_of(ck, idx) == f"q|{attempts_after}"
+    assert await redis.zscore(ck.later, str(idx)) == START + 30
+    assert await _counters(redis, ck, identity) == [0, 0, 0, 0, 0]

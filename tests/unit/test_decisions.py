@@ -11,6 +11,7 @@ import pytest
 from orchestrator.core.decisions import (
     DOMAIN_LATER_MIN_S,
     FIRST_RECONCILE_AFTER_S,
+    NOT_CALLED_MIN_S,
     RECIPIENT_LATER_MIN_S,
     Action,
     Decision,
@@ -172,6 +173,18 @@ def _utc(*args: int) -> float:
             ),
             id="domain-later-holds-the-domain-as-long-as-told",
         ),
+        pytest.param(
+            SendOutcome(K.NOT_CALLED, code="Orchestrator.AccountBudgetBusy", defer_s=12.5),
+            Decision(Action.POSTPONE, value="Orchestrator.AccountBudgetBusy", ready_at=NOW + 12.5, refund=True),
+            id="not-called-waits-for-the-budget-and-counts-no-try",
+        ),
+        pytest.param(
+            SendOutcome(K.NOT_CALLED, code="Orchestrator.AccountBudgetBusy", defer_s=0.0),
+            Decision(
+                Action.POSTPONE, value="Orchestrator.AccountBudgetBusy", ready_at=NOW + NOT_CALLED_MIN_S, refund=True
+            ),
+            id="not-called-waits-at-least-a-second",
+        ),
     ],
 )
 def test_decide_each_outcome_kind(outcome: SendOutcome, expected: Decision) -> None:
@@ -204,6 +217,7 @@ def test_decide_transient_backs_off_with_jitter() -> None:
         pytest.param(SendOutcome(K.CAMPAIGN_FATAL, code="AuthFailure"), Action.PAUSE, id="fatal-still-pauses"),
         pytest.param(SendOutcome(K.IDENTITY_TODAY, code="F.ExceedSendLimit"), Action.REQUEUE, id="quota-requeues"),
         pytest.param(SendOutcome(K.RECIPIENT_NEVER, code="F.Invalid"), Action.SUPPRESSED, id="never-suppresses"),
+        pytest.param(SendOutcome(K.NOT_CALLED, defer_s=3.0), Action.POSTPONE, id="not-called-is-never-a-last-try"),
     ],
 )
 def test_decide_last_attempt(outcome: SendOutcome, action: Action) -> None:

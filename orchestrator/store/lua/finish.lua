@@ -4,8 +4,8 @@
 --       15 identity's sends on the grant's Tencent day
 -- ARGV: 1 idx, 2 token, 3 now, 4 action, 5 value, 6 ready at, 7 refund (0/1), 8 campaign id,
 --       9 grant member, 10 detail, 11 event maxlen, 12 identity
--- action: accepted (value = MessageId) | retry (later at ready_at) | requeue (front of queue,
---         attempt not counted) | failed (value = code) | suppressed (value = reason) |
+-- action: accepted (value = MessageId) | retry (later at ready_at) | postpone (later at ready_at,
+--         attempt not counted) | requeue (front of queue, attempt not counted) | failed (value = code) | suppressed (value = reason) |
 --         in_doubt | pause (requeue + the campaign's automatic pause with reason `detail`)
 -- Returns: {'ok', previous state} | {'stale', current state}
 local states, counts, inflight, later, queue, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -56,8 +56,9 @@ if action == 'accepted' then
   redis.call('HSET', states, idx, ledger_format('accepted', {message_id = value}))
   redis.call('HINCRBY', counts, 'accepted', 1)
   redis.call('HSET', message_ids, value, cid .. ':' .. idx)
-elseif action == 'retry' then
-  requeue(attempt)
+elseif action == 'retry' or action == 'postpone' then
+  -- postpone: the call never left (no slot in the account's API budget), so no try is counted.
+  requeue(action == 'retry' and attempt or attempt - 1)
   redis.call('ZADD', later, tonumber(ARGV[6]), idx)
 elseif action == 'requeue' or action == 'pause' then
   requeue(attempt - 1)
