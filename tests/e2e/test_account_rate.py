@@ -68,8 +68,6 @@ def test_account_rate_holds_at_the_provider_through_a_killed_worker_and_a_redis_
         port,
         ACCOUNT_RATE_PER_S=str(ACCOUNT_RATE),
         ACCOUNT_WAIT_MAX_S="5",
-        # Six processes share two cores here: a call may leave up to ~100 ms after its slot.
-        ACCOUNT_RATE_GUARD_S="0.15",
         WORKER_CONCURRENCY="20",
         SES_TIMEOUT_S="2",
         JOB_TIMEOUT_S="10",
