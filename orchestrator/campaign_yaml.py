@@ -20,6 +20,8 @@ MAX_CAMPAIGN_FILE_BYTES = 1 << 20
 MAX_YAML_DEPTH = 50
 #: The document's nodes counted with every alias expanded: a bound on what anchors can multiply.
 MAX_YAML_NODES = 100_000
+#: An integer written with more characters than this is refused (Python will not even print a 5,000-digit one).
+MAX_INT_CHARS = 100
 #: The longest message a problem carries (a value echoed in it is cut anyway).
 MAX_MESSAGE_CHARS = 500
 
@@ -105,6 +107,11 @@ class _Loader(yaml.SafeLoader):
             problem = f"aliases expand the document past {MAX_YAML_NODES:,} values (anchors used to multiply data?)"
             raise _LimitError(problem, event.start_mark)
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> Any:
+        if len(str(node.value)) > MAX_INT_CHARS:
+            raise _LimitError(f"an integer longer than {MAX_INT_CHARS} characters", node.start_mark)
+        return super().construct_yaml_int(node)
+
     def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
         try:
             return super().construct_yaml_timestamp(node)
@@ -113,6 +120,7 @@ class _Loader(yaml.SafeLoader):
 
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 
 
 def parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any, list[Problem]]:

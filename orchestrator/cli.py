@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from dataclasses import dataclass
 
 import click
 
 from orchestrator import __version__
+from orchestrator.core.text import printable
 from orchestrator.logging_setup import configure_logging
-from orchestrator.settings import Settings, settings_or_exit
+from orchestrator.settings import SECRET_SETTINGS, Settings, settings_or_exit
 
 #: Subcommand modules under orchestrator.commands, in the order `--help` lists them.
 COMMAND_MODULES = (
@@ -40,6 +42,30 @@ class AppContext:
     """What every subcommand shares: settings read once."""
 
     settings: Settings
+
+
+def echo_error(text: str) -> None:
+    """Print user-facing error text on stderr: configured secrets redacted, control characters escaped.
+
+    Every command prints its errors (a campaign file's problems included) through here.
+    """
+    click.echo("\n".join(printable(line) for line in redact(text).split("\n")), err=True)
+
+
+#: `NAME=value` (or `NAME: value`) of a secret setting, as an env file or a pasted line holds it.
+_SECRET_ASSIGNMENT = re.compile(
+    r"\b(" + "|".join(SECRET_SETTINGS) + r")(\s*[=:]\s*)(\"[^\"\n]*\"?|'[^'\n]*'?|\{[^\n]*|[^\s'\",;)\]}]+)"
+)
+
+
+def redact(text: str) -> str:
+    """`text` with every configured secret's value, and the value of any `SECRET_SETTING=...`, shown as ***."""
+    ctx = click.get_current_context(silent=True)
+    app = ctx.find_object(AppContext) if ctx is not None else None
+    if app is not None:
+        for secret in app.settings.secret_values():
+            text = text.replace(secret, "***")
+    return _SECRET_ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
 
 
 class OrchestrateGroup(click.Group):
@@ -81,6 +107,7 @@ def _load(module: str) -> list[click.Command] | None:
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Send a bulk e-mail campaign through Tencent Cloud SES on a safe warm-up plan."""
+    _refuse_undecodable_argv(sys.argv[1:])
     settings = settings_or_exit()
     # A running `orchestrate up` records its embedded Redis and local emulator: other terminals find them.
     from orchestrator.up_state import with_recorded_state
@@ -88,6 +115,16 @@ def main(ctx: click.Context) -> None:
     settings = with_recorded_state(settings, os.environ)
     configure_logging(settings.log_format, settings.log_level)
     ctx.obj = AppContext(settings=settings)
+
+
+def _refuse_undecodable_argv(argv: list[str]) -> None:
+    """Exit 2 with one line when an argument is not UTF-8: it could be neither stored, printed nor opened alike."""
+    for position, arg in enumerate(argv, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:  # Python keeps undecodable bytes as lone surrogates
+            echo_error(f"error: argument {position} ({arg}) is not valid UTF-8 text")
+            raise SystemExit(EXIT_USAGE) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

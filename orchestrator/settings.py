@@ -8,7 +8,7 @@ import types
 from typing import Any, Literal, Union, get_args, get_origin
 
 import annotated_types
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
@@ -21,9 +21,21 @@ from orchestrator.core.decisions import (
     RECONCILE_WINDOW_S,
 )
 from orchestrator.core.text import printable
+from orchestrator.redis_url import LOG_LEVELS, REDIS_URL_FORM, redis_passwords, redis_url_problem
 
 DEFAULT_ACCOUNT = "default"
 _RATE = AccountRate()  # the defaults of the account's API budget, owned by the core
+#: The settings whose values are secret, as a user writes them (`NAME=value` lines are never echoed).
+SECRET_SETTINGS = (
+    "TENCENTCLOUD_SECRET_ID",
+    "TENCENTCLOUD_SECRET_KEY",
+    "ORCHESTRATE_ACCOUNTS",
+    "REDIS_URL",
+    "CALLBACK_TOKEN",
+    "WEB_ACCESS_TOKEN",
+)
+SECRET_TOKEN_FIELDS = ("callback_token", "web_access_token")
+MIN_REDACTED_CHARS = 4
 
 
 class AccountCredentials(BaseModel):
@@ -81,6 +93,23 @@ class Settings(BaseSettings):
     submit_wait_s: float = Field(300.0, alias="SUBMIT_WAIT_S", ge=0, allow_inf_nan=False)
     state_dir: str | None = Field(None, alias="ORCHESTRATE_STATE_DIR")
 
+    @field_validator("redis_url")
+    @classmethod
+    def _usable_redis_url(cls, url: str) -> str:
+        problem = redis_url_problem(url)
+        if problem is not None:  # our own words: the URL holds the password, it is never quoted
+            msg = f"expected {REDIS_URL_FORM} ({problem})"
+            raise ValueError(msg)
+        return url
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, level: str) -> str:
+        if level.strip().upper() not in LOG_LEVELS:
+            msg = "expected one of " + ", ".join(LOG_LEVELS[:5]) + " (any case)"
+            raise ValueError(msg)
+        return level.strip().upper()
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.account_other_rate_per_s >= self.account_rate_per_s:
@@ -104,6 +133,20 @@ class Settings(BaseSettings):
             guard_s=self.account_rate_guard_s,
             max_wait_s=self.account_wait_max_s,
         )
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret (key pairs, the Redis password, tokens), longest first: for redacting text."""
+        found = [self.tencentcloud_secret_id, self.tencentcloud_secret_key]
+        for pair in self.accounts.values():
+            found += [pair.secret_id, pair.secret_key]
+        values = [s.get_secret_value() for s in found if s is not None]
+        values += redis_passwords(self.redis_url)
+        for name in SECRET_TOKEN_FIELDS:  # settings another version may add; absent ones are skipped
+            token = getattr(self, name, None)
+            if token is not None:
+                values.append(token.get_secret_value() if isinstance(token, SecretStr) else str(token))
+        # A value this short would blot out ordinary words; no real key or password is that short.
+        return sorted({v for v in values if len(v) >= MIN_REDACTED_CHARS}, key=len, reverse=True)
 
     def credentials(self, account: str = DEFAULT_ACCOUNT) -> AccountCredentials | None:
         """The key pair of `account`, or None when it is not configured."""
@@ -157,8 +200,15 @@ def _describe(exc: ValidationError) -> str:
             continue
         field = _field(str(loc[0]))
         alias = field.alias if field and field.alias else str(loc[0])
+        if err["type"] == "value_error" and alias in _OWN_WORDS:  # a field validator's text, no value in it
+            parts.append(f"setting {alias}: " + str(err["msg"]).removeprefix("Value error, "))
+            continue
         parts.append(f"setting {alias}: expected {_expected(field)}{_nested(loc[1:], err['type'])}")
     return "; ".join(dict.fromkeys(parts))
+
+
+#: The settings whose validators explain themselves (their messages never quote the value).
+_OWN_WORDS = frozenset({"REDIS_URL", "LOG_LEVEL"})
 
 
 def _field(name: str) -> FieldInfo | None:

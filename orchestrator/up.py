@@ -88,7 +88,14 @@ async def _emulator(settings: Settings, wanted: bool, port: int) -> AsyncIterato
     secret_id, secret_key, _ = permissive_credentials()
     send_log = state_dir(settings) / "emulator-sends.jsonl"
     url_file = state_dir(settings) / "emulator.url"
-    async with run_emulator(permissive_world(), port=port, send_log_path=send_log) as emu:
+    stack = contextlib.AsyncExitStack()
+    try:
+        emu = await stack.enter_async_context(run_emulator(permissive_world(), port=port, send_log_path=send_log))
+    except OSError as exc:  # the port is taken (by a running `orchestrate emulator`?)
+        await stack.aclose()
+        msg = f"cannot start the local SES emulator on port {port} ({exc.strerror or 'in use'}): stop what uses it"
+        raise UpError(msg + " or pass --emulator-port") from None
+    async with stack:
         url_file.write_text(emu.url + "\n", encoding="utf-8")
         try:
             yield settings.model_copy(

@@ -12,8 +12,7 @@ import click
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from orchestrator.cli import EXIT_FAILED, EXIT_USAGE, AppContext
-from orchestrator.core.text import printable
+from orchestrator.cli import EXIT_FAILED, EXIT_USAGE, AppContext, echo_error
 from orchestrator.store import campaigns
 from orchestrator.store.connection import describe_failure, nothing_listens, probe, redis_from_url
 
@@ -28,7 +27,7 @@ class CommandError(click.ClickException):
         self.exit_code = exit_code
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"error: {printable(self.format_message())}", err=True)
+        echo_error(f"error: {self.format_message()}")
 
 
 def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:

@@ -49,16 +49,16 @@ def command(ctx: click.Context, file: Path, as_json: bool) -> None:
     Exits 0 when every check passes (warnings allowed), 1 when one fails, 2 when FILE is invalid.
     """
     from orchestrator.campaign_file import CampaignFileError, load_campaign
-    from orchestrator.cli import EXIT_FAILED, EXIT_USAGE
+    from orchestrator.cli import EXIT_FAILED, EXIT_USAGE, echo_error, redact
 
     try:
         campaign = load_campaign(file)
     except CampaignFileError as exc:
         if as_json:
-            click.echo(json.dumps({"ok": False, "errors": [str(p) for p in exc.problems]}, indent=2))
+            click.echo(json.dumps({"ok": False, "errors": [redact(str(p)) for p in exc.problems]}, indent=2))
         else:
             for problem in exc.problems:
-                click.echo(printable(str(problem)), err=True)
+                echo_error(str(problem))
         raise click.exceptions.Exit(EXIT_USAGE) from None
     settings: Settings = ctx.obj.settings if ctx.obj is not None else Settings()
     today = datetime.fromtimestamp(SystemClock().now(), tz=TENCENT_ZONE).date()

@@ -40,11 +40,11 @@ async def _serve(
 
 @click.command("emulator")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8765, show_default=True, type=int, help="Port (0: any free port).")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free port).")
 @click.option(
     "--world",
     "world_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     help="World file (YAML/JSON): accounts, domains, templates, faults. Default: permissive.",
 )
 @click.option(
@@ -60,6 +60,7 @@ async def _serve(
 def command(host: str, port: int, world_file: Path | None, send_log: Path | None, call_log: Path | None) -> None:
     """Run a local Tencent SES emulator the official SDK (and `orchestrate`) can talk to."""
     from orchestrator.cli import EXIT_USAGE
+    from orchestrator.commands._common import CommandError
 
     if world_file is None:
         secret_id, secret_key, source = permissive_credentials()
@@ -79,6 +80,9 @@ def command(host: str, port: int, world_file: Path | None, send_log: Path | None
             f"  account {a.name}: secret id {a.secret_id}, key {_mask(a.secret_key)} (from the world file)"
             for a in world.accounts
         ]
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(world, host, port, send_log, call_log, banner))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve(world, host, port, send_log, call_log, banner))
+    except OSError as exc:  # the port is taken, the host is no address of this machine, a log cannot be opened
+        raise CommandError(f"cannot serve the emulator on {host}:{port}: {exc.strerror or exc}") from None
     click.echo("emulator stopped")

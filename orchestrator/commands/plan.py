@@ -27,7 +27,7 @@ def command(file: Path, days: int, as_json: bool) -> None:
 
     Day 1 is the campaign's `start`, or today in its time zone. Nothing is stored or sent.
     """
-    from orchestrator.cli import EXIT_USAGE
+    from orchestrator.cli import EXIT_USAGE, echo_error
 
     try:
         campaign = load_campaign(file)
@@ -37,7 +37,7 @@ def command(file: Path, days: int, as_json: bool) -> None:
             return
         recipients = count_recipients(campaign)
     except CampaignFileError as exc:
-        click.echo(str(exc), err=True)
+        echo_error(str(exc))
         raise click.exceptions.Exit(EXIT_USAGE) from None
     _print_table(campaign, preview, recipients)
 

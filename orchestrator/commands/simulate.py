@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from orchestrator.cli import EXIT_USAGE, AppContext
+from orchestrator.cli import EXIT_USAGE, AppContext, echo_error
 from orchestrator.logging_setup import configure_logging
 
 
@@ -38,7 +38,9 @@ def _default_out(name: str) -> Path:
 @click.command("simulate")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--days", default=30, show_default=True, type=click.IntRange(1, 400), help="Virtual days to run.")
-@click.option("--out", "out", type=click.Path(path_type=Path), help="Output folder (default: a new one, named).")
+@click.option(
+    "--out", "out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default: a new one, named)."
+)
 @click.option("--speed", type=FiniteFloatRange(min=1, min_open=False), help="Virtual seconds per real second.")
 @click.option(
     "--sample", type=FiniteFloatRange(0, 1, min_open=True), help="Scale recipients and caps by F, 0 < F <= 1."
@@ -65,9 +67,14 @@ def command(
         spec = load_campaign(file)
         scan_recipients(spec)  # every row, as submit reads them, before anything is written
     except (CampaignFileError, RecipientFileError) as exc:
-        click.echo(str(exc), err=True)
+        echo_error(str(exc))
         ctx.exit(EXIT_USAGE)
     out = out or _default_out(spec.name)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file where the folder should be (also above it), no permission
+        echo_error(f"error: cannot make the output folder {out}: {exc.strerror or exc}")
+        ctx.exit(EXIT_USAGE)
     click.echo(f"simulating {spec.name} for {days} days into {out}/ ...", err=True)
 
     def started(redis_url: str, cid: str) -> None:
@@ -91,7 +98,7 @@ def command(
     except EmbeddedRedisError as exc:
         raise click.ClickException(str(exc)) from None
     except RecipientFileError as exc:  # the file changed since it was read a moment ago
-        click.echo(str(exc), err=True)
+        echo_error(str(exc))
         ctx.exit(EXIT_USAGE)
     if sys.stderr.isatty():
         click.echo("", err=True)

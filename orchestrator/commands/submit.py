@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 from redis.asyncio import Redis
 
-from orchestrator.cli import EXIT_USAGE, AppContext
+from orchestrator.cli import EXIT_USAGE, AppContext, echo_error
 from orchestrator.commands._common import CommandError, print_json, run
 from orchestrator.core.clock import SystemClock
 from orchestrator.submit import SubmitInProgressError, SubmitLostClaimError, SubmitResult, describe, submit
@@ -38,7 +38,7 @@ def command(ctx: click.Context, file: Path, force_new: bool, as_json: bool) -> N
     try:
         campaign = load_campaign(file)
     except CampaignFileError as exc:
-        click.echo(str(exc), err=True)
+        echo_error(str(exc))
         ctx.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         click.echo(INTERRUPTED.format(how="interrupted"), err=True)

@@ -16,8 +16,20 @@ from orchestrator.cli import AppContext
     default=None,
     help="Send to the local SES emulator (default: only when no Tencent credentials are configured).",
 )
-@click.option("--redis-port", default=6390, show_default=True, help="Port of the embedded Redis, when one is started.")
-@click.option("--emulator-port", default=8765, show_default=True, help="Port of the local emulator, when started.")
+@click.option(
+    "--redis-port",
+    default=6390,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Port of the embedded Redis, when one is started.",
+)
+@click.option(
+    "--emulator-port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Port of the local emulator, when started.",
+)
 @click.pass_context
 def command(ctx: click.Context, emulator: bool | None, redis_port: int, emulator_port: int) -> None:
     """Run Redis (REDIS_URL, or an embedded one), the workers and the pacer together until Ctrl-C."""

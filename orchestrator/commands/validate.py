@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from orchestrator.campaign_file import CampaignFileError, Problem, check_campaign_and_rows, read_csv_header
+from orchestrator.cli import redact
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.plan import Mode, identity_caps
 from orchestrator.core.text import printable
@@ -37,7 +38,7 @@ def command(file: Path, as_json: bool) -> None:
             problems = exc.problems
     summary = summarize(campaign, header, stats) if campaign is not None and not problems else None
     if as_json:
-        errors = [{"file": p.file, "line": p.line, "field": p.field, "message": p.message} for p in problems]
+        errors = [{"file": p.file, "line": p.line, "field": p.field, "message": redact(p.message)} for p in problems]
         click.echo(json.dumps({"valid": not problems, "errors": errors, "summary": summary}, indent=2))
     elif summary is not None:
         _echo_summary(str(file), summary)
@@ -129,6 +130,6 @@ def _echo_summary(file: str, s: dict[str, Any]) -> None:
 
 def _echo_problems(file: str, problems: list[Problem]) -> None:
     for problem in problems:
-        _echo(str(problem))
+        _echo(redact(str(problem)))
     count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
     _echo(f"{file}: {count}")

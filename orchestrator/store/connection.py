@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from arq.connections import RedisSettings
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.connection import parse_url
 from redis.exceptions import AuthenticationError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -93,12 +93,22 @@ def redis_from_url(url: str, **kwargs: Any) -> Redis:
 
 
 def arq_settings(url: str) -> RedisSettings:
-    """arq's RedisSettings for `url`, with the retry arq does not set by itself.
+    """arq's RedisSettings for `url` (read as redis-py reads it), with the retry arq does not set by itself.
 
     arq builds its own pool, so the restart-tolerant connection cannot be used there: a refused
     connect is simply retried like a broken one (arq also retries its first connect, `conn_retries`).
+    arq's own `from_dsn` is not used: it keeps a percent-encoded password encoded and fails on `host/`.
     """
-    settings = RedisSettings.from_dsn(url)
+    parsed = parse_url(url)  # type: ignore[no-untyped-call]  # checked when the settings were read
+    settings = RedisSettings(
+        host=parsed.get("host", "localhost"),
+        port=parsed.get("port", 6379),
+        unix_socket_path=parsed.get("path"),
+        database=parsed.get("db", 0),
+        username=parsed.get("username"),
+        password=parsed.get("password"),
+        ssl=url.startswith("rediss://"),
+    )
     settings.retry = _retry()
     settings.retry_on_error = [RedisConnectionError, RedisTimeoutError, ConnectionRefusedError]
     settings.conn_retries = RETRY_ATTEMPTS
@@ -107,21 +117,20 @@ def arq_settings(url: str) -> RedisSettings:
 
 
 def safe_url(url: str) -> str:
-    """`url` fit to print: its user and password (also a `?password=` parameter) replaced by ***."""
-    if "://" not in url:
+    """`url` fit to print: all between `://` and the last `@` (user, password) and any query replaced by ***.
+
+    Done on the plain text, never by a URL parser: a password holding `/`, `?` or `#` would mislead it.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return "***" if "@" in url else url
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            netloc = "***@" + netloc.rsplit("@", 1)[1]
-        query = parts.query
-        if query:
-            pairs = parse_qsl(query, keep_blank_values=True)
-            query = urlencode([(k, "***" if k.lower() in {"password", "username"} else v) for k, v in pairs], safe="*")
-    except ValueError:
-        return "(REDIS_URL, not shown: it does not parse as a URL)"
-    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+    if "@" in rest:
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    base, qmark, query = rest.partition("?")
+    if qmark:  # an option may hold a password (`?password=`): only the database's value is kept
+        pairs = [pair.partition("=") for pair in query.split("&") if pair]
+        base += "?" + "&".join(f"{k}={v if k == 'db' and v.isdigit() else '***'}" for k, _, v in pairs)
+    return f"{scheme}://{base}"
 
 
 async def probe(url: str, timeout_s: float = 3.0) -> RedisError | OSError | None:
@@ -130,8 +139,8 @@ async def probe(url: str, timeout_s: float = 3.0) -> RedisError | OSError | None
         client: Redis = Redis.from_url(
             url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, retry=Retry(NoBackoff(), 0)
         )
-    except ValueError as exc:  # a URL redis-py cannot read (its message never holds the password)
-        return RedisError(str(exc))
+    except ValueError:  # a URL redis-py cannot read: its message may quote the password
+        return RedisError("REDIS_URL cannot be read as a Redis URL")
     try:
         await client.ping()
     except (RedisError, OSError) as exc:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.embedded import EmbeddedRedis
+from tests.conftest import ROOT
 from tests.e2e.locked_redis import RIGHT_PASSWORD, WRONG_PASSWORD, locked_redis, url_with
 from tests.e2e.procs import BIN, free_port
 from tests.pipeline_helpers import write_campaign
@@ -31,6 +32,26 @@ BAD = {
     "ses-timeout-text": ("SES_TIMEOUT_S", SECRET),
     "ses-timeout-negative": ("SES_TIMEOUT_S", "-5"),
     "worker-concurrency": ("WORKER_CONCURRENCY", "1.5"),
+    "log-level": ("LOG_LEVEL", SECRET),
+    # A password holding / ? or # misleads a URL parser into taking part of it for the port.
+    "redis-url-slash-in-password": ("REDIS_URL", f"redis://:{SECRET}/PW@127.0.0.1:1/15"),
+    "redis-url-hash-in-password": ("REDIS_URL", f"redis://:TOP#{SECRET}@127.0.0.1:1/15"),
+    "redis-url-question-mark-in-password": ("REDIS_URL", f"redis://:TOP?{SECRET}@127.0.0.1:1/15"),
+    "redis-url-scheme": ("REDIS_URL", f"foo://{SECRET}"),
+    "redis-url-ipv6-unclosed": ("REDIS_URL", f"redis://:{SECRET}@[::1"),
+    "redis-url-port-out-of-range": ("REDIS_URL", f"redis://:{SECRET}@127.0.0.1:99999/0"),
+    "redis-url-port-zero": ("REDIS_URL", f"redis://:{SECRET}@127.0.0.1:0/0"),
+    "redis-url-db-not-a-number": ("REDIS_URL", f"redis://:{SECRET}@127.0.0.1:1/abc"),
+    "redis-url-db-query": ("REDIS_URL", f"redis://:{SECRET}@127.0.0.1:1?db=-1"),
+    "redis-url-no-host": ("REDIS_URL", f"redis://:{SECRET}@:1/0"),
+}
+
+#: Malformed REDIS_URLs, each with the reason the error line gives.
+BAD_REDIS_URLS = {
+    "slash-in-password": (f"redis://:{SECRET}/PW@127.0.0.1:1/15", "percent-encode"),
+    "scheme": (f"foo://{SECRET}", "the scheme must be"),
+    "port": (f"redis://:{SECRET}@127.0.0.1:99999/0", "the port must be a whole number from 1 to 65535"),
+    "db": (f"redis://:{SECRET}@127.0.0.1:1/abc", "the database must be a whole number"),
 }
 
 
@@ -99,6 +120,39 @@ def test_bad_accounts_setting_stops_every_command(tmp_path: Path, argv: list[str
     line = _assert_one_line(done, "setting ORCHESTRATE_ACCOUNTS: expected a JSON object", SECRET)
     assert "secret_key is missing" in line
     assert not (tmp_path / "state" / "redis.url").exists()
+
+
+@pytest.mark.parametrize("argv", [["status"], ["pacer"], ["submit", "CAMPAIGN"], ["worker"], ["up"], ["arq"]])
+@pytest.mark.parametrize("case", list(BAD_REDIS_URLS))
+def test_malformed_redis_url_stops_every_command(tmp_path: Path, case: str, argv: list[str]) -> None:
+    """A malformed REDIS_URL stops every command (and arq's worker) with exit 2 and one line, the password unseen."""
+    url, reason = BAD_REDIS_URLS[case]
+    path = write_campaign(tmp_path, 3, identities=1)
+    args = [str(path) if a == "CAMPAIGN" else a for a in argv]
+    env = _env(tmp_path, REDIS_URL=url)
+    if args == ["arq"]:
+        done = subprocess.run(
+            [str(BIN / "arq"), "workers.WorkerSettings"],
+            env={**env, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=tmp_path,
+            check=False,
+        )
+    else:
+        done = _run(env, tmp_path, *args)
+    assert done.returncode == 2
+    line = _assert_one_line(done, "setting REDIS_URL: expected redis://", SECRET)
+    assert reason in line
+
+
+@pytest.mark.parametrize("level", ["debug", "Info", "WARNING", "error", "critical"])
+def test_log_level_takes_the_standard_names_in_any_case(tmp_path: Path, level: str) -> None:
+    """LOG_LEVEL accepts each standard level name in any case: `status` gets past the settings to Redis."""
+    done = _run(_env(tmp_path, LOG_LEVEL=level), tmp_path, "status")
+    assert "setting LOG_LEVEL" not in done.stderr
+    assert "nothing listens at" in done.stderr
 
 
 def test_bad_settings_in_the_env_file_are_reported_too(tmp_path: Path) -> None:

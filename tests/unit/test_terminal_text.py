@@ -46,6 +46,10 @@ def test_printable_output_has_no_control_character() -> None:
         pytest.param("redis://h:6379/0?password=hunter2&db=2", "redis://h:6379/0?password=***&db=2", id="query"),
         pytest.param("unix:///run/redis.sock?db=1", "unix:///run/redis.sock?db=1", id="unix-socket"),
         pytest.param("hunter2@h:6379", "***", id="no-scheme"),
+        pytest.param("redis://:hun/ter2@h:6379/15", "redis://***@h:6379/15", id="slash-in-password"),
+        pytest.param("redis://:hun#ter?2@h:6379/1", "redis://***@h:6379/1", id="hash-and-question-mark"),
+        pytest.param("redis://u:a@b@h:6379/0", "redis://***@h:6379/0", id="at-in-password"),
+        pytest.param("redis://[::1:6379/0?client_name=hunter2", "redis://[::1:6379/0?client_name=***", id="no-url"),
     ],
 )
 def test_safe_url_never_shows_a_password(url: str, expected: str) -> None:

@@ -15,12 +15,12 @@ from orchestrator.ses.emulator.world import (
     TemplateConfig,
     World,
     WorldFileError,
-    load_world,
     permissive_credentials,
     permissive_world,
     quota_for_level,
     world_from_dict,
 )
+from orchestrator.ses.emulator.world_file import load_world
 
 __all__ = [
     "DEFAULT_SECRET_ID",

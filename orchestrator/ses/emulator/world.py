@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
-from pathlib import Path
 from typing import Annotated, Any, Final, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from pydantic.dataclasses import dataclass
 from yarl import URL
-
-from orchestrator.ses.emulator.params import MAX_JSON_DEPTH, too_deep
 
 #: The credentials a permissive emulator accepts when TENCENTCLOUD_SECRET_ID/KEY are unset.
 DEFAULT_SECRET_ID: Final = "emulator-id"  # noqa: S105 - a documented local-only default
@@ -236,23 +231,10 @@ class WorldFileError(ValueError):
 
 def world_from_dict(data: Mapping[str, Any]) -> World:
     """A World from plain data (a parsed YAML or JSON document)."""
-    return _validate(data, lambda _loc: "")
+    return validate_world(data, lambda _loc: "")
 
 
-def load_world(path: str | Path) -> World:
-    """Read a world file (YAML, or JSON); each problem names the file, its line and the field."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, ValueError) as exc:
-        raise WorldFileError([f"{p}: {exc}"]) from None
-    data = _parse_json(p, text) if p.suffix == ".json" else _parse_yaml(p, text)
-    if not isinstance(data, dict):
-        raise WorldFileError([f"{p}:1: a world file is a mapping (accounts:, identities:, templates:, ...)"])
-    return _validate(data, lambda loc: f"{p}:{_line_of(text, loc)}: ")
-
-
-def _validate(data: Mapping[str, Any], place: Callable[[Sequence[int | str]], str]) -> World:
+def validate_world(data: Mapping[str, Any], place: Callable[[Sequence[int | str]], str]) -> World:
     try:
         return _WORLD_ADAPTER.validate_python(dict(data))
     except ValidationError as exc:
@@ -261,55 +243,6 @@ def _validate(data: Mapping[str, Any], place: Callable[[Sequence[int | str]], st
             for e in exc.errors()
         ]
         raise WorldFileError(problems) from None
-
-
-def _parse_json(p: Path, text: str) -> Any:
-    if too_deep(text):
-        raise WorldFileError([f"{p}: brackets nest deeper than {MAX_JSON_DEPTH} levels or do not match"])
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise WorldFileError([f"{p}:{exc.lineno}: {exc.msg}"]) from None
-    except ValueError as exc:  # e.g. an integer longer than Python converts
-        raise WorldFileError([f"{p}: {' '.join(str(exc).split())[:200]}"]) from None
-
-
-def _parse_yaml(p: Path, text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
-        raise WorldFileError([f"{p}:{line}: {exc.problem or exc.context or 'not YAML'}"]) from None
-    except yaml.YAMLError as exc:
-        raise WorldFileError([f"{p}: {' '.join(str(exc).split())[:200]}"]) from None
-    except RecursionError:  # PyYAML's composer recurses once per nesting level
-        raise WorldFileError([f"{p}: the file nests too deeply to be a world file"]) from None
-
-
-def _line_of(text: str, loc: Sequence[int | str]) -> int:
-    """The 1-based line of the deepest YAML node on the path `loc` (1 if the text cannot be composed)."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except (yaml.YAMLError, RecursionError):
-        return 1
-    line = 0
-    for part in loc:
-        if node is None:
-            break
-        line = node.start_mark.line
-        node = _child(node, part)
-    if node is not None:
-        line = node.start_mark.line
-    return line + 1
-
-
-def _child(node: yaml.Node, part: int | str) -> yaml.Node | None:
-    if isinstance(node, yaml.MappingNode):
-        return next((v for k, v in node.value if str(k.value) == str(part)), None)
-    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-        child: yaml.Node = node.value[part]
-        return child
-    return None
 
 
 def _remember(made: OrderedDict[_K, _V], key: _K, make: Callable[[], _V]) -> _V:
