@@ -11,6 +11,7 @@ from datetime import date
 
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from orchestrator.core.account_rate import AccountRate, CallKind
 from orchestrator.core.budget import budget_now
@@ -34,6 +35,7 @@ from orchestrator.store.identities import IdentityState
 from orchestrator.store.ledger import Ledger
 from orchestrator.store.limiter import JobQueue, Limiter, Limits
 from orchestrator.store.scripts import Scripts, as_str_list
+from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, refused, whole
 
 log = structlog.get_logger("orchestrator.pacer")
 
@@ -109,7 +111,16 @@ class Pacer:
             rec = await self.load_campaign(cid)
             if rec is None or rec.state is not State.RUNNING:
                 continue
-            await self._tick_campaign(rec, now, states, report)
+            try:
+                await self._tick_campaign(rec, now, states, report)
+            except identities.UnreadableIdentityError as exc:  # only the campaigns using it wait
+                self._skip(cid, f"identity {exc.identity}: {exc.reason}")
+            except BadStoredValueError as exc:
+                self._skip(cid, str(exc))
+            except ResponseError as exc:  # a key of the campaign or an identity holds another type
+                self._skip(cid, refused(exc) or "Redis refused a command")
+            else:
+                self._unreadable.discard(cid)  # readable again: a new failure is reported again
         return report
 
     async def load_campaign(self, cid: str) -> campaigns.CampaignRecord | None:
@@ -117,12 +128,15 @@ class Pacer:
         try:
             rec = await campaigns.get(self.redis, cid)
         except campaigns.UnreadableCampaignError as exc:
-            if cid not in self._unreadable:
-                self._unreadable.add(cid)
-                log.warning("campaign_unreadable", campaign=cid, reason=exc.unreadable.reason)
+            self._skip(cid, exc.unreadable.reason)
             return None
-        self._unreadable.discard(cid)
         return rec
+
+    def _skip(self, cid: str, reason: str) -> None:
+        """Warn once that `cid` is skipped while it cannot be read (again once it was readable in between)."""
+        if cid not in self._unreadable:
+            self._unreadable.add(cid)
+            log.warning("campaign_unreadable", campaign=cid, reason=campaigns.unreadable(cid, cid, reason).reason)
 
     async def refresh_quotas(self) -> None:
         """Read every identity's current daily quota from Tencent (a new domain starts at 500 a day)."""
@@ -130,7 +144,7 @@ class Pacer:
         if list_identities is None:
             return
         ids = sorted(str(i) for i in await self.redis.smembers(keys.IDENTITIES))
-        states = await identities.load_many(self.redis, ids)
+        states, _ = await identities.load_readable(self.redis, ids)  # the tick warns of the others
         by_account: dict[str, list[IdentityState]] = {}
         for st in states.values():
             by_account.setdefault(st.account, []).append(st)
@@ -274,7 +288,7 @@ class Pacer:
             return
         day, hour = previous
         counts = await self.redis.hgetall(keys.CampaignKeys(rec.cid).hours_prefix + day)
-        sent = {i: int(counts.get(f"{i}|{hour:02d}", 0)) for i in rec.identities}
+        sent = {i: whole(counts.get(f"{i}|{hour:02d}"), "hour count", low=-MAX_WHOLE) for i in rec.identities}
         if any(sent.values()):
             c = rec.counts
             await events.emit(

@@ -7,12 +7,14 @@ from datetime import date, datetime
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from orchestrator.core.budget import budget_now
 from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.eta import estimate_completion
 from orchestrator.store import campaigns, identities, keys
+from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, moment, refused, whole
 
 
 @dataclass
@@ -82,7 +84,19 @@ async def campaign_status(redis: Redis, cid: str, now: float) -> CampaignStatus 
         return None
     if isinstance(rec, campaigns.Unreadable):
         return unreadable_status(rec)
-    spec = rec.spec
+    try:
+        return await _readable_status(redis, rec, now)
+    except identities.UnreadableIdentityError as exc:  # the campaign cannot be paced until it is fixed
+        return unreadable_status(campaigns.unreadable(cid, rec.name, f"identity {exc.identity}: {exc.reason}"))
+    except BadStoredValueError as exc:
+        return unreadable_status(campaigns.unreadable(cid, rec.name, str(exc)))
+    except ResponseError as exc:
+        return unreadable_status(campaigns.unreadable(cid, rec.name, refused(exc) or "Redis refused a command"))
+
+
+async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: float) -> CampaignStatus:
+    """The status of a campaign whose record was read; raises when one of its identities cannot be."""
+    cid, spec = rec.cid, rec.spec
     ids = rec.identities
     states = await identities.load_many(redis, ids)
     lt, days, alloc = budget_now(spec, states, now)
@@ -103,7 +117,9 @@ async def campaign_status(redis: Redis, cid: str, now: float) -> CampaignStatus 
         local_date=today,
         window_open=lt.window_open,
     )
-    pool_left = alloc.pool.daily - int(await redis.get(keys.CampaignKeys(cid).pool_day(today)) or 0)
+    pool_left = alloc.pool.daily - whole(
+        await redis.get(keys.CampaignKeys(cid).pool_day(today)), "pool count", low=-MAX_WHOLE
+    )
     not_started = spec.start is not None and lt.date < spec.start
     if not_started:
         pool_left = alloc.pool.daily  # the start day is a whole day
@@ -112,7 +128,7 @@ async def campaign_status(redis: Redis, cid: str, now: float) -> CampaignStatus 
         st = states.get(ident.id)
         next_slot = None
         if rec.state.value == "running" and progress["pending"]:
-            next_slot = _next_slot(spec, lt, float(tat or 0), now, not_started)
+            next_slot = _next_slot(spec, lt, tat, now, not_started)
         status.identities.append(
             IdentityStatus(
                 id=ident.id,
@@ -136,15 +152,22 @@ async def campaign_status(redis: Redis, cid: str, now: float) -> CampaignStatus 
     return status
 
 
-async def _identity_counters(redis: Redis, identity_id: str, today: str, now: float) -> tuple[int, int, str | None]:
-    """(sent today, sent in the last hour, the stored theoretical arrival time of its next slot) of one identity."""
+async def _identity_counters(redis: Redis, identity_id: str, today: str, now: float) -> tuple[int, int, float]:
+    """(sent today, sent in the last hour, the theoretical arrival time of its next slot, 0 if none) of one identity."""
     ik = keys.IdentityKeys(identity_id)
     async with redis.pipeline(transaction=False) as pipe:
         pipe.get(ik.day(today))
         pipe.zcount(ik.hour, f"({now - 3600}", "+inf")
         pipe.hget(ik.gcra, "tat")
-        sent_today, last_hour, tat = await pipe.execute()
-    return int(sent_today or 0), int(last_hour), tat
+        replies = await pipe.execute(raise_on_error=False)
+    why = next((w for w in map(refused, replies) if w), None)
+    try:
+        if why is not None:
+            raise BadStoredValueError(why)
+        sent_today, last_hour, tat = replies
+        return whole(sent_today, "count of today", low=-MAX_WHOLE), int(last_hour), moment(tat, "next slot")
+    except BadStoredValueError as exc:
+        raise identities.UnreadableIdentityError(identity_id, str(exc)) from None
 
 
 def _progress(rec: campaigns.CampaignRecord) -> dict[str, int]:

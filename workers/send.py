@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from redis.exceptions import ResponseError
 
 from orchestrator.core.campaign import Campaign, ColumnSource, Identity
 from orchestrator.core.campaign_state import SENDING, Transition
@@ -18,6 +19,7 @@ from orchestrator.core.guardrails import data_failure_pause, is_data_failure
 from orchestrator.core.sending import SendOutcome, SendRequest
 from orchestrator.store import campaigns, events, identities, keys
 from orchestrator.store.ledger import Claim
+from orchestrator.store.stored_values import refused
 from workers.deps import Deps
 
 log = structlog.get_logger("workers.send")
@@ -41,11 +43,16 @@ async def _spec(deps: Deps, cid: str) -> Campaign | None:
     """
     spec = await campaigns.load_spec(deps.redis, cid)
     if isinstance(spec, campaigns.Unreadable):
-        if cid not in _UNREADABLE_LOGGED:  # once per process, not once per job
-            _UNREADABLE_LOGGED.add(cid)
-            log.warning("campaign_unreadable", campaign=cid, reason=spec.reason)
+        _warn_unreadable(cid, spec.reason)
         return None
     return spec
+
+
+def _warn_unreadable(cid: str, reason: str) -> None:
+    """Log once per process, not once per job, that `cid`'s jobs leave their recipients untouched."""
+    if cid not in _UNREADABLE_LOGGED:
+        _UNREADABLE_LOGGED.add(cid)
+        log.warning("campaign_unreadable", campaign=cid, reason=reason)
 
 
 _UNREADABLE_LOGGED: set[str] = set()
@@ -61,7 +68,11 @@ async def send_one(ctx: dict[str, Any], cid: str, idx: int, grant: str) -> str:
     if spec is None or ident is None:
         return "orphan"
     token = secrets.token_hex(8)
-    claim = await deps.ledger.claim(ck, idx, grant, token, deps.clock.now(), deps.lease_s, ident.domain)
+    try:
+        claim = await deps.ledger.claim(ck, idx, grant, token, deps.clock.now(), deps.lease_s, ident.domain)
+    except ResponseError as exc:  # the record became unreadable after its spec was cached: left as granted
+        _warn_unreadable(cid, refused(exc) or "Redis refused a command")
+        return "orphan"
     if claim is None:
         return "stale"  # another job or the sweeper already owns this grant: never send twice
     grant_date = datetime.fromtimestamp(claim.grant_time, tz=spec.zone).date().isoformat()

@@ -19,6 +19,8 @@ from orchestrator.store.events import Event
 
 def event_line(e: Event) -> str:
     """One readable line for a terminal (escape sequences in the event's data shown, not acted on)."""
+    if e.unreadable:
+        return printable(f"event {e.id} could not be read ({e.unreadable}) {e.type}".rstrip())
     when = datetime.fromtimestamp(e.t).astimezone().isoformat(timespec="seconds")
     who = f" {e.identity}" if e.identity else ""
     data = " ".join(f"{k}={v}" for k, v in e.data.items())
@@ -43,8 +45,7 @@ def command(ctx: click.Context, campaign: str, follow: bool, as_json: bool) -> N
 
     async def body(redis: Redis) -> None:
         cid = await resolve_campaign(redis, campaign)
-        rec = await campaigns.get(redis, cid)
-        idents = set(rec.identities) if rec else set()
+        idents = await _identities(redis, cid)
         after = "-"
         while True:
             batch = await events.read(redis, None, after=after, count=5000)
@@ -60,3 +61,14 @@ def command(ctx: click.Context, campaign: str, follow: bool, as_json: bool) -> N
 
     with contextlib.suppress(KeyboardInterrupt):
         run(ctx, body)
+
+
+async def _identities(redis: Redis, cid: str) -> set[str]:
+    """The campaign's identities (whose own events its log shows); its history is shown even when it is unreadable."""
+    rec = await campaigns.load(redis, cid)
+    if not isinstance(rec, campaigns.Unreadable):
+        return set(rec.identities) if rec else set()
+    # A header on stderr: stdout keeps only events (JSON lines stay JSON lines).
+    click.echo(printable(f"note: campaign {cid} cannot be read ({rec.reason}); its stored events follow"), err=True)
+    spec = await campaigns.load_spec(redis, cid)
+    return {i.id for i in spec.identities} if spec and not isinstance(spec, campaigns.Unreadable) else set()

@@ -8,12 +8,14 @@ from typing import Any
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.campaign_state import TABLE, CampaignState, Outcome, Transition
 from orchestrator.core.ledger_state import STATES
 from orchestrator.store import events, keys
 from orchestrator.store.scripts import as_str_list, source
+from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, moment, refused, whole
 
 #: The campaign's states are defined once, in the core (re-exported here under their short name).
 State = CampaignState
@@ -61,6 +63,11 @@ class UnreadableCampaignError(Exception):
         self.unreadable = unreadable
 
 
+def unreadable(cid: str, name: str, reason: str) -> Unreadable:
+    """An `Unreadable` whose name and reason are fit for a status line or a log."""
+    return Unreadable(cid, _one_line(name or cid)[:80], _one_line(reason))
+
+
 def _one_line(text: str) -> str:
     """A reason fit for a status line or a log: printable, one line, bounded."""
     flat = "".join(ch if ch.isprintable() else " " for ch in text)
@@ -103,7 +110,10 @@ async def load_spec(redis: Redis, cid: str) -> Campaign | Unreadable | None:
     cached = _SPEC_CACHE.get(cid)
     if cached is not None:
         return cached
-    raw = await redis.hget(keys.campaign(cid), "spec")
+    try:
+        raw = await redis.hget(keys.campaign(cid), "spec")
+    except ResponseError as exc:
+        return Unreadable(cid, cid, refused(exc) or "Redis refused a command")
     if raw is None:
         return Unreadable(cid, cid, "no stored spec") if await redis.exists(keys.campaign(cid)) else None
     return parse_spec(cid, raw)
@@ -122,15 +132,17 @@ async def load(redis: Redis, cid: str) -> CampaignRecord | Unreadable | None:
     async with redis.pipeline(transaction=False) as pipe:
         pipe.hmget(ck.meta, [*_META_FIELDS, "spec"] if cached is None else list(_META_FIELDS))
         pipe.hgetall(ck.counts)
-        values, counts = await pipe.execute()
+        values, counts = await pipe.execute(raise_on_error=False)
+    why = refused(values) or refused(counts)
+    if why is not None:  # a key of the campaign holds another type (a string, a list...)
+        return Unreadable(cid, cid, why)
     meta = {k: v for k, v in zip([*_META_FIELDS, "spec"], values, strict=False) if v is not None}
     if not meta:
         return None
-    name = _one_line(meta.get("name") or cid)[:80]
     try:
         return _record(cid, meta, counts, cached)
     except _BadValueError as exc:
-        return Unreadable(cid, name, _one_line(str(exc)))
+        return unreadable(cid, meta.get("name", ""), str(exc))
 
 
 class _BadValueError(Exception):
@@ -151,13 +163,18 @@ def _record(cid: str, meta: dict[str, str], counts: dict[str, str], cached: Camp
         raise _BadValueError(spec.reason)
     try:
         submit = json.loads(meta.get("submit", "{}"))
-        created_at = float(meta.get("created_at", "0"))
-        seed = int(meta.get("seed", "0"))
-        parsed_counts = {s: int(counts.get(s, 0)) for s in STATES}
-    except (ValueError, TypeError) as exc:
+        created_at = moment(meta.get("created_at"), "created_at")
+        seed = whole(meta.get("seed"), "seed", low=-(2**64), high=2**64)
+        parsed_counts = {s: whole(counts.get(s), f"count of {s}", low=-MAX_WHOLE) for s in STATES}
+    except BadStoredValueError as exc:
+        raise _BadValueError(f"stored counts or submit data: {str(exc).removeprefix('stored ')}") from None
+    except (ValueError, TypeError, RecursionError) as exc:
         raise _BadValueError(f"stored counts or submit data: {type(exc).__name__}") from None
     if not isinstance(submit, dict):
         raise _BadValueError("stored submit data is not an object")
+    valid = submit.get("valid", 0)
+    if isinstance(valid, bool) or not isinstance(valid, int) or not 0 <= valid <= 2**53:
+        raise _BadValueError("stored submit data: valid is not a count")
     return CampaignRecord(
         cid=cid,
         name=meta.get("name", cid),
@@ -192,19 +209,21 @@ async def running_ids(redis: Redis) -> list[str]:
     async with redis.pipeline(transaction=False) as pipe:
         for cid in ids:
             pipe.hget(keys.campaign(cid), "state")
-        states = await pipe.execute()
-    return [cid for cid, st in zip(ids, states, strict=True) if st == State.RUNNING]
+        states = await pipe.execute(raise_on_error=False)
+    # A campaign whose record Redis refuses to read is listed: loading it then says why it is skipped.
+    return [cid for cid, st in zip(ids, states, strict=True) if st == State.RUNNING or refused(st)]
 
 
 async def resolve(redis: Redis, ref: str) -> str | None:
     """A campaign id from an id or a unique name (the newest campaign of that name)."""
     if await redis.exists(keys.campaign(ref)):
         return ref
-    matches = []
-    for cid in reversed(await all_ids(redis)):
-        if await redis.hget(keys.campaign(cid), "name") == ref:
-            matches.append(cid)
-    return matches[0] if matches else None
+    ids = list(reversed(await all_ids(redis)))
+    async with redis.pipeline(transaction=False) as pipe:
+        for cid in ids:
+            pipe.hget(keys.campaign(cid), "name")
+        names = await pipe.execute(raise_on_error=False)  # a record of the wrong type has no name
+    return next((cid for cid, name in zip(ids, names, strict=True) if name == ref), None)
 
 
 async def transition(

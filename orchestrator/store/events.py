@@ -9,6 +9,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from orchestrator.store import keys
+from orchestrator.store.stored_values import BadStoredValueError, moment
 
 #: The stream keeps about this many entries (oldest trimmed first).
 MAXLEN = 1_000_000
@@ -22,16 +23,13 @@ class Event:
     campaign: str
     identity: str
     data: dict[str, str]
+    unreadable: str = ""  # why the entry cannot be read (a corrupt time); "" for a sound entry
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "t": self.t,
-            "type": self.type,
-            "campaign": self.campaign,
-            "identity": self.identity,
-            **self.data,
-        }
+        sound = {"id": self.id, "t": self.t, "type": self.type, "campaign": self.campaign, "identity": self.identity}
+        if self.unreadable:  # the entry is named and marked, its data left out
+            return {**sound, "t": None, "unreadable": self.unreadable}
+        return {**sound, **self.data}
 
 
 async def emit(redis: Redis, now: float, etype: str, campaign: str = "", identity: str = "", **data: object) -> str:
@@ -45,14 +43,20 @@ async def emit(redis: Redis, now: float, etype: str, campaign: str = "", identit
 
 
 def _parse(entry_id: str, fields: dict[str, str]) -> Event:
+    """One stream entry; a value that cannot be read marks the entry (`unreadable`), never raises."""
     data = {k: v for k, v in fields.items() if k not in {"t", "type", "campaign", "identity"}}
+    try:
+        t, problem = moment(fields.get("t"), "t"), ""
+    except BadStoredValueError as exc:
+        t, problem = 0.0, str(exc)
     return Event(
         id=entry_id,
-        t=float(fields.get("t", "0")),
+        t=t,
         type=fields.get("type", ""),
         campaign=fields.get("campaign", ""),
         identity=fields.get("identity", ""),
         data=data,
+        unreadable=problem,
     )
 
 

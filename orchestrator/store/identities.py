@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.progress import IdentityProgress
 from orchestrator.store import keys
+from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, iso_date, moment, refused, whole
+
+#: A stored warm-up day above this is corrupt (a plan never gets near it).
+MAX_WARMUP_DAY = 100_000
 
 
 class IdentityConflictError(Exception):
     """An identity is already registered with settings a new campaign contradicts."""
+
+
+class UnreadableIdentityError(Exception):
+    """An identity's stored state cannot be read: the campaigns that use it are unreadable until it is fixed."""
+
+    def __init__(self, identity: str, reason: str) -> None:
+        super().__init__(f"identity {identity} cannot be read: {reason}")
+        self.identity = identity
+        self.reason = reason  # names the field, never the stored value
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,42 +51,80 @@ class IdentityState:
 
 
 def _progress(meta: dict[str, str]) -> IdentityProgress:
-    last = meta.get("last_sending_date") or ""
     return IdentityProgress(
-        warmup_day=int(meta.get("warmup_day", "1")),
-        last_sending_date=date.fromisoformat(last) if last else None,
-        held_days=int(meta.get("held_days", "0")),
+        warmup_day=whole(meta.get("warmup_day"), "warmup_day", 1, low=1, high=MAX_WARMUP_DAY),
+        last_sending_date=iso_date(meta.get("last_sending_date"), "last_sending_date"),
+        held_days=whole(meta.get("held_days"), "held_days"),
     )
+
+
+def _quota(meta: dict[str, str], name: str) -> int | None:
+    return whole(meta.get(name), name) or None  # absent, empty or 0: unknown
 
 
 def parse(identity: str, meta: dict[str, str]) -> IdentityState:
-    quota = meta.get("daily_quota") or ""
-    return IdentityState(
-        id=identity,
-        from_address=meta.get("from", ""),
-        domain=meta.get("domain", ""),
-        account=meta.get("account", "default"),
-        timezone=meta.get("timezone", "UTC"),
-        daily_quota=int(quota) if quota else None,
-        progress=_progress(meta),
-        open_date=meta.get("open_date", ""),
-        open_cap=int(meta.get("open_cap", "0")),
-        stopped_until=float(meta.get("stopped_until", "0")),
-        live_quota=int(meta["live_quota"]) if meta.get("live_quota") else None,
-    )
+    """An identity's stored state; `UnreadableIdentityError` when a stored value cannot be read."""
+    try:
+        open_date = iso_date(meta.get("open_date"), "open_date")
+        return IdentityState(
+            id=identity,
+            from_address=meta.get("from", ""),
+            domain=meta.get("domain", ""),
+            account=meta.get("account", "default"),
+            timezone=meta.get("timezone", "UTC"),
+            daily_quota=_quota(meta, "daily_quota"),
+            progress=_progress(meta),
+            open_date=open_date.isoformat() if open_date else "",
+            open_cap=whole(meta.get("open_cap"), "open_cap"),
+            stopped_until=moment(meta.get("stopped_until"), "stopped_until"),
+            live_quota=_quota(meta, "live_quota"),
+        )
+    except BadStoredValueError as exc:
+        raise UnreadableIdentityError(identity, str(exc)) from None
+
+
+def _parse_reply(identity: str, reply: object) -> IdentityState | None:
+    """One HGETALL reply (or the error Redis answered it with) as a state; None when the identity has none."""
+    why = refused(reply)
+    if why is not None:
+        raise UnreadableIdentityError(identity, why)
+    return parse(identity, reply) if reply else None  # type: ignore[arg-type]
 
 
 async def load(redis: Redis, identity: str) -> IdentityState | None:
-    meta = await redis.hgetall(keys.IdentityKeys(identity).meta)
-    return parse(identity, meta) if meta else None
+    """An identity's state, None when it has none; `UnreadableIdentityError` when it cannot be read."""
+    try:
+        meta = await redis.hgetall(keys.IdentityKeys(identity).meta)
+    except ResponseError as exc:
+        raise UnreadableIdentityError(identity, refused(exc) or "Redis refused a command") from None
+    return _parse_reply(identity, meta)
 
 
-async def load_many(redis: Redis, ids: list[str]) -> dict[str, IdentityState]:
+async def load_readable(redis: Redis, ids: list[str]) -> tuple[dict[str, IdentityState], dict[str, str]]:
+    """The states of `ids` that can be read, and why each of the others cannot (ids without state are left out)."""
     async with redis.pipeline(transaction=False) as pipe:
         for i in ids:
             pipe.hgetall(keys.IdentityKeys(i).meta)
-        metas = await pipe.execute()
-    return {i: parse(i, m) for i, m in zip(ids, metas, strict=True) if m}
+        replies = await pipe.execute(raise_on_error=False)
+    states: dict[str, IdentityState] = {}
+    unreadable: dict[str, str] = {}
+    for i, reply in zip(ids, replies, strict=True):
+        try:
+            state = _parse_reply(i, reply)
+        except UnreadableIdentityError as exc:
+            unreadable[i] = exc.reason
+            continue
+        if state is not None:
+            states[i] = state
+    return states, unreadable
+
+
+async def load_many(redis: Redis, ids: list[str]) -> dict[str, IdentityState]:
+    """The states of `ids` (those that have one); `UnreadableIdentityError` for the first that cannot be read."""
+    states, unreadable = await load_readable(redis, ids)
+    for identity, reason in unreadable.items():
+        raise UnreadableIdentityError(identity, reason)
+    return states
 
 
 def check_compatible(existing: IdentityState, campaign: Campaign, identity_id: str) -> None:
@@ -136,4 +187,12 @@ async def stop_until(redis: Redis, identity: str, until: float) -> None:
 
 
 async def sent_on(redis: Redis, identity: str, local_date: str) -> int:
-    return int(await redis.get(keys.IdentityKeys(identity).day(local_date)) or 0)
+    """What the identity sent on `local_date`; `UnreadableIdentityError` when the stored count cannot be read."""
+    try:
+        return whole(
+            await redis.get(keys.IdentityKeys(identity).day(local_date)), f"count of {local_date}", low=-MAX_WHOLE
+        )
+    except ResponseError as exc:
+        raise UnreadableIdentityError(identity, refused(exc) or "Redis refused a command") from None
+    except BadStoredValueError as exc:
+        raise UnreadableIdentityError(identity, str(exc)) from None

@@ -1,0 +1,139 @@
+"""The real commands over a damaged store: one line says what cannot be read, the rest is shown, no traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import redis as redis_sync
+
+from orchestrator.store import keys
+from tests.e2e.procs import BIN, Procs, base_env, cli, cli_json, free_port, wait_for
+from tests.pipeline_helpers import write_campaign
+from tests.redis_server import RedisServer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def env(redis_server: RedisServer) -> dict[str, str]:
+    with redis_sync.Redis.from_url(redis_server.url) as r:
+        r.flushdb()
+    return base_env(redis_server.url, free_port(), COLUMNS="200")
+
+
+def _submit(env: dict[str, str], tmp_path: Path, name: str) -> str:
+    folder = tmp_path / name
+    folder.mkdir()
+    path = write_campaign(folder, 5, name=name, identities=1)
+    return str(cli_json(env, "submit", str(path), "--json")["campaign_id"])  # type: ignore[index]
+
+
+def _redis(env: dict[str, str]) -> redis_sync.Redis:
+    return redis_sync.Redis.from_url(env["REDIS_URL"], decode_responses=True)
+
+
+def _no_traceback(*runs: subprocess.CompletedProcess[str]) -> None:
+    for run in runs:
+        assert "Traceback" not in run.stdout + run.stderr
+
+
+#: (a redis-cli style command that damages the bad campaign's store, what status's reason says)
+DAMAGES = [
+    pytest.param(("hset", "wo:id:bad-id0", "warmup_day", "abc"), "identity bad-id0", id="identity-warmup-day"),
+    pytest.param(("hset", "wo:id:bad-id0", "daily_quota", "1e999"), "identity bad-id0", id="identity-quota"),
+    pytest.param(("set", "CAMPAIGN", "x"), "wrong type", id="campaign-wrong-type"),
+    pytest.param(("hset", "CAMPAIGN", "created_at", "nan"), "created_at", id="created-at-nan"),
+    pytest.param(("hset", "CAMPAIGN", "created_at", "1e999"), "created_at", id="created-at-inf"),
+]
+
+
+@pytest.mark.parametrize(("command", "reason"), DAMAGES)
+def test_status_shows_the_damaged_campaign_and_the_others(
+    env: dict[str, str], tmp_path: Path, command: tuple[str, ...], reason: str
+) -> None:
+    """`status` lists the sound campaign as running and the damaged one as unreadable with its reason."""
+    good = _submit(env, tmp_path, "good")
+    bad = _submit(env, tmp_path, "bad")
+    assert keys.IdentityKeys("bad-id0").meta == "wo:id:bad-id0"  # the key the operator's command names
+    with _redis(env) as r:
+        op, key, *args = command
+        if op == "set":
+            r.delete(keys.campaign(bad))
+        r.execute_command(op, keys.campaign(bad) if key == "CAMPAIGN" else key, *args)
+    listed = cli(env, "status", "--json")
+    text = cli(env, "status")
+    one = cli(env, "status", bad)
+    _no_traceback(listed, text, one)
+    assert listed.returncode == 0, listed.stderr
+    by_id = {c["id"]: c for c in json.loads(listed.stdout)}
+    assert (by_id[good]["state"], by_id[bad]["state"]) == ("running", "unreadable")
+    assert reason in by_id[bad]["reason"]
+    assert text.returncode == 0, text.stderr
+    assert f"[{good}] running" in text.stdout
+    assert f"[{bad}] unreadable" in text.stdout
+    assert (one.returncode, reason in one.stdout) == (1, True)
+
+
+def test_pacer_keeps_granting_the_others_past_a_corrupt_identity(env: dict[str, str], tmp_path: Path) -> None:
+    """`orchestrate pacer` stays up, warns once of the campaign whose identity is corrupt, grants the other."""
+    good = _submit(env, tmp_path, "good")
+    bad = _submit(env, tmp_path, "bad")
+    with _redis(env) as r:
+        r.hset("wo:id:bad-id0", "warmup_day", "abc")
+        r.set("wo:campaign:c-stray", "x")  # a campaign key of the wrong type, listed among the others
+        r.zadd(keys.CAMPAIGNS, {"c-stray": 0})
+    procs = Procs(tmp_path)
+    try:
+        pacer = procs.pacer(env)
+        with _redis(env) as r:
+            wait_for(lambda: int(r.hget(keys.CampaignKeys(good).counts, "queued") or 0) < 5, 30, "a grant for good")
+            wait_for(lambda: (tmp_path / "pacer.log").read_text().count("campaign_unreadable") >= 2, 30, "warnings")
+            assert pacer.poll() is None  # still running
+            assert int(r.hget(keys.CampaignKeys(bad).counts, "queued") or 0) == 5
+    finally:
+        procs.stop_all()
+    log_text = (tmp_path / "pacer.log").read_text()
+    warned = [json.loads(line) for line in log_text.splitlines() if '"campaign_unreadable"' in line]
+    assert sorted(w["campaign"] for w in warned) == sorted([bad, "c-stray"])
+    assert "Traceback" not in log_text
+
+
+def test_logs_and_watch_mark_an_unreadable_event_and_go_on(env: dict[str, str], tmp_path: Path) -> None:
+    """A stream entry with a corrupt time is one line saying so; the events around it are printed."""
+    cid = _submit(env, tmp_path, "good")
+    with _redis(env) as r:
+        r.xadd(keys.EVENTS, {"t": "abc", "type": "odd", "campaign": cid, "identity": ""})
+        r.xadd(keys.EVENTS, {"t": "nan", "type": "odd", "campaign": "c-other", "identity": ""})
+        r.xadd(keys.EVENTS, {"t": "1", "type": "after_it", "campaign": cid, "identity": ""})
+    lines = cli(env, "logs", cid, "--json")
+    _no_traceback(lines)
+    assert lines.returncode == 0, lines.stderr
+    rows = [json.loads(line) for line in lines.stdout.splitlines()]
+    assert [row["type"] for row in rows] == ["campaign_submitted", "odd", "after_it"]
+    assert rows[1]["unreadable"] == "stored t is not a number"
+    watched = subprocess.run(
+        ["timeout", "-s", "INT", "4", str(BIN / "orchestrate"), "watch", cid],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    _no_traceback(watched)
+    assert "could not be read" in watched.stdout
+    assert "after_it" in watched.stdout
+
+
+def test_logs_of_an_unreadable_campaign_print_its_history(env: dict[str, str], tmp_path: Path) -> None:
+    """`logs` of a campaign that cannot be read says so in one header line and prints its events."""
+    cid = _submit(env, tmp_path, "bad")
+    with _redis(env) as r:
+        r.hset(keys.campaign(cid), "state", "exploded")
+    out = cli(env, "logs", cid, "--json")
+    _no_traceback(out)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.count("\n") == 1
+    assert f"campaign {cid} cannot be read (unknown state" in out.stderr
+    assert [json.loads(line)["type"] for line in out.stdout.splitlines()] == ["campaign_submitted"]
