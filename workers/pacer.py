@@ -108,9 +108,13 @@ async def _sweep_while_leading(sweeper: Sweeper, every_s: float, leading: asynci
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(leading.wait(), timeout=every_s)
         if leading.is_set() and not stop.is_set():
-            stats = await sweeper.sweep()
-            if any(stats.values()):
-                log.info("sweep", **stats)
+            try:
+                stats = await sweeper.sweep()
+            except Exception as exc:  # Redis restarting, a provider outage: sweep again next time
+                log.warning("sweep_failed", error=type(exc).__name__, detail=str(exc)[:200])
+            else:
+                if any(stats.values()):
+                    log.info("sweep", **stats)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=every_s)
 

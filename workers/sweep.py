@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from orchestrator.core.ledger_state import LedgerState
+import structlog
+
+from orchestrator.core.ledger_state import LedgerFormatError, LedgerState
 from orchestrator.core.sending import LookupResult, LookupVerdict, Sender, StatusQuery
 from orchestrator.pacing import Pacer
 from orchestrator.store import campaigns, events, keys
 from workers.jobs import enqueue_sends
+
+log = structlog.get_logger("workers.sweep")
 
 #: How many status lookups of one campaign's doubts run at once.
 LOOKUPS_AT_ONCE = 16
@@ -85,11 +89,18 @@ class Sweeper:
     ) -> None:
         """Ask the provider what became of one send in doubt; settle it, give up on it, or ask again later."""
         idx = int(raw)
-        entry = await self.ledger.entry_of(ck, idx)
-        if entry.state is not LedgerState.IN_DOUBT:
-            await self.redis.zrem(ck.doubt, raw)
+        try:
+            entry = await self.ledger.entry_of(ck, idx)
+            if entry.state is not LedgerState.IN_DOUBT:
+                await self.redis.zrem(ck.doubt, raw)
+                return
+            since, grant, gt = float(entry.get("since")), entry.get("grant"), float(entry.get("grant_time"))
+            sent_on = datetime.fromtimestamp(gt, tz=UTC)
+        except (LedgerFormatError, ValueError, OverflowError, OSError):
+            # A corrupt stored state: left in doubt for the operator, asked about again later, never fatal.
+            log.warning("in_doubt_unreadable", campaign=ck.cid, index=idx)
+            await self.redis.zadd(ck.doubt, {raw: now + self.config.reconcile_retry_s})
             return
-        since, grant, gt = float(entry.get("since")), entry.get("grant"), float(entry.get("grant_time"))
         identity = entry.identity
         ident = next((i for i in rec.spec.identities if i.id == identity), None)
         address, _ = await self.ledger.record_of(ck, idx)
@@ -100,8 +111,8 @@ class Sweeper:
                 account=ident.account,
                 from_address=ident.address,
                 to_address=address,
-                request_date=datetime.fromtimestamp(gt, tz=UTC).date(),
-                not_before=datetime.fromtimestamp(gt - 5, tz=UTC),
+                request_date=sent_on.date(),
+                not_before=sent_on - timedelta(seconds=5),
             )
         )
         if result.verdict in (LookupVerdict.SENT, LookupVerdict.NOT_SENT):

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from orchestrator.cli import EXIT_FAILED, EXIT_USAGE, AppContext, echo_error
-from orchestrator.store import campaigns
+from orchestrator.store import campaigns, identities
 from orchestrator.store.connection import describe_failure, nothing_listens, probe, redis_from_url
 
 T = TypeVar("T")
@@ -42,7 +42,7 @@ def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
             return await body(redis)
         except RedisError as exc:
             raise CommandError(f"Redis error: {exc}") from None
-        except campaigns.UnreadableCampaignError as exc:
+        except (campaigns.UnreadableCampaignError, identities.UnreadableIdentityError) as exc:
             raise CommandError(str(exc)) from None
         finally:
             await redis.aclose()

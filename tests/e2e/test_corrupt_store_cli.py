@@ -137,3 +137,16 @@ def test_logs_of_an_unreadable_campaign_print_its_history(env: dict[str, str], t
     assert out.stderr.count("\n") == 1
     assert f"campaign {cid} cannot be read (unknown state" in out.stderr
     assert [json.loads(line)["type"] for line in out.stdout.splitlines()] == ["campaign_submitted"]
+
+
+def test_resume_of_a_campaign_with_a_corrupt_identity_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
+    """`resume` cannot show today's caps of an identity it cannot read: it says so in one line, no traceback."""
+    bad = _submit(env, tmp_path, "bad")
+    assert cli(env, "pause", bad, "--wait", "0").returncode == 0
+    with _redis(env) as r:
+        r.hset("wo:id:bad-id0", "warmup_day", "abc")
+    out = cli(env, "resume", bad)
+    _no_traceback(out)
+    assert out.returncode == 1
+    assert "identity bad-id0 cannot be read" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1

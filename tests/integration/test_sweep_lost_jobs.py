@@ -11,8 +11,9 @@ from redis.asyncio import Redis
 
 from orchestrator.core.clock import VirtualClock
 from orchestrator.core.plan import Caps
+from orchestrator.store import keys
 from orchestrator.store.limiter import Limiter, Limits
-from tests.fakes import one_identity_campaign
+from tests.fakes import ClockedSender, one_identity_campaign
 from workers.jobs import QUEUE, SEND_FUNCTION, SEND_JOBS, send_job_id
 from workers.pacer import build_pacer
 from workers.sweep import Sweeper
@@ -61,3 +62,19 @@ async def test_sweep_never_queues_a_job_twice(redis: Redis, tmp_path: Path) -> N
     assert stats["regranted"] == 1  # only the job that was really gone
     queued = {str(m) for m in await redis.zrange(QUEUE, 0, -1)}
     assert queued == {send_job_id(cid, idx0, g0), send_job_id(cid, idx2, g2)}
+
+
+async def test_sweep_leaves_a_corrupt_doubt_for_later_and_goes_on(redis: Redis, tmp_path: Path) -> None:
+    """A send in doubt whose stored state is corrupt is asked about again later; the sweep itself never fails."""
+    cid, grants = await _granted(redis, tmp_path, 2)
+    ck = keys.CampaignKeys(cid)
+    (bad, _), (good, good_grant) = grants
+    await redis.hset(ck.state(bad), str(bad), "d|tok|not-a-time|1|x:1|also-not")
+    await redis.zadd(ck.doubt, {str(bad): START})
+    clock = VirtualClock(START + 10)
+    sender = ClockedSender(clock)
+    pacer = build_pacer(redis, clock, sender=sender, wall=clock)
+    await Sweeper(pacer).sweep()
+    assert await redis.zscore(ck.doubt, str(bad)) == START + 10 + pacer.config.reconcile_retry_s
+    assert await redis.hget(ck.state(bad), str(bad)) == "d|tok|not-a-time|1|x:1|also-not"
+    assert (await redis.hget(ck.state(good), str(good))).startswith(f"g|{good_grant}|")
