@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -14,6 +15,7 @@ from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.eta import estimate_completion
 from orchestrator.store import campaigns, identities, keys
+from orchestrator.store.ledger import Ledger
 from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, moment, refused, whole
 
 
@@ -203,3 +205,19 @@ async def all_status(redis: Redis, now: float) -> list[CampaignStatus]:
         if st is not None:
             out.append(st)
     return out
+
+
+async def in_doubt_rows(redis: Redis, cid: str) -> list[dict[str, object]]:
+    """Every recipient of `cid` the provider's status could not settle: index, address, since, identity."""
+    rec = await campaigns.get(redis, cid)
+    if rec is None:
+        return []
+    rows = await Ledger(redis).in_doubt(keys.CampaignKeys(cid), int(rec.submit.get("valid", 0)))
+    return [{"index": i, "address": a, "since": _since(t, rec.spec.zone), "identity": d} for i, a, t, d in rows]
+
+
+def _since(t: float, zone: ZoneInfo) -> str:
+    try:
+        return datetime.fromtimestamp(t, tz=zone).isoformat()
+    except (ValueError, OverflowError, OSError):
+        return "unknown"

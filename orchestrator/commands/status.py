@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import click
 from redis.asyncio import Redis
 from rich.console import Console, Group
@@ -13,9 +11,7 @@ from rich.text import Text
 from orchestrator.cli import EXIT_FAILED
 from orchestrator.commands._common import clock_now, print_json, resolve_campaign, run
 from orchestrator.core.text import printable
-from orchestrator.status import UNREADABLE, CampaignStatus, all_status, campaign_status
-from orchestrator.store import campaigns, keys
-from orchestrator.store.ledger import Ledger
+from orchestrator.status import UNREADABLE, CampaignStatus, all_status, campaign_status, in_doubt_rows
 
 STATE_STYLE = {"running": "green", "paused": "yellow", "completed": "cyan", "cancelled": "red", UNREADABLE: "bold red"}
 
@@ -95,14 +91,7 @@ def _list_in_doubt(ctx: click.Context, campaign: str, as_json: bool) -> None:
     """The recipients an operator must settle: the provider's status could not say whether they were sent."""
 
     async def body(redis: Redis) -> list[dict[str, object]]:
-        cid = await resolve_campaign(redis, campaign)
-        rec = await campaigns.get(redis, cid)
-        assert rec is not None
-        rows = await Ledger(redis).in_doubt(keys.CampaignKeys(cid), int(rec.submit.get("valid", 0)))
-        return [
-            {"index": i, "address": a, "since": datetime.fromtimestamp(t, tz=rec.spec.zone).isoformat(), "identity": d}
-            for i, a, t, d in rows
-        ]
+        return await in_doubt_rows(redis, await resolve_campaign(redis, campaign))
 
     rows = run(ctx, body)
     if as_json:

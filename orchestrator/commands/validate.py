@@ -9,14 +9,10 @@ from typing import Any
 import click
 
 from orchestrator.campaign_file import CampaignFileError, Problem, check_campaign_and_rows, read_csv_header
+from orchestrator.campaign_summary import summarize
 from orchestrator.cli import redact
-from orchestrator.core.campaign import Campaign
-from orchestrator.core.plan import Mode, identity_caps
+from orchestrator.core.plan import Mode
 from orchestrator.core.text import printable
-from orchestrator.recipients import LoadStats
-
-#: How many warm-up days the summary shows.
-SUMMARY_DAYS = 5
 
 
 @click.command("validate")
@@ -46,52 +42,6 @@ def command(file: Path, as_json: bool) -> None:
         _echo_problems(str(file), problems)
     if problems:
         raise click.exceptions.Exit(EXIT_USAGE)
-
-
-def summarize(campaign: Campaign, header: list[str], stats: LoadStats | None = None) -> dict[str, Any]:
-    """The short description `validate` prints for a valid file (with the CSV's counts when read)."""
-    plan = campaign.build_plan()
-    first_days = [identity_caps(plan, campaign.mode, day) for day in range(1, SUMMARY_DAYS + 1)]
-    warnings = []
-    if campaign.mode is Mode.SKIP_WARMUP:
-        warnings.append(
-            "mode skip-warmup sends without a ramp: not recommended; use it only for high-open "
-            "sign-up mail at or under 10,000 a day"
-        )
-    return {
-        "name": campaign.name,
-        "mode": campaign.mode.value,
-        "timezone": campaign.timezone,
-        "start": campaign.start.isoformat() if campaign.start else None,
-        "sending_window": campaign.sending_window,
-        "identities": [
-            {
-                "id": i.id,
-                "from": i.from_,
-                "warmup_day": i.warmup_day,
-                "daily_quota": i.daily_quota,
-                "account": i.account,
-            }
-            for i in campaign.identities
-        ],
-        "pool_multiplier": campaign.pool.multiplier,
-        "plan_first_days": [
-            {"warmup_day": day, "daily_cap": caps.daily, "hourly_cap": caps.hourly}
-            for day, caps in enumerate(first_days, start=1)
-        ],
-        "recipients": {
-            "file": str(campaign.recipients.file),
-            "email_column": campaign.recipients.email_column,
-            "columns": header,
-            **({} if stats is None else _counts(stats)),
-        },
-        "warnings": warnings,
-    }
-
-
-def _counts(stats: LoadStats) -> dict[str, int]:
-    """The CSV's counts as submit would report them (suppression aside: it needs the stored lists)."""
-    return {"total": stats.total, "valid": stats.valid, "invalid": stats.invalid, "duplicates": stats.duplicates}
 
 
 def _echo(line: str) -> None:
