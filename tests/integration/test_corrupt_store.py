@@ -16,8 +16,7 @@ from orchestrator.store import campaigns, events, identities, keys
 from orchestrator.store.ledger import Ledger
 from orchestrator.submit import submit
 from tests.e2e.procs import Procs, base_env, free_port, wait_for
-from tests.integration.test_pipeline_errors import FAST
-from tests.integration.test_unreadable_campaign import _arq_idle
+from tests.pipeline_harness import FAST, arq_idle
 from tests.pipeline_helpers import load, write_campaign
 from workers.pacer import build_pacer
 
@@ -161,7 +160,7 @@ async def test_worker_leaves_the_recipient_of_a_campaign_key_of_the_wrong_type(
     try:
         procs.worker(base_env(redis_url, free_port()))
         wait_for(lambda: "campaign_unreadable" in (tmp_path / "worker.log").read_text(), 30, "the worker's warning")
-        wait_for(lambda: _arq_idle(redis_url), 30, "the worker to run every job")
+        wait_for(lambda: arq_idle(redis_url), 30, "the worker to run every job")
     finally:
         procs.stop_all()
     counts = await Ledger(redis).counts(keys.CampaignKeys(bad))

@@ -8,18 +8,9 @@ from orchestrator.pacing import PacerConfig
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import FaultRule
 from orchestrator.simulation.virtual_run import VirtualRun
-from tests.integration.test_pipeline_errors import (
-    VICTIM,
-    VICTIM_DOMAIN,
-    Pipeline,
-    pipe,
-    recipients_csv,
-    settings_for,
-)
+from tests.pipeline_harness import VICTIM, VICTIM_DOMAIN, Pipeline, recipients_csv, settings_for
 
 pytestmark = [pytest.mark.filterwarnings("ignore:datetime.datetime.utcfromtimestamp:DeprecationWarning")]
-
-__all__ = ["pipe"]  # the fixture, shared with the error-table tests
 
 CONFIG = PacerConfig(reconcile_after_s=60.0, reconcile_retry_s=60.0, reconcile_throttled_retry_s=5.0)
 

@@ -19,7 +19,7 @@ from orchestrator.store import campaigns, keys
 from orchestrator.store.ledger import Ledger
 from orchestrator.submit import submit
 from tests.e2e.procs import Procs, base_env, cli, free_port, wait_for
-from tests.integration.test_pipeline_errors import FAST, make_world, settings_for
+from tests.pipeline_harness import FAST, arq_idle, make_world, settings_for
 from tests.pipeline_helpers import load, write_campaign
 from workers.pacer import build_pacer
 
@@ -149,7 +149,7 @@ async def test_worker_leaves_the_recipient_of_an_unreadable_campaign_untouched(
     try:
         procs.worker(base_env(redis_url, port))  # a fresh process: nothing of the spec is cached
         wait_for(lambda: "campaign_unreadable" in (tmp_path / "worker.log").read_text(), 30, "the worker's warning")
-        wait_for(lambda: _arq_idle(redis_url), 30, "the worker to run every job")
+        wait_for(lambda: arq_idle(redis_url), 30, "the worker to run every job")
     finally:
         procs.stop_all()
     counts = await Ledger(redis).counts(keys.CampaignKeys(bad))
@@ -162,10 +162,3 @@ async def test_worker_leaves_the_recipient_of_an_unreadable_campaign_untouched(
     log_text = (tmp_path / "worker.log").read_text()
     assert log_text.count('"campaign_unreadable"') == 1
     assert "Traceback" not in log_text
-
-
-def _arq_idle(redis_url: str) -> bool:
-    import redis as redis_sync
-
-    with redis_sync.Redis.from_url(redis_url) as r:
-        return r.zcard("arq:queue") == 0 and not r.keys("arq:in-progress:*")

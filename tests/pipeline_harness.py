@@ -1,0 +1,152 @@
+"""The pipeline harness of the error-table tests: a submitted campaign, the emulator and one virtual clock.
+
+The official SDK (TencentSender) talks over HTTP to the SES emulator, which shares the clock; the
+real pacer, limiter, send job and ledger run on it (`orchestrator.simulation.virtual_run`). The
+`pipe` fixture (tests/integration/conftest.py) builds one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from redis.asyncio import Redis
+
+from orchestrator.core.clock import VirtualClock
+from orchestrator.ses.client import TencentSender
+from orchestrator.ses.emulator import Account, IdentityConfig, RunningEmulator, TemplateConfig, World
+from orchestrator.settings import Settings
+from orchestrator.simulation.virtual_run import VirtualRun
+from orchestrator.store import campaigns, events, keys
+from orchestrator.store.campaigns import State
+from orchestrator.store.ledger import Ledger
+from orchestrator.submit import submit
+from tests.pipeline_helpers import load, write_campaign
+
+
+def arq_idle(redis_url: str) -> bool:
+    """No send job queued or running on arq's queue."""
+    import redis as redis_sync
+
+    with redis_sync.Redis.from_url(redis_url) as r:
+        return r.zcard("arq:queue") == 0 and not r.keys("arq:in-progress:*")
+
+
+START = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
+SECRET_ID, SECRET_KEY = "AKIDpipelinetest", "pipeline-test-secret-key"
+VICTIM = "victim@victim.example.net"
+VICTIM_DOMAIN = "victim.example.net"
+OTHERS = ["gmail.com", "naver.com", "daum.net", "outlook.com", "nate.com", "example.org"]
+#: One send every 10 s per identity, no daily limit in the way, no domain share: errors are the only brake.
+SPACING_S = 10.0
+FAST: dict[str, Any] = {
+    "plan": {"rows": [{"days": "1", "daily": 100000, "hourly": 360}]},
+    "shaping": {"max_domain_share": 1.0},
+}
+
+
+def recipients_csv(n_others: int = 11, victim: bool = True) -> str:
+    """`n_others` recipients spread over common domains, and the one recipient the faults aim at."""
+    rows = ["email,first_name"]
+    if victim:
+        rows.append(f"{VICTIM},Victim")
+    rows += [f"user{i}@{OTHERS[i % len(OTHERS)]},Name{i}" for i in range(n_others)]
+    return "\n".join(rows) + "\n"
+
+
+def make_world(sender_domains: list[str]) -> World:
+    """One account; the campaign's sender domains verified at the top level; template 1 approved."""
+    return World(
+        accounts=[Account(name="default", secret_id=SECRET_ID, secret_key=SECRET_KEY)],
+        identities=[IdentityConfig(domain=d, reputation_level=20) for d in sender_domains],
+        templates=[TemplateConfig(id=1, name="news", html="<p>Hello {{name}}</p>")],
+        account_rate_per_s=None,
+    )
+
+
+def settings_for(emu: RunningEmulator, key: str = SECRET_KEY, timeout_s: float = 2.0) -> Settings:
+    return Settings(
+        _env_file=None,
+        SES_ENDPOINT=emu.url,
+        SES_TIMEOUT_S=timeout_s,
+        TENCENTCLOUD_SECRET_ID=SecretStr(SECRET_ID),
+        TENCENTCLOUD_SECRET_KEY=SecretStr(key),
+    )
+
+
+@dataclass
+class Pipeline:
+    """A submitted campaign, the emulator and the shared virtual clock."""
+
+    redis: Redis
+    redis_url: str
+    clock: VirtualClock
+    emu: RunningEmulator
+    tmp_path: Path
+    cid: str = ""
+    n: int = 0
+
+    async def submit(self, csv_text: str, identities: int = 1, extra: dict[str, Any] | None = None) -> str:
+        path = write_campaign(
+            self.tmp_path, 0, identities=identities, extra={**FAST, **(extra or {})}, csv_text=csv_text
+        )
+        campaign, fp = load(path)
+        result = await submit(self.redis, campaign, fp, self.clock.now(), str(path))
+        self.cid, self.n = result.campaign_id, result.stats.valid
+        return self.cid
+
+    async def run(self, seconds: float, key: str = SECRET_KEY, timeout_s: float = 2.0, workers: int = 2) -> None:
+        """Drive the pipeline for `seconds` of virtual time (or until nothing is left to do)."""
+        async with (
+            TencentSender(settings_for(self.emu, key=key, timeout_s=timeout_s)) as sender,
+            VirtualRun(self.redis_url, self.clock, sender, workers=workers) as run,
+        ):
+            await run.run_until(self.clock.now() + seconds)
+
+    async def states(self) -> dict[str, str]:
+        """Every recipient's ledger state, by address."""
+        ledger = Ledger(self.redis)
+        ck = keys.CampaignKeys(self.cid)
+        out = {}
+        for idx in range(self.n):
+            address, _ = await ledger.record_of(ck, idx)
+            out[address] = await ledger.state_of(ck, idx)
+        return out
+
+    async def index_of(self, address: str) -> int:
+        ledger = Ledger(self.redis)
+        ck = keys.CampaignKeys(self.cid)
+        for idx in range(self.n):
+            if (await ledger.record_of(ck, idx))[0] == address:
+                return idx
+        raise LookupError(address)
+
+    async def events(self, etype: str) -> list[events.Event]:
+        return [e for e in await events.read(self.redis, self.cid, count=100_000) if e.type == etype]
+
+    async def record(self) -> campaigns.CampaignRecord:
+        rec = await campaigns.get(self.redis, self.cid)
+        assert rec is not None
+        return rec
+
+    def sent_to(self, address: str) -> list[Any]:
+        return [r for r in self.emu.send_log if r.to_address == address]
+
+    def assert_each_sent_once(self) -> None:
+        """The emulator accepted every recipient exactly once, and the ledger holds those MessageIds."""
+        counts = Counter(r.to_address for r in self.emu.send_log)
+        assert len(counts) == self.n
+        assert set(counts.values()) == {1}
+
+
+async def assert_accepted_with_logged_ids(pipe: Pipeline) -> None:
+    """Every ledger entry is accepted with the MessageId the emulator gave that recipient."""
+    logged = {r.to_address: r.message_id for r in pipe.emu.send_log}
+    assert await pipe.states() == {a: f"a|{m}" for a, m in logged.items()}
+    rec = await pipe.record()
+    assert rec.state is State.COMPLETED
+    assert rec.counts["accepted"] == pipe.n
