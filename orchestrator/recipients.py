@@ -308,6 +308,8 @@ def iter_recipients(campaign: Campaign, stats: LoadStats, path: Path | None = No
                 continue
             stats.total += 1
             address, values, reason = _parse_row(cells, email_i, last_i, col_i, columns, defaults, spec.max_cell_chars)
+            if address is not None and _swallows_rows(cells, spec.delimiter):
+                address, values, reason = None, [], SWALLOWED
             if address is None:
                 stats.invalid += 1
                 stats.invalid_reasons[reason] += 1
@@ -322,6 +324,19 @@ def iter_recipients(campaign: Campaign, stats: LoadStats, path: Path | None = No
             yield Row(line, address, values)
     if stats.total == 0:
         raise RecipientFileError(spec.file, None, "the file has a header but no recipient rows: nothing to send")
+
+
+#: The reason of a row whose quoted cell runs on over lines that read like more rows.
+SWALLOWED = "a quoted cell runs over several lines that look like more rows (a stray quote on this line?)"
+
+
+def _swallows_rows(cells: list[str], delimiter: str) -> bool:
+    """A cell quoted over several lines whose later lines hold a delimiter and an address: rows lost to a stray quote.
+
+    Legal CSV, so it cannot be refused outright; but a note or an address block never looks like that,
+    while a quote opened by mistake silently merges the rows that follow into one cell.
+    """
+    return any(delimiter in line and "@" in line for cell in cells if "\n" in cell for line in cell.splitlines()[1:])
 
 
 def scan_recipients(campaign: Campaign, on_row: Callable[[Row], None] | None = None) -> LoadStats:

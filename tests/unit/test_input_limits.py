@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.campaign_file import MAX_CAMPAIGN_FILE_BYTES, check_campaign, check_campaign_and_rows, load_campaign
 from orchestrator.core.campaign import Campaign
-from orchestrator.recipients import RecipientFileError, Row, scan_recipients
+from orchestrator.recipients import SWALLOWED, RecipientFileError, Row, scan_recipients
 from tests.pipeline_helpers import write_campaign
 
 # --- numbers --------------------------------------------------------------------------------
@@ -308,3 +308,29 @@ def test_validate_counts_rows_and_places_a_broken_quote(tmp_path: Path) -> None:
     assert [str(p) for p in problems] == [
         f"{tmp_path / 'r.csv'}:4: cannot read this line: a quote opened in this row is never closed"
     ]
+
+
+@pytest.mark.parametrize(
+    ("csv_bytes", "valid", "invalid"),
+    [
+        pytest.param(
+            b'email,first_name\na@x.com,"Al\nb@x.com,Bo\nc@x.com,Cy"\nd@x.com,Di\n', ["d@x.com"], 1, id="stray-quote"
+        ),
+        pytest.param(
+            b'email,first_name\na@x.com,"Kim\nJiwoo"\nd@x.com,Di\n', ["a@x.com", "d@x.com"], 0, id="two-line-name"
+        ),
+        pytest.param(
+            b'email,first_name\na@x.com,"Kim, Jiwoo\nSeoul, Korea"\n', ["a@x.com"], 0, id="two-line-cell-with-commas"
+        ),
+    ],
+)
+def test_csv_quoted_cell_that_swallowed_rows_is_reported(
+    tmp_path: Path, csv_bytes: bytes, valid: list[str], invalid: int
+) -> None:
+    """A stray quote that merges the next rows into one cell makes that row invalid, with its line: never silent."""
+    rows: list[Row] = []
+    stats = scan_recipients(_campaign(tmp_path, csv_bytes), rows.append)
+    assert [r.address for r in rows] == valid
+    assert stats.invalid == invalid
+    if invalid:
+        assert stats.invalid_examples == ["line 2: " + SWALLOWED]
