@@ -408,6 +408,22 @@ async def test_permissive_world_memory_is_bounded() -> None:
     assert forgotten.VerifiedForSendingStatus is True
 
 
+async def test_permissive_world_never_makes_up_a_name_longer_than_dns_allows() -> None:
+    """A 1 MB "domain" is no sender domain: not verified, and not kept in the permissive world's memory."""
+    world = permissive_world({"TENCENTCLOUD_SECRET_ID": SECRET_ID, "TENCENTCLOUD_SECRET_KEY": SECRET_KEY})
+    world.account_rate_per_s = None
+    async with run_emulator(world) as emu, client(emu) as c:
+        huge = models.GetEmailIdentityRequest()
+        huge.EmailIdentity = "d" * 1_000_000 + ".example"
+        with pytest.raises(TencentCloudSDKException):
+            await c.GetEmailIdentity(huge)
+        fits = models.GetEmailIdentityRequest()
+        fits.EmailIdentity = "d" * 240 + ".example"
+        assert (await c.GetEmailIdentity(fits)).VerifiedForSendingStatus is True
+        listed = await c.ListEmailIdentities(models.ListEmailIdentitiesRequest())
+    assert [i.IdentityName for i in listed.EmailIdentities] == ["d" * 240 + ".example"]
+
+
 # --- the call log and the account rate ---
 
 

@@ -32,6 +32,8 @@ HTTP_STATUS_PREFIX: Final = "http_"  # "http_503": answer with that HTTP status 
 
 #: How many sender domains and template ids a permissive world remembers making up (oldest forgotten).
 PERMISSIVE_MEMORY: Final = 256
+#: The longest domain name DNS allows.
+MAX_DOMAIN_CHARS: Final = 253
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -185,7 +187,8 @@ class World:
         for ident in self.identities:
             if ident.domain.lower() == domain and ident.account in (None, account):
                 return ident
-        if self.permissive:
+        # A name longer than DNS allows is no domain: never made up (and never kept in memory).
+        if self.permissive and len(domain) <= MAX_DOMAIN_CHARS:
             return _remember(self._made_identities, domain, lambda: IdentityConfig(domain, reputation_level=MAX_LEVEL))
         return None
 
