@@ -79,6 +79,9 @@ def redis_from_url(url: str, **kwargs: Any) -> Redis:
     client: Redis = Redis.from_url(
         url,
         decode_responses=True,
+        # Everything the orchestrator writes is UTF-8; a stray byte written by something else reads
+        # as U+FFFD instead of failing the reader (status, logs, watch, the pacer).
+        encoding_errors=kwargs.pop("encoding_errors", "replace"),
         retry=_retry(),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         max_connections=kwargs.pop("max_connections", 64),

@@ -126,6 +126,20 @@ def test_logs_and_watch_mark_an_unreadable_event_and_go_on(env: dict[str, str], 
     assert "after_it" in watched.stdout
 
 
+def test_bytes_that_are_not_utf8_in_the_store_never_break_a_reader(env: dict[str, str], tmp_path: Path) -> None:
+    """A stray non-UTF-8 byte in an event or a campaign's reason reads as U+FFFD: logs and status go on."""
+    cid = _submit(env, tmp_path, "good")
+    with _redis(env) as r, redis_sync.Redis.from_url(env["REDIS_URL"]) as raw:
+        raw.xadd(keys.EVENTS, {b"t": b"2", b"type": b"odd\xff", b"campaign": cid.encode(), b"identity": b""})
+        raw.hset(keys.campaign(cid), b"reason", b"bad \xfe byte")
+        assert r.exists(keys.campaign(cid))
+    logs = cli(env, "logs", cid, "--json")
+    status = cli(env, "status", cid, "--json")
+    _no_traceback(logs, status)
+    assert (logs.returncode, status.returncode) == (0, 0)
+    assert [json.loads(line)["type"] for line in logs.stdout.splitlines()] == ["campaign_submitted", "odd\ufffd"]
+
+
 def test_logs_of_an_unreadable_campaign_print_its_history(env: dict[str, str], tmp_path: Path) -> None:
     """`logs` of a campaign that cannot be read says so in one header line and prints its events."""
     cid = _submit(env, tmp_path, "bad")
