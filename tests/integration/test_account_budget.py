@@ -179,6 +179,7 @@ async def test_account_budget_marker_never_reaches_the_aof(clients: list[Redis],
     await clients[0].execute_command("CONFIG", "SET", "appendfsync", "always")
     await wait_of(budget, "default", CallKind.SEND)
     assert await clients[0].exists(keys.account_boot("default")) == 1
+    assert 0 < await clients[0].ttl(keys.account_boot("default")) <= 3600  # it goes with the budget
     redis_server.restart()
     assert await clients[1].exists(keys.account_boot("default")) == 0
     assert await clients[1].hget(keys.account_budget("default"), "send") is not None

@@ -27,10 +27,12 @@ local lost_s = tonumber(ARGV[6])
 -- slots lay at most `max_wait` ahead and may still be used by the processes that hold them. No
 -- new slot is given before the latest of those could be: the marker, kept out of the AOF, tells a
 -- restarted Redis from a running one.
-if redis.call('EXISTS', marker) == 0 then
-  redis.set_repl(redis.REPL_NONE)
-  redis.call('SET', marker, '1')
-  redis.set_repl(redis.REPL_ALL)
+local restarted = redis.call('EXISTS', marker) == 0
+-- The marker lives as long as the budget (an hour after the last call), never in the AOF.
+redis.set_repl(redis.REPL_NONE)
+redis.call('SET', marker, '1', 'EX', 3600)
+redis.set_repl(redis.REPL_ALL)
+if restarted then
   local last = tonumber(redis.call('HGET', budget, 'last') or '')
   if last then
     local floor = math.min(now, last + lost_s) + max_wait
