@@ -13,7 +13,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from orchestrator.core.account_rate import AccountRate, CallKind
+from orchestrator.core.account_rate import AccountRate
 from orchestrator.core.budget import budget_now
 from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
@@ -44,7 +44,7 @@ GRANT_DEADLINE_S = 120.0
 #: How often Tencent's live daily quota of each sender domain is read (ListEmailIdentities).
 QUOTA_REFRESH_S = 1800.0
 #: SendEmail's share of the account's API rate as the budget spaces it (core/account_rate.py).
-SEND_RATE_PER_S = 1.0 / AccountRate().gap_s(CallKind.SEND)
+SEND_RATE_PER_S = AccountRate().send_slots_per_s
 
 
 @dataclass

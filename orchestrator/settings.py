@@ -112,9 +112,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        if self.account_other_rate_per_s >= self.account_rate_per_s:
-            msg = "ACCOUNT_OTHER_RATE_PER_S must be below ACCOUNT_RATE_PER_S (SendEmail needs the rest)"
-            raise ValueError(msg)
+        try:
+            self.account_rate()  # the budget's own rule (core/account_rate.py), named by its settings
+        except ValueError as exc:
+            msg = f"ACCOUNT_RATE_PER_S / ACCOUNT_OTHER_RATE_PER_S / ACCOUNT_RATE_GUARD_S: {exc}"
+            raise ValueError(msg) from None
         # A send job waits for its API slot, then for Tencent's answer, inside its job timeout, and
         # the job ends before its lease does: a send never outlives the claim that guards it.
         if self.account_wait_max_s + self.ses_timeout_s >= self.job_timeout_s:

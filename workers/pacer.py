@@ -9,7 +9,6 @@ import secrets
 import structlog
 from redis.asyncio import Redis
 
-from orchestrator.core.account_rate import CallKind
 from orchestrator.core.clock import Clock, SystemClock
 from orchestrator.core.sending import Sender
 from orchestrator.pacing import Pacer, PacerConfig
@@ -27,7 +26,7 @@ def pacer_config(settings: Settings) -> PacerConfig:
     """The pacer's configuration from the process settings (`pacer`, `up`)."""
     return PacerConfig(
         # The grants keep to the pace the budget serves SendEmail at, so no backlog builds up.
-        account_rate_per_s=1.0 / settings.account_rate().gap_s(CallKind.SEND),
+        account_rate_per_s=settings.account_rate().send_slots_per_s,
         catchup_s=2 * settings.pacer_interval_s,
         reconcile_after_s=settings.reconcile_after_s,
         reconcile_retry_s=settings.reconcile_retry_s,

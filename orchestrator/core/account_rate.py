@@ -30,7 +30,7 @@ class CallKind(StrEnum):
 class AccountRate:
     """How many API calls a second the orchestrator allows itself on one Tencent account."""
 
-    rate_per_s: float = 18.0  # of Tencent's 20: the headroom absorbs clock skew between hosts
+    rate_per_s: float = 18.0  # of Tencent's 20: the headroom is a margin for the network to Tencent
     other_per_s: float = 2.0  # reserved out of rate_per_s for everything but SendEmail
     guard_s: float = 0.05  # the spread in leave-to-arrive time the spacing absorbs
     max_wait_s: float = 30.0  # a call never waits longer than this for its slot
@@ -46,6 +46,11 @@ class AccountRate:
     @property
     def send_per_s(self) -> float:
         return self.rate_per_s - self.other_per_s
+
+    @property
+    def send_slots_per_s(self) -> float:
+        """How many SendEmail slots a second the spacing really gives (the pace grants should keep)."""
+        return 1.0 / self.gap_s(CallKind.SEND)
 
     def per_s(self, kind: CallKind) -> float:
         return self.send_per_s if kind is CallKind.SEND else self.other_per_s

@@ -281,6 +281,9 @@ def explain(code: str) -> str:
 class SesError(Exception):
     """A call to Tencent SES failed; `str()` is one human line without secrets."""
 
+    #: At least this long before the next try, when the failure says so (None: the class decides).
+    defer_s: float | None = None
+
     def __init__(self, code: str, detail: str, request_id: str | None = None) -> None:
         super().__init__(f"{code}: {detail}" if detail else code)
         self.code = code
@@ -312,7 +315,7 @@ class SesBudgetError(SesError):
     def __init__(self, account: str, why: str = "", retry_after_s: float = 1.0) -> None:
         why = why or f"no free API call slot for {retry_after_s:.1f} s"
         super().__init__(self.CODE, f"{why} on account {account!r}; not called")
-        self.retry_after_s = retry_after_s
+        self.defer_s = retry_after_s
 
     @property
     def kind(self) -> OutcomeKind:

@@ -6,14 +6,13 @@ import httpx
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
 from orchestrator.core.sending import OutcomeKind, SendOutcome
-from orchestrator.ses.errors import SesBudgetError, SesError, classify
+from orchestrator.ses.errors import SesError, classify
 
 
 def outcome_of_exception(exc: Exception) -> SendOutcome:
     """Classify any failure of an SDK call (Tencent error code, SDK error, raw httpx error)."""
     if isinstance(exc, SesError):
-        defer_s = exc.retry_after_s if isinstance(exc, SesBudgetError) else None
-        return SendOutcome(exc.kind, code=exc.code, detail=exc.detail, defer_s=defer_s, request_id=exc.request_id)
+        return SendOutcome(exc.kind, code=exc.code, detail=exc.detail, defer_s=exc.defer_s, request_id=exc.request_id)
     if isinstance(exc, TencentCloudSDKException):
         code = str(exc.code or "ClientError")
         cls = classify(code)

@@ -34,10 +34,6 @@ class Grant:
     idx: int
     grant: str  # "identity:seq"
 
-    @property
-    def seq(self) -> str:
-        return self.grant.rsplit(":", 1)[1]
-
 
 @dataclass(frozen=True, slots=True)
 class GrantResult:
