@@ -92,6 +92,13 @@ class Settings(BaseSettings):
     submit_heartbeat_ttl_s: float = Field(60.0, alias="SUBMIT_HEARTBEAT_TTL_S", gt=0, allow_inf_nan=False)
     submit_wait_s: float = Field(300.0, alias="SUBMIT_WAIT_S", ge=0, allow_inf_nan=False)
     state_dir: str | None = Field(None, alias="ORCHESTRATE_STATE_DIR")
+    # The web process (`orchestrate web`): Tencent's callbacks arrive at /callbacks/tencent/<CALLBACK_TOKEN>
+    # (off while unset); the status page and /metrics need WEB_ACCESS_TOKEN when it is set, and answer
+    # only on a loopback address when it is not.
+    callback_token: SecretStr | None = Field(None, alias="CALLBACK_TOKEN", min_length=16)
+    web_access_token: SecretStr | None = Field(None, alias="WEB_ACCESS_TOKEN", min_length=16)
+    web_host: str = Field("127.0.0.1", alias="WEB_HOST")
+    web_port: int = Field(8080, alias="WEB_PORT", ge=0, le=65535)
 
     @field_validator("redis_url")
     @classmethod
