@@ -14,7 +14,9 @@ from orchestrator.core.budget import budget_now
 from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.eta import estimate_completion
+from orchestrator.core.quality import quality, quality_hours
 from orchestrator.store import campaigns, identities, keys
+from orchestrator.store.feedback import FeedbackStore
 from orchestrator.store.ledger import Ledger
 from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, moment, refused, whole
 
@@ -30,6 +32,7 @@ class IdentityStatus:
     hourly_cap: int
     next_slot: str | None  # ISO time of the next possible send, None when nothing is scheduled
     stopped_until: str | None
+    quality: dict[str, Any] = field(default_factory=dict)  # core/quality.py Quality.as_json()
 
 
 @dataclass
@@ -49,6 +52,7 @@ class CampaignStatus:
     estimated_completion: str | None = None
     local_date: str = ""
     window_open: bool = True
+    quality: dict[str, Any] = field(default_factory=dict)  # core/quality.py Quality.as_json()
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -151,7 +155,17 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
         spec.build_plan(), spec.mode, days, quotas, spec.pool.multiplier, remaining, pool_left, first_day
     )
     status.estimated_completion = eta.isoformat() if isinstance(eta, date) else None
+    await _add_quality(redis, status, now)
     return status
+
+
+async def _add_quality(redis: Redis, status: CampaignStatus, now: float) -> None:
+    """The rolling quality figures of the campaign and of each of its identities."""
+    store = FeedbackStore(redis)
+    hours = quality_hours(now)
+    status.quality = quality(await store.buckets("c", status.id, hours), now).as_json()
+    for ident in status.identities:
+        ident.quality = quality(await store.buckets("i", ident.id, hours), now).as_json()
 
 
 async def _identity_counters(redis: Redis, identity_id: str, today: str, now: float) -> tuple[int, int, float]:

@@ -95,3 +95,23 @@ def account_boot(account: str) -> str:
 
 def suppression(sender_domain: str) -> str:
     return f"{PREFIX}supp:domain:{sender_domain}"  # set: unsubscribed from this sender domain
+
+
+# --- Delivery feedback: Tencent's callbacks, the quality counters, the follow-up (store/feedback.py) ---
+FB_TOTALS = f"{PREFIX}fb:totals"  # hash: "<metric>|<identity>|<campaign>" -> all-time count (accepted too)
+FB_UNKNOWN = f"{PREFIX}fb:unknown"  # counter: events whose MessageId was unknown when they came
+FB_EARLY = f"{PREFIX}fb:early"  # zset: MessageId with events kept until its send is recorded -> first arrival
+FB_PENDING = f"{PREFIX}fb:pending"  # zset: MessageId accepted, delivery not settled yet -> send time
+SUPP_ALL = f"{PREFIX}supp:all"  # hash: address -> JSON reason/at/source; no sender domain of ours mails it
+
+
+def fb_hour(hour: int) -> str:
+    return f"{PREFIX}fb:h:{hour}"  # hash per send-time hour: "<metric>|<i|c|g>|<id>" -> count (a few days' TTL)
+
+
+def fb_message(message_id: str) -> str:
+    return f"{PREFIX}fb:m:{message_id}"  # hash: "u:<metric>" once-per-message marks, "<event>|<ts>" -> event (trace)
+
+
+def fb_early(message_id: str) -> str:
+    return f"{PREFIX}fb:e:{message_id}"  # list: events that came before the send was recorded (an hour's TTL)

@@ -12,6 +12,7 @@ from orchestrator.core.calendar import tencent_day
 from orchestrator.core.ledger_state import STATES, Entry, LedgerState
 from orchestrator.store import keys
 from orchestrator.store.events import MAXLEN
+from orchestrator.store.feedback import FeedbackStore
 from orchestrator.store.scripts import Scripts, as_str_list
 
 #: Every state a recipient can be in; `queued` covers the queue, retries and held recipients.
@@ -50,6 +51,7 @@ class Ledger:
     def __init__(self, redis: Redis, scripts: Scripts | None = None) -> None:
         self.redis = redis
         self.scripts = scripts or Scripts(redis)
+        self.feedback = FeedbackStore(redis)
 
     async def claim(
         self,
@@ -133,6 +135,8 @@ class Ledger:
                 ],
             )
         )
+        if reply[0] == "ok" and action == "accepted":
+            await self.feedback.record_send(ck, idx, identity, value, now)
         return reply[0] == "ok"
 
     async def expire(

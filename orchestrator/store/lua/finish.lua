@@ -55,7 +55,8 @@ end
 if action == 'accepted' then
   redis.call('HSET', states, idx, ledger_format('accepted', {message_id = value}))
   redis.call('HINCRBY', counts, 'accepted', 1)
-  redis.call('HSET', message_ids, value, cid .. ':' .. idx)
+  -- "campaign:index|identity|sent at" (store/feedback.py reads it, and the older "campaign:index").
+  redis.call('HSET', message_ids, value, cid .. ':' .. idx .. '|' .. identity .. '|' .. now_text)
 elseif action == 'retry' or action == 'postpone' then
   -- postpone: the call never left (no slot in the account's API budget), so no try is counted.
   requeue(action == 'retry' and attempt or attempt - 1)

@@ -1,0 +1,187 @@
+"""Delivery quality: Tencent's events as metrics, their rates over send-time cohorts, and the guardrail flags.
+
+Accounting (one owner: this module; the Lua in store/lua/callback.lua follows it):
+- every event is counted in the hour bucket of its mail's SEND time (its cohort), so a rate is a
+  count over the `accepted` of the same cohorts;
+- each metric counts at most once per message (a message is delivered once, opened once, ...);
+- "rolling 24 h" is the cohorts sent in the last 24 hours; opens and clicks arrive late, so their
+  rates use the 24 hours of cohorts before that (sends 24 to 48 hours old, spec/warmup.md section 7).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from orchestrator.core.guardrails import COMPLAINT_PCT, HARD_BOUNCE_PCT, OPEN_HOLD_PCT
+
+#: The metrics, in the order they are shown; `accepted` is their denominator.
+METRICS: Final = (
+    "delivered",
+    "deferred",
+    "dropped",
+    "hard_bounce",
+    "soft_bounce",
+    "complaint",
+    "unsubscribe",
+    "open",
+    "click",
+)
+ACCEPTED: Final = "accepted"
+#: Tencent's event names (spec/tencent-ses.md "Event callbacks") -> metric; `bounce` splits by bounceType.
+EVENT_METRIC: Final = {
+    "delivered": "delivered",
+    "deferred": "deferred",
+    "dropped": "dropped",
+    "open": "open",
+    "click": "click",
+    "spamreport": "complaint",
+    "unsubscribe": "unsubscribe",
+}
+EVENTS: Final = (*EVENT_METRIC, "bounce")
+#: Metrics that settle a message's delivery: the follow-up stops asking about it.
+SETTLING: Final = frozenset({"delivered", "dropped", "hard_bounce", "soft_bounce"})
+#: Metrics that suppress the address: (suppression scope, source written with it).
+SUPPRESSING: Final = {"unsubscribe": "domain", "complaint": "all", "hard_bounce": "all"}
+#: Metrics that are judged only on sends old enough for them to have arrived.
+LATE: Final = frozenset({"open", "click"})
+HOUR_S: Final = 3600
+WINDOW_S: Final = 86_400
+#: Guardrails as fractions: metric -> (hold, pause); a None pause only warns. Open is a floor.
+THRESHOLDS: Final[dict[str, tuple[float, float | None]]] = {
+    "hard_bounce": (HARD_BOUNCE_PCT[0] / 100, HARD_BOUNCE_PCT[1] / 100),
+    "complaint": (COMPLAINT_PCT[0] / 100, COMPLAINT_PCT[1] / 100),
+    "open": (OPEN_HOLD_PCT / 100, None),
+}
+FLOORS: Final = frozenset({"open"})
+#: The confidence of the Wilson bound a flag is judged on (z for 95 % two-sided).
+Z: Final = 1.96
+
+
+def metric_of(event: str, bounce_type: str) -> str | None:
+    """The metric an event counts in; None for an event name Tencent does not send."""
+    if event == "bounce":
+        # A bounce without a type is counted soft: it neither suppresses nor pauses on a guess.
+        return "hard_bounce" if bounce_type == "hard_bounce" else "soft_bounce"
+    return EVENT_METRIC.get(event)
+
+
+def hour_of(ts: float) -> int:
+    """The cohort (hour bucket, hours since the epoch) of a send at `ts`."""
+    return math.floor(ts / HOUR_S)
+
+
+def window_hours(now: float, metric: str, window_s: int = WINDOW_S) -> range:
+    """The cohorts a metric's rolling rate reads: the last `window_s`, shifted back one window for late metrics."""
+    last = hour_of(now)
+    hours = window_s // HOUR_S
+    if metric in LATE:
+        last -= hours
+    return range(last - hours + 1, last + 1)
+
+
+def quality_hours(now: float, window_s: int = WINDOW_S) -> range:
+    """Every cohort `quality` reads at `now`: the late metrics' window and the current one."""
+    late, current = window_hours(now, "open", window_s), window_hours(now, ACCEPTED, window_s)
+    return range(late.start, current.stop)
+
+
+def wilson(count: int, sample: int, z: float = Z) -> tuple[float, float]:
+    """The Wilson score interval of count/sample, (0, 1) when there is no sample."""
+    if sample <= 0:
+        return 0.0, 1.0
+    p = count / sample
+    denom = 1 + z * z / sample
+    centre = (p + z * z / (2 * sample)) / denom
+    half = z * math.sqrt(p * (1 - p) / sample + z * z / (4 * sample * sample)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One metric over its window: count, sample (accepted of the same cohorts), rate and thresholds."""
+
+    count: int
+    sample: int
+    hold: float | None
+    pause: float | None
+    floor: bool = False  # the rate should stay above `hold` (opens), not below it
+
+    @property
+    def rate(self) -> float | None:
+        return self.count / self.sample if self.sample else None
+
+    def flag(self) -> str | None:
+        """ "pause" or "hold" when the Wilson bound is past the line (upper bound under a floor), else None."""
+        if self.hold is None or not self.sample:
+            return None
+        low, high = wilson(self.count, self.sample)
+        if self.floor:
+            return "hold" if high < self.hold else None
+        if self.pause is not None and low > self.pause:
+            return "pause"
+        return "hold" if low > self.hold else None
+
+    def as_json(self) -> dict[str, Any]:
+        rate = self.rate
+        return {
+            "count": self.count,
+            "sample": self.sample,
+            "rate": None if rate is None else round(rate, 6),
+            "hold": self.hold,
+            "pause": self.pause,
+        }
+
+
+def sum_window(buckets: Mapping[int, Mapping[str, int]], hours: range, metric: str) -> int:
+    return sum(buckets.get(h, {}).get(metric, 0) for h in hours)
+
+
+@dataclass(frozen=True, slots=True)
+class Quality:
+    """The quality of one subject (identity or campaign) over the rolling window."""
+
+    window_s: int
+    accepted: int
+    metrics: dict[str, Figure]
+
+    def flags(self) -> dict[str, str]:
+        """Metric -> "hold" or "pause", for the metrics past a guardrail."""
+        return {m: f for m, fig in self.metrics.items() if (f := fig.flag()) is not None}
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "window_s": self.window_s,
+            "accepted": self.accepted,
+            "metrics": {m: f.as_json() for m, f in self.metrics.items()},
+        }
+
+
+def quality(buckets: Mapping[int, Mapping[str, int]], now: float, window_s: int = WINDOW_S) -> Quality:
+    """The figures of one subject from its hour buckets (cohort hour -> metric -> count) at `now`."""
+    figures = {}
+    for metric in METRICS:
+        hours = window_hours(now, metric, window_s)
+        hold, pause = THRESHOLDS.get(metric, (None, None))
+        count, sample = sum_window(buckets, hours, metric), sum_window(buckets, hours, ACCEPTED)
+        figures[metric] = Figure(count, sample, hold, pause, metric in FLOORS)
+    accepted = sum_window(buckets, window_hours(now, ACCEPTED, window_s), ACCEPTED)
+    return Quality(window_s, accepted, figures)
+
+
+def summary_line(data: Mapping[str, Any]) -> str:
+    """One short line from a Quality.as_json(): the main rates with their samples, and any guardrail flag."""
+    if not data:
+        return "no quality figures yet"
+    parts = [f"24h accepted {data['accepted']:,}"]
+    flags = []
+    for metric, label in (("delivered", "dlv"), ("hard_bounce", "hard"), ("complaint", "compl"), ("open", "open")):
+        f = data["metrics"][metric]
+        rate = "-" if f["rate"] is None else f"{100 * f['rate']:.1f}%"
+        parts.append(f"{label} {rate} (n={f['sample']:,})")
+        fig = Figure(f["count"], f["sample"], f["hold"], f["pause"], metric in FLOORS)
+        if (flag := fig.flag()) is not None:
+            flags.append(f"{flag.upper()}:{metric}")
+    return "  ".join(parts + flags)

@@ -1,0 +1,199 @@
+"""The delivery-feedback store: Tencent's events counted per identity, campaign and domain group, by cohort.
+
+Layout (keys.py, "Delivery feedback"): hour buckets of the SEND time `wo:fb:h:<hour>` hold
+"<metric>|i|<identity>", "<metric>|c|<campaign>", "<metric>|g|<domain group>" counts for
+HOUR_TTL_S; `wo:fb:totals` holds the all-time "<metric>|<identity>|<campaign>" counts; each
+message's hash `wo:fb:m:<MessageId>` holds its once-per-metric marks and its events (the trace).
+The MessageId map (`wo:msgid`) value is "campaign:index|identity|sent_at" (older values
+"campaign:index" are read too: identity "-", cohort = the event's hour).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from redis.asyncio import Redis
+
+from orchestrator.core.callback_event import BadEventError, CallbackEvent, parse_event
+from orchestrator.core.quality import SETTLING, SUPPRESSING, hour_of
+from orchestrator.store import keys
+from orchestrator.store.scripts import source
+
+MESSAGE_TTL_S: Final = 30 * 86_400  # a message's trace and once-marks
+HOUR_TTL_S: Final = 8 * 86_400  # hour buckets: the rolling windows and a week of days
+EARLY_TTL_S: Final = 3_600  # events whose send is not recorded yet
+TRACE_CAP: Final = 64  # events kept per message (counting stays exact past it)
+UNKNOWN_IDENTITY: Final = "-"
+#: How often a batch is re-read when a send got recorded while it was being counted.
+MOVED_TRIES: Final = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What the MessageId map says about a send: campaign, index, identity ("-" unknown), send time."""
+
+    campaign: str
+    index: int
+    identity: str
+    sent_at: float | None
+
+
+def message_value(campaign: str, index: int, identity: str, sent_at: float) -> str:
+    """The MessageId map's value (finish.lua writes the same)."""
+    return f"{campaign}:{index}|{identity}|{sent_at!r}"
+
+
+def parse_sent(value: str) -> Sent | None:
+    """A MessageId map value, in either format; None when unreadable."""
+    head, _, rest = value.partition("|")
+    cid, _, idx = head.rpartition(":")
+    identity, _, at = rest.partition("|")
+    try:
+        return Sent(cid, int(idx), identity or UNKNOWN_IDENTITY, float(at) if at else None)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """What a batch did: counted, duplicates skipped, kept for later (unknown MessageId), suppressions written."""
+
+    counted: int = 0
+    duplicates: int = 0
+    early: int = 0
+    suppressed: int = 0
+    refused: int = 0
+
+
+def _suppression(e: CallbackEvent, now: float) -> tuple[str, str]:
+    """(key, JSON) of the suppression an event writes, ("", "") for none."""
+    scope = SUPPRESSING.get(e.metric)
+    if scope is None:
+        return keys.SUPP_ALL, ""
+    why = e.reason or e.metric
+    if scope == "domain":
+        entry = {"reason": why, "at": int(now), "source": "unsubscribe"}
+        return keys.suppression(e.from_domain), json.dumps(entry, separators=(",", ":"))
+    source_name = "complaint" if e.metric == "complaint" else "hard_bounce"
+    entry = {"reason": why, "at": int(now), "source": source_name}
+    return keys.SUPP_ALL, json.dumps(entry, separators=(",", ":"))
+
+
+class FeedbackStore:
+    """Counts events and accepted sends; reads the counters back."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._callback = redis.register_script(source("callback"))
+        self._sent = redis.register_script(source("sent"))
+
+    async def ingest(self, events: list[CallbackEvent], now: float) -> Counted:
+        """Count a batch atomically; events whose send is not recorded yet are kept for later."""
+        for _ in range(MOVED_TRIES):
+            values = await self.redis.hmget(keys.MESSAGE_IDS, [e.message_id for e in events])
+            reply = await self._callback(*self._batch(events, [str(v or "") for v in values], now))
+            if reply[0] not in (b"moved", "moved"):
+                return Counted(*(int(x) for x in reply))
+        msg = "the MessageId map kept changing while a batch was counted"
+        raise RuntimeError(msg)
+
+    def _batch(self, events: list[CallbackEvent], values: list[str], now: float) -> tuple[list[str], list[Any]]:
+        ks = [keys.MESSAGE_IDS, keys.FB_TOTALS, keys.FB_UNKNOWN, keys.FB_EARLY, keys.FB_PENDING]
+        args: list[Any] = [repr(now), MESSAGE_TTL_S, HOUR_TTL_S, EARLY_TTL_S, TRACE_CAP]
+        for e, value in zip(events, values, strict=True):
+            sent = parse_sent(value) if value else None
+            known = value if sent is not None else ""
+            cohort = hour_of(sent.sent_at if sent and sent.sent_at is not None else e.timestamp)
+            supp_key, supp_json = _suppression(e, now)
+            ks += [keys.fb_message(e.message_id), keys.fb_hour(cohort), keys.fb_early(e.message_id), supp_key]
+            args += [
+                e.message_id,
+                known,
+                e.metric,
+                e.trace_field,
+                e.as_json(),
+                e.group,
+                sent.identity if sent else "",
+                sent.campaign if sent else "",
+                e.address,
+                supp_json,
+                "1" if e.metric in SETTLING else "0",
+            ]
+        return ks, args
+
+    async def record_send(self, ck: keys.CampaignKeys, idx: int, identity: str, message_id: str, now: float) -> None:
+        """Count an accepted send (once) and apply the events that came before it was recorded."""
+        counted_now, waiting = await self._sent(
+            keys=[
+                ck.rec(idx),
+                keys.fb_message(message_id),
+                keys.fb_hour(hour_of(now)),
+                keys.FB_TOTALS,
+                keys.FB_PENDING,
+                keys.fb_early(message_id),
+            ],
+            args=[idx, message_id, repr(now), identity, ck.cid, MESSAGE_TTL_S, HOUR_TTL_S],
+        )
+        del counted_now
+        if int(waiting):
+            await self.apply_early(message_id, now)
+
+    async def apply_early(self, message_id: str, now: float) -> int:
+        """Count the kept events of `message_id` once its send is known; returns how many were counted."""
+        raw = await self.redis.lrange(keys.fb_early(message_id), 0, -1)
+        if not await self.redis.hexists(keys.MESSAGE_IDS, message_id):
+            return 0
+        events = []
+        for item in raw:
+            try:
+                events.append(parse_event(json.loads(item)))
+            except (BadEventError, ValueError):
+                continue  # written by this module: only a hand-edited entry can fail, and it is dropped
+        counted = await self.ingest(events, now) if events else Counted()
+        await self.redis.delete(keys.fb_early(message_id))
+        await self.redis.zrem(keys.FB_EARLY, message_id)
+        return counted.counted
+
+    async def retry_early(self, now: float, limit: int = 500) -> int:
+        """The sweep's pass: apply kept events whose send got recorded; forget those older than EARLY_TTL_S."""
+        await self.redis.zremrangebyscore(keys.FB_EARLY, "-inf", f"({now - EARLY_TTL_S}")
+        ids = await self.redis.zrange(keys.FB_EARLY, 0, limit - 1)
+        return sum([await self.apply_early(str(m), now) for m in ids])
+
+    async def trace(self, message_id: str) -> list[dict[str, Any]]:
+        """The events kept for one message, oldest first."""
+        raw = await self.redis.hgetall(keys.fb_message(message_id))
+        out = [json.loads(v) for k, v in raw.items() if not str(k).startswith("u:")]
+        return sorted(out, key=lambda e: (e.get("timestamp", 0), e.get("event", "")))
+
+    async def buckets(self, kind: str, subject: str, hours: Iterable[int]) -> dict[int, dict[str, int]]:
+        """Hour -> metric -> count for one subject (`kind` "i" identity, "c" campaign, "g" domain group)."""
+        wanted = list(hours)
+        suffix = f"|{kind}|{subject}"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for h in wanted:
+                pipe.hgetall(keys.fb_hour(h))
+            replies = await pipe.execute()
+        out: dict[int, dict[str, int]] = defaultdict(dict)
+        for h, bucket in zip(wanted, replies, strict=True):
+            for field, count in bucket.items():
+                name = str(field)
+                if name.endswith(suffix):
+                    out[h][name[: -len(suffix)]] = int(count)
+        return dict(out)
+
+    async def totals(self) -> dict[tuple[str, str, str], int]:
+        """All-time counts: (metric, identity, campaign) -> count."""
+        raw = await self.redis.hgetall(keys.FB_TOTALS)
+        out = {}
+        for field, count in raw.items():
+            metric, identity, campaign = str(field).split("|", 2)
+            out[metric, identity, campaign] = int(count)
+        return out
+
+    async def unknown(self) -> int:
+        return int(await self.redis.get(keys.FB_UNKNOWN) or 0)

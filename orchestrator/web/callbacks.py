@@ -1,0 +1,77 @@
+"""Tencent's event callbacks: `POST /callbacks/tencent/{token}`, checked, deduplicated and counted."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Final
+
+import structlog
+from aiohttp import web
+
+from orchestrator.core.callback_event import MAX_EVENTS, BadEventError, parse_body
+from orchestrator.store.feedback import FeedbackStore
+from orchestrator.web.context import CTX
+
+log = structlog.get_logger("orchestrator.web.callbacks")
+
+#: The largest body accepted (Tencent posts one small event at a time; a batch of MAX_EVENTS fits).
+MAX_BODY_BYTES: Final = 256 * 1024
+ROUTE: Final = "/callbacks/tencent/{token}"
+
+
+def _token_ok(request: web.Request) -> bool:
+    """The path's token matches CALLBACK_TOKEN (constant time); never when no token is set."""
+    wanted = request.app[CTX].settings.callback_token
+    if wanted is None:
+        return False
+    given = request.match_info.get("token", "")
+    return hmac.compare_digest(given.encode(), wanted.get_secret_value().encode())
+
+
+async def _read(request: web.Request) -> bytes:
+    """The body, refused past MAX_BODY_BYTES however the client announced its length."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise BadEventError(f"body: {request.content_length} bytes, more than {MAX_BODY_BYTES}")
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BadEventError(f"body: more than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def receive(request: web.Request, store: FeedbackStore) -> web.Response:
+    """Count the posted event(s); 404 for a wrong token, 400 with a one-line reason for a bad body."""
+    if not _token_ok(request):
+        raise web.HTTPNotFound
+    ctx = request.app[CTX]
+    try:
+        events = parse_body(await _read(request), MAX_EVENTS)
+    except BadEventError as exc:
+        log.warning("callback_refused", reason=str(exc))
+        return web.Response(status=400, text=f"{exc}\n")
+    counted = await store.ingest(events, ctx.clock.now())
+    log.debug(
+        "callback_counted",
+        events=len(events),
+        counted=counted.counted,
+        duplicates=counted.duplicates,
+        early=counted.early,
+    )
+    if counted.refused:
+        log.warning("suppression_not_written", reason="suppression key still in the older layout", n=counted.refused)
+    return web.Response(text="ok\n")
+
+
+def add_callback_routes(app: web.Application) -> None:
+    """Add Tencent's callback route to an app whose CTX is (or will be) set before it starts."""
+    stores: list[FeedbackStore] = []  # made on first use: the app's CTX may be set after this call
+
+    async def handler(request: web.Request) -> web.Response:
+        if not stores:
+            stores.append(FeedbackStore(request.app[CTX].redis))
+        return await receive(request, stores[0])
+
+    app.router.add_post(ROUTE, handler)

@@ -1,0 +1,171 @@
+"""Tencent's callbacks end to end: the emulator posts real events to the callback route after real sends."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import aiohttp
+from redis.asyncio import Redis
+
+from orchestrator.core.quality import METRICS, metric_of
+from orchestrator.ses.emulator import Behaviour
+from orchestrator.status import campaign_status
+from orchestrator.store import keys
+from orchestrator.store.feedback import FeedbackStore, parse_sent
+from tests.callback_app import TOKEN, callback_server
+from tests.pipeline_harness import START, Pipeline, recipients_csv
+
+BEHAVIOUR = Behaviour(
+    hard_bounce_rate=0.1,
+    soft_bounce_rate=0.05,
+    open_rate=0.5,
+    click_rate=0.2,
+    spamreport_rate=0.1,
+    unsubscribe_rate=0.1,
+)
+
+
+def emulator_counts(events: list[dict[str, Any]]) -> Counter[str]:
+    """What the emulator posted, counted as the orchestrator counts: each metric once per message."""
+    seen = {(e["bulkId"], metric_of(e["event"], e["bounceType"])) for e in events}
+    return Counter(m for _, m in seen if m is not None)
+
+
+async def run_with_callbacks(pipe: Pipeline, n: int = 60) -> None:
+    """Send `n` recipients within the first hour, then let a day pass and post every event."""
+    pipe.emu.world.behaviour = BEHAVIOUR
+    await pipe.submit(recipients_csv(n_others=n, victim=False), identities=2)
+    async with callback_server(pipe.redis, pipe.clock) as server:
+        pipe.emu.world.callback_url = server.url
+        await pipe.run(3000)
+        pipe.clock.advance(START + 25 * 3600 - pipe.clock.now())
+        await pipe.emu.flush_callbacks()
+
+
+async def test_callbacks_counts_equal_emulator_log(pipe: Pipeline) -> None:
+    """Every event the emulator posted is counted once per message and metric, in the all-time totals."""
+    await run_with_callbacks(pipe)
+    assert pipe.emu.poster.failed == 0
+    totals = Counter[str]()
+    for (metric, _identity, campaign), count in (await FeedbackStore(pipe.redis).totals()).items():
+        assert campaign == pipe.cid
+        totals[metric] += count
+    expected = emulator_counts(pipe.emu.events)
+    assert {m: totals[m] for m in METRICS} == {m: expected[m] for m in METRICS}
+    assert totals["accepted"] == len(pipe.emu.send_log) == pipe.n
+    assert expected["hard_bounce"] > 0
+    assert expected["open"] > 0
+
+
+async def test_callbacks_status_quality_equals_emulator_log(pipe: Pipeline) -> None:
+    """The status's quality figures (per campaign and summed over identities) equal the emulator's log."""
+    await run_with_callbacks(pipe)
+    expected = emulator_counts(pipe.emu.events)
+    early = await campaign_status(pipe.redis, pipe.cid, START + 3600)  # the sends' own rolling day
+    late = await campaign_status(pipe.redis, pipe.cid, START + 25 * 3600)  # opens: sends a day old
+    assert early is not None
+    assert late is not None
+    for metric in METRICS:
+        st = late if metric in ("open", "click") else early
+        assert st.quality["metrics"][metric]["count"] == expected[metric], metric
+        assert st.quality["metrics"][metric]["sample"] == pipe.n, metric
+        assert sum(i.quality["metrics"][metric]["count"] for i in st.identities) == expected[metric], metric
+    assert early.quality["accepted"] == pipe.n
+    assert early.quality["window_s"] == 86400
+    rate = early.quality["metrics"]["hard_bounce"]
+    assert rate["rate"] == round(expected["hard_bounce"] / pipe.n, 6)
+    assert (rate["hold"], rate["pause"]) == (0.05, 0.1)
+
+
+async def test_callbacks_replayed_count_once(pipe: Pipeline) -> None:
+    """Posting every event a second time (Tencent's retries) changes no count."""
+    await run_with_callbacks(pipe, n=20)
+    store = FeedbackStore(pipe.redis)
+    before = await store.totals()
+    async with callback_server(pipe.redis, pipe.clock) as server, aiohttp.ClientSession() as session:
+        for event in pipe.emu.events:
+            async with session.post(server.url, json=event) as resp:
+                assert resp.status == 200
+        async with session.post(server.url, json=pipe.emu.events) as resp:  # and all of them in one list
+            assert resp.status == 200
+    assert await store.totals() == before
+
+
+async def test_callbacks_wrong_token_changes_nothing(pipe: Pipeline) -> None:
+    """A wrong, missing or unset token answers 404 and stores nothing."""
+    await run_with_callbacks(pipe, n=10)
+    event = pipe.emu.events[0]
+    before = {k: await pipe.redis.dump(k) for k in await pipe.redis.keys("*")}
+    async with aiohttp.ClientSession() as session:
+        async with callback_server(pipe.redis, pipe.clock) as server:
+            for path in (f"/callbacks/tencent/{TOKEN[:-1]}x", "/callbacks/tencent/", f"/callbacks/tencent/{TOKEN}0"):
+                async with session.post(server.base + path, json=event) as resp:
+                    assert resp.status == 404, path
+        async with callback_server(pipe.redis, pipe.clock, token=None) as unset:
+            async with session.post(unset.url, json=event) as resp:
+                assert resp.status == 404
+    after = {k: await pipe.redis.dump(k) for k in await pipe.redis.keys("*")}
+    assert after == before
+
+
+async def test_callbacks_suppression_scopes(pipe: Pipeline) -> None:
+    """An unsubscribe suppresses for its sender domain only; a complaint and a hard bounce for every domain."""
+    await run_with_callbacks(pipe)
+    by_metric: dict[str, set[tuple[str, str]]] = {}
+    for e in pipe.emu.events:
+        by_metric.setdefault(str(metric_of(e["event"], e["bounceType"])), set()).add((e["email"], e["fromDomain"]))
+    assert by_metric["unsubscribe"]
+    assert by_metric["complaint"]
+    for address, domain in by_metric["unsubscribe"]:
+        entry = json.loads(await pipe.redis.hget(keys.suppression(domain), address) or "{}")
+        assert entry["source"] == "unsubscribe"
+        others = {d for _, d in by_metric["unsubscribe"] | by_metric.get("delivered", set())} - {domain}
+        for other in others:
+            assert await pipe.redis.hget(keys.suppression(other), address) is None
+    everywhere = await pipe.redis.hgetall(keys.SUPP_ALL)
+    sources = {a: json.loads(v)["source"] for a, v in everywhere.items()}
+    for address, _ in by_metric["hard_bounce"]:
+        assert sources[address] == "hard_bounce"
+    for address, _ in by_metric["complaint"]:
+        assert sources[address] in ("complaint", "hard_bounce")
+    assert set(sources) == {a for a, _ in by_metric["hard_bounce"] | by_metric["complaint"]}
+
+
+async def test_callbacks_message_map_names_identity(pipe: Pipeline) -> None:
+    """The MessageId map names the campaign, index, identity and send time of each accepted send."""
+    await run_with_callbacks(pipe, n=6)
+    values = await pipe.redis.hgetall(keys.MESSAGE_IDS)
+    sent = {m: parse_sent(v) for m, v in values.items()}
+    assert {s.campaign for s in sent.values() if s} == {pipe.cid}
+    assert {s.identity for s in sent.values() if s} == {"t-id0", "t-id1"}
+    assert all(s is not None and s.sent_at is not None and START <= s.sent_at < START + 3600 for s in sent.values())
+
+
+async def test_callbacks_before_send_recorded_apply_later(redis: Redis, pipe: Pipeline) -> None:
+    """An event whose MessageId is not recorded yet is kept, counted as unknown, and applied once the send is."""
+    await run_with_callbacks(pipe, n=6)
+    store = FeedbackStore(redis)
+    values = await redis.hgetall(keys.MESSAGE_IDS)
+    plain = [m for m in values if not await redis.hexists(keys.fb_message(m), "u:complaint")]
+    message_id = plain[0]
+    value = values[message_id]
+    await redis.hdel(keys.MESSAGE_IDS, message_id)
+    early = {
+        "bulkId": message_id,
+        "event": "spamreport",
+        "timestamp": int(START) + 99,
+        "email": "late@example.org",
+        "fromDomain": "d0.example.com",
+    }
+    async with callback_server(redis, pipe.clock) as server, aiohttp.ClientSession() as session:
+        async with session.post(server.url, json=early) as resp:
+            assert resp.status == 200
+    before = sum(c for (m, _, _), c in (await store.totals()).items() if m == "complaint")
+    assert await store.unknown() == 1
+    await redis.hset(keys.MESSAGE_IDS, message_id, value)
+    assert await store.retry_early(pipe.clock.now()) == 1
+    after = sum(c for (m, _, _), c in (await store.totals()).items() if m == "complaint")
+    assert after == before + 1
+    assert [e["event"] for e in await store.trace(message_id)].count("spamreport") == 1
