@@ -15,7 +15,7 @@ from orchestrator.settings import Settings
 from orchestrator.web.callbacks import add_callback_routes
 from orchestrator.web.context import CTX, WebContext
 
-TOKEN = "callback-token-0123456789abcdef"  # noqa: S105 - a test-only token
+TOKEN = "callback-token-0123456789abcdef"  # a test-only token
 
 
 @dataclass(frozen=True, slots=True)

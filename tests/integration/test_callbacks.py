@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 from redis.asyncio import Redis
 
+from orchestrator.core.clock import VirtualClock
 from orchestrator.core.quality import METRICS, metric_of
 from orchestrator.ses.emulator import Behaviour
 from orchestrator.status import campaign_status
@@ -103,9 +104,11 @@ async def test_callbacks_wrong_token_changes_nothing(pipe: Pipeline) -> None:
             for path in (f"/callbacks/tencent/{TOKEN[:-1]}x", "/callbacks/tencent/", f"/callbacks/tencent/{TOKEN}0"):
                 async with session.post(server.base + path, json=event) as resp:
                     assert resp.status == 404, path
-        async with callback_server(pipe.redis, pipe.clock, token=None) as unset:
-            async with session.post(unset.url, json=event) as resp:
-                assert resp.status == 404
+        async with (
+            callback_server(pipe.redis, pipe.clock, token=None) as unset,
+            session.post(unset.url, json=event) as resp,
+        ):
+            assert resp.status == 404
     after = {k: await pipe.redis.dump(k) for k in await pipe.redis.keys("*")}
     assert after == before
 
@@ -159,9 +162,12 @@ async def test_callbacks_before_send_recorded_apply_later(redis: Redis, pipe: Pi
         "email": "late@example.org",
         "fromDomain": "d0.example.com",
     }
-    async with callback_server(redis, pipe.clock) as server, aiohttp.ClientSession() as session:
-        async with session.post(server.url, json=early) as resp:
-            assert resp.status == 200
+    async with (
+        callback_server(redis, pipe.clock) as server,
+        aiohttp.ClientSession() as session,
+        session.post(server.url, json=early) as resp,
+    ):
+        assert resp.status == 200
     before = sum(c for (m, _, _), c in (await store.totals()).items() if m == "complaint")
     assert await store.unknown() == 1
     await redis.hset(keys.MESSAGE_IDS, message_id, value)
@@ -169,3 +175,29 @@ async def test_callbacks_before_send_recorded_apply_later(redis: Redis, pipe: Pi
     after = sum(c for (m, _, _), c in (await store.totals()).items() if m == "complaint")
     assert after == before + 1
     assert [e["event"] for e in await store.trace(message_id)].count("spamreport") == 1
+
+
+async def test_callbacks_bad_bodies_400_store_nothing(redis: Redis) -> None:
+    """Malformed JSON, an unknown event, a wrong type, too many events or an oversized body: 400, nothing stored."""
+    good = {"event": "open", "bulkId": "m1", "email": "a@example.com", "timestamp": 1, "fromDomain": "d.example"}
+    bodies = [
+        b"{nope",
+        json.dumps({**good, "event": "bogus"}).encode(),
+        json.dumps({**good, "timestamp": "soon"}).encode(),
+        json.dumps([good, 3]).encode(),
+        json.dumps([good] * 1001).encode(),
+        b" " * (300 * 1024),
+    ]
+    await redis.hset(keys.MESSAGE_IDS, "m1", "c:0|i|1.0")
+    before = {k: await redis.dump(k) for k in await redis.keys("*")}
+    async with callback_server(redis, VirtualClock(START)) as server, aiohttp.ClientSession() as session:
+        for body in bodies:
+            async with session.post(server.url, data=body) as resp:
+                text = await resp.text()
+                assert resp.status == 400, body[:40]
+                assert text.count("\n") == 1, text
+        after = {k: await redis.dump(k) for k in await redis.keys("*")}
+        async with session.post(server.url, json=good) as resp:
+            assert resp.status == 200
+    assert after == before
+    assert await FeedbackStore(redis).totals() == {("open", "i", "c"): 1}

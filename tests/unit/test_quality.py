@@ -1,0 +1,172 @@
+"""The quality rules: event -> metric, cohort windows, rates with samples, Wilson-judged flags."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.core.callback_event import BadEventError, parse_body
+from orchestrator.core.quality import (
+    METRICS,
+    Figure,
+    hour_of,
+    metric_of,
+    quality,
+    summary_line,
+    wilson,
+    window_hours,
+)
+
+H = 500_000  # an hour bucket
+NOW = H * 3600 + 1800.0
+
+
+@pytest.mark.parametrize(
+    ("event", "bounce_type", "metric"),
+    [
+        pytest.param("delivered", "", "delivered", id="delivered"),
+        pytest.param("bounce", "hard_bounce", "hard_bounce", id="hard"),
+        pytest.param("bounce", "soft_bounce", "soft_bounce", id="soft"),
+        pytest.param("bounce", "", "soft_bounce", id="untyped-bounce-is-soft"),
+        pytest.param("spamreport", "", "complaint", id="complaint"),
+        pytest.param("unsubscribe", "", "unsubscribe", id="unsubscribe"),
+        pytest.param("open", "", "open", id="open"),
+        pytest.param("click", "", "click", id="click"),
+        pytest.param("deferred", "", "deferred", id="deferred"),
+        pytest.param("dropped", "", "dropped", id="dropped"),
+        pytest.param("reject", "", None, id="unknown"),
+    ],
+)
+def test_metric_of_maps_tencent_events(event: str, bounce_type: str, metric: str | None) -> None:
+    """Each Tencent event name counts in one metric; an unknown name in none."""
+    assert metric_of(event, bounce_type) == metric
+
+
+@pytest.mark.parametrize(
+    ("metric", "first", "last"),
+    [
+        pytest.param("delivered", H - 23, H, id="current-day"),
+        pytest.param("accepted", H - 23, H, id="accepted"),
+        pytest.param("open", H - 47, H - 24, id="open-on-sends-a-day-old"),
+        pytest.param("click", H - 47, H - 24, id="click-on-sends-a-day-old"),
+    ],
+)
+def test_window_hours_cohorts(metric: str, first: int, last: int) -> None:
+    """The rolling window reads the last 24 cohorts; late metrics the 24 before those."""
+    hours = window_hours(NOW, metric)
+    assert (hours[0], hours[-1], len(hours)) == (first, last, 24)
+    assert hour_of(NOW) == H
+
+
+def test_quality_rates_over_their_own_cohorts() -> None:
+    """Rates divide by the accepted of the same cohorts; counts outside the window are left out."""
+    buckets = {
+        H: {"accepted": 100, "delivered": 90, "hard_bounce": 6},
+        H - 10: {"accepted": 100, "delivered": 100},
+        H - 30: {"accepted": 50, "open": 20, "delivered": 50},
+        H - 60: {"accepted": 999, "hard_bounce": 999, "open": 999},
+    }
+    q = quality(buckets, NOW).as_json()
+    assert q["window_s"] == 86400
+    assert q["accepted"] == 200
+    assert q["metrics"]["delivered"] == {"count": 190, "sample": 200, "rate": 0.95, "hold": None, "pause": None}
+    assert q["metrics"]["hard_bounce"] == {"count": 6, "sample": 200, "rate": 0.03, "hold": 0.05, "pause": 0.1}
+    assert q["metrics"]["open"] == {"count": 20, "sample": 50, "rate": 0.4, "hold": 0.5, "pause": None}
+    assert q["metrics"]["complaint"]["hold"] == 0.001
+    assert set(q["metrics"]) == set(METRICS)
+
+
+def test_quality_without_sends_has_no_rate() -> None:
+    """No sample, no rate and no flag."""
+    q = quality({}, NOW)
+    assert q.metrics["hard_bounce"].rate is None
+    assert q.flags() == {}
+
+
+@pytest.mark.parametrize(
+    ("count", "sample", "hold", "pause", "floor", "flag"),
+    [
+        pytest.param(7, 100, 0.05, 0.10, False, None, id="7pct-of-100-is-noise"),
+        pytest.param(80, 1000, 0.05, 0.10, False, "hold", id="8pct-of-1000-holds"),
+        pytest.param(200, 1000, 0.05, 0.10, False, "pause", id="20pct-of-1000-pauses"),
+        pytest.param(2, 10, 0.05, 0.10, False, "hold", id="20pct-of-10-holds-not-pauses"),
+        pytest.param(20, 100, 0.5, None, True, "hold", id="open-20pct-holds"),
+        pytest.param(45, 100, 0.5, None, True, None, id="open-45pct-of-100-is-noise"),
+        pytest.param(0, 0, 0.5, None, True, None, id="no-sample"),
+    ],
+)
+def test_figure_flag_on_wilson_bound(
+    count: int, sample: int, hold: float, pause: float | None, floor: bool, flag: str | None
+) -> None:
+    """A flag is raised only when the confidence bound, not the raw rate, is past the line."""
+    assert Figure(count, sample, hold, pause, floor).flag() == flag
+
+
+def test_wilson_bounds_contain_rate() -> None:
+    """The Wilson interval holds the observed rate and narrows with the sample."""
+    low, high = wilson(10, 100)
+    wide_low, wide_high = wilson(1, 10)
+    assert low < 0.1 < high
+    assert high - low < wide_high - wide_low
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_summary_line_names_samples_and_flags() -> None:
+    """The status line shows rates with their samples and a pause flag in capitals."""
+    line = summary_line(quality({H: {"accepted": 1000, "hard_bounce": 200, "delivered": 800}}, NOW).as_json())
+    assert "hard 20.0% (n=1,000)" in line
+    assert "PAUSE:hard_bounce" in line
+    assert summary_line({}) == "no quality figures yet"
+
+
+GOOD = (
+    b'{"event":"bounce","bulkId":"m1","email":"A@Example.COM","timestamp":1700000000,'
+    b'"bounceType":"hard_bounce","fromDomain":"d0.example.com"}'
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        pytest.param(b"{nope", "body: not JSON", id="malformed"),
+        pytest.param(b"42", "body: an object or a list", id="scalar"),
+        pytest.param(b"[]", "body: an empty list", id="empty-list"),
+        pytest.param(b'{"event":"bogus"}', "body.event: unknown event 'bogus'", id="unknown-event"),
+        pytest.param(b'{"event":7}', "body.event: a string, not int", id="event-type"),
+        pytest.param(
+            b'{"event":"open","bulkId":"m","email":"x@y.com","timestamp":"soon"}',
+            "body.timestamp: seconds since the epoch",
+            id="timestamp-type",
+        ),
+        pytest.param(
+            b'{"event":"open","bulkId":"m","email":"nope","timestamp":1}', "body.email: bad syntax", id="email"
+        ),
+        pytest.param(b'{"event":"open","email":"x@y.com","timestamp":1}', "body.bulkId: missing", id="no-bulkid"),
+        pytest.param(
+            b'{"event":"unsubscribe","bulkId":"m","email":"x@y.com","timestamp":1}',
+            "body.fromDomain: an unsubscribe needs the sender domain",
+            id="unsubscribe-without-sender",
+        ),
+        pytest.param(b"[" + b",".join([GOOD] * 1001) + b"]", "body: 1001 events, more than 1000", id="too-many"),
+        pytest.param(b"[" + GOOD + b",3]", "body[1]: an object, not int", id="bad-item-in-list"),
+    ],
+)
+def test_parse_body_refuses_with_one_line(body: bytes, reason: str) -> None:
+    """A body that cannot be counted is refused with a one-line reason naming the place."""
+    with pytest.raises(BadEventError) as exc:
+        parse_body(body)
+    assert str(exc.value).startswith(reason)
+    assert "\n" not in str(exc.value)
+
+
+def test_parse_body_normalises() -> None:
+    """An event is read with its metric, normalised address and sender domain; a list gives each."""
+    (e,) = parse_body(GOOD)
+    assert (e.message_id, e.metric, e.address, e.from_domain, e.group) == (
+        "m1",
+        "hard_bounce",
+        "A@example.com",
+        "d0.example.com",
+        "example.com",
+    )
+    assert len(parse_body(b"[" + GOOD + b"," + GOOD + b"]")) == 2
+    assert parse_body(e.as_json().encode()) == [e]
