@@ -1,8 +1,11 @@
 """The delivery-feedback store: Tencent's events counted per identity, campaign and domain group, by cohort.
 
-Layout (keys.py, "Delivery feedback"): hour buckets of the SEND time `wo:fb:h:<hour>` hold
-"<metric>|i|<identity>", "<metric>|c|<campaign>", "<metric>|g|<domain group>" counts for
-HOUR_TTL_S; `wo:fb:totals` holds the all-time "<metric>|<identity>|<campaign>" counts; each
+Layout (keys.py, "Delivery feedback"): one hash `wo:fb:cohorts` holds, per hour of the SEND
+time, "<hour>|<metric>|i|<identity>", "<hour>|<metric>|c|<campaign>" and
+"<hour>|<metric>|g|<domain group>" counts, pruned after COHORT_KEEP_S by the sweep. (One hash,
+not one per hour: the hour comes from the MessageId map, which the script reads itself, so every
+key it touches is still known before it runs and a batch costs one round trip.) `wo:fb:totals`
+holds the all-time "<metric>|<identity>|<campaign>" counts; each
 message's hash `wo:fb:m:<MessageId>` holds its once-per-metric marks and its events (the trace).
 The MessageId map (`wo:msgid`) value is "campaign:index|identity|sent_at" (older values
 "campaign:index" are read too: identity "-", cohort = the event's hour).
@@ -19,17 +22,16 @@ from typing import Any, Final
 from redis.asyncio import Redis
 
 from orchestrator.core.callback_event import BadEventError, CallbackEvent, parse_event
-from orchestrator.core.quality import SETTLING, SUPPRESSING, hour_of
+from orchestrator.core.quality import ACCEPTED, METRICS, SETTLING, SUPPRESSING, hour_of
 from orchestrator.store import keys
 from orchestrator.store.scripts import source
 
 MESSAGE_TTL_S: Final = 30 * 86_400  # a message's trace and once-marks
-HOUR_TTL_S: Final = 8 * 86_400  # hour buckets: the rolling windows and a week of days
+COHORT_KEEP_S: Final = 8 * 86_400  # cohorts: the rolling windows and a week of days
+PRUNE_EVERY_S: Final = 3_600
 EARLY_TTL_S: Final = 3_600  # events whose send is not recorded yet
 TRACE_CAP: Final = 64  # events kept per message (counting stays exact past it)
 UNKNOWN_IDENTITY: Final = "-"
-#: How often a batch is re-read when a send got recorded while it was being counted.
-MOVED_TRIES: Final = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,37 +95,24 @@ class FeedbackStore:
 
     async def ingest(self, events: list[CallbackEvent], now: float) -> Counted:
         """Count a batch atomically; events whose send is not recorded yet are kept for later."""
-        for _ in range(MOVED_TRIES):
-            values = await self.redis.hmget(keys.MESSAGE_IDS, [e.message_id for e in events])
-            reply = await self._callback(*self._batch(events, [str(v or "") for v in values], now))
-            if reply[0] not in (b"moved", "moved"):
-                return Counted(*(int(x) for x in reply))
-        msg = "the MessageId map kept changing while a batch was counted"
-        raise RuntimeError(msg)
-
-    def _batch(self, events: list[CallbackEvent], values: list[str], now: float) -> tuple[list[str], list[Any]]:
-        ks = [keys.MESSAGE_IDS, keys.FB_TOTALS, keys.FB_UNKNOWN, keys.FB_EARLY, keys.FB_PENDING]
-        args: list[Any] = [repr(now), MESSAGE_TTL_S, HOUR_TTL_S, EARLY_TTL_S, TRACE_CAP]
-        for e, value in zip(events, values, strict=True):
-            sent = parse_sent(value) if value else None
-            known = value if sent is not None else ""
-            cohort = hour_of(sent.sent_at if sent and sent.sent_at is not None else e.timestamp)
+        ks = [keys.MESSAGE_IDS, keys.FB_TOTALS, keys.FB_UNKNOWN, keys.FB_EARLY, keys.FB_PENDING, keys.FB_COHORTS]
+        args: list[Any] = [repr(now), MESSAGE_TTL_S, EARLY_TTL_S, TRACE_CAP]
+        for e in events:
             supp_key, supp_json = _suppression(e, now)
-            ks += [keys.fb_message(e.message_id), keys.fb_hour(cohort), keys.fb_early(e.message_id), supp_key]
+            ks += [keys.fb_message(e.message_id), keys.fb_early(e.message_id), supp_key]
             args += [
                 e.message_id,
-                known,
                 e.metric,
                 e.trace_field,
                 e.as_json(),
                 e.group,
-                sent.identity if sent else "",
-                sent.campaign if sent else "",
                 e.address,
                 supp_json,
                 "1" if e.metric in SETTLING else "0",
+                e.timestamp,
             ]
-        return ks, args
+        reply = await self._callback(keys=ks, args=args)
+        return Counted(*(int(x) for x in reply))
 
     async def record_send(self, ck: keys.CampaignKeys, idx: int, identity: str, message_id: str, now: float) -> None:
         """Count an accepted send (once) and apply the events that came before it was recorded."""
@@ -131,12 +120,12 @@ class FeedbackStore:
             keys=[
                 ck.rec(idx),
                 keys.fb_message(message_id),
-                keys.fb_hour(hour_of(now)),
+                keys.FB_COHORTS,
                 keys.FB_TOTALS,
                 keys.FB_PENDING,
                 keys.fb_early(message_id),
             ],
-            args=[idx, message_id, repr(now), identity, ck.cid, MESSAGE_TTL_S, HOUR_TTL_S],
+            args=[idx, message_id, repr(now), identity, ck.cid, MESSAGE_TTL_S],
         )
         del counted_now
         if int(waiting):
@@ -172,19 +161,26 @@ class FeedbackStore:
 
     async def buckets(self, kind: str, subject: str, hours: Iterable[int]) -> dict[int, dict[str, int]]:
         """Hour -> metric -> count for one subject (`kind` "i" identity, "c" campaign, "g" domain group)."""
-        wanted = list(hours)
-        suffix = f"|{kind}|{subject}"
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for h in wanted:
-                pipe.hgetall(keys.fb_hour(h))
-            replies = await pipe.execute()
+        names = (ACCEPTED, *METRICS)
+        fields = [(h, m) for h in hours for m in names]
+        values = await self.redis.hmget(keys.FB_COHORTS, [f"{h}|{m}|{kind}|{subject}" for h, m in fields])
         out: dict[int, dict[str, int]] = defaultdict(dict)
-        for h, bucket in zip(wanted, replies, strict=True):
-            for field, count in bucket.items():
-                name = str(field)
-                if name.endswith(suffix):
-                    out[h][name[: -len(suffix)]] = int(count)
+        for (h, m), v in zip(fields, values, strict=True):
+            if v is not None:
+                out[h][m] = int(v)
         return dict(out)
+
+    async def prune(self, now: float) -> int:
+        """Forget cohorts older than COHORT_KEEP_S (at most once per PRUNE_EVERY_S); returns the fields removed."""
+        if not await self.redis.set(keys.FB_PRUNE, repr(now), nx=True, ex=PRUNE_EVERY_S):
+            return 0
+        oldest = hour_of(now - COHORT_KEEP_S)
+        removed = 0
+        async for field, _ in self.redis.hscan_iter(keys.FB_COHORTS, count=1000):
+            hour = str(field).split("|", 1)[0]
+            if not hour.lstrip("-").isdigit() or int(hour) < oldest:
+                removed += await self.redis.hdel(keys.FB_COHORTS, field)
+        return removed
 
     async def totals(self) -> dict[tuple[str, str, str], int]:
         """All-time counts: (metric, identity, campaign) -> count."""

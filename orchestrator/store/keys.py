@@ -102,11 +102,9 @@ FB_TOTALS = f"{PREFIX}fb:totals"  # hash: "<metric>|<identity>|<campaign>" -> al
 FB_UNKNOWN = f"{PREFIX}fb:unknown"  # counter: events whose MessageId was unknown when they came
 FB_EARLY = f"{PREFIX}fb:early"  # zset: MessageId with events kept until its send is recorded -> first arrival
 FB_PENDING = f"{PREFIX}fb:pending"  # zset: MessageId accepted, delivery not settled yet -> send time
+FB_COHORTS = f"{PREFIX}fb:cohorts"  # hash: "<send hour>|<metric>|<i|c|g>|<id>" -> count (pruned after days)
+FB_PRUNE = f"{PREFIX}fb:prune"  # string: set while the cohorts' last pruning is recent
 SUPP_ALL = f"{PREFIX}supp:all"  # hash: address -> JSON reason/at/source; no sender domain of ours mails it
-
-
-def fb_hour(hour: int) -> str:
-    return f"{PREFIX}fb:h:{hour}"  # hash per send-time hour: "<metric>|<i|c|g>|<id>" -> count (a few days' TTL)
 
 
 def fb_message(message_id: str) -> str:

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from orchestrator.core.callback_event import MAX_EVENTS, BadEventError, parse_body
 from orchestrator.store.feedback import FeedbackStore
+from orchestrator.store.feedback_batch import BatchedIngest
 from orchestrator.web.context import CTX
 
 log = structlog.get_logger("orchestrator.web.callbacks")
@@ -42,36 +43,27 @@ async def _read(request: web.Request) -> bytes:
     return b"".join(chunks)
 
 
-async def receive(request: web.Request, store: FeedbackStore) -> web.Response:
+async def receive(request: web.Request, batches: BatchedIngest) -> web.Response:
     """Count the posted event(s); 404 for a wrong token, 400 with a one-line reason for a bad body."""
     if not _token_ok(request):
         raise web.HTTPNotFound
-    ctx = request.app[CTX]
     try:
         events = parse_body(await _read(request), MAX_EVENTS)
     except BadEventError as exc:
         log.warning("callback_refused", reason=str(exc))
         return web.Response(status=400, text=f"{exc}\n")
-    counted = await store.ingest(events, ctx.clock.now())
-    log.debug(
-        "callback_counted",
-        events=len(events),
-        counted=counted.counted,
-        duplicates=counted.duplicates,
-        early=counted.early,
-    )
-    if counted.refused:
-        log.warning("suppression_not_written", reason="suppression key still in the older layout", n=counted.refused)
+    await batches.ingest(events)
     return web.Response(text="ok\n")
 
 
 def add_callback_routes(app: web.Application) -> None:
     """Add Tencent's callback route to an app whose CTX is (or will be) set before it starts."""
-    stores: list[FeedbackStore] = []  # made on first use: the app's CTX may be set after this call
+    made: list[BatchedIngest] = []  # made on first use: the app's CTX may be set after this call
 
     async def handler(request: web.Request) -> web.Response:
-        if not stores:
-            stores.append(FeedbackStore(request.app[CTX].redis))
-        return await receive(request, stores[0])
+        if not made:
+            ctx = request.app[CTX]
+            made.append(BatchedIngest(FeedbackStore(ctx.redis), ctx.clock))
+        return await receive(request, made[0])
 
     app.router.add_post(ROUTE, handler)

@@ -1,8 +1,8 @@
 -- sent.lua: count an accepted send in its hour's cohort, once per message, and note it for the follow-up.
--- KEYS: 1 record bucket, 2 message hash, 3 hour bucket, 4 totals, 5 pending zset, 6 early list
--- ARGV: 1 idx, 2 MessageId, 3 now, 4 identity, 5 campaign, 6 message TTL s, 7 hour bucket TTL s
+-- KEYS: 1 record bucket, 2 message hash, 3 cohorts hash, 4 totals, 5 pending zset, 6 early list
+-- ARGV: 1 idx, 2 MessageId, 3 now, 4 identity, 5 campaign, 6 message TTL s
 -- Returns: {1 when counted now (0: counted before), events waiting in the early list}
-local rec_bucket, message, hour, totals, pending, early_list = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local rec_bucket, message, cohorts, totals, pending, early_list = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local idx, msgid, now, identity, campaign = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local GROUPS = __GROUPS__
 
@@ -17,10 +17,10 @@ local d = string.lower(string.match(addr, '@(.*)$') or '')
 local group = GROUPS[d] or d
 if string.sub(d, 1, 6) == 'yahoo.' then group = 'yahoo' end
 
-for _, f in ipairs({'accepted|i|' .. identity, 'accepted|c|' .. campaign, 'accepted|g|' .. group}) do
-  redis.call('HINCRBY', hour, f, 1)
+local hour = tostring(math.floor(tonumber(now) / 3600))
+for _, s in ipairs({'|i|' .. identity, '|c|' .. campaign, '|g|' .. group}) do
+  redis.call('HINCRBY', cohorts, hour .. '|accepted' .. s, 1)
 end
-redis.call('EXPIRE', hour, ARGV[7])
 redis.call('HINCRBY', totals, 'accepted|' .. identity .. '|' .. campaign, 1)
 redis.call('ZADD', pending, now, msgid)
 return {1, waiting}
