@@ -27,6 +27,7 @@ from orchestrator.core.decisions import (
 from orchestrator.core.ledger_state import STATES
 from orchestrator.core.plan import Caps
 from orchestrator.core.progress import close_day, effective_day
+from orchestrator.core.quality import FOLLOWUP_AFTER_S
 from orchestrator.core.sending import Sender
 from orchestrator.ses.errors import SesError
 from orchestrator.store import campaigns, events, identities, keys
@@ -58,6 +59,7 @@ class PacerConfig:
     reconcile_after_s: float = FIRST_RECONCILE_AFTER_S  # the first status lookup of a doubt waits this long
     reconcile_retry_s: float = RECONCILE_RETRY_S
     reconcile_throttled_retry_s: float = RECONCILE_THROTTLED_RETRY_S
+    followup_after_s: float = FOLLOWUP_AFTER_S  # delivery follow-up of sends with no delivery event (0: off)
 
 
 @dataclass

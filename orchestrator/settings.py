@@ -20,6 +20,7 @@ from orchestrator.core.decisions import (
     RECONCILE_THROTTLED_RETRY_S,
     RECONCILE_WINDOW_S,
 )
+from orchestrator.core.quality import FOLLOWUP_AFTER_S
 from orchestrator.core.text import printable
 from orchestrator.redis_url import LOG_LEVELS, REDIS_URL_FORM, redis_passwords, redis_url_problem
 
@@ -86,6 +87,8 @@ class Settings(BaseSettings):
         RECONCILE_THROTTLED_RETRY_S, alias="RECONCILE_THROTTLED_RETRY_S", gt=0, allow_inf_nan=False
     )
     reconcile_window_s: float = Field(RECONCILE_WINDOW_S, alias="RECONCILE_WINDOW_S", gt=0, allow_inf_nan=False)
+    # Accepted sends with no delivery event after this long are looked up with GetSendEmailStatus (0: off).
+    followup_after_s: float = Field(FOLLOWUP_AFTER_S, alias="FOLLOWUP_AFTER_S", ge=0, allow_inf_nan=False)
     # A submit's claim on its files and its staged keys outlive a killed submit by at most this long
     # (a heartbeat refreshes them 4 times per TTL); a second submit of the same files waits for the
     # first up to SUBMIT_WAIT_S.

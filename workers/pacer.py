@@ -32,6 +32,7 @@ def pacer_config(settings: Settings) -> PacerConfig:
         reconcile_retry_s=settings.reconcile_retry_s,
         reconcile_throttled_retry_s=settings.reconcile_throttled_retry_s,
         reconcile_window_s=settings.reconcile_window_s,
+        followup_after_s=settings.followup_after_s,
     )
 
 

@@ -11,6 +11,7 @@ from orchestrator.core.ledger_state import LedgerFormatError, LedgerState
 from orchestrator.core.sending import LookupResult, LookupVerdict, Sender, StatusQuery
 from orchestrator.pacing import Pacer
 from orchestrator.store import campaigns, events, keys
+from workers.followup import feedback_pass
 from workers.jobs import enqueue_sends
 
 log = structlog.get_logger("workers.sweep")
@@ -43,6 +44,7 @@ class Sweeper:
             await self._expire(ck, now, stats)
             if self.pacer.sender is not None:
                 await self._reconcile(self.pacer.sender, ck, now, stats)
+        stats.update(await feedback_pass(self.pacer, now))
         return stats
 
     async def _expire(self, ck: keys.CampaignKeys, now: float, stats: dict[str, int]) -> None:

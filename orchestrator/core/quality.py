@@ -56,6 +56,12 @@ THRESHOLDS: Final[dict[str, tuple[float, float | None]]] = {
     "open": (OPEN_HOLD_PCT / 100, None),
 }
 FLOORS: Final = frozenset({"open"})
+#: The delivery follow-up (workers/followup.py): a send with no delivery event this long after it is
+#: looked up with GetSendEmailStatus (FOLLOWUP_AFTER_S; 0 turns it off), again every RECHECK while
+#: Tencent still has it queued or deferred, and no more once GIVE_UP has passed (Tencent tries 72 h).
+FOLLOWUP_AFTER_S: Final = 6 * 3600.0
+FOLLOWUP_RECHECK_S: Final = 6 * 3600.0
+FOLLOWUP_GIVE_UP_S: Final = 78 * 3600.0
 #: The confidence of the Wilson bound a flag is judged on (z for 95 % two-sided).
 Z: Final = 1.96
 

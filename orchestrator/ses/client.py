@@ -154,7 +154,7 @@ class TencentSender:
         try:
             for day in self._lookup_dates(query):
                 for offset in range(0, PAGE_LIMIT * MAX_LOOKUP_PAGES, PAGE_LIMIT):
-                    rows = await self._status_page(query.account, day, query.to_address, offset)
+                    rows = await self.status_page(query.account, day, query.to_address, offset)
                     for row in rows:
                         if (
                             (getattr(row, "ToEmailAddress", "") or "").strip().lower() == want_to
@@ -335,12 +335,14 @@ class TencentSender:
                 raise SesApiError(code, outcome.detail, outcome.request_id) from None
             raise SesNetworkError(code, outcome.detail, outcome.kind) from None
 
-    async def _status_page(self, account: str, day: date, to_address: str, offset: int) -> list[Any]:
+    async def status_page(self, account: str, day: date, to: str, offset: int, message_id: str = "") -> list[Any]:
+        """One page of GetSendEmailStatus for a recipient on a day (and one MessageId when given); raises SesError."""
         params = {
             "RequestDate": day.isoformat(),
-            "ToEmailAddress": to_address,
+            "ToEmailAddress": to,
             "Offset": offset,
             "Limit": PAGE_LIMIT,
+            **({"MessageId": message_id} if message_id else {}),
         }
         resp = await self._call(account, "GetSendEmailStatus", params)
         return list(resp.EmailStatusList or ())

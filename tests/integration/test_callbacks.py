@@ -11,12 +11,16 @@ from redis.asyncio import Redis
 
 from orchestrator.core.clock import VirtualClock
 from orchestrator.core.quality import METRICS, metric_of
+from orchestrator.pacing import PacerConfig
+from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import Behaviour
 from orchestrator.status import campaign_status
 from orchestrator.store import keys
 from orchestrator.store.feedback import FeedbackStore, parse_sent
 from tests.callback_app import TOKEN, callback_server
-from tests.pipeline_harness import START, Pipeline, recipients_csv
+from tests.pipeline_harness import START, Pipeline, recipients_csv, settings_for
+from workers.followup import feedback_pass
+from workers.pacer import build_pacer
 
 BEHAVIOUR = Behaviour(
     hard_bounce_rate=0.1,
@@ -201,3 +205,32 @@ async def test_callbacks_bad_bodies_400_store_nothing(redis: Redis) -> None:
             assert resp.status == 200
     assert after == before
     assert await FeedbackStore(redis).totals() == {("open", "i", "c"): 1}
+
+
+async def test_followup_settles_counts_without_callbacks(pipe: Pipeline) -> None:
+    """With no callback URL, the follow-up's status lookups count what the emulator logged, once per message."""
+    pipe.emu.world.behaviour = BEHAVIOUR
+    await pipe.submit(recipients_csv(n_others=60, victim=False), identities=2)
+    await pipe.run(3000)
+    pipe.clock.advance(START + 7 * 3600 - pipe.clock.now())
+    now = pipe.clock.now()
+    async with TencentSender(settings_for(pipe.emu)) as sender:
+        pacer = build_pacer(pipe.redis, pipe.clock, PacerConfig(), sender=sender)
+        first = await feedback_pass(pacer, now)
+        again = await feedback_pass(pacer, now)
+    store = FeedbackStore(pipe.redis)
+    totals = Counter[str]()
+    for (metric, _identity, _campaign), count in (await store.totals()).items():
+        totals[metric] += count
+    expected = emulator_counts([e for e in pipe.emu.events if e["timestamp"] <= now])
+    for metric in ("delivered", "hard_bounce", "open", "click", "complaint", "unsubscribe", "dropped"):
+        assert totals[metric] == expected[metric], metric
+    assert expected["delivered"] > 0
+    assert expected["hard_bounce"] > 0
+    assert totals["deferred"] == expected["soft_bounce"] + expected["deferred"]  # the status API cannot tell them apart
+    assert await pipe.redis.zcard(keys.FB_PENDING) == totals["deferred"]  # asked about again later
+    lookups = [c for c in pipe.emu.call_log if c.action == "GetSendEmailStatus"]
+    assert len(lookups) == pipe.n  # one per message
+    assert first["followup_settled"] == pipe.n - totals["deferred"]
+    assert not any(v for k, v in again.items() if k.startswith("followup_"))
+    assert pipe.emu.poster.posted == 0

@@ -1,0 +1,137 @@
+"""The sweep's feedback pass: kept early events applied, old cohorts pruned, unsettled deliveries followed up.
+
+A send accepted FOLLOWUP_AFTER_S ago with no delivery event yet (callbacks lost, or not configured)
+is looked up once with GetSendEmailStatus (by MessageId, on the Tencent day of its send, through
+the account's API budget like every call), and what Tencent says is counted through the same store
+as a callback: delivered, dropped, hard bounce (status 3), and the opened / clicked / complained /
+unsubscribed flags. A mail still queued or deferred (status 0 or 8) is counted deferred and asked
+about again FOLLOWUP_RECHECK_S later, until FOLLOWUP_GIVE_UP_S after its send (Tencent tries for up
+to 72 hours). The status API does not tell a soft bounce from a deferral: those stay deferred.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Any, Final
+
+import structlog
+
+from orchestrator.core.calendar import tencent_day
+from orchestrator.core.callback_event import REASON_CHARS, CallbackEvent
+from orchestrator.core.quality import FOLLOWUP_GIVE_UP_S, FOLLOWUP_RECHECK_S, metric_of
+from orchestrator.pacing import Pacer
+from orchestrator.ses.errors import SesError
+from orchestrator.store import keys
+from orchestrator.store.feedback import FeedbackStore, Sent, parse_sent
+
+log = structlog.get_logger("workers.followup")
+
+#: Status lookups per sweep, and how many run side by side (each waits for its slot in the budget).
+PER_SWEEP: Final = 100
+AT_ONCE: Final = 8
+#: DeliverStatus (spec/tencent-ses.md) that settle a mail -> (event, bounceType) as a callback names them.
+SETTLED: Final = {1: ("delivered", ""), 2: ("dropped", ""), 3: ("bounce", "hard_bounce")}
+DEFERRED: Final = 8
+#: The status row's engagement flags -> the callback event each stands for.
+FLAGS: Final = (
+    ("UserOpened", "open"),
+    ("UserClicked", "click"),
+    ("UserComplained", "spamreport"),
+    ("UserUnsubscribed", "unsubscribe"),
+)
+
+
+def events_of_status(row: Any, message_id: str, address: str, now: float) -> tuple[list[CallbackEvent], bool]:
+    """The events one GetSendEmailStatus row stands for, and whether it settles the mail's delivery."""
+    status = int(getattr(row, "DeliverStatus", 0) or 0)
+    at = int(getattr(row, "DeliverTime", 0) or 0) or int(now)
+    from_domain = str(getattr(row, "FromEmailAddress", "") or "").rpartition("@")[2].rstrip(">").lower()
+    reason = " ".join(str(getattr(row, "DeliverMessage", "") or "").split())[:REASON_CHARS]
+
+    def event(name: str, bounce_type: str = "") -> CallbackEvent:
+        metric = metric_of(name, bounce_type) or name
+        return CallbackEvent(message_id, name, metric, at, address, from_domain, bounce_type, reason, "status")
+
+    out = []
+    if status in SETTLED:
+        out.append(event(*SETTLED[status]))
+    elif status == DEFERRED:
+        out.append(event("deferred"))
+    out += [event(name) for flag, name in FLAGS if getattr(row, flag, False) is True and from_domain]
+    return out, status in SETTLED
+
+
+class Followup:
+    """Looks up accepted sends whose delivery is still unknown; counts the answers once per message."""
+
+    def __init__(self, pacer: Pacer, after_s: float) -> None:
+        self.pacer = pacer
+        self.redis = pacer.redis
+        self.store = FeedbackStore(pacer.redis)
+        self.after_s = after_s
+
+    async def run(self, now: float) -> dict[str, int]:
+        sender = self.pacer.sender
+        if self.after_s <= 0 or sender is None or not hasattr(sender, "status_page"):
+            return {}
+        due = await self.redis.zrangebyscore(keys.FB_PENDING, "-inf", now - self.after_s, start=0, num=PER_SWEEP)
+        if not due:
+            return {}
+        limit = asyncio.Semaphore(AT_ONCE)
+        outcomes = await asyncio.gather(*(self._one(sender, str(m), now, limit) for m in due))
+        return {f"followup_{k}": outcomes.count(k) for k in set(outcomes)}
+
+    async def _one(self, sender: Any, message_id: str, now: float, limit: asyncio.Semaphore) -> str:
+        """Ask about one mail; returns what came of it (settled, open, given_up, gone, error)."""
+        raw = await self.redis.hget(keys.MESSAGE_IDS, message_id)
+        sent = parse_sent(str(raw)) if raw else None
+        where = await self._where(sent)
+        if sent is None or where is None:
+            await self.redis.zrem(keys.FB_PENDING, message_id)
+            return "gone"
+        account, address = where
+        sent_at = sent.sent_at if sent.sent_at is not None else now
+        day = date.fromisoformat(tencent_day(sent_at)[0])
+        try:
+            async with limit:
+                rows = await sender.status_page(account, day, address, 0, message_id)
+        except SesError as exc:
+            log.info("followup_lookup_failed", error=exc.code)
+            await self._again(message_id, now)
+            return "error"
+        row = next((r for r in rows if getattr(r, "MessageId", "") == message_id), None)
+        events, settled = events_of_status(row, message_id, address, now) if row is not None else ([], False)
+        if events:
+            await self.store.ingest(events, now)
+        if settled:
+            await self.redis.zrem(keys.FB_PENDING, message_id)
+            return "settled"
+        if now - sent_at >= FOLLOWUP_GIVE_UP_S:
+            await self.redis.zrem(keys.FB_PENDING, message_id)
+            return "given_up"
+        await self._again(message_id, now)
+        return "open"
+
+    async def _where(self, sent: Sent | None) -> tuple[str, str] | None:
+        """(account, recipient address) of a recorded send; None when its campaign or identity is gone."""
+        if sent is None:
+            return None
+        rec = await self.pacer.load_campaign(sent.campaign)
+        ident = next((i for i in rec.spec.identities if i.id == sent.identity), None) if rec else None
+        if ident is None:
+            return None
+        address, _ = await self.pacer.ledger.record_of(keys.CampaignKeys(sent.campaign), sent.index)
+        return ident.account, address
+
+    async def _again(self, message_id: str, now: float) -> None:
+        """Ask again FOLLOWUP_RECHECK_S from now (the zset scores sends; a lookup is due `after_s` past it)."""
+        await self.redis.zadd(keys.FB_PENDING, {message_id: now + FOLLOWUP_RECHECK_S - self.after_s})
+
+
+async def feedback_pass(pacer: Pacer, now: float) -> dict[str, int]:
+    """The sweep's share of the feedback work; returns counts for the sweep's log line."""
+    store = FeedbackStore(pacer.redis)
+    stats = {"early_applied": await store.retry_early(now), "cohort_fields_pruned": await store.prune(now)}
+    stats.update(await Followup(pacer, pacer.config.followup_after_s).run(now))
+    return stats
