@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,16 +15,8 @@ from orchestrator.core.campaign import Campaign
 from orchestrator.core.domains import address_group
 from orchestrator.core.progress import ProgressRules, day_counts
 from orchestrator.simulation.report import render_report
+from orchestrator.simulation.report.signals import recorded_signals
 from orchestrator.store import campaigns, events, identities
-
-#: The emulator's engagement events, by the name the report gives them (bounces are split by type).
-SIGNAL_NAMES = {
-    "delivered": "delivered",
-    "open": "opens",
-    "click": "clicks",
-    "spamreport": "complaints",
-    "unsubscribe": "unsubscribes",
-}
 
 
 @dataclass
@@ -179,18 +171,6 @@ async def _event_rows(run: Finished) -> tuple[dict[tuple[str, str], str], list[d
     return status_of, ev_rows
 
 
-def _signal_rows(run: Finished) -> list[dict[str, Any]]:
-    """The emulator's delivery and engagement events counted per local day."""
-    signals: dict[str, Counter[str]] = defaultdict(Counter)
-    for ev in run.emu_events:
-        d = datetime.fromtimestamp(ev["timestamp"], tz=run.spec.zone).date().isoformat()
-        if ev["event"] == "bounce":
-            signals[d]["hard_bounces" if ev.get("bounceType") == "hard_bounce" else "soft_bounces"] += 1
-        elif ev["event"] in SIGNAL_NAMES:
-            signals[d][SIGNAL_NAMES[ev["event"]]] += 1
-    return [{"date": d, **dict(c)} for d, c in sorted(signals.items())]
-
-
 async def _report_data(run: Finished) -> dict[str, Any]:
     """The data `render_report` draws: hours, days, pool, domains, outcomes, signals and events."""
     spec, summary, recorder = run.spec, run.summary, run.recorder
@@ -222,7 +202,7 @@ async def _report_data(run: Finished) -> dict[str, Any]:
         "pool": [{"date": d, "ceiling": recorder.pool[d], "sent": pool_sent[d]} for d in sorted(recorder.pool)],
         "domains": [{"date": d, "group": g, "sent": n} for (d, g), n in sorted(domains.items())],
         "outcomes": {k: r[k] for k in ("accepted", "failed", "suppressed", "invalid", "in_doubt", "pending")},
-        "signals": _signal_rows(run),
+        "signals": await recorded_signals(run.redis, run.cid, spec.zone),
         "events": ev_rows[-500:],
         "summary": {
             "total": r["total"],

@@ -170,6 +170,14 @@ class FeedbackStore:
                 out[h][m] = int(v)
         return dict(out)
 
+    async def campaign_hours(self, cid: str) -> dict[int, dict[str, int]]:
+        """Every cohort hour of one campaign -> metric -> count (a scan: for reports, not for hot paths)."""
+        out: dict[int, dict[str, int]] = defaultdict(dict)
+        async for field, count in self.redis.hscan_iter(keys.FB_COHORTS, match=f"*|c|{cid}", count=1000):
+            hour, metric, _ = str(field).split("|", 2)
+            out[int(hour)][metric] = int(count)
+        return dict(out)
+
     async def prune(self, now: float) -> int:
         """Forget cohorts older than COHORT_KEEP_S (at most once per PRUNE_EVERY_S); returns the fields removed."""
         if not await self.redis.set(keys.FB_PRUNE, repr(now), nx=True, ex=PRUNE_EVERY_S):

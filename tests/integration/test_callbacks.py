@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from redis.asyncio import Redis
@@ -14,6 +16,7 @@ from orchestrator.core.quality import METRICS, metric_of
 from orchestrator.pacing import PacerConfig
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import Behaviour
+from orchestrator.simulation.report.signals import SIGNAL_NAMES, recorded_signals
 from orchestrator.status import campaign_status
 from orchestrator.store import keys
 from orchestrator.store.feedback import FeedbackStore, parse_sent
@@ -234,3 +237,18 @@ async def test_followup_settles_counts_without_callbacks(pipe: Pipeline) -> None
     assert first["followup_settled"] == pipe.n - totals["deferred"]
     assert not any(v for k, v in again.items() if k.startswith("followup_"))
     assert pipe.emu.poster.posted == 0
+
+
+async def test_report_signals_agree_with_emulator_log(pipe: Pipeline) -> None:
+    """The report's signals, drawn from the feedback store, equal the emulator's log per day of send."""
+    await run_with_callbacks(pipe)
+    sent_on = {s.message_id: datetime.fromtimestamp(s.time, tz=UTC).date().isoformat() for s in pipe.emu.send_log}
+    expected: dict[str, Counter[str]] = {}
+    for (message_id, metric), _ in Counter(
+        (e["bulkId"], metric_of(e["event"], e["bounceType"])) for e in pipe.emu.events
+    ).items():
+        if metric in SIGNAL_NAMES:
+            expected.setdefault(sent_on[message_id], Counter())[SIGNAL_NAMES[metric]] += 1
+    rows = await recorded_signals(pipe.redis, pipe.cid, ZoneInfo("UTC"))
+    assert rows == [{"date": d, **dict(c)} for d, c in sorted(expected.items())]
+    assert rows[0]["hard_bounces"] > 0
