@@ -14,7 +14,7 @@ from orchestrator.core.budget import budget_now
 from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.eta import estimate_completion
-from orchestrator.core.quality import quality, quality_hours
+from orchestrator.core.quality import quality, quality_hours, summary_line
 from orchestrator.store import campaigns, identities, keys
 from orchestrator.store.feedback import FeedbackStore
 from orchestrator.store.ledger import Ledger
@@ -33,6 +33,7 @@ class IdentityStatus:
     next_slot: str | None  # ISO time of the next possible send, None when nothing is scheduled
     stopped_until: str | None
     quality: dict[str, Any] = field(default_factory=dict)  # core/quality.py Quality.as_json()
+    quality_line: str = ""  # the same, as one line for `status` and `watch`
 
 
 @dataclass
@@ -155,17 +156,21 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
         spec.build_plan(), spec.mode, days, quotas, spec.pool.multiplier, remaining, pool_left, first_day
     )
     status.estimated_completion = eta.isoformat() if isinstance(eta, date) else None
-    await _add_quality(redis, status, now)
+    await _add_quality(redis, status, spec, now)
     return status
 
 
-async def _add_quality(redis: Redis, status: CampaignStatus, now: float) -> None:
-    """The rolling quality figures of the campaign and of each of its identities."""
+async def _add_quality(redis: Redis, status: CampaignStatus, spec: Campaign, now: float) -> None:
+    """The rolling quality figures of the campaign and of each of its identities, on the campaign's guardrails."""
     store = FeedbackStore(redis)
-    hours = quality_hours(now)
-    status.quality = quality(await store.buckets("c", status.id, hours), now).as_json()
+    g = spec.guardrails
+    window_s = g.window_hours * 3600
+    lines = {line.metric: line for line in g.lines(spec.content)}
+    hours = quality_hours(now, window_s)
+    status.quality = quality(await store.buckets("c", status.id, hours), now, window_s, lines, g.confidence_z).as_json()
     for ident in status.identities:
-        ident.quality = quality(await store.buckets("i", ident.id, hours), now).as_json()
+        q = quality(await store.buckets("i", ident.id, hours), now, window_s, lines, g.confidence_z)
+        ident.quality, ident.quality_line = q.as_json(), summary_line(q)
 
 
 async def _identity_counters(redis: Redis, identity_id: str, today: str, now: float) -> tuple[int, int, float]:

@@ -10,7 +10,6 @@ from rich.text import Text
 
 from orchestrator.cli import EXIT_FAILED
 from orchestrator.commands._common import clock_now, print_json, resolve_campaign, run
-from orchestrator.core.quality import summary_line
 from orchestrator.core.text import printable
 from orchestrator.status import UNREADABLE, CampaignStatus, all_status, campaign_status, in_doubt_rows
 
@@ -46,7 +45,9 @@ def render_status(st: CampaignStatus) -> Group:
             i.next_slot or "-",
             f"stopped until {i.stopped_until}" if i.stopped_until else "",
         )
-    quality = [Text(printable(f"  {i.id} quality: {summary_line(i.quality)}"), style="dim") for i in st.identities]
+    quality = [
+        Text(printable(f"  {i.id} quality: {i.quality_line or 'no figures yet'}"), style="dim") for i in st.identities
+    ]
     pool = Text(
         f"pool today: {st.pool_daily_cap:,}/day, {st.pool_hourly_cap:,}/hour"
         f"{'' if st.window_open else '  (outside the sending window)'}",

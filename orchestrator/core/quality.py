@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from orchestrator.core.guardrails import COMPLAINT_PCT, HARD_BOUNCE_PCT, OPEN_HOLD_PCT
+from orchestrator.core.evidence import DEFAULT_Z, Line, judge
+from orchestrator.core.guardrails import default_lines
 
 #: The metrics, in the order they are shown; `accepted` is their denominator.
 METRICS: Final = (
@@ -49,21 +50,14 @@ SUPPRESSING: Final = {"unsubscribe": "domain", "complaint": "all", "hard_bounce"
 LATE: Final = frozenset({"open", "click"})
 HOUR_S: Final = 3600
 WINDOW_S: Final = 86_400
-#: Guardrails as fractions: metric -> (hold, pause); a None pause only warns. Open is a floor.
-THRESHOLDS: Final[dict[str, tuple[float, float | None]]] = {
-    "hard_bounce": (HARD_BOUNCE_PCT[0] / 100, HARD_BOUNCE_PCT[1] / 100),
-    "complaint": (COMPLAINT_PCT[0] / 100, COMPLAINT_PCT[1] / 100),
-    "open": (OPEN_HOLD_PCT / 100, None),
-}
-FLOORS: Final = frozenset({"open"})
+#: The guardrail lines (core/guardrails.py owns them; a campaign file may change them) by metric.
+DEFAULT_LINES: Final = {line.metric: line for line in default_lines()}
 #: The delivery follow-up (workers/followup.py): a send with no delivery event this long after it is
 #: looked up with GetSendEmailStatus (FOLLOWUP_AFTER_S; 0 turns it off), again every RECHECK while
 #: Tencent still has it queued or deferred, and no more once GIVE_UP has passed (Tencent tries 72 h).
 FOLLOWUP_AFTER_S: Final = 6 * 3600.0
 FOLLOWUP_RECHECK_S: Final = 6 * 3600.0
 FOLLOWUP_GIVE_UP_S: Final = 78 * 3600.0
-#: The confidence of the Wilson bound a flag is judged on (z for 95 % two-sided).
-Z: Final = 1.96
 
 
 def metric_of(event: str, bounce_type: str) -> str | None:
@@ -94,41 +88,25 @@ def quality_hours(now: float, window_s: int = WINDOW_S) -> range:
     return range(late.start, current.stop)
 
 
-def wilson(count: int, sample: int, z: float = Z) -> tuple[float, float]:
-    """The Wilson score interval of count/sample, (0, 1) when there is no sample."""
-    if sample <= 0:
-        return 0.0, 1.0
-    p = count / sample
-    denom = 1 + z * z / sample
-    centre = (p + z * z / (2 * sample)) / denom
-    half = z * math.sqrt(p * (1 - p) / sample + z * z / (4 * sample * sample)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 @dataclass(frozen=True, slots=True)
 class Figure:
-    """One metric over its window: count, sample (accepted of the same cohorts), rate and thresholds."""
+    """One metric over its window: count, sample (accepted of the same cohorts), rate and its guardrail line."""
 
     count: int
     sample: int
-    hold: float | None
-    pause: float | None
-    floor: bool = False  # the rate should stay above `hold` (opens), not below it
+    line: Line | None = None
+    z: float = DEFAULT_Z
 
     @property
     def rate(self) -> float | None:
         return self.count / self.sample if self.sample else None
 
     def flag(self) -> str | None:
-        """ "pause" or "hold" when the Wilson bound is past the line (upper bound under a floor), else None."""
-        if self.hold is None or not self.sample:
+        """ "pause", "hold" or "warn" when the line's verdict (core/evidence.py) says so, else None."""
+        if self.line is None:
             return None
-        low, high = wilson(self.count, self.sample)
-        if self.floor:
-            return "hold" if high < self.hold else None
-        if self.pause is not None and low > self.pause:
-            return "pause"
-        return "hold" if low > self.hold else None
+        level = judge(self.line, min(self.count, self.sample), self.sample, self.z).level
+        return None if level in ("ok", "too_few") else level
 
     def as_json(self) -> dict[str, Any]:
         rate = self.rate
@@ -136,8 +114,8 @@ class Figure:
             "count": self.count,
             "sample": self.sample,
             "rate": None if rate is None else round(rate, 6),
-            "hold": self.hold,
-            "pause": self.pause,
+            "hold": self.line.hold if self.line else None,
+            "pause": self.line.pause if self.line else None,
         }
 
 
@@ -165,29 +143,28 @@ class Quality:
         }
 
 
-def quality(buckets: Mapping[int, Mapping[str, int]], now: float, window_s: int = WINDOW_S) -> Quality:
+def quality(
+    buckets: Mapping[int, Mapping[str, int]],
+    now: float,
+    window_s: int = WINDOW_S,
+    lines: Mapping[str, Line] = DEFAULT_LINES,
+    z: float = DEFAULT_Z,
+) -> Quality:
     """The figures of one subject from its hour buckets (cohort hour -> metric -> count) at `now`."""
     figures = {}
     for metric in METRICS:
         hours = window_hours(now, metric, window_s)
-        hold, pause = THRESHOLDS.get(metric, (None, None))
         count, sample = sum_window(buckets, hours, metric), sum_window(buckets, hours, ACCEPTED)
-        figures[metric] = Figure(count, sample, hold, pause, metric in FLOORS)
+        figures[metric] = Figure(count, sample, lines.get(metric), z)
     accepted = sum_window(buckets, window_hours(now, ACCEPTED, window_s), ACCEPTED)
     return Quality(window_s, accepted, figures)
 
 
-def summary_line(data: Mapping[str, Any]) -> str:
-    """One short line from a Quality.as_json(): the main rates with their samples, and any guardrail flag."""
-    if not data:
-        return "no quality figures yet"
-    parts = [f"24h accepted {data['accepted']:,}"]
-    flags = []
+def summary_line(q: Quality) -> str:
+    """One short line: the main rates with their samples, and any guardrail flag."""
+    parts = [f"{q.window_s // HOUR_S}h accepted {q.accepted:,}"]
     for metric, label in (("delivered", "dlv"), ("hard_bounce", "hard"), ("complaint", "compl"), ("open", "open")):
-        f = data["metrics"][metric]
-        rate = "-" if f["rate"] is None else f"{100 * f['rate']:.1f}%"
-        parts.append(f"{label} {rate} (n={f['sample']:,})")
-        fig = Figure(f["count"], f["sample"], f["hold"], f["pause"], metric in FLOORS)
-        if (flag := fig.flag()) is not None:
-            flags.append(f"{flag.upper()}:{metric}")
-    return "  ".join(parts + flags)
+        f = q.metrics[metric]
+        rate = "-" if f.rate is None else f"{100 * f.rate:.1f}%"
+        parts.append(f"{label} {rate} (n={f.sample:,})")
+    return "  ".join(parts + [f"{v.upper()}:{m}" for m, v in sorted(q.flags().items())])

@@ -6,13 +6,13 @@ import pytest
 
 from orchestrator.core.callback_event import BadEventError, parse_body
 from orchestrator.core.quality import (
+    DEFAULT_LINES,
     METRICS,
     Figure,
     hour_of,
     metric_of,
     quality,
     summary_line,
-    wilson,
     window_hours,
 )
 
@@ -83,39 +83,29 @@ def test_quality_without_sends_has_no_rate() -> None:
 
 
 @pytest.mark.parametrize(
-    ("count", "sample", "hold", "pause", "floor", "flag"),
+    ("metric", "count", "sample", "flag"),
     [
-        pytest.param(7, 100, 0.05, 0.10, False, None, id="7pct-of-100-is-noise"),
-        pytest.param(80, 1000, 0.05, 0.10, False, "hold", id="8pct-of-1000-holds"),
-        pytest.param(200, 1000, 0.05, 0.10, False, "pause", id="20pct-of-1000-pauses"),
-        pytest.param(2, 10, 0.05, 0.10, False, "hold", id="20pct-of-10-holds-not-pauses"),
-        pytest.param(20, 100, 0.5, None, True, "hold", id="open-20pct-holds"),
-        pytest.param(45, 100, 0.5, None, True, None, id="open-45pct-of-100-is-noise"),
-        pytest.param(0, 0, 0.5, None, True, None, id="no-sample"),
+        pytest.param("hard_bounce", 7, 100, None, id="bounces-under-the-minimum-sample"),
+        pytest.param("hard_bounce", 60, 1000, None, id="6pct-of-1000-is-noise"),
+        pytest.param("hard_bounce", 100, 1000, "hold", id="10pct-of-1000-holds"),
+        pytest.param("hard_bounce", 200, 1000, "pause", id="20pct-of-1000-pauses"),
+        pytest.param("open", 20, 300, "hold", id="open-7pct-holds"),
+        pytest.param("open", 140, 300, None, id="open-47pct-is-noise"),
+        pytest.param("open", 0, 0, None, id="no-sample"),
+        pytest.param("delivered", 0, 1000, None, id="no-line"),
     ],
 )
-def test_figure_flag_on_wilson_bound(
-    count: int, sample: int, hold: float, pause: float | None, floor: bool, flag: str | None
-) -> None:
-    """A flag is raised only when the confidence bound, not the raw rate, is past the line."""
-    assert Figure(count, sample, hold, pause, floor).flag() == flag
-
-
-def test_wilson_bounds_contain_rate() -> None:
-    """The Wilson interval holds the observed rate and narrows with the sample."""
-    low, high = wilson(10, 100)
-    wide_low, wide_high = wilson(1, 10)
-    assert low < 0.1 < high
-    assert high - low < wide_high - wide_low
-    assert wilson(0, 0) == (0.0, 1.0)
+def test_figure_flag_follows_the_guardrail_lines(metric: str, count: int, sample: int, flag: str | None) -> None:
+    """A flag is the verdict of the metric's guardrail line on its evidence (core/evidence.py)."""
+    assert Figure(count, sample, DEFAULT_LINES.get(metric)).flag() == flag
 
 
 def test_summary_line_names_samples_and_flags() -> None:
     """The status line shows rates with their samples and a pause flag in capitals."""
-    line = summary_line(quality({H: {"accepted": 1000, "hard_bounce": 200, "delivered": 800}}, NOW).as_json())
+    line = summary_line(quality({H: {"accepted": 1000, "hard_bounce": 200, "delivered": 800}}, NOW))
     assert "hard 20.0% (n=1,000)" in line
     assert "PAUSE:hard_bounce" in line
-    assert summary_line({}) == "no quality figures yet"
+    assert line.startswith("24h accepted 1,000")
 
 
 GOOD = (
