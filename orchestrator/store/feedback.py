@@ -17,7 +17,9 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 
@@ -168,6 +170,17 @@ class FeedbackStore:
         for (h, m), v in zip(fields, values, strict=True):
             if v is not None:
                 out[h][m] = int(v)
+        return dict(out)
+
+    async def daily(self, kind: str, subject: str, day: date, zone: ZoneInfo) -> dict[str, int]:
+        """Metric -> count of one subject's sends made on a local calendar day (its cohorts of that day)."""
+        start = datetime.combine(day, time(), tzinfo=zone).timestamp()
+        end = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone).timestamp()
+        hours = range(hour_of(start), hour_of(end - 1) + 1)
+        out: dict[str, int] = defaultdict(int)
+        for metrics in (await self.buckets(kind, subject, hours)).values():
+            for metric, count in metrics.items():
+                out[metric] += count
         return dict(out)
 
     async def campaign_hours(self, cid: str) -> dict[int, dict[str, int]]:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
+from click.testing import CliRunner
 from redis.asyncio import Redis
 
+from orchestrator.cli import main
 from orchestrator.core.clock import VirtualClock
 from orchestrator.core.quality import METRICS, metric_of
 from orchestrator.pacing import PacerConfig
@@ -254,3 +257,37 @@ async def test_report_signals_agree_with_emulator_log(pipe: Pipeline) -> None:
     rows = await recorded_signals(pipe.redis, pipe.cid, ZoneInfo("UTC"))
     assert rows == [{"date": d, **dict(c)} for d, c in sorted(expected.items())]
     assert rows[0]["hard_bounces"] > 0
+
+
+async def test_status_command_shows_quality(pipe: Pipeline, redis_url: str) -> None:
+    """`status --json` carries the quality figures the emulator's log implies; `status` prints a line per identity."""
+    await run_with_callbacks(pipe)
+    await pipe.redis.set(keys.VIRTUAL_NOW, repr(START + 3600))  # `status` reads the run's virtual time
+    expected = emulator_counts(pipe.emu.events)
+    as_json = await asyncio.to_thread(
+        CliRunner().invoke, main, ["status", pipe.cid, "--json"], env={"REDIS_URL": redis_url}
+    )
+    assert as_json.exit_code == 0, as_json.output
+    data = json.loads(as_json.output)
+    assert data["quality"]["accepted"] == pipe.n
+    assert data["quality"]["metrics"]["hard_bounce"]["count"] == expected["hard_bounce"]
+    assert data["quality"]["metrics"]["delivered"]["count"] == expected["delivered"]
+    assert {i["id"]: i["quality"]["window_s"] for i in data["identities"]} == {"t-id0": 86400, "t-id1": 86400}
+    text = await asyncio.to_thread(CliRunner().invoke, main, ["status", pipe.cid], env={"REDIS_URL": redis_url})
+    assert text.exit_code == 0, text.output
+    assert text.output.count(" quality: 24h accepted ") == 2
+    assert f"(n={data['identities'][0]['quality']['metrics']['hard_bounce']['sample']:,})" in text.output
+
+
+async def test_daily_counts_by_day_of_send(pipe: Pipeline) -> None:
+    """The daily view of an identity sums its cohorts of that local day; the day after holds nothing."""
+    await run_with_callbacks(pipe)
+    zone = ZoneInfo("UTC")
+    store = FeedbackStore(pipe.redis)
+    day = datetime.fromtimestamp(START, tz=UTC).date()
+    both = [await store.daily("i", i, day, zone) for i in ("t-id0", "t-id1")]
+    assert sum(d.get("accepted", 0) for d in both) == pipe.n
+    assert sum(d.get("hard_bounce", 0) for d in both) == emulator_counts(pipe.emu.events)["hard_bounce"]
+    assert await store.daily("i", "t-id0", day + timedelta(days=1), zone) == {}
+    groups = await store.daily("g", "google", day, zone)  # gmail.com's provider group
+    assert groups["accepted"] == sum(1 for s in pipe.emu.send_log if s.to_address.endswith("@gmail.com"))
