@@ -291,3 +291,20 @@ async def test_daily_counts_by_day_of_send(pipe: Pipeline) -> None:
     assert await store.daily("i", "t-id0", day + timedelta(days=1), zone) == {}
     groups = await store.daily("g", "google", day, zone)  # gmail.com's provider group
     assert groups["accepted"] == sum(1 for s in pipe.emu.send_log if s.to_address.endswith("@gmail.com"))
+
+
+async def test_callbacks_read_older_message_map_values(redis: Redis) -> None:
+    """A MessageId recorded in the older "campaign:index" form is counted under identity "-" in its event's hour."""
+    await redis.hset(keys.MESSAGE_IDS, "old-1", "camp-a:7")
+    event = {"event": "delivered", "bulkId": "old-1", "email": "a@example.com", "timestamp": int(START) + 7200}
+    async with (
+        callback_server(redis, VirtualClock(START)) as server,
+        aiohttp.ClientSession() as session,
+        session.post(server.url, json=event) as resp,
+    ):
+        assert resp.status == 200
+    store = FeedbackStore(redis)
+    assert await store.totals() == {("delivered", "-", "camp-a"): 1}
+    hour = int(START) // 3600 + 2
+    assert await store.buckets("c", "camp-a", [hour]) == {hour: {"delivered": 1}}
+    assert parse_sent("camp-a:7") == parse_sent("camp-a:7|-|")

@@ -44,7 +44,7 @@ for i = 0, n - 1 do
     local head, identity, sent_at = string.match(value, '^([^|]*)|([^|]*)|(.*)$')
     if not head then head, identity, sent_at = value, '-', event_at end
     local campaign = string.match(head, '^(.*):%d+$') or head
-    local hour = tostring(math.floor(tonumber(sent_at) / 3600))
+    local hour = tostring(math.floor((tonumber(sent_at) or tonumber(event_at)) / 3600))
     local fresh = redis.call('HEXISTS', message, field) == 0
     if fresh and redis.call('HLEN', message) < cap then redis.call('HSET', message, field, body) end
     if redis.call('HSETNX', message, 'u:' .. metric, now) == 1 then
