@@ -77,14 +77,14 @@ def _suppression(e: CallbackEvent, now: float) -> tuple[str, str]:
     """(key, JSON) of the suppression an event writes, ("", "") for none."""
     scope = SUPPRESSING.get(e.metric)
     if scope is None:
-        return keys.SUPP_ALL, ""
+        return keys.SUPPRESS_ALL, ""
     why = e.reason or e.metric
     if scope == "domain":
         entry = {"reason": why, "at": int(now), "source": "unsubscribe"}
         return keys.suppression(e.from_domain), json.dumps(entry, separators=(",", ":"))
     source_name = "complaint" if e.metric == "complaint" else "hard_bounce"
     entry = {"reason": why, "at": int(now), "source": source_name}
-    return keys.SUPP_ALL, json.dumps(entry, separators=(",", ":"))
+    return keys.SUPPRESS_ALL, json.dumps(entry, separators=(",", ":"))
 
 
 class FeedbackStore:

@@ -104,7 +104,7 @@ FB_EARLY = f"{PREFIX}fb:early"  # zset: MessageId with events kept until its sen
 FB_PENDING = f"{PREFIX}fb:pending"  # zset: MessageId accepted, delivery not settled yet -> send time
 FB_COHORTS = f"{PREFIX}fb:cohorts"  # hash: "<send hour>|<metric>|<i|c|g>|<id>" -> count (pruned after days)
 FB_PRUNE = f"{PREFIX}fb:prune"  # string: set while the cohorts' last pruning is recent
-SUPP_ALL = f"{PREFIX}supp:all"  # hash: address -> JSON reason/at/source; no sender domain of ours mails it
+SUPPRESS_ALL = f"{PREFIX}supp:all"  # hash: address -> JSON reason/at/source; no sender domain of ours mails it
 
 
 def fb_message(message_id: str) -> str:

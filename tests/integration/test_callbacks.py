@@ -139,7 +139,7 @@ async def test_callbacks_suppression_scopes(pipe: Pipeline) -> None:
         others = {d for _, d in by_metric["unsubscribe"] | by_metric.get("delivered", set())} - {domain}
         for other in others:
             assert await pipe.redis.hget(keys.suppression(other), address) is None
-    everywhere = await pipe.redis.hgetall(keys.SUPP_ALL)
+    everywhere = await pipe.redis.hgetall(keys.SUPPRESS_ALL)
     sources = {a: json.loads(v)["source"] for a, v in everywhere.items()}
     for address, _ in by_metric["hard_bounce"]:
         assert sources[address] == "hard_bounce"
