@@ -95,3 +95,12 @@ def account_boot(account: str) -> str:
 
 def suppression(sender_domain: str) -> str:
     return f"{PREFIX}supp:domain:{sender_domain}"  # set: unsubscribed from this sender domain
+
+
+# --- the web process: /healthz and /metrics read these ---
+PACER_TICK = f"{PREFIX}pacer:tick"  # string: the pacer's clock time at its last tick
+FB_TOTALS = f"{PREFIX}fb:totals"  # hash: "<metric>|<identity>|<campaign>" -> all-time count (the callbacks write it)
+
+
+def account_stats(account: str) -> str:
+    return f"{PREFIX}acct:{account}:stats"  # hash: calls, throttles (Tencent API calls this side made, all time)
