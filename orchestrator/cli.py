@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "emulator",
     "pacer",
     "worker",
+    "web",
 )
 
 #: Exit codes: 0 ok, 1 a check failed or an operation could not be done, 2 bad input (like click).
