@@ -51,7 +51,7 @@ th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .figures { display: flex; flex-wrap: wrap; gap: 6px 18px; margin: 6px 0; }
 .figures div { min-width: 90px; } .figures b { display: block; font-size: 1.1rem; }
-.detail { overflow-wrap: anywhere; color: #374151; }
+.detail { overflow-wrap: anywhere; color: #374151; min-width: 14em; }
 svg.chart { display: block; width: 100%; height: auto; max-width: 760px; }
 svg.chart text { font-size: 11px; fill: #4b5563; }
 svg.chart .legend text { font-size: 12px; fill: #1f2937; }
@@ -114,7 +114,7 @@ def campaign_section(n: int, st: dict[str, Any]) -> str:
     head = (
         f'<section class="campaign" data-campaign="{escape(str(st["id"]))}">'
         f'<h2>{escape(str(st["name"]))} <span class="cid">[{escape(str(st["id"]))}]</span> '
-        f'<span class="state state-{escape(state)}" data-k="state">{escape(state)}</span></h2>'
+        f'<span class="state state-{escape(state)}" data-k="state" data-v="{escape(state)}">{escape(state)}</span></h2>'
     )
     if st.get("reason") and state != "running":
         by = f", by {st['paused_by']}" if st.get("paused_by") else ""
