@@ -264,3 +264,23 @@ async def test_page_escapes_hostile_names_reasons_and_addresses(
     text = "".join(parser.text)
     assert text.count(HOSTILE) >= 3  # the name, the reason, the event's address: shown as they are
     assert re.search(r"<script>alert", html) is None
+
+
+async def test_routes_added_beside_the_pages_are_not_guarded(redis: Redis, http: aiohttp.ClientSession) -> None:
+    """The access rule guards the operators' handlers only: a route mounted beside them (the callbacks) is open."""
+    from aiohttp import web as aioweb
+
+    from orchestrator.web.app import build_app
+
+    async def hook(request: aioweb.Request) -> aioweb.Response:
+        return aioweb.Response(text="got " + request.match_info["token"])
+
+    ctx = WebContext(redis, Settings(_env_file=None, WEB_ACCESS_TOKEN=TOKEN, WEB_PORT=0), VirtualClock(0))
+    app = build_app(ctx)
+    app.router.add_post("/callbacks/tencent/{token}", hook)
+    async with running_web(ctx, app) as web:
+        async with http.post(web.url + "/callbacks/tencent/abc", json={}) as resp:
+            assert resp.status == 200
+            assert await resp.text() == "got abc"
+        async with http.get(web.url + "/") as resp:
+            assert resp.status == 401
