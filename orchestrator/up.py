@@ -22,6 +22,7 @@ from orchestrator.store.connection import (
 )
 from orchestrator.store.ledger import Ledger
 from orchestrator.up_state import state_dir
+from workers.blocklist import BlocklistSync
 from workers.deps import Deps
 from workers.pacer import build_pacer, pacer_config, run_pacer
 from workers.settings import build_worker
@@ -151,7 +152,10 @@ async def serve_all(
         )
         pacer = build_pacer(redis, clock, pacer_config(s), sender=sender)
         pacer_stop = asyncio.Event()
-        pacer_task = asyncio.create_task(run_pacer(pacer, s.pacer_interval_s, s.sweep_interval_s, pacer_stop))
+        sync = BlocklistSync(redis, sender, clock, s.blocklist_sync_s)
+        pacer_task = asyncio.create_task(
+            run_pacer(pacer, s.pacer_interval_s, s.sweep_interval_s, pacer_stop, blocklist=sync)
+        )
         worker_task = asyncio.create_task(worker.main())
         info = UpInfo(url, embedded, s.ses_endpoint, use_emulator)
         log.info("up_ready", redis_url=safe_url(url), embedded_redis=embedded, emulator=use_emulator)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
@@ -47,6 +46,7 @@ from orchestrator.ses.records import (
     IdentityList,
     IdentitySummary,
     TemplateInfo,
+    b64_text,
 )
 from orchestrator.settings import DEFAULT_ACCOUNT, Settings
 
@@ -233,8 +233,8 @@ class TencentSender:
             template_id=template_id,
             name=resp.TemplateName or "",
             status=int(resp.TemplateStatus if resp.TemplateStatus is not None else -1),
-            html=_b64_text(getattr(content, "Html", None)),
-            text=_b64_text(getattr(content, "Text", None)),
+            html=b64_text(getattr(content, "Html", None)),
+            text=b64_text(getattr(content, "Text", None)),
         )
 
     async def list_blacklist(
@@ -263,6 +263,10 @@ class TencentSender:
             ),
             total_count=int(resp.TotalCount or 0),
         )
+
+    async def delete_blacklist(self, addresses: list[str], account: str = DEFAULT_ACCOUNT) -> None:
+        """Release addresses from Tencent's blocklist (DeleteBlackList); a refusal raises a SesError."""
+        await self._call(account, "DeleteBlackList", {"EmailAddressList": addresses})
 
     async def probe_template_only(self, from_address: str, account: str = DEFAULT_ACCOUNT) -> bool:
         """True when the account may send only with templates.
@@ -373,15 +377,6 @@ def _address_of(from_value: str) -> str:
 def _utc(dt: datetime) -> datetime:
     """An aware datetime; a naive one is taken as UTC (StatusQuery's convention)."""
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def _b64_text(value: str | None) -> str:
-    if not value:
-        return ""
-    try:
-        return base64.b64decode(value, validate=True).decode("utf-8", "replace")
-    except (binascii.Error, ValueError):
-        return ""
 
 
 def build_sender(settings: Settings, redis: Redis | None = None, clock: Clock | None = None) -> TencentSender:
