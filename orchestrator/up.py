@@ -153,9 +153,7 @@ async def serve_all(
         pacer = build_pacer(redis, clock, pacer_config(s), sender=sender)
         pacer_stop = asyncio.Event()
         sync = BlocklistSync(redis, sender, clock, s.blocklist_sync_s)
-        pacer_task = asyncio.create_task(
-            run_pacer(pacer, s.pacer_interval_s, s.sweep_interval_s, pacer_stop, blocklist=sync)
-        )
+        pacer_task = asyncio.create_task(run_pacer(pacer, s.pacer_interval_s, s.sweep_interval_s, pacer_stop, sync))
         worker_task = asyncio.create_task(worker.main())
         info = UpInfo(url, embedded, s.ses_endpoint, use_emulator)
         log.info("up_ready", redis_url=safe_url(url), embedded_redis=embedded, emulator=use_emulator)
