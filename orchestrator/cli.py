@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "watch",
     "logs",
     "control",
+    "suppress",
+    "blocklist",
     "simulate",
     "up",
     "emulator",

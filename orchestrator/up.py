@@ -28,6 +28,7 @@ from orchestrator.up_state import state_dir
 from orchestrator.web.access import WebAccessError
 from orchestrator.web.app import RunningWeb, running_web
 from orchestrator.web.context import WebContext
+from workers.blocklist import BlocklistSync
 from workers.deps import Deps
 from workers.pacer import build_pacer, pacer_config, run_pacer
 from workers.settings import build_worker
@@ -190,7 +191,10 @@ async def serve_all(
             async with _web(s, redis, emu) as web:
                 pacer = build_pacer(redis, clock, pacer_config(s), sender=sender)
                 pacer_stop = asyncio.Event()
-                pacer_task = asyncio.create_task(run_pacer(pacer, s.pacer_interval_s, s.sweep_interval_s, pacer_stop))
+                sync = BlocklistSync(redis, sender, clock, s.blocklist_sync_s)
+                pacer_task = asyncio.create_task(
+                    run_pacer(pacer, s.pacer_interval_s, s.sweep_interval_s, pacer_stop, sync)
+                )
                 worker_task = asyncio.create_task(worker.main())
                 info = UpInfo(url, embedded, s.ses_endpoint, use_emulator, web.url, s.callback_token is not None)
                 log.info(

@@ -260,6 +260,10 @@ class TencentSender:
             total_count=int(resp.TotalCount or 0),
         )
 
+    async def delete_blacklist(self, addresses: list[str], account: str = DEFAULT_ACCOUNT) -> None:
+        """Release addresses from Tencent's blocklist (DeleteBlackList); a refusal raises a SesError."""
+        await self._call(account, "DeleteBlackList", {"EmailAddressList": addresses})
+
     async def probe_template_only(self, from_address: str, account: str = DEFAULT_ACCOUNT) -> bool:
         """True when the account may send only with templates.
 
