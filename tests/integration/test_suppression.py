@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
 from orchestrator import blocklist
 from orchestrator.ses.client import TencentSender
+from orchestrator.settings import Settings
 from orchestrator.store import keys
 from orchestrator.store import suppression as store
 from orchestrator.store.suppression import BLOCKLIST_KEEP_S, BlockEntry, Entry
 from orchestrator.submit import submit
 from tests.pipeline_harness import VICTIM, Pipeline, recipients_csv, settings_for
 from tests.pipeline_helpers import load, write_campaign
+from workers.settings import process_options
 
 pytestmark = [
     # The SDK's own datetime.utcfromtimestamp is deprecated from Python 3.12 on; not ours to fix.
@@ -146,3 +149,20 @@ async def test_release_of_an_unknown_address_calls_nothing(pipe: Pipeline) -> No
         with pytest.raises(blocklist.NotBlockedError, match="not in the blocklist mirror"):
             await blocklist.release(pipe.redis, sender, "nobody@example.org", pipe.clock.now())
     assert [c for c in pipe.emu.call_log if c.action == "DeleteBlackList"] == []
+
+
+async def test_a_worker_converts_the_older_lists_before_its_first_claim(redis: Redis, redis_url: str) -> None:
+    """A worker started on a Redis written by an older version finds hashes, not SETs, at its first claim."""
+    await redis.sadd(keys.BLOCKLIST, "old@example.net")
+    await redis.sadd(keys.suppression("news.example.com"), "gone@example.com")
+    await redis.zadd(keys.CAMPAIGNS, {"c1": 1.0})
+    settings = Settings(_env_file=None, REDIS_URL=redis_url)
+    options = process_options(settings)
+    ctx: dict[str, Any] = {}
+    await options["on_startup"](ctx)
+    try:
+        assert await redis.type(keys.BLOCKLIST) == "hash"
+        assert await redis.type(keys.suppression("news.example.com")) == "hash"
+        assert "old@example.net" in await redis.hkeys(keys.BLOCKLIST)
+    finally:
+        await options["on_shutdown"](ctx)
