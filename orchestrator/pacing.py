@@ -104,6 +104,7 @@ class Pacer:
         now = self.clock.now()
         report = TickReport()
         self._rotation += 1
+        await self.redis.set(keys.PACER_TICK, repr(now))  # /healthz and /metrics show its age
         cids = await campaigns.running_ids(self.redis)
         if cids and now - self._quota_read_at >= QUOTA_REFRESH_S:
             self._quota_read_at = now

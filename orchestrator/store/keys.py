@@ -9,11 +9,11 @@ BUCKET = 100
 
 CAMPAIGNS = f"{PREFIX}campaigns"  # zset: campaign id -> created at
 EVENTS = f"{PREFIX}events"  # stream: everything that happens, one entry per event
-MESSAGE_IDS = f"{PREFIX}msgid"  # hash: Tencent MessageId -> "campaign:index"
+MESSAGE_IDS = f"{PREFIX}msgid"  # hash: Tencent MessageId -> "campaign:index|identity|sent at" (store/feedback.py)
 PACER_LOCK = f"{PREFIX}pacer:lock"  # string: the token of the one active pacer
 GRANT_SEQ = f"{PREFIX}grant:seq"  # counter: unique grant ids
 VIRTUAL_NOW = f"{PREFIX}sim:now"  # string: a running `simulate --speed` publishes its virtual time here
-BLOCKLIST = f"{PREFIX}supp:blocklist"  # set: addresses no identity may mail (bounces, Tencent's list)
+BLOCKLIST = f"{PREFIX}supp:blocklist"  # hash: address -> JSON, the mirror of Tencent's blocklist (store/suppression.py)
 
 
 def fingerprint(sha: str) -> str:
@@ -94,17 +94,30 @@ def account_boot(account: str) -> str:
 
 
 def suppression(sender_domain: str) -> str:
-    return f"{PREFIX}supp:domain:{sender_domain}"  # set: unsubscribed from this sender domain
+    return f"{PREFIX}supp:domain:{sender_domain}"  # hash: address -> JSON, never mailed from this sender domain
+
+
+# --- the web process: /healthz and /metrics read these ---
+PACER_TICK = f"{PREFIX}pacer:tick"  # string: the pacer's clock time at its last tick
+FB_TOTALS = f"{PREFIX}fb:totals"  # hash: "<metric>|<identity>|<campaign>" -> all-time count (the callbacks write it)
+
+
+def account_stats(account: str) -> str:
+    return f"{PREFIX}acct:{account}:stats"  # hash: calls, throttles (Tencent API calls this side made, all time)
+
+
+# --- suppression (layout and entry format: store/suppression.py) ---
+SUPPRESS_ALL = f"{PREFIX}supp:all"  # hash: address -> JSON, never mailed from any sender domain of ours
+SUPPRESS_DOMAIN_PREFIX = f"{PREFIX}supp:domain:"  # + sender domain: the hashes of suppression()
+BLOCKLIST_SYNCED = f"{PREFIX}supp:blocklist:synced"  # hash: Tencent account -> when its blocklist was last read
 
 
 # --- Delivery feedback: Tencent's callbacks, the quality counters, the follow-up (store/feedback.py) ---
-FB_TOTALS = f"{PREFIX}fb:totals"  # hash: "<metric>|<identity>|<campaign>" -> all-time count (accepted too)
 FB_UNKNOWN = f"{PREFIX}fb:unknown"  # counter: events whose MessageId was unknown when they came
 FB_EARLY = f"{PREFIX}fb:early"  # zset: MessageId with events kept until its send is recorded -> first arrival
 FB_PENDING = f"{PREFIX}fb:pending"  # zset: MessageId accepted, delivery not settled yet -> send time
 FB_COHORTS = f"{PREFIX}fb:cohorts"  # hash: "<send hour>|<metric>|<i|c|g>|<id>" -> count (pruned after days)
 FB_PRUNE = f"{PREFIX}fb:prune"  # string: set while the cohorts' last pruning is recent
-SUPPRESS_ALL = f"{PREFIX}supp:all"  # hash: address -> JSON reason/at/source; no sender domain of ours mails it
 
 
 def fb_message(message_id: str) -> str:
