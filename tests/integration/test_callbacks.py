@@ -53,6 +53,11 @@ async def run_with_callbacks(pipe: Pipeline, n: int = 60) -> None:
         await pipe.run(3000)
         pipe.clock.advance(START + 25 * 3600 - pipe.clock.now())
         await pipe.emu.flush_callbacks()
+        # The emulator's own poster may still be posting what it took before the flush: wait for it.
+        for _ in range(200):
+            if pipe.emu.poster.posted + pipe.emu.poster.failed >= len(pipe.emu.events):
+                break
+            await asyncio.sleep(0.05)
 
 
 async def test_callbacks_counts_equal_emulator_log(pipe: Pipeline) -> None:
