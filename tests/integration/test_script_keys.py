@@ -19,7 +19,7 @@ from orchestrator.store.scripts import Scripts
 from tests.pipeline_harness import Pipeline
 from workers.jobs import enqueue_sends
 
-_ENTRY = re.compile(r'^[\d.]+ \[(\d+) ([^\]]+)\] (.*)$', re.S)
+_ENTRY = re.compile(r"^[\d.]+ \[(\d+) ([^\]]+)\] (.*)$", re.S)
 _ARG = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|.)")
 _SIMPLE = {"n": "\n", "r": "\r", "t": "\t", "a": "\a", "b": "\b", '"': '"', "\\": "\\"}
