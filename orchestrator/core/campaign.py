@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from orchestrator.core.addresses import normalize_address, parse_from_address, shown
+from orchestrator.core.guardrails import Content, GuardrailsSpec
 from orchestrator.core.plan import SKIP_WARMUP_MAX_DAILY, Mode, Plan
 from orchestrator.core.plan_spec import PlanSpec
 from orchestrator.core.strict import Strict
@@ -213,6 +214,7 @@ class Campaign(Strict):
 
     name: Annotated[str, Field(pattern=SLUG)]
     mode: Mode = Mode.WARMUP
+    content: Content = "marketing"  # what the mail is: judges its open rate (spec/warmup.md section 7)
     timezone: str = "UTC"
     start: date | None = None
     sending_window: str | None = None
@@ -223,6 +225,7 @@ class Campaign(Strict):
     recipients: Recipients
     shaping: Shaping = Field(default_factory=Shaping)
     retry: Retry = Field(default_factory=Retry)
+    guardrails: GuardrailsSpec = Field(default_factory=GuardrailsSpec)
     simulation: Simulation = Field(default_factory=Simulation)
 
     @field_validator("timezone")

@@ -5,12 +5,120 @@ One owner for each threshold: the report draws them, and the rules that act on t
 
 from __future__ import annotations
 
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, model_validator
+
+from orchestrator.core.evidence import DEFAULT_Z, Line
+from orchestrator.core.strict import Strict
+
 #: Hard bounces, in percent of delivered mail: (hold the warm-up step, pause the campaign).
 HARD_BOUNCE_PCT = (5.0, 10.0)
 #: Spam complaints, in percent of delivered mail: (hold the step, pause the campaign).
 COMPLAINT_PCT = (0.1, 0.3)
 #: Opens below this percent of delivered mail hold the step.
 OPEN_HOLD_PCT = 50.0
+
+#: Sign-up mail opening below this percent gets a warning (it normally opens above it).
+OPEN_SIGNUP_WARN_PCT = 80.0
+#: The sends a rate needs before it is judged at all: a few expected events at the line, so one
+#: early event cannot trip it (docs/benchmarks.md, "Guardrails", measures what these give).
+BOUNCE_MIN_SAMPLE = 200
+COMPLAINT_MIN_SAMPLE = 2000
+OPEN_MIN_SAMPLE = 200
+
+Content = Literal["marketing", "signup"]
+
+
+def default_lines(content: Content = "marketing") -> tuple[Line, ...]:
+    """The guardrails of spec/warmup.md section 7 for this kind of mail (fractions, not percent)."""
+    opens = (
+        Line("open", hold=OPEN_HOLD_PCT / 100, low_is_bad=True, min_sample=OPEN_MIN_SAMPLE)
+        if content == "marketing"
+        else Line("open", warn=OPEN_SIGNUP_WARN_PCT / 100, low_is_bad=True, min_sample=OPEN_MIN_SAMPLE)
+    )
+    return (
+        Line(
+            "hard_bounce", hold=HARD_BOUNCE_PCT[0] / 100, pause=HARD_BOUNCE_PCT[1] / 100, min_sample=BOUNCE_MIN_SAMPLE
+        ),
+        Line("complaint", hold=COMPLAINT_PCT[0] / 100, pause=COMPLAINT_PCT[1] / 100, min_sample=COMPLAINT_MIN_SAMPLE),
+        opens,
+    )
+
+
+Pct = Annotated[float, Field(gt=0, lt=100)]
+
+
+class CeilingSpec(Strict):
+    """A rate that must stay low (bounces, complaints): hold the step above `hold_pct`, pause above `pause_pct`.
+
+    A key left out keeps its default; `null` switches that line off.
+    """
+
+    hold_pct: Pct | None = None
+    pause_pct: Pct | None = None
+    min_sample: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+
+    def line(self, default: Line) -> Line:
+        given = self.model_fields_set
+        hold = (self.hold_pct / 100 if self.hold_pct is not None else None) if "hold_pct" in given else default.hold
+        pause = (
+            (self.pause_pct / 100 if self.pause_pct is not None else None) if "pause_pct" in given else default.pause
+        )
+        if hold is not None and pause is not None and pause < hold:
+            msg = f"pause_pct ({100 * pause:g}) must be at least hold_pct ({100 * hold:g})"
+            raise ValueError(msg)
+        return Line(default.metric, hold=hold, pause=pause, min_sample=self.min_sample or default.min_sample)
+
+
+class FloorSpec(Strict):
+    """A rate that must stay high (opens): below `hold_pct` the step is held, below `warn_pct` a warning.
+
+    A key left out keeps its default for the campaign's `content`; `null` switches that line off.
+    """
+
+    hold_pct: Pct | None = None
+    warn_pct: Pct | None = None
+    min_sample: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+
+    def line(self, default: Line) -> Line:
+        given = self.model_fields_set
+        hold = (self.hold_pct / 100 if self.hold_pct is not None else None) if "hold_pct" in given else default.hold
+        warn = (self.warn_pct / 100 if self.warn_pct is not None else None) if "warn_pct" in given else default.warn
+        return Line(
+            default.metric, hold=hold, warn=warn, low_is_bad=True, min_sample=self.min_sample or default.min_sample
+        )
+
+
+class GuardrailsSpec(Strict):
+    """The campaign file's `guardrails:` section; every key defaults to spec/warmup.md section 7."""
+
+    hard_bounce: CeilingSpec = Field(default_factory=CeilingSpec)
+    complaint: CeilingSpec = Field(default_factory=CeilingSpec)
+    open: FloorSpec = Field(default_factory=FloorSpec)
+    confidence_z: Annotated[float, Field(ge=0, le=6)] = DEFAULT_Z
+    window_hours: Annotated[int, Field(ge=1, le=24 * 14)] = 24
+
+    def lines(self, content: Content) -> tuple[Line, ...]:
+        """The lines to judge by: the file's, or the defaults for this kind of mail."""
+        defaults = {line.metric: line for line in default_lines(content)}
+        return (
+            self.hard_bounce.line(defaults["hard_bounce"]),
+            self.complaint.line(defaults["complaint"]),
+            self.open.line(defaults["open"]),
+        )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        defaults = {line.metric: line for line in default_lines()}
+        for name, spec in (("hard_bounce", self.hard_bounce), ("complaint", self.complaint)):
+            try:
+                spec.line(defaults[name])
+            except ValueError as exc:
+                msg = f"{name}: {exc}"
+                raise ValueError(msg) from None
+        return self
+
 
 #: A campaign pauses itself when at least this many recipients failed on their template data and
 #: they outnumber the accepted ones: the data mapping, not the recipients, is wrong.

@@ -27,10 +27,7 @@ from tencentcloud.ses.v20201002 import models, ses_client_async
 
 from orchestrator.core.clock import SystemClock, VirtualClock
 from orchestrator.ses.emulator import (
-    Account,
-    IdentityConfig,
     RunningEmulator,
-    TemplateConfig,
     World,
     WorldFileError,
     load_world,
@@ -39,6 +36,7 @@ from orchestrator.ses.emulator import (
 )
 from orchestrator.ses.emulator.world import PERMISSIVE_MEMORY
 from tests.e2e.procs import BIN
+from tests.emulator_worlds import emulator_world
 from tests.redis_server import free_port
 
 pytestmark = [
@@ -54,13 +52,7 @@ DEEP = 100_000
 
 def make_world(**overrides: Any) -> World:
     """One account, one verified domain, one approved template."""
-    fields: dict[str, Any] = {
-        "accounts": [Account(name="default", secret_id=SECRET_ID, secret_key=SECRET_KEY)],
-        "identities": [IdentityConfig(domain="news.example.com", reputation_level=5)],
-        "templates": [TemplateConfig(id=1, name="welcome", text="Hi {{name}}")],
-    }
-    fields.update(overrides)
-    return World(**fields)
+    return emulator_world(SECRET_ID, SECRET_KEY, level=5, **overrides)
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ from orchestrator.ses.emulator import (
     permissive_world,
     run_emulator,
 )
+from tests.emulator_worlds import emulator_world
 
 pytestmark = [
     # The SDK's own datetime.utcfromtimestamp is deprecated from Python 3.12 on; not ours to fix.
@@ -48,14 +49,9 @@ START = datetime(2026, 12, 1, 1, 0, tzinfo=UTC).timestamp()  # 09:00 in Asia/Sha
 def make_world(**overrides: Any) -> World:
     """A small world: one verified domain at level 1, an approved and a pending template, one blocked address."""
     fields: dict[str, Any] = {
-        "accounts": [
-            Account(name="default", secret_id=SECRET_ID, secret_key=SECRET_KEY),
-            Account(name="tpl", secret_id="AKIDtemplateonly", secret_key="tpl-key", template_only=True),
-        ],
-        "identities": [
-            IdentityConfig(domain="news.example.com", reputation_level=1, send_ips=["203.0.113.7"]),
-            IdentityConfig(domain="unverified.example.com", verified=False, sending_enabled=False),
-        ],
+        "more_accounts": [Account(name="tpl", secret_id="AKIDtemplateonly", secret_key="tpl-key", template_only=True)],
+        "more_identities": [IdentityConfig(domain="unverified.example.com", verified=False, sending_enabled=False)],
+        "send_ips": ["203.0.113.7"],
         "templates": [
             TemplateConfig(id=1, name="welcome", html="<p>Hi {{name}}</p>", text="Hi {{name}}"),
             TemplateConfig(id=2, name="draft", text="Draft", status=1),
@@ -63,7 +59,7 @@ def make_world(**overrides: Any) -> World:
         "blocklist": ["blocked@example.net"],
     }
     fields.update(overrides)
-    return World(**fields)
+    return emulator_world(SECRET_ID, SECRET_KEY, **fields)
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from orchestrator.ses.emulator import (
 )
 from orchestrator.ses.errors import CODES
 from orchestrator.settings import AccountCredentials, Settings
+from tests.emulator_worlds import emulator_world
 from tests.error_table import SPEC_TABLE
 
 pytestmark = [
@@ -53,16 +54,14 @@ OTHER_CODES = {code: kind for code, (kind, _text) in CODES.items() if code not i
 def make_world(**overrides: Any) -> World:
     """One account (plus a template-only one), one verified domain, one approved template."""
     fields: dict[str, Any] = {
-        "accounts": [
-            Account(name="default", secret_id=SECRET_ID, secret_key=SECRET_KEY),
-            Account(name="tpl", secret_id="AKIDtpl", secret_key="tpl-secret-key", template_only=True),
-        ],
-        "identities": [IdentityConfig(domain="news.example.com", reputation_level=2, send_ips=["203.0.113.7"])],
+        "more_accounts": [Account(name="tpl", secret_id="AKIDtpl", secret_key="tpl-secret-key", template_only=True)],
+        "level": 2,
+        "send_ips": ["203.0.113.7"],
         "templates": [TemplateConfig(id=1, name="welcome", html="<p>{{name}}님 안녕하세요</p>")],
         "account_rate_per_s": None,
     }
     fields.update(overrides)
-    return World(**fields)
+    return emulator_world(SECRET_ID, SECRET_KEY, **fields)
 
 
 def settings_for(emu: RunningEmulator, key: str = SECRET_KEY, timeout_s: float = TIMEOUT_S) -> Settings:

@@ -1,0 +1,88 @@
+"""Per-domain shaping rules: when it starts, a group's caps, its backoff after a block, its day roll."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.core.domain_shaping import (
+    BLOCK_S,
+    STEP_S,
+    GroupState,
+    deferral_burst,
+    group_caps,
+    on_block,
+    roll_day,
+    shaping_active,
+    start_group,
+)
+from orchestrator.core.plan import Caps, Plan
+
+PLAN = Plan()
+T0 = 1_800_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("day", "daily", "active"),
+    [(1, 500, False), (5, 4000, False), (6, 4000, True), (3, 5000, True), (3, 4999, False)],
+)
+def test_shaping_starts_at_the_day_or_the_volume_whichever_first(day: int, daily: int, active: bool) -> None:
+    assert shaping_active(day, daily, from_day=6, from_daily=5000) is active
+
+
+@pytest.mark.parametrize(
+    ("offset", "factor"),
+    [
+        (0.0, 0.0),
+        (BLOCK_S - 1, 0.0),
+        (BLOCK_S, 0.25),
+        (BLOCK_S + STEP_S - 1, 0.25),
+        (BLOCK_S + STEP_S, 0.5),
+        (BLOCK_S + 2 * STEP_S, 0.75),
+        (BLOCK_S + 3 * STEP_S, 1.0),
+    ],
+)
+def test_backoff_steps_back_up_after_a_block(offset: float, factor: float) -> None:
+    state = on_block(start_group(8), T0, "FailedOperation.TemporaryBlocked")
+    assert state.factor(T0 + offset) == factor
+
+
+def test_next_change_walks_the_edges_then_stops() -> None:
+    state = on_block(start_group(8), T0, "blocked")
+    assert state.next_change(T0) == T0 + BLOCK_S
+    assert state.next_change(T0 + BLOCK_S) == T0 + BLOCK_S + STEP_S
+    assert state.next_change(T0 + BLOCK_S + 3 * STEP_S) is None
+    assert state.recovered_at() == T0 + BLOCK_S + 3 * STEP_S
+    assert start_group(1).next_change(T0) is None
+
+
+def test_group_caps_follow_its_own_day_never_above_the_identity() -> None:
+    identity = PLAN.caps(10)
+    lagging = GroupState(day=3)
+    assert group_caps(PLAN, lagging, identity, T0) == PLAN.caps(3)
+    assert group_caps(PLAN, GroupState(day=20), identity, T0) == identity
+    blocked = on_block(lagging, T0, "blocked")
+    assert group_caps(PLAN, blocked, identity, T0 + 1) == Caps(0, 0)
+    quarter = group_caps(PLAN, blocked, identity, T0 + BLOCK_S)
+    assert quarter == Caps(PLAN.caps(3).daily, PLAN.caps(3).hourly // 4)
+
+
+@pytest.mark.parametrize(
+    ("sent", "cap", "held", "day", "why"),
+    [
+        (500, 1000, None, 5, ""),  # half its cap: advances
+        (499, 1000, None, 4, "sent 499 of its cap 1,000"),
+        (1000, 1000, "hard_bounce: 7.00 % ...", 4, "hard_bounce: 7.00 % ..."),
+        (0, 0, None, 4, "sent 0 of its cap 0"),
+    ],
+)
+def test_roll_day(sent: int, cap: int, held: str | None, day: int, why: str) -> None:
+    state, reason = roll_day(GroupState(day=4), sent, cap, 0.5, held)
+    assert (state.day, reason) == (day, why)
+
+
+@pytest.mark.parametrize(
+    ("deferrals", "outcomes", "burst"),
+    [(4, 4, False), (5, 25, True), (5, 26, False), (30, 100, True), (0, 0, False)],
+)
+def test_deferral_burst(deferrals: int, outcomes: int, burst: bool) -> None:
+    assert deferral_burst(deferrals, outcomes) is burst

@@ -1,0 +1,49 @@
+"""The campaign file's `guardrails:` and `content:` keys: defaults, partial overrides, placed errors."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from orchestrator.core.guardrails import Content, GuardrailsSpec
+
+
+def _lines(spec: GuardrailsSpec, content: Content = "marketing") -> dict[str, tuple[object, ...]]:
+    return {line.metric: (line.hold, line.pause, line.warn, line.min_sample) for line in spec.lines(content)}
+
+
+def test_defaults_are_the_spec_lines() -> None:
+    got = _lines(GuardrailsSpec())
+    assert got["hard_bounce"] == (0.05, 0.10, None, 200)
+    assert got["complaint"] == (0.001, 0.003, None, 2000)
+    assert got["open"] == (0.5, None, None, 200)
+    assert _lines(GuardrailsSpec(), "signup")["open"] == (None, None, 0.8, 200)
+
+
+def test_a_key_left_out_keeps_its_default_and_null_switches_it_off() -> None:
+    spec = GuardrailsSpec.model_validate({"hard_bounce": {"hold_pct": 3}, "complaint": {"pause_pct": None}})
+    got = _lines(spec)
+    assert got["hard_bounce"] == (0.03, 0.10, None, 200)
+    assert got["complaint"] == (0.001, None, None, 2000)
+
+
+def test_open_override_applies_to_either_content() -> None:
+    spec = GuardrailsSpec.model_validate({"open": {"hold_pct": 20, "min_sample": 50}})
+    assert _lines(spec, "signup")["open"] == (0.2, None, 0.8, 50)
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ({"hard_bounce": {"hold_pct": 12, "pause_pct": 10}}, "pause_pct (10) must be at least hold_pct (12)"),
+        ({"hard_bounce": {"pause_pct": 4}}, "pause_pct (4) must be at least hold_pct (5)"),
+        ({"complaint": {"hold_pct": 0}}, "greater than 0"),
+        ({"complaint": {"hold_pct": 100}}, "less than 100"),
+        ({"open": {"min_sample": 0}}, "greater than or equal to 1"),
+        ({"confidence_z": 7}, "less than or equal to 6"),
+        ({"hard_bounce": {"holdpct": 3}}, "Extra inputs"),
+    ],
+)
+def test_bad_values_are_refused(value: dict[str, object], words: str) -> None:
+    with pytest.raises(ValidationError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        GuardrailsSpec.model_validate(value)
