@@ -86,13 +86,18 @@ local function held_key(group)
   return n and KEYS[n]
 end
 
+local group_of = {}  -- idx -> its domain group, read once per call
 local function record_domain(idx)
+  if group_of[idx] then return group_of[idx] end
   local rec = redis.call('HGET', KEYS[cands[idx][2]], idx)
-  if not rec then return '' end
-  local addr = string.match(rec, '^([^\030\031]*)')
-  local d = string.lower(string.match(addr, '@(.*)$') or '')
-  if string.sub(d, 1, 6) == 'yahoo.' then return 'yahoo' end
-  return GROUPS[d] or d
+  local g = ''
+  if rec then
+    local addr = string.match(rec, '^([^\030\031]*)')
+    local d = string.lower(string.match(addr, '@(.*)$') or '')
+    g = (string.sub(d, 1, 6) == 'yahoo.') and 'yahoo' or (GROUPS[d] or d)
+  end
+  group_of[idx] = g
+  return g
 end
 
 -- Recipients held back by the domain share wait in one list per domain group (`held:<group>`);
