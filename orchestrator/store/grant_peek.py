@@ -53,6 +53,19 @@ def script_group(record: str) -> str:
     return PROVIDER_GROUPS.get(domain, domain)
 
 
+class GroupCache:
+    """Recipients' domain groups already read: a record never changes once submitted."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self.size = size
+        self.groups: dict[tuple[str, int], str] = {}
+
+    def put(self, cid: str, idx: int, group: str) -> None:
+        if len(self.groups) >= self.size:
+            self.groups.clear()  # simpler than an LRU, and refilled within a few calls
+        self.groups[(cid, idx)] = group
+
+
 async def peek(
     redis: Redis,
     ck: keys.CampaignKeys,
@@ -63,6 +76,7 @@ async def peek(
     share_on: bool,
     groups: set[str],
     first_key: int,
+    cache: GroupCache,
 ) -> Peek:
     """Up to `window` recipients per source the script may pick at `now`, with their keys declared."""
     async with redis.pipeline(transaction=False) as pipe:
@@ -70,26 +84,42 @@ async def peek(
         pipe.zrangebyscore(ck.later, "-inf", now, start=0, num=window)
         pipe.zrangebyscore(ck.held, "-inf", now, start=0, num=HELD_GROUPS)
         pipe.zrange(ck.held, 0, 0)
-        queued, due, due_groups, first_group = await pipe.execute()
-    held_groups = sorted({str(g) for g in due_groups + first_group})
-    idxs = [int(i) for i in queued + due]
+        pipe.incrby(keys.GRANT_SEQ, 2 * window)  # one seq per candidate of the queue and of `later`
+        queued, due, due_groups, first_group, last = await pipe.execute()
+    seqs = list(range(int(last) - 2 * window + 1, int(last) + 1))
+    # The first held group is taken only once the queue is empty: needed when the queue may run out.
+    held_groups = sorted({str(g) for g in due_groups + (first_group if len(queued) < window else [])})
+    idxs = list(dict.fromkeys(int(i) for i in queued + due))
+    unknown = [i for i in idxs if (ck.cid, i) not in cache.groups] if share_on else []
+    if held_groups or unknown:
+        held_lists, last_held = await _read(redis, ck, held_groups, unknown, window, cache)
+        seqs += range(last_held - window * len(held_groups) + 1, last_held + 1)
+        idxs = list(dict.fromkeys(idxs + [int(i) for lst in held_lists for i in lst]))
+    groups = groups | set(held_groups)
+    if share_on:
+        groups |= {cache.groups[(ck.cid, i)] for i in idxs if (ck.cid, i) in cache.groups}
+    return _declare(ck, identity, job, idxs, groups, seqs, first_key)
+
+
+async def _read(
+    redis: Redis, ck: keys.CampaignKeys, held_groups: list[str], unknown: list[int], window: int, cache: GroupCache
+) -> tuple[list[list[str]], int]:
+    """The held lists' heads and the last seq reserved for them; the unknown groups go to `cache`."""
+    buckets = sorted({i // keys.BUCKET for i in unknown})
     async with redis.pipeline(transaction=False) as pipe:
         for g in held_groups:
             pipe.lrange(ck.held_list(g), 0, window - 1)
-        buckets = sorted({i // keys.BUCKET for i in idxs}) if share_on else []
         for b in buckets:
-            pipe.hmget(f"{ck.rec_prefix}{b}", [str(i) for i in idxs if i // keys.BUCKET == b])
-        # One seq per candidate, reserved before the held lists are read: at most `window` from each.
-        reserved = len(idxs) + window * len(held_groups)
-        pipe.incrby(keys.GRANT_SEQ, reserved)
+            pipe.hmget(f"{ck.rec_prefix}{b}", [str(i) for i in unknown if i // keys.BUCKET == b])
+        pipe.incrby(keys.GRANT_SEQ, window * len(held_groups))
         *replies, last = await pipe.execute()
-    held_lists, records = replies[: len(held_groups)], replies[len(held_groups) :]
-    idxs += [int(i) for lst in held_lists for i in lst]
-    groups = groups | set(held_groups)
-    for rec in (r for bucket in records for r in bucket):
-        if rec is not None:
-            groups.add(script_group(str(rec)))
-    return _declare(ck, identity, job, sorted(set(idxs)), groups, int(last) - reserved + 1, first_key)
+    n = len(held_groups)
+    records = replies[n : n + len(buckets)]
+    for b, bucket in zip(buckets, records, strict=True):
+        for i, rec in zip([i for i in unknown if i // keys.BUCKET == b], bucket, strict=True):
+            if rec is not None:
+                cache.put(ck.cid, i, script_group(str(rec)))
+    return [[str(i) for i in r] for r in replies[:n]], int(last)
 
 
 def _declare(
@@ -98,15 +128,15 @@ def _declare(
     job: tuple[str, Callable[[str, int, str], str]],
     idxs: list[int],
     groups: set[str],
-    first_seq: int,
+    seqs: list[int],
     first_key: int,
 ) -> Peek:
     """Give each candidate its reserved grant seq and name every key the script may touch for them."""
     p = Peek(first_key)
     index: dict[str, int] = {}
     job_key_prefix, job_id = job
-    for n, idx in enumerate(idxs):
-        seq = str(first_seq + n)
+    for idx, n in zip(idxs, seqs, strict=False):
+        seq = str(n)
         jid = job_id(ck.cid, idx, f"{identity}:{seq}")
         p.candidates[str(idx)] = [
             p.key(ck.state(idx), index),

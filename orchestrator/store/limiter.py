@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from orchestrator.core.calendar import tencent_day
 from orchestrator.core.plan import Caps
 from orchestrator.store import keys
-from orchestrator.store.grant_peek import Peek, peek
+from orchestrator.store.grant_peek import GroupCache, Peek, peek
 from orchestrator.store.scripts import Scripts, as_str_list
 
 #: How many times one grant calls the script when its peeked recipients run out (reason `more`).
@@ -68,6 +68,7 @@ class Limiter:
         self.scripts = scripts
         self.jobs = jobs
         self._last: dict[tuple[str, str], int] = {}  # (campaign, identity) -> sends its last grant gave
+        self._groups = GroupCache()
         #: Script calls made, and how many of them were a second (or later) call of one grant.
         self.calls = 0
         self.calls_again = 0
@@ -135,7 +136,7 @@ class Limiter:
         groups: set[str] = set()  # domain groups a call stopped at: their held lists are declared next time
         reason, wait_s = "more", 0.0
         for call in range(MAX_CALLS):
-            p = await peek(redis, ck, identity, job, now, window, share_on, groups, len(fixed) + 1)
+            p = await peek(redis, ck, identity, job, now, window, share_on, groups, len(fixed) + 1, self._groups)
             args[1] = want - len(grants)
             reason, wait_s, got = await self._call(fixed, args, p)
             grants += got
