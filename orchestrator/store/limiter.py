@@ -69,7 +69,6 @@ class Limiter:
         self.jobs = jobs
         self._last: dict[tuple[str, str], int] = {}  # (campaign, identity) -> sends its last grant gave
         self._groups = GroupCache()
-        self._peeks: dict[tuple[str, str], Peek] = {}  # (campaign, identity) -> its last peek, granted ones taken out
         #: Script calls made, and how many of them were a second (or later) call of one grant.
         self.calls = 0
         self.calls_again = 0
@@ -132,33 +131,23 @@ class Limiter:
     ) -> GrantResult:
         """Call the script until it stops for a reason other than running out of peeked recipients."""
         redis, job = self.scripts.redis, (self.jobs.job_key_prefix, self.jobs.job_id)
-        who = (ck.cid, identity)
-        window = min(2 * self._last.get(who, 0), 2 * want) + WINDOW_EXTRA
+        window = min(2 * self._last.get((ck.cid, identity), 0), 2 * want) + WINDOW_EXTRA
         grants: list[Grant] = []
         groups: set[str] = set()  # domain groups a call stopped at: their held lists are declared next time
         reason, wait_s = "more", 0.0
-        # The last peek's candidates not granted yet are a good guess at what comes next; a wrong
-        # guess costs one call that stops at once (`more`), then a fresh peek.
-        p = self._peeks.pop(who, None)
         for call in range(MAX_CALLS):
-            if p is None:
-                p = await peek(redis, ck, identity, job, now, window, share_on, groups, len(fixed) + 1, self._groups)
-                window = 2 * want + WINDOW_EXTRA
+            p = await peek(redis, ck, identity, job, now, window, share_on, groups, len(fixed) + 1, self._groups)
             args[1] = want - len(grants)
             reason, wait_s, got = await self._call(fixed, args, p)
             grants += got
-            for g in got:  # a candidate's seq is used once: granted, it leaves the guess
-                del p.candidates[str(g.idx)]
             self.calls += 1
             self.calls_again += call > 0
             if not reason.startswith("more"):
                 break
             if "|" in reason:
                 groups.add(reason.partition("|")[2])
-            p = None
-        self._last[who] = len(grants)
-        if p is not None and len(p.candidates) > 2 * len(grants) + WINDOW_EXTRA // 2:
-            self._peeks[who] = p
+            window = 2 * want + WINDOW_EXTRA
+        self._last[(ck.cid, identity)] = len(grants)
         return GrantResult(reason.partition("|")[0], wait_s, grants)
 
     async def _call(self, fixed: list[str], args: list[str | int], p: Peek) -> tuple[str, float, list[Grant]]:
