@@ -25,11 +25,14 @@ COMMAND_MODULES = (
     "watch",
     "logs",
     "control",
+    "suppress",
+    "blocklist",
     "simulate",
     "up",
     "emulator",
     "pacer",
     "worker",
+    "web",
 )
 
 #: Exit codes: 0 ok, 1 a check failed or an operation could not be done, 2 bad input (like click).

@@ -108,6 +108,7 @@ class Pacer:
             self._layout_checked = True
             if folded:
                 log.info("store_layout_upgraded", keys=folded)
+        await self.redis.set(keys.PACER_TICK, repr(now))  # /healthz and /metrics show its age
         cids = await campaigns.running_ids(self.redis)
         if cids and now - self._quota_read_at >= QUOTA_REFRESH_S:
             self._quota_read_at = now

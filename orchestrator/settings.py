@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     # A claimed send not finished by then is in doubt.
     lease_s: float = Field(90.0, alias="LEASE_S", gt=0, allow_inf_nan=False)
     sweep_interval_s: float = Field(10.0, alias="SWEEP_INTERVAL_S", gt=0, allow_inf_nan=False)
+    # The pacer reads Tencent's blocklist into Redis this often (`orchestrate blocklist sync` by hand).
+    blocklist_sync_s: float = Field(3600.0, alias="BLOCKLIST_SYNC_S", gt=0, allow_inf_nan=False)
     # The first status lookup of a doubt.
     reconcile_after_s: float = Field(FIRST_RECONCILE_AFTER_S, alias="RECONCILE_AFTER_S", ge=0, allow_inf_nan=False)
     # A lookup that could not decide is asked again after this long; one that was throttled or could

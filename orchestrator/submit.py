@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.campaign_state import INITIAL
 from orchestrator.recipients import LoadStats, RecipientFileError, Row, iter_recipients
-from orchestrator.store import events, identities, keys
+from orchestrator.store import events, identities, keys, suppression
 from orchestrator.store.ledger import encode_record
 from orchestrator.store.scripts import as_str_list
 from orchestrator.store.scripts import source as script_source
@@ -69,32 +69,6 @@ class SubmitResult:
             "duplicates": s.duplicates,
             "suppressed": s.suppressed,
         }
-
-
-async def _suppression_sets(redis: Redis, sender_domains: list[str]) -> list[str]:
-    """The suppression sets that hold any address: an empty one cannot suppress, so it is not asked.
-
-    Sending four sets every address of a batch was a quarter of a large submit's time, though on a
-    first submit they are all empty. A set that fills up later is still checked at claim time.
-    """
-    names = [keys.BLOCKLIST, *(keys.suppression(d) for d in sender_domains)]
-    async with redis.pipeline(transaction=False) as pipe:
-        for name in names:
-            pipe.exists(name)
-        found = await pipe.execute()
-    return [name for name, n in zip(names, found, strict=True) if n]
-
-
-async def _suppressed_mask(redis: Redis, rows: list[Row], sender_domains: list[str]) -> list[bool]:
-    sets = await _suppression_sets(redis, sender_domains)
-    if not sets:
-        return [False] * len(rows)
-    addrs = [r.address for r in rows]
-    async with redis.pipeline(transaction=False) as pipe:
-        for name in sets:
-            pipe.smismember(name, addrs)
-        replies = await pipe.execute()
-    return [any(bool(rep[i]) for rep in replies) for i in range(len(rows))]
 
 
 async def _write_batch(redis: Redis, ck: StagingKeys, start: int, rows: list[Row]) -> None:
@@ -152,9 +126,9 @@ async def submit(
         for row in iter_recipients(campaign, stats):
             batch.append(row)
             if len(batch) >= BATCH:
-                valid = await _flush(redis, ck, batch, valid, sender_domains, stats)
+                valid = await _flush(redis, ck, batch, valid, sender_domains, stats, now)
                 batch = []
-        valid = await _flush(redis, ck, batch, valid, sender_domains, stats)
+        valid = await _flush(redis, ck, batch, valid, sender_domains, stats, now)
         stats.valid = valid
         _refuse_empty(campaign, stats)
         await _write_queue(redis, ck, valid, seed)
@@ -216,12 +190,12 @@ async def _emit_submitted(redis: Redis, now: float, cid: str, stats: LoadStats, 
 
 
 async def _flush(
-    redis: Redis, ck: StagingKeys, batch: list[Row], valid: int, domains: list[str], stats: LoadStats
+    redis: Redis, ck: StagingKeys, batch: list[Row], valid: int, domains: list[str], stats: LoadStats, now: float
 ) -> int:
     honour_cancellation()
     if not batch:
         return valid
-    mask = await _suppressed_mask(redis, batch, domains)
+    mask = await suppression.suppressed_mask(redis, [r.address for r in batch], domains, now)
     keep = [r for r, s in zip(batch, mask, strict=True) if not s]
     stats.suppressed += len(batch) - len(keep)
     await _write_batch(redis, ck, valid, keep)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 from pydantic import SecretStr
+from redis.asyncio import Redis
 
 from orchestrator.core.clock import SystemClock
 from orchestrator.embedded import EmbeddedRedis
@@ -22,10 +25,17 @@ from orchestrator.store.connection import (
 )
 from orchestrator.store.ledger import Ledger
 from orchestrator.up_state import state_dir
+from orchestrator.web.access import WebAccessError
+from orchestrator.web.app import RunningWeb, running_web
+from orchestrator.web.context import WebContext
+from workers.blocklist import BlocklistSync
 from workers.deps import Deps
 from workers.pacer import build_pacer, pacer_config, run_pacer
 from workers.settings import build_worker
 from workers.worker import ResilientWorker
+
+if TYPE_CHECKING:
+    from orchestrator.ses.emulator import RunningEmulator
 
 log = structlog.get_logger("orchestrator.up")
 
@@ -53,6 +63,8 @@ class UpInfo:
     embedded_redis: bool
     ses_endpoint: str | None
     emulator: bool
+    web_url: str = ""
+    callbacks: bool = False
 
 
 @contextlib.asynccontextmanager
@@ -79,9 +91,12 @@ async def _redis(settings: Settings, port: int) -> AsyncIterator[tuple[str, bool
 
 
 @contextlib.asynccontextmanager
-async def _emulator(settings: Settings, wanted: bool, port: int) -> AsyncIterator[Settings]:
+async def _emulator(
+    settings: Settings, wanted: bool, port: int
+) -> AsyncIterator[tuple[Settings, RunningEmulator | None]]:
+    """The settings to send with, and the running emulator (None when not wanted)."""
     if not wanted:
-        yield settings
+        yield settings, None
         return
     from orchestrator.ses.emulator import permissive_credentials, permissive_world, run_emulator
 
@@ -98,12 +113,18 @@ async def _emulator(settings: Settings, wanted: bool, port: int) -> AsyncIterato
     async with stack:
         url_file.write_text(emu.url + "\n", encoding="utf-8")
         try:
-            yield settings.model_copy(
-                update={
-                    "ses_endpoint": emu.url,
-                    "tencentcloud_secret_id": SecretStr(secret_id),
-                    "tencentcloud_secret_key": SecretStr(secret_key),
-                }
+            # Its callbacks go to this run's web process: a token of its own unless the user set one.
+            token = settings.callback_token or SecretStr(secrets.token_urlsafe(24))
+            yield (
+                settings.model_copy(
+                    update={
+                        "ses_endpoint": emu.url,
+                        "tencentcloud_secret_id": SecretStr(secret_id),
+                        "tencentcloud_secret_key": SecretStr(secret_key),
+                        "callback_token": token,
+                    }
+                ),
+                emu,
             )
         finally:
             url_file.unlink(missing_ok=True)
@@ -114,6 +135,23 @@ def wants_emulator(settings: Settings, flag: bool | None) -> bool:
     if flag is not None:
         return flag
     return settings.credentials() is None and not settings.ses_endpoint
+
+
+@contextlib.asynccontextmanager
+async def _web(settings: Settings, redis: Redis, emu: RunningEmulator | None) -> AsyncIterator[RunningWeb]:
+    """The web process of this run; the local emulator's callbacks are pointed at it."""
+    try:
+        async with running_web(WebContext(redis, settings, SystemClock())) as web:
+            if emu is not None and settings.callback_token is not None:
+                emu.world.callback_url = f"{web.url}/callbacks/tencent/{settings.callback_token.get_secret_value()}"
+            yield web
+    except WebAccessError as exc:
+        raise UpError(str(exc)) from None
+    except OSError as exc:
+        where = f"{settings.web_host}:{settings.web_port}"
+        raise UpError(
+            f"cannot start the web process on {where} ({exc.strerror or 'in use'}): pass --web-port"
+        ) from None
 
 
 async def serve_all(
@@ -131,7 +169,7 @@ async def serve_all(
     use_emulator = wants_emulator(settings, emulator)
     async with (
         _redis(settings, redis_port) as (url, embedded),
-        _emulator(settings, use_emulator, emulator_port) as with_ses,
+        _emulator(settings, use_emulator, emulator_port) as (with_ses, emu),
     ):
         s = with_ses.model_copy(update={"redis_url": url})
         redis = redis_from_url(url)
@@ -149,28 +187,41 @@ async def serve_all(
         worker = build_worker(
             ResilientWorker, s.job_timeout_s, s.worker_concurrency, url, ctx={"deps": deps}, handle_signals=False
         )
-        pacer = build_pacer(redis, clock, pacer_config(s), sender=sender)
-        pacer_stop = asyncio.Event()
-        pacer_task = asyncio.create_task(run_pacer(pacer, s.pacer_interval_s, s.sweep_interval_s, pacer_stop))
-        worker_task = asyncio.create_task(worker.main())
-        info = UpInfo(url, embedded, s.ses_endpoint, use_emulator)
-        log.info("up_ready", redis_url=safe_url(url), embedded_redis=embedded, emulator=use_emulator)
-        if on_ready is not None:
-            on_ready(info)
         try:
-            await stop.wait()
+            async with _web(s, redis, emu) as web:
+                pacer = build_pacer(redis, clock, pacer_config(s), sender=sender)
+                pacer_stop = asyncio.Event()
+                sync = BlocklistSync(redis, sender, clock, s.blocklist_sync_s)
+                pacer_task = asyncio.create_task(
+                    run_pacer(pacer, s.pacer_interval_s, s.sweep_interval_s, pacer_stop, sync)
+                )
+                worker_task = asyncio.create_task(worker.main())
+                info = UpInfo(url, embedded, s.ses_endpoint, use_emulator, web.url, s.callback_token is not None)
+                log.info(
+                    "up_ready", redis_url=safe_url(url), embedded_redis=embedded, emulator=use_emulator, web=web.url
+                )
+                if on_ready is not None:
+                    on_ready(info)
+                try:
+                    await stop.wait()
+                finally:
+                    pacer_stop.set()
+                    await pacer_task
+                    await _finish_worker(worker, worker_task, s.job_timeout_s)
         finally:
-            pacer_stop.set()
-            await pacer_task
-            deadline = asyncio.get_running_loop().time() + s.job_timeout_s
-            while worker.tasks and any(not t.done() for t in worker.tasks.values()):
-                if asyncio.get_running_loop().time() > deadline:
-                    break
-                await asyncio.sleep(0.1)
-            worker_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker_task
             await worker.close()
             await sender.close()
             await redis.aclose()
             log.info("up_stopped")
+
+
+async def _finish_worker(worker: ResilientWorker, task: asyncio.Task[None], timeout_s: float) -> None:
+    """Let in-flight sends finish (up to `timeout_s`), then stop the worker's loop."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while worker.tasks and any(not t.done() for t in worker.tasks.values()):
+        if asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -16,6 +16,7 @@ from orchestrator.settings import Settings
 from orchestrator.store import keys
 from orchestrator.store.connection import redis_from_url
 from orchestrator.store.scripts import Scripts
+from workers.blocklist import BlocklistSync
 from workers.jobs import SEND_JOBS
 from workers.sweep import Sweeper
 
@@ -66,7 +67,11 @@ class LeaderLock:
 
 
 async def run_pacer(
-    pacer: Pacer, interval_s: float = 1.0, sweep_every_s: float = 10.0, stop: asyncio.Event | None = None
+    pacer: Pacer,
+    interval_s: float = 1.0,
+    sweep_every_s: float = 10.0,
+    stop: asyncio.Event | None = None,
+    blocklist: BlocklistSync | None = None,
 ) -> None:
     """The pacer process's loop (real time): tick while holding the leader lock; sweep beside it.
 
@@ -77,6 +82,7 @@ async def run_pacer(
     lock = LeaderLock(pacer.redis, pacer.scripts)
     leading = asyncio.Event()
     sweeping = asyncio.create_task(_sweep_while_leading(Sweeper(pacer), sweep_every_s, leading, stop))
+    syncing = asyncio.create_task(blocklist.run(leading, stop)) if blocklist else None
     leader = False
     try:
         while not stop.is_set():
@@ -95,9 +101,11 @@ async def run_pacer(
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
     finally:
         stop.set()
-        sweeping.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeping
+        for task in (sweeping, syncing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await lock.release()
 
 
@@ -125,9 +133,10 @@ async def serve_pacer(settings: Settings, stop: asyncio.Event) -> None:
     redis = redis_from_url(settings.redis_url)
     sender = build_sender(settings, redis)
     pacer = build_pacer(redis, SystemClock(), pacer_config(settings), sender=sender)
+    sync = BlocklistSync(redis, sender, SystemClock(), settings.blocklist_sync_s)
     log.info("pacer_started", interval_s=settings.pacer_interval_s)
     try:
-        await run_pacer(pacer, interval_s=settings.pacer_interval_s, sweep_every_s=settings.sweep_interval_s, stop=stop)
+        await run_pacer(pacer, settings.pacer_interval_s, settings.sweep_interval_s, stop=stop, blocklist=sync)
     finally:
         await sender.close()
         await redis.aclose()

@@ -17,12 +17,14 @@ from orchestrator.core.decisions import Action, Decision, SideEffect, decide, id
 from orchestrator.core.domains import address_group
 from orchestrator.core.guardrails import data_failure_pause, is_data_failure
 from orchestrator.core.sending import SendOutcome, SendRequest
-from orchestrator.store import campaigns, events, identities, keys
+from orchestrator.store import campaigns, events, identities, keys, suppression
 from orchestrator.store.ledger import Claim
 from orchestrator.store.stored_values import refused
 from workers.deps import Deps
 
 log = structlog.get_logger("workers.send")
+#: Tencent's answer for an address on its blocklist: the address goes into the blocklist mirror.
+BLOCKLISTED = "FailedOperation.EmailAddrInBlacklist"
 
 
 def address_hash(address: str) -> str:
@@ -103,6 +105,8 @@ async def send_one(ctx: dict[str, Any], cid: str, idx: int, grant: str) -> str:
 
     unsent = await _not_to_send(claim, record, bound)
     if unsent is not None:
+        if claim.suppressed:
+            await _trace_suppressed(deps, cid, identity_id, idx, claim)
         return unsent
     outcome = await deps.sender.send(_request(spec, ident, claim))
     now = deps.clock.now()
@@ -125,8 +129,8 @@ async def _not_to_send(claim: Claim, record: Callable[[Decision], Awaitable[bool
         bound.info("send_released", state=claim.campaign_state)
         return "released"
     if claim.suppressed:
-        await record(Decision(Action.SUPPRESSED, value="suppressed_before_send", refund=True))
-        bound.info("send_suppressed", reason="suppression list")
+        await record(Decision(Action.SUPPRESSED, value=claim.suppressed, refund=True))
+        bound.info("send_suppressed", reason=claim.suppressed)
         return "suppressed"
     return None
 
@@ -176,10 +180,40 @@ async def _side_effects(
     elif d.effect is SideEffect.STOP_IDENTITY:
         await identities.stop_until(deps.redis, identity_id, identity_resume_at(now, spec.zone))
         await events.emit(deps.redis, now, "identity_stopped_today", ck.cid, identity_id, code=d.value)
-    elif d.effect is SideEffect.BLOCKLIST:
-        await deps.redis.sadd(keys.BLOCKLIST, claim.address)
-    elif d.effect is SideEffect.UNSUBSCRIBED:
-        await deps.redis.sadd(keys.suppression(sender_domain), claim.address)
+    elif d.effect is SideEffect.BLOCKLIST or d.effect is SideEffect.UNSUBSCRIBED:
+        await _suppress(deps, d, claim, sender_domain, spec_account(spec, identity_id), now)
+
+
+async def _trace_suppressed(deps: Deps, cid: str, identity_id: str, idx: int, claim: Claim) -> None:
+    """The reason in the event stream, for a per-recipient trace."""
+    await events.emit(
+        deps.redis,
+        deps.clock.now(),
+        "send_suppressed",
+        cid,
+        identity_id,
+        index=idx,
+        code=claim.suppressed,
+        recipient=address_hash(claim.address),
+        detail=claim.suppressed_detail or None,
+    )
+
+
+def spec_account(spec: Campaign, identity_id: str) -> str:
+    return next((i.account for i in spec.identities if i.id == identity_id), "")
+
+
+async def _suppress(deps: Deps, d: Decision, claim: Claim, sender_domain: str, account: str, now: float) -> None:
+    """Keep what Tencent's refusal says: the address is on its blocklist, or unsubscribed from the sender."""
+    text = d.detail or d.value
+    if d.effect is SideEffect.UNSUBSCRIBED:
+        entry = suppression.Entry(claim.address, sender_domain, text, now, "unsubscribe")
+        await suppression.put(deps.redis, [entry], now)
+    elif d.value == BLOCKLISTED:
+        mirrored = suppression.BlockEntry(claim.address.lower(), now, 0.0, text, account)
+        await suppression.block(deps.redis, mirrored, now)
+    else:  # rejected by the recipient's server: a hard bounce, kept for every sender domain
+        await suppression.put(deps.redis, [suppression.Entry(claim.address, "", text, now, "hard_bounce")], now)
 
 
 async def _report(

@@ -16,6 +16,7 @@ from arq.worker import Worker, func
 from orchestrator.core.clock import SystemClock
 from orchestrator.logging_setup import configure_logging
 from orchestrator.settings import Settings, settings_or_exit
+from orchestrator.store import suppression
 from orchestrator.store.connection import arq_settings, redis_from_url
 from orchestrator.store.ledger import Ledger
 from workers.deps import Deps
@@ -65,11 +66,14 @@ def _startup(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
         from orchestrator.ses.client import build_sender
 
         redis = redis_from_url(settings.redis_url)
+        clock = SystemClock()
+        # Lists written by an older version are converted before the first claim reads them.
+        await suppression.migrate_all(redis, clock.now())
         ctx["deps"] = Deps(
             redis=redis,
             ledger=Ledger(redis),
             sender=build_sender(settings, redis),
-            clock=SystemClock(),
+            clock=clock,
             lease_s=settings.lease_s,
             reconcile_after_s=settings.reconcile_after_s,
         )

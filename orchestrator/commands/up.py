@@ -30,9 +30,17 @@ from orchestrator.cli import AppContext
     type=click.IntRange(1, 65535),
     help="Port of the local emulator, when started.",
 )
+@click.option(
+    "--web-port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="Port of the web process (status page, /metrics, /healthz; default: WEB_PORT, 8080).",
+)
 @click.pass_context
-def command(ctx: click.Context, emulator: bool | None, redis_port: int, emulator_port: int) -> None:
-    """Run Redis (REDIS_URL, or an embedded one), the workers and the pacer together until Ctrl-C."""
+def command(
+    ctx: click.Context, emulator: bool | None, redis_port: int, emulator_port: int, web_port: int | None
+) -> None:
+    """Run Redis (REDIS_URL, or an embedded one), the workers, the pacer and the web process together until Ctrl-C."""
     from orchestrator.commands._common import CommandError
     from orchestrator.embedded import EmbeddedRedisError
     from orchestrator.settings import settings_or_exit
@@ -41,7 +49,8 @@ def command(ctx: click.Context, emulator: bool | None, redis_port: int, emulator
     from orchestrator.up_state import state_dir
 
     # Up starts things itself: what a previous `up` recorded is not to be reused (it may be stale).
-    app = AppContext(settings=settings_or_exit())
+    settings = settings_or_exit()
+    app = AppContext(settings=settings if web_port is None else settings.model_copy(update={"web_port": web_port}))
 
     def ready(info: UpInfo) -> None:
         if info.embedded_redis:
@@ -54,6 +63,8 @@ def command(ctx: click.Context, emulator: bool | None, redis_port: int, emulator
             click.echo(f"sending: to the LOCAL SES EMULATOR at {info.ses_endpoint} (no Tencent credentials configured)")
         else:
             click.echo(f"sending: Tencent Cloud SES {info.ses_endpoint or '(' + app.settings.ses_region + ')'}")
+        callbacks = "on" if info.callbacks else "off (set CALLBACK_TOKEN)"
+        click.echo(f"web:     {info.web_url}/   (status page; /metrics, /healthz; callbacks {callbacks})")
         click.echo("workers and pacer running; submit with `orchestrate submit FILE`; Ctrl-C stops everything")
 
     async def main() -> None:

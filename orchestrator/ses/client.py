@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
@@ -37,6 +36,7 @@ from orchestrator.ses.errors import (
     SesConfigError,
     SesError,
     SesNetworkError,
+    is_throttle,
 )
 from orchestrator.ses.failures import outcome_of_exception, redacted
 from orchestrator.ses.records import (
@@ -47,8 +47,10 @@ from orchestrator.ses.records import (
     IdentityList,
     IdentitySummary,
     TemplateInfo,
+    b64_text,
 )
 from orchestrator.settings import DEFAULT_ACCOUNT, Settings
+from orchestrator.store.api_stats import ApiCallStats
 
 __all__ = [
     "DEFAULT_LOOKUP_SLACK_S",
@@ -98,10 +100,12 @@ class TencentSender:
         *,
         lookup_slack_s: float = DEFAULT_LOOKUP_SLACK_S,
         budget: CallBudget | None = None,
+        stats: ApiCallStats | None = None,
     ) -> None:
         self._settings = settings
         self._lookup_slack_s = lookup_slack_s
         self._budget = budget  # None: calls go out unpaced (the virtual runs pace at the grant)
+        self._stats = stats  # None: calls are not counted
         self._clients: dict[str, Any] = {}  # account -> SesClient, kept for the process's life
         self._secrets: dict[str, tuple[str, str]] = {}
 
@@ -125,11 +129,9 @@ class TencentSender:
             params["ReplyToAddresses"] = request.reply_to
         domain = request.to_address.rpartition("@")[2]
         try:
-            client = self._client(request.account)
             sdk_request = models.SendEmailRequest()
             sdk_request.from_json_string(json.dumps(params))
-            await self._slot(request.account, CallKind.SEND)
-            response = await client.SendEmail(sdk_request)
+            response = await self._invoke(request.account, "SendEmail", sdk_request)
         except Exception as exc:  # the adapter's job is to classify every failure
             outcome = self._outcome_of(exc, request.account)
             log.debug("ses_send_failed", kind=str(outcome.kind), code=outcome.code, recipient_domain=domain)
@@ -214,13 +216,7 @@ class TencentSender:
             identity_type=resp.IdentityType or "",
             verified=bool(resp.VerifiedForSendingStatus),
             records=tuple(
-                DnsRecord(
-                    a.Type or "",
-                    a.SendDomain or "",
-                    a.ExpectedValue or "",
-                    a.CurrentValue or "",
-                    bool(a.Status),
-                )
+                DnsRecord(a.Type or "", a.SendDomain or "", a.ExpectedValue or "", a.CurrentValue or "", bool(a.Status))
                 for a in resp.Attributes or ()
             ),
         )
@@ -233,8 +229,8 @@ class TencentSender:
             template_id=template_id,
             name=resp.TemplateName or "",
             status=int(resp.TemplateStatus if resp.TemplateStatus is not None else -1),
-            html=_b64_text(getattr(content, "Html", None)),
-            text=_b64_text(getattr(content, "Text", None)),
+            html=b64_text(getattr(content, "Html", None)),
+            text=b64_text(getattr(content, "Text", None)),
         )
 
     async def list_blacklist(
@@ -263,6 +259,10 @@ class TencentSender:
             ),
             total_count=int(resp.TotalCount or 0),
         )
+
+    async def delete_blacklist(self, addresses: list[str], account: str = DEFAULT_ACCOUNT) -> None:
+        """Release addresses from Tencent's blocklist (DeleteBlackList); a refusal raises a SesError."""
+        await self._call(account, "DeleteBlackList", {"EmailAddressList": addresses})
 
     async def probe_template_only(self, from_address: str, account: str = DEFAULT_ACCOUNT) -> bool:
         """True when the account may send only with templates.
@@ -315,14 +315,26 @@ class TencentSender:
         if refused_for_s is not None:
             raise SesBudgetError(account, retry_after_s=refused_for_s)
 
+    async def _invoke(self, account: str, action: str, sdk_request: Any) -> Any:
+        """Every SDK call goes out here: after the account's slot, counted in its stats (throttles too)."""
+        client = self._client(account)
+        await self._slot(account, CallKind.SEND if action == "SendEmail" else CallKind.OTHER)
+        throttled = False
+        try:
+            return await getattr(client, action)(sdk_request)
+        except TencentCloudSDKException as exc:
+            throttled = is_throttle(exc.code or "")
+            raise
+        finally:
+            if self._stats is not None:
+                await self._stats.count(account, throttled)
+
     async def _call(self, account: str, action: str, params: dict[str, Any]) -> Any:
         """One SDK call; every failure becomes a SesError without secrets."""
         try:
-            client = self._client(account)
             sdk_request = getattr(models, f"{action}Request")()
             sdk_request.from_json_string(json.dumps(params))
-            await self._slot(account, CallKind.SEND if action == "SendEmail" else CallKind.OTHER)
-            return await getattr(client, action)(sdk_request)
+            return await self._invoke(account, action, sdk_request)
         except SesError:
             raise
         except Exception as exc:  # translated into the adapter's exception tree
@@ -375,15 +387,6 @@ def _utc(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def _b64_text(value: str | None) -> str:
-    if not value:
-        return ""
-    try:
-        return base64.b64decode(value, validate=True).decode("utf-8", "replace")
-    except (binascii.Error, ValueError):
-        return ""
-
-
 def build_sender(settings: Settings, redis: Redis | None = None, clock: Clock | None = None) -> TencentSender:
     """The production Sender: one SDK client per account, opened on first use; with `redis`, every
     call waits for its slot in the account's shared API budget (ACCOUNT_RATE_PER_S and the rest),
@@ -393,4 +396,4 @@ def build_sender(settings: Settings, redis: Redis | None = None, clock: Clock | 
         from orchestrator.store.account_budget import RedisAccountBudget
 
         budget = RedisAccountBudget(redis, clock, settings.account_rate())
-    return TencentSender(settings, budget=budget)
+    return TencentSender(settings, budget=budget, stats=ApiCallStats(redis) if redis is not None else None)

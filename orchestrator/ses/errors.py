@@ -235,7 +235,9 @@ SDK_CODES: Final[dict[str, tuple[OutcomeKind, str]]] = {
     "ClientParamsError": (CF, "the SDK refused the request parameters"),
 }
 
-_TRANSIENT_PREFIXES = ("InternalError", "RequestLimitExceeded", "ServiceUnavailable")
+#: Tencent's answers to a request over a rate limit (the account's, this machine's, the region's).
+THROTTLE_PREFIX: Final = "RequestLimitExceeded"
+_TRANSIENT_PREFIXES = ("InternalError", THROTTLE_PREFIX, "ServiceUnavailable")
 _TRANSIENT_MARKERS = ("ServiceNotAvailable", "ServiceUnavailable", "Timeout", "Busy")
 
 
@@ -268,6 +270,11 @@ def _guess(code: str) -> OutcomeKind:
     # FailedOperation.*, OperationDenied.*, AuthFailure.*, InvalidParameter*, and anything stranger:
     # pausing costs an operator a look; guessing wrong the other way burns the list.
     return CF
+
+
+def is_throttle(code: str) -> bool:
+    """Whether Tencent refused the call for going over an API rate limit."""
+    return code.startswith(THROTTLE_PREFIX)
 
 
 def explain(code: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 
 
@@ -68,3 +70,13 @@ class BlacklistEntry:
 class BlacklistPage:
     entries: tuple[BlacklistEntry, ...]
     total_count: int
+
+
+def b64_text(value: str | None) -> str:
+    """A template body as GetEmailTemplate returns it (base64), decoded; "" when absent or not base64."""
+    if not value:
+        return ""
+    try:
+        return base64.b64decode(value, validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return ""

@@ -7,7 +7,9 @@ clock is virtual, Redis is a throwaway embedded one, and Tencent is the local em
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -22,15 +24,18 @@ from orchestrator.core.clock import VirtualClock
 from orchestrator.embedded import EmbeddedRedis
 from orchestrator.pacing import TickReport
 from orchestrator.ses.client import TencentSender
-from orchestrator.ses.emulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, run_emulator
+from orchestrator.ses.emulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, RunningEmulator, run_emulator
 from orchestrator.settings import Settings
 from orchestrator.simulation.outputs import DayRecorder, Finished, summarise, write_outputs
 from orchestrator.simulation.sample import sample_campaign
 from orchestrator.simulation.virtual_run import VirtualRun
 from orchestrator.simulation.world import build_world
 from orchestrator.store import keys
+from orchestrator.store.api_stats import ApiCallStats
 from orchestrator.store.connection import redis_from_url
 from orchestrator.submit import submit
+from orchestrator.web.app import running_web
+from orchestrator.web.context import WebContext
 
 
 @dataclass
@@ -71,15 +76,12 @@ async def run_simulation(
     wall0 = time.perf_counter()
     with EmbeddedRedis() as redis_server:
         async with run_emulator(build_world(spec), clock=clock, send_log_path=None) as emu:
-            settings = Settings(
-                REDIS_URL=redis_server.url,
-                TENCENTCLOUD_SECRET_ID=SecretStr(DEFAULT_SECRET_ID),
-                TENCENTCLOUD_SECRET_KEY=SecretStr(DEFAULT_SECRET_KEY),
-                SES_ENDPOINT=emu.url,
-            )
-            sender = TencentSender(settings)
+            settings = _settings(redis_server.url, emu.url)
             redis = redis_from_url(redis_server.url)
+            sender = TencentSender(settings, stats=ApiCallStats(redis))
+            web = contextlib.AsyncExitStack()
             try:
+                await _start_web(web, WebContext(redis, settings, clock), emu)
                 fingerprint = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
                 result = await submit(redis, spec, fingerprint, start, "simulate")
                 cid = result.campaign_id
@@ -93,6 +95,7 @@ async def run_simulation(
                 async with VirtualRun(redis_server.url, clock, sender, workers=workers, job_timeout_s=timeout_s) as run:
                     step = _stepper(redis, recorder, clock, start, speed, progress, end)
                     await run.run_until(end, on_step=step)
+                await emu.flush_callbacks()  # what is due at the end reaches the web process too
                 summary = await summarise(redis, cid, spec, recorder, emu.send_log, emu.events, note)
                 summary["wall_seconds"] = round(time.perf_counter() - wall0, 2)
                 summary["virtual_days"] = round((clock.now() - start) / 86400, 2)
@@ -100,9 +103,32 @@ async def run_simulation(
                 finished = Finished(spec, summary, emu.send_log, emu.events, redis, cid, recorder, start, end, note)
                 await write_outputs(out, finished)
             finally:
+                await web.aclose()
                 await sender.close()
                 await redis.aclose()
     return SimulationResult(out, cid, summary)
+
+
+def _settings(redis_url: str, ses_url: str) -> Settings:
+    """The run's settings: its throwaway Redis, the emulator's account, a callback token of its own."""
+    return Settings(
+        REDIS_URL=redis_url,
+        TENCENTCLOUD_SECRET_ID=SecretStr(DEFAULT_SECRET_ID),
+        TENCENTCLOUD_SECRET_KEY=SecretStr(DEFAULT_SECRET_KEY),
+        SES_ENDPOINT=ses_url,
+        CALLBACK_TOKEN=SecretStr(secrets.token_urlsafe(24)),
+        WEB_HOST="127.0.0.1",
+        WEB_PORT=0,
+    )
+
+
+async def _start_web(stack: contextlib.AsyncExitStack, ctx: WebContext, emu: RunningEmulator) -> None:
+    """The web process's app in this process (closed with `stack`), on the virtual clock; the emulator's
+    callbacks go there when their time comes on that clock, so a simulation goes through the same code."""
+    web = await stack.enter_async_context(running_web(ctx))
+    token = ctx.settings.callback_token
+    if token is not None:
+        emu.world.callback_url = f"{web.url}/callbacks/tencent/{token.get_secret_value()}"
 
 
 def _stepper(

@@ -68,3 +68,9 @@ async def read(redis: Redis, campaign: str | None = None, after: str = "-", coun
     if campaign is not None:
         out = [e for e in out if e.campaign == campaign]
     return out
+
+
+async def recent(redis: Redis, count: int) -> list[Event]:
+    """The newest `count` events, newest first."""
+    rows = await redis.xrevrange(keys.EVENTS, max="+", min="-", count=count)
+    return [_parse(eid, f) for eid, f in rows]

@@ -13,7 +13,7 @@ MESSAGE_IDS = f"{PREFIX}msgid"  # hash: Tencent MessageId -> "campaign:index"
 PACER_LOCK = f"{PREFIX}pacer:lock"  # string: the token of the one active pacer
 GRANT_SEQ = f"{PREFIX}grant:seq"  # counter: unique grant ids
 VIRTUAL_NOW = f"{PREFIX}sim:now"  # string: a running `simulate --speed` publishes its virtual time here
-BLOCKLIST = f"{PREFIX}supp:blocklist"  # set: addresses no identity may mail (bounces, Tencent's list)
+BLOCKLIST = f"{PREFIX}supp:blocklist"  # hash: address -> JSON, the mirror of Tencent's blocklist (store/suppression.py)
 
 
 def fingerprint(sha: str) -> str:
@@ -99,4 +99,19 @@ def account_boot(account: str) -> str:
 
 
 def suppression(sender_domain: str) -> str:
-    return f"{PREFIX}supp:domain:{sender_domain}"  # set: unsubscribed from this sender domain
+    return f"{PREFIX}supp:domain:{sender_domain}"  # hash: address -> JSON, never mailed from this sender domain
+
+
+# --- the web process: /healthz and /metrics read these ---
+PACER_TICK = f"{PREFIX}pacer:tick"  # string: the pacer's clock time at its last tick
+FB_TOTALS = f"{PREFIX}fb:totals"  # hash: "<metric>|<identity>|<campaign>" -> all-time count (the callbacks write it)
+
+
+def account_stats(account: str) -> str:
+    return f"{PREFIX}acct:{account}:stats"  # hash: calls, throttles (Tencent API calls this side made, all time)
+
+
+# --- suppression (layout and entry format: store/suppression.py) ---
+SUPPRESS_ALL = f"{PREFIX}supp:all"  # hash: address -> JSON, never mailed from any sender domain of ours
+SUPPRESS_DOMAIN_PREFIX = f"{PREFIX}supp:domain:"  # + sender domain: the hashes of suppression()
+BLOCKLIST_SYNCED = f"{PREFIX}supp:blocklist:synced"  # hash: Tencent account -> when its blocklist was last read

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from orchestrator.core import ledger_state
 from orchestrator.core.calendar import tencent_day
 from orchestrator.core.ledger_state import STATES, Entry, LedgerState
-from orchestrator.store import keys
+from orchestrator.store import keys, suppression
 from orchestrator.store.events import MAXLEN
 from orchestrator.store.scripts import Scripts, as_str_list
 
@@ -30,7 +30,8 @@ class Claim:
     address: str
     values: list[str]
     grant_time: float
-    suppressed: bool  # on the blocklist, or unsubscribed from this sender domain
+    suppressed: str  # "" to send; else why not (store/suppression.reason_code): blocklist, all:..., domain:...
+    suppressed_detail: str = ""  # the suppression entry's own reason text
 
 
 def encode_record(address: str, values: list[str]) -> str:
@@ -70,15 +71,20 @@ class Ledger:
                     ck.meta,
                     ck.rec(idx),
                     keys.BLOCKLIST,
-                    keys.suppression(sender_domain),
+                    keys.suppression(sender_domain.lower()),
+                    keys.SUPPRESS_ALL,
                 ],
-                args=[idx, grant, token, repr(now + lease_s)],
+                args=[idx, grant, token, repr(now + lease_s), repr(now)],
             )
         )
         if reply[0] != "ok":
             return None
         address, values = decode_record(reply[3])
-        return Claim(int(reply[1]), reply[2], address, values, float(reply[4]), reply[5] == "1")
+        by, entry = reply[5], reply[6]
+        why = suppression.reason_code(by, entry) if by else ""
+        return Claim(
+            int(reply[1]), reply[2], address, values, float(reply[4]), why, suppression.reason_detail(by, entry)
+        )
 
     async def finish(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.procs import BIN, free_port, send_log, wait_for
+from tests.e2e.web_helpers import get, metric_value
 from tests.pipeline_helpers import write_campaign
 
 pytestmark = pytest.mark.slow
@@ -20,7 +22,7 @@ FAST_PLAN = {"plan": {"rows": [{"days": "1", "daily": 100000, "hourly": 7200}]},
 def test_up_without_redis_sends_to_the_emulator_and_stops(tmp_path: Path) -> None:
     """With no redis-server on PATH and nothing at its address, `up` embeds Redis, sends a submit, stops on Ctrl-C."""
     state = tmp_path / "state"
-    redis_port, ses_port = free_port(), free_port()
+    redis_port, ses_port, web_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TENCENTCLOUD_", "SES_", "REDIS_URL"))}
     env.update(
         {
@@ -31,6 +33,7 @@ def test_up_without_redis_sends_to_the_emulator_and_stops(tmp_path: Path) -> Non
             "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
             "NO_PROXY": "127.0.0.1,localhost",
             "PACER_INTERVAL_S": "0.2",
+            "WEB_PORT": str(web_port),
         }
     )
     out = (tmp_path / "up.out").open("w")
@@ -72,6 +75,8 @@ def test_up_without_redis_sends_to_the_emulator_and_stops(tmp_path: Path) -> Non
         assert f"127.0.0.1:{ses_port}" in checked.stdout
         log = state / "emulator-sends.jsonl"
         wait_for(lambda: len(send_log(log)) == 12, 60, "twelve sends")
+        assert f"web:     http://127.0.0.1:{web_port}/" in text()
+        _check_web(web_port, client_env)
     finally:
         up.send_signal(signal.SIGINT)
         code = up.wait(timeout=60)
@@ -82,3 +87,25 @@ def test_up_without_redis_sends_to_the_emulator_and_stops(tmp_path: Path) -> Non
     assert not (state / "emulator.url").exists()
     to = [s["to_address"] for s in send_log(state / "emulator-sends.jsonl")]
     assert len(to) == len(set(to)) == 12
+
+
+def _check_web(port: int, env: dict[str, str]) -> None:
+    """The page and /metrics of `up`'s web process show the twelve accepted sends `status --json` shows."""
+    base = f"http://127.0.0.1:{port}"
+    status, body = get(base + "/healthz")
+    assert status == 200
+    assert json.loads(body)["redis"] == "ok"
+    wait_for(
+        lambda: metric_value(get(base + "/metrics")[1], "wo_campaign_recipients", outcome="accepted") == 12,
+        30,
+        "metrics",
+    )
+    status, page = get(base + "/")
+    assert status == 200
+    assert 'data-k="accepted" data-v="12"' in page
+    done = subprocess.run(
+        [str(BIN / "orchestrate"), "status", "--json"], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    (campaign,) = json.loads(done.stdout)
+    assert campaign["progress"]["accepted"] == 12
+    assert f'data-campaign="{campaign["id"]}"' in page

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from orchestrator.charts.svg import nice_ticks, pct
 from orchestrator.simulation.report import render_report
 from orchestrator.simulation.report.sections import date_ranges
-from orchestrator.simulation.report.svg import nice_ticks, pct
 from tests.report_helpers import empty_report, synthetic_report
 
 NOTE = "Sampled preview: recipients and caps scaled by 0.1"

@@ -25,6 +25,8 @@ from orchestrator.ses.emulator.world import Account, World
 MAX_RECIPIENTS: Final = 50
 MAX_TEMPLATE_DATA_BYTES: Final = 800
 STATUS_DAYS: Final = 90
+#: Tencent keeps an address on its blocklist this long after the bounce, then lets it be mailed again.
+BLOCKLIST_KEEP_S: Final = 14 * 86400
 _HTML_TAG = re.compile(r"<\s*/?\s*[A-Za-z!][^>]*>")
 
 #: GetSendEmailStatus SendStatus for refusals Tencent files in the status log.
@@ -187,7 +189,7 @@ class SesEmulator:
         now = self.clock.now()
         key = to.lower()
         refusal: ApiError | None = None
-        if self.blocked.get(key, now + 1) <= now:
+        if self.is_blocked(key, now):
             refusal = ApiError("FailedOperation.EmailAddrInBlacklist", "The address is on the blacklist.")
         elif self.unsubscribed.get(key, now + 1) <= now:
             refusal = ApiError("FailedOperation.ReceiverHasUnsubscribed", "The recipient has unsubscribed.")
@@ -330,7 +332,7 @@ class SesEmulator:
         rows = sorted(
             (since, addr)
             for addr, since in self.blocked.items()
-            if since <= now and start <= self.day_of(since) <= end and (not only or addr == only)
+            if self.is_blocked(addr, now) and start <= self.day_of(since) <= end and (not only or addr == only)
         )
         page = rows[offset : offset + limit]
         fmt = "%Y-%m-%d %H:%M:%S"
@@ -345,6 +347,11 @@ class SesEmulator:
             ],
             "TotalCount": len(rows),
         }
+
+    def is_blocked(self, address: str, now: float) -> bool:
+        """On the blocklist now: bounced, and less than BLOCKLIST_KEEP_S ago."""
+        since = self.blocked.get(address)
+        return since is not None and since <= now < since + BLOCKLIST_KEEP_S
 
     def delete_black_list(self, account: Account, p: dict[str, Any]) -> dict[str, Any]:
         addresses = p.get("EmailAddressList") or []

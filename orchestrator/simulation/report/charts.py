@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from orchestrator.simulation.report.model import DomainRow, HourRow
-from orchestrator.simulation.report.svg import (
+from orchestrator.charts.svg import (
     FULL_WIDTH,
     Frame,
     Key,
@@ -30,6 +29,7 @@ from orchestrator.simulation.report.svg import (
     x_title,
     y_axis,
 )
+from orchestrator.simulation.report.model import DomainRow, HourRow
 
 SENT = "#3b82f6"
 OVER = "#dc2626"

@@ -7,10 +7,10 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from html import escape
 
+from orchestrator.charts.svg import count, day_label, pct
 from orchestrator.core.guardrails import COMPLAINT_PCT, HARD_BOUNCE_PCT, OPEN_HOLD_PCT
 from orchestrator.simulation.report import charts
 from orchestrator.simulation.report.model import DayRow, EventRow, ReportData, as_time
-from orchestrator.simulation.report.svg import count, day_label, pct
 
 #: Past this many events the table shows the first ones and says how many it left out.
 MAX_EVENTS = 2000

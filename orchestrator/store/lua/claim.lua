@@ -1,12 +1,14 @@
 -- claim.lua: a worker takes a granted recipient under a lease (compare-and-swap on the grant id).
--- Also says whether the address is suppressed right now (blocklist, or unsubscribed from the sender).
--- KEYS: 1 state bucket, 2 counts, 3 inflight, 4 campaign meta, 5 record bucket, 6 blocklist,
---       7 the sender domain's unsubscribed set
--- ARGV: 1 idx, 2 grant id, 3 token, 4 lease deadline (now + lease, computed by the caller)
--- Returns: {'ok', attempt, campaign state, record, grant time, suppressed 0/1} | {'stale', current state}
-local states, counts, inflight, meta, records, blocklist, unsubscribed =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local idx, grant, token, deadline = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+-- Also says whether the address is suppressed right now, and by which list (store/suppression.py):
+-- Tencent's blocklist (until the entry's expires_at), every sender domain, or this sender domain.
+-- KEYS: 1 state bucket, 2 counts, 3 inflight, 4 campaign meta, 5 record bucket, 6 blocklist mirror,
+--       7 the sender domain's suppression hash, 8 the all-domains suppression hash
+-- ARGV: 1 idx, 2 grant id, 3 token, 4 lease deadline (now + lease, computed by the caller), 5 now
+-- Returns: {'ok', attempt, campaign state, record, grant time, suppressed by ('' | 'blocklist' | 'all' |
+--          'domain'), that entry's JSON} | {'stale', current state}
+local states, counts, inflight, meta, records, blocklist, unsubscribed, everywhere =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local idx, grant, token, deadline, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 
 local st = redis.call('HGET', states, idx)
 if not st then return {'stale', 'missing'} end
@@ -21,8 +23,19 @@ redis.call('HINCRBY', counts, 'inflight', 1)
 local cstate = redis.call('HGET', meta, 'state') or 'missing'
 local rec = redis.call('HGET', records, idx) or ''
 local addr = string.match(rec, '^([^\030\031]*)') or ''
-local suppressed = '0'
-if redis.call('SISMEMBER', blocklist, addr) == 1 or redis.call('SISMEMBER', unsubscribed, addr) == 1 then
-  suppressed = '1'
+local by, entry = '', ''
+local blocked = redis.call('HGET', blocklist, string.lower(addr))  -- Tencent's list ignores case
+if blocked then
+  -- An unreadable entry suppresses too: in doubt, do not mail.
+  local ok, b = pcall(cjson.decode, blocked)
+  if not (ok and type(b) == 'table' and tonumber(b.expires_at) and tonumber(b.expires_at) <= now) then
+    by, entry = 'blocklist', blocked
+  end
 end
-return {'ok', attempt, cstate, rec, e.grant_time, suppressed}
+for _, list in ipairs({{'all', everywhere}, {'domain', unsubscribed}}) do
+  if by == '' then
+    local found = redis.call('HGET', list[2], addr)
+    if found then by, entry = list[1], found end
+  end
+end
+return {'ok', attempt, cstate, rec, e.grant_time, by, entry}

@@ -1,4 +1,4 @@
-"""SVG building blocks for the report's charts: number formats, scales, axes, legends, paths."""
+"""SVG building blocks for the report's and the live page's charts: number formats, scales, axes, legends, paths."""
 
 from __future__ import annotations
 

@@ -1,0 +1,149 @@
+"""The web process's aiohttp app (the live page, /status.json, /metrics, /healthz) and how it is served."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from orchestrator.web.access import ACCESS, Access, Handler, check_exposure, is_loopback, operators_only
+from orchestrator.web.context import CTX, WebContext
+from orchestrator.web.live import pacer_tick_age, recent_events, status_json
+from orchestrator.web.metrics import CONTENT_TYPE, exposition, read_snapshot
+from orchestrator.web.page import EVENT_ROWS, PageData, render_page
+
+log = structlog.get_logger("orchestrator.web")
+
+#: /healthz gives Redis this long to answer before it says 503.
+HEALTH_TIMEOUT_S = 2.0
+#: Headers every answer carries: no framing, no sniffing, no referrer, nothing loaded from elsewhere.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+}
+
+
+def build_app(ctx: WebContext) -> web.Application:
+    """The app: operators' pages behind the access rule (access.py), /healthz open to probes."""
+    app = web.Application(middlewares=[_security_headers, _redis_down])
+    app[CTX] = ctx
+    app[ACCESS] = Access(ctx.settings.web_access_token, is_loopback(ctx.settings.web_host))
+    app.router.add_get("/", operators_only(_page))
+    app.router.add_get("/status.json", operators_only(_status_json))
+    app.router.add_get("/metrics", operators_only(_metrics))
+    app.router.add_get("/healthz", _healthz)
+    return app
+
+
+@web.middleware
+async def _security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+@web.middleware
+async def _redis_down(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except (RedisError, OSError) as exc:  # Redis restarting or gone: say so rather than a bare 500
+        log.warning("web_redis_error", path=request.path, error=type(exc).__name__)
+        return web.Response(status=503, text="503: Redis does not answer; try again shortly\n")
+
+
+async def _page(request: web.Request) -> web.StreamResponse:
+    ctx = request.app[CTX]
+    data = PageData(
+        statuses=await status_json(ctx),
+        events=await recent_events(ctx, EVENT_ROWS),
+        now=ctx.clock.now(),
+        pacer_tick_age_s=await pacer_tick_age(ctx),
+    )
+    return web.Response(text=render_page(data), content_type="text/html", charset="utf-8")
+
+
+async def _status_json(request: web.Request) -> web.StreamResponse:
+    return web.json_response(await status_json(request.app[CTX]))
+
+
+async def _metrics(request: web.Request) -> web.StreamResponse:
+    body = exposition(await read_snapshot(request.app[CTX]))
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+async def _healthz(request: web.Request) -> web.StreamResponse:
+    """200 {redis: ok, pacer_tick_age_s} while Redis answers; 503 when it does not.
+
+    A stale pacer tick does not make it 503: this probe is about the web process and its Redis (a
+    restart of the web process would not revive a pacer); the age is there for a look, and
+    `wo_pacer_tick_age_seconds` on /metrics is what an alert watches.
+    """
+    ctx = request.app[CTX]
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT_S):
+            await ctx.redis.ping()
+            age = await pacer_tick_age(ctx)
+    except (RedisError, OSError, TimeoutError) as exc:
+        return web.json_response({"redis": "down", "error": type(exc).__name__, "pacer_tick_age_s": None}, status=503)
+    return web.json_response({"redis": "ok", "pacer_tick_age_s": age})
+
+
+@dataclass(frozen=True, slots=True)
+class RunningWeb:
+    """A started web app: where it listens."""
+
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+@contextlib.asynccontextmanager
+async def running_web(ctx: WebContext, app: web.Application | None = None) -> AsyncIterator[RunningWeb]:
+    """Serve the app on the context's WEB_HOST / WEB_PORT (0: a free port) until the block exits.
+
+    Raises WebAccessError when the address is not loopback and WEB_ACCESS_TOKEN is unset, OSError when
+    the port is taken.
+    """
+    host, port = ctx.settings.web_host, ctx.settings.web_port
+    check_exposure(host, ctx.settings.web_access_token)
+    runner = web.AppRunner(app or build_app(ctx), access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        server = site._server  # aiohttp exposes the bound port only here
+        sockets = getattr(server, "sockets", None) or []
+        bound = int(sockets[0].getsockname()[1]) if sockets else port
+        yield RunningWeb(host, bound)
+    finally:
+        await runner.cleanup()
+
+
+async def serve_web(ctx: WebContext, stop: asyncio.Event) -> None:
+    """`orchestrate web`: serve until `stop` is set, then close cleanly; logs the URLs, never a token."""
+    async with running_web(ctx) as running:
+        callbacks = "on" if ctx.settings.callback_token is not None else "off (CALLBACK_TOKEN unset)"
+        guarded = "WEB_ACCESS_TOKEN" if ctx.settings.web_access_token is not None else "loopback only"
+        log.info(
+            "web_started",
+            page=f"{running.url}/",
+            metrics=f"{running.url}/metrics",
+            healthz=f"{running.url}/healthz",
+            access=guarded,
+            callbacks=callbacks,
+            callback_url=f"{running.url}/callbacks/tencent/<CALLBACK_TOKEN>" if ctx.settings.callback_token else None,
+        )
+        await stop.wait()
+    log.info("web_stopped")

@@ -1,0 +1,32 @@
+"""What the page, /status.json, /metrics and /healthz read: the status `status --json` prints, events, the pacer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.status import all_status
+from orchestrator.store import events, keys
+from orchestrator.store.stored_values import BadStoredValueError, moment
+from orchestrator.web.context import WebContext
+
+
+async def status_json(ctx: WebContext) -> list[dict[str, Any]]:
+    """Every campaign's status at the context's clock: the very list `orchestrate status --json` prints."""
+    return [st.as_json() for st in await all_status(ctx.redis, ctx.clock.now())]
+
+
+async def pacer_tick_age(ctx: WebContext) -> float | None:
+    """Seconds since the pacer's last tick (by the context's clock); None when it never ticked or the value is bad."""
+    raw = await ctx.redis.get(keys.PACER_TICK)
+    if raw is None:
+        return None
+    try:
+        tick = moment(raw, "pacer tick")
+    except BadStoredValueError:
+        return None
+    return round(max(0.0, ctx.clock.now() - tick), 3)
+
+
+async def recent_events(ctx: WebContext, count: int) -> list[events.Event]:
+    """The newest `count` events, newest first."""
+    return await events.recent(ctx.redis, count)

@@ -1,0 +1,138 @@
+"""`orchestrate suppress ...` and `orchestrate blocklist ...` end to end through click, as a user runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis as redis_sync
+from click.testing import CliRunner, Result
+
+from orchestrator.cli import main
+from orchestrator.ses.emulator import RunningEmulator, run_emulator
+from tests.pipeline_harness import SECRET_ID, SECRET_KEY, make_world
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:datetime.datetime.utcfromtimestamp:DeprecationWarning"),
+]
+
+
+@pytest.fixture
+def env(redis_url: str) -> dict[str, str]:
+    with redis_sync.Redis.from_url(redis_url) as r:
+        r.flushdb()
+    return {"REDIS_URL": redis_url}
+
+
+def orchestrate(env: dict[str, str], *args: str) -> Result:
+    return CliRunner().invoke(main, list(args), env=env)
+
+
+def test_suppress_add_list_remove(env: dict[str, str]) -> None:
+    """add puts an address on a list, list shows it with its reason, remove takes it off (twice: an error)."""
+    assert orchestrate(env, "suppress", "add", "Kim@Example.COM", "--sender-domain", "D0.example.com").exit_code == 0
+    assert orchestrate(env, "suppress", "add", "lee@example.com", "--reason", "spam report").exit_code == 0
+    listed = json.loads(orchestrate(env, "suppress", "list", "--json").stdout)
+    assert [(e["address"], e["sender_domain"], e["source"], e["reason"]) for e in listed] == [
+        ("lee@example.com", "", "operator", "spam report"),
+        ("Kim@example.com", "d0.example.com", "operator", "added by the operator"),
+    ]
+    one = json.loads(orchestrate(env, "suppress", "list", "--sender-domain", "d1.example.com", "--json").stdout)
+    assert [e["address"] for e in one] == ["lee@example.com"]  # the all-domains list applies to d1 too
+    gone = orchestrate(env, "suppress", "remove", "Kim@example.com", "--sender-domain", "d0.example.com")
+    assert gone.exit_code == 0, gone.output
+    again = orchestrate(env, "suppress", "remove", "Kim@example.com", "--sender-domain", "d0.example.com")
+    assert (again.exit_code, "is not on the list" in again.stderr) == (1, True)
+
+
+def test_suppress_add_refuses_a_bad_address(env: dict[str, str]) -> None:
+    """A bad address is a usage error naming the argument, and nothing is written."""
+    result = orchestrate(env, "suppress", "add", "not-an-address")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: ADDRESS: not an e-mail address: 'not-an-address'"
+    assert json.loads(orchestrate(env, "suppress", "list", "--json").stdout) == []
+
+
+def test_import_is_all_or_nothing_with_line_numbers(env: dict[str, str], tmp_path: Path) -> None:
+    """One bad row among good ones: every bad row named by line, nothing imported; fixed, all of it goes in."""
+    path = tmp_path / "s.csv"
+    path.write_text("email,reason\nok@example.com,r1\n\nbad-one,r2\nalso@example.com,r3\n@x.org,r4\n", "utf-8")
+    result = orchestrate(env, "suppress", "import", str(path))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: 2 bad row(s), nothing imported:",
+        f"{path}:4: email: not an e-mail address: 'bad-one'",
+        f"{path}:6: email: not an e-mail address: '@x.org'",
+    ]
+    assert json.loads(orchestrate(env, "suppress", "list", "--json").stdout) == []
+    path.write_text("email,reason\nok@example.com,r1\nalso@example.com,r3\n", "utf-8")
+    good = orchestrate(env, "suppress", "import", str(path), "--sender-domain", "d0.example.com")
+    assert (good.exit_code, good.stdout.strip()) == (0, "imported 2 address(es): 2 new, 0 updated")
+
+
+def test_export_neutralises_formulas_and_round_trips(env: dict[str, str], redis_url: str, tmp_path: Path) -> None:
+    """Export prefixes formula cells with a quote; importing the export into an empty store gives the same lists."""
+    added = orchestrate(env, "suppress", "add", "--reason", '=HYPERLINK("http://x","y")', "--", "-dash@example.com")
+    assert added.exit_code == 0, added.output
+    orchestrate(env, "suppress", "add", "plain@example.com", "--sender-domain", "d0.example.com", "--reason", "@home")
+    exported = orchestrate(env, "suppress", "export").stdout
+    rows = list(csv.reader(io.StringIO(exported)))
+    assert rows[0] == ["email", "sender_domain", "source", "reason", "at"]
+    assert [r[:4] for r in rows[1:]] == [
+        ["'-dash@example.com", "", "operator", '\'=HYPERLINK("http://x","y")'],
+        ["plain@example.com", "d0.example.com", "operator", "'@home"],
+    ]
+    before = json.loads(orchestrate(env, "suppress", "export", "--json").stdout)
+    (tmp_path / "export.csv").write_text(exported, "utf-8")
+    with redis_sync.Redis.from_url(redis_url) as r:
+        r.flushdb()
+    assert orchestrate(env, "suppress", "import", str(tmp_path / "export.csv")).exit_code == 0
+    after = json.loads(orchestrate(env, "suppress", "export", "--json").stdout)
+    assert [{**e, "source": "import"} for e in before] == after
+
+
+@pytest.fixture
+def emulator() -> Iterator[RunningEmulator]:
+    """The SES emulator on its own thread and event loop, so click's commands can call it over HTTP."""
+    ready, holder = threading.Event(), {}
+
+    async def serve() -> None:
+        holder["stop"] = stop = asyncio.Event()
+        world = make_world(["d0.example.com"])
+        world.blocklist.append("blocked@example.org")
+        async with run_emulator(world) as emu:
+            holder["emu"] = emu
+            ready.set()
+            await stop.wait()
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    assert ready.wait(15)
+    yield holder["emu"]
+    loop.call_soon_threadsafe(holder["stop"].set)
+    thread.join(15)
+    loop.close()
+
+
+def test_blocklist_sync_list_release(env: dict[str, str], emulator: RunningEmulator) -> None:
+    """sync mirrors Tencent's list, list shows it, release calls DeleteBlackList and clears it; twice: an error."""
+    env |= {"SES_ENDPOINT": emulator.url, "TENCENTCLOUD_SECRET_ID": SECRET_ID, "TENCENTCLOUD_SECRET_KEY": SECRET_KEY}
+    synced = orchestrate(env, "blocklist", "sync")
+    assert (synced.exit_code, synced.stdout.strip()) == (0, "account default: 1 listed, 1 added, 0 removed")
+    listed = json.loads(orchestrate(env, "blocklist", "list", "--json").stdout)
+    assert [(e["address"], e["account"]) for e in listed["entries"]] == [("blocked@example.org", "default")]
+    assert set(listed["synced"]) == {"default"}
+    released = orchestrate(env, "blocklist", "release", "blocked@example.org")
+    assert released.exit_code == 0, released.output
+    assert [c.action for c in emulator.call_log].count("DeleteBlackList") == 1
+    assert "blocked@example.org" not in emulator.service.blocked
+    assert json.loads(orchestrate(env, "blocklist", "list", "--json").stdout)["entries"] == []
+    again = orchestrate(env, "blocklist", "release", "blocked@example.org")
+    assert (again.exit_code, "not in the blocklist mirror" in again.stderr) == (1, True)

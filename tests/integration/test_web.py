@@ -1,0 +1,286 @@
+"""The web process's app on a real port: access rules, /healthz, /metrics against the store, escaping."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from html.parser import HTMLParser
+from typing import Any
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
+from redis.asyncio import Redis
+
+from orchestrator.core.campaign_state import Transition
+from orchestrator.core.clock import VirtualClock
+from orchestrator.ses.client import TencentSender
+from orchestrator.ses.emulator import FaultRule
+from orchestrator.ses.errors import SesError
+from orchestrator.settings import Settings
+from orchestrator.status import all_status
+from orchestrator.store import campaigns, events, keys
+from orchestrator.store.api_stats import ApiCallStats
+from orchestrator.web.access import WebAccessError, check_exposure, is_loopback
+from orchestrator.web.app import RunningWeb, running_web
+from orchestrator.web.context import WebContext
+from tests.pipeline_harness import Pipeline, recipients_csv, settings_for
+from tests.redis_server import free_port
+
+TOKEN = "operator-token-0123456789"
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+Serve = Callable[..., AbstractAsyncContextManager[RunningWeb]]
+
+
+@pytest.fixture
+def serve(redis: Redis) -> Serve:
+    """Starts the app on a free loopback port with the given settings (and clock)."""
+
+    def start(clock: VirtualClock | None = None, **settings: Any) -> AbstractAsyncContextManager[RunningWeb]:
+        s = Settings(_env_file=None, WEB_HOST="127.0.0.1", WEB_PORT=0, **settings)
+        return running_web(WebContext(redis, s, clock or VirtualClock(1_800_000_000.0)))
+
+    return start
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        yield session
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        pytest.param("127.0.0.1", True, id="v4"),
+        pytest.param("127.8.9.10", True, id="v4-range"),
+        pytest.param("::1", True, id="v6"),
+        pytest.param("localhost", True, id="localhost"),
+        pytest.param("0.0.0.0", False, id="any"),
+        pytest.param("192.168.1.5", False, id="lan"),
+        pytest.param("example.com", False, id="a-name"),
+    ],
+)
+def test_is_loopback_by_address(host: str, loopback: bool) -> None:
+    """Only loopback addresses (and `localhost`) count as loopback; any other name does not."""
+    assert is_loopback(host) is loopback
+
+
+def test_exposure_beyond_loopback_needs_the_token() -> None:
+    """Without WEB_ACCESS_TOKEN a non-loopback address is refused; with it, it is allowed."""
+    with pytest.raises(WebAccessError, match="not a loopback address"):
+        check_exposure("0.0.0.0", None)
+    check_exposure("0.0.0.0", SecretStr(TOKEN))
+    check_exposure("127.0.0.1", None)
+
+
+async def test_token_guards_the_page_and_metrics_but_not_healthz(serve: Serve, http: aiohttp.ClientSession) -> None:
+    """With a token: no credentials or a wrong one is 401; the bearer works; /healthz stays open."""
+    async with serve(WEB_ACCESS_TOKEN=TOKEN) as web:
+        for path in ("/", "/metrics", "/status.json"):
+            async with http.get(web.url + path) as resp:
+                assert resp.status == 401
+                assert TOKEN not in await resp.text()
+            wrong = {"Authorization": "Bearer " + TOKEN[:-1] + "x"}
+            async with http.get(web.url + path, headers=wrong) as resp:
+                assert resp.status == 401
+            async with http.get(web.url + path, headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+                assert resp.status == 200
+                assert resp.headers["Cache-Control"] == "no-store"
+        async with http.get(web.url + "/healthz") as resp:
+            assert resp.status == 200
+
+
+async def test_token_in_the_address_sets_a_cookie_and_redirects(serve: Serve, http: aiohttp.ClientSession) -> None:
+    """/?token= sets an HttpOnly SameSite=Strict cookie (not the token) and redirects to /; the cookie then opens it."""
+    async with serve(WEB_ACCESS_TOKEN=TOKEN) as web:
+        async with http.get(web.url + "/?token=wrong-token-0123456789", allow_redirects=False) as resp:
+            assert resp.status == 401
+            assert "Set-Cookie" not in resp.headers
+        async with http.get(web.url + f"/?token={TOKEN}", allow_redirects=False) as resp:
+            assert resp.status == 303
+            assert resp.headers["Location"] == "/"
+            cookie = resp.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie
+        assert "SameSite=Strict" in cookie
+        assert TOKEN not in cookie
+        async with http.get(web.url + "/") as resp:
+            assert resp.status == 200
+            assert "Warm-up status" in await resp.text()
+        async with http.get(web.url + "/metrics") as resp:
+            assert resp.status == 200
+
+
+async def test_without_token_loopback_answers_and_elsewhere_refuses(
+    serve: Serve, http: aiohttp.ClientSession, redis: Redis
+) -> None:
+    """No token: a loopback server answers; an app configured for another address refuses with 403."""
+    async with serve() as web, http.get(web.url + "/") as resp:
+        assert resp.status == 200
+    wide = Settings(_env_file=None, WEB_HOST="0.0.0.0")
+    with pytest.raises(WebAccessError):
+        async with running_web(WebContext(redis, wide, VirtualClock(0))):
+            pass
+    from aiohttp import web as aioweb
+
+    from orchestrator.web.app import build_app
+
+    app = build_app(WebContext(redis, Settings(_env_file=None, WEB_HOST="192.168.1.5"), VirtualClock(0)))
+    runner = aioweb.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await aioweb.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with http.get(f"http://127.0.0.1:{port}/") as resp:
+            assert resp.status == 403
+        async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+            assert resp.status == 200
+    finally:
+        await runner.cleanup()
+
+
+async def test_healthz_reports_the_pacer_tick_age(serve: Serve, http: aiohttp.ClientSession, redis: Redis) -> None:
+    """/healthz: Redis ok and no tick yet (null), then the age of the recorded tick by the app's clock."""
+    clock = VirtualClock(1_800_000_000.0)
+    async with serve(clock) as web:
+        async with http.get(web.url + "/healthz") as resp:
+            assert resp.status == 200
+            assert await resp.json() == {"redis": "ok", "pacer_tick_age_s": None}
+        await redis.set(keys.PACER_TICK, repr(clock.now() - 42.5))
+        async with http.get(web.url + "/healthz") as resp:
+            assert await resp.json() == {"redis": "ok", "pacer_tick_age_s": 42.5}
+
+
+async def test_healthz_is_503_when_redis_does_not_answer(http: aiohttp.ClientSession) -> None:
+    """A Redis nobody listens for makes /healthz 503, quickly."""
+    dead = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    settings = Settings(_env_file=None, WEB_PORT=0)
+    try:
+        async with running_web(WebContext(dead, settings, VirtualClock(0))) as web:
+            async with http.get(web.url + "/healthz") as resp:
+                assert resp.status == 503
+                assert (await resp.json())["redis"] == "down"
+            async with http.get(web.url + "/") as resp:
+                assert resp.status == 503
+    finally:
+        await dead.aclose()
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+async def test_metrics_equal_the_store(pipe: Pipeline, serve: Serve, http: aiohttp.ClientSession) -> None:
+    """After a real run, every /metrics figure equals what the store and `status` hold."""
+    cid = await pipe.submit(recipients_csv(n_others=30, victim=False), identities=2)
+    await pipe.run(95)
+    redis = pipe.redis
+    await redis.hset(keys.FB_TOTALS, mapping={f"delivered|t-id0|{cid}": 7, f"accepted|t-id1|{cid}": 9, "junk": 1})
+    stats = ApiCallStats(redis)
+    for throttled in (False, False, True):
+        await stats.count("default", throttled)
+    await redis.set(keys.PACER_TICK, repr(pipe.clock.now() - 3))
+    async with serve(pipe.clock) as web, http.get(web.url + "/metrics") as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        got = _samples(await resp.text())
+    (st,) = await all_status(redis, pipe.clock.now())
+    assert st.progress["accepted"] > 0
+    assert got[("wo_campaign_recipients", (("campaign", cid), ("outcome", "accepted")))] == st.progress["accepted"]
+    assert got[("wo_campaign_recipients", (("campaign", cid), ("outcome", "pending")))] == st.progress["pending"]
+    assert got[("wo_campaign_recipients_valid", (("campaign", cid),))] == st.progress["total"]
+    assert got[("wo_campaign_state", (("campaign", cid), ("state", "running")))] == 1
+    assert got[("wo_campaign_queue_length", (("campaign", cid),))] == await redis.llen(keys.CampaignKeys(cid).queue)
+    for ident in st.identities:
+        labels = (("campaign", cid), ("identity", ident.id))
+        assert got[("wo_identity_sent_today", labels)] == ident.sent_today
+        assert got[("wo_identity_daily_cap", labels)] == ident.daily_cap
+        assert got[("wo_identity_sent_last_hour", labels)] == ident.sent_last_hour
+        assert got[("wo_identity_hourly_cap", labels)] == ident.hourly_cap
+    assert sum(i.sent_today for i in st.identities) == st.progress["accepted"]
+    fb = (("campaign", cid), ("event", "delivered"), ("identity", "t-id0"))
+    assert got[("wo_callback_events_total", fb)] == 7
+    assert got[("wo_callback_events_total", (("campaign", cid), ("event", "accepted"), ("identity", "t-id1")))] == 9
+    assert got[("wo_api_calls_total", (("account", "default"),))] == 3
+    assert got[("wo_api_throttles_total", (("account", "default"),))] == 1
+    assert got[("wo_pacer_tick_age_seconds", ())] == 3
+    assert got[("wo_arq_queue_depth", ())] == await redis.zcard("arq:queue")
+    assert got[("wo_in_doubt", ())] == st.progress["in_doubt"]
+
+
+async def test_sender_counts_its_calls_and_throttles(pipe: Pipeline, redis: Redis) -> None:
+    """Every SDK call is counted in the account's stats, and a RequestLimitExceeded answer as a throttle too."""
+    pipe.emu.world.faults.append(FaultRule(code="RequestLimitExceeded", count=2, action="GetEmailIdentity"))
+    sender = TencentSender(settings_for(pipe.emu), stats=ApiCallStats(redis))
+    try:
+        await sender.list_identities()
+        for _ in range(2):
+            with pytest.raises(SesError, match="RequestLimitExceeded"):
+                await sender.get_identity("d0.example.com")
+        await sender.get_identity("d0.example.com")
+    finally:
+        await sender.close()
+    assert await redis.hgetall(keys.account_stats("default")) == {"calls": "4", "throttles": "2"}
+
+
+class _Text(HTMLParser):
+    """The page's visible text, and every tag with its attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+async def test_page_escapes_hostile_names_reasons_and_addresses(
+    pipe: Pipeline, serve: Serve, http: aiohttp.ClientSession
+) -> None:
+    """A hostile stored name, pause reason and event address show as text: no tag of theirs reaches the page."""
+    cid = await pipe.submit(recipients_csv(n_others=3, victim=False))
+    redis = pipe.redis
+    await redis.hset(keys.campaign(cid), "name", HOSTILE)
+    await campaigns.transition(redis, cid, Transition.PAUSE, pipe.clock.now(), reason=HOSTILE, by="op<u>")
+    await events.emit(redis, pipe.clock.now(), "send_failed", cid, "t-id0", address=f'"{HOSTILE}"@example.com')
+    async with serve(pipe.clock) as web, http.get(web.url + "/") as resp:
+        html = await resp.text()
+    parser = _Text()
+    parser.feed(html)
+    assert "script" not in parser.tags
+    assert "img" not in parser.tags
+    assert "u" not in parser.tags
+    text = "".join(parser.text)
+    assert text.count(HOSTILE) >= 3  # the name, the reason, the event's address: shown as they are
+    assert re.search(r"<script>alert", html) is None
+
+
+async def test_routes_added_beside_the_pages_are_not_guarded(redis: Redis, http: aiohttp.ClientSession) -> None:
+    """The access rule guards the operators' handlers only: a route mounted beside them (the callbacks) is open."""
+    from aiohttp import web as aioweb
+
+    from orchestrator.web.app import build_app
+
+    async def hook(request: aioweb.Request) -> aioweb.Response:
+        return aioweb.Response(text="got " + request.match_info["token"])
+
+    ctx = WebContext(redis, Settings(_env_file=None, WEB_ACCESS_TOKEN=TOKEN, WEB_PORT=0), VirtualClock(0))
+    app = build_app(ctx)
+    app.router.add_post("/callbacks/tencent/{token}", hook)
+    async with running_web(ctx, app) as web:
+        async with http.post(web.url + "/callbacks/tencent/abc", json={}) as resp:
+            assert resp.status == 200
+            assert await resp.text() == "got abc"
+        async with http.get(web.url + "/") as resp:
+            assert resp.status == 401
