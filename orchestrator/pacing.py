@@ -30,7 +30,7 @@ from orchestrator.core.progress import close_day, effective_day
 from orchestrator.core.quality import FOLLOWUP_AFTER_S
 from orchestrator.core.sending import Sender
 from orchestrator.ses.errors import SesError
-from orchestrator.store import campaigns, events, identities, keys
+from orchestrator.store import campaigns, events, identities, keys, layout
 from orchestrator.store.campaigns import State
 from orchestrator.store.identities import IdentityState
 from orchestrator.store.ledger import Ledger
@@ -99,11 +99,17 @@ class Pacer:
         self._last_hour: dict[str, tuple[str, int]] = {}
         self._quota_read_at = float("-inf")
         self._unreadable: set[str] = set()  # campaigns already reported unreadable
+        self._layout_checked = False
 
     async def tick(self) -> TickReport:
         now = self.clock.now()
         report = TickReport()
         self._rotation += 1
+        if not self._layout_checked:  # a Redis written by an older release: once, before the first grant
+            folded = await layout.upgrade(self.redis)
+            self._layout_checked = True
+            if folded:
+                log.info("store_layout_upgraded", keys=folded)
         await self.redis.set(keys.PACER_TICK, repr(now))  # /healthz and /metrics show its age
         cids = await campaigns.running_ids(self.redis)
         if cids and now - self._quota_read_at >= QUOTA_REFRESH_S:

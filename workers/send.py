@@ -175,8 +175,8 @@ async def _side_effects(
     now: float,
 ) -> None:
     if d.effect is SideEffect.BLOCK_DOMAIN:
-        key = ck.block_prefix + address_group(claim.address)
-        await deps.redis.set(key, repr(d.until), px=max(1, int((d.until - now) * 1000)) + 86_400_000)
+        # The grant script reads the block and drops it once it has passed.
+        await deps.redis.zadd(ck.blocks, {address_group(claim.address): d.until})
     elif d.effect is SideEffect.STOP_IDENTITY:
         await identities.stop_until(deps.redis, identity_id, identity_resume_at(now, spec.zone))
         await events.emit(deps.redis, now, "identity_stopped_today", ck.cid, identity_id, code=d.value)

@@ -36,12 +36,13 @@ class CampaignKeys:
         self.later = base + "later"  # zset: index -> not before (backoff, deferrals)
         self.held = base + "held"  # zset: domain group -> when its share frees up (groups with held recipients)
         self.held_prefix = base + "held:"  # list per domain group: indexes held back by the domain share
+        self.blocks = base + "blocks"  # zset: recipient domain group -> blocked until (past entries pruned)
         self.counts = base + "counts"  # hash: state -> count
         self.inflight = base + "inflight"  # zset: index -> deadline of its grant or lease
         self.doubt = base + "doubt"  # zset: index -> next reconciliation attempt
         self.rec_prefix = base + "r:"  # hash per bucket: index -> the record (ledger.encode_record)
         self.state_prefix = base + "s:"  # hash per bucket: index -> ledger state
-        self.block_prefix = base + "block:"  # string per recipient domain group: blocked until
+        self.old_block_prefix = base + "block:"  # before `blocks`: string per domain group (store/layout.py)
         self.pool_hour = base + "pool:hour"  # zset: grant -> time, the pool's rolling hour
         self.pool_day_prefix = base + "pool:day:"  # counter per local date
         self.hours_prefix = base + "hours:"  # hash per local date: "identity|hour" -> sends
@@ -52,11 +53,14 @@ class CampaignKeys:
     def state(self, idx: int) -> str:
         return f"{self.state_prefix}{idx // BUCKET}"
 
+    def held_list(self, group: str) -> str:
+        return f"{self.held_prefix}{group}"
+
     def pool_day(self, local_date: str) -> str:
         return f"{self.pool_day_prefix}{local_date}"
 
     def all_fixed(self) -> list[str]:
-        return [self.queue, self.later, self.held, self.counts, self.inflight, self.doubt, self.pool_hour]
+        return [self.queue, self.later, self.held, self.blocks, self.counts, self.inflight, self.doubt, self.pool_hour]
 
 
 class IdentityKeys:
@@ -68,7 +72,8 @@ class IdentityKeys:
         self.hour = base + "hour"  # zset: grant -> time, the identity's rolling 60 minutes
         self.gcra = base + "gcra"  # hash: tat, interval (even spacing inside the hour)
         self.day_prefix = base + "day:"  # counter per local date
-        self.domain_prefix = base + "dom:"  # hash per recipient domain group: tat, interval
+        self.domains = base + "dom"  # zset: recipient domain group -> its share's tat (past entries pruned)
+        self.old_domain_prefix = base + "dom:"  # before `domains`: hash per domain group (store/layout.py)
         self.quota_prefix = base + "quota:"  # counter per Tencent (China-time) date: the daily quota
 
     def day(self, local_date: str) -> str:

@@ -1,7 +1,8 @@
 """The limiter: one atomic grant (store/lua/grant.lua) that checks every limit and enqueues the granted sends.
 
 The caller says which arq queue the jobs go to and how long they live (`JobQueue`): the job format
-is defined once, on the arq side (workers/jobs.py), and the store never imports it.
+is defined once, on the arq side (workers/jobs.py), and the store never imports it. The script is
+given every key it touches: the recipients it may pick are peeked first (store/grant_peek.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ from dataclasses import dataclass
 from orchestrator.core.calendar import tencent_day
 from orchestrator.core.plan import Caps
 from orchestrator.store import keys
+from orchestrator.store.grant_peek import GroupCache, Peek, peek
 from orchestrator.store.scripts import Scripts, as_str_list
+
+#: How many times one grant calls the script when its peeked recipients run out (reason `more`).
+MAX_CALLS = 4
+#: Recipients peeked per source on a first call: twice what the last call granted, plus this.
+WINDOW_EXTRA = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +44,7 @@ class Grant:
 
 @dataclass(frozen=True, slots=True)
 class GrantResult:
-    reason: str  # what stopped the grants: want_met, identity_hour, spacing, no_backlog, ...
+    reason: str  # what stopped the grants: want_met, identity_hour, spacing, no_backlog, more, ...
     wait_s: float  # how long until the next grant could succeed; < 0: nothing waits
     grants: list[Grant]
 
@@ -60,6 +67,11 @@ class Limiter:
     def __init__(self, scripts: Scripts, jobs: JobQueue) -> None:
         self.scripts = scripts
         self.jobs = jobs
+        self._last: dict[tuple[str, str], int] = {}  # (campaign, identity) -> sends its last grant gave
+        self._groups = GroupCache()
+        #: Script calls made, and how many of them were a second (or later) call of one grant.
+        self.calls = 0
+        self.calls_again = 0
 
     async def grant(
         self,
@@ -81,48 +93,73 @@ class Limiter:
         wall_now = now if wall_now is None else wall_now
         quota_date, to_quota_day_s = tencent_day(now)
         ik = keys.IdentityKeys(identity)
-        reply = await self.scripts.grant(
-            keys=self._keys(ck, ik, account, local_date, quota_date),
-            args=[
-                repr(now),
-                want,
-                limits.identity.hourly,
-                limits.identity.daily,
-                limits.pool.hourly,
-                limits.pool.daily,
-                repr(limits.account_interval_s),
-                limits.account_burst,
-                repr(limits.catchup_s),
-                day_ttl_s,
-                ck.cid,
-                identity,
-                ck.state_prefix,
-                ck.rec_prefix,
-                repr(limits.domain_share),
-                ik.domain_prefix,
-                repr(grant_deadline_s),
-                ck.block_prefix,
-                keys.BUCKET,
-                repr(to_midnight_s),
-                self.jobs.function,
-                f"{local_hour:02d}",
-                int(wall_now * 1000),
-                self.jobs.expires_ms,
-                quota or 0,
-                repr(to_quota_day_s),
-                ck.held_prefix,
-                self.jobs.job_key_prefix,
-                self.jobs.id_prefix,
-            ],
-        )
+        fixed = self._keys(ck, ik, account, local_date, quota_date)
+        args: list[str | int] = [
+            repr(now),
+            want,
+            limits.identity.hourly,
+            limits.identity.daily,
+            limits.pool.hourly,
+            limits.pool.daily,
+            repr(limits.account_interval_s),
+            limits.account_burst,
+            repr(limits.catchup_s),
+            day_ttl_s,
+            ck.cid,
+            identity,
+            repr(limits.domain_share),
+            repr(grant_deadline_s),
+            repr(to_midnight_s),
+            self.jobs.function,
+            f"{local_hour:02d}",
+            int(wall_now * 1000),
+            self.jobs.expires_ms,
+            quota or 0,
+            repr(to_quota_day_s),
+        ]
+        return await self._calls(ck, identity, now, want, limits.domain_share > 0, fixed, args)
+
+    async def _calls(
+        self,
+        ck: keys.CampaignKeys,
+        identity: str,
+        now: float,
+        want: int,
+        share_on: bool,
+        fixed: list[str],
+        args: list[str | int],
+    ) -> GrantResult:
+        """Call the script until it stops for a reason other than running out of peeked recipients."""
+        redis, job = self.scripts.redis, (self.jobs.job_key_prefix, self.jobs.job_id)
+        window = min(2 * self._last.get((ck.cid, identity), 0), 2 * want) + WINDOW_EXTRA
+        grants: list[Grant] = []
+        groups: set[str] = set()  # domain groups a call stopped at: their held lists are declared next time
+        reason, wait_s = "more", 0.0
+        for call in range(MAX_CALLS):
+            p = await peek(redis, ck, identity, job, now, window, share_on, groups, len(fixed) + 1, self._groups)
+            args[1] = want - len(grants)
+            reason, wait_s, got = await self._call(fixed, args, p)
+            grants += got
+            self.calls += 1
+            self.calls_again += call > 0
+            if not reason.startswith("more"):
+                break
+            if "|" in reason:
+                groups.add(reason.partition("|")[2])
+            window = 2 * want + WINDOW_EXTRA
+        self._last[(ck.cid, identity)] = len(grants)
+        return GrantResult(reason.partition("|")[0], wait_s, grants)
+
+    async def _call(self, fixed: list[str], args: list[str | int], p: Peek) -> tuple[str, float, list[Grant]]:
+        reply = await self.scripts.grant(keys=fixed + p.keys, args=[*args, p.declared])
         parts = as_str_list(reply)
         grants = [Grant(int(parts[i]), parts[i + 1]) for i in range(2, len(parts), 2)]
-        return GrantResult(parts[0], float(parts[1]), grants)
+        return parts[0], float(parts[1]), grants
 
     def _keys(
         self, ck: keys.CampaignKeys, ik: keys.IdentityKeys, account: str, local_date: str, quota_date: str
     ) -> list[str]:
-        """The grant script's KEYS, in the order its header names them."""
+        """The grant script's fixed KEYS, in the order its header names them."""
         return [
             ck.meta,
             ck.queue,
@@ -136,8 +173,9 @@ class Limiter:
             ck.pool_hour,
             ck.pool_day(local_date),
             keys.account_gcra(account),
-            keys.GRANT_SEQ,
             self.jobs.name,
             ik.quota_day(quota_date),
             ck.hours_prefix + local_date,
+            ik.domains,
+            ck.blocks,
         ]

@@ -49,6 +49,7 @@ class Scripts:
     """Registered scripts of one Redis client (EVALSHA, falling back to EVAL after a restart)."""
 
     def __init__(self, redis: Redis) -> None:
+        self.redis = redis
         self.grant: AsyncScript = redis.register_script(source("grant"))
         self.claim: AsyncScript = redis.register_script(source("claim"))
         self.finish: AsyncScript = redis.register_script(source("finish"))

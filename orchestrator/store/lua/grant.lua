@@ -4,21 +4,25 @@
 -- Picks recipients: due retries first, then due held ones, then the shuffled queue; when the queue
 -- is empty the domain share no longer holds anything back (no other domain is waiting).
 -- Each grant's arq job is written here too, in the format workers/jobs.py defines and passes in
--- (function name, job id and job key prefixes): grant and job appear together or not at all.
+-- (function name, job ids): grant and job appear together or not at all.
+-- Every key it touches is in KEYS. The recipients it may pick are peeked by the caller
+-- (store/limiter.py), which declares their keys (ARGV 22): when the next recipient to pick, or the
+-- held list of its domain group, is not declared, the call stops with reason `more` (what it
+-- granted stands) and the caller calls again with a fresh peek.
 -- KEYS: 1 campaign meta, 2 queue, 3 later, 4 held groups, 5 counts, 6 inflight, 7 id hour, 8 id day,
---       9 id gcra, 10 pool hour, 11 pool day, 12 account gcra, 13 grant seq, 14 arq queue,
---       15 identity's sends on Tencent's (China-time) day, 16 the campaign's hour summary of the day
--- Keys built here from a prefix, because which recipients a call picks is decided inside it: the
--- state and record buckets of the picked recipients, their domain group's share, block and held
--- list, and the granted sends' arq job keys (docs/operations.md, "Redis topologies").
+--       9 id gcra, 10 pool hour, 11 pool day, 12 account gcra, 13 arq queue, 14 identity's sends on
+--       Tencent's (China-time) day, 15 the campaign's hour summary of the day, 16 the identity's
+--       domain share (zset group -> tat), 17 the campaign's blocked domain groups (zset group ->
+--       until), then the candidates' keys: state buckets, record buckets, arq job keys, held lists
 -- ARGV: 1 now, 2 want, 3 id hourly, 4 id daily, 5 pool hourly, 6 pool daily, 7 account interval s,
---       8 account burst, 9 catch-up s, 10 day ttl s, 11 campaign id, 12 identity, 13 state prefix,
---       14 record prefix, 15 domain share (0 = off), 16 domain prefix, 17 grant deadline s,
---       18 block prefix, 19 bucket size, 20 seconds to next local midnight, 21 job function name,
---       22 local hour, 23 arq score (wall-clock ms), 24 arq job expiry ms, 25 Tencent daily quota
---       (0 = none known), 26 seconds until Tencent's day turns, 27 held-list prefix,
---       28 arq job key prefix, 29 send job id prefix
--- Returns: {reason, wait_s, idx1, grant1, idx2, grant2, ...}
+--       8 account burst, 9 catch-up s, 10 day ttl s, 11 campaign id, 12 identity, 13 domain share
+--       (0 = off), 14 grant deadline s, 15 seconds to next local midnight, 16 job function name,
+--       17 local hour, 18 arq score (wall-clock ms), 19 arq job expiry ms, 20 Tencent daily quota
+--       (0 = none known), 21 seconds until Tencent's day turns, 22 the candidates as JSON:
+--       {"c": {idx: [state key n, record key n, job key n, grant seq, job id]}, "h": {group: held list key n}}
+--       (n: a position in KEYS; the grant seqs, strings, reserved by the caller: unique, not dense)
+-- Returns: {reason, wait_s, idx1, grant1, idx2, grant2, ...}; reason `more` or `more|<group>` (its
+--          held list was not declared): call again
 local GROUPS = __GROUPS__
 
 local now = tonumber(ARGV[1])
@@ -33,24 +37,18 @@ local catchup = tonumber(ARGV[9])
 local day_ttl = tonumber(ARGV[10])
 local cid = ARGV[11]
 local identity = ARGV[12]
-local state_prefix = ARGV[13]
-local rec_prefix = ARGV[14]
-local share = tonumber(ARGV[15])
-local dom_prefix = ARGV[16]
-local grant_deadline = tonumber(ARGV[17])
-local block_prefix = ARGV[18]
-local bucket = tonumber(ARGV[19])
-local to_midnight = tonumber(ARGV[20])
-local hours_key = KEYS[16]
-local job_function = ARGV[21]
-local local_hour = ARGV[22]
-local arq_score = ARGV[23]
-local arq_expires = ARGV[24]
-local quota = tonumber(ARGV[25])
-local to_quota_day = tonumber(ARGV[26])
-local held_prefix = ARGV[27]
-local job_key_prefix = ARGV[28]
-local job_id_prefix = ARGV[29]
+local share = tonumber(ARGV[13])
+local grant_deadline = tonumber(ARGV[14])
+local to_midnight = tonumber(ARGV[15])
+local job_function = ARGV[16]
+local local_hour = ARGV[17]
+local arq_score = ARGV[18]
+local arq_expires = ARGV[19]
+local quota = tonumber(ARGV[20])
+local to_quota_day = tonumber(ARGV[21])
+local declared = cjson.decode(ARGV[22])
+local cands, held_keys = declared.c, declared.h
+local hours_key, dom_key, blocks_key = KEYS[15], KEYS[16], KEYS[17]
 
 if redis.call('HGET', KEYS[1], 'state') ~= __CAMPAIGN_RUNNING__ then
   return {'not_running', '-1'}
@@ -63,12 +61,15 @@ end
 -- a number (Redis writes it with full precision); Lua's `..` would keep only 14 significant digits.
 redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - 3600)
 redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', now - 3600)
+-- Past blocks and shares no longer hold anything back: an absent entry reads the same.
+redis.call('ZREMRANGEBYSCORE', blocks_key, '-inf', now)
+redis.call('ZREMRANGEBYSCORE', dom_key, '-inf', now - catchup)
 
 local id_count = redis.call('ZCARD', KEYS[7])
 local pool_count = redis.call('ZCARD', KEYS[10])
 local id_day = tonumber(redis.call('GET', KEYS[8]) or '0')
 local pool_day = tonumber(redis.call('GET', KEYS[11]) or '0')
-local quota_day = tonumber(redis.call('GET', KEYS[15]) or '0')
+local quota_day = tonumber(redis.call('GET', KEYS[14]) or '0')
 local interval = 3600.0 / id_hourly
 local tat = tonumber(redis.call('HGET', KEYS[9], 'tat') or '0')
 local acct_tat = tonumber(redis.call('HGET', KEYS[12], 'tat') or '0')
@@ -79,90 +80,121 @@ local function oldest_wait(key)
   return 1
 end
 
+-- The held list of `group`, or nil when the caller did not declare it.
+local function held_key(group)
+  local n = held_keys[group]
+  return n and KEYS[n]
+end
+
+local group_of = {}  -- idx -> its domain group, read once per call
 local function record_domain(idx)
-  local b = math.floor(tonumber(idx) / bucket)
-  local rec = redis.call('HGET', rec_prefix .. b, idx)
-  if not rec then return '' end
-  local addr = string.match(rec, '^([^\030\031]*)')
-  local d = string.lower(string.match(addr, '@(.*)$') or '')
-  if string.sub(d, 1, 6) == 'yahoo.' then return 'yahoo' end
-  return GROUPS[d] or d
+  if group_of[idx] then return group_of[idx] end
+  local rec = redis.call('HGET', KEYS[cands[idx][2]], idx)
+  local g = ''
+  if rec then
+    local addr = string.match(rec, '^([^\030\031]*)')
+    local d = string.lower(string.match(addr, '@(.*)$') or '')
+    g = (string.sub(d, 1, 6) == 'yahoo.') and 'yahoo' or (GROUPS[d] or d)
+  end
+  group_of[idx] = g
+  return g
 end
 
 -- Recipients held back by the domain share wait in one list per domain group (`held:<group>`);
 -- KEYS[4] scores each group with the time its share frees up. Holding and releasing are O(1) per
 -- recipient, so a busy domain's backlog is never re-examined recipient by recipient.
 local function hold(idx, group, at, front)
-  redis.call(front and 'LPUSH' or 'RPUSH', held_prefix .. group, idx)
+  redis.call(front and 'LPUSH' or 'RPUSH', held_key(group), idx)
   redis.call('ZADD', KEYS[4], at, group)
 end
 
 -- May recipient `idx` of `group` go now? If not, park it: in `later` while its domain is blocked,
 -- held while its domain has used its share of the identity's hour and other mail is waiting.
 local function admit(idx, group, from_held)
-  local blocked = tonumber(redis.call('GET', block_prefix .. group) or '0')
+  local blocked = tonumber(redis.call('ZSCORE', blocks_key, group) or '0')
   if blocked > now then
     redis.call('ZADD', KEYS[3], blocked, idx)
     return false
   end
   if share > 0 then
-    local dkey = dom_prefix .. group
     local dint = 3600.0 / math.max(share * id_hourly, 1e-9)
-    local dtat = tonumber(redis.call('HGET', dkey, 'tat') or '0')
+    local dtat = tonumber(redis.call('ZSCORE', dom_key, group) or '0')
     if dtat > now and redis.call('LLEN', KEYS[2]) > 0 then
       hold(idx, group, dtat, from_held)
       return false
     end
     dtat = math.max(dtat, now - catchup) + dint
-    redis.call('HSET', dkey, 'tat', dtat)
-    redis.call('EXPIRE', dkey, 7200)
-    if from_held and redis.call('LLEN', held_prefix .. group) > 0 then
+    redis.call('ZADD', dom_key, dtat, group)
+    redis.call('EXPIRE', dom_key, 7200)
+    if from_held and redis.call('LLEN', held_key(group)) > 0 then
       redis.call('ZADD', KEYS[4], dtat, group)  -- the rest of the group waits for its next turn
     end
   end
   return true
 end
 
--- The first recipient held for `group`, dropping the group once its list is empty.
-local function unhold(group)
-  local idx = redis.call('LPOP', held_prefix .. group)
-  if redis.call('LLEN', held_prefix .. group) == 0 then redis.call('ZREM', KEYS[4], group) end
-  return idx
+local missing = nil  -- the domain group whose held list was not declared, when a call stops for it
+
+-- Is `idx` (of `group`, when known) declared, with the held list its group may need?
+local function usable(idx, group)
+  if not cands[idx] then return false end
+  group = group or (share > 0 and record_domain(idx))
+  if group and not held_key(group) then missing = group; return false end
+  return true
 end
 
--- Take the next recipient that may go now, or nil: due retries, then held groups whose share
--- has freed up, then the shuffled queue.
+-- The first recipient held for `group` if it is usable (nil, true otherwise), dropping the group
+-- once its list is empty.
+local function unhold(group)
+  local key = held_key(group)
+  if not key then missing = group; return nil, true end
+  local idx = redis.call('LINDEX', key, 0)
+  if idx and not usable(idx, group) then return nil, true end
+  redis.call('LPOP', key)
+  if redis.call('LLEN', key) == 0 then redis.call('ZREM', KEYS[4], group) end
+  return idx, false
+end
+
+-- Take the next recipient that may go now: due retries, then held groups whose share has freed
+-- up, then the shuffled queue. Returns idx, or nil and whether the caller must call again
+-- (the next recipient was not declared).
 local function next_recipient()
   for _ = 1, 256 do
     local idx, group, from_held = nil, nil, false
     local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1)
     if due[1] then
       idx = due[1]
+      if not usable(idx) then return nil, true end
       redis.call('ZREM', KEYS[3], idx)
     else
       local g = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, 1)
       if g[1] then
+        local more
         group, from_held = g[1], true
-        idx = unhold(group)
+        idx, more = unhold(group)
+        if more then return nil, true end
       else
-        idx = redis.call('LPOP', KEYS[2])
+        idx = redis.call('LINDEX', KEYS[2], 0)
         if not idx then break end
+        if not usable(idx) then return nil, true end
+        redis.call('LPOP', KEYS[2])
       end
     end
     if idx then
       group = group or record_domain(idx)
-      if admit(idx, group, from_held) then return idx end
+      if admit(idx, group, from_held) then return idx, false end
     end
   end
   -- Only held recipients are left: no other domain waits, so the share holds nothing back.
   if redis.call('LLEN', KEYS[2]) == 0 then
     local g = redis.call('ZRANGE', KEYS[4], 0, 0)
     if g[1] then
-      local idx = unhold(g[1])
-      if idx and admit(idx, g[1], false) then return idx end
+      local idx, more = unhold(g[1])
+      if more then return nil, true end
+      if idx and admit(idx, g[1], false) then return idx, false end
     end
   end
-  return nil
+  return nil, false
 end
 
 local function backlog_wait()
@@ -192,13 +224,13 @@ while granted < want do
   if acct_tat - now > (acct_burst - 1) * acct_interval then
     reason = 'account_rate'; wait = acct_tat - now - (acct_burst - 1) * acct_interval; break
   end
-  local idx = next_recipient()
+  local idx, more = next_recipient()
+  if more then reason = missing and ('more|' .. missing) or 'more'; wait = 0; break end
   if not idx then reason = 'no_backlog'; wait = backlog_wait(); break end
-  local seq = redis.call('INCR', KEYS[13])
+  local cand = cands[idx]
+  local skey, seq, job_id = KEYS[cand[1]], cand[4], cand[5]
   local grant = identity .. ':' .. seq
   local member = cid .. ':' .. idx .. ':' .. seq
-  local b = math.floor(tonumber(idx) / bucket)
-  local skey = state_prefix .. b
   local prev = ledger_parse(redis.call('HGET', skey, idx))
   local attempts = (prev and prev.state == 'queued') and prev.attempts or '0'
   -- ARGV[1], not `now`: concatenating a Lua number keeps 14 digits (a grant 30 us before midnight
@@ -219,11 +251,10 @@ while granted < want do
   granted = granted + 1
   table.insert(out, idx)
   table.insert(out, grant)
-  local job_id = job_id_prefix .. cid .. ':' .. idx .. ':' .. grant
   local job = cjson.encode({t = cjson.null, f = job_function, a = {cid, tonumber(idx), grant}, k = {},
                             et = tonumber(arq_score)})
-  redis.call('PSETEX', job_key_prefix .. job_id, arq_expires, job)
-  redis.call('ZADD', KEYS[14], arq_score, job_id)
+  redis.call('PSETEX', KEYS[cand[3]], arq_expires, job)
+  redis.call('ZADD', KEYS[13], arq_score, job_id)
 end
 
 if granted > 0 then
@@ -231,8 +262,8 @@ if granted > 0 then
   redis.call('EXPIRE', KEYS[8], day_ttl)
   redis.call('INCRBY', KEYS[11], granted)
   redis.call('EXPIRE', KEYS[11], day_ttl)
-  redis.call('INCRBY', KEYS[15], granted)
-  redis.call('EXPIRE', KEYS[15], day_ttl)
+  redis.call('INCRBY', KEYS[14], granted)
+  redis.call('EXPIRE', KEYS[14], day_ttl)
   redis.call('HSET', KEYS[9], 'tat', tat, 'interval', interval)
   redis.call('HSET', KEYS[12], 'tat', acct_tat, 'interval', acct_interval)
   redis.call('HINCRBY', hours_key, identity .. '|' .. local_hour, granted)
