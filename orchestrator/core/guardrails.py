@@ -47,24 +47,29 @@ def default_lines(content: Content = "marketing") -> tuple[Line, ...]:
 
 
 Pct = Annotated[float, Field(gt=0, lt=100)]
+#: A line's value in the file: a percentage, `off`, or left out (None: the default). `off` rather than
+#: `null` switches a line off, so a stored and re-read campaign keeps its meaning.
+Setting = Pct | Literal["off"] | None
+
+
+def _fraction(value: Setting, default: float | None) -> float | None:
+    if value is None:
+        return default
+    return None if value == "off" else float(value) / 100
 
 
 class CeilingSpec(Strict):
     """A rate that must stay low (bounces, complaints): hold the step above `hold_pct`, pause above `pause_pct`.
 
-    A key left out keeps its default; `null` switches that line off.
+    A key left out keeps its default; `off` switches that line off.
     """
 
-    hold_pct: Pct | None = None
-    pause_pct: Pct | None = None
+    hold_pct: Setting = None
+    pause_pct: Setting = None
     min_sample: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
 
     def line(self, default: Line) -> Line:
-        given = self.model_fields_set
-        hold = (self.hold_pct / 100 if self.hold_pct is not None else None) if "hold_pct" in given else default.hold
-        pause = (
-            (self.pause_pct / 100 if self.pause_pct is not None else None) if "pause_pct" in given else default.pause
-        )
+        hold, pause = _fraction(self.hold_pct, default.hold), _fraction(self.pause_pct, default.pause)
         if hold is not None and pause is not None and pause < hold:
             msg = f"pause_pct ({100 * pause:g}) must be at least hold_pct ({100 * hold:g})"
             raise ValueError(msg)
@@ -74,17 +79,15 @@ class CeilingSpec(Strict):
 class FloorSpec(Strict):
     """A rate that must stay high (opens): below `hold_pct` the step is held, below `warn_pct` a warning.
 
-    A key left out keeps its default for the campaign's `content`; `null` switches that line off.
+    A key left out keeps its default for the campaign's `content`; `off` switches that line off.
     """
 
-    hold_pct: Pct | None = None
-    warn_pct: Pct | None = None
+    hold_pct: Setting = None
+    warn_pct: Setting = None
     min_sample: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
 
     def line(self, default: Line) -> Line:
-        given = self.model_fields_set
-        hold = (self.hold_pct / 100 if self.hold_pct is not None else None) if "hold_pct" in given else default.hold
-        warn = (self.warn_pct / 100 if self.warn_pct is not None else None) if "warn_pct" in given else default.warn
+        hold, warn = _fraction(self.hold_pct, default.hold), _fraction(self.warn_pct, default.warn)
         return Line(
             default.metric, hold=hold, warn=warn, low_is_bad=True, min_sample=self.min_sample or default.min_sample
         )

@@ -21,7 +21,7 @@ def test_defaults_are_the_spec_lines() -> None:
 
 
 def test_a_key_left_out_keeps_its_default_and_null_switches_it_off() -> None:
-    spec = GuardrailsSpec.model_validate({"hard_bounce": {"hold_pct": 3}, "complaint": {"pause_pct": None}})
+    spec = GuardrailsSpec.model_validate({"hard_bounce": {"hold_pct": 3}, "complaint": {"pause_pct": "off"}})
     got = _lines(spec)
     assert got["hard_bounce"] == (0.03, 0.10, None, 200)
     assert got["complaint"] == (0.001, None, None, 2000)
@@ -47,3 +47,12 @@ def test_open_override_applies_to_either_content() -> None:
 def test_bad_values_are_refused(value: dict[str, object], words: str) -> None:
     with pytest.raises(ValidationError, match=words.replace("(", r"\(").replace(")", r"\)")):
         GuardrailsSpec.model_validate(value)
+
+
+def test_a_stored_and_reread_campaign_keeps_its_lines() -> None:
+    """The spec is stored as JSON at submit and read back by every process: nothing may change on the way."""
+    for given in ({}, {"hard_bounce": {"hold_pct": 3}, "complaint": {"pause_pct": "off"}, "open": {"warn_pct": 40}}):
+        spec = GuardrailsSpec.model_validate(given)
+        again = GuardrailsSpec.model_validate_json(spec.model_dump_json(by_alias=True))
+        assert again.lines("marketing") == spec.lines("marketing")
+        assert again.lines("signup") == spec.lines("signup")
