@@ -71,7 +71,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', now - 3600)
 -- Past blocks and shares no longer hold anything back: an absent entry reads the same.
 redis.call('ZREMRANGEBYSCORE', blocks_key, '-inf', now)
 redis.call('ZREMRANGEBYSCORE', dom_key, '-inf', now - catchup)
-redis.call('ZREMRANGEBYSCORE', gtat_key, '-inf', now - catchup)
+redis.call('ZREMRANGEBYSCORE', gtat_key, '-inf', now - math.max(catchup, 3600.0 / id_hourly))
 
 local id_count = redis.call('ZCARD', KEYS[7])
 local pool_count = redis.call('ZCARD', KEYS[10])
@@ -127,7 +127,9 @@ local function own_cap_wait(group)
   if tonumber(redis.call('HGET', gday_key, group) or '0') >= gc[2] then return now + to_midnight, nil end
   local gtat = tonumber(redis.call('ZSCORE', gtat_key, group) or '0')
   if gtat > now then return gtat, nil end
-  return nil, math.max(gtat, now - catchup) + 3600.0 / gc[1]
+  -- Evenly spaced at its own rate; one identity slot of slack, so a send that had to wait for the
+  -- identity's next slot does not cost the group its rate.
+  return nil, math.max(gtat, now - math.max(catchup, interval)) + 3600.0 / gc[1]
 end
 
 local function admit(idx, group, from_held)
