@@ -15,7 +15,7 @@ from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.eta import estimate_completion
 from orchestrator.core.quality import quality, quality_hours, summary_line
-from orchestrator.store import campaigns, identities, keys
+from orchestrator.store import campaigns, group_state, identities, keys
 from orchestrator.store.feedback import FeedbackStore
 from orchestrator.store.ledger import Ledger
 from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, moment, refused, whole
@@ -34,6 +34,9 @@ class IdentityStatus:
     stopped_until: str | None
     quality: dict[str, Any] = field(default_factory=dict)  # core/quality.py Quality.as_json()
     quality_line: str = ""  # the same, as one line for `status` and `watch`
+    #: Per-domain shaping: provider groups held or throttled below the identity's caps
+    #: ({group, reason, until (ISO or None), hourly_cap, daily_cap}; store/group_state.py).
+    groups: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -147,6 +150,10 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
                 hourly_cap=alloc.identities[n].hourly,
                 next_slot=next_slot,
                 stopped_until=_iso(st.stopped_until, spec) if st and st.stopped_until > now else None,
+                groups=[
+                    {**g, "until": _iso(g["until"], spec) if g["until"] else None}
+                    for g in await group_state.throttled(redis, spec, ident.id, days[n], alloc.identities[n], now)
+                ],
             )
         )
     remaining = progress["pending"] + progress["in_flight"]

@@ -8,6 +8,7 @@ at the identity's own day. The grant script enforces the caps computed here (sto
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -106,3 +107,26 @@ async def shaping_limits(
     if not active(spec, identity_day, caps.daily):
         return None
     return limits(await load(redis, identity), spec.build_plan(), caps, now)
+
+
+async def throttled(
+    redis: Redis, spec: Campaign, identity: str, identity_day: int, caps: Caps, now: float
+) -> list[dict[str, Any]]:
+    """For `status`: the groups held or throttled below the identity's caps, why, and until when (Unix time)."""
+    if not active(spec, identity_day, caps.daily):
+        return []
+    out: list[dict[str, Any]] = []
+    for group, state in sorted((await load(redis, identity)).items()):
+        own = group_caps(spec.build_plan(), state, caps, now)
+        factor = state.factor(now)
+        if factor <= 0.0:
+            reason = f"held after {state.reason or 'a block'}"
+        elif factor < 1.0:
+            reason = f"backing off at {factor:.0%} after {state.reason or 'a block'}"
+        elif own != caps:
+            reason = f"its own warm-up day {state.day}"
+        else:
+            continue
+        until = state.next_change(now) if factor < 1.0 else None
+        out.append({"group": group, "reason": reason, "until": until, "hourly_cap": own.hourly, "daily_cap": own.daily})
+    return out

@@ -7,6 +7,7 @@ HTTP to the SES emulator, which answers `FailedOperation.TemporaryBlocked` by a 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from orchestrator.core.domain_shaping import BLOCK_S, STEP_S, GroupState
 from orchestrator.ses.emulator import FaultRule
+from orchestrator.status import campaign_status
 from orchestrator.store import group_state, keys
 from tests.pipeline_harness import Pipeline
 
@@ -44,6 +46,17 @@ def assert_none_sent_twice(pipe: Pipeline) -> None:
     assert max(Counter(r.to_address for r in pipe.emu.send_log).values()) == 1
 
 
+async def status_groups(pipe: Pipeline, now: float) -> list[tuple[str, str, float | None]]:
+    """The groups `status --json` shows held or throttled for the identity at `now`."""
+    st = await campaign_status(pipe.redis, pipe.cid, now)
+    assert st is not None
+    [ident] = st.as_json()["identities"]
+    return [
+        (g["group"], g["reason"], datetime.fromisoformat(g["until"]).timestamp() if g["until"] else None)
+        for g in ident["groups"]
+    ]
+
+
 def count(times: list[float], start: float, end: float) -> int:
     return len([t for t in times if start <= t < end])
 
@@ -70,17 +83,26 @@ async def test_temporary_block_backs_the_group_off_then_restores_it_step_by_step
     stored = (await group_state.load(pipe.redis, IDENTITY))["google"]
     assert stored.blocked_at == t0
     assert stored.reason == "FailedOperation.TemporaryBlocked"
+    assert await status_groups(pipe, t0 + 60) == [
+        ("google", "held after FailedOperation.TemporaryBlocked", t0 + BLOCK_S)
+    ]
+    assert await status_groups(pipe, t0 + BLOCK_S + STEP_S + 5) == [
+        ("google", "backing off at 50% after FailedOperation.TemporaryBlocked", steps[2])
+    ]
+    assert await status_groups(pipe, steps[3] + 1) == []
     assert_none_sent_twice(pipe)
 
 
 @pytest.mark.parametrize(
-    ("from_day", "gmail_max"),
+    ("from_day", "gmail_max", "shown"),
     [
-        pytest.param(3, 41, id="shaping-on-own-day-caps"),
-        pytest.param(4, 150, id="before-from-day-unchanged"),
+        pytest.param(3, 41, [("google", "its own warm-up day 1", None)], id="shaping-on-own-day-caps"),
+        pytest.param(4, 150, [], id="before-from-day-unchanged"),
     ],
 )
-async def test_group_whose_day_lags_is_held_to_its_own_caps(pipe: Pipeline, from_day: int, gmail_max: int) -> None:
+async def test_group_whose_day_lags_is_held_to_its_own_caps(
+    pipe: Pipeline, from_day: int, gmail_max: int, shown: list[tuple[str, str, float | None]]
+) -> None:
     """Identity at day 3 (360/h), gmail's own day 1 (40/h): 40 gmail in the hour once shaping is on, all before."""
     rows = [{"days": "1-2", "daily": 100000, "hourly": 40}, {"days": "3-4", "daily": 100000, "hourly": 360}]
     await pipe.submit(two_domains(150), extra=campaign(3, from_day, rows))
@@ -92,3 +114,4 @@ async def test_group_whose_day_lags_is_held_to_its_own_caps(pipe: Pipeline, from
     assert len(naver) == 150
     assert gmail_max - 6 <= count(gmail, start, start + 3600) <= gmail_max
     assert_none_sent_twice(pipe)
+    assert await status_groups(pipe, pipe.clock.now()) == shown
