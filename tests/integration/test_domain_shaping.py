@@ -17,7 +17,7 @@ from orchestrator.core.domain_shaping import BLOCK_S, STEP_S, GroupState
 from orchestrator.ses.emulator import FaultRule
 from orchestrator.status import campaign_status
 from orchestrator.store import group_state, keys
-from tests.pipeline_harness import Pipeline
+from tests.pipeline_harness import START, Pipeline
 
 pytestmark = [
     # The SDK's own datetime.utcfromtimestamp is deprecated from Python 3.12 on; not ours to fix.
@@ -115,3 +115,19 @@ async def test_group_whose_day_lags_is_held_to_its_own_caps(
     assert gmail_max - 6 <= count(gmail, start, start + 3600) <= gmail_max
     assert_none_sent_twice(pipe)
     assert await status_groups(pipe, pipe.clock.now()) == shown
+
+
+async def test_day_roll_moves_each_group_on_its_own_sends(pipe: Pipeline) -> None:
+    """At midnight the pacer moves gmail (over half its 100 sent) to day 2 and keeps naver (under half) at day 1."""
+    rows = [{"days": "1", "daily": 100, "hourly": 100}, {"days": "2-3", "daily": 200, "hourly": 200}]
+    csv_text = "email,first_name\n" + "".join(
+        f"user{i}@{'naver.com' if i % 5 == 0 else 'gmail.com'},Name{i}\n" for i in range(300)
+    )
+    await pipe.submit(csv_text, extra=campaign(1, 1, rows))
+    await pipe.run(86400 + 600)
+    day_one = [r.to_address for r in pipe.emu.send_log if r.time < START + 86400]
+    gmail = len([a for a in day_one if a.endswith("@gmail.com")])
+    assert (len(day_one), gmail > 50, len(day_one) - gmail < 50) == (100, True, True)
+    states = await group_state.load(pipe.redis, IDENTITY)
+    assert {g: s.day for g, s in states.items()} == {"google": 2, "naver": 1}
+    assert await status_groups(pipe, pipe.clock.now()) == [("naver", "its own warm-up day 1", None)]
