@@ -33,6 +33,7 @@ from orchestrator.simulation.world import build_world
 from orchestrator.store import keys
 from orchestrator.store.api_stats import ApiCallStats
 from orchestrator.store.connection import redis_from_url
+from orchestrator.store.feedback import FeedbackStore
 from orchestrator.submit import submit
 from orchestrator.web.app import running_web
 from orchestrator.web.context import WebContext
@@ -96,9 +97,10 @@ async def run_simulation(
                     step = _stepper(redis, recorder, clock, start, speed, progress, end)
                     await run.run_until(end, on_step=step)
                 await emu.flush_callbacks()  # what is due at the end reaches the web process too
-                posted = [e for e in emu.events if e["timestamp"] <= clock.now()]  # later ones never came
+                await FeedbackStore(redis).retry_early(clock.now())  # events that came before their send
+                posted = emu.poster.delivered  # what the web process accepted; later events never came
                 summary = await summarise(redis, cid, spec, recorder, emu.send_log, posted, note)
-                summary["emulator_events_after_end"] = len(emu.events) - len(posted)
+                summary["emulator_events_after_end"] = sum(e["timestamp"] > clock.now() for e in emu.events)
                 summary["wall_seconds"] = round(time.perf_counter() - wall0, 2)
                 summary["virtual_days"] = round((clock.now() - start) / 86400, 2)
                 summary["steps"] = run.stats.ticks

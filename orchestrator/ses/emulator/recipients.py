@@ -97,6 +97,10 @@ def fate_of(
     return Fate(events, None, unsubscribed_at)
 
 
+#: How many times one event is posted before the emulator gives up on it.
+POST_TRIES: Final = 5
+
+
 class CallbackPoster:
     """POSTs each event to the callback URL once its timestamp has come on the emulator's clock."""
 
@@ -107,7 +111,9 @@ class CallbackPoster:
         self._next = 0  # events are posted in order of generation; a later event may wait on an earlier
         self._pending: list[dict[str, Any]] = []
         self.posted = 0
-        self.failed = 0
+        self.failed = 0  # failed attempts (each is tried again)
+        self.delivered: list[dict[str, Any]] = []  # the events the receiver accepted
+        self._tries: dict[int, int] = {}  # id(event) -> failed posts so far
 
     async def run(self, url_of: Callable[[], str | None]) -> None:
         """Loop until cancelled; `url_of()` returns the current callback URL or None."""
@@ -123,6 +129,11 @@ class CallbackPoster:
         finally:
             if session is not None:
                 await session.close()
+
+    def has_due(self) -> bool:
+        """Whether an event's time has come and it still waits to be posted (nothing is taken)."""
+        now = self._clock.now()
+        return any(e["timestamp"] <= now for e in (*self._pending, *self._events[self._next :]))
 
     def due(self) -> list[dict[str, Any]]:
         """Events whose time has come and that were not posted yet."""
@@ -144,5 +155,9 @@ class CallbackPoster:
                 log.debug("emulator_callback_failed", error=type(exc).__name__)
             if ok:
                 self.posted += 1
+                self.delivered.append(event)
             else:
                 self.failed += 1
+                tries = self._tries[id(event)] = self._tries.get(id(event), 0) + 1
+                if tries < POST_TRIES:
+                    self._pending.append(event)  # posted again at the next pass, as Tencent retries

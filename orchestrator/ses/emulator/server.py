@@ -20,7 +20,7 @@ from orchestrator.core.addresses import parse_from_address
 from orchestrator.core.clock import Clock, SystemClock
 from orchestrator.ses.emulator.faults import FaultPlan
 from orchestrator.ses.emulator.params import ApiError, ParamError, check, parse_body
-from orchestrator.ses.emulator.recipients import CallbackPoster
+from orchestrator.ses.emulator.recipients import POST_TRIES, CallbackPoster
 from orchestrator.ses.emulator.records import CallRecord, SendRecord
 from orchestrator.ses.emulator.service import SesEmulator
 from orchestrator.ses.emulator.signing import SignatureError, verify
@@ -277,11 +277,14 @@ class RunningEmulator:
         return f"{self.host}:{self.port}"
 
     async def flush_callbacks(self) -> None:
-        """POST every due event to the world's callback URL now."""
+        """POST every due event to the world's callback URL now (a failed one is tried again)."""
         url = self.world.callback_url
         if url:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-                await self.poster.flush(session, url)
+                for _ in range(POST_TRIES):
+                    await self.poster.flush(session, url)
+                    if not self.poster.has_due():
+                        break
 
 
 @contextlib.asynccontextmanager
