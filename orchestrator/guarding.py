@@ -45,6 +45,15 @@ def first_hour(ack_at: float | None) -> int | None:
     return None if ack_at is None else hour_of(ack_at) + 1
 
 
+def closed_hours_end(now: float) -> float:
+    """The last instant of the last whole hour before `now`: a window judged there holds only whole hours.
+
+    At a day roll just after midnight the current hour is nearly empty; the rolling window ending in
+    it would leave out the first hour of the day being closed.
+    """
+    return hour_of(now) * HOUR_S - 1e-3
+
+
 async def judge_identities(
     redis: Redis, cid: str, spec: Campaign, identity_ids: list[str], now: float
 ) -> dict[str, IdentityGuard]:
@@ -93,6 +102,10 @@ class Guard:
                 return None
         await self._warn(rec.cid, guards, now, today)
         return guards
+
+    async def for_day_roll(self, rec: campaigns.CampaignRecord, now: float) -> dict[str, IdentityGuard]:
+        """The verdicts a day roll holds on: the rolling window of whole hours before `now`."""
+        return await judge_identities(self.redis, rec.cid, rec.spec, rec.identities, closed_hours_end(now))
 
     async def _warn(self, cid: str, guards: Mapping[str, IdentityGuard], now: float, today: str) -> None:
         """A `guardrail_warning` event, once a local day per campaign, identity and metric."""

@@ -230,6 +230,8 @@ class Pacer:
         guards = await self.guard.check(rec, now, today, force=roll_due)  # always judged before a day roll
         if guards is None:  # a pause line crossed: the campaign paused itself
             return
+        if roll_due:
+            guards = await self.guard.for_day_roll(rec, now)
         for i in ids:
             states[i] = await self._roll_day(states[i], spec, lt.date, now, guards.get(i))
         _, _, alloc = budget_now(spec, states, now)

@@ -9,9 +9,9 @@ import click
 from redis.asyncio import Redis
 
 from orchestrator.cli import EXIT_USAGE
-from orchestrator.commands._common import CommandError, print_json, resolve_campaign, run
+from orchestrator.commands._common import CommandError, clock_now, print_json, resolve_campaign, run
 from orchestrator.control import NeedsAck, Refused, cancel_campaign, pause_campaign, resume_campaign
-from orchestrator.core.clock import SystemClock
+from orchestrator.core.clock import SystemClock, VirtualClock
 from orchestrator.core.text import printable
 
 
@@ -74,7 +74,10 @@ def resume(ctx: click.Context, campaign: str, ack: str, as_json: bool) -> None:
 
     async def body(redis: Redis) -> dict[str, Any]:
         cid = await resolve_campaign(redis, campaign)
-        report = await resume_campaign(redis, cid, SystemClock(), ack, _who())
+        # The run's time (a `simulate --speed` publishes its virtual time): the acknowledgement starts the
+        # guardrails' window afresh, which must be on the clock the sends' cohorts are counted on.
+        now = await clock_now(redis)
+        report = await resume_campaign(redis, cid, VirtualClock(now), ack, _who())
         if isinstance(report, Refused):
             _refused(report, "only a paused campaign can be resumed")
         if isinstance(report, NeedsAck):
