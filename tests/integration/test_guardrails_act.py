@@ -8,6 +8,7 @@ warm-up step. Everything runs on the shared virtual clock.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from click.testing import CliRunner
@@ -89,6 +90,15 @@ async def test_hard_bounces_pause_then_ack_resumes_without_retrip(pipe: Pipeline
     paused_at = await accepted(pipe)
     assert BOUNCE_MIN_SAMPLE < paused_at < 1200  # within its minimum sample and a little (spec: 5,000)
     await pipe.redis.set(keys.VIRTUAL_NOW, repr(pipe.clock.now()))  # the commands read the run's virtual time
+    shown = await asyncio.to_thread(cli, redis_url, "status", pipe.cid, "--json")
+    assert shown.exit_code == 0, shown.output
+    guard = json.loads(shown.output)["identities"][0]["guardrails"]
+    assert guard["held"] is True
+    assert guard["held_because"] in rec.reason
+    bounces = guard["metrics"]["hard_bounce"]
+    assert (bounces["level"], bounces["line"], bounces["sample"]) == ("pause", 0.1, paused_at)
+    assert bounces["bound"] > 0.1
+    assert guard["metrics"]["complaint"]["level"] == "too_few"
     refused = await asyncio.to_thread(cli, redis_url, "resume", pipe.cid)
     assert refused.exit_code == 2
     assert len(refused.output.strip().splitlines()) == 1
