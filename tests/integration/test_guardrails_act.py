@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from orchestrator.cli import main
 from orchestrator.core.guardrails import BOUNCE_MIN_SAMPLE, COMPLAINT_MIN_SAMPLE
+from orchestrator.guarding import Guard
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import Behaviour
 from orchestrator.simulation.virtual_run import VirtualRun
@@ -159,3 +160,26 @@ async def test_hold_keeps_the_bad_identity_day_while_clean_one_advances(pipe: Pi
     rec = await campaigns.get(pipe.redis, bad)
     assert rec is not None
     assert rec.state is State.RUNNING  # a hold keeps sending at the same step: it does not pause
+
+
+async def test_signup_open_warning_once_a_day(pipe: Pipeline) -> None:
+    """Sign-up mail opening at 50 % gives one `guardrail_warning` a local day; the campaign keeps running."""
+    await pipe.submit(csv_of(recipients(10, "gmail.com")), identities=1, extra={**QUICK, "content": "signup"})
+    now = START + 2 * DAY_S
+    sent_hour = int((now - DAY_S - 3600) // 3600)  # sends a day old: their opens are judged
+    await pipe.redis.hset(
+        keys.FB_COHORTS, mapping={f"{sent_hour}|accepted|i|t-id0": 400, f"{sent_hour}|open|i|t-id0": 200}
+    )
+    guard = Guard(pipe.redis)
+    for at, today in ((now, "2026-12-03"), (now + 120, "2026-12-03"), (now + DAY_S / 2, "2026-12-03")):
+        verdicts = await guard.check(await pipe.record(), at, today)
+        assert verdicts is not None
+        assert verdicts["t-id0"].warnings[0].line.metric == "open"
+    warned = await pipe.events("guardrail_warning")
+    assert [(e.identity, e.data["metric"], e.data["threshold"], e.data["sample"]) for e in warned] == [
+        ("t-id0", "open", "0.8", "400")
+    ]
+    verdicts = await guard.check(await pipe.record(), now + DAY_S / 2 + 60, "2026-12-04")
+    assert verdicts is not None
+    assert len(await pipe.events("guardrail_warning")) == 2  # the next local day: once again
+    assert (await pipe.record()).state is State.RUNNING
