@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from orchestrator.cli import main
 from orchestrator.core.guardrails import BOUNCE_MIN_SAMPLE, COMPLAINT_MIN_SAMPLE
 from orchestrator.guarding import Guard
+from orchestrator.pacing import PacerConfig
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import Behaviour
 from orchestrator.simulation.virtual_run import VirtualRun
@@ -23,6 +24,8 @@ from orchestrator.store import campaigns, events, identities, keys
 from orchestrator.store.campaigns import State
 from tests.callback_app import callback_server
 from tests.pipeline_harness import START, Pipeline, settings_for
+from workers.followup import feedback_pass
+from workers.pacer import build_pacer
 
 DAY_S = 86_400.0
 FLUSH_EVERY_S = 20.0
@@ -183,3 +186,19 @@ async def test_signup_open_warning_once_a_day(pipe: Pipeline) -> None:
     assert verdicts is not None
     assert len(await pipe.events("guardrail_warning")) == 2  # the next local day: once again
     assert (await pipe.record()).state is State.RUNNING
+
+
+async def test_send_status_3030_pauses(pipe: Pipeline) -> None:
+    """A GetSendEmailStatus row with SendStatus 3030 (sending limited on bounces) pauses the mail's campaign."""
+    await pipe.submit(csv_of(recipients(400, "gmail.com")), identities=1, extra=QUICK)
+    await pipe.run(60)  # a first few sends; the campaign keeps running
+    assert (await pipe.record()).state is State.RUNNING
+    pipe.emu.service.status_log[0].send_status = 3030  # Tencent now reports the sender limited on this mail
+    pipe.clock.advance(7 * 3600)  # the delivery follow-up asks about sends 6 h old
+    async with TencentSender(settings_for(pipe.emu)) as sender:
+        pacer = build_pacer(pipe.redis, pipe.clock, PacerConfig(), sender=sender)
+        await feedback_pass(pacer, pipe.clock.now())
+    rec = await pipe.record()
+    assert rec.state is State.PAUSED
+    assert rec.paused_by == "automatic"
+    assert "3030" in rec.reason
