@@ -68,12 +68,20 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
 
 
 def decide(identity: str, q: Quality) -> IdentityGuard:
-    """The verdict of each metric with a guardrail line on one identity's quality figures."""
-    verdicts = {
-        metric: judge(fig.line, min(fig.count, fig.sample), fig.sample, fig.z)
-        for metric, fig in q.metrics.items()
-        if fig.line is not None
-    }
+    """The verdict of each metric with a guardrail line on one identity's quality figures.
+
+    A floor (opens) is judged only while Tencent's events come in (a delivery was counted in the
+    window): without an event feed (no callbacks, no follow-up) no open is ever counted, and a zero
+    that only means "not told" must not hold the warm-up.
+    """
+    delivered = q.metrics.get("delivered")
+    fed = delivered is None or delivered.count > 0
+    verdicts = {}
+    for metric, fig in q.metrics.items():
+        if fig.line is None:
+            continue
+        sample = fig.sample if fed or not fig.line.low_is_bad else 0
+        verdicts[metric] = judge(fig.line, min(fig.count, sample), sample, fig.z)
     return IdentityGuard(identity, verdicts)
 
 

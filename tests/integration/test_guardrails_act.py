@@ -170,8 +170,15 @@ async def test_signup_open_warning_once_a_day(pipe: Pipeline) -> None:
     await pipe.submit(csv_of(recipients(10, "gmail.com")), identities=1, extra={**QUICK, "content": "signup"})
     now = START + 2 * DAY_S
     sent_hour = int((now - DAY_S - 3600) // 3600)  # sends a day old: their opens are judged
+    recent = int(now // 3600) - 1
     await pipe.redis.hset(
-        keys.FB_COHORTS, mapping={f"{sent_hour}|accepted|i|t-id0": 400, f"{sent_hour}|open|i|t-id0": 200}
+        keys.FB_COHORTS,
+        mapping={
+            f"{sent_hour}|accepted|i|t-id0": 400,
+            f"{sent_hour}|open|i|t-id0": 200,
+            f"{recent}|accepted|i|t-id0": 10,  # sends of the last hour: Tencent's events come in
+            f"{recent}|delivered|i|t-id0": 10,
+        },
     )
     guard = Guard(pipe.redis)
     for at, today in ((now, "2026-12-03"), (now + 120, "2026-12-03"), (now + DAY_S / 2, "2026-12-03")):

@@ -20,6 +20,8 @@ def figures(content: str, **counts: tuple[int, int]) -> dict[str, str]:
         hour = OLD if metric == "open" else HOUR
         buckets.setdefault(hour, {})[metric] = count
         buckets[hour]["accepted"] = max(buckets[hour].get("accepted", 0), sample)
+    buckets.setdefault(HOUR, {}).setdefault("delivered", 1)  # the event feed works
+    buckets[HOUR].setdefault("accepted", 1)
     spec = GuardrailsSpec()
     lines = {line.metric: line for line in spec.lines(content)}  # type: ignore[arg-type]
     guard = decide("id1", quality(buckets, NOW, 86_400, lines, spec.confidence_z))
@@ -76,3 +78,13 @@ def test_decide_clean_identity_has_no_action() -> None:
     assert guard.holds == []
     assert guard.warnings == []
     assert guard.as_json()["held"] is False
+
+
+def test_decide_opens_not_judged_without_event_feed() -> None:
+    """With no delivery event in the window (no callbacks, no follow-up), a zero open rate holds nothing."""
+    unfed = {OLD: {"accepted": 400}, HOUR: {"accepted": 400}}
+    guard = decide("id1", quality(unfed, NOW))
+    assert guard.verdicts["open"].level == "too_few"
+    assert guard.holds == []
+    fed = {OLD: {"accepted": 400}, HOUR: {"accepted": 400, "delivered": 390}}
+    assert decide("id1", quality(fed, NOW)).verdicts["open"].level == "hold"
