@@ -32,7 +32,7 @@ from orchestrator.core.quality import FOLLOWUP_AFTER_S
 from orchestrator.core.sending import Sender
 from orchestrator.guarding import Guard
 from orchestrator.ses.errors import SesError
-from orchestrator.store import campaigns, events, identities, keys, layout
+from orchestrator.store import campaigns, events, group_state, identities, keys, layout
 from orchestrator.store.campaigns import State
 from orchestrator.store.identities import IdentityState
 from orchestrator.store.ledger import Ledger
@@ -185,6 +185,17 @@ class Pacer:
         held = guard.holds if guard is not None else []
         after = close_day(before, date.fromisoformat(state.open_date), sent, state.open_cap, rules, hold=bool(held))
         await identities.save_progress(self.redis, state.id, after, today.isoformat(), 0)
+        day = effective_day(before, date.fromisoformat(state.open_date), rules)
+        if group_state.active(spec, day, state.open_cap):
+            await group_state.roll(
+                self.redis,
+                state.id,
+                spec.build_plan(),
+                Caps(state.open_cap, 1 << 30),
+                state.open_date,
+                day,
+                rules.advance_min_fraction,
+            )
         if sent > 0:
             etype = (
                 "day_advanced"
@@ -268,7 +279,10 @@ class Pacer:
         if state.open_date != today or state.open_cap != caps.daily:
             await identities.save_progress(self.redis, identity, state.progress, today, caps.daily)
             states[identity] = state = await identities.load(self.redis, identity) or state
+        day = effective_day(state.progress, lt.date, rec.spec.plan.progress_rules(rec.spec.mode))
+        groups = await group_state.shaping_limits(self.redis, rec.spec, identity, day, caps, now)
         limits = Limits(
+            groups=groups,
             identity=caps,
             pool=pool,
             account_interval_s=1.0 / self.config.account_rate_per_s,

@@ -14,9 +14,10 @@ from orchestrator.core.budget import budget_now
 from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.eta import estimate_completion
+from orchestrator.core.plan import Caps
 from orchestrator.core.quality import quality, quality_hours, summary_line
 from orchestrator.guarding import judge_identities
-from orchestrator.store import campaigns, identities, keys
+from orchestrator.store import campaigns, group_state, identities, keys
 from orchestrator.store.feedback import FeedbackStore
 from orchestrator.store.ledger import Ledger
 from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, moment, refused, whole
@@ -36,6 +37,9 @@ class IdentityStatus:
     quality: dict[str, Any] = field(default_factory=dict)  # core/quality.py Quality.as_json()
     quality_line: str = ""  # the same, as one line for `status` and `watch`
     guardrails: dict[str, Any] = field(default_factory=dict)  # core/guard.py IdentityGuard.as_json()
+    #: Per-domain shaping: provider groups held or throttled below the identity's caps
+    #: ({group, reason, until (ISO or None), hourly_cap, daily_cap}; store/group_state.py).
+    groups: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -63,6 +67,14 @@ class CampaignStatus:
 
 def _iso(ts: float, spec: Campaign) -> str:
     return datetime.fromtimestamp(ts, tz=spec.zone).isoformat(timespec="seconds")
+
+
+async def _groups(
+    redis: Redis, spec: Campaign, identity: str, day: int, caps: Caps, now: float
+) -> list[dict[str, Any]]:
+    """The provider groups per-domain shaping holds or throttles for one identity, their `until` as ISO time."""
+    groups = await group_state.throttled(redis, spec, identity, day, caps, now)
+    return [{**g, "until": _iso(g["until"], spec) if g["until"] else None} for g in groups]
 
 
 #: The counts of CampaignStatus.progress.
@@ -149,6 +161,7 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
                 hourly_cap=alloc.identities[n].hourly,
                 next_slot=next_slot,
                 stopped_until=_iso(st.stopped_until, spec) if st and st.stopped_until > now else None,
+                groups=await _groups(redis, spec, ident.id, days[n], alloc.identities[n], now),
             )
         )
     remaining = progress["pending"] + progress["in_flight"]

@@ -17,7 +17,7 @@ from orchestrator.core.decisions import Action, Decision, SideEffect, decide, id
 from orchestrator.core.domains import address_group
 from orchestrator.core.guardrails import data_failure_pause, is_data_failure
 from orchestrator.core.sending import SendOutcome, SendRequest
-from orchestrator.store import campaigns, events, identities, keys, suppression
+from orchestrator.store import campaigns, events, group_state, identities, keys, suppression
 from orchestrator.store.ledger import Claim
 from orchestrator.store.stored_values import refused
 from workers.deps import Deps
@@ -175,8 +175,12 @@ async def _side_effects(
     now: float,
 ) -> None:
     if d.effect is SideEffect.BLOCK_DOMAIN:
-        # The grant script reads the block and drops it once it has passed.
-        await deps.redis.zadd(ck.blocks, {address_group(claim.address): d.until})
+        # The grant script reads the block and drops it once it has passed; the group's backoff with
+        # this identity (shared by every campaign, acted on once per-domain shaping applies) restarts.
+        group = address_group(claim.address)
+        await deps.redis.zadd(ck.blocks, {group: d.until})
+        st = await identities.load(deps.redis, identity_id)
+        await group_state.block(deps.redis, identity_id, group, now, d.value, st.progress.warmup_day if st else 1)
     elif d.effect is SideEffect.STOP_IDENTITY:
         await identities.stop_until(deps.redis, identity_id, identity_resume_at(now, spec.zone))
         await events.emit(deps.redis, now, "identity_stopped_today", ck.cid, identity_id, code=d.value)

@@ -17,6 +17,7 @@ from orchestrator.core.progress import ProgressRules, day_counts
 from orchestrator.simulation.report import render_report
 from orchestrator.simulation.report.signals import recorded_signals
 from orchestrator.store import campaigns, events, identities
+from orchestrator.store.feedback import FeedbackStore
 
 
 @dataclass
@@ -75,6 +76,15 @@ def _open_day_status(row: dict[str, Any], rules: ProgressRules) -> str:
     return "advanced" if day_counts(row["sent"], row["daily_cap"], rules) else "held"
 
 
+async def _recorded(redis: Any, cid: str) -> dict[str, int]:
+    """What the orchestrator itself recorded of the campaign (callbacks and follow-up), metric -> count."""
+    out: Counter[str] = Counter()
+    for (metric, _identity, campaign), count in (await FeedbackStore(redis).totals()).items():
+        if campaign == cid:
+            out[metric] += count
+    return dict(sorted(out.items()))
+
+
 async def summarise(
     redis: Any, cid: str, spec: Campaign, recorder: DayRecorder, send_log: list[Any], emu_events: list[Any], note: str
 ) -> dict[str, Any]:
@@ -116,6 +126,7 @@ async def summarise(
         },
         "sends_logged": len(send_log),
         "emulator_events": dict(Counter(e["event"] for e in emu_events)),
+        "recorded_events": await _recorded(redis, cid),
         "days": day_rows,
     }
 

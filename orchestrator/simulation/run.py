@@ -96,7 +96,9 @@ async def run_simulation(
                     step = _stepper(redis, recorder, clock, start, speed, progress, end)
                     await run.run_until(end, on_step=step)
                 await emu.flush_callbacks()  # what is due at the end reaches the web process too
-                summary = await summarise(redis, cid, spec, recorder, emu.send_log, emu.events, note)
+                posted = [e for e in emu.events if e["timestamp"] <= clock.now()]  # later ones never came
+                summary = await summarise(redis, cid, spec, recorder, emu.send_log, posted, note)
+                summary["emulator_events_after_end"] = len(emu.events) - len(posted)
                 summary["wall_seconds"] = round(time.perf_counter() - wall0, 2)
                 summary["virtual_days"] = round((clock.now() - start) / 86400, 2)
                 summary["steps"] = run.stats.ticks

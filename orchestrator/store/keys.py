@@ -75,12 +75,18 @@ class IdentityKeys:
         self.domains = base + "dom"  # zset: recipient domain group -> its share's tat (past entries pruned)
         self.old_domain_prefix = base + "dom:"  # before `domains`: hash per domain group (store/layout.py)
         self.quota_prefix = base + "quota:"  # counter per Tencent (China-time) date: the daily quota
+        self.groups = base + "groups"  # hash: provider group -> JSON GroupState (store/group_state.py)
+        self.group_tat = base + "gtat"  # zset: provider group -> tat of its own hourly cap (past entries pruned)
+        self.group_day_prefix = base + "gday:"  # hash per local date: provider group -> sends
 
     def day(self, local_date: str) -> str:
         return f"{self.day_prefix}{local_date}"
 
     def quota_day(self, tencent_date: str) -> str:
         return f"{self.quota_prefix}{tencent_date}"
+
+    def group_day(self, local_date: str) -> str:
+        return f"{self.group_day_prefix}{local_date}"
 
 
 IDENTITIES = f"{PREFIX}identities"  # set: every identity id ever registered

@@ -7,6 +7,7 @@ given every key it touches: the recipients it may pick are peeked first (store/g
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from orchestrator.core.calendar import tencent_day
@@ -59,6 +60,15 @@ class Limits:
     account_burst: int
     catchup_s: float
     domain_share: float  # 0 turns the recipient-domain share off
+    #: Per-domain shaping (None: off): provider group -> its own (hourly, daily, held until) caps;
+    #: a group not named has only the identity's (store/group_state.py).
+    groups: dict[str, tuple[int, int, float]] | None = None
+
+    @property
+    def groups_arg(self) -> str:
+        if self.groups is None:
+            return ""
+        return json.dumps({g: [h, d, u] for g, (h, d, u) in sorted(self.groups.items())}, separators=(",", ":"))
 
 
 class Limiter:
@@ -116,8 +126,10 @@ class Limiter:
             self.jobs.expires_ms,
             quota or 0,
             repr(to_quota_day_s),
+            limits.groups_arg,
         ]
-        return await self._calls(ck, identity, now, want, limits.domain_share > 0, fixed, args)
+        share_on = limits.domain_share > 0 or limits.groups is not None
+        return await self._calls(ck, identity, now, want, share_on, fixed, args)
 
     async def _calls(
         self,
@@ -178,4 +190,6 @@ class Limiter:
             ck.hours_prefix + local_date,
             ik.domains,
             ck.blocks,
+            ik.group_tat,
+            ik.group_day(local_date),
         ]

@@ -95,3 +95,15 @@ def test_simulate_totals_match_the_emulator_log(simulation: Path) -> None:
         == r["accepted"] + r["failed"] + r["suppressed"] + r["invalid"] + r["in_doubt"] + r["pending"] + r["duplicates"]
     )
     assert sum(d["sent"] for d in summary["days"]) == len(sends)
+
+
+def test_simulate_records_what_the_emulator_posted(simulation: Path) -> None:
+    """The callbacks went through the web process: what the orchestrator counted equals what was posted."""
+    summary = json.loads((simulation / "summary.json").read_text(encoding="utf-8"))
+    posted, recorded = summary["emulator_events"], summary["recorded_events"]
+    assert recorded["accepted"] == summary["recipients"]["accepted"]
+    assert recorded.get("delivered", 0) == posted.get("delivered", 0) > 0
+    assert recorded.get("hard_bounce", 0) + recorded.get("soft_bounce", 0) == posted.get("bounce", 0)
+    assert recorded.get("complaint", 0) == posted.get("spamreport", 0)
+    for name in ("open", "click", "unsubscribe"):
+        assert recorded.get(name, 0) == posted.get(name, 0), name

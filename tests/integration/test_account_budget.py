@@ -147,7 +147,9 @@ async def test_sender_with_budget_holds_tencents_rate_at_the_provider(
     assert [o.kind for o in outcomes] == [OutcomeKind.ACCEPTED] * 120
     times = [r.time for r in emulator_20_per_s.send_log]
     assert len(times) == 120
-    assert max_in_rolling_window(times, 1.0) <= settings.account_rate().send_per_s
+    # The slots are spaced for SendEmail's share (16/s); at the provider, arrival jitter of a busy
+    # event loop may bunch two of them, but never past the account's rate, below Tencent's 20/s.
+    assert max_in_rolling_window(times, 1.0) <= settings.account_rate().rate_per_s
 
 
 async def test_account_budget_after_a_restart_waits_out_reservations_it_may_have_lost(

@@ -13,12 +13,16 @@
 --       9 id gcra, 10 pool hour, 11 pool day, 12 account gcra, 13 arq queue, 14 identity's sends on
 --       Tencent's (China-time) day, 15 the campaign's hour summary of the day, 16 the identity's
 --       domain share (zset group -> tat), 17 the campaign's blocked domain groups (zset group ->
---       until), then the candidates' keys: state buckets, record buckets, arq job keys, held lists
+--       until), 18 the identity's provider groups' own-cap tat (zset group -> tat), 19 the identity's
+--       sends per provider group on the local date (hash group -> sends), then the candidates' keys:
+--       state buckets, record buckets, arq job keys, held lists
 -- ARGV: 1 now, 2 want, 3 id hourly, 4 id daily, 5 pool hourly, 6 pool daily, 7 account interval s,
 --       8 account burst, 9 catch-up s, 10 day ttl s, 11 campaign id, 12 identity, 13 domain share
 --       (0 = off), 14 grant deadline s, 15 seconds to next local midnight, 16 job function name,
 --       17 local hour, 18 arq score (wall-clock ms), 19 arq job expiry ms, 20 Tencent daily quota
---       (0 = none known), 21 seconds until Tencent's day turns, 22 the candidates as JSON:
+--       (0 = none known), 21 seconds until Tencent's day turns, 22 per-domain shaping ('' = off) as
+--       JSON {group: [hourly, daily, held until]} (store/group_state.py; a group not named has only
+--       the identity's caps; hourly 0: held until the third number), 23 the candidates as JSON:
 --       {"c": {idx: [state key n, record key n, job key n, grant seq, job id]}, "h": {group: held list key n}}
 --       (n: a position in KEYS; the grant seqs, strings, reserved by the caller: unique, not dense)
 -- Returns: {reason, wait_s, idx1, grant1, idx2, grant2, ...}; reason `more` or `more|<group>` (its
@@ -46,9 +50,12 @@ local arq_score = ARGV[18]
 local arq_expires = ARGV[19]
 local quota = tonumber(ARGV[20])
 local to_quota_day = tonumber(ARGV[21])
-local declared = cjson.decode(ARGV[22])
+local shaping = ARGV[22] ~= ''
+local gcaps = shaping and cjson.decode(ARGV[22]) or {}
+local declared = cjson.decode(ARGV[23])
 local cands, held_keys = declared.c, declared.h
 local hours_key, dom_key, blocks_key = KEYS[15], KEYS[16], KEYS[17]
+local gtat_key, gday_key = KEYS[18], KEYS[19]
 
 if redis.call('HGET', KEYS[1], 'state') ~= __CAMPAIGN_RUNNING__ then
   return {'not_running', '-1'}
@@ -64,6 +71,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', now - 3600)
 -- Past blocks and shares no longer hold anything back: an absent entry reads the same.
 redis.call('ZREMRANGEBYSCORE', blocks_key, '-inf', now)
 redis.call('ZREMRANGEBYSCORE', dom_key, '-inf', now - catchup)
+redis.call('ZREMRANGEBYSCORE', gtat_key, '-inf', now - math.max(catchup, 3600.0 / id_hourly))
 
 local id_count = redis.call('ZCARD', KEYS[7])
 local pool_count = redis.call('ZCARD', KEYS[10])
@@ -110,10 +118,30 @@ end
 
 -- May recipient `idx` of `group` go now? If not, park it: in `later` while its domain is blocked,
 -- held while its domain has used its share of the identity's hour and other mail is waiting.
+-- When may `group` take one more under its own caps (per-domain shaping)? nil: now, with the tat
+-- its next send would leave.
+local function own_cap_wait(group)
+  local gc = gcaps[group]
+  if not gc then return nil, nil end
+  if gc[1] <= 0 then return math.max(gc[3], now + 1), nil end
+  if tonumber(redis.call('HGET', gday_key, group) or '0') >= gc[2] then return now + to_midnight, nil end
+  local gtat = tonumber(redis.call('ZSCORE', gtat_key, group) or '0')
+  if gtat > now then return gtat, nil end
+  -- Evenly spaced at its own rate; one identity slot of slack, so a send that had to wait for the
+  -- identity's next slot does not cost the group its rate.
+  return nil, math.max(gtat, now - math.max(catchup, interval)) + 3600.0 / gc[1]
+end
+
 local function admit(idx, group, from_held)
   local blocked = tonumber(redis.call('ZSCORE', blocks_key, group) or '0')
   if blocked > now then
     redis.call('ZADD', KEYS[3], blocked, idx)
+    return false
+  end
+  -- A group over its own caps, or backing off after a block, waits whether or not others do.
+  local own_wait, own_tat = own_cap_wait(group)
+  if own_wait then
+    hold(idx, group, own_wait, from_held)
     return false
   end
   if share > 0 then
@@ -130,6 +158,10 @@ local function admit(idx, group, from_held)
       redis.call('ZADD', KEYS[4], dtat, group)  -- the rest of the group waits for its next turn
     end
   end
+  if own_tat then
+    redis.call('ZADD', gtat_key, own_tat, group)
+    redis.call('EXPIRE', gtat_key, 7200)
+  end
   return true
 end
 
@@ -138,7 +170,7 @@ local missing = nil  -- the domain group whose held list was not declared, when 
 -- Is `idx` (of `group`, when known) declared, with the held list its group may need?
 local function usable(idx, group)
   if not cands[idx] then return false end
-  group = group or (share > 0 and record_domain(idx))
+  group = group or ((share > 0 or shaping) and record_domain(idx))
   if group and not held_key(group) then missing = group; return false end
   return true
 end
@@ -191,7 +223,7 @@ local function next_recipient()
     if g[1] then
       local idx, more = unhold(g[1])
       if more then return nil, true end
-      if idx and admit(idx, g[1], false) then return idx, false end
+      if idx and admit(idx, g[1], true) then return idx, false end  -- held again: at the front
     end
   end
   return nil, false
@@ -251,6 +283,7 @@ while granted < want do
   granted = granted + 1
   table.insert(out, idx)
   table.insert(out, grant)
+  if shaping then redis.call('HINCRBY', gday_key, record_domain(idx), 1) end
   local job = cjson.encode({t = cjson.null, f = job_function, a = {cid, tonumber(idx), grant}, k = {},
                             et = tonumber(arq_score)})
   redis.call('PSETEX', KEYS[cand[3]], arq_expires, job)
@@ -264,6 +297,7 @@ if granted > 0 then
   redis.call('EXPIRE', KEYS[11], day_ttl)
   redis.call('INCRBY', KEYS[14], granted)
   redis.call('EXPIRE', KEYS[14], day_ttl)
+  if shaping then redis.call('EXPIRE', gday_key, day_ttl) end
   redis.call('HSET', KEYS[9], 'tat', tat, 'interval', interval)
   redis.call('HSET', KEYS[12], 'tat', acct_tat, 'interval', acct_interval)
   redis.call('HINCRBY', hours_key, identity .. '|' .. local_hour, granted)

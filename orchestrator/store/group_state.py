@@ -1,0 +1,132 @@
+"""Each provider group's standing with one identity (core/domain_shaping.py), shared by the pacer and every worker.
+
+Stored per identity in one hash (`keys.IdentityKeys.groups`): provider group -> JSON
+{"day", "blocked_at", "reason"}. A group with no entry has never been cut back nor rolled: it sends
+at the identity's own day. The grant script enforces the caps computed here (store/limiter.py).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from redis.asyncio import Redis
+
+from orchestrator.core.campaign import Campaign
+from orchestrator.core.domain_shaping import GroupState, group_caps, on_block, roll_day, shaping_active, start_group
+from orchestrator.core.plan import Caps, Plan
+from orchestrator.store import keys
+from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, moment, whole
+
+
+def encode(state: GroupState) -> str:
+    return json.dumps({"day": state.day, "blocked_at": state.blocked_at, "reason": state.reason})
+
+
+def decode(raw: str, where: str) -> GroupState:
+    """One stored group state; a one-line error naming `where` when it cannot be read."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise BadStoredValueError(f"{where}: not JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("reason", ""), str):
+        raise BadStoredValueError(f"{where}: not a group state")
+    blocked = data.get("blocked_at")
+    return GroupState(
+        day=whole(str(data.get("day", "")), f"{where} day", 1, low=1, high=MAX_WHOLE),
+        blocked_at=None if blocked is None else moment(str(blocked), f"{where} blocked_at"),
+        reason=str(data.get("reason", "")),
+    )
+
+
+async def load(redis: Redis, identity: str) -> dict[str, GroupState]:
+    """Every provider group with a stored state for `identity`."""
+    raw = await redis.hgetall(keys.IdentityKeys(identity).groups)
+    return {str(g): decode(str(v), f"group state {identity}/{g}") for g, v in raw.items()}
+
+
+async def block(redis: Redis, identity: str, group: str, now: float, reason: str, identity_day: int) -> GroupState:
+    """A temporary block or deferral burst from `group`: its backoff starts again at `now`."""
+    key = keys.IdentityKeys(identity).groups
+    raw = await redis.hget(key, group)
+    current = decode(str(raw), f"group state {identity}/{group}") if raw is not None else start_group(identity_day)
+    state = on_block(current, now, reason)
+    await redis.hset(key, group, encode(state))
+    return state
+
+
+def limits(states: dict[str, GroupState], plan: Plan, identity: Caps, now: float) -> dict[str, tuple[int, int, float]]:
+    """The grant script's per-group caps: (hourly, daily, held until) for each group with a state of its own."""
+    out: dict[str, tuple[int, int, float]] = {}
+    for group, state in states.items():
+        caps = group_caps(plan, state, identity, now)
+        until = state.next_change(now) if caps.hourly <= 0 else None
+        out[group] = (caps.hourly, caps.daily, until if until is not None else 0.0)
+    return out
+
+
+async def roll(
+    redis: Redis,
+    identity: str,
+    plan: Plan,
+    identity_caps: Caps,
+    closed_date: str,
+    identity_day: int,
+    min_fraction: float,
+) -> dict[str, str]:
+    """The identity's day closed: each group that sent or has a state moves on or stays (why, per group)."""
+    ik = keys.IdentityKeys(identity)
+    sent = {
+        str(g): whole(str(n), f"group sends {identity}/{g}")
+        for g, n in (await redis.hgetall(ik.group_day(closed_date))).items()
+    }
+    states = await load(redis, identity)
+    held: dict[str, str] = {}
+    for group in sorted(set(sent) | set(states)):
+        state = states.get(group) or start_group(identity_day)
+        cap = plan.caps(state.day).min(identity_caps).daily
+        after, why = roll_day(state, sent.get(group, 0), cap, min_fraction, None)
+        await redis.hset(ik.groups, group, encode(after))
+        if why:
+            held[group] = why
+    return held
+
+
+def active(spec: Campaign, identity_day: int, identity_daily: int) -> bool:
+    """Whether per-domain shaping applies to this campaign's identity at this day and daily cap."""
+    sh = spec.shaping
+    return spec.mode.value == "warmup" and shaping_active(
+        identity_day, identity_daily, sh.per_domain_from_day, sh.per_domain_from_daily
+    )
+
+
+async def shaping_limits(
+    redis: Redis, spec: Campaign, identity: str, identity_day: int, caps: Caps, now: float
+) -> dict[str, tuple[int, int, float]] | None:
+    """The pacer's hook: the grant's per-group caps for one identity, None before shaping starts."""
+    if not active(spec, identity_day, caps.daily):
+        return None
+    return limits(await load(redis, identity), spec.build_plan(), caps, now)
+
+
+async def throttled(
+    redis: Redis, spec: Campaign, identity: str, identity_day: int, caps: Caps, now: float
+) -> list[dict[str, Any]]:
+    """For `status`: the groups held or throttled below the identity's caps, why, and until when (Unix time)."""
+    if not active(spec, identity_day, caps.daily):
+        return []
+    out: list[dict[str, Any]] = []
+    for group, state in sorted((await load(redis, identity)).items()):
+        own = group_caps(spec.build_plan(), state, caps, now)
+        factor = state.factor(now)
+        if factor <= 0.0:
+            reason = f"held after {state.reason or 'a block'}"
+        elif factor < 1.0:
+            reason = f"backing off at {factor:.0%} after {state.reason or 'a block'}"
+        elif own != caps:
+            reason = f"its own warm-up day {state.day}"
+        else:
+            continue
+        until = state.next_change(now) if factor < 1.0 else None
+        out.append({"group": group, "reason": reason, "until": until, "hourly_cap": own.hourly, "daily_cap": own.daily})
+    return out

@@ -1,0 +1,60 @@
+"""The provider groups' stored standing per identity (store/group_state.py) on a real redis-server."""
+
+from __future__ import annotations
+
+import pytest
+from redis.asyncio import Redis
+
+from orchestrator.core.domain_shaping import BLOCK_S, GroupState
+from orchestrator.core.plan import Caps
+from orchestrator.core.plan_spec import PlanSpec
+from orchestrator.store import group_state, keys
+from orchestrator.store.stored_values import BadStoredValueError
+
+IDENTITY = "g-id0"
+PLAN = PlanSpec().build()  # day 1: 1,000 a day, day 2: 1,500, day 3: 2,000
+NOW = 1_796_083_200.0
+
+
+async def test_roll_moves_each_group_on_its_own_sends(redis: Redis) -> None:
+    """At the day roll: half its cap sent moves a group on, less keeps it, a new group starts at the identity's day."""
+    ik = keys.IdentityKeys(IDENTITY)
+    await redis.hset(ik.groups, "naver", group_state.encode(GroupState(day=1)))
+    await redis.hset(ik.groups, "google", group_state.encode(GroupState(day=2)))
+    await redis.hset(ik.group_day("2026-12-01"), mapping={"naver": 500, "google": 700, "kakao": 1000})
+    held = await group_state.roll(redis, IDENTITY, PLAN, Caps(2000, 400), "2026-12-01", 3, 0.5)
+    states = await group_state.load(redis, IDENTITY)
+    assert {g: s.day for g, s in states.items()} == {"naver": 2, "google": 2, "kakao": 4}
+    assert held == {"google": "sent 700 of its cap 1,500"}
+
+
+async def test_block_restarts_the_backoff_and_keeps_the_groups_day(redis: Redis) -> None:
+    """A block stores when and why; a later one starts the backoff again; the group's own day stays."""
+    await redis.hset(keys.IdentityKeys(IDENTITY).groups, "google", group_state.encode(GroupState(day=2)))
+    await group_state.block(redis, IDENTITY, "google", NOW, "FailedOperation.TemporaryBlocked", 5)
+    again = await group_state.block(redis, IDENTITY, "google", NOW + 900, "deferral burst", 5)
+    fresh = await group_state.block(redis, IDENTITY, "naver", NOW, "FailedOperation.TemporaryBlocked", 5)
+    assert again == GroupState(day=2, blocked_at=NOW + 900, reason="deferral burst")
+    assert fresh.day == 5
+    caps = group_state.limits(await group_state.load(redis, IDENTITY), PLAN, Caps(6000, 500), NOW + 1000)
+    assert caps == {
+        "google": (0, 0, NOW + 900 + BLOCK_S),
+        "naver": (125, 4500, 0.0),
+    }  # day 5: 4,500/500, a quarter of the hour
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        pytest.param("{", "group state g-id0/google: not JSON", id="not-json"),
+        pytest.param("[1]", "group state g-id0/google: not a group state", id="not-an-object"),
+        pytest.param('{"day": "x"}', "stored group state g-id0/google day is not a whole number", id="day-text"),
+        pytest.param('{"day": 0}', "stored group state g-id0/google day is out of range", id="day-zero"),
+        pytest.param('{"day": 1, "blocked_at": "soon"}', "blocked_at is not a number", id="blocked-at-text"),
+    ],
+)
+async def test_unreadable_group_state_names_the_place(redis: Redis, raw: str, message: str) -> None:
+    """A stored group state that cannot be read fails with one line naming the identity and group."""
+    await redis.hset(keys.IdentityKeys(IDENTITY).groups, "google", raw)
+    with pytest.raises(BadStoredValueError, match=message):
+        await group_state.load(redis, IDENTITY)
