@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from orchestrator.core.budget import budget_now
 from orchestrator.core.campaign_state import Transition
 from orchestrator.core.clock import Clock
+from orchestrator.guarding import judge_identities, record_ack
 from orchestrator.store import campaigns, events, identities
 
 #: How often a pause looks again at the sends still in flight.
@@ -23,6 +24,15 @@ class Refused:
 
     campaign_id: str
     state: str
+
+
+@dataclass(frozen=True, slots=True)
+class NeedsAck:
+    """The campaign paused itself: resuming needs an acknowledgement of the reason (and the figures behind it)."""
+
+    campaign_id: str
+    reason: str
+    metrics: dict[str, Any]  # identity -> core/guard.py IdentityGuard.as_json()
 
 
 async def _in_flight(redis: Redis, cid: str) -> tuple[int, int]:
@@ -57,14 +67,26 @@ async def pause_campaign(
     }
 
 
-async def resume_campaign(redis: Redis, cid: str, clock: Clock, ack: str, by: str) -> dict[str, Any] | Refused:
-    """Continue `cid`, recording the acknowledged pause; each identity's warm-up day and caps for today."""
+async def resume_campaign(
+    redis: Redis, cid: str, clock: Clock, ack: str, by: str
+) -> dict[str, Any] | Refused | NeedsAck:
+    """Continue `cid`, recording the acknowledged pause; each identity's warm-up day and caps for today.
+
+    An automatic pause (a guardrail, a campaign-fatal answer) needs `ack`; once acknowledged, the
+    guardrails judge only sends made after it, so the old sample does not pause the campaign again.
+    """
     rec = await campaigns.get(redis, cid)
     assert rec is not None
     previous_reason = rec.reason
+    automatic = rec.state is campaigns.State.PAUSED and rec.paused_by == "automatic"
+    if automatic and not ack.strip():
+        guards = await judge_identities(redis, cid, rec.spec, rec.identities, clock.now())
+        return NeedsAck(cid, previous_reason, {i: g.as_json() for i, g in guards.items()})
     outcome, was = await campaigns.transition(redis, cid, Transition.RESUME, clock.now(), reason="", by=by)
     if outcome == "refused":
         return Refused(cid, was)
+    if outcome == "ok" and automatic:
+        await record_ack(redis, cid, clock.now())
     if outcome == "ok" and (ack or previous_reason):
         await events.emit(
             redis, clock.now(), "pause_acknowledged", cid, reason=previous_reason, note=ack or None, by=by

@@ -24,11 +24,13 @@ from orchestrator.core.decisions import (
     RECONCILE_THROTTLED_RETRY_S,
     RECONCILE_WINDOW_S,
 )
+from orchestrator.core.guard import IdentityGuard, event_data
 from orchestrator.core.ledger_state import STATES
 from orchestrator.core.plan import Caps
 from orchestrator.core.progress import close_day, effective_day
 from orchestrator.core.quality import FOLLOWUP_AFTER_S
 from orchestrator.core.sending import Sender
+from orchestrator.guarding import Guard
 from orchestrator.ses.errors import SesError
 from orchestrator.store import campaigns, events, group_state, identities, keys, layout
 from orchestrator.store.campaigns import State
@@ -100,6 +102,7 @@ class Pacer:
         self._quota_read_at = float("-inf")
         self._unreadable: set[str] = set()  # campaigns already reported unreadable
         self._layout_checked = False
+        self.guard = Guard(redis)
 
     async def tick(self) -> TickReport:
         now = self.clock.now()
@@ -169,14 +172,18 @@ class Pacer:
                     await identities.set_live_quota(self.redis, st.id, found.daily_quota, found.reputation_level)
                     log.info("quota_read", identity=st.id, daily_quota=found.daily_quota, level=found.reputation_level)
 
-    async def _roll_day(self, state: IdentityState, spec: Campaign, today: date, now: float) -> IdentityState:
-        """Close the identity's open day once its local date has passed (day advance or hold)."""
+    async def _roll_day(
+        self, state: IdentityState, spec: Campaign, today: date, now: float, guard: IdentityGuard | None = None
+    ) -> IdentityState:
+        """Close the identity's open day once its local date has passed (day advance, or hold: too little
+        sent, or a guardrail's hold line crossed)."""
         if not state.open_date or state.open_date >= today.isoformat():
             return state
         rules = spec.plan.progress_rules(spec.mode)
         sent = await identities.sent_on(self.redis, state.id, state.open_date)
         before = state.progress
-        after = close_day(before, date.fromisoformat(state.open_date), sent, state.open_cap, rules)
+        held = guard.holds if guard is not None else []
+        after = close_day(before, date.fromisoformat(state.open_date), sent, state.open_cap, rules, hold=bool(held))
         await identities.save_progress(self.redis, state.id, after, today.isoformat(), 0)
         day = effective_day(before, date.fromisoformat(state.open_date), rules)
         if group_state.active(spec, day, state.open_cap):
@@ -205,6 +212,7 @@ class Pacer:
                 sent=sent,
                 daily_cap=state.open_cap,
                 warmup_day=after.warmup_day,
+                **(event_data(held[0]) if held and etype == "day_held" else {}),
             )
         refreshed = await identities.load(self.redis, state.id)
         assert refreshed is not None
@@ -228,8 +236,15 @@ class Pacer:
         missing = [i for i in ids if i not in states]
         if missing:
             states.update(await identities.load_many(self.redis, missing))
+        today = lt.date.isoformat()
+        roll_due = any(states[i].open_date and states[i].open_date < today for i in ids)
+        guards = await self.guard.check(rec, now, today, force=roll_due)  # always judged before a day roll
+        if guards is None:  # a pause line crossed: the campaign paused itself
+            return
+        if roll_due:
+            guards = await self.guard.for_day_roll(rec, now)
         for i in ids:
-            states[i] = await self._roll_day(states[i], spec, lt.date, now)
+            states[i] = await self._roll_day(states[i], spec, lt.date, now, guards.get(i))
         _, _, alloc = budget_now(spec, states, now)
         share = spec.shaping.max_domain_share if spec.mode.value == "warmup" else 0.0
         order = list(range(len(ids)))

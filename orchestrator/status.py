@@ -16,6 +16,7 @@ from orchestrator.core.campaign import Campaign
 from orchestrator.core.eta import estimate_completion
 from orchestrator.core.plan import Caps
 from orchestrator.core.quality import quality, quality_hours, summary_line
+from orchestrator.guarding import judge_identities
 from orchestrator.store import campaigns, group_state, identities, keys
 from orchestrator.store.feedback import FeedbackStore
 from orchestrator.store.ledger import Ledger
@@ -35,6 +36,7 @@ class IdentityStatus:
     stopped_until: str | None
     quality: dict[str, Any] = field(default_factory=dict)  # core/quality.py Quality.as_json()
     quality_line: str = ""  # the same, as one line for `status` and `watch`
+    guardrails: dict[str, Any] = field(default_factory=dict)  # core/guard.py IdentityGuard.as_json()
     #: Per-domain shaping: provider groups held or throttled below the identity's caps
     #: ({group, reason, until (ISO or None), hourly_cap, daily_cap}; store/group_state.py).
     groups: list[dict[str, Any]] = field(default_factory=list)
@@ -184,6 +186,9 @@ async def _add_quality(redis: Redis, status: CampaignStatus, spec: Campaign, now
     for ident in status.identities:
         q = quality(await store.buckets("i", ident.id, hours), now, window_s, lines, g.confidence_z)
         ident.quality, ident.quality_line = q.as_json(), summary_line(q)
+    guards = await judge_identities(redis, status.id, spec, [i.id for i in status.identities], now)
+    for ident in status.identities:
+        ident.guardrails = guards[ident.id].as_json()
 
 
 async def _identity_counters(redis: Redis, identity_id: str, today: str, now: float) -> tuple[int, int, float]:

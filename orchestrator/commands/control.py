@@ -8,9 +8,10 @@ from typing import Any, NoReturn
 import click
 from redis.asyncio import Redis
 
-from orchestrator.commands._common import CommandError, print_json, resolve_campaign, run
-from orchestrator.control import Refused, cancel_campaign, pause_campaign, resume_campaign
-from orchestrator.core.clock import SystemClock
+from orchestrator.cli import EXIT_USAGE
+from orchestrator.commands._common import CommandError, clock_now, print_json, resolve_campaign, run
+from orchestrator.control import NeedsAck, Refused, cancel_campaign, pause_campaign, resume_campaign
+from orchestrator.core.clock import SystemClock, VirtualClock
 from orchestrator.core.text import printable
 
 
@@ -57,17 +58,34 @@ def pause(ctx: click.Context, campaign: str, reason: str, wait_s: float, as_json
 
 @click.command("resume")
 @click.argument("campaign")
-@click.option("--ack", "ack", default="", help="Acknowledge the pause reason (recorded in the log).")
+@click.option(
+    "--ack",
+    "ack",
+    default="",
+    help="Acknowledge the pause reason (recorded in the log); needed after an automatic pause.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def resume(ctx: click.Context, campaign: str, ack: str, as_json: bool) -> None:
-    """Continue CAMPAIGN where it stopped; shows each identity's warm-up day and caps for today."""
+    """Continue CAMPAIGN where it stopped; shows each identity's warm-up day and caps for today.
+
+    A campaign that paused itself (a guardrail, Tencent's answer) resumes only with --ack "text".
+    """
 
     async def body(redis: Redis) -> dict[str, Any]:
         cid = await resolve_campaign(redis, campaign)
-        report = await resume_campaign(redis, cid, SystemClock(), ack, _who())
+        # The run's time (a `simulate --speed` publishes its virtual time): the acknowledgement starts the
+        # guardrails' window afresh, which must be on the clock the sends' cohorts are counted on.
+        now = await clock_now(redis)
+        report = await resume_campaign(redis, cid, VirtualClock(now), ack, _who())
         if isinstance(report, Refused):
             _refused(report, "only a paused campaign can be resumed")
+        if isinstance(report, NeedsAck):
+            raise CommandError(
+                f"campaign {cid} paused itself ({printable(report.reason)}): "
+                'resume it with --ack "what was done about it"',
+                EXIT_USAGE,
+            )
         return report
 
     report = run(ctx, body)

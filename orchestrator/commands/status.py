@@ -47,6 +47,10 @@ def render_status(st: CampaignStatus) -> Group:
         )
     quality = [
         Text(printable(f"  {i.id} quality: {i.quality_line or 'no figures yet'}"), style="dim") for i in st.identities
+    ] + [
+        Text(printable(f"  {i.id} HELD: {i.guardrails['held_because']}"), style="yellow")
+        for i in st.identities
+        if i.guardrails.get("held")
     ]
     pool = Text(
         f"pool today: {st.pool_daily_cap:,}/day, {st.pool_hourly_cap:,}/hour"

@@ -123,6 +123,10 @@ class GuardrailsSpec(Strict):
         return self
 
 
+#: GetSendEmailStatus `SendStatus` codes that pause the campaign of the mail they are read on (Tencent
+#: has limited the sender; the SendEmail answer `FailedOperation.HighRejectionRate` does the same).
+PAUSING_SEND_STATUS = {3030: "Tencent limits sending: the bounce rate is too high (SendStatus 3030)"}
+
 #: A campaign pauses itself when at least this many recipients failed on their template data and
 #: they outnumber the accepted ones: the data mapping, not the recipients, is wrong.
 DATA_FAILURE_PAUSE_MIN = 20

@@ -108,6 +108,14 @@ def suppression(sender_domain: str) -> str:
     return f"{PREFIX}supp:domain:{sender_domain}"  # hash: address -> JSON, never mailed from this sender domain
 
 
+GUARD_ACK = f"{PREFIX}guard:ack"  # hash: campaign -> time of the last acknowledged automatic pause (guarding.py)
+
+
+def guard_warned(cid: str, identity: str, metric: str, day: str) -> str:
+    """string: set once a guardrail warning of `metric` on `identity` was given on local date `day`."""
+    return f"{PREFIX}guard:warned:{cid}:{identity}:{metric}:{day}"
+
+
 # --- the web process: /healthz and /metrics read these ---
 PACER_TICK = f"{PREFIX}pacer:tick"  # string: the pacer's clock time at its last tick
 FB_TOTALS = f"{PREFIX}fb:totals"  # hash: "<metric>|<identity>|<campaign>" -> all-time count (the callbacks write it)

@@ -1,0 +1,117 @@
+"""The guardrails acting: judge each identity of a running campaign, pause it, hold a step, warn.
+
+The decision is pure (core/guard.py); this module reads the figures (store/feedback.py) over the
+campaign's rolling window, starting after its last acknowledged automatic pause, and acts: the
+campaign's automatic pause (the one transition table), the `guardrail_warning` event once a day.
+The pacer calls it at most every CHECK_EVERY_S of its clock, and always before a day roll, whose
+hold it decides (orchestrator/pacing.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import structlog
+from redis.asyncio import Redis
+
+from orchestrator.core.campaign import Campaign
+from orchestrator.core.campaign_state import Transition
+from orchestrator.core.guard import IdentityGuard, decide, event_data
+from orchestrator.core.quality import HOUR_S, hour_of, quality, quality_hours
+from orchestrator.store import campaigns, events, keys
+from orchestrator.store.feedback import FeedbackStore
+
+log = structlog.get_logger("orchestrator.guard")
+
+#: How often (the pacer's clock) a running campaign's identities are judged again.
+CHECK_EVERY_S = 60.0
+WARNED_TTL_S = 2 * 86_400
+
+
+async def ack_time(redis: Redis, cid: str) -> float | None:
+    """When the campaign's last automatic pause was acknowledged; None when never."""
+    raw = await redis.hget(keys.GUARD_ACK, cid)
+    return None if raw is None else float(raw)
+
+
+async def record_ack(redis: Redis, cid: str, now: float) -> None:
+    """From now on the guardrails judge only sends made after the hour of this acknowledgement."""
+    await redis.hset(keys.GUARD_ACK, cid, repr(now))
+
+
+def first_hour(ack_at: float | None) -> int | None:
+    """The first cohort judged after an acknowledgement: the next whole hour (sends in the ack's hour
+    may predate it, and the old sample must not trip the same guardrail again)."""
+    return None if ack_at is None else hour_of(ack_at) + 1
+
+
+def closed_hours_end(now: float) -> float:
+    """The last instant of the last whole hour before `now`: a window judged there holds only whole hours.
+
+    At a day roll just after midnight the current hour is nearly empty; the rolling window ending in
+    it would leave out the first hour of the day being closed.
+    """
+    return hour_of(now) * HOUR_S - 1e-3
+
+
+async def judge_identities(
+    redis: Redis, cid: str, spec: Campaign, identity_ids: list[str], now: float
+) -> dict[str, IdentityGuard]:
+    """Each identity's guardrail verdicts over the campaign's window (after its last acknowledged pause)."""
+    g = spec.guardrails
+    window_s = g.window_hours * HOUR_S
+    lines = {line.metric: line for line in g.lines(spec.content)}
+    start = first_hour(await ack_time(redis, cid))
+    hours = quality_hours(now, window_s)
+    if start is not None:
+        hours = range(max(hours.start, start), max(hours.stop, start))
+    store = FeedbackStore(redis)
+    out = {}
+    for identity in identity_ids:
+        buckets = await store.buckets("i", identity, hours)
+        out[identity] = decide(identity, quality(buckets, now, window_s, lines, g.confidence_z))
+    return out
+
+
+class Guard:
+    """The pacer's guard: judges a campaign's identities now and then and acts on the verdicts."""
+
+    def __init__(self, redis: Redis, every_s: float = CHECK_EVERY_S) -> None:
+        self.redis = redis
+        self.every_s = every_s
+        self._checked: dict[str, tuple[float, dict[str, IdentityGuard]]] = {}
+
+    async def check(
+        self, rec: campaigns.CampaignRecord, now: float, today: str, force: bool = False
+    ) -> dict[str, IdentityGuard] | None:
+        """The identities' verdicts (cached for `every_s`); None when this call paused the campaign."""
+        last = self._checked.get(rec.cid)
+        if last is not None and not force and now - last[0] < self.every_s:
+            return last[1]
+        guards = await judge_identities(self.redis, rec.cid, rec.spec, rec.identities, now)
+        self._checked[rec.cid] = (now, guards)
+        for guard in guards.values():
+            verdict = guard.pause
+            if verdict is not None:
+                reason = f"guardrail: {verdict.reason(guard.identity)}"
+                outcome, _ = await campaigns.transition(self.redis, rec.cid, Transition.AUTO_PAUSE, now, reason=reason)
+                log.warning(
+                    "guardrail_pause", campaign=rec.cid, identity=guard.identity, reason=reason, outcome=outcome
+                )
+                self._checked.pop(rec.cid, None)
+                return None
+        await self._warn(rec.cid, guards, now, today)
+        return guards
+
+    async def for_day_roll(self, rec: campaigns.CampaignRecord, now: float) -> dict[str, IdentityGuard]:
+        """The verdicts a day roll holds on: the rolling window of whole hours before `now`."""
+        return await judge_identities(self.redis, rec.cid, rec.spec, rec.identities, closed_hours_end(now))
+
+    async def _warn(self, cid: str, guards: Mapping[str, IdentityGuard], now: float, today: str) -> None:
+        """A `guardrail_warning` event, once a local day per campaign, identity and metric."""
+        for guard in guards.values():
+            for v in guard.warnings:
+                key = keys.guard_warned(cid, guard.identity, v.line.metric, today)
+                if await self.redis.set(key, "1", nx=True, ex=WARNED_TTL_S):
+                    await events.emit(self.redis, now, "guardrail_warning", cid, guard.identity, **event_data(v))
+                    log.info("guardrail_warning", campaign=cid, identity=guard.identity, reason=v.reason())

@@ -1,0 +1,211 @@
+"""The guardrails acting end to end: simulated recipients, Tencent's callbacks, the pacer's pause and hold.
+
+The emulator draws each recipient's fate (its `Behaviour`, per recipient domain), posts the events
+to the real callback route; the real pacer judges each identity and pauses the campaign or holds a
+warm-up step. Everything runs on the shared virtual clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from click.testing import CliRunner
+
+from orchestrator.cli import main
+from orchestrator.core.guardrails import BOUNCE_MIN_SAMPLE, COMPLAINT_MIN_SAMPLE
+from orchestrator.guarding import Guard
+from orchestrator.pacing import PacerConfig
+from orchestrator.ses.client import TencentSender
+from orchestrator.ses.emulator import Behaviour
+from orchestrator.simulation.virtual_run import VirtualRun
+from orchestrator.store import campaigns, events, identities, keys
+from orchestrator.store.campaigns import State
+from tests.callback_app import callback_server
+from tests.pipeline_harness import START, Pipeline, settings_for
+from workers.followup import feedback_pass
+from workers.pacer import build_pacer
+
+DAY_S = 86_400.0
+FLUSH_EVERY_S = 20.0
+CHUNK_S = 600.0
+#: Fast sending: 1 a second per identity, a cap the run can reach.
+QUICK: dict[str, Any] = {
+    "plan": {"rows": [{"days": "1-30", "daily": 20000, "hourly": 3600}]},
+    "shaping": {"max_domain_share": 1.0},
+}
+
+
+def recipients(n: int, domain: str, start: int = 0) -> list[str]:
+    return [f"user{i}@{domain},Name{i}" for i in range(start, start + n)]
+
+
+def csv_of(rows: list[str]) -> str:
+    return "\n".join(["email,first_name", *rows]) + "\n"
+
+
+async def drive(pipe: Pipeline, seconds: float) -> None:
+    """Run the real pipeline for `seconds` of virtual time, posting Tencent's due events as time passes.
+
+    The run jumps its clock to the next instant a grant can succeed; driving it in chunks lets the
+    events due meanwhile (opens, complaints come hours later) reach the callback route on time.
+    """
+    last = [pipe.clock.now()]
+
+    async def post_due(_report: object) -> None:
+        if pipe.clock.now() - last[0] >= FLUSH_EVERY_S:
+            last[0] = pipe.clock.now()
+            await pipe.emu.flush_callbacks()
+
+    end = pipe.clock.now() + seconds
+    async with (
+        callback_server(pipe.redis, pipe.clock) as server,
+        TencentSender(settings_for(pipe.emu)) as sender,
+        VirtualRun(pipe.redis_url, pipe.clock, sender, workers=2) as run,
+    ):
+        pipe.emu.world.callback_url = server.url
+        while pipe.clock.now() < end:
+            until = min(end, pipe.clock.now() + CHUNK_S)
+            await run.run_until(until, on_step=post_due)
+            await pipe.emu.flush_callbacks()
+            if pipe.clock.now() < until:
+                return  # nothing left to do: every campaign paused or finished
+
+
+def cli(redis_url: str, *args: str) -> Any:
+    return CliRunner().invoke(main, list(args), env={"REDIS_URL": redis_url})
+
+
+async def accepted(pipe: Pipeline) -> int:
+    return (await pipe.record()).counts["accepted"]
+
+
+async def test_hard_bounces_pause_then_ack_resumes_without_retrip(pipe: Pipeline, redis_url: str) -> None:
+    """At 12 % hard bounces the campaign pauses itself with the reason; resume needs --ack, then goes on."""
+    pipe.emu.world.behaviour = Behaviour(hard_bounce_rate=0.12)
+    await pipe.submit(csv_of(recipients(1500, "gmail.com")), identities=1, extra=QUICK)
+    await drive(pipe, 6 * 3600)
+    rec = await pipe.record()
+    assert rec.state is State.PAUSED
+    assert rec.paused_by == "automatic"
+    assert rec.reason.startswith("guardrail: hard_bounce on t-id0: ")
+    assert "above the pause line 10 %" in rec.reason
+    paused_at = await accepted(pipe)
+    assert BOUNCE_MIN_SAMPLE < paused_at < 1200  # within its minimum sample and a little (spec: 5,000)
+    await pipe.redis.set(keys.VIRTUAL_NOW, repr(pipe.clock.now()))  # the commands read the run's virtual time
+    shown = await asyncio.to_thread(cli, redis_url, "status", pipe.cid, "--json")
+    assert shown.exit_code == 0, shown.output
+    guard = json.loads(shown.output)["identities"][0]["guardrails"]
+    assert guard["held"] is True
+    assert guard["held_because"] in rec.reason
+    bounces = guard["metrics"]["hard_bounce"]
+    assert (bounces["level"], bounces["line"], bounces["sample"]) == ("pause", 0.1, paused_at)
+    assert bounces["bound"] > 0.1
+    assert guard["metrics"]["complaint"]["level"] == "too_few"
+    refused = await asyncio.to_thread(cli, redis_url, "resume", pipe.cid)
+    assert refused.exit_code == 2
+    assert len(refused.output.strip().splitlines()) == 1
+    assert "hard_bounce on t-id0" in refused.output
+    assert "--ack" in refused.output
+    assert (await pipe.record()).state is State.PAUSED
+    done = await asyncio.to_thread(cli, redis_url, "resume", pipe.cid, "--ack", "list cleaned")
+    assert done.exit_code == 0, done.output
+    acks = await pipe.events("pause_acknowledged")
+    assert [e.data.get("note") for e in acks] == ["list cleaned"]
+    # The rest goes to clean addresses: the old sample alone must not pause the campaign again.
+    pipe.emu.world.behaviour = Behaviour()
+    pipe.clock.advance(3600 - pipe.clock.now() % 3600)  # the ack's hour is not judged: start in the next
+    await drive(pipe, 6 * 3600)
+    rec = await pipe.record()
+    assert rec.state is State.COMPLETED, rec.reason
+    assert len(await pipe.events("campaign_paused")) == 1
+    assert await accepted(pipe) == pipe.n
+
+
+async def test_complaints_above_pause_line_pause(pipe: Pipeline) -> None:
+    """Spam complaints well above 0.3 % pause the campaign once their minimum sample is in.
+
+    Complaints come in over a day (5 min to 24 h after the send): in the campaign's first hours only
+    a twentieth or so of them has arrived, so the recipients complain often here.
+    """
+    pipe.emu.world.behaviour = Behaviour(spamreport_rate=0.2)
+    await pipe.submit(csv_of(recipients(4000, "naver.com")), identities=1, extra=QUICK)
+    await drive(pipe, 12 * 3600)
+    rec = await pipe.record()
+    assert rec.state is State.PAUSED
+    assert rec.reason.startswith("guardrail: complaint on t-id0: ")
+    assert "above the pause line 0.3 %" in rec.reason
+    assert COMPLAINT_MIN_SAMPLE <= await accepted(pipe) < pipe.n
+
+
+async def test_hold_keeps_the_bad_identity_day_while_clean_one_advances(pipe: Pipeline) -> None:
+    """An identity at 7 % hard bounces is held at the day roll (`day_held` with the metric); a clean one advances."""
+    pipe.emu.world.behaviour = Behaviour(open_rate=0.6)  # marketing mail opened enough: only bounces matter
+    pipe.emu.world.domains = {"bad.example.org": Behaviour(hard_bounce_rate=0.07, open_rate=0.6)}
+    plan = {"plan": {"rows": [{"days": "1-30", "daily": 2000, "hourly": 3600}]}, "shaping": {"max_domain_share": 1.0}}
+    bad = await pipe.submit(csv_of(recipients(2300, "bad.example.org")), identities=1, extra=plan)
+    good_extra = {**plan, "name": "g", "identities": [{"id": "g-id0", "from": "News <news@d1.example.com>"}]}
+    await pipe.submit(csv_of(recipients(2300, "gmail.com")), identities=1, extra=good_extra)
+    await drive(pipe, START + DAY_S + 60 - pipe.clock.now())  # past the day roll at midnight UTC
+    held = [e for e in await events.read(pipe.redis, None, count=100_000) if e.type == "day_held"]
+    advanced = [e for e in await events.read(pipe.redis, None, count=100_000) if e.type == "day_advanced"]
+    assert [e.identity for e in held] == ["t-id0"]
+    assert held[0].data["metric"] == "hard_bounce"
+    assert 0.05 < float(held[0].data["value"]) < 0.1
+    assert float(held[0].data["threshold"]) == 0.05
+    assert int(held[0].data["sample"]) == 2000  # the day's sends, all in the rolling window
+    assert [e.identity for e in advanced] == ["g-id0"]
+    bad_state, good_state = await identities.load(pipe.redis, "t-id0"), await identities.load(pipe.redis, "g-id0")
+    assert bad_state is not None
+    assert good_state is not None
+    assert (bad_state.progress.warmup_day, good_state.progress.warmup_day) == (1, 2)
+    rec = await campaigns.get(pipe.redis, bad)
+    assert rec is not None
+    assert rec.state is State.RUNNING  # a hold keeps sending at the same step: it does not pause
+
+
+async def test_signup_open_warning_once_a_day(pipe: Pipeline) -> None:
+    """Sign-up mail opening at 50 % gives one `guardrail_warning` a local day; the campaign keeps running."""
+    await pipe.submit(csv_of(recipients(10, "gmail.com")), identities=1, extra={**QUICK, "content": "signup"})
+    now = START + 2 * DAY_S
+    sent_hour = int((now - DAY_S - 3600) // 3600)  # sends a day old: their opens are judged
+    recent = int(now // 3600) - 1
+    await pipe.redis.hset(
+        keys.FB_COHORTS,
+        mapping={
+            f"{sent_hour}|accepted|i|t-id0": 400,
+            f"{sent_hour}|open|i|t-id0": 200,
+            f"{recent}|accepted|i|t-id0": 10,  # sends of the last hour: Tencent's events come in
+            f"{recent}|delivered|i|t-id0": 10,
+        },
+    )
+    guard = Guard(pipe.redis)
+    for at, today in ((now, "2026-12-03"), (now + 120, "2026-12-03"), (now + DAY_S / 2, "2026-12-03")):
+        verdicts = await guard.check(await pipe.record(), at, today)
+        assert verdicts is not None
+        assert verdicts["t-id0"].warnings[0].line.metric == "open"
+    warned = await pipe.events("guardrail_warning")
+    assert [(e.identity, e.data["metric"], e.data["threshold"], e.data["sample"]) for e in warned] == [
+        ("t-id0", "open", "0.8", "400")
+    ]
+    verdicts = await guard.check(await pipe.record(), now + DAY_S / 2 + 60, "2026-12-04")
+    assert verdicts is not None
+    assert len(await pipe.events("guardrail_warning")) == 2  # the next local day: once again
+    assert (await pipe.record()).state is State.RUNNING
+
+
+async def test_send_status_3030_pauses(pipe: Pipeline) -> None:
+    """A GetSendEmailStatus row with SendStatus 3030 (sending limited on bounces) pauses the mail's campaign."""
+    await pipe.submit(csv_of(recipients(400, "gmail.com")), identities=1, extra=QUICK)
+    await pipe.run(60)  # a first few sends; the campaign keeps running
+    assert (await pipe.record()).state is State.RUNNING
+    pipe.emu.service.status_log[0].send_status = 3030  # Tencent now reports the sender limited on this mail
+    pipe.clock.advance(7 * 3600)  # the delivery follow-up asks about sends 6 h old
+    async with TencentSender(settings_for(pipe.emu)) as sender:
+        pacer = build_pacer(pipe.redis, pipe.clock, PacerConfig(), sender=sender)
+        await feedback_pass(pacer, pipe.clock.now())
+    rec = await pipe.record()
+    assert rec.state is State.PAUSED
+    assert rec.paused_by == "automatic"
+    assert "3030" in rec.reason
