@@ -219,3 +219,14 @@ def bars_path(frame: Frame, bars: Iterable[tuple[float, float, float]]) -> str:
     return "".join(
         f"M{num(x)} {base}V{num(frame.y(value))}h{num(width)}V{base}z" for x, width, value in bars if value > 0
     )
+
+
+#: The text styles every chart of this module needs, shared by the report and the live page.
+CHART_CSS = """\
+svg.chart text { font-size: 11px; fill: #4b5563; }
+svg.chart .legend text { font-size: 12px; fill: #1f2937; }
+svg.chart .ty { text-anchor: end; dominant-baseline: central; }
+svg.chart .tx { text-anchor: middle; }
+svg.chart .al { text-anchor: middle; font-size: 12px; fill: #374151; font-weight: 600; }
+svg.chart .empty { text-anchor: middle; font-size: 14px; fill: #9ca3af; }
+"""

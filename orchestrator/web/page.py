@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from orchestrator.charts.svg import pct
+from orchestrator.charts.svg import CHART_CSS, pct
 from orchestrator.store.events import Event
 from orchestrator.web.page_charts import progress_bar, usage_chart
 
@@ -53,12 +53,6 @@ td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space:
 .figures div { min-width: 90px; } .figures b { display: block; font-size: 1.1rem; }
 .detail { overflow-wrap: anywhere; color: #374151; min-width: 14em; }
 svg.chart { display: block; width: 100%; height: auto; max-width: 760px; }
-svg.chart text { font-size: 11px; fill: #4b5563; }
-svg.chart .legend text { font-size: 12px; fill: #1f2937; }
-svg.chart .ty { text-anchor: end; dominant-baseline: central; }
-svg.chart .tx { text-anchor: middle; }
-svg.chart .al { text-anchor: middle; font-size: 12px; fill: #374151; font-weight: 600; }
-svg.chart .empty { text-anchor: middle; font-size: 14px; fill: #9ca3af; }
 svg.chart .grid { stroke: #eef0f3; }
 svg.chart .cap { stroke: #1f2937; stroke-dasharray: 5 3; }
 @media (max-width: 600px) { body { font-size: 14px; } section { padding: 10px; } th, td { padding: 3px 4px; } }
@@ -88,7 +82,7 @@ def render_page(data: PageData) -> str:
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta http-equiv="refresh" content="{REFRESH_S}">'
-        f"<title>Warm-up status</title><style>{STYLE}</style></head><body>"
+        f"<title>Warm-up status</title><style>{STYLE}{CHART_CSS}</style></head><body>"
         f'<header><h1>Warm-up status</h1><p class="meta">as of <time>{escape(_when(data.now))}</time> · '
         f"pacer's last tick: {escape(tick)} · refreshes every {REFRESH_S} s</p></header>"
         f"<main>{''.join(body)}</main></body></html>"

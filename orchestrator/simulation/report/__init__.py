@@ -8,6 +8,7 @@ from importlib.resources import files
 from string import Template
 from typing import Any
 
+from orchestrator.charts.svg import CHART_CSS
 from orchestrator.simulation.report import sections
 from orchestrator.simulation.report.model import read
 
@@ -37,4 +38,4 @@ def render_report(data: dict[str, Any]) -> str:
         sections.events(report),
     ]
     title = f"{report.campaign or 'Campaign'}: simulation report"
-    return _page().substitute(title=escape(title), body="\n".join(body))
+    return _page().substitute(title=escape(title), body="\n".join(body), chart_css=CHART_CSS)
