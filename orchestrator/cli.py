@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "control",
     "suppress",
     "blocklist",
+    "trace",
     "simulate",
     "up",
     "emulator",

@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from orchestrator.core.addresses import normalize_address, shown
 from orchestrator.core.campaign import Campaign, ColumnSource, Recipients
+from orchestrator.core.recipient_trace import Dropped
 from orchestrator.input_files import describe_os_error, open_regular
 
 _CHUNK_BYTES = 1 << 16
@@ -78,6 +79,7 @@ class Row:
     line: int
     address: str
     values: list[str]  # one per template data column, in Template.columns order
+    row: int = 0  # the data row's number: 1 for the first row after the header, blank lines not counted
 
 
 class _RowTooLongError(Exception):
@@ -290,6 +292,11 @@ def iter_recipients(campaign: Campaign, stats: LoadStats, path: Path | None = No
 
     Raises RecipientFileError when the file cannot be read, and at the end when it has no data row.
     """
+    return (r for r in iter_rows(campaign, stats, path) if isinstance(r, Row))
+
+
+def iter_rows(campaign: Campaign, stats: LoadStats, path: Path | None = None) -> Iterator[Row | Dropped]:
+    """Every data row in file order: a valid, first-seen recipient, or why it is dropped (invalid, duplicate)."""
     spec = campaign.recipients if path is None else campaign.recipients.model_copy(update={"file": path})
     columns = campaign.template.columns
     defaults = [s.default for s in campaign.template.data.values() if isinstance(s, ColumnSource)]
@@ -315,17 +322,22 @@ def iter_recipients(campaign: Campaign, stats: LoadStats, path: Path | None = No
                 stats.invalid_reasons[reason] += 1
                 if len(stats.invalid_examples) < 10:
                     stats.invalid_examples.append(f"line {line}: {reason}")
+                cell = cells[email_i].strip() if email_i < len(cells) else ""
+                yield Dropped(stats.total, cell[:MAX_KEPT_CELL], "invalid", reason)
                 continue
             d = _digest(address)
             if d in seen:
                 stats.duplicates += 1
+                yield Dropped(stats.total, address, "duplicate")
                 continue
             seen.add(d)
-            yield Row(line, address, values)
+            yield Row(line, address, values, stats.total)
     if stats.total == 0:
         raise RecipientFileError(spec.file, None, "the file has a header but no recipient rows: nothing to send")
 
 
+#: How much of an invalid row's address cell is kept for `trace` and `export`.
+MAX_KEPT_CELL = 320
 #: The reason of a row whose quoted cell runs on over lines that read like more rows.
 SWALLOWED = "a quoted cell runs over several lines that look like more rows (a stray quote on this line?)"
 

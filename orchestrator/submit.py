@@ -13,7 +13,8 @@ from redis.asyncio import Redis
 
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.campaign_state import INITIAL
-from orchestrator.recipients import LoadStats, RecipientFileError, Row, iter_recipients
+from orchestrator.core.recipient_trace import Dropped
+from orchestrator.recipients import LoadStats, RecipientFileError, Row, iter_rows
 from orchestrator.store import events, identities, keys, suppression
 from orchestrator.store.ledger import encode_record
 from orchestrator.store.scripts import as_str_list
@@ -111,7 +112,7 @@ async def submit(
             return await _existing(redis, existing)
 
     cid = f"{campaign.name}-{secrets.token_hex(3)}"
-    ck = StagingKeys(cid, heartbeat_ttl_s)
+    ck = StagingKeys(cid, heartbeat_ttl_s, _file_bytes(campaign))
     seed = campaign.recipients.shuffle_seed
     if seed is None:
         seed = (rng or random.SystemRandom()).randrange(2**31)
@@ -122,8 +123,8 @@ async def submit(
     try:
         await _check_identities(redis, campaign)
         heartbeat.start()
-        batch: list[Row] = []
-        for row in iter_recipients(campaign, stats):
+        batch: list[Row | Dropped] = []
+        for row in iter_rows(campaign, stats):
             batch.append(row)
             if len(batch) >= BATCH:
                 valid = await _flush(redis, ck, batch, valid, sender_domains, stats, now)
@@ -142,6 +143,14 @@ async def submit(
         raise
     await _emit_submitted(redis, now, cid, stats, seed, source)
     return SubmitResult(cid, True, stats, seed)
+
+
+def _file_bytes(campaign: Campaign) -> int:
+    """The recipient file's size, to size the address index (0 when it cannot be read: submit says why)."""
+    try:
+        return campaign.recipients.file.stat().st_size
+    except OSError:
+        return 0
 
 
 async def _check_identities(redis: Redis, campaign: Campaign) -> None:
@@ -190,15 +199,24 @@ async def _emit_submitted(redis: Redis, now: float, cid: str, stats: LoadStats, 
 
 
 async def _flush(
-    redis: Redis, ck: StagingKeys, batch: list[Row], valid: int, domains: list[str], stats: LoadStats, now: float
+    redis: Redis,
+    ck: StagingKeys,
+    batch: list[Row | Dropped],
+    valid: int,
+    domains: list[str],
+    stats: LoadStats,
+    now: float,
 ) -> int:
+    """Write a batch of rows: the loaded recipients, the dropped rows and the address index of both."""
     honour_cancellation()
-    if not batch:
-        return valid
-    mask = await suppression.suppressed_mask(redis, [r.address for r in batch], domains, now)
-    keep = [r for r, s in zip(batch, mask, strict=True) if not s]
-    stats.suppressed += len(batch) - len(keep)
+    rows = [r for r in batch if isinstance(r, Row)]
+    dropped = [r for r in batch if isinstance(r, Dropped)]
+    why = await suppression.suppressed_why(redis, [r.address for r in rows], domains, now) if rows else []
+    keep = [r for r, w in zip(rows, why, strict=True) if not w]
+    dropped += [Dropped(r.row, r.address, "suppressed", w) for r, w in zip(rows, why, strict=True) if w]
+    stats.suppressed += len(rows) - len(keep)
     await _write_batch(redis, ck, valid, keep)
+    await ck.trace.write(redis, [(valid + i, r.row, r.address) for i, r in enumerate(keep)], dropped)
     return valid + len(keep)
 
 
@@ -224,6 +242,7 @@ async def _commit(
         "created_at": repr(now),
         "fingerprint": fingerprint,
         "source": source,
+        "trace_buckets": str(ck.trace.buckets),
     }
     buckets = ck.staged(stats.valid)[:-1]
     commit = redis.register_script(script_source("submit_commit"))
@@ -246,6 +265,8 @@ async def discard(redis: Redis, ck: keys.CampaignKeys, written: int, fingerprint
     # A batch whose write was cut short may have reached Redis after `written` was last counted.
     buckets = (written + BATCH) // keys.BUCKET + 1
     names = [f"{ck.rec_prefix}{b}" for b in range(buckets)] + ck.all_fixed()
+    if isinstance(ck, StagingKeys):
+        names += ck.trace.names()
     script = redis.register_script(script_source("submit_discard"))
     await script(keys=[keys.fingerprint(fingerprint), ck.meta, *names], args=[claim])
 

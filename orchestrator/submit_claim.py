@@ -13,7 +13,7 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, WatchError
 
-from orchestrator.store import keys
+from orchestrator.store import keys, trace_index
 from orchestrator.store.scripts import source as script_source
 
 #: The heartbeat refreshes the claim and the staged keys this many times per TTL (every 15 s at 60 s).
@@ -31,14 +31,15 @@ class SubmitInProgressError(Exception):
 class StagingKeys(keys.CampaignKeys):
     """The keys of a campaign being staged, and how long they live without a heartbeat."""
 
-    def __init__(self, cid: str, ttl_s: float) -> None:
+    def __init__(self, cid: str, ttl_s: float, file_bytes: int = 0) -> None:
         super().__init__(cid)
         self.ttl_ms = max(1, int(ttl_s * 1000))
+        self.trace = trace_index.Staging(cid, trace_index.bucket_count(file_bytes), self.ttl_ms)
 
     def staged(self, written: int) -> list[str]:
         """The keys staged once `written` recipients are stored (the queue is written last)."""
         buckets = (written + keys.BUCKET - 1) // keys.BUCKET
-        return [f"{self.rec_prefix}{b}" for b in range(buckets)] + [self.queue]
+        return [f"{self.rec_prefix}{b}" for b in range(buckets)] + self.trace.names() + [self.queue]
 
 
 async def claim_fingerprint(

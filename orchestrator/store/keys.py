@@ -145,3 +145,19 @@ def fb_message(message_id: str) -> str:
 
 def fb_early(message_id: str) -> str:
     return f"{PREFIX}fb:e:{message_id}"  # list: events that came before the send was recorded (an hour's TTL)
+
+
+# --- per-recipient answers: `trace` and `export` (store/trace_index.py) ---
+def trace_bucket(cid: str, n: int) -> str:
+    """hash per share of a campaign's addresses: address -> "<row>:<index or i|d|s>" entries, "," between."""
+    return f"{PREFIX}c:{cid}:a:{n}"
+
+
+def dropped_bucket(cid: str, row: int) -> str:
+    """hash per BUCKET data rows: row -> JSON [kind, detail, address cell], the rows submit did not load."""
+    return f"{PREFIX}c:{cid}:x:{row // BUCKET}"
+
+
+def history_bucket(cid: str, idx: int) -> str:
+    """hash per BUCKET recipients: index -> its last outcomes, once more than a first clean accept happened."""
+    return f"{PREFIX}c:{cid}:h:{idx // BUCKET}"

@@ -14,6 +14,7 @@ from orchestrator.store import keys, suppression
 from orchestrator.store.events import MAXLEN
 from orchestrator.store.feedback import FeedbackStore
 from orchestrator.store.scripts import Scripts, as_str_list
+from orchestrator.store.trace_index import HISTORY_CAP
 
 #: Every state a recipient can be in; `queued` covers the queue, retries and held recipients.
 #: A stored record is the address, MARK, then the template values as one JSON array: no byte of a
@@ -124,6 +125,7 @@ class Ledger:
                     keys.EVENTS,
                     ck.doubt,
                     ik.quota_day(tencent_day(grant_time)[0] if grant_time else "-"),
+                    keys.history_bucket(ck.cid, idx),
                 ],
                 args=[
                     idx,
@@ -138,6 +140,7 @@ class Ledger:
                     detail,
                     MAXLEN,
                     identity,
+                    HISTORY_CAP,
                 ],
             )
         )

@@ -205,8 +205,8 @@ async def entries(redis: Redis, sender_domain: str | None, now: float) -> list[E
     return sorted(out, key=lambda e: (e.sender_domain, e.address))
 
 
-async def suppressed_mask(redis: Redis, addresses: list[str], sender_domains: list[str], now: float) -> list[bool]:
-    """Whether each address is on a list that stops it for any of `sender_domains` (blocklist: until it expires).
+async def suppressed_why(redis: Redis, addresses: list[str], sender_domains: list[str], now: float) -> list[str]:
+    """Per address "" to send, else the first list that stops it: `blocklist`, `all:<source>`, `domain:<d>:<source>`.
 
     Lists that hold nothing are not asked: on a first submit they are all empty. A list that fills
     up later is still checked at claim time.
@@ -219,18 +219,25 @@ async def suppressed_mask(redis: Redis, addresses: list[str], sender_domains: li
         sizes = await pipe.execute()
     asked = [name for name, n in zip(names, sizes, strict=True) if n]
     if not asked:
-        return [False] * len(addresses)
+        return [""] * len(addresses)
     lowered = [a.lower() for a in addresses]
     async with redis.pipeline(transaction=False) as pipe:
         for name in asked:
             pipe.hmget(name, lowered if name == keys.BLOCKLIST else addresses)
         replies = await pipe.execute()
-    mask = [False] * len(addresses)
+    why = [""] * len(addresses)
     for name, values in zip(asked, replies, strict=True):
         for i, raw in enumerate(values):
-            if raw is not None and (name != keys.BLOCKLIST or decode_block("", str(raw)).expires_at > now):
-                mask[i] = True
-    return mask
+            if raw is None or why[i]:
+                continue
+            if name == keys.BLOCKLIST:
+                why[i] = "blocklist" if decode_block("", str(raw)).expires_at > now else ""
+            elif name == keys.SUPPRESS_ALL:
+                why[i] = reason_code(Scope.ALL, str(raw))
+            else:
+                domain = name.removeprefix(keys.SUPPRESS_DOMAIN_PREFIX)
+                why[i] = f"domain:{domain}:{_fields(str(raw)).get('source', '') or 'unknown'}"
+    return why
 
 
 # --- the blocklist mirror ---

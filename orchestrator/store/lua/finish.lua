@@ -1,16 +1,16 @@
 -- finish.lua: record the outcome of a claimed (or in-doubt) send, if the caller still holds it.
 -- KEYS: 1 state bucket, 2 counts, 3 inflight, 4 later, 5 queue, 6 campaign meta, 7 id hour,
 --       8 id day, 9 id gcra, 10 pool hour, 11 pool day, 12 message ids, 13 events, 14 doubt,
---       15 identity's sends on the grant's Tencent day
+--       15 identity's sends on the grant's Tencent day, 16 the recipient's history bucket
 -- ARGV: 1 idx, 2 token, 3 now, 4 action, 5 value, 6 ready at, 7 refund (0/1), 8 campaign id,
---       9 grant member, 10 detail, 11 event maxlen, 12 identity
+--       9 grant member, 10 detail, 11 event maxlen, 12 identity, 13 outcomes kept per recipient
 -- action: accepted (value = MessageId) | retry (later at ready_at) | postpone (later at ready_at,
 --         attempt not counted) | requeue (front of queue, attempt not counted) | failed (value = code) | suppressed (value = reason) |
 --         in_doubt | pause (requeue + the campaign's automatic pause with reason `detail`)
 -- Returns: {'ok', previous state} | {'stale', current state}
 local states, counts, inflight, later, queue, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local id_hour, id_day, id_gcra, pool_hour, pool_day = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
-local message_ids, events, doubt, quota_day = KEYS[12], KEYS[13], KEYS[14], KEYS[15]
+local message_ids, events, doubt, quota_day, history = KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16]
 local idx, token, now_text, action, value = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local now = tonumber(now_text)
 local cid, member, detail, maxlen, identity = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
@@ -46,6 +46,28 @@ local function event(etype, extra)
   for _, v in ipairs(extra) do table.insert(args, v) end
   redis.call(unpack(args))
 end
+
+-- The recipient's history (store/trace_index.py): kept only once more than a first clean accept happened.
+local function remember()
+  local past = redis.call('HGET', history, idx)
+  if action == 'accepted' and e.state ~= 'in_doubt' and not past then return end
+  local decision = action
+  if e.state == 'in_doubt' then
+    decision = action == 'accepted' and 'reconciled_sent' or 'reconciled_' .. action
+  end
+  local item = table.concat({now_text, identity, decision, value ~= '' and value or detail, e.attempt,
+                             e.since or ''}, '\31')
+  if past then
+    item = past .. '\30' .. item
+    local n = select(2, string.gsub(item, '\30', '\30'))
+    while n >= tonumber(ARGV[13]) do
+      item = string.sub(item, string.find(item, '\30', 1, true) + 1)
+      n = n - 1
+    end
+  end
+  redis.call('HSET', history, idx, item)
+end
+remember()
 
 local function requeue(attempts)
   redis.call('HSET', states, idx, ledger_format('queued', {attempts = tostring(attempts)}))

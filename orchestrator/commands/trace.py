@@ -1,0 +1,146 @@
+"""`orchestrate trace ADDRESS` (why did my mail to X not arrive?) and `orchestrate export CAMPAIGN` (each row)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import click
+from redis.asyncio import Redis
+
+from orchestrator.cli import EXIT_FAILED, EXIT_USAGE, AppContext
+from orchestrator.commands._common import CommandError, clock_now, print_json, resolve_campaign, run
+from orchestrator.core.recipient_trace import Listed, Outcome
+from orchestrator.core.text import printable
+
+if TYPE_CHECKING:
+    from orchestrator.trace import Trace
+
+
+def _when(at: float | None) -> str:
+    return "?" if at is None else datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@click.command("trace")
+@click.argument("address")
+@click.option("--campaign", default=None, help="Only this campaign (id or name).")
+@click.option("--live", is_flag=True, help="Also ask Tencent (GetSendEmailStatus) about each accepted MessageId.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def trace_command(ctx: click.Context, address: str, campaign: str | None, live: bool, as_json: bool) -> None:
+    """What happened to ADDRESS in every campaign that had it, and the first thing that explains a missing mail.
+
+    Exits 1 when no campaign had the address.
+    """
+    from orchestrator import trace
+
+    app: AppContext = ctx.obj
+
+    async def body(redis: Redis) -> Trace:
+        only = await resolve_campaign(redis, campaign) if campaign else None
+        found = await trace.trace(redis, address, await clock_now(redis), only)
+        if live and found.outcomes:
+            from orchestrator.ses.client import build_sender
+
+            async with build_sender(app.settings, redis) as sender:
+                await trace.add_live(redis, found, sender)
+        return found
+
+    found = run(ctx, body)
+    if as_json:
+        print_json(trace.as_json(found))
+    else:
+        _print(found)
+    if not found.outcomes:
+        raise SystemExit(EXIT_FAILED)
+
+
+def _print(found: Trace) -> None:
+    say = _say
+    if not found.outcomes:
+        where = (
+            " (campaigns submitted before the address index was kept were not searched)" if found.not_indexed else ""
+        )
+        say(f"{found.address}: no campaign had this address{where}")
+        return
+    say(f"trace of {found.address}")
+    for o in found.outcomes:
+        _print_outcome(o, found.live.get(o.message_id) if o.message_id else None)
+    for e in found.listed:
+        say(f"  list: {_listed(e)}")
+    if found.verdict is not None:
+        say(f"why: {found.verdict.why}")
+        say(f"fix: {found.verdict.fix}")
+
+
+def _say(text: str) -> None:
+    click.echo(printable(text))
+
+
+def _print_outcome(o: Outcome, live: object) -> None:
+    p = o.place
+    state = f" ({o.campaign_state})" if o.campaign_state else ""
+    if p.index is None:
+        detail = o.dropped.detail if o.dropped is not None else ""
+        what = f"duplicate of row {detail}" if p.kind == "duplicate" else f"{p.kind}: {detail}"
+        _say(f"campaign {p.cid}{state}, row {p.row}: not loaded at submit, {what}")
+        return
+    _say(f"campaign {p.cid}{state}, row {p.row}: loaded (recipient {p.index}), now {o.state}")
+    for a in o.attempts:
+        since = f", in doubt since {_when(a.in_doubt_since)}" if a.in_doubt_since else ""
+        code = f" {a.code}" if a.code else ""
+        _say(f"  {_when(a.at)}  {a.identity}  attempt {a.attempt}: {a.decision}{code}{since}")
+    if o.state == "accepted":
+        _say(f"  MessageId {o.message_id}, accepted {_when(o.accepted_at)} from {o.identity}")
+    elif o.fields:
+        _say("  ledger: " + ", ".join(f"{k} {v}" for k, v in o.fields if k not in ("token", "grant")))
+    for e in o.events:
+        extra = " ".join(x for x in (e.bounce_type, e.reason) if x)
+        _say(f"  event {e.metric} at {_when(e.at)}{' ' + extra if extra else ''}")
+    if isinstance(live, str):
+        _say(f"  Tencent (live): not read: {live}")
+    elif isinstance(live, list):
+        for row in live or [{"": "no record"}]:
+            _say("  Tencent (live): " + ", ".join(f"{k} {v}" for k, v in row.items()))
+
+
+def _listed(e: Listed) -> str:
+    if e.scope == "blocklist":
+        return f"Tencent's blocklist since {_when(e.at)} until {_when(e.until)}: {e.reason} (account {e.source})"
+    where = f"sender domain {e.sender_domain}" if e.scope == "domain" else "every sender domain"
+    return f"suppressed for {where} since {_when(e.at)}: {e.source}: {e.reason}"
+
+
+@click.command("export")
+@click.argument("campaign")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write here (atomically).")
+@click.pass_context
+def export_command(ctx: click.Context, campaign: str, fmt: str, out: Path | None) -> None:
+    """Every data row of CAMPAIGN's recipient file, in file order, with what became of it (spreadsheet-safe CSV)."""
+    from orchestrator import export
+
+    async def body(redis: Redis) -> int:
+        cid = await resolve_campaign(redis, campaign)
+
+        async def produce(fh: IO[str]) -> int:
+            try:
+                return await export.write(redis, cid, fmt, fh)
+            except export.ExportError as exc:
+                raise CommandError(str(exc)) from None
+
+        if out is None:
+            return await produce(sys.stdout)
+        try:
+            return await export.write_file(out, produce)
+        except OSError as exc:
+            raise CommandError(f"cannot write {out}: {exc.strerror or exc}", EXIT_USAGE) from None
+
+    n = run(ctx, body)
+    if out is not None:
+        click.echo(printable(f"{n:,} rows written to {out}"), err=True)
+
+
+COMMANDS = [trace_command, export_command]

@@ -1,0 +1,246 @@
+"""What happened to one recipient: the facts `trace` gathers, and the first one that explains a missing mail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+#: What an address-index entry says of a row submit did not load (store/trace_index.py).
+KIND_OF_MARK: Final = {"i": "invalid", "d": "duplicate", "s": "suppressed"}
+#: How long a mail Tencent accepted may take to be delivered or bounced (Tencent's own troubleshooting).
+DELIVERY_WAIT_S: Final = 72 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A data row submit did not load: `kind` invalid, duplicate or suppressed; `detail` the reason, first row, list."""
+
+    row: int
+    cell: str  # the address as written (invalid), else normalised
+    kind: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """One row of one campaign's file that held the address."""
+
+    cid: str
+    row: int
+    index: int | None  # the ledger index; None for a row submit did not load
+    kind: str  # loaded | invalid | duplicate | suppressed
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One recorded outcome of a recipient's send (store/lua/finish.lua writes them)."""
+
+    at: float
+    identity: str
+    decision: str
+    code: str
+    attempt: str
+    in_doubt_since: float | None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "at": self.at,
+            "identity": self.identity,
+            "decision": self.decision,
+            "code": self.code,
+            "attempt": self.attempt,
+            "in_doubt_since": self.in_doubt_since,
+        }
+
+
+def parse_history(raw: str) -> list[Attempt]:
+    """A recipient's stored outcomes: "time US identity US decision US code US attempt US since", RS between."""
+    out: list[Attempt] = []
+    for item in raw.split("\x1e") if raw else []:
+        parts = (item.split("\x1f") + [""] * 6)[:6]
+        try:
+            at = float(parts[0])
+            since = float(parts[5]) if parts[5] else None
+        except ValueError:
+            continue
+        out.append(Attempt(at, parts[1], parts[2], parts[3], parts[4], since))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """A callback event Tencent sent about the message (or the follow-up's status lookup)."""
+
+    metric: str
+    at: float
+    bounce_type: str = ""
+    reason: str = ""
+    source: str = "callback"
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A suppression or blocklist entry that concerns the address."""
+
+    scope: str  # domain | all | blocklist
+    sender_domain: str  # "" unless scope is domain
+    reason: str
+    source: str  # unsubscribe, complaint, hard_bounce, operator, import; the account for the blocklist
+    at: float  # listed at (the bounce, for the blocklist)
+    until: float | None = None  # the blocklist's expiry
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One campaign's row as `trace` explains it."""
+
+    place: Place
+    campaign_state: str
+    sender_domains: tuple[str, ...]
+    dropped: Dropped | None = None
+    state: str = ""  # the ledger state (LedgerState value) of a loaded row
+    fields: tuple[tuple[str, str], ...] = ()
+    message_id: str = ""
+    accepted_at: float | None = None
+    identity: str = ""
+    attempts: tuple[Attempt, ...] = ()
+    events: tuple[Seen, ...] = ()
+
+    def field(self, name: str) -> str:
+        return dict(self.fields).get(name, "")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The first thing that explains a missing mail, and what to do about it."""
+
+    campaign: str
+    why: str
+    fix: str
+
+
+def _day(at: float) -> str:
+    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def primary(outcomes: list[Outcome]) -> Outcome:
+    """The row that matters: in the latest campaign, the loaded or suppressed row before a duplicate or invalid one."""
+    latest = outcomes[-1].place.cid
+    mine = [o for o in outcomes if o.place.cid == latest]
+    return next((o for o in mine if o.place.kind in ("loaded", "suppressed")), mine[0])
+
+
+def verdict(outcomes: list[Outcome], listed: list[Listed], address: str, now: float) -> Verdict:
+    """The seed's checklist applied to one address, in order; `outcomes` oldest campaign first."""
+    o = primary(outcomes)
+    cid = o.place.cid
+    if o.place.kind == "invalid" and o.dropped is not None:
+        why = f"row {o.place.row} of campaign {cid} is not a usable recipient: {o.dropped.detail}"
+        return Verdict(cid, why, "correct the row in the recipient file and submit it again")
+    if o.state == "accepted":
+        return _accepted(o, now)
+    stop = _listing(o, listed, address, now)
+    if stop is not None:
+        return stop
+    return _unsent(o, now)
+
+
+def _listing(o: Outcome, listed: list[Listed], address: str, now: float) -> Verdict | None:
+    cid = o.place.cid
+    for e in listed:
+        if e.scope == "blocklist" and (e.until is None or e.until > now):
+            until = f" until {_day(e.until)}" if e.until is not None else ""
+            why = f"on Tencent's blocklist since {_day(e.at)}{until} ({e.reason or 'a bounce'})"
+            return Verdict(cid, why, f"if the address is right: orchestrate blocklist release {address}")
+    for e in listed:
+        if e.scope == "all":
+            why = f"suppressed for every sender domain since {_day(e.at)} ({e.source}: {e.reason})"
+            fix = (
+                "nothing to do: the recipient reported the mail as spam"
+                if e.source == "complaint"
+                else f"if the address is right now: orchestrate suppress remove {address}"
+            )
+            return Verdict(cid, why, fix)
+    for e in listed:
+        if e.scope == "domain" and e.sender_domain in o.sender_domains:
+            since = _day(e.at)
+            why = f"on the suppression list of sender domain {e.sender_domain} since {since} ({e.source}: {e.reason})"
+            fix = (
+                f"nothing to do: the recipient unsubscribed from {e.sender_domain}"
+                if e.source == "unsubscribe"
+                else f"if it should be mailed: orchestrate suppress remove {address} --sender-domain {e.sender_domain}"
+            )
+            return Verdict(cid, why, fix)
+    return None
+
+
+def _dropped(o: Outcome) -> Verdict:
+    cid, d = o.place.cid, o.dropped
+    detail = d.detail if d is not None else ""
+    if o.place.kind == "duplicate":
+        why = f"row {o.place.row} repeats row {detail or '?'} of campaign {cid}: one mail per address"
+        return Verdict(cid, why, "nothing to do")
+    why = f"suppressed at submit ({detail}); the entry is gone now"
+    return Verdict(cid, why, "submit the file again (or a file with this row) to mail it")
+
+
+def _unsent(o: Outcome, now: float) -> Verdict:
+    cid = o.place.cid
+    if o.place.kind in ("suppressed", "duplicate"):
+        return _dropped(o)
+    if o.state == "suppressed":
+        why = f"not sent: suppressed just before sending ({o.field('reason')}); the entry is gone now"
+        return Verdict(cid, why, "submit the file again (or a file with this row) to mail it")
+    if o.state == "failed":
+        code = o.field("code")
+        return Verdict(cid, f"failed: Tencent answered {code}", _failed_fix(code))
+    if o.state == "in_doubt":
+        since = o.field("since")
+        at = _day(float(since)) if since else "?"
+        why = f"in doubt since {at}: the send may have reached Tencent; the sweeper asks Tencent and settles it"
+        return Verdict(
+            cid, why, "wait: it is never sent twice blindly (see `orchestrate status` for the in-doubt count)"
+        )
+    if o.campaign_state in ("paused", "cancelled", "completed"):
+        why = f"not sent yet: campaign {cid} is {o.campaign_state}"
+        fix = f"orchestrate resume {cid}" if o.campaign_state == "paused" else "submit the file again to mail it"
+        return Verdict(cid, why, fix)
+    why = f"not sent yet: waiting for its turn in the warm-up plan (campaign {cid} is {o.campaign_state or 'unknown'})"
+    return Verdict(cid, why, f"wait: see `orchestrate status {cid}` for today's caps")
+
+
+def _failed_fix(code: str) -> str:
+    if code.startswith(("FailedOperation.Template", "InvalidParameterValue.Template")):
+        return "check template.data in the campaign file against the template's variables, then submit again"
+    if "Receiver" in code or "EmailAddress" in code:
+        return "correct the address in the recipient file and submit it again"
+    return f"look up {code} in Tencent's error codes; submit again once it is fixed"
+
+
+def _accepted(o: Outcome, now: float) -> Verdict:
+    cid = o.place.cid
+    sent = f"accepted by Tencent at {_day(o.accepted_at)}" if o.accepted_at else "accepted by Tencent"
+    by_metric = {e.metric: e for e in o.events}
+    for metric, fix in _BAD_EVENTS:
+        e = by_metric.get(metric)
+        if e is not None:
+            reason = f": {e.reason}" if e.reason else ""
+            return Verdict(cid, f"{sent}, then {metric.replace('_', ' ')} at {_day(e.at)}{reason}", fix)
+    if "delivered" in by_metric:
+        why = f"{sent}, delivered at {_day(by_metric['delivered'].at)} (the recipient's server took it)"
+        return Verdict(cid, why, "nothing to do here: ask the recipient to look in spam or other folders")
+    if o.accepted_at is not None and now - o.accepted_at < DELIVERY_WAIT_S:
+        why = f"{sent} ({o.message_id}), no delivery event yet: mail may take up to 72 h"
+        return Verdict(cid, why, f"wait until {_day(o.accepted_at + DELIVERY_WAIT_S)}, or ask Tencent: trace --live")
+    why = f"{sent} ({o.message_id}), no delivery event after 72 h"
+    return Verdict(cid, why, "ask Tencent with trace --live; check the callback address in the SES console")
+
+
+_BAD_EVENTS: Final = (
+    ("hard_bounce", "the address does not take mail: correct it in the recipient file"),
+    ("complaint", "nothing to do: the recipient reported the mail as spam"),
+    ("unsubscribe", "nothing to do: the recipient unsubscribed"),
+    ("dropped", "Tencent dropped it (see the reason): fix what it names, then submit again"),
+    ("soft_bounce", "a temporary refusal: the recipient's server may take a later mail"),
+)

@@ -1,0 +1,205 @@
+"""`export`: one row per data row of a campaign's recipient file, in file order, with what became of it.
+
+Streamed: a chunk of CHUNK rows at a time is read from Redis (the dropped rows, then the ledger,
+the attempts, the MessageId map and the events of the loaded ones), so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Final
+
+from redis.asyncio import Redis
+
+from orchestrator.core import ledger_state
+from orchestrator.core.callback_event import BadEventError, parse_event
+from orchestrator.core.recipient_trace import Dropped, parse_history
+from orchestrator.store import keys, trace_index
+from orchestrator.store.feedback import parse_sent
+from orchestrator.store.ledger import decode_record
+from orchestrator.suppression import neutralise
+
+#: The columns, in order; `email` so the file reads back as a recipient file.
+COLUMNS: Final = ("row", "email", "state", "reason", "attempts", "identity", "message_id", "accepted_at", "events")
+CHUNK: Final = 2000
+
+
+class ExportError(Exception):
+    """The campaign cannot be exported (it has no per-row data: submitted by an older version)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    record: str | None
+    state: str | None
+    history: str | None
+
+
+def _when(at: float | None) -> str:
+    return "" if at is None else datetime.fromtimestamp(at, tz=UTC).isoformat(timespec="seconds")
+
+
+async def rows(redis: Redis, cid: str) -> AsyncIterator[dict[str, Any]]:
+    """Every data row of the campaign's file, in file order, as a dict of COLUMNS."""
+    meta = await redis.hmget(keys.campaign(cid), ["submit", "trace_buckets"])
+    if meta[1] is None:
+        msg = f"campaign {cid} was submitted before per-row results were kept: it cannot be exported"
+        raise ExportError(msg)
+    total = int(json.loads(meta[0] or "{}").get("total", 0))
+    idx = 0
+    for first in range(1, total + 1, CHUNK):
+        last = min(total, first + CHUNK - 1)
+        dropped = await _dropped(redis, cid, first, last)
+        n = last - first + 1 - len(dropped)
+        loaded = await _loaded(redis, cid, idx, n)
+        out: list[dict[str, Any]] = []
+        it = iter(loaded)
+        for row in range(first, last + 1):
+            d = dropped.get(row)
+            out.append(_dropped_row(d) if d is not None else _loaded_row(row, next(it)))
+        await _add_sends(redis, out)
+        idx += n
+        for r in out:
+            yield r
+
+
+async def _dropped(redis: Redis, cid: str, first: int, last: int) -> dict[int, Dropped]:
+    async with redis.pipeline(transaction=False) as pipe:
+        for b in range(first // keys.BUCKET, last // keys.BUCKET + 1):
+            pipe.hgetall(keys.dropped_bucket(cid, b * keys.BUCKET))
+        buckets = await pipe.execute()
+    out: dict[int, Dropped] = {}
+    for bucket in buckets:
+        for row, raw in bucket.items():
+            r = int(row)
+            if first <= r <= last:
+                out[r] = trace_index.decode_dropped(r, str(raw))
+    return out
+
+
+async def _loaded(redis: Redis, cid: str, start: int, n: int) -> list[_Loaded]:
+    """The record, ledger state and history of recipients start .. start+n-1."""
+    if n <= 0:
+        return []
+    ck = keys.CampaignKeys(cid)
+    async with redis.pipeline(transaction=False) as pipe:
+        b = start // keys.BUCKET
+        while b * keys.BUCKET < start + n:
+            lo, hi = max(start, b * keys.BUCKET), min(start + n, (b + 1) * keys.BUCKET)
+            fields = [str(i) for i in range(lo, hi)]
+            pipe.hmget(ck.rec(lo), fields)
+            pipe.hmget(ck.state(lo), fields)
+            pipe.hmget(keys.history_bucket(cid, lo), fields)
+            b += 1
+        replies = await pipe.execute()
+    out: list[_Loaded] = []
+    for k in range(0, len(replies), 3):
+        out.extend(_Loaded(*v) for v in zip(replies[k], replies[k + 1], replies[k + 2], strict=True))
+    return out
+
+
+def _dropped_row(d: Dropped) -> dict[str, Any]:
+    reason = f"duplicate of row {d.detail}" if d.kind == "duplicate" and d.detail else d.detail
+    return _row(d.row, d.cell, d.kind, reason)
+
+
+def _row(row: int, address: str, state: str, reason: str = "", attempts: int = 0, **more: Any) -> dict[str, Any]:
+    base = {"row": row, "email": address, "state": state, "reason": reason, "attempts": attempts}
+    return base | {"identity": "", "message_id": "", "accepted_at": "", "events": []} | more
+
+
+def _loaded_row(row: int, got: _Loaded) -> dict[str, Any]:
+    address, _ = decode_record(got.record or "")
+    try:
+        entry = ledger_state.parse(got.state)
+    except ledger_state.LedgerFormatError:
+        return _row(row, address, "unreadable", "the stored ledger state is not in the ledger's format")
+    history = parse_history(got.history or "")
+    f = entry.fields
+    tries = [int(a.attempt) for a in history if a.attempt.isdigit()]
+    attempts = max([*tries, int(f.get("attempts") or f.get("attempt") or 0)])
+    state = entry.state.value
+    if state == "accepted":
+        attempts = max(attempts, 1)
+    reason = f.get("code") or f.get("reason") or (history[-1].code if history and state != "accepted" else "")
+    if state == "in_doubt":
+        reason = f"in doubt since {_when(float(f['since']))}"
+    identity = entry.identity if "grant" in f else (history[-1].identity if history else "")
+    return _row(row, address, state, reason, attempts, identity=identity, message_id=f.get("message_id", ""))
+
+
+async def _add_sends(redis: Redis, out: list[dict[str, Any]]) -> None:
+    """Fill in the accepted rows' send time, identity and events from the MessageId map and the message hashes."""
+    accepted = [r for r in out if r["message_id"]]
+    if not accepted:
+        return
+    ids = [r["message_id"] for r in accepted]
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.hmget(keys.MESSAGE_IDS, ids)
+        for mid in ids:
+            pipe.hgetall(keys.fb_message(mid))
+        sent_values, *messages = await pipe.execute()
+    for r, sent_raw, stored in zip(accepted, sent_values, messages, strict=True):
+        sent = parse_sent(str(sent_raw or ""))
+        if sent is not None:
+            r["accepted_at"] = _when(sent.sent_at)
+            r["identity"] = sent.identity
+        r["events"] = _events(stored)
+
+
+def _events(stored: dict[str, str]) -> list[str]:
+    seen: list[tuple[int, str]] = []
+    for name, raw in stored.items():
+        if str(name).startswith("u:"):
+            continue
+        try:
+            e = parse_event(json.loads(raw))
+        except (ValueError, BadEventError):
+            continue
+        seen.append((e.timestamp, f"{e.metric} {_when(float(e.timestamp))}"))
+    return [text for _, text in sorted(seen)]
+
+
+def csv_cells(r: dict[str, Any]) -> list[str]:
+    """A row's cells as the CSV holds them, each safe to open in a spreadsheet."""
+    cells = [*(str(r[c]) for c in COLUMNS[:-1]), "; ".join(r["events"])]
+    return [neutralise(c) for c in cells]
+
+
+async def write(redis: Redis, cid: str, fmt: str, out: IO[str]) -> int:
+    """Write the export to `out` in `fmt` (csv or jsonl); the number of rows."""
+    n = 0
+    writer = csv.writer(out, lineterminator="\n")
+    if fmt == "csv":
+        writer.writerow(COLUMNS)
+    async for r in rows(redis, cid):
+        if fmt == "csv":
+            writer.writerow(csv_cells(r))
+        else:
+            out.write(json.dumps(r, ensure_ascii=False) + "\n")
+        n += 1
+    return n
+
+
+async def write_file(path: Path, produce: Callable[[IO[str]], Awaitable[int]]) -> int:
+    """Write through `produce` into a temporary file beside `path`, then put it in place: never half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or Path())
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            n = await produce(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)  # one rename, once the file is whole
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # the half-written file
+        raise
+    return n

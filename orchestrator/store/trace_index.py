@@ -1,0 +1,154 @@
+"""Where an address was submitted, what submit made of each row, and a recipient's attempts: for `trace` and `export`.
+
+Layout (keys.py, "per-recipient answers"), every key staged and committed with its campaign:
+
+- `wo:c:<cid>:a:<n>` (n = a hash of the address modulo the campaign's `trace_buckets`, chosen at
+  submit from the file's size so each hash stays small, in Redis's compact listpack): address ->
+  "<row>:<what>" entries joined by ",", `what` the recipient's ledger index when loaded, else `i`
+  invalid, `d` duplicate, `s` suppressed. Written by store/lua/trace_add.lua as submit streams, so
+  `trace` asks one hash per campaign and never scans a ledger. At most KEEP_PER_ADDRESS rows per
+  address (the first ones).
+- `wo:c:<cid>:x:<row // BUCKET>`: row -> JSON [kind, detail, address cell] of every row submit did
+  not load (invalid + reason, duplicate + first row, suppressed + list): `export` walks them with
+  the ledger in file order.
+- `wo:c:<cid>:h:<idx // BUCKET>`: index -> the recipient's last HISTORY_CAP outcomes, each
+  "time US identity US decision US code US attempt US in-doubt-since" (US = \\x1f), RS (\\x1e) between.
+  Written by store/lua/finish.lua only once something other than a first clean accept happened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Final
+
+from redis.asyncio import Redis
+
+from orchestrator.core.addresses import normalize_address
+from orchestrator.core.recipient_trace import KIND_OF_MARK, Attempt, Dropped, Place, parse_history
+from orchestrator.store import keys
+from orchestrator.store.scripts import as_str_list
+from orchestrator.store.scripts import source as script_source
+
+KEEP_PER_ADDRESS: Final = 4
+HISTORY_CAP: Final = 8
+MARK_OF_KIND: Final = {v: k for k, v in KIND_OF_MARK.items()}
+#: Addresses per index hash aimed at (Redis keeps a hash of up to 128 short entries as a listpack).
+BUCKET_FILL: Final = 64
+#: A short row: guessing rows from a file's size with it errs towards more, emptier hashes.
+BYTES_PER_ROW_GUESS: Final = 24
+MAX_BUCKETS: Final = 1 << 20
+
+
+def index_field(raw: str) -> str:
+    """The field an address is indexed under: normalised when it is an address, else as written (trimmed)."""
+    norm, _ = normalize_address(raw)
+    return norm if norm is not None else raw.strip()
+
+
+def bucket_of(field: str, buckets: int) -> int:
+    return int.from_bytes(hashlib.blake2b(field.encode(), digest_size=4).digest(), "little") % buckets
+
+
+def bucket_count(file_bytes: int) -> int:
+    """How many index hashes a campaign gets: about BUCKET_FILL addresses each for a file of this size."""
+    rows = max(1, file_bytes // BYTES_PER_ROW_GUESS)
+    n = 1
+    while n * BUCKET_FILL < rows and n < MAX_BUCKETS:
+        n *= 2
+    return n
+
+
+def encode_dropped(d: Dropped) -> str:
+    return json.dumps([d.kind, d.detail, d.cell], ensure_ascii=False, separators=(",", ":"))
+
+
+def decode_dropped(row: int, raw: str) -> Dropped:
+    try:
+        kind, detail, cell = (str(x) for x in json.loads(raw))
+    except (ValueError, TypeError):
+        return Dropped(row, "", "unreadable", raw[:80])
+    return Dropped(row, cell, kind, detail)
+
+
+class Staging:
+    """What a submit stages for `trace` and `export`: the index hashes and dropped-row hashes written so far."""
+
+    def __init__(self, cid: str, buckets: int, ttl_ms: int) -> None:
+        self.cid = cid
+        self.buckets = buckets
+        self.ttl_ms = ttl_ms
+        self.index: set[int] = set()
+        self.dropped: set[int] = set()
+
+    def names(self) -> list[str]:
+        index = [keys.trace_bucket(self.cid, n) for n in sorted(self.index)]
+        return index + [keys.dropped_bucket(self.cid, b * keys.BUCKET) for b in sorted(self.dropped)]
+
+    async def write(self, redis: Redis, loaded: list[tuple[int, int, str]], dropped: list[Dropped]) -> None:
+        """Index a batch (loaded rows as (index, row, address), dropped rows); stage the dropped rows."""
+        # Loaded, duplicate and suppressed rows hold the normalised address already; an invalid one as written.
+        items = [(row, address, str(i)) for i, row, address in loaded]
+        items += [
+            (d.row, d.cell if d.kind != "invalid" else index_field(d.cell), MARK_OF_KIND[d.kind]) for d in dropped
+        ]
+        items = sorted(i for i in items if i[1])
+        fields = [(f, bucket_of(f, self.buckets), row, what) for row, f, what in items]
+        # Named before they are written: a write cut short is still removed by the discard.
+        self.index.update(b for _, b, _, _ in fields)
+        self.dropped.update(d.row // keys.BUCKET for d in dropped)
+        firsts = iter(await self._add(redis, fields))
+        found = {row: next(firsts) for row, _, what in items if what == "d"}
+        if not dropped:
+            return
+        async with redis.pipeline(transaction=False) as pipe:
+            for d in dropped:
+                kept = Dropped(d.row, d.cell, d.kind, found.get(d.row, "")) if d.kind == "duplicate" else d
+                key = keys.dropped_bucket(self.cid, d.row)
+                pipe.hset(key, str(d.row), encode_dropped(kept))
+                pipe.pexpire(key, self.ttl_ms)
+            await pipe.execute()
+
+    async def _add(self, redis: Redis, fields: list[tuple[str, int, int, str]]) -> list[str]:
+        if not fields:
+            return []
+        names: dict[str, int] = {}
+        args: list[str | int] = [KEEP_PER_ADDRESS, self.ttl_ms]
+        for field, bucket, row, what in fields:
+            pos = names.setdefault(keys.trace_bucket(self.cid, bucket), len(names) + 1)
+            args += [pos, field, row, what]
+        script = redis.register_script(script_source("trace_add"))
+        return as_str_list(await script(keys=list(names), args=args))
+
+
+async def places(redis: Redis, raw: str, only: str | None = None) -> tuple[list[Place], int]:
+    """Every row of every campaign (or only campaign `only`) that held the address; and how many campaigns
+    have no index (submitted before it was kept)."""
+    field = index_field(raw)
+    cids = [only] if only else [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)]
+    async with redis.pipeline(transaction=False) as pipe:
+        for cid in cids:
+            pipe.hget(keys.campaign(cid), "trace_buckets")
+        counts = await pipe.execute()
+    indexed = [(cid, int(n)) for cid, n in zip(cids, counts, strict=True) if n and str(n).isdigit() and int(n) > 0]
+    async with redis.pipeline(transaction=False) as pipe:
+        for cid, n in indexed:
+            pipe.hget(keys.trace_bucket(cid, bucket_of(field, n)), field)
+        values = await pipe.execute() if field else [None] * len(indexed)
+    out: list[Place] = []
+    for (cid, _), value in zip(indexed, values, strict=True):
+        for entry in str(value or "").split(","):
+            row, _, what = entry.partition(":")
+            if row.isdigit() and (what.isdigit() or what in KIND_OF_MARK):
+                index = int(what) if what.isdigit() else None
+                out.append(Place(cid, int(row), index, "loaded" if index is not None else KIND_OF_MARK[what]))
+    return out, len(cids) - len(indexed)
+
+
+async def dropped_row(redis: Redis, cid: str, row: int) -> Dropped | None:
+    raw = await redis.hget(keys.dropped_bucket(cid, row), str(row))
+    return None if raw is None else decode_dropped(row, str(raw))
+
+
+async def history(redis: Redis, cid: str, idx: int) -> list[Attempt]:
+    return parse_history(str(await redis.hget(keys.history_bucket(cid, idx), str(idx)) or ""))

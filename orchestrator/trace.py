@@ -1,0 +1,184 @@
+"""`trace`: what happened to one address in every campaign that had it, and what first explains a missing mail."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from orchestrator.core import ledger_state
+from orchestrator.core.calendar import TENCENT_ZONE
+from orchestrator.core.callback_event import BadEventError, parse_event
+from orchestrator.core.recipient_trace import Listed, Outcome, Place, Seen, Verdict, verdict
+from orchestrator.ses.client import TencentSender
+from orchestrator.ses.errors import SesError
+from orchestrator.store import campaigns, keys, suppression, trace_index
+from orchestrator.store.feedback import parse_sent
+
+#: What `--live` keeps of a GetSendEmailStatus row.
+LIVE_FIELDS = (
+    "MessageId",
+    "SendStatus",
+    "DeliverStatus",
+    "DeliverMessage",
+    "DeliverTime",
+    "UserOpened",
+    "UserClicked",
+    "UserUnsubscribed",
+    "UserComplained",
+)
+
+
+@dataclass
+class Trace:
+    """Everything `trace` found about one address."""
+
+    address: str
+    outcomes: list[Outcome]
+    listed: list[Listed]
+    not_indexed: int  # campaigns submitted before the address index was kept
+    verdict: Verdict | None
+    live: dict[str, list[dict[str, Any]] | str] = field(default_factory=dict)  # MessageId -> rows, or the error
+
+
+async def trace(redis: Redis, raw: str, now: float, only: str | None = None) -> Trace:
+    """Gather the address's rows, ledger states, events and list entries (no ledger is scanned)."""
+    address = trace_index.index_field(raw)
+    places, not_indexed = await trace_index.places(redis, raw, only)
+    outcomes = [await _outcome(redis, p) for p in places]
+    domains = sorted({d for o in outcomes for d in o.sender_domains})
+    listed = await _listed(redis, address, domains) if outcomes else []
+    found = verdict(outcomes, listed, address, now) if outcomes else None
+    return Trace(address, outcomes, listed, not_indexed, found)
+
+
+async def _outcome(redis: Redis, place: Place) -> Outcome:
+    rec = await campaigns.load(redis, place.cid)
+    state, domains = "", tuple[str, ...]()
+    if isinstance(rec, campaigns.CampaignRecord):
+        state, domains = rec.state.value, tuple(sorted({i.domain for i in rec.spec.identities}))
+    if place.index is None:
+        dropped = await trace_index.dropped_row(redis, place.cid, place.row)
+        return Outcome(place, state, domains, dropped=dropped)
+    ck = keys.CampaignKeys(place.cid)
+    entry = ledger_state.parse(await redis.hget(ck.state(place.index), str(place.index)))
+    attempts = tuple(await trace_index.history(redis, place.cid, place.index))
+    message_id = entry.fields.get("message_id", "")
+    identity = attempts[-1].identity if attempts else ""
+    if "grant" in entry.fields:
+        identity = entry.identity
+    accepted_at: float | None = None
+    events: tuple[Seen, ...] = ()
+    if message_id:
+        sent = parse_sent(str(await redis.hget(keys.MESSAGE_IDS, message_id) or ""))
+        if sent is not None:
+            accepted_at, identity = sent.sent_at, sent.identity
+        events = await _events(redis, message_id)
+    return Outcome(
+        place,
+        state,
+        domains,
+        state=entry.state.value,
+        fields=tuple(entry.fields.items()),
+        message_id=message_id,
+        accepted_at=accepted_at,
+        identity=identity,
+        attempts=attempts,
+        events=events,
+    )
+
+
+async def _events(redis: Redis, message_id: str) -> tuple[Seen, ...]:
+    """The events kept for the message (`wo:fb:m:<MessageId>`), oldest first."""
+    stored = await redis.hgetall(keys.fb_message(message_id))
+    out: list[Seen] = []
+    for name, raw in stored.items():
+        if str(name).startswith("u:"):
+            continue
+        try:
+            e = parse_event(json.loads(raw))
+        except (ValueError, BadEventError):
+            continue
+        out.append(Seen(e.metric, float(e.timestamp), e.bounce_type, e.reason, e.source))
+    return tuple(sorted(out, key=lambda s: s.at))
+
+
+async def _listed(redis: Redis, address: str, domains: list[str]) -> list[Listed]:
+    """The blocklist, all-domains and sender-domain entries of the address."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.hget(keys.BLOCKLIST, address.lower())
+        pipe.hget(keys.SUPPRESS_ALL, address)
+        for d in domains:
+            pipe.hget(keys.suppression(d), address)
+        block, everywhere, *per_domain = await pipe.execute()
+    out: list[Listed] = []
+    if block is not None:
+        b = suppression.decode_block(address, str(block))
+        out.append(Listed("blocklist", "", b.reason, b.account, b.bounced_at, b.expires_at))
+    if everywhere is not None:
+        e = suppression.decode(address, "", str(everywhere))
+        out.append(Listed("all", "", e.reason, e.source, e.at))
+    for d, raw in zip(domains, per_domain, strict=True):
+        if raw is not None:
+            e = suppression.decode(address, d, str(raw))
+            out.append(Listed("domain", d, e.reason, e.source, e.at))
+    return out
+
+
+async def add_live(redis: Redis, found: Trace, sender: TencentSender) -> None:
+    """Tencent's own GetSendEmailStatus record of each accepted MessageId (calls within the account's budget)."""
+    for o in found.outcomes:
+        if not o.message_id or o.accepted_at is None:
+            continue
+        rec = await campaigns.load(redis, o.place.cid)
+        spec = rec.spec if isinstance(rec, campaigns.CampaignRecord) else None
+        account = next((i.account for i in spec.identities if i.id == o.identity), "") if spec else ""
+        day = datetime.fromtimestamp(o.accepted_at, tz=TENCENT_ZONE).date()
+        try:
+            rows = await sender.status_page(account or "default", day, found.address, 0, o.message_id)
+        except SesError as exc:
+            found.live[o.message_id] = f"{exc.code}: {exc.detail}"
+            continue
+        found.live[o.message_id] = [{k: _plain(getattr(r, k, None)) for k in LIVE_FIELDS} for r in rows]
+
+
+def _plain(value: object) -> object:
+    return value if value is None or isinstance(value, str | int | float | bool) else str(value)
+
+
+def as_json(found: Trace) -> dict[str, Any]:
+    v = found.verdict
+    return {
+        "address": found.address,
+        "seen": bool(found.outcomes),
+        "campaigns": [_outcome_json(o) for o in found.outcomes],
+        "lists": [vars_of(e) for e in found.listed],
+        "not_indexed_campaigns": found.not_indexed,
+        "verdict": None if v is None else {"campaign": v.campaign, "why": v.why, "fix": v.fix},
+        "live": found.live,
+    }
+
+
+def vars_of(obj: Any) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in obj.__slots__}
+
+
+def _outcome_json(o: Outcome) -> dict[str, Any]:
+    return {
+        "campaign": o.place.cid,
+        "row": o.place.row,
+        "submit": o.place.kind,
+        "dropped": vars_of(o.dropped) if o.dropped is not None else None,
+        "campaign_state": o.campaign_state,
+        "sender_domains": list(o.sender_domains),
+        "state": o.state,
+        "ledger": dict(o.fields),
+        "message_id": o.message_id,
+        "accepted_at": o.accepted_at,
+        "identity": o.identity,
+        "attempts": [a.as_json() for a in o.attempts],
+        "events": [vars_of(e) for e in o.events],
+    }

@@ -1,0 +1,176 @@
+"""`trace` and `export` on a campaign run through the emulator: what became of each row, and why."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from orchestrator import export
+from orchestrator.core.campaign import Recipients
+from orchestrator.recipients import open_recipients
+from orchestrator.ses.emulator import FaultRule
+from orchestrator.store import suppression as store
+from orchestrator.store.suppression import Entry
+from orchestrator.suppression import neutralise
+from orchestrator.trace import trace
+from tests.callback_app import callback_server
+from tests.pipeline_harness import START, VICTIM, VICTIM_DOMAIN, Pipeline
+
+BLOCKED = "blocked@gmail.com"
+LEFT = "left@naver.com"
+#: Data rows: 1 victim, 2 blocked, 3 left, 4 invalid, 5 a duplicate of row 1, 6 suppressed at submit, 7 a formula.
+CSV = (
+    "email,first_name\n"
+    f"{VICTIM},Victim\n"
+    f"{BLOCKED},Blocked\n"
+    f"{LEFT},Left\n"
+    "not-an-address,Bad\n"
+    f"{VICTIM},Again\n"
+    "quiet@daum.net,Quiet\n"
+    "=cmd@example.org,Formula\n"
+)
+
+
+async def _run(pipe: Pipeline, fault: FaultRule | None = None) -> None:
+    """Submit CSV (quiet@ suppressed before), one blocklisted and one unsubscribed address, callbacks on."""
+    await store.put(pipe.redis, [Entry("quiet@daum.net", "", "asked by phone", START - 86400, "operator")], START)
+    pipe.emu.service.blocked[BLOCKED] = START - 3600
+    pipe.emu.service.unsubscribed[LEFT] = START - 3600
+    if fault is not None:
+        pipe.emu.world.faults.append(fault)
+    await pipe.submit(CSV)
+    async with callback_server(pipe.redis, pipe.clock) as server:
+        pipe.emu.world.callback_url = server.url
+        await pipe.run(3600, timeout_s=0.5)
+        pipe.clock.advance(2 * 3600)
+        await pipe.emu.flush_callbacks()
+        for _ in range(200):
+            if pipe.emu.poster.posted + pipe.emu.poster.failed >= len(pipe.emu.events):
+                break
+            await asyncio.sleep(0.05)
+
+
+async def test_trace_accepted_address_shows_its_message_id_and_delivery(pipe: Pipeline) -> None:
+    """An accepted address traces to the MessageId the emulator logged and its delivered event."""
+    await _run(pipe)
+    found = await trace(pipe.redis, VICTIM, pipe.clock.now())
+    [logged] = pipe.sent_to(VICTIM)
+    loaded = [o for o in found.outcomes if o.place.kind == "loaded"]
+    assert [(o.place.row, o.state, o.message_id) for o in loaded] == [(1, "accepted", logged.message_id)]
+    assert "delivered" in [e.metric for e in loaded[0].events]
+    assert [(o.place.row, o.place.kind, o.dropped.detail if o.dropped else "") for o in found.outcomes] == [
+        (1, "loaded", ""),
+        (5, "duplicate", "1"),
+    ]
+    assert found.verdict is not None
+    assert "delivered at" in found.verdict.why
+
+
+async def test_trace_blocklisted_address_names_the_release_command(pipe: Pipeline) -> None:
+    """Tencent refused the address as blocklisted: the answer is the blocklist, fixed by `blocklist release`."""
+    await _run(pipe)
+    found = await trace(pipe.redis, BLOCKED, pipe.clock.now())
+    assert [(o.place.row, o.state) for o in found.outcomes] == [(2, "suppressed")]
+    assert [e.scope for e in found.listed] == ["blocklist"]
+    assert found.verdict is not None
+    assert found.verdict.why.startswith("on Tencent's blocklist since")
+    assert found.verdict.fix == f"if the address is right: orchestrate blocklist release {BLOCKED}"
+
+
+async def test_trace_unsubscribed_address_names_its_sender_domain(pipe: Pipeline) -> None:
+    """Tencent said the recipient unsubscribed: the answer names the sender domain and asks nothing."""
+    await _run(pipe)
+    found = await trace(pipe.redis, LEFT, pipe.clock.now())
+    assert [(e.scope, e.sender_domain, e.source) for e in found.listed] == [("domain", "d0.example.com", "unsubscribe")]
+    assert found.verdict is not None
+    assert "sender domain d0.example.com" in found.verdict.why
+    assert found.verdict.fix == "nothing to do: the recipient unsubscribed from d0.example.com"
+
+
+async def test_trace_in_doubt_address_shows_the_reconciliation(pipe: Pipeline) -> None:
+    """A send whose answer was lost: its attempts show it in doubt, then reconciled as sent with the MessageId."""
+    fault = FaultRule(code="timeout_after_accept", count=1, recipient_domain=VICTIM_DOMAIN, hang_s=2.0)
+    await _run(pipe, fault)
+    found = await trace(pipe.redis, VICTIM, pipe.clock.now())
+    [logged] = pipe.sent_to(VICTIM)
+    [o] = [o for o in found.outcomes if o.place.kind == "loaded"]
+    assert [a.decision for a in o.attempts] == ["in_doubt", "reconciled_sent"]
+    assert o.attempts[-1].code == logged.message_id
+    assert o.attempts[-1].in_doubt_since == o.attempts[0].at
+    assert o.message_id == logged.message_id
+
+
+async def test_trace_suppressed_invalid_and_unknown_rows(pipe: Pipeline) -> None:
+    """Rows dropped at submit trace to why; an address no campaign had traces to nothing."""
+    await _run(pipe)
+    now = pipe.clock.now()
+    quiet = await trace(pipe.redis, "quiet@daum.net", now)
+    assert [(o.place.row, o.place.kind, o.dropped.detail if o.dropped else "") for o in quiet.outcomes] == [
+        (6, "suppressed", "all:operator")
+    ]
+    assert quiet.verdict is not None
+    assert quiet.verdict.fix == "if the address is right now: orchestrate suppress remove quiet@daum.net"
+    bad = await trace(pipe.redis, " not-an-address ", now)
+    assert [(o.place.row, o.place.kind) for o in bad.outcomes] == [(4, "invalid")]
+    assert bad.verdict is not None
+    assert bad.verdict.why.endswith("is not a usable recipient: bad syntax")
+    nobody = await trace(pipe.redis, "nobody@example.com", now)
+    assert (nobody.outcomes, nobody.verdict) == ([], None)
+
+
+async def test_export_has_every_row_in_file_order_and_the_sent_message_ids(pipe: Pipeline, tmp_path: Path) -> None:
+    """One row per data row, dropped ones included; the accepted MessageIds are the emulator's send log."""
+    await _run(pipe)
+    rows = [r async for r in export.rows(pipe.redis, pipe.cid)]
+    assert [(r["row"], r["state"]) for r in rows] == [
+        (1, "accepted"),
+        (2, "suppressed"),
+        (3, "suppressed"),
+        (4, "invalid"),
+        (5, "duplicate"),
+        (6, "suppressed"),
+        (7, "accepted"),
+    ]
+    assert [r["reason"] for r in rows[3:6]] == ["bad syntax", "duplicate of row 1", "all:operator"]
+    accepted = {r["email"]: r["message_id"] for r in rows if r["state"] == "accepted"}
+    assert accepted == {s.to_address: s.message_id for s in pipe.emu.send_log}
+    assert all(r["identity"] and r["accepted_at"] and r["attempts"] == 1 for r in rows if r["state"] == "accepted")
+    assert any(e.startswith("delivered ") for e in rows[0]["events"])
+
+
+async def test_export_csv_is_spreadsheet_safe_and_reads_back_as_a_recipient_file(
+    pipe: Pipeline, tmp_path: Path
+) -> None:
+    """The CSV reads back through submit's reader, cell for cell; a formula cell starts with a quote."""
+    await _run(pipe)
+    out = tmp_path / "out.csv"
+    n = await export.write_file(out, lambda fh: export.write(pipe.redis, pipe.cid, "csv", fh))
+    expected = [export.csv_cells(r) async for r in export.rows(pipe.redis, pipe.cid)]
+    with open_recipients(Recipients(file=out)) as read:
+        assert read.header == list(export.COLUMNS)
+        back = [cells for _, cells in read.records()]
+    assert n == len(back) == 7
+    assert back == expected
+    assert back[6][1] == neutralise("=cmd@example.org") == "'=cmd@example.org"
+    buf = io.StringIO()
+    assert await export.write(pipe.redis, pipe.cid, "jsonl", buf) == 7
+    assert [json.loads(line)["row"] for line in buf.getvalue().splitlines()] == list(range(1, 8))
+
+
+async def test_export_to_a_file_leaves_no_half_file_on_error(pipe: Pipeline, tmp_path: Path) -> None:
+    """An export that fails midway leaves neither the target nor a temporary file behind."""
+    await _run(pipe)
+    out = tmp_path / "out.csv"
+
+    async def failing(fh: io.TextIOBase) -> int:
+        fh.write("row,email\n1,a@b.c\n")
+        raise RuntimeError("Redis went away")
+
+    with pytest.raises(RuntimeError, match="Redis went away"):
+        await export.write_file(out, failing)  # type: ignore[arg-type]
+    assert sorted(p.name for p in os.scandir(tmp_path) if "out" in p.name) == []
