@@ -62,6 +62,7 @@ class Preflight:
         self.sender = sender
         self.today = today
         self.items: list[Item] = []
+        self._listings: dict[str, IdentityList] = {}  # an account's listing taken again after a lookup
 
     def add(self, group: str, name: str, status: Status, detail: str = "", fix: str = "") -> None:
         self.items.append(Item(group, name, status, detail, fix))
@@ -76,6 +77,7 @@ class Preflight:
         for ident in self.campaign.identities:
             if ident.account in working:
                 await self.check_identity(ident, working[ident.account])
+                working[ident.account] = self._listings.get(ident.account, working[ident.account])
             else:
                 self.add(
                     f"identity {ident.id}",
@@ -88,7 +90,20 @@ class Preflight:
         for account in working:
             await self.check_template_only(account)
         await self.check_recipients(list(working))
+        self._count_domains(working)
         return self.items
+
+    def _count_domains(self, working: dict[str, IdentityList]) -> None:
+        """Say on each account's credentials line how many sender domains the checks found in the end.
+
+        A permissive emulator (and a listing that pages) lists a domain only once it was asked for,
+        so the count of the first listing would disagree with the lines that follow it.
+        """
+        for n, item in enumerate(self.items):
+            listing = working.get(item.name.removeprefix("account ")) if item.group == "credentials" else None
+            if listing is not None and item.status == "ok":
+                count = len(listing.identities)
+                self.items[n] = Item(item.group, item.name, "ok", f"the key pair works ({_domains(count)})")
 
     async def check_credentials(self, account: str) -> IdentityList | None:
         group = "credentials"
@@ -97,12 +112,7 @@ class Preflight:
         except SesError as exc:
             self.add(group, f"account {account}", "fail", f"{exc.code}: {exc.detail}", _fix_for(exc))
             return None
-        self.add(
-            group,
-            f"account {account}",
-            "ok",
-            f"the key pair works ({len(listing.identities)} sender domains)",
-        )
+        self.add(group, f"account {account}", "ok", f"the key pair works ({_domains(len(listing.identities))})")
         return listing
 
     async def check_identity(self, ident: Identity, listing: IdentityList) -> None:
@@ -146,7 +156,9 @@ class Preflight:
             # permissive mode creates domains on first use), then look again.
             with contextlib.suppress(SesError):
                 await self.sender.get_identity(ident.domain, ident.account)
-                found = (await self.sender.list_identities(ident.account)).find(ident.domain)
+                again = await self.sender.list_identities(ident.account)
+                self._listings[ident.account] = again
+                found = again.find(ident.domain)
         return found
 
     async def _check_verified(self, group: str, ident: Identity) -> None:
@@ -324,6 +336,10 @@ class Preflight:
             )
         else:
             self.add("recipients", "Tencent blocklist", "ok", f"no recipient on it{note}")
+
+
+def _domains(n: int) -> str:
+    return "1 sender domain" if n == 1 else f"{n} sender domains"
 
 
 def _rows(n: int) -> str:

@@ -211,3 +211,25 @@ async def test_check_without_redis_keeps_to_the_reserved_share_of_the_rate(tmp_p
     assert [c for c in calls if (c.error or "").startswith("RequestLimitExceeded")] == []
     assert len(calls) > 40
     assert max_in_rolling_window([c.time for c in calls], 1.0) <= 10
+
+
+async def test_check_first_line_agrees_with_a_permissive_emulator(tmp_path: Path) -> None:
+    """A permissive emulator makes domains up when asked: each key-pair line counts the domains found after it (not 0)."""
+    world = World(
+        accounts=[
+            Account(name="default", secret_id=SECRET_ID, secret_key=SECRET_KEY),
+            Account(name="marketing", secret_id=MKT_ID, secret_key=MKT_KEY),
+        ],
+        permissive=True,
+    )
+    async with run_emulator(world) as emu:
+        code, out = await run_check(emu, tmp_path, str(write_campaign(tmp_path, 3)), "--json")
+    items = json.loads(out)["items"]
+    credentials = {i["name"]: i["detail"] for i in items if i["group"] == "credentials"}
+    found = [i["group"] for i in items if i["name"].endswith(" exists") and i["status"] == "ok"]
+    assert code == 0, out
+    assert found == ["identity news-a", "identity news-b", "identity news-m"]
+    assert credentials == {
+        "account default": "the key pair works (2 sender domains)",
+        "account marketing": "the key pair works (3 sender domains)",  # the permissive world shares its domains
+    }
