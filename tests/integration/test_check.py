@@ -214,7 +214,7 @@ async def test_check_without_redis_keeps_to_the_reserved_share_of_the_rate(tmp_p
 
 
 async def test_check_first_line_agrees_with_a_permissive_emulator(tmp_path: Path) -> None:
-    """A permissive emulator makes domains up when asked: each key-pair line counts the domains found after it (not 0)."""
+    """A permissive emulator makes domains up when asked: each key-pair line counts those found after it (not 0)."""
     world = World(
         accounts=[
             Account(name="default", secret_id=SECRET_ID, secret_key=SECRET_KEY),
