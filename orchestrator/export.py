@@ -20,16 +20,17 @@ from typing import IO, Any, Final
 from redis.asyncio import Redis
 
 from orchestrator.core import ledger_state
-from orchestrator.core.callback_event import BadEventError, parse_event
+from orchestrator.core.quality import metric_of
 from orchestrator.core.recipient_trace import Dropped, parse_history
 from orchestrator.store import keys, trace_index
 from orchestrator.store.feedback import parse_sent
-from orchestrator.store.ledger import decode_record
+from orchestrator.store.ledger import record_address
+from orchestrator.store.scripts import source as script_source
 from orchestrator.suppression import neutralise
 
 #: The columns, in order; `email` so the file reads back as a recipient file.
 COLUMNS: Final = ("row", "email", "state", "reason", "attempts", "identity", "message_id", "accepted_at", "events")
-CHUNK: Final = 2000
+CHUNK: Final = 5000
 
 
 class ExportError(Exception):
@@ -117,7 +118,7 @@ def _row(row: int, address: str, state: str, reason: str = "", attempts: int = 0
 
 
 def _loaded_row(row: int, got: _Loaded) -> dict[str, Any]:
-    address, _ = decode_record(got.record or "")
+    address = record_address(got.record or "")
     try:
         entry = ledger_state.parse(got.state)
     except ledger_state.LedgerFormatError:
@@ -142,29 +143,25 @@ async def _add_sends(redis: Redis, out: list[dict[str, Any]]) -> None:
     if not accepted:
         return
     ids = [r["message_id"] for r in accepted]
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.hmget(keys.MESSAGE_IDS, ids)
-        for mid in ids:
-            pipe.hgetall(keys.fb_message(mid))
-        sent_values, *messages = await pipe.execute()
-    for r, sent_raw, stored in zip(accepted, sent_values, messages, strict=True):
-        sent = parse_sent(str(sent_raw or ""))
+    script = redis.register_script(script_source("export_sends"))
+    replies = await script(keys=[keys.MESSAGE_IDS, *(keys.fb_message(m) for m in ids)], args=ids)
+    for r, (sent_raw, fields) in zip(accepted, replies, strict=True):
+        sent = parse_sent(str(sent_raw))
         if sent is not None:
             r["accepted_at"] = _when(sent.sent_at)
             r["identity"] = sent.identity
-        r["events"] = _events(stored)
+        r["events"] = _events(fields)
 
 
-def _events(stored: dict[str, str]) -> list[str]:
+def _events(fields: list[str]) -> list[str]:
+    """The events of a message, oldest first, from its hash's field names ("<event>|<bounce type>|<timestamp>")."""
     seen: list[tuple[int, str]] = []
-    for name, raw in stored.items():
-        if str(name).startswith("u:"):
-            continue
-        try:
-            e = parse_event(json.loads(raw))
-        except (ValueError, BadEventError):
-            continue
-        seen.append((e.timestamp, f"{e.metric} {_when(float(e.timestamp))}"))
+    for name in fields:
+        event, _, rest = str(name).partition("|")
+        bounce_type, _, at = rest.partition("|")
+        metric = metric_of(event, bounce_type)
+        if metric is not None and at.isdigit():
+            seen.append((int(at), f"{metric} {_when(float(at))}"))
     return [text for _, text in sorted(seen)]
 
 

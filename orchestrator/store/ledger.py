@@ -40,6 +40,11 @@ def encode_record(address: str, values: list[str]) -> str:
     return address + MARK + json.dumps(values, ensure_ascii=False, separators=(",", ":"))
 
 
+def record_address(rec: str) -> str:
+    """Only the address of a stored record (its values are not decoded)."""
+    return rec.split(MARK, 1)[0].split(SEP, 1)[0]
+
+
 def decode_record(rec: str) -> tuple[str, list[str]]:
     mark, sep = rec.find(MARK), rec.find(SEP)
     if mark >= 0 and (sep < 0 or mark < sep):

@@ -1,0 +1,136 @@
+"""The checklist `trace` applies to one address: the first fact that explains a missing mail, and its fix."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from orchestrator.core.recipient_trace import (
+    DELIVERY_WAIT_S,
+    Dropped,
+    Listed,
+    Outcome,
+    Place,
+    Seen,
+    parse_history,
+    verdict,
+)
+
+NOW = datetime(2026, 12, 3, 12, tzinfo=UTC).timestamp()
+ADDR = "kim@naver.com"
+CID = "spring-abc123"
+
+
+def loaded(state: str, **more: object) -> Outcome:
+    fields = more.pop("fields", ())
+    return Outcome(Place(CID, 3, 2, "loaded"), "running", ("news.example.com",), state=state, fields=fields, **more)  # type: ignore[arg-type]
+
+
+def dropped(kind: str, detail: str) -> Outcome:
+    place = Place(CID, 5, None, kind)
+    return Outcome(place, "running", ("news.example.com",), dropped=Dropped(5, ADDR, kind, detail))
+
+
+SENT = NOW - 3600
+BLOCK = Listed("blocklist", "", "550 user unknown", "default", NOW - 86400, NOW + 86400)
+UNSUB = Listed("domain", "news.example.com", "one click", "unsubscribe", NOW - 7200)
+OTHER_UNSUB = Listed("domain", "other.example.com", "one click", "unsubscribe", NOW - 7200)
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "listed", "why_starts", "fix"),
+    [
+        pytest.param(
+            [dropped("invalid", "bad syntax")],
+            [],
+            "row 5 of campaign spring-abc123 is not a usable recipient: bad syntax",
+            "correct the row in the recipient file and submit it again",
+            id="invalid",
+        ),
+        pytest.param(
+            [loaded("suppressed", fields=(("reason", "blocklist"),))],
+            [BLOCK],
+            "on Tencent's blocklist since 2026-12-02 12:00 UTC until 2026-12-04 12:00 UTC",
+            f"if the address is right: orchestrate blocklist release {ADDR}",
+            id="blocklisted",
+        ),
+        pytest.param(
+            [loaded("suppressed", fields=(("reason", "domain:unsubscribe"),))],
+            [UNSUB],
+            "on the suppression list of sender domain news.example.com since 2026-12-03 10:00 UTC",
+            "nothing to do: the recipient unsubscribed from news.example.com",
+            id="unsubscribed",
+        ),
+        pytest.param(
+            [loaded("queued", fields=(("attempts", "0"),))],
+            [OTHER_UNSUB],
+            "not sent yet: waiting for its turn",
+            f"wait: see `orchestrate status {CID}` for today's caps",
+            id="another-domain-unsubscribe-does-not-count",
+        ),
+        pytest.param(
+            [dropped("duplicate", "2"), loaded("accepted", message_id="m1", accepted_at=SENT)],
+            [],
+            "accepted by Tencent at 2026-12-03 11:00 UTC (m1), no delivery event yet: mail may take up to 72 h",
+            "wait until 2026-12-06 11:00 UTC, or ask Tencent: trace --live",
+            id="accepted-no-event",
+        ),
+        pytest.param(
+            [loaded("accepted", message_id="m1", accepted_at=NOW - DELIVERY_WAIT_S - 1)],
+            [],
+            "accepted by Tencent at 2026-11-30 11:59 UTC (m1), no delivery event after 72 h",
+            "ask Tencent with trace --live; check the callback address in the SES console",
+            id="accepted-long-ago",
+        ),
+        pytest.param(
+            [loaded("accepted", message_id="m1", accepted_at=SENT, events=(Seen("delivered", SENT + 5),))],
+            [],
+            "accepted by Tencent at 2026-12-03 11:00 UTC, delivered at 2026-12-03 11:00 UTC",
+            "nothing to do here: ask the recipient to look in spam or other folders",
+            id="delivered",
+        ),
+        pytest.param(
+            [loaded("accepted", message_id="m1", accepted_at=SENT, events=(Seen("hard_bounce", SENT + 5, "", "550"),))],
+            [],
+            "accepted by Tencent at 2026-12-03 11:00 UTC, then hard bounce at 2026-12-03 11:00 UTC: 550",
+            "the address does not take mail: correct it in the recipient file",
+            id="hard-bounce",
+        ),
+        pytest.param(
+            [loaded("in_doubt", fields=(("since", repr(SENT)),))],
+            [],
+            "in doubt since 2026-12-03 11:00 UTC",
+            "wait: it is never sent twice blindly (see `orchestrate status` for the in-doubt count)",
+            id="in-doubt",
+        ),
+        pytest.param(
+            [loaded("failed", fields=(("code", "FailedOperation.TemplateParamsInvalid"),))],
+            [],
+            "failed: Tencent answered FailedOperation.TemplateParamsInvalid",
+            "check template.data in the campaign file against the template's variables, then submit again",
+            id="failed-template",
+        ),
+    ],
+)
+def test_verdict_names_the_first_explanation_and_its_fix(
+    outcomes: list[Outcome], listed: list[Listed], why_starts: str, fix: str
+) -> None:
+    """Each case of the checklist, in order: the answer's first words and the fix, whole."""
+    v = verdict(outcomes, listed, ADDR, NOW)
+    assert (v.why[: len(why_starts)], v.fix) == (why_starts, fix)
+
+
+def test_parse_history_reads_every_outcome_and_skips_a_corrupt_one() -> None:
+    """The stored attempts come back in order with their fields; an unreadable one is left out."""
+    raw = "\x1e".join(
+        [
+            "100.5\x1fid-a\x1fretry\x1fFailedOperation.X\x1f1\x1f",
+            "oops",
+            "200\x1fid-a\x1freconciled_sent\x1fm1\x1f2\x1f150",
+        ]
+    )
+    assert [(a.at, a.decision, a.code, a.attempt, a.in_doubt_since) for a in parse_history(raw)] == [
+        (100.5, "retry", "FailedOperation.X", "1", None),
+        (200.0, "reconciled_sent", "m1", "2", 150.0),
+    ]
