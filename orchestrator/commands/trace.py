@@ -60,9 +60,8 @@ def trace_command(ctx: click.Context, address: str, campaign: str | None, live: 
 def _print(found: Trace) -> None:
     say = _say
     if not found.outcomes:
-        where = (
-            " (campaigns submitted before the address index was kept were not searched)" if found.not_indexed else ""
-        )
+        n = found.not_indexed
+        where = f" ({n} campaign(s) submitted before the address index was kept were not searched)" if n else ""
         say(f"{found.address}: no campaign had this address{where}")
         return
     say(f"trace of {found.address}")
