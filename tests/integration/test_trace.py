@@ -13,13 +13,14 @@ import pytest
 from orchestrator import export
 from orchestrator.core.campaign import Recipients
 from orchestrator.recipients import open_recipients
+from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import FaultRule
 from orchestrator.store import suppression as store
 from orchestrator.store.suppression import Entry
 from orchestrator.suppression import neutralise
-from orchestrator.trace import trace
+from orchestrator.trace import add_live, trace
 from tests.callback_app import callback_server
-from tests.pipeline_harness import START, VICTIM, VICTIM_DOMAIN, Pipeline
+from tests.pipeline_harness import START, VICTIM, VICTIM_DOMAIN, Pipeline, settings_for
 
 BLOCKED = "blocked@gmail.com"
 LEFT = "left@naver.com"
@@ -174,3 +175,15 @@ async def test_export_to_a_file_leaves_no_half_file_on_error(pipe: Pipeline, tmp
     with pytest.raises(RuntimeError, match="Redis went away"):
         await export.write_file(out, failing)  # type: ignore[arg-type]
     assert sorted(p.name for p in os.scandir(tmp_path) if "out" in p.name) == []
+
+
+async def test_trace_live_adds_tencents_status_record(pipe: Pipeline) -> None:
+    """--live: Tencent's GetSendEmailStatus record of the accepted MessageId, asked through the SDK."""
+    await _run(pipe)
+    found = await trace(pipe.redis, VICTIM, pipe.clock.now())
+    [logged] = pipe.sent_to(VICTIM)
+    async with TencentSender(settings_for(pipe.emu)) as sender:
+        await add_live(pipe.redis, found, sender)
+    [record] = found.live[logged.message_id]
+    assert isinstance(record, dict)
+    assert (record["MessageId"], record["SendStatus"]) == (logged.message_id, 0)
