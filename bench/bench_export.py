@@ -70,16 +70,34 @@ def _retried(i: int) -> str:
     return first + "\x1e" + second
 
 
+async def _sample_rss(samples: list[int]) -> None:
+    """VmRSS every half second while the export runs: flat means bounded."""
+    while True:
+        samples.append(_status_kb("VmRSS"))
+        await asyncio.sleep(0.5)
+
+
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
 async def _child(cid: str, redis_url: str, fmt: str, out: Path) -> dict[str, Any]:
     from orchestrator import export
     from orchestrator.store.connection import redis_from_url
 
     redis = redis_from_url(redis_url)
+    samples: list[int] = []
+    sampler = asyncio.create_task(_sample_rss(samples))
     t0, cpu0 = time.perf_counter(), time.process_time()
     n = await export.write_file(out, lambda fh: export.write(redis, cid, fmt, fh))
     seconds, cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
+    sampler.cancel()
     await redis.aclose()
     return {
+        "rss_mb_first_last_max": [samples[0] / 1024, samples[-1] / 1024, max(samples) / 1024] if samples else [],
         "rows": n,
         "seconds": seconds,
         "cpu_s": cpu_s,
@@ -127,6 +145,7 @@ def main() -> None:
         ("  CPU seconds of the child", f"{r['cpu_s']:.1f}", ""),
         ("rows/s", f"{r['rows'] / r['seconds']:,.0f}", ""),
         ("peak RSS of the child, MB", f"{r['peak_rss_mb']:.0f}", ""),
+        ("  RSS while exporting: first/last/max", "/".join(f"{x:.0f}" for x in r["rss_mb_first_last_max"]), ""),
         ("file size, MB", f"{r['bytes'] / 1e6:.0f}", ""),
     ]:
         print(f"{name:<34} {value:>12} {target:>10}")
