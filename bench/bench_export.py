@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -101,7 +100,7 @@ async def _child(cid: str, redis_url: str, fmt: str, out: Path) -> dict[str, Any
         "rows": n,
         "seconds": seconds,
         "cpu_s": cpu_s,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": _status_kb("VmHWM") / 1024,  # ru_maxrss would carry the parent's peak across exec
         "bytes": out.stat().st_size,  # noqa: ASYNC240 -- once, after the export
     }
 

@@ -87,24 +87,26 @@ async def _dropped(redis: Redis, cid: str, first: int, last: int) -> dict[int, D
 
 
 async def _loaded(redis: Redis, cid: str, start: int, n: int) -> list[_Loaded]:
-    """The record, ledger state and history of recipients start .. start+n-1."""
+    """The record, ledger state and history of recipients start .. start+n-1 (whole buckets: no field names to send)."""
     if n <= 0:
         return []
     ck = keys.CampaignKeys(cid)
+    buckets = range(start // keys.BUCKET, (start + n - 1) // keys.BUCKET + 1)
     async with redis.pipeline(transaction=False) as pipe:
-        b = start // keys.BUCKET
-        while b * keys.BUCKET < start + n:
-            lo, hi = max(start, b * keys.BUCKET), min(start + n, (b + 1) * keys.BUCKET)
-            fields = [str(i) for i in range(lo, hi)]
-            pipe.hmget(ck.rec(lo), fields)
-            pipe.hmget(ck.state(lo), fields)
-            pipe.hmget(keys.history_bucket(cid, lo), fields)
-            b += 1
+        for b in buckets:
+            pipe.hgetall(f"{ck.rec_prefix}{b}")
+            pipe.hgetall(f"{ck.state_prefix}{b}")
+            pipe.hgetall(keys.history_bucket(cid, b * keys.BUCKET))
         replies = await pipe.execute()
-    out: list[_Loaded] = []
+    records: dict[str, str] = {}
+    states: dict[str, str] = {}
+    history: dict[str, str] = {}
     for k in range(0, len(replies), 3):
-        out.extend(_Loaded(*v) for v in zip(replies[k], replies[k + 1], replies[k + 2], strict=True))
-    return out
+        records.update(replies[k])
+        states.update(replies[k + 1])
+        history.update(replies[k + 2])
+    idxs = [str(i) for i in range(start, start + n)]
+    return [_Loaded(records.get(i), states.get(i), history.get(i)) for i in idxs]
 
 
 def _dropped_row(d: Dropped) -> dict[str, Any]:
