@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import json
+import math
 import os
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -44,8 +46,18 @@ class _Loaded:
     history: str | None
 
 
-def _when(at: float | None) -> str:
-    return "" if at is None else datetime.fromtimestamp(at, tz=UTC).isoformat(timespec="seconds")
+def when(at: float | None) -> str:
+    """`at` as UTC ISO 8601 to the second, as datetime.isoformat writes it, without a datetime per row."""
+    if at is None:
+        return ""
+    s = math.floor(at)
+    day, rem = divmod(s, 86400)
+    return f"{_date(day)}T{rem // 3600:02d}:{rem % 3600 // 60:02d}:{rem % 60:02d}+00:00"
+
+
+@functools.lru_cache(maxsize=64)
+def _date(day: int) -> str:
+    return datetime.fromtimestamp(day * 86400, tz=UTC).date().isoformat()
 
 
 async def rows(redis: Redis, cid: str) -> AsyncIterator[dict[str, Any]]:
@@ -134,7 +146,7 @@ def _loaded_row(row: int, got: _Loaded) -> dict[str, Any]:
         attempts = max(attempts, 1)
     reason = f.get("code") or f.get("reason") or (history[-1].code if history and state != "accepted" else "")
     if state == "in_doubt":
-        reason = f"in doubt since {_when(float(f['since']))}"
+        reason = f"in doubt since {when(float(f['since']))}"
     identity = entry.identity if "grant" in f else (history[-1].identity if history else "")
     return _row(row, address, state, reason, attempts, identity=identity, message_id=f.get("message_id", ""))
 
@@ -150,7 +162,7 @@ async def _add_sends(redis: Redis, out: list[dict[str, Any]]) -> None:
     for r, (sent_raw, fields) in zip(accepted, replies, strict=True):
         sent = parse_sent(str(sent_raw))
         if sent is not None:
-            r["accepted_at"] = _when(sent.sent_at)
+            r["accepted_at"] = when(sent.sent_at)
             r["identity"] = sent.identity
         r["events"] = _events(fields)
 
@@ -163,7 +175,7 @@ def _events(fields: list[str]) -> list[str]:
         bounce_type, _, at = rest.partition("|")
         metric = metric_of(event, bounce_type)
         if metric is not None and at.isdigit():
-            seen.append((int(at), f"{metric} {_when(float(at))}"))
+            seen.append((int(at), f"{metric} {when(float(at))}"))
     return [text for _, text in sorted(seen)]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import pytest
@@ -134,3 +135,21 @@ def test_parse_history_reads_every_outcome_and_skips_a_corrupt_one() -> None:
         (100.5, "retry", "FailedOperation.X", "1", None),
         (200.0, "reconciled_sent", "m1", "2", 150.0),
     ]
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        pytest.param(0.0, id="epoch"),
+        pytest.param(NOW, id="noon"),
+        pytest.param(NOW + 86399.999, id="last-second-of-a-day"),
+        pytest.param(1_709_164_800.5, id="leap-day"),
+        pytest.param(-1.5, id="before-epoch"),
+    ],
+)
+def test_export_when_writes_what_isoformat_writes(at: float) -> None:
+    """The export's fast time format equals datetime's ISO 8601 to the second, in UTC."""
+    from orchestrator.export import when
+
+    expected = datetime.fromtimestamp(math.floor(at), tz=UTC).isoformat(timespec="seconds")
+    assert when(at) == expected
