@@ -116,7 +116,7 @@ class Staging:
         args: list[str | int] = [KEEP_PER_ADDRESS, self.ttl_ms]
         for field, bucket, row, what in fields:
             pos = names.setdefault(keys.trace_bucket(self.cid, bucket), len(names) + 1)
-            args += [pos, field, row, what]
+            args.append(f"{pos}:{row}:{what}:{field}")
         script = redis.register_script(script_source("trace_add"))
         return as_str_list(await script(keys=list(names), args=args))
 

@@ -1,13 +1,15 @@
 -- trace_add.lua: add a batch of submitted rows to a campaign's address index (store/trace_index.py).
 -- KEYS: the index buckets the batch touches
 -- ARGV: 1 entries kept per address, 2 the TTL of staged keys (ms),
---       then per row: bucket (its position in KEYS), address, row, and what submit made of it: the
---       recipient's index when loaded, else i (invalid), d (duplicate) or s (suppressed)
+--       then one argument per row, "<bucket>:<row>:<what>:<address>": the bucket's position in KEYS,
+--       the row, what submit made of it (the recipient's index when loaded, else i invalid,
+--       d duplicate, s suppressed) and the address (one argument a row: fewer to pack)
 -- Returns: per duplicate row, in order, the row of the first one of its address ('' unknown)
 local keep, ttl = tonumber(ARGV[1]), ARGV[2]
 local firsts = {}
-for i = 3, #ARGV, 4 do
-  local key, field, row, what = KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+for i = 3, #ARGV do
+  local pos, row, what, field = string.match(ARGV[i], '^(%d+):(%d+):([^:]+):(.*)$')
+  local key = KEYS[tonumber(pos)]
   local value = redis.call('HGET', key, field)
   local n = 0
   if value then n = select(2, string.gsub(value, ',', ',')) + 1 end
