@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pickle
 import socket
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from orchestrator.store.connection import arq_settings, redis_from_url, safe_url
 from tests.e2e.locked_redis import RIGHT_PASSWORD, locked_redis, url_with
 from tests.integration.test_web import Serve, http, serve
 from tests.pipeline_harness import Pipeline, recipients_csv
+from workers.jobs import job_deserializer
+from workers.settings import worker_options
 
 __all__ = ["http", "locked_redis", "serve"]  # fixtures used here
 
@@ -112,3 +115,13 @@ async def test_emulator_listens_on_loopback_unless_told() -> None:
         for address in {a for a in outward if not a.startswith("127.")}:
             with pytest.raises(ConnectionRefusedError), socket.create_connection((address, emu.port), timeout=2):
                 pass
+
+
+def test_job_payloads_are_json_so_redis_write_access_runs_no_code() -> None:
+    """Workers read jobs as JSON, never pickle: a pickled payload planted in Redis is refused, not run."""
+    options = worker_options(60, 4, "redis://127.0.0.1:1/0")
+    assert options["job_deserializer"] is job_deserializer
+    planted = pickle.dumps({"f": "send", "a": []})
+    with pytest.raises(UnicodeDecodeError):  # pickle starts with 0x80: not even text
+        job_deserializer(planted)
+    assert job_deserializer(b'{"f":"send"}') == {"f": "send"}
