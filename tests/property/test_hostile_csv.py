@@ -8,6 +8,8 @@ commands that use it are run as subprocesses in tests/e2e/test_hostile_inputs.py
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from orchestrator.recipients import SWALLOWED, RecipientFileError, scan_recipien
 from orchestrator.store import keys
 from orchestrator.store.connection import redis_from_url
 from orchestrator.store.ledger import decode_record
+from tests.e2e.procs import BIN
 from tests.property.conftest import EXAMPLES, HOSTILE, SEEDED
 from tests.property.csv_cases import CsvCase, Expected, csv_case
 from tests.redis_server import RedisServer
@@ -127,3 +130,47 @@ def test_generated_csv_submit_is_whole_or_nothing(
     case = csv_case(seed)
     csv_path.write_bytes(case.data)
     loop.run(_submit_case(store, campaign_for(case, csv_path), case, csv_path))
+
+
+# --- the command itself, for a few generated files ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "seed",
+    [
+        pytest.param(0, id="cp949-row-too-long"),
+        pytest.param(5, id="utf16-duplicates"),
+        pytest.param(7, id="utf8-mixed-rows"),
+        pytest.param(15, id="unclosed-quote"),
+        pytest.param(27, id="cp949-duplicates"),
+    ],
+)
+def test_validate_command_gives_the_oracles_split(tmp_path: Path, seed: int) -> None:
+    """`orchestrate validate --json` as a subprocess: the counts or the placed problem the oracle expects."""
+    case = csv_case(seed)
+    (tmp_path / "r.csv").write_bytes(case.data)
+    doc = campaign_for(case, Path("r.csv")).model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    (tmp_path / "c.yaml").write_text(json.dumps(doc), encoding="utf-8")  # JSON is YAML
+    proc = subprocess.run(
+        [str(BIN / "orchestrate"), "validate", "--json", str(tmp_path / "c.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    out = json.loads(proc.stdout)
+    e = case.expected
+    if e.fatal is not None:
+        assert proc.returncode == 2
+        [error] = out["errors"]
+        assert (error["file"], error["line"]) == (str(tmp_path / "r.csv"), e.fatal_line)
+        assert e.fatal in error["message"]
+    else:
+        assert proc.returncode == 0, out
+        counts = out["summary"]["recipients"]
+        assert [counts[k] for k in ("total", "valid", "invalid", "duplicates")] == [
+            e.total,
+            e.valid,
+            e.invalid,
+            e.duplicates,
+        ]
