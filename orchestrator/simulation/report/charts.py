@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from orchestrator.charts.marks import day_x, mark_keys, marks_layer
 from orchestrator.charts.svg import (
     FULL_WIDTH,
     Frame,
@@ -29,6 +30,7 @@ from orchestrator.charts.svg import (
     x_title,
     y_axis,
 )
+from orchestrator.core.timeline import Mark
 from orchestrator.simulation.report.model import DomainRow, HourRow
 
 SENT = "#3b82f6"
@@ -73,14 +75,17 @@ def daily_chart(
     limit_label: str,
     y_label: str,
     statuses: dict[dt.date, Status] | None = None,
+    marks: Sequence[Mark] = (),
+    zone: dt.tzinfo = dt.UTC,
 ) -> str:
-    """Bars of what was sent each day, a line with markers for the day's limit, and a strip of warm-up steps."""
+    """Bars sent per day, the day's limit as a line, a strip of warm-up steps, and `marks` at their time of day."""
     n = len(dates)
     over = any(sent.get(d, 0) > limit[d] for d in dates if d in limit)
     keys = [Key("sent", SENT), *([Key("over the limit", OVER)] if over else []), Key(limit_label, LIMIT, "marker")]
     if statuses:
         present = {s.status for s in statuses.values()}
         keys += [Key(label, STATUS_COLORS[s]) for s, label in STATUS_LABELS.items() if s in present]
+    keys += mark_keys(marks)
     ticks = _scale([*sent.values(), *limit.values()])
     placed = legend_layout(keys, 64, FULL_WIDTH - 20)
     strip = 20 if statuses else 0
@@ -111,6 +116,8 @@ def daily_chart(
     out.append(f'<path class="limit" d="{line_path(points)}"/>')
     if band >= 7:
         out.extend(f'<circle class="mark" cx="{num(p[0])}" cy="{num(p[1])}" r="2.6"/>' for p in points if p is not None)
+    if marks:
+        out.append(marks_layer(frame, day_x(frame, dates, zone), marks, zone))
     if statuses:
         out.append(_status_strip(frame, dates, statuses))
     out.append(x_date_axis(frame, dates, "date", label_dy=16 + strip))
