@@ -72,8 +72,10 @@ def _identity_of(spec: Campaign, from_address: str) -> str:
     return "?"
 
 
-def _status(row: dict[str, Any]) -> str:
-    """The report's step of a day: advanced, held, or idle (nothing sent and not advanced)."""
+def _status(row: dict[str, Any], rules: ProgressRules) -> str:
+    """The report's step of a day: advanced, held or idle; for a day open at the end, what closing it would do."""
+    if not row["day_closed"]:
+        return _open_day_status(row, rules)
     if row["advanced"]:
         return "advanced"
     return "idle" if not row["sent"] else "held"
@@ -101,7 +103,6 @@ def _day_rows(spec: Campaign, recorder: DayRecorder, send_log: list[Any], timeli
         (datetime.fromtimestamp(s.time, tz=spec.zone).date().isoformat(), _identity_of(spec, s.from_address))
         for s in send_log
     )
-    rules = spec.plan.progress_rules(spec.mode)
     dates = sorted(recorder.days)
     rows = []
     for n, d in enumerate(dates):
@@ -115,20 +116,20 @@ def _day_rows(spec: Campaign, recorder: DayRecorder, send_log: list[Any], timeli
                 "hourly_cap": info["hourly_cap"],
             }
             following = recorder.days[dates[n + 1]].get(ident) if n + 1 < len(dates) else None
-            rows.append({**row, **_step(row, following, timeline.steps.get((d, ident)), rules)})
+            rows.append({**row, **_step(row, following, timeline.steps.get((d, ident)))})
     return rows
 
 
 def _step(
-    row: dict[str, Any], following: dict[str, int] | None, event: tuple[str, str | None] | None, rules: ProgressRules
+    row: dict[str, Any], following: dict[str, int] | None, event: tuple[str, str | None] | None
 ) -> dict[str, Any]:
-    """`advanced` and `held_reason` of one day: from the next day's warm-up day when there is one, else predicted."""
+    """`advanced` and `held_reason` of one day: from the next day's warm-up day, or its day-closing event."""
     if following is not None:
         advanced = following["warmup_day"] > row["warmup_day"]
     elif event is not None:
         advanced = event[0] == "advanced"
-    else:  # the last day, still open when the simulation ended: what closing it would do
-        advanced = _open_day_status(row, rules) == "advanced"
+    else:  # the last day, still open when the simulation ended: it did not advance (yet)
+        return {"advanced": False, "held_reason": "the simulation ended before this day closed", "day_closed": False}
     reason = None
     if not advanced:
         if event is not None and event[1]:
@@ -254,7 +255,8 @@ async def _report_data(run: Finished) -> dict[str, Any]:
         hours[(local.replace(minute=0, second=0, microsecond=0).isoformat(), ident)] += 1
         domains[(local.date().isoformat(), address_group(s.to_address))] += 1
         pool_sent[local.date().isoformat()] += 1
-    day_rows = [{**row, "status": _status(row)} for row in summary["days"]]
+    rules = spec.plan.progress_rules(spec.mode)
+    day_rows = [{**row, "status": _status(row, rules)} for row in summary["days"]]
     r = summary["recipients"]
     return {
         "campaign": spec.name,
