@@ -126,3 +126,14 @@ def test_pool_report_draws_and_lists_each_hold_pause_and_backoff(simulated: tupl
     assert 'class="mark-line" data-kind="paused"' in html
     assert 'class="mark-span" data-kind="backoff"' in html
     assert 'class="mark-line" data-kind="held"' in html
+
+
+def test_pool_report_draws_only_the_days_used(simulated: tuple[Path, Any]) -> None:
+    """The run stopped at the pause: the charts cover the days it ran, and the rest of the 30 are named unused."""
+    out, _ = simulated
+    summary = read_summary(out)
+    used = sorted({d["date"] for d in summary["days"]})
+    html = (out / "report.html").read_text(encoding="utf-8")
+    pool_svg = html.split('aria-labelledby="pool-chart-t', 1)[1].split("</svg>", 1)[0]
+    assert pool_svg.count('<text class="tx"') == len(used) < 30
+    assert f"{30 - len(used)} of the days asked for left unused" in html
