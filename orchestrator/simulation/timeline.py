@@ -36,6 +36,12 @@ def _held_reason(data: dict[str, str]) -> str:
     return f"sent {data.get('sent', '?')} of its daily cap {data.get('daily_cap', '?')}, too few to advance"
 
 
+def _by(data: dict[str, str]) -> dict[str, str]:
+    """Who moved the campaign: `automatic` (the pipeline itself) or `operator`, and the operator's name."""
+    who = data.get("by") or ""
+    return {"by": "automatic"} if who == "automatic" else {"by": "operator", "who": who}
+
+
 async def read_timeline(redis: Any, cid: str, identities: list[str], zone: ZoneInfo) -> Timeline:
     """The campaign's events (and its identities' own: day steps, backoffs) read into a `Timeline`."""
     out = Timeline()
@@ -49,10 +55,9 @@ async def read_timeline(redis: Any, cid: str, identities: list[str], zone: ZoneI
         elif e.type == "day_held":
             out.steps[(e.data.get("date", ""), e.identity)] = ("held", _held_reason(e.data))
         elif e.type == "campaign_paused":
-            by = e.data.get("by") or "operator"
-            out.pauses.append({"t": _iso(e.t, zone), "by": by, "reason": e.data.get("reason", "")})
+            out.pauses.append({"t": _iso(e.t, zone), **_by(e.data), "reason": e.data.get("reason", "")})
         elif e.type == "campaign_resumed":
-            out.resumes.append({"t": _iso(e.t, zone), "by": e.data.get("by") or "operator"})
+            out.resumes.append({"t": _iso(e.t, zone), **_by(e.data)})
     out.marks = marks_of(out.rows)
     return out
 
