@@ -263,7 +263,7 @@ def test_report_without_unused_days_says_nothing_of_them() -> None:
 
 
 def test_report_draws_and_lists_guardrail_and_shaping_marks() -> None:
-    """Each mark is a line (or a backoff band) on the daily charts of its identity and the pool, and a table row."""
+    """Each mark is a line (or a backoff band) on its identity's daily and hourly charts and the pool's, and a row."""
     data = synthetic_report(days=3, identities=2)
     data["marks"] = [
         {
@@ -290,10 +290,11 @@ def test_report_draws_and_lists_guardrail_and_shaping_marks() -> None:
     def section(anchor: str) -> str:
         return html.split(f'<section id="{anchor}"', 1)[1].split("</section>", 1)[0]
 
-    assert section("identity-0").count('data-kind="held"') == 1
-    assert section("identity-0").count('data-kind="paused"') == 1
+    # An identity's section has two time charts (per day, per hour): each draws the identity's marks.
+    assert section("identity-0").count('data-kind="held"') == 2
+    assert section("identity-0").count('data-kind="paused"') == 2
     assert 'data-kind="backoff"' not in section("identity-0")
-    assert section("identity-1").count('class="mark-span" data-kind="backoff"') == 1
+    assert section("identity-1").count('class="mark-span" data-kind="backoff"') == 2
     assert [section("pool").count(f'data-kind="{k}"') for k in ("held", "backoff", "paused")] == [1, 1, 1]
     table = section("guardrails")
     assert [table.count(f'<tr data-kind="{k}"') for k in ("held", "backoff", "paused")] == [1, 1, 1]

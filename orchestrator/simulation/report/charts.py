@@ -146,8 +146,10 @@ def _status_strip(frame: Frame, dates: Sequence[dt.date], statuses: dict[dt.date
     return "".join(out)
 
 
-def hourly_chart(chart_id: str, title: str, midnights: Sequence[dt.datetime], rows: Sequence[HourRow]) -> str:
-    """Sends in every hour of the period as thin bars, the hour's planned cap as a step line.
+def hourly_chart(
+    chart_id: str, title: str, midnights: Sequence[dt.datetime], rows: Sequence[HourRow], marks: Sequence[Mark] = ()
+) -> str:
+    """Sends in every hour of the period as thin bars, the hour's planned cap as a step line, `marks` at their time.
 
     `midnights` are the starts of the period's local days and the end of the last one: a day is not
     always 24 hours long where clocks change.
@@ -160,6 +162,7 @@ def hourly_chart(chart_id: str, title: str, midnights: Sequence[dt.datetime], ro
     over = any(r.actual > r.planned for r in rows)
     keys = [Key("sent in the hour", SENT), *([Key("over the plan", OVER)] if over else [])]
     keys.append(Key("planned for the hour (hourly cap)", LIMIT, "line"))
+    keys += mark_keys(marks)
     placed = legend_layout(keys, 64, FULL_WIDTH - 20)
     ticks = _scale([v for r in rows for v in (r.planned, r.actual)])
     frame = Frame(FULL_WIDTH, 220, ticks[-1], top=legend_height(placed) + 4, bottom=40)
@@ -183,6 +186,14 @@ def hourly_chart(chart_id: str, title: str, midnights: Sequence[dt.datetime], ro
     if overs:
         out.append(f'<path class="bar over" d="{bars_path(frame, overs)}"/>')
     out.append(f'<path class="limit" d="{_steps(frame, hour_w, placed_rows)}"/>')
+    if marks:
+        origin_s = utc_origin.timestamp()
+
+        def x_of(t: float) -> float | None:
+            hours = (t - origin_s) / 3600
+            return frame.left + hours * hour_w if 0 <= hours <= span_h else None
+
+        out.append(marks_layer(frame, x_of, marks, origin.tzinfo or dt.UTC))
     out.append("</svg>")
     return "".join(out)
 

@@ -137,7 +137,13 @@ def identity(data: ReportData, index: int, name: str) -> str:
     if data.dates:
         midnights.append(data.midnight(data.dates[-1] + dt.timedelta(days=1)))
     out.append(
-        charts.hourly_chart(f"hour-{index}", f"{name}: messages sent per hour and the hourly plan", midnights, hours)
+        charts.hourly_chart(
+            f"hour-{index}",
+            f"{name}: messages sent per hour and the hourly plan",
+            midnights,
+            hours,
+            [m for m in data.marks if m.identity in ("", name)],
+        )
     )
     out.append("</section>")
     return "".join(out)
