@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.ses.emulator import WorldFileError, world_from_dict
 from orchestrator.simulation.world import build_world
 from tests.pipeline_helpers import load, write_campaign
 
@@ -37,3 +38,33 @@ def test_world_gives_each_sender_its_recipients_behaviour(
     spec, _ = load(write_campaign(tmp_path, 4, "w", identities=2, extra=SIM))
     got = build_world(spec).behaviour_for(recipient_domain, sender)
     assert (got.hard_bounce_rate, got.open_rate) == (hard, opens)
+
+
+def test_world_file_senders_replace_the_behaviour_for_their_mail() -> None:
+    """A world file's `senders` entry (address, else domain) gives that sender's mail its own rates; bad ones placed."""
+    account = {"name": "default", "secret_id": "a", "secret_key": "b"}
+    world = world_from_dict(
+        {
+            "accounts": [account],
+            "behaviour": {"hard_bounce_rate": 0.01},
+            "senders": {
+                "b.example.com": {
+                    "behaviour": {"hard_bounce_rate": 0.07},
+                    "domains": {"hanmail.net": {"open_rate": 0.2}},
+                },
+                "vip@b.example.com": {"behaviour": {"hard_bounce_rate": 0.0}},
+            },
+        }
+    )
+    got = [
+        world.behaviour_for(domain, sender).hard_bounce_rate
+        for domain, sender in (
+            ("gmail.com", "news@b.example.com"),
+            ("hanmail.net", "news@b.example.com"),
+            ("gmail.com", "vip@b.example.com"),
+            ("gmail.com", "news@c.example.com"),
+        )
+    ]
+    assert got == [0.07, 0.0, 0.0, 0.01]
+    with pytest.raises(WorldFileError, match=r"senders\.x\.behaviour\.open_rate"):
+        world_from_dict({"accounts": [account], "senders": {"x": {"behaviour": {"open_rate": 2}}}})
