@@ -106,6 +106,7 @@ def _entries(seed: int) -> list[Entry]:
 @example(entries=[Entry("'=x@example.com", "", "'-1", 1.0, "import")]).via(
     "a quote before a formula: came back without it"
 )
+@example(entries=[Entry("cr@example.com", "", "a\rb", 1.0, "import")]).via("a bare CR was written unquoted")
 def test_suppression_export_is_formula_free_and_round_trips(tmp_path: Path, entries: list[Entry]) -> None:
     """No exported cell starts a formula; importing the export gives back every entry unchanged."""
     text = export_csv(entries)
