@@ -188,7 +188,8 @@ def csv_cells(r: dict[str, Any]) -> list[str]:
 async def write(redis: Redis, cid: str, fmt: str, out: IO[str]) -> int:
     """Write the export to `out` in `fmt` (csv or jsonl); the number of rows."""
     n = 0
-    writer = csv.writer(out, lineterminator="\n")
+    # RFC 4180 line ends, as `suppress export` writes them: a cell holding a bare "\r" is then quoted.
+    writer = csv.writer(out, lineterminator="\r\n")
     if fmt == "csv":
         writer.writerow(COLUMNS)
     async for r in rows(redis, cid):

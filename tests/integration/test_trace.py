@@ -24,7 +24,8 @@ from tests.pipeline_harness import START, VICTIM, VICTIM_DOMAIN, Pipeline, setti
 
 BLOCKED = "blocked@gmail.com"
 LEFT = "left@naver.com"
-#: Data rows: 1 victim, 2 blocked, 3 left, 4 invalid, 5 a duplicate of row 1, 6 suppressed at submit, 7 a formula.
+#: Data rows: 1 victim, 2 blocked, 3 left, 4 invalid, 5 a duplicate of row 1, 6 suppressed at submit, 7 a formula,
+#: 8 invalid with a bare carriage return in its quoted cell.
 CSV = (
     "email,first_name\n"
     f"{VICTIM},Victim\n"
@@ -34,6 +35,7 @@ CSV = (
     f"{VICTIM},Again\n"
     "quiet@daum.net,Quiet\n"
     "=cmd@example.org,Formula\n"
+    '"bad\rcell@example.org",Carriage\n'
 )
 
 
@@ -136,6 +138,7 @@ async def test_export_has_every_row_in_file_order_and_the_sent_message_ids(pipe:
         (5, "duplicate"),
         (6, "suppressed"),
         (7, "accepted"),
+        (8, "invalid"),
     ]
     assert [r["reason"] for r in rows[3:6]] == ["bad syntax", "duplicate of row 1", "all:operator"]
     accepted = {r["email"]: r["message_id"] for r in rows if r["state"] == "accepted"}
@@ -155,12 +158,13 @@ async def test_export_csv_is_spreadsheet_safe_and_reads_back_as_a_recipient_file
     with open_recipients(Recipients(file=out)) as read:
         assert read.header == list(export.COLUMNS)
         back = [cells for _, cells in read.records()]
-    assert n == len(back) == 7
+    assert n == len(back) == 8
     assert back == expected
     assert back[6][1] == neutralise("=cmd@example.org") == "'=cmd@example.org"
+    assert back[7][1] == "bad\rcell@example.org"
     buf = io.StringIO()
-    assert await export.write(pipe.redis, pipe.cid, "jsonl", buf) == 7
-    assert [json.loads(line)["row"] for line in buf.getvalue().splitlines()] == list(range(1, 8))
+    assert await export.write(pipe.redis, pipe.cid, "jsonl", buf) == 8
+    assert [json.loads(line)["row"] for line in buf.getvalue().splitlines()] == list(range(1, 9))
 
 
 async def test_export_to_a_file_leaves_no_half_file_on_error(pipe: Pipeline, tmp_path: Path) -> None:
