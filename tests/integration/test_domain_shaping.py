@@ -16,7 +16,7 @@ import pytest
 from orchestrator.core.domain_shaping import BLOCK_S, STEP_S, GroupState
 from orchestrator.ses.emulator import FaultRule
 from orchestrator.status import campaign_status
-from orchestrator.store import group_state, keys
+from orchestrator.store import events, group_state, keys
 from tests.pipeline_harness import START, Pipeline
 
 pytestmark = [
@@ -90,6 +90,9 @@ async def test_temporary_block_backs_the_group_off_then_restores_it_step_by_step
         ("google", "backing off at 50% after FailedOperation.TemporaryBlocked", steps[2])
     ]
     assert await status_groups(pipe, steps[3] + 1) == []
+    [backoff] = [e for e in await events.read(pipe.redis, pipe.cid, count=100000) if e.type == "domain_backoff"]
+    assert (backoff.t, backoff.identity, backoff.data["group"]) == (t0, IDENTITY, "google")
+    assert (float(backoff.data["held_until"]), float(backoff.data["until"])) == (t0 + BLOCK_S, steps[3])
     assert_none_sent_twice(pipe)
 
 
