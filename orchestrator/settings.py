@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "console", "json"] = Field("auto", alias="LOG_FORMAT")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     pacer_interval_s: float = Field(1.0, alias="PACER_INTERVAL_S", gt=0, allow_inf_nan=False)
+    # The leading pacer renews its lock every tick; a standby takes over at most this long after it died.
+    pacer_lock_ttl_s: float = Field(10.0, alias="PACER_LOCK_TTL_S", gt=0, allow_inf_nan=False)
     worker_concurrency: int = Field(50, alias="WORKER_CONCURRENCY", ge=1)
     job_timeout_s: int = Field(60, alias="JOB_TIMEOUT_S", ge=1)  # one send job, SDK timeout included
     # A claimed send not finished by then is in doubt.
@@ -133,6 +135,9 @@ class Settings(BaseSettings):
         # the job ends before its lease does: a send never outlives the claim that guards it.
         if self.account_wait_max_s + self.ses_timeout_s >= self.job_timeout_s:
             msg = "JOB_TIMEOUT_S must exceed ACCOUNT_WAIT_MAX_S + SES_TIMEOUT_S (a send's longest wait and answer)"
+            raise ValueError(msg)
+        if self.pacer_lock_ttl_s <= 2 * self.pacer_interval_s:
+            msg = "PACER_LOCK_TTL_S must exceed twice PACER_INTERVAL_S (the leader renews its lock every tick)"
             raise ValueError(msg)
         if self.job_timeout_s >= self.lease_s:
             msg = "LEASE_S must exceed JOB_TIMEOUT_S (a claim outlives the job that holds it)"

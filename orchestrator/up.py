@@ -193,7 +193,7 @@ async def serve_all(
                 pacer_stop = asyncio.Event()
                 sync = BlocklistSync(redis, sender, clock, s.blocklist_sync_s)
                 pacer_task = asyncio.create_task(
-                    run_pacer(pacer, s.pacer_interval_s, s.sweep_interval_s, pacer_stop, sync)
+                    run_pacer(pacer, s.pacer_interval_s, s.sweep_interval_s, pacer_stop, sync, s.pacer_lock_ttl_s)
                 )
                 worker_task = asyncio.create_task(worker.main())
                 info = UpInfo(url, embedded, s.ses_endpoint, use_emulator, web.url, s.callback_token is not None)

@@ -73,6 +73,7 @@ async def run_pacer(
     sweep_every_s: float = 10.0,
     stop: asyncio.Event | None = None,
     blocklist: BlocklistSync | None = None,
+    lock_ttl_s: float = 10.0,
 ) -> None:
     """The pacer process's loop (real time): tick while holding the leader lock; sweep beside it.
 
@@ -80,20 +81,30 @@ async def run_pacer(
     reconciliation never holds back the grants nor lets the leader lock lapse.
     """
     stop = stop or asyncio.Event()
-    lock = LeaderLock(pacer.redis, pacer.scripts)
+    lock = LeaderLock(pacer.redis, pacer.scripts, lock_ttl_s)
     leading = asyncio.Event()
     sweeping = asyncio.create_task(_sweep_while_leading(Sweeper(pacer), sweep_every_s, leading, stop))
     syncing = asyncio.create_task(blocklist.run(leading, stop)) if blocklist else None
     leader = False
+    last_tick_at: float | None = None  # when this pacer's last tick as leader ended (wall clock)
     try:
         while not stop.is_set():
+            asked_at = pacer.wall.now()  # the lock, if renewed, lives at least lock_ttl_s from here
             is_leader = await lock.acquire_or_renew()
             if is_leader != leader:
-                log.info("pacer_leadership", leader=is_leader)
+                # On a loss, when it last acted as leader: the leaders' eras can be told apart from the logs.
+                lost = {} if is_leader or last_tick_at is None else {"last_tick_at": round(last_tick_at, 3)}
+                log.info("pacer_leadership", leader=is_leader, **lost)
                 leader = is_leader
             if is_leader:
                 leading.set()
                 report = await pacer.tick()
+                last_tick_at = pacer.wall.now()
+                if last_tick_at - asked_at > lock_ttl_s:
+                    # The lock may have lapsed mid-tick and a standby taken over: two pacers granted at once.
+                    log.warning(
+                        "pacer_tick_outlived_lock", tick_s=round(last_tick_at - asked_at, 3), lock_ttl_s=lock_ttl_s
+                    )
                 if report.granted:
                     log.debug("pacer_tick", granted=report.granted, by_identity=report.by_identity)
             else:
@@ -135,9 +146,16 @@ async def serve_pacer(settings: Settings, stop: asyncio.Event) -> None:
     sender = build_sender(settings, redis)
     pacer = build_pacer(redis, SystemClock(), pacer_config(settings), sender=sender)
     sync = BlocklistSync(redis, sender, SystemClock(), settings.blocklist_sync_s)
-    log.info("pacer_started", interval_s=settings.pacer_interval_s)
+    log.info("pacer_started", interval_s=settings.pacer_interval_s, lock_ttl_s=settings.pacer_lock_ttl_s)
     try:
-        await run_pacer(pacer, settings.pacer_interval_s, settings.sweep_interval_s, stop=stop, blocklist=sync)
+        await run_pacer(
+            pacer,
+            settings.pacer_interval_s,
+            settings.sweep_interval_s,
+            stop=stop,
+            blocklist=sync,
+            lock_ttl_s=settings.pacer_lock_ttl_s,
+        )
     finally:
         await sender.close()
         await redis.aclose()

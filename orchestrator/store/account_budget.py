@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
+import structlog
 from redis.asyncio import Redis
 
 from orchestrator.core.account_rate import AccountRate, CallKind
@@ -15,6 +17,10 @@ from orchestrator.store.scripts import Scripts, as_str_list
 #: How many seconds of writes a Redis restart may lose (AOF with `appendfsync everysec`, as
 #: docs/operations.md asks: at most about two).
 RESTART_LOSS_S = 2.0
+#: How many times a call that woke too late for its slot books a new one before it gives up (not made).
+LATE_REBOOKS = 3
+
+log = structlog.get_logger(__name__)
 
 
 class RedisAccountBudget:
@@ -31,11 +37,13 @@ class RedisAccountBudget:
         clock: Clock | None,
         rate: AccountRate,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.redis = redis
         self.clock = clock  # None: Redis's own clock, the same for every host (production)
         self.rate = rate
         self._sleep = sleep
+        self._monotonic = monotonic
         self._script = Scripts(redis).account
 
     async def reserve(self, account: str, kind: CallKind) -> tuple[bool, float]:
@@ -56,13 +64,26 @@ class RedisAccountBudget:
         return reply[0] == "ok", max(0.0, float(reply[1]))
 
     async def acquire(self, account: str, kind: CallKind) -> float | None:
-        """Wait for a slot of `kind` on `account` (None: go now), or at once the seconds until one could be had."""
-        ok, wait = await self.reserve(account, kind)
-        if not ok:
-            return wait
-        if wait > 0:
-            await self._sleep(wait)
-        return None
+        """Wait for a slot of `kind` on `account` (None: go now), or the seconds until one could be had.
+
+        The spacing holds only if a call leaves within `guard_s` of its slot. A process whose event
+        loop was held up (a busy CPU, a blocking import) wakes its sleeping calls late, all at once;
+        going then would put them on top of the calls of the slots that followed. A call that finds
+        itself late books a new slot instead; lateness counts from before the booking was asked, so
+        a slow answer from Redis counts too.
+        """
+        for _ in range(1 + LATE_REBOOKS):
+            asked = self._monotonic()
+            ok, wait = await self.reserve(account, kind)
+            if not ok:
+                return wait
+            if wait > 0:
+                await self._sleep(wait)
+            late_s = self._monotonic() - asked - wait
+            if late_s <= self.rate.guard_s:
+                return None
+            log.info("account_slot_missed", account=account, kind=kind.value, late_s=round(late_s, 3))
+        return 0.0
 
 
 class LocalAccountBudget:

@@ -97,6 +97,25 @@ async def test_account_budget_refuses_a_slot_too_far_ahead(clients: list[Redis])
     assert await wait_of(budget, "default", CallKind.SEND) == pytest.approx(2.0, abs=1e-4)
 
 
+async def test_account_budget_call_woken_late_books_a_new_slot(clients: list[Redis]) -> None:
+    """A call whose process stalled past its slot does not go then, on top of later slots' calls: it books again."""
+    clock = VirtualClock(T0)
+    gap = RATE.gap_s(CallKind.SEND)
+    others = RedisAccountBudget(clients[1], clock, RATE)  # other workers, on time
+    stalled = [0.3]
+
+    async def sleep(wait_s: float) -> None:
+        # While this process is held up, the others book the next ten slots; it wakes 0.3 s late.
+        await _slots([others], 10, CallKind.SEND, clock)
+        clock.advance(wait_s + (stalled.pop() if stalled else 0.0))
+
+    await _slots([others], 1, CallKind.SEND, clock)  # T0
+    budget = RedisAccountBudget(clients[0], clock, RATE, sleep=sleep, monotonic=clock.now)
+    assert await budget.acquire("default", CallKind.SEND) is None
+    # Its first slot was T0 + gap; it woke at T0 + gap + 0.3 and went at the slot after the others' ten.
+    assert clock.now() == pytest.approx(T0 + 12 * gap, abs=1e-6)
+
+
 async def test_account_budget_keeps_accounts_apart(clients: list[Redis]) -> None:
     """Two Tencent accounts have two budgets: one account's queue never delays the other."""
     clock = VirtualClock(T0)
