@@ -145,3 +145,9 @@ def fb_message(message_id: str) -> str:
 
 def fb_early(message_id: str) -> str:
     return f"{PREFIX}fb:e:{message_id}"  # list: events that came before the send was recorded (an hour's TTL)
+
+
+# --- Deferral bursts: deferrals and outcomes per identity and provider group (store/deferrals.py) ---
+def fb_deferrals(bucket: int) -> str:
+    """hash: "<identity>|<group>|d" deferrals and soft bounces, "...|o" outcomes, arrived in this minute."""
+    return f"{PREFIX}fb:defer:{bucket}"
