@@ -19,6 +19,7 @@ from orchestrator.status import campaign_status
 from orchestrator.store import group_state, keys
 from tests.callback_drive import drive
 from tests.pipeline_harness import START, Pipeline
+from tests.pipeline_helpers import max_in_rolling_window
 
 pytestmark = [
     # The SDK's own datetime.utcfromtimestamp is deprecated from Python 3.12 on; not ours to fix.
@@ -163,4 +164,27 @@ async def test_deferral_burst_backs_the_group_off_like_a_block(pipe: Pipeline) -
     for a, b in pairwise([t0, t0 + BLOCK_S, *steps[1:]]):
         assert count(every, a, b) >= 360 * (b - a) / 3600 - 3  # the identity's hour stays full with naver
     assert await status_groups(pipe, t0 + 60) == [("google", f"held after {DEFERRAL_BURST_REASON}", t0 + BLOCK_S)]
+    assert_none_sent_twice(pipe)
+
+
+async def test_dominant_domain_keeps_its_share_while_the_others_fill_the_hour(pipe: Pipeline) -> None:
+    """70 % gmail, share 0.3 of 100/h, shaping on: gmail <= 30 in any hour and >= 95 sent an hour while others wait."""
+    others = ["naver.com", "daum.net", "outlook.com"]
+    rows = [f"g{i}@gmail.com,G" for i in range(700)] + [f"o{i}@{others[i % 3]},O" for i in range(300)]
+    extra = campaign(1, 1, [{"days": "1", "daily": 100000, "hourly": 100}])
+    extra["shaping"]["max_domain_share"] = 0.3
+    await pipe.submit("email,first_name\n" + "\n".join(rows) + "\n", extra=extra)
+    await pipe.run(5 * 3600)
+    log = sorted(pipe.emu.send_log, key=lambda r: r.time)
+    last_other = max(r.time for r in log if not r.to_address.endswith("@gmail.com"))
+    assert len([r for r in log if not r.to_address.endswith("@gmail.com")]) == 300
+    waiting = [r.time for r in log if r.time < last_other]  # every send while another domain's recipient waits
+    gmail = [r.time for r in log if r.to_address.endswith("@gmail.com") and r.time < last_other]
+    assert (last_other - START) / 3600 > 3.5
+    assert max_in_rolling_window(gmail) <= 30
+    hours = [(START + k * 3600, START + (k + 1) * 3600) for k in range(int((last_other - START) // 3600))]
+    assert [count(waiting, a, b) >= 95 for a, b in hours] == [True] * len(hours), [
+        count(waiting, a, b) for a, b in hours
+    ]
+    assert max_in_rolling_window(r.time for r in log) <= 100
     assert_none_sent_twice(pipe)
