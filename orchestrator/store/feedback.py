@@ -97,7 +97,6 @@ class FeedbackStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._callback = redis.register_script(source("callback"))
-        self._sent = redis.register_script(source("sent"))
 
     async def ingest(self, events: list[CallbackEvent], now: float) -> Counted:
         """Count a batch atomically; events whose send is not recorded yet are kept for later."""
@@ -121,23 +120,6 @@ class FeedbackStore:
             ]
         reply = await self._callback(keys=ks, args=args)
         return Counted(*(int(x) for x in reply))
-
-    async def record_send(self, ck: keys.CampaignKeys, idx: int, identity: str, message_id: str, now: float) -> None:
-        """Count an accepted send (once) and apply the events that came before it was recorded."""
-        counted_now, waiting = await self._sent(
-            keys=[
-                ck.rec(idx),
-                keys.fb_message(message_id),
-                keys.FB_COHORTS,
-                keys.FB_TOTALS,
-                keys.FB_PENDING,
-                keys.fb_early(message_id),
-            ],
-            args=[idx, message_id, repr(now), identity, ck.cid, MESSAGE_TTL_S],
-        )
-        del counted_now
-        if int(waiting):
-            await self.apply_early(message_id, now)
 
     async def apply_early(self, message_id: str, now: float) -> int:
         """Count the kept events of `message_id` once its send is known; returns how many were counted."""
