@@ -28,12 +28,9 @@ check: lint test
 simulate: setup
 	$(BIN)/orchestrate simulate campaigns/example.yaml
 
-# Quick runs of the benchmarks (full sizes and options: docs/benchmarks.md).
+# Every benchmark at quick sizes and one table of figures against their ceilings (docs/benchmarks.md).
 bench: setup
-	$(PY) bench/bench_sdk.py --calls 1000 --concurrency 1,10
-	$(PY) bench/bench_submit.py --recipients 200000
-	$(PY) bench/bench_pipeline.py
-	$(PY) bench/bench_simulate.py --sample 0.005
+	$(PY) bench/table.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

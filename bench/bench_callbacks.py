@@ -147,6 +147,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of each kind; medians reported")
     parser.add_argument("--serve", nargs=2, metavar=("PORT", "REDIS_URL"), help=argparse.SUPPRESS)
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE (for bench/table.py)")
     args = parser.parse_args()
     if args.serve:
         serve(int(args.serve[0]), args.serve[1])
@@ -161,6 +162,8 @@ def main() -> None:
             child.terminate()
             child.wait(10)
     print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result))
     if result["counted"] != args.events * args.rounds or result["callbacks"]["non_200"]:
         raise SystemExit("not every callback was counted")
 

@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import cProfile
 import io
+import json
 import os
 import pstats
 import tempfile
@@ -329,6 +330,7 @@ def main() -> None:
     )
     parser.add_argument("--top-commands", type=int, default=8, help="Redis commands listed (default 8)")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile the pipeline; print top N")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE (for bench/table.py)")
     args = parser.parse_args()
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
     configure_logging("json", "WARNING")  # as `simulate` does: per-send INFO events are not rendered
@@ -357,6 +359,10 @@ def main() -> None:
         )
     ratio = pipe_r["per_s"] / noop_r["per_s"]
     print(f"{'pipeline / no-op':<30} {ratio:>32.0%}  (target >= 50%)")
+    if args.json:
+        keep = ("n", "seconds", "per_s")
+        figures = {"noop": {k: noop_r[k] for k in keep}, "pipeline": {k: pipe_r[k] for k in keep}}
+        args.json.write_text(json.dumps(figures))
     print_commands(noop_r, pipe_r, args.top_commands)
     part = "worker (rest)" if args.driver == "realtime" else "drain (workers)"
     print(f"  pacer tick {pipe_r['tick']:.2f} s in {pipe_r['ticks']:,} ticks; {part} {pipe_r['drain']:.2f} s")

@@ -3,7 +3,9 @@
     python bench/bench_sdk.py --calls 2000 --concurrency 1,10,50
 
 Starts `orchestrate emulator` in a subprocess (rate and per-address limits off) unless --endpoint
-names a running one, then times the same calls from this one process with each keep-alive setting.
+names a running one, then times the same calls from this one process with each keep-alive setting,
+and the same calls through the project's `TencentSender` (the SDK client it wraps, with its request
+building, error classification and logging) beside them.
 """
 
 from __future__ import annotations
@@ -21,11 +23,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from tencentcloud.common.credential import Credential
 from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.ses.v20201002 import models
 from tencentcloud.ses.v20201002.ses_client_async import SesClient
+
+from orchestrator.core.sending import SendRequest
+from orchestrator.logging_setup import configure_logging
+from orchestrator.ses.client import TencentSender
+from orchestrator.settings import Settings
 
 SECRET_ID, SECRET_KEY = "bench-id", "bench-key"
 WORLD = {
@@ -107,13 +115,62 @@ async def run(endpoint: str, keep_alive: bool, calls: int, concurrency: int) -> 
     }
 
 
+async def run_sender(endpoint: str, calls: int, concurrency: int) -> dict[str, Any]:
+    """The same calls through TencentSender, as a worker makes them."""
+    settings = Settings(
+        TENCENTCLOUD_SECRET_ID=SecretStr(SECRET_ID),
+        TENCENTCLOUD_SECRET_KEY=SecretStr(SECRET_KEY),
+        SES_ENDPOINT=f"http://{endpoint}",
+    )
+    sender = TencentSender(settings)
+    gate = asyncio.Semaphore(concurrency)
+    errors = 0
+
+    def request(n: int) -> SendRequest:
+        to = f"r{n}@example.org"
+        return SendRequest("default", "Bench <bench@bench.example.com>", to, 1, {}, "bench")
+
+    async def one(n: int) -> None:
+        nonlocal errors
+        async with gate:
+            outcome = await sender.send(request(n))
+            errors += outcome.message_id is None
+
+    try:
+        await sender.send(request(-1))  # connect once, as a worker's sender has
+        start = time.perf_counter()
+        await asyncio.gather(*(one(n) for n in range(calls)))
+        elapsed = time.perf_counter() - start
+    finally:
+        await sender.close()
+    return {"concurrency": concurrency, "calls": calls, "errors": errors, "seconds": elapsed, "per_s": calls / elapsed}
+
+
+def compare(endpoint: str, calls: int, concurrency: int, rounds: int) -> dict[str, Any]:
+    """TencentSender against the raw client in alternating rounds (both see the same machine); medians."""
+    raw: list[float] = []
+    ours: list[dict[str, Any]] = []
+    for _ in range(rounds):
+        raw.append(asyncio.run(run(endpoint, True, calls, concurrency))["per_s"])
+        ours.append(asyncio.run(run_sender(endpoint, calls, concurrency)))
+    raw.sort()
+    ours.sort(key=lambda r: float(r["per_s"]))
+    median = dict(ours[len(ours) // 2])
+    median["raw_per_s"] = raw[len(raw) // 2]
+    median["errors"] = sum(int(r["errors"]) for r in ours)
+    return median
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--concurrency", default="1,10,50", help="comma-separated levels (default 1,10,50)")
     parser.add_argument("--endpoint", help="host:port of a running emulator (default: start one)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of TencentSender vs raw (3)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE (for bench/table.py)")
     args = parser.parse_args()
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+    configure_logging("json", "WARNING")  # as a worker in production: per-send INFO lines off
     proc = None
     with tempfile.TemporaryDirectory() as tmp:
         endpoint = args.endpoint
@@ -126,6 +183,7 @@ def main() -> None:
         try:
             levels = [int(c) for c in args.concurrency.split(",")]
             results = [asyncio.run(run(endpoint, ka, args.calls, c)) for c in levels for ka in (True, False)]
+            senders = [compare(endpoint, args.calls, c, args.rounds) for c in levels]
         finally:
             if proc is not None:
                 proc.terminate()
@@ -139,6 +197,13 @@ def main() -> None:
             f"{r['concurrency']:>11} {r['keep_alive']!s:>9} {r['per_s']:>8.0f} {r['seconds']:>8.2f} "
             f"{r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} {r['errors']:>6}"
         )
+    print(f"TencentSender against the raw client (keepAlive), {args.rounds} alternating rounds, medians")
+    print(f"{'concurrency':>11} {'TencentSender calls/s':>21} {'raw SDK calls/s':>15} {'ratio':>6} {'errors':>6}")
+    for r in senders:
+        ratio = r["per_s"] / r["raw_per_s"]
+        print(f"{r['concurrency']:>11} {r['per_s']:>21.0f} {r['raw_per_s']:>15.0f} {ratio:>6.0%} {r['errors']:>6}")
+    if args.json:
+        args.json.write_text(json.dumps({"raw": results, "sender": senders}))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import cProfile
 import io
+import json
 import os
 import pstats
 import sys
@@ -269,6 +270,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=FULL_ROWS, help=f"rows of the full CSV (default {FULL_ROWS:,})")
     parser.add_argument("--sdk-calls", type=int, default=2000, help="raw SDK calls (default 2,000)")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile the simulation; print top N")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE (for bench/table.py)")
     args = parser.parse_args()
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
     configure_logging("json", "WARNING")  # as `orchestrate simulate` does
@@ -283,6 +285,10 @@ def main() -> None:
     if profile_text:
         print(profile_text)
     report(r, timers, sdk, args)
+    if args.json:
+        run_s = timers.seconds.get("run", 0.0)
+        figures = {**r, "run_s": run_s, "per_s": r["sends"] / max(run_s, 1e-9), "sdk": sdk, "parts": timers.seconds}
+        args.json.write_text(json.dumps(figures))
 
 
 if __name__ == "__main__":
