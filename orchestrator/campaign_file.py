@@ -50,10 +50,9 @@ __all__ = [
 
 #: A message from the model that starts with a relative field path ("identities[2].id: ...")
 #: names a deeper place than the validator it came from.
-_PATH_PREFIX = re.compile(
-    r"(?P<path>[a-z_][a-z0-9_]*(?:\[\d+\])*(?:\.[a-z_][a-z0-9_]*(?:\[\d+\])*)*): (?P<rest>.+)", re.S
-)
-_PATH_PART = re.compile(r"([a-z_][a-z0-9_]*)|\[(\d+)\]")
+_INDEX = r"(?:\[\d+\]|\['[^'\n]*'\])"  # a list index, or a mapping's key in quotes
+_PATH_PREFIX = re.compile(rf"(?P<path>[a-z_][a-z0-9_]*{_INDEX}*(?:\.[a-z_][a-z0-9_]*{_INDEX}*)*): (?P<rest>.+)", re.S)
+_PATH_PART = re.compile(r"([a-z_][a-z0-9_]*)|\[(\d+)\]|\['([^'\n]*)'\]")
 _CHUNK_BYTES = 1 << 20
 
 
@@ -183,7 +182,7 @@ def _problem_from(err: ErrorDetails, root: yaml.Node, name: str) -> Problem:
     message = err["msg"].removeprefix("Value error, ")
     m = _PATH_PREFIX.fullmatch(message)
     if m:
-        deeper = [int(i) if i else key for key, i in _PATH_PART.findall(m["path"])]
+        deeper = [int(i) if i else key or quoted for key, i, quoted in _PATH_PART.findall(m["path"])]
         loc, message = (*loc, *deeper), m["rest"]
     field_loc, line = locate(root, loc)
     value = err.get("input")

@@ -14,6 +14,7 @@ from redis.exceptions import ResponseError
 from orchestrator.core.campaign import Campaign, ColumnSource, Identity
 from orchestrator.core.campaign_state import SENDING, Transition
 from orchestrator.core.decisions import Action, Decision, SideEffect, decide, identity_resume_at
+from orchestrator.core.domain_shaping import BLOCK_S
 from orchestrator.core.domains import address_group
 from orchestrator.core.guardrails import data_failure_pause, is_data_failure
 from orchestrator.core.sending import SendOutcome, SendRequest
@@ -179,13 +180,36 @@ async def _side_effects(
         # this identity (shared by every campaign, acted on once per-domain shaping applies) restarts.
         group = address_group(claim.address)
         await deps.redis.zadd(ck.blocks, {group: d.until})
-        st = await identities.load(deps.redis, identity_id)
-        await group_state.block(deps.redis, identity_id, group, now, d.value, st.progress.warmup_day if st else 1)
+        await _back_off(deps, spec, ck.cid, identity_id, group, d, now)
     elif d.effect is SideEffect.STOP_IDENTITY:
         await identities.stop_until(deps.redis, identity_id, identity_resume_at(now, spec.zone))
         await events.emit(deps.redis, now, "identity_stopped_today", ck.cid, identity_id, code=d.value)
     elif d.effect is SideEffect.BLOCKLIST or d.effect is SideEffect.UNSUBSCRIBED:
         await _suppress(deps, d, claim, sender_domain, spec_account(spec, identity_id), now)
+
+
+async def _back_off(
+    deps: Deps, spec: Campaign, cid: str, identity_id: str, group: str, d: Decision, now: float
+) -> None:
+    """Restart the group's backoff with this identity, and say so in the event stream (start and end)."""
+    st = await identities.load(deps.redis, identity_id)
+    day = st.progress.warmup_day if st else 1
+    state = await group_state.block(deps.redis, identity_id, group, now, d.value, day)
+    # Before per-domain shaping applies to the identity only the campaign's hold acts, not the reduced rate.
+    shaped = st is not None and group_state.active(spec, day, st.open_cap)
+    end = state.recovered_at() if shaped else None
+    await events.emit(
+        deps.redis,
+        now,
+        "domain_backoff",
+        cid,
+        identity_id,
+        group=group,
+        code=d.value,
+        held_until=max(d.until, now + BLOCK_S if shaped else d.until),
+        until=max(d.until, end or d.until),
+        shaped=shaped,
+    )
 
 
 async def _trace_suppressed(deps: Deps, cid: str, identity_id: str, idx: int, claim: Claim) -> None:

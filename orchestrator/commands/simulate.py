@@ -109,6 +109,11 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
     """The simulation's outcome in a few lines, and where its files are."""
     r = s["recipients"]
     click.echo(f"{s['campaign']}: {s['state']} after {s['virtual_days']} virtual days in {s['wall_seconds']} s")
+    if s["state"] == "paused":
+        # Nothing resumes a pause in a simulation: the run stopped there, and its files show the period up to it.
+        by = f" ({s['paused_by']})" if s.get("paused_by") else ""
+        click.echo(f"  ended paused{by}: {s.get('state_reason') or 'no reason given'}")
+        click.echo("  the report, summary and send log below cover the run up to the pause")
     if s["note"]:
         click.echo(f"  {s['note']}")
     click.echo(

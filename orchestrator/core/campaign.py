@@ -199,6 +199,17 @@ class DomainBehaviour(Strict):
     temporary_block_rate: Annotated[float | None, Field(ge=0, le=1)] = None
 
 
+class IdentityBehaviour(Strict):
+    """Simulated recipient behaviour for one sending identity's mail (rates are fractions of sends)."""
+
+    hard_bounce_rate: Annotated[float | None, Field(ge=0, le=1)] = None
+    soft_bounce_rate: Annotated[float | None, Field(ge=0, le=1)] = None
+    open_rate: Annotated[float | None, Field(ge=0, le=1)] = None
+    click_rate: Annotated[float | None, Field(ge=0, le=1)] = None
+    complaint_rate: Annotated[float | None, Field(ge=0, le=1)] = None
+    unsubscribe_rate: Annotated[float | None, Field(ge=0, le=1)] = None
+
+
 class Simulation(Strict):
     """What `orchestrate simulate` assumes about recipients and Tencent (ignored by real sends)."""
 
@@ -212,6 +223,7 @@ class Simulation(Strict):
     transient_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
     temporary_block_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
     domains: dict[str, DomainBehaviour] = Field(default_factory=dict)
+    identities: dict[str, IdentityBehaviour] = Field(default_factory=dict)  # by identity id
     seed: int = 1
 
 
@@ -259,6 +271,16 @@ class Campaign(Strict):
                 msg = f"identities[{i}].id: {ident.id!r} is used twice"
                 raise ValueError(msg)
             seen.add(ident.id)
+        for name in self.simulation.identities:
+            if name not in seen:
+                # The key in brackets places the error on its own line (campaign_file.py reads the path).
+                where = (
+                    f"simulation.identities['{name}']"
+                    if "'" not in name and "\n" not in name
+                    else "simulation.identities"
+                )
+                msg = f"{where}: no identity has the id {shown(name)} (the identities: {', '.join(sorted(seen))})"
+                raise ValueError(msg)
         if self.mode is Mode.SKIP_WARMUP and (self.plan.target_daily or 0) > SKIP_WARMUP_MAX_DAILY:
             msg = (
                 f"mode: skip-warmup is allowed only at or under {SKIP_WARMUP_MAX_DAILY:,} a day "

@@ -16,7 +16,8 @@ from orchestrator.core.domains import address_group
 from orchestrator.core.progress import ProgressRules, day_counts
 from orchestrator.simulation.report import render_report
 from orchestrator.simulation.report.signals import recorded_signals
-from orchestrator.store import campaigns, events, identities
+from orchestrator.simulation.timeline import Timeline, backoffs
+from orchestrator.store import campaigns, identities
 from orchestrator.store.feedback import FeedbackStore
 
 
@@ -56,6 +57,8 @@ class Finished:
     start: float
     end: float
     note: str
+    timeline: Timeline
+    stopped: float  # when the run stopped: `end`, or earlier once nothing was left to do
 
 
 def _iso(ts: float, spec: Campaign) -> str:
@@ -67,6 +70,15 @@ def _identity_of(spec: Campaign, from_address: str) -> str:
         if i.from_ == from_address or i.address in from_address:
             return i.id
     return "?"
+
+
+def _status(row: dict[str, Any], rules: ProgressRules) -> str:
+    """The report's step of a day: advanced, held or idle; for a day open at the end, what closing it would do."""
+    if not row["day_closed"]:
+        return _open_day_status(row, rules)
+    if row["advanced"]:
+        return "advanced"
+    return "idle" if not row["sent"] else "held"
 
 
 def _open_day_status(row: dict[str, Any], rules: ProgressRules) -> str:
@@ -85,35 +97,74 @@ async def _recorded(redis: Any, cid: str) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
+def _day_rows(spec: Campaign, recorder: DayRecorder, send_log: list[Any], timeline: Timeline) -> list[dict[str, Any]]:
+    """Per recorded day and identity: the caps, what was sent, and whether the warm-up day advanced (and why not)."""
+    sent_by = Counter(
+        (datetime.fromtimestamp(s.time, tz=spec.zone).date().isoformat(), _identity_of(spec, s.from_address))
+        for s in send_log
+    )
+    dates = sorted(recorder.days)
+    rows = []
+    for n, d in enumerate(dates):
+        for ident, info in recorder.days[d].items():
+            row: dict[str, Any] = {
+                "date": d,
+                "identity": ident,
+                "warmup_day": info["warmup_day"],
+                "sent": sent_by[(d, ident)],
+                "daily_cap": info["daily_cap"],
+                "hourly_cap": info["hourly_cap"],
+            }
+            following = recorder.days[dates[n + 1]].get(ident) if n + 1 < len(dates) else None
+            rows.append({**row, **_step(row, following, timeline.steps.get((d, ident)))})
+    return rows
+
+
+def _step(
+    row: dict[str, Any], following: dict[str, int] | None, event: tuple[str, str | None] | None
+) -> dict[str, Any]:
+    """`advanced` and `held_reason` of one day: from the next day's warm-up day, or its day-closing event."""
+    if following is not None:
+        advanced = following["warmup_day"] > row["warmup_day"]
+    elif event is not None:
+        advanced = event[0] == "advanced"
+    else:  # the last day, still open when the simulation ended: it did not advance (yet)
+        return {"advanced": False, "held_reason": "the simulation ended before this day closed", "day_closed": False}
+    reason = None
+    if not advanced:
+        if event is not None and event[1]:
+            reason = event[1]
+        elif not row["sent"]:
+            reason = "nothing sent"
+        else:
+            reason = f"sent {row['sent']} of its daily cap {row['daily_cap']}, too few to advance"
+    return {"advanced": advanced, "held_reason": reason, "day_closed": following is not None or event is not None}
+
+
 async def summarise(
-    redis: Any, cid: str, spec: Campaign, recorder: DayRecorder, send_log: list[Any], emu_events: list[Any], note: str
+    redis: Any,
+    cid: str,
+    spec: Campaign,
+    recorder: DayRecorder,
+    send_log: list[Any],
+    emu_events: list[Any],
+    note: str,
+    timeline: Timeline,
 ) -> dict[str, Any]:
     """summary.json: the campaign's outcome counts and, per day and identity, what was sent against the caps."""
     rec = await campaigns.get(redis, cid)
     assert rec is not None
     c = rec.counts
-    sent_by = Counter(
-        (datetime.fromtimestamp(s.time, tz=spec.zone).date().isoformat(), _identity_of(spec, s.from_address))
-        for s in send_log
-    )
-    day_rows = []
-    for d in sorted(recorder.days):
-        for ident, info in recorder.days[d].items():
-            day_rows.append(
-                {
-                    "date": d,
-                    "identity": ident,
-                    "warmup_day": info["warmup_day"],
-                    "sent": sent_by[(d, ident)],
-                    "daily_cap": info["daily_cap"],
-                    "hourly_cap": info["hourly_cap"],
-                }
-            )
     return {
         "campaign": spec.name,
         "campaign_id": cid,
         "note": note,
         "state": rec.state.value,
+        "state_reason": rec.reason or None,
+        "paused_by": (rec.paused_by or None) if rec.state.value == "paused" else None,
+        "pauses": timeline.pauses,
+        "resumes": timeline.resumes,
+        "backoffs": backoffs(timeline.marks, spec.zone),
         "recipients": {
             "total": rec.submit.get("total", 0),
             "accepted": c["accepted"],
@@ -127,7 +178,7 @@ async def summarise(
         "sends_logged": len(send_log),
         "emulator_events": dict(Counter(e["event"] for e in emu_events)),
         "recorded_events": await _recorded(redis, cid),
-        "days": day_rows,
+        "days": _day_rows(spec, recorder, send_log, timeline),
     }
 
 
@@ -167,19 +218,29 @@ def _hour_rows(run: Finished, hours: Counter[tuple[str, str]]) -> list[dict[str,
     return rows
 
 
-async def _event_rows(run: Finished) -> tuple[dict[tuple[str, str], str], list[dict[str, Any]]]:
-    """The campaign's events: how each closed day ended (date, identity -> status), and the rows the report lists."""
-    status_of: dict[tuple[str, str], str] = {}
+def _event_rows(run: Finished) -> list[dict[str, Any]]:
+    """The rows the report lists: the campaign's events but the per-send and hourly ones."""
     ev_rows = []
-    for e in await events.read(run.redis, None, count=100000):
-        if e.campaign not in ("", run.cid):
-            continue
-        if e.type in ("day_advanced", "day_held"):
-            status_of[(e.data.get("date", ""), e.identity)] = "advanced" if e.type == "day_advanced" else "held"
+    for e in run.timeline.rows:
         if e.type not in ("send_retry", "send_accepted", "hour_summary"):
             detail = ", ".join(f"{k}={v}" for k, v in e.data.items() if k not in ("recipient",))
             ev_rows.append({"t": _iso(e.t, run.spec), "type": e.type, "identity": e.identity, "detail": detail[:200]})
-    return status_of, ev_rows
+    return ev_rows
+
+
+def _mark_rows(run: Finished) -> list[dict[str, Any]]:
+    """The guardrail and shaping marks the report draws on its time charts and lists."""
+    return [
+        {
+            "t": _iso(m.t, run.spec),
+            "end": None if m.end is None else _iso(m.end, run.spec),
+            "kind": m.kind,
+            "identity": m.identity,
+            "subject": m.subject,
+            "text": m.text,
+        }
+        for m in run.timeline.marks
+    ]
 
 
 async def _report_data(run: Finished) -> dict[str, Any]:
@@ -194,19 +255,16 @@ async def _report_data(run: Finished) -> dict[str, Any]:
         hours[(local.replace(minute=0, second=0, microsecond=0).isoformat(), ident)] += 1
         domains[(local.date().isoformat(), address_group(s.to_address))] += 1
         pool_sent[local.date().isoformat()] += 1
-    status_of, ev_rows = await _event_rows(run)
     rules = spec.plan.progress_rules(spec.mode)
-    day_rows = [
-        {**row, "status": status_of.get((row["date"], row["identity"]), _open_day_status(row, rules))}
-        for row in summary["days"]
-    ]
+    day_rows = [{**row, "status": _status(row, rules)} for row in summary["days"]]
     r = summary["recipients"]
     return {
         "campaign": spec.name,
         "note": run.note,
         "timezone": spec.timezone,
         "start": _iso(run.start, spec),
-        "end": _iso(run.end, spec),
+        "end": _iso(run.stopped, spec),
+        "days_requested": round((run.end - run.start) / 86400),
         "identities": [i.id for i in spec.identities],
         "hours": _hour_rows(run, hours),
         "days": day_rows,
@@ -214,7 +272,8 @@ async def _report_data(run: Finished) -> dict[str, Any]:
         "domains": [{"date": d, "group": g, "sent": n} for (d, g), n in sorted(domains.items())],
         "outcomes": {k: r[k] for k in ("accepted", "failed", "suppressed", "invalid", "in_doubt", "pending")},
         "signals": await recorded_signals(run.redis, run.cid, spec.zone),
-        "events": ev_rows[-500:],
+        "events": _event_rows(run)[-500:],
+        "marks": _mark_rows(run),
         "summary": {
             "total": r["total"],
             "sent": summary["sends_logged"],

@@ -28,6 +28,7 @@ from orchestrator.ses.emulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Run
 from orchestrator.settings import Settings
 from orchestrator.simulation.outputs import DayRecorder, Finished, summarise, write_outputs
 from orchestrator.simulation.sample import sample_campaign
+from orchestrator.simulation.timeline import read_timeline
 from orchestrator.simulation.virtual_run import VirtualRun
 from orchestrator.simulation.world import build_world
 from orchestrator.store import keys
@@ -96,21 +97,40 @@ async def run_simulation(
                 async with VirtualRun(redis_server.url, clock, sender, workers=workers, job_timeout_s=timeout_s) as run:
                     step = _stepper(redis, recorder, clock, start, speed, progress, end)
                     await run.run_until(end, on_step=step)
-                await emu.flush_callbacks()  # what is due at the end reaches the web process too
-                await FeedbackStore(redis).retry_early(clock.now())  # events that came before their send
-                posted = emu.poster.delivered  # what the web process accepted; later events never came
-                summary = await summarise(redis, cid, spec, recorder, emu.send_log, posted, note)
-                summary["emulator_events_after_end"] = sum(e["timestamp"] > clock.now() for e in emu.events)
+                finished = await _finish(emu, redis, spec, cid, recorder, clock, (start, end), note)
+                summary = finished.summary
                 summary["wall_seconds"] = round(time.perf_counter() - wall0, 2)
-                summary["virtual_days"] = round((clock.now() - start) / 86400, 2)
                 summary["steps"] = run.stats.ticks
-                finished = Finished(spec, summary, emu.send_log, emu.events, redis, cid, recorder, start, end, note)
                 await write_outputs(out, finished)
             finally:
                 await web.aclose()
                 await sender.close()
                 await redis.aclose()
     return SimulationResult(out, cid, summary)
+
+
+async def _finish(
+    emu: RunningEmulator,
+    redis: Any,
+    spec: Campaign,
+    cid: str,
+    recorder: DayRecorder,
+    clock: VirtualClock,
+    period: tuple[float, float],
+    note: str,
+) -> Finished:
+    """After the run: the last callbacks in, the summary made, everything the outputs need."""
+    start, end = period
+    await emu.flush_callbacks()  # what is due at the end reaches the web process too
+    await FeedbackStore(redis).retry_early(clock.now())  # events that came before their send
+    posted = emu.poster.delivered  # what the web process accepted; later events never came
+    timeline = await read_timeline(redis, cid, [i.id for i in spec.identities], spec.zone)
+    summary = await summarise(redis, cid, spec, recorder, emu.send_log, posted, note, timeline)
+    summary["emulator_events_after_end"] = sum(e["timestamp"] > clock.now() for e in emu.events)
+    summary["virtual_days"] = round((clock.now() - start) / 86400, 2)
+    return Finished(
+        spec, summary, emu.send_log, emu.events, redis, cid, recorder, start, end, note, timeline, clock.now()
+    )
 
 
 def _settings(redis_url: str, ses_url: str) -> Settings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.core.campaign import Campaign
+from orchestrator.core.campaign import Campaign, Simulation
 from orchestrator.ses.emulator import (
     DEFAULT_SECRET_ID,
     DEFAULT_SECRET_KEY,
@@ -12,28 +12,48 @@ from orchestrator.ses.emulator import (
     Behaviour,
     FaultRule,
     IdentityConfig,
+    SenderBehaviour,
     World,
 )
 
+#: The rates a recipient behaviour is made of: the campaign file's name -> the emulator's.
+RATES = {
+    "hard_bounce_rate": "hard_bounce_rate",
+    "soft_bounce_rate": "soft_bounce_rate",
+    "open_rate": "open_rate",
+    "click_rate": "click_rate",
+    "complaint_rate": "spamreport_rate",
+    "unsubscribe_rate": "unsubscribe_rate",
+}
 
-def build_world(spec: Campaign) -> World:
-    """The emulator's world for a simulation: the campaign's identities, its template, its behaviour."""
+
+def behaviour(sim: Simulation, *overrides: Any) -> Behaviour:
+    """The simulation's rates, each taken from the first override that sets it (None: not set)."""
+
+    def pick(name: str) -> float:
+        for over in overrides:
+            value = getattr(over, name, None) if over is not None else None
+            if value is not None:
+                return float(value)
+        return float(getattr(sim, name))
+
+    return Behaviour(**{theirs: pick(ours) for ours, theirs in RATES.items()})
+
+
+def _senders(spec: Campaign) -> dict[str, SenderBehaviour]:
+    """Per identity with rates of its own (by its sender address): its rates win over a recipient domain's."""
     sim = spec.simulation
+    out = {}
+    for ident in spec.identities:
+        own = sim.identities.get(ident.id)
+        if own is not None:
+            out[ident.address] = SenderBehaviour(
+                behaviour=behaviour(sim, own), domains={d: behaviour(sim, own, o) for d, o in sim.domains.items()}
+            )
+    return out
 
-    def behaviour(over: Any = None) -> Behaviour:
-        def pick(name: str, default: float) -> float:
-            v = getattr(over, name, None) if over is not None else None
-            return float(v) if v is not None else default
 
-        return Behaviour(
-            hard_bounce_rate=pick("hard_bounce_rate", sim.hard_bounce_rate),
-            soft_bounce_rate=pick("soft_bounce_rate", sim.soft_bounce_rate),
-            open_rate=pick("open_rate", sim.open_rate),
-            click_rate=pick("click_rate", sim.click_rate),
-            spamreport_rate=pick("complaint_rate", sim.complaint_rate),
-            unsubscribe_rate=pick("unsubscribe_rate", sim.unsubscribe_rate),
-        )
-
+def _faults(sim: Simulation) -> list[FaultRule]:
     faults = []
     if sim.transient_error_rate:
         faults.append(FaultRule(code="InternalError", rate=sim.transient_error_rate))
@@ -44,14 +64,21 @@ def build_world(spec: Campaign) -> World:
             faults.append(
                 FaultRule(code="FailedOperation.TemporaryBlocked", rate=over.temporary_block_rate, recipient_domain=dom)
             )
+    return faults
+
+
+def build_world(spec: Campaign) -> World:
+    """The emulator's world for a simulation: the campaign's identities, its template, its behaviour."""
+    sim = spec.simulation
     return World(
         accounts=[Account(name="default", secret_id=DEFAULT_SECRET_ID, secret_key=DEFAULT_SECRET_KEY)],
         identities=[
             IdentityConfig(domain=i.domain, reputation_level=20, daily_quota=i.daily_quota) for i in spec.identities
         ],
         permissive=True,
-        faults=faults,
-        behaviour=behaviour(),
-        domains={d: behaviour(o) for d, o in sim.domains.items()},
+        faults=_faults(sim),
+        behaviour=behaviour(sim),
+        domains={d: behaviour(sim, o) for d, o in sim.domains.items()},
+        senders=_senders(spec),
         seed=sim.seed,
     )

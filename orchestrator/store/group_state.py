@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.domain_shaping import (
+    BLOCK_S,
     DEFERRAL_BURST_REASON,
     GroupState,
     deferral_burst,
@@ -122,12 +123,23 @@ async def apply_bursts(
         (await deferrals.counts(redis, identity, states, sh.deferral_window_s, now)).items()
     ):
         if deferral_burst(deferred, outcomes, sh.deferral_burst, sh.deferral_share):
-            states[group] = await block(redis, identity, group, now, DEFERRAL_BURST_REASON, identity_day)
+            states[group] = state = await block(redis, identity, group, now, DEFERRAL_BURST_REASON, identity_day)
             detail = f"{deferred} deferrals or soft bounces of {outcomes} outcomes"
+            # The same event as a TemporaryBlocked answer's (workers/send.py): the report and page draw both.
             await events.emit(
-                redis, now, "group_backoff", cid, identity, group=group, reason=DEFERRAL_BURST_REASON, detail=detail
+                redis,
+                now,
+                "domain_backoff",
+                cid,
+                identity,
+                group=group,
+                code=DEFERRAL_BURST_REASON,
+                held_until=now + BLOCK_S,
+                until=state.recovered_at(),
+                shaped=True,
+                detail=detail,
             )
-            log.warning("group_backoff", campaign=cid, identity=identity, group=group, detail=detail)
+            log.warning("domain_backoff", campaign=cid, identity=identity, group=group, detail=detail)
     return states
 
 

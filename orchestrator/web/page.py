@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
 from orchestrator.charts.svg import CHART_CSS, pct
+from orchestrator.core.timeline import Mark
 from orchestrator.store.events import Event
 from orchestrator.web.page_charts import progress_bar, usage_chart
+from orchestrator.web.page_guard import guard_section
 
 #: The page reloads itself this often.
 REFRESH_S = 5
@@ -67,6 +69,7 @@ class PageData:
     events: list[Event]
     now: float
     pacer_tick_age_s: float | None
+    marks: list[Mark] = field(default_factory=list)  # guardrail and shaping events (core/timeline.py)
 
 
 def render_page(data: PageData) -> str:
@@ -76,6 +79,7 @@ def render_page(data: PageData) -> str:
         body.append(
             '<section><p class="empty-note">No campaigns yet: <code>orchestrate submit FILE</code>.</p></section>'
         )
+    body.append(guard_section(data.marks, data.now))
     body.append(events_section(data.events))
     tick = "never" if data.pacer_tick_age_s is None else f"{data.pacer_tick_age_s:.1f} s ago"
     return (

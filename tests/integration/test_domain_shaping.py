@@ -16,7 +16,7 @@ import pytest
 from orchestrator.core.domain_shaping import BLOCK_S, DEFERRAL_BURST, DEFERRAL_BURST_REASON, STEP_S, GroupState
 from orchestrator.ses.emulator import Behaviour, FaultRule
 from orchestrator.status import campaign_status
-from orchestrator.store import group_state, keys
+from orchestrator.store import events, group_state, keys
 from tests.callback_drive import drive
 from tests.pipeline_harness import START, Pipeline
 from tests.pipeline_helpers import max_in_rolling_window
@@ -92,6 +92,9 @@ async def test_temporary_block_backs_the_group_off_then_restores_it_step_by_step
         ("google", "backing off at 50% after FailedOperation.TemporaryBlocked", steps[2])
     ]
     assert await status_groups(pipe, steps[3] + 1) == []
+    [backoff] = [e for e in await events.read(pipe.redis, pipe.cid, count=100000) if e.type == "domain_backoff"]
+    assert (backoff.t, backoff.identity, backoff.data["group"]) == (t0, IDENTITY, "google")
+    assert (float(backoff.data["held_until"]), float(backoff.data["until"])) == (t0 + BLOCK_S, steps[3])
     assert_none_sent_twice(pipe)
 
 
@@ -141,16 +144,18 @@ async def test_deferral_burst_backs_the_group_off_like_a_block(pipe: Pipeline) -
     await pipe.submit(two_domains(600), extra=campaign(1, 1, [{"days": "1", "daily": 100000, "hourly": 360}]))
     for _ in range(10):  # until the pacer has seen the burst (callbacks arrive within seconds)
         await drive(pipe, 60)
-        if await pipe.events("group_backoff"):
+        if await pipe.events("domain_backoff"):
             break
     pipe.emu.world.domains = {}  # gmail delivers again: the backoff alone brings it back
-    [burst] = await pipe.events("group_backoff")
-    assert (burst.identity, burst.data["group"], burst.data["reason"]) == (IDENTITY, "google", DEFERRAL_BURST_REASON)
+    [burst] = await pipe.events("domain_backoff")
+    assert (burst.identity, burst.data["group"], burst.data["code"]) == (IDENTITY, "google", DEFERRAL_BURST_REASON)
+    assert float(burst.data["held_until"]) == burst.t + BLOCK_S
+    assert float(burst.data["until"]) == burst.t + BLOCK_S + 3 * STEP_S
     stored = (await group_state.load(pipe.redis, IDENTITY))["google"]
     assert (stored.blocked_at, stored.reason) == (burst.t, DEFERRAL_BURST_REASON)
     t0 = burst.t
     await drive(pipe, t0 + BLOCK_S + 3 * STEP_S + 60 - pipe.clock.now())
-    assert len(await pipe.events("group_backoff")) == 1  # the deferrals that caused it do not cause another
+    assert len(await pipe.events("domain_backoff")) == 1  # the deferrals that caused it do not cause another
     gmail = [r.time for r in pipe.emu.send_log if r.to_address.endswith("@gmail.com")]
     every = [r.time for r in pipe.emu.send_log]
     deferred_before = count(gmail, START, t0)

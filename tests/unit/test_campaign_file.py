@@ -302,3 +302,48 @@ def test_parse_window(window: str, expected: tuple[dt.time, dt.time] | None) -> 
             parse_window(window)
     else:
         assert parse_window(window) == expected
+
+
+SIM_BLOCK = "simulation:               # what `orchestrate simulate` assumes; real sends ignore it\n"
+
+
+def test_check_campaign_reads_per_identity_simulation_rates(folder: Path) -> None:
+    """`simulation.identities` keeps each identity's rates and leaves the others unset."""
+    path = _edit(folder, SIM_BLOCK, SIM_BLOCK + "  identities:\n    news-b: {hard_bounce_rate: 0.07}\n")
+    campaign, problems = check_campaign(path)
+    assert problems == []
+    assert campaign is not None
+    rates = campaign.simulation.identities["news-b"]
+    assert (rates.hard_bounce_rate, rates.open_rate) == (0.07, None)
+
+
+@pytest.mark.parametrize(
+    ("block", "field", "message"),
+    [
+        pytest.param(
+            "    news-x: {open_rate: 0.2}\n",
+            "simulation.identities.news-x",
+            "no identity has the id 'news-x' (the identities: news-a, news-b)",
+            id="unknown-id",
+        ),
+        pytest.param(
+            "    news-a: {open_rate: 2}\n",
+            "simulation.identities.news-a.open_rate",
+            "Input should be less than or equal to 1 (got 2)",
+            id="rate-above-one",
+        ),
+        pytest.param(
+            "    news-a: {temporary_block_rate: 0.1}\n",
+            "simulation.identities.news-a.temporary_block_rate",
+            "unknown key 'temporary_block_rate'",
+            id="domain-only-key",
+        ),
+    ],
+)
+def test_check_campaign_places_bad_simulation_identities(folder: Path, block: str, field: str, message: str) -> None:
+    """A bad per-identity rate or an unknown identity id is placed on its own line, with the field's path."""
+    path = _edit(folder, SIM_BLOCK, SIM_BLOCK + "  identities:\n" + block)
+    line = path.read_text(encoding="utf-8").splitlines().index(block.rstrip("\n")) + 1
+    _campaign, problems = check_campaign(path)
+    assert [(p.line, p.field) for p in problems] == [(line, field)]
+    assert problems[0].message.startswith(message)

@@ -233,3 +233,89 @@ def test_date_ranges_join_consecutive_days() -> None:
 
     days = [dt.date(2026, 12, d) for d in (5, 9, 10, 11, 12, 20)]
     assert date_ranges(days) == "Dec 5, Dec 9 – Dec 12, Dec 20"
+
+
+def _x_labels(html: str, chart_id: str) -> list[str]:
+    """The date labels under one chart's x axis."""
+    svg = html.split(f'aria-labelledby="{chart_id}-t', 1)[1].split("</svg>", 1)[0]
+    return re.findall(r'<text class="tx"[^>]*>([^<]+)</text>', svg)
+
+
+def test_report_draws_only_the_days_used_and_says_how_many_were_left() -> None:
+    """A campaign done on its third day of a 30-day run: three days on every daily chart, 27 named as unused."""
+    data = synthetic_report(days=3, identities=2)
+    data["days_requested"] = 30
+    data["end"] = "2026-12-03T09:36:00+09:00"
+    html = render_report(data)
+    assert _x_labels(html, "pool-chart") == ["Dec 1", "Dec 2", "Dec 3"]
+    assert _x_labels(html, "day-0") == ["Dec 1", "Dec 2", "Dec 3"]
+    assert "27 of the days asked for left unused" in html
+    assert "27 more days asked for, left unused" in html
+
+
+def test_report_without_unused_days_says_nothing_of_them() -> None:
+    """A run that used its whole period has no word about unused days."""
+    data = synthetic_report(days=3, identities=1)
+    data["days_requested"] = 3
+    html = render_report(data)
+    assert len(_x_labels(html, "pool-chart")) == 3
+    assert "unused" not in html
+
+
+def test_report_draws_and_lists_guardrail_and_shaping_marks() -> None:
+    """Each mark is a line (or a backoff band) on its identity's daily and hourly charts and the pool's, and a row."""
+    data = synthetic_report(days=3, identities=2)
+    data["marks"] = [
+        {
+            "t": "2026-12-02T00:00:00+09:00",
+            "kind": "held",
+            "identity": "news-a",
+            "subject": "hard_bounce",
+            "text": "news-a: warm-up day of 2026-12-01 held (hard_bounce 7 %)",
+        },
+        {
+            "t": "2026-12-02T11:00:00+09:00",
+            "end": "2026-12-02T12:40:00+09:00",
+            "kind": "backoff",
+            "identity": "news-b",
+            "subject": "naver",
+            "text": "news-b: naver backed off",
+        },
+        {"t": "2026-12-03T15:00:00+09:00", "kind": "paused", "identity": "", "text": "paused by automatic"},
+        {"t": "not a time", "kind": "paused", "text": "skipped"},
+        {"t": "2026-12-03T15:00:00+09:00", "kind": "unknown", "text": "skipped"},
+    ]
+    html = render_report(data)
+
+    def section(anchor: str) -> str:
+        return html.split(f'<section id="{anchor}"', 1)[1].split("</section>", 1)[0]
+
+    # An identity's section has two time charts (per day, per hour): each draws the identity's marks.
+    assert section("identity-0").count('data-kind="held"') == 2
+    assert section("identity-0").count('data-kind="paused"') == 2
+    assert 'data-kind="backoff"' not in section("identity-0")
+    assert section("identity-1").count('class="mark-span" data-kind="backoff"') == 2
+    assert [section("pool").count(f'data-kind="{k}"') for k in ("held", "backoff", "paused")] == [1, 1, 1]
+    table = section("guardrails")
+    assert [table.count(f'<tr data-kind="{k}"') for k in ("held", "backoff", "paused")] == [1, 1, 1]
+    assert "skipped" not in html
+    assert parse(html).mismatches == []
+
+
+def test_report_escapes_mark_text() -> None:
+    """Markup in a mark's text, identity or group is shown as text, in the tooltip and in the table."""
+    data = synthetic_report(days=2, identities=1)
+    data["marks"] = [
+        {
+            "t": "2026-12-01T10:00:00+09:00",
+            "end": "2026-12-01T11:00:00+09:00",
+            "kind": "backoff",
+            "identity": "<u>x</u>",
+            "subject": '"><script>alert(1)</script>',
+            "text": "</title><script>alert(2)</script>",
+        }
+    ]
+    html = render_report(data)
+    assert "<script" not in html.lower()
+    assert "&lt;/title&gt;&lt;script&gt;alert(2)" in html
+    assert "u" not in {t for t, _ in parse(html).tags}

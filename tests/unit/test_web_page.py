@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from orchestrator.core.timeline import Mark
 from orchestrator.store.events import Event
 from orchestrator.web.page import PageData, render_page
 
@@ -72,3 +74,30 @@ def test_page_is_self_contained_and_refreshes() -> None:
     assert '<meta http-equiv="refresh" content="5">' in html
     assert "address=&lt;b&gt;x&lt;/b&gt;@example.com" in html
     assert "checking bounces" not in html
+
+
+def test_page_draws_and_lists_guardrail_and_shaping_marks() -> None:
+    """The last 48 hours' marks are drawn on the timeline and listed newest first; older ones only listed."""
+    now = 1_800_000_000.0
+    marks = [
+        Mark(now - 3600, "held", "id-a", "id-a: day held (hard_bounce)", subject="hard_bounce"),
+        Mark(now - 7200, "backoff", "id-a", "id-a: naver backed off", now - 600, "naver"),
+        Mark(now - 60, "paused", "", "paused by automatic: guardrail", campaign="c-1"),
+        Mark(now - 5 * 86400, "resumed", "", "resumed by operator", campaign="c-1"),
+    ]
+    html = render_page(PageData(statuses=[], events=[], now=now, pacer_tick_age_s=None, marks=marks))
+    section = html.split('<section id="guardrails">', 1)[1].split("</section>", 1)[0]
+    svg = section.split("</svg>", 1)[0]
+    assert [svg.count(f'data-kind="{k}"') for k in ("held", "backoff", "paused", "resumed")] == [1, 1, 1, 0]
+    rows = re.findall(r'<tr data-kind="(\w+)"', section)
+    assert rows == ["paused", "held", "backoff", "resumed"]
+    assert "campaign c-1" in section
+
+
+def test_page_escapes_mark_text() -> None:
+    """A mark's text, identity and group are escaped in the timeline's tooltips and in the table."""
+    evil = "<script>alert(1)</script>"
+    marks = [Mark(1_000.0, "backoff", evil, evil, 2_000.0, evil)]
+    html = render_page(PageData(statuses=[], events=[], now=3_000.0, pacer_tick_age_s=None, marks=marks))
+    assert "<script" not in html.lower()
+    assert html.count("&lt;script&gt;") >= 3

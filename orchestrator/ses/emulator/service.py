@@ -242,7 +242,7 @@ class SesEmulator:
             self.status_log.append(StatusRecord(message_id, account.name, from_address, to, 0, now, self.day_of(now)))
             fate = fate_of(
                 self.rng,
-                self.world.behaviour_for(to.rpartition("@")[2]),
+                self.world.behaviour_for(to.rpartition("@")[2], from_address),
                 sent_at=now,
                 account=account.name,
                 from_address=from_address,

@@ -123,6 +123,14 @@ class Behaviour:
 
 
 @dataclass(config=_STRICT)
+class SenderBehaviour:
+    """What recipients do with one sender's mail: its own behaviour, and per recipient domain."""
+
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    domains: dict[str, Behaviour] = field(default_factory=dict)  # per recipient domain
+
+
+@dataclass(config=_STRICT)
 class Latency:
     """Each request waits a uniform random time between the two bounds (real milliseconds)."""
 
@@ -148,6 +156,8 @@ class World:
     faults: list[FaultRule] = field(default_factory=list)
     behaviour: Behaviour = field(default_factory=Behaviour)
     domains: dict[str, Behaviour] = field(default_factory=dict)  # per recipient domain
+    # Per sender address or sender domain (the address wins): replaces `behaviour` and `domains`.
+    senders: dict[str, SenderBehaviour] = field(default_factory=dict)
     callback_url: str | None = None
     seed: int = 1
 
@@ -216,9 +226,18 @@ class World:
         made = [t for t in self._made_templates.values() if t.id not in configured]
         return [t for t in self.templates if t.account in (None, account)] + made
 
-    def behaviour_for(self, recipient_domain: str) -> Behaviour:
+    def behaviour_for(self, recipient_domain: str, from_address: str = "") -> Behaviour:
+        """How the recipients of `recipient_domain` treat mail from `from_address`."""
+        sender = self._sender(from_address.lower())
+        base, domains = (self.behaviour, self.domains) if sender is None else (sender.behaviour, sender.domains)
         wanted = recipient_domain.lower()
-        return next((b for d, b in self.domains.items() if d.lower() == wanted), self.behaviour)
+        return next((b for d, b in domains.items() if d.lower() == wanted), base)
+
+    def _sender(self, from_address: str) -> SenderBehaviour | None:
+        if not self.senders or not from_address:
+            return None
+        lowered = {k.lower(): v for k, v in self.senders.items()}
+        return lowered.get(from_address) or lowered.get(from_address.rpartition("@")[2])
 
 
 _WORLD_ADAPTER: TypeAdapter[World] = TypeAdapter(World)

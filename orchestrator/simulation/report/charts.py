@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from orchestrator.charts.marks import day_x, mark_keys, marks_layer
 from orchestrator.charts.svg import (
     FULL_WIDTH,
     Frame,
@@ -29,6 +30,7 @@ from orchestrator.charts.svg import (
     x_title,
     y_axis,
 )
+from orchestrator.core.timeline import Mark
 from orchestrator.simulation.report.model import DomainRow, HourRow
 
 SENT = "#3b82f6"
@@ -73,14 +75,17 @@ def daily_chart(
     limit_label: str,
     y_label: str,
     statuses: dict[dt.date, Status] | None = None,
+    marks: Sequence[Mark] = (),
+    zone: dt.tzinfo = dt.UTC,
 ) -> str:
-    """Bars of what was sent each day, a line with markers for the day's limit, and a strip of warm-up steps."""
+    """Bars sent per day, the day's limit as a line, a strip of warm-up steps, and `marks` at their time of day."""
     n = len(dates)
     over = any(sent.get(d, 0) > limit[d] for d in dates if d in limit)
     keys = [Key("sent", SENT), *([Key("over the limit", OVER)] if over else []), Key(limit_label, LIMIT, "marker")]
     if statuses:
         present = {s.status for s in statuses.values()}
         keys += [Key(label, STATUS_COLORS[s]) for s, label in STATUS_LABELS.items() if s in present]
+    keys += mark_keys(marks)
     ticks = _scale([*sent.values(), *limit.values()])
     placed = legend_layout(keys, 64, FULL_WIDTH - 20)
     strip = 20 if statuses else 0
@@ -111,6 +116,8 @@ def daily_chart(
     out.append(f'<path class="limit" d="{line_path(points)}"/>')
     if band >= 7:
         out.extend(f'<circle class="mark" cx="{num(p[0])}" cy="{num(p[1])}" r="2.6"/>' for p in points if p is not None)
+    if marks:
+        out.append(marks_layer(frame, day_x(frame, dates, zone), marks, zone))
     if statuses:
         out.append(_status_strip(frame, dates, statuses))
     out.append(x_date_axis(frame, dates, "date", label_dy=16 + strip))
@@ -139,8 +146,10 @@ def _status_strip(frame: Frame, dates: Sequence[dt.date], statuses: dict[dt.date
     return "".join(out)
 
 
-def hourly_chart(chart_id: str, title: str, midnights: Sequence[dt.datetime], rows: Sequence[HourRow]) -> str:
-    """Sends in every hour of the period as thin bars, the hour's planned cap as a step line.
+def hourly_chart(
+    chart_id: str, title: str, midnights: Sequence[dt.datetime], rows: Sequence[HourRow], marks: Sequence[Mark] = ()
+) -> str:
+    """Sends in every hour of the period as thin bars, the hour's planned cap as a step line, `marks` at their time.
 
     `midnights` are the starts of the period's local days and the end of the last one: a day is not
     always 24 hours long where clocks change.
@@ -153,6 +162,7 @@ def hourly_chart(chart_id: str, title: str, midnights: Sequence[dt.datetime], ro
     over = any(r.actual > r.planned for r in rows)
     keys = [Key("sent in the hour", SENT), *([Key("over the plan", OVER)] if over else [])]
     keys.append(Key("planned for the hour (hourly cap)", LIMIT, "line"))
+    keys += mark_keys(marks)
     placed = legend_layout(keys, 64, FULL_WIDTH - 20)
     ticks = _scale([v for r in rows for v in (r.planned, r.actual)])
     frame = Frame(FULL_WIDTH, 220, ticks[-1], top=legend_height(placed) + 4, bottom=40)
@@ -176,6 +186,14 @@ def hourly_chart(chart_id: str, title: str, midnights: Sequence[dt.datetime], ro
     if overs:
         out.append(f'<path class="bar over" d="{bars_path(frame, overs)}"/>')
     out.append(f'<path class="limit" d="{_steps(frame, hour_w, placed_rows)}"/>')
+    if marks:
+        origin_s = utc_origin.timestamp()
+
+        def x_of(t: float) -> float | None:
+            hours = (t - origin_s) / 3600
+            return frame.left + hours * hour_w if 0 <= hours <= span_h else None
+
+        out.append(marks_layer(frame, x_of, marks, origin.tzinfo or dt.UTC))
     out.append("</svg>")
     return "".join(out)
 

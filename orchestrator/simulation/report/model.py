@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from orchestrator.core.timeline import KINDS, Mark
 
 #: The order outcomes are shown in; any other key follows in the order it came.
 OUTCOME_ORDER = ("accepted", "failed", "suppressed", "invalid", "in_doubt", "pending")
@@ -92,6 +94,8 @@ class ReportData:
     signals: list[SignalRow]
     events: list[EventRow]
     summary: Summary
+    marks: list[Mark] = field(default_factory=list)  # guardrail and shaping events, drawn on the time charts
+    unused_days: int = 0  # of the period asked for (`--days`), the days after the campaign had nothing left to do
 
     def midnight(self, day: dt.date) -> dt.datetime:
         """The start of a local calendar day, as an aware time."""
@@ -217,6 +221,20 @@ def _summary(data: dict[str, Any]) -> Summary:
     )
 
 
+def _marks(data: dict[str, Any]) -> list[Mark]:
+    """The guardrail and shaping marks; one without a readable time or of an unknown kind is skipped."""
+    out = []
+    for r in _rows(data, "marks"):
+        at, end = as_time(r.get("t")), as_time(r.get("end"))
+        kind = as_text(r.get("kind"))
+        if at is None or kind not in KINDS:
+            continue
+        stop = end.timestamp() if end is not None and end >= at else None
+        text, ident, subject = as_text(r.get("text")), as_text(r.get("identity")), as_text(r.get("subject"))
+        out.append(Mark(at.timestamp(), kind, ident, text, stop, subject))
+    return out
+
+
 def read(data: dict[str, Any]) -> ReportData:
     """The typed view of `data` (the input of `render_report`)."""
     start, end = as_time(data.get("start")), as_time(data.get("end"))
@@ -244,6 +262,8 @@ def read(data: dict[str, Any]) -> ReportData:
     ]
     seen = {r.day for r in days} | {r.day for r in pool} | {r.day for r in domains} | {r.day for r in signals}
     seen |= {r.at.astimezone(zone).date() for r in hours}
+    dates = _period(start, end, zone, seen)
+    requested = as_int(data.get("days_requested"))
     return ReportData(
         campaign=as_text(data.get("campaign")),
         note=as_text(data.get("note")),
@@ -252,7 +272,7 @@ def read(data: dict[str, Any]) -> ReportData:
         start=as_text(data.get("start")),
         end=as_text(data.get("end")),
         identities=identities,
-        dates=_period(start, end, zone, seen),
+        dates=dates,
         hours=hours,
         days=days,
         pool=pool,
@@ -261,4 +281,6 @@ def read(data: dict[str, Any]) -> ReportData:
         signals=signals,
         events=events,
         summary=_summary(data),
+        marks=_marks(data),
+        unused_days=max(0, requested - len(dates)) if requested else 0,
     )

@@ -50,6 +50,8 @@ def header(data: ReportData) -> str:
         if data.dates
         else "no days simulated"
     )
+    if data.unused_days:
+        period += f" (the campaign had nothing left to do: {data.unused_days} of the days asked for left unused)"
     out.append(f"<header><h1>{escape(data.campaign) or 'Campaign'}</h1>")
     out.append(
         f'<p class="sub">Simulation report · {escape(period)}'
@@ -62,7 +64,7 @@ def navigation(data: ReportData) -> str:
     links = [("summary", "Summary")]
     links += [(f"identity-{i}", f"Identity {name}") for i, name in enumerate(data.identities)]
     links += [("pool", "Pool"), ("domains", "Domain mix"), ("outcomes", "Outcomes"), ("signals", "Signals")]
-    links.append(("events", "Events"))
+    links += [("guardrails", "Guardrails and shaping"), ("events", "Events")]
     items = "".join(f'<a href="#{anchor}">{escape(label)}</a>' for anchor, label in links)
     return f'<nav aria-label="Sections">{items}</nav>'
 
@@ -77,7 +79,8 @@ def summary(data: ReportData) -> str:
         (
             "Days simulated",
             count(s.days_simulated),
-            f"{_time_text(data.start, data.zone)} → {_time_text(data.end, data.zone)}",
+            f"{_time_text(data.start, data.zone)} → {_time_text(data.end, data.zone)}"
+            + (f"; {count(data.unused_days)} more days asked for, left unused" if data.unused_days else ""),
         ),
         ("Identities", count(len(data.identities)), escape(", ".join(data.identities)) or "none"),
         ("Wall time", f"{s.wall_seconds:,.1f} s", "to simulate the period"),
@@ -124,6 +127,8 @@ def identity(data: ReportData, index: int, name: str) -> str:
             limit_label="daily cap (planned)",
             y_label="sent per day",
             statuses=statuses,
+            marks=[m for m in data.marks if m.identity in ("", name)],
+            zone=data.zone,
         )
     )
     out.append(_steps_list(rows))
@@ -132,7 +137,13 @@ def identity(data: ReportData, index: int, name: str) -> str:
     if data.dates:
         midnights.append(data.midnight(data.dates[-1] + dt.timedelta(days=1)))
     out.append(
-        charts.hourly_chart(f"hour-{index}", f"{name}: messages sent per hour and the hourly plan", midnights, hours)
+        charts.hourly_chart(
+            f"hour-{index}",
+            f"{name}: messages sent per hour and the hourly plan",
+            midnights,
+            hours,
+            [m for m in data.marks if m.identity in ("", name)],
+        )
     )
     out.append("</section>")
     return "".join(out)
@@ -171,6 +182,8 @@ def pool(data: ReportData) -> str:
             ceiling,
             limit_label="pool ceiling",
             y_label="sent per day",
+            marks=data.marks,
+            zone=data.zone,
         )
     )
     out.append("</section>")

@@ -1,0 +1,88 @@
+"""summary.json's per-day step fields (advanced, held_reason) and the simulate command's word on a paused end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.commands.simulate import _print_summary
+from orchestrator.simulation.outputs import DayRecorder, _day_rows
+from orchestrator.simulation.timeline import Timeline
+from tests.pipeline_helpers import load, write_campaign
+
+HOLD = "hard_bounce: 7.00 % of 300 sends, lower bound 5.40 % above the hold line 5 %"
+
+
+@dataclass(frozen=True)
+class Sent:
+    time: float
+    from_address: str
+
+
+def _at(day: int, hour: int = 10) -> float:
+    return datetime(2026, 12, day, hour, tzinfo=UTC).timestamp()
+
+
+def test_day_rows_say_whether_each_day_advanced_and_why_not(tmp_path: Path) -> None:
+    """A day advanced when the next starts on a later warm-up day; a held day gives the guardrail's reason, a day
+    without sends says so, and the day still open at the end is not counted as advanced."""
+    spec, _ = load(write_campaign(tmp_path, 4, "s", identities=2))
+    a, b = (i.id for i in spec.identities)
+    recorder = DayRecorder(spec)
+
+    def caps(day: int) -> dict[str, int]:
+        return {"warmup_day": day, "daily_cap": 100, "hourly_cap": 10}
+
+    recorder.days = {
+        "2026-12-01": {a: caps(1), b: caps(1)},
+        "2026-12-02": {a: caps(2), b: caps(1)},
+        "2026-12-03": {a: caps(2), b: caps(2)},
+    }
+    sends = [Sent(_at(1), "news@d0.example.com")] * 3 + [Sent(_at(1), "news@d1.example.com")]
+    sends += [Sent(_at(2), "news@d1.example.com"), Sent(_at(3), "news@d0.example.com")]
+    timeline = Timeline(steps={("2026-12-01", b): ("held", HOLD), ("2026-12-01", a): ("advanced", None)})
+    got = [
+        (r["date"], r["identity"], r["sent"], r["advanced"], r["held_reason"], r["day_closed"])
+        for r in _day_rows(spec, recorder, sends, timeline)
+    ]
+    assert got == [
+        ("2026-12-01", a, 3, True, None, True),
+        ("2026-12-01", b, 1, False, HOLD, True),
+        ("2026-12-02", a, 0, False, "nothing sent", True),
+        ("2026-12-02", b, 1, True, None, True),
+        ("2026-12-03", a, 1, False, "the simulation ended before this day closed", False),
+        ("2026-12-03", b, 0, False, "the simulation ended before this day closed", False),
+    ]
+
+
+def _summary(**over: Any) -> dict[str, Any]:
+    recipients = dict.fromkeys(("total", "accepted", "failed", "suppressed", "invalid", "in_doubt", "pending"), 0)
+    base = {"campaign": "spring", "state": "completed", "virtual_days": 2.4, "wall_seconds": 3.0, "note": ""}
+    return {**base, "recipients": recipients, **over}
+
+
+@pytest.mark.parametrize(
+    ("over", "said"),
+    [
+        pytest.param(
+            {"state": "paused", "paused_by": "automatic", "state_reason": "guardrail: complaint on id-a"},
+            "ended paused (automatic): guardrail: complaint on id-a",
+            id="paused",
+        ),
+        pytest.param({}, None, id="completed"),
+    ],
+)
+def test_simulate_output_says_when_the_run_ended_paused(
+    capsys: pytest.CaptureFixture[str], over: dict[str, Any], said: str | None
+) -> None:
+    """A run that ended paused says so with its reason, and still points at the three files; a finished one does not."""
+    _print_summary(_summary(**over), Path("out"))
+    text = capsys.readouterr().out
+    assert ("ended paused" in text) is (said is not None)
+    if said is not None:
+        assert said in text
+    assert all(f"out/{name}" in text for name in ("report.html", "summary.json", "sends.jsonl"))
