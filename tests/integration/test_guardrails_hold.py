@@ -47,7 +47,7 @@ async def test_complaints_between_the_lines_hold_the_day_without_pausing(pipe: P
     4,000 sends judged with `confidence_z: 1`: between 6 and 11 complaints hold (the default z of
     2.5 would need more than 0.3 % of a sample this size before it is sure of 0.1 %).
     """
-    pipe.emu.world.behaviour = Behaviour(spamreport_rate=0.0015, open_rate=0.6)
+    pipe.emu.world.behaviour = Behaviour(spamreport_rate=0.00165, open_rate=0.6)
     extra = {**DAILY, "plan": {"rows": [{"days": "1-30", "daily": 4000, "hourly": 7200}]}}
     await pipe.submit(csv_of(4300), extra={**extra, "guardrails": {"confidence_z": 1.0}})
     await drive(pipe, START + DAY_S + 60 - pipe.clock.now())
