@@ -80,18 +80,24 @@ async def listing(redis: Redis, sender_domain: str | None, now: float) -> list[E
 
 
 def neutralise(cell: str) -> str:
-    """A cell a spreadsheet shows as text: a leading formula character gets a single quote in front."""
-    return "'" + cell if cell.startswith(FORMULA_START) else cell
+    """A cell a spreadsheet shows as text: a leading formula character gets a single quote in front.
+
+    A leading quote gets one too, so that `import` can take exactly one quote off and give back
+    the cell as it was ("'=x" is written "''=x", not "'=x", which would read back as "=x").
+    """
+    return "'" + cell if cell.startswith((*FORMULA_START, "'")) else cell
 
 
 def _unneutralise(cell: str) -> str:
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith((*FORMULA_START, "'")) else cell
 
 
 def export_csv(entries: list[Entry]) -> str:
     """The entries as CSV (COLUMNS), every cell safe to open in a spreadsheet."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # RFC 4180 line ends: the csv module quotes a cell holding a bare "\r" only when "\r" is part of
+    # the line end; with "\n" alone such a cell was written unquoted and split its row in two.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for e in entries:
         writer.writerow([neutralise(c) for c in (e.address, e.sender_domain, e.source, e.reason, repr(e.at))])

@@ -52,3 +52,10 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+def pytest_report_header() -> str:
+    """The generated-input suites' seed, first in the output: a failing case is replayed with it."""
+    from tests.property.conftest import EXAMPLES, SEED
+
+    return f"hostile-input suites (tests/property): HOSTILE_SEED={SEED} HOSTILE_EXAMPLES={EXAMPLES}"

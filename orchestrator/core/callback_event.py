@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -15,6 +16,7 @@ MAX_EVENTS: Final = 1000
 #: A reason longer than this is cut: it is kept for a trace, not for evidence.
 REASON_CHARS: Final = 200
 MAX_ID_CHARS: Final = 128
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
 class BadEventError(ValueError):
@@ -65,6 +67,8 @@ def _text(obj: dict[str, Any], name: str, where: str, *, required: bool = True, 
         value = ""
     if not isinstance(value, str):
         raise BadEventError(f"{where}.{name}: a string, not {type(value).__name__}")
+    if _SURROGATE.search(value):  # JSON may escape one ("\ud800"); Redis and the page need real UTF-8
+        raise BadEventError(f"{where}.{name}: not valid Unicode (a lone surrogate)")
     if required and not value:
         raise BadEventError(f"{where}.{name}: missing")
     if len(value) > limit and name != "reason":
@@ -113,6 +117,8 @@ def parse_body(raw: bytes, max_events: int = MAX_EVENTS) -> list[CallbackEvent]:
         data = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadEventError(f"body: not JSON ({type(exc).__name__})") from None
+    except RecursionError:  # '[[[[...' a few thousand deep: the decoder gives up before the size limit binds
+        raise BadEventError("body: JSON nested too deep") from None
     if isinstance(data, dict):
         return [parse_event(data, "body")]
     if not isinstance(data, list):
