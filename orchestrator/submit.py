@@ -130,6 +130,7 @@ async def submit(
                 valid = await _flush(redis, ck, batch, valid, sender_domains, stats, now)
                 batch = []
         valid = await _flush(redis, ck, batch, valid, sender_domains, stats, now)
+        await ck.trace.flush(redis)
         stats.valid = valid
         _refuse_empty(campaign, stats)
         await _write_queue(redis, ck, valid, seed)
