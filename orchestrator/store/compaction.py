@@ -6,9 +6,10 @@ it finished (its `changed_at`), so `trace` and `export` answer for it. Then the 
 - kept: its meta hash (spec, state, reason, submit counts, timeline times), its `counts` hash, its
   place in `wo:campaigns`, its fingerprint, the suppression lists (never per campaign), the
   all-time feedback totals;
-- removed: the ledger (`r:`/`s:` buckets), queues, in-flight and doubt sets, held lists, windows,
-  the trace index and the rows submit dropped, the histories, its entries in the MessageId map
-  (`wo:msgid`) and their event hashes, its guardrail acknowledgement.
+- removed: every other `wo:c:<cid>:*` key: the ledger (`r:`/`s:` buckets), queues, in-flight and
+  doubt sets, held lists, windows and day counters, the trace index and the rows submit dropped,
+  the histories; its entries in the MessageId map (`wo:msgid`) and the delivery follow-up
+  (`wo:fb:pending`), their event hashes (`wo:fb:m:*`); its guardrail acknowledgement.
 
 Crash-safe and idempotent: the meta hash gets `compacting` (when it began) first, so `trace` and
 `export` speak of the compaction from then on; the keys go in bounded batches (SCAN + UNLINK, the
@@ -116,8 +117,11 @@ async def _drop_message_ids(redis: Redis, buckets: list[str]) -> None:
                 ids.append(mid)
     for i in range(0, len(ids), BATCH):
         chunk = ids[i : i + BATCH]
-        await redis.hdel(keys.MESSAGE_IDS, *chunk)
-        await redis.unlink(*(keys.fb_message(m) for m in chunk))
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.zrem(keys.FB_PENDING, *chunk)  # no delivery follow-up of a compacted campaign's sends
+            pipe.hdel(keys.MESSAGE_IDS, *chunk)
+            pipe.unlink(*(keys.fb_message(m) for m in chunk))
+            await pipe.execute()
 
 
 async def compacted(redis: Redis, cids: list[str]) -> list[Compacted]:

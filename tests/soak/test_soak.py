@@ -199,7 +199,7 @@ def test_soak_memory_is_bounded(soaked: tuple[Path, Any, Soak]) -> None:
     assert after.keys < done.keys / 2
     assert after.key_bytes < done.key_bytes / 2
     summary = read_summary(out)
-    held = sum(1 for d in summary["days"] if d["day_closed"] and d["sent"] and d["held_reason"])
+    held = sum(1 for d in summary["days"] if "hard_bounce" in (d["held_reason"] or ""))  # guardrail holds
     print(
         f"\nsoak: days {summary['virtual_days']}, sends {summary['sends_logged']}, holds {held}, "
         f"pauses {len(summary['pauses'])}, backoffs {len(summary['backoffs'])}, "
