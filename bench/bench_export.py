@@ -111,6 +111,7 @@ def main() -> None:
     parser.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     parser.add_argument("--delivered", type=float, default=0.5, help="share of recipients with a delivered event")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE (for bench/table.py)")
     parser.add_argument("--child", nargs=4, metavar=("CID", "REDIS_URL", "FORMAT", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -148,6 +149,8 @@ def main() -> None:
         ("file size, MB", f"{r['bytes'] / 1e6:.0f}", ""),
     ]:
         print(f"{name:<34} {value:>12} {target:>10}")
+    if args.json:
+        args.json.write_text(json.dumps({**r, "total": total}))
 
 
 if __name__ == "__main__":

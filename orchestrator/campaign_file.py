@@ -32,6 +32,7 @@ from orchestrator.campaign_yaml import (
 )
 from orchestrator.core.addresses import shown
 from orchestrator.core.campaign import Campaign, ColumnSource, Recipients
+from orchestrator.core.domains import address_group
 from orchestrator.input_files import describe_os_error, open_regular
 from orchestrator.recipients import LoadStats, RecipientFileError, read_header, scan_recipients
 
@@ -131,6 +132,16 @@ def count_recipients(campaign: Campaign) -> int:
         return scan_recipients(campaign).valid
     except RecipientFileError as exc:
         raise CampaignFileError([_csv_problem(exc)]) from None
+
+
+def count_groups(campaign: Campaign) -> tuple[int, dict[str, int]]:
+    """How many recipients submit would load, and how many of them each provider group has (most first)."""
+    groups: Counter[str] = Counter()
+    try:
+        valid = scan_recipients(campaign, lambda row: groups.update((address_group(row.address),))).valid
+    except RecipientFileError as exc:
+        raise CampaignFileError([_csv_problem(exc)]) from None
+    return valid, dict(sorted(groups.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def campaign_fingerprint(path: Path | str) -> str:

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.campaign_state import Transition
 from orchestrator.core.guard import IdentityGuard, decide, event_data
+from orchestrator.core.guardrails import PAUSING_SEND_STATUS
 from orchestrator.core.quality import HOUR_S, hour_of, quality, quality_hours
 from orchestrator.store import campaigns, events, keys
 from orchestrator.store.feedback import FeedbackStore
@@ -71,6 +72,17 @@ async def judge_identities(
         buckets = await store.buckets("i", identity, hours)
         out[identity] = decide(identity, quality(buckets, now, window_s, lines, g.confidence_z))
     return out
+
+
+async def pause_on_send_status(redis: Redis, cid: str, send_status: int | None, now: float, where: str) -> bool:
+    """A GetSendEmailStatus row Tencent marked as limiting the sender (core/guardrails.py): the mail's
+    campaign pauses itself, whichever lookup (`where`) read it. True when the status is such a one."""
+    reason = PAUSING_SEND_STATUS.get(send_status) if send_status is not None else None
+    if reason is None:
+        return False
+    outcome, _ = await campaigns.transition(redis, cid, Transition.AUTO_PAUSE, now, reason=reason)
+    log.warning("send_status_pause", campaign=cid, reason=reason, outcome=outcome, found_by=where)
+    return True
 
 
 class Guard:

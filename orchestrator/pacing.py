@@ -36,7 +36,7 @@ from orchestrator.store import campaigns, events, group_state, identities, keys,
 from orchestrator.store.campaigns import State
 from orchestrator.store.identities import IdentityState
 from orchestrator.store.ledger import Ledger
-from orchestrator.store.limiter import JobQueue, Limiter, Limits
+from orchestrator.store.limiter import JobQueue, Limiter, Limits, NotLeaderError
 from orchestrator.store.scripts import Scripts, as_str_list
 from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, refused, whole
 
@@ -121,6 +121,13 @@ class Pacer:
         if cids and now - self._quota_read_at >= QUOTA_REFRESH_S:
             self._quota_read_at = now
             await self.refresh_quotas()
+        try:
+            await self._tick_campaigns(cids, now, report)
+        except NotLeaderError:  # the lock lapsed mid-tick and another pacer leads: it grants from here
+            log.warning("pacer_grant_fenced", at=now)
+        return report
+
+    async def _tick_campaigns(self, cids: list[str], now: float, report: TickReport) -> None:
         states: dict[str, IdentityState] = {}
         for cid in cids:
             rec = await self.load_campaign(cid)
@@ -136,7 +143,6 @@ class Pacer:
                 self._skip(cid, refused(exc) or "Redis refused a command")
             else:
                 self._unreadable.discard(cid)  # readable again: a new failure is reported again
-        return report
 
     async def load_campaign(self, cid: str) -> campaigns.CampaignRecord | None:
         """A campaign's record; None (and one warning per campaign) when it cannot be read: others go on."""
@@ -283,7 +289,7 @@ class Pacer:
             await identities.save_progress(self.redis, identity, state.progress, today, caps.daily)
             states[identity] = state = await identities.load(self.redis, identity) or state
         day = effective_day(state.progress, lt.date, rec.spec.plan.progress_rules(rec.spec.mode))
-        groups = await group_state.shaping_limits(self.redis, rec.spec, identity, day, caps, now)
+        groups = await group_state.shaping_limits(self.redis, rec.cid, rec.spec, identity, day, caps, now)
         limits = Limits(
             groups=groups,
             identity=caps,

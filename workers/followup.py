@@ -19,12 +19,11 @@ import structlog
 
 from orchestrator.core.calendar import tencent_day
 from orchestrator.core.callback_event import REASON_CHARS, CallbackEvent
-from orchestrator.core.campaign_state import Transition
-from orchestrator.core.guardrails import PAUSING_SEND_STATUS
 from orchestrator.core.quality import FOLLOWUP_GIVE_UP_S, FOLLOWUP_RECHECK_S, metric_of
+from orchestrator.guarding import pause_on_send_status
 from orchestrator.pacing import Pacer
 from orchestrator.ses.errors import SesError
-from orchestrator.store import campaigns, keys
+from orchestrator.store import keys
 from orchestrator.store.feedback import FeedbackStore, Sent, parse_sent
 
 log = structlog.get_logger("workers.followup")
@@ -118,10 +117,8 @@ class Followup:
 
     async def _pause_on_status(self, row: Any, cid: str, now: float) -> None:
         """Tencent's status row says it limits the sender (core/guardrails.py): the campaign pauses itself."""
-        reason = PAUSING_SEND_STATUS.get(int(getattr(row, "SendStatus", 0) or 0)) if row is not None else None
-        if reason is not None:
-            outcome, _ = await campaigns.transition(self.redis, cid, Transition.AUTO_PAUSE, now, reason=reason)
-            log.warning("send_status_pause", campaign=cid, reason=reason, outcome=outcome)
+        status = int(getattr(row, "SendStatus", 0) or 0) if row is not None else None
+        await pause_on_send_status(self.redis, cid, status, now, "delivery follow-up")
 
     async def _where(self, sent: Sent | None) -> tuple[str, str] | None:
         """(account, recipient address) of a recorded send; None when its campaign or identity is gone."""

@@ -83,6 +83,7 @@ async def run_pacer(
     """
     stop = stop or asyncio.Event()
     lock = LeaderLock(pacer.redis, pacer.scripts, lock_ttl_s)
+    pacer.limiter.fence = lock.token  # its grants need the lock: a lapsed leader's late grants are refused
     leading = asyncio.Event()
     sweeping = asyncio.create_task(_sweep_while_leading(Sweeper(pacer), sweep_every_s, leading, stop))
     syncing = asyncio.create_task(blocklist.run(leading, stop)) if blocklist else None
@@ -102,7 +103,8 @@ async def run_pacer(
                 report = await pacer.tick()
                 last_tick_at = pacer.wall.now()
                 if last_tick_at - asked_at > lock_ttl_s:
-                    # The lock may have lapsed mid-tick and a standby taken over: two pacers granted at once.
+                    # The lock may have lapsed mid-tick; the grant script's fence refused this pacer's
+                    # grants from the moment a standby took the lock.
                     log.warning(
                         "pacer_tick_outlived_lock", tick_s=round(last_tick_at - asked_at, 3), lock_ttl_s=lock_ttl_s
                     )

@@ -9,6 +9,7 @@ import structlog
 
 from orchestrator.core.ledger_state import LedgerFormatError, LedgerState
 from orchestrator.core.sending import LookupResult, LookupVerdict, Sender, StatusQuery
+from orchestrator.guarding import pause_on_send_status
 from orchestrator.pacing import Pacer
 from orchestrator.store import campaigns, compaction, events, keys
 from workers.followup import feedback_pass
@@ -130,6 +131,8 @@ class Sweeper:
                 not_before=sent_on - timedelta(seconds=5),
             )
         )
+        # Tencent refused the send as limiting the sender (3030): the campaign pauses, as on the follow-up.
+        await pause_on_send_status(self.redis, ck.cid, result.refused_status, now, "in-doubt lookup")
         if result.verdict in (LookupVerdict.SENT, LookupVerdict.NOT_SENT):
             await self._settle(rec, ck, idx, entry.get("token"), identity, grant, gt, result, now, stats)
         elif now - since > self.config.reconcile_window_s:

@@ -1,4 +1,5 @@
-"""`orchestrate plan FILE`: preview the warm-up day by day (caps per identity, pool, cumulative)."""
+"""`orchestrate plan FILE`: preview the warm-up day by day (caps per identity, pool, cumulative) and the
+domain budgets it starts with."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.campaign_file import CampaignFileError, count_recipients, load_campaign
+from orchestrator.campaign_file import CampaignFileError, count_groups, load_campaign
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.clock import SystemClock
+from orchestrator.core.domain_budget import ShapingStart, budgets, budgets_json
 from orchestrator.core.preview import PreviewDay, preview_json, preview_plan, reach_day
 
 DEFAULT_DAYS = 30
@@ -32,21 +34,23 @@ def command(file: Path, days: int, as_json: bool) -> None:
     try:
         campaign = load_campaign(file)
         preview = preview_plan(campaign, campaign.start or _today(campaign), days)
-        if as_json:
-            click.echo(json.dumps(preview_json(campaign.name, preview), indent=2))
-            return
-        recipients = count_recipients(campaign)
+        recipients, groups = count_groups(campaign)
     except CampaignFileError as exc:
         echo_error(str(exc))
         raise click.exceptions.Exit(EXIT_USAGE) from None
-    _print_table(campaign, preview, recipients)
+    if as_json:
+        report = {**preview_json(campaign.name, preview), "domain_budgets": budgets_json(campaign, preview, groups)}
+        click.echo(json.dumps(report, indent=2))
+        return
+    console = _print_table(campaign, preview, recipients)
+    _print_budgets(console, campaign, preview, groups)
 
 
 def _today(campaign: Campaign) -> dt.date:
     return dt.datetime.fromtimestamp(SystemClock().now(), tz=campaign.zone).date()
 
 
-def _print_table(campaign: Campaign, preview: list[PreviewDay], recipients: int) -> None:
+def _print_table(campaign: Campaign, preview: list[PreviewDay], recipients: int) -> Console:
     reached = reach_day(preview, recipients)
     table = Table(
         title=f"{campaign.name}: warm-up preview ({campaign.mode.value}, {campaign.timezone})",
@@ -87,3 +91,43 @@ def _print_table(campaign: Campaign, preview: list[PreviewDay], recipients: int)
         )
     if campaign.window is not None:
         console.print(f"Sending window {campaign.sending_window}: a day's capacity is capped by hourly x hours.")
+    return console
+
+
+#: Provider groups shown by name in the text budgets; the rest are summed on one line.
+GROUPS_SHOWN = 8
+
+
+def _print_budgets(console: Console, campaign: Campaign, preview: list[PreviewDay], groups: dict[str, int]) -> None:
+    """The domain budgets the campaign starts with (core/domain_budget.py), assuming no stored group state."""
+    sh = campaign.shaping
+    if campaign.mode.value != "warmup":
+        console.print(f"Domain budgets: none in {campaign.mode.value} mode (no domain share, no per-domain shaping).")
+        return
+    console.print(
+        f"\nDomain budgets at the start (no stored group state assumed): per-domain shaping from warm-up day "
+        f"{sh.per_domain_from_day} or a daily cap of {sh.per_domain_from_daily:,}; before it, random order and "
+        f"at most {sh.max_domain_share:.0%} of an identity's hour to one provider group while others wait."
+    )
+    table = Table(caption="cells: day 1 hourly cap of one group / from the shaping day: the group's own daily/hourly")
+    table.add_column("group")
+    table.add_column("recipients", justify="right")
+    found = budgets(campaign, preview)
+    for name, b in found.items():
+        start = b.shaping
+        when = f"shaping from day {start.day} ({start.date}, d{start.warmup_day})" if start else "no shaping in view"
+        table.add_column(f"{name}\n{when}", justify="right")
+    shown = list(groups.items())[:GROUPS_SHOWN]
+    rest = sum(list(groups.values())[GROUPS_SHOWN:])
+    for group, n in shown:
+        table.add_row(group, f"{n:,}", *(_cell(b.share_hourly_cap, b.shaping) for b in found.values()))
+    if rest:
+        more = len(groups) - GROUPS_SHOWN
+        others = f"{more} other group{'s' if more > 1 else ''}"
+        table.add_row(others, f"{rest:,}", *(_cell(b.share_hourly_cap, b.shaping) for b in found.values()))
+    console.print(table)
+
+
+def _cell(share_hourly: int, start: ShapingStart | None) -> str:
+    own = f"{start.caps.daily:,}/{start.caps.hourly:,}" if start is not None else "-"
+    return f"{share_hourly:,}/h, then {own}"

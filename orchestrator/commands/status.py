@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from redis.asyncio import Redis
 from rich.console import Console, Group
@@ -11,7 +13,14 @@ from rich.text import Text
 from orchestrator.cli import EXIT_FAILED
 from orchestrator.commands._common import clock_now, print_json, resolve_campaign, run
 from orchestrator.core.text import printable
-from orchestrator.status import UNREADABLE, CampaignStatus, all_status, campaign_status, in_doubt_rows
+from orchestrator.status import (
+    UNREADABLE,
+    CampaignStatus,
+    IdentityStatus,
+    all_status,
+    campaign_status,
+    in_doubt_rows,
+)
 
 STATE_STYLE = {"running": "green", "paused": "yellow", "completed": "cyan", "cancelled": "red", UNREADABLE: "bold red"}
 
@@ -45,13 +54,7 @@ def render_status(st: CampaignStatus) -> Group:
             i.next_slot or "-",
             f"stopped until {i.stopped_until}" if i.stopped_until else "",
         )
-    quality = [
-        Text(printable(f"  {i.id} quality: {i.quality_line or 'no figures yet'}"), style="dim") for i in st.identities
-    ] + [
-        Text(printable(f"  {i.id} HELD: {i.guardrails['held_because']}"), style="yellow")
-        for i in st.identities
-        if i.guardrails.get("held")
-    ]
+    quality = [line for i in st.identities for line in identity_notes(i)]
     pool = Text(
         f"pool today: {st.pool_daily_cap:,}/day, {st.pool_hourly_cap:,}/hour"
         f"{'' if st.window_open else '  (outside the sending window)'}",
@@ -61,6 +64,40 @@ def render_status(st: CampaignStatus) -> Group:
         Text(f"  per-recipient data compacted {st.compacted_at}: trace and export no longer answer", style="dim")
     ]
     return Group(head, summary, table, *quality, pool, *(compacted if st.compacted_at else []), Text(""))
+
+
+def guardrail_line(guardrails: dict[str, Any]) -> tuple[str, str]:
+    """The identity's guardrail state in words (and its style), from the same verdicts `status --json` shows."""
+    if guardrails.get("held"):
+        return f"HELD: {guardrails['held_because']} (the warm-up day does not advance while it holds)", "yellow"
+    metrics: dict[str, dict[str, Any]] = guardrails.get("metrics", {})
+    warned = [
+        f"{m} {v['rate']:.2%} past the warn line {v['line']:.2%}" for m, v in metrics.items() if v["level"] == "warn"
+    ]
+    if warned:
+        return "guardrails: warning, " + "; ".join(warned), "yellow"
+    judged = [m for m, v in metrics.items() if v["level"] == "ok"]
+    waiting = [m for m, v in metrics.items() if v["level"] == "too_few"]
+    parts = [f"within the lines: {', '.join(judged)}"] if judged else []
+    parts += [f"too few sends yet: {', '.join(waiting)}"] if waiting else []
+    return f"guardrails: clear ({'; '.join(parts) or 'no line'})", "dim"
+
+
+def group_line(group: dict[str, Any]) -> str:
+    """One provider group per-domain shaping holds or throttles: why, until when, its caps now."""
+    until = f" until {group['until']}" if group.get("until") else ""
+    return f"{group['group']}: {group['reason']}{until} ({group['hourly_cap']:,}/h, {group['daily_cap']:,}/day)"
+
+
+def identity_notes(i: IdentityStatus) -> list[Text]:
+    """Below the table, per identity: its quality, its guardrail state, each held or throttled domain group."""
+    state, style = guardrail_line(i.guardrails)
+    out = [
+        Text(printable(f"  {i.id} quality: {i.quality_line or 'no figures yet'}"), style="dim"),
+        Text(printable(f"  {i.id} {state}"), style=style),
+    ]
+    out += [Text(printable(f"  {i.id} domain {group_line(g)}"), style="yellow") for g in i.groups]
+    return out
 
 
 @click.command("status")

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from orchestrator.core.addresses import normalize_address, parse_from_address, shown
+from orchestrator.core.domain_shaping import DEFERRAL_BURST, DEFERRAL_SHARE, DEFERRAL_WINDOW_S
 from orchestrator.core.guardrails import Content, GuardrailsSpec
 from orchestrator.core.plan import SKIP_WARMUP_MAX_DAILY, Mode, Plan
 from orchestrator.core.plan_spec import PlanSpec
@@ -166,6 +167,11 @@ class Shaping(Strict):
     max_domain_share: Annotated[float, Field(gt=0, le=1)] = 0.3
     per_domain_from_day: Annotated[int, Field(ge=1)] = 6
     per_domain_from_daily: Annotated[int, Field(ge=1)] = 5000
+    #: A deferral burst (core/domain_shaping.py): this many deferrals or soft bounces from one provider
+    #: group within `deferral_window_s`, at least `deferral_share` of its outcomes there, backs it off.
+    deferral_burst: Annotated[int, Field(ge=1, le=100_000)] = DEFERRAL_BURST
+    deferral_share: Annotated[float, Field(gt=0, le=1)] = DEFERRAL_SHARE
+    deferral_window_s: Annotated[int, Field(ge=60, le=3600, multiple_of=60)] = int(DEFERRAL_WINDOW_S)
 
 
 class Retry(Strict):

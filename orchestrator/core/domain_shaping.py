@@ -22,10 +22,18 @@ BLOCK_S = 600.0
 BACKOFF_STEPS = (0.25, 0.5, 0.75)
 STEP_S = 1800.0
 #: A burst of deferrals: at least this many deferrals or soft bounces from one group within
-#: DEFERRAL_WINDOW_S, making at least DEFERRAL_SHARE of its outcomes there, counts as a block.
+#: DEFERRAL_WINDOW_S, making at least DEFERRAL_SHARE of its outcomes there, counts as a block
+#: (the defaults of `shaping.deferral_burst`, `deferral_share`, `deferral_window_s`).
 DEFERRAL_BURST = 5
 DEFERRAL_SHARE = 0.2
 DEFERRAL_WINDOW_S = 600.0
+#: Deferrals and outcomes are counted per identity and group in buckets of this many seconds of
+#: their arrival (store/lua/callback.lua); a window reads the whole buckets it covers.
+DEFERRAL_BUCKET_S = 60
+#: The metrics a burst counts (a deferral or a soft bounce), and every metric that is an outcome.
+DEFERRING = frozenset({"deferred", "soft_bounce"})
+OUTCOMES = frozenset({"delivered", "dropped", "hard_bounce", *DEFERRING})
+DEFERRAL_BURST_REASON = "a deferral burst"
 
 
 def shaping_active(identity_day: int, identity_daily: int, from_day: int, from_daily: int) -> bool:
@@ -97,6 +105,24 @@ def roll_day(state: GroupState, sent: int, cap: int, min_fraction: float, held: 
     return replace(state, day=state.day + 1, reason="" if state.blocked_at is None else state.reason), ""
 
 
-def deferral_burst(deferrals: int, outcomes: int) -> bool:
-    """Whether deferrals within DEFERRAL_WINDOW_S are a burst: enough of them and a large enough share."""
-    return deferrals >= DEFERRAL_BURST and deferrals >= DEFERRAL_SHARE * max(outcomes, 1)
+def deferral_burst(deferrals: int, outcomes: int, burst: int = DEFERRAL_BURST, share: float = DEFERRAL_SHARE) -> bool:
+    """Whether deferrals within the window are a burst: enough of them and a large enough share."""
+    return deferrals >= burst and deferrals >= share * max(outcomes, 1)
+
+
+def outcome_kind(metric: str) -> str:
+    """How an event counts towards a burst: "d" a deferral (an outcome too), "o" another outcome, "" neither."""
+    if metric in DEFERRING:
+        return "d"
+    return "o" if metric in OUTCOMES else ""
+
+
+def deferral_buckets(now: float, window_s: float, blocked_at: float | None) -> range:
+    """The buckets a burst check reads at `now`: the window's, none that began before the last block.
+
+    A block starts the count again: the deferrals that caused it do not cause another.
+    """
+    first = int((now - window_s) // DEFERRAL_BUCKET_S) + 1
+    if blocked_at is not None:
+        first = max(first, -int(-blocked_at // DEFERRAL_BUCKET_S))  # the first bucket starting at or after it
+    return range(first, int(now // DEFERRAL_BUCKET_S) + 1)

@@ -66,6 +66,8 @@ class LookupResult:
     message_id: str | None = None
     detail: str = ""
     retry_soon: bool = False  # UNKNOWN only because the lookup was throttled or could not connect
+    #: NOT_SENT: the send's own row, refused by the provider with this SendStatus (e.g. 3030); None: no row.
+    refused_status: int | None = None
 
 
 class CallBudget(Protocol):

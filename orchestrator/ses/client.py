@@ -153,18 +153,21 @@ class TencentSender:
         want_from = _address_of(query.from_address)
         want_to = query.to_address.strip().lower()
         earliest = int(_utc(query.not_before).timestamp() - self._lookup_slack_s)
+        refused: int | None = None  # the send's own row, when Tencent refused it (SendStatus not 0)
         try:
             for day in self._lookup_dates(query):
                 for offset in range(0, PAGE_LIMIT * MAX_LOOKUP_PAGES, PAGE_LIMIT):
                     rows = await self.status_page(query.account, day, query.to_address, offset)
                     for row in rows:
-                        if (
+                        if not (
                             (getattr(row, "ToEmailAddress", "") or "").strip().lower() == want_to
                             and _address_of(getattr(row, "FromEmailAddress", "") or "") == want_from
                             and int(getattr(row, "RequestTime", 0) or 0) >= earliest
-                            and getattr(row, "SendStatus", None) == 0
                         ):
+                            continue
+                        if (status := getattr(row, "SendStatus", None)) == 0:
                             return LookupResult(LookupVerdict.SENT, message_id=row.MessageId)
+                        refused = refused if refused is not None or status is None else int(status)
                     if len(rows) < PAGE_LIMIT:
                         break
                 else:
@@ -173,7 +176,7 @@ class TencentSender:
             # Throttled, busy or unreachable: worth asking again within seconds, not minutes.
             soon = exc.kind is OutcomeKind.TRANSIENT
             return LookupResult(LookupVerdict.UNKNOWN, detail=str(exc), retry_soon=soon)
-        return LookupResult(LookupVerdict.NOT_SENT)
+        return LookupResult(LookupVerdict.NOT_SENT, refused_status=refused)
 
     async def close(self) -> None:
         """Close every account's HTTP client."""

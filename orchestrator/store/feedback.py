@@ -9,6 +9,8 @@ holds the all-time "<metric>|<identity>|<campaign>" counts; each
 message's hash `wo:fb:m:<MessageId>` holds its once-per-metric marks and its events (the trace).
 The MessageId map (`wo:msgid`) value is "campaign:index|identity|sent_at" (older values
 "campaign:index" are read too: identity "-", cohort = the event's hour).
+Deferrals and other delivery outcomes are also counted per identity and domain group in the minute
+they arrive (`keys.fb_deferrals`), for the deferral-burst backoff (store/deferrals.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from zoneinfo import ZoneInfo
 from redis.asyncio import Redis
 
 from orchestrator.core.callback_event import BadEventError, CallbackEvent, parse_event
+from orchestrator.core.domain_shaping import DEFERRAL_BUCKET_S, outcome_kind
 from orchestrator.core.quality import ACCEPTED, METRICS, SETTLING, SUPPRESSING, hour_of
 from orchestrator.store import keys
 from orchestrator.store.scripts import source
@@ -33,6 +36,7 @@ COHORT_KEEP_S: Final = 8 * 86_400  # cohorts: the rolling windows and a week of 
 PRUNE_EVERY_S: Final = 3_600
 EARLY_TTL_S: Final = 3_600  # events whose send is not recorded yet
 TRACE_CAP: Final = 64  # events kept per message (counting stays exact past it)
+DEFERRAL_TTL_S: Final = 2 * 3600  # a minute's deferral counts: past the longest burst window
 UNKNOWN_IDENTITY: Final = "-"
 
 
@@ -93,12 +97,12 @@ class FeedbackStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._callback = redis.register_script(source("callback"))
-        self._sent = redis.register_script(source("sent"))
 
     async def ingest(self, events: list[CallbackEvent], now: float) -> Counted:
         """Count a batch atomically; events whose send is not recorded yet are kept for later."""
         ks = [keys.MESSAGE_IDS, keys.FB_TOTALS, keys.FB_UNKNOWN, keys.FB_EARLY, keys.FB_PENDING, keys.FB_COHORTS]
-        args: list[Any] = [repr(now), MESSAGE_TTL_S, EARLY_TTL_S, TRACE_CAP]
+        ks.append(keys.fb_deferrals(int(now // DEFERRAL_BUCKET_S)))
+        args: list[Any] = [repr(now), MESSAGE_TTL_S, EARLY_TTL_S, TRACE_CAP, DEFERRAL_TTL_S]
         for e in events:
             supp_key, supp_json = _suppression(e, now)
             ks += [keys.fb_message(e.message_id), keys.fb_early(e.message_id), supp_key]
@@ -112,26 +116,10 @@ class FeedbackStore:
                 supp_json,
                 "1" if e.metric in SETTLING else "0",
                 e.timestamp,
+                outcome_kind(e.metric),
             ]
         reply = await self._callback(keys=ks, args=args)
         return Counted(*(int(x) for x in reply))
-
-    async def record_send(self, ck: keys.CampaignKeys, idx: int, identity: str, message_id: str, now: float) -> None:
-        """Count an accepted send (once) and apply the events that came before it was recorded."""
-        counted_now, waiting = await self._sent(
-            keys=[
-                ck.rec(idx),
-                keys.fb_message(message_id),
-                keys.FB_COHORTS,
-                keys.FB_TOTALS,
-                keys.FB_PENDING,
-                keys.fb_early(message_id),
-            ],
-            args=[idx, message_id, repr(now), identity, ck.cid, MESSAGE_TTL_S],
-        )
-        del counted_now
-        if int(waiting):
-            await self.apply_early(message_id, now)
 
     async def apply_early(self, message_id: str, now: float) -> int:
         """Count the kept events of `message_id` once its send is known; returns how many were counted."""

@@ -10,13 +10,26 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import structlog
 from redis.asyncio import Redis
 
 from orchestrator.core.campaign import Campaign
-from orchestrator.core.domain_shaping import GroupState, group_caps, on_block, roll_day, shaping_active, start_group
+from orchestrator.core.domain_shaping import (
+    BLOCK_S,
+    DEFERRAL_BURST_REASON,
+    GroupState,
+    deferral_burst,
+    group_caps,
+    on_block,
+    roll_day,
+    shaping_active,
+    start_group,
+)
 from orchestrator.core.plan import Caps, Plan
-from orchestrator.store import keys
+from orchestrator.store import deferrals, events, keys
 from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, moment, whole
+
+log = structlog.get_logger("orchestrator.group_state")
 
 
 def encode(state: GroupState) -> str:
@@ -100,13 +113,44 @@ def active(spec: Campaign, identity_day: int, identity_daily: int) -> bool:
     )
 
 
+async def apply_bursts(
+    redis: Redis, cid: str, spec: Campaign, identity: str, identity_day: int, now: float
+) -> dict[str, GroupState]:
+    """Back off each group of `identity` whose recent deferrals are a burst; every group's state after it."""
+    sh = spec.shaping
+    states = await load(redis, identity)
+    for group, (deferred, outcomes) in sorted(
+        (await deferrals.counts(redis, identity, states, sh.deferral_window_s, now)).items()
+    ):
+        if deferral_burst(deferred, outcomes, sh.deferral_burst, sh.deferral_share):
+            states[group] = state = await block(redis, identity, group, now, DEFERRAL_BURST_REASON, identity_day)
+            detail = f"{deferred} deferrals or soft bounces of {outcomes} outcomes"
+            # The same event as a TemporaryBlocked answer's (workers/send.py): the report and page draw both.
+            await events.emit(
+                redis,
+                now,
+                "domain_backoff",
+                cid,
+                identity,
+                group=group,
+                code=DEFERRAL_BURST_REASON,
+                held_until=now + BLOCK_S,
+                until=state.recovered_at(),
+                shaped=True,
+                detail=detail,
+            )
+            log.warning("domain_backoff", campaign=cid, identity=identity, group=group, detail=detail)
+    return states
+
+
 async def shaping_limits(
-    redis: Redis, spec: Campaign, identity: str, identity_day: int, caps: Caps, now: float
+    redis: Redis, cid: str, spec: Campaign, identity: str, identity_day: int, caps: Caps, now: float
 ) -> dict[str, tuple[int, int, float]] | None:
-    """The pacer's hook: the grant's per-group caps for one identity, None before shaping starts."""
+    """The pacer's hook: the grant's per-group caps for one identity (deferral bursts acted on first), None
+    before shaping starts."""
     if not active(spec, identity_day, caps.daily):
         return None
-    return limits(await load(redis, identity), spec.build_plan(), caps, now)
+    return limits(await apply_bursts(redis, cid, spec, identity, identity_day, now), spec.build_plan(), caps, now)
 
 
 async def throttled(

@@ -161,3 +161,9 @@ def dropped_bucket(cid: str, row: int) -> str:
 def history_bucket(cid: str, idx: int) -> str:
     """hash per BUCKET recipients: index -> its last outcomes, once more than a first clean accept happened."""
     return f"{PREFIX}c:{cid}:h:{idx // BUCKET}"
+
+
+# --- Deferral bursts: deferrals and outcomes per identity and provider group (store/deferrals.py) ---
+def fb_deferrals(bucket: int) -> str:
+    """hash: "<identity>|<group>|d" deferrals and soft bounces, "...|o" outcomes, arrived in this minute."""
+    return f"{PREFIX}fb:defer:{bucket}"

@@ -12,7 +12,7 @@ from orchestrator.core.calendar import tencent_day
 from orchestrator.core.ledger_state import STATES, Entry, LedgerState
 from orchestrator.store import keys, suppression
 from orchestrator.store.events import MAXLEN
-from orchestrator.store.feedback import FeedbackStore
+from orchestrator.store.feedback import MESSAGE_TTL_S, FeedbackStore
 from orchestrator.store.scripts import Scripts, as_str_list
 from orchestrator.store.trace_index import HISTORY_CAP
 
@@ -52,6 +52,12 @@ def decode_record(rec: str) -> tuple[str, list[str]]:
         return rec[:mark], [str(v) for v in values]
     parts = rec.split(SEP)
     return parts[0], parts[1:]
+
+
+def _feedback_keys(ck: keys.CampaignKeys, idx: int, message_id: str) -> list[str]:
+    """finish.lua's keys of an accepted send's delivery feedback (store/feedback.py), counted in the same call."""
+    ks = [ck.rec(idx), keys.fb_message(message_id), keys.FB_COHORTS, keys.FB_TOTALS, keys.FB_PENDING]
+    return [*ks, keys.fb_early(message_id)]
 
 
 class Ledger:
@@ -130,6 +136,7 @@ class Ledger:
                     keys.EVENTS,
                     ck.doubt,
                     ik.quota_day(tencent_day(grant_time)[0] if grant_time else "-"),
+                    *_feedback_keys(ck, idx, value if action == "accepted" else "-"),
                     keys.history_bucket(ck.cid, idx),
                 ],
                 args=[
@@ -145,12 +152,13 @@ class Ledger:
                     detail,
                     MAXLEN,
                     identity,
+                    MESSAGE_TTL_S,
                     HISTORY_CAP,
                 ],
             )
         )
-        if reply[0] == "ok" and action == "accepted":
-            await self.feedback.record_send(ck, idx, identity, value, now)
+        if reply[0] == "ok" and action == "accepted" and int(reply[2]):
+            await self.feedback.apply_early(value, now)  # events that came before the send was recorded
         return reply[0] == "ok"
 
     async def expire(

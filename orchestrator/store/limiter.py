@@ -71,12 +71,19 @@ class Limits:
         return json.dumps({g: [h, d, u] for g, (h, d, u) in sorted(self.groups.items())}, separators=(",", ":"))
 
 
+class NotLeaderError(Exception):
+    """The grant was refused: the fence token given is no longer the leader lock's (another pacer leads)."""
+
+
 class Limiter:
     """Grants sends against the limits held in Redis, shared by every pacer and host."""
 
     def __init__(self, scripts: Scripts, jobs: JobQueue) -> None:
         self.scripts = scripts
         self.jobs = jobs
+        #: The leader lock's token this limiter's grants need (workers/pacer.py sets it while it leads);
+        #: None: no fence (the virtual-clock driver and tests run one pacer in one process).
+        self.fence: str | None = None
         self._last: dict[tuple[str, str], int] = {}  # (campaign, identity) -> sends its last grant gave
         self._groups = GroupCache()
         #: Script calls made, and how many of them were a second (or later) call of one grant.
@@ -163,8 +170,10 @@ class Limiter:
         return GrantResult(reason.partition("|")[0], wait_s, grants)
 
     async def _call(self, fixed: list[str], args: list[str | int], p: Peek) -> tuple[str, float, list[Grant]]:
-        reply = await self.scripts.grant(keys=fixed + p.keys, args=[*args, p.declared])
+        reply = await self.scripts.grant(keys=fixed + p.keys, args=[*args, p.declared, self.fence or ""])
         parts = as_str_list(reply)
+        if parts[0] == "not_leader":
+            raise NotLeaderError("the pacer leader lock is held by another pacer")
         grants = [Grant(int(parts[i]), parts[i + 1]) for i in range(2, len(parts), 2)]
         return parts[0], float(parts[1]), grants
 
@@ -192,4 +201,5 @@ class Limiter:
             ck.blocks,
             ik.group_tat,
             ik.group_day(local_date),
+            keys.PACER_LOCK,
         ]

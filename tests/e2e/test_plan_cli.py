@@ -59,7 +59,7 @@ def test_plan_json_has_thirty_days_by_default() -> None:
 def test_plan_json_shape_is_exact() -> None:
     """Every day has exactly day, date, identities and pool; every cap is an integer."""
     report = _plan_json(str(EXAMPLE))
-    assert set(report) == {"campaign", "days"}
+    assert set(report) == {"campaign", "days", "domain_budgets"}
     for day in report["days"]:
         assert set(day) == {"day", "date", "identities", "pool"}
         assert set(day["pool"]) == {"daily_cap", "hourly_cap"}
@@ -135,3 +135,56 @@ def test_plan_of_a_broken_file_exits_2_with_the_place(tmp_path: Path) -> None:
     assert code == 2
     assert f"{tmp_path / 'c.yaml'}:15: pool.multiplier: 9 is above 5" in output
     assert "Traceback" not in output
+
+
+def _small_list(tmp_path: Path, shaping: str) -> Path:
+    """The example's plan with 6 gmail, 3 naver and 1 hanmail recipients and the given `shaping:` line."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text = text.replace(
+        "shaping: {max_domain_share: 0.3, per_domain_from_day: 6, per_domain_from_daily: 5000}", shaping
+    )
+    (tmp_path / "c.yaml").write_text(text, encoding="utf-8")
+    rows = [f"g{i}@gmail.com,G" for i in range(6)] + [f"n{i}@naver.com,N" for i in range(3)] + ["k@hanmail.net,K"]
+    (tmp_path / "recipients.csv").write_text("email,first_name\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return tmp_path / "c.yaml"
+
+
+@pytest.mark.parametrize(
+    ("shaping", "starts"),
+    [
+        # news-b's plan: 1000, 1500, 2000, 3000, 4500, 6000 a day; news-a is held to its quota of 500.
+        pytest.param("shaping: {per_domain_from_day: 6}", {"news-a": 6, "news-b": 6}, id="from-day"),
+        pytest.param("shaping: {per_domain_from_daily: 2000}", {"news-a": 6, "news-b": 3}, id="from-daily"),
+        pytest.param(
+            "shaping: {per_domain_from_day: 9, per_domain_from_daily: 99999}",
+            {"news-a": None, "news-b": None},
+            id="not-in-view",
+        ),
+    ],
+)
+def test_plan_json_domain_budgets(tmp_path: Path, shaping: str, starts: dict[str, int | None]) -> None:
+    """`domain_budgets`: the list's groups, each identity's day-one share and its shaping day with each group's caps."""
+    report = _plan_json("--days", "8", str(_small_list(tmp_path, shaping)))
+    budgets = report["domain_budgets"]
+    assert budgets["recipients_by_group"] == {"google": 6, "naver": 3, "kakao": 1}
+    assert budgets["applies"] is True
+    for name, ident in budgets["identities"].items():
+        assert ident["day_one"]["group_hourly_cap"] == 60  # 30 % of an hour of 200
+        start = ident["shaping_from"]
+        assert (start and start["day"]) == starts[name]
+        if start is None:
+            assert ident["groups"] == {}
+            continue
+        day = report["days"][start["day"] - 1]["identities"][name]
+        assert start["warmup_day"] == day["warmup_day"]
+        own = {"daily_cap": day["daily_cap"], "hourly_cap": day["hourly_cap"]}
+        assert ident["groups"] == {"google": own, "naver": own, "kakao": own}
+
+
+def test_plan_table_shows_the_domain_budgets(tmp_path: Path) -> None:
+    """The text plan ends with the budgets: the shaping rule, and per group its recipients and each identity's caps."""
+    code, output = _plan("--days", "8", str(_small_list(tmp_path, "shaping: {per_domain_from_daily: 2000}")))
+    assert code == 0, output
+    assert "per-domain shaping from warm-up day 6 or a daily cap of 2,000" in " ".join(output.split())
+    [google] = [line for line in output.splitlines() if line.startswith("│ google")]
+    assert [c.strip() for c in google.split("│")[2:5]] == ["6", "60/h, then 500/500", "60/h, then 2,000/400"]

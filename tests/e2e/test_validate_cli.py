@@ -125,6 +125,20 @@ BROKEN_EDITS = [
         "less than or equal to 1",
         id="share-above-one",
     ),
+    pytest.param(
+        "shaping: {max_domain_share: 0.3",
+        "shaping: {deferral_window_s: 90, max_domain_share: 0.3",
+        "{f}:28: shaping.deferral_window_s: ",
+        "multiple of 60",
+        id="deferral-window-not-whole-minutes",
+    ),
+    pytest.param(
+        "shaping: {max_domain_share: 0.3",
+        "shaping: {deferral_burst: 0, max_domain_share: 0.3",
+        "{f}:28: shaping.deferral_burst: ",
+        "greater than or equal to 1",
+        id="deferral-burst-zero",
+    ),
 ]
 
 

@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 
-from orchestrator.core.domain_shaping import BLOCK_S, STEP_S, GroupState
-from orchestrator.ses.emulator import FaultRule
+from orchestrator.core.domain_shaping import BLOCK_S, DEFERRAL_BURST, DEFERRAL_BURST_REASON, STEP_S, GroupState
+from orchestrator.ses.emulator import Behaviour, FaultRule
 from orchestrator.status import campaign_status
 from orchestrator.store import events, group_state, keys
+from tests.callback_drive import drive
 from tests.pipeline_harness import START, Pipeline
+from tests.pipeline_helpers import max_in_rolling_window
 
 pytestmark = [
     # The SDK's own datetime.utcfromtimestamp is deprecated from Python 3.12 on; not ours to fix.
@@ -134,3 +136,60 @@ async def test_day_roll_moves_each_group_on_its_own_sends(pipe: Pipeline) -> Non
     states = await group_state.load(pipe.redis, IDENTITY)
     assert {g: s.day for g, s in states.items()} == {"google": 2, "naver": 1}
     assert await status_groups(pipe, pipe.clock.now()) == [("naver", "its own warm-up day 1", None)]
+
+
+async def test_deferral_burst_backs_the_group_off_like_a_block(pipe: Pipeline) -> None:
+    """gmail defers every mail: after the burst no gmail for 10 min, then 1/4, 1/2, 3/4 of its rate; naver fills in."""
+    pipe.emu.world.domains = {"gmail.com": Behaviour(delivered_rate=0.0)}
+    await pipe.submit(two_domains(600), extra=campaign(1, 1, [{"days": "1", "daily": 100000, "hourly": 360}]))
+    for _ in range(10):  # until the pacer has seen the burst (callbacks arrive within seconds)
+        await drive(pipe, 60)
+        if await pipe.events("domain_backoff"):
+            break
+    pipe.emu.world.domains = {}  # gmail delivers again: the backoff alone brings it back
+    [burst] = await pipe.events("domain_backoff")
+    assert (burst.identity, burst.data["group"], burst.data["code"]) == (IDENTITY, "google", DEFERRAL_BURST_REASON)
+    assert float(burst.data["held_until"]) == burst.t + BLOCK_S
+    assert float(burst.data["until"]) == burst.t + BLOCK_S + 3 * STEP_S
+    stored = (await group_state.load(pipe.redis, IDENTITY))["google"]
+    assert (stored.blocked_at, stored.reason) == (burst.t, DEFERRAL_BURST_REASON)
+    t0 = burst.t
+    await drive(pipe, t0 + BLOCK_S + 3 * STEP_S + 60 - pipe.clock.now())
+    assert len(await pipe.events("domain_backoff")) == 1  # the deferrals that caused it do not cause another
+    gmail = [r.time for r in pipe.emu.send_log if r.to_address.endswith("@gmail.com")]
+    every = [r.time for r in pipe.emu.send_log]
+    deferred_before = count(gmail, START, t0)
+    assert DEFERRAL_BURST <= deferred_before <= 3 * DEFERRAL_BURST
+    assert count(gmail, t0, t0 + BLOCK_S) == 0
+    steps = [t0 + BLOCK_S + STEP_S * k for k in range(4)]
+    # 360 an hour is 180 per step: a quarter, a half, three quarters of it (+1 for the step's edge).
+    got = [count(gmail, a, b) for a, b in pairwise(steps)]
+    for n, share in zip(got, (0.25, 0.5, 0.75), strict=True):
+        assert 180 * share - 3 <= n <= 180 * share + 1, got
+    for a, b in pairwise([t0, t0 + BLOCK_S, *steps[1:]]):
+        assert count(every, a, b) >= 360 * (b - a) / 3600 - 3  # the identity's hour stays full with naver
+    assert await status_groups(pipe, t0 + 60) == [("google", f"held after {DEFERRAL_BURST_REASON}", t0 + BLOCK_S)]
+    assert_none_sent_twice(pipe)
+
+
+async def test_dominant_domain_keeps_its_share_while_the_others_fill_the_hour(pipe: Pipeline) -> None:
+    """70 % gmail, share 0.3 of 100/h, shaping on: gmail <= 30 in any hour and >= 95 sent an hour while others wait."""
+    others = ["naver.com", "daum.net", "outlook.com"]
+    rows = [f"g{i}@gmail.com,G" for i in range(700)] + [f"o{i}@{others[i % 3]},O" for i in range(300)]
+    extra = campaign(1, 1, [{"days": "1", "daily": 100000, "hourly": 100}])
+    extra["shaping"]["max_domain_share"] = 0.3
+    await pipe.submit("email,first_name\n" + "\n".join(rows) + "\n", extra=extra)
+    await pipe.run(5 * 3600)
+    log = sorted(pipe.emu.send_log, key=lambda r: r.time)
+    last_other = max(r.time for r in log if not r.to_address.endswith("@gmail.com"))
+    assert len([r for r in log if not r.to_address.endswith("@gmail.com")]) == 300
+    waiting = [r.time for r in log if r.time < last_other]  # every send while another domain's recipient waits
+    gmail = [r.time for r in log if r.to_address.endswith("@gmail.com") and r.time < last_other]
+    assert (last_other - START) / 3600 > 3.5
+    assert max_in_rolling_window(gmail) <= 30
+    hours = [(START + k * 3600, START + (k + 1) * 3600) for k in range(int((last_other - START) // 3600))]
+    assert [count(waiting, a, b) >= 95 for a, b in hours] == [True] * len(hours), [
+        count(waiting, a, b) for a, b in hours
+    ]
+    assert max_in_rolling_window(r.time for r in log) <= 100
+    assert_none_sent_twice(pipe)

@@ -19,17 +19,14 @@ from orchestrator.guarding import Guard
 from orchestrator.pacing import PacerConfig
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import Behaviour
-from orchestrator.simulation.virtual_run import VirtualRun
 from orchestrator.store import campaigns, events, identities, keys
 from orchestrator.store.campaigns import State
-from tests.callback_app import callback_server
+from tests.callback_drive import drive
 from tests.pipeline_harness import START, Pipeline, settings_for
 from workers.followup import feedback_pass
 from workers.pacer import build_pacer
 
 DAY_S = 86_400.0
-FLUSH_EVERY_S = 20.0
-CHUNK_S = 600.0
 #: Fast sending: 1 a second per identity, a cap the run can reach.
 QUICK: dict[str, Any] = {
     "plan": {"rows": [{"days": "1-30", "daily": 20000, "hourly": 3600}]},
@@ -43,34 +40,6 @@ def recipients(n: int, domain: str, start: int = 0) -> list[str]:
 
 def csv_of(rows: list[str]) -> str:
     return "\n".join(["email,first_name", *rows]) + "\n"
-
-
-async def drive(pipe: Pipeline, seconds: float) -> None:
-    """Run the real pipeline for `seconds` of virtual time, posting Tencent's due events as time passes.
-
-    The run jumps its clock to the next instant a grant can succeed; driving it in chunks lets the
-    events due meanwhile (opens, complaints come hours later) reach the callback route on time.
-    """
-    last = [pipe.clock.now()]
-
-    async def post_due(_report: object) -> None:
-        if pipe.clock.now() - last[0] >= FLUSH_EVERY_S:
-            last[0] = pipe.clock.now()
-            await pipe.emu.flush_callbacks()
-
-    end = pipe.clock.now() + seconds
-    async with (
-        callback_server(pipe.redis, pipe.clock) as server,
-        TencentSender(settings_for(pipe.emu)) as sender,
-        VirtualRun(pipe.redis_url, pipe.clock, sender, workers=2) as run,
-    ):
-        pipe.emu.world.callback_url = server.url
-        while pipe.clock.now() < end:
-            until = min(end, pipe.clock.now() + CHUNK_S)
-            await run.run_until(until, on_step=post_due)
-            await pipe.emu.flush_callbacks()
-            if pipe.clock.now() < until:
-                return  # nothing left to do: every campaign paused or finished
 
 
 def cli(redis_url: str, *args: str) -> Any:

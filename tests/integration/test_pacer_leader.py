@@ -14,6 +14,7 @@ from orchestrator.core.clock import SystemClock
 from orchestrator.logging_setup import configure_logging
 from orchestrator.pacing import TickReport
 from orchestrator.store import keys
+from tests.pipeline_harness import Pipeline, recipients_csv
 from workers.pacer import build_pacer, run_pacer
 
 
@@ -65,3 +66,21 @@ async def test_tick_longer_than_the_lock_is_reported_and_the_loss_says_when_it_l
     assert [e["leader"] for e in leadership] == [True, False]
     assert "last_tick_at" in leadership[1]
     assert await redis.get(keys.PACER_LOCK) == "standby"  # the loser never released the other's lock
+
+
+async def test_a_pacer_whose_lock_lapsed_grants_nothing_while_another_leads(pipe: Pipeline) -> None:
+    """The grant script checks the fence: a pacer mid-tick after a standby took the lock grants nothing more."""
+    await pipe.submit(recipients_csv(n_others=20))
+    old, new = build_pacer(pipe.redis, pipe.clock), build_pacer(pipe.redis, pipe.clock)
+    old.limiter.fence, new.limiter.fence = "old-leader", "new-leader"
+    await pipe.redis.set(keys.PACER_LOCK, "new-leader", px=60_000)  # the standby took over
+
+    with structlog.testing.capture_logs() as logs:
+        fenced = await old.tick()
+    assert fenced.granted == 0
+    assert [e["event"] for e in logs if e["event"] == "pacer_grant_fenced"] == ["pacer_grant_fenced"]
+    assert await pipe.redis.zcard(keys.CampaignKeys(pipe.cid).inflight) == 0
+    assert (await new.tick()).granted > 0  # the lock's holder grants as before
+
+    await pipe.redis.delete(keys.PACER_LOCK)  # nobody leads: a fenced pacer grants nothing either
+    assert (await old.tick()).granted == 0

@@ -288,3 +288,26 @@ async def test_dropped_before_accept_is_reconciled_as_not_sent_and_resent_once(p
     assert accepted.time >= resolved.t
     pipe.assert_each_sent_once()
     await assert_accepted_with_logged_ids(pipe)
+
+
+async def test_in_doubt_lookup_finding_status_3030_pauses_the_campaign(pipe: Pipeline) -> None:
+    """The lost answer's status row says 3030 (sender limited on bounces): the campaign pauses, nothing resent."""
+    await pipe.submit(recipients_csv())
+    pipe.emu.world.faults.append(
+        FaultRule(code="timeout_after_accept", count=1, recipient_domain=VICTIM_DOMAIN, hang_s=2.0)
+    )
+    for _ in range(30):  # until the victim's send is in doubt (its lookup waits a minute more)
+        await pipe.run(SPACING_S, timeout_s=0.5)
+        if await pipe.events("send_in_doubt"):
+            break
+    assert not await pipe.events("in_doubt_resolved")
+    [row] = [r for r in pipe.emu.service.status_log if r.to_address == VICTIM]
+    row.send_status = 3030  # Tencent took the request but limits the sender: it did not send the mail
+    await pipe.run(3600, timeout_s=0.5)
+    rec = await pipe.record()
+    assert (rec.state, rec.paused_by) == (State.PAUSED, "automatic")
+    assert "SendStatus 3030" in rec.reason
+    [resolved] = await pipe.events("in_doubt_resolved")
+    assert resolved.data["verdict"] == "not_sent"
+    assert len(pipe.sent_to(VICTIM)) == 1  # the one refused request: not sent again while paused
+    assert (await pipe.states())[VICTIM].startswith("q")

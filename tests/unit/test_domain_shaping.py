@@ -8,9 +8,11 @@ from orchestrator.core.domain_shaping import (
     BLOCK_S,
     STEP_S,
     GroupState,
+    deferral_buckets,
     deferral_burst,
     group_caps,
     on_block,
+    outcome_kind,
     roll_day,
     shaping_active,
     start_group,
@@ -86,3 +88,37 @@ def test_roll_day(sent: int, cap: int, held: str | None, day: int, why: str) -> 
 )
 def test_deferral_burst(deferrals: int, outcomes: int, burst: bool) -> None:
     assert deferral_burst(deferrals, outcomes) is burst
+
+
+@pytest.mark.parametrize(
+    ("deferrals", "outcomes", "burst", "share", "is_burst"),
+    [(9, 10, 10, 0.2, False), (10, 50, 10, 0.2, True), (3, 6, 3, 0.5, True), (3, 7, 3, 0.5, False)],
+)
+def test_deferral_burst_follows_the_campaign_thresholds(
+    deferrals: int, outcomes: int, burst: int, share: float, is_burst: bool
+) -> None:
+    """`shaping.deferral_burst` and `deferral_share` replace the defaults."""
+    assert deferral_burst(deferrals, outcomes, burst, share) is is_burst
+
+
+def test_outcome_kind_counts_deferrals_and_soft_bounces() -> None:
+    """Deferrals and soft bounces count towards a burst; other settled outcomes only in its share."""
+    metrics = ("deferred", "soft_bounce", "delivered", "dropped", "hard_bounce", "open", "complaint")
+    assert [outcome_kind(m) for m in metrics] == ["d", "d", "o", "o", "o", "", ""]
+
+
+@pytest.mark.parametrize(
+    ("now", "window_s", "blocked_at", "buckets"),
+    [
+        pytest.param(600.0, 600.0, None, range(1, 11), id="ten-minutes"),
+        pytest.param(659.0, 600.0, None, range(1, 11), id="mid-minute"),
+        pytest.param(600.0, 600.0, 300.0, range(5, 11), id="after-a-block"),
+        pytest.param(600.0, 600.0, 301.0, range(6, 11), id="block-mid-minute"),
+        pytest.param(600.0, 600.0, 10.0, range(1, 11), id="block-before-the-window"),
+    ],
+)
+def test_deferral_buckets_read_the_window_after_the_last_block(
+    now: float, window_s: float, blocked_at: float | None, buckets: range
+) -> None:
+    """A burst check reads the minutes of its window, none that began before the group's last block."""
+    assert deferral_buckets(now, window_s, blocked_at) == buckets

@@ -3,16 +3,21 @@
 -- orchestrator/core/quality.py; this script applies them, atomically for the whole batch, in the
 -- cohort of the mail's send time, read from the MessageId map ("campaign:index|identity|sent at",
 -- written by finish.lua; an older "campaign:index" counts under identity '-' in the event's hour).
+-- Deferrals and outcomes are also counted per identity and domain group in the minute of their
+-- arrival (core/domain_shaping.py decides which metric is which and judges a burst from them).
 -- KEYS: 1 message ids (wo:msgid), 2 totals, 3 unknown counter, 4 early zset, 5 pending zset,
---       6 cohorts hash, then per event (3 each): message hash, early list, suppression hash
--- ARGV: 1 now, 2 message TTL s, 3 early TTL s, 4 trace cap, then per event (9 each): MessageId,
---       metric, trace field, event JSON, recipient domain group, address, suppression JSON ('' none),
---       settles (1/0), event time
+--       6 cohorts hash, 7 this minute's deferral hash, then per event (3 each): message hash,
+--       early list, suppression hash
+-- ARGV: 1 now, 2 message TTL s, 3 early TTL s, 4 trace cap, 5 deferral hash TTL s, then per event
+--       (10 each): MessageId, metric, trace field, event JSON, recipient domain group, address,
+--       suppression JSON ('' none), settles (1/0), event time, burst kind ('d' deferral, 'o' other
+--       outcome, '' neither)
 -- Returns: {counted, duplicates, early (MessageId unknown), suppressions written, suppressions refused}
 local message_ids, totals, unknown, early_zset, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local cohorts = KEYS[6]
+local cohorts, deferrals = KEYS[6], KEYS[7]
 local now, msg_ttl, early_ttl, cap = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local n = (#ARGV - 4) / 9
+local deferral_ttl = ARGV[5]
+local n = (#ARGV - 5) / 10
 
 local function keep_early(msgid, body, early_list)
   -- The send is not recorded yet (or never will be): keep the event a while, apply it later.
@@ -32,9 +37,10 @@ end
 
 local counted, dups, early, supp, refused = 0, 0, 0, 0, 0
 for i = 0, n - 1 do
-  local a, k = 4 + i * 9, 6 + i * 3
+  local a, k = 5 + i * 10, 7 + i * 3
   local msgid, metric, field, body, group = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
   local address, supp_json, settles, event_at = ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9]
+  local burst_kind = ARGV[a + 10]
   local message, early_list, supp_key = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
   local value = redis.call('HGET', message_ids, msgid)
   if not value then
@@ -53,6 +59,12 @@ for i = 0, n - 1 do
         redis.call('HINCRBY', cohorts, hour .. '|' .. metric .. s, 1)
       end
       redis.call('HINCRBY', totals, metric .. '|' .. identity .. '|' .. campaign, 1)
+      if burst_kind ~= '' then
+        local pair = identity .. '|' .. group .. '|'
+        redis.call('HINCRBY', deferrals, pair .. 'o', 1)
+        if burst_kind == 'd' then redis.call('HINCRBY', deferrals, pair .. 'd', 1) end
+        redis.call('EXPIRE', deferrals, deferral_ttl)
+      end
       if supp_json ~= '' then
         if suppress(supp_key, address, supp_json) then supp = supp + 1 else refused = refused + 1 end
       end

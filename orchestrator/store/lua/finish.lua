@@ -1,16 +1,22 @@
 -- finish.lua: record the outcome of a claimed (or in-doubt) send, if the caller still holds it.
 -- KEYS: 1 state bucket, 2 counts, 3 inflight, 4 later, 5 queue, 6 campaign meta, 7 id hour,
 --       8 id day, 9 id gcra, 10 pool hour, 11 pool day, 12 message ids, 13 events, 14 doubt,
---       15 identity's sends on the grant's Tencent day, 16 the recipient's history bucket
+--       15 identity's sends on the grant's Tencent day; for an accepted send (store/feedback.py):
+--       16 record bucket, 17 the message's feedback hash, 18 cohorts hash, 19 feedback totals,
+--       20 pending zset, 21 the message's early-events list; 22 the recipient's history bucket
 -- ARGV: 1 idx, 2 token, 3 now, 4 action, 5 value, 6 ready at, 7 refund (0/1), 8 campaign id,
---       9 grant member, 10 detail, 11 event maxlen, 12 identity, 13 outcomes kept per recipient
+--       9 grant member, 10 detail, 11 event maxlen, 12 identity, 13 the message's feedback TTL s,
+--       14 outcomes kept per recipient
 -- action: accepted (value = MessageId) | retry (later at ready_at) | postpone (later at ready_at,
 --         attempt not counted) | requeue (front of queue, attempt not counted) | failed (value = code) | suppressed (value = reason) |
 --         in_doubt | pause (requeue + the campaign's automatic pause with reason `detail`)
--- Returns: {'ok', previous state} | {'stale', current state}
+-- Returns: {'ok', previous state, events waiting in the early list (accepted; else 0)} | {'stale', current state}
 local states, counts, inflight, later, queue, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local id_hour, id_day, id_gcra, pool_hour, pool_day = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
-local message_ids, events, doubt, quota_day, history = KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16]
+local message_ids, events, doubt, quota_day = KEYS[12], KEYS[13], KEYS[14], KEYS[15]
+local rec_bucket, message, cohorts, totals, pending, early_list = KEYS[16], KEYS[17], KEYS[18], KEYS[19], KEYS[20], KEYS[21]
+local GROUPS = __GROUPS__
+local history = KEYS[22]
 local idx, token, now_text, action, value = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local now = tonumber(now_text)
 local cid, member, detail, maxlen, identity = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
@@ -22,7 +28,7 @@ if not e or (e.state ~= 'inflight' and e.state ~= 'in_doubt') or e.token ~= toke
   return {'stale', st}
 end
 local attempt = tonumber(e.attempt)
-if e.state == 'in_doubt' and action == 'in_doubt' then return {'ok', e.state} end
+if e.state == 'in_doubt' and action == 'in_doubt' then return {'ok', e.state, 0} end
 
 redis.call('HINCRBY', counts, e.state, -1)
 redis.call('ZREM', inflight, idx)
@@ -60,7 +66,7 @@ local function remember()
   if past then
     item = past .. '\30' .. item
     local n = select(2, string.gsub(item, '\30', '\30'))
-    while n >= tonumber(ARGV[13]) do
+    while n >= tonumber(ARGV[14]) do
       item = string.sub(item, string.find(item, '\30', 1, true) + 1)
       n = n - 1
     end
@@ -68,6 +74,26 @@ local function remember()
   redis.call('HSET', history, idx, item)
 end
 remember()
+
+-- The accepted send in the delivery feedback: counted once in its hour's cohort, noted for the follow-up.
+local function count_send(msgid)
+  local waiting = redis.call('LLEN', early_list)
+  if redis.call('HSETNX', message, 'u:accepted', now_text) == 0 then return waiting end
+  redis.call('EXPIRE', message, ARGV[13])
+  -- The recipient's domain group, as orchestrator/core/domains.py names it (grant.lua reads it alike).
+  local rec = redis.call('HGET', rec_bucket, idx) or ''
+  local addr = string.match(rec, '^([^\030\031]*)')
+  local d = string.lower(string.match(addr, '@(.*)$') or '')
+  local group = GROUPS[d] or d
+  if string.sub(d, 1, 6) == 'yahoo.' then group = 'yahoo' end
+  local hour = tostring(math.floor(now / 3600))
+  for _, s in ipairs({'|i|' .. identity, '|c|' .. cid, '|g|' .. group}) do
+    redis.call('HINCRBY', cohorts, hour .. '|accepted' .. s, 1)
+  end
+  redis.call('HINCRBY', totals, 'accepted|' .. identity .. '|' .. cid, 1)
+  redis.call('ZADD', pending, now_text, msgid)
+  return waiting
+end
 
 local function requeue(attempts)
   redis.call('HSET', states, idx, ledger_format('queued', {attempts = tostring(attempts)}))
@@ -79,6 +105,7 @@ if action == 'accepted' then
   redis.call('HINCRBY', counts, 'accepted', 1)
   -- "campaign:index|identity|sent at" (store/feedback.py reads it, and the older "campaign:index").
   redis.call('HSET', message_ids, value, cid .. ':' .. idx .. '|' .. identity .. '|' .. now_text)
+  return {'ok', e.state, count_send(value)}
 elseif action == 'retry' or action == 'postpone' then
   -- postpone: the call never left (no slot in the account's API budget), so no try is counted.
   requeue(action == 'retry' and attempt or attempt - 1)

@@ -14,7 +14,8 @@
 --       Tencent's (China-time) day, 15 the campaign's hour summary of the day, 16 the identity's
 --       domain share (zset group -> tat), 17 the campaign's blocked domain groups (zset group ->
 --       until), 18 the identity's provider groups' own-cap tat (zset group -> tat), 19 the identity's
---       sends per provider group on the local date (hash group -> sends), then the candidates' keys:
+--       sends per provider group on the local date (hash group -> sends), 20 the pacer leader lock
+--       (a fence: read only when ARGV 24 names a token), then the candidates' keys:
 --       state buckets, record buckets, arq job keys, held lists
 -- ARGV: 1 now, 2 want, 3 id hourly, 4 id daily, 5 pool hourly, 6 pool daily, 7 account interval s,
 --       8 account burst, 9 catch-up s, 10 day ttl s, 11 campaign id, 12 identity, 13 domain share
@@ -24,9 +25,10 @@
 --       JSON {group: [hourly, daily, held until]} (store/group_state.py; a group not named has only
 --       the identity's caps; hourly 0: held until the third number), 23 the candidates as JSON:
 --       {"c": {idx: [state key n, record key n, job key n, grant seq, job id]}, "h": {group: held list key n}}
---       (n: a position in KEYS; the grant seqs, strings, reserved by the caller: unique, not dense)
+--       (n: a position in KEYS; the grant seqs, strings, reserved by the caller: unique, not dense),
+--       24 the leader lock token the caller holds ('' = no fence): another token there grants nothing
 -- Returns: {reason, wait_s, idx1, grant1, idx2, grant2, ...}; reason `more` or `more|<group>` (its
---          held list was not declared): call again
+--          held list was not declared): call again; `not_leader`: the fence token is not the lock's
 local GROUPS = __GROUPS__
 
 local now = tonumber(ARGV[1])
@@ -56,6 +58,11 @@ local declared = cjson.decode(ARGV[23])
 local cands, held_keys = declared.c, declared.h
 local hours_key, dom_key, blocks_key = KEYS[15], KEYS[16], KEYS[17]
 local gtat_key, gday_key = KEYS[18], KEYS[19]
+
+-- A pacer whose lock lapsed mid-tick (a standby took over) grants nothing more: one leader's grants at a time.
+if ARGV[24] ~= '' and redis.call('GET', KEYS[20]) ~= ARGV[24] then
+  return {'not_leader', '-1'}
+end
 
 if redis.call('HGET', KEYS[1], 'state') ~= __CAMPAIGN_RUNNING__ then
   return {'not_running', '-1'}

@@ -1,0 +1,70 @@
+"""`status` and `status --json` agree on each identity's guardrail state and its held or throttled domain groups."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from typing import Any
+
+from click.testing import CliRunner
+
+from orchestrator.cli import main
+from orchestrator.core.domain_shaping import BLOCK_S, STEP_S, GroupState
+from orchestrator.core.quality import hour_of
+from orchestrator.store import group_state, keys
+from tests.pipeline_harness import Pipeline
+
+SHAPED: dict[str, Any] = {
+    "identities": [
+        {"id": "t-id0", "from": "News <news@d0.example.com>", "warmup_day": 3},
+        {"id": "t-id1", "from": "News <news@d1.example.com>", "warmup_day": 3},
+    ],
+    "plan": {"rows": [{"days": "1-2", "daily": 1000, "hourly": 40}, {"days": "3-9", "daily": 5000, "hourly": 360}]},
+    "shaping": {"max_domain_share": 1.0, "per_domain_from_day": 1},
+}
+
+
+def cli(redis_url: str, *args: str) -> Any:
+    return CliRunner().invoke(main, list(args), env={"REDIS_URL": redis_url, "COLUMNS": "200"})
+
+
+async def test_status_text_and_json_show_the_same_groups_and_guardrails(pipe: Pipeline, redis_url: str) -> None:
+    """A held, a backing-off and a lagging group, and a held identity: both views name each with reason and until."""
+    await pipe.submit("email,first_name\na@gmail.com,A\nb@naver.com,B\n", identities=2, extra=SHAPED)
+    now = pipe.clock.now()
+    stored = {
+        "google": GroupState(day=3, blocked_at=now - 60, reason="FailedOperation.TemporaryBlocked"),
+        "naver": GroupState(day=3, blocked_at=now - BLOCK_S - STEP_S - 5, reason="a deferral burst"),
+        "kakao": GroupState(day=1),
+    }
+    for group, state in stored.items():
+        await pipe.redis.hset(keys.IdentityKeys("t-id0").groups, group, group_state.encode(state))
+    hour = hour_of(now) - 1  # a whole hour of sends with 8 % hard bounces: the day is held
+    await pipe.redis.hset(
+        keys.FB_COHORTS, mapping={f"{hour}|accepted|i|t-id0": 2000, f"{hour}|hard_bounce|i|t-id0": 160}
+    )
+    await pipe.redis.set(keys.VIRTUAL_NOW, repr(now))
+    shown = await asyncio.to_thread(cli, redis_url, "status", pipe.cid, "--json")
+    assert shown.exit_code == 0, shown.output
+    first, second = json.loads(shown.output)["identities"]
+    groups = [(g["group"], g["reason"], g["until"], g["hourly_cap"]) for g in first["groups"]]
+    assert [(g, r, u and datetime.fromisoformat(u).timestamp(), h) for g, r, u, h in groups] == [
+        ("google", "held after FailedOperation.TemporaryBlocked", now - 60 + BLOCK_S, 0),
+        ("kakao", "its own warm-up day 1", None, 40),
+        ("naver", "backing off at 50% after a deferral burst", now - 5 + STEP_S, 180),
+    ]
+    assert second["groups"] == []
+    assert first["guardrails"]["held"] is True
+    assert first["guardrails"]["held_because"].startswith("hard_bounce on t-id0: ")
+    assert second["guardrails"]["held"] is False
+    text = await asyncio.to_thread(cli, redis_url, "status", pipe.cid)
+    assert text.exit_code == 0, text.output
+    lines = [" ".join(line.split()) for line in text.output.splitlines()]
+    for group, reason, until, hourly in groups:
+        assert any(line.startswith(f"t-id0 domain {group}: {reason}") for line in lines), group
+        mark = f" until {until} ({hourly}/h," if until else f"{reason} ({hourly}/h,"
+        assert any(mark in line for line in lines if line.startswith(f"t-id0 domain {group}:")), group
+    assert f"t-id0 HELD: {first['guardrails']['held_because']}" in " ".join(lines)
+    assert any(line.startswith("t-id1 guardrails: clear (") for line in lines)
+    assert not any(line.startswith("t-id1 domain") for line in lines)
