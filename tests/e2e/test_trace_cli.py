@@ -133,3 +133,25 @@ def test_trace_export_and_status_after_the_pacer_compacted_the_campaign(
     assert isinstance(status, dict)
     assert status["compacted_at"]
     assert status["progress"]["accepted"] == 8
+
+
+def test_compact_command_refuses_a_running_campaign_and_compacts_a_cancelled_one(
+    db: redis_sync.Redis, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """`compact` before the retention: refused while the campaign may still send; done at once once cancelled."""
+    env = base_env(redis_server.url, free_port())
+    path = write_campaign(tmp_path, 0, identities=1, extra=FAST_PLAN, csv_text=CSV)
+    cid = str(cli_json(env, "submit", str(path), "--json")["campaign_id"])  # type: ignore[index]
+    refused = cli(env, "compact", cid)
+    assert refused.returncode == 1
+    assert f"campaign {cid} is running: only a completed or cancelled campaign can be compacted" in refused.stderr
+    assert db.exists(f"wo:c:{cid}:q")
+    assert cli(env, "cancel", cid).returncode == 0
+    done = cli(env, "compact", cid)
+    assert done.returncode == 0, done.stderr
+    assert f"campaign {cid} compacted (" in done.stdout
+    assert "per-recipient data compacted on" in done.stdout
+    assert list(db.scan_iter(f"wo:c:{cid}:*")) == [f"wo:c:{cid}:counts"]
+    again = cli_json(env, "compact", cid, "--json")
+    assert isinstance(again, dict)
+    assert (again["already"], again["keys_removed"], again["state"]) == (True, 0, "cancelled")
