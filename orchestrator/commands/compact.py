@@ -28,10 +28,14 @@ def command(ctx: click.Context, campaign: str, as_json: bool) -> None:
         if state not in compaction.FINISHED:
             msg = f"campaign {cid} is {state}: only a completed or cancelled campaign can be compacted"
             raise CommandError(msg)
+        if before is None and await compaction.in_flight(redis, cid):
+            raise CommandError(f"campaign {cid} still has sends in flight: try again once they finished")
         now, removed, done = await clock_now(redis), 0, False
         while not done:  # bounded batches, as the sweeper runs them
             done, n = await compaction.compact(redis, cid, now)
             removed += n
+            if not done and not n and await compaction.in_flight(redis, cid):
+                raise CommandError(f"campaign {cid} still has sends in flight: try again once they finished")
         if before is None:
             await events.emit(redis, now, "campaign_compacted", cid, keys_removed=removed, by="operator")
         [gone] = await compaction.compacted(redis, [cid])

@@ -11,10 +11,12 @@ it finished (its `changed_at`), so `trace` and `export` answer for it. Then the 
   the histories; its entries in the MessageId map (`wo:msgid`) and the delivery follow-up
   (`wo:fb:pending`), their event hashes (`wo:fb:m:*`); its guardrail acknowledgement.
 
-Crash-safe and idempotent: the meta hash gets `compacting` (when it began) first, so `trace` and
-`export` speak of the compaction from then on; the keys go in bounded batches (SCAN + UNLINK, the
-ledger's state buckets last of each batch of MessageIds read from them); `compacted_at` is written
-once nothing is left, and a later sweep finishes a compaction a kill interrupted.
+A campaign with a send still granted or in flight (a cancelled campaign's last jobs) waits: those
+jobs still write to its ledger. Crash-safe and idempotent: the meta hash gets `compacting` (when it
+began) first, so `trace` and `export` speak of the compaction from then on; the keys go in bounded
+batches (SCAN + UNLINK, the cursor kept in the meta hash), the MessageIds of each batch's ledger
+state buckets dropped from the map before the buckets themselves; `compacted_at` is written once
+nothing is left, and a later sweep finishes a compaction a kill interrupted.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ BATCH = 500
 #: Round trips one sweep spends on compaction at most; the next sweep goes on.
 BATCHES_PER_SWEEP = 40
 FINISHED = (CampaignState.COMPLETED.value, CampaignState.CANCELLED.value)
+IN_FLIGHT = ("granted", "inflight")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,17 +52,24 @@ class Compacted:
 
 
 async def due(redis: Redis, now: float, retention_s: float) -> list[str]:
-    """Finished campaigns past their retention whose compaction is not done."""
+    """Finished campaigns past their retention, no send of theirs in flight, whose compaction is not done."""
     cids = [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)]
     async with redis.pipeline(transaction=False) as pipe:
         for cid in cids:
             pipe.hmget(keys.campaign(cid), ["state", "changed_at", "compacted_at"])
-        metas = await pipe.execute()
+            pipe.hmget(keys.CampaignKeys(cid).counts, list(IN_FLIGHT))
+        replies = await pipe.execute()
     out = []
-    for cid, (state, changed, done) in zip(cids, metas, strict=True):
-        if state in FINISHED and done is None and _num(changed) + retention_s <= now:
+    for i, cid in enumerate(cids):
+        (state, changed, done), busy = replies[2 * i], replies[2 * i + 1]
+        if state in FINISHED and done is None and _num(changed) + retention_s <= now and not _busy(busy):
             out.append(cid)
     return out
+
+
+def _busy(counts: list[object]) -> bool:
+    """A send granted or in flight (a cancelled campaign's last jobs): they still write to the ledger."""
+    return any(_num(c or 0) != 0 for c in counts)
 
 
 def _num(raw: object) -> float:
@@ -78,6 +88,8 @@ async def compact(redis: Redis, cid: str, now: float, batches: int = BATCHES_PER
         return False, 0
     if finished_at is not None:
         return True, 0  # done before: its date stays
+    if await in_flight(redis, cid):
+        return False, 0
     await redis.hsetnx(meta, "compacting", repr(now))
     ck = keys.CampaignKeys(cid)
     removed = 0
@@ -96,6 +108,10 @@ async def compact(redis: Redis, cid: str, now: float, batches: int = BATCHES_PER
             return True, removed
         await redis.hset(meta, "compact_cursor", str(cursor))
     return False, removed
+
+
+async def in_flight(redis: Redis, cid: str) -> bool:
+    return _busy(await redis.hmget(keys.CampaignKeys(cid).counts, list(IN_FLIGHT)))
 
 
 async def _drop_message_ids(redis: Redis, buckets: list[str]) -> None:

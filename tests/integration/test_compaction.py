@@ -100,3 +100,17 @@ async def test_a_compaction_cut_short_is_read_and_finished_later(
     status = await campaign_status(pipe.redis, cid, now + 120)
     assert status is not None
     assert status.compacted_at
+
+
+async def test_a_cancelled_campaign_with_a_send_in_flight_waits(pipe: Pipeline) -> None:
+    """A job still running writes to the ledger: no compaction until nothing is granted or in flight."""
+    cid = await _finished(pipe)
+    await pipe.redis.hset(keys.campaign(cid), "state", "cancelled")
+    changed = float(await pipe.redis.hget(keys.campaign(cid), "changed_at"))
+    await pipe.redis.hincrby(keys.CampaignKeys(cid).counts, "inflight", 1)
+    assert await compaction.due(pipe.redis, changed + 60 * DAY, 30 * DAY) == []
+    assert await compaction.compact(pipe.redis, cid, changed + 60 * DAY) == (False, 0)
+    assert await _per_recipient_keys(pipe)
+    await pipe.redis.hincrby(keys.CampaignKeys(cid).counts, "inflight", -1)
+    assert await compaction.due(pipe.redis, changed + 60 * DAY, 30 * DAY) == [cid]
+    assert (await compaction.compact(pipe.redis, cid, changed + 60 * DAY))[0]
