@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "watch",
     "logs",
     "control",
+    "compact",
     "suppress",
     "blocklist",
     "trace",

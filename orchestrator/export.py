@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from orchestrator.core import ledger_state
 from orchestrator.core.quality import metric_of
 from orchestrator.core.recipient_trace import Dropped, parse_history
-from orchestrator.store import keys, trace_index
+from orchestrator.store import compaction, keys, trace_index
 from orchestrator.store.feedback import parse_sent
 from orchestrator.store.ledger import record_address
 from orchestrator.store.scripts import source as script_source
@@ -63,6 +63,10 @@ def _date(day: int) -> str:
 async def rows(redis: Redis, cid: str) -> AsyncIterator[dict[str, Any]]:
     """Every data row of the campaign's file, in file order, as a dict of COLUMNS."""
     meta = await redis.hmget(keys.campaign(cid), ["submit", "trace_buckets"])
+    gone = await compaction.compacted(redis, [cid])
+    if gone:
+        msg = f"{compaction.describe(gone[0])}: its rows cannot be exported (`status` shows the summary)"
+        raise ExportError(msg)
     if meta[1] is None:
         msg = f"campaign {cid} was submitted before per-row results were kept: it cannot be exported"
         raise ExportError(msg)

@@ -44,6 +44,8 @@ log = structlog.get_logger("orchestrator.pacer")
 
 #: How long a granted send may wait for a worker before the sweeper enqueues its job again.
 GRANT_DEADLINE_S = 120.0
+#: A finished campaign keeps its per-recipient data this long (store/compaction.py).
+COMPLETED_RETENTION_S = 30 * 86400.0
 #: How often Tencent's live daily quota of each sender domain is read (ListEmailIdentities).
 QUOTA_REFRESH_S = 1800.0
 #: SendEmail's share of the account's API rate as the budget spaces it (core/account_rate.py).
@@ -62,6 +64,7 @@ class PacerConfig:
     reconcile_retry_s: float = RECONCILE_RETRY_S
     reconcile_throttled_retry_s: float = RECONCILE_THROTTLED_RETRY_S
     followup_after_s: float = FOLLOWUP_AFTER_S  # delivery follow-up of sends with no delivery event (0: off)
+    completed_retention_s: float = COMPLETED_RETENTION_S  # a finished campaign is compacted after this long
 
 
 @dataclass

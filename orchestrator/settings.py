@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     reconcile_window_s: float = Field(RECONCILE_WINDOW_S, alias="RECONCILE_WINDOW_S", gt=0, allow_inf_nan=False)
     # Accepted sends with no delivery event after this long are looked up with GetSendEmailStatus (0: off).
     followup_after_s: float = Field(FOLLOWUP_AFTER_S, alias="FOLLOWUP_AFTER_S", ge=0, allow_inf_nan=False)
+    # A completed or cancelled campaign keeps its per-recipient data (`trace`, `export`) this long, then
+    # the sweeper compacts it to its summary (store/compaction.py).
+    completed_retention_days: float = Field(30.0, alias="COMPLETED_RETENTION_DAYS", ge=0, allow_inf_nan=False)
     # A submit's claim on its files and its staged keys outlive a killed submit by at most this long
     # (a heartbeat refreshes them 4 times per TTL); a second submit of the same files waits for the
     # first up to SUBMIT_WAIT_S.

@@ -17,7 +17,7 @@ from orchestrator.core.eta import estimate_completion
 from orchestrator.core.plan import Caps
 from orchestrator.core.quality import quality, quality_hours, summary_line
 from orchestrator.guarding import judge_identities
-from orchestrator.store import campaigns, group_state, identities, keys
+from orchestrator.store import campaigns, compaction, group_state, identities, keys
 from orchestrator.store.feedback import FeedbackStore
 from orchestrator.store.ledger import Ledger
 from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, moment, refused, whole
@@ -60,6 +60,7 @@ class CampaignStatus:
     local_date: str = ""
     window_open: bool = True
     quality: dict[str, Any] = field(default_factory=dict)  # core/quality.py Quality.as_json()
+    compacted_at: str | None = None  # per-recipient data compacted (store/compaction.py): trace/export say so
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,7 +107,11 @@ async def campaign_status(redis: Redis, cid: str, now: float) -> CampaignStatus 
     if isinstance(rec, campaigns.Unreadable):
         return unreadable_status(rec)
     try:
-        return await _readable_status(redis, rec, now)
+        status = await _readable_status(redis, rec, now)
+        gone = await compaction.compacted(redis, [cid])
+        if gone:
+            status.compacted_at = _iso(gone[0].at, rec.spec) if gone[0].done else None
+        return status
     except identities.UnreadableIdentityError as exc:  # the campaign cannot be paced until it is fixed
         return unreadable_status(campaigns.unreadable(cid, rec.name, f"identity {exc.identity}: {exc.reason}"))
     except BadStoredValueError as exc:

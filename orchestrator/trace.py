@@ -15,7 +15,7 @@ from orchestrator.core.callback_event import BadEventError, parse_event
 from orchestrator.core.recipient_trace import Listed, Outcome, Place, Seen, Verdict, verdict
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.errors import SesError
-from orchestrator.store import campaigns, keys, suppression, trace_index
+from orchestrator.store import campaigns, compaction, keys, suppression, trace_index
 from orchestrator.store.feedback import parse_sent
 
 #: What `--live` keeps of a GetSendEmailStatus row.
@@ -42,6 +42,7 @@ class Trace:
     not_indexed: int  # campaigns submitted before the address index was kept
     verdict: Verdict | None
     live: dict[str, list[dict[str, Any]] | str] = field(default_factory=dict)  # MessageId -> rows, or the error
+    compacted: list[compaction.Compacted] = field(default_factory=list)  # searched campaigns without rows now
 
 
 async def trace(redis: Redis, raw: str, now: float, only: str | None = None) -> Trace:
@@ -52,7 +53,9 @@ async def trace(redis: Redis, raw: str, now: float, only: str | None = None) -> 
     domains = sorted({d for o in outcomes for d in o.sender_domains})
     listed = await _listed(redis, address, domains) if outcomes else []
     found = verdict(outcomes, listed, address, now) if outcomes else None
-    return Trace(address, outcomes, listed, not_indexed, found)
+    cids = [only] if only else [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)]
+    gone = await compaction.compacted(redis, cids)
+    return Trace(address, outcomes, listed, not_indexed, found, compacted=gone)
 
 
 async def _outcome(redis: Redis, place: Place) -> Outcome:
@@ -159,6 +162,7 @@ def as_json(found: Trace) -> dict[str, Any]:
         "not_indexed_campaigns": found.not_indexed,
         "verdict": None if v is None else {"campaign": v.campaign, "why": v.why, "fix": v.fix},
         "live": found.live,
+        "compacted_campaigns": [compaction.as_json(c) for c in found.compacted],
     }
 
 

@@ -34,6 +34,7 @@ def pacer_config(settings: Settings) -> PacerConfig:
         reconcile_throttled_retry_s=settings.reconcile_throttled_retry_s,
         reconcile_window_s=settings.reconcile_window_s,
         followup_after_s=settings.followup_after_s,
+        completed_retention_s=settings.completed_retention_days * 86400,
     )
 
 

@@ -11,7 +11,7 @@ from orchestrator.core.ledger_state import LedgerFormatError, LedgerState
 from orchestrator.core.sending import LookupResult, LookupVerdict, Sender, StatusQuery
 from orchestrator.guarding import pause_on_send_status
 from orchestrator.pacing import Pacer
-from orchestrator.store import campaigns, events, keys
+from orchestrator.store import campaigns, compaction, events, keys
 from workers.followup import feedback_pass
 from workers.jobs import enqueue_sends
 
@@ -46,7 +46,20 @@ class Sweeper:
             if self.pacer.sender is not None:
                 await self._reconcile(self.pacer.sender, ck, now, stats)
         stats.update(await feedback_pass(self.pacer, now))
+        stats["compacted"] = await self._compact(now)
         return stats
+
+    async def _compact(self, now: float) -> int:
+        """Finished campaigns past their retention, compacted a bounded number of batches per sweep."""
+        done = 0
+        for cid in await compaction.due(self.redis, now, self.config.completed_retention_s):
+            finished, removed = await compaction.compact(self.redis, cid, now)
+            if finished:
+                done += 1
+                await events.emit(self.redis, now, "campaign_compacted", cid, keys_removed=removed)
+            else:
+                break  # the budget of this sweep is spent
+        return done
 
     async def _expire(self, ck: keys.CampaignKeys, now: float, stats: dict[str, int]) -> None:
         """Leases past their deadline: a grant whose job never started goes back on arq's queue."""

@@ -60,7 +60,10 @@ def render_status(st: CampaignStatus) -> Group:
         f"{'' if st.window_open else '  (outside the sending window)'}",
         style="dim",
     )
-    return Group(head, summary, table, *quality, pool, Text(""))
+    compacted = [
+        Text(f"  per-recipient data compacted {st.compacted_at}: trace and export no longer answer", style="dim")
+    ]
+    return Group(head, summary, table, *quality, pool, *(compacted if st.compacted_at else []), Text(""))
 
 
 def guardrail_line(guardrails: dict[str, Any]) -> tuple[str, str]:

@@ -14,6 +14,7 @@ from orchestrator.cli import EXIT_FAILED, EXIT_USAGE, AppContext
 from orchestrator.commands._common import CommandError, clock_now, print_json, resolve_campaign, run
 from orchestrator.core.recipient_trace import Listed, Outcome
 from orchestrator.core.text import printable
+from orchestrator.store import compaction
 
 if TYPE_CHECKING:
     from orchestrator.trace import Trace
@@ -63,6 +64,7 @@ def _print(found: Trace) -> None:
         n = found.not_indexed
         where = f" ({n} campaign(s) submitted before the address index was kept were not searched)" if n else ""
         say(f"{found.address}: no campaign had this address{where}")
+        _print_compacted(found)
         return
     say(f"trace of {found.address}")
     for o in found.outcomes:
@@ -72,6 +74,13 @@ def _print(found: Trace) -> None:
     if found.verdict is not None:
         say(f"why: {found.verdict.why}")
         say(f"fix: {found.verdict.fix}")
+    _print_compacted(found)
+
+
+def _print_compacted(found: Trace) -> None:
+    """Campaigns searched whose per-recipient data is gone: when, and the summary they keep."""
+    for c in found.compacted:
+        _say(f"  not searched: {compaction.describe(c)}")
 
 
 def _say(text: str) -> None:

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -22,7 +23,7 @@ from orchestrator.core.calendar import start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.clock import VirtualClock
 from orchestrator.embedded import EmbeddedRedis
-from orchestrator.pacing import TickReport
+from orchestrator.pacing import PacerConfig, TickReport
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, RunningEmulator, run_emulator
 from orchestrator.settings import Settings
@@ -38,6 +39,21 @@ from orchestrator.store.feedback import FeedbackStore
 from orchestrator.submit import submit
 from orchestrator.web.app import running_web
 from orchestrator.web.context import WebContext
+
+
+@dataclass
+class SimHooks:
+    """What a caller (the soak test) runs inside a simulation, on its Redis and virtual clock.
+
+    `on_step(redis, cid, now)` after each instant; `on_end(redis, cid, run)` after the last one, while
+    the run's Redis and pacer are still up; `config` for the pacer (retention, reconciliation);
+    `awaited()` True keeps an idle run going (a paused campaign the caller resumes later).
+    """
+
+    on_step: Callable[[Any, str, float], Awaitable[None]] | None = None
+    on_end: Callable[[Any, str, VirtualRun], Awaitable[None]] | None = None
+    config: PacerConfig | None = None
+    awaited: Callable[[], Awaitable[bool]] | None = None
 
 
 @dataclass
@@ -63,6 +79,7 @@ async def run_simulation(
     workers: int = 1,
     progress: Any = None,
     on_start: Any = None,
+    hooks: SimHooks | None = None,
 ) -> SimulationResult:
     """Run the campaign for `days` virtual days and write report.html, summary.json, sends.jsonl."""
     if sample is not None and not 0 < sample <= 1:  # also refuses nan
@@ -91,12 +108,16 @@ async def run_simulation(
                     await redis.set(keys.VIRTUAL_NOW, repr(start))
                 if on_start is not None:
                     on_start(redis_server.url, cid)
-                recorder = DayRecorder(spec)
-                end = start + days * 86400
-                timeout_s = settings.job_timeout_s
-                async with VirtualRun(redis_server.url, clock, sender, workers=workers, job_timeout_s=timeout_s) as run:
-                    step = _stepper(redis, recorder, clock, start, speed, progress, end)
+                recorder, end, hooks = DayRecorder(spec), start + days * 86400, hooks or SimHooks()
+                vr = VirtualRun(
+                    redis_server.url, clock, sender, hooks.config, workers, job_timeout_s=settings.job_timeout_s
+                )
+                vr.awaited = hooks.awaited
+                async with vr as run:
+                    step = _stepper(redis, recorder, clock, (start, end), speed, progress, (cid, hooks))
                     await run.run_until(end, on_step=step)
+                    if hooks.on_end is not None:
+                        await hooks.on_end(redis, cid, run)
                 finished = await _finish(emu, redis, spec, cid, recorder, clock, (start, end), note)
                 summary = finished.summary
                 summary["wall_seconds"] = round(time.perf_counter() - wall0, 2)
@@ -156,14 +177,23 @@ async def _start_web(stack: contextlib.AsyncExitStack, ctx: WebContext, emu: Run
 
 
 def _stepper(
-    redis: Any, recorder: DayRecorder, clock: VirtualClock, start: float, speed: float | None, progress: Any, end: float
+    redis: Any,
+    recorder: DayRecorder,
+    clock: VirtualClock,
+    period: tuple[float, float],
+    speed: float | None,
+    progress: Any,
+    caller: tuple[str, SimHooks],
 ) -> Any:
+    (start, end), (cid, hooks) = period, caller
     wall_start = time.perf_counter()
     last_publish = [0.0]
 
     async def on_step(report: TickReport) -> None:
         now = clock.now()
         await recorder.observe(redis, now)
+        if hooks.on_step is not None:
+            await hooks.on_step(redis, cid, now)
         if progress is not None:
             progress((now - start) / max(end - start, 1))
         if speed:

@@ -83,6 +83,8 @@ class VirtualRun:
         self._workers: list[BurstWorker] = []
         self._deps: list[Deps] = []
         self._last_sweep = clock.now()
+        #: Asked when nothing waits: True keeps the run going (an operator will act at a later instant).
+        self.awaited: Callable[[], Awaitable[bool]] | None = None
 
     async def __aenter__(self) -> VirtualRun:
         for _ in range(self.n_workers):
@@ -156,11 +158,14 @@ class VirtualRun:
             if report.wait_s == 0:
                 continue  # more may be granted at this same instant
             if report.wait_s < 0:
-                if idle_stop and not await self._anything_pending():
+                if idle_stop and not await self._anything_pending() and not await self._awaited():
                     return
                 self.clock.set(min(end, now + sweep_every_s))
                 continue
             self.clock.set(min(end, now + max(report.wait_s, MIN_STEP_S)))
+
+    async def _awaited(self) -> bool:
+        return self.awaited is not None and await self.awaited()
 
     async def _anything_pending(self) -> bool:
         """True while a campaign runs (even one the next tick only marks completed) or a doubt awaits its lookup."""

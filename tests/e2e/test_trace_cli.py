@@ -98,3 +98,60 @@ def test_trace_and_export_after_a_real_run(
     assert [r["state"] for r in rows[-3:]] == ["suppressed", "invalid", "duplicate"]
     lines = cli(env, "export", cid, "--format", "jsonl").stdout.splitlines()
     assert [json.loads(line)["row"] for line in lines] == list(range(1, len(ROWS) + 1))
+
+
+def test_trace_export_and_status_after_the_pacer_compacted_the_campaign(
+    procs: Procs, db: redis_sync.Redis, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """COMPLETED_RETENTION_DAYS=0: the pacer's sweeper compacts the completed campaign; the commands say so."""
+    port = free_port()
+    env = base_env(redis_server.url, port, COMPLETED_RETENTION_DAYS="0")
+    world = tmp_path / "world.yaml"
+    world.write_text(
+        "permissive: true\naccounts: [{name: default, secret_id: emulator-id, secret_key: emulator-key}]\n"
+        f"blocklist: [{BLOCKED}]\n",
+        encoding="utf-8",
+    )
+    procs.emulator(env, port, tmp_path / "sends.jsonl", world)
+    path = write_campaign(tmp_path, 0, identities=1, extra=FAST_PLAN, csv_text=CSV)
+    cid = str(cli_json(env, "submit", str(path), "--json")["campaign_id"])  # type: ignore[index]
+    procs.worker(env)
+    procs.pacer(env)
+    wait_for(lambda: db.hget(f"wo:campaign:{cid}", "compacted_at") is not None, 90, "the campaign to be compacted")
+    assert list(db.scan_iter(f"wo:c:{cid}:*")) == [f"wo:c:{cid}:counts"]
+
+    traced = cli(env, "trace", "user1@gmail.com")
+    assert traced.returncode == 1, traced.stderr
+    assert "no campaign had this address" in traced.stdout
+    assert f"not searched: campaign {cid} (t, completed): per-recipient data compacted on" in traced.stdout
+    assert "accepted 8" in traced.stdout
+    exported = cli(env, "export", cid)
+    assert exported.returncode == 1
+    assert "Traceback" not in exported.stderr
+    assert "its rows cannot be exported" in exported.stderr
+    status = cli_json(env, "status", cid, "--json")
+    assert isinstance(status, dict)
+    assert status["compacted_at"]
+    assert status["progress"]["accepted"] == 8
+
+
+def test_compact_command_refuses_a_running_campaign_and_compacts_a_cancelled_one(
+    db: redis_sync.Redis, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """`compact` before the retention: refused while the campaign may still send; done at once once cancelled."""
+    env = base_env(redis_server.url, free_port())
+    path = write_campaign(tmp_path, 0, identities=1, extra=FAST_PLAN, csv_text=CSV)
+    cid = str(cli_json(env, "submit", str(path), "--json")["campaign_id"])  # type: ignore[index]
+    refused = cli(env, "compact", cid)
+    assert refused.returncode == 1
+    assert f"campaign {cid} is running: only a completed or cancelled campaign can be compacted" in refused.stderr
+    assert db.exists(f"wo:c:{cid}:q")
+    assert cli(env, "cancel", cid).returncode == 0
+    done = cli(env, "compact", cid)
+    assert done.returncode == 0, done.stderr
+    assert f"campaign {cid} compacted (" in done.stdout
+    assert "per-recipient data compacted on" in done.stdout
+    assert list(db.scan_iter(f"wo:c:{cid}:*")) == [f"wo:c:{cid}:counts"]
+    again = cli_json(env, "compact", cid, "--json")
+    assert isinstance(again, dict)
+    assert (again["already"], again["keys_removed"], again["state"]) == (True, 0, "cancelled")

@@ -1,0 +1,51 @@
+"""`orchestrate compact CAMPAIGN`: compact a finished campaign now, without waiting for its retention period."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from redis.asyncio import Redis
+
+from orchestrator.commands._common import CommandError, clock_now, print_json, resolve_campaign, run
+from orchestrator.core.text import printable
+from orchestrator.store import compaction, events, keys
+
+
+@click.command("compact")
+@click.argument("campaign")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def command(ctx: click.Context, campaign: str, as_json: bool) -> None:
+    """Keep only CAMPAIGN's summary now (it must be completed or cancelled): trace and export stop answering for it.
+
+    The sweeper does this by itself COMPLETED_RETENTION_DAYS after the campaign finished.
+    """
+
+    async def body(redis: Redis) -> dict[str, Any]:
+        cid = await resolve_campaign(redis, campaign)
+        state, before = await redis.hmget(keys.campaign(cid), ["state", "compacted_at"])
+        if state not in compaction.FINISHED:
+            msg = f"campaign {cid} is {state}: only a completed or cancelled campaign can be compacted"
+            raise CommandError(msg)
+        if before is None and await compaction.in_flight(redis, cid):
+            raise CommandError(f"campaign {cid} still has sends in flight: try again once they finished")
+        now, removed, done = await clock_now(redis), 0, False
+        while not done:  # bounded batches, as the sweeper runs them
+            done, n = await compaction.compact(redis, cid, now)
+            removed += n
+            if not done and not n and await compaction.in_flight(redis, cid):
+                raise CommandError(f"campaign {cid} still has sends in flight: try again once they finished")
+        if before is None:
+            await events.emit(redis, now, "campaign_compacted", cid, keys_removed=removed, by="operator")
+        [gone] = await compaction.compacted(redis, [cid])
+        return {**compaction.as_json(gone), "already": before is not None, "keys_removed": removed}
+
+    report = run(ctx, body)
+    if as_json:
+        print_json(report)
+        return
+    c = compaction.Compacted(report["campaign"], report["name"], report["state"], report["at"], True, report["counts"])
+    head = "was already compacted" if report["already"] else f"compacted ({report['keys_removed']:,} keys removed)"
+    click.echo(printable(f"campaign {c.cid} {head}"))
+    click.echo(printable(f"  {compaction.describe(c)}"))

@@ -1,0 +1,176 @@
+"""Compaction: a finished campaign kept as its summary once its retention period is over.
+
+A completed or cancelled campaign keeps every per-recipient key for COMPLETED_RETENTION_DAYS after
+it finished (its `changed_at`), so `trace` and `export` answer for it. Then the sweeper compacts it:
+
+- kept: its meta hash (spec, state, reason, submit counts, timeline times), its `counts` hash, its
+  place in `wo:campaigns`, its fingerprint, the suppression lists (never per campaign), the
+  all-time feedback totals;
+- removed: every other `wo:c:<cid>:*` key: the ledger (`r:`/`s:` buckets), queues, in-flight and
+  doubt sets, held lists, windows and day counters, the trace index and the rows submit dropped,
+  the histories; its entries in the MessageId map (`wo:msgid`) and the delivery follow-up
+  (`wo:fb:pending`), their event hashes (`wo:fb:m:*`); its guardrail acknowledgement.
+
+A campaign with a send still granted or in flight (a cancelled campaign's last jobs) waits: those
+jobs still write to its ledger. Crash-safe and idempotent: the meta hash gets `compacting` (when it
+began) first, so `trace` and `export` speak of the compaction from then on; the keys go in bounded
+batches (SCAN + UNLINK, the cursor kept in the meta hash), the MessageIds of each batch's ledger
+state buckets dropped from the map before the buckets themselves; `compacted_at` is written once
+nothing is left, and a later sweep finishes a compaction a kill interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from orchestrator.core import ledger_state
+from orchestrator.core.campaign_state import CampaignState
+from orchestrator.store import keys
+
+#: Keys asked of SCAN and unlinked per round trip.
+BATCH = 500
+#: Round trips one sweep spends on compaction at most; the next sweep goes on.
+BATCHES_PER_SWEEP = 40
+FINISHED = (CampaignState.COMPLETED.value, CampaignState.CANCELLED.value)
+IN_FLIGHT = ("granted", "inflight")
+
+
+@dataclass(frozen=True, slots=True)
+class Compacted:
+    """A campaign whose per-recipient data was compacted (or is being compacted) at `at`."""
+
+    cid: str
+    name: str
+    state: str
+    at: float
+    done: bool
+    counts: dict[str, int]
+
+
+async def due(redis: Redis, now: float, retention_s: float) -> list[str]:
+    """Finished campaigns past their retention, no send of theirs in flight, whose compaction is not done."""
+    cids = [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)]
+    async with redis.pipeline(transaction=False) as pipe:
+        for cid in cids:
+            pipe.hmget(keys.campaign(cid), ["state", "changed_at", "compacted_at"])
+            pipe.hmget(keys.CampaignKeys(cid).counts, list(IN_FLIGHT))
+        replies = await pipe.execute()
+    out = []
+    for i, cid in enumerate(cids):
+        (state, changed, done), busy = replies[2 * i], replies[2 * i + 1]
+        if state in FINISHED and done is None and _num(changed) + retention_s <= now and not _busy(busy):
+            out.append(cid)
+    return out
+
+
+def _busy(counts: list[object]) -> bool:
+    """A send granted or in flight (a cancelled campaign's last jobs): they still write to the ledger."""
+    return any(_num(c or 0) != 0 for c in counts)
+
+
+def _num(raw: object) -> float:
+    try:
+        value = float(str(raw))
+    except ValueError:
+        return float("inf")
+    return value if math.isfinite(value) else float("inf")  # nan: never due
+
+
+async def compact(redis: Redis, cid: str, now: float, batches: int = BATCHES_PER_SWEEP) -> tuple[bool, int]:
+    """Remove up to `batches` batches of the campaign's per-recipient keys: (done, keys removed)."""
+    meta = keys.campaign(cid)
+    state, finished_at = await redis.hmget(meta, ["state", "compacted_at"])
+    if state not in FINISHED:
+        return False, 0
+    if finished_at is not None:
+        return True, 0  # done before: its date stays
+    if await in_flight(redis, cid):
+        return False, 0
+    await redis.hsetnx(meta, "compacting", repr(now))
+    ck = keys.CampaignKeys(cid)
+    removed = 0
+    cursor = int(await redis.hget(meta, "compact_cursor") or 0)  # where a cut-short run stopped
+    for _ in range(batches):
+        cursor, found = await redis.scan(cursor, match=f"{ck.base}*", count=BATCH)
+        doomed = [str(k) for k in found if str(k) != ck.counts]
+        await _drop_message_ids(redis, [k for k in doomed if k.startswith(ck.state_prefix)])
+        if doomed:
+            await redis.unlink(*doomed)
+            removed += len(doomed)
+        if cursor == 0:
+            await redis.hdel(keys.GUARD_ACK, cid)
+            await redis.hset(meta, "compacted_at", repr(now))
+            await redis.hdel(meta, "compact_cursor")
+            return True, removed
+        await redis.hset(meta, "compact_cursor", str(cursor))
+    return False, removed
+
+
+async def in_flight(redis: Redis, cid: str) -> bool:
+    return _busy(await redis.hmget(keys.CampaignKeys(cid).counts, list(IN_FLIGHT)))
+
+
+async def _drop_message_ids(redis: Redis, buckets: list[str]) -> None:
+    """The MessageId map's entries of the sends recorded in these state buckets, and their event hashes."""
+    if not buckets:
+        return
+    async with redis.pipeline(transaction=False) as pipe:
+        for b in buckets:
+            pipe.hvals(b)
+        values = await pipe.execute()
+    ids = []
+    for raws in values:
+        for raw in raws:
+            try:
+                mid = ledger_state.parse(str(raw)).fields.get("message_id", "")
+            except ledger_state.LedgerFormatError:
+                continue
+            if mid:
+                ids.append(mid)
+    for i in range(0, len(ids), BATCH):
+        chunk = ids[i : i + BATCH]
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.zrem(keys.FB_PENDING, *chunk)  # no delivery follow-up of a compacted campaign's sends
+            pipe.hdel(keys.MESSAGE_IDS, *chunk)
+            pipe.unlink(*(keys.fb_message(m) for m in chunk))
+            await pipe.execute()
+
+
+async def compacted(redis: Redis, cids: list[str]) -> list[Compacted]:
+    """Those of `cids` compacted (or being compacted), with the summary they keep."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for cid in cids:
+            pipe.hmget(keys.campaign(cid), ["name", "state", "compacting", "compacted_at"])
+            pipe.hgetall(keys.CampaignKeys(cid).counts)
+        replies = await pipe.execute()
+    out = []
+    for i, cid in enumerate(cids):
+        (name, state, began, done), counts = replies[2 * i], replies[2 * i + 1]
+        if began is None and done is None:
+            continue
+        at = _num(done if done is not None else began)
+        whole = {str(k): int(v) for k, v in counts.items() if str(v).lstrip("-").isdigit()}
+        out.append(Compacted(cid, str(name or ""), str(state or ""), at, done is not None, whole))
+    return out
+
+
+def as_json(c: Compacted) -> dict[str, object]:
+    return {"campaign": c.cid, "name": c.name, "state": c.state, "at": c.at, "done": c.done, "counts": c.counts}
+
+
+def describe(c: Compacted) -> str:
+    """One line: the campaign, when its per-recipient data was compacted, and its summary counts."""
+    from datetime import UTC, datetime
+
+    when = datetime.fromtimestamp(c.at, tz=UTC).date().isoformat() if c.at != float("inf") else "?"
+    verb = "compacted on" if c.done else "being compacted since"
+    figures = ", ".join(f"{k} {v}" for k, v in sorted(c.counts.items()) if v)
+    return f"campaign {c.cid} ({c.name}, {c.state}): per-recipient data {verb} {when}; summary: {figures or 'none'}"
+
+
+def dumps(items: list[Compacted]) -> str:
+    return json.dumps([as_json(c) for c in items])

@@ -1,0 +1,116 @@
+"""Compaction of a finished campaign: bounded batches, idempotent, readable when cut short, summary kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator import export
+from orchestrator.status import campaign_status
+from orchestrator.store import campaigns, compaction, keys, suppression
+from orchestrator.store.suppression import Entry
+from orchestrator.trace import trace
+from tests.pipeline_harness import START, Pipeline, recipients_csv
+
+DAY = 86400.0
+N_OTHERS = 240  # 241 recipients: three ledger buckets, a few hundred keys in all
+
+
+async def _finished(pipe: Pipeline) -> str:
+    await suppression.put(pipe.redis, [Entry("gone@naver.com", "", "asked", START - DAY, "operator")], START)
+    await pipe.submit(recipients_csv(N_OTHERS))
+    await pipe.run(4 * 3600)
+    rec = await pipe.record()
+    assert rec.state.value == "completed"
+    return pipe.cid
+
+
+async def _per_recipient_keys(pipe: Pipeline) -> list[str]:
+    base = keys.CampaignKeys(pipe.cid).base
+    found = [str(k) async for k in pipe.redis.scan_iter(match=f"{base}*")]
+    return sorted(k for k in found if not k.endswith(":counts"))
+
+
+async def _message_ids(pipe: Pipeline) -> list[str]:
+    values = await pipe.redis.hgetall(keys.MESSAGE_IDS)
+    return [m for m, v in values.items() if str(v).startswith(f"{pipe.cid}:")]
+
+
+async def test_only_a_finished_campaign_past_its_retention_is_due(pipe: Pipeline) -> None:
+    cid = await _finished(pipe)
+    changed = float(await pipe.redis.hget(keys.campaign(cid), "changed_at"))
+    assert await compaction.due(pipe.redis, changed + 30 * DAY - 1, 30 * DAY) == []
+    assert await compaction.due(pipe.redis, changed + 30 * DAY, 30 * DAY) == [cid]
+    await pipe.redis.hset(keys.campaign(cid), "state", "running")
+    assert await compaction.due(pipe.redis, changed + 60 * DAY, 30 * DAY) == []
+    assert await compaction.compact(pipe.redis, cid, changed + 60 * DAY) == (False, 0)
+    assert await _per_recipient_keys(pipe)
+
+
+async def test_compaction_keeps_the_summary_and_removes_every_per_recipient_key(pipe: Pipeline) -> None:
+    cid = await _finished(pipe)
+    before = await pipe.record()
+    assert await _per_recipient_keys(pipe)
+    assert len(await _message_ids(pipe)) == before.counts["accepted"] > 0
+    now = pipe.clock.now() + 31 * DAY
+    done, removed = await compaction.compact(pipe.redis, cid, now)
+    assert done
+    assert removed > 0
+    assert await _per_recipient_keys(pipe) == []
+    assert await _message_ids(pipe) == []
+    after = await pipe.record()
+    assert (after.state, after.counts, after.submit) == (before.state, before.counts, before.submit)
+    assert [e.address for e in await suppression.entries(pipe.redis, None, now)] == ["gone@naver.com"]
+    assert await compaction.compact(pipe.redis, cid, now + 1) == (True, 0)  # idempotent
+    assert float(await pipe.redis.hget(keys.campaign(cid), "compacted_at")) == now
+
+
+async def test_a_compaction_cut_short_is_read_and_finished_later(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped after one batch (a kill between batches leaves this): status, trace, export answer; a rerun ends it."""
+    cid = await _finished(pipe)
+    address = "user0@gmail.com"
+    total = len(await _per_recipient_keys(pipe))
+    monkeypatch.setattr(compaction, "BATCH", 10)
+    now = pipe.clock.now() + 31 * DAY
+    done, removed = await compaction.compact(pipe.redis, cid, now, batches=1)
+    assert not done
+    assert len(await _per_recipient_keys(pipe)) == total - removed > 0
+    status = await campaign_status(pipe.redis, cid, now)
+    assert status is not None
+    assert status.state == "completed"
+    assert status.compacted_at is None  # not finished yet
+    found = await trace(pipe.redis, address, now)
+    assert [(c.cid, c.done) for c in found.compacted] == [(cid, False)]
+    with pytest.raises(export.ExportError, match="being compacted since"):
+        async for _ in export.rows(pipe.redis, cid):
+            pass
+    for _ in range(100):
+        done, _ = await compaction.compact(pipe.redis, cid, now + 60)
+        if done:
+            break
+    assert done
+    assert await _per_recipient_keys(pipe) == []
+    found = await trace(pipe.redis, address, now + 120)
+    assert found.outcomes == []
+    assert [(c.cid, c.done, c.counts["accepted"]) for c in found.compacted] == [(cid, True, N_OTHERS + 1)]
+    assert "compacted on" in compaction.describe(found.compacted[0])
+    rec = await campaigns.get(pipe.redis, cid)
+    assert rec is not None
+    status = await campaign_status(pipe.redis, cid, now + 120)
+    assert status is not None
+    assert status.compacted_at
+
+
+async def test_a_cancelled_campaign_with_a_send_in_flight_waits(pipe: Pipeline) -> None:
+    """A job still running writes to the ledger: no compaction until nothing is granted or in flight."""
+    cid = await _finished(pipe)
+    await pipe.redis.hset(keys.campaign(cid), "state", "cancelled")
+    changed = float(await pipe.redis.hget(keys.campaign(cid), "changed_at"))
+    await pipe.redis.hincrby(keys.CampaignKeys(cid).counts, "inflight", 1)
+    assert await compaction.due(pipe.redis, changed + 60 * DAY, 30 * DAY) == []
+    assert await compaction.compact(pipe.redis, cid, changed + 60 * DAY) == (False, 0)
+    assert await _per_recipient_keys(pipe)
+    await pipe.redis.hincrby(keys.CampaignKeys(cid).counts, "inflight", -1)
+    assert await compaction.due(pipe.redis, changed + 60 * DAY, 30 * DAY) == [cid]
+    assert (await compaction.compact(pipe.redis, cid, changed + 60 * DAY))[0]
