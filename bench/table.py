@@ -167,7 +167,7 @@ def _trace(r: dict[str, Any]) -> list[Row]:
 BENCHES: dict[str, tuple[str, list[str], Callable[[dict[str, Any]], list[Row]]]] = {
     "submit": ("bench_submit.py", ["--recipients", "200000"], _submit),
     "pipeline": ("bench_pipeline.py", ["--recipients", "10000"], _pipeline),
-    "simulate": ("bench_simulate.py", ["--sample", "0.005", "--rows", "120000", "--sdk-calls", "1000"], _simulate),
+    "simulate": ("bench_simulate.py", ["--sample", "0.005", "--sdk-calls", "1000"], _simulate),
     "callbacks": ("bench_callbacks.py", ["--events", "5000", "--rounds", "3"], _callbacks),
     "sdk": ("bench_sdk.py", ["--calls", "500", "--concurrency", "1,10", "--rounds", "3"], _sdk),
     "export": ("bench_export.py", ["--recipients", "200000"], _export),
