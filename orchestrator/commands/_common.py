@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -28,6 +30,34 @@ class CommandError(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         echo_error(f"error: {self.format_message()}")
+
+
+def run_until_interrupted(ctx: click.Context, body: Callable[[Redis], Awaitable[None]]) -> None:
+    """Run a live command's `body` (`watch`, `logs --follow`) until it returns or Ctrl-C ends it.
+
+    Ctrl-C cancels the body, and cancels it again every half second until it has ended: a
+    cancellation that lands inside a Redis call can be lost there (the call is retried and the loop
+    goes on), which left such a command running after Ctrl-C.
+    """
+
+    async def interruptible(redis: Redis) -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def interrupt() -> None:
+            if not task.done():
+                task.cancel()
+                loop.call_later(0.5, interrupt)
+
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+        try:
+            await body(redis)
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+        run(ctx, interruptible)
 
 
 def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:

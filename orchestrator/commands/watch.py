@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import click
 from redis.asyncio import Redis
@@ -13,7 +12,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.commands._common import clock_now, resolve_campaign, run
+from orchestrator.commands._common import clock_now, resolve_campaign, run_until_interrupted
 from orchestrator.commands.logs import event_line
 from orchestrator.commands.status import render_status
 from orchestrator.core.text import printable
@@ -63,11 +62,14 @@ def command(ctx: click.Context, campaign: str, interval: float) -> None:
         cid = await resolve_campaign(redis, campaign)
         recent: list[str] = []
         warnings: list[str] = []
-        after = "-"
+        after = ""  # the newest event read; "": none yet (start from the newest, not the stream's start)
         with Live(Text("loading..."), refresh_per_second=4, transient=False) as live:
             while True:
                 st = await campaign_status(redis, cid, await clock_now(redis))
-                batch = await events.read(redis, None, after=after, count=2000)
+                if after:
+                    batch = await events.read(redis, None, after=after, count=2000)
+                else:
+                    batch = list(reversed(await events.recent(redis, 2000)))
                 if batch:
                     after = batch[-1].id
                 for e in batch:
@@ -87,5 +89,4 @@ def command(ctx: click.Context, campaign: str, interval: float) -> None:
                     live.update(Group(*parts))
                 await asyncio.sleep(interval)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        run(ctx, body)
+    run_until_interrupted(ctx, body)

@@ -54,3 +54,31 @@ def test_live_commands_show_the_campaign_and_leave_on_ctrl_c(
         assert "t-id1" in done.stdout
     else:
         assert "campaign_submitted" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [pytest.param(["watch"], id="watch"), pytest.param(["logs", "--follow"], id="logs-follow")],
+)
+def test_live_commands_leave_on_ctrl_c_over_a_long_event_stream(
+    env: dict[str, str], tmp_path: Path, argv: list[str], redis_server: RedisServer
+) -> None:
+    """With 300,000 older events of other campaigns, `watch` shows this one at once and both leave on Ctrl-C.
+
+    A Ctrl-C that landed inside a Redis call used to be lost there: the command kept running.
+    """
+    r = redis_sync.Redis.from_url(redis_server.url)
+    with r.pipeline(transaction=False) as pipe:
+        for n in range(300_000):
+            pipe.xadd("wo:events", {"t": "1.0", "type": "hour_summary", "campaign": "other", "data": "{}"})
+            if n % 20_000 == 0:
+                pipe.execute()
+        pipe.execute()
+    r.close()
+    path = write_campaign(tmp_path, 5, identities=2)
+    cid = str(cli_json(env, "submit", str(path), "--json")["campaign_id"])  # type: ignore[index]
+    done = _interrupt_after([str(BIN / "orchestrate"), *argv, cid], env, 3.0)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    if argv[0] == "watch":
+        assert "campaign_submitted" in done.stdout  # from the newest events, not 2,000 a second from the start
