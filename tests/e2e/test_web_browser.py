@@ -111,7 +111,7 @@ async def test_page_in_chromium_shows_the_status_numbers(redis: Any, redis_url: 
         row = page.identities[(cid, ident["id"])]
         assert {k: row[k] for k in IDENTITY_FIGURES} == {k: str(ident[k]) for k in IDENTITY_FIGURES}
     assert sum(i["sent_last_hour"] for i in status["identities"]) == status["progress"]["accepted"]
-    assert page.svgs == 2
+    assert page.svgs == 3  # the two charts and the guardrail and shaping timeline (web/page_guard.py)
     data = png.read_bytes()
     assert data.startswith(PNG_SIGNATURE)
     width, _, rows = decode_png(data)
