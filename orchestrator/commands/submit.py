@@ -44,7 +44,7 @@ def command(ctx: click.Context, file: Path, force_new: bool, as_json: bool) -> N
         click.echo(INTERRUPTED.format(how="interrupted"), err=True)
         ctx.exit(EXIT_INTERRUPTED)
     app: AppContext = ctx.obj
-    terminated: list[bool] = []
+    terminated: list[str] = []  # how a signal ended it: "interrupted" (Ctrl-C) or "terminated"
     body = _submit_body(file, campaign, force_new, app.settings, terminated)
     try:
         result = run(ctx, body)
@@ -52,6 +52,9 @@ def command(ctx: click.Context, file: Path, force_new: bool, as_json: bool) -> N
         click.echo(INTERRUPTED.format(how="interrupted"), err=True)
         ctx.exit(EXIT_INTERRUPTED)
     except asyncio.CancelledError:
+        if terminated and terminated[0] == "interrupted":  # Ctrl-C
+            click.echo(INTERRUPTED.format(how="interrupted"), err=True)
+            ctx.exit(EXIT_INTERRUPTED)
         click.echo(INTERRUPTED.format(how="terminated" if terminated else "cancelled"), err=True)
         ctx.exit(EXIT_TERMINATED)
     if as_json:
@@ -61,7 +64,7 @@ def command(ctx: click.Context, file: Path, force_new: bool, as_json: bool) -> N
 
 
 def _submit_body(
-    file: Path, campaign: Campaign, force_new: bool, settings: Settings, terminated: list[bool]
+    file: Path, campaign: Campaign, force_new: bool, settings: Settings, terminated: list[str]
 ) -> Callable[[Redis], Awaitable[SubmitResult]]:
     """The command's work on Redis: submit, cancelled by SIGTERM as by Ctrl-C (noted in `terminated`)."""
     from orchestrator.campaign_file import campaign_fingerprint
@@ -75,15 +78,22 @@ def _submit_body(
         )
 
     async def body(redis: Redis) -> SubmitResult:
-        # SIGTERM cancels the submit like Ctrl-C does, so it cleans up before the process ends.
+        # Ctrl-C and SIGTERM cancel the submit, so it cleans up before the process ends; again every
+        # half second until it has ended, as a cancellation landing inside a Redis call can be lost.
         task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
 
-        def terminate() -> None:
-            terminated.append(True)
-            if task is not None:
+        def cancel_until_done() -> None:
+            if task is not None and not task.done():
                 task.cancel()
+                loop.call_later(0.5, cancel_until_done)
 
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
+        def stop(how: str) -> None:
+            terminated.append(how)
+            cancel_until_done()
+
+        loop.add_signal_handler(signal.SIGTERM, stop, "terminated")
+        loop.add_signal_handler(signal.SIGINT, stop, "interrupted")
         try:
             return await submit(
                 redis,
