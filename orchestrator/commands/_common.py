@@ -50,7 +50,11 @@ def run_until_interrupted(ctx: click.Context, body: Callable[[Redis], Awaitable[
                 task.cancel()
                 loop.call_later(0.5, interrupt)
 
-        loop.add_signal_handler(signal.SIGINT, interrupt)
+        try:
+            loop.add_signal_handler(signal.SIGINT, interrupt)
+        except (RuntimeError, ValueError):  # not the main thread (run in-process by a caller): no Ctrl-C
+            await body(redis)
+            return
         try:
             await body(redis)
         finally:
