@@ -187,18 +187,6 @@ class Retry(Strict):
         return self
 
 
-class DomainBehaviour(Strict):
-    """Simulated recipient behaviour for one recipient domain (rates are fractions of sends)."""
-
-    hard_bounce_rate: Annotated[float | None, Field(ge=0, le=1)] = None
-    soft_bounce_rate: Annotated[float | None, Field(ge=0, le=1)] = None
-    open_rate: Annotated[float | None, Field(ge=0, le=1)] = None
-    click_rate: Annotated[float | None, Field(ge=0, le=1)] = None
-    complaint_rate: Annotated[float | None, Field(ge=0, le=1)] = None
-    unsubscribe_rate: Annotated[float | None, Field(ge=0, le=1)] = None
-    temporary_block_rate: Annotated[float | None, Field(ge=0, le=1)] = None
-
-
 class IdentityBehaviour(Strict):
     """Simulated recipient behaviour for one sending identity's mail (rates are fractions of sends)."""
 
@@ -208,6 +196,12 @@ class IdentityBehaviour(Strict):
     click_rate: Annotated[float | None, Field(ge=0, le=1)] = None
     complaint_rate: Annotated[float | None, Field(ge=0, le=1)] = None
     unsubscribe_rate: Annotated[float | None, Field(ge=0, le=1)] = None
+
+
+class DomainBehaviour(IdentityBehaviour):
+    """Simulated recipient behaviour for one recipient domain: the same rates, and Tencent's blocks of it."""
+
+    temporary_block_rate: Annotated[float | None, Field(ge=0, le=1)] = None
 
 
 class Simulation(Strict):

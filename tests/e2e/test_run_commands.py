@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,21 +17,6 @@ pytestmark = pytest.mark.slow
 
 # 2 sends a second per identity: slow enough to pause mid-run, fast enough for a test.
 FAST_PLAN = {"plan": {"rows": [{"days": "1", "daily": 100000, "hourly": 7200}]}, "shaping": {"max_domain_share": 1.0}}
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Procs]:
-    p = Procs(tmp_path)
-    yield p
-    p.stop_all()
-
-
-@pytest.fixture
-def db(redis_server: RedisServer) -> Iterator[redis_sync.Redis]:
-    r = redis_sync.Redis.from_url(redis_server.url, decode_responses=True)
-    r.flushdb()
-    yield r
-    r.close()
 
 
 def _counts(db: redis_sync.Redis, cid: str) -> dict[str, int]:

@@ -6,7 +6,6 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,14 +19,6 @@ pytestmark = pytest.mark.slow
 
 #: Large enough that staging takes a second or more, so a signal lands in the middle of it.
 LARGE = 300_000
-
-
-@pytest.fixture
-def db(redis_server: RedisServer) -> Iterator[redis_sync.Redis]:
-    r = redis_sync.Redis.from_url(redis_server.url, decode_responses=True)
-    r.flushdb()
-    yield r
-    r.close()
 
 
 def _start_submit(env: dict[str, str], path: Path, *extra: str) -> subprocess.Popen[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,21 +20,6 @@ CALLBACK = "trace-callback-token-0123456789"
 BLOCKED = "blocked@example.org"
 ROWS = [f"user{i}@gmail.com,N{i}" for i in range(8)] + [f"{BLOCKED},B", "\x1b[31mred@x.com,Evil", "user0@gmail.com,Dup"]
 CSV = "email,first_name\n" + "\n".join(ROWS) + "\n"
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Procs]:
-    p = Procs(tmp_path)
-    yield p
-    p.stop_all()
-
-
-@pytest.fixture
-def db(redis_server: RedisServer) -> Iterator[redis_sync.Redis]:
-    r = redis_sync.Redis.from_url(redis_server.url, decode_responses=True)
-    r.flushdb()
-    yield r
-    r.close()
 
 
 def _delivered(db: redis_sync.Redis) -> list[str]:
