@@ -32,36 +32,29 @@ class CommandError(click.ClickException):
         echo_error(f"error: {self.format_message()}")
 
 
-def run_until_interrupted(ctx: click.Context, body: Callable[[Redis], Awaitable[None]]) -> None:
-    """Run a live command's `body` (`watch`, `logs --follow`) until it returns or Ctrl-C ends it.
+def keep_cancelling(task: asyncio.Task[Any]) -> None:
+    """Cancel `task`, and again every half second until it has ended.
 
-    Ctrl-C cancels the body, and cancels it again every half second until it has ended: a
-    cancellation that lands inside a Redis call can be lost there (the call is retried and the loop
-    goes on), which left such a command running after Ctrl-C.
+    A cancellation that lands inside a Redis call can be lost there (redis-py's reader takes it for
+    the timeout it expected and carries on), which left a command running after Ctrl-C.
     """
+    if not task.done():
+        task.cancel()
+        asyncio.get_running_loop().call_later(0.5, keep_cancelling, task)
 
-    async def interruptible(redis: Redis) -> None:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
 
-        def interrupt() -> None:
-            if not task.done():
-                task.cancel()
-                loop.call_later(0.5, interrupt)
+def _cancel_on_ctrl_c(interrupted: list[bool]) -> None:
+    """Ctrl-C cancels the running command until it has ended (noted in `interrupted`)."""
+    task = asyncio.current_task()
+    assert task is not None
 
-        try:
-            loop.add_signal_handler(signal.SIGINT, interrupt)
-        except (RuntimeError, ValueError):  # not the main thread (run in-process by a caller): no Ctrl-C
-            await body(redis)
-            return
-        try:
-            await body(redis)
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)
+    def on_sigint() -> None:
+        interrupted.append(True)
+        keep_cancelling(task)
 
-    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
-        run(ctx, interruptible)
+    # Not on the main thread (a command run in-process by a caller): Ctrl-C is not this one's to take.
+    with contextlib.suppress(RuntimeError, ValueError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, on_sigint)
 
 
 def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
@@ -69,7 +62,10 @@ def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
     app: AppContext = ctx.obj
     url = app.settings.redis_url
 
+    interrupted: list[bool] = []
+
     async def main() -> T:
+        _cancel_on_ctrl_c(interrupted)
         await require_redis(url)
         redis = redis_from_url(url, socket_connect_timeout=3)
         try:
@@ -81,7 +77,12 @@ def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
         finally:
             await redis.aclose()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:
+        if interrupted:  # Ctrl-C, as asyncio.run itself would report it
+            raise KeyboardInterrupt from None
+        raise
 
 
 async def require_redis(url: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from datetime import datetime
@@ -10,7 +11,7 @@ from datetime import datetime
 import click
 from redis.asyncio import Redis
 
-from orchestrator.commands._common import resolve_campaign, run_until_interrupted
+from orchestrator.commands._common import resolve_campaign, run
 from orchestrator.core.text import printable
 from orchestrator.store import campaigns, events
 from orchestrator.store.events import Event
@@ -58,7 +59,8 @@ def command(ctx: click.Context, campaign: str, follow: bool, as_json: bool) -> N
                 return
             await asyncio.sleep(0.5)
 
-    run_until_interrupted(ctx, body)
+    with contextlib.suppress(KeyboardInterrupt):
+        run(ctx, body)
 
 
 async def _identities(redis: Redis, cid: str) -> set[str]:

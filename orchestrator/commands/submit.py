@@ -12,7 +12,7 @@ import click
 from redis.asyncio import Redis
 
 from orchestrator.cli import EXIT_USAGE, AppContext, echo_error
-from orchestrator.commands._common import CommandError, print_json, run
+from orchestrator.commands._common import CommandError, keep_cancelling, print_json, run
 from orchestrator.core.clock import SystemClock
 from orchestrator.submit import SubmitInProgressError, SubmitLostClaimError, SubmitResult, describe, submit
 
@@ -44,7 +44,7 @@ def command(ctx: click.Context, file: Path, force_new: bool, as_json: bool) -> N
         click.echo(INTERRUPTED.format(how="interrupted"), err=True)
         ctx.exit(EXIT_INTERRUPTED)
     app: AppContext = ctx.obj
-    terminated: list[str] = []  # how a signal ended it: "interrupted" (Ctrl-C) or "terminated"
+    terminated: list[bool] = []
     body = _submit_body(file, campaign, force_new, app.settings, terminated)
     try:
         result = run(ctx, body)
@@ -52,9 +52,6 @@ def command(ctx: click.Context, file: Path, force_new: bool, as_json: bool) -> N
         click.echo(INTERRUPTED.format(how="interrupted"), err=True)
         ctx.exit(EXIT_INTERRUPTED)
     except asyncio.CancelledError:
-        if terminated and terminated[0] == "interrupted":  # Ctrl-C
-            click.echo(INTERRUPTED.format(how="interrupted"), err=True)
-            ctx.exit(EXIT_INTERRUPTED)
         click.echo(INTERRUPTED.format(how="terminated" if terminated else "cancelled"), err=True)
         ctx.exit(EXIT_TERMINATED)
     if as_json:
@@ -64,7 +61,7 @@ def command(ctx: click.Context, file: Path, force_new: bool, as_json: bool) -> N
 
 
 def _submit_body(
-    file: Path, campaign: Campaign, force_new: bool, settings: Settings, terminated: list[str]
+    file: Path, campaign: Campaign, force_new: bool, settings: Settings, terminated: list[bool]
 ) -> Callable[[Redis], Awaitable[SubmitResult]]:
     """The command's work on Redis: submit, cancelled by SIGTERM as by Ctrl-C (noted in `terminated`)."""
     from orchestrator.campaign_file import campaign_fingerprint
@@ -78,22 +75,15 @@ def _submit_body(
         )
 
     async def body(redis: Redis) -> SubmitResult:
-        # Ctrl-C and SIGTERM cancel the submit, so it cleans up before the process ends; again every
-        # half second until it has ended, as a cancellation landing inside a Redis call can be lost.
+        # SIGTERM cancels the submit like Ctrl-C does (`run`), so it cleans up before the process ends.
         task = asyncio.current_task()
-        loop = asyncio.get_running_loop()
+        assert task is not None
 
-        def cancel_until_done() -> None:
-            if task is not None and not task.done():
-                task.cancel()
-                loop.call_later(0.5, cancel_until_done)
+        def terminate() -> None:
+            terminated.append(True)
+            keep_cancelling(task)
 
-        def stop(how: str) -> None:
-            terminated.append(how)
-            cancel_until_done()
-
-        loop.add_signal_handler(signal.SIGTERM, stop, "terminated")
-        loop.add_signal_handler(signal.SIGINT, stop, "interrupted")
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
         try:
             return await submit(
                 redis,

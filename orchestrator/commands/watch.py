@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import click
 from redis.asyncio import Redis
@@ -12,7 +13,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.commands._common import clock_now, resolve_campaign, run_until_interrupted
+from orchestrator.commands._common import clock_now, resolve_campaign, run
 from orchestrator.commands.logs import event_line
 from orchestrator.commands.status import render_status
 from orchestrator.core.text import printable
@@ -89,4 +90,5 @@ def command(ctx: click.Context, campaign: str, interval: float) -> None:
                     live.update(Group(*parts))
                 await asyncio.sleep(interval)
 
-    run_until_interrupted(ctx, body)
+    with contextlib.suppress(KeyboardInterrupt):
+        run(ctx, body)
