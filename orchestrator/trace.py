@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,7 +15,7 @@ from orchestrator.core.recipient_trace import Listed, Outcome, Place, Seen, Verd
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.errors import SesError
 from orchestrator.store import campaigns, compaction, keys, suppression, trace_index
-from orchestrator.store.feedback import parse_sent
+from orchestrator.store.feedback import FeedbackStore, parse_sent
 
 #: What `--live` keeps of a GetSendEmailStatus row.
 LIVE_FIELDS = (
@@ -96,14 +95,11 @@ async def _outcome(redis: Redis, place: Place) -> Outcome:
 
 async def _events(redis: Redis, message_id: str) -> tuple[Seen, ...]:
     """The events kept for the message (`wo:fb:m:<MessageId>`), oldest first."""
-    stored = await redis.hgetall(keys.fb_message(message_id))
     out: list[Seen] = []
-    for name, raw in stored.items():
-        if str(name).startswith("u:"):
-            continue
+    for stored in await FeedbackStore(redis).trace(message_id):
         try:
-            e = parse_event(json.loads(raw))
-        except (ValueError, BadEventError):
+            e = parse_event(stored)
+        except BadEventError:
             continue
         out.append(Seen(e.metric, float(e.timestamp), e.bounce_type, e.reason, e.source))
     return tuple(sorted(out, key=lambda s: s.at))

@@ -15,6 +15,7 @@ they arrive (`keys.fb_deferrals`), for the deferral-burst backoff (store/deferra
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable
@@ -144,10 +145,17 @@ class FeedbackStore:
         return sum([await self.apply_early(str(m), now) for m in ids])
 
     async def trace(self, message_id: str) -> list[dict[str, Any]]:
-        """The events kept for one message, oldest first."""
+        """The events kept for one message, oldest first (a stored value that is not a JSON object is skipped)."""
         raw = await self.redis.hgetall(keys.fb_message(message_id))
-        out = [json.loads(v) for k, v in raw.items() if not str(k).startswith("u:")]
-        return sorted(out, key=lambda e: (e.get("timestamp", 0), e.get("event", "")))
+        out = []
+        for k, v in raw.items():
+            if str(k).startswith("u:"):
+                continue
+            with contextlib.suppress(ValueError):
+                event = json.loads(v)
+                if isinstance(event, dict):
+                    out.append(event)
+        return sorted(out, key=_when)
 
     async def buckets(self, kind: str, subject: str, hours: Iterable[int]) -> dict[int, dict[str, int]]:
         """Hour -> metric -> count for one subject (`kind` "i" identity, "c" campaign, "g" domain group)."""
@@ -202,3 +210,9 @@ class FeedbackStore:
 
     async def unknown(self) -> int:
         return int(await self.redis.get(keys.FB_UNKNOWN) or 0)
+
+
+def _when(event: dict[str, Any]) -> tuple[float, str]:
+    """An event's order: its time (0 when not a number), then its name."""
+    t = event.get("timestamp")
+    return (float(t) if isinstance(t, int | float) else 0.0, str(event.get("event", "")))
