@@ -261,13 +261,11 @@ async def _commit(
         raise SubmitLostClaimError(msg)
 
 
-async def discard(redis: Redis, ck: keys.CampaignKeys, written: int, fingerprint: str, claim: str = "") -> None:
+async def discard(redis: Redis, ck: StagingKeys, written: int, fingerprint: str, claim: str = "") -> None:
     """Remove whatever a failed submit staged and give up its claim (a killed one's keys expire)."""
     # A batch whose write was cut short may have reached Redis after `written` was last counted.
     buckets = (written + BATCH) // keys.BUCKET + 1
-    names = [f"{ck.rec_prefix}{b}" for b in range(buckets)] + ck.all_fixed()
-    if isinstance(ck, StagingKeys):
-        names += ck.trace.names()
+    names = [f"{ck.rec_prefix}{b}" for b in range(buckets)] + ck.all_fixed() + ck.trace.names()
     script = redis.register_script(script_source("submit_discard"))
     await script(keys=[keys.fingerprint(fingerprint), ck.meta, *names], args=[claim])
 

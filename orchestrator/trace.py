@@ -179,6 +179,6 @@ def _outcome_json(o: Outcome) -> dict[str, Any]:
         "message_id": o.message_id,
         "accepted_at": o.accepted_at,
         "identity": o.identity,
-        "attempts": [a.as_json() for a in o.attempts],
+        "attempts": [vars_of(a) for a in o.attempts],
         "events": [vars_of(e) for e in o.events],
     }

@@ -22,14 +22,12 @@ def command(ctx: click.Context, campaign: str, as_json: bool) -> None:
     The sweeper does this by itself COMPLETED_RETENTION_DAYS after the campaign finished.
     """
 
-    async def body(redis: Redis) -> dict[str, Any]:
+    async def body(redis: Redis) -> tuple[compaction.Compacted, dict[str, Any]]:
         cid = await resolve_campaign(redis, campaign)
         state, before = await redis.hmget(keys.campaign(cid), ["state", "compacted_at"])
         if state not in compaction.FINISHED:
             msg = f"campaign {cid} is {state}: only a completed or cancelled campaign can be compacted"
             raise CommandError(msg)
-        if before is None and await compaction.in_flight(redis, cid):
-            raise CommandError(f"campaign {cid} still has sends in flight: try again once they finished")
         now, removed, done = await clock_now(redis), 0, False
         while not done:  # bounded batches, as the sweeper runs them
             done, n = await compaction.compact(redis, cid, now)
@@ -39,13 +37,12 @@ def command(ctx: click.Context, campaign: str, as_json: bool) -> None:
         if before is None:
             await events.emit(redis, now, "campaign_compacted", cid, keys_removed=removed, by="operator")
         [gone] = await compaction.compacted(redis, [cid])
-        return {**compaction.as_json(gone), "already": before is not None, "keys_removed": removed}
+        return gone, {**compaction.as_json(gone), "already": before is not None, "keys_removed": removed}
 
-    report = run(ctx, body)
+    c, report = run(ctx, body)
     if as_json:
         print_json(report)
         return
-    c = compaction.Compacted(report["campaign"], report["name"], report["state"], report["at"], True, report["counts"])
     head = "was already compacted" if report["already"] else f"compacted ({report['keys_removed']:,} keys removed)"
     click.echo(printable(f"campaign {c.cid} {head}"))
     click.echo(printable(f"  {compaction.describe(c)}"))

@@ -43,16 +43,6 @@ class Attempt:
     attempt: str
     in_doubt_since: float | None
 
-    def as_json(self) -> dict[str, object]:
-        return {
-            "at": self.at,
-            "identity": self.identity,
-            "decision": self.decision,
-            "code": self.code,
-            "attempt": self.attempt,
-            "in_doubt_since": self.in_doubt_since,
-        }
-
 
 def parse_history(raw: str) -> list[Attempt]:
     """A recipient's stored outcomes: "time US identity US decision US code US attempt US since", RS between."""

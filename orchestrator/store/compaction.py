@@ -21,7 +21,6 @@ nothing is left, and a later sweep finishes a compaction a kill interrupted.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 
@@ -170,7 +169,3 @@ def describe(c: Compacted) -> str:
     verb = "compacted on" if c.done else "being compacted since"
     figures = ", ".join(f"{k} {v}" for k, v in sorted(c.counts.items()) if v)
     return f"campaign {c.cid} ({c.name}, {c.state}): per-recipient data {verb} {when}; summary: {figures or 'none'}"
-
-
-def dumps(items: list[Compacted]) -> str:
-    return json.dumps([as_json(c) for c in items])

@@ -110,9 +110,10 @@ class Staging:
         items = sorted(i for i in items if i[1])
         fields = [(f, bucket_of(f, self.buckets), row, what) for row, f, what in items]
         new = sorted({b for _, b, _, _ in fields} - self.index)  # hashes this write creates: they get the TTL
+        new_dropped = {d.row // keys.BUCKET for d in dropped} - self.dropped  # these get the TTL
         # Named before they are written: a write cut short is still removed by the discard.
         self.index.update(new)
-        self.dropped.update(d.row // keys.BUCKET for d in dropped)
+        self.dropped.update(new_dropped)
         firsts = iter(await self._add(redis, fields, new))
         found = {row: next(firsts) for row, _, what in items if what == "d"}
         if not dropped:
@@ -120,9 +121,9 @@ class Staging:
         async with redis.pipeline(transaction=False) as pipe:
             for d in dropped:
                 kept = Dropped(d.row, d.cell, d.kind, found.get(d.row, "")) if d.kind == "duplicate" else d
-                key = keys.dropped_bucket(self.cid, d.row)
-                pipe.hset(key, str(d.row), encode_dropped(kept))
-                pipe.pexpire(key, self.ttl_ms)
+                pipe.hset(keys.dropped_bucket(self.cid, d.row), str(d.row), encode_dropped(kept))
+            for b in new_dropped:  # the others have it, renewed by submit's heartbeat
+                pipe.pexpire(keys.dropped_bucket(self.cid, b * keys.BUCKET), self.ttl_ms)
             await pipe.execute()
 
     async def _add(self, redis: Redis, fields: list[tuple[str, int, int, str]], new: list[int]) -> list[str]:
