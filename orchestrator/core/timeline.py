@@ -18,8 +18,6 @@ KINDS = {
     "resumed": "resumed",
     "backoff": "domain backoff",
 }
-#: The event types marks are made of.
-MARK_EVENTS = frozenset({"day_held", "campaign_paused", "campaign_resumed", "domain_backoff"})
 
 
 class TimedEvent(Protocol):

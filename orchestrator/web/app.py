@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from orchestrator.web.access import ACCESS, Access, Handler, check_exposure, is_loopback, operators_only
 from orchestrator.web.callbacks import add_callback_routes
 from orchestrator.web.context import CTX, WebContext
-from orchestrator.web.live import pacer_tick_age, recent_events, recent_marks, status_json
+from orchestrator.web.live import pacer_tick_age, recent, status_json
 from orchestrator.web.metrics import CONTENT_TYPE, exposition, read_snapshot
 from orchestrator.web.page import EVENT_ROWS, PageData, render_page
 
@@ -63,12 +63,13 @@ async def _redis_down(request: web.Request, handler: Handler) -> web.StreamRespo
 
 async def _page(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CTX]
+    newest, marks = await recent(ctx, EVENT_ROWS)
     data = PageData(
         statuses=await status_json(ctx),
-        events=await recent_events(ctx, EVENT_ROWS),
+        events=newest,
         now=ctx.clock.now(),
         pacer_tick_age_s=await pacer_tick_age(ctx),
-        marks=await recent_marks(ctx),
+        marks=marks,
     )
     return web.Response(text=render_page(data), content_type="text/html", charset="utf-8")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.core.timeline import MARK_EVENTS, Mark, marks_of
+from orchestrator.core.timeline import Mark, marks_of
 from orchestrator.status import all_status
 from orchestrator.store import events, keys
 from orchestrator.store.stored_values import BadStoredValueError, moment
@@ -28,15 +28,12 @@ async def pacer_tick_age(ctx: WebContext) -> float | None:
     return round(max(0.0, ctx.clock.now() - tick), 3)
 
 
-async def recent_events(ctx: WebContext, count: int) -> list[events.Event]:
-    """The newest `count` events, newest first."""
-    return await events.recent(ctx.redis, count)
-
-
 #: The live page draws the guardrail and shaping marks found among this many newest events.
 MARK_SCAN = 5000
 
 
-async def recent_marks(ctx: WebContext, count: int = MARK_SCAN) -> list[Mark]:
-    """The guardrail and shaping marks (core/timeline.py) of the newest `count` events."""
-    return marks_of(e for e in await events.recent(ctx.redis, count) if e.type in MARK_EVENTS and not e.unreadable)
+async def recent(ctx: WebContext, rows: int) -> tuple[list[events.Event], list[Mark]]:
+    """One read of the stream: its newest `rows` events (newest first) and the guardrail and shaping
+    marks (core/timeline.py) of the newest MARK_SCAN."""
+    newest = await events.recent(ctx.redis, max(rows, MARK_SCAN))
+    return newest[:rows], marks_of(e for e in newest if not e.unreadable)
