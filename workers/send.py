@@ -14,7 +14,6 @@ from redis.exceptions import ResponseError
 from orchestrator.core.campaign import Campaign, ColumnSource, Identity
 from orchestrator.core.campaign_state import SENDING, Transition
 from orchestrator.core.decisions import Action, Decision, SideEffect, decide, identity_resume_at
-from orchestrator.core.domain_shaping import BLOCK_S
 from orchestrator.core.domains import address_group
 from orchestrator.core.guardrails import data_failure_pause, is_data_failure
 from orchestrator.core.sending import SendOutcome, SendRequest
@@ -194,21 +193,9 @@ async def _back_off(
     """Restart the group's backoff with this identity, and say so in the event stream (start and end)."""
     st = await identities.load(deps.redis, identity_id)
     day = st.progress.warmup_day if st else 1
-    state = await group_state.block(deps.redis, identity_id, group, now, d.value, day)
-    # Before per-domain shaping applies to the identity only the campaign's hold acts, not the reduced rate.
     shaped = st is not None and group_state.active(spec, day, st.open_cap)
-    end = state.recovered_at() if shaped else None
-    await events.emit(
-        deps.redis,
-        now,
-        "domain_backoff",
-        cid,
-        identity_id,
-        group=group,
-        code=d.value,
-        held_until=max(d.until, now + BLOCK_S if shaped else d.until),
-        until=max(d.until, end or d.until),
-        shaped=shaped,
+    await group_state.back_off(
+        deps.redis, cid, identity_id, group, now, d.value, day, shaped=shaped, hold_until=d.until
     )
 
 

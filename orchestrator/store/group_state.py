@@ -68,6 +68,43 @@ async def block(redis: Redis, identity: str, group: str, now: float, reason: str
     return state
 
 
+async def back_off(
+    redis: Redis,
+    cid: str,
+    identity: str,
+    group: str,
+    now: float,
+    code: str,
+    identity_day: int,
+    *,
+    shaped: bool,
+    hold_until: float = 0.0,
+    detail: str = "",
+) -> GroupState:
+    """Restart the group's backoff with `identity` and write its `domain_backoff` event (start and end).
+
+    `shaped`: per-domain shaping applies to the identity (else only the campaign's own hold, until
+    `hold_until`, acts, not the reduced rate); the report and the live page draw the event.
+    """
+    state = await block(redis, identity, group, now, code, identity_day)
+    end = state.recovered_at() if shaped else None
+    extra = {"detail": detail} if detail else {}
+    await events.emit(
+        redis,
+        now,
+        "domain_backoff",
+        cid,
+        identity,
+        group=group,
+        code=code,
+        held_until=max(hold_until, now + BLOCK_S if shaped else hold_until),
+        until=max(hold_until, end or hold_until),
+        shaped=shaped,
+        **extra,
+    )
+    return state
+
+
 def limits(states: dict[str, GroupState], plan: Plan, identity: Caps, now: float) -> dict[str, tuple[int, int, float]]:
     """The grant script's per-group caps: (hourly, daily, held until) for each group with a state of its own."""
     out: dict[str, tuple[int, int, float]] = {}
@@ -123,21 +160,9 @@ async def apply_bursts(
         (await deferrals.counts(redis, identity, states, sh.deferral_window_s, now)).items()
     ):
         if deferral_burst(deferred, outcomes, sh.deferral_burst, sh.deferral_share):
-            states[group] = state = await block(redis, identity, group, now, DEFERRAL_BURST_REASON, identity_day)
             detail = f"{deferred} deferrals or soft bounces of {outcomes} outcomes"
-            # The same event as a TemporaryBlocked answer's (workers/send.py): the report and page draw both.
-            await events.emit(
-                redis,
-                now,
-                "domain_backoff",
-                cid,
-                identity,
-                group=group,
-                code=DEFERRAL_BURST_REASON,
-                held_until=now + BLOCK_S,
-                until=state.recovered_at(),
-                shaped=True,
-                detail=detail,
+            states[group] = await back_off(
+                redis, cid, identity, group, now, DEFERRAL_BURST_REASON, identity_day, shaped=True, detail=detail
             )
             log.warning("domain_backoff", campaign=cid, identity=identity, group=group, detail=detail)
     return states
