@@ -459,6 +459,38 @@ async def test_callbacks_posted_when_due(clock: VirtualClock) -> None:
     assert {"email", "timestamp", "from", "fromDomain", "templateId", "subject"} <= set(received[0])
 
 
+async def test_flush_waits_for_the_post_in_flight(clock: VirtualClock) -> None:
+    """A flush while the poster's own loop is posting returns only once that post is answered and counted."""
+    received: list[dict[str, Any]] = []
+    entered = asyncio.Event()
+
+    async def slow_hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        entered.set()
+        await asyncio.sleep(0.5)
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", slow_hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    world = make_world(callback_url=f"http://127.0.0.1:{port}/hook")
+    try:
+        async with run_emulator(world, clock=clock, callback_poll_s=0.01) as emu:
+            await call(emu, "async", "SendEmail", send_params())
+            clock.advance(60)
+            await asyncio.wait_for(entered.wait(), 5)  # the loop's post is at the receiver now
+            await emu.flush_callbacks()
+            counted = [e["event"] for e in emu.poster.delivered]
+    finally:
+        await runner.cleanup()
+    assert [e["event"] for e in received] == ["delivered"]
+    assert counted == ["delivered"]
+
+
 async def test_status_reports_delivery(emu: RunningEmulator, clock: VirtualClock) -> None:
     """GetSendEmailStatus shows an accepted mail queued at once and delivered after its event time."""
     sent = await call(emu, "async", "SendEmail", send_params())

@@ -114,6 +114,7 @@ class CallbackPoster:
         self.failed = 0  # failed attempts (each is tried again)
         self.delivered: list[dict[str, Any]] = []  # the events the receiver accepted
         self._tries: dict[int, int] = {}  # id(event) -> failed posts so far
+        self._passing = asyncio.Lock()  # one pass at a time: a flush waits for the loop's pass in flight
 
     async def run(self, url_of: Callable[[], str | None]) -> None:
         """Loop until cancelled; `url_of()` returns the current callback URL or None."""
@@ -145,6 +146,12 @@ class CallbackPoster:
         return sorted(ready, key=lambda e: e["timestamp"])
 
     async def flush(self, session: aiohttp.ClientSession, url: str) -> None:
+        """Post what is due, once; a pass already under way (the loop's) ends first, so after this
+        returns every event taken so far has its answer in `delivered` or back in the pending list."""
+        async with self._passing:
+            await self._pass(session, url)
+
+    async def _pass(self, session: aiohttp.ClientSession, url: str) -> None:
         for event in self.due():
             try:
                 async with session.post(url, json=event) as resp:
