@@ -52,10 +52,26 @@ def decode(raw: str, where: str) -> GroupState:
     )
 
 
+#: Stored texts already decoded: an identity's groups mostly share a handful of texts (every group
+#: rolled on the same days holds the same JSON), and the pacer reads them all at every tick.
+_DECODED: dict[str, GroupState] = {}
+_DECODED_MAX = 4096
+
+
 async def load(redis: Redis, identity: str) -> dict[str, GroupState]:
     """Every provider group with a stored state for `identity`."""
     raw = await redis.hgetall(keys.IdentityKeys(identity).groups)
-    return {str(g): decode(str(v), f"group state {identity}/{g}") for g, v in raw.items()}
+    out: dict[str, GroupState] = {}
+    for g, v in raw.items():
+        text = str(v)
+        state = _DECODED.get(text)
+        if state is None:
+            state = decode(text, f"group state {identity}/{g}")
+            if len(_DECODED) >= _DECODED_MAX:
+                _DECODED.clear()
+            _DECODED[text] = state
+        out[str(g)] = state
+    return out
 
 
 async def block(redis: Redis, identity: str, group: str, now: float, reason: str, identity_day: int) -> GroupState:
@@ -108,10 +124,14 @@ async def back_off(
 def limits(states: dict[str, GroupState], plan: Plan, identity: Caps, now: float) -> dict[str, tuple[int, int, float]]:
     """The grant script's per-group caps: (hourly, daily, held until) for each group with a state of its own."""
     out: dict[str, tuple[int, int, float]] = {}
+    seen: dict[GroupState, tuple[int, int, float]] = {}  # groups in the same state have the same caps
     for group, state in states.items():
-        caps = group_caps(plan, state, identity, now)
-        until = state.next_change(now) if caps.hourly <= 0 else None
-        out[group] = (caps.hourly, caps.daily, until if until is not None else 0.0)
+        limit = seen.get(state)
+        if limit is None:
+            caps = group_caps(plan, state, identity, now)
+            until = state.next_change(now) if caps.hourly <= 0 else None
+            limit = seen[state] = (caps.hourly, caps.daily, until if until is not None else 0.0)
+        out[group] = limit
     return out
 
 

@@ -8,6 +8,7 @@ given every key it touches: the recipients it may pick are peeked first (store/g
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from orchestrator.core.calendar import tencent_day
@@ -20,6 +21,8 @@ from orchestrator.store.scripts import Scripts, as_str_list
 MAX_CALLS = 4
 #: Recipients peeked per source on a first call: twice what the last call granted, plus this.
 WINDOW_EXTRA = 16
+#: Where in the script's ARGV (0-based) the per-group caps go.
+GROUPS_ARG = 21
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +67,16 @@ class Limits:
     #: a group not named has only the identity's (store/group_state.py).
     groups: dict[str, tuple[int, int, float]] | None = None
 
-    @property
-    def groups_arg(self) -> str:
+    def groups_arg(self, declared: Iterable[str]) -> str:
+        """ARGV 22 for one script call: the caps of the `declared` groups that have their own.
+
+        The script only admits a recipient whose group's held list was declared (grant.lua `usable`),
+        so it never looks up another group's caps; an identity's groups may run to thousands.
+        """
         if self.groups is None:
             return ""
-        return json.dumps({g: [h, d, u] for g, (h, d, u) in sorted(self.groups.items())}, separators=(",", ":"))
+        own = {g: list(self.groups[g]) for g in sorted(declared) if g in self.groups}
+        return json.dumps(own, separators=(",", ":"))
 
 
 class NotLeaderError(Exception):
@@ -133,10 +141,10 @@ class Limiter:
             self.jobs.expires_ms,
             quota or 0,
             repr(to_quota_day_s),
-            limits.groups_arg,
+            "",  # the groups' own caps: per call, for the groups it declares (`_call`)
         ]
         share_on = limits.domain_share > 0 or limits.groups is not None
-        return await self._calls(ck, identity, now, want, share_on, fixed, args)
+        return await self._calls(ck, identity, now, want, share_on, fixed, args, limits)
 
     async def _calls(
         self,
@@ -147,6 +155,7 @@ class Limiter:
         share_on: bool,
         fixed: list[str],
         args: list[str | int],
+        limits: Limits,
     ) -> GrantResult:
         """Call the script until it stops for a reason other than running out of peeked recipients."""
         redis, job = self.scripts.redis, (self.jobs.job_key_prefix, self.jobs.job_id)
@@ -157,6 +166,7 @@ class Limiter:
         for call in range(MAX_CALLS):
             p = await peek(redis, ck, identity, job, now, window, share_on, groups, len(fixed) + 1, self._groups)
             args[1] = want - len(grants)
+            args[GROUPS_ARG] = limits.groups_arg(p.held)
             reason, wait_s, got = await self._call(fixed, args, p)
             grants += got
             self.calls += 1

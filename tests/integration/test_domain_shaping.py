@@ -6,6 +6,7 @@ HTTP to the SES emulator, which answers `FailedOperation.TemporaryBlocked` by a 
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import datetime
 from itertools import pairwise
@@ -193,3 +194,32 @@ async def test_dominant_domain_keeps_its_share_while_the_others_fill_the_hour(pi
     ]
     assert max_in_rolling_window(r.time for r in log) <= 100
     assert_none_sent_twice(pipe)
+
+
+async def test_an_identity_with_thousands_of_groups_sends_each_call_only_the_declared_ones(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """3,000 stored groups: a blocked gmail still sends nothing, and each script call names only its own groups."""
+    from orchestrator.store.limiter import Limits
+
+    await pipe.submit(two_domains(100), extra=campaign(1, 1, [{"days": "1", "daily": 100000, "hourly": 120}]))
+    ik = keys.IdentityKeys(IDENTITY)
+    others = {f"d{i}.example": group_state.encode(GroupState(day=1)) for i in range(3000)}
+    await pipe.redis.hset(ik.groups, mapping=others)
+    blocked = GroupState(day=1, blocked_at=START, reason="FailedOperation.TemporaryBlocked")
+    await pipe.redis.hset(ik.groups, "google", group_state.encode(blocked))
+    sent_args: list[str] = []
+    plain = Limits.groups_arg
+
+    def recorded(self: Limits, declared: Any) -> str:
+        sent_args.append(plain(self, declared))
+        return sent_args[-1]
+
+    monkeypatch.setattr(Limits, "groups_arg", recorded)
+    await pipe.run(BLOCK_S / 2)
+    to = [r.to_address for r in pipe.emu.send_log]
+    assert to
+    assert all(a.endswith("@naver.com") for a in to)  # gmail blocked, naver sending
+    assert sent_args
+    assert all(set(json.loads(a)) <= {"google", "naver"} for a in sent_args)
+    assert any("google" in json.loads(a) for a in sent_args)  # the block reached the script

@@ -22,8 +22,9 @@
 --       (0 = off), 14 grant deadline s, 15 seconds to next local midnight, 16 job function name,
 --       17 local hour, 18 arq score (wall-clock ms), 19 arq job expiry ms, 20 Tencent daily quota
 --       (0 = none known), 21 seconds until Tencent's day turns, 22 per-domain shaping ('' = off) as
---       JSON {group: [hourly, daily, held until]} (store/group_state.py; a group not named has only
---       the identity's caps; hourly 0: held until the third number), 23 the candidates as JSON:
+--       JSON {group: [hourly, daily, held until]} (store/group_state.py; named for the declared groups
+--       only, as only they are admitted; a group not named has only the identity's caps; hourly 0:
+--       held until the third number), 23 the candidates as JSON:
 --       {"c": {idx: [state key n, record key n, job key n, grant seq, job id]}, "h": {group: held list key n}}
 --       (n: a position in KEYS; the grant seqs, strings, reserved by the caller: unique, not dense),
 --       24 the leader lock token the caller holds ('' = no fence): another token there grants nothing
