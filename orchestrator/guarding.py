@@ -66,12 +66,8 @@ async def judge_identities(
     hours = quality_hours(now, window_s)
     if start is not None:
         hours = range(max(hours.start, start), max(hours.stop, start))
-    store = FeedbackStore(redis)
-    out = {}
-    for identity in identity_ids:
-        buckets = await store.buckets("i", identity, hours)
-        out[identity] = decide(identity, quality(buckets, now, window_s, lines, g.confidence_z))
-    return out
+    counts = await FeedbackStore(redis).buckets_of("i", identity_ids, hours)
+    return {i: decide(i, quality(counts[i], now, window_s, lines, g.confidence_z)) for i in identity_ids}
 
 
 async def pause_on_send_status(redis: Redis, cid: str, send_status: int | None, now: float, where: str) -> bool:

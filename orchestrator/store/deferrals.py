@@ -1,4 +1,4 @@
-"""Deferral bursts: the per-minute counts callback.lua keeps per identity and provider group, read back.
+"""Deferral bursts: the per-minute counts callback.lua keeps per identity and provider group, tallied.
 
 callback.lua counts, in the minute an event arrives (`keys.fb_deferrals`), each identity and group's
 deferrals and soft bounces ("<identity>|<group>|d") and all their outcomes ("...|o"). The pacer,
@@ -11,24 +11,28 @@ window (none before a group's last block) and backs off each group whose count i
 from __future__ import annotations
 
 from collections import defaultdict
-
-from redis.asyncio import Redis
+from collections.abc import Iterable
+from typing import Any
 
 from orchestrator.core.domain_shaping import GroupState, deferral_buckets
-from orchestrator.store import keys
 
 
-async def counts(
-    redis: Redis, identity: str, states: dict[str, GroupState], window_s: float, now: float
+def minutes(now: float, window_s: float) -> range:
+    """The minute buckets a burst check at `now` reads (the widest: a group's last block may narrow its own)."""
+    return deferral_buckets(now, window_s, None)
+
+
+def tally(
+    identity: str,
+    states: dict[str, GroupState],
+    per_minute: Iterable[tuple[int, dict[Any, Any]]],
+    window_s: float,
+    now: float,
 ) -> dict[str, tuple[int, int]]:
-    """Group -> (deferrals, outcomes) of `identity` in the window before `now`, after each group's last block."""
-    widest = deferral_buckets(now, window_s, None)
-    pipe = redis.pipeline(transaction=False)
-    for bucket in widest:
-        pipe.hgetall(keys.fb_deferrals(bucket))
+    """Group -> (deferrals, outcomes) of `identity` from the minute hashes read, after each group's last block."""
     out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     prefix = identity + "|"
-    for bucket, raw in zip(widest, await pipe.execute(), strict=True):
+    for bucket, raw in per_minute:
         for field, value in raw.items():
             name = str(field)
             if not name.startswith(prefix):

@@ -159,14 +159,26 @@ class FeedbackStore:
 
     async def buckets(self, kind: str, subject: str, hours: Iterable[int]) -> dict[int, dict[str, int]]:
         """Hour -> metric -> count for one subject (`kind` "i" identity, "c" campaign, "g" domain group)."""
+        return (await self.buckets_of(kind, [subject], hours))[subject]
+
+    async def buckets_of(
+        self, kind: str, subjects: list[str], hours: Iterable[int]
+    ) -> dict[str, dict[int, dict[str, int]]]:
+        """`buckets` of several subjects of one kind, read in one round trip."""
         names = (ACCEPTED, *METRICS)
         fields = [(h, m) for h in hours for m in names]
-        values = await self.redis.hmget(keys.FB_COHORTS, [f"{h}|{m}|{kind}|{subject}" for h, m in fields])
-        out: dict[int, dict[str, int]] = defaultdict(dict)
-        for (h, m), v in zip(fields, values, strict=True):
-            if v is not None:
-                out[h][m] = int(v)
-        return dict(out)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for subject in subjects:
+                pipe.hmget(keys.FB_COHORTS, [f"{h}|{m}|{kind}|{subject}" for h, m in fields])
+            replies = await pipe.execute()
+        result = {}
+        for subject, values in zip(subjects, replies, strict=True):
+            out: dict[int, dict[str, int]] = defaultdict(dict)
+            for (h, m), v in zip(fields, values, strict=True):
+                if v is not None:
+                    out[h][m] = int(v)
+            result[subject] = dict(out)
+        return result
 
     async def daily(self, kind: str, subject: str, day: date, zone: ZoneInfo) -> dict[str, int]:
         """Metric -> count of one subject's sends made on a local calendar day (its cohorts of that day)."""

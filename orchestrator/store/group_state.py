@@ -60,7 +60,11 @@ _DECODED_MAX = 4096
 
 async def load(redis: Redis, identity: str) -> dict[str, GroupState]:
     """Every provider group with a stored state for `identity`."""
-    raw = await redis.hgetall(keys.IdentityKeys(identity).groups)
+    return decode_all(identity, await redis.hgetall(keys.IdentityKeys(identity).groups))
+
+
+def decode_all(identity: str, raw: dict[Any, Any]) -> dict[str, GroupState]:
+    """The identity's stored group hash, decoded."""
     out: dict[str, GroupState] = {}
     for g, v in raw.items():
         text = str(v)
@@ -152,13 +156,16 @@ async def roll(
     }
     states = await load(redis, identity)
     held: dict[str, str] = {}
+    rolled: dict[str, str] = {}
     for group in sorted(set(sent) | set(states)):
         state = states.get(group) or start_group(identity_day)
         cap = plan.caps(state.day).min(identity_caps).daily
         after, why = roll_day(state, sent.get(group, 0), cap, min_fraction, None)
-        await redis.hset(ik.groups, group, encode(after))
+        rolled[group] = encode(after)
         if why:
             held[group] = why
+    if rolled:
+        await redis.hset(ik.groups, mapping=rolled)  # one write: an identity may have thousands of groups
     return held
 
 
@@ -175,9 +182,15 @@ async def apply_bursts(
 ) -> dict[str, GroupState]:
     """Back off each group of `identity` whose recent deferrals are a burst; every group's state after it."""
     sh = spec.shaping
-    states = await load(redis, identity)
+    minutes = deferrals.minutes(now, sh.deferral_window_s)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(keys.IdentityKeys(identity).groups)
+        for bucket in minutes:
+            pipe.hgetall(keys.fb_deferrals(bucket))
+        raw, *per_minute = await pipe.execute()
+    states = decode_all(identity, raw)
     for group, (deferred, outcomes) in sorted(
-        (await deferrals.counts(redis, identity, states, sh.deferral_window_s, now)).items()
+        deferrals.tally(identity, states, zip(minutes, per_minute, strict=True), sh.deferral_window_s, now).items()
     ):
         if deferral_burst(deferred, outcomes, sh.deferral_burst, sh.deferral_share):
             detail = f"{deferred} deferrals or soft bounces of {outcomes} outcomes"
