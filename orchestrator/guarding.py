@@ -20,19 +20,13 @@ from orchestrator.core.guard import IdentityGuard, decide, event_data
 from orchestrator.core.guardrails import PAUSING_SEND_STATUS
 from orchestrator.core.quality import HOUR_S, hour_of, quality, quality_hours
 from orchestrator.store import campaigns, events, keys
-from orchestrator.store.feedback import FeedbackStore
+from orchestrator.store.feedback import parse_buckets, queue_buckets
 
 log = structlog.get_logger("orchestrator.guard")
 
 #: How often (the pacer's clock) a running campaign's identities are judged again.
 CHECK_EVERY_S = 60.0
 WARNED_TTL_S = 2 * 86_400
-
-
-async def ack_time(redis: Redis, cid: str) -> float | None:
-    """When the campaign's last automatic pause was acknowledged; None when never."""
-    raw = await redis.hget(keys.GUARD_ACK, cid)
-    return None if raw is None else float(raw)
 
 
 async def record_ack(redis: Redis, cid: str, now: float) -> None:
@@ -62,11 +56,15 @@ async def judge_identities(
     g = spec.guardrails
     window_s = g.window_hours * HOUR_S
     lines = {line.metric: line for line in g.lines(spec.content)}
-    start = first_hour(await ack_time(redis, cid))
-    hours = quality_hours(now, window_s)
-    if start is not None:
-        hours = range(max(hours.start, start), max(hours.stop, start))
-    counts = await FeedbackStore(redis).buckets_of("i", identity_ids, hours)
+    hours = list(quality_hours(now, window_s))
+    async with redis.pipeline(transaction=False) as pipe:  # the acknowledgement and the hours together
+        pipe.hget(keys.GUARD_ACK, cid)
+        queue_buckets(pipe, "i", identity_ids, hours)
+        ack, *replies = await pipe.execute()
+    counts = parse_buckets(identity_ids, hours, replies)
+    start = first_hour(None if ack is None else float(ack))
+    if start is not None:  # only the hours after the last acknowledged pause are judged
+        counts = {i: {h: c for h, c in by_hour.items() if h >= start} for i, by_hour in counts.items()}
     return {i: decide(i, quality(counts[i], now, window_s, lines, g.confidence_z)) for i in identity_ids}
 
 

@@ -25,6 +25,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from orchestrator.core.callback_event import BadEventError, CallbackEvent, parse_event
 from orchestrator.core.domain_shaping import DEFERRAL_BUCKET_S, outcome_kind
@@ -165,20 +166,10 @@ class FeedbackStore:
         self, kind: str, subjects: list[str], hours: Iterable[int]
     ) -> dict[str, dict[int, dict[str, int]]]:
         """`buckets` of several subjects of one kind, read in one round trip."""
-        names = (ACCEPTED, *METRICS)
-        fields = [(h, m) for h in hours for m in names]
+        hours = list(hours)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for subject in subjects:
-                pipe.hmget(keys.FB_COHORTS, [f"{h}|{m}|{kind}|{subject}" for h, m in fields])
-            replies = await pipe.execute()
-        result = {}
-        for subject, values in zip(subjects, replies, strict=True):
-            out: dict[int, dict[str, int]] = defaultdict(dict)
-            for (h, m), v in zip(fields, values, strict=True):
-                if v is not None:
-                    out[h][m] = int(v)
-            result[subject] = dict(out)
-        return result
+            queue_buckets(pipe, kind, subjects, hours)
+            return parse_buckets(subjects, hours, await pipe.execute())
 
     async def daily(self, kind: str, subject: str, day: date, zone: ZoneInfo) -> dict[str, int]:
         """Metric -> count of one subject's sends made on a local calendar day (its cohorts of that day)."""
@@ -222,6 +213,26 @@ class FeedbackStore:
 
     async def unknown(self) -> int:
         return int(await self.redis.get(keys.FB_UNKNOWN) or 0)
+
+
+def queue_buckets(pipe: Pipeline, kind: str, subjects: list[str], hours: list[int]) -> None:
+    """Queue on `pipe` the reads `parse_buckets` turns into each subject's hour -> metric -> count."""
+    names = (ACCEPTED, *METRICS)
+    for subject in subjects:
+        pipe.hmget(keys.FB_COHORTS, [f"{h}|{m}|{kind}|{subject}" for h in hours for m in names])
+
+
+def parse_buckets(subjects: list[str], hours: list[int], replies: list[Any]) -> dict[str, dict[int, dict[str, int]]]:
+    """The replies of `queue_buckets`, in its order: subject -> hour -> metric -> count."""
+    fields = [(h, m) for h in hours for m in (ACCEPTED, *METRICS)]
+    result = {}
+    for subject, values in zip(subjects, replies, strict=True):
+        out: dict[int, dict[str, int]] = defaultdict(dict)
+        for (h, m), v in zip(fields, values, strict=True):
+            if v is not None:
+                out[h][m] = int(v)
+        result[subject] = dict(out)
+    return result
 
 
 def _when(event: dict[str, Any]) -> tuple[float, str]:
