@@ -21,6 +21,9 @@ from orchestrator.store import keys
 
 #: Due domain groups whose held lists one call reads.
 HELD_GROUPS = 16
+#: Queue entries whose domain groups are read ahead, whenever a candidate's group must be read: a
+#: grant takes a few from the head at a time, so the next calls find their groups known.
+LOOKAHEAD = 256
 
 
 @dataclass(slots=True)
@@ -80,18 +83,21 @@ async def peek(
 ) -> Peek:
     """Up to `window` recipients per source the script may pick at `now`, with their keys declared."""
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.lrange(ck.queue, 0, window - 1)
+        pipe.lrange(ck.queue, 0, (max(window, LOOKAHEAD) if share_on else window) - 1)
         pipe.zrangebyscore(ck.later, "-inf", now, start=0, num=window)
         pipe.zrangebyscore(ck.held, "-inf", now, start=0, num=HELD_GROUPS)
         pipe.zrange(ck.held, 0, 0)
         pipe.incrby(keys.GRANT_SEQ, 2 * window)  # one seq per candidate of the queue and of `later`
-        queued, due, due_groups, first_group, last = await pipe.execute()
+        ahead, due, due_groups, first_group, last = await pipe.execute()
+    queued = ahead[:window]
     seqs = list(range(int(last) - 2 * window + 1, int(last) + 1))
     # The first held group is taken only once the queue is empty: needed when the queue may run out.
     held_groups = sorted({str(g) for g in due_groups + (first_group if len(queued) < window else [])})
     idxs = list(dict.fromkeys(int(i) for i in queued + due))
     unknown = [i for i in idxs if (ck.cid, i) not in cache.groups] if share_on else []
     if held_groups or unknown:
+        if unknown:  # read the groups of the queue ahead too
+            unknown += [i for i in dict.fromkeys(int(i) for i in ahead[window:]) if (ck.cid, i) not in cache.groups]
         held_lists, last_held = await _read(redis, ck, held_groups, unknown, window, cache)
         seqs += range(last_held - window * len(held_groups) + 1, last_held + 1)
         idxs = list(dict.fromkeys(idxs + [int(i) for lst in held_lists for i in lst]))
