@@ -1,6 +1,6 @@
 """`simulate` speed for a 3-identity, 30-day warm-up, split into its parts, beside the raw SDK rate.
 
-    python bench/bench_simulate.py                 # --sample 0.05: about 53,000 sends
+    python bench/bench_simulate.py                 # --sample 0.05: about 24,000 sends
     python bench/bench_simulate.py --sample 1      # the full size: about 1,060,000 sends
 
 Writes a campaign (3 identities, mode warmup, the default plan, pool x5) and a CSV big enough that
