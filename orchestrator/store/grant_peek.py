@@ -121,6 +121,8 @@ async def _read(
         *replies, last = await pipe.execute()
     n = len(held_groups)
     records = replies[n : n + len(buckets)]
+    if len(cache.groups) + len(unknown) > cache.size:
+        cache.groups.clear()  # before the batch, not in its middle: every group read here is kept
     for b, bucket in zip(buckets, records, strict=True):
         for i, rec in zip([i for i in unknown if i // keys.BUCKET == b], bucket, strict=True):
             if rec is not None:
