@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from orchestrator.core.guardrails import COMPLAINT_PCT, OPEN_HOLD_PCT
-from orchestrator.guarding import judge_identities
+from orchestrator.guarding import judge_identities, record_ack
 from orchestrator.ses.emulator import Behaviour
 from orchestrator.store import events, identities
 from orchestrator.store.campaigns import State
@@ -81,3 +81,21 @@ async def test_low_opens_hold_the_day_only_once_the_sends_are_a_day_old(pipe: Pi
     assert float(data["threshold"]) == OPEN_HOLD_PCT / 100
     assert int(data["sample"]) == 2000  # the first day's sends: those a day old
     assert (await pipe.record()).state is State.RUNNING
+
+
+async def test_judging_in_the_hour_of_an_acknowledgement_reads_no_send_before_it(pipe: Pipeline) -> None:
+    """Right after `resume --ack` (same hour), the guardrails judge an empty sample instead of failing,
+    and the pacer goes on granting at once."""
+    pipe.emu.world.behaviour = Behaviour(open_rate=0.6)
+    slow = {**DAILY, "plan": {"rows": [{"days": "1-30", "daily": 2000, "hourly": 120}]}}
+    await pipe.submit(csv_of(600), extra=slow)
+    await drive(pipe, 2 * 3600)
+    spec = (await pipe.record()).spec
+    before = await judge_identities(pipe.redis, pipe.cid, spec, ["t-id0"], pipe.clock.now())
+    assert before["t-id0"].verdicts["hard_bounce"].sample > 0
+    acked = pipe.clock.now()
+    await record_ack(pipe.redis, pipe.cid, acked)
+    after = await judge_identities(pipe.redis, pipe.cid, spec, ["t-id0"], acked)
+    assert {v.sample for v in after["t-id0"].verdicts.values()} == {0}
+    await drive(pipe, 600)
+    assert len([r for r in pipe.emu.send_log if r.time > acked]) >= 15  # 120 an hour: 20 in 10 minutes
