@@ -160,16 +160,10 @@ class FeedbackStore:
 
     async def buckets(self, kind: str, subject: str, hours: Iterable[int]) -> dict[int, dict[str, int]]:
         """Hour -> metric -> count for one subject (`kind` "i" identity, "c" campaign, "g" domain group)."""
-        return (await self.buckets_of(kind, [subject], hours))[subject]
-
-    async def buckets_of(
-        self, kind: str, subjects: list[str], hours: Iterable[int]
-    ) -> dict[str, dict[int, dict[str, int]]]:
-        """`buckets` of several subjects of one kind, read in one round trip."""
         hours = list(hours)
         async with self.redis.pipeline(transaction=False) as pipe:
-            queue_buckets(pipe, kind, subjects, hours)
-            return parse_buckets(subjects, hours, await pipe.execute())
+            queue_buckets(pipe, kind, [subject], hours)
+            return parse_buckets([subject], hours, await pipe.execute())[subject]
 
     async def daily(self, kind: str, subject: str, day: date, zone: ZoneInfo) -> dict[str, int]:
         """Metric -> count of one subject's sends made on a local calendar day (its cohorts of that day)."""
