@@ -29,18 +29,25 @@ class CallbackServer:
 
 
 @contextlib.asynccontextmanager
-async def callback_server(redis: Redis, clock: Clock, token: str | None = TOKEN) -> AsyncIterator[CallbackServer]:
-    """Serve the callback route of a web app sharing `redis` and `clock` until the block exits."""
-    settings = Settings(_env_file=None, CALLBACK_TOKEN=SecretStr(token) if token else None)
-    app = web.Application()
-    app[CTX] = WebContext(redis, settings, clock)
-    add_callback_routes(app)
+async def serve(app: web.Application) -> AsyncIterator[str]:
+    """Serve `app` on a free loopback port until the block exits; yields http://127.0.0.1:PORT."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        yield CallbackServer(f"http://127.0.0.1:{port}")
+        yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def callback_server(redis: Redis, clock: Clock, token: str | None = TOKEN) -> AsyncIterator[CallbackServer]:
+    """Serve the callback route of a web app sharing `redis` and `clock` until the block exits."""
+    settings = Settings(_env_file=None, CALLBACK_TOKEN=SecretStr(token) if token else None)
+    app = web.Application()
+    app[CTX] = WebContext(redis, settings, clock)
+    add_callback_routes(app)
+    async with serve(app) as base:
+        yield CallbackServer(base)

@@ -34,6 +34,7 @@ from orchestrator.ses.emulator import (
     permissive_world,
     run_emulator,
 )
+from tests.callback_app import serve
 from tests.emulator_worlds import emulator_world
 
 pytestmark = [
@@ -438,21 +439,14 @@ async def test_callbacks_posted_when_due(clock: VirtualClock) -> None:
 
     app = web.Application()
     app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    world = make_world(behaviour=Behaviour(open_rate=1.0), callback_url=f"http://127.0.0.1:{port}/hook")
-    try:
+    async with serve(app) as base:
+        world = make_world(behaviour=Behaviour(open_rate=1.0), callback_url=f"{base}/hook")
         async with run_emulator(world, clock=clock) as emu:
             resp = await call(emu, "async", "SendEmail", send_params())
             await emu.flush_callbacks()
             before = len(received)
             clock.advance(86400)
             await emu.flush_callbacks()
-    finally:
-        await runner.cleanup()
     assert before == 0
     assert [(e["event"], e["eventid"]) for e in received] == [("delivered", 1), ("open", 4)]
     assert {e["bulkId"] for e in received} == {resp.MessageId}
@@ -472,21 +466,15 @@ async def test_flush_waits_for_the_post_in_flight(clock: VirtualClock) -> None:
 
     app = web.Application()
     app.router.add_post("/hook", slow_hook)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    world = make_world(callback_url=f"http://127.0.0.1:{port}/hook")
-    try:
-        async with run_emulator(world, clock=clock, callback_poll_s=0.01) as emu:
-            await call(emu, "async", "SendEmail", send_params())
-            clock.advance(60)
-            await asyncio.wait_for(entered.wait(), 5)  # the loop's post is at the receiver now
-            await emu.flush_callbacks()
-            counted = [e["event"] for e in emu.poster.delivered]
-    finally:
-        await runner.cleanup()
+    async with (
+        serve(app) as base,
+        run_emulator(make_world(callback_url=f"{base}/hook"), clock=clock, callback_poll_s=0.01) as emu,
+    ):
+        await call(emu, "async", "SendEmail", send_params())
+        clock.advance(60)
+        await asyncio.wait_for(entered.wait(), 5)  # the loop's post is at the receiver now
+        await emu.flush_callbacks()
+        counted = [e["event"] for e in emu.poster.delivered]
     assert [e["event"] for e in received] == ["delivered"]
     assert counted == ["delivered"]
 
