@@ -35,6 +35,18 @@ def _interrupt_after(argv: list[str], env: dict[str, str], seconds: float) -> su
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
+def _submit_then_interrupt(
+    env: dict[str, str], tmp_path: Path, argv: list[str]
+) -> tuple[str, subprocess.CompletedProcess[str]]:
+    """Submit a small campaign, run `argv CAMPAIGN` for 3 s, press Ctrl-C: it left with exit 0, no traceback."""
+    path = write_campaign(tmp_path, 5, identities=2)
+    cid = str(cli_json(env, "submit", str(path), "--json")["campaign_id"])  # type: ignore[index]
+    done = _interrupt_after([str(BIN / "orchestrate"), *argv, cid], env, 3.0)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    return cid, done
+
+
 @pytest.mark.parametrize(
     "argv",
     [pytest.param(["watch"], id="watch"), pytest.param(["logs", "--follow"], id="logs-follow")],
@@ -43,11 +55,7 @@ def test_live_commands_show_the_campaign_and_leave_on_ctrl_c(
     env: dict[str, str], tmp_path: Path, argv: list[str]
 ) -> None:
     """The view names the campaign; Ctrl-C ends it with exit 0 and no traceback."""
-    path = write_campaign(tmp_path, 5, identities=2)
-    cid = str(cli_json(env, "submit", str(path), "--json")["campaign_id"])  # type: ignore[index]
-    done = _interrupt_after([str(BIN / "orchestrate"), *argv, cid], env, 3.0)
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stderr
+    cid, done = _submit_then_interrupt(env, tmp_path, argv)
     if argv[0] == "watch":
         assert cid in done.stdout
         assert "t-id0" in done.stdout
@@ -75,10 +83,6 @@ def test_live_commands_leave_on_ctrl_c_over_a_long_event_stream(
                 pipe.execute()
         pipe.execute()
     r.close()
-    path = write_campaign(tmp_path, 5, identities=2)
-    cid = str(cli_json(env, "submit", str(path), "--json")["campaign_id"])  # type: ignore[index]
-    done = _interrupt_after([str(BIN / "orchestrate"), *argv, cid], env, 3.0)
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stderr
+    _, done = _submit_then_interrupt(env, tmp_path, argv)
     if argv[0] == "watch":
         assert "campaign_submitted" in done.stdout  # from the newest events, not 2,000 a second from the start
