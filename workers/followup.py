@@ -79,11 +79,18 @@ class Followup:
         due = await self.redis.zrangebyscore(keys.FB_PENDING, "-inf", now - self.after_s, start=0, num=PER_SWEEP)
         if not due:
             return {}
+        # The whole of each lookup under the bound, its Redis reads and writes too: a hundred side by
+        # side would each hold a connection of the client's bounded pool ("Too many connections").
         limit = asyncio.Semaphore(AT_ONCE)
-        outcomes = await asyncio.gather(*(self._one(sender, str(m), now, limit) for m in due))
+
+        async def bounded(message_id: str) -> str:
+            async with limit:
+                return await self._one(sender, message_id, now)
+
+        outcomes = await asyncio.gather(*(bounded(str(m)) for m in due))
         return {f"followup_{k}": outcomes.count(k) for k in set(outcomes)}
 
-    async def _one(self, sender: Any, message_id: str, now: float, limit: asyncio.Semaphore) -> str:
+    async def _one(self, sender: Any, message_id: str, now: float) -> str:
         """Ask about one mail; returns what came of it (settled, open, given_up, gone, error)."""
         raw = await self.redis.hget(keys.MESSAGE_IDS, message_id)
         sent = parse_sent(str(raw)) if raw else None
@@ -95,8 +102,7 @@ class Followup:
         sent_at = sent.sent_at if sent.sent_at is not None else now
         day = date.fromisoformat(tencent_day(sent_at)[0])
         try:
-            async with limit:
-                rows = await sender.status_page(account, day, address, 0, message_id)
+            rows = await sender.status_page(account, day, address, 0, message_id)
         except SesError as exc:
             log.info("followup_lookup_failed", error=exc.code)
             await self._again(message_id, now)

@@ -22,10 +22,11 @@ from orchestrator.ses.emulator import Behaviour
 from orchestrator.simulation.report.signals import SIGNAL_NAMES, recorded_signals
 from orchestrator.status import campaign_status
 from orchestrator.store import keys
+from orchestrator.store.connection import redis_from_url
 from orchestrator.store.feedback import FeedbackStore, parse_sent
 from tests.callback_app import TOKEN, callback_server
 from tests.pipeline_harness import START, Pipeline, recipients_csv, settings_for
-from workers.followup import feedback_pass
+from workers.followup import AT_ONCE, PER_SWEEP, feedback_pass
 from workers.pacer import build_pacer
 
 BEHAVIOUR = Behaviour(
@@ -247,6 +248,26 @@ async def test_followup_settles_counts_without_callbacks(pipe: Pipeline) -> None
     assert first["followup_settled"] == pipe.n - totals["deferred"]
     assert not any(v for k, v in again.items() if k.startswith("followup_"))
     assert pipe.emu.poster.posted == 0
+
+
+async def test_followup_of_more_mails_than_the_pool_has_connections(pipe: Pipeline, redis_url: str) -> None:
+    """A hundred lookups due at once run a few at a time: a client with a pool of 8 connections serves them."""
+    await pipe.submit(recipients_csv(n_others=150, victim=False), identities=2)
+    await pipe.run(3000)
+    assert pipe.n > PER_SWEEP
+    pipe.clock.advance(START + 7 * 3600 - pipe.clock.now())
+    small = redis_from_url(redis_url, max_connections=AT_ONCE)
+    try:
+        async with TencentSender(settings_for(pipe.emu)) as sender:
+            pacer = build_pacer(small, pipe.clock, PacerConfig(), sender=sender)
+            first = await feedback_pass(pacer, pipe.clock.now())
+            second = await feedback_pass(pacer, pipe.clock.now())
+    finally:
+        await small.aclose()
+    assert sum(v for k, v in first.items() if k.startswith("followup_")) == PER_SWEEP
+    assert sum(v for k, v in (first | second).items() if k.startswith("followup_")) >= pipe.n - PER_SWEEP
+    lookups = [c for c in pipe.emu.call_log if c.action == "GetSendEmailStatus"]
+    assert len(lookups) == pipe.n  # every mail asked about once over the two passes
 
 
 async def test_report_signals_agree_with_emulator_log(pipe: Pipeline) -> None:
