@@ -119,8 +119,13 @@ class Figure:
         }
 
 
-def sum_window(buckets: Mapping[int, Mapping[str, int]], hours: range, metric: str) -> int:
-    return sum(buckets.get(h, {}).get(metric, 0) for h in hours)
+def window_sums(buckets: Mapping[int, Mapping[str, int]], hours: range) -> dict[str, int]:
+    """Every metric's count (and `accepted`) over the cohorts `hours`, in one pass over the buckets."""
+    out: dict[str, int] = {}
+    for h in hours:
+        for metric, n in buckets.get(h, {}).items():
+            out[metric] = out.get(metric, 0) + n
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,14 +155,18 @@ def quality(
     lines: Mapping[str, Line] = DEFAULT_LINES,
     z: float = DEFAULT_Z,
 ) -> Quality:
-    """The figures of one subject from its hour buckets (cohort hour -> metric -> count) at `now`."""
+    """The figures of one subject from its hour buckets (cohort hour -> metric -> count) at `now`.
+
+    There are two windows (`window_hours`): the late metrics' and every other metric's; each is
+    summed once and every metric read from its sums (the pacer judges every identity each minute).
+    """
+    current = window_sums(buckets, window_hours(now, ACCEPTED, window_s))
+    late = window_sums(buckets, window_hours(now, "open", window_s))
     figures = {}
     for metric in METRICS:
-        hours = window_hours(now, metric, window_s)
-        count, sample = sum_window(buckets, hours, metric), sum_window(buckets, hours, ACCEPTED)
-        figures[metric] = Figure(count, sample, lines.get(metric), z)
-    accepted = sum_window(buckets, window_hours(now, ACCEPTED, window_s), ACCEPTED)
-    return Quality(window_s, accepted, figures)
+        sums = late if metric in LATE else current
+        figures[metric] = Figure(sums.get(metric, 0), sums.get(ACCEPTED, 0), lines.get(metric), z)
+    return Quality(window_s, current.get(ACCEPTED, 0), figures)
 
 
 def summary_line(q: Quality) -> str:

@@ -63,8 +63,16 @@ async def load(redis: Redis, identity: str) -> dict[str, GroupState]:
     return decode_all(identity, await redis.hgetall(keys.IdentityKeys(identity).groups))
 
 
+#: Each identity's last stored hash and its decoding: the pacer reads the hash before every grant,
+#: and it changes only at a day roll or a block.
+_LAST: dict[str, tuple[dict[Any, Any], dict[str, GroupState]]] = {}
+
+
 def decode_all(identity: str, raw: dict[Any, Any]) -> dict[str, GroupState]:
-    """The identity's stored group hash, decoded."""
+    """The identity's stored group hash, decoded (a new dict: the caller may change it)."""
+    last = _LAST.get(identity)
+    if last is not None and last[0] == raw:
+        return dict(last[1])
     out: dict[str, GroupState] = {}
     for g, v in raw.items():
         text = str(v)
@@ -75,7 +83,10 @@ def decode_all(identity: str, raw: dict[Any, Any]) -> dict[str, GroupState]:
                 _DECODED.clear()
             _DECODED[text] = state
         out[str(g)] = state
-    return out
+    if len(_LAST) >= _DECODED_MAX:
+        _LAST.clear()
+    _LAST[identity] = (dict(raw), out)
+    return dict(out)
 
 
 async def block(redis: Redis, identity: str, group: str, now: float, reason: str, identity_day: int) -> GroupState:
@@ -128,13 +139,15 @@ async def back_off(
 def limits(states: dict[str, GroupState], plan: Plan, identity: Caps, now: float) -> dict[str, tuple[int, int, float]]:
     """The grant script's per-group caps: (hourly, daily, held until) for each group with a state of its own."""
     out: dict[str, tuple[int, int, float]] = {}
-    seen: dict[GroupState, tuple[int, int, float]] = {}  # groups in the same state have the same caps
+    # Groups in the same state have the same caps. Equal stored texts decode to one object
+    # (`decode_all`), so its id finds them without hashing the state; `states` keeps each alive.
+    seen: dict[int, tuple[int, int, float]] = {}
     for group, state in states.items():
-        limit = seen.get(state)
+        limit = seen.get(id(state))
         if limit is None:
             caps = group_caps(plan, state, identity, now)
             until = state.next_change(now) if caps.hourly <= 0 else None
-            limit = seen[state] = (caps.hourly, caps.daily, until if until is not None else 0.0)
+            limit = seen[id(state)] = (caps.hourly, caps.daily, until if until is not None else 0.0)
         out[group] = limit
     return out
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestrator.core.callback_event import BadEventError, parse_body
 from orchestrator.core.quality import (
@@ -160,3 +162,27 @@ def test_parse_body_normalises() -> None:
     )
     assert len(parse_body(b"[" + GOOD + b"," + GOOD + b"]")) == 2
     assert parse_body(e.as_json().encode()) == [e]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.integers(H - 60, H + 2),
+        st.dictionaries(st.sampled_from([*METRICS, "accepted", "other"]), st.integers(0, 10**6), max_size=11),
+        max_size=40,
+    ),
+    st.sampled_from([3600, 6 * 3600, 86_400]),
+)
+def test_each_figure_is_its_metric_summed_over_its_own_window(
+    buckets: dict[int, dict[str, int]], window_s: int
+) -> None:
+    """Every count and sample is the plain sum of that metric over the cohorts `window_hours` names."""
+    q = quality(buckets, NOW, window_s)
+
+    def total(metric: str, hours: range) -> int:
+        return sum(buckets.get(h, {}).get(metric, 0) for h in hours)
+
+    for metric in METRICS:
+        hours = window_hours(NOW, metric, window_s)
+        assert (q.metrics[metric].count, q.metrics[metric].sample) == (total(metric, hours), total("accepted", hours))
+    assert q.accepted == total("accepted", window_hours(NOW, "accepted", window_s))
