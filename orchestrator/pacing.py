@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import structlog
 from redis.asyncio import Redis
@@ -105,12 +106,14 @@ class Pacer:
         self._quota_read_at = float("-inf")
         self._unreadable: set[str] = set()  # campaigns already reported unreadable
         self._layout_checked = False
+        self._deferral_minutes: dict[int, dict[Any, Any]] = {}
         self.guard = Guard(redis)
 
     async def tick(self) -> TickReport:
         now = self.clock.now()
         report = TickReport()
         self._rotation += 1
+        self._deferral_minutes = {}  # the deferral counts' minute hashes this tick read (one read for all identities)
         if not self._layout_checked:  # a Redis written by an older release: once, before the first grant
             folded = await layout.upgrade(self.redis)
             self._layout_checked = True
@@ -289,7 +292,9 @@ class Pacer:
             await identities.save_progress(self.redis, identity, state.progress, today, caps.daily)
             states[identity] = state = await identities.load(self.redis, identity) or state
         day = effective_day(state.progress, lt.date, rec.spec.plan.progress_rules(rec.spec.mode))
-        groups = await group_state.shaping_limits(self.redis, rec.cid, rec.spec, identity, day, caps, now)
+        groups = await group_state.shaping_limits(
+            self.redis, rec.cid, rec.spec, identity, day, caps, now, self._deferral_minutes
+        )
         limits = Limits(
             groups=groups,
             identity=caps,

@@ -37,13 +37,16 @@ class BurstWorker(ResilientWorker):
     """arq's Worker, drained again and again: `main()` in burst mode without its per-call INFO and startup."""
 
     async def drain(self) -> None:
-        # The same loop as Worker.main in burst mode (arq 0.28), minus log_redis_info and on_startup,
-        # which would otherwise run once per virtual instant.
+        # The loop of Worker.main in burst mode (arq 0.28), minus log_redis_info and on_startup,
+        # which would otherwise run once per virtual instant, and with one change: the jobs a poll
+        # started run to their end before the next poll. arq's loop polls again at once while they
+        # run (a job leaves the queue when it finishes), and with no poll delay those polls took
+        # the event loop from the sends in flight.
         self.ctx["redis"] = self.pool
         while True:
             await self._poll_iteration()
+            await asyncio.gather(*self.tasks.values())
             if await self.pool.zcard(self.queue_name) == 0:
-                await asyncio.gather(*self.tasks.values())
                 return
 
 

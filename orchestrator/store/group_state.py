@@ -191,19 +191,32 @@ def active(spec: Campaign, identity_day: int, identity_daily: int) -> bool:
 
 
 async def apply_bursts(
-    redis: Redis, cid: str, spec: Campaign, identity: str, identity_day: int, now: float
+    redis: Redis,
+    cid: str,
+    spec: Campaign,
+    identity: str,
+    identity_day: int,
+    now: float,
+    read: dict[int, dict[Any, Any]] | None = None,
 ) -> dict[str, GroupState]:
-    """Back off each group of `identity` whose recent deferrals are a burst; every group's state after it."""
+    """Back off each group of `identity` whose recent deferrals are a burst; every group's state after it.
+
+    `read`: minute hashes already read at `now` (the pacer's tick shares them between its identities:
+    each hash holds every identity's counts); the ones read here are added to it.
+    """
     sh = spec.shaping
     minutes = deferrals.minutes(now, sh.deferral_window_s)
+    known: dict[int, dict[Any, Any]] = {} if read is None else read
+    missing = [bucket for bucket in minutes if bucket not in known]
     async with redis.pipeline(transaction=False) as pipe:
         pipe.hgetall(keys.IdentityKeys(identity).groups)
-        for bucket in minutes:
+        for bucket in missing:
             pipe.hgetall(keys.fb_deferrals(bucket))
         raw, *per_minute = await pipe.execute()
+    known.update(zip(missing, per_minute, strict=True))
     states = decode_all(identity, raw)
     for group, (deferred, outcomes) in sorted(
-        deferrals.tally(identity, states, zip(minutes, per_minute, strict=True), sh.deferral_window_s, now).items()
+        deferrals.tally(identity, states, ((b, known[b]) for b in minutes), sh.deferral_window_s, now).items()
     ):
         if deferral_burst(deferred, outcomes, sh.deferral_burst, sh.deferral_share):
             detail = f"{deferred} deferrals or soft bounces of {outcomes} outcomes"
@@ -215,13 +228,21 @@ async def apply_bursts(
 
 
 async def shaping_limits(
-    redis: Redis, cid: str, spec: Campaign, identity: str, identity_day: int, caps: Caps, now: float
+    redis: Redis,
+    cid: str,
+    spec: Campaign,
+    identity: str,
+    identity_day: int,
+    caps: Caps,
+    now: float,
+    read: dict[int, dict[Any, Any]] | None = None,
 ) -> dict[str, tuple[int, int, float]] | None:
     """The pacer's hook: the grant's per-group caps for one identity (deferral bursts acted on first), None
-    before shaping starts."""
+    before shaping starts. `read`: the deferral minutes already read at `now` (`apply_bursts`)."""
     if not active(spec, identity_day, caps.daily):
         return None
-    return limits(await apply_bursts(redis, cid, spec, identity, identity_day, now), spec.build_plan(), caps, now)
+    states = await apply_bursts(redis, cid, spec, identity, identity_day, now, read)
+    return limits(states, spec.build_plan(), caps, now)
 
 
 async def throttled(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from redis.asyncio import Redis
 
-from orchestrator.core.domain_shaping import BLOCK_S, GroupState
+from orchestrator.core.campaign import Campaign
+from orchestrator.core.domain_shaping import BLOCK_S, DEFERRAL_BUCKET_S, GroupState
 from orchestrator.core.plan import Caps
 from orchestrator.core.plan_spec import PlanSpec
 from orchestrator.store import group_state, keys
@@ -58,3 +59,31 @@ async def test_unreadable_group_state_names_the_place(redis: Redis, raw: str, me
     await redis.hset(keys.IdentityKeys(IDENTITY).groups, "google", raw)
     with pytest.raises(BadStoredValueError, match=message):
         await group_state.load(redis, IDENTITY)
+
+
+async def test_one_read_of_the_deferral_minutes_serves_every_identity_of_a_tick(redis: Redis) -> None:
+    """The pacer's tick shares the minute hashes it read: the second identity's burst is still found from them."""
+    spec = Campaign.model_validate(
+        {
+            "name": "t",
+            "identities": [{"id": i, "from": f"n@{i}.example.com"} for i in ("g-a", "g-b")],
+            "template": {"id": 1, "subject": "Hello"},
+            "recipients": {"file": "r.csv"},
+            "shaping": {"per_domain_from_day": 1, "per_domain_from_daily": 1},
+        }
+    )
+    minute = int(NOW // DEFERRAL_BUCKET_S)
+    await redis.hset(keys.fb_deferrals(minute - 1), mapping={"g-a|google|d": 6, "g-a|google|o": 6, "g-b|naver|o": 3})
+    await redis.hset(keys.fb_deferrals(minute), mapping={"g-b|naver|d": 6, "g-b|naver|o": 6, "g-a|naver|o": 9})
+    read: dict[int, dict[object, object]] = {}
+    a = await group_state.shaping_limits(redis, "c", spec, "g-a", 3, Caps(2000, 400), NOW, read)
+    assert minute - 1 in read
+    assert minute in read
+    await redis.delete(keys.fb_deferrals(minute - 1), keys.fb_deferrals(minute))  # the second must not need them
+    b = await group_state.shaping_limits(redis, "c", spec, "g-b", 3, Caps(2000, 400), NOW, read)
+    assert a is not None
+    assert b is not None
+    assert (a["google"][0], b["naver"][0]) == (0, 0)  # each identity's own burst held its own group
+    assert "naver" not in a
+    assert "google" not in b
+    assert {g for g, s in (await group_state.load(redis, "g-b")).items() if s.blocked_at == NOW} == {"naver"}
