@@ -75,6 +75,8 @@ class _CPacked(AbstractConnection):
     """
 
     def pack_command(self, *args: Any) -> list[bytes]:
+        if self.encoder.encoding.lower().replace("-", "").replace("_", "") != "utf8":
+            return super().pack_command(*args)  # hiredis encodes text as UTF-8 only
         name = args[0]
         if isinstance(name, str):
             args = (*name.encode().split(), *args[1:])

@@ -210,9 +210,9 @@ class FeedbackStore:
 
 
 #: Field names of a subject's hours, already built: the pacer reads every identity's 48 hours x 10
-#: metrics each minute, the same names until the hour turns.
+#: metrics each minute, the same names until the hour turns (up to 480 names an entry: kept few).
 _FIELDS: dict[tuple[str, str, tuple[int, ...]], list[str]] = {}
-_FIELDS_MAX = 1024
+_FIELDS_MAX = 128
 _NAMES: Final = (ACCEPTED, *METRICS)
 
 

@@ -202,7 +202,8 @@ async def apply_bursts(
     """Back off each group of `identity` whose recent deferrals are a burst; every group's state after it.
 
     `read`: minute hashes already read at `now` (the pacer's tick shares them between its identities:
-    each hash holds every identity's counts); the ones read here are added to it.
+    each hash holds every identity's counts); the ones read here are added to it. A deferral counted
+    while the tick runs is seen by the identities after it at the next tick.
     """
     sh = spec.shaping
     minutes = deferrals.minutes(now, sh.deferral_window_s)

@@ -56,3 +56,12 @@ def test_what_hiredis_refuses_goes_through_redis_pys_packer() -> None:
     for bad in (None, True, object()):
         with pytest.raises(DataError):
             packed.pack_command("SET", "k", bad)  # type: ignore[attr-defined]
+
+
+def test_a_connection_told_another_encoding_packs_with_redis_py() -> None:
+    """hiredis writes text as UTF-8 only: a client set to another encoding keeps redis-py's packer and its bytes."""
+    plain = Connection(encoding="latin-1")
+    packed = _restart_tolerant(Connection)(server_seen=ServerSeen(), encoding="latin-1")
+    args = ("SET", "k", "café")
+    assert b"".join(packed.pack_command(*args)) == b"".join(plain.pack_command(*args))
+    assert b"caf\xe9" in b"".join(packed.pack_command(*args))
