@@ -292,9 +292,8 @@ class Pacer:
             await identities.save_progress(self.redis, identity, state.progress, today, caps.daily)
             states[identity] = state = await identities.load(self.redis, identity) or state
         day = effective_day(state.progress, lt.date, rec.spec.plan.progress_rules(rec.spec.mode))
-        groups = await group_state.shaping_limits(
-            self.redis, rec.cid, rec.spec, identity, day, caps, now, self._deferral_minutes
-        )
+        minutes = self._deferral_minutes
+        groups = await group_state.shaping_limits(self.redis, rec.cid, rec.spec, identity, day, caps, now, minutes)
         limits = Limits(
             groups=groups,
             identity=caps,
