@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 from typing import Any
 
 import hiredis
@@ -74,9 +75,13 @@ class _CPacked(AbstractConnection):
     float, which redis-py refuses with its own error) goes through redis-py's own packer unchanged.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._utf8 = codecs.lookup(self.encoder.encoding).name == "utf-8"  # hiredis encodes text as UTF-8 only
+
     def pack_command(self, *args: Any) -> list[bytes]:
-        if self.encoder.encoding.lower().replace("-", "").replace("_", "") != "utf8":
-            return super().pack_command(*args)  # hiredis encodes text as UTF-8 only
+        if not self._utf8:
+            return super().pack_command(*args)
         name = args[0]
         if isinstance(name, str):
             args = (*name.encode().split(), *args[1:])
