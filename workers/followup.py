@@ -24,7 +24,7 @@ from orchestrator.guarding import pause_on_send_status
 from orchestrator.pacing import Pacer
 from orchestrator.ses.errors import SesError
 from orchestrator.store import keys
-from orchestrator.store.feedback import FeedbackStore, Sent, parse_sent
+from orchestrator.store.feedback import FeedbackStore, Sent, parse_sent, queue_early
 
 log = structlog.get_logger("workers.followup")
 
@@ -72,11 +72,19 @@ class Followup:
         self.store = FeedbackStore(pacer.redis)
         self.after_s = after_s
 
-    async def run(self, now: float) -> dict[str, int]:
+    def queue_due(self, pipe: Any, now: float) -> None:
+        """Queue on `pipe` the read of the mails due for a lookup (one reply, for `run`'s `due`)."""
+        pipe.zrangebyscore(keys.FB_PENDING, "-inf", now - self.after_s, start=0, num=PER_SWEEP)
+
+    async def run(self, now: float, due: list[Any] | None = None) -> dict[str, int]:
+        """Look up the mails due (`due`: the reply of `queue_due` when the sweep read it already)."""
         sender = self.pacer.sender
         if self.after_s <= 0 or sender is None or not hasattr(sender, "status_page"):
             return {}
-        due = await self.redis.zrangebyscore(keys.FB_PENDING, "-inf", now - self.after_s, start=0, num=PER_SWEEP)
+        if due is None:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self.queue_due(pipe, now)
+                (due,) = await pipe.execute()
         if not due:
             return {}
         # The whole of each lookup under the bound, its Redis reads and writes too: a hundred side by
@@ -142,9 +150,21 @@ class Followup:
         await self.redis.zadd(keys.FB_PENDING, {message_id: now + FOLLOWUP_RECHECK_S - self.after_s})
 
 
-async def feedback_pass(pacer: Pacer, now: float) -> dict[str, int]:
-    """The sweep's share of the feedback work; returns counts for the sweep's log line."""
+async def feedback_pass(
+    pacer: Pacer, now: float, read: tuple[list[Any], list[Any] | None] | None = None
+) -> dict[str, int]:
+    """The sweep's share of the feedback work; returns counts for the sweep's log line.
+
+    `read`: (early ids, mails due for a lookup or None) when the sweep read them already (`queue_feedback`).
+    """
     store = FeedbackStore(pacer.redis)
-    stats = {"early_applied": await store.retry_early(now), "cohort_fields_pruned": await store.prune(now)}
-    stats.update(await Followup(pacer, pacer.config.followup_after_s).run(now))
+    early, due = read if read is not None else (None, None)
+    stats = {"early_applied": await store.retry_early(now, ids=early), "cohort_fields_pruned": await store.prune(now)}
+    stats.update(await Followup(pacer, pacer.config.followup_after_s).run(now, due))
     return stats
+
+
+def queue_feedback(pacer: Pacer, pipe: Any, now: float) -> None:
+    """Queue on `pipe` the reads `feedback_pass` starts with (three replies: forgotten, early ids, due mails)."""
+    queue_early(pipe, now)
+    Followup(pacer, pacer.config.followup_after_s).queue_due(pipe, now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -12,13 +13,16 @@ from orchestrator.core.sending import LookupResult, LookupVerdict, Sender, Statu
 from orchestrator.guarding import pause_on_send_status
 from orchestrator.pacing import Pacer
 from orchestrator.store import campaigns, compaction, events, keys
-from workers.followup import feedback_pass
+from workers.followup import feedback_pass, queue_feedback
 from workers.jobs import enqueue_sends
 
 log = structlog.get_logger("workers.sweep")
 
 #: How many status lookups of one campaign's doubts run at once.
 LOOKUPS_AT_ONCE = 16
+#: Overdue leases and due doubts one sweep takes per campaign (the rest wait for the next sweep).
+EXPIRE_BATCH = 1000
+RECONCILE_BATCH = 200
 
 
 class Sweeper:
@@ -40,19 +44,33 @@ class Sweeper:
             "reconciled_not_sent": 0,
             "left_in_doubt": 0,
         }
-        for cid in await campaigns.all_ids(self.redis):
+        cids = await campaigns.all_ids(self.redis)
+        # One round trip for the reads each pass starts with: most sweeps find nothing to do.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cid in cids:
+                ck = keys.CampaignKeys(cid)
+                pipe.zrangebyscore(ck.inflight, "-inf", now, start=0, num=EXPIRE_BATCH)
+                pipe.zrangebyscore(ck.doubt, "-inf", now, start=0, num=RECONCILE_BATCH)
+            queue_feedback(self.pacer, pipe, now)
+            *per_campaign, _, early, pending = await pipe.execute()
+        settled = False  # a lease parked or a doubt settled: the follow-up's due mails are read again
+        for n, cid in enumerate(cids):
             ck = keys.CampaignKeys(cid)
-            await self._expire(ck, now, stats)
+            overdue, doubts = per_campaign[2 * n], per_campaign[2 * n + 1]
+            if overdue:
+                await self._expire(ck, now, stats, overdue)
+                doubts = None  # a lease parked just now may already be due for its lookup
             if self.pacer.sender is not None:
-                await self._reconcile(self.pacer.sender, ck, now, stats)
-        stats.update(await feedback_pass(self.pacer, now))
-        stats["compacted"] = await self._compact(now)
+                settled |= await self._reconcile(self.pacer.sender, ck, now, stats, doubts)
+            settled |= bool(overdue)
+        stats.update(await feedback_pass(self.pacer, now, (early, None if settled else pending)))
+        stats["compacted"] = await self._compact(now, cids)
         return stats
 
-    async def _compact(self, now: float) -> int:
+    async def _compact(self, now: float, cids: list[str]) -> int:
         """Finished campaigns past their retention, compacted a bounded number of batches per sweep."""
         done = 0
-        for cid in await compaction.due(self.redis, now, self.config.completed_retention_s):
+        for cid in await compaction.due(self.redis, now, self.config.completed_retention_s, cids):
             finished, removed = await compaction.compact(self.redis, cid, now)
             if finished:
                 done += 1
@@ -61,9 +79,9 @@ class Sweeper:
                 break  # the budget of this sweep is spent
         return done
 
-    async def _expire(self, ck: keys.CampaignKeys, now: float, stats: dict[str, int]) -> None:
-        """Leases past their deadline: a grant whose job never started goes back on arq's queue."""
-        overdue = await self.redis.zrangebyscore(ck.inflight, "-inf", now, start=0, num=1000)
+    async def _expire(self, ck: keys.CampaignKeys, now: float, stats: dict[str, int], overdue: list[Any]) -> None:
+        """Leases past their deadline (`overdue`, read by the sweep): a grant whose job never started goes
+        back on arq's queue."""
         regrants: list[tuple[int, str]] = []
         for raw in overdue:
             idx = int(raw)
@@ -77,13 +95,17 @@ class Sweeper:
         if regrants:
             stats["regranted"] += await enqueue_sends(self.pacer.scripts, self.pacer.wall, ck.cid, regrants)
 
-    async def _reconcile(self, sender: Sender, ck: keys.CampaignKeys, now: float, stats: dict[str, int]) -> None:
-        due = await self.redis.zrangebyscore(ck.doubt, "-inf", now, start=0, num=200)
+    async def _reconcile(
+        self, sender: Sender, ck: keys.CampaignKeys, now: float, stats: dict[str, int], due: list[Any] | None
+    ) -> bool:
+        """Look up the doubts due (`due`: read by the sweep, or None to read them here); True when any was."""
+        if due is None:
+            due = await self.redis.zrangebyscore(ck.doubt, "-inf", now, start=0, num=RECONCILE_BATCH)
         if not due:
-            return
+            return False
         rec = await self.pacer.load_campaign(ck.cid)
         if rec is None:
-            return
+            return False
         # Side by side: each lookup waits for its own slot in the account's API budget (the share
         # reserved for lookups, or idle SendEmail slots), so a hundred doubts do not queue one by one.
         gate = asyncio.Semaphore(LOOKUPS_AT_ONCE)
@@ -93,6 +115,7 @@ class Sweeper:
                 await self._reconcile_one(sender, rec, ck, raw, now, stats)
 
         await asyncio.gather(*(one(str(raw)) for raw in due))
+        return True
 
     async def _reconcile_one(
         self,

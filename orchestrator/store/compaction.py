@@ -50,9 +50,11 @@ class Compacted:
     counts: dict[str, int]
 
 
-async def due(redis: Redis, now: float, retention_s: float) -> list[str]:
-    """Finished campaigns past their retention, no send of theirs in flight, whose compaction is not done."""
-    cids = [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)]
+async def due(redis: Redis, now: float, retention_s: float, cids: list[str] | None = None) -> list[str]:
+    """Finished campaigns past their retention, no send of theirs in flight, whose compaction is not done
+    (of `cids`, every campaign's id when the caller has not read them)."""
+    if cids is None:
+        cids = [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)]
     async with redis.pipeline(transaction=False) as pipe:
         for cid in cids:
             pipe.hmget(keys.campaign(cid), ["state", "changed_at", "compacted_at"])

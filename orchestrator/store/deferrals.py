@@ -11,7 +11,7 @@ window (none before a group's last block) and backs off each group whose count i
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from orchestrator.core.domain_shaping import GroupState, deferral_buckets
@@ -24,7 +24,7 @@ def minutes(now: float, window_s: float) -> range:
 
 def tally(
     identity: str,
-    states: dict[str, GroupState],
+    states: Mapping[str, GroupState],
     per_minute: Iterable[tuple[int, dict[Any, Any]]],
     window_s: float,
     now: float,

@@ -139,10 +139,15 @@ class FeedbackStore:
         await self.redis.zrem(keys.FB_EARLY, message_id)
         return counted.counted
 
-    async def retry_early(self, now: float, limit: int = 500) -> int:
-        """The sweep's pass: apply kept events whose send got recorded; forget those older than EARLY_TTL_S."""
-        await self.redis.zremrangebyscore(keys.FB_EARLY, "-inf", f"({now - EARLY_TTL_S}")
-        ids = await self.redis.zrange(keys.FB_EARLY, 0, limit - 1)
+    async def retry_early(self, now: float, limit: int = 500, ids: list[Any] | None = None) -> int:
+        """The sweep's pass: apply kept events whose send got recorded; forget those older than EARLY_TTL_S.
+
+        `ids`: the replies of `queue_early` when the sweep read them already (its one pipeline of reads).
+        """
+        if ids is None:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                queue_early(pipe, now, limit)
+                _, ids = await pipe.execute()
         return sum([await self.apply_early(str(m), now) for m in ids])
 
     async def trace(self, message_id: str) -> list[dict[str, Any]]:
@@ -214,6 +219,12 @@ class FeedbackStore:
 _FIELDS: dict[tuple[str, str, tuple[int, ...]], list[str]] = {}
 _FIELDS_MAX = 128
 _NAMES: Final = (ACCEPTED, *METRICS)
+
+
+def queue_early(pipe: Pipeline, now: float, limit: int = 500) -> None:
+    """Queue on `pipe` what `FeedbackStore.retry_early` starts with (two replies: forgotten, the ids kept)."""
+    pipe.zremrangebyscore(keys.FB_EARLY, "-inf", f"({now - EARLY_TTL_S}")
+    pipe.zrange(keys.FB_EARLY, 0, limit - 1)
 
 
 def queue_buckets(pipe: Pipeline, kind: str, subjects: list[str], hours: list[int]) -> None:

@@ -8,6 +8,8 @@ at the identity's own day. The grant script enforces the caps computed here (sto
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import structlog
@@ -58,21 +60,22 @@ _DECODED: dict[str, GroupState] = {}
 _DECODED_MAX = 4096
 
 
-async def load(redis: Redis, identity: str) -> dict[str, GroupState]:
-    """Every provider group with a stored state for `identity`."""
+async def load(redis: Redis, identity: str) -> Mapping[str, GroupState]:
+    """Every provider group with a stored state for `identity` (read-only, `decode_all`)."""
     return decode_all(identity, await redis.hgetall(keys.IdentityKeys(identity).groups))
 
 
 #: Each identity's last stored hash and its decoding: the pacer reads the hash before every grant,
 #: and it changes only at a day roll or a block.
-_LAST: dict[str, tuple[dict[Any, Any], dict[str, GroupState]]] = {}
+_LAST: dict[str, tuple[dict[Any, Any], Mapping[str, GroupState]]] = {}
 
 
-def decode_all(identity: str, raw: dict[Any, Any]) -> dict[str, GroupState]:
-    """The identity's stored group hash, decoded (a new dict: the caller may change it)."""
+def decode_all(identity: str, raw: dict[Any, Any]) -> Mapping[str, GroupState]:
+    """The identity's stored group hash, decoded. Read-only: an unchanged hash gives the same mapping
+    again (an identity may have thousands of groups; a caller that changes a state copies it first)."""
     last = _LAST.get(identity)
     if last is not None and last[0] == raw:
-        return dict(last[1])
+        return last[1]
     out: dict[str, GroupState] = {}
     for g, v in raw.items():
         text = str(v)
@@ -85,8 +88,9 @@ def decode_all(identity: str, raw: dict[Any, Any]) -> dict[str, GroupState]:
         out[str(g)] = state
     if len(_LAST) >= _DECODED_MAX:
         _LAST.clear()
-    _LAST[identity] = (dict(raw), out)
-    return dict(out)
+    frozen = MappingProxyType(out)
+    _LAST[identity] = (dict(raw), frozen)
+    return frozen
 
 
 async def block(redis: Redis, identity: str, group: str, now: float, reason: str, identity_day: int) -> GroupState:
@@ -136,20 +140,43 @@ async def back_off(
     return state
 
 
-def limits(states: dict[str, GroupState], plan: Plan, identity: Caps, now: float) -> dict[str, tuple[int, int, float]]:
-    """The grant script's per-group caps: (hourly, daily, held until) for each group with a state of its own."""
-    out: dict[str, tuple[int, int, float]] = {}
-    # Groups in the same state have the same caps. Equal stored texts decode to one object
-    # (`decode_all`), so its id finds them without hashing the state; `states` keeps each alive.
-    seen: dict[int, tuple[int, int, float]] = {}
-    for group, state in states.items():
-        limit = seen.get(id(state))
+class GroupCaps(Mapping[str, tuple[int, int, float]]):
+    """The grant script's per-group caps: (hourly, daily, held until) for each group with a state of
+    its own, computed when asked. A grant call names only the groups of its candidates (a few), while
+    an identity's stored states may run to thousands: computing them all at every tick cost more than
+    the grant itself."""
+
+    def __init__(self, states: Mapping[str, GroupState], plan: Plan, identity: Caps, now: float) -> None:
+        self._states = states
+        self._plan = plan
+        self._identity = identity
+        self._now = now
+        # Groups in the same state have the same caps. Equal stored texts decode to one object
+        # (`decode_all`), so its id finds them without hashing the state; `_states` keeps each alive.
+        self._by_state: dict[int, tuple[int, int, float]] = {}
+
+    def __getitem__(self, group: str) -> tuple[int, int, float]:
+        state = self._states[group]
+        limit = self._by_state.get(id(state))
         if limit is None:
-            caps = group_caps(plan, state, identity, now)
-            until = state.next_change(now) if caps.hourly <= 0 else None
-            limit = seen[id(state)] = (caps.hourly, caps.daily, until if until is not None else 0.0)
-        out[group] = limit
-    return out
+            caps = group_caps(self._plan, state, self._identity, self._now)
+            until = state.next_change(self._now) if caps.hourly <= 0 else None
+            limit = self._by_state[id(state)] = (caps.hourly, caps.daily, until if until is not None else 0.0)
+        return limit
+
+    def __contains__(self, group: object) -> bool:
+        return group in self._states
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._states)
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+
+def limits(states: Mapping[str, GroupState], plan: Plan, identity: Caps, now: float) -> GroupCaps:
+    """The grant script's per-group caps: (hourly, daily, held until) for each group with a state of its own."""
+    return GroupCaps(states, plan, identity, now)
 
 
 async def roll(
@@ -198,7 +225,7 @@ async def apply_bursts(
     identity_day: int,
     now: float,
     read: dict[int, dict[Any, Any]] | None = None,
-) -> dict[str, GroupState]:
+) -> Mapping[str, GroupState]:
     """Back off each group of `identity` whose recent deferrals are a burst; every group's state after it.
 
     `read`: minute hashes already read at `now` (the pacer's tick shares them between its identities:
@@ -216,16 +243,17 @@ async def apply_bursts(
         raw, *per_minute = await pipe.execute()
     known.update(zip(missing, per_minute, strict=True))
     states = decode_all(identity, raw)
+    backed_off: dict[str, GroupState] = {}
     for group, (deferred, outcomes) in sorted(
         deferrals.tally(identity, states, ((b, known[b]) for b in minutes), sh.deferral_window_s, now).items()
     ):
         if deferral_burst(deferred, outcomes, sh.deferral_burst, sh.deferral_share):
             detail = f"{deferred} deferrals or soft bounces of {outcomes} outcomes"
-            states[group] = await back_off(
+            backed_off[group] = await back_off(
                 redis, cid, identity, group, now, DEFERRAL_BURST_REASON, identity_day, shaped=True, detail=detail
             )
             log.warning("domain_backoff", campaign=cid, identity=identity, group=group, detail=detail)
-    return states
+    return {**states, **backed_off} if backed_off else states
 
 
 async def shaping_limits(
@@ -237,7 +265,7 @@ async def shaping_limits(
     caps: Caps,
     now: float,
     read: dict[int, dict[Any, Any]] | None = None,
-) -> dict[str, tuple[int, int, float]] | None:
+) -> GroupCaps | None:
     """The pacer's hook: the grant's per-group caps for one identity (deferral bursts acted on first), None
     before shaping starts. `read`: the deferral minutes already read at `now` (`apply_bursts`)."""
     if not active(spec, identity_day, caps.daily):

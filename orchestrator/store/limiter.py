@@ -8,7 +8,7 @@ given every key it touches: the recipients it may pick are peeked first (store/g
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from orchestrator.core.calendar import tencent_day
@@ -65,7 +65,7 @@ class Limits:
     domain_share: float  # 0 turns the recipient-domain share off
     #: Per-domain shaping (None: off): provider group -> its own (hourly, daily, held until) caps;
     #: a group not named has only the identity's (store/group_state.py).
-    groups: dict[str, tuple[int, int, float]] | None = None
+    groups: Mapping[str, tuple[int, int, float]] | None = None
 
     def groups_arg(self, declared: Iterable[str]) -> str:
         """ARGV 22 for one script call: the caps of the `declared` groups that have their own.

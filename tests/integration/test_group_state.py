@@ -87,3 +87,27 @@ async def test_one_read_of_the_deferral_minutes_serves_every_identity_of_a_tick(
     assert "naver" not in a
     assert "google" not in b
     assert {g for g, s in (await group_state.load(redis, "g-b")).items() if s.blocked_at == NOW} == {"naver"}
+
+
+def test_group_caps_are_worked_out_only_for_the_groups_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An identity with thousands of groups: a grant asks for a few, and only theirs are computed;
+    each answer equals the caps worked out on their own, and the mapping still lists every group."""
+    states = {f"d{n}.example.com": GroupState(day=1 + n % 7) for n in range(3000)}
+    states["google"] = GroupState(day=2, blocked_at=NOW - 60, reason="FailedOperation.TemporaryBlocked")
+    asked: list[GroupState] = []
+    real = group_state.group_caps
+
+    def counted(plan: object, state: GroupState, identity: Caps, now: float) -> Caps:
+        asked.append(state)
+        return real(plan, state, identity, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(group_state, "group_caps", counted)
+    caps = group_state.limits(states, PLAN, Caps(6000, 500), NOW)
+    assert len(caps) == 3001
+    assert "d5.example.com" in caps
+    assert "other.example.com" not in caps
+    assert caps["google"] == (0, 0, NOW - 60 + BLOCK_S)
+    assert caps["d5.example.com"] == caps["d12.example.com"]  # the same day: equal caps
+    assert len(asked) == 3  # google, then d5's state (day 6) and d12's (day 6) once each, not 3,001
+    plain = real(PLAN, states["d5.example.com"], Caps(6000, 500), NOW)
+    assert caps["d5.example.com"] == (plain.hourly, plain.daily, 0.0)

@@ -58,6 +58,10 @@ class SesEmulator:
         self.call_log_path = Path(call_log_path) if call_log_path else None
         self.status_log: list[StatusRecord] = []
         self.events: list[dict[str, Any]] = []
+        # The status API's lookups by (account, day) and each message's events, kept beside the logs
+        # (`_log_status`, `_accept`): a scan of the whole logs per lookup grew with every send.
+        self._status_by_day: dict[tuple[str, date], list[StatusRecord]] = defaultdict(list)
+        self._events_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.send_log_path = Path(send_log_path) if send_log_path else None
         start = clock.now()
         self.blocked: dict[str, float] = {a.lower(): start for a in world.blocklist}  # address -> since
@@ -215,7 +219,11 @@ class SesEmulator:
         if status is not None:
             now = self.clock.now()
             mid = self._message_id(now)
-            self.status_log.append(StatusRecord(mid, account, from_address, to_address, status, now, self.day_of(now)))
+            self._log_status(StatusRecord(mid, account, from_address, to_address, status, now, self.day_of(now)))
+
+    def _log_status(self, record: StatusRecord) -> None:
+        self.status_log.append(record)
+        self._status_by_day[(record.account, record.day)].append(record)
 
     def _accept(
         self,
@@ -239,7 +247,7 @@ class SesEmulator:
             if self.send_log_path is not None:
                 with self.send_log_path.open("a", encoding="utf-8") as fh:
                     fh.write(record.to_json() + "\n")
-            self.status_log.append(StatusRecord(message_id, account.name, from_address, to, 0, now, self.day_of(now)))
+            self._log_status(StatusRecord(message_id, account.name, from_address, to, 0, now, self.day_of(now)))
             fate = fate_of(
                 self.rng,
                 self.world.behaviour_for(to.rpartition("@")[2], from_address),
@@ -252,6 +260,8 @@ class SesEmulator:
                 subject=subject,
             )
             self.events.extend(fate.events)
+            for e in fate.events:
+                self._events_of[e["bulkId"]].append(e)
             if fate.hard_bounce_at is not None:
                 self.blocked.setdefault(to.lower(), fate.hard_bounce_at)
             if fate.unsubscribed_at is not None:
@@ -273,17 +283,14 @@ class SesEmulator:
         mid = str(p.get("MessageId") or "")
         rows = [
             r
-            for r in self.status_log
-            if r.account == account.name
-            and r.day == day
-            and (not to or r.to_address.lower() == to)
-            and (not mid or r.message_id == mid)
+            for r in self._status_by_day.get((account.name, day), ())
+            if (not to or r.to_address.lower() == to) and (not mid or r.message_id == mid)
         ]
         return {"EmailStatusList": [self._status_row(r) for r in rows[offset : offset + limit]]}
 
     def _status_row(self, r: StatusRecord) -> dict[str, Any]:
         now = self.clock.now()
-        seen = {e["event"]: e for e in self.events if e["bulkId"] == r.message_id and e["timestamp"] <= now}
+        seen = {e["event"]: e for e in self._events_of.get(r.message_id, ()) if e["timestamp"] <= now}
         deliver_status, deliver_time, message = 0, 0, ""
         if "delivered" in seen:
             deliver_status, deliver_time = 1, seen["delivered"]["timestamp"]

@@ -1,0 +1,70 @@
+"""The guardrails' judgement of one campaign's identities (orchestrator/guarding.py) on a real redis-server.
+
+The pacer judges every minute; a judgement whose figures and hours have not changed is not worked out
+again. These tests show a changed count, a changed hour or another campaign is never answered from it.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from orchestrator.core.campaign import Campaign
+from orchestrator.core.quality import ACCEPTED, HOUR_S, hour_of
+from orchestrator.guarding import judge_identities
+from orchestrator.store import keys
+
+NOW = 1_796_083_200.0 + 1800  # half past an hour
+SPEC = Campaign.model_validate(
+    {
+        "name": "t",
+        "identities": [{"id": "j-a", "from": "n@a.example.com"}, {"id": "j-b", "from": "n@b.example.com"}],
+        "template": {"id": 1, "subject": "Hello"},
+        "recipients": {"file": "r.csv"},
+    }
+)
+IDS = ["j-a", "j-b"]
+
+
+async def count(redis: Redis, hour: int, metric: str, identity: str, n: int) -> None:
+    await redis.hincrby(keys.FB_COHORTS, f"{hour}|{metric}|i|{identity}", n)
+
+
+async def test_a_count_changed_in_the_same_hour_is_judged_again(redis: Redis) -> None:
+    """Same campaign, same instant, one more hard bounce: the second judgement sees it."""
+    h = hour_of(NOW)
+    await count(redis, h, ACCEPTED, "j-a", 1000)
+    await count(redis, h, "hard_bounce", "j-a", 1)
+    first = await judge_identities(redis, "c1", SPEC, IDS, NOW)
+    again = await judge_identities(redis, "c1", SPEC, IDS, NOW)
+    assert first == again
+    assert (first["j-a"].verdicts["hard_bounce"].count, first["j-a"].pause) == (1, None)
+    await count(redis, h, "hard_bounce", "j-a", 199)  # 20 % of 1,000: surely past the 10 % pause line
+    after = await judge_identities(redis, "c1", SPEC, IDS, NOW)
+    assert after["j-a"].verdicts["hard_bounce"].count == 200
+    assert after["j-a"].pause is not None
+    assert after["j-b"].verdicts["hard_bounce"].sample == 0
+
+
+async def test_a_later_hour_reads_its_own_window(redis: Redis) -> None:
+    """The same counts judged a whole window later: the old hours have left it."""
+    h = hour_of(NOW)
+    await count(redis, h, ACCEPTED, "j-a", 500)
+    await count(redis, h, "hard_bounce", "j-a", 50)
+    now_ = await judge_identities(redis, "c1", SPEC, IDS, NOW)
+    later = await judge_identities(redis, "c1", SPEC, IDS, NOW + SPEC.guardrails.window_hours * HOUR_S)
+    assert now_["j-a"].verdicts["hard_bounce"].sample == 500
+    assert later["j-a"].verdicts["hard_bounce"].sample == 0
+
+
+async def test_another_campaign_or_identity_list_is_judged_on_its_own(redis: Redis) -> None:
+    """Two campaigns judged in turn at one instant each get their own identities' verdicts."""
+    h = hour_of(NOW)
+    await count(redis, h, ACCEPTED, "j-a", 300)
+    await count(redis, h, ACCEPTED, "j-b", 700)
+    a = await judge_identities(redis, "c1", SPEC, ["j-a"], NOW)
+    b = await judge_identities(redis, "c2", SPEC, ["j-b"], NOW)
+    both = await judge_identities(redis, "c1", SPEC, IDS, NOW)
+    assert set(a) == {"j-a"}
+    assert set(b) == {"j-b"}
+    assert b["j-b"].verdicts["hard_bounce"].sample == 700
+    assert {i: g.verdicts["hard_bounce"].sample for i, g in both.items()} == {"j-a": 300, "j-b": 700}
