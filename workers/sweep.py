@@ -13,6 +13,7 @@ from orchestrator.core.sending import LookupResult, LookupVerdict, Sender, Statu
 from orchestrator.guarding import pause_on_send_status
 from orchestrator.pacing import Pacer
 from orchestrator.store import campaigns, compaction, events, keys
+from orchestrator.store.stored_values import refused
 from workers.followup import feedback_pass, queue_feedback
 from workers.jobs import enqueue_sends
 
@@ -52,11 +53,18 @@ class Sweeper:
                 pipe.zrangebyscore(ck.inflight, "-inf", now, start=0, num=EXPIRE_BATCH)
                 pipe.zrangebyscore(ck.doubt, "-inf", now, start=0, num=RECONCILE_BATCH)
             queue_feedback(self.pacer, pipe, now)
-            *per_campaign, _, early, pending = await pipe.execute()
+            *per_campaign, forgotten, early, pending = await pipe.execute(raise_on_error=False)
+        for reply in (forgotten, early, pending):
+            if isinstance(reply, Exception):
+                raise reply  # the feedback keys are shared: nothing of it can be done
         settled = False  # a lease parked or a doubt settled: the follow-up's due mails are read again
         for n, cid in enumerate(cids):
             ck = keys.CampaignKeys(cid)
             overdue, doubts = per_campaign[2 * n], per_campaign[2 * n + 1]
+            why = refused(overdue) or refused(doubts)
+            if why is not None:  # one campaign's keys unreadable: the others are still swept
+                log.warning("sweep_campaign_skipped", campaign=cid, reason=why)
+                continue
             if overdue:
                 await self._expire(ck, now, stats, overdue)
                 doubts = None  # a lease parked just now may already be due for its lookup

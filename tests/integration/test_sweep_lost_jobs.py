@@ -78,3 +78,21 @@ async def test_sweep_leaves_a_corrupt_doubt_for_later_and_goes_on(redis: Redis, 
     assert await redis.zscore(ck.doubt, str(bad)) == START + 10 + pacer.config.reconcile_retry_s
     assert await redis.hget(ck.state(bad), str(bad)) == "d|tok|not-a-time|1|x:1|also-not"
     assert (await redis.hget(ck.state(good), str(good))).startswith(f"g|{good_grant}|")
+
+
+async def test_one_campaign_with_unreadable_keys_does_not_stop_the_others(redis: Redis, tmp_path: Path) -> None:
+    """A campaign whose lease or doubt set holds another type is skipped with a warning; the sweep still
+    re-enqueues the lost jobs of every other campaign, whichever comes first in the list."""
+    cid, grants = await _granted(redis, tmp_path, 2)
+    job_ids = {send_job_id(cid, idx, grant) for idx, grant in grants}
+    await redis.delete(QUEUE, *(job_key_prefix + j for j in job_ids))
+    for ghost in ("0-first", "zz-last"):  # sorted before and after the real campaign
+        await redis.zadd(keys.CAMPAIGNS, {ghost: 0 if ghost.startswith("0") else 9e12})
+    await redis.set(keys.CampaignKeys("0-first").inflight, "not a sorted set")
+    await redis.set(keys.CampaignKeys("zz-last").doubt, "not a sorted set")
+
+    clock = VirtualClock(START + 121)
+    stats = await Sweeper(build_pacer(redis, clock, sender=ClockedSender(clock), wall=clock)).sweep()
+
+    assert stats["regranted"] == 2
+    assert {str(m) for m in await redis.zrange(QUEUE, 0, -1)} == job_ids
