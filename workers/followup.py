@@ -76,10 +76,15 @@ class Followup:
         """Queue on `pipe` the read of the mails due for a lookup (one reply, for `run`'s `due`)."""
         pipe.zrangebyscore(keys.FB_PENDING, "-inf", now - self.after_s, start=0, num=PER_SWEEP)
 
+    @property
+    def on(self) -> bool:
+        """Whether follow-ups are made: an interval set and a sender that can look up statuses."""
+        return self.after_s > 0 and self.pacer.sender is not None and hasattr(self.pacer.sender, "status_page")
+
     async def run(self, now: float, due: list[Any] | None = None) -> dict[str, int]:
         """Look up the mails due (`due`: the reply of `queue_due` when the sweep read it already)."""
         sender = self.pacer.sender
-        if self.after_s <= 0 or sender is None or not hasattr(sender, "status_page"):
+        if not self.on or sender is None:
             return {}
         if due is None:
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -151,11 +156,12 @@ class Followup:
 
 
 async def feedback_pass(
-    pacer: Pacer, now: float, read: tuple[list[Any], list[Any] | None] | None = None
+    pacer: Pacer, now: float, read: tuple[list[str] | None, list[str] | None] | None = None
 ) -> dict[str, int]:
     """The sweep's share of the feedback work; returns counts for the sweep's log line.
 
-    `read`: (early ids, mails due for a lookup or None) when the sweep read them already (`queue_feedback`).
+    `read`: (early ids, mails due for a lookup), each None to be read here; the sweep passes an empty
+    list for a read that found nothing (`queue_feedback`), and the pass is skipped.
     """
     store = FeedbackStore(pacer.redis)
     early, due = read if read is not None else (None, None)
@@ -165,6 +171,9 @@ async def feedback_pass(
 
 
 def queue_feedback(pacer: Pacer, pipe: Any, now: float) -> None:
-    """Queue on `pipe` the reads `feedback_pass` starts with (three replies: forgotten, early ids, due mails)."""
+    """Queue on `pipe` the reads `feedback_pass` starts with: forgotten, early ids, and with the
+    follow-up on, the mails due (two or three replies)."""
     queue_early(pipe, now)
-    Followup(pacer, pacer.config.followup_after_s).queue_due(pipe, now)
+    followup = Followup(pacer, pacer.config.followup_after_s)
+    if followup.on:
+        followup.queue_due(pipe, now)

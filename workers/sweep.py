@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import structlog
 
@@ -46,18 +45,17 @@ class Sweeper:
             "left_in_doubt": 0,
         }
         cids = await campaigns.all_ids(self.redis)
-        # One round trip for the reads each pass starts with: most sweeps find nothing to do.
+        # One round trip to find which passes have anything to do: most sweeps find nothing. The read
+        # only ever skips a pass. A pass with work reads again in its turn, as it always did: a doubt
+        # of a later campaign may be parked anew (due later) while an earlier one is being settled.
         async with self.redis.pipeline(transaction=False) as pipe:
             for cid in cids:
                 ck = keys.CampaignKeys(cid)
-                pipe.zrangebyscore(ck.inflight, "-inf", now, start=0, num=EXPIRE_BATCH)
-                pipe.zrangebyscore(ck.doubt, "-inf", now, start=0, num=RECONCILE_BATCH)
+                pipe.zrangebyscore(ck.inflight, "-inf", now, start=0, num=1)
+                pipe.zrangebyscore(ck.doubt, "-inf", now, start=0, num=1)
             queue_feedback(self.pacer, pipe, now)
-            *per_campaign, forgotten, early, pending = await pipe.execute(raise_on_error=False)
-        for reply in (forgotten, early, pending):
-            if isinstance(reply, Exception):
-                raise reply  # the feedback keys are shared: nothing of it can be done
-        settled = False  # a lease parked or a doubt settled: the follow-up's due mails are read again
+            replies = await pipe.execute(raise_on_error=False)
+        per_campaign, feedback = replies[: 2 * len(cids)], replies[2 * len(cids) :]
         for n, cid in enumerate(cids):
             ck = keys.CampaignKeys(cid)
             overdue, doubts = per_campaign[2 * n], per_campaign[2 * n + 1]
@@ -66,12 +64,14 @@ class Sweeper:
                 log.warning("sweep_campaign_skipped", campaign=cid, reason=why)
                 continue
             if overdue:
-                await self._expire(ck, now, stats, overdue)
-                doubts = None  # a lease parked just now may already be due for its lookup
-            if self.pacer.sender is not None:
-                settled |= await self._reconcile(self.pacer.sender, ck, now, stats, doubts)
-            settled |= bool(overdue)
-        stats.update(await feedback_pass(self.pacer, now, (early, None if settled else pending)))
+                await self._expire(ck, now, stats)
+            if self.pacer.sender is not None and (overdue or doubts):  # a lease parked now may be due now
+                await self._reconcile(self.pacer.sender, ck, now, stats)
+        # A feedback read that found nothing skips its pass ([]); any other answer is read again there
+        # (None), where a refused key fails the sweep as before, after the campaigns were swept.
+        early: list[str] | None = [] if feedback[1] == [] else None
+        due: list[str] | None = [] if len(feedback) > 2 and feedback[2] == [] else None
+        stats.update(await feedback_pass(self.pacer, now, (early, due)))
         stats["compacted"] = await self._compact(now, cids)
         return stats
 
@@ -87,9 +87,9 @@ class Sweeper:
                 break  # the budget of this sweep is spent
         return done
 
-    async def _expire(self, ck: keys.CampaignKeys, now: float, stats: dict[str, int], overdue: list[Any]) -> None:
-        """Leases past their deadline (`overdue`, read by the sweep): a grant whose job never started goes
-        back on arq's queue."""
+    async def _expire(self, ck: keys.CampaignKeys, now: float, stats: dict[str, int]) -> None:
+        """Leases past their deadline: a grant whose job never started goes back on arq's queue."""
+        overdue = await self.redis.zrangebyscore(ck.inflight, "-inf", now, start=0, num=EXPIRE_BATCH)
         regrants: list[tuple[int, str]] = []
         for raw in overdue:
             idx = int(raw)
@@ -103,17 +103,13 @@ class Sweeper:
         if regrants:
             stats["regranted"] += await enqueue_sends(self.pacer.scripts, self.pacer.wall, ck.cid, regrants)
 
-    async def _reconcile(
-        self, sender: Sender, ck: keys.CampaignKeys, now: float, stats: dict[str, int], due: list[Any] | None
-    ) -> bool:
-        """Look up the doubts due (`due`: read by the sweep, or None to read them here); True when any was."""
-        if due is None:
-            due = await self.redis.zrangebyscore(ck.doubt, "-inf", now, start=0, num=RECONCILE_BATCH)
+    async def _reconcile(self, sender: Sender, ck: keys.CampaignKeys, now: float, stats: dict[str, int]) -> None:
+        due = await self.redis.zrangebyscore(ck.doubt, "-inf", now, start=0, num=RECONCILE_BATCH)
         if not due:
-            return False
+            return
         rec = await self.pacer.load_campaign(ck.cid)
         if rec is None:
-            return False
+            return
         # Side by side: each lookup waits for its own slot in the account's API budget (the share
         # reserved for lookups, or idle SendEmail slots), so a hundred doubts do not queue one by one.
         gate = asyncio.Semaphore(LOOKUPS_AT_ONCE)
@@ -123,7 +119,6 @@ class Sweeper:
                 await self._reconcile_one(sender, rec, ck, raw, now, stats)
 
         await asyncio.gather(*(one(str(raw)) for raw in due))
-        return True
 
     async def _reconcile_one(
         self,

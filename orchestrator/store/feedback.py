@@ -142,7 +142,7 @@ class FeedbackStore:
     async def retry_early(self, now: float, limit: int = 500, ids: list[Any] | None = None) -> int:
         """The sweep's pass: apply kept events whose send got recorded; forget those older than EARLY_TTL_S.
 
-        `ids`: the replies of `queue_early` when the sweep read them already (its one pipeline of reads).
+        `ids`: the ids when the caller read them already (`queue_early`; the sweep passes [] for none).
         """
         if ids is None:
             async with self.redis.pipeline(transaction=False) as pipe:

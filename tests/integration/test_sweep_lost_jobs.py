@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import pytest
 from arq.constants import job_key_prefix
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from orchestrator.core.clock import VirtualClock
 from orchestrator.core.plan import Caps
@@ -95,4 +98,50 @@ async def test_one_campaign_with_unreadable_keys_does_not_stop_the_others(redis:
     stats = await Sweeper(build_pacer(redis, clock, sender=ClockedSender(clock), wall=clock)).sweep()
 
     assert stats["regranted"] == 2
+    assert {str(m) for m in await redis.zrange(QUEUE, 0, -1)} == job_ids
+
+
+async def test_a_doubt_parked_anew_during_the_sweep_waits_for_its_time(redis: Redis, tmp_path: Path) -> None:
+    """While an earlier campaign's doubts are settled, a later campaign's doubt is parked again, due
+    later: the sweep must not look it up now (a lookup too early may read "not sent" and send twice)."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    c1, g1 = await _granted(redis, tmp_path / "a", 2)
+    c2, g2 = await _granted(redis, tmp_path / "b", 3)
+    first, second = [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)]
+    grants = {c1: g1, c2: g2}
+    for cid in (first, second):
+        idx = grants[cid][0][0]
+        await redis.hset(keys.CampaignKeys(cid).state(idx), str(idx), "d|tok|not-a-time|1|x:1|also-not")
+        await redis.zadd(keys.CampaignKeys(cid).doubt, {str(idx): START})
+    clock = VirtualClock(START + 10)
+    pacer = build_pacer(redis, clock, sender=ClockedSender(clock), wall=clock)
+    later, later_idx = keys.CampaignKeys(second), grants[second][0][0]
+    load = pacer.load_campaign
+
+    async def parking_the_later_doubt_anew(cid: str) -> Any:
+        if cid == first:
+            await redis.zadd(later.doubt, {str(later_idx): START + 1000})
+        return await load(cid)
+
+    pacer.load_campaign = parking_the_later_doubt_anew  # type: ignore[method-assign]
+    await Sweeper(pacer).sweep()
+    assert await redis.zscore(later.doubt, str(later_idx)) == START + 1000
+
+
+@pytest.mark.parametrize("key", [keys.FB_PENDING, keys.FB_EARLY])
+async def test_a_broken_feedback_key_never_stops_the_campaigns_sweep(redis: Redis, tmp_path: Path, key: str) -> None:
+    """The follow-up's or the early events' set holding another type: lost jobs are still put back
+    (with the follow-up off, its set is not even read)."""
+    cid, grants = await _granted(redis, tmp_path, 2)
+    job_ids = {send_job_id(cid, idx, grant) for idx, grant in grants}
+    await redis.delete(QUEUE, *(job_key_prefix + j for j in job_ids))
+    await redis.set(key, "not a sorted set")
+    clock = VirtualClock(START + 121)
+    sweeper = Sweeper(build_pacer(redis, clock, wall=clock))  # no sender: the follow-up is off
+    if key == keys.FB_EARLY:
+        with pytest.raises(ResponseError):  # the shared early set fails the sweep, after the campaigns
+            await sweeper.sweep()
+    else:
+        assert (await sweeper.sweep())["regranted"] == 2
     assert {str(m) for m in await redis.zrange(QUEUE, 0, -1)} == job_ids
