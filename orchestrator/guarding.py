@@ -10,7 +10,6 @@ hold it decides (orchestrator/pacing.py).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import structlog
 from redis.asyncio import Redis
@@ -62,26 +61,11 @@ async def judge_identities(
         pipe.hget(keys.GUARD_ACK, cid)
         queue_buckets(pipe, "i", identity_ids, hours)
         ack, *replies = await pipe.execute()
-    # The verdicts depend on `now` only through its hours: the same counts read for the same hours
-    # and lines give the same verdicts (the pacer judges each minute; the counts change more slowly).
-    seen = (identity_ids, hours[0], len(hours), ack, replies, lines, g.confidence_z)
-    last = _JUDGED.get(cid)
-    if last is not None and last[0] == seen:
-        return dict(last[1])
     counts = parse_buckets(identity_ids, hours, replies)
     start = first_hour(None if ack is None else float(ack))
     if start is not None:  # only the hours after the last acknowledged pause are judged
         counts = {i: {h: c for h, c in by_hour.items() if h >= start} for i, by_hour in counts.items()}
-    verdicts = {i: decide(i, quality(counts[i], now, window_s, lines, g.confidence_z)) for i in identity_ids}
-    if len(_JUDGED) >= _JUDGED_MAX:
-        _JUDGED.clear()
-    _JUDGED[cid] = (seen, verdicts)
-    return dict(verdicts)
-
-
-#: Each campaign's last figures read and the verdicts judged from them (`judge_identities`).
-_JUDGED: dict[str, tuple[tuple[Any, ...], dict[str, IdentityGuard]]] = {}
-_JUDGED_MAX = 256
+    return {i: decide(i, quality(counts[i], now, window_s, lines, g.confidence_z)) for i in identity_ids}
 
 
 async def pause_on_send_status(redis: Redis, cid: str, send_status: int | None, now: float, where: str) -> bool:

@@ -73,7 +73,7 @@ class Followup:
         self.after_s = after_s
 
     def queue_due(self, pipe: Any, now: float) -> None:
-        """Queue on `pipe` the read of the mails due for a lookup (one reply, for `run`'s `due`)."""
+        """Queue on `pipe` the read of the mails due for a lookup (one reply)."""
         pipe.zrangebyscore(keys.FB_PENDING, "-inf", now - self.after_s, start=0, num=PER_SWEEP)
 
     @property
@@ -81,15 +81,13 @@ class Followup:
         """Whether follow-ups are made: an interval set and a sender that can look up statuses."""
         return self.after_s > 0 and self.pacer.sender is not None and hasattr(self.pacer.sender, "status_page")
 
-    async def run(self, now: float, due: list[Any] | None = None) -> dict[str, int]:
-        """Look up the mails due (`due`: the reply of `queue_due` when the sweep read it already)."""
+    async def run(self, now: float) -> dict[str, int]:
         sender = self.pacer.sender
         if not self.on or sender is None:
             return {}
-        if due is None:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                self.queue_due(pipe, now)
-                (due,) = await pipe.execute()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            self.queue_due(pipe, now)
+            (due,) = await pipe.execute()
         if not due:
             return {}
         # The whole of each lookup under the bound, its Redis reads and writes too: a hundred side by
@@ -155,18 +153,19 @@ class Followup:
         await self.redis.zadd(keys.FB_PENDING, {message_id: now + FOLLOWUP_RECHECK_S - self.after_s})
 
 
-async def feedback_pass(
-    pacer: Pacer, now: float, read: tuple[list[str] | None, list[str] | None] | None = None
-) -> dict[str, int]:
+async def feedback_pass(pacer: Pacer, now: float, early: bool = True, followup: bool = True) -> dict[str, int]:
     """The sweep's share of the feedback work; returns counts for the sweep's log line.
 
-    `read`: (early ids, mails due for a lookup), each None to be read here; the sweep passes an empty
-    list for a read that found nothing (`queue_feedback`), and the pass is skipped.
+    `early`, `followup` False: the sweep's read (`queue_feedback`) found no kept event, no mail due,
+    and that pass is skipped.
     """
     store = FeedbackStore(pacer.redis)
-    early, due = read if read is not None else (None, None)
-    stats = {"early_applied": await store.retry_early(now, ids=early), "cohort_fields_pruned": await store.prune(now)}
-    stats.update(await Followup(pacer, pacer.config.followup_after_s).run(now, due))
+    stats = {
+        "early_applied": await store.retry_early(now) if early else 0,
+        "cohort_fields_pruned": await store.prune(now),
+    }
+    if followup:
+        stats.update(await Followup(pacer, pacer.config.followup_after_s).run(now))
     return stats
 
 

@@ -67,11 +67,10 @@ class Sweeper:
                 await self._expire(ck, now, stats)
             if self.pacer.sender is not None and (overdue or doubts):  # a lease parked now may be due now
                 await self._reconcile(self.pacer.sender, ck, now, stats)
-        # A feedback read that found nothing skips its pass ([]); any other answer is read again there
-        # (None), where a refused key fails the sweep as before, after the campaigns were swept.
-        early: list[str] | None = [] if feedback[1] == [] else None
-        due: list[str] | None = [] if len(feedback) > 2 and feedback[2] == [] else None
-        stats.update(await feedback_pass(self.pacer, now, (early, due)))
+        # A feedback read that found nothing skips its pass; any other answer (a refused key too) has
+        # the pass read again in its turn, where a refused key fails the sweep as before.
+        early, due = feedback[1] != [], len(feedback) > 2 and feedback[2] != []
+        stats.update(await feedback_pass(self.pacer, now, early=early, followup=due))
         stats["compacted"] = await self._compact(now, cids)
         return stats
 

@@ -139,15 +139,11 @@ class FeedbackStore:
         await self.redis.zrem(keys.FB_EARLY, message_id)
         return counted.counted
 
-    async def retry_early(self, now: float, limit: int = 500, ids: list[Any] | None = None) -> int:
-        """The sweep's pass: apply kept events whose send got recorded; forget those older than EARLY_TTL_S.
-
-        `ids`: the ids when the caller read them already (`queue_early`; the sweep passes [] for none).
-        """
-        if ids is None:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                queue_early(pipe, now, limit)
-                _, ids = await pipe.execute()
+    async def retry_early(self, now: float, limit: int = 500) -> int:
+        """The sweep's pass: apply kept events whose send got recorded; forget those older than EARLY_TTL_S."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            queue_early(pipe, now, limit)
+            _, ids = await pipe.execute()
         return sum([await self.apply_early(str(m), now) for m in ids])
 
     async def trace(self, message_id: str) -> list[dict[str, Any]]:

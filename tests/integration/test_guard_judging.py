@@ -1,7 +1,7 @@
 """The guardrails' judgement of one campaign's identities (orchestrator/guarding.py) on a real redis-server.
 
-The pacer judges every minute; a judgement whose figures and hours have not changed is not worked out
-again. These tests show a changed count, a changed hour or another campaign is never answered from it.
+The pacer judges every minute: a changed count, a later hour and another campaign are each judged
+from what is stored at that moment.
 """
 
 from __future__ import annotations
