@@ -8,6 +8,7 @@ at the identity's own day. The grant script enforces the caps computed here (sto
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -69,6 +70,27 @@ async def load(redis: Redis, identity: str) -> Mapping[str, GroupState]:
 #: and it changes only at a day roll or a block.
 _LAST: dict[str, tuple[dict[Any, Any], Mapping[str, GroupState]]] = {}
 
+#: The pacer's view of each identity's group hash, by the stamp written with it (`store`): an
+#: identity may have thousands of groups, and the hash changes only at a day roll or a block, so a
+#: tick reads the short stamp and the whole hash only when the stamp moved. Stamps are random: a
+#: stamp seen again is the same write, even in another Redis (a test's fresh database).
+_BY_STAMP: dict[str, tuple[str, Mapping[str, GroupState]]] = {}
+
+
+async def _states_at(redis: Redis, identity: str, stamp: str | None) -> Mapping[str, GroupState]:
+    """The identity's decoded group hash as of `stamp` (read just before): the kept one when the stamp
+    is the one it was read with, else read now. A hash without a stamp (written by an older release)
+    is read every time, as before."""
+    kept = _BY_STAMP.get(identity)
+    if stamp is not None and kept is not None and kept[0] == stamp:
+        return kept[1]
+    states = decode_all(identity, await redis.hgetall(keys.IdentityKeys(identity).groups))
+    if stamp is not None:
+        if len(_BY_STAMP) >= _DECODED_MAX:
+            _BY_STAMP.clear()
+        _BY_STAMP[identity] = (stamp, states)
+    return states
+
 
 def decode_all(identity: str, raw: dict[Any, Any]) -> Mapping[str, GroupState]:
     """The identity's stored group hash, decoded. Read-only: an unchanged hash gives the same mapping
@@ -93,13 +115,23 @@ def decode_all(identity: str, raw: dict[Any, Any]) -> Mapping[str, GroupState]:
     return frozen
 
 
+async def store(redis: Redis, identity: str, mapping: Mapping[str, str]) -> None:
+    """The only write of an identity's group hash: the states and a new stamp together (MULTI), so a
+    reader that finds the stamp it last read knows the hash unchanged (`apply_bursts`)."""
+    ik = keys.IdentityKeys(identity)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(ik.groups, mapping=dict(mapping))
+        pipe.set(ik.groups_stamp, secrets.token_hex(8))
+        await pipe.execute()
+
+
 async def block(redis: Redis, identity: str, group: str, now: float, reason: str, identity_day: int) -> GroupState:
     """A temporary block or deferral burst from `group`: its backoff starts again at `now`."""
     key = keys.IdentityKeys(identity).groups
     raw = await redis.hget(key, group)
     current = decode(str(raw), f"group state {identity}/{group}") if raw is not None else start_group(identity_day)
     state = on_block(current, now, reason)
-    await redis.hset(key, group, encode(state))
+    await store(redis, identity, {group: encode(state)})
     return state
 
 
@@ -205,7 +237,7 @@ async def roll(
         if why:
             held[group] = why
     if rolled:
-        await redis.hset(ik.groups, mapping=rolled)  # one write: an identity may have thousands of groups
+        await store(redis, identity, rolled)  # one write: an identity may have thousands of groups
     return held
 
 
@@ -236,13 +268,14 @@ async def apply_bursts(
     minutes = deferrals.minutes(now, sh.deferral_window_s)
     known: dict[int, dict[Any, Any]] = {} if read is None else read
     missing = [bucket for bucket in minutes if bucket not in known]
+    ik = keys.IdentityKeys(identity)
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.hgetall(keys.IdentityKeys(identity).groups)
+        pipe.get(ik.groups_stamp)  # before the hash: a write in between only makes the next tick read again
         for bucket in missing:
             pipe.hgetall(keys.fb_deferrals(bucket))
-        raw, *per_minute = await pipe.execute()
+        stamp, *per_minute = await pipe.execute()
     known.update(zip(missing, per_minute, strict=True))
-    states = decode_all(identity, raw)
+    states = await _states_at(redis, identity, stamp)
     backed_off: dict[str, GroupState] = {}
     for group, (deferred, outcomes) in sorted(
         deferrals.tally(identity, states, ((b, known[b]) for b in minutes), sh.deferral_window_s, now).items()

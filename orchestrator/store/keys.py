@@ -76,6 +76,7 @@ class IdentityKeys:
         self.old_domain_prefix = base + "dom:"  # before `domains`: hash per domain group (store/layout.py)
         self.quota_prefix = base + "quota:"  # counter per Tencent (China-time) date: the daily quota
         self.groups = base + "groups"  # hash: provider group -> JSON GroupState (store/group_state.py)
+        self.groups_stamp = base + "groups:stamp"  # string: a new random token at each write of `groups`
         self.group_tat = base + "gtat"  # zset: provider group -> tat of its own hourly cap (past entries pruned)
         self.group_day_prefix = base + "gday:"  # hash per local date: provider group -> sends
 

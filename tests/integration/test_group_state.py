@@ -111,3 +111,52 @@ def test_group_caps_are_worked_out_only_for_the_groups_asked(monkeypatch: pytest
     assert len(asked) == 3  # google, then d5's state (day 6) and d12's (day 6) once each, not 3,001
     plain = real(PLAN, states["d5.example.com"], Caps(6000, 500), NOW)
     assert caps["d5.example.com"] == (plain.hourly, plain.daily, 0.0)
+
+
+async def test_the_pacer_reads_an_identity_groups_again_only_when_a_write_moved_its_stamp(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shaping read keeps an identity's decoded groups while their stamp is unchanged; a block (a
+    worker's TemporaryBlocked) or a day roll stamps anew and the next read sees it; a hash without a
+    stamp (an older release's) is read every time."""
+    spec = Campaign.model_validate(
+        {
+            "name": "t",
+            "identities": [{"id": IDENTITY, "from": f"n@{IDENTITY}.example.com"}],
+            "template": {"id": 1, "subject": "Hello"},
+            "recipients": {"file": "r.csv"},
+            "shaping": {"per_domain_from_day": 1, "per_domain_from_daily": 1},
+        }
+    )
+    reads: list[str] = []
+    real_hgetall = redis.hgetall
+
+    async def counted(name: str) -> object:
+        reads.append(name)
+        return await real_hgetall(name)
+
+    monkeypatch.setattr(redis, "hgetall", counted)
+    ik = keys.IdentityKeys(IDENTITY)
+
+    async def caps_now() -> group_state.GroupCaps:
+        caps = await group_state.shaping_limits(redis, "c", spec, IDENTITY, 3, Caps(2000, 400), NOW, {})
+        assert caps is not None
+        return caps
+
+    await redis.hset(ik.groups, "naver", group_state.encode(GroupState(day=2)))  # no stamp: read each time
+    assert "naver" in await caps_now()
+    assert "naver" in await caps_now()
+    assert reads.count(ik.groups) == 2
+
+    await group_state.block(redis, IDENTITY, "google", NOW, "FailedOperation.TemporaryBlocked", 3)
+    assert (await caps_now())["google"][0] == 0  # the block is seen at the next read
+    assert (await caps_now())["google"][0] == 0
+    assert reads.count(ik.groups) == 3  # the second read kept what the first decoded
+
+    await redis.hset(keys.IdentityKeys(IDENTITY).group_day("2026-12-01"), "naver", 900)
+    await group_state.roll(redis, IDENTITY, PLAN, Caps(2000, 400), "2026-12-01", 3, 0.5)
+    after = await caps_now()
+    assert reads.count(ik.groups) == 5  # the roll's own read, then the new stamp's
+    stored = await group_state.load(redis, IDENTITY)
+    assert stored["naver"].day == 3  # 900 of day 2's 1,500: moved on
+    assert dict(after) == dict(group_state.limits(stored, spec.build_plan(), Caps(2000, 400), NOW))

@@ -21,6 +21,7 @@ LONG_LIVED = frozenset(
         "wo:id:*",
         "wo:id:*:gcra",
         "wo:id:*:groups",
+        "wo:id:*:groups:stamp",
         "wo:acct:*:gcra",
         "wo:acct:*:stats",
         "wo:supp:all",
