@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import types
@@ -187,10 +188,25 @@ class SettingsError(Exception):
     """A malformed setting: the message names each bad one and what it expects, never the value given."""
 
 
+#: The variable naming the credentials file read after the environment (`.env` when unset).
+ENV_FILE_VARIABLE = "ORCHESTRATE_ENV_FILE"
+
+
+def env_file() -> str:
+    """The settings file: `ORCHESTRATE_ENV_FILE` when set, else `.env` (read only if it exists). A file
+    named on purpose must exist: a typo would otherwise run every command without its credentials."""
+    named = os.environ.get(ENV_FILE_VARIABLE, "")
+    if not named:
+        return ".env"
+    if not os.path.isfile(named):
+        raise SettingsError(f"setting {ENV_FILE_VARIABLE}: the file {named!r} does not exist or is not a file")
+    return named
+
+
 def load_settings() -> Settings:
     """The settings from the environment and the env file; SettingsError when one is malformed."""
     try:
-        return Settings()
+        return Settings(_env_file=env_file())
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
     except SourceError as exc:  # a complex value (ORCHESTRATE_ACCOUNTS) that is not JSON

@@ -17,7 +17,7 @@ from orchestrator.core.calendar import TENCENT_ZONE
 from orchestrator.core.clock import SystemClock
 from orchestrator.core.text import printable
 from orchestrator.preflight import Item, run_preflight
-from orchestrator.settings import Settings
+from orchestrator.settings import Settings, load_settings
 
 _MARKS = {"ok": "[green]✓[/]", "fail": "[red]✗[/]", "warn": "[yellow]![/]", "info": "[dim]·[/]"}
 
@@ -60,7 +60,7 @@ def command(ctx: click.Context, file: Path, as_json: bool) -> None:
             for problem in exc.problems:
                 echo_error(str(problem))
         raise click.exceptions.Exit(EXIT_USAGE) from None
-    settings: Settings = ctx.obj.settings if ctx.obj is not None else Settings()
+    settings: Settings = ctx.obj.settings if ctx.obj is not None else load_settings()
     today = datetime.fromtimestamp(SystemClock().now(), tz=TENCENT_ZONE).date()
     items = asyncio.run(run_preflight(campaign, settings, today))
     failed = [i for i in items if i.status == "fail"]
