@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, PlainValidator, model_validator
 
 from orchestrator.core.evidence import DEFAULT_Z, Line
 from orchestrator.core.strict import Strict
@@ -46,10 +46,28 @@ def default_lines(content: Content = "marketing") -> tuple[Line, ...]:
     )
 
 
-Pct = Annotated[float, Field(gt=0, lt=100)]
-#: A line's value in the file: a percentage, `off`, or left out (None: the default). `off` rather than
-#: `null` switches a line off, so a stored and re-read campaign keeps its meaning.
-Setting = Pct | Literal["off"] | None
+def _setting(value: object) -> float | Literal["off"] | None:
+    """A line's value in the file: a percentage above 0 and below 100, `off`, or left out (None: the
+    default). `off` rather than `null` switches a line off, so a stored and re-read campaign keeps its
+    meaning; YAML reads a bare `off` (and `no`, `false`) as false, which is the file's `off` too."""
+    if value is None:
+        return None
+    if value is False or value == "off":
+        return "off"
+    shown = str(value).lower() if isinstance(value, bool) else repr(value)  # as the file wrote it
+    expected = f"expected a percentage above 0 and below 100, or off (got {shown})"
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(expected)
+    try:
+        pct = float(value)
+    except ValueError:
+        raise ValueError(expected) from None
+    if not 0 < pct < 100:  # also refuses nan
+        raise ValueError(expected)
+    return pct
+
+
+Setting = Annotated[float | Literal["off"] | None, PlainValidator(_setting)]
 
 
 def _fraction(value: Setting, default: float | None) -> float | None:

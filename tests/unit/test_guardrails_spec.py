@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from orchestrator.core.guardrails import Content, GuardrailsSpec
@@ -37,8 +38,10 @@ def test_open_override_applies_to_either_content() -> None:
     [
         ({"hard_bounce": {"hold_pct": 12, "pause_pct": 10}}, "pause_pct (10) must be at least hold_pct (12)"),
         ({"hard_bounce": {"pause_pct": 4}}, "pause_pct (4) must be at least hold_pct (5)"),
-        ({"complaint": {"hold_pct": 0}}, "greater than 0"),
-        ({"complaint": {"hold_pct": 100}}, "less than 100"),
+        ({"complaint": {"hold_pct": 0}}, "expected a percentage above 0 and below 100, or off (got 0)"),
+        ({"complaint": {"hold_pct": 100}}, "expected a percentage above 0 and below 100, or off (got 100)"),
+        ({"complaint": {"pause_pct": True}}, "or off (got true)"),  # YAML `true`: not 1 %
+        ({"complaint": {"pause_pct": "abc"}}, "or off (got 'abc')"),
         ({"open": {"min_sample": 0}}, "greater than or equal to 1"),
         ({"confidence_z": 7}, "less than or equal to 6"),
         ({"hard_bounce": {"holdpct": 3}}, "Extra inputs"),
@@ -56,3 +59,12 @@ def test_a_stored_and_reread_campaign_keeps_its_lines() -> None:
         again = GuardrailsSpec.model_validate_json(spec.model_dump_json(by_alias=True))
         assert again.lines("marketing") == spec.lines("marketing")
         assert again.lines("signup") == spec.lines("signup")
+
+
+def test_a_bare_yaml_off_switches_a_line_off() -> None:
+    """YAML reads `pause_pct: off` (and `no`, `false`) as false: the file's `off`, as documented."""
+    for word in ("off", "no", "false", "'off'"):
+        given = yaml.safe_load(f"complaint: {{pause_pct: {word}}}")
+        spec = GuardrailsSpec.model_validate(given)
+        assert spec.complaint.pause_pct == "off"
+        assert _lines(spec, "marketing")["complaint"][1] is None  # no pause line
