@@ -347,3 +347,26 @@ def test_check_campaign_places_bad_simulation_identities(folder: Path, block: st
     _campaign, problems = check_campaign(path)
     assert [(p.line, p.field) for p in problems] == [(line, field)]
     assert problems[0].message.startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "place", "words"),
+    [
+        ("daily_quota: 500", "daily_quota: yes", "identities[0].daily_quota", "expected a number, got true"),
+        ("pool: {multiplier: 5}", "pool: {multiplier: on}", "pool.multiplier", "expected a number, got true"),
+        ("max_domain_share: 0.3", "max_domain_share: true", "shaping.max_domain_share", "expected a number"),
+        ("shuffle_seed: 42", "shuffle_seed: no", "recipients.shuffle_seed", "expected a number, got false"),
+        ("max_attempts: 8", "max_attempts: on", "retry.max_attempts", "expected a number, got true"),
+        ("pool: {multiplier: 5}", "pool: {multiplier: 6, allow_above_5x: 1}", "pool.allow_above_5x", "true or false"),
+    ],
+)
+def test_a_yes_no_value_is_never_read_as_a_number(folder: Path, old: str, new: str, place: str, words: str) -> None:
+    """YAML reads yes/on/true as true, which pydantic would take for 1 (a daily quota of 1, a domain share
+    of 1.0 that lifts the share limit): refused with the field and line named; and 1 is not `true`."""
+    path = _edit(folder, old, new)
+    with pytest.raises(CampaignFileError) as info:
+        load_campaign(path)
+    (problem,) = info.value.problems
+    assert problem.field == place
+    assert words in problem.message
+    assert problem.line is not None
