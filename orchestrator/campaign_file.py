@@ -107,6 +107,9 @@ def _check(path: Path, rows: bool) -> tuple[Campaign | None, LoadStats | None, l
                 stats = scan_recipients(campaign)
             except RecipientFileError as exc:
                 problems.append(_csv_problem(exc, root, name))
+            else:
+                if stats.valid == 0:  # submit would refuse it: say so now, with why the rows were refused
+                    problems.append(_no_valid_row(stats, campaign.recipients.file, root, name))
     elif isinstance(data, dict):
         # The model failed elsewhere: still check the CSV when the recipients block is sound.
         try:
@@ -280,6 +283,18 @@ def _raw_data(data: dict[Any, Any]) -> dict[str, object]:
     template = data.get("template")
     raw = template.get("data") if isinstance(template, dict) else None
     return {str(k): v for k, v in raw.items()} if isinstance(raw, dict) else {}
+
+
+def _no_valid_row(stats: LoadStats, csv: Path, root: yaml.Node, name: str) -> Problem:
+    """A CSV none of whose rows is a recipient, at the campaign file's recipients.file key."""
+    field_loc, line = locate(root, ("recipients", "file"))
+    if stats.total == 0:
+        why = "it has a header and no data row"
+    else:
+        reasons = ", ".join(f"{reason}: {n:,}" for reason, n in stats.invalid_reasons.most_common(3))
+        first = f"; {stats.invalid_examples[0]}" if stats.invalid_examples else ""
+        why = f"none of its {stats.total:,} rows is a valid recipient ({reasons}{first})"
+    return Problem(name, line, field_name(field_loc), clip(f"{csv.name}: {why}"))
 
 
 def _csv_problem(exc: RecipientFileError, root: yaml.Node | None = None, name: str = "") -> Problem:

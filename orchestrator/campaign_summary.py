@@ -53,6 +53,14 @@ def summarize(campaign: Campaign, header: list[str], stats: LoadStats | None = N
     }
 
 
-def _counts(stats: LoadStats) -> dict[str, int]:
-    """The CSV's counts as submit would report them (suppression aside: it needs the stored lists)."""
-    return {"total": stats.total, "valid": stats.valid, "invalid": stats.invalid, "duplicates": stats.duplicates}
+def _counts(stats: LoadStats) -> dict[str, Any]:
+    """The CSV's counts as submit would report them (suppression aside: it needs the stored lists), with
+    why rows are invalid (reason -> rows) and the first few of them (`line N: reason`)."""
+    return {
+        "total": stats.total,
+        "valid": stats.valid,
+        "invalid": stats.invalid,
+        "duplicates": stats.duplicates,
+        "invalid_reasons": dict(stats.invalid_reasons.most_common()),
+        "invalid_examples": list(stats.invalid_examples[:5]),
+    }

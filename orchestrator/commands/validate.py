@@ -74,6 +74,10 @@ def _echo_summary(file: str, s: dict[str, Any]) -> None:
             f"              rows {r['total']:,}  valid {r['valid']:,}  invalid {r['invalid']:,}  "
             f"duplicates {r['duplicates']:,}"
         )
+    if r.get("invalid_reasons"):
+        _echo("  invalid     " + ", ".join(f"{reason} {n:,}" for reason, n in r["invalid_reasons"].items()))
+        for example in r["invalid_examples"]:
+            _echo(f"              {r['file']}: {example}")
     for warning in s["warnings"]:
         click.secho(printable(f"  warning: {warning}"), fg="yellow", bold=True)
 

@@ -370,3 +370,32 @@ def test_a_yes_no_value_is_never_read_as_a_number(folder: Path, old: str, new: s
     assert problem.field == place
     assert words in problem.message
     assert problem.line is not None
+
+
+def test_a_csv_without_one_valid_row_is_refused_at_validate_with_why(folder: Path) -> None:
+    """submit would refuse it ("no recipient left"): validate says so first, at recipients.file, with the reasons."""
+    (folder / "recipients.csv").write_text("email,first_name\nnot-an-address,A\nbad@,B\n", encoding="utf-8")
+    _campaign, stats, problems = check_campaign_and_rows(folder / "spring.yaml")
+    assert stats is not None
+    assert (stats.total, stats.valid) == (2, 0)
+    (problem,) = problems
+    assert problem.field == "recipients.file"
+    assert problem.line is not None
+    assert "none of its 2 rows is a valid recipient (bad syntax: 2; line 2: bad syntax)" in problem.message
+
+
+def test_validate_names_the_invalid_rows(folder: Path) -> None:
+    """One bad row among good ones: valid, and the summary says which line and why."""
+    from orchestrator.campaign_summary import summarize
+
+    (folder / "recipients.csv").write_text("email,first_name\njiwoo@naver.com,J\nbad@,B\n", encoding="utf-8")
+    campaign, stats, problems = check_campaign_and_rows(folder / "spring.yaml")
+    assert not problems
+    assert campaign is not None
+    r = summarize(campaign, ["email", "first_name"], stats)["recipients"]
+    assert (r["valid"], r["invalid"], r["invalid_reasons"], r["invalid_examples"]) == (
+        1,
+        1,
+        {"bad syntax": 1},
+        ["line 3: bad syntax"],
+    )
