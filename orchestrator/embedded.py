@@ -99,8 +99,12 @@ class EmbeddedRedis:
             *durability,
             *(["--requirepass", self.password] if self.password else []),
         ]
-        # The argv is built here from a binary we located and our own flags, no user text.
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+        # The argv is built here from a binary we located and our own flags, no user text. Its own
+        # session: a Ctrl-C at the terminal reaches the whole foreground group, and the server must
+        # outlive the interrupt until this process has wound down and stops it (`stop`).
+        self.proc = subprocess.Popen(  # noqa: S603
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while time.monotonic() < deadline:
             if _answers(self.port, self.password):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import math
 import os
+import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +57,8 @@ def command(
 
     Writes report.html, summary.json and sends.jsonl. Nothing touches real Redis state or Tencent.
     """
-    from orchestrator.campaign_file import CampaignFileError, load_campaign
-    from orchestrator.embedded import EmbeddedRedisError
+    from orchestrator.campaign_file import CampaignFileError, check_campaign_and_rows, load_campaign
     from orchestrator.recipients import RecipientFileError, scan_recipients
-    from orchestrator.simulation.run import run_simulation
 
     if "LOG_LEVEL" not in os.environ:
         # A simulation sends thousands of mails a second: keep the terminal for warnings and the summary.
@@ -65,16 +66,46 @@ def command(
         configure_logging(app.settings.log_format, "WARNING")
     try:
         spec = load_campaign(file)
-        scan_recipients(spec)  # every row, as submit reads them, before anything is written
+        valid = scan_recipients(spec).valid  # every row, as submit reads them, before anything is written
     except (CampaignFileError, RecipientFileError) as exc:
         echo_error(str(exc))
         ctx.exit(EXIT_USAGE)
+    if valid == 0:  # submit would refuse it: the same problem `validate` names, before any folder is made
+        for problem in check_campaign_and_rows(file)[2]:
+            echo_error(str(problem))
+        ctx.exit(EXIT_USAGE)
     out = out or _default_out(spec.name)
+    made = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file where the folder should be (also above it), no permission
         echo_error(f"error: cannot make the output folder {out}: {exc.strerror or exc}")
         ctx.exit(EXIT_USAGE)
+    with _removed_unless_finished(out if made else None):
+        _run(ctx, spec, out, days, speed, sample, workers)
+
+
+@contextlib.contextmanager
+def _removed_unless_finished(out: Path | None) -> Iterator[None]:
+    """The output folder this run made goes again when the run does not finish (an error, Ctrl-C): no
+    empty or half-filled folder is left behind. A folder that was there before is never removed."""
+    try:
+        yield
+    except BaseException:
+        if out is not None:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _run(
+    ctx: click.Context, spec: Any, out: Path, days: int, speed: float | None, sample: float | None, workers: int
+) -> None:
+    from redis.exceptions import RedisError
+
+    from orchestrator.embedded import EmbeddedRedisError
+    from orchestrator.recipients import RecipientFileError
+    from orchestrator.simulation.run import run_simulation
+
     click.echo(f"simulating {spec.name} for {days} days into {out}/ ...", err=True)
 
     def started(redis_url: str, cid: str) -> None:
@@ -97,6 +128,8 @@ def command(
         )
     except EmbeddedRedisError as exc:
         raise click.ClickException(str(exc)) from None
+    except RedisError as exc:  # the run's own redis-server went away (killed from outside)
+        raise click.ClickException(f"the simulation's embedded redis-server stopped answering: {exc}") from None
     except RecipientFileError as exc:  # the file changed since it was read a moment ago
         echo_error(str(exc))
         ctx.exit(EXIT_USAGE)

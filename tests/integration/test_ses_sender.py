@@ -158,14 +158,15 @@ async def test_real_missing_variable_is_recipient_data(sender: TencentSender) ->
 
 
 async def test_wrong_key_is_fatal_and_never_leaks_secrets(emu: RunningEmulator) -> None:
-    """A wrong key pauses the campaign, and neither the outcome nor the logs carry the key pair."""
+    """A wrong key pauses the campaign, and neither the outcome nor the logs name either half of the key pair."""
     with structlog.testing.capture_logs() as logs:
         async with TencentSender(settings_for(emu, key="wrong-secret-key")) as s:
             outcome = await s.send(request())
-    text = repr(outcome) + repr(logs)
+    texts = {"outcome": repr(outcome), "detail": str(outcome.detail), "logs": repr(logs)}
     assert (outcome.kind, outcome.code) == (K.CAMPAIGN_FATAL, "AuthFailure.SignatureFailure")
-    assert "wrong-secret-key" not in text
-    assert SECRET_KEY not in text
+    for half in ("wrong-secret-key", SECRET_KEY, SECRET_ID):
+        for place, text in texts.items():
+            assert half not in text, f"{half!r} found in {place}"
 
 
 async def test_missing_credentials_are_fatal(emu: RunningEmulator) -> None:

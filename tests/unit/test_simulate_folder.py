@@ -1,0 +1,55 @@
+"""`orchestrate simulate` leaves no empty or half-filled output folder behind when it does not finish."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from orchestrator.cli import main
+
+EXAMPLE = Path(__file__).parents[2] / "campaigns" / "example.yaml"
+
+
+@pytest.fixture
+def campaign(tmp_path: Path) -> Path:
+    (tmp_path / "c.yaml").write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "recipients.csv").write_text("email,first_name\njiwoo@naver.com,Jiwoo\n", encoding="utf-8")
+    return tmp_path / "c.yaml"
+
+
+def test_a_csv_without_a_valid_row_is_refused_before_any_folder(campaign: Path) -> None:
+    campaign.with_name("recipients.csv").write_text("email,first_name\nnot-an-address,A\n", encoding="utf-8")
+    out = campaign.parent / "out"
+    result = CliRunner().invoke(main, ["simulate", str(campaign), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "recipients.file: recipients.csv: none of its 1 rows is a valid recipient" in result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, RuntimeError])
+def test_a_run_that_does_not_finish_removes_the_folder_it_made(
+    campaign: Path, monkeypatch: pytest.MonkeyPatch, interrupt: type[BaseException]
+) -> None:
+    """Ctrl-C or an error mid-run: the folder this run made goes (with a sampled CSV already in it); a
+    folder that was there before stays, with what it held."""
+    from orchestrator.simulation import run
+
+    async def stopped(spec: Any, out: Path, **kwargs: Any) -> None:
+        (out / "recipients.sample.csv").write_text("email\n", encoding="utf-8")  # as --sample writes first
+        raise interrupt
+
+    monkeypatch.setattr(run, "run_simulation", stopped)
+    made = campaign.parent / "new"
+    result = CliRunner().invoke(main, ["simulate", str(campaign), "--out", str(made)])
+    assert result.exit_code != 0
+    assert not made.exists()
+
+    kept = campaign.parent / "kept"
+    kept.mkdir()
+    (kept / "mine.txt").write_text("x", encoding="utf-8")
+    result = CliRunner().invoke(main, ["simulate", str(campaign), "--out", str(kept)])
+    assert result.exit_code != 0
+    assert (kept / "mine.txt").read_text(encoding="utf-8") == "x"
