@@ -82,10 +82,12 @@ def _status(row: dict[str, Any], rules: ProgressRules) -> str:
 
 
 def _open_day_status(row: dict[str, Any], rules: ProgressRules) -> str:
-    """A day not closed yet (the last one): what closing it would do (the rule of core/progress.py)."""
+    """A day not closed yet (the last one): what closing it on its sends so far would do (the rule of
+    core/progress.py), marked open: the run ended first, so no guardrail judged it (summary.json:
+    `advanced: false`, "the simulation ended before this day closed")."""
     if not row["sent"]:
-        return "idle"
-    return "advanced" if day_counts(row["sent"], row["daily_cap"], rules) else "held"
+        return "open"
+    return "open_advance" if day_counts(row["sent"], row["daily_cap"], rules) else "open_held"
 
 
 async def _recorded(redis: Any, cid: str) -> dict[str, int]:

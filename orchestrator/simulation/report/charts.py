@@ -38,8 +38,24 @@ OVER = "#dc2626"
 LIMIT = "#1f2937"
 HOLD = "#d97706"
 PAUSE = "#dc2626"
-STATUS_COLORS = {"advanced": "#16a34a", "held": "#f59e0b", "idle": "#9ca3af", "stepped_back": "#dc2626"}
-STATUS_LABELS = {"advanced": "step advanced", "held": "step held", "idle": "idle", "stepped_back": "stepped back"}
+STATUS_COLORS = {
+    "advanced": "#16a34a",
+    "held": "#f59e0b",
+    "idle": "#9ca3af",
+    "stepped_back": "#dc2626",
+    "open_advance": "#86efac",
+    "open_held": "#fcd34d",
+    "open": "#e5e7eb",
+}
+STATUS_LABELS = {
+    "advanced": "step advanced",
+    "held": "step held",
+    "idle": "idle",
+    "stepped_back": "stepped back",
+    "open_advance": "still open at the end (its sends so far would advance it)",
+    "open_held": "still open at the end (its sends so far would hold it)",
+    "open": "still open at the end, nothing sent",
+}
 #: Tableau 10: distinct for up to ten recipient-domain groups, readable for common colour blindness.
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f")
 OTHER_COLOR = "#bab0ac"
