@@ -142,15 +142,50 @@ def parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any, list[Proble
         mark = exc.problem_mark
         return None, None, [Problem(name, mark.line + 1 if mark else None, "", f"refused: {exc.problem}")]
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        mark, hint = _yaml_hint(exc)
+        at = mark.line + 1 if mark else None
+        opened = _unclosed_quote_line(text, at)
+        if opened is not None and opened != at:  # the usual cause of a complaint lines further down
+            hint = f" (a quote opened on line {opened} is not closed on that line)"
         reason = clip(": ".join(s for s in (exc.context, exc.problem) if s))
-        if "'\\t'" in reason:
-            reason += " (indent with spaces, not tabs)"
-        return None, None, [Problem(name, mark.line + 1 if mark else None, "", f"not valid YAML: {reason}")]
+        return None, None, [Problem(name, at, "", f"not valid YAML: {reason}{hint}")]
     except yaml.YAMLError as exc:
         return None, None, [Problem(name, None, "", f"not valid YAML: {clip(str(exc))}")]
     finally:
         loader.dispose()
+
+
+def _yaml_hint(exc: yaml.MarkedYAMLError) -> tuple[Any, str]:
+    """Where to point and a plain-words hint for PyYAML's commonest complaints."""
+    context, problem = exc.context or "", exc.problem or ""
+    if "end of stream" in problem and "quoted scalar" in context and exc.context_mark is not None:
+        return exc.context_mark, " (a quote opened on this line is never closed)"  # not the file's last line
+    mark = exc.problem_mark or exc.context_mark
+    if "'\\t'" in problem:
+        return mark, " (indent with spaces, not tabs)"
+    if "expected <block end>" in problem:
+        return mark, " (check the indentation: this line does not line up with the keys or items above it)"
+    if "mapping values are not allowed" in problem:
+        return mark, ' (a value holding ": " must be in quotes)'
+    return mark, ""
+
+
+def _unclosed_quote_line(text: str, until: int | None) -> int | None:
+    """The first line (up to `until`) that leaves a quoted value open at its end: legal YAML (a quoted
+    value may span lines) but, in a campaign file that fails to parse, nearly always a missing quote."""
+    for number, raw in enumerate(text.splitlines()[: until or None], start=1):
+        quote = ""
+        for k, ch in enumerate(raw):
+            if quote:
+                if ch == quote and not (quote == '"' and k and raw[k - 1] == "\\"):
+                    quote = ""
+            elif ch in "\"'" and (k == 0 or raw[k - 1] in " :[{,-"):
+                quote = ch
+            elif ch == "#" and (k == 0 or raw[k - 1] in " \t"):
+                break
+        if quote:
+            return number
+    return None
 
 
 def clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

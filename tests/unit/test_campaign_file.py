@@ -399,3 +399,26 @@ def test_validate_names_the_invalid_rows(folder: Path) -> None:
         {"bad syntax": 1},
         ["line 3: bad syntax"],
     )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "hint"),
+    [
+        ("name: spring-news", 'name: "spring-news', None, "a quote opened on line 3 is not closed on that line"),
+        ("name: spring-news", "name: spring: news", 3, 'a value holding ": " must be in quotes'),
+        ("\nidentities:", "\nidentities:\n   - x: 1\n  bad: 2", 10, "check the indentation"),
+    ],
+)
+def test_broken_yaml_says_in_plain_words_where_and_why(
+    folder: Path, old: str, new: str, line: int | None, hint: str
+) -> None:
+    """PyYAML's words stay (they name the token), with the likely cause added; a missing quote is found
+    on the line that opened it, not where the parser gave up further down."""
+    path = _edit(folder, old, new)
+    with pytest.raises(CampaignFileError) as info:
+        load_campaign(path)
+    (problem,) = info.value.problems
+    assert problem.message.startswith("not valid YAML: ")
+    assert hint in problem.message
+    if line is not None:
+        assert problem.line == line
