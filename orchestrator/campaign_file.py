@@ -285,6 +285,11 @@ def _raw_data(data: dict[Any, Any]) -> dict[str, object]:
     return {str(k): v for k, v in raw.items()} if isinstance(raw, dict) else {}
 
 
+def _yaml_char(ch: str) -> str:
+    """How to write a one-character separator in the campaign file."""
+    return '"\\t"' if ch == "\t" else f'"{ch}"'
+
+
 def _no_valid_row(stats: LoadStats, csv: Path, root: yaml.Node, name: str) -> Problem:
     """A CSV none of whose rows is a recipient, at the campaign file's recipients.file key."""
     field_loc, line = locate(root, ("recipients", "file"))
@@ -326,6 +331,10 @@ def _check_csv(recipients: Recipients, columns: list[tuple[Loc, str]], root: yam
     ]
     wanted = [(("recipients", "email_column"), recipients.email_column), *columns]
     hint = " (it starts with a byte-order mark: use encoding utf-8-sig)" if header[0].startswith("\ufeff") else ""
+    if not hint and len(header) == 1:  # one column: most likely another separator than the one set
+        found = next((d for d in ";\t|," if d != recipients.delimiter and d in header[0]), None)
+        if found is not None:
+            hint = f" (the header looks separated by {found!r}: set recipients.delimiter: {_yaml_char(found)})"
     for loc, column in wanted:
         if column not in counts:
             listed = clip(", ".join(header), 200)

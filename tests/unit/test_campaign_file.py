@@ -422,3 +422,17 @@ def test_broken_yaml_says_in_plain_words_where_and_why(
     assert hint in problem.message
     if line is not None:
         assert problem.line == line
+
+
+@pytest.mark.parametrize(("separator", "written"), [(";", '";"'), ("\t", '"\\t"')])
+def test_a_csv_with_another_separator_gets_the_delimiter_to_set(folder: Path, separator: str, written: str) -> None:
+    (folder / "recipients.csv").write_text(
+        f"email{separator}first_name\njiwoo@naver.com{separator}J\n", encoding="utf-8"
+    )
+    _, _, problems = check_campaign_and_rows(folder / "spring.yaml")
+    assert problems
+    assert all(f"set recipients.delimiter: {written}" in p.message for p in problems)
+    path = _edit(
+        folder, "recipients: {file: recipients.csv,", f"recipients: {{file: recipients.csv, delimiter: {written},"
+    )
+    assert check_campaign_and_rows(path)[2] == []  # the hint, followed, works
