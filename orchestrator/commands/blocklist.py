@@ -25,7 +25,7 @@ def group() -> None:
 
 
 @group.command("sync")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def sync(ctx: click.Context, as_json: bool) -> None:
     """Read the blocklist of every account the identities use into Redis (the pacer does it hourly)."""
@@ -50,7 +50,7 @@ def sync(ctx: click.Context, as_json: bool) -> None:
 
 
 @group.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """The mirrored addresses still blocked, with their bounce, expiry, reason and account."""

@@ -14,7 +14,7 @@ from orchestrator.store import compaction, events, keys
 
 @click.command("compact")
 @click.argument("campaign")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def command(ctx: click.Context, campaign: str, as_json: bool) -> None:
     """Keep only CAMPAIGN's summary now (it must be completed or cancelled): trace and export stop answering for it.

@@ -30,7 +30,7 @@ def _refused(refused: Refused, only: str) -> NoReturn:
 @click.argument("campaign")
 @click.option("--reason", default="paused by the operator", show_default=True, help="Why (shown in status and logs).")
 @click.option("--wait", "wait_s", default=10.0, show_default=True, help="Seconds to wait for in-flight sends.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def pause(ctx: click.Context, campaign: str, reason: str, wait_s: float, as_json: bool) -> None:
     """Stop new sends of CAMPAIGN within seconds; sends already in flight finish and are counted."""
@@ -64,7 +64,7 @@ def pause(ctx: click.Context, campaign: str, reason: str, wait_s: float, as_json
     default="",
     help="Acknowledge the pause reason (recorded in the log); needed after an automatic pause.",
 )
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def resume(ctx: click.Context, campaign: str, ack: str, as_json: bool) -> None:
     """Continue CAMPAIGN where it stopped; shows each identity's warm-up day and caps for today.

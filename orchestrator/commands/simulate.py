@@ -44,7 +44,11 @@ def _default_out(name: str) -> Path:
 @click.option(
     "--out", "out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default: a new one, named)."
 )
-@click.option("--speed", type=FiniteFloatRange(min=1, min_open=False), help="Virtual seconds per real second.")
+@click.option(
+    "--speed",
+    type=FiniteFloatRange(min=1, min_open=False),
+    help="Virtual seconds per real second (at least 1); without it, as fast as the machine goes.",
+)
 @click.option(
     "--sample", type=FiniteFloatRange(0, 1, min_open=True), help="Scale recipients and caps by F, 0 < F <= 1."
 )

@@ -74,7 +74,7 @@ def remove(ctx: click.Context, address: str, sender_domain: str | None) -> None:
 
 @group.command("list")
 @click.option("--sender-domain", default=None, help="Only this sender domain's list and the all-domains list.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def list_(ctx: click.Context, sender_domain: str | None, as_json: bool) -> None:
     """The suppressed addresses, each with its list, source, reason and date."""
@@ -115,7 +115,7 @@ def import_(ctx: click.Context, file: Path, sender_domain: str | None) -> None:
 
 
 @group.command("export")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def export(ctx: click.Context, as_json: bool) -> None:
     """Every list as CSV on stdout (cells safe to open in a spreadsheet), or JSON."""

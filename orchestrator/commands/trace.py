@@ -28,7 +28,7 @@ def _when(at: float | None) -> str:
 @click.argument("address")
 @click.option("--campaign", default=None, help="Only this campaign (id or name).")
 @click.option("--live", is_flag=True, help="Also ask Tencent (GetSendEmailStatus) about each accepted MessageId.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def trace_command(ctx: click.Context, address: str, campaign: str | None, live: bool, as_json: bool) -> None:
     """What happened to ADDRESS in every campaign that had it, and the first thing that explains a missing mail.

@@ -54,7 +54,13 @@ def _bars(st: CampaignStatus) -> Table:
 
 @click.command("watch")
 @click.argument("campaign")
-@click.option("--interval", default=1.0, show_default=True, help="Seconds between refreshes.")
+@click.option(
+    "--interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.2, 3600),
+    help="Seconds between refreshes (0.2 to 3600).",
+)
 @click.pass_context
 def command(ctx: click.Context, campaign: str, interval: float) -> None:
     """Follow CAMPAIGN live: progress bars per identity, recent outcomes, warnings (Ctrl-C leaves)."""

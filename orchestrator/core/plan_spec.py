@@ -86,6 +86,16 @@ class PlanSpec(Strict):
     idle_reset_days: Annotated[int, Field(ge=1)] = 30
 
     @model_validator(mode="after")
+    def _check_idle_days(self) -> Self:
+        if self.idle_grace_days >= self.idle_reset_days:
+            msg = (
+                f"idle_grace_days ({self.idle_grace_days}) must be below idle_reset_days ({self.idle_reset_days}):"
+                " the grace is the idle days that cost nothing before the reset"
+            )
+            raise ValueError(msg)
+        return self
+
+    @model_validator(mode="after")
     def _check_rows(self) -> Self:
         if self.rows is None:
             return self

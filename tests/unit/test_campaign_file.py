@@ -436,3 +436,10 @@ def test_a_csv_with_another_separator_gets_the_delimiter_to_set(folder: Path, se
         folder, "recipients: {file: recipients.csv,", f"recipients: {{file: recipients.csv, delimiter: {written},"
     )
     assert check_campaign_and_rows(path)[2] == []  # the hint, followed, works
+
+
+def test_an_idle_grace_as_long_as_the_reset_is_refused(folder: Path) -> None:
+    """A grace of idle days at least as long as the reset would make the grace rule dead: refused, at plan."""
+    path = _edit(folder, "  table: default\n", "  table: default\n  idle_grace_days: 30\n  idle_reset_days: 30\n")
+    with pytest.raises(CampaignFileError, match=r"idle_grace_days \(30\) must be below idle_reset_days \(30\)"):
+        load_campaign(path)
