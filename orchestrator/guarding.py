@@ -16,9 +16,10 @@ from redis.asyncio import Redis
 
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.campaign_state import Transition
+from orchestrator.core.evidence import Line
 from orchestrator.core.guard import IdentityGuard, decide, event_data
 from orchestrator.core.guardrails import PAUSING_SEND_STATUS
-from orchestrator.core.quality import HOUR_S, hour_of, quality, quality_hours
+from orchestrator.core.quality import ACCEPTED, HOUR_S, hour_of, quality, quality_hours
 from orchestrator.store import campaigns, events, keys
 from orchestrator.store.feedback import parse_buckets, queue_buckets
 
@@ -49,6 +50,12 @@ def closed_hours_end(now: float) -> float:
     return hour_of(now) * HOUR_S - 1e-3
 
 
+def judged_metrics(lines: Mapping[str, Line]) -> tuple[str, ...]:
+    """The counts a verdict reads (core/guard.decide): the denominator, deliveries (whether events come
+    in at all) and each metric with a line; an identity's other metrics are not read for it."""
+    return (ACCEPTED, "delivered", *sorted(m for m in lines if m not in (ACCEPTED, "delivered")))
+
+
 async def judge_identities(
     redis: Redis, cid: str, spec: Campaign, identity_ids: list[str], now: float
 ) -> dict[str, IdentityGuard]:
@@ -57,11 +64,12 @@ async def judge_identities(
     window_s = g.window_hours * HOUR_S
     lines = {line.metric: line for line in g.lines(spec.content)}
     hours = list(quality_hours(now, window_s))
+    names = judged_metrics(lines)
     async with redis.pipeline(transaction=False) as pipe:  # the acknowledgement and the hours together
         pipe.hget(keys.GUARD_ACK, cid)
-        queue_buckets(pipe, "i", identity_ids, hours)
+        queue_buckets(pipe, "i", identity_ids, hours, names)
         ack, *replies = await pipe.execute()
-    counts = parse_buckets(identity_ids, hours, replies)
+    counts = parse_buckets(identity_ids, hours, replies, names)
     start = first_hour(None if ack is None else float(ack))
     if start is not None:  # only the hours after the last acknowledged pause are judged
         counts = {i: {h: c for h, c in by_hour.items() if h >= start} for i, by_hour in counts.items()}

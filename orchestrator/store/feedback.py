@@ -212,7 +212,7 @@ class FeedbackStore:
 
 #: Field names of a subject's hours, already built: the pacer reads every identity's 48 hours x 10
 #: metrics each minute, the same names until the hour turns (up to 480 names an entry: kept few).
-_FIELDS: dict[tuple[str, str, tuple[int, ...]], list[str]] = {}
+_FIELDS: dict[tuple[str, str, tuple[int, ...], tuple[str, ...]], list[str]] = {}
 _FIELDS_MAX = 128
 _NAMES: Final = (ACCEPTED, *METRICS)
 
@@ -223,21 +223,26 @@ def queue_early(pipe: Pipeline, now: float, limit: int = 500) -> None:
     pipe.zrange(keys.FB_EARLY, 0, limit - 1)
 
 
-def queue_buckets(pipe: Pipeline, kind: str, subjects: list[str], hours: list[int]) -> None:
-    """Queue on `pipe` the reads `parse_buckets` turns into each subject's hour -> metric -> count."""
+def queue_buckets(
+    pipe: Pipeline, kind: str, subjects: list[str], hours: list[int], names: tuple[str, ...] = _NAMES
+) -> None:
+    """Queue on `pipe` the reads `parse_buckets` turns into each subject's hour -> metric -> count, for
+    the metrics `names` (every one by default; the guardrails read only those they judge)."""
     span = tuple(hours)
     for subject in subjects:
-        fields = _FIELDS.get((kind, subject, span))
+        fields = _FIELDS.get((kind, subject, span, names))
         if fields is None:
             if len(_FIELDS) >= _FIELDS_MAX:
                 _FIELDS.clear()
-            fields = _FIELDS[kind, subject, span] = [f"{h}|{m}|{kind}|{subject}" for h in hours for m in _NAMES]
+            fields = _FIELDS[kind, subject, span, names] = [f"{h}|{m}|{kind}|{subject}" for h in hours for m in names]
         pipe.hmget(keys.FB_COHORTS, fields)
 
 
-def parse_buckets(subjects: list[str], hours: list[int], replies: list[Any]) -> dict[str, dict[int, dict[str, int]]]:
+def parse_buckets(
+    subjects: list[str], hours: list[int], replies: list[Any], names: tuple[str, ...] = _NAMES
+) -> dict[str, dict[int, dict[str, int]]]:
     """The replies of `queue_buckets`, in its order: subject -> hour -> metric -> count (hours with none left out)."""
-    n = len(_NAMES)
+    n = len(names)
     result = {}
     for subject, values in zip(subjects, replies, strict=True):
         if len(values) != n * len(hours):
@@ -245,7 +250,7 @@ def parse_buckets(subjects: list[str], hours: list[int], replies: list[Any]) -> 
             raise ValueError(msg)
         out: dict[int, dict[str, int]] = {}
         for k, h in enumerate(hours):
-            counts = {m: int(v) for m, v in zip(_NAMES, values[k * n : (k + 1) * n], strict=True) if v is not None}
+            counts = {m: int(v) for m, v in zip(names, values[k * n : (k + 1) * n], strict=True) if v is not None}
             if counts:
                 out[h] = counts
         result[subject] = out

@@ -6,12 +6,16 @@ from what is stored at that moment.
 
 from __future__ import annotations
 
+import random
+
 from redis.asyncio import Redis
 
 from orchestrator.core.campaign import Campaign
-from orchestrator.core.quality import ACCEPTED, HOUR_S, hour_of
-from orchestrator.guarding import judge_identities
+from orchestrator.core.guard import decide
+from orchestrator.core.quality import ACCEPTED, HOUR_S, METRICS, hour_of, quality, quality_hours
+from orchestrator.guarding import judge_identities, judged_metrics
 from orchestrator.store import keys
+from orchestrator.store.feedback import FeedbackStore
 
 NOW = 1_796_083_200.0 + 1800  # half past an hour
 SPEC = Campaign.model_validate(
@@ -68,3 +72,24 @@ async def test_another_campaign_or_identity_list_is_judged_on_its_own(redis: Red
     assert set(b) == {"j-b"}
     assert b["j-b"].verdicts["hard_bounce"].sample == 700
     assert {i: g.verdicts["hard_bounce"].sample for i, g in both.items()} == {"j-a": 300, "j-b": 700}
+
+
+async def test_reading_only_the_judged_metrics_gives_the_verdicts_of_the_full_figures(redis: Redis) -> None:
+    """The guard reads the denominator, deliveries and the metrics with a line (5 of 10 per hour), and
+    its verdicts equal those worked out from every stored metric (what `status` reads)."""
+    g = SPEC.guardrails
+    lines = {line.metric: line for line in g.lines(SPEC.content)}
+    assert judged_metrics(lines) == (ACCEPTED, "delivered", "complaint", "hard_bounce", "open")
+    rnd = random.Random(7)
+    for identity in IDS:
+        for h in range(hour_of(NOW) - 47, hour_of(NOW) + 1):
+            await count(redis, h, ACCEPTED, identity, rnd.randint(0, 400))
+            for metric in METRICS:
+                await count(redis, h, metric, identity, rnd.randint(0, 30))
+    got = await judge_identities(redis, "c1", SPEC, IDS, NOW)
+    window_s = g.window_hours * HOUR_S
+    hours = list(quality_hours(NOW, window_s))
+    for identity in IDS:
+        full = await FeedbackStore(redis).buckets("i", identity, hours)
+        assert got[identity] == decide(identity, quality(full, NOW, window_s, lines, g.confidence_z))
+    assert any(v.level != "ok" for guard in got.values() for v in guard.verdicts.values())  # something to judge
