@@ -119,8 +119,11 @@ class Pacer:
             self._layout_checked = True
             if folded:
                 log.info("store_layout_upgraded", keys=folded)
-        await self.redis.set(keys.PACER_TICK, repr(now))  # /healthz and /metrics show its age
-        cids = await campaigns.running_ids(self.redis)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(keys.PACER_TICK, repr(now))  # /healthz and /metrics show its age
+            pipe.zrange(keys.CAMPAIGNS, 0, -1)
+            _, every = await pipe.execute()
+        cids = await campaigns.running_among(self.redis, [str(c) for c in every])
         if cids and now - self._quota_read_at >= QUOTA_REFRESH_S:
             self._quota_read_at = now
             await self.refresh_quotas()

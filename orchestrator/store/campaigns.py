@@ -203,7 +203,11 @@ async def all_ids(redis: Redis) -> list[str]:
 
 
 async def running_ids(redis: Redis) -> list[str]:
-    ids = await all_ids(redis)
+    return await running_among(redis, await all_ids(redis))
+
+
+async def running_among(redis: Redis, ids: list[str]) -> list[str]:
+    """Of the campaigns `ids` (every one, as `all_ids` lists them), those running."""
     if not ids:
         return []
     async with redis.pipeline(transaction=False) as pipe:
