@@ -49,6 +49,7 @@ async def pause_campaign(
     if outcome == "refused":
         return Refused(cid, was)
     granted, sending = await _in_flight(redis, cid)
+    at_pause = granted + sending  # what the report calls in flight at the pause, before the wait
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     while (granted or sending) and loop.time() < deadline:
@@ -60,7 +61,7 @@ async def pause_campaign(
         "campaign_id": cid,
         "state": rec.state.value,
         "changed": outcome == "ok",
-        "in_flight_at_pause": granted + sending,
+        "in_flight_at_pause": at_pause,
         "still_in_flight": rec.counts["granted"] + rec.counts["inflight"],
         "accepted": rec.counts["accepted"],
         "pending": rec.counts["queued"],
