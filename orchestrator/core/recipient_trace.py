@@ -172,7 +172,9 @@ def _dropped(o: Outcome) -> Verdict:
         why = f"row {o.place.row} repeats row {detail or '?'} of campaign {cid}: one mail per address"
         return Verdict(cid, why, "nothing to do")
     why = f"suppressed at submit ({detail}); the entry is gone now"
-    return Verdict(cid, why, "submit the file again (or a file with this row) to mail it")
+    return Verdict(
+        cid, why, "submit the file again with `orchestrate submit FILE --new` (or a file with this row) to mail it"
+    )
 
 
 def _unsent(o: Outcome, now: float) -> Verdict:
@@ -181,7 +183,9 @@ def _unsent(o: Outcome, now: float) -> Verdict:
         return _dropped(o)
     if o.state == "suppressed":
         why = f"not sent: suppressed just before sending ({o.field('reason')}); the entry is gone now"
-        return Verdict(cid, why, "submit the file again (or a file with this row) to mail it")
+        return Verdict(
+            cid, why, "submit the file again with `orchestrate submit FILE --new` (or a file with this row) to mail it"
+        )
     if o.state == "failed":
         code = o.field("code")
         return Verdict(cid, f"failed: Tencent answered {code}", _failed_fix(code))
@@ -194,7 +198,11 @@ def _unsent(o: Outcome, now: float) -> Verdict:
         )
     if o.campaign_state in ("paused", "cancelled", "completed"):
         why = f"not sent yet: campaign {cid} is {o.campaign_state}"
-        fix = f"orchestrate resume {cid}" if o.campaign_state == "paused" else "submit the file again to mail it"
+        fix = (
+            f"orchestrate resume {cid}"
+            if o.campaign_state == "paused"
+            else "submit the file again with `orchestrate submit FILE --new` to mail it"
+        )
         return Verdict(cid, why, fix)
     why = f"not sent yet: waiting for its turn in the warm-up plan (campaign {cid} is {o.campaign_state or 'unknown'})"
     return Verdict(cid, why, f"wait: see `orchestrate status {cid}` for today's caps")
