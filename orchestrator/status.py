@@ -61,6 +61,10 @@ class CampaignStatus:
     window_open: bool = True
     quality: dict[str, Any] = field(default_factory=dict)  # core/quality.py Quality.as_json()
     compacted_at: str | None = None  # per-recipient data compacted (store/compaction.py): trace/export say so
+    #: Seconds since a pacer last ticked (None: never); `pacer_stalled` for a running campaign whose
+    #: pacer has not ticked for PACER_STALE_S: nothing is being granted, whatever "next send" says.
+    pacer_tick_age_s: float | None = None
+    pacer_stalled: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,6 +103,22 @@ def unreadable_status(bad: campaigns.Unreadable) -> CampaignStatus:
     )
 
 
+#: A running campaign whose pacer has not ticked for this long is shown as stalled (it ticks every
+#: PACER_INTERVAL_S, 1 s by default; a new leader takes over within its lock's 15 s).
+PACER_STALE_S = 30.0
+
+
+async def pacer_tick_age(redis: Redis, now: float) -> float | None:
+    """Seconds since any pacer last ticked, by `now`; None when none ever did (or the value is bad)."""
+    raw = await redis.get(keys.PACER_TICK)
+    if raw is None:
+        return None
+    try:
+        return round(max(0.0, now - moment(raw, "pacer tick")), 3)
+    except BadStoredValueError:
+        return None
+
+
 async def campaign_status(redis: Redis, cid: str, now: float) -> CampaignStatus | None:
     """The campaign's status at `now`; None when there is no such campaign."""
     rec = await campaigns.load(redis, cid)
@@ -108,6 +128,9 @@ async def campaign_status(redis: Redis, cid: str, now: float) -> CampaignStatus 
         return unreadable_status(rec)
     try:
         status = await _readable_status(redis, rec, now)
+        status.pacer_tick_age_s = await pacer_tick_age(redis, now)
+        age = status.pacer_tick_age_s
+        status.pacer_stalled = rec.state is campaigns.State.RUNNING and (age is None or age > PACER_STALE_S)
         gone = await compaction.compacted(redis, [cid])
         if gone:
             status.compacted_at = _iso(gone[0].at, rec.spec) if gone[0].done else None

@@ -37,6 +37,15 @@ def render_status(st: CampaignStatus) -> Group:
             head, Text("  skipped by the pacer and workers until its stored record is fixed", style="dim"), Text("")
         )
     total = max(p["total"], 1)
+    stalled = None
+    if st.pacer_stalled:
+        age = st.pacer_tick_age_s
+        since = "no pacer has ever ticked" if age is None else f"no pacer has ticked for {age:,.0f} s"
+        stalled = Text(
+            f"  {since}: nothing is being sent, whatever 'next send' says; start `orchestrate pacer` "
+            "(or `orchestrate up`)",
+            style="bold red",
+        )
     summary = Text(
         f"accepted {p['accepted']:,} of {p['total']:,} ({100 * p['accepted'] / total:.1f}%)  pending {p['pending']:,}  "
         f"in flight {p['in_flight']:,}  failed {p['failed']:,}  suppressed {p['suppressed']:,}  "
@@ -63,7 +72,8 @@ def render_status(st: CampaignStatus) -> Group:
     compacted = [
         Text(f"  per-recipient data compacted {st.compacted_at}: trace and export no longer answer", style="dim")
     ]
-    return Group(head, summary, table, *quality, pool, *(compacted if st.compacted_at else []), Text(""))
+    warning = [stalled] if stalled is not None else []
+    return Group(head, *warning, summary, table, *quality, pool, *(compacted if st.compacted_at else []), Text(""))
 
 
 def guardrail_line(guardrails: dict[str, Any]) -> tuple[str, str]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrator import status
 from orchestrator.core.timeline import Mark, marks_of
 from orchestrator.status import all_status
-from orchestrator.store import events, keys
-from orchestrator.store.stored_values import BadStoredValueError, moment
+from orchestrator.store import events
 from orchestrator.web.context import WebContext
 
 
@@ -18,14 +18,7 @@ async def status_json(ctx: WebContext) -> list[dict[str, Any]]:
 
 async def pacer_tick_age(ctx: WebContext) -> float | None:
     """Seconds since the pacer's last tick (by the context's clock); None when it never ticked or the value is bad."""
-    raw = await ctx.redis.get(keys.PACER_TICK)
-    if raw is None:
-        return None
-    try:
-        tick = moment(raw, "pacer tick")
-    except BadStoredValueError:
-        return None
-    return round(max(0.0, ctx.clock.now() - tick), 3)
+    return await status.pacer_tick_age(ctx.redis, ctx.clock.now())
 
 
 #: The live page draws the guardrail and shaping marks found among this many newest events.

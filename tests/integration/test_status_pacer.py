@@ -1,0 +1,44 @@
+"""`status` says when nothing is being sent because no pacer ticks (its 'next send' would say "now")."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from orchestrator.commands.status import render_status
+from orchestrator.control import pause_campaign
+from orchestrator.status import PACER_STALE_S, campaign_status
+from orchestrator.store import keys
+from tests.pipeline_harness import Pipeline
+
+
+def _text(st: object) -> str:
+    console = Console(width=200, record=True)
+    console.print(render_status(st))  # type: ignore[arg-type]
+    return console.export_text()
+
+
+async def test_a_running_campaign_without_a_ticking_pacer_is_shown_stalled(pipe: Pipeline) -> None:
+    await pipe.submit("email,first_name\n" + "".join(f"u{n}@d0.example.com,U{n}\n" for n in range(3)))
+    now = pipe.clock.now()
+    st = await campaign_status(pipe.redis, pipe.cid, now)
+    assert st is not None
+    assert (st.pacer_stalled, st.pacer_tick_age_s) == (True, None)
+    assert "no pacer has ever ticked: nothing is being sent" in _text(st)
+
+    await pipe.redis.set(keys.PACER_TICK, repr(now - 5))
+    st = await campaign_status(pipe.redis, pipe.cid, now)
+    assert st is not None
+    assert (st.pacer_stalled, st.pacer_tick_age_s) == (False, 5.0)
+    assert "no pacer" not in _text(st)
+
+    await pipe.redis.set(keys.PACER_TICK, repr(now - PACER_STALE_S - 70))
+    st = await campaign_status(pipe.redis, pipe.cid, now)
+    assert st is not None
+    assert st.pacer_stalled
+    assert st.as_json()["pacer_tick_age_s"] == PACER_STALE_S + 70
+    assert f"no pacer has ticked for {PACER_STALE_S + 70:.0f} s" in _text(st)
+
+    await pause_campaign(pipe.redis, pipe.cid, pipe.clock, "test", "operator", wait_s=0)
+    st = await campaign_status(pipe.redis, pipe.cid, now)
+    assert st is not None
+    assert not st.pacer_stalled  # a paused campaign is not waiting for the pacer
