@@ -194,14 +194,17 @@ async def write(redis: Redis, cid: str, fmt: str, out: IO[str]) -> int:
     n = 0
     # RFC 4180 line ends, as `suppress export` writes them: a cell holding a bare "\r" is then quoted.
     writer = csv.writer(out, lineterminator="\r\n")
+    found = rows(redis, cid)
+    first = await anext(found, None)  # a campaign that cannot be exported says so before any byte
     if fmt == "csv":
         writer.writerow(COLUMNS)
-    async for r in rows(redis, cid):
+    while first is not None:
         if fmt == "csv":
-            writer.writerow(csv_cells(r))
+            writer.writerow(csv_cells(first))
         else:
-            out.write(json.dumps(r, ensure_ascii=False) + "\n")
+            out.write(json.dumps(first, ensure_ascii=False) + "\n")
         n += 1
+        first = await anext(found, None)
     return n
 
 

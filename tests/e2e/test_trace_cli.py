@@ -113,6 +113,7 @@ def test_trace_export_and_status_after_the_pacer_compacted_the_campaign(
     assert exported.returncode == 1
     assert "Traceback" not in exported.stderr
     assert "its rows cannot be exported" in exported.stderr
+    assert exported.stdout == ""  # not a header that `> results.csv` would keep as an empty export
     status = cli_json(env, "status", cid, "--json")
     assert isinstance(status, dict)
     assert status["compacted_at"]
