@@ -309,6 +309,11 @@ class Preflight:
         await self.check_blocklist(accounts, seen)
 
     async def check_blocklist(self, accounts: list[str], recipients: set[str]) -> None:
+        """The list against Tencent's blocklist of each account whose credentials work (`accounts`)."""
+        unchecked = [i.account for i in self.campaign.identities if i.account not in accounts]
+        if not accounts:
+            self.add("recipients", "Tencent blocklist", "info", "not checked: no account's credentials work")
+            return
         start = self.today - timedelta(days=BLOCKLIST_DAYS - 1)
         listed: set[str] = set()
         truncated = False
@@ -326,6 +331,8 @@ class Preflight:
                 return
         hits = len(recipients & listed)
         note = f" (only the first {BLOCKLIST_MAX_PAGES * PAGE_LIMIT:,} blocklist entries compared)" if truncated else ""
+        if unchecked:
+            note += f" (not checked for account {', '.join(dict.fromkeys(unchecked))}: its credentials fail)"
         if hits:
             self.add(
                 "recipients",

@@ -176,6 +176,8 @@ async def test_check_json_lists_the_failures(broken: RunningEmulator, tmp_path: 
     }
     warned = {i["name"] for i in payload["items"] if i["status"] == "warn"}
     assert {"template-only (default)", "quota covers the plan", "unused data"} <= warned
+    (blocklist,) = [i for i in payload["items"] if i["name"] == "Tencent blocklist"]
+    assert "not checked for account marketing: its credentials fail" in blocklist["detail"]  # never a bare pass
 
 
 async def test_check_passes_a_good_world_and_counts_recipients(good: RunningEmulator, tmp_path: Path) -> None:
