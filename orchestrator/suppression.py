@@ -130,7 +130,12 @@ def read_import(path: Path, sender_domain: str | None, now: float) -> list[Entry
                 except SuppressionInputError as exc:
                     errors.append(f"{path}:{line}: {exc}")
     except RecipientFileError as exc:
-        raise SuppressionInputError(str(exc)) from None
+        text = str(exc)
+        if exc.setting is not None and exc.setting[0] == "recipients.encoding":  # no such key here
+            text = text.replace(
+                "set recipients.encoding (Korean lists: cp949?)", "save the file as UTF-8 and import it"
+            )
+        raise SuppressionInputError(text) from None
     if errors:
         more = f"\n(and {len(errors) - MAX_ERRORS_SHOWN} more)" if len(errors) > MAX_ERRORS_SHOWN else ""
         head = f"{len(errors)} bad row(s), nothing imported:\n"

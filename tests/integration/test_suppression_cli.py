@@ -76,6 +76,18 @@ def test_import_is_all_or_nothing_with_line_numbers(env: dict[str, str], tmp_pat
     assert (good.exit_code, good.stdout.strip()) == (0, "imported 2 address(es): 2 new, 0 updated")
 
 
+def test_import_of_a_file_that_is_not_utf8_says_to_save_it_as_utf8(env: dict[str, str], tmp_path: Path) -> None:
+    """A cp949 list: the import reads UTF-8 only, and it has no `recipients.encoding` to point at."""
+    path = tmp_path / "s.csv"
+    path.write_bytes("email,reason\n김@example.com,r1\n".encode("cp949"))
+    result = orchestrate(env, "suppress", "import", str(path))
+    assert result.exit_code == 2
+    assert f"{path}:2: cannot read this line: not utf-8-sig text (byte 0xb1)" in result.stderr
+    assert "save the file as UTF-8 and import it" in result.stderr
+    assert "recipients.encoding" not in result.stderr
+    assert json.loads(orchestrate(env, "suppress", "list", "--json").stdout) == []
+
+
 def test_export_neutralises_formulas_and_round_trips(env: dict[str, str], redis_url: str, tmp_path: Path) -> None:
     """Export prefixes formula cells with a quote; importing the export into an empty store gives the same lists."""
     added = orchestrate(env, "suppress", "add", "--reason", '=HYPERLINK("http://x","y")', "--", "-dash@example.com")
