@@ -293,12 +293,12 @@ class TencentSender:
         if client is not None:
             return client
         creds = self._settings.credentials(account)
-        if creds is None:
+        secret_id = creds.secret_id.get_secret_value() if creds is not None else ""
+        secret_key = creds.secret_key.get_secret_value() if creds is not None else ""
+        if not secret_id.strip() or not secret_key.strip():  # unset, or set to nothing (the SDK's InvalidCredential)
             where = "TENCENTCLOUD_SECRET_ID/KEY or ORCHESTRATE_ACCOUNTS"
             msg = f"no credentials for account {account!r} (set {where})"
             raise SesConfigError("Orchestrator.NoCredentials", msg)
-        secret_id = creds.secret_id.get_secret_value()
-        secret_key = creds.secret_key.get_secret_value()
         profile = ClientProfile(
             httpProfile=_endpoint_profile(self._settings), language="en-US", disable_region_breaker=True
         )

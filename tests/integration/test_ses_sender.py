@@ -174,6 +174,16 @@ async def test_missing_credentials_are_fatal(emu: RunningEmulator) -> None:
     async with TencentSender(settings_for(emu)) as s:
         outcome = await s.send(SendRequest("nobody", FROM, "a@example.org", 1, {"name": "x"}, "s"))
     assert (outcome.kind, outcome.code) == (K.CAMPAIGN_FATAL, "Orchestrator.NoCredentials")
+
+
+async def test_credentials_set_to_nothing_are_missing_credentials(emu: RunningEmulator) -> None:
+    """TENCENTCLOUD_SECRET_ID="" is named as missing credentials (the SDK's own answer was an unknown
+    InvalidCredential code), and nothing reaches the endpoint."""
+    settings = settings_for(emu).model_copy(update={"tencentcloud_secret_id": SecretStr("  ")})
+    async with TencentSender(settings) as s:
+        outcome = await s.send(request())
+    assert (outcome.kind, outcome.code) == (K.CAMPAIGN_FATAL, "Orchestrator.NoCredentials")
+    assert emu.send_log == []
     assert emu.send_log == []
 
 
