@@ -7,7 +7,7 @@ import contextlib
 
 import click
 from redis.asyncio import Redis
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
@@ -20,6 +20,8 @@ from orchestrator.core.text import printable
 from orchestrator.status import CampaignStatus, campaign_status
 from orchestrator.store import events
 
+#: States a campaign never leaves: `watch` shows the last frame and ends.
+FINAL_STATES = ("completed", "cancelled")
 WARN_TYPES = ("send_failed", "send_in_doubt", "campaign_paused", "identity_stopped_today", "in_doubt_unresolved")
 
 
@@ -67,34 +69,64 @@ def command(ctx: click.Context, campaign: str, interval: float) -> None:
 
     async def body(redis: Redis) -> None:
         cid = await resolve_campaign(redis, campaign)
-        recent: list[str] = []
-        warnings: list[str] = []
-        after = ""  # the newest event read; "": none yet (start from the newest, not the stream's start)
-        with Live(Text("loading..."), refresh_per_second=4, transient=False) as live:
+        feed = _Feed(cid)
+        console = Console()
+        # Not a terminal (a pipe, a file): a frame per refresh, printed one after the other, instead
+        # of a live view that would show only when it stops.
+        live_view = console.is_terminal
+        with (
+            Live(Text("loading..."), console=console, refresh_per_second=4, transient=False)
+            if live_view
+            else contextlib.nullcontext() as live
+        ):
             while True:
                 st = await campaign_status(redis, cid, await clock_now(redis))
-                if after:
-                    batch = await events.read(redis, None, after=after, count=2000)
-                else:
-                    batch = list(reversed(await events.recent(redis, 2000)))
-                if batch:
-                    after = batch[-1].id
-                for e in batch:
-                    if e.campaign != cid:
-                        continue
-                    line = event_line(e)
-                    recent.append(line)
-                    if e.type in WARN_TYPES:
-                        warnings.append(line)
-                recent, warnings = recent[-8:], warnings[-5:]
+                await feed.read(redis)
                 if st is not None:
-                    parts: list[RenderableType] = [render_status(st), _bars(st), Text("recent", style="bold")]
-                    parts += [Text(r, style="dim") for r in recent] or [Text("  (nothing yet)", style="dim")]
-                    if warnings:
-                        parts.append(Text("warnings", style="bold yellow"))
-                        parts += [Text(w, style="yellow") for w in warnings]
-                    live.update(Group(*parts))
+                    frame = feed.frame(st)
+                    if live is not None:
+                        live.update(frame)
+                    else:
+                        console.print(frame)
+                if st is None or st.state in FINAL_STATES:  # nothing more will change: the last frame stays
+                    if st is not None:
+                        console.print(Text(printable(f"{st.name}: {st.state}"), style="bold"))
+                    return
                 await asyncio.sleep(interval)
 
     with contextlib.suppress(KeyboardInterrupt):
         run(ctx, body)
+
+
+class _Feed:
+    """The campaign's recent events and warnings, read from the stream a batch at a time."""
+
+    def __init__(self, cid: str) -> None:
+        self.cid = cid
+        self.recent: list[str] = []
+        self.warnings: list[str] = []
+        self.after = ""  # the newest event read; "": none yet (start from the newest, not the stream's start)
+
+    async def read(self, redis: Redis) -> None:
+        if self.after:
+            batch = await events.read(redis, None, after=self.after, count=2000)
+        else:
+            batch = list(reversed(await events.recent(redis, 2000)))
+        if batch:
+            self.after = batch[-1].id
+        for e in batch:
+            if e.campaign != self.cid:
+                continue
+            line = event_line(e)
+            self.recent.append(line)
+            if e.type in WARN_TYPES:
+                self.warnings.append(line)
+        self.recent, self.warnings = self.recent[-8:], self.warnings[-5:]
+
+    def frame(self, st: CampaignStatus) -> Group:
+        parts: list[RenderableType] = [render_status(st), _bars(st), Text("recent", style="bold")]
+        parts += [Text(r, style="dim") for r in self.recent] or [Text("  (nothing yet)", style="dim")]
+        if self.warnings:
+            parts.append(Text("warnings", style="bold yellow"))
+            parts += [Text(w, style="yellow") for w in self.warnings]
+        return Group(*parts)

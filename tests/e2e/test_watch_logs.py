@@ -86,3 +86,20 @@ def test_live_commands_leave_on_ctrl_c_over_a_long_event_stream(
     _, done = _submit_then_interrupt(env, tmp_path, argv)
     if argv[0] == "watch":
         assert "campaign_submitted" in done.stdout  # from the newest events, not 2,000 a second from the start
+
+
+def test_watch_of_a_campaign_that_ended_shows_it_once_and_leaves(env: dict[str, str], tmp_path: Path) -> None:
+    """Piped (not a terminal), `watch` prints its frames as lines; once the campaign is cancelled or
+    completed nothing more can change: it prints the last frame, the final state, and exits 0."""
+    path = write_campaign(tmp_path, 5, identities=2)
+    cid = str(cli_json(env, "submit", str(path), "--json")["campaign_id"])  # type: ignore[index]
+    cancelled = subprocess.run(
+        [str(BIN / "orchestrate"), "cancel", cid], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert cancelled.returncode == 0, cancelled.stderr
+    done = subprocess.run(
+        [str(BIN / "orchestrate"), "watch", cid], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert cid in done.stdout
+    assert done.stdout.rstrip().endswith(": cancelled")
