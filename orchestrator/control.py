@@ -41,6 +41,18 @@ async def _in_flight(redis: Redis, cid: str) -> tuple[int, int]:
     return rec.counts["granted"], rec.counts["inflight"]
 
 
+async def _settle(redis: Redis, cid: str, wait_s: float) -> int:
+    """Wait up to `wait_s` for `cid`'s sends in flight to finish; how many were in flight at the start."""
+    granted, sending = await _in_flight(redis, cid)
+    at_start = granted + sending
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while (granted or sending) and loop.time() < deadline:
+        await asyncio.sleep(PAUSE_POLL_S)
+        granted, sending = await _in_flight(redis, cid)
+    return at_start
+
+
 async def pause_campaign(
     redis: Redis, cid: str, clock: Clock, reason: str, by: str, wait_s: float
 ) -> dict[str, Any] | Refused:
@@ -48,13 +60,7 @@ async def pause_campaign(
     outcome, was = await campaigns.transition(redis, cid, Transition.PAUSE, clock.now(), reason=reason, by=by)
     if outcome == "refused":
         return Refused(cid, was)
-    granted, sending = await _in_flight(redis, cid)
-    at_pause = granted + sending  # what the report calls in flight at the pause, before the wait
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_s
-    while (granted or sending) and loop.time() < deadline:
-        await asyncio.sleep(PAUSE_POLL_S)
-        granted, sending = await _in_flight(redis, cid)
+    at_pause = await _settle(redis, cid, wait_s)
     rec = await campaigns.get(redis, cid)
     assert rec is not None
     return {
@@ -107,9 +113,22 @@ async def resume_campaign(
     }
 
 
-async def cancel_campaign(redis: Redis, cid: str, clock: Clock, reason: str, by: str) -> bool | Refused:
-    """Stop `cid` for good (its ledger stays); True when this call cancelled it, False when it already was."""
+async def cancel_campaign(
+    redis: Redis, cid: str, clock: Clock, reason: str, by: str, wait_s: float = 0.0
+) -> dict[str, Any] | Refused:
+    """Stop `cid` for good (its ledger stays), then wait up to `wait_s` for the sends in flight, as
+    `pause` does; what `cancel` reports (`changed`: False when it already was cancelled)."""
     outcome, was = await campaigns.transition(redis, cid, Transition.CANCEL, clock.now(), reason=reason, by=by)
     if outcome == "refused":
         return Refused(cid, was)
-    return outcome == "ok"
+    at_cancel = await _settle(redis, cid, wait_s)
+    rec = await campaigns.get(redis, cid)
+    assert rec is not None
+    return {
+        "campaign_id": cid,
+        "state": rec.state.value,
+        "changed": outcome == "ok",
+        "in_flight_at_cancel": at_cancel,
+        "still_in_flight": rec.counts["granted"] + rec.counts["inflight"],
+        "accepted": rec.counts["accepted"],
+    }

@@ -104,19 +104,32 @@ def resume(ctx: click.Context, campaign: str, ack: str, as_json: bool) -> None:
 
 @click.command("cancel")
 @click.argument("campaign")
-@click.option("--reason", default="cancelled by the operator", show_default=True)
+@click.option(
+    "--reason", default="cancelled by the operator", show_default=True, help="Why (shown in status and logs)."
+)
+@click.option("--wait", "wait_s", default=10.0, show_default=True, help="Seconds to wait for in-flight sends.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
-def cancel(ctx: click.Context, campaign: str, reason: str) -> None:
-    """Stop CAMPAIGN for good; its ledger stays for the record."""
+def cancel(ctx: click.Context, campaign: str, reason: str, wait_s: float, as_json: bool) -> None:
+    """Stop CAMPAIGN for good; sends already in flight finish and are counted; its ledger stays for the record."""
 
-    async def body(redis: Redis) -> tuple[str, bool | Refused]:
+    async def body(redis: Redis) -> dict[str, Any]:
         cid = await resolve_campaign(redis, campaign)
-        return cid, await cancel_campaign(redis, cid, SystemClock(), reason, _who())
+        report = await cancel_campaign(redis, cid, SystemClock(), reason, _who(), wait_s)
+        if isinstance(report, Refused):
+            _refused(report, "it cannot be cancelled")
+        return report
 
-    cid, cancelled = run(ctx, body)
-    if isinstance(cancelled, Refused):
-        _refused(cancelled, "it cannot be cancelled")
-    click.echo(f"campaign {cid} {'cancelled' if cancelled else 'was already cancelled'}")
+    report = run(ctx, body)
+    if as_json:
+        print_json(report)
+        return
+    verb = "cancelled: no new sends start from now" if report["changed"] else "was already cancelled"
+    click.echo(f"campaign {report['campaign_id']} {verb}")
+    click.echo(
+        f"  in flight when cancelled: {report['in_flight_at_cancel']}; still in flight: {report['still_in_flight']}; "
+        f"accepted: {report['accepted']:,}"
+    )
 
 
 COMMANDS = [pause, resume, cancel]
