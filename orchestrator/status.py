@@ -104,8 +104,14 @@ def unreadable_status(bad: campaigns.Unreadable) -> CampaignStatus:
 
 
 #: A running campaign whose pacer has not ticked for this long is shown as stalled (it ticks every
-#: PACER_INTERVAL_S, 1 s by default; a new leader takes over within its lock's 15 s).
+#: PACER_INTERVAL_S, 1 s by default; a new leader takes over within its lock's 15 s); with a longer
+#: interval, three intervals (`stale_after`).
 PACER_STALE_S = 30.0
+
+
+def stale_after(pacer_interval_s: float) -> float:
+    """How long without a tick means no pacer runs, for pacers ticking every `pacer_interval_s`."""
+    return max(PACER_STALE_S, 3 * pacer_interval_s)
 
 
 async def pacer_tick_age(redis: Redis, now: float) -> float | None:
@@ -119,8 +125,11 @@ async def pacer_tick_age(redis: Redis, now: float) -> float | None:
         return None
 
 
-async def campaign_status(redis: Redis, cid: str, now: float) -> CampaignStatus | None:
-    """The campaign's status at `now`; None when there is no such campaign."""
+async def campaign_status(
+    redis: Redis, cid: str, now: float, stale_after_s: float = PACER_STALE_S
+) -> CampaignStatus | None:
+    """The campaign's status at `now`; None when there is no such campaign. A running campaign whose
+    pacer has not ticked for `stale_after_s` is marked stalled."""
     rec = await campaigns.load(redis, cid)
     if rec is None:
         return None
@@ -130,7 +139,7 @@ async def campaign_status(redis: Redis, cid: str, now: float) -> CampaignStatus 
         status = await _readable_status(redis, rec, now)
         status.pacer_tick_age_s = await pacer_tick_age(redis, now)
         age = status.pacer_tick_age_s
-        status.pacer_stalled = rec.state is campaigns.State.RUNNING and (age is None or age > PACER_STALE_S)
+        status.pacer_stalled = rec.state is campaigns.State.RUNNING and (age is None or age > stale_after_s)
         gone = await compaction.compacted(redis, [cid])
         if gone:
             status.compacted_at = _iso(gone[0].at, rec.spec) if gone[0].done else None
@@ -263,10 +272,10 @@ def _next_slot(spec: Campaign, lt: LocalTime, tat: float, now: float, not_starte
     return _iso(slot, spec)
 
 
-async def all_status(redis: Redis, now: float) -> list[CampaignStatus]:
+async def all_status(redis: Redis, now: float, stale_after_s: float = PACER_STALE_S) -> list[CampaignStatus]:
     out = []
     for cid in await campaigns.all_ids(redis):
-        st = await campaign_status(redis, cid, now)
+        st = await campaign_status(redis, cid, now, stale_after_s)
         if st is not None:
             out.append(st)
     return out

@@ -20,6 +20,7 @@ from orchestrator.status import (
     all_status,
     campaign_status,
     in_doubt_rows,
+    stale_after,
 )
 
 STATE_STYLE = {"running": "green", "paused": "yellow", "completed": "cyan", "cancelled": "red", UNREADABLE: "bold red"}
@@ -123,12 +124,14 @@ def command(ctx: click.Context, campaign: str | None, as_json: bool, in_doubt: b
         _list_in_doubt(ctx, campaign, as_json)
         return
 
+    stale = stale_after(ctx.obj.settings.pacer_interval_s)
+
     async def body(redis: Redis) -> list[CampaignStatus]:
         now = await clock_now(redis)
         if campaign:
-            st = await campaign_status(redis, await resolve_campaign(redis, campaign), now)
+            st = await campaign_status(redis, await resolve_campaign(redis, campaign), now, stale)
             return [st] if st else []
-        return await all_status(redis, now)
+        return await all_status(redis, now, stale)
 
     statuses = run(ctx, body)
     if as_json:

@@ -17,7 +17,7 @@ from orchestrator.commands._common import clock_now, resolve_campaign, run
 from orchestrator.commands.logs import event_line
 from orchestrator.commands.status import render_status
 from orchestrator.core.text import printable
-from orchestrator.status import CampaignStatus, campaign_status
+from orchestrator.status import CampaignStatus, campaign_status, stale_after
 from orchestrator.store import events
 
 #: States a campaign never leaves: `watch` shows the last frame and ends.
@@ -70,6 +70,7 @@ def command(ctx: click.Context, campaign: str, interval: float) -> None:
     async def body(redis: Redis) -> None:
         cid = await resolve_campaign(redis, campaign)
         feed = _Feed(cid)
+        stale = stale_after(ctx.obj.settings.pacer_interval_s)
         console = Console()
         # Not a terminal (a pipe, a file): a frame per refresh, printed one after the other, instead
         # of a live view that would show only when it stops.
@@ -80,7 +81,7 @@ def command(ctx: click.Context, campaign: str, interval: float) -> None:
             else contextlib.nullcontext() as live
         ):
             while True:
-                st = await campaign_status(redis, cid, await clock_now(redis))
+                st = await campaign_status(redis, cid, await clock_now(redis), stale)
                 await feed.read(redis)
                 if st is not None:
                     frame = feed.frame(st)

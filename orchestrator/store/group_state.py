@@ -70,10 +70,11 @@ async def load(redis: Redis, identity: str) -> Mapping[str, GroupState]:
 #: and it changes only at a day roll or a block.
 _LAST: dict[str, tuple[dict[Any, Any], Mapping[str, GroupState]]] = {}
 
-#: The pacer's view of each identity's group hash, by the stamp written with it (`store`): an
-#: identity may have thousands of groups, and the hash changes only at a day roll or a block, so a
-#: tick reads the short stamp and the whole hash only when the stamp moved. Stamps are random: a
-#: stamp seen again is the same write, even in another Redis (a test's fresh database).
+#: The pacer's view of each identity's group hash, by the stamp written with it (`store`) and the
+#: hash's length: an identity may have thousands of groups, and the hash changes only at a day roll
+#: or a block, so a tick reads the short stamp and the length, and the whole hash only when either
+#: moved (the length catches an entry deleted by hand). Stamps are random: a stamp seen again is the
+#: same write, even in another Redis (a test's fresh database).
 _BY_STAMP: dict[str, tuple[str, Mapping[str, GroupState]]] = {}
 
 
@@ -271,11 +272,12 @@ async def apply_bursts(
     ik = keys.IdentityKeys(identity)
     async with redis.pipeline(transaction=False) as pipe:
         pipe.get(ik.groups_stamp)  # before the hash: a write in between only makes the next tick read again
+        pipe.hlen(ik.groups)  # an entry deleted by hand (HDEL, DEL: the documented way to lift a backoff)
         for bucket in missing:
             pipe.hgetall(keys.fb_deferrals(bucket))
-        stamp, *per_minute = await pipe.execute()
+        stamp, size, *per_minute = await pipe.execute()
     known.update(zip(missing, per_minute, strict=True))
-    states = await _states_at(redis, identity, stamp)
+    states = await _states_at(redis, identity, None if stamp is None else f"{stamp}|{size}")
     backed_off: dict[str, GroupState] = {}
     for group, (deferred, outcomes) in sorted(
         deferrals.tally(identity, states, ((b, known[b]) for b in minutes), sh.deferral_window_s, now).items()

@@ -13,7 +13,8 @@ from orchestrator.web.context import WebContext
 
 async def status_json(ctx: WebContext) -> list[dict[str, Any]]:
     """Every campaign's status at the context's clock: the very list `orchestrate status --json` prints."""
-    return [st.as_json() for st in await all_status(ctx.redis, ctx.clock.now())]
+    stale = status.stale_after(ctx.settings.pacer_interval_s)
+    return [st.as_json() for st in await all_status(ctx.redis, ctx.clock.now(), stale)]
 
 
 async def pacer_tick_age(ctx: WebContext) -> float | None:

@@ -159,4 +159,12 @@ async def test_the_pacer_reads_an_identity_groups_again_only_when_a_write_moved_
     assert reads.count(ik.groups) == 5  # the roll's own read, then the new stamp's
     stored = await group_state.load(redis, IDENTITY)
     assert stored["naver"].day == 3  # 900 of day 2's 1,500: moved on
+
+    await redis.hdel(ik.groups, "google")  # the documented way to lift a backoff by hand
+    assert "google" not in await caps_now()
+    await redis.hset(ik.groups, "naver", group_state.encode(GroupState(day=9)))  # in place, by hand
+    await redis.delete(ik.groups_stamp)  # ... then the token, as documented
+    edited = await group_state.load(redis, IDENTITY)
+    assert edited["naver"].day == 9
+    assert dict(await caps_now()) == dict(group_state.limits(edited, spec.build_plan(), Caps(2000, 400), NOW))
     assert dict(after) == dict(group_state.limits(stored, spec.build_plan(), Caps(2000, 400), NOW))

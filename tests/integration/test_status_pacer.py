@@ -42,3 +42,10 @@ async def test_a_running_campaign_without_a_ticking_pacer_is_shown_stalled(pipe:
     st = await campaign_status(pipe.redis, pipe.cid, now)
     assert st is not None
     assert not st.pacer_stalled  # a paused campaign is not waiting for the pacer
+
+
+def test_a_slow_pacer_interval_stretches_the_stalled_threshold() -> None:
+    from orchestrator.status import stale_after
+
+    assert stale_after(1.0) == PACER_STALE_S
+    assert stale_after(40.0) == 120.0  # a pacer ticking every 40 s is not stalled at 35 s
