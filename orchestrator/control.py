@@ -41,37 +41,47 @@ async def _in_flight(redis: Redis, cid: str) -> tuple[int, int]:
     return rec.counts["granted"], rec.counts["inflight"]
 
 
-async def _settle(redis: Redis, cid: str, wait_s: float) -> int:
-    """Wait up to `wait_s` for `cid`'s sends in flight to finish; how many were in flight at the start."""
+async def _stop(
+    redis: Redis, cid: str, clock: Clock, how: Transition, reason: str, by: str, wait_s: float
+) -> dict[str, Any] | Refused:
+    """Pause or cancel `cid` (`how`), then wait up to `wait_s` for its sends in flight to finish: the
+    report of `pause` and `cancel` (`changed`: False when it already was in that state)."""
+    outcome, was = await campaigns.transition(redis, cid, how, clock.now(), reason=reason, by=by)
+    if outcome == "refused":
+        return Refused(cid, was)
     granted, sending = await _in_flight(redis, cid)
-    at_start = granted + sending
+    at_stop = granted + sending  # before the wait
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     while (granted or sending) and loop.time() < deadline:
         await asyncio.sleep(PAUSE_POLL_S)
         granted, sending = await _in_flight(redis, cid)
-    return at_start
-
-
-async def pause_campaign(
-    redis: Redis, cid: str, clock: Clock, reason: str, by: str, wait_s: float
-) -> dict[str, Any] | Refused:
-    """Stop new sends of `cid`, then wait up to `wait_s` for the sends in flight; what `pause` reports."""
-    outcome, was = await campaigns.transition(redis, cid, Transition.PAUSE, clock.now(), reason=reason, by=by)
-    if outcome == "refused":
-        return Refused(cid, was)
-    at_pause = await _settle(redis, cid, wait_s)
     rec = await campaigns.get(redis, cid)
     assert rec is not None
     return {
         "campaign_id": cid,
         "state": rec.state.value,
         "changed": outcome == "ok",
-        "in_flight_at_pause": at_pause,
+        "in_flight_at_stop": at_stop,
         "still_in_flight": rec.counts["granted"] + rec.counts["inflight"],
         "accepted": rec.counts["accepted"],
         "pending": rec.counts["queued"],
     }
+
+
+async def pause_campaign(
+    redis: Redis, cid: str, clock: Clock, reason: str, by: str, wait_s: float
+) -> dict[str, Any] | Refused:
+    """Stop new sends of `cid`, then wait up to `wait_s` for the sends in flight; what `pause` reports."""
+    return await _stop(redis, cid, clock, Transition.PAUSE, reason, by, wait_s)
+
+
+async def cancel_campaign(
+    redis: Redis, cid: str, clock: Clock, reason: str, by: str, wait_s: float = 0.0
+) -> dict[str, Any] | Refused:
+    """Stop `cid` for good (its ledger stays), then wait up to `wait_s` for the sends in flight, as
+    `pause` does; what `cancel` reports."""
+    return await _stop(redis, cid, clock, Transition.CANCEL, reason, by, wait_s)
 
 
 async def resume_campaign(
@@ -110,25 +120,4 @@ async def resume_campaign(
             for i, d, c in zip(rec.identities, days, alloc.identities, strict=True)
         ],
         "pool": {"daily_cap": alloc.pool.daily, "hourly_cap": alloc.pool.hourly},
-    }
-
-
-async def cancel_campaign(
-    redis: Redis, cid: str, clock: Clock, reason: str, by: str, wait_s: float = 0.0
-) -> dict[str, Any] | Refused:
-    """Stop `cid` for good (its ledger stays), then wait up to `wait_s` for the sends in flight, as
-    `pause` does; what `cancel` reports (`changed`: False when it already was cancelled)."""
-    outcome, was = await campaigns.transition(redis, cid, Transition.CANCEL, clock.now(), reason=reason, by=by)
-    if outcome == "refused":
-        return Refused(cid, was)
-    at_cancel = await _settle(redis, cid, wait_s)
-    rec = await campaigns.get(redis, cid)
-    assert rec is not None
-    return {
-        "campaign_id": cid,
-        "state": rec.state.value,
-        "changed": outcome == "ok",
-        "in_flight_at_cancel": at_cancel,
-        "still_in_flight": rec.counts["granted"] + rec.counts["inflight"],
-        "accepted": rec.counts["accepted"],
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
 import click
@@ -35,25 +36,7 @@ def _refused(refused: Refused, only: str) -> NoReturn:
 def pause(ctx: click.Context, campaign: str, reason: str, wait_s: float, as_json: bool) -> None:
     """Stop new sends of CAMPAIGN within seconds; sends already in flight finish and are counted."""
 
-    async def body(redis: Redis) -> dict[str, Any]:
-        cid = await resolve_campaign(redis, campaign)
-        report = await pause_campaign(redis, cid, SystemClock(), reason, _who(), wait_s)
-        if isinstance(report, Refused):
-            _refused(report, "only a running campaign can be paused")
-        return report
-
-    report = run(ctx, body)
-    if as_json:
-        print_json(report)
-        return
-    if not report["changed"]:
-        click.echo(f"campaign {report['campaign_id']} was already paused")
-    else:
-        click.echo(f"campaign {report['campaign_id']} paused: no new sends start from now")
-    click.echo(
-        f"  in flight when paused: {report['in_flight_at_pause']}; still in flight: {report['still_in_flight']}; "
-        f"accepted so far: {report['accepted']:,}; pending: {report['pending']:,}"
-    )
+    _stop(ctx, campaign, pause_campaign, reason, wait_s, as_json, "paused", "only a running campaign can be paused")
 
 
 @click.command("resume")
@@ -113,22 +96,37 @@ def resume(ctx: click.Context, campaign: str, ack: str, as_json: bool) -> None:
 def cancel(ctx: click.Context, campaign: str, reason: str, wait_s: float, as_json: bool) -> None:
     """Stop CAMPAIGN for good; sends already in flight finish and are counted; its ledger stays for the record."""
 
+    _stop(ctx, campaign, cancel_campaign, reason, wait_s, as_json, "cancelled", "it cannot be cancelled")
+
+
+def _stop(
+    ctx: click.Context,
+    campaign: str,
+    stop: Callable[..., Awaitable[dict[str, Any] | Refused]],
+    reason: str,
+    wait_s: float,
+    as_json: bool,
+    done: str,
+    refused: str,
+) -> None:
+    """`pause` and `cancel`: stop CAMPAIGN, wait for its sends in flight, say what happened."""
+
     async def body(redis: Redis) -> dict[str, Any]:
         cid = await resolve_campaign(redis, campaign)
-        report = await cancel_campaign(redis, cid, SystemClock(), reason, _who(), wait_s)
+        report = await stop(redis, cid, SystemClock(), reason, _who(), wait_s)
         if isinstance(report, Refused):
-            _refused(report, "it cannot be cancelled")
+            _refused(report, refused)
         return report
 
     report = run(ctx, body)
     if as_json:
         print_json(report)
         return
-    verb = "cancelled: no new sends start from now" if report["changed"] else "was already cancelled"
+    verb = f"{done}: no new sends start from now" if report["changed"] else f"was already {done}"
     click.echo(f"campaign {report['campaign_id']} {verb}")
     click.echo(
-        f"  in flight when cancelled: {report['in_flight_at_cancel']}; still in flight: {report['still_in_flight']}; "
-        f"accepted: {report['accepted']:,}"
+        f"  in flight when {done}: {report['in_flight_at_stop']}; still in flight: {report['still_in_flight']}; "
+        f"accepted so far: {report['accepted']:,}; pending: {report['pending']:,}"
     )
 
 
