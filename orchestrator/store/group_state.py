@@ -56,7 +56,7 @@ def decode(raw: str, where: str) -> GroupState:
 
 
 #: Stored texts already decoded: an identity's groups mostly share a handful of texts (every group
-#: rolled on the same days holds the same JSON), and the pacer reads them all at every tick.
+#: rolled on the same days holds the same JSON), and equal texts give one object (`GroupCaps`).
 _DECODED: dict[str, GroupState] = {}
 _DECODED_MAX = 4096
 
@@ -65,10 +65,6 @@ async def load(redis: Redis, identity: str) -> Mapping[str, GroupState]:
     """Every provider group with a stored state for `identity` (read-only, `decode_all`)."""
     return decode_all(identity, await redis.hgetall(keys.IdentityKeys(identity).groups))
 
-
-#: Each identity's last stored hash and its decoding: the pacer reads the hash before every grant,
-#: and it changes only at a day roll or a block.
-_LAST: dict[str, tuple[dict[Any, Any], Mapping[str, GroupState]]] = {}
 
 #: The pacer's view of each identity's group hash, by the stamp written with it (`store`) and the
 #: hash's length: an identity may have thousands of groups, and the hash changes only at a day roll
@@ -85,7 +81,7 @@ async def _states_at(redis: Redis, identity: str, stamp: str | None) -> Mapping[
     kept = _BY_STAMP.get(identity)
     if stamp is not None and kept is not None and kept[0] == stamp:
         return kept[1]
-    states = decode_all(identity, await redis.hgetall(keys.IdentityKeys(identity).groups))
+    states = await load(redis, identity)
     if stamp is not None:
         if len(_BY_STAMP) >= _DECODED_MAX:
             _BY_STAMP.clear()
@@ -94,11 +90,8 @@ async def _states_at(redis: Redis, identity: str, stamp: str | None) -> Mapping[
 
 
 def decode_all(identity: str, raw: dict[Any, Any]) -> Mapping[str, GroupState]:
-    """The identity's stored group hash, decoded. Read-only: an unchanged hash gives the same mapping
-    again (an identity may have thousands of groups; a caller that changes a state copies it first)."""
-    last = _LAST.get(identity)
-    if last is not None and last[0] == raw:
-        return last[1]
+    """The identity's stored group hash, decoded. Read-only (the pacer keeps it between ticks,
+    `_states_at`; a caller that changes a state copies it first)."""
     out: dict[str, GroupState] = {}
     for g, v in raw.items():
         text = str(v)
@@ -109,11 +102,7 @@ def decode_all(identity: str, raw: dict[Any, Any]) -> Mapping[str, GroupState]:
                 _DECODED.clear()
             _DECODED[text] = state
         out[str(g)] = state
-    if len(_LAST) >= _DECODED_MAX:
-        _LAST.clear()
-    frozen = MappingProxyType(out)
-    _LAST[identity] = (dict(raw), frozen)
-    return frozen
+    return MappingProxyType(out)
 
 
 async def store(redis: Redis, identity: str, mapping: Mapping[str, str]) -> None:
