@@ -61,22 +61,17 @@ def command(
 
     Writes report.html, summary.json and sends.jsonl. Nothing touches real Redis state or Tencent.
     """
-    from orchestrator.campaign_file import CampaignFileError, check_campaign_and_rows, load_campaign
-    from orchestrator.recipients import RecipientFileError, scan_recipients
+    from orchestrator.campaign_file import CampaignFileError, check_campaign_and_rows
 
     if "LOG_LEVEL" not in os.environ:
         # A simulation sends thousands of mails a second: keep the terminal for warnings and the summary.
         app: AppContext = ctx.obj
         configure_logging(app.settings.log_format, "WARNING")
-    try:
-        spec = load_campaign(file)
-        valid = scan_recipients(spec).valid  # every row, as submit reads them, before anything is written
-    except (CampaignFileError, RecipientFileError) as exc:
-        echo_error(str(exc))
-        ctx.exit(EXIT_USAGE)
-    if valid == 0:  # submit would refuse it: the same problem `validate` names, before any folder is made
-        for problem in check_campaign_and_rows(file)[2]:
-            echo_error(str(problem))
+    # Every row read as submit reads them, before anything is written: the problems `validate` names
+    # (a CSV with no valid row among them), before any folder is made.
+    spec, _, problems = check_campaign_and_rows(file)
+    if problems or spec is None:
+        echo_error(str(CampaignFileError(problems)))
         ctx.exit(EXIT_USAGE)
     out = out or _default_out(spec.name)
     made = not out.exists()
