@@ -130,6 +130,18 @@ async def campaign_status(
 ) -> CampaignStatus | None:
     """The campaign's status at `now`; None when there is no such campaign. A running campaign whose
     pacer has not ticked for `stale_after_s` is marked stalled."""
+    status = await _status_of(redis, cid, now)
+    if status is not None:
+        _mark_pacer(status, await pacer_tick_age(redis, now), stale_after_s)
+    return status
+
+
+def _mark_pacer(status: CampaignStatus, age: float | None, stale_after_s: float) -> None:
+    status.pacer_tick_age_s = age
+    status.pacer_stalled = status.state == campaigns.State.RUNNING.value and (age is None or age > stale_after_s)
+
+
+async def _status_of(redis: Redis, cid: str, now: float) -> CampaignStatus | None:
     rec = await campaigns.load(redis, cid)
     if rec is None:
         return None
@@ -137,9 +149,6 @@ async def campaign_status(
         return unreadable_status(rec)
     try:
         status = await _readable_status(redis, rec, now)
-        status.pacer_tick_age_s = await pacer_tick_age(redis, now)
-        age = status.pacer_tick_age_s
-        status.pacer_stalled = rec.state is campaigns.State.RUNNING and (age is None or age > stale_after_s)
         gone = await compaction.compacted(redis, [cid])
         if gone:
             status.compacted_at = _iso(gone[0].at, rec.spec) if gone[0].done else None
@@ -273,10 +282,12 @@ def _next_slot(spec: Campaign, lt: LocalTime, tat: float, now: float, not_starte
 
 
 async def all_status(redis: Redis, now: float, stale_after_s: float = PACER_STALE_S) -> list[CampaignStatus]:
+    age = await pacer_tick_age(redis, now)  # one pacer for every campaign: read once
     out = []
     for cid in await campaigns.all_ids(redis):
-        st = await campaign_status(redis, cid, now, stale_after_s)
+        st = await _status_of(redis, cid, now)
         if st is not None:
+            _mark_pacer(st, age, stale_after_s)
             out.append(st)
     return out
 
