@@ -50,9 +50,9 @@ class ClockedSender:
     async def lookup(self, query: StatusQuery) -> LookupResult:
         if not self.answers_lookups:
             return LookupResult(LookupVerdict.UNKNOWN)
-        for i, (_, r) in enumerate(self.sent, start=1):
+        for i, (at, r) in enumerate(self.sent, start=1):
             if (r.to_address, r.from_address) == (query.to_address, query.from_address):
-                return LookupResult(LookupVerdict.SENT, message_id=f"m{i}")
+                return LookupResult(LookupVerdict.SENT, message_id=f"m{i}", sent_at=at)
         return LookupResult(LookupVerdict.NOT_SENT)
 
     async def close(self) -> None:

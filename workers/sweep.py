@@ -196,6 +196,7 @@ class Sweeper:
             grant_member=f"{ck.cid}:{idx}:{grant.rsplit(':', 1)[1]}",
             grant_local_date=datetime.fromtimestamp(gt, tz=rec.spec.zone).date().isoformat(),
             grant_time=gt,
+            sent_at=result.sent_at if sent else None,
         )
         if not settled:
             return  # the worker's own late answer got there first: nothing to report

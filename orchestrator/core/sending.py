@@ -68,6 +68,8 @@ class LookupResult:
     retry_soon: bool = False  # UNKNOWN only because the lookup was throttled or could not connect
     #: NOT_SENT: the send's own row, refused by the provider with this SendStatus (e.g. 3030); None: no row.
     refused_status: int | None = None
+    #: SENT: when the provider received the send (its RequestTime, Unix seconds); None when it does not say.
+    sent_at: float | None = None
 
 
 class CallBudget(Protocol):

@@ -159,14 +159,14 @@ class TencentSender:
                 for offset in range(0, PAGE_LIMIT * MAX_LOOKUP_PAGES, PAGE_LIMIT):
                     rows = await self.status_page(query.account, day, query.to_address, offset)
                     for row in rows:
-                        if not (
-                            (getattr(row, "ToEmailAddress", "") or "").strip().lower() == want_to
-                            and _address_of(getattr(row, "FromEmailAddress", "") or "") == want_from
-                            and int(getattr(row, "RequestTime", 0) or 0) >= earliest
-                        ):
+                        at = int(getattr(row, "RequestTime", 0) or 0)
+                        to = (getattr(row, "ToEmailAddress", "") or "").strip().lower()
+                        if to != want_to or _address_of(getattr(row, "FromEmailAddress", "") or "") != want_from:
+                            continue
+                        if at < earliest:
                             continue
                         if (status := getattr(row, "SendStatus", None)) == 0:
-                            return LookupResult(LookupVerdict.SENT, message_id=row.MessageId)
+                            return LookupResult(LookupVerdict.SENT, message_id=row.MessageId, sent_at=at or None)
                         refused = refused if refused is not None or status is None else int(status)
                     if len(rows) < PAGE_LIMIT:
                         break

@@ -60,6 +60,32 @@ def _feedback_keys(ck: keys.CampaignKeys, idx: int, message_id: str) -> list[str
     return [*ks, keys.fb_early(message_id)]
 
 
+def _finish_keys(
+    ck: keys.CampaignKeys, identity: str, idx: int, message_id: str, grant_local_date: str, grant_time: float
+) -> list[str]:
+    """finish.lua's KEYS, in its order (`message_id` "-" unless the send was accepted)."""
+    ik = keys.IdentityKeys(identity)
+    return [
+        ck.state(idx),
+        ck.counts,
+        ck.inflight,
+        ck.later,
+        ck.queue,
+        ck.meta,
+        ik.hour,
+        ik.day(grant_local_date),
+        ik.gcra,
+        ck.pool_hour,
+        ck.pool_day(grant_local_date),
+        keys.MESSAGE_IDS,
+        keys.EVENTS,
+        ck.doubt,
+        ik.quota_day(tencent_day(grant_time)[0] if grant_time else "-"),
+        *_feedback_keys(ck, idx, message_id),
+        keys.history_bucket(ck.cid, idx),
+    ]
+
+
 class Ledger:
     def __init__(self, redis: Redis, scripts: Scripts | None = None) -> None:
         self.redis = redis
@@ -115,30 +141,19 @@ class Ledger:
         grant_local_date: str = "",
         detail: str = "",
         grant_time: float = 0.0,
+        sent_at: float | None = None,
     ) -> bool:
-        """Record an outcome. False when the caller no longer holds the recipient (stale token)."""
-        ik = keys.IdentityKeys(identity)
+        """Record an outcome. False when the caller no longer holds the recipient (stale token).
+
+        `sent_at`: when the provider received an accepted send, if not `now` (a doubt settled later
+        by a lookup): the MessageId map, the delivery cohort and the follow-up keep that time.
+        """
+        accepted_at = now if sent_at is None else min(sent_at, now)
         reply = as_str_list(
             await self.scripts.finish(
-                keys=[
-                    ck.state(idx),
-                    ck.counts,
-                    ck.inflight,
-                    ck.later,
-                    ck.queue,
-                    ck.meta,
-                    ik.hour,
-                    ik.day(grant_local_date),
-                    ik.gcra,
-                    ck.pool_hour,
-                    ck.pool_day(grant_local_date),
-                    keys.MESSAGE_IDS,
-                    keys.EVENTS,
-                    ck.doubt,
-                    ik.quota_day(tencent_day(grant_time)[0] if grant_time else "-"),
-                    *_feedback_keys(ck, idx, value if action == "accepted" else "-"),
-                    keys.history_bucket(ck.cid, idx),
-                ],
+                keys=_finish_keys(
+                    ck, identity, idx, value if action == "accepted" else "-", grant_local_date, grant_time
+                ),
                 args=[
                     idx,
                     token,
@@ -154,6 +169,7 @@ class Ledger:
                     identity,
                     MESSAGE_TTL_S,
                     HISTORY_CAP,
+                    repr(accepted_at),
                 ],
             )
         )

@@ -125,3 +125,28 @@ async def test_finish_counts_a_try_only_when_the_call_was_made(
     assert await ledger.state_of(ck, idx) == f"q|{attempts_after}"
     assert await redis.zscore(ck.later, str(idx)) == START + 30
     assert await _counters(redis, ck, identity) == [0, 0, 0, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("sent_at", "kept"),
+    [
+        pytest.param(START + 2, START + 2, id="tencents-receipt-time"),
+        pytest.param(START + 3 * 3600 + 60, START + 3 * 3600, id="never-after-the-settling"),
+    ],
+)
+async def test_a_doubt_settled_later_keeps_the_time_tencent_received_the_send(
+    redis: Redis, tmp_path: Path, sent_at: float, kept: float
+) -> None:
+    """Settled hours later by a lookup: the MessageId map, the cohort and the follow-up keep the send's time."""
+    ledger, ck, identity, idx, grant = await _one_grant(redis, tmp_path)
+    claim = await ledger.claim(ck, idx, grant, "tok", START + 1, 90.0)
+    assert claim is not None
+    seq = grant.rsplit(":", 1)[1]
+    common = {"grant_member": f"{ck.cid}:{idx}:{seq}", "grant_local_date": "2026-12-01", "grant_time": claim.grant_time}
+    assert await ledger.finish(ck, identity, idx, "tok", START + 100, "in_doubt", ready_at=START + 600, **common)
+    settled_at = START + 3 * 3600
+    assert await ledger.finish(ck, identity, idx, "tok", settled_at, "accepted", value="m-9", sent_at=sent_at, **common)
+    assert await redis.hget(keys.MESSAGE_IDS, "m-9") == f"{ck.cid}:{idx}|{identity}|{kept!r}"
+    assert await redis.zscore(keys.FB_PENDING, "m-9") == kept
+    hour = int(kept // 3600)
+    assert await redis.hget(keys.FB_COHORTS, f"{hour}|accepted|i|{identity}") == "1"

@@ -106,6 +106,11 @@ async def test_trace_in_doubt_address_shows_the_reconciliation(pipe: Pipeline) -
     assert o.attempts[-1].code == logged.message_id
     assert o.attempts[-1].in_doubt_since == o.attempts[0].at
     assert o.message_id == logged.message_id
+    # Accepted when Tencent received it (its RequestTime, whole seconds), not when the lookup settled it.
+    assert o.accepted_at == int(logged.time)
+    assert o.accepted_at < o.attempts[-1].at - 60
+    [row] = [r async for r in export.rows(pipe.redis, pipe.cid) if r["email"] == VICTIM and r["state"] == "accepted"]
+    assert row["accepted_at"] == export.when(int(logged.time))
 
 
 async def test_trace_suppressed_invalid_and_unknown_rows(pipe: Pipeline) -> None:

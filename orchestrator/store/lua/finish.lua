@@ -6,7 +6,8 @@
 --       20 pending zset, 21 the message's early-events list; 22 the recipient's history bucket
 -- ARGV: 1 idx, 2 token, 3 now, 4 action, 5 value, 6 ready at, 7 refund (0/1), 8 campaign id,
 --       9 grant member, 10 detail, 11 event maxlen, 12 identity, 13 the message's feedback TTL s,
---       14 outcomes kept per recipient
+--       14 outcomes kept per recipient, 15 when the provider received an accepted send (now, or
+--       earlier for a doubt settled by a lookup)
 -- action: accepted (value = MessageId) | retry (later at ready_at) | postpone (later at ready_at,
 --         attempt not counted) | requeue (front of queue, attempt not counted) | failed (value = code) | suppressed (value = reason) |
 --         in_doubt | pause (requeue + the campaign's automatic pause with reason `detail`)
@@ -20,6 +21,7 @@ local history = KEYS[22]
 local idx, token, now_text, action, value = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local now = tonumber(now_text)
 local cid, member, detail, maxlen, identity = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
+local sent_text = ARGV[15]
 
 local st = redis.call('HGET', states, idx)
 if not st then return {'stale', 'missing'} end
@@ -78,7 +80,7 @@ remember()
 -- The accepted send in the delivery feedback: counted once in its hour's cohort, noted for the follow-up.
 local function count_send(msgid)
   local waiting = redis.call('LLEN', early_list)
-  if redis.call('HSETNX', message, 'u:accepted', now_text) == 0 then return waiting end
+  if redis.call('HSETNX', message, 'u:accepted', sent_text) == 0 then return waiting end
   redis.call('EXPIRE', message, ARGV[13])
   -- The recipient's domain group, as orchestrator/core/domains.py names it (grant.lua reads it alike).
   local rec = redis.call('HGET', rec_bucket, idx) or ''
@@ -86,12 +88,12 @@ local function count_send(msgid)
   local d = string.lower(string.match(addr, '@(.*)$') or '')
   local group = GROUPS[d] or d
   if string.sub(d, 1, 6) == 'yahoo.' then group = 'yahoo' end
-  local hour = tostring(math.floor(now / 3600))
+  local hour = tostring(math.floor(tonumber(sent_text) / 3600))
   for _, s in ipairs({'|i|' .. identity, '|c|' .. cid, '|g|' .. group}) do
     redis.call('HINCRBY', cohorts, hour .. '|accepted' .. s, 1)
   end
   redis.call('HINCRBY', totals, 'accepted|' .. identity .. '|' .. cid, 1)
-  redis.call('ZADD', pending, now_text, msgid)
+  redis.call('ZADD', pending, sent_text, msgid)
   return waiting
 end
 
@@ -104,7 +106,7 @@ if action == 'accepted' then
   redis.call('HSET', states, idx, ledger_format('accepted', {message_id = value}))
   redis.call('HINCRBY', counts, 'accepted', 1)
   -- "campaign:index|identity|sent at" (store/feedback.py reads it, and the older "campaign:index").
-  redis.call('HSET', message_ids, value, cid .. ':' .. idx .. '|' .. identity .. '|' .. now_text)
+  redis.call('HSET', message_ids, value, cid .. ':' .. idx .. '|' .. identity .. '|' .. sent_text)
   return {'ok', e.state, count_send(value)}
 elseif action == 'retry' or action == 'postpone' then
   -- postpone: the call never left (no slot in the account's API budget), so no try is counted.
