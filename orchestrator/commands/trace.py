@@ -72,8 +72,10 @@ def _print(found: Trace) -> None:
     for e in found.listed:
         say(f"  list: {_listed(e)}")
     if found.verdict is not None:
-        say(f"why: {found.verdict.why}")
-        say(f"fix: {found.verdict.fix}")
+        # Several campaigns had the address: the answer is about the latest one, and says so.
+        of = f" (campaign {found.verdict.campaign})" if len({o.place.cid for o in found.outcomes}) > 1 else ""
+        say(f"why{of}: {found.verdict.why}")
+        say(f"fix{of}: {found.verdict.fix}")
     _print_compacted(found)
 
 

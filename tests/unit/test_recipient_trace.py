@@ -153,3 +153,26 @@ def test_export_when_writes_what_isoformat_writes(at: float) -> None:
 
     expected = datetime.fromtimestamp(math.floor(at), tz=UTC).isoformat(timespec="seconds")
     assert when(at) == expected
+
+
+@pytest.mark.parametrize("two_campaigns", [False, True], ids=["one-campaign", "two-campaigns"])
+def test_the_printed_answer_names_its_campaign_when_several_had_the_address(
+    two_campaigns: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With two campaigns, `why` and `fix` say which one they are about (the latest); with one they need not."""
+    from orchestrator.commands.trace import _print
+    from orchestrator.trace import Trace
+
+    older = Outcome(Place("winter-0001", 1, 0, "loaded"), "completed", ("news.example.com",), state="accepted")
+    newer = loaded("queued")
+    outcomes = [older, newer] if two_campaigns else [newer]
+    _print(Trace(ADDR, outcomes, [], 0, verdict(outcomes, [], ADDR, NOW)))
+    lines = capsys.readouterr().out.splitlines()
+    why = next(line for line in lines if line.startswith("why"))
+    fix = next(line for line in lines if line.startswith("fix"))
+    if two_campaigns:
+        assert why.startswith(f"why (campaign {CID}): ")
+        assert fix.startswith(f"fix (campaign {CID}): ")
+    else:
+        assert why.startswith("why: ")
+        assert fix.startswith("fix: ")
