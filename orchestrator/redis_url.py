@@ -80,3 +80,20 @@ def redis_passwords(url: str) -> list[str]:
         if name.lower() in {"password", "username"}:
             found.append(value)
     return [v for p in found if p for v in {p, unquote(p)}]
+
+
+def safe_url(url: str) -> str:
+    """`url` fit to print: all between `://` and the last `@` (user, password) and any query replaced by ***.
+
+    Done on the plain text, never by a URL parser: a password holding `/`, `?` or `#` would mislead it.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "***" if "@" in url else url
+    if "@" in rest:
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    base, qmark, query = rest.partition("?")
+    if qmark:  # an option may hold a password (`?password=`): only the database's value is kept
+        pairs = [pair.partition("=") for pair in query.split("&") if pair]
+        base += "?" + "&".join(f"{k}={v if k == 'db' and v.isdigit() else '***'}" for k, _, v in pairs)
+    return f"{scheme}://{base}"

@@ -23,7 +23,7 @@ from orchestrator.core.decisions import (
 )
 from orchestrator.core.quality import FOLLOWUP_AFTER_S
 from orchestrator.core.text import printable
-from orchestrator.redis_url import LOG_LEVELS, REDIS_URL_FORM, redis_passwords, redis_url_problem
+from orchestrator.redis_url import LOG_LEVELS, REDIS_URL_FORM, redis_passwords, redis_url_problem, safe_url
 
 DEFAULT_ACCOUNT = "default"
 _RATE = AccountRate()  # the defaults of the account's API budget, owned by the core
@@ -147,6 +147,11 @@ class Settings(BaseSettings):
             msg = "LEASE_S must exceed JOB_TIMEOUT_S (a claim outlives the job that holds it)"
             raise ValueError(msg)
         return self
+
+    def __repr_args__(self) -> Any:
+        """As pydantic prints the settings, with REDIS_URL's user, password and options masked like the secrets."""
+        for name, value in super().__repr_args__():
+            yield name, safe_url(value) if name == "redis_url" and isinstance(value, str) else value
 
     def account_rate(self) -> AccountRate:
         """The per-account API budget these settings describe (checked when the settings are read)."""

@@ -15,14 +15,9 @@ from redis.asyncio import Redis
 
 from orchestrator.core.clock import SystemClock
 from orchestrator.embedded import EmbeddedRedis
+from orchestrator.redis_url import safe_url
 from orchestrator.settings import Settings
-from orchestrator.store.connection import (
-    describe_failure,
-    nothing_listens,
-    probe,
-    redis_from_url,
-    safe_url,
-)
+from orchestrator.store.connection import describe_failure, nothing_listens, probe, redis_from_url
 from orchestrator.store.ledger import Ledger
 from orchestrator.up_state import state_dir
 from orchestrator.web.access import WebAccessError

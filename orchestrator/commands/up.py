@@ -43,8 +43,8 @@ def command(
     """Run Redis (REDIS_URL, or an embedded one), the workers, the pacer and the web process together until Ctrl-C."""
     from orchestrator.commands._common import CommandError
     from orchestrator.embedded import EmbeddedRedisError
+    from orchestrator.redis_url import safe_url
     from orchestrator.settings import settings_or_exit
-    from orchestrator.store.connection import safe_url
     from orchestrator.up import UpError, UpInfo, serve_all
     from orchestrator.up_state import state_dir
 

@@ -154,9 +154,19 @@ async def _finish(
     )
 
 
+class RunSettings(Settings):
+    """Settings made only of what they are given and the defaults: never the environment or a credentials
+    file, so no configured key pair, token or Redis password reaches a simulation or its outputs."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: Any, init_settings: Any, *_: Any, **__: Any) -> tuple[Any, ...]:
+        del settings_cls
+        return (init_settings,)
+
+
 def _settings(redis_url: str, ses_url: str) -> Settings:
     """The run's settings: its throwaway Redis, the emulator's account, a callback token of its own."""
-    return Settings(
+    return RunSettings(
         REDIS_URL=redis_url,
         TENCENTCLOUD_SECRET_ID=SecretStr(DEFAULT_SECRET_ID),
         TENCENTCLOUD_SECRET_KEY=SecretStr(DEFAULT_SECRET_KEY),

@@ -17,6 +17,8 @@ from redis.exceptions import AuthenticationError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from orchestrator.redis_url import safe_url
+
 #: A Redis restart of a few seconds must not kill a worker or the pacer (about 17 s of retries).
 RETRY_ATTEMPTS = 12
 _BACKOFF = ExponentialBackoff(cap=2.0, base=0.05)
@@ -147,23 +149,6 @@ def arq_settings(url: str) -> RedisSettings:
     settings.conn_retries = RETRY_ATTEMPTS
     settings.conn_retry_delay = 1
     return settings
-
-
-def safe_url(url: str) -> str:
-    """`url` fit to print: all between `://` and the last `@` (user, password) and any query replaced by ***.
-
-    Done on the plain text, never by a URL parser: a password holding `/`, `?` or `#` would mislead it.
-    """
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return "***" if "@" in url else url
-    if "@" in rest:
-        rest = "***@" + rest.rsplit("@", 1)[1]
-    base, qmark, query = rest.partition("?")
-    if qmark:  # an option may hold a password (`?password=`): only the database's value is kept
-        pairs = [pair.partition("=") for pair in query.split("&") if pair]
-        base += "?" + "&".join(f"{k}={v if k == 'db' and v.isdigit() else '***'}" for k, _, v in pairs)
-    return f"{scheme}://{base}"
 
 
 async def probe(url: str, timeout_s: float = 3.0) -> RedisError | OSError | None:

@@ -27,3 +27,11 @@ def db(redis_server: RedisServer) -> Iterator[redis_sync.Redis]:
     r.flushdb()
     yield r
     r.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here runs `orchestrate` as a process: all are `slow` (docs/testing.md), marked or not."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.slow)

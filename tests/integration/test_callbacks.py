@@ -196,7 +196,8 @@ async def test_callbacks_before_send_recorded_apply_later(redis: Redis, pipe: Pi
 
 
 async def test_callbacks_bad_bodies_400_store_nothing(redis: Redis) -> None:
-    """Malformed JSON, an unknown event, a wrong type, too many events or an oversized body: 400, nothing stored."""
+    """Malformed JSON, an unknown event, a wrong type, too many events, an oversized body, nesting past the
+    decoder's depth or a lone surrogate: 400 with one line, nothing stored."""
     good = {"event": "open", "bulkId": "m1", "email": "a@example.com", "timestamp": 1, "fromDomain": "d.example"}
     bodies = [
         b"{nope",
@@ -205,6 +206,8 @@ async def test_callbacks_bad_bodies_400_store_nothing(redis: Redis) -> None:
         json.dumps([good, 3]).encode(),
         json.dumps([good] * 1001).encode(),
         b" " * (300 * 1024),
+        b"[" * 5000 + b"]" * 5000,  # nested past the decoder's depth
+        json.dumps({**good, "email": "\ud800@example.com"}).encode(),  # a lone surrogate, escaped as JSON allows
     ]
     await redis.hset(keys.MESSAGE_IDS, "m1", "c:0|i|1.0")
     before = {k: await redis.dump(k) for k in await redis.keys("*")}

@@ -19,10 +19,10 @@ from redis.asyncio import Redis, SSLConnection
 from orchestrator.cli import main
 from orchestrator.commands.emulator import command as emulator_command
 from orchestrator.embedded import EmbeddedRedis
-from orchestrator.redis_url import redis_url_problem
+from orchestrator.redis_url import redis_url_problem, safe_url
 from orchestrator.ses.emulator import run_emulator
 from orchestrator.store import keys
-from orchestrator.store.connection import arq_settings, redis_from_url, safe_url
+from orchestrator.store.connection import arq_settings, redis_from_url
 from tests.e2e.locked_redis import RIGHT_PASSWORD, locked_redis, url_with
 from tests.integration.test_web import Serve, http, serve
 from tests.pipeline_harness import Pipeline, recipients_csv

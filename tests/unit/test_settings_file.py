@@ -22,16 +22,19 @@ def test_the_named_file_is_read_and_its_keys_stay_secret(monkeypatch: pytest.Mon
     creds = tmp_path / "etc" / "orchestrate.env"
     creds.parent.mkdir()
     creds.write_text(
-        f"REDIS_URL=redis://127.0.0.1:6390/3\nTENCENTCLOUD_SECRET_ID=AKID{SECRET}\nTENCENTCLOUD_SECRET_KEY={SECRET}\n",
+        f"REDIS_URL=redis://:pw{SECRET}@127.0.0.1:6390/3\n"
+        f"TENCENTCLOUD_SECRET_ID=AKID{SECRET}\nTENCENTCLOUD_SECRET_KEY={SECRET}\n",
         encoding="utf-8",
     )
     (tmp_path / ".env").write_text("REDIS_URL=redis://127.0.0.1:6391/4\n", encoding="utf-8")  # not this one
     monkeypatch.setenv(ENV_FILE_VARIABLE, str(creds))
     s = load_settings()
-    assert s.redis_url == "redis://127.0.0.1:6390/3"
+    assert s.redis_url == f"redis://:pw{SECRET}@127.0.0.1:6390/3"
     assert s.tencentcloud_secret_key is not None
     assert s.tencentcloud_secret_key.get_secret_value() == SECRET
     assert SECRET not in repr(s)
+    assert SECRET not in str(s)
+    assert "redis_url='redis://***@127.0.0.1:6390/3'" in repr(s)  # the Redis password too
     assert SECRET not in str(s.tencentcloud_secret_key)
 
 

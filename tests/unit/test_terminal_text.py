@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.core.text import printable
-from orchestrator.store.connection import safe_url
+from orchestrator.redis_url import safe_url
 
 
 @pytest.mark.parametrize(
