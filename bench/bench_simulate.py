@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 from pydantic import SecretStr
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import AbstractConnection
 
 from orchestrator.campaign_file import load_campaign
 from orchestrator.core.sending import SendRequest
@@ -77,7 +77,7 @@ def write_campaign(folder: Path, rows: int) -> Path:
 class Timers:
     """Wall seconds, calls and Redis requests of wrapped functions and coroutines, for one run.
 
-    Requests are counted at redis-py's Connection.send_packed_command (one per command or pipeline).
+    Requests are counted at redis-py's AbstractConnection.send_packed_command (one per command or pipeline).
     Pacer.tick and VirtualRun.drain never overlap in VirtualRun, so their counts are their own.
     """
 
@@ -94,15 +94,16 @@ class Timers:
         self.requests[key] = self.requests.get(key, 0) + self.sent_requests - r0
 
     def count_requests(self) -> None:
-        orig = Connection.send_packed_command
+        orig = AbstractConnection.send_packed_command
         timers = self
 
-        async def counted(conn: Connection, *args: Any, **kwargs: Any) -> None:
+        async def counted(conn: AbstractConnection, *args: Any, **kwargs: Any) -> None:
             timers.sent_requests += 1
             await orig(conn, *args, **kwargs)
 
-        self._saved.append((Connection, "send_packed_command", orig))
-        Connection.send_packed_command = counted  # type: ignore[method-assign]
+        # On the base class: the simulation's clients use a unix socket, others TCP or TLS.
+        self._saved.append((AbstractConnection, "send_packed_command", orig))
+        AbstractConnection.send_packed_command = counted  # type: ignore[method-assign]
 
     def wrap_overlapping(self, owner: Any, name: str, key: str) -> None:
         """Time a coroutine several of whose calls may run at once (a drain runs its sends side by side):

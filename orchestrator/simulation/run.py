@@ -93,10 +93,12 @@ async def run_simulation(
     start = _start_time(spec, today or date.today())  # noqa: DTZ011 - a default for the report's calendar only
     clock = VirtualClock(start)
     wall0 = time.perf_counter()
-    with EmbeddedRedis() as redis_server:
+    # Its clients are all in this process: a unix socket's round trip costs less than TCP's (about a
+    # sixth of the virtual run, docs/benchmarks.md); `on_start` gets the TCP URL for other processes.
+    with EmbeddedRedis(unix_socket=True) as redis_server:
         async with run_emulator(build_world(spec), clock=clock, send_log_path=None) as emu:
-            settings = _settings(redis_server.url, emu.url)
-            redis = redis_from_url(redis_server.url)
+            settings = _settings(redis_server.local_url, emu.url)
+            redis = redis_from_url(redis_server.local_url)
             sender = TencentSender(settings, stats=ApiCallStats(redis))
             web = contextlib.AsyncExitStack()
             try:
@@ -110,7 +112,7 @@ async def run_simulation(
                     on_start(redis_server.url, cid)
                 recorder, end, hooks = DayRecorder(spec), start + days * 86400, hooks or SimHooks()
                 vr = VirtualRun(
-                    redis_server.url, clock, sender, hooks.config, workers, job_timeout_s=settings.job_timeout_s
+                    redis_server.local_url, clock, sender, hooks.config, workers, job_timeout_s=settings.job_timeout_s
                 )
                 vr.awaited = hooks.awaited
                 async with vr as run:
