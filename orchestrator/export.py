@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import functools
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -209,9 +211,17 @@ async def write(redis: Redis, cid: str, fmt: str, out: IO[str]) -> int:
 
 
 async def write_file(path: Path, produce: Callable[[IO[str]], Awaitable[int]]) -> int:
-    """Write through `produce` into a temporary file beside `path`, then put it in place: never half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or Path())
+    """Write through `produce` into a temporary file beside `path`, then put it in place: never half a file.
+
+    A symlink is written through (the file it names is replaced, the link kept); anything at `path` that
+    is not a regular file (a device, a FIFO, a socket, a folder) is refused with OSError before anything
+    is written. The file gets the mode of the one it replaces, or 0666 less
+    the umask, as any new file would.
+    """
+    path, mode = _target(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             n = await produce(fh)
             fh.flush()
@@ -222,3 +232,22 @@ async def write_file(path: Path, produce: Callable[[IO[str]], Awaitable[int]]) -
             os.unlink(tmp)  # the half-written file
         raise
     return n
+
+
+def _target(path: Path) -> tuple[Path, int]:
+    """The file `path` names (through symlinks) and the mode to give it; OSError when it is no regular file."""
+    path = path.resolve()
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return path, _new_file_mode()
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EEXIST, "it exists and is not a regular file (a device, a pipe or a folder)")
+    return path, stat.S_IMODE(st.st_mode)
+
+
+def _new_file_mode() -> int:
+    """0666 less the process's umask: the mode `open` would give a new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask

@@ -1,0 +1,61 @@
+"""`export --out`: the file is put in place whole, through a symlink, never over a device or a pipe."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from orchestrator.export import write_file
+
+
+async def _rows(fh: IO[str]) -> int:
+    fh.write("row,email\n1,a@example.com\n")
+    return 1
+
+
+async def test_a_symlink_is_written_through_and_kept(tmp_path: Path) -> None:
+    real = tmp_path / "real.csv"
+    real.write_text("old\n", encoding="utf-8")
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    assert await write_file(link, _rows) == 1
+    assert link.is_symlink()
+    assert real.read_text(encoding="utf-8") == "row,email\n1,a@example.com\n"
+
+
+async def test_a_pipe_is_refused_and_left_alone(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a regular file"):
+        await write_file(fifo, _rows)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert sorted(os.listdir(tmp_path)) == ["fifo"]  # no temporary file left
+
+
+async def test_a_device_is_refused(tmp_path: Path) -> None:
+    del tmp_path
+    before = os.stat("/dev/null")
+    with pytest.raises(OSError, match="not a regular file"):
+        await write_file(Path("/dev/null"), _rows)
+    after = os.stat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode)
+    assert (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
+
+
+async def test_the_mode_follows_the_umask_or_the_file_replaced(tmp_path: Path) -> None:
+    old = os.umask(0o027)
+    try:
+        fresh = tmp_path / "fresh.csv"
+        await write_file(fresh, _rows)
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o640
+        kept = tmp_path / "kept.csv"
+        kept.write_text("x\n", encoding="utf-8")
+        kept.chmod(0o604)
+        await write_file(kept, _rows)
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o604
+    finally:
+        os.umask(old)
