@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from orchestrator.core.text import CUT
 from orchestrator.input_files import describe_os_error, open_regular
 
 #: A campaign file is a few kilobytes; anything past this is refused before it is parsed.
@@ -190,7 +191,7 @@ def _unclosed_quote_line(text: str, until: int | None) -> int | None:
 
 def clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     """`text` cut to at most `limit` characters, an ellipsis marking the cut."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - len(CUT)] + CUT
 
 
 def _duplicate_keys(node: yaml.Node, loc: Loc, name: str, seen: set[int]) -> Iterator[Problem]:

@@ -10,6 +10,9 @@ import re
 #: and the line and paragraph separators.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 
+#: The mark at the end of a message cut short (`campaign_yaml.clip`): `redact` looks for secrets cut there.
+CUT = "..."
+
 
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -246,3 +247,20 @@ def test_a_configured_secret_in_a_campaign_is_never_printed(tmp_path: Path, comm
     assert code == 2
     _assert_clean(out)
     assert "***.csv" in out
+
+
+@pytest.mark.parametrize("before", ["", "x" * 40 + " "], ids=["cut-in-the-second-copy", "cut-in-the-first"])
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
+def test_a_secret_cut_short_by_a_message_shows_no_part_of_itself(
+    tmp_path: Path, command: list[str], before: str
+) -> None:
+    """An error message cut at 60 characters inside a configured secret: its start is not printed either."""
+    path = write_campaign(tmp_path, 3, identities=1)
+    text = re.sub(r"(?m)^timezone: .*$", "", path.read_text(encoding="utf-8"))
+    path.write_text(f'{text}timezone: "{before}{SECRET_KEY * 3}"\n', encoding="utf-8")
+    code, out = _run(tmp_path, command[0], path.name, *command[1:])
+    assert code == 2
+    _assert_clean(out)
+    assert "unknown time zone" in out
+    assert SECRET_KEY[:4] not in out  # not even the first characters of the key before the cut
+    assert "***..." in out
