@@ -87,10 +87,13 @@ class _RowTooLongError(Exception):
 
 
 class _UndecodableError(Exception):
-    def __init__(self, line: int, byte: bytes) -> None:
+    """A byte the encoding cannot decode; or, with no byte, the codec's own complaint (`why`)."""
+
+    def __init__(self, line: int, byte: bytes, why: str = "") -> None:
         super().__init__(line)
         self.line = line
         self.byte = byte
+        self.why = why
 
 
 class _Lines:
@@ -140,11 +143,15 @@ class _Lines:
                 text = decoder.decode(raw)
             except UnicodeDecodeError as exc:
                 raise _UndecodableError(self.line, exc.object[exc.start : exc.start + 1]) from None
+            except UnicodeError as exc:  # a codec that refuses the stream as a whole (UTF-16 without its BOM)
+                raise _UndecodableError(self.line, b"", str(exc)) from None
             yield self._take(text, len(raw))
         try:
             tail = decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
             raise _UndecodableError(max(self.line, 1), exc.object[exc.start : exc.start + 1]) from None
+        except UnicodeError as exc:
+            raise _UndecodableError(max(self.line, 1), b"", str(exc)) from None
         if tail:
             yield self._take(tail, 0)
 
@@ -168,6 +175,8 @@ class _Lines:
                 line = text.readline(self._limit + 1)
             except UnicodeDecodeError as exc:
                 raise _UndecodableError(self.line + 1, exc.object[exc.start : exc.start + 1]) from None
+            except UnicodeError as exc:  # a codec that refuses the stream as a whole (UTF-16 without its BOM)
+                raise _UndecodableError(self.line + 1, b"", str(exc)) from None
             if not line:
                 return
             self.line += 1
@@ -240,10 +249,11 @@ class CsvRows:
                 )
                 raise RecipientFileError(self.file, start, msg) from None
             except _UndecodableError as exc:
-                enc, byte = self._spec.encoding, exc.byte.hex()
+                enc = self._spec.encoding
+                what = f"byte 0x{exc.byte.hex()}" if exc.byte else exc.why[:60]
                 fix = "set recipients.encoding (Korean lists: cp949?)"
-                msg = f"cannot read this line: not {enc} text (byte 0x{byte}); {fix}"
-                at_key = f"{self.file.name} is not {enc} text (byte 0x{byte} on line {exc.line}); {fix}"
+                msg = f"cannot read this line: not {enc} text ({what}); {fix}"
+                at_key = f"{self.file.name} is not {enc} text ({what} on line {exc.line}); {fix}"
                 raise RecipientFileError(self.file, exc.line, msg, setting=("recipients.encoding", at_key)) from None
             if lines.nul:
                 index = next(i for i, c in enumerate(cells) if "\x00" in c)

@@ -206,6 +206,24 @@ def test_check_campaign_reports_a_csv_in_another_encoding(folder: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("encoding", "why"),
+    [
+        pytest.param("utf-16", "UTF-16 stream does not start with BOM", id="utf-16-without-its-bom"),
+        pytest.param("punycode", "", id="a-codec-for-domain-labels"),
+    ],
+)
+def test_a_codec_that_refuses_the_whole_file_is_a_placed_problem(folder: Path, encoding: str, why: str) -> None:
+    """UTF-16 named for a UTF-8 file (Excel's "Unicode text" has a BOM; this one has none): a line, no traceback."""
+    path = _edit(
+        folder, "recipients: {file: recipients.csv,", f"recipients: {{file: recipients.csv, encoding: {encoding},"
+    )
+    _campaign, _stats, problems = check_campaign_and_rows(path)
+    assert [p.field for p in problems] == ["recipients.encoding"]
+    assert f"recipients.csv is not {encoding} text ({why}" in problems[0].message
+    assert problems[0].line is not None
+
+
+@pytest.mark.parametrize(
     ("content", "line", "message"),
     [
         pytest.param(b"", None, "the file is empty", id="empty"),
