@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
+from redis.asyncio import ConnectionPool
 from redis.connection import parse_url
 
 #: The shape of REDIS_URL, for error messages.
@@ -30,8 +32,14 @@ def redis_url_problem(url: str) -> str | None:
     if problem is None:
         try:
             parse_url(url)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+            # The options reach a connection object (nothing connects yet): an unknown one is a TypeError.
+            ConnectionPool.from_url(url).make_connection()  # type: ignore[no-untyped-call]
         except ValueError:
             problem = "an option after ? has a value redis-py cannot read"
+        except TypeError as exc:  # an option the connection does not take: its name, never its value
+            found = re.search(r"argument '(\w+)'", str(exc))
+            name = found.group(1) if found else "?"
+            problem = f"the option {name} after ? is not one redis-py takes here; the ssl_ ones need rediss://"
     return problem
 
 
