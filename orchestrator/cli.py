@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import re
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import click
 
@@ -80,6 +82,18 @@ def _cut_secret(text: str, secret: str) -> str:
     for n in range(len(secret) - 1, MIN_REDACTED_CHARS - 1, -1):
         text = text.replace(secret[:n] + CUT, "***" + CUT)
     return text
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange, which lets `nan` through every bound, without it (nor `inf`)."""
+
+    name = "float range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = float(super().convert(value, param, ctx))
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 class OrchestrateGroup(click.Group):

@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 import click
 from redis.asyncio import Redis
 
-from orchestrator.cli import EXIT_USAGE
+from orchestrator.cli import EXIT_USAGE, FiniteFloatRange
 from orchestrator.commands._common import CommandError, clock_now, print_json, resolve_campaign, run
 from orchestrator.control import NeedsAck, Refused, cancel_campaign, pause_campaign, resume_campaign
 from orchestrator.core.clock import SystemClock, VirtualClock
@@ -30,7 +30,14 @@ def _refused(refused: Refused, only: str) -> NoReturn:
 @click.command("pause")
 @click.argument("campaign")
 @click.option("--reason", default="paused by the operator", show_default=True, help="Why (shown in status and logs).")
-@click.option("--wait", "wait_s", default=10.0, show_default=True, help="Seconds to wait for in-flight sends.")
+@click.option(
+    "--wait",
+    "wait_s",
+    default=10.0,
+    show_default=True,
+    type=FiniteFloatRange(0, 3600),
+    help="Seconds to wait for in-flight sends (0 to 3600).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def pause(ctx: click.Context, campaign: str, reason: str, wait_s: float, as_json: bool) -> None:
@@ -90,7 +97,14 @@ def resume(ctx: click.Context, campaign: str, ack: str, as_json: bool) -> None:
 @click.option(
     "--reason", default="cancelled by the operator", show_default=True, help="Why (shown in status and logs)."
 )
-@click.option("--wait", "wait_s", default=10.0, show_default=True, help="Seconds to wait for in-flight sends.")
+@click.option(
+    "--wait",
+    "wait_s",
+    default=10.0,
+    show_default=True,
+    type=FiniteFloatRange(0, 3600),
+    help="Seconds to wait for in-flight sends (0 to 3600).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def cancel(ctx: click.Context, campaign: str, reason: str, wait_s: float, as_json: bool) -> None:

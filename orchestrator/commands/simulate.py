@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import math
 import os
 import shutil
 import sys
@@ -15,20 +14,8 @@ from typing import Any
 
 import click
 
-from orchestrator.cli import EXIT_USAGE, AppContext, echo_error
+from orchestrator.cli import EXIT_USAGE, AppContext, FiniteFloatRange, echo_error
 from orchestrator.logging_setup import configure_logging
-
-
-class FiniteFloatRange(click.FloatRange):
-    """click's FloatRange, which lets `nan` through every bound, without it (nor `inf`)."""
-
-    name = "float range"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        number = float(super().convert(value, param, ctx))
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number.", param, ctx)
-        return number
 
 
 def _default_out(name: str) -> Path:

@@ -13,6 +13,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator.cli import FiniteFloatRange
 from orchestrator.commands._common import clock_now, resolve_campaign, run
 from orchestrator.commands.logs import event_line
 from orchestrator.commands.status import render_status
@@ -60,7 +61,7 @@ def _bars(st: CampaignStatus) -> Table:
     "--interval",
     default=1.0,
     show_default=True,
-    type=click.FloatRange(0.2, 3600),
+    type=FiniteFloatRange(0.2, 3600),
     help="Seconds between refreshes (0.2 to 3600).",
 )
 @click.pass_context
