@@ -96,6 +96,8 @@ class Outcome:
     identity: str = ""
     attempts: tuple[Attempt, ...] = ()
     events: tuple[Seen, ...] = ()
+    #: The campaign paused itself (a guardrail, a campaign-fatal answer): the reason it gave ("" otherwise).
+    self_paused: str = ""
 
     def field(self, name: str) -> str:
         return dict(self.fields).get(name, "")
@@ -196,6 +198,15 @@ def _unsent(o: Outcome, now: float) -> Verdict:
         return Verdict(
             cid, why, "wait: it is never sent twice blindly (see `orchestrate status` for the in-doubt count)"
         )
+    return _waiting(o)
+
+
+def _waiting(o: Outcome) -> Verdict:
+    """A loaded row not sent yet: what its campaign's state says about it."""
+    cid = o.place.cid
+    if o.campaign_state == "paused" and o.self_paused:
+        why = f"not sent yet: campaign {cid} paused itself ({o.self_paused})"
+        return Verdict(cid, why, f'fix what it names, then: orchestrate resume {cid} --ack "what was done about it"')
     if o.campaign_state in ("paused", "cancelled", "completed"):
         why = f"not sent yet: campaign {cid} is {o.campaign_state}"
         fix = (

@@ -71,6 +71,28 @@ OTHER_UNSUB = Listed("domain", "other.example.com", "one click", "unsubscribe", 
             id="another-domain-unsubscribe-does-not-count",
         ),
         pytest.param(
+            [Outcome(Place(CID, 3, 2, "loaded"), "paused", ("news.example.com",), state="queued")],
+            [],
+            f"not sent yet: campaign {CID} is paused",
+            f"orchestrate resume {CID}",
+            id="paused-by-the-operator",
+        ),
+        pytest.param(
+            [
+                Outcome(
+                    Place(CID, 3, 2, "loaded"),
+                    "paused",
+                    ("news.example.com",),
+                    state="queued",
+                    self_paused="Orchestrator.NoCredentials: no key pair for account nosuch",
+                )
+            ],
+            [],
+            f"not sent yet: campaign {CID} paused itself (Orchestrator.NoCredentials: no key pair for account nosuch)",
+            f'fix what it names, then: orchestrate resume {CID} --ack "what was done about it"',
+            id="paused-itself-needs-ack",
+        ),
+        pytest.param(
             [dropped("duplicate", "2"), loaded("accepted", message_id="m1", accepted_at=SENT)],
             [],
             "accepted by Tencent at 2026-12-03 11:00 UTC (m1), no delivery event yet: mail may take up to 72 h",
