@@ -130,8 +130,9 @@ async def _listed(redis: Redis, address: str, domains: list[str]) -> list[Listed
     return out
 
 
-async def add_live(redis: Redis, found: Trace, sender: TencentSender) -> None:
-    """Tencent's own GetSendEmailStatus record of each accepted MessageId (calls within the account's budget)."""
+async def add_live(redis: Redis, found: Trace, sender: TencentSender, now: float) -> None:
+    """Tencent's own GetSendEmailStatus record of each accepted MessageId (calls within the account's budget);
+    the verdict is then made again with them (a record can explain a mail no event did)."""
     for o in found.outcomes:
         if not o.message_id or o.accepted_at is None:
             continue
@@ -145,6 +146,8 @@ async def add_live(redis: Redis, found: Trace, sender: TencentSender) -> None:
             found.live[o.message_id] = f"{exc.code}: {exc.detail}"
             continue
         found.live[o.message_id] = [{k: _plain(getattr(r, k, None)) for k in LIVE_FIELDS} for r in rows]
+    if found.outcomes:
+        found.verdict = verdict(found.outcomes, found.listed, found.address, now, found.live)
 
 
 def _plain(value: object) -> object:

@@ -41,12 +41,13 @@ def trace_command(ctx: click.Context, address: str, campaign: str | None, live: 
 
     async def body(redis: Redis) -> Trace:
         only = await resolve_campaign(redis, campaign) if campaign else None
-        found = await trace.trace(redis, address, await clock_now(redis), only)
+        now = await clock_now(redis)
+        found = await trace.trace(redis, address, now, only)
         if live and found.outcomes:
             from orchestrator.ses.client import build_sender
 
             async with build_sender(app.settings, redis) as sender:
-                await trace.add_live(redis, found, sender)
+                await trace.add_live(redis, found, sender, now)
         return found
 
     found = run(ctx, body)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 #: What an address-index entry says of a row submit did not load (store/trace_index.py).
 KIND_OF_MARK: Final = {"i": "invalid", "d": "duplicate", "s": "suppressed"}
@@ -81,6 +81,12 @@ class Listed:
     until: float | None = None  # the blocklist's expiry
 
 
+#: GetSendEmailStatus's DeliverStatus values (docs: accepted and queued, delivered, dropped, rejected, deferred).
+QUEUED, DELIVERED, DROPPED, REJECTED, DEFERRED = 0, 1, 2, 3, 8
+#: `trace --live`'s answers: MessageId -> Tencent's status rows, or the error of the call.
+Live = dict[str, list[dict[str, Any]] | str]
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """One campaign's row as `trace` explains it."""
@@ -123,15 +129,20 @@ def primary(outcomes: list[Outcome]) -> Outcome:
     return next((o for o in mine if o.place.kind in ("loaded", "suppressed")), mine[0])
 
 
-def verdict(outcomes: list[Outcome], listed: list[Listed], address: str, now: float) -> Verdict:
-    """The seed's checklist applied to one address, in order; `outcomes` oldest campaign first."""
+def verdict(
+    outcomes: list[Outcome], listed: list[Listed], address: str, now: float, live: Live | None = None
+) -> Verdict:
+    """The seed's checklist applied to one address, in order; `outcomes` oldest campaign first.
+
+    `live`: Tencent's GetSendEmailStatus rows per MessageId (`trace --live`), or the error of the call.
+    """
     o = primary(outcomes)
     cid = o.place.cid
     if o.place.kind == "invalid" and o.dropped is not None:
         why = f"row {o.place.row} of campaign {cid} is not a usable recipient: {o.dropped.detail}"
         return Verdict(cid, why, "correct the row in the recipient file and submit it again")
     if o.state == "accepted":
-        return _accepted(o, now)
+        return _accepted(o, now, (live or {}).get(o.message_id))
     stop = _listing(o, listed, address, now)
     if stop is not None:
         return stop
@@ -227,7 +238,7 @@ def _failed_fix(code: str) -> str:
     return f"look up {code} in Tencent's error codes; submit again once it is fixed"
 
 
-def _accepted(o: Outcome, now: float) -> Verdict:
+def _accepted(o: Outcome, now: float, live: list[dict[str, Any]] | str | None = None) -> Verdict:
     cid = o.place.cid
     sent = f"accepted by Tencent at {_day(o.accepted_at)}" if o.accepted_at else "accepted by Tencent"
     by_metric = {e.metric: e for e in o.events}
@@ -239,11 +250,36 @@ def _accepted(o: Outcome, now: float) -> Verdict:
     if "delivered" in by_metric:
         why = f"{sent}, delivered at {_day(by_metric['delivered'].at)} (the recipient's server took it)"
         return Verdict(cid, why, "nothing to do here: ask the recipient to look in spam or other folders")
+    answer = _live_answer(cid, sent, live)
+    if answer is not None:
+        return answer
     if o.accepted_at is not None and now - o.accepted_at < DELIVERY_WAIT_S:
         why = f"{sent} ({o.message_id}), no delivery event yet: mail may take up to 72 h"
         return Verdict(cid, why, f"wait until {_day(o.accepted_at + DELIVERY_WAIT_S)}, or ask Tencent: trace --live")
     why = f"{sent} ({o.message_id}), no delivery event after 72 h"
     return Verdict(cid, why, "ask Tencent with trace --live; check the callback address in the SES console")
+
+
+def _live_answer(cid: str, sent: str, live: list[dict[str, Any]] | str | None) -> Verdict | None:
+    """What Tencent's own record (`trace --live`) says of a mail no event explains; None without one."""
+    if not isinstance(live, list) or not live:
+        return None
+    row = live[0]
+    status, message = row.get("DeliverStatus"), row.get("DeliverMessage") or ""
+    detail = f": {message}" if message else ""
+    if status == DELIVERED:
+        why = f"{sent}, delivered at {row.get('DeliverTime') or '?'} by Tencent's record (no delivered event came)"
+        return Verdict(cid, why, "nothing to do here: ask the recipient to look in spam; check the callback address")
+    if status in (DROPPED, REJECTED):
+        by = "dropped by Tencent" if status == DROPPED else "rejected by the recipient's mail server"
+        return Verdict(cid, f"{sent}, then {by} by Tencent's record{detail}", "fix what it names, then submit again")
+    if status == DEFERRED:
+        why = f"{sent}, deferred by the recipient's mail server by Tencent's record{detail}"
+        return Verdict(cid, why, "wait: Tencent tries a deferred mail again")
+    if status == QUEUED:
+        why = f"{sent}, queued at Tencent by its record: not delivered yet"
+        return Verdict(cid, why, "wait, then ask again with trace --live")
+    return None
 
 
 _BAD_EVENTS: Final = (

@@ -192,7 +192,28 @@ async def test_trace_live_adds_tencents_status_record(pipe: Pipeline) -> None:
     found = await trace(pipe.redis, VICTIM, pipe.clock.now())
     [logged] = pipe.sent_to(VICTIM)
     async with TencentSender(settings_for(pipe.emu)) as sender:
-        await add_live(pipe.redis, found, sender)
+        await add_live(pipe.redis, found, sender, pipe.clock.now())
     [record] = found.live[logged.message_id]
     assert isinstance(record, dict)
     assert (record["MessageId"], record["SendStatus"]) == (logged.message_id, 0)
+
+
+async def test_trace_live_answers_from_tencents_record_when_no_event_came(pipe: Pipeline) -> None:
+    """No callback reached this side: the answer says to ask Tencent; with --live it is Tencent's record."""
+    await pipe.submit(CSV)
+    await pipe.run(3600, timeout_s=0.5)  # no callback address: no event ever comes
+    pipe.clock.advance(2 * 3600)
+    found = await trace(pipe.redis, VICTIM, pipe.clock.now())
+    assert found.verdict is not None
+    assert "no delivery event yet" in found.verdict.why
+    assert found.verdict.fix.endswith("or ask Tencent: trace --live")
+    [logged] = pipe.sent_to(VICTIM)
+    async with TencentSender(settings_for(pipe.emu)) as sender:
+        await add_live(pipe.redis, found, sender, pipe.clock.now())
+    [record] = found.live[logged.message_id]
+    assert isinstance(record, dict)
+    assert record["DeliverStatus"] == 1
+    assert found.verdict is not None
+    assert "delivered at" in found.verdict.why
+    assert "by Tencent's record (no delivered event came)" in found.verdict.why
+    assert "trace --live" not in found.verdict.fix

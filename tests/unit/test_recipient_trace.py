@@ -198,3 +198,42 @@ def test_the_printed_answer_names_its_campaign_when_several_had_the_address(
     else:
         assert why.startswith("why: ")
         assert fix.startswith("fix: ")
+
+
+@pytest.mark.parametrize(
+    ("row", "why_part", "fix"),
+    [
+        (
+            {"DeliverStatus": 2, "DeliverMessage": "spam content"},
+            "then dropped by Tencent by Tencent's record: spam content",
+            "fix what it names, then submit again",
+        ),
+        (
+            {"DeliverStatus": 3, "DeliverMessage": "550 no such user"},
+            "rejected by the recipient's mail server by Tencent's record: 550 no such user",
+            "fix what it names, then submit again",
+        ),
+        (
+            {"DeliverStatus": 8, "DeliverMessage": "421 try later"},
+            "deferred by the recipient's mail server by Tencent's record: 421 try later",
+            "wait: Tencent tries a deferred mail again",
+        ),
+        (
+            {"DeliverStatus": 0, "DeliverMessage": ""},
+            "queued at Tencent by its record: not delivered yet",
+            "wait, then ask again with trace --live",
+        ),
+    ],
+    ids=["dropped", "rejected", "deferred", "queued"],
+)
+def test_tencents_record_answers_an_accepted_mail_no_event_explains(
+    row: dict[str, object], why_part: str, fix: str
+) -> None:
+    o = loaded("accepted", message_id="m1", accepted_at=SENT)
+    without = verdict([o], [], ADDR, NOW)
+    assert without.fix.endswith("or ask Tencent: trace --live")
+    found = verdict([o], [], ADDR, NOW, {"m1": [row]})
+    assert why_part in found.why
+    assert found.fix == fix
+    assert verdict([o], [], ADDR, NOW, {"m1": "RequestLimitExceeded: slow down"}) == without  # an error: as before
+    assert verdict([o], [], ADDR, NOW, {"m1": []}) == without  # no record: as before
