@@ -64,7 +64,10 @@ def _print(found: Trace) -> None:
     if not found.outcomes:
         n = found.not_indexed
         where = f" ({n} campaign(s) submitted before the address index was kept were not searched)" if n else ""
-        say(f"{found.address}: no campaign had this address{where}")
+        if found.compacted:  # their rows are gone: the address may have been in one of them
+            say(f"{found.address}: not in any campaign that still keeps its rows{where}")
+        else:
+            say(f"{found.address}: no campaign had this address{where}")
         _print_compacted(found)
         return
     say(f"trace of {found.address}")
