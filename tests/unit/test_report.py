@@ -246,11 +246,16 @@ def test_report_draws_only_the_days_used_and_says_how_many_were_left() -> None:
     data = synthetic_report(days=3, identities=2)
     data["days_requested"] = 30
     data["end"] = "2026-12-03T09:36:00+09:00"
+    data["summary"]["days_simulated"] = 2.36  # as simulate writes it: virtual time, in days
     html = render_report(data)
     assert _x_labels(html, "pool-chart") == ["Dec 1", "Dec 2", "Dec 3"]
     assert _x_labels(html, "day-0") == ["Dec 1", "Dec 2", "Dec 3"]
     assert "27 of the days asked for left unused" in html
     assert "27 more days asked for, left unused" in html
+    # The tile counts the three days the charts show (3 + 27 = 30), and gives the virtual time beside them.
+    tile = html.split('<div class="k">Days simulated</div>', 1)[1]
+    assert tile.startswith('<div class="v">3</div>')
+    assert "(2.36 days of virtual time); 27 more days" in tile.split("</div>", 2)[1]
 
 
 def test_report_without_unused_days_says_nothing_of_them() -> None:

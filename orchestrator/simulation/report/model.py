@@ -70,7 +70,7 @@ class EventRow:
 class Summary:
     total: int
     sent: int
-    days_simulated: int
+    days_simulated: float  # virtual time run, in days (2.36); the report's calendar days are `dates`
     wall_seconds: float
 
 
@@ -216,7 +216,7 @@ def _summary(data: dict[str, Any]) -> Summary:
     return Summary(
         as_int(raw_summary.get("total")),
         as_int(raw_summary.get("sent")),
-        as_int(raw_summary.get("days_simulated")),
+        as_float(raw_summary.get("days_simulated")),
         as_float(raw_summary.get("wall_seconds")),
     )
 

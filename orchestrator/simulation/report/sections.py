@@ -78,8 +78,9 @@ def summary(data: ReportData) -> str:
         ("Sent", count(s.sent), share),
         (
             "Days simulated",
-            count(s.days_simulated),
+            count(len(data.dates)),
             f"{_time_text(data.start, data.zone)} → {_time_text(data.end, data.zone)}"
+            f" ({s.days_simulated:,.2f} days of virtual time)"
             + (f"; {count(data.unused_days)} more days asked for, left unused" if data.unused_days else ""),
         ),
         ("Identities", count(len(data.identities)), escape(", ".join(data.identities)) or "none"),
