@@ -257,14 +257,29 @@ class Campaign(Strict):
             parse_window(v)
         return v
 
-    @model_validator(mode="after")
-    def _check_whole(self) -> Self:
+    def _identity_ids(self) -> set[str]:
+        """The identities' ids; ValueError when one is given twice or two share a sender domain."""
         seen: set[str] = set()
+        domains: dict[tuple[str, str], str] = {}
         for i, ident in enumerate(self.identities):
             if ident.id in seen:
                 msg = f"identities[{i}].id: {ident.id!r} is used twice"
                 raise ValueError(msg)
             seen.add(ident.id)
+            # Tencent keeps the daily quota and the reputation per sender domain of an account: two
+            # identities on one domain would each be paced as if the domain's whole quota were theirs.
+            other = domains.setdefault((ident.account, ident.domain.lower()), ident.id)
+            if other != ident.id:
+                msg = (
+                    f"identities[{i}].from: the sender domain {ident.domain} is identity {other}'s too; Tencent "
+                    "counts the daily quota and reputation per sender domain: one identity per domain"
+                )
+                raise ValueError(msg)
+        return seen
+
+    @model_validator(mode="after")
+    def _check_whole(self) -> Self:
+        seen = self._identity_ids()
         for name in self.simulation.identities:
             if name not in seen:
                 # The key in brackets places the error on its own line (campaign_file.py reads the path).

@@ -93,8 +93,7 @@ async def run_simulation(
     start = _start_time(spec, today or date.today())  # noqa: DTZ011 - a default for the report's calendar only
     clock = VirtualClock(start)
     wall0 = time.perf_counter()
-    # Its clients are all in this process: a unix socket's round trip costs less than TCP's (about a
-    # sixth of the virtual run, docs/benchmarks.md); `on_start` gets the TCP URL for other processes.
+    # Its clients are all here: a unix socket is quicker than TCP (docs/benchmarks.md); on_start gets TCP.
     with EmbeddedRedis(unix_socket=True) as redis_server:
         async with run_emulator(build_world(spec), clock=clock, send_log_path=None) as emu:
             settings = _settings(redis_server.local_url, emu.url)

@@ -147,7 +147,11 @@ def test_check_campaign_finds_duplicate_yaml_keys(folder: Path) -> None:
 def test_check_campaign_accepts_anchors_and_merge_keys(folder: Path) -> None:
     """YAML anchors and merge keys (<<) are ordinary YAML and are not duplicate keys."""
     path = _edit(folder, "  - id: news-a\n", "  - &first\n    id: news-a\n")
-    path = _edit(folder, '  - id: news-b\n    from: "Acme News <news@b.example.com>"', "  - <<: *first\n    id: news-b")
+    path = _edit(
+        folder,
+        '  - id: news-b\n    from: "Acme News <news@b.example.com>"',
+        '  - <<: *first\n    id: news-b\n    from: "Acme News <news@b.example.com>"',
+    )
     campaign, problems = check_campaign(path)
     assert problems == []
     assert campaign is not None
@@ -461,3 +465,26 @@ def test_an_idle_grace_as_long_as_the_reset_is_refused(folder: Path) -> None:
     path = _edit(folder, "  table: default\n", "  table: default\n  idle_grace_days: 30\n  idle_reset_days: 30\n")
     with pytest.raises(CampaignFileError, match=r"idle_grace_days \(30\) must be below idle_reset_days \(30\)"):
         load_campaign(path)
+
+
+@pytest.mark.parametrize(
+    ("new_from", "refused"),
+    [
+        ('"Acme News <other@A.example.com>"', True),
+        ('"Acme News <news@b.example.com>"\n    account: marketing', False),
+    ],
+    ids=["same-domain-same-account", "same-address-other-account"],
+)
+def test_two_identities_on_one_sender_domain_are_refused(folder: Path, new_from: str, refused: bool) -> None:
+    """Tencent's quota and reputation are per sender domain (of an account): one identity per domain."""
+    path = _edit(folder, '"Acme News <news@b.example.com>"', new_from)
+    if not refused:  # the same domain as news-a, but in another Tencent account: its own quota
+        path = _edit(folder, '"Acme News <news@a.example.com>"', '"Acme News <news@b.example.com>"')
+    _campaign, problems = check_campaign(path)
+    if refused:
+        assert [(p.field, p.message.split(";")[0]) for p in problems] == [
+            ("identities[1].from", "the sender domain a.example.com is identity news-a's too")
+        ]
+        assert problems[0].line is not None
+    else:
+        assert problems == []
