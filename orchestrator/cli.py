@@ -13,9 +13,9 @@ from typing import Any
 import click
 
 from orchestrator import __version__
-from orchestrator.core.text import CUT, printable
+from orchestrator.core.text import mask_secret, printable
 from orchestrator.logging_setup import configure_logging
-from orchestrator.settings import MIN_REDACTED_CHARS, SECRET_SETTINGS, Settings, settings_or_exit
+from orchestrator.settings import SECRET_SETTINGS, Settings, settings_or_exit
 
 #: Subcommand modules under orchestrator.commands, in the order `--help` lists them.
 COMMAND_MODULES = (
@@ -71,17 +71,8 @@ def redact(text: str) -> str:
     app = ctx.find_object(AppContext) if ctx is not None else None
     if app is not None:
         for secret in app.settings.secret_values():
-            text = _cut_secret(text.replace(secret, "***"), secret)
+            text = mask_secret(text, secret)
     return _SECRET_ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
-
-
-def _cut_secret(text: str, secret: str) -> str:
-    """`text` without the start of `secret` where a message was cut short inside it (`...` at the cut)."""
-    if CUT not in text:
-        return text
-    for n in range(len(secret) - 1, MIN_REDACTED_CHARS - 1, -1):
-        text = text.replace(secret[:n] + CUT, "***" + CUT)
-    return text
 
 
 class FiniteFloatRange(click.FloatRange):

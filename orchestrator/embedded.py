@@ -13,6 +13,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 STARTUP_TIMEOUT_S = 10.0
 #: The unix socket's file name in the work folder (a short name: a socket path is limited to ~100 bytes).
@@ -79,7 +80,7 @@ class EmbeddedRedis:
         """The unix socket's URL when `unix_socket` is on (for clients in this machine), else `url`."""
         if not self.unix_socket or self.workdir is None:
             return self.url
-        return f"unix://{self.workdir / SOCKET_NAME}?db=0"
+        return f"unix://{quote(str(self.workdir / SOCKET_NAME))}?db=0"  # a # ? or % in TMPDIR stays the path's
 
     def start(self) -> EmbeddedRedis:
         binary = self.binary or find_redis_server()

@@ -236,7 +236,7 @@ async def write_file(path: Path, produce: Callable[[IO[str]], Awaitable[int]]) -
 
 def _target(path: Path) -> tuple[Path, int]:
     """The file `path` names (through symlinks) and the mode to give it; OSError when it is no regular file."""
-    path = path.resolve()
+    path = Path(os.path.realpath(path))  # a symlink loop stays a path: its stat() is OSError (ELOOP)
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -248,6 +248,10 @@ def _target(path: Path) -> tuple[Path, int]:
 
 def _new_file_mode() -> int:
     """0666 less the process's umask: the mode `open` would give a new file."""
-    umask = os.umask(0)
-    os.umask(umask)
+    try:  # Linux says it without changing it
+        with open("/proc/self/status", encoding="ascii") as fh:
+            umask = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = os.umask(0)  # elsewhere: read by setting it, and put back at once
+        os.umask(umask)
     return 0o666 & ~umask

@@ -38,8 +38,12 @@ def redis_url_problem(url: str) -> str | None:
             problem = "an option after ? has a value redis-py cannot read"
         except TypeError as exc:  # an option the connection does not take: its name, never its value
             found = re.search(r"argument '(\w+)'", str(exc))
-            name = found.group(1) if found else "?"
-            problem = f"the option {name} after ? is not one redis-py takes here; the ssl_ ones need rediss://"
+            name = found.group(1) if found else ""
+            problem = f"the option {name + ' ' if name else ''}after ? is not one redis-py takes here"
+            if name.startswith("ssl") and scheme != "rediss":
+                problem += "; the ssl_ ones need rediss://"
+        except Exception:  # redis-py raises anything for some values (protocol=9, retry=x)
+            problem = "an option after ? has a value redis-py cannot use"
     return problem
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from datetime import date, time
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Final, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from orchestrator.core.addresses import normalize_address, parse_from_address, shown
 from orchestrator.core.domain_shaping import DEFERRAL_BURST, DEFERRAL_SHARE, DEFERRAL_WINDOW_S
@@ -25,6 +25,8 @@ MAX_ROW_BYTES_LIMIT = 64 << 20
 MAX_CELL_CHARS_LIMIT = 100_000
 
 
+#: Validation context key (`{STORED: True}`) of a campaign read back from Redis, not from a campaign file.
+STORED: Final = "stored"
 #: Plans built from campaign objects, by object id (the object is kept so the id stays unique).
 _PLANS: dict[int, tuple[Campaign, Plan]] = {}
 
@@ -257,8 +259,9 @@ class Campaign(Strict):
             parse_window(v)
         return v
 
-    def _identity_ids(self) -> set[str]:
-        """The identities' ids; ValueError when one is given twice or two share a sender domain."""
+    def _identity_ids(self, shared_domains: bool) -> set[str]:
+        """The identities' ids; ValueError when one is given twice or (unless `shared_domains`) two share a
+        sender domain."""
         seen: set[str] = set()
         domains: dict[tuple[str, str], str] = {}
         for i, ident in enumerate(self.identities):
@@ -269,7 +272,7 @@ class Campaign(Strict):
             # Tencent keeps the daily quota and the reputation per sender domain of an account: two
             # identities on one domain would each be paced as if the domain's whole quota were theirs.
             other = domains.setdefault((ident.account, ident.domain.lower()), ident.id)
-            if other != ident.id:
+            if other != ident.id and not shared_domains:
                 msg = (
                     f"identities[{i}].from: the sender domain {ident.domain} is identity {other}'s too; Tencent "
                     "counts the daily quota and reputation per sender domain: one identity per domain"
@@ -278,8 +281,9 @@ class Campaign(Strict):
         return seen
 
     @model_validator(mode="after")
-    def _check_whole(self) -> Self:
-        seen = self._identity_ids()
+    def _check_whole(self, info: ValidationInfo) -> Self:
+        # A campaign stored by an older release may have two identities on one domain: it stays readable.
+        seen = self._identity_ids(shared_domains=bool(info.context and info.context.get(STORED)))
         for name in self.simulation.identities:
             if name not in seen:
                 # The key in brackets places the error on its own line (campaign_file.py reads the path).

@@ -250,7 +250,7 @@ def _accepted(o: Outcome, now: float, live: list[dict[str, Any]] | str | None = 
     if "delivered" in by_metric:
         why = f"{sent}, delivered at {_day(by_metric['delivered'].at)} (the recipient's server took it)"
         return Verdict(cid, why, "nothing to do here: ask the recipient to look in spam or other folders")
-    answer = _live_answer(cid, sent, live)
+    answer = _live_answer(o, sent, live)
     if answer is not None:
         return answer
     if o.accepted_at is not None and now - o.accepted_at < DELIVERY_WAIT_S:
@@ -260,26 +260,36 @@ def _accepted(o: Outcome, now: float, live: list[dict[str, Any]] | str | None = 
     return Verdict(cid, why, "ask Tencent with trace --live; check the callback address in the SES console")
 
 
-def _live_answer(cid: str, sent: str, live: list[dict[str, Any]] | str | None) -> Verdict | None:
+def _live_answer(o: Outcome, sent: str, live: list[dict[str, Any]] | str | None) -> Verdict | None:
     """What Tencent's own record (`trace --live`) says of a mail no event explains; None without one."""
     if not isinstance(live, list) or not live:
         return None
-    row = live[0]
+    row = next((r for r in live if r.get("MessageId") == o.message_id), live[0])
     status, message = row.get("DeliverStatus"), row.get("DeliverMessage") or ""
     detail = f": {message}" if message else ""
-    if status == DELIVERED:
-        why = f"{sent}, delivered at {row.get('DeliverTime') or '?'} by Tencent's record (no delivered event came)"
-        return Verdict(cid, why, "nothing to do here: ask the recipient to look in spam; check the callback address")
-    if status in (DROPPED, REJECTED):
+    refused = row.get("SendStatus")
+    if isinstance(refused, int) and refused != 0:
+        why = f"{sent}, yet Tencent's record says it did not send it (SendStatus {refused}){detail}"
+        fix = f"look up SendStatus {refused} in Tencent's GetSendEmailStatus codes"
+    elif status == DELIVERED:
+        at = row.get("DeliverTime")
+        when = _day(float(at)) if isinstance(at, int | float) and at > 0 else str(at or "?")
+        why = f"{sent}, delivered at {when} by Tencent's record (no delivered event came)"
+        fix = "nothing to do here: ask the recipient to look in spam; check the callback address"
+    elif status in (DROPPED, REJECTED):
         by = "dropped by Tencent" if status == DROPPED else "rejected by the recipient's mail server"
-        return Verdict(cid, f"{sent}, then {by} by Tencent's record{detail}", "fix what it names, then submit again")
-    if status == DEFERRED:
+        why, fix = f"{sent}, then {by} by Tencent's record{detail}", "fix what it names, then submit again"
+    elif status == DEFERRED:
         why = f"{sent}, deferred by the recipient's mail server by Tencent's record{detail}"
-        return Verdict(cid, why, "wait: Tencent tries a deferred mail again")
-    if status == QUEUED:
-        why = f"{sent}, queued at Tencent by its record: not delivered yet"
-        return Verdict(cid, why, "wait, then ask again with trace --live")
-    return None
+        fix = "wait: Tencent tries a deferred mail again"
+    elif status == QUEUED:
+        why, fix = (
+            f"{sent}, queued at Tencent by its record: not delivered yet",
+            "wait, then ask again with trace --live",
+        )
+    else:
+        return None
+    return Verdict(o.place.cid, why, fix)
 
 
 _BAD_EVENTS: Final = (

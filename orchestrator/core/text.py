@@ -10,8 +10,10 @@ import re
 #: and the line and paragraph separators.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 
-#: The mark at the end of a message cut short (`campaign_yaml.clip`): `redact` looks for secrets cut there.
+#: The mark at the end of a message cut short (`campaign_yaml.clip`): `mask_secret` looks for secrets cut there.
 CUT = "..."
+#: The cut marks a message may carry: ours, and the ellipsis of an SDK failure's shortened detail (`ses/failures.py`).
+CUT_MARKS = (CUT, "\u2026")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -26,3 +28,16 @@ def printable(text: str) -> str:
     result is for reading, not for parsing back.
     """
     return _UNSAFE.sub(_escape, text)
+
+
+def mask_secret(text: str, secret: str) -> str:
+    """`text` with `secret` shown as ***, and also whatever start of it stands just before a cut mark
+    (a message cut short inside the secret)."""
+    if not secret:
+        return text
+    text = text.replace(secret, "***")
+    for mark in CUT_MARKS:
+        if mark in text:
+            for n in range(len(secret) - 1, 0, -1):
+                text = text.replace(secret[:n] + mark, "***" + mark)
+    return text

@@ -6,6 +6,7 @@ import httpx
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
 from orchestrator.core.sending import OutcomeKind, SendOutcome
+from orchestrator.core.text import mask_secret
 from orchestrator.ses.errors import SesError, classify
 
 
@@ -33,8 +34,7 @@ def redacted(outcome: SendOutcome, secrets: tuple[str, ...]) -> SendOutcome:
     """`outcome` with every secret in its detail replaced by ***."""
     detail = outcome.detail
     for secret in secrets:
-        if secret and secret in detail:
-            detail = detail.replace(secret, "***")
+        detail = mask_secret(detail, secret)
     if detail == outcome.detail:
         return outcome
     return SendOutcome(outcome.kind, outcome.message_id, outcome.code, detail, outcome.defer_s, outcome.request_id)

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from orchestrator.core.campaign import Campaign
+from orchestrator.core.campaign import STORED, Campaign
 from orchestrator.core.campaign_state import TABLE, CampaignState, Outcome, Transition
 from orchestrator.core.ledger_state import STATES
 from orchestrator.store import events, keys
@@ -92,7 +92,7 @@ def parse_spec(cid: str, raw_spec: str) -> Campaign | Unreadable:
     if spec is not None:
         return spec
     try:
-        spec = Campaign.model_validate_json(raw_spec)
+        spec = Campaign.model_validate_json(raw_spec, context={STORED: True})
     except ValidationError as exc:
         return Unreadable(cid, cid, _one_line(_spec_reason(exc)))
     except (ValueError, TypeError, KeyError) as exc:  # a validator that fails in another way

@@ -127,6 +127,12 @@ def redis_from_url(url: str, **kwargs: Any) -> Redis:
     return client
 
 
+#: The TLS options of a rediss:// URL that arq's RedisSettings takes under the same names.
+_ARQ_TLS_OPTIONS = frozenset(
+    {"ssl_keyfile", "ssl_certfile", "ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_data", "ssl_check_hostname"}
+)
+
+
 def arq_settings(url: str) -> RedisSettings:
     """arq's RedisSettings for `url` (read as redis-py reads it), with the retry arq does not set by itself.
 
@@ -143,6 +149,8 @@ def arq_settings(url: str) -> RedisSettings:
         username=parsed.get("username"),
         password=parsed.get("password"),
         ssl=url.startswith("rediss://"),
+        # rediss:// options (a private CA, no verification): the same TLS for arq's pool as for redis-py's.
+        **{k: v for k, v in parsed.items() if k in _ARQ_TLS_OPTIONS and v is not None},
     )
     settings.retry = _retry()
     settings.retry_on_error = [RedisConnectionError, RedisTimeoutError, ConnectionRefusedError]

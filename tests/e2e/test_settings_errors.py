@@ -53,6 +53,10 @@ BAD_REDIS_URLS = {
     "port": (f"redis://:{SECRET}@127.0.0.1:99999/0", "the port must be a whole number from 1 to 65535"),
     "db": (f"redis://:{SECRET}@127.0.0.1:1/abc", "the database must be a whole number"),
     "unknown-option": (f"redis://:{SECRET}@127.0.0.1:1/0?foo={SECRET}", "the option foo after ? is not one redis-py"),
+    "unusable-option-value": (
+        f"redis://:{SECRET}@127.0.0.1:1/0?protocol=9",
+        "an option after ? has a value redis-py cannot use",
+    ),
     "tls-option-without-tls": (
         f"redis://:{SECRET}@127.0.0.1:1/0?ssl_cert_reqs=none",
         "the option ssl_cert_reqs after ? is not one redis-py takes here; the ssl_ ones need rediss://",

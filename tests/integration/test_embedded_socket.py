@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -10,14 +11,16 @@ from orchestrator.embedded import EmbeddedRedis, EmbeddedRedisError
 from orchestrator.store.connection import arq_settings, redis_from_url
 
 
-async def test_the_unix_socket_and_tcp_reach_one_server_and_arq_connects_through_it() -> None:
+async def test_the_unix_socket_and_tcp_reach_one_server_and_arq_connects_through_it(tmp_path: Path) -> None:
+    folder = tmp_path / "a#b?c%41"  # characters a URL would read otherwise
     try:
-        server = EmbeddedRedis(unix_socket=True).start()
+        server = EmbeddedRedis(workdir=folder, unix_socket=True).start()
     except EmbeddedRedisError as exc:
         pytest.skip(f"no redis-server: {exc}")
     try:
         assert server.local_url.startswith("unix://")
         assert server.local_url.endswith("/redis.sock?db=0")
+        assert "#" not in server.local_url
         assert server.workdir is not None
         socket_file = server.workdir / "redis.sock"
         assert stat.S_ISSOCK(socket_file.stat().st_mode)

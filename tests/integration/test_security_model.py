@@ -85,6 +85,22 @@ async def test_rediss_url_makes_tls_connections_and_is_never_shown() -> None:
     arq = arq_settings(url)
     assert (arq.ssl, arq.host, arq.port, arq.database, arq.password) == (True, "db.example", 6380, 2, "s3cret-pw")
     assert safe_url(url) == "rediss://***@db.example:6380/2"
+    # A private CA, or no verification: the TLS options reach both clients alike.
+    tls = f"{url}?ssl_cert_reqs=none&ssl_ca_certs=/etc/ca.pem&ssl_check_hostname=false"
+    assert redis_url_problem(tls) is None
+    client = redis_from_url(tls)
+    try:
+        kwargs = client.connection_pool.connection_kwargs
+        assert (kwargs["ssl_cert_reqs"], kwargs["ssl_ca_certs"], kwargs["ssl_check_hostname"]) == (
+            "none",
+            "/etc/ca.pem",
+            False,
+        )
+    finally:
+        await client.aclose()
+    arq = arq_settings(tls)
+    assert (arq.ssl_cert_reqs, arq.ssl_ca_certs, arq.ssl_check_hostname) == ("none", "/etc/ca.pem", False)
+    assert "the ssl_ ones need rediss://" in str(redis_url_problem(tls.replace("rediss://", "redis://")))
 
 
 async def test_redis_password_is_required_and_used(locked_redis: EmbeddedRedis, tmp_path: Path) -> None:

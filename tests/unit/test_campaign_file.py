@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -488,3 +489,21 @@ def test_two_identities_on_one_sender_domain_are_refused(folder: Path, new_from:
         assert problems[0].line is not None
     else:
         assert problems == []
+
+
+def test_a_stored_campaign_with_two_identities_on_one_domain_stays_readable(folder: Path) -> None:
+    """Submitted before the rule: read back from Redis it still parses (the pacer keeps running it)."""
+    from orchestrator.core.campaign import Campaign
+    from orchestrator.store.campaigns import parse_spec
+
+    campaign, problems = check_campaign(folder / "spring.yaml")
+    assert campaign is not None
+    assert problems == []
+    stored = json.loads(campaign.model_dump_json(by_alias=True))
+    stored["identities"][1]["from"] = stored["identities"][0]["from"]
+    raw = json.dumps(stored)
+    with pytest.raises(ValueError, match="one identity per domain"):
+        Campaign.model_validate_json(raw)  # as a campaign file: refused
+    spec = parse_spec("old-campaign", raw)
+    assert isinstance(spec, Campaign)
+    assert spec.identities[0].domain == spec.identities[1].domain

@@ -59,3 +59,10 @@ async def test_the_mode_follows_the_umask_or_the_file_replaced(tmp_path: Path) -
         assert stat.S_IMODE(kept.stat().st_mode) == 0o604
     finally:
         os.umask(old)
+
+
+async def test_a_symlink_loop_is_an_os_error_not_a_crash(tmp_path: Path) -> None:
+    loop = tmp_path / "loop.csv"
+    loop.symlink_to(tmp_path / "loop.csv")
+    with pytest.raises(OSError, match="symbolic links"):
+        await write_file(loop, _rows)

@@ -237,3 +237,22 @@ def test_tencents_record_answers_an_accepted_mail_no_event_explains(
     assert found.fix == fix
     assert verdict([o], [], ADDR, NOW, {"m1": "RequestLimitExceeded: slow down"}) == without  # an error: as before
     assert verdict([o], [], ADDR, NOW, {"m1": []}) == without  # no record: as before
+
+
+def test_tencents_record_of_a_refused_send_or_a_delivery_time_is_read_as_such() -> None:
+    o = loaded("accepted", message_id="m1", accepted_at=SENT)
+    refused = verdict([o], [], ADDR, NOW, {"m1": [{"MessageId": "m1", "SendStatus": 3030, "DeliverStatus": 0}]})
+    assert "Tencent's record says it did not send it (SendStatus 3030)" in refused.why
+    delivered = verdict(
+        [o],
+        [],
+        ADDR,
+        NOW,
+        {"m1": [{"MessageId": "m1", "SendStatus": 0, "DeliverStatus": 1, "DeliverTime": int(SENT) + 60}]},
+    )
+    assert "delivered at 2026-12-03 11:01 UTC by Tencent's record" in delivered.why
+    other_first = [
+        {"MessageId": "m0", "SendStatus": 0, "DeliverStatus": 2},
+        {"MessageId": "m1", "SendStatus": 0, "DeliverStatus": 8},
+    ]
+    assert "deferred" in verdict([o], [], ADDR, NOW, {"m1": other_first}).why  # its own row, not the first

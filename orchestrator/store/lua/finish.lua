@@ -21,7 +21,7 @@ local history = KEYS[22]
 local idx, token, now_text, action, value = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local now = tonumber(now_text)
 local cid, member, detail, maxlen, identity = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
-local sent_text = ARGV[15]
+local sent_text = ARGV[15] or now_text
 
 local st = redis.call('HGET', states, idx)
 if not st then return {'stale', 'missing'} end

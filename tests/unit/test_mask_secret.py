@@ -1,0 +1,32 @@
+"""A configured secret never shows, whole or cut short at a message's cut mark."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.core.sending import OutcomeKind, SendOutcome
+from orchestrator.core.text import mask_secret
+from orchestrator.ses.failures import redacted
+
+SECRET = "Kx9aB3cD4eF5gH6iJ7kL8mN9"
+
+
+@pytest.mark.parametrize("mark", ["...", "\u2026"])
+@pytest.mark.parametrize("kept", [1, 3, 4, len(SECRET) - 1])
+def test_the_start_of_a_secret_before_a_cut_is_masked(mark: str, kept: int) -> None:
+    text = f"unknown time zone '{SECRET} and {SECRET[:kept]}{mark} (use an IANA name)"
+    masked = mask_secret(text, SECRET)
+    assert masked == f"unknown time zone '*** and ***{mark} (use an IANA name)"
+
+
+def test_text_without_the_secret_is_left_alone() -> None:
+    text = "the option after ? is... not one redis-py takes"
+    assert mask_secret(text, SECRET) == text
+    assert mask_secret(text, "") == text
+
+
+def test_an_sdk_failure_cut_inside_a_secret_keeps_no_part_of_it() -> None:
+    detail = f"no usable answer from SES (proxy said {'x' * 150} {SECRET[:9]}\u2026)"
+    outcome = redacted(SendOutcome(OutcomeKind.IN_DOUBT, code="ReadError", detail=detail), (SECRET,))
+    assert SECRET[:9] not in outcome.detail
+    assert outcome.detail.endswith("***\u2026)")
