@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import redis as redis_sync
 import yaml
 from pydantic import SecretStr
 from redis.asyncio.connection import AbstractConnection
@@ -217,11 +218,33 @@ async def run(args: argparse.Namespace, folder: Path) -> tuple[dict[str, Any], T
     timers.wrap_overlapping(worker_settings, "send_one", "job")
     timers.wrap(simulate, "write_outputs", "outputs")
     profiler = cProfile.Profile() if args.profile else None
+    cpu: dict[str, float] = {}
+
+    def on_start(url: str, cid: str) -> None:
+        # CPU from here (the campaign submitted) to the end of the virtual run: this process (pacer, worker,
+        # web process, emulator) and the embedded redis-server (its own count, INFO cpu).
+        del cid
+        cpu["url"], cpu["self0"] = url, time.process_time()  # type: ignore[assignment]
+        with redis_sync.Redis.from_url(url) as r:
+            cpu["redis0"] = _redis_cpu(r.info("cpu"))
+
+    async def on_end(redis: Any, cid: str, vr: Any) -> None:
+        del cid, vr
+        cpu["self"] = time.process_time() - cpu["self0"]
+        cpu["redis"] = _redis_cpu(await redis.info("cpu")) - cpu["redis0"]
+
     try:
         if profiler:
             profiler.enable()
         t0 = time.perf_counter()
-        result = await simulate.run_simulation(spec, folder / "out", days=args.days, sample=args.sample)
+        result = await simulate.run_simulation(
+            spec,
+            folder / "out",
+            days=args.days,
+            sample=args.sample,
+            on_start=on_start,
+            hooks=simulate.SimHooks(on_end=on_end),
+        )
         total_s = time.perf_counter() - t0
         if profiler:
             profiler.disable()
@@ -243,10 +266,17 @@ async def run(args: argparse.Namespace, folder: Path) -> tuple[dict[str, Any], T
             "accepted": summary["recipients"]["accepted"],
             "virtual_days": summary["virtual_days"],
             "steps": summary["steps"],
+            "cpu_self_s": cpu.get("self", 0.0),
+            "cpu_redis_s": cpu.get("redis", 0.0),
         },
         timers,
         profile_text,
     )
+
+
+def _redis_cpu(info: dict[str, Any]) -> float:
+    """The redis-server's CPU seconds so far (user + system, its main thread and the rest)."""
+    return float(info.get("used_cpu_user", 0.0)) + float(info.get("used_cpu_sys", 0.0))
 
 
 def report(r: dict[str, Any], timers: Timers, sdk: dict[str, float], args: argparse.Namespace) -> None:
@@ -298,6 +328,17 @@ def report(r: dict[str, Any], timers: Timers, sdk: dict[str, float], args: argpa
     print(f"{'  its sends alone (sends / seconds in flight)':<44} {send_only:>8,.0f}")
     print(f"{'raw SDK -> in-process emulator, 1 at a time':<44} {sdk['per_s']:>8,.0f}   ({sdk['calls']:,} calls)")
     print(f"{'simulation / raw SDK':<44} {rate / sdk['per_s']:>8.0%}   (target >= 50%)")
+    cpu_ms = (r["cpu_self_s"] + r["cpu_redis_s"]) / n * 1000
+    if cpu_ms > 0:
+        cores = os.cpu_count() or 1
+        bound = cores / (cpu_ms / 1000)
+        print()
+        mine, theirs = r["cpu_self_s"] / n * 1000, r["cpu_redis_s"] / n * 1000
+        print(
+            f"{'CPU a send, submit to the end':<44} {cpu_ms:>8.2f} ms   (this process {mine:.2f}, redis {theirs:.2f})"
+        )
+        share = bound / sdk["per_s"]
+        print(f"{f'all {cores} cores busy at that cost: at most':<44} {bound:>8,.0f}   = {share:.0%} of the raw SDK")
 
 
 def main() -> None:
