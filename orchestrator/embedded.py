@@ -13,12 +13,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 STARTUP_TIMEOUT_S = 10.0
-#: The unix socket's file name in the work folder (a short name: a socket path is limited to ~100 bytes).
-SOCKET_NAME = "redis.sock"
-MAX_SOCKET_PATH = 100
 
 
 class EmbeddedRedisError(Exception):
@@ -66,21 +62,12 @@ class EmbeddedRedis:
     port: int = 0
     password: str | None = field(default=None, repr=False)
     binary: str | None = None
-    #: Also listen on a unix socket in the work folder (`local_url`): a round trip costs less than over TCP.
-    unix_socket: bool = False
     proc: subprocess.Popen[bytes] | None = None
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
-
-    @property
-    def local_url(self) -> str:
-        """The unix socket's URL when `unix_socket` is on (for clients in this machine), else `url`."""
-        if not self.unix_socket or self.workdir is None:
-            return self.url
-        return f"unix://{quote(str(self.workdir / SOCKET_NAME))}?db=0"  # a # ? or % in TMPDIR stays the path's
 
     def start(self) -> EmbeddedRedis:
         binary = self.binary or find_redis_server()
@@ -92,8 +79,6 @@ class EmbeddedRedis:
             self.workdir = Path(self._tmp.name)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
-        if self.unix_socket and len(str(self.workdir / SOCKET_NAME).encode()) > MAX_SOCKET_PATH:
-            self.unix_socket = False  # a path the kernel would refuse: TCP only
         durability = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.persistent else ["--appendonly", "no"]
         argv = [
             binary,
@@ -113,7 +98,6 @@ class EmbeddedRedis:
             "redis.log",
             *durability,
             *(["--requirepass", self.password] if self.password else []),
-            *(["--unixsocket", str(self.workdir / SOCKET_NAME), "--unixsocketperm", "700"] if self.unix_socket else []),
         ]
         # The argv is built here from a binary we located and our own flags, no user text. Its own
         # process group: a Ctrl-C at the terminal reaches the whole foreground group, and the server

@@ -93,11 +93,10 @@ async def run_simulation(
     start = _start_time(spec, today or date.today())  # noqa: DTZ011 - a default for the report's calendar only
     clock = VirtualClock(start)
     wall0 = time.perf_counter()
-    # Its clients are all here: a unix socket is quicker than TCP (docs/benchmarks.md); on_start gets TCP.
-    with EmbeddedRedis(unix_socket=True) as redis_server:
+    with EmbeddedRedis() as redis_server:
         async with run_emulator(build_world(spec), clock=clock, send_log_path=None) as emu:
-            settings = _settings(redis_server.local_url, emu.url)
-            redis = redis_from_url(redis_server.local_url)
+            settings = _settings(redis_server.url, emu.url)
+            redis = redis_from_url(redis_server.url)
             sender = TencentSender(settings, stats=ApiCallStats(redis))
             web = contextlib.AsyncExitStack()
             try:
@@ -111,7 +110,7 @@ async def run_simulation(
                     on_start(redis_server.url, cid)
                 recorder, end, hooks = DayRecorder(spec), start + days * 86400, hooks or SimHooks()
                 vr = VirtualRun(
-                    redis_server.local_url, clock, sender, hooks.config, workers, job_timeout_s=settings.job_timeout_s
+                    redis_server.url, clock, sender, hooks.config, workers, job_timeout_s=settings.job_timeout_s
                 )
                 vr.awaited = hooks.awaited
                 async with vr as run:
