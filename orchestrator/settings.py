@@ -286,7 +286,8 @@ def _expected(field: FieldInfo | None) -> str:
                 if isinstance(meta, cls):
                     words.append(f"{word} {getattr(meta, attr):g}")
         return " ".join(words[:1]) + (" " + " and ".join(words[1:]) if len(words) > 1 else "")
-    return "text"
+    shortest = next((m.min_length for m in field.metadata if isinstance(m, annotated_types.MinLen)), 0)
+    return f"text of at least {shortest} characters" if shortest else "text"
 
 
 def _nested(path: tuple[int | str, ...], kind: str) -> str:

@@ -34,6 +34,7 @@ class SuppressionInputError(ValueError):
 class ImportReport:
     added: int
     already: int  # rows whose address was on the same list before (their entry is replaced)
+    repeated: int = 0  # rows whose address came again later in the file for the same list (the last one counts)
 
 
 def _address(raw: str, where: str) -> str:
@@ -47,6 +48,9 @@ def _address(raw: str, where: str) -> str:
 def _sender_domain(raw: str | None) -> str:
     """'' for every sender domain; else the domain, lower-cased and checked."""
     domain = (raw or "").strip().lower()
+    if raw is not None and not domain:  # given, but empty: never read as "every sender domain"
+        msg = "--sender-domain: empty (leave the option out to suppress for every sender domain)"
+        raise SuppressionInputError(msg)
     if domain and store.address_key(f"x@{domain}") is None:
         msg = f"--sender-domain: not a domain name: {shown(raw)}"
         raise SuppressionInputError(msg)
@@ -149,7 +153,7 @@ def _row(cells: list[str], col: dict[str, int], default: str, forced: bool, now:
         return _unneutralise(cells[i].strip()) if i is not None and i < len(cells) else ""
 
     address = _address(cell("email"), "email")
-    domain = default if forced else _sender_domain(cell("sender_domain"))
+    domain = default if forced else _sender_domain(cell("sender_domain") or None)  # an empty cell: all domains
     at = _at(cell("at"), now)
     return Entry(address, domain, cell("reason")[:MAX_REASON_CHARS] or "imported", at, "import")
 
@@ -170,8 +174,9 @@ def _at(text: str, now: float) -> float:
 
 async def import_file(redis: Redis, path: Path, sender_domain: str | None, now: float) -> ImportReport:
     """Read the whole file first, then write every entry in one transaction: all or nothing."""
-    entries = read_import(path, sender_domain, now)
+    rows = read_import(path, sender_domain, now)
+    entries = list({(e.sender_domain, e.address): e for e in rows}.values())  # the last row of an address wins
     before = {(e.sender_domain, e.address) for e in await store.entries(redis, None, now)}
     await store.put(redis, entries, now)
     already = sum((e.sender_domain, e.address) in before for e in entries)
-    return ImportReport(added=len(entries) - already, already=already)
+    return ImportReport(added=len(entries) - already, already=already, repeated=len(rows) - len(entries))

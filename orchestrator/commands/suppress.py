@@ -111,6 +111,7 @@ def import_(ctx: click.Context, file: Path, sender_domain: str | None) -> None:
     report = run(ctx, body)
     click.echo(
         f"imported {report.added + report.already:,} address(es): {report.added:,} new, {report.already:,} updated"
+        + (f" ({report.repeated:,} repeated row(s): the last of each counts)" if report.repeated else "")
     )
 
 

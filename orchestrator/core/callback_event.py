@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-from orchestrator.core.addresses import normalize_address, shown
+from orchestrator.core.addresses import normalize_address, parse_from_address, shown
 from orchestrator.core.domains import domain_group
 from orchestrator.core.quality import EVENTS, metric_of
 
@@ -78,11 +78,28 @@ def _text(obj: dict[str, Any], name: str, where: str, *, required: bool = True, 
 
 def _timestamp(obj: dict[str, Any], where: str) -> int:
     value = obj.get("timestamp")
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():  # not '²', which int() refuses
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**40:
         raise BadEventError(f"{where}.timestamp: seconds since the epoch, not {shown(value)}")
     return value
+
+
+def _sender_domain(obj: dict[str, Any], where: str) -> str:
+    """The sender domain: `fromDomain`, checked as a domain name; else the domain of `from` ('Alias <a@d>'
+    or 'a@d'); '' when neither says."""
+    given = _text(obj, "fromDomain", where, required=False).strip().lower()
+    if given:
+        if normalize_address(f"x@{given}")[0] is None:
+            raise BadEventError(f"{where}.fromDomain: not a domain name: {shown(given)}")
+        return given
+    sender = _text(obj, "from", where, required=False)
+    if not sender:
+        return ""
+    try:
+        return parse_from_address(sender)[1].rpartition("@")[2]
+    except ValueError:
+        raise BadEventError(f"{where}.from: not a sender address: {shown(sender)}") from None
 
 
 def parse_event(obj: Any, where: str = "event") -> CallbackEvent:
@@ -100,8 +117,7 @@ def parse_event(obj: Any, where: str = "event") -> CallbackEvent:
     address, why = normalize_address(_text(obj, "email", where))
     if address is None:
         raise BadEventError(f"{where}.email: {why}")
-    sender = _text(obj, "from", where, required=False)
-    from_domain = (_text(obj, "fromDomain", where, required=False) or sender.rpartition("@")[2]).strip().lower()
+    from_domain = _sender_domain(obj, where)
     if metric == "unsubscribe" and not from_domain:
         raise BadEventError(f"{where}.fromDomain: an unsubscribe needs the sender domain")
     reason = " ".join(_text(obj, "reason", where, required=False).split())[:REASON_CHARS]

@@ -33,6 +33,7 @@ BAD = {
     "ses-timeout-negative": ("SES_TIMEOUT_S", "-5"),
     "worker-concurrency": ("WORKER_CONCURRENCY", "1.5"),
     "log-level": ("LOG_LEVEL", SECRET),
+    "web-token-too-short": ("WEB_ACCESS_TOKEN", SECRET[:15]),
     # A password holding / ? or # misleads a URL parser into taking part of it for the port.
     "redis-url-slash-in-password": ("REDIS_URL", f"redis://:{SECRET}/PW@127.0.0.1:1/15"),
     "redis-url-hash-in-password": ("REDIS_URL", f"redis://:TOP#{SECRET}@127.0.0.1:1/15"),
@@ -104,6 +105,9 @@ def test_bad_setting_is_one_line_naming_it(tmp_path: Path, case: str) -> None:
     assert done.returncode == 2
     line = _assert_one_line(done, f"setting {name}: expected ", SECRET)
     assert "AKID" not in line
+    if name == "WEB_ACCESS_TOKEN":
+        assert "expected text of at least 16 characters" in line
+        assert SECRET[:15] not in line
 
 
 @pytest.mark.parametrize(

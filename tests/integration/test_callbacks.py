@@ -208,6 +208,8 @@ async def test_callbacks_bad_bodies_400_store_nothing(redis: Redis) -> None:
         b" " * (300 * 1024),
         b"[" * 5000 + b"]" * 5000,  # nested past the decoder's depth
         json.dumps({**good, "email": "\ud800@example.com"}).encode(),  # a lone surrogate, escaped as JSON allows
+        json.dumps({**good, "timestamp": "\u00b2"}).encode(),  # a digit to str.isdigit, not to int()
+        json.dumps({**good, "event": "unsubscribe", "fromDomain": "not a domain/.."}).encode(),
     ]
     await redis.hset(keys.MESSAGE_IDS, "m1", "c:0|i|1.0")
     before = {k: await redis.dump(k) for k in await redis.keys("*")}

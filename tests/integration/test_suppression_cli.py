@@ -59,6 +59,34 @@ def test_suppress_add_refuses_a_bad_address(env: dict[str, str]) -> None:
     assert json.loads(orchestrate(env, "suppress", "list", "--json").stdout) == []
 
 
+def test_suppress_add_refuses_an_empty_sender_domain(env: dict[str, str]) -> None:
+    """`--sender-domain ''` is a mistake, not "every sender domain" (that is leaving the option out)."""
+    result = orchestrate(env, "suppress", "add", "kim@example.com", "--sender-domain", "")
+    assert result.exit_code == 2
+    assert "--sender-domain: empty" in result.stderr
+    assert json.loads(orchestrate(env, "suppress", "list", "--json").stdout) == []
+
+
+def test_import_counts_an_address_given_twice_once(env: dict[str, str], tmp_path: Path) -> None:
+    """Two rows of one address for one list: one entry (the last row's), counted once, the repeat said."""
+    path = tmp_path / "twice.csv"
+    path.write_text("email,reason,sender_domain\na1@x.com,first,\na1@x.com,second,\nb@x.com,,d0.example.com\n")
+    first = orchestrate(env, "suppress", "import", str(path))
+    assert first.exit_code == 0, first.output
+    assert (
+        first.stdout.strip() == "imported 2 address(es): 2 new, 0 updated (1 repeated row(s): the last of each counts)"
+    )
+    listed = json.loads(orchestrate(env, "suppress", "list", "--json").stdout)
+    assert sorted((e["address"], e["sender_domain"], e["reason"]) for e in listed) == [
+        ("a1@x.com", "", "second"),
+        ("b@x.com", "d0.example.com", "imported"),
+    ]
+    again = orchestrate(env, "suppress", "import", str(path))
+    assert (
+        again.stdout.strip() == "imported 2 address(es): 0 new, 2 updated (1 repeated row(s): the last of each counts)"
+    )
+
+
 def test_import_is_all_or_nothing_with_line_numbers(env: dict[str, str], tmp_path: Path) -> None:
     """One bad row among good ones: every bad row named by line, nothing imported; fixed, all of it goes in."""
     path = tmp_path / "s.csv"

@@ -138,6 +138,21 @@ GOOD = (
             "body.fromDomain: an unsubscribe needs the sender domain",
             id="unsubscribe-without-sender",
         ),
+        pytest.param(
+            '{"event":"open","bulkId":"m","email":"x@y.com","timestamp":"\u00b2"}'.encode(),
+            "body.timestamp: seconds since the epoch",
+            id="timestamp-superscript-digit",
+        ),
+        pytest.param(
+            b'{"event":"unsubscribe","bulkId":"m","email":"x@y.com","timestamp":1,"fromDomain":"not a domain/.."}',
+            "body.fromDomain: not a domain name",
+            id="from-domain-not-a-domain",
+        ),
+        pytest.param(
+            b'{"event":"unsubscribe","bulkId":"m","email":"x@y.com","timestamp":1,"from":"News <news@>"}',
+            "body.from: not a sender address",
+            id="from-not-an-address",
+        ),
         pytest.param(b"[" + b",".join([GOOD] * 1001) + b"]", "body: 1001 events, more than 1000", id="too-many"),
         pytest.param(b"[" + GOOD + b",3]", "body[1]: an object, not int", id="bad-item-in-list"),
     ],
@@ -162,6 +177,18 @@ def test_parse_body_normalises() -> None:
     )
     assert len(parse_body(b"[" + GOOD + b"," + GOOD + b"]")) == 2
     assert parse_body(e.as_json().encode()) == [e]
+
+
+@pytest.mark.parametrize(
+    "sender",
+    ['"News <news@a.example.com>"', '"news@A.example.com"', '"  News  <news@a.example.com>  "'],
+    ids=["alias-and-angle-brackets", "bare-address", "spaces"],
+)
+def test_the_sender_domain_of_from_is_its_domain_only(sender: str) -> None:
+    """Without fromDomain, the domain of `from`: never a trailing '>' that no list could be named by."""
+    body = b'{"event":"unsubscribe","bulkId":"m","email":"x@y.com","timestamp":1,"from":' + sender.encode() + b"}"
+    (e,) = parse_body(body)
+    assert e.from_domain == "a.example.com"
 
 
 @settings(max_examples=300, deadline=None)
