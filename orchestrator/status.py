@@ -15,6 +15,7 @@ from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.eta import estimate_completion
 from orchestrator.core.plan import Caps
+from orchestrator.core.preview import minutes_open_left, window_minutes
 from orchestrator.core.quality import quality, quality_hours, summary_line
 from orchestrator.guarding import judge_identities
 from orchestrator.store import campaigns, compaction, group_state, identities, keys
@@ -188,8 +189,13 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
         await redis.get(keys.CampaignKeys(cid).pool_day(today)), "pool count", low=-MAX_WHOLE
     )
     not_started = spec.start is not None and lt.date < spec.start
-    if not_started:
-        pool_left = alloc.pool.daily  # the start day is a whole day
+    open_minutes = window_minutes(spec.window)
+    if not_started:  # the start day is a whole day
+        pool_left = min(alloc.pool.daily, alloc.pool.hourly * open_minutes // 60)
+    else:  # no more than the hourly cap over the window's time left today
+        local = datetime.fromtimestamp(now, tz=spec.zone)
+        left = minutes_open_left(spec.window, local.hour * 60 + local.minute)
+        pool_left = min(pool_left, alloc.pool.hourly * left // 60)
     for n, ident in enumerate(spec.identities):
         sent_today, last_hour, tat = await _identity_counters(redis, ident.id, today, now)
         st = states.get(ident.id)
@@ -214,9 +220,10 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
     first_day = spec.start if spec.start is not None and not_started else lt.date
     quotas = [states[i].quota if i in states else None for i in ids]
     eta = estimate_completion(
-        spec.build_plan(), spec.mode, days, quotas, spec.pool.multiplier, remaining, pool_left, first_day
+        spec.build_plan(), spec.mode, days, quotas, spec.pool.multiplier, remaining, pool_left, first_day, open_minutes
     )
-    status.estimated_completion = eta.isoformat() if isinstance(eta, date) else None
+    ends = rec.state.value in ("running", "paused")  # a cancelled or completed campaign sends nothing more
+    status.estimated_completion = eta.isoformat() if ends and isinstance(eta, date) else None
     await _add_quality(redis, status, spec, now)
     return status
 

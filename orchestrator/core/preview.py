@@ -40,6 +40,17 @@ def window_minutes(window: tuple[dt.time, dt.time] | None) -> int:
     return (end - start) % MINUTES_PER_DAY
 
 
+def minutes_open_left(window: tuple[dt.time, dt.time] | None, minute_of_day: int) -> int:
+    """Minutes of the sending window still ahead today from `minute_of_day` (0-1439) to midnight."""
+    if window is None:
+        return MINUTES_PER_DAY - minute_of_day
+    start, end = (t.hour * 60 + t.minute for t in window)
+    if start <= end:  # 09:00-18:00
+        return max(0, end - max(minute_of_day, start))
+    # 22:00-06:00: open from midnight to the end, and from the start to midnight
+    return max(0, end - minute_of_day) + MINUTES_PER_DAY - max(minute_of_day, start)
+
+
 def preview_plan(campaign: Campaign, start: dt.date, days: int = 30) -> list[PreviewDay]:
     """The first `days` days from `start`, assuming every identity sends its full cap every day.
 

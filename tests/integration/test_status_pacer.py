@@ -49,3 +49,22 @@ def test_a_slow_pacer_interval_stretches_the_stalled_threshold() -> None:
 
     assert stale_after(1.0) == PACER_STALE_S
     assert stale_after(40.0) == 120.0  # a pacer ticking every 40 s is not stalled at 35 s
+
+
+async def test_the_eta_counts_the_hourly_cap_and_ends_with_the_campaign(pipe: Pipeline) -> None:
+    """600 a day but 10 an hour: 299 left at 23:54 take until the day after tomorrow, as `plan` counts;
+    a cancelled campaign has no ETA."""
+    from orchestrator.control import cancel_campaign
+
+    slow = {"plan": {"rows": [{"days": "1-2", "daily": 600, "hourly": 10}]}}
+    await pipe.submit("email,first_name\n" + "".join(f"u{n}@d0.example.com,U{n}\n" for n in range(299)), extra=slow)
+    now = pipe.clock.now() + 23 * 3600 + 54 * 60  # 2026-12-01 23:54 UTC, the campaign's time zone
+    st = await campaign_status(pipe.redis, pipe.cid, now)
+    assert st is not None
+    assert st.pool_daily_cap == 600
+    # today: 6 minutes at 10 an hour is 1; then 240 on the 2nd, and the last 58 on the 3rd.
+    assert st.estimated_completion == "2026-12-03"
+    await cancel_campaign(pipe.redis, pipe.cid, pipe.clock, "test", "operator", wait_s=0)
+    st = await campaign_status(pipe.redis, pipe.cid, now)
+    assert st is not None
+    assert st.estimated_completion is None

@@ -56,3 +56,33 @@ def test_eta_follows_the_plan(
     """Each later day advances every identity one warm-up day and sends the pool's allocation."""
     got = estimate_completion(Plan(), Mode.WARMUP, warmup_days, quotas, multiplier, remaining, 0, TODAY)
     assert got == TODAY + timedelta(days=days_ahead)
+
+
+def test_eta_counts_the_hourly_cap_over_the_open_hours_as_plan_does() -> None:
+    """600 a day but 10 an hour: 240 a day in 24 open hours, 90 in a 9-hour window."""
+    slow = Plan(rows=(PlanRow(1, 1, 600, 600, 10, 10),), after_table=AfterTable.HOLD)
+    assert estimate_completion(slow, Mode.WARMUP, [1], [None], 1.0, 480, 0, TODAY) == TODAY + timedelta(days=2)
+    assert estimate_completion(slow, Mode.WARMUP, [1], [None], 1.0, 481, 0, TODAY) == TODAY + timedelta(days=3)
+    assert estimate_completion(slow, Mode.WARMUP, [1], [None], 1.0, 180, 0, TODAY, 9 * 60) == TODAY + timedelta(days=2)
+
+
+@pytest.mark.parametrize(
+    ("window", "minute", "left"),
+    [
+        pytest.param(None, 0, 1440, id="no-window-at-midnight"),
+        pytest.param(None, 23 * 60 + 54, 6, id="no-window-late"),
+        pytest.param(("09:00", "18:00"), 8 * 60, 540, id="before-the-window"),
+        pytest.param(("09:00", "18:00"), 17 * 60, 60, id="inside-the-window"),
+        pytest.param(("09:00", "18:00"), 19 * 60, 0, id="after-the-window"),
+        pytest.param(("22:00", "06:00"), 5 * 60, 60 + 120, id="wrapping-early-morning"),
+        pytest.param(("22:00", "06:00"), 12 * 60, 120, id="wrapping-midday"),
+        pytest.param(("22:00", "06:00"), 23 * 60, 60, id="wrapping-late"),
+    ],
+)
+def test_minutes_open_left_today(window: tuple[str, str] | None, minute: int, left: int) -> None:
+    from datetime import time
+
+    from orchestrator.core.preview import minutes_open_left
+
+    parsed = None if window is None else (time.fromisoformat(window[0]), time.fromisoformat(window[1]))
+    assert minutes_open_left(parsed, minute) == left
