@@ -15,11 +15,13 @@ from orchestrator.ses.client import PAGE_LIMIT, IdentityList, TencentSender
 from orchestrator.ses.errors import SesError, SesNetworkError
 from orchestrator.ses.records import IdentitySummary
 from orchestrator.settings import Settings
+from orchestrator.store.suppression import BLOCKLIST_KEEP_S
 
 Status = Literal["ok", "fail", "warn", "info"]
 
-#: How far back the blocklist is read, and at most how many of its entries.
-BLOCKLIST_DAYS = 90
+#: How far back the blocklist is read (as long as Tencent keeps an entry, as `blocklist sync` reads it),
+#: and at most how many of its entries.
+BLOCKLIST_DAYS = int(BLOCKLIST_KEEP_S // 86400)
 BLOCKLIST_MAX_PAGES = 100
 
 #: One-line fixes for the codes a preflight meets most.
