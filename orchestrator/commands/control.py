@@ -23,14 +23,8 @@ def _who() -> str:
         return "operator"
 
 
-def _refused(refused: Refused, only: str) -> NoReturn:
-    raise CommandError(f"campaign {refused.campaign_id} is {refused.state}: {only}")
-
-
-@click.command("pause")
-@click.argument("campaign")
-@click.option("--reason", default="paused by the operator", show_default=True, help="Why (shown in status and logs).")
-@click.option(
+#: pause's and cancel's --wait.
+WAIT = click.option(
     "--wait",
     "wait_s",
     default=10.0,
@@ -38,6 +32,16 @@ def _refused(refused: Refused, only: str) -> NoReturn:
     type=FiniteFloatRange(0, 3600),
     help="Seconds to wait for in-flight sends (0 to 3600).",
 )
+
+
+def _refused(refused: Refused, only: str) -> NoReturn:
+    raise CommandError(f"campaign {refused.campaign_id} is {refused.state}: {only}")
+
+
+@click.command("pause")
+@click.argument("campaign")
+@click.option("--reason", default="paused by the operator", show_default=True, help="Why (shown in status and logs).")
+@WAIT
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def pause(ctx: click.Context, campaign: str, reason: str, wait_s: float, as_json: bool) -> None:
@@ -97,14 +101,7 @@ def resume(ctx: click.Context, campaign: str, ack: str, as_json: bool) -> None:
 @click.option(
     "--reason", default="cancelled by the operator", show_default=True, help="Why (shown in status and logs)."
 )
-@click.option(
-    "--wait",
-    "wait_s",
-    default=10.0,
-    show_default=True,
-    type=FiniteFloatRange(0, 3600),
-    help="Seconds to wait for in-flight sends (0 to 3600).",
-)
+@WAIT
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def cancel(ctx: click.Context, campaign: str, reason: str, wait_s: float, as_json: bool) -> None:
