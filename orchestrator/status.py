@@ -185,17 +185,9 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
         local_date=today,
         window_open=lt.window_open,
     )
-    pool_left = alloc.pool.daily - whole(
-        await redis.get(keys.CampaignKeys(cid).pool_day(today)), "pool count", low=-MAX_WHOLE
-    )
+    pool_sent = whole(await redis.get(keys.CampaignKeys(cid).pool_day(today)), "pool count", low=-MAX_WHOLE)
     not_started = spec.start is not None and lt.date < spec.start
-    open_minutes = window_minutes(spec.window)
-    if not_started:  # the start day is a whole day
-        pool_left = min(alloc.pool.daily, alloc.pool.hourly * open_minutes // 60)
-    else:  # no more than the hourly cap over the window's time left today
-        local = datetime.fromtimestamp(now, tz=spec.zone)
-        left = minutes_open_left(spec.window, local.hour * 60 + local.minute)
-        pool_left = min(pool_left, alloc.pool.hourly * left // 60)
+    pool_left = _pool_left_today(spec, alloc.pool, pool_sent, not_started, now)
     for n, ident in enumerate(spec.identities):
         sent_today, last_hour, tat = await _identity_counters(redis, ident.id, today, now)
         st = states.get(ident.id)
@@ -216,16 +208,27 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
                 groups=await _groups(redis, spec, ident.id, days[n], alloc.identities[n], now),
             )
         )
-    remaining = progress["pending"] + progress["in_flight"]
-    first_day = spec.start if spec.start is not None and not_started else lt.date
-    quotas = [states[i].quota if i in states else None for i in ids]
-    eta = estimate_completion(
-        spec.build_plan(), spec.mode, days, quotas, spec.pool.multiplier, remaining, pool_left, first_day, open_minutes
-    )
-    ends = rec.state.value in ("running", "paused")  # a cancelled or completed campaign sends nothing more
-    status.estimated_completion = eta.isoformat() if ends and isinstance(eta, date) else None
+    if rec.state.value in ("running", "paused"):  # a cancelled or completed campaign sends nothing more
+        remaining = progress["pending"] + progress["in_flight"]
+        first_day = spec.start if spec.start is not None and not_started else lt.date
+        quotas = [states[i].quota if i in states else None for i in ids]
+        eta = estimate_completion(
+            spec.build_plan(), spec.mode, days, quotas, spec.pool.multiplier, remaining, pool_left, first_day,
+            window_minutes(spec.window),
+        )  # fmt: skip
+        status.estimated_completion = eta.isoformat() if isinstance(eta, date) else None
     await _add_quality(redis, status, spec, now)
     return status
+
+
+def _pool_left_today(spec: Campaign, pool: Caps, sent: int, not_started: bool, now: float) -> int:
+    """What the pool may still send today: its daily cap less what it sent, and no more than its hourly
+    cap over the sending window's time left today (a start day still ahead is a whole day)."""
+    if not_started:
+        return min(pool.daily, pool.hourly * window_minutes(spec.window) // 60)
+    local = datetime.fromtimestamp(now, tz=spec.zone)
+    left = minutes_open_left(spec.window, local.hour * 60 + local.minute)
+    return min(pool.daily - sent, pool.hourly * left // 60)
 
 
 async def _add_quality(redis: Redis, status: CampaignStatus, spec: Campaign, now: float) -> None:
