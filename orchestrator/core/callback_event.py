@@ -85,21 +85,23 @@ def _timestamp(obj: dict[str, Any], where: str) -> int:
     return value
 
 
-def _sender_domain(obj: dict[str, Any], where: str) -> str:
-    """The sender domain: `fromDomain`, checked as a domain name; else the domain of `from` ('Alias <a@d>'
-    or 'a@d'); '' when neither says."""
+def _sender_domain(obj: dict[str, Any], where: str, needed: bool) -> str:
+    """The sender domain: `fromDomain` when it is a domain name, else the domain of `from` ('Alias <a@d>'
+    or 'a@d'); '' when neither gives one. Only an event that `needed` it (an unsubscribe: the list it
+    goes on) is refused for that, naming the field; other events are counted all the same."""
     given = _text(obj, "fromDomain", where, required=False).strip().lower()
-    if given:
-        if normalize_address(f"x@{given}")[0] is None:
-            raise BadEventError(f"{where}.fromDomain: not a domain name: {shown(given)}")
+    if given and normalize_address(f"x@{given}")[0] is not None:
         return given
     sender = _text(obj, "from", where, required=False)
-    if not sender:
-        return ""
-    try:
-        return parse_from_address(sender)[1].rpartition("@")[2]
-    except ValueError:
-        raise BadEventError(f"{where}.from: not a sender address: {shown(sender)}") from None
+    if sender:
+        try:
+            return parse_from_address(sender)[1].rpartition("@")[2]
+        except ValueError:
+            if needed and not given:
+                raise BadEventError(f"{where}.from: not a sender address: {shown(sender)}") from None
+    if needed and given:
+        raise BadEventError(f"{where}.fromDomain: not a domain name: {shown(given)}")
+    return ""
 
 
 def parse_event(obj: Any, where: str = "event") -> CallbackEvent:
@@ -117,7 +119,7 @@ def parse_event(obj: Any, where: str = "event") -> CallbackEvent:
     address, why = normalize_address(_text(obj, "email", where))
     if address is None:
         raise BadEventError(f"{where}.email: {why}")
-    from_domain = _sender_domain(obj, where)
+    from_domain = _sender_domain(obj, where, needed=metric == "unsubscribe")
     if metric == "unsubscribe" and not from_domain:
         raise BadEventError(f"{where}.fromDomain: an unsubscribe needs the sender domain")
     reason = " ".join(_text(obj, "reason", where, required=False).split())[:REASON_CHARS]

@@ -213,3 +213,37 @@ def test_each_figure_is_its_metric_summed_over_its_own_window(
         hours = window_hours(NOW, metric, window_s)
         assert (q.metrics[metric].count, q.metrics[metric].sample) == (total(metric, hours), total("accepted", hours))
     assert q.accepted == total("accepted", window_hours(NOW, "accepted", window_s))
+
+
+def test_an_event_other_than_unsubscribe_is_counted_whatever_its_sender_fields() -> None:
+    """A delivered event with a fromDomain that is no domain (as a sender written 'Alias <a@d>' gave
+    'd>') still counts, with the domain of `from`; only an unsubscribe needs a usable one."""
+    body = (
+        b'{"event":"delivered","bulkId":"m","email":"x@y.com","timestamp":1,'
+        b'"from":"News <news@d0.example.com>","fromDomain":"d0.example.com>"}'
+    )
+    (e,) = parse_body(body)
+    assert (e.metric, e.from_domain) == ("delivered", "d0.example.com")
+    (bare,) = parse_body(b'{"event":"open","bulkId":"m","email":"x@y.com","timestamp":1,"fromDomain":"a b"}')
+    assert bare.from_domain == ""
+
+
+def test_the_emulator_posts_the_sender_domain_alone() -> None:
+    import random
+
+    from orchestrator.ses.emulator.recipients import fate_of
+    from orchestrator.ses.emulator.world import Behaviour
+
+    fate = fate_of(
+        random.Random(1),
+        Behaviour(),
+        sent_at=1.0,
+        account="default",
+        from_address="News <news@D0.example.com>",
+        to_address="x@y.com",
+        message_id="m1",
+        template_id=1,
+        subject="Hi",
+    )
+    assert fate.events
+    assert {e["fromDomain"] for e in fate.events} == {"d0.example.com"}

@@ -50,7 +50,8 @@ def fate_of(
     subject: str,
 ) -> Fate:
     """Draw one mail's events with `rng`; timestamps lie after `sent_at` (seconds)."""
-    from_domain = from_address.rpartition("@")[2]
+    # As Tencent posts it: the domain alone, also for a sender written 'Alias <news@domain>'.
+    from_domain = from_address.rpartition("@")[2].rstrip("> ").lower()
     base = {
         "email": to_address,
         "bulkId": message_id,
