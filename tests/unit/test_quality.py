@@ -239,7 +239,7 @@ def test_the_emulator_posts_the_sender_domain_alone() -> None:
         Behaviour(),
         sent_at=1.0,
         account="default",
-        from_address="News <news@D0.example.com>",
+        from_address="news@d0.example.com",  # as SendEmail parsed it from 'News <news@d0.example.com>'
         to_address="x@y.com",
         message_id="m1",
         template_id=1,

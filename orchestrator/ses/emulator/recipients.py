@@ -49,9 +49,11 @@ def fate_of(
     template_id: int,
     subject: str,
 ) -> Fate:
-    """Draw one mail's events with `rng`; timestamps lie after `sent_at` (seconds)."""
-    # As Tencent posts it: the domain alone, also for a sender written 'Alias <news@domain>'.
-    from_domain = from_address.rpartition("@")[2].rstrip("> ").lower()
+    """Draw one mail's events with `rng`; timestamps lie after `sent_at` (seconds).
+
+    `from_address` is the bare sender address `SendEmail` parsed (never 'Alias <addr>'): its domain is
+    the events' `fromDomain`, as Tencent posts it."""
+    from_domain = from_address.rpartition("@")[2]
     base = {
         "email": to_address,
         "bulkId": message_id,
