@@ -49,10 +49,7 @@ def fate_of(
     template_id: int,
     subject: str,
 ) -> Fate:
-    """Draw one mail's events with `rng`; timestamps lie after `sent_at` (seconds).
-
-    `from_address` is the bare sender address `SendEmail` parsed (never 'Alias <addr>'): its domain is
-    the events' `fromDomain`, as Tencent posts it."""
+    """Draw one mail's events with `rng`, after `sent_at` (s); `from_address` is SendEmail's parsed bare address."""
     from_domain = from_address.rpartition("@")[2]
     base = {
         "email": to_address,
