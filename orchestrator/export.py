@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 from orchestrator.core import ledger_state
 from orchestrator.core.quality import metric_of
 from orchestrator.core.recipient_trace import Dropped, parse_history
+from orchestrator.core.text import json_printable
 from orchestrator.store import compaction, keys, trace_index
 from orchestrator.store.feedback import parse_sent
 from orchestrator.store.ledger import record_address
@@ -204,7 +205,7 @@ async def write(redis: Redis, cid: str, fmt: str, out: IO[str]) -> int:
         if fmt == "csv":
             writer.writerow(csv_cells(first))
         else:
-            out.write(json.dumps(first, ensure_ascii=False) + "\n")
+            out.write(json_printable(json.dumps(first, ensure_ascii=False)) + "\n")
         n += 1
         first = await anext(found, None)
     return n

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from orchestrator.core.addresses import shown
 from orchestrator.core.campaign import Recipients
+from orchestrator.core.text import json_printable
 from orchestrator.recipients import RecipientFileError, open_recipients
 from orchestrator.store import suppression as store
 from orchestrator.store.suppression import Entry
@@ -109,7 +110,7 @@ def export_csv(entries: list[Entry]) -> str:
 
 
 def export_json(entries: list[Entry]) -> str:
-    return json.dumps([e.as_json() for e in entries], ensure_ascii=False)
+    return json_printable(json.dumps([e.as_json() for e in entries], ensure_ascii=False))
 
 
 def read_import(path: Path, sender_domain: str | None, now: float) -> list[Entry]:

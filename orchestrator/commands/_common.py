@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 import click
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from orchestrator.cli import EXIT_FAILED, EXIT_USAGE, AppContext, echo_error
+from orchestrator.core.text import json_printable, printable_lines
 from orchestrator.store import campaigns, identities
 from orchestrator.store.connection import describe_failure, nothing_listens, probe, redis_from_url
 
@@ -114,4 +116,21 @@ async def clock_now(redis: Redis) -> float:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=None) + "\n")
+    sys.stdout.write(json_printable(json.dumps(data, ensure_ascii=False, indent=None)) + "\n")
+
+
+class _Escaped(io.TextIOBase):
+    """stdout on a terminal: what is written shows the characters a terminal acts on as escapes."""
+
+    def write(self, s: str) -> int:
+        sys.stdout.write(printable_lines(s))
+        return len(s)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+def data_out() -> IO[str]:
+    """Where a command writes data (CSV, JSON lines): stdout exactly as produced when it is piped or
+    redirected, escaped for reading when it is a terminal (a cell cannot move the cursor or retitle it)."""
+    return cast(IO[str], _Escaped()) if sys.stdout.isatty() else sys.stdout

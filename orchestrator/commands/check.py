@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from orchestrator.core.calendar import TENCENT_ZONE
 from orchestrator.core.clock import SystemClock
-from orchestrator.core.text import printable
+from orchestrator.core.text import json_printable, printable
 from orchestrator.preflight import Item, run_preflight
 from orchestrator.settings import Settings, load_settings
 
@@ -66,7 +66,7 @@ def command(ctx: click.Context, file: Path, as_json: bool) -> None:
     failed = [i for i in items if i.status == "fail"]
     if as_json:
         payload = {"campaign": campaign.name, "ok": not failed, "items": [asdict(i) for i in items]}
-        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        click.echo(json_printable(json.dumps(payload, indent=2, ensure_ascii=False)))
     else:
         console = Console(highlight=False, soft_wrap=True)
         endpoint = settings.ses_endpoint or "Tencent Cloud (default endpoint)"

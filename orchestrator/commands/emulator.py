@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from orchestrator.ses.emulator import (
+    DEFAULT_SECRET_ID,
+    DEFAULT_SECRET_KEY,
     World,
     WorldFileError,
     load_world,
@@ -16,10 +18,6 @@ from orchestrator.ses.emulator import (
     permissive_world,
     run_emulator,
 )
-
-
-def _mask(secret: str) -> str:
-    return "*" * 8 if len(secret) < 12 else f"{secret[:2]}{'*' * 8}{secret[-2:]}"
 
 
 async def _serve(
@@ -65,11 +63,11 @@ def command(host: str, port: int, world_file: Path | None, send_log: Path | None
     if world_file is None:
         secret_id, secret_key, source = permissive_credentials()
         world = permissive_world()
-        banner = [
-            "  permissive world: every sender domain verified (level 20), every template approved",
-            f"  TENCENTCLOUD_SECRET_ID={secret_id}",
-            f"  TENCENTCLOUD_SECRET_KEY={_mask(secret_key)}  (from {source})",
-        ]
+        banner = ["  permissive world: every sender domain verified (level 20), every template approved"]
+        if (secret_id, secret_key) == (DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY):  # public: the docs name them
+            banner += [f"  TENCENTCLOUD_SECRET_ID={secret_id}", f"  TENCENTCLOUD_SECRET_KEY={secret_key}  ({source})"]
+        else:  # the environment's pair may be a real one: neither half is printed
+            banner += [f"  key pair: {source} of this environment (not shown)"]
     else:
         try:
             world = load_world(world_file)
@@ -77,8 +75,7 @@ def command(host: str, port: int, world_file: Path | None, send_log: Path | None
             click.echo(str(exc), err=True)
             raise click.exceptions.Exit(EXIT_USAGE) from None
         banner = [f"  world: {world_file}"] + [
-            f"  account {a.name}: secret id {a.secret_id}, key {_mask(a.secret_key)} (from the world file)"
-            for a in world.accounts
+            f"  account {a.name}: secret id {a.secret_id}, key in the world file (not shown)" for a in world.accounts
         ]
     try:
         with contextlib.suppress(KeyboardInterrupt):

@@ -12,7 +12,7 @@ import click
 from redis.asyncio import Redis
 
 from orchestrator.commands._common import resolve_campaign, run
-from orchestrator.core.text import printable
+from orchestrator.core.text import json_printable, printable
 from orchestrator.store import campaigns, events
 from orchestrator.store.events import Event
 
@@ -38,7 +38,7 @@ def command(ctx: click.Context, campaign: str, follow: bool, as_json: bool) -> N
 
     def emit(e: Event) -> None:
         if json_lines:
-            sys.stdout.write(json.dumps(e.as_json(), ensure_ascii=False) + "\n")
+            sys.stdout.write(json_printable(json.dumps(e.as_json(), ensure_ascii=False)) + "\n")
         else:
             sys.stdout.write(event_line(e) + "\n")
         sys.stdout.flush()

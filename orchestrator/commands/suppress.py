@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from redis.asyncio import Redis
 
 from orchestrator import suppression
 from orchestrator.cli import EXIT_USAGE
-from orchestrator.commands._common import CommandError, clock_now, print_json, run
+from orchestrator.commands._common import CommandError, clock_now, data_out, print_json, run
 from orchestrator.core.text import printable
 from orchestrator.store.suppression import Entry
 
@@ -126,7 +125,7 @@ def export(ctx: click.Context, as_json: bool) -> None:
 
     entries = run(ctx, body)
     text = suppression.export_json(entries) + "\n" if as_json else suppression.export_csv(entries)
-    sys.stdout.write(text)
+    data_out().write(text)
 
 
 COMMANDS = [group]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -11,7 +10,7 @@ import click
 from redis.asyncio import Redis
 
 from orchestrator.cli import EXIT_FAILED, EXIT_USAGE, AppContext
-from orchestrator.commands._common import CommandError, clock_now, print_json, resolve_campaign, run
+from orchestrator.commands._common import CommandError, clock_now, data_out, print_json, resolve_campaign, run
 from orchestrator.core.recipient_trace import Listed, Outcome
 from orchestrator.core.text import printable
 from orchestrator.store import compaction
@@ -146,7 +145,7 @@ def export_command(ctx: click.Context, campaign: str, fmt: str, out: Path | None
                 raise CommandError(str(exc)) from None
 
         if out is None:
-            return await produce(sys.stdout)
+            return await produce(data_out())
         try:
             return await export.write_file(out, produce)
         except OSError as exc:

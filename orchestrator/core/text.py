@@ -10,6 +10,10 @@ import re
 #: and the line and paragraph separators.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 
+#: What `json.dumps(..., ensure_ascii=False)` leaves raw that a terminal would act on: its C0 controls
+#: are escaped already (and any left, the indentation's newlines, stand outside strings), the rest not.
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
 #: The mark at the end of a message cut short (`campaign_yaml.clip`): `mask_secret` looks for secrets cut there.
 CUT = "..."
 #: The cut marks a message may carry: ours, and the ellipsis of an SDK failure's shortened detail (`ses/failures.py`).
@@ -28,6 +32,18 @@ def printable(text: str) -> str:
     result is for reading, not for parsing back.
     """
     return _UNSAFE.sub(_escape, text)
+
+
+def printable_lines(text: str) -> str:
+    """`text` with its line ends kept (CRLF written as LF) and everything else `printable` escapes shown as
+    an escape: CSV or JSON lines meant for a terminal."""
+    return "\n".join(printable(line) for line in text.replace("\r\n", "\n").split("\n"))
+
+
+def json_printable(text: str) -> str:
+    """JSON text from `json.dumps(..., ensure_ascii=False)` with the characters a terminal acts on written as
+    `\\uXXXX` escapes: the same JSON to any parser, Korean and emoji left as they are."""
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def mask_secret(text: str, secret: str) -> str:

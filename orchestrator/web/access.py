@@ -3,8 +3,10 @@
 With WEB_ACCESS_TOKEN set, a request shows it as `Authorization: Bearer <token>`, or carries the
 cookie that visiting `/?token=<token>` sets (the visit redirects to `/`, so the token leaves the
 address bar and the history). Without it the pages answer only when the server is bound to a
-loopback address, and the web process refuses to start on any other. Tencent's callbacks never
-pass through here: their own token is in their path.
+loopback address, and the web process refuses to start on any other; the request's Host must then
+name a loopback address too (`127.0.0.1`, `localhost`, `[::1]`), or a web page the operator opens
+could rebind its own name to 127.0.0.1 and read the pages (DNS rebinding). Tencent's callbacks
+never pass through here: their own token is in their path.
 """
 
 from __future__ import annotations
@@ -41,6 +43,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def loopback_host(host_header: str) -> bool:
+    """Whether a Host header names a loopback address, with or without its port (`[::1]:8080` too)."""
+    host = host_header.strip()
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else ""
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    return bool(host) and is_loopback(host)
+
+
 def check_exposure(host: str, token: SecretStr | None) -> None:
     """Refuse to serve the operators' pages on a non-loopback address without WEB_ACCESS_TOKEN."""
     if token is None and not is_loopback(host):
@@ -68,7 +80,7 @@ class Access:
 
     def allows(self, request: web.Request) -> bool:
         if self.token is None:
-            return self.loopback
+            return self.loopback and loopback_host(request.headers.get("Host", ""))
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and self.token_matches(given.strip()):
             return True
@@ -118,6 +130,9 @@ def _sign_in(request: web.Request, access: Access) -> web.StreamResponse:
 
 
 def _refused(access: Access) -> web.Response:
+    if access.token is None and access.loopback:  # a Host that is no loopback name: a rebound name, or a proxy
+        text = "403: without WEB_ACCESS_TOKEN this page answers only as http://127.0.0.1 or http://localhost\n"
+        return web.Response(status=403, text=text)
     if access.token is None:  # bound beyond loopback without a token: `web` refuses to start so, an embedder did not
         return web.Response(status=403, text="403: set WEB_ACCESS_TOKEN to serve this page beyond loopback\n")
     text = "401: send Authorization: Bearer <WEB_ACCESS_TOKEN>, or open /?token=<WEB_ACCESS_TOKEN> once\n"

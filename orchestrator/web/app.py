@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -52,12 +53,35 @@ async def _security_headers(request: web.Request, handler: Handler) -> web.Strea
     return response
 
 
+class QuietHttpLog(logging.Logger):
+    """aiohttp's server logger for the web process: a malformed or failed request is one event line naming
+    the error's kind only. aiohttp's own message and traceback quote the request line, and the callback
+    route's path holds CALLBACK_TOKEN (an operator page's `?token=` holds WEB_ACCESS_TOKEN)."""
+
+    def __init__(self) -> None:
+        super().__init__("orchestrator.web.http", logging.DEBUG)
+
+    def handle(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None and record.levelno < logging.WARNING:
+            return  # aiohttp's debug chatter ("Ignored premature client disconnection")
+        log.warning("web_bad_http", error=type(exc).__name__ if exc is not None else "unknown")
+
+
+def route_of(request: web.Request) -> str:
+    """The route a request matched, as registered (`/callbacks/tencent/{token}`): never the path it came
+    with, which may hold a token."""
+    route = request.match_info.route
+    resource = route.resource if route is not None else None
+    return resource.canonical if resource is not None else "(no route)"
+
+
 @web.middleware
 async def _redis_down(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except (RedisError, OSError) as exc:  # Redis restarting or gone: say so rather than a bare 500
-        log.warning("web_redis_error", path=request.path, error=type(exc).__name__)
+        log.warning("web_redis_error", route=route_of(request), error=type(exc).__name__)
         return web.Response(status=503, text="503: Redis does not answer; try again shortly\n")
 
 
@@ -122,7 +146,7 @@ async def running_web(ctx: WebContext, app: web.Application | None = None) -> As
     """
     host, port = ctx.settings.web_host, ctx.settings.web_port
     check_exposure(host, ctx.settings.web_access_token)
-    runner = web.AppRunner(app or build_app(ctx), access_log=None, shutdown_timeout=2.0)
+    runner = web.AppRunner(app or build_app(ctx), access_log=None, shutdown_timeout=2.0, logger=QuietHttpLog())
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

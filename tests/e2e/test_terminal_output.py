@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import pty
 import signal
@@ -90,8 +91,6 @@ def test_validate_shows_an_escape_in_the_csv_header_escaped(tmp_path: Path) -> N
 
 def test_validate_json_keeps_the_header_exact(tmp_path: Path) -> None:
     """`validate --json` still gives the column's exact name (JSON escapes the controls itself)."""
-    import json
-
     done = cli(dict(os.environ), "validate", str(_evil_campaign(tmp_path)), "--json")
     assert "\x1b" not in done.stdout
     assert json.loads(done.stdout)["summary"]["recipients"]["columns"][-1] == f"note{EVIL}{BIDI}"
@@ -149,3 +148,41 @@ def test_check_list_escapes_controls_and_markup() -> None:
     assert "\x07" not in out
     assert BIDI not in out
     assert "\x1b]" not in out
+
+
+def test_export_on_a_terminal_escapes_a_row_and_piped_keeps_it_exact(env: dict[str, str], tmp_path: Path) -> None:
+    """`export` of a campaign whose invalid row holds escape sequences: on a terminal the row is shown
+    escaped; piped, the CSV keeps the row's exact text (a file is data, not a screen)."""
+    csv_text = f"email,first_name\nuser1@a.example.com,N\nbad{EVIL}{BIDI}@evil.example,M\n"
+    path = write_campaign(tmp_path, 2, name="evilrow", identities=1, csv_text=csv_text)
+    cid = str(cli_json(env, "submit", str(path), "--json")["campaign_id"])  # type: ignore[index]
+    out = _on_a_terminal([str(BIN / "orchestrate"), "export", cid], env)
+    assert "evil.example" in out
+    _assert_escaped(out)
+    piped = cli(env, "export", cid)
+    assert piped.returncode == 0, piped.stderr
+    assert f"bad{EVIL}{BIDI}@evil.example" in piped.stdout
+
+
+def test_suppress_export_on_a_terminal_escapes_a_reason(env: dict[str, str]) -> None:
+    """`suppress export` prints a reason holding escape sequences escaped on a terminal; its JSON, piped,
+    holds no raw bidi control yet parses back to the exact reason."""
+    added = cli(env, "suppress", "add", "x@y.example", "--reason", f"{EVIL}{BIDI}")
+    assert added.returncode == 0, added.stderr
+    out = _on_a_terminal([str(BIN / "orchestrate"), "suppress", "export"], env)
+    assert "x@y.example" in out
+    _assert_escaped(out)
+    piped = cli(env, "suppress", "export", "--json")
+    assert BIDI not in piped.stdout
+    assert [e["reason"] for e in json.loads(piped.stdout)] == [f"{EVIL}{BIDI}"]
+
+
+def test_json_output_carries_no_raw_bidi_control(env: dict[str, str], tmp_path: Path) -> None:
+    """`logs --json` and `status --json` write a reason's bidi control as a JSON escape: the same JSON to a
+    parser, nothing that reorders a terminal's text."""
+    cid = _paused_campaign(env, tmp_path)
+    logs = cli(env, "logs", cid, "--json")
+    status = cli(env, "status", cid, "--json")
+    assert BIDI not in logs.stdout + status.stdout
+    assert f"{EVIL}{BIDI}" in [json.loads(line).get("reason") for line in logs.stdout.splitlines()]
+    assert json.loads(status.stdout)["reason"] == f"{EVIL}{BIDI}"

@@ -494,11 +494,14 @@ async def test_call_log_file_gets_json_lines(tmp_path: Path, clock: VirtualClock
 # --- the `orchestrate emulator` process ---
 
 
-def start_emulator(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], int, Path]:
-    """`orchestrate emulator` on a free port with JSON logs to a file; (process, port, log file)."""
+def start_emulator(tmp_path: Path, *extra: str, env_pair: bool = True) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """`orchestrate emulator` on a free port with JSON logs to a file; (process, port, log file). With
+    `env_pair`, the test's key pair in its environment; without, no TENCENTCLOUD_* variable at all."""
     port = free_port()
     log_path = tmp_path / "emulator.log"
-    env = dict(os.environ, LOG_FORMAT="json", TENCENTCLOUD_SECRET_ID=SECRET_ID, TENCENTCLOUD_SECRET_KEY=SECRET_KEY)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")} | {"LOG_FORMAT": "json"}
+    if env_pair:
+        env |= {"TENCENTCLOUD_SECRET_ID": SECRET_ID, "TENCENTCLOUD_SECRET_KEY": SECRET_KEY}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [str(BIN / "orchestrate"), "emulator", "--port", str(port), *extra],
@@ -571,3 +574,31 @@ def test_emulator_command_writes_the_call_log(tmp_path: Path) -> None:
         ("default", "ListEmailIdentities", None, True)
     ]
     assert f"call log: {calls}" in log_path.read_text()
+
+
+def test_the_banner_never_prints_the_environments_key_pair(tmp_path: Path) -> None:
+    """With a key pair in the environment (maybe a real one) the banner names where it comes from and prints
+    neither half, and the emulator takes that pair; the default pair, public, is printed whole."""
+    proc, port, log_path = start_emulator(tmp_path)
+    try:
+        body = b"{}"
+        headers = signed_headers(f"127.0.0.1:{port}", "ListEmailIdentities", body)
+        head = "POST / HTTP/1.1\r\nConnection: close\r\nContent-Length: 2\r\n"
+        answer = send_raw(port, (head + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode() + body)
+    finally:
+        stop(proc)
+    banner = log_path.read_text()
+    assert b'"Total": 0' in answer
+    assert "TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY of this environment (not shown)" in banner
+    assert SECRET_ID not in banner
+    assert SECRET_KEY not in banner
+    proc, _, log_path = start_emulator(tmp_path, env_pair=False)
+    try:
+        deadline = time.monotonic() + 10
+        while "emulator-key" not in log_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)  # the banner follows the listening socket by a moment
+    finally:
+        stop(proc)
+    banner = log_path.read_text()
+    assert "TENCENTCLOUD_SECRET_ID=emulator-id" in banner
+    assert "TENCENTCLOUD_SECRET_KEY=emulator-key" in banner

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import random
 import unicodedata
 from html.parser import HTMLParser
@@ -18,7 +19,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from orchestrator.commands.logs import event_line
-from orchestrator.core.text import printable
+from orchestrator.core.text import json_printable, printable, printable_lines
 from orchestrator.simulation.report import render_report
 from orchestrator.store.events import Event
 from orchestrator.store.suppression import Entry
@@ -191,3 +192,25 @@ def test_terminal_lines_are_inert(seed: int) -> None:
     ]
     data = {hostile_text(rng, 2): hostile_text(rng) for _ in range(2)}
     assert_inert(event_line(Event("1-0", 1_800_000_000.0, text, "c", hostile_text(rng), data)))
+
+
+@HOSTILE
+@SEEDED
+@given(seed=st.integers(0, 2**64))
+def test_json_and_data_lines_are_inert_and_exact(seed: int) -> None:
+    """JSON written for a terminal (`json_printable`) parses back to the exact value with nothing a terminal
+    acts on in it, indented or not; CSV or JSON lines on a terminal (`printable_lines`) keep their line
+    breaks and nothing else a terminal acts on."""
+    rng = random.Random(seed)
+    value = {hostile_text(rng, 2): [hostile_text(rng), rng.random()] for _ in range(3)}
+    for indent in (None, 2):
+        text = json_printable(json.dumps(value, ensure_ascii=False, indent=indent))
+        assert json.loads(text) == value
+        for line in text.split("\n"):
+            assert_inert(line)
+    lines = [hostile_text(rng) for _ in range(3)]
+    written = "\r\n".join(lines) + "\r\n"
+    shown = printable_lines(written)
+    assert shown.count("\n") == written.replace("\r\n", "\n").count("\n")  # a line break in a cell stays one
+    for line in shown.split("\n"):
+        assert_inert(line)
