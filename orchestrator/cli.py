@@ -6,6 +6,7 @@ import importlib
 import math
 import os
 import re
+import signal
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,8 @@ COMMAND_MODULES = (
 #: Exit codes: 0 ok, 1 a check failed or an operation could not be done, 2 bad input (like click).
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+#: A command stopped by SIGTERM (after its cleanup), as a shell reports a process it killed.
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 @dataclass

@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import click
 
-from orchestrator.cli import EXIT_USAGE, AppContext, FiniteFloatRange, echo_error
+from orchestrator.cli import EXIT_TERMINATED, EXIT_USAGE, AppContext, FiniteFloatRange, echo_error
 from orchestrator.logging_setup import configure_logging
 
 
@@ -88,6 +89,7 @@ def _run(
 ) -> None:
     from redis.exceptions import RedisError
 
+    from orchestrator.commands._common import keep_cancelling
     from orchestrator.embedded import EmbeddedRedisError
     from orchestrator.recipients import RecipientFileError
     from orchestrator.simulation.run import run_simulation
@@ -106,12 +108,30 @@ def _run(
             last[0] = pct
             click.echo(f"\r  {pct:3d}% of the virtual period", err=True, nl=False)
 
-    try:
-        result = asyncio.run(
-            run_simulation(
-                spec, out, days=days, speed=speed, sample=sample, workers=workers, progress=progress, on_start=started
-            )
+    terminated: list[bool] = []
+
+    async def main() -> Any:
+        # SIGTERM stops the run as Ctrl-C does: its redis-server, emulator and output folder go with it.
+        task = asyncio.current_task()
+        assert task is not None
+
+        def terminate() -> None:
+            terminated.append(True)
+            keep_cancelling(task)
+
+        with contextlib.suppress(RuntimeError, ValueError):  # not on the main thread: not ours to take
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
+        return await run_simulation(
+            spec, out, days=days, speed=speed, sample=sample, workers=workers, progress=progress, on_start=started
         )
+
+    try:
+        result = asyncio.run(main())
+    except asyncio.CancelledError:
+        if not terminated:
+            raise
+        echo_error("simulation stopped (SIGTERM): its redis-server and output folder removed")
+        ctx.exit(EXIT_TERMINATED)
     except EmbeddedRedisError as exc:
         raise click.ClickException(str(exc)) from None
     except RedisError as exc:  # the run's own redis-server went away (killed from outside)

@@ -15,6 +15,7 @@ from orchestrator.core.domain_shaping import DEFERRAL_BURST, DEFERRAL_SHARE, DEF
 from orchestrator.core.guardrails import Content, GuardrailsSpec
 from orchestrator.core.plan import SKIP_WARMUP_MAX_DAILY, Mode, Plan
 from orchestrator.core.plan_spec import PlanSpec
+from orchestrator.core.progress import MAX_WARMUP_DAY
 from orchestrator.core.strict import Strict
 
 SLUG = r"^[a-z0-9][a-z0-9._-]{0,62}$"
@@ -24,6 +25,11 @@ MAX_MULTIPLIER_WITHOUT_OVERRIDE = 5.0
 MAX_ROW_BYTES_LIMIT = 64 << 20
 MAX_CELL_CHARS_LIMIT = 100_000
 
+
+#: The largest daily_quota a campaign file may state: a thousand times Tencent's largest (level 20).
+MAX_DAILY_QUOTA: Final = 1_000_000_000
+#: Shuffle seeds lie within (-2**64, 2**64): what is stored with a campaign is read back within it.
+SEED_BOUND: Final = 2**64
 
 #: Validation context key (`{STORED: True}`) of a campaign read back from Redis, not from a campaign file.
 STORED: Final = "stored"
@@ -36,8 +42,8 @@ class Identity(Strict):
 
     id: Annotated[str, Field(pattern=SLUG)]
     from_: Annotated[str, Field(alias="from")]
-    warmup_day: Annotated[int, Field(ge=1)] = 1
-    daily_quota: Annotated[int | None, Field(ge=1)] = None
+    warmup_day: Annotated[int, Field(ge=1, le=MAX_WARMUP_DAY)] = 1
+    daily_quota: Annotated[int | None, Field(ge=1, le=MAX_DAILY_QUOTA)] = None
     account: Annotated[str, Field(pattern=SLUG)] = "default"
     reply_to: str | None = None
 
@@ -148,7 +154,8 @@ def subject_variables(text: str) -> list[str]:
 class Recipients(Strict):
     file: Path
     email_column: Annotated[str, Field(min_length=1)] = "email"
-    shuffle_seed: int | None = None  # None: a seed is drawn at submit and stored with the campaign
+    #: None: a seed is drawn at submit and stored with the campaign.
+    shuffle_seed: Annotated[int | None, Field(gt=-SEED_BOUND, lt=SEED_BOUND)] = None
     delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
     encoding: str = "utf-8-sig"
     #: One CSV row (all its lines, when a quoted cell holds a line break) may be at most this long.

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+#: The largest warm-up day an identity may start at or reach: a campaign file's `warmup_day` is refused
+#: above it, a day closed there stays there, and a stored state is read within it.
+MAX_WARMUP_DAY = 100_000
+
 
 @dataclass(frozen=True, slots=True)
 class ProgressRules:
@@ -72,5 +76,5 @@ def close_day(
         return progress  # an idle day: decay is computed from the last sending date
     base = effective_day(progress, day, rules)
     if day_counts(sent, daily_cap, rules) and not hold:
-        return IdentityProgress(base + 1, day, progress.held_days)
+        return IdentityProgress(min(base + 1, MAX_WARMUP_DAY), day, progress.held_days)
     return IdentityProgress(base, day, progress.held_days + 1)

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from orchestrator.core.campaign import STORED, Campaign
+from orchestrator.core.campaign import SEED_BOUND, STORED, Campaign
 from orchestrator.core.campaign_state import TABLE, CampaignState, Outcome, Transition
 from orchestrator.core.ledger_state import STATES
 from orchestrator.store import events, keys
@@ -164,7 +164,7 @@ def _record(cid: str, meta: dict[str, str], counts: dict[str, str], cached: Camp
     try:
         submit = json.loads(meta.get("submit", "{}"))
         created_at = moment(meta.get("created_at"), "created_at")
-        seed = whole(meta.get("seed"), "seed", low=-(2**64), high=2**64)
+        seed = whole(meta.get("seed"), "seed", low=-SEED_BOUND + 1, high=SEED_BOUND - 1)
         parsed_counts = {s: whole(counts.get(s), f"count of {s}", low=-MAX_WHOLE) for s in STATES}
     except BadStoredValueError as exc:
         raise _BadValueError(f"stored counts or submit data: {str(exc).removeprefix('stored ')}") from None

@@ -8,12 +8,11 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from orchestrator.core.campaign import Campaign
-from orchestrator.core.progress import IdentityProgress
+from orchestrator.core.progress import MAX_WARMUP_DAY, IdentityProgress
 from orchestrator.store import keys
 from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, iso_date, moment, refused, whole
 
 #: A stored warm-up day above this is corrupt (a plan never gets near it).
-MAX_WARMUP_DAY = 100_000
 
 
 class IdentityConflictError(Exception):

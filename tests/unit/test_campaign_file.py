@@ -507,3 +507,28 @@ def test_a_stored_campaign_with_two_identities_on_one_domain_stays_readable(fold
     spec = parse_spec("old-campaign", raw)
     assert isinstance(spec, Campaign)
     assert spec.identities[0].domain == spec.identities[1].domain
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "refused"),
+    [
+        ("warmup_day: 1 ", "warmup_day: 100001 ", "identities[0].warmup_day", True),
+        ("warmup_day: 1 ", "warmup_day: 100000 ", "identities[0].warmup_day", False),
+        ("daily_quota: 500 ", "daily_quota: 1000000001 ", "identities[0].daily_quota", True),
+        ("daily_quota: 500 ", "daily_quota: 1000000000 ", "identities[0].daily_quota", False),
+        ("shuffle_seed: 42", f"shuffle_seed: {2**64}", "recipients.shuffle_seed", True),
+        ("shuffle_seed: 42", f"shuffle_seed: {-(2**64)}", "recipients.shuffle_seed", True),
+        ("shuffle_seed: 42", f"shuffle_seed: {2**64 - 1}", "recipients.shuffle_seed", False),
+    ],
+)
+def test_values_the_store_could_not_read_back_are_refused(
+    folder: Path, old: str, new: str, field: str, refused: bool
+) -> None:
+    """A warm-up day, a quota or a seed beyond what the stored state is read within is refused at validate,
+    placed, instead of being submitted and leaving the identity (shared with other campaigns) unreadable."""
+    _campaign, problems = check_campaign(_edit(folder, old, new))
+    if refused:
+        assert [p.field for p in problems] == [field]
+        assert problems[0].line is not None
+    else:
+        assert problems == []

@@ -128,3 +128,13 @@ def test_plan_spec_progress_rules_per_mode(mode: Mode, every_day_counts: bool) -
     """The campaign's plan keys become the progress rules; transactional counts every sending day."""
     rules = PlanSpec(advance_min_fraction=0.7, idle_grace_days=2, idle_reset_days=20).progress_rules(mode)
     assert rules == ProgressRules(0.7, 2, 20, every_day_counts)
+
+
+def test_a_day_closed_at_the_last_warm_up_day_stays_there() -> None:
+    """An identity at MAX_WARMUP_DAY stays there after a full day: its stored state stays readable."""
+    from orchestrator.core.progress import MAX_WARMUP_DAY
+
+    today = dt.date(2026, 3, 2)
+    yesterday = today - dt.timedelta(days=1)
+    assert close_day(IdentityProgress(MAX_WARMUP_DAY, yesterday, 0), today, 100, 100).warmup_day == MAX_WARMUP_DAY
+    assert close_day(IdentityProgress(MAX_WARMUP_DAY - 1, yesterday, 0), today, 100, 100).warmup_day == MAX_WARMUP_DAY

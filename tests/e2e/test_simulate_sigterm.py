@@ -1,0 +1,73 @@
+"""`orchestrate simulate` stopped by SIGTERM cleans up as on Ctrl-C: no redis-server left, no output folder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator.cli import EXIT_TERMINATED
+from tests.e2e.procs import BIN
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The processes whose parent is `pid`, with their command names (from /proc)."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name, _, rest = stat.rpartition(")")
+        if int(rest.split()[1]) == pid:
+            out[int(entry.name)] = name.partition("(")[2]
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_sigterm_stops_the_run_removes_its_folder_and_its_redis_server(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    example = str(ROOT / "campaigns/example.yaml")
+    argv = [str(BIN / "orchestrate"), "simulate", example, "--days", "60", "--out", str(out)]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        servers: list[int] = []
+        while not servers and time.monotonic() < deadline and proc.poll() is None:
+            servers = [p for p, name in _children(proc.pid).items() if "redis" in name]
+            time.sleep(0.1)
+        assert servers, "the run's redis-server never started"
+        time.sleep(1.0)  # into the virtual run
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == EXIT_TERMINATED, err[-2000:]
+    assert "Traceback" not in err
+    assert "stopped (SIGTERM)" in err
+    assert not out.exists()
+    for pid in servers:
+        deadline = time.monotonic() + 5
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(pid), f"redis-server {pid} outlived the run"
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
