@@ -68,6 +68,12 @@ _SECRET_ASSIGNMENT = re.compile(
 )
 
 
+def _masked(m: re.Match[str]) -> str:
+    if m.group(2).strip() == ":" and m.string[max(0, m.start() - 2) : m.start()] == ": ":
+        return m.group(0)  # `file.yaml:3: REDIS_URL: unknown key ...`: a problem's field, then its own words
+    return f"{m.group(1)}{m.group(2)}***"
+
+
 def redact(text: str) -> str:
     """`text` with every configured secret's value, and the value of any `SECRET_SETTING=...`, shown as ***."""
     ctx = click.get_current_context(silent=True)
@@ -75,7 +81,7 @@ def redact(text: str) -> str:
     if app is not None:
         for secret in app.settings.secret_values():
             text = mask_secret(text, secret)
-    return _SECRET_ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+    return _SECRET_ASSIGNMENT.sub(_masked, text)
 
 
 class FiniteFloatRange(click.FloatRange):

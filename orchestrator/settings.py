@@ -47,6 +47,10 @@ class AccountCredentials(BaseModel):
     secret_key: SecretStr
 
 
+#: The regions Tencent offers SES in (docs/tencent.md); any other is refused before a command runs.
+SesRegion = Literal["ap-guangzhou", "ap-hongkong", "ap-singapore"]
+
+
 class Settings(BaseSettings):
     """Everything a process needs that is not in a campaign file.
 
@@ -60,7 +64,7 @@ class Settings(BaseSettings):
     tencentcloud_secret_id: SecretStr | None = Field(None, alias="TENCENTCLOUD_SECRET_ID")
     tencentcloud_secret_key: SecretStr | None = Field(None, alias="TENCENTCLOUD_SECRET_KEY")
     accounts: dict[str, AccountCredentials] = Field(default_factory=dict, alias="ORCHESTRATE_ACCOUNTS")
-    ses_region: str = Field("ap-guangzhou", alias="SES_REGION")
+    ses_region: SesRegion = Field("ap-guangzhou", alias="SES_REGION")
     ses_endpoint: str | None = Field(None, alias="SES_ENDPOINT")
     ses_timeout_s: float = Field(10.0, alias="SES_TIMEOUT_S", gt=0, allow_inf_nan=False)
     # Tencent allows 20 API calls/s per account; these are the orchestrator's share of it
@@ -265,6 +269,7 @@ _BOUNDS = (
     (annotated_types.Gt, "gt", "above"),
     (annotated_types.Ge, "ge", "at least"),
     (annotated_types.Lt, "lt", "below"),
+    (annotated_types.Le, "le", "at most"),
 )
 
 

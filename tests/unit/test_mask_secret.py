@@ -30,3 +30,24 @@ def test_an_sdk_failure_cut_inside_a_secret_keeps_no_part_of_it() -> None:
     outcome = redacted(SendOutcome(OutcomeKind.IN_DOUBT, code="ReadError", detail=detail), (SECRET,))
     assert SECRET[:9] not in outcome.detail
     assert outcome.detail.endswith("***\u2026)")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "c.yaml:3: REDIS_URL: unknown key 'REDIS_URL' (allowed here: name)",
+            "c.yaml:3: REDIS_URL: unknown key 'REDIS_URL' (allowed here: name)",
+            id="a-problem-field-keeps-its-words",
+        ),
+        pytest.param(
+            "c.env:1: not YAML: TENCENTCLOUD_SECRET_KEY=abc123", "c.env:1: not YAML: TENCENTCLOUD_SECRET_KEY=***"
+        ),
+        pytest.param("a line 'CALLBACK_TOKEN: tok-123'", "a line 'CALLBACK_TOKEN: ***'", id="pasted-yaml-form"),
+        pytest.param("REDIS_URL: redis://:pw@h", "REDIS_URL: ***", id="at-the-start"),
+    ],
+)
+def test_a_secret_settings_value_is_masked_but_not_a_problems_words(text: str, expected: str) -> None:
+    from orchestrator.cli import redact
+
+    assert redact(text) == expected

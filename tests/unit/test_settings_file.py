@@ -57,3 +57,23 @@ def test_without_the_variable_dot_env_in_the_working_directory_is_read(tmp_path:
     assert load_settings().redis_url == "redis://127.0.0.1:6379/0"  # no file: the default
     (tmp_path / ".env").write_text("REDIS_URL=redis://127.0.0.1:6391/4\n", encoding="utf-8")
     assert load_settings().redis_url == "redis://127.0.0.1:6391/4"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("SES_REGION", "mars", "setting SES_REGION: expected one of ap-guangzhou, ap-hongkong, ap-singapore"),
+        ("WEB_PORT", "70000", "setting WEB_PORT: expected a whole number at least 0 and at most 65535"),
+    ],
+)
+def test_a_setting_out_of_its_range_names_the_range(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, value: str, said: str
+) -> None:
+    """A region Tencent does not offer SES in stops every command, not only `check`; a port's message names
+    both its bounds."""
+    monkeypatch.setenv(ENV_FILE_VARIABLE, str(tmp_path / "none.env"))
+    (tmp_path / "none.env").write_text("", encoding="utf-8")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert str(info.value) == said

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 import aiohttp
 import structlog
@@ -33,10 +33,11 @@ from orchestrator.ses.emulator.world import (
     World,
     permissive_world,
 )
+from orchestrator.settings import SesRegion
 
 SERVICE: Final = "ses"
 API_VERSION: Final = "2020-10-02"
-REGIONS: Final = frozenset({"ap-guangzhou", "ap-hongkong", "ap-singapore"})
+REGIONS: Final = frozenset(get_args(SesRegion))
 _AFTER_ACCEPT: Final = frozenset({TIMEOUT_AFTER_ACCEPT, DROP_AFTER_ACCEPT})
 #: Tencent's limit on a TC3-signed POST body; a larger one is refused with RequestSizeLimitExceeded.
 MAX_BODY_BYTES: Final = 10 * 1024 * 1024
