@@ -26,15 +26,15 @@ from redis.asyncio import Redis
 from orchestrator.core import ledger_state
 from orchestrator.core.quality import metric_of
 from orchestrator.core.recipient_trace import Dropped, parse_history
+from orchestrator.core.spreadsheet import EXPORT_COLUMNS, neutralise
 from orchestrator.core.text import json_printable
 from orchestrator.store import compaction, keys, trace_index
 from orchestrator.store.feedback import parse_sent
 from orchestrator.store.ledger import record_address
 from orchestrator.store.scripts import source as script_source
-from orchestrator.suppression import neutralise
 
 #: The columns, in order; `email` so the file reads back as a recipient file.
-COLUMNS: Final = ("row", "email", "state", "reason", "attempts", "identity", "message_id", "accepted_at", "events")
+COLUMNS: Final = EXPORT_COLUMNS
 CHUNK: Final = 5000
 
 

@@ -20,6 +20,7 @@ from typing import BinaryIO
 from orchestrator.core.addresses import normalize_address, shown
 from orchestrator.core.campaign import Campaign, ColumnSource, Recipients
 from orchestrator.core.recipient_trace import Dropped
+from orchestrator.core.spreadsheet import EXPORT_COLUMNS, unneutralise
 from orchestrator.input_files import describe_os_error, open_regular
 
 _CHUNK_BYTES = 1 << 16
@@ -221,7 +222,12 @@ class CsvRows:
             raise RecipientFileError(self.file, self.header_line, msg)
 
     def records(self) -> Iterator[tuple[int, list[str]]]:
-        """(line the row starts on, cells) of every row after the header, blank lines included as []."""
+        """(line the row starts on, cells) of every row after the header, blank lines included as [].
+
+        A file with `export CAMPAIGN`'s header is one of its exports: its cells lose their spreadsheet guard
+        (`'-x@y` was `-x@y`), so an export submitted again mails the addresses it lists."""
+        if tuple(self.header) == EXPORT_COLUMNS:
+            return ((line, [unneutralise(c) for c in cells]) for line, cells in self._next())
         return self._next()
 
     def column_name(self, index: int) -> str:
@@ -298,10 +304,8 @@ def _digest(address: str) -> int:
 
 
 def iter_recipients(campaign: Campaign, stats: LoadStats, path: Path | None = None) -> Iterator[Row]:
-    """Yield valid, first-seen recipients in file order; count the rest into `stats`.
-
-    Raises RecipientFileError when the file cannot be read, and at the end when it has no data row.
-    """
+    """Valid, first-seen recipients in file order, the rest counted into `stats`; RecipientFileError when
+    the file cannot be read, and at the end when it has no data row."""
     return (r for r in iter_rows(campaign, stats, path) if isinstance(r, Row))
 
 
@@ -353,11 +357,8 @@ SWALLOWED = "a quoted cell runs over several lines that look like more rows (a s
 
 
 def _swallows_rows(cells: list[str], delimiter: str) -> bool:
-    """A cell quoted over several lines whose later lines hold a delimiter and an address: rows lost to a stray quote.
-
-    Legal CSV, so it cannot be refused outright; but a note or an address block never looks like that,
-    while a quote opened by mistake silently merges the rows that follow into one cell.
-    """
+    """A cell quoted over several lines whose later lines hold a delimiter and an address: rows lost to a stray
+    quote. Legal CSV, so not refused outright; but a note or an address block never looks like that."""
     return any(delimiter in line and "@" in line for cell in cells if "\n" in cell for line in cell.splitlines()[1:])
 
 

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from orchestrator.core.addresses import shown
 from orchestrator.core.campaign import Recipients
+from orchestrator.core.spreadsheet import neutralise, unneutralise
 from orchestrator.core.text import json_printable
 from orchestrator.recipients import RecipientFileError, open_recipients
 from orchestrator.store import suppression as store
@@ -20,8 +21,6 @@ from orchestrator.store.suppression import Entry
 
 #: The columns `export` writes and `import` reads (only `email` is required on import).
 COLUMNS: Final = ("email", "sender_domain", "source", "reason", "at")
-#: A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
-FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 #: How many bad rows an import names before it stops listing them.
 MAX_ERRORS_SHOWN: Final = 20
 MAX_REASON_CHARS: Final = 500
@@ -46,14 +45,14 @@ def _address(raw: str, where: str) -> str:
     return key
 
 
-def _sender_domain(raw: str | None) -> str:
-    """'' for every sender domain; else the domain, lower-cased and checked."""
+def _sender_domain(raw: str | None, where: str = "--sender-domain") -> str:
+    """'' for every sender domain; else the domain, lower-cased and checked (`where`: the option or column)."""
     domain = (raw or "").strip().lower()
     if raw is not None and not domain:  # given, but empty: never read as "every sender domain"
-        msg = "--sender-domain: empty (leave the option out to suppress for every sender domain)"
+        msg = f"{where}: empty (leave the option out to suppress for every sender domain)"
         raise SuppressionInputError(msg)
     if domain and store.address_key(f"x@{domain}") is None:
-        msg = f"--sender-domain: not a domain name: {shown(raw)}"
+        msg = f"{where}: not a domain name: {shown(raw)}"
         raise SuppressionInputError(msg)
     return domain
 
@@ -82,19 +81,6 @@ async def listing(redis: Redis, sender_domain: str | None, now: float) -> list[E
 
 
 # --- import and export ---
-
-
-def neutralise(cell: str) -> str:
-    """A cell a spreadsheet shows as text: a leading formula character gets a single quote in front.
-
-    A leading quote gets one too, so that `import` can take exactly one quote off and give back
-    the cell as it was ("'=x" is written "''=x", not "'=x", which would read back as "=x").
-    """
-    return "'" + cell if cell.startswith((*FORMULA_START, "'")) else cell
-
-
-def _unneutralise(cell: str) -> str:
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith((*FORMULA_START, "'")) else cell
 
 
 def export_csv(entries: list[Entry]) -> str:
@@ -151,12 +137,14 @@ def read_import(path: Path, sender_domain: str | None, now: float) -> list[Entry
 def _row(cells: list[str], col: dict[str, int], default: str, forced: bool, now: float) -> Entry:
     def cell(name: str) -> str:
         i = col.get(name)
-        return _unneutralise(cells[i].strip()) if i is not None and i < len(cells) else ""
+        return unneutralise(cells[i].strip()) if i is not None and i < len(cells) else ""
 
     address = _address(cell("email"), "email")
-    domain = default if forced else _sender_domain(cell("sender_domain") or None)  # an empty cell: all domains
+    domain = default if forced else _sender_domain(cell("sender_domain") or None, "sender_domain")  # empty: all
     at = _at(cell("at"), now)
-    return Entry(address, domain, cell("reason")[:MAX_REASON_CHARS] or "imported", at, "import")
+    # An export imports back as it was: its source is kept when the list it goes on can hold it.
+    source = cell("source") if cell("source") in (store.DOMAIN_SOURCES if domain else store.ALL_SOURCES) else "import"
+    return Entry(address, domain, cell("reason")[:MAX_REASON_CHARS] or "imported", at, source)
 
 
 def _at(text: str, now: float) -> float:

@@ -134,7 +134,37 @@ def test_export_neutralises_formulas_and_round_trips(env: dict[str, str], redis_
         r.flushdb()
     assert orchestrate(env, "suppress", "import", str(tmp_path / "export.csv")).exit_code == 0
     after = json.loads(orchestrate(env, "suppress", "export", "--json").stdout)
-    assert [{**e, "source": "import"} for e in before] == after
+    assert before == after  # the source too: the operator's entries stay the operator's
+
+
+def test_import_keeps_a_source_its_list_can_hold_and_names_a_bad_sender_domain_cell(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """A `source` the target list holds is kept (a restored export), any other becomes `import`; a bad
+    `sender_domain` cell is named by its column, not by an option that was not given."""
+    good = tmp_path / "good.csv"
+    good.write_text(
+        "email,sender_domain,source,reason\n"
+        "a@x.example,,complaint,spam\n"
+        "b@x.example,d0.example.com,complaint,no\n"
+        "c@x.example,d0.example.com,unsubscribe,left\n"
+        "d@x.example,,made-up,?\n",
+        "utf-8",
+    )
+    assert orchestrate(env, "suppress", "import", str(good)).exit_code == 0
+    listed = json.loads(orchestrate(env, "suppress", "export", "--json").stdout)
+    assert sorted((e["address"], e["source"]) for e in listed) == [
+        ("a@x.example", "complaint"),
+        ("b@x.example", "import"),
+        ("c@x.example", "unsubscribe"),
+        ("d@x.example", "import"),
+    ]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("email,sender_domain\ne@x.example,bad domain!\n", "utf-8")
+    refused = orchestrate(env, "suppress", "import", str(bad))
+    assert refused.exit_code != 0
+    assert "bad.csv:2: sender_domain: not a domain name: 'bad domain!'" in refused.output
+    assert "--sender-domain" not in refused.output
 
 
 @pytest.fixture

@@ -11,16 +11,18 @@ from pathlib import Path
 import pytest
 
 from orchestrator import export
+from orchestrator.campaign_file import load_campaign
 from orchestrator.core.campaign import Recipients
-from orchestrator.recipients import open_recipients
+from orchestrator.core.spreadsheet import neutralise, unneutralise
+from orchestrator.recipients import LoadStats, iter_recipients, open_recipients
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import FaultRule
 from orchestrator.store import suppression as store
 from orchestrator.store.suppression import Entry
-from orchestrator.suppression import neutralise
 from orchestrator.trace import add_live, trace
 from tests.callback_app import callback_server
 from tests.pipeline_harness import START, VICTIM, VICTIM_DOMAIN, Pipeline, settings_for
+from tests.pipeline_helpers import write_campaign
 
 BLOCKED = "blocked@gmail.com"
 LEFT = "left@naver.com"
@@ -155,18 +157,26 @@ async def test_export_has_every_row_in_file_order_and_the_sent_message_ids(pipe:
 async def test_export_csv_is_spreadsheet_safe_and_reads_back_as_a_recipient_file(
     pipe: Pipeline, tmp_path: Path
 ) -> None:
-    """The CSV reads back through submit's reader, cell for cell; a formula cell starts with a quote."""
+    """A formula cell starts with a quote in the file; the CSV reads back through submit's reader cell for
+    cell as it was before that guard, so an export submitted again mails the addresses it lists."""
     await _run(pipe)
     out = tmp_path / "out.csv"
     n = await export.write_file(out, lambda fh: export.write(pipe.redis, pipe.cid, "csv", fh))
     expected = [export.csv_cells(r) async for r in export.rows(pipe.redis, pipe.cid)]
+    assert expected[6][1] == neutralise("=cmd@example.org") == "'=cmd@example.org"
+    assert "'=cmd@example.org" in out.read_text(encoding="utf-8")
     with open_recipients(Recipients(file=out)) as read:
         assert read.header == list(export.COLUMNS)
         back = [cells for _, cells in read.records()]
     assert n == len(back) == 8
-    assert back == expected
-    assert back[6][1] == neutralise("=cmd@example.org") == "'=cmd@example.org"
+    assert back == [[unneutralise(c) for c in cells] for cells in expected]
+    assert back[6][1] == "=cmd@example.org"
     assert back[7][1] == "bad\rcell@example.org"
+    template = {"template": {"id": 1, "subject": "Again", "data": {}}}
+    again = write_campaign(tmp_path, 0, name="again", extra=template, csv_text=out.read_text(encoding="utf-8"))
+    addresses = [r.address for r in iter_recipients(load_campaign(again), LoadStats())]
+    assert "=cmd@example.org" in addresses
+    assert not [a for a in addresses if a.startswith("'")]
     buf = io.StringIO()
     assert await export.write(pipe.redis, pipe.cid, "jsonl", buf) == 8
     assert [json.loads(line)["row"] for line in buf.getvalue().splitlines()] == list(range(1, 9))
