@@ -156,6 +156,7 @@ def _file_bytes(campaign: Campaign) -> int:
 
 async def _check_identities(redis: Redis, campaign: Campaign) -> None:
     """Raise when an identity already known in Redis cannot take this campaign."""
+    await identities.check_domains(redis, campaign)
     for ident in campaign.identities:
         state = await identities.load(redis, ident.id)
         if state is not None:

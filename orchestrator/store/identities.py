@@ -143,6 +143,30 @@ def check_compatible(existing: IdentityState, campaign: Campaign, identity_id: s
         raise IdentityConflictError(msg)
 
 
+async def check_domains(redis: Redis, campaign: Campaign) -> None:
+    """Raise when another identity id already warms up one of `campaign`'s sender domains (per account).
+
+    The warm-up state is the id's: two ids on one domain would each get the whole plan, on one IP."""
+    ids = sorted(await redis.smembers(keys.IDENTITIES))
+    async with redis.pipeline(transaction=False) as pipe:
+        for i in ids:
+            pipe.hmget(keys.IdentityKeys(i).meta, ["account", "domain"])
+        replies = await pipe.execute()
+    owners: dict[tuple[str, str], str] = {}
+    for i, (account, domain) in zip(ids, replies, strict=True):
+        if domain:
+            owners.setdefault((str(account or "default"), str(domain).lower()), str(i))
+    for ident in campaign.identities:
+        owner = owners.get((ident.account, ident.domain.lower()), ident.id)
+        if owner != ident.id:
+            msg = (
+                f"identity {ident.id!r}: the sender domain {ident.domain} (account {ident.account}) is warmed up "
+                f"as identity {owner!r}; name it {owner!r} here so both campaigns share one warm-up (two ids "
+                "would each be given the whole plan, on one domain and IP)"
+            )
+            raise IdentityConflictError(msg)
+
+
 async def register(redis: Redis, campaign: Campaign) -> None:
     """Create the warm-up state of new identities; refresh address, account and quota of known ones.
 

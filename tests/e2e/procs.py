@@ -76,6 +76,25 @@ class Procs:
         self.start("emulator", argv, env)
         wait_for(lambda: _port_open(port), 15, "the emulator to listen")
 
+    def web(self, env: dict[str, str], port: int) -> None:
+        """`orchestrate web` on `port`, returned once /healthz answers 200: a web process that died (its
+        port taken, Redis unreachable) fails here, with its log, not later as a callback never counted."""
+        import urllib.request
+
+        proc = self.start("web", [str(BIN / "orchestrate"), "web", "--port", str(port)], env)
+
+        def healthy() -> bool:
+            if proc.poll() is not None:
+                log = (self.tmp / "web.log").read_text(errors="replace")[-2000:]
+                raise AssertionError(f"the web process exited ({proc.returncode}): {log}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+                    return bool(resp.status == 200)
+            except OSError:
+                return False
+
+        wait_for(healthy, 30, "the web process to answer /healthz")
+
     def worker(self, env: dict[str, str], name: str = "worker") -> subprocess.Popen[bytes]:
         return self.start(name, [str(BIN / "orchestrate"), "worker"], env)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis as redis_sync
 
-from tests.e2e.procs import BIN, Procs, base_env, cli, cli_json, free_port, send_log, wait_for
+from tests.e2e.procs import Procs, base_env, cli, cli_json, free_port, send_log, wait_for
 from tests.pipeline_helpers import write_campaign
 from tests.redis_server import RedisServer
 
@@ -31,7 +31,9 @@ def test_trace_and_export_after_a_real_run(
     procs: Procs, db: redis_sync.Redis, redis_server: RedisServer, tmp_path: Path
 ) -> None:
     """Accepted: MessageId and delivery; blocklisted: release command; unknown: exit 1; export: every row."""
-    port, web_port = free_port(), free_port()
+    web_port = free_port()
+    procs.web(base_env(redis_server.url, 0, CALLBACK_TOKEN=CALLBACK), web_port)  # first: the callbacks need it up
+    port = free_port()
     env = base_env(redis_server.url, port, CALLBACK_TOKEN=CALLBACK)
     world = tmp_path / "world.yaml"
     world.write_text(
@@ -41,7 +43,6 @@ def test_trace_and_export_after_a_real_run(
     )
     log_path = tmp_path / "sends.jsonl"
     procs.emulator(env, port, log_path, world)
-    procs.start("web", [str(BIN / "orchestrate"), "web", "--port", str(web_port)], env)
     path = write_campaign(tmp_path, 0, identities=1, extra=FAST_PLAN, csv_text=CSV)
     cid = str(cli_json(env, "submit", str(path), "--json")["campaign_id"])  # type: ignore[index]
     procs.worker(env)

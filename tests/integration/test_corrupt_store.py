@@ -28,7 +28,8 @@ Damage = Callable[[Redis, str], Awaitable[object]]
 async def _submit(redis: Redis, tmp_path: Path, name: str, n: int = 5) -> str:
     folder = tmp_path / name
     folder.mkdir()
-    path = write_campaign(folder, n, name=name, identities=1, extra=FAST)
+    own = {"identities": [{"id": f"{name}-id0", "from": f"News <news@{name}.example.com>"}]}  # a domain each
+    path = write_campaign(folder, n, name=name, identities=1, extra=FAST | own)
     campaign, fp = load(path)
     return (await submit(redis, campaign, fp, START, str(path))).campaign_id
 

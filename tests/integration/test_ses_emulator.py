@@ -479,6 +479,57 @@ async def test_flush_waits_for_the_post_in_flight(clock: VirtualClock) -> None:
     assert counted == ["delivered"]
 
 
+async def test_a_receiver_down_for_a_while_still_gets_its_events(clock: VirtualClock) -> None:
+    """A failed post is tried again after a wait that doubles on the emulator's clock (1, 2, 4 ... s, at most
+    60): a receiver that comes back within a minute or two loses nothing; one that never does gets the event
+    POST_TRIES times, then a warning says it was given up."""
+    from structlog.testing import capture_logs
+
+    from orchestrator.ses.emulator.recipients import POST_TRIES
+
+    up = [False]
+    received: list[str] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        if not up[0]:
+            return web.Response(status=503)
+        received.append((await request.json())["event"])
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    async with (
+        serve(app) as base,
+        run_emulator(make_world(callback_url=f"{base}/hook"), clock=clock, callback_poll_s=0.01) as emu,
+    ):
+        await call(emu, "async", "SendEmail", send_params())
+        clock.advance(60)  # the delivered event is due
+        for expected_failures in (1, 2, 3):  # retried 1 s, then 2 s, after each failure: never in between
+            await _until(lambda n=expected_failures: emu.poster.failed == n)  # type: ignore[misc]
+            await asyncio.sleep(0.1)
+            assert emu.poster.failed == expected_failures
+            clock.advance(2.0 ** (expected_failures - 1))
+        up[0] = True
+        await _until(lambda: received == ["delivered"])
+        up[0] = False
+        await call(emu, "async", "SendEmail", send_params(to="never@example.org"))
+        clock.advance(60)
+        with capture_logs() as logs:
+            for _ in range(POST_TRIES + 2):
+                await asyncio.sleep(0.05)
+                clock.advance(61)
+            await _until(lambda: any(e["event"] == "emulator_callback_given_up" for e in logs))
+    assert emu.poster.failed == 3 + POST_TRIES
+    assert received == ["delivered"]
+
+
+async def _until(done: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not done():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
 async def test_status_reports_delivery(emu: RunningEmulator, clock: VirtualClock) -> None:
     """GetSendEmailStatus shows an accepted mail queued at once and delivered after its event time."""
     sent = await call(emu, "async", "SendEmail", send_params())

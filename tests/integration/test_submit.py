@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from orchestrator.cli import main
 from orchestrator.recipients import RecipientFileError
 from orchestrator.store import campaigns, keys
+from orchestrator.store.identities import IdentityConflictError
 from orchestrator.store.ledger import decode_record
 from orchestrator.submit import submit
 from tests.pipeline_helpers import load, write_campaign
@@ -233,3 +234,32 @@ async def test_submit_refuses_a_file_with_no_recipient_left(
     with pytest.raises(RecipientFileError, match=f"no recipient left to send to: all 2 rows were dropped .*{why}"):
         await submit(redis, campaign, fp, START, str(path))
     assert [k async for k in redis.scan_iter(count=1000)] == [keys.BLOCKLIST] * len(blocked)
+
+
+async def test_a_second_identity_id_on_a_warmed_sender_domain_is_refused(redis: Redis, tmp_path: Path) -> None:
+    """Another campaign naming a different id for a sender domain an identity already warms up (same account)
+    is refused before anything is written; the same id, or the same domain in another account, is taken."""
+    first = write_campaign(tmp_path, 10, name="first", identities=1)
+    spec, fp = load(first)
+    await submit(redis, spec, fp, START, str(first))
+    other_id = write_campaign(tmp_path, 10, name="second", identities=1)  # id second-id0 on d0.example.com
+    spec2, fp2 = load(other_id)
+    keys_before = sorted(await redis.keys("*"))
+    with pytest.raises(
+        IdentityConflictError, match=r"d0\.example\.com \(account default\) is warmed up as identity 'first-id0'"
+    ):
+        await submit(redis, spec2, fp2, START + 60, str(other_id))
+    assert sorted(await redis.keys("*")) == keys_before
+    same_id = write_campaign(
+        tmp_path, 10, name="third", extra={"identities": [{"id": "first-id0", "from": "N <n@D0.example.com>"}]}
+    )
+    spec3, fp3 = load(same_id)
+    assert (await submit(redis, spec3, fp3, START + 120, str(same_id))).created
+    other_account = write_campaign(
+        tmp_path,
+        10,
+        name="fourth",
+        extra={"identities": [{"id": "fourth-id0", "from": "N <n@d0.example.com>", "account": "marketing"}]},
+    )
+    spec4, fp4 = load(other_account)
+    assert (await submit(redis, spec4, fp4, START + 180, str(other_account))).created

@@ -50,7 +50,8 @@ CORRUPTIONS = [
 async def _submit(redis: Redis, tmp_path: Path, name: str, n: int) -> str:
     folder = tmp_path / name
     folder.mkdir()
-    path = write_campaign(folder, n, name=name, identities=1, extra=FAST)
+    own = {"identities": [{"id": f"{name}-id0", "from": f"News <news@{name}.example.com>"}]}  # a domain each
+    path = write_campaign(folder, n, name=name, identities=1, extra=FAST | own)
     campaign, fp = load(path)
     return (await submit(redis, campaign, fp, START, str(path))).campaign_id
 
@@ -114,7 +115,7 @@ async def test_pipeline_skips_an_unreadable_campaign_and_completes_the_other(
     clock = VirtualClock(START)
     with capture_logs() as logged:
         async with (
-            run_emulator(make_world(["d0.example.com"]), clock=clock) as emu,
+            run_emulator(make_world(["good.example.com", "bad.example.com"]), clock=clock) as emu,
             TencentSender(settings_for(emu)) as sender,
             VirtualRun(redis_url, clock, sender, workers=2) as run,
         ):

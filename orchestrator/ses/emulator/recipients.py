@@ -97,8 +97,11 @@ def fate_of(
     return Fate(events, None, unsubscribed_at)
 
 
-#: How many times one event is posted before the emulator gives up on it.
-POST_TRIES: Final = 5
+#: How many times one event is posted before the emulator gives up on it (a warning says so).
+POST_TRIES: Final = 8
+#: The wait on the emulator's clock before a failed event is posted again: doubling from 1 s, at most
+#: this long, so a receiver down for a minute or two (a web process restarting) loses nothing.
+RETRY_MAX_S: Final = 60.0
 
 
 class CallbackPoster:
@@ -114,6 +117,7 @@ class CallbackPoster:
         self.failed = 0  # failed attempts (each is tried again)
         self.delivered: list[dict[str, Any]] = []  # the events the receiver accepted
         self._tries: dict[int, int] = {}  # id(event) -> failed posts so far
+        self._retry_at: dict[int, float] = {}  # id(event) -> not posted again before this time
         self._passing = asyncio.Lock()  # one pass at a time: a flush waits for the loop's pass in flight
 
     async def run(self, url_of: Callable[[], str | None]) -> None:
@@ -136,23 +140,28 @@ class CallbackPoster:
         now = self._clock.now()
         return any(e["timestamp"] <= now for e in (*self._pending, *self._events[self._next :]))
 
-    def due(self) -> list[dict[str, Any]]:
-        """Events whose time has come and that were not posted yet."""
+    def due(self, now_too: bool = False) -> list[dict[str, Any]]:
+        """Events whose time has come and that were not posted yet; a failed one once its retry time
+        has come too, or at once with `now_too` (an explicit flush)."""
         now = self._clock.now()
         self._pending.extend(self._events[self._next :])
         self._next = len(self._events)
-        ready = [e for e in self._pending if e["timestamp"] <= now]
-        self._pending = [e for e in self._pending if e["timestamp"] > now]
-        return sorted(ready, key=lambda e: e["timestamp"])
 
-    async def flush(self, session: aiohttp.ClientSession, url: str) -> None:
+        def ready(e: dict[str, Any]) -> bool:
+            return e["timestamp"] <= now and (now_too or self._retry_at.get(id(e), 0.0) <= now)
+
+        taken = [e for e in self._pending if ready(e)]
+        self._pending = [e for e in self._pending if not ready(e)]
+        return sorted(taken, key=lambda e: e["timestamp"])
+
+    async def flush(self, session: aiohttp.ClientSession, url: str, now_too: bool = False) -> None:
         """Post what is due, once; a pass already under way (the loop's) ends first, so after this
         returns every event taken so far has its answer in `delivered` or back in the pending list."""
         async with self._passing:
-            await self._pass(session, url)
+            await self._pass(session, url, now_too)
 
-    async def _pass(self, session: aiohttp.ClientSession, url: str) -> None:
-        for event in self.due():
+    async def _pass(self, session: aiohttp.ClientSession, url: str, now_too: bool = False) -> None:
+        for event in self.due(now_too):
             try:
                 async with session.post(url, json=event) as resp:
                     await resp.read()
@@ -163,8 +172,13 @@ class CallbackPoster:
             if ok:
                 self.posted += 1
                 self.delivered.append(event)
+                self._retry_at.pop(id(event), None)
             else:
                 self.failed += 1
                 tries = self._tries[id(event)] = self._tries.get(id(event), 0) + 1
                 if tries < POST_TRIES:
-                    self._pending.append(event)  # posted again at the next pass, as Tencent retries
+                    self._retry_at[id(event)] = self._clock.now() + min(2.0 ** (tries - 1), RETRY_MAX_S)
+                    self._pending.append(event)  # posted again once its wait is over
+                else:
+                    self._retry_at.pop(id(event), None)
+                    log.warning("emulator_callback_given_up", kind=event.get("event"), tries=tries)

@@ -283,7 +283,7 @@ class RunningEmulator:
         if url:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
                 for _ in range(POST_TRIES):
-                    await self.poster.flush(session, url)
+                    await self.poster.flush(session, url, now_too=True)
                     if not self.poster.has_due():
                         break
 
