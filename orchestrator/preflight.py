@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Literal
+from typing import Literal, get_args
 
 from orchestrator.core.campaign import Campaign, Identity, subject_variables
 from orchestrator.core.plan import CAP_LIMIT, identity_caps
@@ -14,7 +14,7 @@ from orchestrator.recipients import RecipientFileError, scan_recipients
 from orchestrator.ses.client import PAGE_LIMIT, IdentityList, TencentSender
 from orchestrator.ses.errors import SesError, SesNetworkError
 from orchestrator.ses.records import IdentitySummary
-from orchestrator.settings import Settings
+from orchestrator.settings import SesRegion, Settings
 from orchestrator.store.suppression import BLOCKLIST_KEEP_S
 
 Status = Literal["ok", "fail", "warn", "info"]
@@ -33,7 +33,7 @@ FIXES = {
     "AuthFailure.SignatureFailure": "the SecretKey does not belong to the SecretId: copy both again from CAM",
     "AuthFailure.SignatureExpire": "sync this machine's clock (NTP): it is more than 5 minutes off",
     "AuthFailure.UnauthorizedOperation": "grant the key's CAM user the QcloudSESFullAccess policy",
-    "UnsupportedRegion": "set SES_REGION to ap-guangzhou, ap-hongkong or ap-singapore",
+    "UnsupportedRegion": "set SES_REGION to " + " or ".join(get_args(SesRegion)),
 }
 
 

@@ -20,7 +20,7 @@ from typing import BinaryIO
 from orchestrator.core.addresses import normalize_address, shown
 from orchestrator.core.campaign import Campaign, ColumnSource, Recipients
 from orchestrator.core.recipient_trace import Dropped
-from orchestrator.core.spreadsheet import EXPORT_COLUMNS, unneutralise
+from orchestrator.core.spreadsheet import EXPORT_HEADERS, unneutralise
 from orchestrator.input_files import describe_os_error, open_regular
 
 _CHUNK_BYTES = 1 << 16
@@ -221,12 +221,12 @@ class CsvRows:
             msg = "the first line is blank: it must name the columns"
             raise RecipientFileError(self.file, self.header_line, msg)
 
-    def records(self) -> Iterator[tuple[int, list[str]]]:
+    def records(self, raw: bool = False) -> Iterator[tuple[int, list[str]]]:
         """(line the row starts on, cells) of every row after the header, blank lines included as [].
 
-        A file with `export CAMPAIGN`'s header is one of its exports: its cells lose their spreadsheet guard
-        (`'-x@y` was `-x@y`), so an export submitted again mails the addresses it lists."""
-        if tuple(self.header) == EXPORT_COLUMNS:
+        A file with one of our exports' headers loses its spreadsheet guard (`'-x@y` was `-x@y`, so an
+        export submitted again mails the addresses it lists); not with `raw` (a copy of the file)."""
+        if not raw and tuple(self.header) in EXPORT_HEADERS:
             return ((line, [unneutralise(c) for c in cells]) for line, cells in self._next())
         return self._next()
 

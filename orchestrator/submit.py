@@ -234,6 +234,7 @@ async def _commit(
     source: str,
 ) -> None:
     """Make the staged campaign visible in one atomic step, if this submit still owns its claim."""
+    await _check_identities(redis, campaign)  # again: another submit may have registered meanwhile
     await identities.register(redis, campaign)
     meta = {
         "name": campaign.name,

@@ -13,14 +13,14 @@ from redis.asyncio import Redis
 
 from orchestrator.core.addresses import shown
 from orchestrator.core.campaign import Recipients
-from orchestrator.core.spreadsheet import neutralise, unneutralise
+from orchestrator.core.spreadsheet import SUPPRESSION_COLUMNS, neutralise
 from orchestrator.core.text import json_printable
 from orchestrator.recipients import RecipientFileError, open_recipients
 from orchestrator.store import suppression as store
 from orchestrator.store.suppression import Entry
 
 #: The columns `export` writes and `import` reads (only `email` is required on import).
-COLUMNS: Final = ("email", "sender_domain", "source", "reason", "at")
+COLUMNS: Final = SUPPRESSION_COLUMNS
 #: How many bad rows an import names before it stops listing them.
 MAX_ERRORS_SHOWN: Final = 20
 MAX_REASON_CHARS: Final = 500
@@ -137,7 +137,7 @@ def read_import(path: Path, sender_domain: str | None, now: float) -> list[Entry
 def _row(cells: list[str], col: dict[str, int], default: str, forced: bool, now: float) -> Entry:
     def cell(name: str) -> str:
         i = col.get(name)
-        return unneutralise(cells[i].strip()) if i is not None and i < len(cells) else ""
+        return cells[i].strip() if i is not None and i < len(cells) else ""  # unguarded by the reader
 
     address = _address(cell("email"), "email")
     domain = default if forced else _sender_domain(cell("sender_domain") or None, "sender_domain")  # empty: all

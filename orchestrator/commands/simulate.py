@@ -130,7 +130,7 @@ def _run(
     except asyncio.CancelledError:
         if not terminated:
             raise
-        echo_error("simulation stopped (SIGTERM): its redis-server and output folder removed")
+        echo_error("simulation stopped (SIGTERM): its redis-server stopped, the output folder it made removed")
         ctx.exit(EXIT_TERMINATED)
     except EmbeddedRedisError as exc:
         raise click.ClickException(str(exc)) from None

@@ -6,8 +6,7 @@ from typing import Final
 
 #: A cell starting with one of these is a formula to a spreadsheet.
 FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
-#: The header `export CAMPAIGN` writes: a recipient file with exactly this header is one of its exports,
-#: and its cells are read with their guard taken off (`unneutralise`).
+#: The header `export CAMPAIGN` writes.
 EXPORT_COLUMNS: Final = (
     "row",
     "email",
@@ -19,6 +18,11 @@ EXPORT_COLUMNS: Final = (
     "accepted_at",
     "events",
 )
+#: The header `suppress export` writes.
+SUPPRESSION_COLUMNS: Final = ("email", "sender_domain", "source", "reason", "at")
+#: A CSV with exactly one of these headers is one of our exports: the reader (`recipients.CsvRows`) gives
+#: its cells with their guard taken off (`unneutralise`); any other CSV is read as written.
+EXPORT_HEADERS: Final = (EXPORT_COLUMNS, SUPPRESSION_COLUMNS)
 
 
 def neutralise(cell: str) -> str:

@@ -12,8 +12,6 @@ from orchestrator.core.progress import MAX_WARMUP_DAY, IdentityProgress
 from orchestrator.store import keys
 from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, iso_date, moment, refused, whole
 
-#: A stored warm-up day above this is corrupt (a plan never gets near it).
-
 
 class IdentityConflictError(Exception):
     """An identity is already registered with settings a new campaign contradicts."""
@@ -151,17 +149,18 @@ async def check_domains(redis: Redis, campaign: Campaign) -> None:
     async with redis.pipeline(transaction=False) as pipe:
         for i in ids:
             pipe.hmget(keys.IdentityKeys(i).meta, ["account", "domain"])
-        replies = await pipe.execute()
-    owners: dict[tuple[str, str], str] = {}
-    for i, (account, domain) in zip(ids, replies, strict=True):
-        if domain:
-            owners.setdefault((str(account or "default"), str(domain).lower()), str(i))
+        replies = await pipe.execute(raise_on_error=False)  # a damaged identity stops only what uses it
+    owners: dict[tuple[str, str], set[str]] = {}
+    for i, reply in zip(ids, replies, strict=True):
+        if isinstance(reply, list) and reply[1]:
+            owners.setdefault((str(reply[0] or "default"), str(reply[1]).lower()), set()).add(str(i))
     for ident in campaign.identities:
-        owner = owners.get((ident.account, ident.domain.lower()), ident.id)
-        if owner != ident.id:
+        known = owners.get((ident.account, ident.domain.lower()), {ident.id})
+        if ident.id not in known:  # ids that already share a domain (before this rule) keep working
+            named = " or ".join(repr(o) for o in sorted(known))
             msg = (
                 f"identity {ident.id!r}: the sender domain {ident.domain} (account {ident.account}) is warmed up "
-                f"as identity {owner!r}; name it {owner!r} here so both campaigns share one warm-up (two ids "
+                f"as identity {named}; name it so here and both campaigns share one warm-up (two ids "
                 "would each be given the whole plan, on one domain and IP)"
             )
             raise IdentityConflictError(msg)

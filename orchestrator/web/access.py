@@ -47,9 +47,12 @@ def loopback_host(host_header: str) -> bool:
     """Whether a Host header names a loopback address, with or without its port (`[::1]:8080` too)."""
     host = host_header.strip()
     if host.startswith("["):
-        host = host[1 : host.find("]")] if "]" in host else ""
+        host, close, rest = host[1:].partition("]")
+        if not close or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+            return False
     elif host.count(":") == 1:
         host = host.partition(":")[0]
+    host = host.removesuffix(".") if host.lower() == "localhost." else host  # the fully qualified form
     return bool(host) and is_loopback(host)
 
 

@@ -263,3 +263,25 @@ async def test_a_second_identity_id_on_a_warmed_sender_domain_is_refused(redis: 
     )
     spec4, fp4 = load(other_account)
     assert (await submit(redis, spec4, fp4, START + 180, str(other_account))).created
+
+
+async def test_the_domain_rule_passes_over_a_damaged_identity_and_keeps_ids_that_already_share(
+    redis: Redis, tmp_path: Path
+) -> None:
+    """A damaged identity record (of another campaign) does not stop every submit; two ids that shared a
+    domain before the rule both keep working, a third is refused naming both."""
+    await redis.sadd(keys.IDENTITIES, "broken")
+    await redis.set(keys.IdentityKeys("broken").meta, "not a hash")
+    for ident in ("a-id", "b-id"):  # as an older release let them be registered
+        await redis.sadd(keys.IDENTITIES, ident)
+        await redis.hset(keys.IdentityKeys(ident).meta, mapping={"domain": "shared.example.com", "account": "default"})
+    for n, ident in enumerate(("b-id", "c-id")):
+        path = write_campaign(
+            tmp_path, 5, name=f"s{n}", extra={"identities": [{"id": ident, "from": "N <n@shared.example.com>"}]}
+        )
+        spec, fp = load(path)
+        if ident == "b-id":
+            assert (await submit(redis, spec, fp, START, str(path))).created
+        else:
+            with pytest.raises(IdentityConflictError, match="as identity 'a-id' or 'b-id'"):
+                await submit(redis, spec, fp, START, str(path))

@@ -159,6 +159,17 @@ def test_import_keeps_a_source_its_list_can_hold_and_names_a_bad_sender_domain_c
         ("c@x.example", "unsubscribe"),
         ("d@x.example", "import"),
     ]
+    campaign_export = tmp_path / "campaign-export.csv"  # `export CAMPAIGN`'s header: its guard comes off once
+    campaign_export.write_text(
+        "row,email,state,reason,attempts,identity,message_id,accepted_at,events\n"
+        "1,'-f@x.example,failed,''-5 note,1,,,,\n",
+        "utf-8",
+    )
+    assert orchestrate(env, "suppress", "import", str(campaign_export)).exit_code == 0
+    listed = json.loads(orchestrate(env, "suppress", "export", "--json").stdout)
+    assert [(e["address"], e["reason"]) for e in listed if e["address"].endswith("f@x.example")] == [
+        ("-f@x.example", "'-5 note")
+    ]
     bad = tmp_path / "bad.csv"
     bad.write_text("email,sender_domain\ne@x.example,bad domain!\n", "utf-8")
     refused = orchestrate(env, "suppress", "import", str(bad))

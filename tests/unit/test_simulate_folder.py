@@ -53,3 +53,23 @@ def test_a_run_that_does_not_finish_removes_the_folder_it_made(
     result = CliRunner().invoke(main, ["simulate", str(campaign), "--out", str(kept)])
     assert result.exit_code != 0
     assert (kept / "mine.txt").read_text(encoding="utf-8") == "x"
+
+
+def test_a_sample_of_an_export_keeps_its_cells_as_written(campaign: Path) -> None:
+    """`simulate --sample` copies the rows as written: a recipient file that is one of export's files has its
+    guard taken off once, when the copy is read, never twice (`''-x` stays `'-x`)."""
+    from orchestrator.campaign_file import load_campaign
+    from orchestrator.core.campaign import Recipients
+    from orchestrator.core.spreadsheet import EXPORT_COLUMNS
+    from orchestrator.recipients import open_recipients
+    from orchestrator.simulation.sample import sample_campaign
+
+    source = campaign.parent / "export.csv"
+    rows = [",".join(EXPORT_COLUMNS)] + [f"{n},'-u{n}@x.example,accepted,''-note,1,,,," for n in range(1, 40)]
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    spec = load_campaign(campaign).model_copy(update={"recipients": Recipients(file=source)})
+    sampled = sample_campaign(spec, 1.0, campaign.parent)
+    with open_recipients(sampled.recipients) as read:
+        cells = [c for _, c in read.records()]
+    assert [c[1] for c in cells] == [f"-u{n}@x.example" for n in range(1, 40)]
+    assert {c[3] for c in cells} == {"'-note"}
