@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
@@ -35,8 +36,9 @@ SECRET_SETTINGS = (
     "REDIS_URL",
     "CALLBACK_TOKEN",
     "WEB_ACCESS_TOKEN",
+    "LOG_PSEUDONYM_KEY",
 )
-SECRET_TOKEN_FIELDS = ("callback_token", "web_access_token")
+SECRET_TOKEN_FIELDS = ("callback_token", "web_access_token", "log_pseudonym_key")
 MIN_REDACTED_CHARS = 4
 
 
@@ -112,6 +114,9 @@ class Settings(BaseSettings):
     # only on a loopback address when it is not.
     callback_token: SecretStr | None = Field(None, alias="CALLBACK_TOKEN", min_length=16)
     web_access_token: SecretStr | None = Field(None, alias="WEB_ACCESS_TOKEN", min_length=16)
+    # Keys the recipients' pseudonym in logs and events (`workers/send.address_hash`); unset: an unkeyed
+    # hash, which whoever holds the logs and a list of candidate addresses can check them against.
+    log_pseudonym_key: SecretStr | None = Field(None, alias="LOG_PSEUDONYM_KEY", min_length=16)
     web_host: str = Field("127.0.0.1", alias="WEB_HOST")
     web_port: int = Field(8080, alias="WEB_PORT", ge=0, le=65535)
 
@@ -165,6 +170,13 @@ class Settings(BaseSettings):
             guard_s=self.account_rate_guard_s,
             max_wait_s=self.account_wait_max_s,
         )
+
+    def pseudonym_key(self) -> bytes:
+        """LOG_PSEUDONYM_KEY as a BLAKE2b key (at most 64 bytes: a longer one is hashed to 64); b"" when unset."""
+        if self.log_pseudonym_key is None:
+            return b""
+        raw = self.log_pseudonym_key.get_secret_value().encode()
+        return raw if len(raw) <= 64 else hashlib.blake2b(raw).digest()
 
     def secret_values(self) -> list[str]:
         """Every configured secret (key pairs, the Redis password, tokens), longest first: for redacting text."""

@@ -178,6 +178,7 @@ async def serve_all(
             lease_s=s.lease_s,
             owns_sender=False,
             reconcile_after_s=s.reconcile_after_s,
+            pseudonym_key=s.pseudonym_key(),
         )
         worker = build_worker(
             ResilientWorker, s.job_timeout_s, s.worker_concurrency, url, ctx={"deps": deps}, handle_signals=False

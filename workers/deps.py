@@ -26,3 +26,4 @@ class Deps:
     rnd: random.Random = field(default_factory=random.Random)
     owns_sender: bool = True
     refunds: int = 0  # sends that certainly did not leave (their budget went back): the pacer may regrant
+    pseudonym_key: bytes = b""  # LOG_PSEUDONYM_KEY: keys the recipients' pseudonym in logs and events

@@ -27,9 +27,9 @@ log = structlog.get_logger("workers.send")
 BLOCKLISTED = "FailedOperation.EmailAddrInBlacklist"
 
 
-def address_hash(address: str) -> str:
-    """A short, stable pseudonym for logs: never a full address at info level."""
-    return hashlib.blake2b(address.encode(), digest_size=6).hexdigest()
+def address_hash(address: str, key: bytes = b"") -> str:
+    """A short, stable pseudonym for logs: never a full address at info level (keyed by LOG_PSEUDONYM_KEY)."""
+    return hashlib.blake2b(address.encode(), digest_size=6, key=key).hexdigest()
 
 
 def template_data(spec: Campaign, values: list[str]) -> dict[str, str]:
@@ -209,7 +209,7 @@ async def _trace_suppressed(deps: Deps, cid: str, identity_id: str, idx: int, cl
         identity_id,
         index=idx,
         code=claim.suppressed,
-        recipient=address_hash(claim.address),
+        recipient=address_hash(claim.address, deps.pseudonym_key),
         detail=claim.suppressed_detail or None,
     )
 
@@ -242,7 +242,7 @@ async def _report(
     now: float,
     bound: Any,
 ) -> None:
-    who = address_hash(claim.address)
+    who = address_hash(claim.address, deps.pseudonym_key)
     if d.action is Action.ACCEPTED:
         bound.info("send_accepted", message_id=d.value, recipient=who)
         return

@@ -76,6 +76,7 @@ def _startup(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
             clock=clock,
             lease_s=settings.lease_s,
             reconcile_after_s=settings.reconcile_after_s,
+            pseudonym_key=settings.pseudonym_key(),
         )
 
     return startup
