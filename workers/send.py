@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,7 @@ from orchestrator.core.campaign_state import SENDING, Transition
 from orchestrator.core.decisions import Action, Decision, SideEffect, decide, identity_resume_at
 from orchestrator.core.domains import address_group
 from orchestrator.core.guardrails import data_failure_pause, is_data_failure
-from orchestrator.core.sending import SendOutcome, SendRequest
+from orchestrator.core.sending import SendOutcome, SendRequest, Wanted
 from orchestrator.store import campaigns, events, group_state, identities, keys, suppression
 from orchestrator.store.ledger import Claim
 from orchestrator.store.stored_values import refused
@@ -108,7 +109,7 @@ async def send_one(ctx: dict[str, Any], cid: str, idx: int, grant: str) -> str:
         if claim.suppressed:
             await _trace_suppressed(deps, cid, identity_id, idx, claim)
         return unsent
-    outcome = await deps.sender.send(_request(spec, ident, claim))
+    outcome = await deps.sender.send(_request(spec, ident, claim, functools.partial(_still_sending, deps.redis, cid)))
     now = deps.clock.now()
     decision = _decide(deps, spec, outcome, claim.attempt, now)
     await _side_effects(deps, spec, ck, decision, claim, ident.domain, identity_id, now)
@@ -135,7 +136,7 @@ async def _not_to_send(claim: Claim, record: Callable[[Decision], Awaitable[bool
     return None
 
 
-def _request(spec: Campaign, ident: Identity, claim: Claim) -> SendRequest:
+def _request(spec: Campaign, ident: Identity, claim: Claim, still_wanted: Wanted | None = None) -> SendRequest:
     """The provider request for the claimed recipient, sent from `ident`."""
     return SendRequest(
         account=ident.account,
@@ -147,7 +148,13 @@ def _request(spec: Campaign, ident: Identity, claim: Claim) -> SendRequest:
         unsubscribe=spec.template.unsubscribe,
         trigger_type=spec.trigger_type,
         reply_to=ident.reply_to,
+        still_wanted=still_wanted,
     )
+
+
+async def _still_sending(redis: Any, cid: str) -> bool:
+    """Asked when a send waited long for its API slot: its campaign was not paused or cancelled meanwhile."""
+    return bool(await redis.hget(keys.campaign(cid), "state") == SENDING)
 
 
 def _decide(deps: Deps, spec: Campaign, outcome: SendOutcome, attempt: int, now: float) -> Decision:

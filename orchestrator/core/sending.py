@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol
 
 from orchestrator.core.account_rate import CallKind
+
+#: Whether a call is still wanted (a send's campaign still sending), asked right before it leaves.
+Wanted = Callable[[], Awaitable[bool]]
 
 
 class OutcomeKind(StrEnum):
@@ -38,6 +42,8 @@ class SendRequest:
     unsubscribe: str | None = None  # Tencent's Unsubscribe language code, None = no link
     trigger_type: int = 0  # 0 batch/marketing, 1 triggered/transactional
     reply_to: str | None = None
+    #: Asked after a long wait for the account's API slot: False and the call is not made (NOT_CALLED).
+    still_wanted: Wanted | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import structlog
 from redis.asyncio import Redis
 from tencentcloud.common.credential import Credential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 from tencentcloud.common.profile.client_profile import ClientProfile
-from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.ses.v20201002 import models
 from tencentcloud.ses.v20201002.ses_client_async import SesClient
 
@@ -29,7 +28,9 @@ from orchestrator.core.sending import (
     SendOutcome,
     SendRequest,
     StatusQuery,
+    Wanted,
 )
+from orchestrator.ses.endpoint import endpoint_profile
 from orchestrator.ses.errors import (
     SesApiError,
     SesBudgetError,
@@ -75,20 +76,9 @@ PAGE_LIMIT: Final = 100
 MAX_LOOKUP_PAGES: Final = 50
 #: The emulator and Tencent stamp RequestTime with their own clock: allow this much skew.
 DEFAULT_LOOKUP_SLACK_S: Final = 60.0
-
-
-def _endpoint_profile(settings: Settings) -> HttpProfile:
-    """SES_ENDPOINT may be a bare host or a URL such as http://127.0.0.1:8765."""
-    profile = HttpProfile(reqTimeout=settings.ses_timeout_s, keepAlive=True)
-    if settings.ses_endpoint:
-        raw = settings.ses_endpoint.strip()
-        parts = urlsplit(raw if "://" in raw else f"https://{raw}")
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
-            msg = f"SES_ENDPOINT must look like https://host or http://host:port, got {raw!r}"
-            raise SesConfigError("Orchestrator.BadEndpoint", msg)
-        profile.protocol = profile.scheme = parts.scheme
-        profile.endpoint = parts.netloc
-    return profile
+#: A send that waited this long for its API slot asks again whether its campaign still sends: a pause
+#: returns after at most `--wait` s, and a send claimed before it must not leave long after.
+RECHECK_AFTER_S: Final = 0.5
 
 
 class TencentSender:
@@ -131,7 +121,7 @@ class TencentSender:
         try:
             sdk_request = models.SendEmailRequest()
             sdk_request.from_json_string(json.dumps(params))
-            response = await self._invoke(request.account, "SendEmail", sdk_request)
+            response = await self._invoke(request.account, "SendEmail", sdk_request, request.still_wanted)
         except Exception as exc:  # the adapter's job is to classify every failure
             outcome = self._outcome_of(exc, request.account)
             log.debug("ses_send_failed", kind=str(outcome.kind), code=outcome.code, recipient_domain=domain)
@@ -300,28 +290,32 @@ class TencentSender:
             msg = f"no credentials for account {account!r} (set {where})"
             raise SesConfigError("Orchestrator.NoCredentials", msg)
         profile = ClientProfile(
-            httpProfile=_endpoint_profile(self._settings), language="en-US", disable_region_breaker=True
+            httpProfile=endpoint_profile(self._settings), language="en-US", disable_region_breaker=True
         )
         client = SesClient(Credential(secret_id, secret_key), self._settings.ses_region, profile)
         self._clients[account] = client
         self._secrets[account] = (secret_id, secret_key)
         return client
 
-    async def _slot(self, account: str, kind: CallKind) -> None:
-        """Wait for the account's next free call slot of `kind` (right before the request leaves)."""
+    async def _slot(self, account: str, kind: CallKind, wanted: Wanted | None = None) -> None:
+        """Wait for the account's next free call slot of `kind` (right before the request leaves); after a
+        long wait, ask `wanted` whether the call is still wanted (its campaign may have been paused)."""
         if self._budget is None:
             return
+        started = time.monotonic()
         try:
             refused_for_s = await self._budget.acquire(account, kind)
         except Exception as exc:  # Redis unreachable mid-restart: nothing left, so not in doubt
             raise SesBudgetError(account, f"the API budget could not be read ({type(exc).__name__})") from None
         if refused_for_s is not None:
             raise SesBudgetError(account, retry_after_s=refused_for_s)
+        if wanted is not None and time.monotonic() - started >= RECHECK_AFTER_S and not await wanted():
+            raise SesBudgetError(account, "its campaign stopped while the send waited for an API slot")
 
-    async def _invoke(self, account: str, action: str, sdk_request: Any) -> Any:
+    async def _invoke(self, account: str, action: str, sdk_request: Any, wanted: Wanted | None = None) -> Any:
         """Every SDK call goes out here: after the account's slot, counted in its stats (throttles too)."""
         client = self._client(account)
-        await self._slot(account, CallKind.SEND if action == "SendEmail" else CallKind.OTHER)
+        await self._slot(account, CallKind.SEND if action == "SendEmail" else CallKind.OTHER, wanted)
         throttled = False
         try:
             return await getattr(client, action)(sdk_request)

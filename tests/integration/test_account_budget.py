@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -225,3 +226,62 @@ async def test_account_budget_without_a_clock_uses_redis_time(clients: list[Redi
     last = float(await clients[0].hget(keys.account_budget("default"), "last"))
     assert abs(last - (server_s + server_us / 1e6)) < 1.0
     assert await wait_of(budget, "default", CallKind.SEND) == pytest.approx(RATE.gap_s(CallKind.SEND), abs=0.05)
+
+
+async def test_a_send_that_waited_for_its_slot_is_not_made_once_its_campaign_stopped(clients: list[Redis]) -> None:
+    """A send claimed before a pause but still waiting for its API slot asks again once the slot comes:
+    its campaign no longer sends, so the call is not made (NOT_CALLED: the recipient goes back, unsent)
+    and the emulator never sees it. A send that did not wait, or whose campaign still sends, goes out."""
+    rate = AccountRate(rate_per_s=1.5, other_per_s=0.5, guard_s=0.05, max_wait_s=30.0)  # a slot every ~0.7 s
+    world = World(
+        accounts=[Account(name="default", secret_id="AKIDbudget", secret_key="budget-secret-key")],
+        permissive=True,
+        per_address_per_hour=None,
+    )
+    asked: list[str] = []
+
+    def wanted(name: str, answer: bool) -> Any:
+        async def ask() -> bool:
+            asked.append(name)
+            return answer
+
+        return ask
+
+    async with run_emulator(world, clock=SystemClock()) as emu:
+        settings = Settings(
+            _env_file=None,
+            SES_ENDPOINT=emu.url,
+            TENCENTCLOUD_SECRET_ID="AKIDbudget",
+            TENCENTCLOUD_SECRET_KEY="budget-secret-key",
+        )
+        sender = TencentSender(settings, budget=RedisAccountBudget(clients[0], SystemClock(), rate))
+        try:
+            outcomes = []
+            for name, answer in (("first", False), ("paused", False), ("running", True)):
+                request = SendRequest(
+                    "default",
+                    "News <news@d.example.com>",
+                    f"{name}@example.org",
+                    1,
+                    {},
+                    "Hi",
+                    still_wanted=wanted(name, answer),
+                )
+                outcomes.append(await sender.send(request))
+        finally:
+            await sender.close()
+    assert [o.kind for o in outcomes] == [OutcomeKind.ACCEPTED, OutcomeKind.NOT_CALLED, OutcomeKind.ACCEPTED]
+    assert asked == ["paused", "running"]  # the first took a free slot at once: nothing to ask
+    assert [r.to_address for r in emu.send_log] == ["first@example.org", "running@example.org"]
+
+
+async def test_the_workers_ask_the_campaigns_stored_state(redis: Redis) -> None:
+    """What a send job asks after a long wait for its slot: is the campaign still running in Redis."""
+    from workers.send import _still_sending
+
+    await redis.hset(keys.campaign("c-1"), "state", "running")
+    assert await _still_sending(redis, "c-1") is True
+    for state in ("paused", "cancelled", "completed"):
+        await redis.hset(keys.campaign("c-1"), "state", state)
+        assert await _still_sending(redis, "c-1") is False
+    assert await _still_sending(redis, "gone") is False

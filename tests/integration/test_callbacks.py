@@ -195,6 +195,35 @@ async def test_callbacks_before_send_recorded_apply_later(redis: Redis, pipe: Pi
     assert [e["event"] for e in await store.trace(message_id)].count("spamreport") == 1
 
 
+async def test_a_complaint_or_unsubscribe_for_an_unknown_message_still_suppresses(redis: Redis) -> None:
+    """A complaint (or an unsubscribe, or a hard bounce) whose MessageId is no longer mapped, as after the
+    campaign was compacted, still puts the address on its list: it is never mailed again, and the event
+    is kept for later as any early one."""
+    clock = VirtualClock(START)
+    events = [
+        {"bulkId": "gone-1", "event": "spamreport", "timestamp": int(START), "email": "angry@example.org"},
+        {
+            "bulkId": "gone-2",
+            "event": "unsubscribe",
+            "timestamp": int(START),
+            "email": "left@example.org",
+            "fromDomain": "d0.example.com",
+        },
+        {"bulkId": "gone-3", "event": "delivered", "timestamp": int(START), "email": "fine@example.org"},
+    ]
+    async with (
+        callback_server(redis, clock) as server,
+        aiohttp.ClientSession() as session,
+        session.post(server.url, json=events) as resp,
+    ):
+        assert resp.status == 200
+    assert await redis.hexists(keys.SUPPRESS_ALL, "angry@example.org")
+    assert await redis.hexists(keys.suppression("d0.example.com"), "left@example.org")
+    assert not await redis.hexists(keys.SUPPRESS_ALL, "left@example.org")
+    assert not await redis.hexists(keys.SUPPRESS_ALL, "fine@example.org")
+    assert await FeedbackStore(redis).unknown() == 3
+
+
 async def test_callbacks_bad_bodies_400_store_nothing(redis: Redis) -> None:
     """Malformed JSON, an unknown event, a wrong type, too many events, an oversized body, nesting past the
     decoder's depth or a lone surrogate: 400 with one line, nothing stored."""

@@ -147,18 +147,19 @@ def served(redis_server: RedisServer, loop: asyncio.Runner) -> Iterator[Served]:
 
 
 def expected_counts(events: list[dict[str, Any]]) -> tuple[Counter[tuple[str, str, str]], set[tuple[str, str]]]:
-    """Each metric once per message with a known send, suppressing with it; an unknown one waits for its send."""
+    """Each metric once per message with a known send; an unknown one waits for its send to be counted. A
+    suppressing event suppresses its address either way (a complaint after the send's record is gone)."""
     totals: Counter[tuple[str, str, str]] = Counter()
     seen: set[tuple[str, str]] = set()
     suppressed: set[tuple[str, str]] = set()
     for e in events:
         metric = metric_of(e["event"], e["bounceType"])
         assert metric is not None
+        scope = SUPPRESSING.get(metric)
+        if scope is not None:
+            key = keys.SUPPRESS_ALL if scope == "all" else keys.suppression(e["fromDomain"])
+            suppressed.add((key, e["email"]))
         if e["bulkId"] in SENDS and (e["bulkId"], metric) not in seen:
-            scope = SUPPRESSING.get(metric)
-            if scope is not None:
-                key = keys.SUPPRESS_ALL if scope == "all" else keys.suppression(e["fromDomain"])
-                suppressed.add((key, e["email"]))
             seen.add((e["bulkId"], metric))
             head, identity, _ = SENDS[e["bulkId"]].split("|")
             totals[metric, identity, head.split(":")[0]] += 1

@@ -12,6 +12,7 @@
 --       (10 each): MessageId, metric, trace field, event JSON, recipient domain group, address,
 --       suppression JSON ('' none), settles (1/0), event time, burst kind ('d' deferral, 'o' other
 --       outcome, '' neither)
+-- A suppression (complaint, hard bounce, unsubscribe) is written even when the MessageId is unknown.
 -- Returns: {counted, duplicates, early (MessageId unknown), suppressions written, suppressions refused}
 local message_ids, totals, unknown, early_zset, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local cohorts, deferrals = KEYS[6], KEYS[7]
@@ -46,6 +47,11 @@ for i = 0, n - 1 do
   if not value then
     keep_early(msgid, body, early_list)
     early = early + 1
+    -- The address asked not to be mailed (or cannot be): that holds whether or not the send is known
+    -- (a complaint days after the campaign was compacted, an event before its send was recorded).
+    if supp_json ~= '' then
+      if suppress(supp_key, address, supp_json) then supp = supp + 1 else refused = refused + 1 end
+    end
   else
     local head, identity, sent_at = string.match(value, '^([^|]*)|([^|]*)|(.*)$')
     if not head then head, identity, sent_at = value, '-', event_at end

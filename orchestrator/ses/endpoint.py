@@ -1,0 +1,24 @@
+"""The SDK's HTTP profile for the configured SES endpoint (SES_ENDPOINT, SES_TIMEOUT_S)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from tencentcloud.common.profile.http_profile import HttpProfile
+
+from orchestrator.ses.errors import SesConfigError
+from orchestrator.settings import Settings
+
+
+def endpoint_profile(settings: Settings) -> HttpProfile:
+    """SES_ENDPOINT may be a bare host or a URL such as http://127.0.0.1:8765."""
+    profile = HttpProfile(reqTimeout=settings.ses_timeout_s, keepAlive=True)
+    if settings.ses_endpoint:
+        raw = settings.ses_endpoint.strip()
+        parts = urlsplit(raw if "://" in raw else f"https://{raw}")
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            msg = f"SES_ENDPOINT must look like https://host or http://host:port, got {raw!r}"
+            raise SesConfigError("Orchestrator.BadEndpoint", msg)
+        profile.protocol = profile.scheme = parts.scheme
+        profile.endpoint = parts.netloc
+    return profile
