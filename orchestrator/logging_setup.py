@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from typing import Literal
 
 import structlog
@@ -41,3 +42,24 @@ def configure_logging(fmt: Literal["auto", "console", "json"] = "auto", level: s
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, force=True)
+
+
+class OneLineHttpLog(logging.Logger):
+    """aiohttp's server logger: a malformed or failed request is one warning event line, never a traceback.
+
+    `describe(record, error)` gives the event's fields: the emulator quotes aiohttp's message, the web
+    process only the error's kind (its paths hold tokens).
+    """
+
+    def __init__(
+        self, name: str, event: str, describe: Callable[[logging.LogRecord, BaseException | None], dict[str, str]]
+    ) -> None:
+        super().__init__(name, logging.DEBUG)
+        self._event = event
+        self._describe = describe
+
+    def handle(self, record: logging.LogRecord) -> None:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is None and record.levelno < logging.WARNING:
+            return  # aiohttp's debug chatter ("Ignored premature client disconnection")
+        structlog.get_logger(self.name).warning(self._event, **self._describe(record, error))

@@ -12,6 +12,7 @@ import structlog
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from orchestrator.logging_setup import OneLineHttpLog
 from orchestrator.web.access import ACCESS, Access, Handler, check_exposure, is_loopback, operators_only
 from orchestrator.web.callbacks import add_callback_routes
 from orchestrator.web.context import CTX, WebContext
@@ -53,19 +54,11 @@ async def _security_headers(request: web.Request, handler: Handler) -> web.Strea
     return response
 
 
-class QuietHttpLog(logging.Logger):
-    """aiohttp's server logger for the web process: a malformed or failed request is one event line naming
-    the error's kind only. aiohttp's own message and traceback quote the request line, and the callback
+def _bad_http(record: logging.LogRecord, error: BaseException | None) -> dict[str, str]:
+    """The error's kind only: aiohttp's message and traceback quote the request line, and the callback
     route's path holds CALLBACK_TOKEN (an operator page's `?token=` holds WEB_ACCESS_TOKEN)."""
-
-    def __init__(self) -> None:
-        super().__init__("orchestrator.web.http", logging.DEBUG)
-
-    def handle(self, record: logging.LogRecord) -> None:
-        exc = record.exc_info[1] if record.exc_info else None
-        if exc is None and record.levelno < logging.WARNING:
-            return  # aiohttp's debug chatter ("Ignored premature client disconnection")
-        log.warning("web_bad_http", error=type(exc).__name__ if exc is not None else "unknown")
+    del record
+    return {"error": type(error).__name__ if error is not None else "unknown"}
 
 
 def route_of(request: web.Request) -> str:
@@ -146,7 +139,12 @@ async def running_web(ctx: WebContext, app: web.Application | None = None) -> As
     """
     host, port = ctx.settings.web_host, ctx.settings.web_port
     check_exposure(host, ctx.settings.web_access_token)
-    runner = web.AppRunner(app or build_app(ctx), access_log=None, shutdown_timeout=2.0, logger=QuietHttpLog())
+    runner = web.AppRunner(
+        app or build_app(ctx),
+        access_log=None,
+        shutdown_timeout=2.0,
+        logger=OneLineHttpLog("orchestrator.web.http", "web_bad_http", _bad_http),
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

@@ -537,6 +537,14 @@ def send_raw(port: int, data: bytes) -> bytes:
     return b"".join(chunks)
 
 
+def list_identities(port: int) -> bytes:
+    """A signed ListEmailIdentities, as raw HTTP; the whole answer."""
+    body = b"{}"
+    headers = signed_headers(f"127.0.0.1:{port}", "ListEmailIdentities", body)
+    head = "POST / HTTP/1.1\r\nConnection: close\r\nContent-Length: 2\r\n"
+    return send_raw(port, (head + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode() + body)
+
+
 def test_malformed_http_is_logged_in_one_line(tmp_path: Path) -> None:
     """Each malformed HTTP request gets a 400 and one log line in the emulator's output, never a traceback."""
     proc, port, log_path = start_emulator(tmp_path)
@@ -562,10 +570,7 @@ def test_emulator_command_writes_the_call_log(tmp_path: Path) -> None:
     calls = tmp_path / "calls.jsonl"
     proc, port, log_path = start_emulator(tmp_path, "--call-log", str(calls))
     try:
-        body = b"{}"
-        headers = signed_headers(f"127.0.0.1:{port}", "ListEmailIdentities", body)
-        head = "POST / HTTP/1.1\r\nConnection: close\r\nContent-Length: 2\r\n"
-        answer = send_raw(port, (head + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode() + body)
+        answer = list_identities(port)
     finally:
         stop(proc)
     records = [json.loads(line) for line in calls.read_text().splitlines()]
@@ -581,10 +586,7 @@ def test_the_banner_never_prints_the_environments_key_pair(tmp_path: Path) -> No
     neither half, and the emulator takes that pair; the default pair, public, is printed whole."""
     proc, port, log_path = start_emulator(tmp_path)
     try:
-        body = b"{}"
-        headers = signed_headers(f"127.0.0.1:{port}", "ListEmailIdentities", body)
-        head = "POST / HTTP/1.1\r\nConnection: close\r\nContent-Length: 2\r\n"
-        answer = send_raw(port, (head + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode() + body)
+        answer = list_identities(port)
     finally:
         stop(proc)
     banner = log_path.read_text()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -453,6 +454,20 @@ async def test_callbacks_posted_when_due(clock: VirtualClock) -> None:
     assert {"email", "timestamp", "from", "fromDomain", "templateId", "subject"} <= set(received[0])
 
 
+@contextlib.asynccontextmanager
+async def hooked_emulator(
+    hook: Callable[[web.Request], Awaitable[web.Response]], clock: VirtualClock
+) -> AsyncIterator[RunningEmulator]:
+    """The emulator posting its callbacks to `hook` (at /hook of a local server), polling every 10 ms."""
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    async with (
+        serve(app) as base,
+        run_emulator(make_world(callback_url=f"{base}/hook"), clock=clock, callback_poll_s=0.01) as emu,
+    ):
+        yield emu
+
+
 async def test_flush_waits_for_the_post_in_flight(clock: VirtualClock) -> None:
     """A flush while the poster's own loop is posting returns only once that post is answered and counted."""
     received: list[dict[str, Any]] = []
@@ -464,12 +479,7 @@ async def test_flush_waits_for_the_post_in_flight(clock: VirtualClock) -> None:
         await asyncio.sleep(0.5)
         return web.Response(text="ok")
 
-    app = web.Application()
-    app.router.add_post("/hook", slow_hook)
-    async with (
-        serve(app) as base,
-        run_emulator(make_world(callback_url=f"{base}/hook"), clock=clock, callback_poll_s=0.01) as emu,
-    ):
+    async with hooked_emulator(slow_hook, clock) as emu:
         await call(emu, "async", "SendEmail", send_params())
         clock.advance(60)
         await asyncio.wait_for(entered.wait(), 5)  # the loop's post is at the receiver now
@@ -496,12 +506,7 @@ async def test_a_receiver_down_for_a_while_still_gets_its_events(clock: VirtualC
         received.append((await request.json())["event"])
         return web.Response(text="ok")
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    async with (
-        serve(app) as base,
-        run_emulator(make_world(callback_url=f"{base}/hook"), clock=clock, callback_poll_s=0.01) as emu,
-    ):
+    async with hooked_emulator(hook, clock) as emu:
         await call(emu, "async", "SendEmail", send_params())
         clock.advance(60)  # the delivered event is due
         for expected_failures in (1, 2, 3):  # retried 1 s, then 2 s, after each failure: never in between

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from orchestrator.core.addresses import parse_from_address
 from orchestrator.core.clock import Clock, SystemClock
+from orchestrator.logging_setup import OneLineHttpLog
 from orchestrator.ses.emulator.faults import FaultPlan
 from orchestrator.ses.emulator.params import ApiError, ParamError, check, parse_body
 from orchestrator.ses.emulator.recipients import POST_TRIES, CallbackPoster
@@ -63,18 +64,9 @@ def _one_line(text: str) -> str:
     return line if len(line) <= _SHOWN_CHARS else line[:_SHOWN_CHARS] + "..."
 
 
-class OneLineHttpLog(logging.Logger):
-    """aiohttp's server logger, telling a malformed request in one event line instead of a traceback."""
-
-    def __init__(self) -> None:
-        super().__init__("orchestrator.ses.emulator.http", logging.DEBUG)
-
-    def handle(self, record: logging.LogRecord) -> None:
-        exc = record.exc_info[1] if record.exc_info else None
-        if exc is None and record.levelno < logging.WARNING:
-            return  # aiohttp's debug chatter ("Ignored premature client disconnection")
-        error = f"{type(exc).__name__}: {exc}" if exc is not None else ""
-        log.warning("emulator_bad_http", detail=_one_line(record.getMessage()), error=_one_line(error))
+def _bad_http(record: logging.LogRecord, error: BaseException | None) -> dict[str, str]:
+    said = f"{type(error).__name__}: {error}" if error is not None else ""
+    return {"detail": _one_line(record.getMessage()), "error": _one_line(said)}
 
 
 @dataclass
@@ -320,7 +312,7 @@ async def run_emulator(
         "shutdown_timeout": 1.0,
         "keepalive_timeout": request_timeout_s,
         "lingering_time": min(10.0, request_timeout_s),
-        "logger": OneLineHttpLog(),
+        "logger": OneLineHttpLog("orchestrator.ses.emulator.http", "emulator_bad_http", _bad_http),
     }
     if not access_log:
         runner_options["access_log"] = None
