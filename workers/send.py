@@ -154,7 +154,7 @@ def _request(spec: Campaign, ident: Identity, claim: Claim, still_wanted: Wanted
 
 async def _still_sending(redis: Any, cid: str) -> bool:
     """Asked when a send waited long for its API slot: its campaign was not paused or cancelled meanwhile."""
-    return bool(await redis.hget(keys.campaign(cid), "state") == SENDING)
+    return bool(await campaigns.running_among(redis, [cid]))
 
 
 def _decide(deps: Deps, spec: Campaign, outcome: SendOutcome, attempt: int, now: float) -> Decision:

@@ -45,18 +45,19 @@ def keep_cancelling(task: asyncio.Task[Any]) -> None:
         asyncio.get_running_loop().call_later(0.5, keep_cancelling, task)
 
 
-def _cancel_on_ctrl_c(interrupted: list[bool]) -> None:
-    """Ctrl-C cancels the running command until it has ended (noted in `interrupted`)."""
+def cancel_on(sig: signal.Signals, noted: list[bool]) -> None:
+    """Signal `sig` (Ctrl-C's SIGINT, SIGTERM) cancels the running task until it has ended, so it cleans up
+    as on any cancellation; each arrival is noted in `noted`."""
     task = asyncio.current_task()
     assert task is not None
 
-    def on_sigint() -> None:
-        interrupted.append(True)
+    def on_signal() -> None:
+        noted.append(True)
         keep_cancelling(task)
 
-    # Not on the main thread (a command run in-process by a caller): Ctrl-C is not this one's to take.
+    # Not on the main thread (a command run in-process by a caller): the signal is not this one's to take.
     with contextlib.suppress(RuntimeError, ValueError):
-        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, on_sigint)
+        asyncio.get_running_loop().add_signal_handler(sig, on_signal)
 
 
 def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
@@ -67,7 +68,7 @@ def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
     interrupted: list[bool] = []
 
     async def main() -> T:
-        _cancel_on_ctrl_c(interrupted)
+        cancel_on(signal.SIGINT, interrupted)
         await require_redis(url)
         redis = redis_from_url(url, socket_connect_timeout=3)
         try:

@@ -89,7 +89,7 @@ def _run(
 ) -> None:
     from redis.exceptions import RedisError
 
-    from orchestrator.commands._common import keep_cancelling
+    from orchestrator.commands._common import cancel_on
     from orchestrator.embedded import EmbeddedRedisError
     from orchestrator.recipients import RecipientFileError
     from orchestrator.simulation.run import run_simulation
@@ -112,15 +112,7 @@ def _run(
 
     async def main() -> Any:
         # SIGTERM stops the run as Ctrl-C does: its redis-server, emulator and output folder go with it.
-        task = asyncio.current_task()
-        assert task is not None
-
-        def terminate() -> None:
-            terminated.append(True)
-            keep_cancelling(task)
-
-        with contextlib.suppress(RuntimeError, ValueError):  # not on the main thread: not ours to take
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
+        cancel_on(signal.SIGTERM, terminated)
         return await run_simulation(
             spec, out, days=days, speed=speed, sample=sample, workers=workers, progress=progress, on_start=started
         )

@@ -12,7 +12,7 @@ import click
 from redis.asyncio import Redis
 
 from orchestrator.cli import EXIT_TERMINATED, EXIT_USAGE, AppContext, echo_error
-from orchestrator.commands._common import CommandError, keep_cancelling, print_json, run
+from orchestrator.commands._common import CommandError, cancel_on, print_json, run
 from orchestrator.core.clock import SystemClock
 from orchestrator.submit import SubmitInProgressError, SubmitLostClaimError, SubmitResult, describe, submit
 
@@ -74,15 +74,7 @@ def _submit_body(
         )
 
     async def body(redis: Redis) -> SubmitResult:
-        # SIGTERM cancels the submit like Ctrl-C does (`run`), so it cleans up before the process ends.
-        task = asyncio.current_task()
-        assert task is not None
-
-        def terminate() -> None:
-            terminated.append(True)
-            keep_cancelling(task)
-
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
+        cancel_on(signal.SIGTERM, terminated)  # cancelled like Ctrl-C (`run`): it cleans up before the end
         try:
             return await submit(
                 redis,

@@ -52,7 +52,7 @@ def loopback_host(host_header: str) -> bool:
             return False
     elif host.count(":") == 1:
         host = host.partition(":")[0]
-    host = host.removesuffix(".") if host.lower() == "localhost." else host  # the fully qualified form
+    host = host.removesuffix(".")  # `localhost.`: the fully qualified form of the same name
     return bool(host) and is_loopback(host)
 
 

@@ -29,14 +29,18 @@ local function keep_early(msgid, body, early_list)
   redis.call('ZADD', early_zset, 'NX', now, msgid)
 end
 
-local function suppress(key, address, entry)
-  local t = redis.call('TYPE', key)['ok']
-  if t ~= 'hash' and t ~= 'none' then return false end  -- still the older SET layout: left to its migration
-  redis.call('HSETNX', key, address, entry)
-  return true
-end
-
 local counted, dups, early, supp, refused = 0, 0, 0, 0, 0
+
+local function suppress(key, address, entry)
+  if entry == '' then return end  -- the event suppresses nothing
+  local t = redis.call('TYPE', key)['ok']
+  if t ~= 'hash' and t ~= 'none' then  -- still the older SET layout: left to its migration
+    refused = refused + 1
+    return
+  end
+  redis.call('HSETNX', key, address, entry)
+  supp = supp + 1
+end
 for i = 0, n - 1 do
   local a, k = 5 + i * 10, 7 + i * 3
   local msgid, metric, field, body, group = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
@@ -49,9 +53,7 @@ for i = 0, n - 1 do
     early = early + 1
     -- The address asked not to be mailed (or cannot be): that holds whether or not the send is known
     -- (a complaint days after the campaign was compacted, an event before its send was recorded).
-    if supp_json ~= '' then
-      if suppress(supp_key, address, supp_json) then supp = supp + 1 else refused = refused + 1 end
-    end
+    suppress(supp_key, address, supp_json)
   else
     local head, identity, sent_at = string.match(value, '^([^|]*)|([^|]*)|(.*)$')
     if not head then head, identity, sent_at = value, '-', event_at end
@@ -71,9 +73,7 @@ for i = 0, n - 1 do
         if burst_kind == 'd' then redis.call('HINCRBY', deferrals, pair .. 'd', 1) end
         redis.call('EXPIRE', deferrals, deferral_ttl)
       end
-      if supp_json ~= '' then
-        if suppress(supp_key, address, supp_json) then supp = supp + 1 else refused = refused + 1 end
-      end
+      suppress(supp_key, address, supp_json)
     elseif not fresh then
       dups = dups + 1
     end
