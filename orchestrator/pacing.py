@@ -32,7 +32,7 @@ from orchestrator.core.progress import close_day, effective_day
 from orchestrator.core.quality import FOLLOWUP_AFTER_S
 from orchestrator.core.sending import Sender
 from orchestrator.guarding import Guard
-from orchestrator.ses.errors import SesError
+from orchestrator.ses.errors import SesBudgetError, SesError
 from orchestrator.store import campaigns, events, group_state, identities, keys, layout
 from orchestrator.store.campaigns import State
 from orchestrator.store.identities import IdentityState
@@ -178,6 +178,11 @@ class Pacer:
         for account, members in by_account.items():
             try:
                 listing = await list_identities(account)
+            except SesBudgetError as exc:  # not called: the account's API budget had no slot soon enough
+                wait_s = exc.defer_s or 0.0
+                log.info("quota_read_deferred", account=account, retry_after_s=round(wait_s, 3))
+                self._quota_read_at = min(self._quota_read_at, self.clock.now() - QUOTA_REFRESH_S + wait_s)
+                continue
             except SesError as exc:
                 log.warning("quota_read_failed", account=account, error=str(exc))
                 continue

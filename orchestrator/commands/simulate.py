@@ -152,6 +152,12 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
         f"suppressed {r['suppressed']:,}, invalid {r['invalid']:,}, in doubt {r['in_doubt']:,}, "
         f"pending {r['pending']:,}"
     )
+    api = s["api_calls"]
+    limit = f" (limit {api['limit_per_s']:g})" if api["limit_per_s"] else ""
+    click.echo(
+        f"  Tencent API: {sum(api['by_action'].values()):,} calls, {api['throttled']:,} throttled, "
+        f"busiest second {api['busiest_second']:,} calls{limit}"
+    )
     click.echo(f"  report:  {out / 'report.html'}")
     click.echo(f"  summary: {out / 'summary.json'}")
     click.echo(f"  sends:   {out / 'sends.jsonl'}")

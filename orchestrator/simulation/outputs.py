@@ -143,6 +143,23 @@ def _step(
     return {"advanced": advanced, "held_reason": reason, "day_closed": following is not None or event is not None}
 
 
+def api_calls(call_log: list[Any], limit_per_s: float | None, window_s: float = 1.0) -> dict[str, Any]:
+    """The account's API calls as the emulator logged them: per action, the throttled ones, and the most
+    that counted against the rate in any rolling second (the window Tencent counts, (t - 1 s, t])."""
+    times = sorted(c.time for c in call_log if c.counted)
+    busiest, first = 0, 0
+    for last, t in enumerate(times):
+        while times[first] <= t - window_s:
+            first += 1
+        busiest = max(busiest, last - first + 1)
+    return {
+        "by_action": dict(Counter(c.action for c in call_log)),
+        "throttled": sum(c.error == "RequestLimitExceeded" for c in call_log),
+        "busiest_second": busiest,
+        "limit_per_s": limit_per_s,
+    }
+
+
 async def summarise(
     redis: Any,
     cid: str,

@@ -27,7 +27,8 @@ from orchestrator.pacing import PacerConfig, TickReport
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, RunningEmulator, run_emulator
 from orchestrator.settings import Settings
-from orchestrator.simulation.outputs import DayRecorder, Finished, summarise, write_outputs
+from orchestrator.simulation.budget import VirtualCallBudget
+from orchestrator.simulation.outputs import DayRecorder, Finished, api_calls, summarise, write_outputs
 from orchestrator.simulation.sample import sample_campaign
 from orchestrator.simulation.timeline import read_timeline
 from orchestrator.simulation.virtual_run import VirtualRun
@@ -97,7 +98,7 @@ async def run_simulation(
         async with run_emulator(build_world(spec), clock=clock, send_log_path=None) as emu:
             settings = _settings(redis_server.url, emu.url)
             redis = redis_from_url(redis_server.url)
-            sender = TencentSender(settings, stats=ApiCallStats(redis))
+            sender = TencentSender(settings, stats=ApiCallStats(redis), budget=VirtualCallBudget(clock))
             web = contextlib.AsyncExitStack()
             try:
                 await _start_web(web, WebContext(redis, settings, clock), emu)
@@ -148,6 +149,7 @@ async def _finish(
     timeline = await read_timeline(redis, cid, [i.id for i in spec.identities], spec.zone)
     summary = await summarise(redis, cid, spec, recorder, emu.send_log, posted, note, timeline)
     summary["emulator_events_after_end"] = sum(e["timestamp"] > clock.now() for e in emu.events)
+    summary["api_calls"] = api_calls(emu.call_log, emu.world.account_rate_per_s)
     summary["virtual_days"] = round((clock.now() - start) / 86400, 2)
     return Finished(
         spec, summary, emu.send_log, emu.events, redis, cid, recorder, start, end, note, timeline, clock.now()

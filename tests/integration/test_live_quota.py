@@ -8,15 +8,18 @@ from pathlib import Path
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from orchestrator.core.account_rate import CallKind
 from orchestrator.core.clock import VirtualClock
 from orchestrator.pacing import PacerConfig
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import Account, IdentityConfig, World, run_emulator
 from orchestrator.settings import Settings
+from orchestrator.simulation.budget import VirtualCallBudget
 from orchestrator.simulation.virtual_run import VirtualRun
 from orchestrator.store import events, identities
 from orchestrator.submit import submit
 from tests.pipeline_helpers import load, per_local_day, write_campaign
+from workers.pacer import build_pacer
 
 START = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
 
@@ -78,3 +81,39 @@ async def test_quota_counts_tencent_days_not_the_campaigns(redis: Redis, redis_u
     assert full_days, china_days
     assert all(china_days[d] <= 500 for d in china_days)
     assert any(china_days[d] == 500 for d in full_days)
+
+
+async def test_a_quota_read_the_budget_refuses_is_made_once_its_slot_frees(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """Not called for want of an API slot (the simulation's budget cannot wait): read again at the first
+    tick after the slot frees, not QUOTA_REFRESH_S later with the plan's caps left unchecked meanwhile."""
+    path = write_campaign(tmp_path, 10, identities=1)
+    campaign, fp = load(path)
+    await submit(redis, campaign, fp, START, str(path))
+    clock = VirtualClock(START)
+    world = World(
+        accounts=[Account(name="default", secret_id="sid", secret_key="skey")],
+        identities=[IdentityConfig(domain=campaign.identities[0].domain, reputation_level=1)],
+        permissive=True,
+    )
+    async with run_emulator(world, clock=clock) as emu:
+        settings = Settings(
+            REDIS_URL=redis_url,
+            TENCENTCLOUD_SECRET_ID=SecretStr("sid"),
+            TENCENTCLOUD_SECRET_KEY=SecretStr("skey"),
+            SES_ENDPOINT=emu.url,
+        )
+        budget = VirtualCallBudget(clock)
+        async with TencentSender(settings, budget=budget) as sender:
+            for _ in range(2):  # the reserved share of this second is spent (a sweep's status lookups)
+                assert await budget.acquire("default", CallKind.OTHER) is None
+            pacer = build_pacer(redis, clock, PacerConfig(), sender=sender)
+            await pacer.tick()
+            assert [c.action for c in emu.call_log] == []
+            clock.advance(1.1)
+            await pacer.tick()
+            assert [c.action for c in emu.call_log] == ["ListEmailIdentities"]
+    state = await identities.load(redis, campaign.identities[0].id)
+    assert state is not None
+    assert state.live_quota == 500

@@ -139,3 +139,13 @@ def test_pool_report_draws_only_the_days_used(simulated: tuple[Path, Any]) -> No
     pool_svg = html.split('aria-labelledby="pool-chart-t', 1)[1].split("</svg>", 1)[0]
     assert pool_svg.count('<text class="tx"') == len(used) < 30
     assert f"{30 - len(used)} of the days asked for left unused" in html
+
+
+def test_tencent_never_throttled_the_run(simulated: tuple[Path, Any]) -> None:
+    """From the emulator's own call log: the delivery follow-up looked up the soft bounces, and no call of
+    the run (sends, lookups, quota reads) was ever throttled or above the account's rate in any second."""
+    out, _ = simulated
+    api = read_summary(out)["api_calls"]
+    assert api["by_action"].get("GetSendEmailStatus", 0) > 0
+    assert api["throttled"] == 0
+    assert 0 < api["busiest_second"] <= api["limit_per_s"]

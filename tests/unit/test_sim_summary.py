@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from orchestrator.commands.simulate import _print_summary
-from orchestrator.simulation.outputs import DayRecorder, _day_rows
+from orchestrator.simulation.outputs import DayRecorder, _day_rows, api_calls
 from orchestrator.simulation.timeline import Timeline
 from tests.pipeline_helpers import load, write_campaign
 
@@ -62,6 +62,7 @@ def test_day_rows_say_whether_each_day_advanced_and_why_not(tmp_path: Path) -> N
 def _summary(**over: Any) -> dict[str, Any]:
     recipients = dict.fromkeys(("total", "accepted", "failed", "suppressed", "invalid", "in_doubt", "pending"), 0)
     base = {"campaign": "spring", "state": "completed", "virtual_days": 2.4, "wall_seconds": 3.0, "note": ""}
+    base["api_calls"] = {"by_action": {"SendEmail": 7}, "throttled": 0, "busiest_second": 3, "limit_per_s": 20.0}
     return {**base, "recipients": recipients, **over}
 
 
@@ -86,3 +87,32 @@ def test_simulate_output_says_when_the_run_ended_paused(
     if said is not None:
         assert said in text
     assert all(f"out/{name}" in text for name in ("report.html", "summary.json", "sends.jsonl"))
+
+
+def test_simulate_output_says_what_tencent_saw(capsys: pytest.CaptureFixture[str]) -> None:
+    """The API calls the emulator logged, the throttled ones and the busiest second against its limit."""
+    api = {"by_action": {"SendEmail": 1200, "GetSendEmailStatus": 34}, "throttled": 2, "busiest_second": 17}
+    _print_summary(_summary(api_calls={**api, "limit_per_s": 20.0}), Path("out"))
+    assert "Tencent API: 1,234 calls, 2 throttled, busiest second 17 calls (limit 20)" in capsys.readouterr().out
+
+
+@dataclass(frozen=True)
+class Call:
+    time: float
+    action: str
+    error: str | None = None
+    counted: bool = True
+
+
+def test_api_calls_counts_the_busiest_rolling_second_as_tencent_does() -> None:
+    """(t - 1 s, t]: calls exactly one second apart are never in one window; refused calls do not count."""
+    log = [Call(10.0, "SendEmail"), Call(10.5, "SendEmail"), Call(11.0, "SendEmail"), Call(11.2, "GetSendEmailStatus")]
+    log += [Call(11.3, "SendEmail", "RequestLimitExceeded", counted=False), Call(20.0, "SendEmail")]
+    got = api_calls(log, 20.0)
+    assert got == {
+        "by_action": {"SendEmail": 5, "GetSendEmailStatus": 1},
+        "throttled": 1,
+        "busiest_second": 3,  # 10.5, 11.0, 11.2 (10.0 has left the window at 11.0)
+        "limit_per_s": 20.0,
+    }
+    assert api_calls([], None)["busiest_second"] == 0
