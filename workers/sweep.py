@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -12,6 +13,7 @@ from orchestrator.core.sending import LookupResult, LookupVerdict, Sender, Statu
 from orchestrator.guarding import pause_on_send_status
 from orchestrator.pacing import Pacer
 from orchestrator.store import campaigns, compaction, events, keys
+from orchestrator.store.feedback import parse_sent
 from orchestrator.store.stored_values import refused
 from workers.followup import feedback_pass, queue_feedback
 from workers.jobs import enqueue_sends
@@ -154,6 +156,8 @@ class Sweeper:
                 to_address=address,
                 request_date=sent_on.date(),
                 not_before=sent_on - timedelta(seconds=5),
+                not_after=datetime.fromtimestamp(max(since, gt), tz=UTC),
+                taken=functools.partial(self._taken_by_another, ck.cid, idx),
             )
         )
         # Tencent refused the send as limiting the sender (3030): the campaign pauses, as on the follow-up.
@@ -167,6 +171,12 @@ class Sweeper:
         else:
             again = self.config.reconcile_throttled_retry_s if result.retry_soon else self.config.reconcile_retry_s
             await self.redis.zadd(ck.doubt, {raw: now + again})
+
+    async def _taken_by_another(self, cid: str, idx: int, message_id: str) -> bool:
+        """Whether `message_id` is already recorded as another send's (the same recipient mailed again)."""
+        raw = await self.redis.hget(keys.MESSAGE_IDS, message_id)
+        sent = parse_sent(str(raw)) if raw is not None else None
+        return sent is not None and (sent.campaign, sent.index) != (cid, idx)
 
     async def _settle(
         self,

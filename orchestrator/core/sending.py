@@ -89,13 +89,18 @@ class CallBudget(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class StatusQuery:
-    """Find the send of `to_address` from `from_address` made on or after `not_before` (UTC)."""
+    """Find the send of `to_address` from `from_address` made on or after `not_before` (UTC) and, when
+    `not_after` is given, no later than it (plus the call's timeout): the send's own window. A row whose
+    MessageId `taken` says belongs to another send is not this one (the same recipient mailed again)."""
 
     account: str
     from_address: str
     to_address: str
     request_date: date
     not_before: datetime
+    #: The latest moment the request could have left (the send went into doubt then); None: `not_before`.
+    not_after: datetime | None = None
+    taken: Callable[[str], Awaitable[bool]] | None = None
 
 
 class Sender(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Any, Final
 
 import structlog
@@ -17,8 +17,6 @@ from tencentcloud.ses.v20201002 import models
 from tencentcloud.ses.v20201002.ses_client_async import SesClient
 
 from orchestrator.core.account_rate import CallKind
-from orchestrator.core.addresses import parse_from_address
-from orchestrator.core.calendar import TENCENT_ZONE
 from orchestrator.core.clock import Clock
 from orchestrator.core.sending import (
     CallBudget,
@@ -40,6 +38,7 @@ from orchestrator.ses.errors import (
     is_throttle,
 )
 from orchestrator.ses.failures import outcome_of_exception, redacted
+from orchestrator.ses.lookup_window import address_of, lookup_dates, lookup_window, parties
 from orchestrator.ses.records import (
     BlacklistEntry,
     BlacklistPage,
@@ -140,22 +139,21 @@ class TencentSender:
 
     async def lookup(self, query: StatusQuery) -> LookupResult:
         """Ask GetSendEmailStatus whether a send whose outcome was in doubt reached Tencent."""
-        want_from = _address_of(query.from_address)
-        want_to = query.to_address.strip().lower()
-        earliest = int(_utc(query.not_before).timestamp() - self._lookup_slack_s)
+        want = (address_of(query.from_address), query.to_address.strip().lower())
+        window = lookup_window(query, self._settings.ses_timeout_s, self._lookup_slack_s)
+        earliest, latest = window
         refused: int | None = None  # the send's own row, when Tencent refused it (SendStatus not 0)
         try:
-            for day in self._lookup_dates(query):
+            for day in lookup_dates(query, window):
                 for offset in range(0, PAGE_LIMIT * MAX_LOOKUP_PAGES, PAGE_LIMIT):
                     rows = await self.status_page(query.account, day, query.to_address, offset)
                     for row in rows:
                         at = int(getattr(row, "RequestTime", 0) or 0)
-                        to = (getattr(row, "ToEmailAddress", "") or "").strip().lower()
-                        if to != want_to or _address_of(getattr(row, "FromEmailAddress", "") or "") != want_from:
-                            continue
-                        if at < earliest:
+                        if not earliest <= at <= latest or parties(row) != want:
                             continue
                         if (status := getattr(row, "SendStatus", None)) == 0:
+                            if query.taken is not None and await query.taken(str(row.MessageId)):
+                                continue  # another send's mail to the same address (recorded under its MessageId)
                             return LookupResult(LookupVerdict.SENT, message_id=row.MessageId, sent_at=at or None)
                         refused = refused if refused is not None or status is None else int(status)
                     if len(rows) < PAGE_LIMIT:
@@ -352,34 +350,9 @@ class TencentSender:
         resp = await self._call(account, "GetSendEmailStatus", params)
         return list(resp.EmailStatusList or ())
 
-    def _lookup_dates(self, query: StatusQuery) -> list[date]:
-        """The caller's date first, then the UTC and China-time days the send may be filed under.
-
-        Tencent dates its send records in China time; the lookup also reads that calendar day.
-        """
-        nb = _utc(query.not_before)
-        window = (
-            nb - timedelta(seconds=self._lookup_slack_s),
-            nb + timedelta(seconds=self._settings.ses_timeout_s + self._lookup_slack_s),
-        )
-        days = [query.request_date] + [t.astimezone(tz).date() for t in window for tz in (UTC, TENCENT_ZONE)]
-        return list(dict.fromkeys(days))
-
     def _outcome_of(self, exc: Exception, account: str) -> SendOutcome:
         outcome = outcome_of_exception(exc)
         return redacted(outcome, self._secrets.get(account, ()))
-
-
-def _address_of(from_value: str) -> str:
-    try:
-        return parse_from_address(from_value)[1].lower()
-    except ValueError:
-        return from_value.strip().lower()
-
-
-def _utc(dt: datetime) -> datetime:
-    """An aware datetime; a naive one is taken as UTC (StatusQuery's convention)."""
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def build_sender(settings: Settings, redis: Redis | None = None, clock: Clock | None = None) -> TencentSender:

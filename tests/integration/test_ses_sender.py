@@ -323,3 +323,45 @@ async def test_probe_detects_template_only_account(sender: TencentSender, emu: R
     assert await sender.probe_template_only(FROM, account="tpl") is True
     assert await sender.probe_template_only(FROM) is False
     assert emu.send_log == []
+
+
+async def test_lookup_finds_a_send_that_left_on_a_later_china_day_than_its_grant(
+    sender: TencentSender, clock: VirtualClock
+) -> None:
+    """Granted at 23:58 China time, sent at 00:03 (a backlog, or a lost job granted again under its first
+    grant time): Tencent files it under the next day, which the send's window (up to `not_after`) reaches."""
+    granted = datetime(2026, 12, 1, 15, 58, tzinfo=UTC)  # 23:58 in Shanghai
+    clock.set(granted.timestamp() + 300)
+    sent = await sender.send(request())
+    found = await sender.lookup(
+        StatusQuery("default", FROM, "jiwoo@example.org", date(2026, 12, 1), granted, not_after=clock_dt(clock))
+    )
+    assert (found.verdict, found.message_id) == (LookupVerdict.SENT, sent.message_id)
+
+
+async def test_lookup_never_takes_another_sends_mail_to_the_same_address(
+    sender: TencentSender, clock: VirtualClock
+) -> None:
+    """A mail whose MessageId belongs to another send (another campaign on the identity mailed the same
+    person), or one made after the send's window, is not the send looked for: it was never made."""
+    window_end = clock_dt(clock)
+    other = await sender.send(request())
+    taken = {other.message_id}
+
+    async def is_taken(message_id: str) -> bool:
+        return message_id in taken
+
+    looked = StatusQuery("default", FROM, "jiwoo@example.org", date(2026, 12, 1), START, window_end, is_taken)
+    assert (await sender.lookup(looked)).verdict is LookupVerdict.NOT_SENT
+    clock.advance(3600)  # long after the window: the same recipient mailed again (recorded for that send)
+    again = await sender.send(request())
+    assert (await sender.lookup(looked)).verdict is LookupVerdict.NOT_SENT
+    taken.add(again.message_id)
+    ours = await sender.send(request())
+    clock_ours = StatusQuery("default", FROM, "jiwoo@example.org", date(2026, 12, 1), clock_dt(clock), None, is_taken)
+    found = await sender.lookup(clock_ours)
+    assert (found.verdict, found.message_id) == (LookupVerdict.SENT, ours.message_id)
+
+
+def clock_dt(clock: VirtualClock) -> datetime:
+    return datetime.fromtimestamp(clock.now(), tz=UTC)
