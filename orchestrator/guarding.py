@@ -10,10 +10,12 @@ hold it decides (orchestrator/pacing.py).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date, timedelta
 
 import structlog
 from redis.asyncio import Redis
 
+from orchestrator.core.calendar import start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.campaign_state import Transition
 from orchestrator.core.evidence import Line
@@ -57,9 +59,10 @@ def judged_metrics(lines: Mapping[str, Line]) -> tuple[str, ...]:
 
 
 async def judge_identities(
-    redis: Redis, cid: str, spec: Campaign, identity_ids: list[str], now: float
+    redis: Redis, cid: str, spec: Campaign, identity_ids: list[str], now: float, after_ack: bool = True
 ) -> dict[str, IdentityGuard]:
-    """Each identity's guardrail verdicts over the campaign's window (after its last acknowledged pause)."""
+    """Each identity's guardrail verdicts over the campaign's window ending at `now` (with `after_ack`,
+    only the hours after its last acknowledged pause)."""
     g = spec.guardrails
     window_s = g.window_hours * HOUR_S
     lines = {line.metric: line for line in g.lines(spec.content)}
@@ -70,7 +73,7 @@ async def judge_identities(
         queue_buckets(pipe, "i", identity_ids, hours, names)
         ack, *replies = await pipe.execute()
     counts = parse_buckets(identity_ids, hours, replies, names)
-    start = first_hour(None if ack is None else float(ack))
+    start = first_hour(None if ack is None or not after_ack else float(ack))
     if start is not None:  # only the hours after the last acknowledged pause are judged
         counts = {i: {h: c for h, c in by_hour.items() if h >= start} for i, by_hour in counts.items()}
     return {i: decide(i, quality(counts[i], now, window_s, lines, g.confidence_z)) for i in identity_ids}
@@ -117,9 +120,22 @@ class Guard:
         await self._warn(rec.cid, guards, now, today)
         return guards
 
-    async def for_day_roll(self, rec: campaigns.CampaignRecord, now: float) -> dict[str, IdentityGuard]:
-        """The verdicts a day roll holds on: the rolling window of whole hours before `now`."""
-        return await judge_identities(self.redis, rec.cid, rec.spec, rec.identities, closed_hours_end(now))
+    async def for_day_roll(
+        self, rec: campaigns.CampaignRecord, now: float, open_dates: Mapping[str, str]
+    ) -> dict[str, IdentityGuard]:
+        """The verdicts a day roll holds on, per identity: the window of whole hours ending with the day it
+        closes (`open_dates`: identity -> that local date), not with `now`. A day closed late (the campaign
+        was paused over midnight, or finished and another campaign on the identity rolls it) is judged
+        on its own sends, and on all of them: an acknowledged pause lifts the pause line, not the hold.
+        """
+        by_end: dict[float, list[str]] = {}
+        for identity, day in open_dates.items():
+            end = start_of(date.fromisoformat(day) + timedelta(days=1), rec.spec.zone)
+            by_end.setdefault(min(closed_hours_end(now), closed_hours_end(end)), []).append(identity)
+        guards: dict[str, IdentityGuard] = {}
+        for at, ids in by_end.items():
+            guards.update(await judge_identities(self.redis, rec.cid, rec.spec, ids, at, after_ack=False))
+        return guards
 
     async def _warn(self, cid: str, guards: Mapping[str, IdentityGuard], now: float, today: str) -> None:
         """A `guardrail_warning` event, once a local day per campaign, identity and metric."""

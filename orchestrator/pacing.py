@@ -262,7 +262,8 @@ class Pacer:
         if guards is None:  # a pause line crossed: the campaign paused itself
             return
         if roll_due:
-            guards = await self.guard.for_day_roll(rec, now)
+            rolling = {i: states[i].open_date for i in ids if states[i].open_date and states[i].open_date < today}
+            guards = await self.guard.for_day_roll(rec, now, rolling)
         for i in ids:
             states[i] = await self._roll_day(states[i], spec, lt.date, now, guards.get(i))
         _, _, alloc = budget_now(spec, states, now)

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from orchestrator.core.campaign_state import Transition
 from orchestrator.core.guardrails import COMPLAINT_PCT, OPEN_HOLD_PCT
 from orchestrator.guarding import judge_identities, record_ack
 from orchestrator.ses.emulator import Behaviour
-from orchestrator.store import events, identities
+from orchestrator.store import campaigns, events, identities
 from orchestrator.store.campaigns import State
 from tests.callback_drive import drive
 from tests.pipeline_harness import START, Pipeline
@@ -99,3 +100,25 @@ async def test_judging_in_the_hour_of_an_acknowledgement_reads_no_send_before_it
     assert {v.sample for v in after["t-id0"].verdicts.values()} == {0}
     await drive(pipe, 600)
     assert len([r for r in pipe.emu.send_log if r.time > acked]) >= 15  # 120 an hour: 20 in 10 minutes
+
+
+@pytest.mark.parametrize("resume", ["plain", "ack"])
+async def test_a_day_closed_after_a_pause_over_midnight_is_judged_on_its_own_sends(pipe: Pipeline, resume: str) -> None:
+    """8 % hard bounces on day D, then the operator pauses at 02:00 and resumes at D+1 09:00 (with or
+    without acknowledging): the day closed at 09:00 is held on D's bounces. Judged over the 24 hours
+    before 09:00 it held too few sends, and with the acknowledgement none at all: it advanced."""
+    pipe.emu.world.behaviour = Behaviour(hard_bounce_rate=0.08, open_rate=0.6)
+    await pipe.submit(csv_of(2300), identities=1, extra=DAILY)
+    await drive(pipe, 2 * 3600)  # the day's 2,000 go out in its first hour
+    await campaigns.transition(pipe.redis, pipe.cid, Transition.PAUSE, pipe.clock.now(), reason="night", by="op")
+    pipe.clock.advance(START + DAY_S + 9 * 3600 - pipe.clock.now())
+    if resume == "ack":
+        await record_ack(pipe.redis, pipe.cid, pipe.clock.now())
+    await campaigns.transition(pipe.redis, pipe.cid, Transition.RESUME, pipe.clock.now(), reason="", by="op")
+    await drive(pipe, 120)
+    [(etype, identity, data)] = await rolls(pipe)
+    assert (etype, identity, data["metric"]) == ("day_held", "t-id0", "hard_bounce")
+    assert int(data["sample"]) == 2000
+    state = await identities.load(pipe.redis, "t-id0")
+    assert state is not None
+    assert state.progress.warmup_day == 1
