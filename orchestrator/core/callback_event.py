@@ -16,6 +16,11 @@ MAX_EVENTS: Final = 1000
 #: A reason longer than this is cut: it is kept for a trace, not for evidence.
 REASON_CHARS: Final = 200
 MAX_ID_CHARS: Final = 128
+#: Events Tencent's webhook documentation also names that say nothing of a mail's fate ("processed":
+#: an intermediate step, "may not be called back"): answered 200 and not counted, never refused.
+IGNORED_EVENTS: Final = frozenset({"processed"})
+#: `bounceType` as Tencent's Chinese webhook documentation writes it -> the spec's values.
+BOUNCE_TYPES: Final = {"hard": "hard_bounce", "soft": "soft_bounce"}
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
@@ -112,6 +117,7 @@ def parse_event(obj: Any, where: str = "event") -> CallbackEvent:
     if event not in EVENTS:
         raise BadEventError(f"{where}.event: unknown event {shown(event)}")
     bounce_type = _text(obj, "bounceType", where, required=False)
+    bounce_type = BOUNCE_TYPES.get(bounce_type.lower(), bounce_type)
     metric = metric_of(event, bounce_type)
     if metric is None:  # unreachable: EVENTS lists exactly the events metric_of knows
         raise BadEventError(f"{where}.event: unknown event {shown(event)}")
@@ -138,11 +144,16 @@ def parse_body(raw: bytes, max_events: int = MAX_EVENTS) -> list[CallbackEvent]:
     except RecursionError:  # '[[[[...' a few thousand deep: the decoder gives up before the size limit binds
         raise BadEventError("body: JSON nested too deep") from None
     if isinstance(data, dict):
-        return [parse_event(data, "body")]
+        return [] if _ignored(data) else [parse_event(data, "body")]
     if not isinstance(data, list):
         raise BadEventError(f"body: an object or a list of objects, not {type(data).__name__}")
     if not data:
         raise BadEventError("body: an empty list")
     if len(data) > max_events:
         raise BadEventError(f"body: {len(data)} events, more than {max_events} in one request")
-    return [parse_event(obj, f"body[{n}]") for n, obj in enumerate(data)]
+    return [parse_event(obj, f"body[{n}]") for n, obj in enumerate(data) if not _ignored(obj)]
+
+
+def _ignored(obj: Any) -> bool:
+    """An event object whose event is one of IGNORED_EVENTS."""
+    return isinstance(obj, dict) and isinstance(event := obj.get("event"), str) and event in IGNORED_EVENTS

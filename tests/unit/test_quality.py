@@ -247,3 +247,19 @@ def test_the_emulator_posts_the_sender_domain_alone() -> None:
     )
     assert fate.events
     assert {e["fromDomain"] for e in fate.events} == {"d0.example.com"}
+
+
+@pytest.mark.parametrize(("given", "metric"), [("hard", "hard_bounce"), ("HARD", "hard_bounce"), ("soft", "soft_bounce")])
+def test_a_bounce_typed_as_tencents_chinese_documentation_writes_it_counts_by_its_type(given: str, metric: str) -> None:
+    """`bounceType: "hard"` (Tencent's Chinese webhook page) is a hard bounce: it suppresses and counts toward
+    the hard-bounce guardrail, never a soft bounce by default."""
+    body = GOOD.replace(b'"hard_bounce"', f'"{given}"'.encode())
+    [event] = parse_body(body)
+    assert (event.metric, event.bounce_type) == (metric, metric)
+
+
+def test_a_processed_event_is_answered_and_not_counted() -> None:
+    """Tencent's intermediate `processed` event says nothing of the mail's fate: accepted, never a 400."""
+    processed = b'{"event":"processed","bulkId":"m2","email":"a@example.com","timestamp":1700000000}'
+    assert parse_body(processed) == []
+    assert [e.message_id for e in parse_body(b"[" + processed + b"," + GOOD + b"]")] == ["m1"]
