@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from orchestrator.core.addresses import parse_from_address
 from orchestrator.core.budget import budget_now
 from orchestrator.core.calendar import local_time
 from orchestrator.core.campaign import Campaign
@@ -66,10 +67,16 @@ def _iso(ts: float, spec: Campaign) -> str:
 
 
 def _identity_of(spec: Campaign, from_address: str) -> str:
+    """The identity whose sender sent a logged mail: its From exactly, else its address (case aside),
+    never a part of one (`news@acme.co` is not `news@acme.com`)."""
+    try:
+        address = parse_from_address(from_address)[1].lower()
+    except ValueError:
+        address = from_address.strip().lower()
     for i in spec.identities:
-        if i.from_ == from_address or i.address in from_address:
+        if i.from_ == from_address:
             return i.id
-    return "?"
+    return next((i.id for i in spec.identities if i.address.lower() == address), "?")
 
 
 def _status(row: dict[str, Any], rules: ProgressRules) -> str:

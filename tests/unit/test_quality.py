@@ -249,7 +249,9 @@ def test_the_emulator_posts_the_sender_domain_alone() -> None:
     assert {e["fromDomain"] for e in fate.events} == {"d0.example.com"}
 
 
-@pytest.mark.parametrize(("given", "metric"), [("hard", "hard_bounce"), ("HARD", "hard_bounce"), ("soft", "soft_bounce")])
+@pytest.mark.parametrize(
+    ("given", "metric"), [("hard", "hard_bounce"), ("HARD", "hard_bounce"), ("soft", "soft_bounce")]
+)
 def test_a_bounce_typed_as_tencents_chinese_documentation_writes_it_counts_by_its_type(given: str, metric: str) -> None:
     """`bounceType: "hard"` (Tencent's Chinese webhook page) is a hard bounce: it suppresses and counts toward
     the hard-bounce guardrail, never a soft bounce by default."""

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from orchestrator.commands.simulate import _print_summary
-from orchestrator.simulation.outputs import DayRecorder, _day_rows, api_calls
+from orchestrator.simulation.outputs import DayRecorder, _day_rows, _identity_of, api_calls
 from orchestrator.simulation.timeline import Timeline
 from tests.pipeline_helpers import load, write_campaign
 
@@ -116,3 +116,19 @@ def test_api_calls_counts_the_busiest_rolling_second_as_tencent_does() -> None:
         "limit_per_s": 20.0,
     }
     assert api_calls([], None)["busiest_second"] == 0
+
+
+def test_a_logged_send_is_credited_to_its_own_identity_never_to_one_whose_address_it_contains(tmp_path: Path) -> None:
+    """`news@acme.co` is a part of `news@acme.com` and `news@acme.com.cn`: each send goes to its own identity."""
+    spec, _ = load(write_campaign(tmp_path, 4, "s", identities=3))
+    idents = [
+        i.model_copy(update={"from_": f"{name} <news@{dom}>"})
+        for i, name, dom in zip(spec.identities, "ABC", ("acme.co", "acme.com", "acme.com.cn"), strict=True)
+    ]
+    spec = spec.model_copy(update={"identities": idents})
+    assert [_identity_of(spec, f) for f in ("B <news@acme.com>", "news@ACME.com.cn", "A <news@acme.co>")] == [
+        idents[1].id,
+        idents[2].id,
+        idents[0].id,
+    ]
+    assert _identity_of(spec, "news@acme.c") == "?"
