@@ -291,6 +291,7 @@ async def _report_data(run: Finished) -> dict[str, Any]:
         "start": _iso(run.start, spec),
         "end": _iso(run.stopped, spec),
         "days_requested": round((run.end - run.start) / 86400),
+        "state": summary["state"],
         "identities": [i.id for i in spec.identities],
         "hours": _hour_rows(run, hours),
         "days": day_rows,

@@ -324,3 +324,13 @@ def test_report_escapes_mark_text() -> None:
     assert "<script" not in html.lower()
     assert "&lt;/title&gt;&lt;script&gt;alert(2)" in html
     assert "u" not in {t for t, _ in parse(html).tags}
+
+
+def test_a_run_that_ended_paused_never_says_the_campaign_had_nothing_left_to_do() -> None:
+    """Stopped early by a pause (recipients still waiting): the header says why the days were left unused."""
+    data = synthetic_report(days=3, identities=1)
+    data["days_requested"] = 30
+    data["state"] = "paused"
+    html = render_report(data)
+    assert "the campaign paused, and nothing resumes a simulation: 27 of the days asked for left unused" in html
+    assert "nothing left to do" not in html

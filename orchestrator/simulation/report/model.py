@@ -95,7 +95,8 @@ class ReportData:
     events: list[EventRow]
     summary: Summary
     marks: list[Mark] = field(default_factory=list)  # guardrail and shaping events, drawn on the time charts
-    unused_days: int = 0  # of the period asked for (`--days`), the days after the campaign had nothing left to do
+    unused_days: int = 0  # of the period asked for (`--days`), the days after the run stopped
+    state: str = ""  # how the campaign ended: completed, paused (the run stops there) or running
 
     def midnight(self, day: dt.date) -> dt.datetime:
         """The start of a local calendar day, as an aware time."""
@@ -283,4 +284,5 @@ def read(data: dict[str, Any]) -> ReportData:
         summary=_summary(data),
         marks=_marks(data),
         unused_days=max(0, requested - len(dates)) if requested else 0,
+        state=as_text(data.get("state")),
     )

@@ -51,7 +51,12 @@ def header(data: ReportData) -> str:
         else "no days simulated"
     )
     if data.unused_days:
-        period += f" (the campaign had nothing left to do: {data.unused_days} of the days asked for left unused)"
+        why = (
+            "the campaign paused, and nothing resumes a simulation"
+            if data.state == "paused"
+            else ("the campaign had nothing left to do")
+        )
+        period += f" ({why}: {data.unused_days} of the days asked for left unused)"
     out.append(f"<header><h1>{escape(data.campaign) or 'Campaign'}</h1>")
     out.append(
         f'<p class="sub">Simulation report · {escape(period)}'
