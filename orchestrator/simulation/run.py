@@ -113,7 +113,7 @@ async def run_simulation(
                 vr = VirtualRun(
                     redis_server.url, clock, sender, hooks.config, workers, job_timeout_s=settings.job_timeout_s
                 )
-                vr.awaited = hooks.awaited
+                vr.awaited, vr.callbacks = hooks.awaited, emu
                 async with vr as run:
                     step = _stepper(redis, recorder, clock, (start, end), speed, progress, (cid, hooks))
                     await run.run_until(end, on_step=step)

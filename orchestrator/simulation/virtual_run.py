@@ -10,6 +10,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from arq.connections import ArqRedis, create_pool
 
@@ -50,6 +51,14 @@ class BurstWorker(ResilientWorker):
                 return
 
 
+class CallbackFeed(Protocol):
+    """Tencent's events as the emulator schedules them: when the next one is due, and posting what is due."""
+
+    def next_callback_at(self) -> float | None: ...
+
+    async def post_due_callbacks(self) -> None: ...
+
+
 @dataclass
 class DriveStats:
     ticks: int = 0
@@ -88,6 +97,8 @@ class VirtualRun:
         self._last_sweep = clock.now()
         #: Asked when nothing waits: True keeps the run going (an operator will act at a later instant).
         self.awaited: Callable[[], Awaitable[bool]] | None = None
+        #: The emulator's events: the clock stops at each one's time on its way to the next grant.
+        self.callbacks: CallbackFeed | None = None
 
     async def __aenter__(self) -> VirtualRun:
         for _ in range(self.n_workers):
@@ -163,9 +174,19 @@ class VirtualRun:
             if report.wait_s < 0:
                 if idle_stop and not await self._anything_pending() and not await self._awaited():
                     return
-                self.clock.set(min(end, now + sweep_every_s))
+                await self._jump(min(end, now + sweep_every_s))
                 continue
-            self.clock.set(min(end, now + max(report.wait_s, MIN_STEP_S)))
+            await self._jump(min(end, now + max(report.wait_s, MIN_STEP_S)))
+
+    async def _jump(self, to: float) -> None:
+        """Move the clock to `to`, stopping at each callback due on the way so it is posted (and stamped by
+        the web process) at its own time, as it would be live, not at the instant the clock lands on."""
+        feed = self.callbacks
+        if feed is not None:
+            while (at := feed.next_callback_at()) is not None and at <= to:
+                self.clock.set(max(at, self.clock.now()))
+                await feed.post_due_callbacks()
+        self.clock.set(to)
 
     async def _awaited(self) -> bool:
         return self.awaited is not None and await self.awaited()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,58 +107,79 @@ RETRY_MAX_S: Final = 60.0
 
 
 class CallbackPoster:
-    """POSTs each event to the callback URL once its timestamp has come on the emulator's clock."""
+    """POSTs each event to the callback URL once its timestamp has come on the emulator's clock.
+
+    Events wait in a heap by the time they may be posted (their timestamp, or a failed one's retry
+    time), so a pass, and `next_at` for a virtual run that stops its clock at each event, costs only
+    what is due, however many opens are scheduled days ahead.
+    """
 
     def __init__(self, events: list[dict[str, Any]], clock: Clock, poll_s: float = 0.2) -> None:
         self._events = events
         self._clock = clock
         self._poll_s = poll_s
-        self._next = 0  # events are posted in order of generation; a later event may wait on an earlier
-        self._pending: list[dict[str, Any]] = []
+        self._next = 0  # events generated since the last pass start at this index
+        self._heap: list[tuple[float, int, dict[str, Any]]] = []  # (may be posted at, order, event)
+        self._order = itertools.count()
         self.posted = 0
         self.failed = 0  # failed attempts (each is tried again)
         self.delivered: list[dict[str, Any]] = []  # the events the receiver accepted
         self._tries: dict[int, int] = {}  # id(event) -> failed posts so far
-        self._retry_at: dict[int, float] = {}  # id(event) -> not posted again before this time
         self._passing = asyncio.Lock()  # one pass at a time: a flush waits for the loop's pass in flight
+        self._session: aiohttp.ClientSession | None = None
 
     async def run(self, url_of: Callable[[], str | None]) -> None:
         """Loop until cancelled; `url_of()` returns the current callback URL or None."""
-        session: aiohttp.ClientSession | None = None
         try:
             while True:
                 url = url_of()
                 if url:
-                    if session is None:
-                        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
-                    await self.flush(session, url)
+                    await self.flush(self.session(), url)
                 await asyncio.sleep(self._poll_s)
         finally:
-            if session is not None:
-                await session.close()
+            if self._session is not None:
+                await self._session.close()
+
+    def session(self) -> aiohttp.ClientSession:
+        """The poster's HTTP session, opened on first use and closed when `run` ends."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        return self._session
+
+    def _take_new(self) -> None:
+        for event in self._events[self._next :]:
+            heapq.heappush(self._heap, (float(event["timestamp"]), next(self._order), event))
+        self._next = len(self._events)
+
+    def next_at(self) -> float | None:
+        """When the next event may be posted (its time, or a failed one's retry time); None: none waits."""
+        self._take_new()
+        return self._heap[0][0] if self._heap else None
 
     def has_due(self) -> bool:
-        """Whether an event's time has come and it still waits to be posted (nothing is taken)."""
+        """Whether an event's time has come and it still waits to be posted, a failed one's retry too."""
+        self._take_new()
         now = self._clock.now()
-        return any(e["timestamp"] <= now for e in (*self._pending, *self._events[self._next :]))
+        return any(e["timestamp"] <= now for _, _, e in self._heap)
 
     def due(self, now_too: bool = False) -> list[dict[str, Any]]:
         """Events whose time has come and that were not posted yet; a failed one once its retry time
         has come too, or at once with `now_too` (an explicit flush)."""
+        self._take_new()
         now = self._clock.now()
-        self._pending.extend(self._events[self._next :])
-        self._next = len(self._events)
-
-        def ready(e: dict[str, Any]) -> bool:
-            return e["timestamp"] <= now and (now_too or self._retry_at.get(id(e), 0.0) <= now)
-
-        taken = [e for e in self._pending if ready(e)]
-        self._pending = [e for e in self._pending if not ready(e)]
+        if now_too:
+            taken = [e for _, _, e in self._heap if e["timestamp"] <= now]
+            self._heap = [item for item in self._heap if item[2]["timestamp"] > now]
+            heapq.heapify(self._heap)
+        else:
+            taken = []
+            while self._heap and self._heap[0][0] <= now:
+                taken.append(heapq.heappop(self._heap)[2])
         return sorted(taken, key=lambda e: e["timestamp"])
 
     async def flush(self, session: aiohttp.ClientSession, url: str, now_too: bool = False) -> None:
         """Post what is due, once; a pass already under way (the loop's) ends first, so after this
-        returns every event taken so far has its answer in `delivered` or back in the pending list."""
+        returns every event taken so far has its answer in `delivered` or back in the heap."""
         async with self._passing:
             await self._pass(session, url, now_too)
 
@@ -172,13 +195,11 @@ class CallbackPoster:
             if ok:
                 self.posted += 1
                 self.delivered.append(event)
-                self._retry_at.pop(id(event), None)
             else:
                 self.failed += 1
                 tries = self._tries[id(event)] = self._tries.get(id(event), 0) + 1
-                if tries < POST_TRIES:
-                    self._retry_at[id(event)] = self._clock.now() + min(2.0 ** (tries - 1), RETRY_MAX_S)
-                    self._pending.append(event)  # posted again once its wait is over
+                if tries < POST_TRIES:  # posted again once its wait is over
+                    retry_at = self._clock.now() + min(2.0 ** (tries - 1), RETRY_MAX_S)
+                    heapq.heappush(self._heap, (retry_at, next(self._order), event))
                 else:
-                    self._retry_at.pop(id(event), None)
                     log.warning("emulator_callback_given_up", kind=event.get("event"), tries=tries)

@@ -269,6 +269,16 @@ class RunningEmulator:
         """host:port, as the SDK's HttpProfile(endpoint=...) wants it."""
         return f"{self.host}:{self.port}"
 
+    def next_callback_at(self) -> float | None:
+        """When the next event may be posted on the clock; None when none waits or no URL is set."""
+        return self.poster.next_at() if self.world.callback_url else None
+
+    async def post_due_callbacks(self) -> None:
+        """POST the events whose time has come (a failed one once its retry time has come too)."""
+        url = self.world.callback_url
+        if url:
+            await self.poster.flush(self.poster.session(), url)
+
     async def flush_callbacks(self) -> None:
         """POST every due event to the world's callback URL now (a failed one is tried again)."""
         url = self.world.callback_url
