@@ -15,8 +15,12 @@ class FaultPlan:
         self._world = world
         self._rng = rng
 
-    def pick(self, action: str, account: str, recipient_domains: Iterable[str] = ()) -> FaultRule | None:
-        """The first rule that fires for this request (a fired `count` rule is used up by one)."""
+    def pick(
+        self, action: str, account: str, recipient_domains: Iterable[str] = (), rng: random.Random | None = None
+    ) -> FaultRule | None:
+        """The first rule that fires for this request (a fired `count` rule is used up by one); a rate rule
+        draws from `rng` when given (the request's own), else from the emulator's generator."""
+        draw = rng or self._rng
         domains = {d.lower() for d in recipient_domains}
         for rule in self._world.faults:
             if rule.action not in ("*", action):
@@ -27,7 +31,7 @@ class FaultPlan:
                 continue
             if rule.count is not None and rule.count <= 0:
                 continue
-            if rule.rate is not None and self._rng.random() >= rule.rate:
+            if rule.rate is not None and draw.random() >= rule.rate:
                 continue
             if rule.count is not None:
                 rule.count -= 1

@@ -155,7 +155,12 @@ class EmulatorApp:
         except (ApiError, SignatureError, ParamError) as exc:
             return _error(exc.code, exc.message, call.request_id), exc.code
         destination = (params.get("Destination") or []) if action == "SendEmail" else []
-        rule = self.faults.pick(action, account.name, (d.rpartition("@")[2] for d in destination))
+        own = (
+            self.service.draw("fault", action, account.name, *sorted(destination), repr(call.time))
+            if destination
+            else None
+        )
+        rule = self.faults.pick(action, account.name, (d.rpartition("@")[2] for d in destination), own)
         if rule is not None and rule.code not in _AFTER_ACCEPT:
             return self._injected(request, rule.code, rule.message, call.request_id, params, account.name), rule.code
         result = self.service.actions[action](account, params)

@@ -89,6 +89,12 @@ class SesEmulator:
     def day_of(self, ts: float) -> date:
         return datetime.fromtimestamp(ts, tz=self.zone).date()
 
+    def draw(self, *key: object) -> random.Random:
+        """A generator of its own for the draw `key` names (a mail's fate: sender, recipient, time), from
+        the world's seed: the same sends get the same fates and faults whatever order concurrent
+        requests arrive in."""
+        return random.Random("|".join(str(k) for k in (self.world.seed, *key)))
+
     def admit(self, account: str, now: float | None = None) -> None:
         """The account-wide API rate limit: at most `account_rate_per_s` calls in any rolling second.
 
@@ -249,7 +255,7 @@ class SesEmulator:
                     fh.write(record.to_json() + "\n")
             self._log_status(StatusRecord(message_id, account.name, from_address, to, 0, now, self.day_of(now)))
             fate = fate_of(
-                self.rng,
+                self.draw("fate", from_address, to.lower(), repr(now)),
                 self.world.behaviour_for(to.rpartition("@")[2], from_address),
                 sent_at=now,
                 account=account.name,
