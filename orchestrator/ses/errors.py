@@ -238,7 +238,9 @@ SDK_CODES: Final[dict[str, tuple[OutcomeKind, str]]] = {
 #: Tencent's answers to a request over a rate limit (the account's, this machine's, the region's).
 THROTTLE_PREFIX: Final = "RequestLimitExceeded"
 _TRANSIENT_PREFIXES = ("InternalError", THROTTLE_PREFIX, "ServiceUnavailable")
-_TRANSIENT_MARKERS = ("ServiceNotAvailable", "ServiceUnavailable", "Timeout", "Busy")
+_TRANSIENT_MARKERS = ("ServiceNotAvailable", "ServiceUnavailable", "Busy")
+#: An unknown code naming a timeout (`FailedOperation.Timeout`): Tencent may have taken the mail.
+_IN_DOUBT_MARKERS = ("Timeout", "TimeOut")
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +267,11 @@ def classify(code: str) -> ErrorClass:
 
 
 def _guess(code: str) -> OutcomeKind:
-    if code.startswith(_TRANSIENT_PREFIXES) or any(m in code for m in _TRANSIENT_MARKERS):
+    if code.startswith(_TRANSIENT_PREFIXES):
+        return T
+    if any(m in code for m in _IN_DOUBT_MARKERS):  # a send looked up before any resend, never retried blind
+        return OutcomeKind.IN_DOUBT
+    if any(m in code for m in _TRANSIENT_MARKERS):
         return T
     # FailedOperation.*, OperationDenied.*, AuthFailure.*, InvalidParameter*, and anything stranger:
     # pausing costs an operator a look; guessing wrong the other way burns the list.

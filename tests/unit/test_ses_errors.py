@@ -56,10 +56,15 @@ def test_classify_defers_recipient_and_domain_only() -> None:
         pytest.param("InternalError.SomethingNew", K.TRANSIENT, id="internal-error"),
         pytest.param("RequestLimitExceeded.SomethingNew", K.TRANSIENT, id="request-limit"),
         pytest.param("FailedOperation.ServiceNotAvailableNow", K.TRANSIENT, id="service-not-available"),
+        pytest.param("FailedOperation.Timeout", K.IN_DOUBT, id="timeout-may-have-sent"),
+        pytest.param("FailedOperation.BackendTimeOut", K.IN_DOUBT, id="timeout-other-case"),
+        pytest.param("InternalError.BackendTimeout", K.TRANSIENT, id="internal-error-timeout"),
+        pytest.param("FailedOperation.ServerBusy", K.TRANSIENT, id="busy"),
     ],
 )
 def test_classify_unknown_codes_conservatively(code: str, kind: OutcomeKind) -> None:
-    """An unknown code is fatal unless its name says it is temporary, and it is logged."""
+    """An unknown code is fatal unless its name says it is temporary, in doubt when it names a timeout (the
+    mail may have gone: looked up before any resend), and it is logged."""
     with structlog.testing.capture_logs() as logs:
         cls = classify(code)
     assert cls.kind is kind
