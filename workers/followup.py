@@ -59,8 +59,16 @@ def events_of_status(row: Any, message_id: str, address: str, now: float) -> tup
         out.append(event(*SETTLED[status]))
     elif status == DEFERRED:
         out.append(event("deferred"))
-    out += [event(name) for flag, name in FLAGS if getattr(row, flag, False) is True and from_domain]
+    out += [event(name) for flag, name in FLAGS if _flag(row, flag) and from_domain]
     return out, status in SETTLED
+
+
+def _flag(row: Any, flag: str) -> bool:
+    """A status row's engagement flag; a complaint also under its older name `UserComplainted`, which
+    Tencent's own example answer shows (the SDK keeps it as `_UserComplainted`, read without its warning)."""
+    if getattr(row, flag, False) is True:
+        return True
+    return flag == "UserComplained" and getattr(row, "_UserComplainted", False) is True
 
 
 class Followup:

@@ -178,7 +178,7 @@ CODES: Final[dict[str, tuple[OutcomeKind, str]]] = {
     # --- campaign-fatal: a request the orchestrator should never build ---
     "FailedOperation": (CF, "Tencent refused the operation without a specific reason"),
     "FailedOperation.InvalidLimit": (CF, "a query asked for more than 100 rows"),
-    "FailedOperation.NotSupportDate": (CF, "a query asked for a date older than 90 days"),
+    "FailedOperation.NotSupportDate": (CF, "a status query asked for a date older than 30 days"),
     "FailedOperation.TooManyRecipients": (CF, "a mail named more than 50 recipients"),
     "InvalidParameter": (CF, "a request parameter was wrong"),
     "InvalidParameter.AppIdIsRequired": (CF, "the account's AppId is missing"),

@@ -24,7 +24,7 @@ from orchestrator.ses.emulator.world import Account, World
 
 MAX_RECIPIENTS: Final = 50
 MAX_TEMPLATE_DATA_BYTES: Final = 800
-STATUS_DAYS: Final = 90
+STATUS_DAYS: Final = 30  # GetSendEmailStatus: "Only data within 30 days can be queried"
 #: Tencent keeps an address on its blocklist this long after the bounce, then lets it be mailed again.
 BLOCKLIST_KEEP_S: Final = 14 * 86400
 _HTML_TAG = re.compile(r"<\s*/?\s*[A-Za-z!][^>]*>")
@@ -283,7 +283,7 @@ class SesEmulator:
     def get_send_email_status(self, account: Account, p: dict[str, Any]) -> dict[str, Any]:
         day = date_param(p.get("RequestDate"), "InvalidParameterValue.WrongDate")
         if (self.day_of(self.clock.now()) - day).days > STATUS_DAYS:
-            raise ApiError("FailedOperation.NotSupportDate", "Only the last 90 days can be queried.")
+            raise ApiError("FailedOperation.NotSupportDate", "Only data within 30 days can be queried.")
         offset, limit = page_param(p)
         to = str(p.get("ToEmailAddress") or "").strip().lower()
         mid = str(p.get("MessageId") or "")
@@ -318,6 +318,7 @@ class SesEmulator:
             "UserClicked": "click" in seen,
             "UserUnsubscribed": "unsubscribe" in seen,
             "UserComplained": "spamreport" in seen,
+            "UserComplainted": "spamreport" in seen,  # the older name Tencent's own example still shows
         }
 
     # --- identities and templates ---
