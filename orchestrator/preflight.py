@@ -87,11 +87,12 @@ class Preflight:
                     "info",
                     "not checked: its account's credentials fail",
                 )
+        # The seed's order (spec section 9): credentials, domain, recipients, template, template-only.
+        await self.check_recipients(list(working))
         for account in working:
             await self.check_template(account)
         for account in working:
             await self.check_template_only(account)
-        await self.check_recipients(list(working))
         self._count_domains(working)
         return self.items
 
@@ -168,6 +169,16 @@ class Preflight:
             detail = await self.sender.get_identity(ident.domain, ident.account)
         except SesError as exc:
             self.add(group, "verified", "fail", f"{exc.code}: {exc.detail}", _fix_for(exc))
+            return
+        changed = "; ".join(f"{r.type} {r.send_domain} = {r.expected_value}" for r in detail.records if not r.ok)
+        if detail.verified and changed:  # verified once, but a record no longer matches: the DNS changed since
+            self.add(
+                group,
+                "verified",
+                "fail",
+                "verified, but its DNS changed since: a record no longer matches",
+                f"restore these DNS records (mail fails SPF/DKIM checks meanwhile): {changed}",
+            )
             return
         if detail.verified:
             self.add(group, "verified", "ok")

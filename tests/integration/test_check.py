@@ -235,3 +235,20 @@ async def test_check_first_line_agrees_with_a_permissive_emulator(tmp_path: Path
         "account default": "the key pair works (2 sender domains)",
         "account marketing": "the key pair works (3 sender domains)",  # the permissive world shares its domains
     }
+
+
+async def test_check_fails_a_verified_domain_whose_dns_changed_since(tmp_path: Path) -> None:
+    """Verified once, its SPF record since replaced (`v=spf1 -all`): not "verified ok", a failure naming the
+    record to restore. The checks run in the seed's order: credentials, domain, recipients, template."""
+    world = good_world()
+    world.identities[1] = IdentityConfig(domain="news.example.com", reputation_level=5, changed_records=["spf"])
+    async with run_emulator(world) as emu:
+        code, out = await run_check(emu, tmp_path, str(write_campaign(tmp_path, 3)), "--json")
+    payload = json.loads(out)
+    assert (code, payload["ok"]) == (1, False)
+    assert failing(payload["items"]) == {("identity news-b", "verified")}
+    (item,) = [i for i in payload["items"] if (i["group"], i["name"]) == ("identity news-b", "verified")]
+    assert "DNS changed since" in item["detail"]
+    assert "TXT news.example.com = v=spf1 include:qcloudmail.com ~all" in item["fix"]
+    groups = list(dict.fromkeys(i["group"].split(" ")[0] for i in payload["items"]))
+    assert groups == ["credentials", "identity", "recipients", "template", "account"]  # account: template-only

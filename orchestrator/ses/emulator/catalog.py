@@ -36,23 +36,24 @@ def get_email_identity(world: World, account: Account, p: dict[str, Any]) -> dic
         raise ApiError("InvalidParameterValue.NotExistDomain", f"Domain {domain} has not been created.")
     ok = ident.verified
 
-    def record(kind: str, name: str, value: str) -> dict[str, Any]:
+    def record(key: str, kind: str, name: str, value: str) -> dict[str, Any]:
+        matches = ok and key not in ident.changed_records
         return {
             "Type": kind,
             "SendDomain": name,
             "ExpectedValue": value,
-            "CurrentValue": value if ok else "",
-            "Status": ok,
+            "CurrentValue": value if matches else ("v=spf1 -all" if ok and key == "spf" else ""),
+            "Status": matches,
         }
 
     return {
         "IdentityType": "DOMAIN",
         "VerifiedForSendingStatus": ok,
         "Attributes": [
-            record("MX", domain, "mxbiz1.qq.com"),
-            record("TXT", domain, "v=spf1 include:qcloudmail.com ~all"),
-            record("TXT", f"qcloud._domainkey.{domain}", "v=DKIM1; k=rsa; p=MIGf..."),
-            record("TXT", f"_dmarc.{domain}", "v=DMARC1; p=none"),
+            record("mx", "MX", domain, "mxbiz1.qq.com"),
+            record("spf", "TXT", domain, "v=spf1 include:qcloudmail.com ~all"),
+            record("dkim", "TXT", f"qcloud._domainkey.{domain}", "v=DKIM1; k=rsa; p=MIGf..."),
+            record("dmarc", "TXT", f"_dmarc.{domain}", "v=DMARC1; p=none"),
         ],
     }
 

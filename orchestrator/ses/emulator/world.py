@@ -6,7 +6,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -62,6 +62,8 @@ class IdentityConfig:
 
     domain: str
     verified: bool = True
+    #: DNS records ("mx", "spf", "dkim", "dmarc") that no longer match since the domain was verified.
+    changed_records: list[Literal["mx", "spf", "dkim", "dmarc"]] = field(default_factory=list)
     sending_enabled: bool = True
     reputation_level: Annotated[int, Field(ge=1, le=MAX_LEVEL)] = 1
     daily_quota: Annotated[int | None, Field(ge=0)] = None  # None: the reputation level's quota
