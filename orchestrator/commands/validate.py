@@ -11,7 +11,7 @@ import click
 from orchestrator.campaign_file import CampaignFileError, Problem, check_campaign_and_rows, read_csv_header
 from orchestrator.campaign_summary import summarize
 from orchestrator.cli import redact
-from orchestrator.core.plan import Mode
+from orchestrator.core.plan import SKIP_WARMUP_MAX_DAILY, Mode
 from orchestrator.core.text import printable
 
 
@@ -66,7 +66,12 @@ def _echo_summary(file: str, s: dict[str, Any]) -> None:
     else:
         days = "  ".join(f"d{d['warmup_day']} {d['daily_cap']:,}/{d['hourly_cap']:,}" for d in s["plan_first_days"])
         _echo(f"  plan        {days}  (per identity, daily/hourly)")
-    _echo(f"  pool        at most {s['pool_multiplier']:g}x the plan of its most advanced identity")
+    if s["mode"] == Mode.SKIP_WARMUP:
+        _echo(f"  pool        at most {SKIP_WARMUP_MAX_DAILY:,} a day for all its identities together")
+    elif s["mode"] == Mode.SHARED:
+        _echo("  pool        the sum of its identities (no ramp to multiply)")
+    else:
+        _echo(f"  pool        at most {s['pool_multiplier']:g}x the plan of its most advanced identity")
     r = s["recipients"]
     _echo(f"  recipients  {r['file']} (columns: {', '.join(r['columns'])}; e-mail in {r['email_column']!r})")
     if "total" in r:

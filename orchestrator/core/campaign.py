@@ -301,6 +301,12 @@ class Campaign(Strict):
                 )
                 msg = f"{where}: no identity has the id {shown(name)} (the identities: {', '.join(sorted(seen))})"
                 raise ValueError(msg)
+        if self.mode is Mode.SKIP_WARMUP and self.content != "signup":
+            msg = (
+                "mode: skip-warmup is allowed only for high-open sign-up mail (content: signup), "
+                f"this campaign's content is {self.content}; use mode: warmup"
+            )
+            raise ValueError(msg)
         if self.mode is Mode.SKIP_WARMUP and (self.plan.target_daily or 0) > SKIP_WARMUP_MAX_DAILY:
             msg = (
                 f"mode: skip-warmup is allowed only at or under {SKIP_WARMUP_MAX_DAILY:,} a day "

@@ -220,8 +220,11 @@ def allocate_pool(
     """Each identity's caps, cut to a fair share of `multiplier x plan(day)` when that binds."""
     own = [identity_caps(plan, mode, d, q) for d, q in zip(warmup_days, daily_quotas, strict=True)]
     if mode in (Mode.SHARED, Mode.SKIP_WARMUP):
-        # No ramp, so no plan to multiply: the pool is the sum of its identities.
+        # No ramp, so no plan to multiply: the pool is the sum of its identities; skip-warmup's 10,000 a
+        # day is the campaign's whole volume (spec section 6), however many identities share it.
         ceiling = Caps(sum(c.daily for c in own), sum(c.hourly for c in own))
+        if mode is Mode.SKIP_WARMUP:
+            ceiling = ceiling.min(Caps(SKIP_WARMUP_MAX_DAILY, SKIP_WARMUP_MAX_DAILY))
     else:
         ceiling = pool_ceiling(plan, warmup_days, multiplier)
     daily = fair_shares(ceiling.daily, [c.daily for c in own], rotate)

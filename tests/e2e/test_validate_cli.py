@@ -150,6 +150,9 @@ def test_validate_broken_campaign_exits_2_and_names_the_place(
     path = folder / "c.yaml"
     if "skip-warmup" in new:
         _edit(path, "target_daily: null", "target_daily: 20000")
+        _edit(
+            path, "start: 2026-12-01", "start: 2026-12-01\ncontent: signup"
+        )  # below the mode line: it keeps its number
     _edit(path, old, new)
     code, output = _validate(str(path))
     assert code == 2
@@ -252,11 +255,21 @@ def test_validate_json_for_a_broken_file(folder: Path) -> None:
 
 
 def test_validate_warns_about_skip_warmup(folder: Path) -> None:
-    """A valid skip-warmup campaign is accepted with a loud warning."""
+    """A valid skip-warmup campaign (sign-up mail) is accepted with a loud warning."""
     _edit(folder / "c.yaml", "mode: warmup ", "mode: skip-warmup ")
+    _edit(folder / "c.yaml", "start: 2026-12-01", "start: 2026-12-01\ncontent: signup")
     code, output = _validate(str(folder / "c.yaml"))
     assert code == 0
     assert "warning: mode skip-warmup sends without a ramp: not recommended" in output
+    assert "pool        at most 10,000 a day for all its identities together" in output
+
+
+def test_validate_refuses_skip_warmup_for_marketing_mail(folder: Path) -> None:
+    """skip-warmup with the default content (marketing) exits 2 on the mode line."""
+    _edit(folder / "c.yaml", "mode: warmup ", "mode: skip-warmup ")
+    code, output = _validate(str(folder / "c.yaml"))
+    assert code == 2
+    assert f"{folder / 'c.yaml'}:4: mode: skip-warmup is allowed only for high-open sign-up mail" in output
 
 
 @pytest.mark.slow

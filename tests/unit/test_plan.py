@@ -202,10 +202,27 @@ def test_campaign_refuses_skip_warmup_above_10000(target_daily: int | None, acce
     """mode skip-warmup is accepted only at or under 10,000 a day (spec section 6)."""
     plan = {"target_daily": target_daily}
     if accepted:
-        assert _campaign(mode="skip-warmup", plan=plan).mode is Mode.SKIP_WARMUP
+        assert _campaign(mode="skip-warmup", content="signup", plan=plan).mode is Mode.SKIP_WARMUP
     else:
         with pytest.raises(ValidationError, match="skip-warmup is allowed only at or under 10,000"):
-            _campaign(mode="skip-warmup", plan=plan)
+            _campaign(mode="skip-warmup", content="signup", plan=plan)
+
+
+def test_campaign_refuses_skip_warmup_for_marketing_mail() -> None:
+    """skip-warmup is for high-open sign-up mail only (spec section 6): marketing content is refused."""
+    with pytest.raises(ValidationError, match=r"skip-warmup is allowed only for high-open sign-up mail"):
+        _campaign(mode="skip-warmup")
+    with pytest.raises(ValidationError, match="content is marketing"):
+        _campaign(mode="skip-warmup", content="marketing")
+
+
+def test_skip_warmup_pool_stays_at_10000_a_day_however_many_identities() -> None:
+    """Three identities in skip-warmup share 10,000 a day between them, never 30,000."""
+    alloc = allocate_pool(Plan(), Mode.SKIP_WARMUP, [1] * 3, [None] * 3, 5)
+    assert alloc.pool.daily == 10_000
+    assert sum(c.daily for c in alloc.identities) == 10_000
+    shared = allocate_pool(Plan(), Mode.SHARED, [1] * 3, [None] * 3, 5)
+    assert shared.pool.daily == 3 * shared.identities[0].daily
 
 
 @pytest.mark.parametrize(
