@@ -301,7 +301,8 @@ class Campaign(Strict):
                 )
                 msg = f"{where}: no identity has the id {shown(name)} (the identities: {', '.join(sorted(seen))})"
                 raise ValueError(msg)
-        if self.mode is Mode.SKIP_WARMUP and self.content != "signup":
+        stored = bool(info.context and info.context.get(STORED))  # submitted by an older release: readable
+        if self.mode is Mode.SKIP_WARMUP and self.content != "signup" and not stored:
             msg = (
                 "mode: skip-warmup is allowed only for high-open sign-up mail (content: signup), "
                 f"this campaign's content is {self.content}; use mode: warmup"

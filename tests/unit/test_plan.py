@@ -367,3 +367,17 @@ def test_default_rows_cover_days_one_to_thirty() -> None:
     """The default rows are contiguous from day 1 to day 30."""
     days = [day for row in DEFAULT_ROWS for day in range(row.first, row.last + 1)]
     assert days == list(range(1, 31))
+
+
+def test_a_stored_skip_warmup_marketing_campaign_stays_readable() -> None:
+    """Submitted by an older release: read back from Redis, it is not refused (its pool keeps to 10,000)."""
+    from orchestrator.core.campaign import STORED
+
+    data = {
+        "name": "t",
+        "mode": "skip-warmup",
+        "identities": [{"id": "a", "from": "a@a.example.com"}],
+        "template": {"id": 1, "subject": "Hello"},
+        "recipients": {"file": "r.csv"},
+    }
+    assert Campaign.model_validate(data, context={STORED: True}).mode is Mode.SKIP_WARMUP
