@@ -74,11 +74,13 @@ def hour_of(ts: float) -> int:
 
 
 def window_hours(now: float, metric: str, window_s: int = WINDOW_S) -> range:
-    """The cohorts a metric's rolling rate reads: the last `window_s`, shifted back one window for late metrics."""
+    """The cohorts a metric's rolling rate reads: the last `window_s`; for a late metric the `window_s`
+    of whole hours whose every send is at least `window_s` old (the current hour's cohort minus the
+    window holds sends up to an hour younger than that, so it is left out too)."""
     last = hour_of(now)
     hours = window_s // HOUR_S
     if metric in LATE:
-        last -= hours
+        last -= hours + 1
     return range(last - hours + 1, last + 1)
 
 

@@ -48,12 +48,12 @@ def test_metric_of_maps_tencent_events(event: str, bounce_type: str, metric: str
     [
         pytest.param("delivered", H - 23, H, id="current-day"),
         pytest.param("accepted", H - 23, H, id="accepted"),
-        pytest.param("open", H - 47, H - 24, id="open-on-sends-a-day-old"),
-        pytest.param("click", H - 47, H - 24, id="click-on-sends-a-day-old"),
+        pytest.param("open", H - 48, H - 25, id="open-on-sends-a-day-old"),
+        pytest.param("click", H - 48, H - 25, id="click-on-sends-a-day-old"),
     ],
 )
 def test_window_hours_cohorts(metric: str, first: int, last: int) -> None:
-    """The rolling window reads the last 24 cohorts; late metrics the 24 before those."""
+    """The rolling window reads the last 24 cohorts; late metrics the 24 whole hours of sends a day old or more."""
     hours = window_hours(NOW, metric)
     assert (hours[0], hours[-1], len(hours)) == (first, last, 24)
     assert hour_of(NOW) == H
@@ -265,3 +265,14 @@ def test_a_processed_event_is_answered_and_not_counted() -> None:
     processed = b'{"event":"processed","bulkId":"m2","email":"a@example.com","timestamp":1700000000}'
     assert parse_body(processed) == []
     assert [e.message_id for e in parse_body(b"[" + processed + b"," + GOOD + b"]")] == ["m1"]
+
+
+def test_the_open_window_reads_only_sends_at_least_a_day_old() -> None:
+    """One minute into an hour, the newest cohort read for opens holds sends 24 h 1 min to 25 h 1 min old."""
+    now = 1_000 * 3600 + 60.0
+    late = window_hours(now, "open")
+    newest_send = late.stop * 3600  # the end of the newest cohort read
+    oldest_send = late.start * 3600
+    assert now - newest_send >= 24 * 3600
+    assert now - oldest_send <= 49 * 3600
+    assert len(late) == 24
