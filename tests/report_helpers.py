@@ -107,10 +107,11 @@ def synthetic_report(
         signals.append(
             {
                 "date": date.isoformat(),
+                "accepted": sent,
                 "delivered": delivered,
-                "hard_bounces": int(delivered * hard),
+                "hard_bounces": int(sent * hard),
                 "soft_bounces": int(delivered * rng.uniform(0.005, 0.015)),
-                "complaints": int(delivered * complaint),
+                "complaints": int(sent * complaint),
                 "opens": int(delivered * opens),
                 "clicks": int(delivered * opens * 0.12),
                 "unsubscribes": int(delivered * 0.002),

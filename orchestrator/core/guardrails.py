@@ -12,9 +12,9 @@ from pydantic import Field, PlainValidator, model_validator
 from orchestrator.core.evidence import DEFAULT_Z, Line
 from orchestrator.core.strict import Strict
 
-#: Hard bounces, in percent of delivered mail: (hold the warm-up step, pause the campaign).
+#: Hard bounces, in percent of the mail Tencent accepted: (hold the warm-up step, pause the campaign).
 HARD_BOUNCE_PCT = (5.0, 10.0)
-#: Spam complaints, in percent of delivered mail: (hold the step, pause the campaign).
+#: Spam complaints, in percent of the mail Tencent accepted: (hold the step, pause the campaign).
 COMPLAINT_PCT = (0.1, 0.3)
 #: Opens below this percent of delivered mail hold the step.
 OPEN_HOLD_PCT = 50.0

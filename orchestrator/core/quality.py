@@ -18,7 +18,7 @@ from typing import Any, Final
 from orchestrator.core.evidence import DEFAULT_Z, Line, judge
 from orchestrator.core.guardrails import default_lines
 
-#: The metrics, in the order they are shown; `accepted` is their denominator.
+#: The metrics, in the order they are shown; `accepted` is their denominator, `delivered` that of the late ones.
 METRICS: Final = (
     "delivered",
     "deferred",
@@ -92,7 +92,8 @@ def quality_hours(now: float, window_s: int = WINDOW_S) -> range:
 
 @dataclass(frozen=True, slots=True)
 class Figure:
-    """One metric over its window: count, sample (accepted of the same cohorts), rate and its guardrail line."""
+    """One metric over its window: count, sample (accepted of the same cohorts; delivered for opens and
+    clicks), rate and its guardrail line."""
 
     count: int
     sample: int
@@ -164,10 +165,12 @@ def quality(
     """
     current = window_sums(buckets, window_hours(now, ACCEPTED, window_s))
     late = window_sums(buckets, window_hours(now, "open", window_s))
-    figures = {}
+    figures: dict[str, Figure] = {}
     for metric in METRICS:
-        sums = late if metric in LATE else current
-        figures[metric] = Figure(sums.get(metric, 0), sums.get(ACCEPTED, 0), lines.get(metric), z)
+        if metric in LATE:  # opens and clicks per mail delivered (a bounce is judged on its own line)
+            figures[metric] = Figure(late.get(metric, 0), late.get("delivered", 0), lines.get(metric), z)
+        else:  # per mail Tencent accepted
+            figures[metric] = Figure(current.get(metric, 0), current.get(ACCEPTED, 0), lines.get(metric), z)
     return Quality(window_s, current.get(ACCEPTED, 0), figures)
 
 

@@ -334,3 +334,19 @@ def test_a_run_that_ended_paused_never_says_the_campaign_had_nothing_left_to_do(
     html = render_report(data)
     assert "the campaign paused, and nothing resumes a simulation: 27 of the days asked for left unused" in html
     assert "nothing left to do" not in html
+
+
+def test_signal_rates_use_the_denominators_the_guardrails_judge_on() -> None:
+    """Hard bounces and complaints per accepted mail, opens per delivered: 12 hard bounces of 240 accepted
+    (222 delivered) is 5 %, not 5.4 %; 111 opens of 222 delivered is 50 %."""
+    data = synthetic_report(days=1, identities=1)
+    day = data["signals"][0]["date"]
+    data["signals"] = [
+        {"date": day, "accepted": 240, "delivered": 222, "hard_bounces": 12, "soft_bounces": 6, "complaints": 0}
+        | {"opens": 111, "clicks": 10, "unsubscribes": 0}
+    ]
+    html = render_report(data)
+    row = html.split(f"<td>{day}</td>", 1)[1].split("</tr>", 1)[0]
+    assert re.findall(r'<td class="n[^"]*">([^<]+)</td>', row)[-3:] == ["5%", "0%", "50%"]
+    assert "% of accepted" in html
+    assert "in percent of the mail Tencent accepted" in html

@@ -165,11 +165,8 @@ def _status_strip(frame: Frame, dates: Sequence[dt.date], statuses: dict[dt.date
 def hourly_chart(
     chart_id: str, title: str, midnights: Sequence[dt.datetime], rows: Sequence[HourRow], marks: Sequence[Mark] = ()
 ) -> str:
-    """Sends in every hour of the period as thin bars, the hour's planned cap as a step line, `marks` at their time.
-
-    `midnights` are the starts of the period's local days and the end of the last one: a day is not
-    always 24 hours long where clocks change.
-    """
+    """Sends in every hour as thin bars, the hour's planned cap as a step line, `marks` at their time;
+    `midnights` are the starts of the local days and the end of the last one (a day is not always 24 hours)."""
     origin = midnights[0] if midnights else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     # Differences taken in UTC: two times of one zone object subtract as wall-clock times.
     utc_origin = origin.astimezone(dt.UTC)
@@ -357,7 +354,12 @@ class Threshold:
 
 
 def rate_chart(
-    chart_id: str, title: str, dates: Sequence[dt.date], series: Sequence[Series], thresholds: Sequence[Threshold]
+    chart_id: str,
+    title: str,
+    dates: Sequence[dt.date],
+    series: Sequence[Series],
+    thresholds: Sequence[Threshold],
+    per: str = "delivered",
 ) -> str:
     """Daily rates in percent as lines with markers, each guardrail as a labelled dashed line."""
     width = 372
@@ -373,7 +375,7 @@ def rate_chart(
         if any(v is not None for v in s.values)
     )
     out = [open_svg(frame, chart_id, title, (desc or "no deliveries to measure") + "."), legend(placed)]
-    out.append(y_axis(frame, ticks, "% of delivered", fmt=pct))
+    out.append(y_axis(frame, ticks, f"% of {per}", fmt=pct))
     n = len(dates)
     for t in thresholds:
         y, right = frame.y(t.value), frame.left + frame.plot_w

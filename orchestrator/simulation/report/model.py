@@ -49,7 +49,8 @@ class DomainRow:
 @dataclass(frozen=True, slots=True)
 class SignalRow:
     day: dt.date
-    delivered: int
+    accepted: int  # the denominator of bounces, complaints and unsubscribes (as the guardrails judge them)
+    delivered: int  # the denominator of opens and clicks
     hard_bounces: int
     soft_bounces: int
     complaints: int
@@ -197,7 +198,16 @@ def _signals(data: dict[str, Any]) -> list[SignalRow]:
             day,
             *(
                 as_int(r.get(k))
-                for k in ("delivered", "hard_bounces", "soft_bounces", "complaints", "opens", "clicks", "unsubscribes")
+                for k in (
+                    "accepted",
+                    "delivered",
+                    "hard_bounces",
+                    "soft_bounces",
+                    "complaints",
+                    "opens",
+                    "clicks",
+                    "unsubscribes",
+                )
             ),
         )
         for r in _rows(data, "signals")

@@ -222,11 +222,15 @@ def signals(data: ReportData) -> str:
     rows = [by_day.get(d) for d in data.dates]
 
     def rates(field: str) -> list[float | None]:
-        return [None if r is None else _ratio(getattr(r, field), r.delivered) for r in rows]
+        per = "delivered" if field in ("opens", "clicks") else "accepted"
+        return [None if r is None else _ratio(getattr(r, field), getattr(r, per)) for r in rows]
 
     out = ['<section id="signals" class="card chart-section"><h2>Signals</h2>']
     out.append(
-        '<p class="lead">Rates are per day over all identities, in percent of delivered messages.'
+        '<p class="lead">Rates are per day of send over all identities: bounces, complaints and unsubscribes'
+        " in percent of the mail Tencent accepted, opens and clicks in percent of the mail delivered, as the"
+        " guardrails count them. The guardrails judge each identity over its rolling window on a confidence"
+        " bound, so a day's rate above a line does not by itself hold or pause."
         f" Guardrails: hard bounces hold the step above {pct(HARD_BOUNCE_PCT[0])}"
         f" and pause above {pct(HARD_BOUNCE_PCT[1])}; complaints hold above {pct(COMPLAINT_PCT[0])}"
         f" and pause above {pct(COMPLAINT_PCT[1])}; marketing mail opening below {pct(OPEN_HOLD_PCT)}"
@@ -257,6 +261,7 @@ def _signal_panels(dates: list[dt.date], rates: Callable[[str], list[float | Non
                 charts.Threshold(hold, HARD_BOUNCE_PCT[0], charts.HOLD),
                 charts.Threshold(pause, HARD_BOUNCE_PCT[1], charts.PAUSE),
             ],
+            per="accepted",
         ),
         charts.rate_chart(
             "rate-complaint",
@@ -270,6 +275,7 @@ def _signal_panels(dates: list[dt.date], rates: Callable[[str], list[float | Non
                 charts.Threshold(hold, COMPLAINT_PCT[0], charts.HOLD),
                 charts.Threshold(pause, COMPLAINT_PCT[1], charts.PAUSE),
             ],
+            per="accepted",
         ),
         charts.rate_chart(
             "rate-open",
@@ -301,6 +307,7 @@ def _signal_table(data: ReportData) -> str:
         f"<th>{h}</th>"
         for h in (
             "Date",
+            "Accepted",
             "Delivered",
             "Hard",
             "Soft",
@@ -315,12 +322,21 @@ def _signal_table(data: ReportData) -> str:
     )
     body = []
     for r in sorted(data.signals, key=lambda r: r.day):
-        counts = (r.delivered, r.hard_bounces, r.soft_bounces, r.complaints, r.opens, r.clicks, r.unsubscribes)
+        counts = (
+            r.accepted,
+            r.delivered,
+            r.hard_bounces,
+            r.soft_bounces,
+            r.complaints,
+            r.opens,
+            r.clicks,
+            r.unsubscribes,
+        )
         body.append(
             f"<tr><td>{r.day.isoformat()}</td>"
             + "".join(f'<td class="n">{count(c)}</td>' for c in counts)
-            + _rate_cell(r.hard_bounces, r.delivered, *HARD_BOUNCE_PCT)
-            + _rate_cell(r.complaints, r.delivered, *COMPLAINT_PCT)
+            + _rate_cell(r.hard_bounces, r.accepted, *HARD_BOUNCE_PCT)
+            + _rate_cell(r.complaints, r.accepted, *COMPLAINT_PCT)
             + _rate_cell(r.opens, r.delivered, OPEN_HOLD_PCT, None, below=True)
             + "</tr>"
         )

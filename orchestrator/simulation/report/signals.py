@@ -14,6 +14,7 @@ from orchestrator.store.feedback import FeedbackStore
 
 #: The store's metrics, by the name the report gives them.
 SIGNAL_NAMES: Final = {
+    "accepted": "accepted",
     "delivered": "delivered",
     "hard_bounce": "hard_bounces",
     "soft_bounce": "soft_bounces",
