@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.core.evidence import Verdict, judge
+from orchestrator.core.evidence import Verdict, judge, worst
 from orchestrator.core.quality import Quality
 
 
@@ -81,7 +81,12 @@ def decide(identity: str, q: Quality) -> IdentityGuard:
         if fig.line is None:
             continue
         sample = fig.sample if fed or not fig.line.low_is_bad else 0
-        verdicts[metric] = judge(fig.line, min(fig.count, sample), sample, fig.z)
+        verdict = judge(fig.line, min(fig.count, sample), sample, fig.z)
+        late = q.settled.get(metric)
+        if late is not None and late.line is not None:  # the worse of the current and the settled window
+            settled = judge(late.line, min(late.count, late.sample), late.sample, late.z)
+            verdict = worst([verdict, settled]) or verdict
+        verdicts[metric] = verdict
     return IdentityGuard(identity, verdicts)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from orchestrator.core.evidence import DEFAULT_Z, Line, judge
@@ -48,6 +48,10 @@ SETTLING: Final = frozenset({"delivered", "dropped", "hard_bounce", "soft_bounce
 SUPPRESSING: Final = {"unsubscribe": "domain", "complaint": "all", "hard_bounce": "all"}
 #: Metrics that are judged only on sends old enough for them to have arrived.
 LATE: Final = frozenset({"open", "click"})
+#: Metrics judged at once on the current window (a lower bound while their events still arrive: a
+#: complaint comes minutes to a day after its mail) and again on the settled window of sends a day
+#: old, where every event has had its time: the worse verdict of the two stands.
+SETTLING_LATE: Final = frozenset({"complaint"})
 HOUR_S: Final = 3600
 WINDOW_S: Final = 86_400
 #: The guardrail lines (core/guardrails.py owns them; a campaign file may change them) by metric.
@@ -138,16 +142,24 @@ class Quality:
     window_s: int
     accepted: int
     metrics: dict[str, Figure]
+    #: SETTLING_LATE metrics over the late window: sends a day old or more, every event arrived.
+    settled: dict[str, Figure] = field(default_factory=dict)
 
     def flags(self) -> dict[str, str]:
-        """Metric -> "hold" or "pause", for the metrics past a guardrail."""
-        return {m: f for m, fig in self.metrics.items() if (f := fig.flag()) is not None}
+        """Metric -> "hold" or "pause", for the metrics past a guardrail (on either of their windows)."""
+        out = {m: f for m, fig in self.metrics.items() if (f := fig.flag()) is not None}
+        for m, fig in self.settled.items():
+            f = fig.flag()
+            if f is not None and (m not in out or out[m] == "hold"):
+                out[m] = f
+        return out
 
     def as_json(self) -> dict[str, Any]:
         return {
             "window_s": self.window_s,
             "accepted": self.accepted,
             "metrics": {m: f.as_json() for m, f in self.metrics.items()},
+            "settled": {m: f.as_json() for m, f in self.settled.items()},
         }
 
 
@@ -171,7 +183,8 @@ def quality(
             figures[metric] = Figure(late.get(metric, 0), late.get("delivered", 0), lines.get(metric), z)
         else:  # per mail Tencent accepted
             figures[metric] = Figure(current.get(metric, 0), current.get(ACCEPTED, 0), lines.get(metric), z)
-    return Quality(window_s, current.get(ACCEPTED, 0), figures)
+    settled = {m: Figure(late.get(m, 0), late.get(ACCEPTED, 0), lines.get(m), z) for m in sorted(SETTLING_LATE)}
+    return Quality(window_s, current.get(ACCEPTED, 0), figures, settled)
 
 
 def summary_line(q: Quality) -> str:

@@ -148,7 +148,8 @@ async def test_signup_open_warning_once_a_day(pipe: Pipeline) -> None:
     await pipe.redis.hset(
         keys.FB_COHORTS,
         mapping={
-            f"{sent_hour}|accepted|i|t-id0": 400,
+            f"{sent_hour}|accepted|i|t-id0": 410,
+            f"{sent_hour}|delivered|i|t-id0": 400,  # opens are judged per delivered mail
             f"{sent_hour}|open|i|t-id0": 200,
             f"{recent}|accepted|i|t-id0": 10,  # sends of the last hour: Tencent's events come in
             f"{recent}|delivered|i|t-id0": 10,

@@ -98,3 +98,19 @@ def test_opens_are_judged_per_delivered_mail() -> None:
     cohort = {"accepted": 6000, "delivered": 5400, "open": 2857}
     verdict = decide("id1", quality({OLD: cohort, HOUR: {"accepted": 1, "delivered": 1}}, NOW)).verdicts["open"]
     assert (verdict.level, verdict.sample) == ("ok", 5400)
+
+
+def test_complaints_are_judged_again_once_every_complaint_has_arrived() -> None:
+    """A steady sender at 0.5 % complaints: in the last day's sends only about half their complaints are in
+    yet (0.25 %, under the pause line); the sends a day old show all of them: the campaign pauses."""
+    recent = {h: {"accepted": 1000, "complaint": 2 + (h % 2), "delivered": 990} for h in range(HOUR - 22, HOUR + 1)}
+    settled = {h: {"accepted": 1000, "complaint": 5, "delivered": 990} for h in range(OLD - 23, OLD + 1)}
+    guard = decide("id1", quality({**settled, **recent}, NOW))
+    q = quality({**settled, **recent}, NOW)
+    assert q.metrics["complaint"].rate is not None
+    assert q.metrics["complaint"].rate < 0.003
+    assert guard.verdicts["complaint"].level == "pause"
+    assert guard.verdicts["complaint"].sample == 24_000  # the settled window's sends
+    assert q.flags()["complaint"] == "pause"
+    fresh_only = decide("id1", quality(recent, NOW))
+    assert fresh_only.verdicts["complaint"].level != "pause"
