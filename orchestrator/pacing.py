@@ -28,7 +28,7 @@ from orchestrator.core.decisions import (
 from orchestrator.core.guard import IdentityGuard, event_data
 from orchestrator.core.ledger_state import STATES
 from orchestrator.core.plan import Caps
-from orchestrator.core.progress import close_day, effective_day
+from orchestrator.core.progress import close_day, effective_day, quota_hold
 from orchestrator.core.quality import FOLLOWUP_AFTER_S
 from orchestrator.core.sending import Sender
 from orchestrator.guarding import Guard
@@ -233,6 +233,7 @@ class Pacer:
                 daily_cap=state.open_cap,
                 warmup_day=after.warmup_day,
                 **(event_data(held[0]) if held and etype == "day_held" else {}),
+                **(quota_hold(sent, state.open_cap, state.quota) if not held and etype == "day_held" else {}),
             )
         refreshed = await identities.load(self.redis, state.id)
         assert refreshed is not None
@@ -267,15 +268,15 @@ class Pacer:
         for i in ids:
             states[i] = await self._roll_day(states[i], spec, lt.date, now, guards.get(i))
         _, _, alloc = budget_now(spec, states, now)
+        _, _, plain = budget_now(spec, states, now, quotas=False)  # what each day counts against
         share = spec.shaping.max_domain_share if spec.mode.value == "warmup" else 0.0
         order = list(range(len(ids)))
         k = self._rotation % len(ids)
         order = order[k:] + order[:k]
         await self._hour_summary(rec, lt, now)
         for n in order:
-            if not await self._grant_identity(
-                rec, ck, ids[n], alloc.identities[n], alloc.pool, share, lt, states, now, report
-            ):
+            caps = (alloc.identities[n], plain.identities[n].daily)
+            if not await self._grant_identity(rec, ck, ids[n], caps, alloc.pool, share, lt, states, now, report):
                 return
 
     async def _grant_identity(
@@ -283,7 +284,7 @@ class Pacer:
         rec: campaigns.CampaignRecord,
         ck: keys.CampaignKeys,
         identity: str,
-        caps: Caps,
+        own: tuple[Caps, int],
         pool: Caps,
         share: float,
         lt: LocalTime,
@@ -291,20 +292,20 @@ class Pacer:
         now: float,
         report: TickReport,
     ) -> bool:
-        """Grant what one identity may send now for one campaign; False when the campaign stopped."""
-        state = states[identity]
+        """Grant what one identity may send now for one campaign; False when the campaign stopped. `own`:
+        its caps now, and the daily cap its day counts against (without Tencent's quota: `budget_now`)."""
+        state, (caps, day_cap) = states[identity], own
         if state.stopped_until > now:
             report.wait_for(state.stopped_until - now)
             return True
         today = lt.date.isoformat()
-        if state.open_date != today or state.open_cap != caps.daily:
-            await identities.save_progress(self.redis, identity, state.progress, today, caps.daily)
+        if state.open_date != today or state.open_cap != day_cap:
+            await identities.save_progress(self.redis, identity, state.progress, today, day_cap)
             states[identity] = state = await identities.load(self.redis, identity) or state
         day = effective_day(state.progress, lt.date, rec.spec.plan.progress_rules(rec.spec.mode))
         minutes = self._deferral_minutes
-        groups = await group_state.shaping_limits(self.redis, rec.cid, rec.spec, identity, day, caps, now, minutes)
         limits = Limits(
-            groups=groups,
+            groups=await group_state.shaping_limits(self.redis, rec.cid, rec.spec, identity, day, caps, now, minutes),
             identity=caps,
             pool=pool,
             account_interval_s=1.0 / self.config.account_rate_per_s,

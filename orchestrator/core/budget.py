@@ -22,13 +22,19 @@ class IdentityStanding(Protocol):
 
 
 def budget_now(
-    spec: Campaign, states: Mapping[str, IdentityStanding], now: float
+    spec: Campaign, states: Mapping[str, IdentityStanding], now: float, quotas: bool = True
 ) -> tuple[LocalTime, list[int], PoolAllocation]:
-    """The same caps the pacer uses at `now`: effective warm-up days, fair shares, pool ceiling."""
+    """The same caps the pacer uses at `now`: effective warm-up days, fair shares, pool ceiling.
+
+    `quotas` False: without Tencent's daily quotas, the caps a day counts against (a day held down by
+    the quota proves no more volume than it sent: the warm-up day does not run ahead of it).
+    """
     lt = local_time(now, spec.zone, spec.window)
     rules = spec.plan.progress_rules(spec.mode)
     ids = [i.id for i in spec.identities]
     days = [effective_day(states[i].progress, lt.date, rules) if i in states else 1 for i in ids]
-    quotas = [states[i].quota if i in states else None for i in ids]
-    alloc = allocate_pool(spec.build_plan(), spec.mode, days, quotas, spec.pool.multiplier, rotate=lt.date.toordinal())
+    daily_quotas = [states[i].quota if i in states and quotas else None for i in ids]
+    alloc = allocate_pool(
+        spec.build_plan(), spec.mode, days, daily_quotas, spec.pool.multiplier, rotate=lt.date.toordinal()
+    )
     return lt, days, alloc

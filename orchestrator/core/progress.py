@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 #: The largest warm-up day an identity may start at or reach: a campaign file's `warmup_day` is refused
 #: above it, a day closed there stays there, and a stored state is read within it.
@@ -78,3 +79,15 @@ def close_day(
     if day_counts(sent, daily_cap, rules) and not hold:
         return IdentityProgress(min(base + 1, MAX_WARMUP_DAY), day, progress.held_days)
     return IdentityProgress(base, day, progress.held_days + 1)
+
+
+def quota_hold(sent: int, daily_cap: int, quota: int | None) -> dict[str, Any]:
+    """The `day_held` fields of a day too small to count because Tencent's daily quota kept it under the
+    plan's cap it counts against (empty when the quota was not the cause)."""
+    if quota is None or quota >= daily_cap:
+        return {}
+    reason = (
+        f"sent {sent:,} of its daily cap {daily_cap:,}: Tencent's quota of {quota:,} a day keeps it under"
+        " the share a day needs to advance (the warm-up waits for a higher reputation level)"
+    )
+    return {"daily_quota": quota, "reason": reason}

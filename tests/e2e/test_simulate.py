@@ -60,13 +60,17 @@ def test_simulate_totals_match_the_emulator_log(simulation: Path) -> None:
 
 
 def test_simulate_example_advances_and_reports_the_unused_days(simulation: Path) -> None:
-    """The example's healthy list: no pause, every closed day with sends advanced, and the unused days named."""
+    """The example's healthy list: no pause, every closed day with sends advanced but the days Tencent's
+    quota held down (news-a at 500 a day from its second day), and the unused days named."""
     summary = read_summary(simulation)
     assert summary["state"] == "completed"
     assert summary["pauses"] == []
     closed = [d for d in summary["days"] if d["day_closed"] and d["sent"]]
     assert closed
-    assert all(d["advanced"] and d["held_reason"] is None for d in closed)
+    quota_held = [d for d in closed if not d["advanced"]]
+    assert all(d["advanced"] and d["held_reason"] is None for d in closed if d not in quota_held)
+    assert [(d["identity"], d["warmup_day"]) for d in quota_held] == [("news-a", 2)]
+    assert "Tencent's quota of 500 a day" in quota_held[0]["held_reason"]
     used = len({d["date"] for d in summary["days"]})
     assert f"{30 - used} of the days asked for left unused" in (simulation / "report.html").read_text(encoding="utf-8")
 

@@ -117,3 +117,25 @@ async def test_a_quota_read_the_budget_refuses_is_made_once_its_slot_frees(
     state = await identities.load(redis, campaign.identities[0].id)
     assert state is not None
     assert state.live_quota == 500
+
+
+async def test_days_held_down_by_the_quota_do_not_advance_the_warm_up(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """At Tencent's 500 a day, day 1 (plan 1,000) counts, day 2 (plan 1,500) does not: the warm-up waits on
+    day 2 instead of climbing to caps the domain never sent, to jump there once its level rises."""
+    path = write_campaign(tmp_path, 3000, identities=1)
+    campaign, fp = load(path)
+    await submit(redis, campaign, fp, START, str(path))
+    times = await _run_level_one(
+        redis_url, campaign.identities[0].domain, VirtualClock(START), START + 3 * 86400 + 60, "UTC"
+    )
+    assert [per_local_day(times)[d] for d in ("2026-12-01", "2026-12-02", "2026-12-03")] == [500, 500, 500]
+    state = await identities.load(redis, campaign.identities[0].id)
+    assert state is not None
+    assert state.progress.warmup_day == 2
+    steps = [(e.type, e.data.get("date")) for e in await events.read(redis) if e.type in ("day_advanced", "day_held")]
+    assert steps == [("day_advanced", "2026-12-01"), ("day_held", "2026-12-02"), ("day_held", "2026-12-03")]
+    held = next(e for e in await events.read(redis) if e.type == "day_held")
+    assert held.data["daily_quota"] == "500"
+    assert "Tencent's quota of 500 a day" in held.data["reason"]
