@@ -38,7 +38,9 @@ def _default_out(name: str) -> Path:
     help="Virtual seconds per real second (at least 1); without it, as fast as the machine goes.",
 )
 @click.option(
-    "--sample", type=FiniteFloatRange(0, 1, min_open=True), help="Scale recipients and caps by F, 0 < F <= 1."
+    "--sample",
+    type=FiniteFloatRange(0, 1, min_open=True),
+    help="Scale recipients, caps and the guardrails' minimum samples by F, 0 < F <= 1.",
 )
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 16), help="arq workers side by side.")
 @click.pass_context

@@ -90,7 +90,11 @@ async def run_simulation(
     note = ""
     if sample is not None and sample < 1:
         spec = sample_campaign(spec, sample, out)
-        note = f"Sampled preview: recipients and caps scaled by {sample:g} (simulate --sample {sample:g})."
+        note = (
+            f"Sampled preview: recipients, caps and the guardrails' minimum samples scaled by {sample:g} "
+            f"(simulate --sample {sample:g}); on fewer sends a rate's confidence bound is wider, so a "
+            "guardrail acts later than in the full run."
+        )
     start = _start_time(spec, today or date.today())  # noqa: DTZ011 - a default for the report's calendar only
     clock = VirtualClock(start)
     wall0 = time.perf_counter()

@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 
 from orchestrator.core.campaign import Campaign
+from orchestrator.core.guardrails import CeilingSpec, FloorSpec, GuardrailsSpec, default_lines
 from orchestrator.recipients import open_recipients
 
 
@@ -38,4 +39,21 @@ def sample_campaign(spec: Campaign, fraction: float, out: Path) -> Campaign:
         for i in spec.identities
     ]
     recips = spec.recipients.model_copy(update={"file": sampled.resolve(), "encoding": "utf-8"})
-    return spec.model_copy(update={"plan": plan, "identities": idents, "recipients": recips})
+    guardrails = _scaled_samples(spec, fraction)
+    return spec.model_copy(update={"plan": plan, "identities": idents, "recipients": recips, "guardrails": guardrails})
+
+
+def _scaled_samples(spec: Campaign, fraction: float) -> GuardrailsSpec:
+    """The guardrails with each line's minimum sample scaled like the sends, so a line is judged at the
+    same point of the sampled run as of the full one (its confidence bound is still wider on fewer sends)."""
+    defaults = {line.metric: line for line in default_lines(spec.content)}
+    g = spec.guardrails
+    parts: dict[str, CeilingSpec | FloorSpec] = {"hard_bounce": g.hard_bounce, "complaint": g.complaint, "open": g.open}
+    return g.model_copy(
+        update={
+            name: part.model_copy(
+                update={"min_sample": max(1, round((part.min_sample or defaults[name].min_sample) * fraction))}
+            )
+            for name, part in parts.items()
+        }
+    )

@@ -73,3 +73,24 @@ def test_a_sample_of_an_export_keeps_its_cells_as_written(campaign: Path) -> Non
         cells = [c for _, c in read.records()]
     assert [c[1] for c in cells] == [f"-u{n}@x.example" for n in range(1, 40)]
     assert {c[3] for c in cells} == {"'-note"}
+
+
+def test_a_sample_scales_the_guardrails_minimum_samples_with_the_sends(campaign: Path) -> None:
+    """At --sample 0.25 a line is judged from a quarter of its minimum sample (the file's own or the default),
+    so a guardrail that holds the full run is not silenced by a sample that never reaches it."""
+    from orchestrator.campaign_file import load_campaign
+    from orchestrator.core.guardrails import CeilingSpec
+    from orchestrator.simulation.sample import sample_campaign
+
+    spec = load_campaign(campaign)
+    spec = spec.model_copy(
+        update={"guardrails": spec.guardrails.model_copy(update={"complaint": CeilingSpec(min_sample=1000)})}
+    )
+    lines = {line.metric: line for line in sample_campaign(spec, 0.25, campaign.parent).guardrails.lines("marketing")}
+    full = {line.metric: line for line in spec.guardrails.lines("marketing")}
+    assert {m: line.min_sample for m, line in lines.items()} == {
+        "hard_bounce": full["hard_bounce"].min_sample // 4,
+        "complaint": 250,
+        "open": full["open"].min_sample // 4,
+    }
+    assert lines["complaint"].pause == full["complaint"].pause
