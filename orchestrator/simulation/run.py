@@ -29,7 +29,7 @@ from orchestrator.ses.emulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Run
 from orchestrator.settings import Settings
 from orchestrator.simulation.budget import VirtualCallBudget
 from orchestrator.simulation.outputs import DayRecorder, Finished, api_calls, summarise, write_outputs
-from orchestrator.simulation.sample import sample_campaign
+from orchestrator.simulation.sample import sample_campaign, sample_note
 from orchestrator.simulation.timeline import read_timeline
 from orchestrator.simulation.virtual_run import VirtualRun
 from orchestrator.simulation.world import build_world
@@ -90,11 +90,7 @@ async def run_simulation(
     note = ""
     if sample is not None and sample < 1:
         spec = sample_campaign(spec, sample, out)
-        note = (
-            f"Sampled preview: recipients, caps and the guardrails' minimum samples scaled by {sample:g} "
-            f"(simulate --sample {sample:g}); on fewer sends a rate's confidence bound is wider, so a "
-            "guardrail acts later than in the full run."
-        )
+        note = sample_note(sample)
     start = _start_time(spec, today or date.today())  # noqa: DTZ011 - a default for the report's calendar only
     clock = VirtualClock(start)
     wall0 = time.perf_counter()

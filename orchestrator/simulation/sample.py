@@ -57,3 +57,12 @@ def _scaled_samples(spec: Campaign, fraction: float) -> GuardrailsSpec:
             for name, part in parts.items()
         }
     )
+
+
+def sample_note(fraction: float) -> str:
+    """The report's and the summary's word on a sampled run."""
+    return (
+        f"Sampled preview: recipients, caps and the guardrails' minimum samples scaled by {fraction:g} "
+        f"(simulate --sample {fraction:g}); on fewer sends a rate's confidence bound is wider, so a "
+        "guardrail acts later than in the full run."
+    )
