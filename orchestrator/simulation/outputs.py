@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from orchestrator.core.addresses import parse_from_address
 from orchestrator.core.budget import budget_now
-from orchestrator.core.calendar import local_time
+from orchestrator.core.calendar import local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.domains import address_group
 from orchestrator.core.progress import ProgressRules, day_counts
@@ -233,10 +233,13 @@ async def write_outputs(out: Path, run: Finished) -> None:
 def _hour_rows(run: Finished, hours: Counter[tuple[str, str]]) -> list[dict[str, Any]]:
     """Each recorded day's hours, per identity: the planned hourly cap against what was sent."""
     rows = []
+    zone = run.spec.zone
     for d, per_ident in sorted(run.recorder.days.items()):
-        day0 = datetime.fromisoformat(d).replace(tzinfo=run.spec.zone)
-        for h in range(24):
-            t = (day0 + timedelta(hours=h)).isoformat()
+        day = date.fromisoformat(d)
+        # Every hour the local day really has, stepped in UTC: 25 on a fall-back day (its repeated hour
+        # is a second row, with its own UTC offset, as the sends are keyed), 23 on a spring-forward day.
+        for at in range(int(start_of(day, zone)), int(start_of(day + timedelta(days=1), zone)), 3600):
+            t = datetime.fromtimestamp(at, tz=zone).isoformat()
             for ident, info in per_ident.items():
                 actual = hours.get((t, ident), 0)
                 if actual or info["hourly_cap"]:

@@ -132,3 +132,26 @@ def test_a_logged_send_is_credited_to_its_own_identity_never_to_one_whose_addres
         idents[0].id,
     ]
     assert _identity_of(spec, "news@acme.c") == "?"
+
+
+def test_the_hourly_rows_keep_both_hours_of_a_fall_back_day() -> None:
+    """New York, 2026-11-01: 01:00 comes twice (-04:00, then -05:00). Both are rows with their own sends,
+    the day has 25 hours, and the next day 24."""
+    from collections import Counter
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    from orchestrator.simulation.outputs import _hour_rows
+
+    info = {"warmup_day": 1, "daily_cap": 100, "hourly_cap": 10}
+    run = SimpleNamespace(
+        recorder=SimpleNamespace(days={"2026-11-01": {"a": info}, "2026-11-02": {"a": info}}),
+        spec=SimpleNamespace(zone=ZoneInfo("America/New_York")),
+    )
+    sent = Counter({("2026-11-01T01:00:00-04:00", "a"): 40, ("2026-11-01T01:00:00-05:00", "a"): 7})
+    rows = _hour_rows(run, sent)  # type: ignore[arg-type]
+    first = [r for r in rows if r["t"].startswith("2026-11-01")]
+    assert len(first) == 25
+    assert len(rows) == 49
+    assert [r["actual"] for r in first if r["t"].startswith("2026-11-01T01:00")] == [40, 7]
+    assert sum(r["actual"] for r in rows) == 47
