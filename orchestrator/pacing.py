@@ -215,6 +215,7 @@ class Pacer:
                 state.open_date,
                 day,
                 rules.advance_min_fraction,
+                f"the identity's day was held: {held[0].reason(state.id)}" if held else None,
             )
         if sent > 0:
             etype = (

@@ -209,8 +209,11 @@ async def roll(
     closed_date: str,
     identity_day: int,
     min_fraction: float,
+    hold: str | None = None,
 ) -> dict[str, str]:
-    """The identity's day closed: each group that sent or has a state moves on or stays (why, per group)."""
+    """The identity's day closed: each group that sent or has a state moves on or stays (why, per group).
+
+    `hold`: why a guardrail held the identity's day; then no group's own day advances either."""
     ik = keys.IdentityKeys(identity)
     sent = {
         str(g): whole(str(n), f"group sends {identity}/{g}")
@@ -222,7 +225,7 @@ async def roll(
     for group in sorted(set(sent) | set(states)):
         state = states.get(group) or start_group(identity_day)
         cap = plan.caps(state.day).min(identity_caps).daily
-        after, why = roll_day(state, sent.get(group, 0), cap, min_fraction, None)
+        after, why = roll_day(state, sent.get(group, 0), cap, min_fraction, hold)
         rolled[group] = encode(after)
         if why:
             held[group] = why

@@ -29,6 +29,19 @@ async def test_roll_moves_each_group_on_its_own_sends(redis: Redis) -> None:
     assert held == {"google": "sent 700 of its cap 1,500"}
 
 
+async def test_a_day_the_guardrails_held_moves_no_group_on(redis: Redis) -> None:
+    """The identity's day was held (hard bounces): every group stays on its own day too, whatever it sent,
+    with the identity's reason; a group new that day starts at the identity's day."""
+    ik = keys.IdentityKeys(IDENTITY)
+    await redis.hset(ik.groups, "naver", group_state.encode(GroupState(day=1)))
+    await redis.hset(ik.group_day("2026-12-01"), mapping={"naver": 900, "kakao": 1000})
+    why = "the identity's day was held: hard_bounce on g-id0: 7.00 % of 2,000 sends"
+    held = await group_state.roll(redis, IDENTITY, PLAN, Caps(2000, 400), "2026-12-01", 3, 0.5, why)
+    states = await group_state.load(redis, IDENTITY)
+    assert {g: s.day for g, s in states.items()} == {"naver": 1, "kakao": 3}
+    assert held == {"naver": why, "kakao": why}
+
+
 async def test_block_restarts_the_backoff_and_keeps_the_groups_day(redis: Redis) -> None:
     """A block stores when and why; a later one starts the backoff again; the group's own day stays."""
     await redis.hset(keys.IdentityKeys(IDENTITY).groups, "google", group_state.encode(GroupState(day=2)))
