@@ -9,6 +9,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from orchestrator.core import ledger_state
+from orchestrator.core.addresses import fold
 from orchestrator.core.calendar import TENCENT_ZONE
 from orchestrator.core.callback_event import BadEventError, parse_event
 from orchestrator.core.recipient_trace import Listed, Outcome, Place, Seen, Verdict, verdict
@@ -110,12 +111,13 @@ async def _events(redis: Redis, message_id: str) -> tuple[Seen, ...]:
 
 async def _listed(redis: Redis, address: str, domains: list[str]) -> list[Listed]:
     """The blocklist, all-domains and sender-domain entries of the address."""
+    folded = fold(address)
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.hget(keys.BLOCKLIST, address.lower())
-        pipe.hget(keys.SUPPRESS_ALL, address)
-        for d in domains:
-            pipe.hget(keys.suppression(d), address)
-        block, everywhere, *per_domain = await pipe.execute()
+        pipe.hget(keys.BLOCKLIST, folded)
+        for name in (keys.SUPPRESS_ALL, *(keys.suppression(d) for d in domains)):
+            pipe.hmget(name, [folded, address])  # folded, or as written before lists were folded
+        block, *found = await pipe.execute()
+    everywhere, *per_domain = [a if a is not None else b for a, b in found]
     out: list[Listed] = []
     if block is not None:
         b = suppression.decode_block(address, str(block))

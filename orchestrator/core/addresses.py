@@ -20,6 +20,16 @@ def shown(value: object, limit: int = SHOWN_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold(address: str) -> str:
+    """An address as the suppression lists and the blocklist key it: ASCII letters lower-cased, exactly as
+    Redis's Lua `string.lower` does (store/lua/claim.lua looks it up that way). Mailbox providers and
+    Tencent treat the local part without case: a complaint from `Jiwoo@` stops `jiwoo@` too."""
+    return address.translate(_ASCII_LOWER)
+
+
 def normalize_address(raw: str) -> tuple[str | None, str]:
     """(normalised address, "") when valid, else (None, reason).
 

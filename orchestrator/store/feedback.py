@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from orchestrator.core.addresses import fold
 from orchestrator.core.callback_event import BadEventError, CallbackEvent, parse_event
 from orchestrator.core.domain_shaping import DEFERRAL_BUCKET_S, outcome_kind
 from orchestrator.core.quality import ACCEPTED, METRICS, SETTLING, SUPPRESSING, hour_of
@@ -114,7 +115,7 @@ class FeedbackStore:
                 e.trace_field,
                 e.as_json(),
                 e.group,
-                e.address,
+                fold(e.address),  # the suppression's field (core/addresses.fold)
                 supp_json,
                 "1" if e.metric in SETTLING else "0",
                 e.timestamp,

@@ -27,7 +27,7 @@ from typing import Final
 
 from redis.asyncio import Redis
 
-from orchestrator.core.addresses import normalize_address
+from orchestrator.core.addresses import fold, normalize_address
 from orchestrator.store import keys
 from orchestrator.store.scripts import as_str_list
 from orchestrator.store.scripts import source as script_source
@@ -91,7 +91,8 @@ def address_key(raw: str, scope: Scope = Scope.DOMAIN) -> str | None:
     norm, _ = normalize_address(raw)
     if norm is None:
         return None
-    return norm.lower() if scope is Scope.BLOCKLIST else norm
+    del scope  # every list keys an address the same way: folded (core/addresses.fold)
+    return fold(norm)
 
 
 def list_key(sender_domain: str) -> str:
@@ -191,7 +192,7 @@ async def remove(redis: Redis, address: str, sender_domain: str, now: float) -> 
     """Take `address` off one list; False when it was not on it."""
     name = list_key(sender_domain)
     await migrate(redis, [name], now)
-    return bool(await redis.hdel(name, address))
+    return bool(await redis.hdel(name, *dict.fromkeys((address, fold(address)))))  # an entry kept as written too
 
 
 async def entries(redis: Redis, sender_domain: str | None, now: float) -> list[Entry]:
@@ -220,13 +221,18 @@ async def suppressed_why(redis: Redis, addresses: list[str], sender_domains: lis
     asked = [name for name, n in zip(names, sizes, strict=True) if n]
     if not asked:
         return [""] * len(addresses)
-    lowered = [a.lower() for a in addresses]
+    folded = [fold(a) for a in addresses]
     async with redis.pipeline(transaction=False) as pipe:
         for name in asked:
-            pipe.hmget(name, lowered if name == keys.BLOCKLIST else addresses)
-        replies = await pipe.execute()
+            pipe.hmget(name, folded)
+            if name != keys.BLOCKLIST:  # an entry written before lists were folded: as it was written
+                pipe.hmget(name, addresses)
+        replies = iter(await pipe.execute())
     why = [""] * len(addresses)
-    for name, values in zip(asked, replies, strict=True):
+    for name in asked:
+        values = next(replies)
+        if name != keys.BLOCKLIST:
+            values = [a if a is not None else b for a, b in zip(values, next(replies), strict=True)]
         for i, raw in enumerate(values):
             if raw is None or why[i]:
                 continue

@@ -9,10 +9,12 @@ import pytest
 from redis.asyncio import Redis
 
 from orchestrator import blocklist
+from orchestrator.core.callback_event import CallbackEvent
 from orchestrator.ses.client import TencentSender
 from orchestrator.settings import Settings
 from orchestrator.store import keys
 from orchestrator.store import suppression as store
+from orchestrator.store.feedback import FeedbackStore
 from orchestrator.store.suppression import BLOCKLIST_KEEP_S, BlockEntry, Entry
 from orchestrator.submit import submit
 from tests.pipeline_harness import VICTIM, Pipeline, recipients_csv, settings_for
@@ -166,3 +168,44 @@ async def test_a_worker_converts_the_older_lists_before_its_first_claim(redis: R
         assert "old@example.net" in await redis.hkeys(keys.BLOCKLIST)
     finally:
         await options["on_shutdown"](ctx)
+
+
+@pytest.mark.parametrize(
+    ("written", "listed"),
+    [
+        pytest.param("USER1@naver.com", "user1@naver.com", id="a-complaint-in-capitals"),
+        pytest.param("user1@naver.com", "User1@naver.com", id="a-list-in-capitals"),
+    ],
+)
+async def test_suppression_holds_whatever_the_case_of_the_address(
+    redis: Redis, tmp_path: Path, written: str, listed: str
+) -> None:
+    """A complaint reported as `USER1@` stops `user1@`, and one reported as `user1@` stops `User1@` in a
+    later list: mailbox providers and Tencent read the local part without case."""
+    event = CallbackEvent("m1", "spamreport", "complaint", int(NOW), written, "d0.example.com", "", "", "callback")
+    await FeedbackStore(redis).ingest([event], NOW)
+    csv = "email,first_name\n" + "".join(f"{listed if n == 1 else f'user{n}@naver.com'},N{n}\n" for n in range(12))
+    path = write_campaign(tmp_path, 12, name="a", identities=1, csv_text=csv)
+    campaign, fp = load(path)
+    assert (await submit(redis, campaign, fp, NOW, str(path))).stats.suppressed == 1
+    assert await store.suppressed_why(redis, [listed.upper(), listed], [], NOW) == ["all:complaint"] * 2
+
+
+async def test_an_entry_written_before_lists_were_folded_still_stops_its_address(redis: Redis) -> None:
+    """`Lee@example.com` stored as written by an older release: still found for that exact address."""
+    await redis.hset(keys.SUPPRESS_ALL, "Lee@example.com", '{"reason":"x","at":1,"source":"import"}')
+    assert await store.suppressed_why(redis, ["Lee@example.com", "lee@example.com"], [], NOW) == ["all:import", ""]
+    assert await store.remove(redis, "Lee@example.com", "", NOW)
+    assert await redis.hlen(keys.SUPPRESS_ALL) == 0
+
+
+async def test_a_complaint_in_other_capitals_after_submit_stops_the_send(pipe: Pipeline) -> None:
+    """Listed as `Victim@`, reported by a callback as `victim@` between submit and send: the claim finds it."""
+    capitalised = "V" + VICTIM[1:]
+    await pipe.submit(recipients_csv().replace(VICTIM, capitalised))
+    now = pipe.clock.now()
+    event = CallbackEvent("m9", "spamreport", "complaint", int(now), VICTIM, "d0.example.com", "", "", "callback")
+    await FeedbackStore(pipe.redis).ingest([event], now)
+    await pipe.run(3600)
+    assert pipe.sent_to(capitalised) == []
+    assert (await pipe.states()).pop(capitalised) == "s|all:complaint"

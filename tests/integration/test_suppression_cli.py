@@ -41,7 +41,7 @@ def test_suppress_add_list_remove(env: dict[str, str]) -> None:
     listed = json.loads(orchestrate(env, "suppress", "list", "--json").stdout)
     assert [(e["address"], e["sender_domain"], e["source"], e["reason"]) for e in listed] == [
         ("lee@example.com", "", "operator", "spam report"),
-        ("Kim@example.com", "d0.example.com", "operator", "added by the operator"),
+        ("kim@example.com", "d0.example.com", "operator", "added by the operator"),  # kept folded
     ]
     one = json.loads(orchestrate(env, "suppress", "list", "--sender-domain", "d1.example.com", "--json").stdout)
     assert [e["address"] for e in one] == ["lee@example.com"]  # the all-domains list applies to d1 too

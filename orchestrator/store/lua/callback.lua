@@ -9,7 +9,8 @@
 --       6 cohorts hash, 7 this minute's deferral hash, then per event (3 each): message hash,
 --       early list, suppression hash
 -- ARGV: 1 now, 2 message TTL s, 3 early TTL s, 4 trace cap, 5 deferral hash TTL s, then per event
---       (10 each): MessageId, metric, trace field, event JSON, recipient domain group, address,
+--       (10 each): MessageId, metric, trace field, event JSON, recipient domain group, address (folded:
+--       the suppression's field, core/addresses.fold),
 --       suppression JSON ('' none), settles (1/0), event time, burst kind ('d' deferral, 'o' other
 --       outcome, '' neither)
 -- A suppression (complaint, hard bounce, unsubscribe) is written even when the MessageId is unknown.

@@ -32,9 +32,11 @@ if blocked then
     by, entry = 'blocklist', blocked
   end
 end
+-- Suppressions are kept folded (core/addresses.fold: ASCII lower case, as string.lower); an entry
+-- written before that is kept as written.
 for _, list in ipairs({{'all', everywhere}, {'domain', unsubscribed}}) do
   if by == '' then
-    local found = redis.call('HGET', list[2], addr)
+    local found = redis.call('HGET', list[2], string.lower(addr)) or redis.call('HGET', list[2], addr)
     if found then by, entry = list[1], found end
   end
 end
