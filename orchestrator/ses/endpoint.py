@@ -10,9 +10,16 @@ from orchestrator.ses.errors import SesConfigError
 from orchestrator.settings import Settings
 
 
+#: Regions of Tencent's international site: its API host is ses.intl.tencentcloudapi.com.
+INTERNATIONAL_REGIONS = frozenset({"ap-singapore"})
+
+
 def endpoint_profile(settings: Settings) -> HttpProfile:
-    """SES_ENDPOINT may be a bare host or a URL such as http://127.0.0.1:8765."""
-    profile = HttpProfile(reqTimeout=settings.ses_timeout_s, keepAlive=True)
+    """SES_ENDPOINT may be a bare host or a URL such as http://127.0.0.1:8765. Without it, a region of the
+    international site (ap-singapore) is called on ses.intl.tencentcloudapi.com, the others on the China
+    site's ses.tencentcloudapi.com (spec/tencent-ses.md, "Hosts and regions")."""
+    root = "intl.tencentcloudapi.com" if settings.ses_region in INTERNATIONAL_REGIONS else None
+    profile = HttpProfile(reqTimeout=settings.ses_timeout_s, keepAlive=True, rootDomain=root)
     if settings.ses_endpoint:
         raw = settings.ses_endpoint.strip()
         parts = urlsplit(raw if "://" in raw else f"https://{raw}")
