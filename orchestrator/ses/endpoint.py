@@ -9,7 +9,6 @@ from tencentcloud.common.profile.http_profile import HttpProfile
 from orchestrator.ses.errors import SesConfigError
 from orchestrator.settings import Settings
 
-
 #: Regions of Tencent's international site: its API host is ses.intl.tencentcloudapi.com.
 INTERNATIONAL_REGIONS = frozenset({"ap-singapore"})
 
