@@ -157,8 +157,9 @@ class Followup:
         return ident.account, address
 
     async def _again(self, message_id: str, now: float) -> None:
-        """Ask again FOLLOWUP_RECHECK_S from now (the zset scores sends; a lookup is due `after_s` past it)."""
-        await self.redis.zadd(keys.FB_PENDING, {message_id: now + FOLLOWUP_RECHECK_S - self.after_s})
+        """Ask again FOLLOWUP_RECHECK_S from now (the zset scores sends; a lookup is due `after_s` past it),
+        unless a callback settled the mail while it was looked up (it left the set: XX does not put it back)."""
+        await self.redis.zadd(keys.FB_PENDING, {message_id: now + FOLLOWUP_RECHECK_S - self.after_s}, xx=True)
 
 
 async def feedback_pass(pacer: Pacer, now: float, early: bool = True, followup: bool = True) -> dict[str, int]:

@@ -371,3 +371,18 @@ async def test_callbacks_read_older_message_map_values(redis: Redis) -> None:
     hour = int(START) // 3600 + 2
     assert await store.buckets("c", "camp-a", [hour]) == {hour: {"delivered": 1}}
     assert parse_sent("camp-a:7") == parse_sent("camp-a:7|-|")
+
+
+async def test_a_followup_never_puts_back_a_mail_a_callback_settled_meanwhile(redis: Redis) -> None:
+    """Looked up with no delivery yet (Tencent still queues it), and the delivered callback arrives while the
+    lookup is in flight: the mail is done, not asked about again six hours later."""
+    from types import SimpleNamespace
+
+    from workers.followup import Followup
+
+    followup = Followup(SimpleNamespace(redis=redis), 3600.0)  # type: ignore[arg-type]
+    await redis.zadd(keys.FB_PENDING, {"m-open": 100.0, "m-settled": 100.0})
+    await redis.zrem(keys.FB_PENDING, "m-settled")  # the callback's settling ZREM, mid-lookup
+    for message_id in ("m-open", "m-settled"):
+        await followup._again(message_id, 5000.0)
+    assert await redis.zrange(keys.FB_PENDING, 0, -1) == ["m-open"]
