@@ -5,7 +5,8 @@
 
 Each run draws one identity's sends at a true event rate and judges the rate after every send (the
 worst case for false alarms: the pacer judges far less often), with the default lines, minimum
-samples and interval of orchestrator/core/guardrails.py and orchestrator/core/evidence.py. Prints,
+samples and interval of orchestrator/core/guardrails.py and orchestrator/core/evidence.py (below a
+minimum sample, from EARLY_MIN_SAMPLE sends, on the wider EARLY_Z bound). Prints,
 for each case of spec/warmup.md section 7, the share of runs that tripped and the median send count
 at which they did.
 """
@@ -17,7 +18,7 @@ import math
 import random
 import statistics
 
-from orchestrator.core.evidence import SEVERITY, Level, Line, judge
+from orchestrator.core.evidence import EARLY_MIN_SAMPLE, SEVERITY, Level, Line, judge
 from orchestrator.core.guardrails import default_lines
 
 #: (metric, true rate, sends, the level that should or should not trip, what the spec asks)
@@ -32,6 +33,7 @@ CASES: list[tuple[str, float, int, Level, str]] = [
     ("complaint", 0.0060, 33_333, "pause", ">= 99 in 100 runs"),
     ("complaint", 0.0005, 1_000_000, "hold", "< 1 in 100 runs"),
     ("complaint", 0.0015, 100_000, "hold", "held"),
+    ("complaint", 0.05, 1_000, "pause", "paused before the 2,000-send minimum (days 1-2 of the plan)"),
 ]
 
 
@@ -47,15 +49,18 @@ def first_trip(rng: random.Random, line: Line, rate: float, sends: int, level: L
     """
     n = count = 0
     log_q = math.log(1 - rate)
+    # Where judging starts: EARLY_MIN_SAMPLE on overwhelming evidence (EARLY_Z), the minimum sample at z.
+    starts = sorted({min(EARLY_MIN_SAMPLE, line.min_sample), line.min_sample})
     while True:
         gap = int(math.log(1 - rng.random()) / log_q) + 1
-        if count and n < line.min_sample <= n + gap - 1 and trips(line, count, line.min_sample, level):
-            return line.min_sample
+        for start in starts:
+            if count and n < start <= n + gap - 1 and trips(line, count, start, level):
+                return start
         n += gap
         if n > sends:
             return None
         count += 1
-        if n >= line.min_sample and trips(line, count, n, level):
+        if n >= starts[0] and trips(line, count, n, level):
             return n
 
 

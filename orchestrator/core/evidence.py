@@ -19,6 +19,15 @@ from typing import Literal
 #: 100, and one at 8 % in about 1 run in 1,000, even when judged after every send.
 DEFAULT_Z = 2.5
 
+#: Below a ceiling's minimum sample, overwhelming evidence still acts: the lower bound at this width
+#: (one-sided about 1 in 300,000) above the pause or hold line. A sender at 5 % complaints is paused
+#: within some 200 sends instead of running through the first days under the 2,000-send minimum.
+EARLY_Z = 4.5
+#: ... on no fewer sends than this, and no fewer events: for a rare event (complaints at 0.2 %) a
+#: bound on two or three of them is loose whatever its width, ten are not (bench/bench_guardrails.py).
+EARLY_MIN_SAMPLE = 50
+EARLY_MIN_EVENTS = 10
+
 Level = Literal["ok", "too_few", "warn", "hold", "pause"]
 SEVERITY: dict[Level, int] = {"ok": 0, "too_few": 0, "warn": 1, "hold": 2, "pause": 3}
 
@@ -85,7 +94,7 @@ def judge(line: Line, count: int, sample: int, z: float = DEFAULT_Z) -> Verdict:
     """The verdict of `line` on `count` events in `sample` sends, judged on the Wilson interval."""
     low, high = wilson_interval(count, sample, z)
     if sample < max(1, line.min_sample):
-        return Verdict(line, "too_few", count, sample, low, high, None)
+        return _early(line, count, sample, max(z, EARLY_Z)) or Verdict(line, "too_few", count, sample, low, high, None)
     checks: tuple[tuple[Level, float | None], ...] = (("pause", line.pause), ("hold", line.hold), ("warn", line.warn))
     for level, threshold in checks:
         if threshold is None:
@@ -94,6 +103,18 @@ def judge(line: Line, count: int, sample: int, z: float = DEFAULT_Z) -> Verdict:
         if crossed:
             return Verdict(line, level, count, sample, low, high, threshold)
     return Verdict(line, "ok", count, sample, low, high, None)
+
+
+def _early(line: Line, count: int, sample: int, z: float) -> Verdict | None:
+    """A ceiling's verdict before its minimum sample: pause or hold on a lower bound at `z` (EARLY_Z) past
+    the line, else None. A floor (opens) waits for its sample: few sends say little of who opens."""
+    if line.low_is_bad or sample < EARLY_MIN_SAMPLE or count < EARLY_MIN_EVENTS:
+        return None
+    low, high = wilson_interval(count, sample, z)
+    for level, threshold in (("pause", line.pause), ("hold", line.hold)):
+        if threshold is not None and low > threshold:
+            return Verdict(line, level, count, sample, low, high, threshold)  # type: ignore[arg-type]
+    return None
 
 
 def worst(verdicts: list[Verdict]) -> Verdict | None:

@@ -40,7 +40,9 @@ OPENS = Line("open", hold=0.50, low_is_bad=True, min_sample=200)
 @pytest.mark.parametrize(
     ("line", "count", "sample", "level", "threshold"),
     [
-        (BOUNCE, 30, 150, "too_few", None),  # 20 %, but below the minimum sample
+        (BOUNCE, 15, 150, "too_few", None),  # 10 %, below the minimum sample: not overwhelming
+        (BOUNCE, 30, 150, "hold", 0.05),  # 20 % below the minimum sample: its bound at EARLY_Z is past 5 %
+        (BOUNCE, 12, 49, "too_few", None),  # 24 %, but under EARLY_MIN_SAMPLE: no verdict at all
         (BOUNCE, 8, 200, "ok", None),  # 4 %
         (BOUNCE, 12, 200, "ok", None),  # 6 %: the raw rate is above 5 %, its lower bound is not
         (BOUNCE, 40, 500, "hold", 0.05),  # 8 %: lower bound about 5.6 %

@@ -35,7 +35,9 @@ def figures(content: str, **counts: tuple[int, int]) -> dict[str, str]:
     ("content", "counts", "expected"),
     [
         pytest.param("marketing", {"hard_bounce": (0, 0)}, {"hard_bounce": "too_few"}, id="no-sample"),
-        pytest.param("marketing", {"hard_bounce": (60, 199)}, {"hard_bounce": "too_few"}, id="below-min-sample"),
+        pytest.param("marketing", {"hard_bounce": (20, 199)}, {"hard_bounce": "too_few"}, id="below-min-sample"),
+        pytest.param("marketing", {"hard_bounce": (60, 199)}, {"hard_bounce": "pause"}, id="overwhelming-early"),
+        pytest.param("marketing", {"complaint": (10, 200)}, {"complaint": "pause"}, id="complaints-5pc-early"),
         pytest.param("marketing", {"hard_bounce": (10, 1000)}, {"hard_bounce": "ok"}, id="bounce-1pc-ok"),
         pytest.param("marketing", {"hard_bounce": (60, 1000)}, {"hard_bounce": "ok"}, id="bounce-6pc-1000-not-sure"),
         pytest.param("marketing", {"hard_bounce": (700, 10000)}, {"hard_bounce": "hold"}, id="bounce-7pc-10000-hold"),
