@@ -11,7 +11,7 @@ from typing import Final
 
 from redis.asyncio import Redis
 
-from orchestrator.core.addresses import shown
+from orchestrator.core.addresses import fold, shown
 from orchestrator.core.campaign import Recipients
 from orchestrator.core.spreadsheet import SUPPRESSION_COLUMNS, neutralise
 from orchestrator.core.text import json_printable
@@ -38,7 +38,7 @@ class ImportReport:
 
 
 def _address(raw: str, where: str) -> str:
-    key = store.address_key(raw)
+    key = store.address_as_written(raw)  # the store folds it (and finds an entry kept as written)
     if key is None:
         msg = f"{where}: not an e-mail address: {shown(raw)}"
         raise SuppressionInputError(msg)
@@ -139,7 +139,7 @@ def _row(cells: list[str], col: dict[str, int], default: str, forced: bool, now:
         i = col.get(name)
         return cells[i].strip() if i is not None and i < len(cells) else ""  # unguarded by the reader
 
-    address = _address(cell("email"), "email")
+    address = fold(_address(cell("email"), "email"))  # as the lists key it: `Kim@` and `kim@` are one entry
     domain = default if forced else _sender_domain(cell("sender_domain") or None, "sender_domain")  # empty: all
     at = _at(cell("at"), now)
     # An export imports back as it was: its source is kept when the list it goes on can hold it.

@@ -232,7 +232,7 @@ async def _suppress(deps: Deps, d: Decision, claim: Claim, sender_domain: str, a
         entry = suppression.Entry(claim.address, sender_domain, text, now, "unsubscribe")
         await suppression.put(deps.redis, [entry], now)
     elif d.value == BLOCKLISTED:
-        mirrored = suppression.BlockEntry(claim.address.lower(), now, 0.0, text, account)
+        mirrored = suppression.BlockEntry(claim.address, now, 0.0, text, account)  # the store folds it
         await suppression.block(deps.redis, mirrored, now)
     else:  # rejected by the recipient's server: a hard bounce, kept for every sender domain
         await suppression.put(deps.redis, [suppression.Entry(claim.address, "", text, now, "hard_bounce")], now)

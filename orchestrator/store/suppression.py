@@ -86,6 +86,11 @@ class BlockEntry:
         }
 
 
+def address_as_written(raw: str) -> str | None:
+    """The address normalised as submit does (domain lower-cased, local part as written); None: not one."""
+    return normalize_address(raw)[0]
+
+
 def address_key(raw: str, scope: Scope = Scope.DOMAIN) -> str | None:
     """The field an address is stored under on a list of `scope` (None: not an e-mail address)."""
     norm, _ = normalize_address(raw)
@@ -179,12 +184,12 @@ async def migrate_all(redis: Redis, now: float) -> int:
 
 
 async def put(redis: Redis, entries: list[Entry], now: float) -> None:
-    """Write `entries` all at once (MULTI/EXEC: every one or, on an error, none)."""
+    """Write `entries` all at once (MULTI/EXEC: every one or, on an error, none), each address folded."""
     names = sorted({list_key(e.sender_domain) for e in entries})
     await migrate(redis, names, now)
     async with redis.pipeline(transaction=True) as pipe:
         for e in entries:
-            pipe.hset(list_key(e.sender_domain), e.address, encode(e.reason, e.at, e.source))
+            pipe.hset(list_key(e.sender_domain), fold(e.address), encode(e.reason, e.at, e.source))
         await pipe.execute()
 
 
@@ -259,7 +264,7 @@ async def blocklist(redis: Redis, now: float) -> list[BlockEntry]:
 async def block(redis: Redis, entry: BlockEntry, now: float) -> None:
     """Add one address to the mirror (a send Tencent refused because the address is on its blocklist)."""
     await migrate(redis, [keys.BLOCKLIST], now)
-    await redis.hset(keys.BLOCKLIST, entry.address, encode_block(entry.bounced_at, entry.reason, entry.account))
+    await redis.hset(keys.BLOCKLIST, fold(entry.address), encode_block(entry.bounced_at, entry.reason, entry.account))
 
 
 async def unblock(redis: Redis, address: str, now: float) -> bool:

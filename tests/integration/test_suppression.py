@@ -209,3 +209,27 @@ async def test_a_complaint_in_other_capitals_after_submit_stops_the_send(pipe: P
     await pipe.run(3600)
     assert pipe.sent_to(capitalised) == []
     assert (await pipe.states()).pop(capitalised) == "s|all:complaint"
+
+
+async def test_every_writer_keys_the_address_folded(redis: Redis) -> None:
+    """A refusal at send time (`ReceiverHasUnsubscribed`, `RejectedByRecipients`) and the blocklist mirror
+    write through the store, which folds: `Jiwoo@` written stops `jiwoo@` and `JIWOO@`."""
+    await store.put(redis, [Entry("Jiwoo@example.org", "", "550 rejected", NOW, "hard_bounce")], NOW)
+    await store.put(redis, [Entry("Min@example.org", "d0.example.com", "unsubscribed", NOW, "unsubscribe")], NOW)
+    await store.block(redis, BlockEntry("Seo@example.org", NOW, 0.0, "550", "default"), NOW)
+    asked = ["jiwoo@example.org", "JIWOO@example.org", "min@example.org", "SEO@example.org"]
+    assert await store.suppressed_why(redis, asked, ["d0.example.com"], NOW) == [
+        "all:hard_bounce",
+        "all:hard_bounce",
+        "domain:d0.example.com:unsubscribe",
+        "blocklist",
+    ]
+
+
+async def test_the_operator_can_remove_an_entry_kept_with_capitals(redis: Redis) -> None:
+    """`suppress remove Lee@example.com` takes off the entry an older release wrote as `Lee@example.com`."""
+    from orchestrator import suppression as service
+
+    await redis.hset(keys.SUPPRESS_ALL, "Lee@example.com", '{"reason":"x","at":1,"source":"import"}')
+    assert await service.remove(redis, "Lee@example.com", None, NOW)
+    assert await redis.hlen(keys.SUPPRESS_ALL) == 0
