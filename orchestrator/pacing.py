@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from orchestrator.core.account_rate import AccountRate
-from orchestrator.core.budget import budget_now
+from orchestrator.core.budget import budget_now, day_caps
 from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.clock import Clock, SystemClock
@@ -37,7 +37,7 @@ from orchestrator.store import campaigns, events, group_state, identities, keys,
 from orchestrator.store.campaigns import State
 from orchestrator.store.identities import IdentityState
 from orchestrator.store.ledger import Ledger
-from orchestrator.store.limiter import JobQueue, Limiter, Limits, NotLeaderError
+from orchestrator.store.limiter import GrantResult, JobQueue, Limiter, Limits, NotLeaderError
 from orchestrator.store.scripts import Scripts, as_str_list
 from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, refused, whole
 
@@ -234,7 +234,7 @@ class Pacer:
                 daily_cap=state.open_cap,
                 warmup_day=after.warmup_day,
                 **(event_data(held[0]) if held and etype == "day_held" else {}),
-                **(quota_hold(sent, state.open_cap, state.quota) if not held and etype == "day_held" else {}),
+                **(quota_hold(sent, state.open_cap, state.quota, rules) if not held and etype == "day_held" else {}),
             )
         refreshed = await identities.load(self.redis, state.id)
         assert refreshed is not None
@@ -269,7 +269,7 @@ class Pacer:
         for i in ids:
             states[i] = await self._roll_day(states[i], spec, lt.date, now, guards.get(i))
         _, _, alloc = budget_now(spec, states, now)
-        _, _, plain = budget_now(spec, states, now, quotas=False)  # what each day counts against
+        plain = day_caps(spec, states, now)  # what each identity's day counts against
         share = spec.shaping.max_domain_share if spec.mode.value == "warmup" else 0.0
         order = list(range(len(ids)))
         k = self._rotation % len(ids)
@@ -306,7 +306,9 @@ class Pacer:
         day = effective_day(state.progress, lt.date, rec.spec.plan.progress_rules(rec.spec.mode))
         minutes = self._deferral_minutes
         limits = Limits(
-            groups=await group_state.shaping_limits(self.redis, rec.cid, rec.spec, identity, day, caps, now, minutes),
+            groups=await group_state.shaping_limits(
+                self.redis, rec.cid, rec.spec, identity, day, caps, now, minutes, day_cap
+            ),
             identity=caps,
             pool=pool,
             account_interval_s=1.0 / self.config.account_rate_per_s,
@@ -328,18 +330,7 @@ class Pacer:
             wall_now=self.wall.now(),
             quota=state.quota,
         )
-        if result.grants:
-            report.granted += len(result.grants)
-            report.by_identity[identity] = report.by_identity.get(identity, 0) + len(result.grants)
-        if result.reason == "not_running":
-            return False
-        if result.reason == "want_met":
-            report.wait_for(0.0)
-        elif result.wait_s >= 0:
-            report.wait_for(result.wait_s)
-        if result.reason in ("identity_day", "pool_day", "no_budget", "tencent_quota"):
-            report.wait_for(min(lt.to_midnight_s, lt.window_change_s))
-        return True
+        return _noted(report, identity, result, lt)
 
     async def _hour_summary(self, rec: campaigns.CampaignRecord, lt: LocalTime, now: float) -> None:
         """When a campaign's local hour turns, log what each identity sent in the hour that ended."""
@@ -387,3 +378,19 @@ class Pacer:
             counts = dict(zip(STATES, (int(v) for v in reply[1:]), strict=True))
             await events.emit(self.redis, now, "campaign_counts", rec.cid, counts=counts)
         return True
+
+
+def _noted(report: TickReport, identity: str, result: GrantResult, lt: LocalTime) -> bool:
+    """Add one grant call's result to the tick's report; False when the campaign stopped."""
+    if result.grants:
+        report.granted += len(result.grants)
+        report.by_identity[identity] = report.by_identity.get(identity, 0) + len(result.grants)
+    if result.reason == "not_running":
+        return False
+    if result.reason == "want_met":
+        report.wait_for(0.0)
+    elif result.wait_s >= 0:
+        report.wait_for(result.wait_s)
+    if result.reason in ("identity_day", "pool_day", "no_budget", "tencent_quota"):
+        report.wait_for(min(lt.to_midnight_s, lt.window_change_s))
+    return True

@@ -81,10 +81,11 @@ def close_day(
     return IdentityProgress(base, day, progress.held_days + 1)
 
 
-def quota_hold(sent: int, daily_cap: int, quota: int | None) -> dict[str, Any]:
+def quota_hold(sent: int, daily_cap: int, quota: int | None, rules: ProgressRules = ProgressRules()) -> dict[str, Any]:
     """The `day_held` fields of a day too small to count because Tencent's daily quota kept it under the
-    plan's cap it counts against (empty when the quota was not the cause)."""
-    if quota is None or quota >= daily_cap:
+    plan's cap it counts against: the quota is below the share a day needs, and the identity sent up to
+    it (nearly: Tencent's day is China time's). Empty when the quota was not the cause."""
+    if quota is None or quota >= rules.advance_min_fraction * daily_cap or sent < 0.9 * quota:
         return {}
     reason = (
         f"sent {sent:,} of its daily cap {daily_cap:,}: Tencent's quota of {quota:,} a day keeps it under"

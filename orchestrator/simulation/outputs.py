@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core.addresses import parse_from_address
-from orchestrator.core.budget import budget_now
+from orchestrator.core.budget import budget_now, day_caps
 from orchestrator.core.calendar import local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.domains import address_group
@@ -37,9 +37,10 @@ class DayRecorder:
         ids = [i.id for i in self.spec.identities]
         states = await identities.load_many(redis, ids)
         _, wdays, alloc = budget_now(self.spec, states, now)
+        counted = day_caps(self.spec, states, now).identities  # what each day counts against (no quota)
         self.days[d] = {
-            i: {"warmup_day": wd, "daily_cap": c.daily, "hourly_cap": c.hourly}
-            for i, wd, c in zip(ids, wdays, alloc.identities, strict=True)
+            i: {"warmup_day": wd, "daily_cap": c.daily, "hourly_cap": c.hourly, "day_cap": k.daily}
+            for i, wd, c, k in zip(ids, wdays, alloc.identities, counted, strict=True)
         }
         self.pool[d] = alloc.pool.daily
 
@@ -94,7 +95,7 @@ def _open_day_status(row: dict[str, Any], rules: ProgressRules) -> str:
     `advanced: false`, "the simulation ended before this day closed")."""
     if not row["sent"]:
         return "open"
-    return "open_advance" if day_counts(row["sent"], row["daily_cap"], rules) else "open_held"
+    return "open_advance" if day_counts(row["sent"], row.get("day_cap", row["daily_cap"]), rules) else "open_held"
 
 
 async def _recorded(redis: Any, cid: str) -> dict[str, int]:
@@ -123,6 +124,7 @@ def _day_rows(spec: Campaign, recorder: DayRecorder, send_log: list[Any], timeli
                 "sent": sent_by[(d, ident)],
                 "daily_cap": info["daily_cap"],
                 "hourly_cap": info["hourly_cap"],
+                "day_cap": info.get("day_cap", info["daily_cap"]),
             }
             following = recorder.days[dates[n + 1]].get(ident) if n + 1 < len(dates) else None
             rows.append({**row, **_step(row, following, timeline.steps.get((d, ident)))})
@@ -146,7 +148,7 @@ def _step(
         elif not row["sent"]:
             reason = "nothing sent"
         else:
-            reason = f"sent {row['sent']} of its daily cap {row['daily_cap']}, too few to advance"
+            reason = f"sent {row['sent']} of its daily cap {row['day_cap']}, too few to advance"
     return {"advanced": advanced, "held_reason": reason, "day_closed": following is not None or event is not None}
 
 

@@ -292,10 +292,13 @@ async def shaping_limits(
     caps: Caps,
     now: float,
     read: dict[int, dict[Any, Any]] | None = None,
+    day_cap: int | None = None,
 ) -> GroupCaps | None:
     """The pacer's hook: the grant's per-group caps for one identity (deferral bursts acted on first), None
-    before shaping starts. `read`: the deferral minutes already read at `now` (`apply_bursts`)."""
-    if not active(spec, identity_day, caps.daily):
+    before shaping starts. `read`: the deferral minutes already read at `now` (`apply_bursts`); `day_cap`:
+    the daily cap the identity's day counts against (its `open_cap`), which decides whether shaping is on,
+    as the day roll and the send's backoff decide it."""
+    if not active(spec, identity_day, caps.daily if day_cap is None else day_cap):
         return None
     states = await apply_bursts(redis, cid, spec, identity, identity_day, now, read)
     return limits(states, spec.build_plan(), caps, now)

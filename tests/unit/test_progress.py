@@ -138,3 +138,34 @@ def test_a_day_closed_at_the_last_warm_up_day_stays_there() -> None:
     yesterday = today - dt.timedelta(days=1)
     assert close_day(IdentityProgress(MAX_WARMUP_DAY, yesterday, 0), today, 100, 100).warmup_day == MAX_WARMUP_DAY
     assert close_day(IdentityProgress(MAX_WARMUP_DAY - 1, yesterday, 0), today, 100, 100).warmup_day == MAX_WARMUP_DAY
+
+
+def test_the_quota_is_named_only_when_it_kept_the_day_from_counting() -> None:
+    """Cap 1,500 and a quota of 500 that the identity sent up to: the quota is why. A quota of 1,000 (above
+    the 750 a day needs), or 200 sent of a 500 quota (the list ran out): it is not."""
+    from orchestrator.core.progress import quota_hold
+
+    assert quota_hold(500, 1500, 500)["daily_quota"] == 500
+    assert quota_hold(200, 1500, 1000) == {}
+    assert quota_hold(200, 1500, 500) == {}
+    assert quota_hold(500, 1500, None) == {}
+
+
+def test_a_day_counts_against_the_plan_where_there_is_a_ramp_and_the_quota_elsewhere() -> None:
+    """warmup: the plan's cap (1,000 on day 1) whatever Tencent's quota; shared: the caps in force (the quota)."""
+    from types import SimpleNamespace
+
+    from orchestrator.core.budget import day_caps
+    from orchestrator.core.campaign import Campaign
+
+    base = {
+        "name": "t",
+        "identities": [{"id": "a", "from": "a@a.example.com"}],
+        "template": {"id": 1, "subject": "Hello"},
+        "recipients": {"file": "r.csv"},
+    }
+    state = SimpleNamespace(progress=IdentityProgress(1, None, 0), quota=500)
+    warm = Campaign.model_validate(base)
+    shared = Campaign.model_validate({**base, "mode": "shared"})
+    assert day_caps(warm, {"a": state}, 1_800_000_000.0).identities[0].daily == 1000
+    assert day_caps(shared, {"a": state}, 1_800_000_000.0).identities[0].daily == 500

@@ -155,3 +155,13 @@ def test_the_hourly_rows_keep_both_hours_of_a_fall_back_day() -> None:
     assert len(rows) == 49
     assert [r["actual"] for r in first if r["t"].startswith("2026-11-01T01:00")] == [40, 7]
     assert sum(r["actual"] for r in rows) == 47
+
+
+def test_an_open_day_held_down_by_the_quota_is_shown_held() -> None:
+    """500 sent of a 500 quota on a day whose plan cap is 1,500: closing it would hold it (500 < 750)."""
+    from orchestrator.core.progress import ProgressRules
+    from orchestrator.simulation.outputs import _open_day_status
+
+    row = {"sent": 500, "daily_cap": 500, "day_cap": 1500}
+    assert _open_day_status(row, ProgressRules()) == "open_held"
+    assert _open_day_status({**row, "day_cap": 1000}, ProgressRules()) == "open_advance"
