@@ -1,7 +1,8 @@
 """The guardrails acting: judge each identity of a running campaign, pause it, hold a step, warn.
 
 The decision is pure (core/guard.py); this module reads the figures (store/feedback.py) over the
-campaign's rolling window, starting after its last acknowledged automatic pause, and acts: the
+campaign's rolling window, starting after its last acknowledged automatic pause (a day roll's hold:
+the window ending with the day it closes, every send of it), and acts: the
 campaign's automatic pause (the one transition table), the `guardrail_warning` event once a day.
 The pacer calls it at most every CHECK_EVERY_S of its clock, and always before a day roll, whose
 hold it decides (orchestrator/pacing.py).

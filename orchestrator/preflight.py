@@ -1,4 +1,5 @@
-"""The preflight checks of `orchestrate check`: credentials, sender domains, template, recipients, blocklist."""
+"""The preflight checks of `orchestrate check`, in the seed's order: credentials, sender domains, recipients
+(and Tencent's blocklist), template, template-only."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ BLOCKLIST_MAX_PAGES = 100
 FIXES = {
     "Orchestrator.NoCredentials": "set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY "
     "(or ORCHESTRATE_ACCOUNTS for named accounts)",
-    "Orchestrator.BadEndpoint": "set SES_ENDPOINT to https://ses.tencentcloudapi.com or leave it unset",
+    "Orchestrator.BadEndpoint": "set SES_ENDPOINT to https://ses.tencentcloudapi.com (ses.intl.tencentcloudapi.com "
+    "for ap-singapore) or leave it unset",
     "AuthFailure.SecretIdNotFound": "copy the SecretId from the CAM console (API keys); it may be deleted",
     "AuthFailure.SignatureFailure": "the SecretKey does not belong to the SecretId: copy both again from CAM",
     "AuthFailure.SignatureExpire": "sync this machine's clock (NTP): it is more than 5 minutes off",

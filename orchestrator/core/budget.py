@@ -7,7 +7,7 @@ from typing import Protocol
 
 from orchestrator.core.calendar import LocalTime, local_time
 from orchestrator.core.campaign import Campaign
-from orchestrator.core.plan import Mode, PoolAllocation, allocate_pool
+from orchestrator.core.plan import RAMPED, PoolAllocation, allocate_pool
 from orchestrator.core.progress import IdentityProgress, effective_day
 
 
@@ -44,5 +44,4 @@ def day_caps(spec: Campaign, states: Mapping[str, IdentityStanding], now: float)
     """The caps each identity's day counts against (spec section 5): the plan's, its pool share, without
     Tencent's daily quota where the mode has a ramp (a day the quota held down does not advance the
     warm-up past what it sent); the caps in force otherwise (shared, skip-warmup: no plan to climb)."""
-    ramped = spec.mode in (Mode.WARMUP, Mode.TRANSACTIONAL)
-    return budget_now(spec, states, now, quotas=not ramped)[2]
+    return budget_now(spec, states, now, quotas=spec.mode not in RAMPED)[2]

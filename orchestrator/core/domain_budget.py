@@ -45,7 +45,7 @@ def shaping_start(campaign: Campaign, preview: list[PreviewDay], identity: str) 
     sh = campaign.shaping
     for d in preview:
         i = d.identities[identity]
-        if shaping_active(i.warmup_day, i.caps.daily, sh.per_domain_from_day, sh.per_domain_from_daily):
+        if shaping_active(i.warmup_day, i.day_cap or i.caps.daily, sh.per_domain_from_day, sh.per_domain_from_daily):
             return ShapingStart(d.day, d.date, i.warmup_day, i.caps)
     return None
 

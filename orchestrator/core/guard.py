@@ -1,8 +1,9 @@
 """Guardrail decisions: one identity's quality figures and the campaign's lines -> pause, hold or warn.
 
 Pure (spec/warmup.md section 7): the pacer's guard (orchestrator/guarding.py) acts on the result,
-`status` shows it. A verdict is judged on the Wilson interval (core/evidence.py) after the line's
-minimum sample, so one early event cannot trip it.
+`status` shows it. A verdict is judged on the Wilson interval (core/evidence.py) from the line's
+minimum sample (before it, a ceiling acts only on overwhelming evidence), so one early event cannot
+trip it; complaints on their current and their settled window, the worse verdict standing.
 """
 
 from __future__ import annotations

@@ -21,8 +21,9 @@ OPEN_HOLD_PCT = 50.0
 
 #: Sign-up mail opening below this percent gets a warning (it normally opens above it).
 OPEN_SIGNUP_WARN_PCT = 80.0
-#: The sends a rate needs before it is judged at all: a few expected events at the line, so one
-#: early event cannot trip it (docs/benchmarks.md, "Guardrails", measures what these give).
+#: The sends a rate needs before it is judged on the line's own bound: a few expected events at the
+#: line, so one early event cannot trip it; below it a ceiling acts only on overwhelming evidence
+#: (core/evidence.py, EARLY_Z). docs/benchmarks.md, "Guardrails", measures what these give.
 BOUNCE_MIN_SAMPLE = 200
 COMPLAINT_MIN_SAMPLE = 2000
 OPEN_MIN_SAMPLE = 200

@@ -20,6 +20,10 @@ class Mode(StrEnum):
     SKIP_WARMUP = "skip-warmup"
 
 
+#: The modes whose caps follow the plan's ramp (the others have no plan to climb).
+RAMPED = frozenset({Mode.WARMUP, Mode.TRANSACTIONAL})
+
+
 class AfterTable(StrEnum):
     DOUBLE = "double"
     HOLD = "hold"
@@ -148,7 +152,7 @@ class Plan:
 
 def identity_caps(plan: Plan, mode: Mode, warmup_day: int, daily_quota: int | None = None) -> Caps:
     """An identity's caps for its warm-up day, with Tencent's daily quota as an extra ceiling."""
-    if mode in (Mode.WARMUP, Mode.TRANSACTIONAL):
+    if mode in RAMPED:
         caps = plan.caps(warmup_day)
     elif mode is Mode.SKIP_WARMUP:
         daily = min(plan.target_daily or SKIP_WARMUP_MAX_DAILY, SKIP_WARMUP_MAX_DAILY)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.core.campaign import Campaign
-from orchestrator.core.plan import Caps, allocate_pool
+from orchestrator.core.plan import RAMPED, Caps, allocate_pool
+from orchestrator.core.progress import day_counts
 
 MINUTES_PER_DAY = 24 * 60
 
@@ -18,6 +19,7 @@ class IdentityDay:
 
     warmup_day: int
     caps: Caps
+    day_cap: int = 0  # the daily cap its day counts against (core/budget.day_caps); 0: `caps.daily`
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,23 +56,34 @@ def minutes_open_left(window: tuple[dt.time, dt.time] | None, minute_of_day: int
 def preview_plan(campaign: Campaign, start: dt.date, days: int = 30) -> list[PreviewDay]:
     """The first `days` days from `start`, assuming every identity sends its full cap every day.
 
-    Day k is warm-up day `warmup_day + k - 1` of each identity (a full day always counts), with
-    scale, target_daily and the Tencent daily quota applied, and fair shares where the pool binds.
+    Each identity starts on its `warmup_day` and moves on after a full day, with scale, target_daily
+    and the Tencent daily quota applied, and fair shares where the pool binds; a day its quota keeps
+    under the share of the plan's cap a day needs does not count (core/budget.day_caps), so an
+    identity held to 500 a day stays on warm-up day 2 of the default plan.
     """
     plan = campaign.build_plan()
     minutes = window_minutes(campaign.window)
     quotas = [i.daily_quota for i in campaign.identities]
+    ramped = campaign.mode in RAMPED
+    rules = campaign.plan.progress_rules(campaign.mode)
     preview: list[PreviewDay] = []
     cumulative = 0
+    warmup_days = [i.warmup_day for i in campaign.identities]
+    counted = [False] * len(warmup_days)  # whether each identity's previous day counted
     for k in range(days):
-        warmup_days = [i.warmup_day + k for i in campaign.identities]
+        warmup_days = [d + 1 if c else d for d, c in zip(warmup_days, counted, strict=True)]
         # Rotating by day hands the remainder of an uneven split to a different identity each day.
         alloc = allocate_pool(plan, campaign.mode, warmup_days, quotas, campaign.pool.multiplier, rotate=k)
+        day_quotas = [None] * len(quotas) if ramped else quotas
+        plain = allocate_pool(plan, campaign.mode, warmup_days, day_quotas, campaign.pool.multiplier, rotate=k)
+        counted = [day_counts(c.daily, p.daily, rules) for c, p in zip(alloc.identities, plain.identities, strict=True)]
         capacity = min(alloc.pool.daily, alloc.pool.hourly * minutes // 60)
         cumulative += capacity
         identities = {
-            ident.id: IdentityDay(day, caps)
-            for ident, day, caps in zip(campaign.identities, warmup_days, alloc.identities, strict=True)
+            ident.id: IdentityDay(day, caps, p.daily)
+            for ident, day, caps, p in zip(
+                campaign.identities, warmup_days, alloc.identities, plain.identities, strict=True
+            )
         }
         preview.append(PreviewDay(k + 1, start + dt.timedelta(days=k), identities, alloc.pool, capacity, cumulative))
     return preview

@@ -2,10 +2,11 @@
 
 Accounting (one owner: this module; the Lua in store/lua/callback.lua follows it):
 - every event is counted in the hour bucket of its mail's SEND time (its cohort), so a rate is a
-  count over the `accepted` of the same cohorts;
+  count over the `accepted` of the same cohorts (opens and clicks: over the `delivered`);
 - each metric counts at most once per message (a message is delivered once, opened once, ...);
-- "rolling 24 h" is the cohorts sent in the last 24 hours; opens and clicks arrive late, so their
-  rates use the 24 hours of cohorts before that (sends 24 to 48 hours old, spec/warmup.md section 7).
+- the window is the cohorts sent in the last `window_s` (24 h by default); opens and clicks arrive
+  late, so their rates use the `window_s` of whole hours of sends at least `window_s` old (spec/
+  warmup.md section 7), and complaints are judged on both windows (SETTLING_LATE).
 """
 
 from __future__ import annotations

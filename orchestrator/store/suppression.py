@@ -10,10 +10,11 @@ Layout (the callbacks' Lua writes the first two; store/lua/claim.lua reads all t
   "account"}: the mirror of Tencent's blocklist; an entry stops suppressing at `expires_at`
   (`bounced_at` + 14 days, as Tencent keeps an address), compared with `now` at submit and claim.
 
-A field of the domain and all-domains lists is the address as `core/addresses.normalize_address`
-gives it (the domain lower-cased, the local part as written: another case is another mailbox, as
-submit counts them). A field of the blocklist mirror is lower-cased whole: Tencent lists addresses in
-lower case and refuses a listed address whatever its case.
+A field of every list is the address folded (`core/addresses.fold`: ASCII letters lower-cased, the
+local part too, as Lua's string.lower in the claim script): mailbox providers and Tencent read the
+local part without case, so an entry for `Jiwoo@` stops `jiwoo@` too (`put` and `block` fold what
+they write). An entry an older release wrote as it was written (`Lee@example.com`) is still found
+for that exact address, and `remove` takes it off either way.
 `at`, `bounced_at`, `expires_at` are Unix seconds. Lists written as SETs by older versions are turned
 into these hashes on first use (`migrate`), the reason "recorded before reasons were kept".
 """

@@ -276,7 +276,8 @@ def test_allocate_pool_shared_mode_is_the_sum_of_identities() -> None:
 
 
 def test_preview_of_the_example_pair_first_days() -> None:
-    """Each preview day advances every identity one warm-up day, quota and plan applied."""
+    """Each preview day advances an identity one warm-up day after a full day, quota and plan applied; a
+    quota of 500 a day counts day 1 (plan 1,000) and holds day 2 (plan 1,500: 500 is under half)."""
     campaign = _campaign(
         identities=[
             {"id": "news-a", "from": "a@a.example.com", "daily_quota": 500},
@@ -290,12 +291,12 @@ def test_preview_of_the_example_pair_first_days() -> None:
     ] == [
         (1, "2026-12-01", {"news-a": (1, 500, 200), "news-b": (1, 1000, 200)}),
         (2, "2026-12-02", {"news-a": (2, 500, 200), "news-b": (2, 1500, 200)}),
-        (3, "2026-12-03", {"news-a": (3, 500, 400), "news-b": (3, 2000, 400)}),
+        (3, "2026-12-03", {"news-a": (2, 500, 200), "news-b": (3, 2000, 400)}),
     ]
     assert [(d.pool.daily, d.pool.hourly, d.cumulative) for d in preview] == [
         (1500, 400, 1500),
         (2000, 400, 3500),
-        (2500, 800, 6000),
+        (2500, 600, 6000),
     ]
 
 
