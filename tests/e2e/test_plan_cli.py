@@ -70,7 +70,8 @@ def test_plan_json_shape_is_exact() -> None:
 
 
 def test_plan_json_days_option() -> None:
-    """--days 5 gives five days; news-b follows the default table, news-a stays at its quota."""
+    """--days 5 gives five days; news-b follows the default table, news-a stays at its quota and, its day
+    held under half of day 2's 1,500, on warm-up day 2 (its hourly cap that day's 200)."""
     days = _plan_json("--days", "5", str(EXAMPLE))["days"]
     assert [(d["identities"]["news-b"]["daily_cap"], d["identities"]["news-b"]["hourly_cap"]) for d in days] == [
         (1000, 200),
@@ -80,12 +81,13 @@ def test_plan_json_days_option() -> None:
         (4500, 500),
     ]
     assert [d["identities"]["news-a"]["daily_cap"] for d in days] == [500] * 5
+    assert [d["identities"]["news-a"]["warmup_day"] for d in days] == [1, 2, 2, 2, 2]
     assert [(d["pool"]["daily_cap"], d["pool"]["hourly_cap"]) for d in days] == [
         (1500, 400),
         (2000, 400),
-        (2500, 800),
-        (3500, 800),
-        (5000, 1000),
+        (2500, 600),
+        (3500, 600),
+        (5000, 700),
     ]
 
 
@@ -152,9 +154,10 @@ def _small_list(tmp_path: Path, shaping: str) -> Path:
 @pytest.mark.parametrize(
     ("shaping", "starts"),
     [
-        # news-b's plan: 1000, 1500, 2000, 3000, 4500, 6000 a day; news-a is held to its quota of 500.
-        pytest.param("shaping: {per_domain_from_day: 6}", {"news-a": 6, "news-b": 6}, id="from-day"),
-        pytest.param("shaping: {per_domain_from_daily: 2000}", {"news-a": 6, "news-b": 3}, id="from-daily"),
+        # news-b's plan: 1000, 1500, 2000, 3000, 4500, 6000 a day; news-a is held to its quota of 500, and
+        # with it on warm-up day 2 (1,500 a day planned): its shaping never starts in these 8 days.
+        pytest.param("shaping: {per_domain_from_day: 6}", {"news-a": None, "news-b": 6}, id="from-day"),
+        pytest.param("shaping: {per_domain_from_daily: 2000}", {"news-a": None, "news-b": 3}, id="from-daily"),
         pytest.param(
             "shaping: {per_domain_from_day: 9, per_domain_from_daily: 99999}",
             {"news-a": None, "news-b": None},
@@ -187,4 +190,4 @@ def test_plan_table_shows_the_domain_budgets(tmp_path: Path) -> None:
     assert code == 0, output
     assert "per-domain shaping from warm-up day 6 or a daily cap of 2,000" in " ".join(output.split())
     [google] = [line for line in output.splitlines() if line.startswith("│ google")]
-    assert [c.strip() for c in google.split("│")[2:5]] == ["6", "60/h, then 500/500", "60/h, then 2,000/400"]
+    assert [c.strip() for c in google.split("│")[2:5]] == ["6", "60/h, then -", "60/h, then 2,000/400"]
