@@ -178,8 +178,8 @@ class Preflight:
                 group,
                 "verified",
                 "fail",
-                "verified, but its DNS changed since: a record no longer matches",
-                f"restore these DNS records (mail fails SPF/DKIM checks meanwhile): {changed}",
+                "verified, but its DNS changed since: records no longer match",
+                f"restore these DNS records (receivers' SPF, DKIM or DMARC checks may fail meanwhile): {changed}",
             )
             return
         if detail.verified:
@@ -203,7 +203,8 @@ class Preflight:
                 "warn",
                 f"Tencent's quota {daily_quota:,}/day is below the plan's {caps.daily:,} "
                 f"on warm-up day {ident.warmup_day}",
-                "the identity stops at the quota each day; lower plan.scale or wait for a higher level",
+                "the identity stops at the quota each day, and its warm-up waits on the first day whose plan cap "
+                "is over twice the quota; lower plan.scale or wait for a higher level",
             )
         elif caps.daily < CAP_LIMIT:
             self.add(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from orchestrator.core.addresses import normalize_address, shown
+from orchestrator.core.addresses import fold, normalize_address, shown
 from orchestrator.core.campaign import Campaign, ColumnSource, Recipients
 from orchestrator.core.recipient_trace import Dropped
 from orchestrator.core.spreadsheet import EXPORT_HEADERS, unneutralise
@@ -339,7 +339,7 @@ def iter_rows(campaign: Campaign, stats: LoadStats, path: Path | None = None) ->
                 cell = cells[email_i].strip() if email_i < len(cells) else ""
                 yield Dropped(stats.total, cell[:MAX_KEPT_CELL], "invalid", reason)
                 continue
-            d = _digest(address)
+            d = _digest(fold(address))  # one mailbox whatever the case of its letters (core/addresses.fold)
             if d in seen:
                 stats.duplicates += 1
                 yield Dropped(stats.total, address, "duplicate")

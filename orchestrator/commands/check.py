@@ -17,6 +17,7 @@ from orchestrator.core.calendar import TENCENT_ZONE
 from orchestrator.core.clock import SystemClock
 from orchestrator.core.text import json_printable, printable
 from orchestrator.preflight import Item, run_preflight
+from orchestrator.ses.endpoint import endpoint_profile
 from orchestrator.settings import Settings, load_settings
 
 _MARKS = {"ok": "[green]✓[/]", "fail": "[red]✗[/]", "warn": "[yellow]![/]", "info": "[dim]·[/]"}
@@ -69,7 +70,8 @@ def command(ctx: click.Context, file: Path, as_json: bool) -> None:
         click.echo(json_printable(json.dumps(payload, indent=2, ensure_ascii=False)))
     else:
         console = Console(highlight=False, soft_wrap=True)
-        endpoint = settings.ses_endpoint or "Tencent Cloud (default endpoint)"
+        profile = endpoint_profile(settings)
+        endpoint = settings.ses_endpoint or f"Tencent Cloud (ses.{profile.rootDomain}, {settings.ses_region})"
         console.print(f"Preflight of [bold]{_markup(campaign.name)}[/] against {_markup(endpoint)}")
         print_checklist(console, items)
         warned = sum(1 for i in items if i.status == "warn")

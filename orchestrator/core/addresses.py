@@ -33,7 +33,8 @@ def fold(address: str) -> str:
 def normalize_address(raw: str) -> tuple[str | None, str]:
     """(normalised address, "") when valid, else (None, reason).
 
-    Trims blanks and lower-cases the domain; the local part keeps its case (it may be significant).
+    Trims blanks and lower-cases the domain; the local part keeps its case as written (the address a
+    mail goes to); compare two addresses with `fold`.
     """
     addr = raw.strip()
     if not addr:

@@ -14,7 +14,7 @@ A field of every list is the address folded (`core/addresses.fold`: ASCII letter
 local part too, as Lua's string.lower in the claim script): mailbox providers and Tencent read the
 local part without case, so an entry for `Jiwoo@` stops `jiwoo@` too (`put` and `block` fold what
 they write). An entry an older release wrote as it was written (`Lee@example.com`) is still found
-for that exact address, and `remove` takes it off either way.
+for that exact address, and `remove` takes it off when given that spelling (or the folded one).
 `at`, `bounced_at`, `expires_at` are Unix seconds. Lists written as SETs by older versions are turned
 into these hashes on first use (`migrate`), the reason "recorded before reasons were kept".
 """
