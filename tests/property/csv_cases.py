@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.core.addresses import fold
+
 #: Rows are bounded by this in every generated campaign; long but valid rows stay far below it.
 MAX_ROW_BYTES = 8192
 #: The default a blank name cell takes when the campaign gives one.
@@ -190,11 +192,11 @@ class _Oracle:
         if reason:
             e.invalid += 1
             e.reasons[reason] += 1
-        elif addr.normal in self.seen:
+        elif addr.normal is not None and fold(addr.normal) in self.seen:  # one mailbox whatever the case
             e.duplicates += 1
         else:
             assert addr.normal is not None
-            self.seen.add(addr.normal)
+            self.seen.add(fold(addr.normal))
             e.valid += 1
             e.rows.append((addr.normal, [value]))
 
