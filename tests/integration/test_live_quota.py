@@ -12,7 +12,7 @@ from orchestrator.core.account_rate import CallKind
 from orchestrator.core.clock import VirtualClock
 from orchestrator.pacing import PacerConfig
 from orchestrator.ses.client import TencentSender
-from orchestrator.ses.emulator import Account, IdentityConfig, World, run_emulator
+from orchestrator.ses.emulator import Account, IdentityConfig, RunningEmulator, World, run_emulator
 from orchestrator.settings import Settings
 from orchestrator.simulation.budget import VirtualCallBudget
 from orchestrator.simulation.virtual_run import VirtualRun
@@ -24,24 +24,31 @@ from workers.pacer import build_pacer
 START = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
 
 
-async def _run_level_one(
-    redis_url: str, domain: str, clock: VirtualClock, until: float, zone: str = "Asia/Shanghai"
-) -> list[float]:
-    """Run the pipeline against an emulator whose only domain is at reputation level 1; send times."""
-    world = World(
+def _level_one(domain: str, zone: str = "Asia/Shanghai") -> World:
+    """An emulator world whose only domain is at reputation level 1 (500 a day)."""
+    return World(
         accounts=[Account(name="default", secret_id="sid", secret_key="skey")],
         identities=[IdentityConfig(domain=domain, reputation_level=1)],
         permissive=True,
         timezone=zone,
     )
-    async with run_emulator(world, clock=clock) as emu:
-        settings = Settings(
-            REDIS_URL=redis_url,
-            TENCENTCLOUD_SECRET_ID=SecretStr("sid"),
-            TENCENTCLOUD_SECRET_KEY=SecretStr("skey"),
-            SES_ENDPOINT=emu.url,
-        )
-        sender = TencentSender(settings)
+
+
+def _settings(redis_url: str, emu: RunningEmulator) -> Settings:
+    return Settings(
+        REDIS_URL=redis_url,
+        TENCENTCLOUD_SECRET_ID=SecretStr("sid"),
+        TENCENTCLOUD_SECRET_KEY=SecretStr("skey"),
+        SES_ENDPOINT=emu.url,
+    )
+
+
+async def _run_level_one(
+    redis_url: str, domain: str, clock: VirtualClock, until: float, zone: str = "Asia/Shanghai"
+) -> list[float]:
+    """Run the pipeline against an emulator whose only domain is at reputation level 1; send times."""
+    async with run_emulator(_level_one(domain, zone), clock=clock) as emu:
+        sender = TencentSender(_settings(redis_url, emu))
         try:
             async with VirtualRun(redis_url, clock, sender, PacerConfig()) as run:
                 await run.run_until(until)
@@ -92,20 +99,9 @@ async def test_a_quota_read_the_budget_refuses_is_made_once_its_slot_frees(
     campaign, fp = load(path)
     await submit(redis, campaign, fp, START, str(path))
     clock = VirtualClock(START)
-    world = World(
-        accounts=[Account(name="default", secret_id="sid", secret_key="skey")],
-        identities=[IdentityConfig(domain=campaign.identities[0].domain, reputation_level=1)],
-        permissive=True,
-    )
-    async with run_emulator(world, clock=clock) as emu:
-        settings = Settings(
-            REDIS_URL=redis_url,
-            TENCENTCLOUD_SECRET_ID=SecretStr("sid"),
-            TENCENTCLOUD_SECRET_KEY=SecretStr("skey"),
-            SES_ENDPOINT=emu.url,
-        )
+    async with run_emulator(_level_one(campaign.identities[0].domain), clock=clock) as emu:
         budget = VirtualCallBudget(clock)
-        async with TencentSender(settings, budget=budget) as sender:
+        async with TencentSender(_settings(redis_url, emu), budget=budget) as sender:
             for _ in range(2):  # the reserved share of this second is spent (a sweep's status lookups)
                 assert await budget.acquire("default", CallKind.OTHER) is None
             pacer = build_pacer(redis, clock, PacerConfig(), sender=sender)
