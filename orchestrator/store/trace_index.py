@@ -24,7 +24,7 @@ from typing import Final
 
 from redis.asyncio import Redis
 
-from orchestrator.core.addresses import normalize_address
+from orchestrator.core.addresses import fold, normalize_address
 from orchestrator.core.recipient_trace import KIND_OF_MARK, Attempt, Dropped, Place, parse_history
 from orchestrator.store import keys
 from orchestrator.store.scripts import as_str_list
@@ -45,9 +45,19 @@ FLUSH_ROWS: Final = 20_000
 
 
 def index_field(raw: str) -> str:
-    """The field an address is indexed under: normalised when it is an address, else as written (trimmed)."""
+    """An address as `trace` shows it: normalised when it is an address, else as written (trimmed)."""
     norm, _ = normalize_address(raw)
     return norm if norm is not None else raw.strip()
+
+
+def index_fields(raw: str) -> list[str]:
+    """The fields `trace` looks an address up under: an address folded (`Jiwoo@` finds `jiwoo@`, the
+    duplicate check's and the suppression lists' sameness), then as written for a campaign indexed
+    before the index folded; anything else as written (trimmed)."""
+    norm, _ = normalize_address(raw)
+    if norm is None:
+        return [raw.strip()]
+    return list(dict.fromkeys([fold(norm), norm]))
 
 
 def bucket_of(field: str, buckets: int) -> int:
@@ -102,11 +112,9 @@ class Staging:
         """Index the rows gathered so far and stage the dropped ones."""
         loaded, dropped = self._loaded, self._dropped
         self._loaded, self._dropped = [], []
-        # Loaded, duplicate and suppressed rows hold the normalised address already; an invalid one as written.
-        items = [(row, address, str(i)) for i, row, address in loaded]
-        items += [
-            (d.row, d.cell if d.kind != "invalid" else index_field(d.cell), MARK_OF_KIND[d.kind]) for d in dropped
-        ]
+        # Each row under its address's first field (folded: a capitalised duplicate finds its first row).
+        items = [(row, index_fields(address)[0], str(i)) for i, row, address in loaded]
+        items += [(d.row, index_fields(d.cell)[0], MARK_OF_KIND[d.kind]) for d in dropped]
         items = sorted(i for i in items if i[1])
         fields = [(f, bucket_of(f, self.buckets), row, what) for row, f, what in items]
         new = sorted({b for _, b, _, _ in fields} - self.index)  # hashes this write creates: they get the TTL
@@ -142,25 +150,29 @@ class Staging:
 async def places(redis: Redis, raw: str, only: str | None = None) -> tuple[list[Place], int]:
     """Every row of every campaign (or only campaign `only`) that held the address; and how many campaigns
     have no index (submitted before it was kept)."""
-    field = index_field(raw)
+    fields = index_fields(raw) if raw.strip() else []
     cids = [only] if only else [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)]
     async with redis.pipeline(transaction=False) as pipe:
         for cid in cids:
             pipe.hget(keys.campaign(cid), "trace_buckets")
         counts = await pipe.execute()
     indexed = [(cid, int(n)) for cid, n in zip(cids, counts, strict=True) if n and str(n).isdigit() and int(n) > 0]
+    asked = [(cid, f) for cid, n in indexed for f in fields]
     async with redis.pipeline(transaction=False) as pipe:
         for cid, n in indexed:
-            pipe.hget(keys.trace_bucket(cid, bucket_of(field, n)), field)
-        values = await pipe.execute() if field else [None] * len(indexed)
-    out: list[Place] = []
-    for (cid, _), value in zip(indexed, values, strict=True):
+            for f in fields:
+                pipe.hget(keys.trace_bucket(cid, bucket_of(f, n)), f)
+        values = await pipe.execute() if asked else []
+    out: dict[tuple[str, int], Place] = {}
+    for (cid, _), value in zip(asked, values, strict=True):
         for entry in str(value or "").split(","):
             row, _, what = entry.partition(":")
             if row.isdigit() and (what.isdigit() or what in KIND_OF_MARK):
                 index = int(what) if what.isdigit() else None
-                out.append(Place(cid, int(row), index, "loaded" if index is not None else KIND_OF_MARK[what]))
-    return out, len(cids) - len(indexed)
+                place = Place(cid, int(row), index, "loaded" if index is not None else KIND_OF_MARK[what])
+                out.setdefault((cid, int(row)), place)
+    order = {cid: i for i, cid in enumerate(cids)}
+    return sorted(out.values(), key=lambda p: (order[p.cid], p.row)), len(cids) - len(indexed)
 
 
 async def dropped_row(redis: Redis, cid: str, row: int) -> Dropped | None:
