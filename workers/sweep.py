@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from orchestrator.core.ledger_state import LedgerFormatError, LedgerState
-from orchestrator.core.sending import LookupResult, LookupVerdict, Sender, StatusQuery
+from orchestrator.core.sending import LookupResult, LookupVerdict, MailOwner, Sender, StatusQuery
 from orchestrator.guarding import pause_on_send_status
 from orchestrator.pacing import Pacer
-from orchestrator.store import campaigns, compaction, events, keys
+from orchestrator.store import campaigns, compaction, events, keys, trace_index
 from orchestrator.store.feedback import parse_sent
 from orchestrator.store.stored_values import refused
 from workers.followup import feedback_pass, queue_feedback
@@ -164,7 +164,7 @@ class Sweeper:
         await pause_on_send_status(self.redis, ck.cid, result.refused_status, now, "in-doubt lookup")
         if result.verdict in (LookupVerdict.SENT, LookupVerdict.NOT_SENT):
             await self._settle(rec, ck, idx, entry.get("token"), identity, grant, gt, result, now, stats)
-        elif now - since > self.config.reconcile_window_s:
+        elif result.undecidable or now - since > self.config.reconcile_window_s:
             await self.redis.zrem(ck.doubt, raw)
             stats["left_in_doubt"] += 1
             await events.emit(self.redis, now, "in_doubt_unresolved", ck.cid, identity, index=idx, detail=result.detail)
@@ -172,11 +172,18 @@ class Sweeper:
             again = self.config.reconcile_throttled_retry_s if result.retry_soon else self.config.reconcile_retry_s
             await self.redis.zadd(ck.doubt, {raw: now + again})
 
-    async def _taken_by_another(self, cid: str, idx: int, message_id: str) -> bool:
-        """Whether `message_id` is already recorded as another send's (the same recipient mailed again)."""
+    async def _taken_by_another(self, cid: str, idx: int, message_id: str) -> MailOwner:
+        """Whether `message_id` is already recorded as another send's (the same recipient mailed again),
+        and whether that send had it from its own answer or, in doubt too, from a lookup (its last recorded
+        outcome is `reconciled_sent` with this MessageId): then either may be the one that left."""
         raw = await self.redis.hget(keys.MESSAGE_IDS, message_id)
         sent = parse_sent(str(raw)) if raw is not None else None
-        return sent is not None and (sent.campaign, sent.index) != (cid, idx)
+        if sent is None or (sent.campaign, sent.index) == (cid, idx):
+            return MailOwner.NONE
+        past = await trace_index.history(self.redis, sent.campaign, sent.index)
+        if past and past[-1].decision == "reconciled_sent" and past[-1].code == message_id:
+            return MailOwner.ANOTHER_BY_LOOKUP
+        return MailOwner.ANOTHER
 
     async def _settle(
         self,

@@ -66,12 +66,22 @@ class LookupVerdict(StrEnum):
     UNKNOWN = "unknown"  # the lookup failed or cannot decide yet
 
 
+class MailOwner(StrEnum):
+    """Whose a mail found by a lookup is, as our own records say (StatusQuery.taken)."""
+
+    NONE = "none"  # no send holds its MessageId: it may be the send looked for
+    ANOTHER = "another"  # another send's, from that send's own SendEmail answer
+    #: Another send in doubt took it by a lookup of its own: which of the two it belongs to cannot be told.
+    ANOTHER_BY_LOOKUP = "another_by_lookup"
+
+
 @dataclass(frozen=True, slots=True)
 class LookupResult:
     verdict: LookupVerdict
     message_id: str | None = None
     detail: str = ""
     retry_soon: bool = False  # UNKNOWN only because the lookup was throttled or could not connect
+    undecidable: bool = False  # UNKNOWN that asking again cannot change: left in doubt for the operator
     #: NOT_SENT: the send's own row, refused by the provider with this SendStatus (e.g. 3030); None: no row.
     refused_status: int | None = None
     #: SENT: when the provider received the send (its RequestTime, Unix seconds); None when it does not say.
@@ -91,7 +101,9 @@ class CallBudget(Protocol):
 class StatusQuery:
     """Find the send of `to_address` from `from_address` made on or after `not_before` (UTC) and, when
     `not_after` is given, no later than it (plus the call's timeout): the send's own window. A row whose
-    MessageId `taken` says belongs to another send is not this one (the same recipient mailed again)."""
+    MessageId `taken` says belongs to another send is not this one (the same recipient mailed again);
+    when the only such rows were taken by another send's lookup, the answer is UNKNOWN, never NOT_SENT
+    (either send may be the one that left: sending again could mail the person twice)."""
 
     account: str
     from_address: str
@@ -100,7 +112,7 @@ class StatusQuery:
     not_before: datetime
     #: The latest moment the request could have left (the send went into doubt then); None: `not_before`.
     not_after: datetime | None = None
-    taken: Callable[[str], Awaitable[bool]] | None = None
+    taken: Callable[[str], Awaitable[MailOwner]] | None = None
 
 
 class Sender(Protocol):

@@ -22,6 +22,7 @@ from orchestrator.core.sending import (
     CallBudget,
     LookupResult,
     LookupVerdict,
+    MailOwner,
     OutcomeKind,
     SendOutcome,
     SendRequest,
@@ -75,6 +76,8 @@ PAGE_LIMIT: Final = 100
 MAX_LOOKUP_PAGES: Final = 50
 #: The emulator and Tencent stamp RequestTime with their own clock: allow this much skew.
 DEFAULT_LOOKUP_SLACK_S: Final = 60.0
+#: A lookup's answer when the only mail in its window was taken by another in-doubt send's lookup.
+SHARED_MAIL: Final = "the one mail in the window was settled for another in-doubt send to this address"
 #: A send that waited this long for its API slot asks again whether its campaign still sends: a pause
 #: returns after at most `--wait` s, and a send claimed before it must not leave long after.
 RECHECK_AFTER_S: Final = 0.5
@@ -142,7 +145,9 @@ class TencentSender:
         want = (address_of(query.from_address), query.to_address.strip().lower())
         window = lookup_window(query, self._settings.ses_timeout_s, self._lookup_slack_s)
         earliest, latest = window
+        core = lookup_window(query, self._settings.ses_timeout_s, 0.0)  # the window without the clock skew
         refused: int | None = None  # the send's own row, when Tencent refused it (SendStatus not 0)
+        shared = False  # a mail in the window that another in-doubt send took by its own lookup
         try:
             for day in lookup_dates(query, window):
                 for offset in range(0, PAGE_LIMIT * MAX_LOOKUP_PAGES, PAGE_LIMIT):
@@ -152,9 +157,14 @@ class TencentSender:
                         if not earliest <= at <= latest or parties(row) != want:
                             continue
                         if (status := getattr(row, "SendStatus", None)) == 0:
-                            if query.taken is not None and await query.taken(str(row.MessageId)):
-                                continue  # another send's mail to the same address (recorded under its MessageId)
-                            return LookupResult(LookupVerdict.SENT, message_id=row.MessageId, sent_at=at or None)
+                            owner = MailOwner.NONE if query.taken is None else await query.taken(str(row.MessageId))
+                            if owner is MailOwner.NONE:
+                                return LookupResult(LookupVerdict.SENT, message_id=row.MessageId, sent_at=at or None)
+                            # Taken by another send's lookup although it lies in this send's own window:
+                            # either may be the one that left.
+                            mine_too = core[0] <= at <= core[1]
+                            shared = shared or (owner is MailOwner.ANOTHER_BY_LOOKUP and mine_too)
+                            continue  # another send's mail to the same address (recorded under its MessageId)
                         refused = refused if refused is not None or status is None else int(status)
                     if len(rows) < PAGE_LIMIT:
                         break
@@ -164,6 +174,8 @@ class TencentSender:
             # Throttled, busy or unreachable: worth asking again within seconds, not minutes.
             soon = exc.kind is OutcomeKind.TRANSIENT
             return LookupResult(LookupVerdict.UNKNOWN, detail=str(exc), retry_soon=soon)
+        if shared:
+            return LookupResult(LookupVerdict.UNKNOWN, detail=SHARED_MAIL, undecidable=True)
         return LookupResult(LookupVerdict.NOT_SENT, refused_status=refused)
 
     async def close(self) -> None:

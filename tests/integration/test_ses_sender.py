@@ -13,7 +13,7 @@ import structlog
 from pydantic import SecretStr
 
 from orchestrator.core.clock import VirtualClock
-from orchestrator.core.sending import LookupVerdict, OutcomeKind, SendOutcome, SendRequest, StatusQuery
+from orchestrator.core.sending import LookupVerdict, MailOwner, OutcomeKind, SendOutcome, SendRequest, StatusQuery
 from orchestrator.ses.client import TencentSender, build_sender
 from orchestrator.ses.emulator import (
     Account,
@@ -348,8 +348,8 @@ async def test_lookup_never_takes_another_sends_mail_to_the_same_address(
     other = await sender.send(request())
     taken = {other.message_id}
 
-    async def is_taken(message_id: str) -> bool:
-        return message_id in taken
+    async def is_taken(message_id: str) -> MailOwner:
+        return MailOwner.ANOTHER if message_id in taken else MailOwner.NONE
 
     looked = StatusQuery("default", FROM, "jiwoo@example.org", date(2026, 12, 1), START, window_end, is_taken)
     assert (await sender.lookup(looked)).verdict is LookupVerdict.NOT_SENT

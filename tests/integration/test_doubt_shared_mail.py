@@ -1,0 +1,78 @@
+"""Two campaigns on one identity mail the same person and both sends go into doubt, only the first
+having reached Tencent. Tencent's status records name neither campaign, so the one mail found can
+settle either send: a send whose own window holds a mail another send's lookup already took stays in
+doubt for the operator instead of being sent again (the person would get one mail twice)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from orchestrator.pacing import PacerConfig
+from orchestrator.ses.client import SHARED_MAIL, TencentSender
+from orchestrator.ses.emulator import FaultRule
+from orchestrator.simulation.virtual_run import VirtualRun
+from orchestrator.store import events, keys
+from orchestrator.store.ledger import Ledger
+from tests.pipeline_harness import VICTIM, VICTIM_DOMAIN, Pipeline, recipients_csv, settings_for
+
+pytestmark = [pytest.mark.filterwarnings("ignore:datetime.datetime.utcfromtimestamp:DeprecationWarning")]
+
+AGAIN = {"id": 1, "subject": "Again {{name}}", "data": {"name": {"column": "first_name"}}}
+CONFIG = PacerConfig(
+    reconcile_after_s=60.0, reconcile_retry_s=60.0, reconcile_throttled_retry_s=30.0, reconcile_window_s=600.0
+)
+
+
+async def _two_sends_in_doubt(pipe: Pipeline, first_lookup_throttled: bool) -> tuple[str, str]:
+    """Campaign 1's send to the person reaches Tencent and its answer never comes; campaign 2's, one
+    slot later, never reaches it. Both go into doubt; returns the two campaign ids."""
+    first = await pipe.submit(recipients_csv(n_others=0))
+    second = await pipe.submit(recipients_csv(n_others=0), extra={"template": AGAIN})
+    pipe.emu.world.faults += [
+        FaultRule(code="timeout_after_accept", count=1, recipient_domain=VICTIM_DOMAIN, hang_s=5.0),
+        FaultRule(code="drop_before_accept", count=1, recipient_domain=VICTIM_DOMAIN),
+    ]
+    if first_lookup_throttled:  # campaign 1's first lookup comes back throttled: campaign 2's is made first
+        pipe.emu.world.faults.append(FaultRule(code="RequestLimitExceeded", count=1, action="GetSendEmailStatus"))
+    async with (
+        TencentSender(settings_for(pipe.emu, timeout_s=0.5)) as sender,
+        VirtualRun(pipe.redis_url, pipe.clock, sender, CONFIG, workers=2) as run,
+    ):
+        await run.run_until(pipe.clock.now() + 3600, sweep_every_s=1.0)
+    parked = [
+        e.campaign for cid in (first, second) for e in await events.read(pipe.redis, cid) if e.type == "send_in_doubt"
+    ]
+    assert parked == [first, second]
+    return first, second
+
+
+async def _state(pipe: Pipeline, cid: str) -> str:
+    return await Ledger(pipe.redis).state_of(keys.CampaignKeys(cid), 0)
+
+
+async def test_the_mail_of_the_send_looked_up_first_is_its_own_and_the_other_is_sent(pipe: Pipeline) -> None:
+    """In the usual order the first send's lookup takes its mail; the second send's window holds that
+    mail only within the clock skew allowed, so it is found not sent and sent: one mail of each."""
+    first, second = await _two_sends_in_doubt(pipe, first_lookup_throttled=False)
+    mails = pipe.sent_to(VICTIM)
+    assert Counter(m.subject for m in mails) == {"Hi {{name}}": 1, "Again {{name}}": 1}  # Tencent's own log
+    by_subject = {m.subject: m.message_id for m in mails}
+    assert await _state(pipe, first) == f"a|{by_subject['Hi {{name}}']}"
+    assert await _state(pipe, second) == f"a|{by_subject['Again {{name}}']}"
+
+
+async def test_a_mail_taken_by_another_sends_lookup_is_never_sent_again(pipe: Pipeline) -> None:
+    """The second send is looked up first and takes the one mail (its window reaches it through the clock
+    skew allowed): the first send, whose own window holds that mail, stays in doubt, never sent again."""
+    first, second = await _two_sends_in_doubt(pipe, first_lookup_throttled=True)
+    [mail] = pipe.sent_to(VICTIM)  # from Tencent's own send log: never a second mail
+    assert await _state(pipe, second) == f"a|{mail.message_id}"
+    assert (await _state(pipe, first)).startswith("d|")  # still in doubt: the operator decides
+    happened = await events.read(pipe.redis, first)
+    [parked] = [e for e in happened if e.type == "send_in_doubt"]
+    [unresolved] = [e for e in happened if e.type == "in_doubt_unresolved"]
+    assert unresolved.data["detail"] == SHARED_MAIL
+    # Given up at the lookup that found it (about 90 s in), not after RECONCILE_WINDOW_S of asking again.
+    assert unresolved.t - parked.t < 120
