@@ -102,7 +102,7 @@ async def _events(redis: Redis, message_id: str) -> tuple[Seen, ...]:
     out: list[Seen] = []
     for stored in await FeedbackStore(redis).trace(message_id):
         try:
-            e = parse_event(stored)
+            e = parse_event(stored, stored=True)
         except BadEventError:
             continue
         out.append(Seen(e.metric, float(e.timestamp), e.bounce_type, e.reason, e.source))

@@ -109,8 +109,9 @@ def _sender_domain(obj: dict[str, Any], where: str, needed: bool) -> str:
     return ""
 
 
-def parse_event(obj: Any, where: str = "event") -> CallbackEvent:
-    """One event object, checked; raises BadEventError."""
+def parse_event(obj: Any, where: str = "event", *, stored: bool = False) -> CallbackEvent:
+    """One event object, checked; raises BadEventError. Only a `stored` one (read back from Redis) may
+    say it came from the follow-up's status lookup: a posted body is always a callback."""
     if not isinstance(obj, dict):
         raise BadEventError(f"{where}: an object, not {type(obj).__name__}")
     event = _text(obj, "event", where)
@@ -129,7 +130,7 @@ def parse_event(obj: Any, where: str = "event") -> CallbackEvent:
     if metric == "unsubscribe" and not from_domain:
         raise BadEventError(f"{where}.fromDomain: an unsubscribe needs the sender domain")
     reason = " ".join(_text(obj, "reason", where, required=False).split())[:REASON_CHARS]
-    source = "status" if obj.get("source") == "status" else "callback"
+    source = "status" if stored and obj.get("source") == "status" else "callback"
     return CallbackEvent(
         message_id, event, metric, _timestamp(obj, where), address, from_domain, bounce_type, reason, source
     )

@@ -132,7 +132,7 @@ class FeedbackStore:
         events = []
         for item in raw:
             try:
-                events.append(parse_event(json.loads(item)))
+                events.append(parse_event(json.loads(item), stored=True))
             except (BadEventError, ValueError):
                 continue  # written by this module: only a hand-edited entry can fail, and it is dropped
         counted = await self.ingest(events, now) if events else Counted()

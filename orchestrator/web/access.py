@@ -83,7 +83,9 @@ class Access:
 
     def allows(self, request: web.Request) -> bool:
         if self.token is None:
-            return self.loopback and loopback_host(request.headers.get("Host", ""))
+            # A reverse proxy on this host sends its upstream's loopback name as Host (nginx's default
+            # `proxy_pass http://127.0.0.1:8080`): a request it forwarded says so in these headers.
+            return self.loopback and loopback_host(request.headers.get("Host", "")) and not proxied(request)
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and self.token_matches(given.strip()):
             return True
@@ -92,6 +94,13 @@ class Access:
 
 
 ACCESS = web.AppKey("access", Access)
+#: Headers a reverse proxy adds to what it forwards (RFC 7239 and the common de facto ones).
+PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-IP", "Via")
+
+
+def proxied(request: web.Request) -> bool:
+    """Whether a proxy forwarded the request: then a loopback Host proves nothing about who asks."""
+    return any(h in request.headers for h in PROXY_HEADERS)
 
 
 def _same(given: str, expected: str) -> bool:
@@ -126,15 +135,19 @@ def _sign_in(request: web.Request, access: Access) -> web.StreamResponse:
         path="/",
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        # Behind a TLS proxy the request reaching us is plain HTTP: the proxy's word says the browser's was not.
+        secure=request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https",
     )
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 def _refused(access: Access) -> web.Response:
-    if access.token is None and access.loopback:  # a Host that is no loopback name: a rebound name, or a proxy
-        text = "403: without WEB_ACCESS_TOKEN this page answers only as http://127.0.0.1 or http://localhost\n"
+    if access.token is None and access.loopback:  # a Host that is no loopback name (a rebound name), or a proxy
+        text = (
+            "403: without WEB_ACCESS_TOKEN this page answers only as http://127.0.0.1 or http://localhost, "
+            "never through a proxy (set WEB_ACCESS_TOKEN to serve it there)\n"
+        )
         return web.Response(status=403, text=text)
     if access.token is None:  # bound beyond loopback without a token: `web` refuses to start so, an embedder did not
         return web.Response(status=403, text="403: set WEB_ACCESS_TOKEN to serve this page beyond loopback\n")

@@ -110,6 +110,16 @@ def test_bad_setting_is_one_line_naming_it(tmp_path: Path, case: str) -> None:
         assert SECRET[:15] not in line
 
 
+@pytest.mark.parametrize("name", ["CALLBACK_TOKEN", "WEB_ACCESS_TOKEN"])
+def test_a_token_that_cannot_sit_in_a_url_is_refused(tmp_path: Path, name: str) -> None:
+    """A token with `/`, `+` or `=` (base64) would never match the callback path or `?token=` (aiohttp
+    decodes them): refused at start with one line naming the setting and the characters allowed."""
+    done = _run(_env(tmp_path, **{name: f"{SECRET}/ab+cd="}), tmp_path, "status")
+    assert done.returncode == 2
+    line = _assert_one_line(done, f"setting {name}: use only letters, digits", SECRET)
+    assert "/ab+cd=" not in line
+
+
 @pytest.mark.parametrize(
     "argv",
     [

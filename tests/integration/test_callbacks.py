@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,6 +16,7 @@ from click.testing import CliRunner
 from redis.asyncio import Redis
 
 from orchestrator.cli import main
+from orchestrator.core.callback_event import parse_event
 from orchestrator.core.clock import VirtualClock
 from orchestrator.core.quality import METRICS, metric_of
 from orchestrator.pacing import PacerConfig
@@ -24,6 +27,7 @@ from orchestrator.status import campaign_status
 from orchestrator.store import keys
 from orchestrator.store.connection import redis_from_url
 from orchestrator.store.feedback import FeedbackStore, parse_sent
+from orchestrator.web.callbacks import MAX_BODY_BYTES
 from tests.callback_app import TOKEN, callback_server
 from tests.pipeline_harness import START, Pipeline, recipients_csv, settings_for
 from workers.followup import AT_ONCE, PER_SWEEP, feedback_pass
@@ -386,3 +390,44 @@ async def test_a_followup_never_puts_back_a_mail_a_callback_settled_meanwhile(re
     for message_id in ("m-open", "m-settled"):
         await followup._again(message_id, 5000.0)
     assert await redis.zrange(keys.FB_PENDING, 0, -1) == ["m-open"]
+
+
+async def test_a_posted_event_is_always_a_callback_never_a_status_lookup(redis: Redis) -> None:
+    """`source: status` marks what the follow-up learned from GetSendEmailStatus; a poster cannot claim it:
+    a posted event is stored and traced as a callback (the early list keeps what the follow-up wrote)."""
+    forged = {"event": "spamreport", "bulkId": "m-forged", "email": "x@example.org", "timestamp": int(START)}
+    await redis.hset(keys.MESSAGE_IDS, "m-forged", "c:0|i|1.0")
+    async with (
+        callback_server(redis, VirtualClock(START)) as server,
+        aiohttp.ClientSession() as session,
+        session.post(server.url, json={**forged, "source": "status"}) as resp,
+    ):
+        assert resp.status == 200
+    [stored] = await FeedbackStore(redis).trace("m-forged")
+    assert stored["source"] == "callback"
+    assert parse_event(stored, stored=True).source == "callback"
+    assert parse_event({**forged, "source": "status"}, stored=True).source == "status"  # what Redis kept
+
+
+async def test_an_oversized_body_is_refused_however_it_is_sent(redis: Redis) -> None:
+    """Past MAX_BODY_BYTES the body is a 400 whether its length was announced, sent in chunks with none,
+    or compressed (a 300 KB body gzipped to a few hundred bytes is counted as it unpacks): nothing stored."""
+    big = json.dumps([{"event": "open", "bulkId": "m1", "email": "a@example.com", "timestamp": 1}] * 1000)
+    big = big.ljust(300 * 1024).encode()
+    assert len(big) > MAX_BODY_BYTES
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for at in range(0, len(big), 16 * 1024):
+            yield big[at : at + 16 * 1024]
+
+    before = {k: await redis.dump(k) for k in await redis.keys("*")}
+    async with callback_server(redis, VirtualClock(START)) as server, aiohttp.ClientSession() as session:
+        async with session.post(server.url, data=chunks()) as resp:  # Transfer-Encoding: chunked
+            assert resp.status == 400
+            assert "more than" in await resp.text()
+        packed = gzip.compress(big)
+        assert len(packed) < MAX_BODY_BYTES / 100
+        async with session.post(server.url, data=packed, headers={"Content-Encoding": "gzip"}) as resp:
+            assert resp.status == 400
+            assert "more than" in await resp.text()
+    assert {k: await redis.dump(k) for k in await redis.keys("*")} == before

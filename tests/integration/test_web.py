@@ -107,11 +107,15 @@ async def test_token_in_the_address_sets_a_cookie_and_redirects(serve: Serve, ht
         assert "HttpOnly" in cookie
         assert "SameSite=Strict" in cookie
         assert TOKEN not in cookie
+        assert "Secure" not in cookie  # plain HTTP: a Secure cookie would never come back
         async with http.get(web.url + "/") as resp:
             assert resp.status == 200
             assert "Warm-up status" in await resp.text()
         async with http.get(web.url + "/metrics") as resp:
             assert resp.status == 200
+        proxied = {"X-Forwarded-Proto": "https"}  # a TLS proxy in front: the browser's side is HTTPS
+        async with http.get(web.url + f"/?token={TOKEN}", headers=proxied, allow_redirects=False) as resp:
+            assert "Secure" in resp.headers["Set-Cookie"]
 
 
 async def test_without_token_loopback_answers_and_elsewhere_refuses(

@@ -4,6 +4,7 @@ a name that was rebound to 127.0.0.1 (DNS rebinding)."""
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from structlog.testing import capture_logs
 
 from orchestrator.core.clock import VirtualClock
 from orchestrator.settings import Settings
-from orchestrator.web.access import loopback_host
+from orchestrator.web.access import COOKIE, loopback_host
 from orchestrator.web.app import running_web
 from orchestrator.web.context import WebContext
 from tests.redis_server import free_port
@@ -73,6 +74,71 @@ async def test_without_a_token_a_rebound_name_gets_no_page(redis: Redis, http: a
         bearer = {"Host": "status.example.org", "Authorization": f"Bearer {WEB_TOKEN}"}
         async with http.get(web.url + "/status.json", headers=bearer) as resp:
             assert resp.status == 200  # behind its token the page may sit behind a proxy of any name
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        ("X-Forwarded-For", "203.0.113.9"),
+        ("Forwarded", "for=203.0.113.9"),
+        ("X-Real-IP", "203.0.113.9"),
+        ("Via", "1.1 nginx"),
+        ("X-Forwarded-Host", "hooks.example.com"),
+        ("X-Forwarded-Proto", "https"),
+    ],
+)
+async def test_without_a_token_a_proxied_request_gets_no_page(
+    redis: Redis, http: aiohttp.ClientSession, header: tuple[str, str]
+) -> None:
+    """No WEB_ACCESS_TOKEN: a reverse proxy on this host (nginx's default `proxy_pass http://127.0.0.1:8080`
+    sends that loopback name as Host) would serve the pages to the internet: a request that says it was
+    forwarded is refused, whatever its Host; /healthz still answers."""
+    settings = Settings(_env_file=None, WEB_HOST="127.0.0.1", WEB_PORT=0)
+    async with running_web(WebContext(redis, settings, VirtualClock(1_800_000_000.0))) as web:
+        for path in ("/", "/status.json", "/metrics"):
+            async with http.get(
+                web.url + path, headers={"Host": f"127.0.0.1:{web.port}", header[0]: header[1]}
+            ) as resp:
+                assert resp.status == 403, path
+                assert "WEB_ACCESS_TOKEN" in await resp.text()
+        async with http.get(web.url + "/healthz", headers=dict([header])) as resp:
+            assert resp.status == 200
+
+
+async def test_tokens_are_compared_in_constant_time(
+    redis: Redis, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every token check (the callback path, Bearer, `?token=`, the cookie) goes through hmac.compare_digest:
+    a plain `==` would let a timing attacker learn a token one character at a time."""
+    seen: list[bytes] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        seen.append(bytes(b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    settings = Settings(
+        _env_file=None,
+        WEB_PORT=0,
+        CALLBACK_TOKEN=SecretStr(CALLBACK_TOKEN),
+        WEB_ACCESS_TOKEN=SecretStr(WEB_TOKEN),
+    )
+    async with running_web(WebContext(redis, settings, VirtualClock(1_800_000_000.0))) as web:
+        async with http.post(f"{web.url}/callbacks/tencent/{CALLBACK_TOKEN[:-1]}x", data=b"[]") as resp:
+            assert resp.status == 404
+        assert seen == [CALLBACK_TOKEN.encode()]
+        async with http.get(
+            web.url + "/status.json", headers={"Authorization": "Bearer wrong-token-0123456789"}
+        ) as resp:
+            assert resp.status == 401
+        async with http.get(web.url + "/status.json?token=wrong-token-0123456789", allow_redirects=False) as resp:
+            assert resp.status == 401
+        assert seen[1:] == [WEB_TOKEN.encode()] * 2
+        http.cookie_jar.update_cookies({COOKIE: "forged"})
+        async with http.get(web.url + "/status.json") as resp:
+            assert resp.status == 401
+        assert len(seen) == 4  # the cookie too
 
 
 async def _raw(port: int, request: bytes) -> bytes:
