@@ -29,6 +29,7 @@ from orchestrator.campaign_yaml import (
     locate,
     parse_yaml,
     read_text,
+    scalar_source,
 )
 from orchestrator.core.addresses import shown
 from orchestrator.core.campaign import Campaign, ColumnSource, Recipients
@@ -198,7 +199,9 @@ def _problem_from(err: ErrorDetails, root: yaml.Node, name: str) -> Problem:
     elif err["type"] == "list_type":
         message = f"expected a list (lines starting with '- ', or [a, b]), got {_show(value)}"
     elif err["type"] == "string_type" and isinstance(value, bool | int | float):
-        message = f"expected text, got {shown(value)}; put it in quotes: '{clip(str(value), 60)}'"
+        # Quote what was written: `007` read as 7 must come back as '007', `0x1F` as '0x1F', not 31.
+        written = scalar_source(root, loc) or str(value)
+        message = f"expected text, got {shown(value)}; put it in quotes: '{clip(written, 60)}'"
     elif err["type"] == "finite_number":
         message = f"must be a finite number, got {shown(value)} (.inf and .nan are not numbers here)"
     elif err["type"] not in ("value_error", "data_source") and isinstance(value, str | int | float | bool):

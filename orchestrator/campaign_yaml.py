@@ -242,6 +242,19 @@ def locate(root: yaml.Node, loc: Loc) -> tuple[Loc, int | None]:
     return tuple(kept), line
 
 
+def scalar_source(root: yaml.Node, loc: Loc) -> str | None:
+    """The text a scalar at `loc` was written as (`007`, `yes`, `0x1F`), before YAML read it as a number
+    or a boolean; None when the path does not end on a scalar of the file."""
+    node: yaml.Node | None = root
+    for part in loc:
+        found = _child(node, part)
+        if found is not None:
+            node = found[1]
+        elif not (isinstance(part, str) and (part[:1].isupper() or "[" in part)):
+            return None  # a union's tag is pydantic's, not the file's: skipped; anything else is missing
+    return node.value if isinstance(node, yaml.ScalarNode) and node is not root else None
+
+
 def field_name(loc: Loc) -> str:
     """The field path as the user writes it: `identities[2].id`."""
     out = ""

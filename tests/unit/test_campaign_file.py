@@ -115,6 +115,19 @@ def test_check_campaign_reports_every_problem_in_line_order(folder: Path) -> Non
     assert problems[1].message == "Input should be greater than or equal to 1 (got 0)"
 
 
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [("007", "7"), ("01234", "668"), ("1.50", "1.5"), ("0x1F", "31"), ("yes", "True"), ("1.0e+3", "1000.0")],
+)
+def test_text_yaml_read_as_a_number_is_quoted_as_written(folder: Path, written: str, read: str) -> None:
+    """A coupon `007` YAML read as 7 must be quoted as '007': quoting the number YAML made of it (7, or
+    668 for the octal 01234) would change the code silently."""
+    path = _edit(folder, "coupon: {value: SPRING}", f"coupon: {{value: {written}}}")
+    _campaign, [problem] = check_campaign(path)
+    assert problem.field == "template.data.coupon.value"
+    assert problem.message == f"expected text, got {read}; put it in quotes: '{written}'"
+
+
 def test_check_campaign_moves_a_path_in_the_message_into_the_field(folder: Path) -> None:
     """A model check that names a deeper field (identities[1].id) is placed on that field's line."""
     path = _edit(folder, "id: news-b", "id: news-a")
