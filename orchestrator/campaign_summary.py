@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.core.campaign import Campaign
-from orchestrator.core.plan import Mode, identity_caps
+from orchestrator.core.plan import Mode, identity_caps, lifted_days
 from orchestrator.recipients import LoadStats
 
 #: How many warm-up days the summary shows.
@@ -16,12 +16,13 @@ def summarize(campaign: Campaign, header: list[str], stats: LoadStats | None = N
     """The short description `validate` prints for a valid file (with the CSV's counts when read)."""
     plan = campaign.build_plan()
     first_days = [identity_caps(plan, campaign.mode, day) for day in range(1, SUMMARY_DAYS + 1)]
-    warnings = []
+    warnings: list[str] = []
     if campaign.mode is Mode.SKIP_WARMUP:
         warnings.append(
             "mode skip-warmup sends without a ramp: not recommended; use it only for high-open "
             "sign-up mail at or under 10,000 a day"
         )
+    warnings += _lifted(campaign)
     return {
         "name": campaign.name,
         "mode": campaign.mode.value,
@@ -51,6 +52,26 @@ def summarize(campaign: Campaign, header: list[str], stats: LoadStats | None = N
         },
         "warnings": warnings,
     }
+
+
+def _lifted(campaign: Campaign) -> list[str]:
+    """A warning per plan row whose caps go down: the plan lifts such a day to the day before, so the
+    identity would send more than the row says (the default table's own hourly dips are known)."""
+    if not campaign.plan.rows:
+        return []
+    rows = [r.to_row() for r in campaign.plan.rows]
+    lifted = lifted_days(rows)
+    out = []
+    for n, row in enumerate(rows):
+        mine = [x for x in lifted if row.first <= x[0] <= row.last]
+        if mine:
+            day, what, written, used = mine[0]
+            more = f" (and {len(mine) - 1} more cap(s) of the row)" if len(mine) > 1 else ""
+            out.append(
+                f"plan.rows[{n}]: day {day}'s {what} cap {written:,} is below the day before, so it is raised to "
+                f"{used:,}{more}: a day is never below the day before; raise the row, or lower the rows before it"
+            )
+    return out
 
 
 def _counts(stats: LoadStats) -> dict[str, Any]:

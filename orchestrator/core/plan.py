@@ -94,6 +94,21 @@ def table_caps(rows: Sequence[PlanRow], after_table: AfterTable = AfterTable.DOU
     return caps
 
 
+def lifted_days(rows: Sequence[PlanRow]) -> list[tuple[int, str, int, int]]:
+    """The days `table_caps` lifts to the day before: (day, "daily" or "hourly", as the rows ramp it, as sent)."""
+    out: list[tuple[int, str, int, int]] = []
+    caps = table_caps(rows)
+    for row in rows:
+        for day in range(row.first, row.last + 1):
+            written = (
+                _ramp(row.daily_lo, row.daily_hi, row.first, row.last, day),
+                _ramp(row.hourly_lo, row.hourly_hi, row.first, row.last, day),
+            )
+            used = (caps[day - 1].daily, caps[day - 1].hourly)
+            out += [(day, what, w, u) for what, w, u in zip(("daily", "hourly"), written, used, strict=True) if w < u]
+    return out
+
+
 class Plan:
     """A campaign's warm-up plan: the table, what follows it, `scale` and `target_daily`."""
 

@@ -8,9 +8,14 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from orchestrator.core.addresses import shown
-from orchestrator.core.plan import DEFAULT_ROWS, AfterTable, Mode, Plan, PlanRow
+from orchestrator.core.plan import CAP_LIMIT, DEFAULT_ROWS, AfterTable, Mode, Plan, PlanRow
 from orchestrator.core.progress import ProgressRules
 from orchestrator.core.strict import Strict
+
+#: The last warm-up day a row may name: a plan is a table of days, built day by day when loaded (a row
+#: `1-100000000` would cost every process that loads the campaign gigabytes). Past its last row a plan
+#: holds or doubles (`after_table`).
+MAX_PLAN_DAY = 1000
 
 
 def _parse_days(text: str) -> tuple[int, int]:
@@ -22,6 +27,12 @@ def _parse_days(text: str) -> tuple[int, int]:
     last = int(m.group(2) or first)
     if first < 1 or last < first:
         msg = f"days {shown(text)}: the range must start at 1 or later and not run backwards"
+        raise ValueError(msg)
+    if last > MAX_PLAN_DAY:
+        msg = (
+            f"days {shown(text)}: a plan's rows end by day {MAX_PLAN_DAY} "
+            "(after its last row it holds or doubles, as after_table says)"
+        )
         raise ValueError(msg)
     return first, last
 
@@ -38,6 +49,9 @@ def _parse_range(value: int | str, what: str) -> tuple[int, int]:
         hi = int(m.group(2) or lo)
     if lo < 1 or hi < lo:
         msg = f"{what} {shown(value)}: values must be at least 1, low then high"
+        raise ValueError(msg)
+    if hi > CAP_LIMIT:
+        msg = f"{what} {shown(value)}: at most {CAP_LIMIT:,} (no identity sends more in a day)"
         raise ValueError(msg)
     return lo, hi
 
@@ -80,7 +94,7 @@ class PlanSpec(Strict):
     rows: list[PlanRowSpec] | None = None
     after_table: AfterTable = AfterTable.DOUBLE
     scale: Annotated[float, Field(gt=0, le=1)] = 1.0
-    target_daily: Annotated[int | None, Field(ge=1)] = None
+    target_daily: Annotated[int | None, Field(ge=1, le=CAP_LIMIT)] = None
     advance_min_fraction: Annotated[float, Field(gt=0, le=1)] = 0.5
     idle_grace_days: Annotated[int, Field(ge=0)] = 3
     idle_reset_days: Annotated[int, Field(ge=1)] = 30

@@ -545,3 +545,47 @@ def test_values_the_store_could_not_read_back_are_refused(
         assert problems[0].line is not None
     else:
         assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        pytest.param(
+            "[{days: 1, daily: 1000000000000000000000000000000, hourly: 100}]",
+            "daily 1000000000000000000000000000000: at most 1,000,000,000",
+            id="daily-beyond-any-identity",
+        ),
+        pytest.param(
+            "[{days: 1, daily: 500, hourly: '100-99999999999'}]",
+            "hourly '100-99999999999': at most 1,000,000,000",
+            id="hourly-range-beyond",
+        ),
+        pytest.param(
+            "[{days: 1-5000000, daily: 500, hourly: 100}]",
+            "days '1-5000000': a plan's rows end by day 1000",
+            id="days-beyond-the-table",
+        ),
+    ],
+)
+def test_a_plan_row_beyond_its_bounds_is_refused_at_once(folder: Path, rows: str, message: str) -> None:
+    """A cap no identity could send (it would be stored and read back as out of range, leaving the identity
+    unreadable) or a row of millions of days (built day by day by every process) is refused by validate."""
+    path = _edit(folder, "  table: default", f"  rows: {rows}")
+    _campaign, [problem] = check_campaign(path)
+    assert problem.field.startswith("plan.rows[0]")
+    assert message in problem.message
+
+
+def test_a_plan_row_that_goes_down_is_raised_and_validate_says_so(folder: Path) -> None:
+    """Day 2 written below day 1 is sent at day 1's caps (a day is never below the day before): validate
+    warns, naming the row, the day and both figures, so the file can say what will happen."""
+    from orchestrator.campaign_summary import summarize
+
+    rows = "[{days: 1, daily: 500, hourly: 100}, {days: 2-3, daily: 300-600, hourly: 50}]"
+    campaign = load_campaign(_edit(folder, "  table: default", f"  rows: {rows}"))
+    assert [campaign.build_plan().caps(d).daily for d in (1, 2, 3)] == [500, 500, 600]
+    [warning] = summarize(campaign, ["email"])["warnings"]
+    assert warning.startswith("plan.rows[1]: day 2's daily cap 300 is below the day before, so it is raised to 500")
+    assert "(and 2 more cap(s) of the row)" in warning  # day 2's and day 3's hourly 50 under 100
+    default = load_campaign(EXAMPLE)
+    assert summarize(default, ["email"])["warnings"] == []  # the default table's hourly dips are its own
