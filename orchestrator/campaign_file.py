@@ -7,8 +7,10 @@ The YAML itself is read in orchestrator/campaign_yaml.py.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
+import os
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -264,10 +266,16 @@ def _unwrap(tp: Any) -> Any:
 
 def _resolved(recipients: Recipients, yaml_path: Path) -> Recipients:
     """`recipients` with its file made absolute, relative paths read from the YAML's folder."""
-    file = recipients.file.expanduser()
+    file = recipients.file
+    with contextlib.suppress(RuntimeError):  # `~nosuchuser/...`: kept as written, then found missing
+        file = file.expanduser()
     if not file.is_absolute():
         file = yaml_path.parent / file
-    return recipients.model_copy(update={"file": file.resolve()})
+    try:
+        file = file.resolve()
+    except (RuntimeError, OSError):  # a symlink loop (Python 3.11): opening it names the problem
+        file = Path(os.path.abspath(file))
+    return recipients.model_copy(update={"file": file})
 
 
 def _columns(data: Mapping[str, object]) -> list[tuple[Loc, str]]:

@@ -238,8 +238,16 @@ def env_file() -> str:
 
 def load_settings() -> Settings:
     """The settings from the environment and the env file; SettingsError when one is malformed."""
+    path = env_file()
     try:
-        return Settings(_env_file=env_file())
+        return Settings(_env_file=path)
+    except UnicodeDecodeError as exc:  # the file's text never reaches the message: it holds secrets
+        msg = f"the settings file {path!r} is not UTF-8 text (byte {exc.start + 1}); save it as UTF-8"
+        raise SettingsError(msg) from None
+    except OSError as exc:
+        raise SettingsError(
+            f"the settings file {path!r} cannot be read: {exc.strerror or type(exc).__name__}"
+        ) from None
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
     except SourceError as exc:  # a complex value (ORCHESTRATE_ACCOUNTS) that is not JSON

@@ -163,6 +163,15 @@ class Recipients(Strict):
     #: A template value (a cell of a `{column: ...}` source) may be at most this long; longer: the row is invalid.
     max_cell_chars: Annotated[int, Field(ge=1, le=MAX_CELL_CHARS_LIMIT)] = 1000
 
+    @field_validator("file", mode="before")
+    @classmethod
+    def _check_file(cls, v: object) -> object:
+        # A NUL cannot be part of a path: every system call on it fails (Python raises ValueError).
+        if isinstance(v, str) and "\x00" in v:
+            msg = "a file path cannot hold a NUL character"
+            raise ValueError(msg)
+        return v
+
     @field_validator("delimiter")
     @classmethod
     def _check_delimiter(cls, v: str) -> str:

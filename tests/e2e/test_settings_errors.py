@@ -110,6 +110,19 @@ def test_bad_setting_is_one_line_naming_it(tmp_path: Path, case: str) -> None:
         assert SECRET[:15] not in line
 
 
+@pytest.mark.parametrize("named", [False, True], ids=["dot-env", "ORCHESTRATE_ENV_FILE"])
+def test_a_settings_file_that_is_not_utf8_is_one_line(tmp_path: Path, named: bool) -> None:
+    """A credentials file saved in Latin-1 (`café`): one line naming the file and the byte, exit 2, no
+    traceback and nothing of its content (it holds the key pair)."""
+    path = tmp_path / ("creds.env" if named else ".env")
+    path.write_bytes(f"TENCENTCLOUD_SECRET_KEY={SECRET}\nLOG_LEVEL=caf\xe9\n".encode("latin-1"))
+    extra = {"ORCHESTRATE_ENV_FILE": str(path)} if named else {}
+    done = _run(_env(tmp_path, **extra), tmp_path, "status")
+    assert done.returncode == 2
+    line = _assert_one_line(done, "is not UTF-8 text (byte", SECRET)
+    assert path.name in line
+
+
 @pytest.mark.parametrize("name", ["CALLBACK_TOKEN", "WEB_ACCESS_TOKEN"])
 def test_a_token_that_cannot_sit_in_a_url_is_refused(tmp_path: Path, name: str) -> None:
     """A token with `/`, `+` or `=` (base64) would never match the callback path or `?token=` (aiohttp

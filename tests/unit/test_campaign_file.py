@@ -589,3 +589,22 @@ def test_a_plan_row_that_goes_down_is_raised_and_validate_says_so(folder: Path) 
     assert "(and 2 more cap(s) of the row)" in warning  # day 2's and day 3's hourly 50 under 100
     default = load_campaign(EXAMPLE)
     assert summarize(default, ["email"])["warnings"] == []  # the default table's hourly dips are its own
+
+
+@pytest.mark.parametrize(
+    ("file", "message"),
+    [
+        pytest.param("loop.csv", "cannot be read: Too many levels of symbolic links", id="symlink-loop"),
+        pytest.param('"r\\0.csv"', "a file path cannot hold a NUL character", id="nul"),
+        pytest.param("~no-such-user-here/r.csv", "no such file: ", id="unknown-home"),
+    ],
+)
+def test_a_recipient_path_that_cannot_be_resolved_is_a_placed_problem(folder: Path, file: str, message: str) -> None:
+    """A symlink loop, a NUL in the path or the home of an unknown user: one problem at recipients.file,
+    never a traceback (expanduser and resolve raise on these)."""
+    (folder / "loop.csv").symlink_to(folder / "loop2.csv")
+    (folder / "loop2.csv").symlink_to(folder / "loop.csv")
+    path = _edit(folder, "{file: recipients.csv,", f"{{file: {file},")
+    _campaign, [problem] = check_campaign(path)
+    assert (problem.field, problem.line) == ("recipients.file", 27)
+    assert message in problem.message
