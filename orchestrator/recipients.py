@@ -1,8 +1,6 @@
-"""The one reader of recipient CSVs: validate, check, plan, submit and simulate all count with it.
-
-It streams the file (never the whole of it in memory), reads regular files only, keeps every row
-within `recipients.max_row_bytes`, and places every problem as `file:line: column X: message`.
-"""
+"""The one reader of recipient CSVs: validate, check, plan, submit and simulate all count with it. It
+streams the file (never the whole of it in memory), reads regular files only, keeps every row within
+`recipients.max_row_bytes`, and places every problem as `file:line: column X: message`."""
 
 from __future__ import annotations
 
@@ -83,8 +81,7 @@ class Row:
     row: int = 0  # the data row's number: 1 for the first row after the header, blank lines not counted
 
 
-class _RowTooLongError(Exception):
-    pass
+class _RowTooLongError(Exception): ...
 
 
 class _UndecodableError(Exception):
@@ -329,8 +326,8 @@ def iter_rows(campaign: Campaign, stats: LoadStats, path: Path | None = None) ->
                 continue
             stats.total += 1
             address, values, reason = _parse_row(cells, email_i, last_i, col_i, columns, defaults, spec.max_cell_chars)
-            if address is not None and _swallows_rows(cells, spec.delimiter):
-                address, values, reason = None, [], SWALLOWED
+            if address is not None and (why := _suspect(cells, len(header), spec.delimiter)):
+                address, values, reason = None, [], why
             if address is None:
                 stats.invalid += 1
                 stats.invalid_reasons[reason] += 1
@@ -354,12 +351,17 @@ def iter_rows(campaign: Campaign, stats: LoadStats, path: Path | None = None) ->
 MAX_KEPT_CELL = 320
 #: The reason of a row whose quoted cell runs on over lines that read like more rows.
 SWALLOWED = "a quoted cell runs over several lines that look like more rows (a stray quote on this line?)"
+EXTRA_CELLS = "more cells than the header has columns (a delimiter in a cell that is not quoted?)"
 
 
-def _swallows_rows(cells: list[str], delimiter: str) -> bool:
-    """A cell quoted over several lines whose later lines hold a delimiter and an address: rows lost to a stray
-    quote. Legal CSV, so not refused outright; but a note or an address block never looks like that."""
-    return any(delimiter in line and "@" in line for cell in cells if "\n" in cell for line in cell.splitlines()[1:])
+def _suspect(cells: list[str], width: int, delimiter: str) -> str:
+    """Why a row that parsed is refused all the same ("" when it is not): a cell past the header's (an
+    unquoted delimiter split a cell); or a cell quoted over several lines whose later lines hold a delimiter
+    and an address (rows lost to a stray quote: legal CSV, but no note or address block looks like that)."""
+    if any(c.strip() for c in cells[width:]):
+        return EXTRA_CELLS
+    lines = (line for cell in cells if "\n" in cell for line in cell.splitlines()[1:])
+    return SWALLOWED if any(delimiter in line and "@" in line for line in lines) else ""
 
 
 def scan_recipients(campaign: Campaign, on_row: Callable[[Row], None] | None = None) -> LoadStats:

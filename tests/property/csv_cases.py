@@ -211,6 +211,8 @@ class _Oracle:
             return "empty name", ""
         if len(value) > self.max_cell_chars:
             return "name too long", ""
+        if any(c.strip() for c in cells[len(self.header) :]):  # an unquoted comma split a cell
+            return "extra", ""
         if any("," in ln and "@" in ln for c in cells if "\n" in c for ln in c.split("\n")[1:]):
             return "swallowed", ""
         return "", value
@@ -237,7 +239,7 @@ def csv_case(seed: int) -> CsvCase:
     parts = [write_rows([header], term)]
     earlier: list[str] = []
     for _ in range(rng.randint(0, 25)):
-        kind = rng.choice(["row"] * 8 + ["blank", "short"])
+        kind = rng.choice(["row"] * 8 + ["blank", "short", "long"])
         addr = address(rng, earlier, encoding)
         by_column = {"email": addr.cell, "name": name_text(rng, encoding), "notes": notes_text(rng)}
         cells = [by_column[h] for h in header]
@@ -245,6 +247,8 @@ def csv_case(seed: int) -> CsvCase:
             cells = rng.choice([[], [""], ["", "", ""], [" ", "", " "]])
         elif kind == "short":
             cells = cells[: rng.randint(0, 2)]
+        elif kind == "long":  # trailing cells: empty ones (a spreadsheet's blank columns) or a split cell
+            cells = cells + rng.choice([[""], ["", " "], ["Jiwoo"], ["", "x"]])
         parts.append(write_rows([cells], term) if cells else term)
         oracle.row(cells, addr)
         if addr.normal is not None:

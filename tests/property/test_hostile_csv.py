@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 
 from orchestrator import submit as submit_module
 from orchestrator.core.campaign import Campaign
-from orchestrator.recipients import SWALLOWED, RecipientFileError, scan_recipients
+from orchestrator.recipients import EXTRA_CELLS, SWALLOWED, RecipientFileError, scan_recipients
 from orchestrator.store import keys
 from orchestrator.store.connection import redis_from_url
 from orchestrator.store.ledger import decode_record
@@ -48,7 +48,8 @@ def campaign_for(case: CsvCase, path: Path) -> Campaign:
 
 
 def expected_reasons(e: Expected) -> dict[str, int]:
-    return {(SWALLOWED if r == "swallowed" else r): n for r, n in e.reasons.items()}
+    named = {"swallowed": SWALLOWED, "extra": EXTRA_CELLS}
+    return {named.get(r, r): n for r, n in e.reasons.items()}
 
 
 def assert_refused(exc: RecipientFileError, e: Expected, path: Path) -> None:

@@ -244,7 +244,9 @@ def test_csv_header_problem_is_placed_in_the_csv(
 def test_csv_limits_are_settings(tmp_path: Path) -> None:
     """A row over the default limit and a long cell are accepted once max_row_bytes and max_cell_chars are raised."""
     long_name = "N" * 1500
-    csv_bytes = b"email,first_name\n" + f"a@example.org,{long_name}\n".encode() + b"b@example.org,B," + b"z" * 1_100_000
+    csv_bytes = (
+        b"email,first_name,notes\n" + f"a@example.org,{long_name}\n".encode() + b"b@example.org,B," + b"z" * 1_100_000
+    )
     assert "longer than 1,048,576 bytes" in _error(tmp_path, csv_bytes).message
     stats = scan_recipients(_campaign(tmp_path, csv_bytes, max_row_bytes=2_000_000))
     assert (stats.valid, dict(stats.invalid_reasons)) == (1, {"first_name too long": 1})
