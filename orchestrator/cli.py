@@ -45,6 +45,8 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 #: A command stopped by SIGTERM (after its cleanup), as a shell reports a process it killed.
 EXIT_TERMINATED = 128 + signal.SIGTERM
+#: A command stopped by Ctrl-C (after its cleanup).
+EXIT_INTERRUPTED = 128 + signal.SIGINT
 
 
 @dataclass

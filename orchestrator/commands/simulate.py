@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from orchestrator.cli import EXIT_TERMINATED, EXIT_USAGE, AppContext, FiniteFloatRange, echo_error
+from orchestrator.cli import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, AppContext, FiniteFloatRange, echo_error
 from orchestrator.logging_setup import configure_logging
 
 
@@ -126,6 +126,9 @@ def _run(
             raise
         echo_error("simulation stopped (SIGTERM): its redis-server stopped, the output folder it made removed")
         ctx.exit(EXIT_TERMINATED)
+    except KeyboardInterrupt:  # asyncio.run cancelled the run first: the same cleanup as for SIGTERM
+        echo_error("simulation interrupted: its redis-server stopped, the output folder it made removed")
+        ctx.exit(EXIT_INTERRUPTED)
     except EmbeddedRedisError as exc:
         raise click.ClickException(str(exc)) from None
     except RedisError as exc:  # the run's own redis-server went away (killed from outside)
@@ -151,7 +154,8 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
         click.echo(f"  {s['note']}")
     click.echo(
         f"  recipients {r['total']:,}: accepted {r['accepted']:,}, failed {r['failed']:,}, "
-        f"suppressed {r['suppressed']:,}, invalid {r['invalid']:,}, in doubt {r['in_doubt']:,}, "
+        f"suppressed {r['suppressed']:,}, invalid {r['invalid']:,}, duplicates {r['duplicates']:,}, "
+        f"in doubt {r['in_doubt']:,}, "
         f"pending {r['pending']:,}"
     )
     api = s["api_calls"]

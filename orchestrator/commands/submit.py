@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 from redis.asyncio import Redis
 
-from orchestrator.cli import EXIT_TERMINATED, EXIT_USAGE, AppContext, echo_error
+from orchestrator.cli import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, AppContext, echo_error
 from orchestrator.commands._common import CommandError, cancel_on, print_json, run
 from orchestrator.core.clock import SystemClock
 from orchestrator.submit import SubmitInProgressError, SubmitLostClaimError, SubmitResult, describe, submit
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from orchestrator.settings import Settings
 
 #: Exit codes of an interrupted submit, as a shell reports a process ended by that signal.
-EXIT_INTERRUPTED = 128 + signal.SIGINT
 INTERRUPTED = "submit {how}: no campaign was created and what it had loaded was removed"
 
 

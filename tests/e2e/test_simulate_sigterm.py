@@ -1,4 +1,5 @@
-"""`orchestrate simulate` stopped by SIGTERM cleans up as on Ctrl-C: no redis-server left, no output folder."""
+"""`orchestrate simulate` stopped by SIGTERM or Ctrl-C (SIGINT) cleans up: no redis-server left, no output
+folder, one line saying so and the shell's exit code (143, 130), never click's "Aborted!"."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cli import EXIT_TERMINATED
+from orchestrator.cli import EXIT_INTERRUPTED, EXIT_TERMINATED
 from tests.e2e.procs import BIN
 
 pytestmark = pytest.mark.slow
@@ -41,7 +42,16 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_sigterm_stops_the_run_removes_its_folder_and_its_redis_server(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sig", "code", "said"),
+    [
+        pytest.param(signal.SIGTERM, EXIT_TERMINATED, "stopped (SIGTERM)", id="sigterm"),
+        pytest.param(signal.SIGINT, EXIT_INTERRUPTED, "simulation interrupted", id="ctrl-c"),
+    ],
+)
+def test_a_signal_stops_the_run_removes_its_folder_and_its_redis_server(
+    tmp_path: Path, sig: signal.Signals, code: int, said: str
+) -> None:
     out = tmp_path / "out"
     example = str(ROOT / "campaigns/example.yaml")
     argv = [str(BIN / "orchestrate"), "simulate", example, "--days", "60", "--out", str(out)]
@@ -54,15 +64,16 @@ def test_sigterm_stops_the_run_removes_its_folder_and_its_redis_server(tmp_path:
             time.sleep(0.1)
         assert servers, "the run's redis-server never started"
         time.sleep(1.0)  # into the virtual run
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == EXIT_TERMINATED, err[-2000:]
+    assert proc.returncode == code, err[-2000:]
     assert "Traceback" not in err
-    assert "stopped (SIGTERM)" in err
+    assert "Aborted!" not in err
+    assert said in err
     assert not out.exists()
     for pid in servers:
         deadline = time.monotonic() + 5

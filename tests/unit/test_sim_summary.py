@@ -60,7 +60,8 @@ def test_day_rows_say_whether_each_day_advanced_and_why_not(tmp_path: Path) -> N
 
 
 def _summary(**over: Any) -> dict[str, Any]:
-    recipients = dict.fromkeys(("total", "accepted", "failed", "suppressed", "invalid", "in_doubt", "pending"), 0)
+    names = ("total", "accepted", "failed", "suppressed", "invalid", "duplicates", "in_doubt", "pending")
+    recipients = dict.fromkeys(names, 0)
     base = {"campaign": "spring", "state": "completed", "virtual_days": 2.4, "wall_seconds": 3.0, "note": ""}
     base["api_calls"] = {"by_action": {"SendEmail": 7}, "throttled": 0, "busiest_second": 3, "limit_per_s": 20.0}
     return {**base, "recipients": recipients, **over}
@@ -94,6 +95,17 @@ def test_simulate_output_says_what_tencent_saw(capsys: pytest.CaptureFixture[str
     api = {"by_action": {"SendEmail": 1200, "GetSendEmailStatus": 34}, "throttled": 2, "busiest_second": 17}
     _print_summary(_summary(api_calls={**api, "limit_per_s": 20.0}), Path("out"))
     assert "Tencent API: 1,234 calls, 2 throttled, busiest second 17 calls (limit 20)" in capsys.readouterr().out
+
+
+def test_simulate_output_accounts_for_every_row(capsys: pytest.CaptureFixture[str]) -> None:
+    """The recipients line adds up to its total: the duplicates the file held are named too."""
+    counts = {"accepted": 31, "failed": 0, "suppressed": 0, "invalid": 3, "duplicates": 2, "in_doubt": 0, "pending": 0}
+    _print_summary(_summary(recipients={"total": 36, **counts}), Path("out"))
+    [line] = [x for x in capsys.readouterr().out.splitlines() if "recipients" in x]
+    assert line.strip() == (
+        "recipients 36: accepted 31, failed 0, suppressed 0, invalid 3, duplicates 2, in doubt 0, pending 0"
+    )
+    assert sum(int(part.rsplit(" ", 1)[1]) for part in line.split(": ", 1)[1].split(", ")) == 36
 
 
 @dataclass(frozen=True)
