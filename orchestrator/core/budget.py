@@ -7,7 +7,7 @@ from typing import Protocol
 
 from orchestrator.core.calendar import LocalTime, local_time
 from orchestrator.core.campaign import Campaign
-from orchestrator.core.plan import RAMPED, PoolAllocation, allocate_pool
+from orchestrator.core.plan import RAMPED, Mode, PoolAllocation, allocate_pool
 from orchestrator.core.progress import IdentityProgress, effective_day
 
 
@@ -26,8 +26,7 @@ def budget_now(
 ) -> tuple[LocalTime, list[int], PoolAllocation]:
     """The same caps the pacer uses at `now`: effective warm-up days, fair shares, pool ceiling.
 
-    `quotas` False: without Tencent's daily quotas, the caps a day counts against (a day held down by
-    the quota proves no more volume than it sent: the warm-up day does not run ahead of it).
+    `quotas` False: without Tencent's daily quotas.
     """
     lt = local_time(now, spec.zone, spec.window)
     rules = spec.plan.progress_rules(spec.mode)
@@ -40,8 +39,14 @@ def budget_now(
     return lt, days, alloc
 
 
+def quota_counts(mode: Mode) -> bool:
+    """Whether Tencent's daily quota lowers the cap a day counts against (spec section 5): not where the
+    mode has a ramp (a day the quota held down proves no more volume than it sent: the warm-up day does
+    not run ahead of it); otherwise it does (shared, skip-warmup: no plan to climb)."""
+    return mode not in RAMPED
+
+
 def day_caps(spec: Campaign, states: Mapping[str, IdentityStanding], now: float) -> PoolAllocation:
-    """The caps each identity's day counts against (spec section 5): the plan's, its pool share, without
-    Tencent's daily quota where the mode has a ramp (a day the quota held down does not advance the
-    warm-up past what it sent); the caps in force otherwise (shared, skip-warmup: no plan to climb)."""
-    return budget_now(spec, states, now, quotas=spec.mode not in RAMPED)[2]
+    """The caps each identity's day counts against at `now`: the plan's and its pool share, with Tencent's
+    quota as `quota_counts` says (`core/preview.py` projects the same rule over the coming days)."""
+    return budget_now(spec, states, now, quotas=quota_counts(spec.mode))[2]

@@ -6,8 +6,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.core.budget import quota_counts
 from orchestrator.core.campaign import Campaign
-from orchestrator.core.plan import RAMPED, Caps, allocate_pool
+from orchestrator.core.plan import Caps, allocate_pool
 from orchestrator.core.progress import day_counts
 
 MINUTES_PER_DAY = 24 * 60
@@ -64,7 +65,6 @@ def preview_plan(campaign: Campaign, start: dt.date, days: int = 30) -> list[Pre
     plan = campaign.build_plan()
     minutes = window_minutes(campaign.window)
     quotas = [i.daily_quota for i in campaign.identities]
-    ramped = campaign.mode in RAMPED
     rules = campaign.plan.progress_rules(campaign.mode)
     preview: list[PreviewDay] = []
     cumulative = 0
@@ -74,7 +74,7 @@ def preview_plan(campaign: Campaign, start: dt.date, days: int = 30) -> list[Pre
         warmup_days = [d + 1 if c else d for d, c in zip(warmup_days, counted, strict=True)]
         # Rotating by day hands the remainder of an uneven split to a different identity each day.
         alloc = allocate_pool(plan, campaign.mode, warmup_days, quotas, campaign.pool.multiplier, rotate=k)
-        day_quotas = [None] * len(quotas) if ramped else quotas
+        day_quotas = quotas if quota_counts(campaign.mode) else [None] * len(quotas)
         plain = allocate_pool(plan, campaign.mode, warmup_days, day_quotas, campaign.pool.multiplier, rotate=k)
         counted = [day_counts(c.daily, p.daily, rules) for c, p in zip(alloc.identities, plain.identities, strict=True)]
         capacity = min(alloc.pool.daily, alloc.pool.hourly * minutes // 60)

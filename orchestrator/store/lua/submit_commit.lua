@@ -1,6 +1,7 @@
 -- submit_commit.lua: make a fully staged campaign visible, all at once, if the submit still owns
 -- its claim and every staged key is still there (a submit stalled past the TTL lost them).
--- KEYS: 1 fingerprint, 2 campaign meta, 3 counts, 4 campaigns zset, 5 queue, then the record buckets
+-- KEYS: 1 fingerprint, 2 campaign meta, 3 counts, 4 campaigns zset, 5 queue, then every other staged
+--       key (the record buckets, the address index `:a:*` and the dropped rows `:x:*`)
 -- ARGV: 1 the claim ('' for `--new`), 2 the prefix every claim starts with, 3 campaign id,
 --       4 created at, 5 recipients queued, then the meta hash as field, value pairs
 -- Returns: {'ok'} | {'lost'} (the claim is gone or another's) | {'expired'} (a staged key is gone)
