@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal, get_args
 
+from redis.asyncio import Redis
+
 from orchestrator.core.campaign import Campaign, Identity, subject_variables
 from orchestrator.core.plan import CAP_LIMIT, identity_caps
 from orchestrator.recipients import RecipientFileError, scan_recipients
@@ -16,6 +18,7 @@ from orchestrator.ses.client import PAGE_LIMIT, IdentityList, TencentSender
 from orchestrator.ses.errors import SesError, SesNetworkError
 from orchestrator.ses.records import IdentitySummary
 from orchestrator.settings import SesRegion, Settings
+from orchestrator.store import identities
 from orchestrator.store.suppression import BLOCKLIST_KEEP_S
 
 Status = Literal["ok", "fail", "warn", "info"]
@@ -146,12 +149,8 @@ class Preflight:
                 "finish verification in the SES console; if it is verified, ask Tencent support",
             )
         ips = ", ".join(found.send_ips) or "Tencent's shared IPs"
-        self.add(
-            group,
-            "reputation",
-            "info",
-            f"level {found.reputation_level}, daily quota {found.daily_quota:,}, send IPs: {ips}",
-        )
+        level = f"level {found.reputation_level}, daily quota {found.daily_quota:,}, send IPs: {ips}"
+        self.add(group, "reputation", "info", level)
         self._check_quota(group, ident, found.daily_quota)
 
     async def _find_domain(self, ident: Identity, listing: IdentityList) -> IdentitySummary | None:
@@ -185,13 +184,12 @@ class Preflight:
         if detail.verified:
             self.add(group, "verified", "ok")
             return
-        missing = "; ".join(f"{r.type} {r.send_domain} = {r.expected_value}" for r in detail.records if not r.ok)
         self.add(
             group,
             "verified",
             "fail",
             "the domain's DNS records are not verified",
-            f"add these DNS records, then verify in the console: {missing or 'see the console'}",
+            f"add these DNS records, then verify in the console: {changed or 'see the console'}",
         )
 
     def _check_quota(self, group: str, ident: Identity, daily_quota: int) -> None:
@@ -207,12 +205,8 @@ class Preflight:
                 "is over twice the quota; lower plan.scale or wait for a higher level",
             )
         elif caps.daily < CAP_LIMIT:
-            self.add(
-                group,
-                "quota covers the plan",
-                "ok",
-                f"{daily_quota:,}/day >= {caps.daily:,} on warm-up day {ident.warmup_day}",
-            )
+            covers = f"{daily_quota:,}/day >= {caps.daily:,} on warm-up day {ident.warmup_day}"
+            self.add(group, "quota covers the plan", "ok", covers)
 
     async def check_template(self, account: str) -> None:
         tpl = self.campaign.template
@@ -316,12 +310,8 @@ class Preflight:
                 group, "invalid addresses", "warn", f"{_rows(invalid)} will be skipped ({reasons})", "clean the list"
             )
         if duplicates:
-            self.add(
-                group,
-                "duplicates",
-                "info",
-                f"{_rows(duplicates)} with an address seen before (each address is sent once)",
-            )
+            seen_before = f"{_rows(duplicates)} with an address seen before (each address is sent once)"
+            self.add(group, "duplicates", "info", seen_before)
         await self.check_blocklist(accounts, seen)
 
     async def check_blocklist(self, accounts: list[str], recipients: set[str]) -> None:
@@ -383,6 +373,7 @@ async def run_preflight(campaign: Campaign, settings: Settings, today: date) -> 
     from orchestrator.store.connection import redis_from_url
 
     redis = redis_from_url(settings.redis_url)
+    known: list[Item] = []  # without Redis, no stored identity to compare with
     try:
         try:
             await asyncio.wait_for(redis.ping(), timeout=2.0)
@@ -390,7 +381,18 @@ async def run_preflight(campaign: Campaign, settings: Settings, today: date) -> 
             sender = TencentSender(settings, budget=LocalAccountBudget(SystemClock(), settings.account_rate()))
         else:
             sender = build_sender(settings, redis)
+            known = await _known_identities(redis, campaign)
         async with sender:
-            return await Preflight(campaign, sender, today).run()
+            return [*await Preflight(campaign, sender, today).run(), *known]
     finally:
         await redis.aclose()
+
+
+async def _known_identities(redis: Redis, campaign: Campaign) -> list[Item]:
+    """What submit would say of the identities' stored warm-up state (read only): one line."""
+    try:
+        await identities.check_campaign(redis, campaign)
+    except (identities.IdentityConflictError, identities.UnreadableIdentityError) as exc:
+        fix = "submit refuses this campaign until the campaign file agrees with the stored identity"
+        return [Item("orchestrator", "identities", "fail", str(exc), fix)]
+    return [Item("orchestrator", "identities", "ok", "consistent with their warm-up state in Redis")]

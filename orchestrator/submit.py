@@ -121,7 +121,7 @@ async def submit(
     valid = 0
     heartbeat = Heartbeat(redis, fingerprint, claim, ck, lambda: valid)
     try:
-        await _check_identities(redis, campaign)
+        await identities.check_campaign(redis, campaign)
         heartbeat.start()
         batch: list[Row | Dropped] = []
         for row in iter_rows(campaign, stats):
@@ -152,15 +152,6 @@ def _file_bytes(campaign: Campaign) -> int:
         return campaign.recipients.file.stat().st_size
     except OSError:
         return 0
-
-
-async def _check_identities(redis: Redis, campaign: Campaign) -> None:
-    """Raise when an identity already known in Redis cannot take this campaign."""
-    await identities.check_domains(redis, campaign)
-    for ident in campaign.identities:
-        state = await identities.load(redis, ident.id)
-        if state is not None:
-            identities.check_compatible(state, campaign, ident.id)
 
 
 def _refuse_empty(campaign: Campaign, stats: LoadStats) -> None:
@@ -234,7 +225,7 @@ async def _commit(
     source: str,
 ) -> None:
     """Make the staged campaign visible in one atomic step, if this submit still owns its claim."""
-    await _check_identities(redis, campaign)  # again: another submit may have registered meanwhile
+    await identities.check_campaign(redis, campaign)  # again: another submit may have registered meanwhile
     await identities.register(redis, campaign)
     meta = {
         "name": campaign.name,

@@ -166,6 +166,16 @@ async def check_domains(redis: Redis, campaign: Campaign) -> None:
             raise IdentityConflictError(msg)
 
 
+async def check_campaign(redis: Redis, campaign: Campaign) -> None:
+    """Raise when an identity already known in Redis cannot take this campaign (submit refuses it; check
+    says so beforehand): another id warms up its domain, or its stored state names another time zone."""
+    await check_domains(redis, campaign)
+    for ident in campaign.identities:
+        state = await load(redis, ident.id)
+        if state is not None:
+            check_compatible(state, campaign, ident.id)
+
+
 async def register(redis: Redis, campaign: Campaign) -> None:
     """Create the warm-up state of new identities; refresh address, account and quota of known ones.
 

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
+from orchestrator.campaign_file import load_campaign
 from orchestrator.ses.emulator import (
     Account,
     IdentityConfig,
@@ -20,6 +22,7 @@ from orchestrator.ses.emulator import (
     World,
     run_emulator,
 )
+from orchestrator.store import identities
 from tests.pipeline_helpers import max_in_rolling_window
 
 SECRET_ID, SECRET_KEY = "AKIDchecktest", "check-test-secret-key"
@@ -190,6 +193,25 @@ async def test_check_passes_a_good_world_and_counts_recipients(good: RunningEmul
     assert details["invalid addresses"].startswith("1 ")
     assert details["duplicates"].startswith("1 ")
     assert details["Tencent blocklist"].startswith("on it: 1 ")
+
+
+async def test_check_says_what_submit_will_refuse_of_a_stored_identity(
+    good: RunningEmulator, tmp_path: Path, redis: Redis, redis_url: str
+) -> None:
+    """With the orchestrator's Redis, check compares the identities with their stored warm-up state as
+    submit does: news-b counting its days in UTC fails the check of a campaign in Asia/Seoul (exit 1),
+    and a consistent one passes."""
+    path = write_campaign(tmp_path, 3)
+    code, out = await run_check(good, tmp_path, str(path), "--json", redis_url=redis_url)
+    assert (code, json.loads(out)["ok"]) == (0, True)
+    [item] = [i for i in json.loads(out)["items"] if i["group"] == "orchestrator"]
+    assert (item["name"], item["status"]) == ("identities", "ok")
+    await identities.register(redis, load_campaign(path).model_copy(update={"timezone": "UTC"}))
+    code, out = await run_check(good, tmp_path, str(path), "--json", redis_url=redis_url)
+    assert code == 1
+    assert failing(json.loads(out)["items"]) == {("orchestrator", "identities")}
+    [item] = [i for i in json.loads(out)["items"] if i["group"] == "orchestrator"]
+    assert "counts its days in UTC, but this campaign uses Asia/Seoul" in item["detail"]
 
 
 async def test_check_bad_campaign_file_exits_2(good: RunningEmulator, tmp_path: Path) -> None:
