@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from typing import Literal, get_args
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from orchestrator.core.campaign import Campaign, Identity, subject_variables
 from orchestrator.core.plan import CAP_LIMIT, identity_caps
@@ -221,13 +222,8 @@ class Preflight:
         if info.status == 0:
             self.add(group, "approved", "ok")
         elif info.status == 1:
-            self.add(
-                group,
-                "approved",
-                "fail",
-                "the template is pending Tencent's review",
-                "wait for the review (usually hours), then run check again",
-            )
+            wait = "wait for the review (usually hours), then run check again"
+            self.add(group, "approved", "fail", "the template is pending Tencent's review", wait)
         else:
             self.add(
                 group,
@@ -373,17 +369,19 @@ async def run_preflight(campaign: Campaign, settings: Settings, today: date) -> 
     from orchestrator.store.connection import redis_from_url
 
     redis = redis_from_url(settings.redis_url)
-    known: list[Item] = []  # without Redis, no stored identity to compare with
     try:
         try:
             await asyncio.wait_for(redis.ping(), timeout=2.0)
-        except Exception:  # no Redis here: check needs none
-            sender = TencentSender(settings, budget=LocalAccountBudget(SystemClock(), settings.account_rate()))
+        except Exception:  # no Redis here: check needs none, and has no stored identity to compare with
+            sender, stored = (
+                TencentSender(settings, budget=LocalAccountBudget(SystemClock(), settings.account_rate())),
+                None,
+            )
         else:
-            sender = build_sender(settings, redis)
-            known = await _known_identities(redis, campaign)
+            sender, stored = build_sender(settings, redis), redis
         async with sender:
-            return [*await Preflight(campaign, sender, today).run(), *known]
+            items = await Preflight(campaign, sender, today).run()
+            return items + (await _known_identities(stored, campaign) if stored is not None else [])
     finally:
         await redis.aclose()
 
@@ -395,4 +393,6 @@ async def _known_identities(redis: Redis, campaign: Campaign) -> list[Item]:
     except (identities.IdentityConflictError, identities.UnreadableIdentityError) as exc:
         fix = "submit refuses this campaign until the campaign file agrees with the stored identity"
         return [Item("orchestrator", "identities", "fail", str(exc), fix)]
+    except RedisError as exc:  # a damaged key: submit would stop on it too
+        return [Item("orchestrator", "identities", "fail", f"cannot read them: {type(exc).__name__}: {exc}")]
     return [Item("orchestrator", "identities", "ok", "consistent with their warm-up state in Redis")]

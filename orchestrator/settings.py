@@ -40,8 +40,9 @@ SECRET_SETTINGS = (
 )
 SECRET_TOKEN_FIELDS = ("callback_token", "web_access_token", "log_pseudonym_key")
 MIN_REDACTED_CHARS = 4
-#: What a callback or access token may hold: characters that reach a URL path or query unchanged.
-URL_SAFE_TOKEN = re.compile(r"[A-Za-z0-9._~-]+")
+#: What the callback token may hold: the characters a URL path segment carries as written (RFC 3986
+#: pchar). A `/`, `?`, `#`, `%`, a space or a non-ASCII letter would never match what Tencent posts to.
+PATH_SAFE_TOKEN = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@-]+")
 
 
 class AccountCredentials(BaseModel):
@@ -131,13 +132,15 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return url
 
-    @field_validator("callback_token", "web_access_token")
+    @field_validator("callback_token")
     @classmethod
-    def _url_safe_token(cls, token: SecretStr | None) -> SecretStr | None:
-        # The callback token is a path segment Tencent posts to, the access token a `?token=` value:
-        # a `/`, `%`, `?`, `#` or `+` in either would never match what arrives (aiohttp decodes them).
-        if token is not None and not URL_SAFE_TOKEN.fullmatch(token.get_secret_value()):
-            msg = "use only letters, digits and . _ ~ - (e.g. `openssl rand -hex 24`); the token is never shown"
+    def _path_safe_token(cls, token: SecretStr | None) -> SecretStr | None:
+        # A path segment of the URL Tencent posts to: a base64 `+` or `=` is fine there, a `/` never matches.
+        if token is not None and not PATH_SAFE_TOKEN.fullmatch(token.get_secret_value()):
+            msg = (
+                "it is a segment of the callback URL: no /, ?, #, %, space or non-ASCII character "
+                "(e.g. `openssl rand -hex 24`); the token is never shown"
+            )
             raise ValueError(msg)
         return token
 
@@ -287,7 +290,7 @@ def _describe(exc: ValidationError) -> str:
 
 
 #: The settings whose validators explain themselves (their messages never quote the value).
-_OWN_WORDS = frozenset({"REDIS_URL", "LOG_LEVEL", "CALLBACK_TOKEN", "WEB_ACCESS_TOKEN"})
+_OWN_WORDS = frozenset({"REDIS_URL", "LOG_LEVEL", "CALLBACK_TOKEN"})
 
 
 def _field(name: str) -> FieldInfo | None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from orchestrator.core.ledger_state import LedgerFormatError, LedgerState
+from orchestrator.core.recipient_trace import RECONCILED_SENT
 from orchestrator.core.sending import LookupResult, LookupVerdict, MailOwner, Sender, StatusQuery
 from orchestrator.guarding import pause_on_send_status
 from orchestrator.pacing import Pacer
@@ -158,6 +159,7 @@ class Sweeper:
                 not_before=sent_on - timedelta(seconds=5),
                 not_after=datetime.fromtimestamp(max(since, gt), tz=UTC),
                 taken=functools.partial(self._taken_by_another, ck.cid, idx),
+                granted=sent_on,
             )
         )
         # Tencent refused the send as limiting the sender (3030): the campaign pauses, as on the follow-up.
@@ -175,13 +177,13 @@ class Sweeper:
     async def _taken_by_another(self, cid: str, idx: int, message_id: str) -> MailOwner:
         """Whether `message_id` is already recorded as another send's (the same recipient mailed again),
         and whether that send had it from its own answer or, in doubt too, from a lookup (its last recorded
-        outcome is `reconciled_sent` with this MessageId): then either may be the one that left."""
+        outcome is RECONCILED_SENT with this MessageId): then either may be the one that left."""
         raw = await self.redis.hget(keys.MESSAGE_IDS, message_id)
         sent = parse_sent(str(raw)) if raw is not None else None
         if sent is None or (sent.campaign, sent.index) == (cid, idx):
             return MailOwner.NONE
         past = await trace_index.history(self.redis, sent.campaign, sent.index)
-        if past and past[-1].decision == "reconciled_sent" and past[-1].code == message_id:
+        if past and past[-1].decision == RECONCILED_SENT and past[-1].code == message_id:
             return MailOwner.ANOTHER_BY_LOOKUP
         return MailOwner.ANOTHER
 
@@ -214,6 +216,7 @@ class Sweeper:
             grant_local_date=datetime.fromtimestamp(gt, tz=rec.spec.zone).date().isoformat(),
             grant_time=gt,
             sent_at=result.sent_at if sent else None,
+            found_by_lookup=sent,
         )
         if not settled:
             return  # the worker's own late answer got there first: nothing to report

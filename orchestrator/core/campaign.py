@@ -16,7 +16,7 @@ from orchestrator.core.guardrails import Content, GuardrailsSpec
 from orchestrator.core.plan import SKIP_WARMUP_MAX_DAILY, Mode, Plan
 from orchestrator.core.plan_spec import PlanSpec
 from orchestrator.core.progress import MAX_WARMUP_DAY
-from orchestrator.core.strict import Strict
+from orchestrator.core.strict import STORED, Strict
 
 SLUG = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 TEMPLATE_VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
@@ -31,8 +31,6 @@ MAX_DAILY_QUOTA: Final = 1_000_000_000
 #: Shuffle seeds lie within (-2**64, 2**64): what is stored with a campaign is read back within it.
 SEED_BOUND: Final = 2**64
 
-#: Validation context key (`{STORED: True}`) of a campaign read back from Redis, not from a campaign file.
-STORED: Final = "stored"
 #: Plans built from campaign objects, by object id (the object is kept so the id stays unique).
 _PLANS: dict[int, tuple[Campaign, Plan]] = {}
 

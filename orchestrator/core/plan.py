@@ -84,9 +84,9 @@ def table_caps(rows: Sequence[PlanRow], after_table: AfterTable = AfterTable.DOU
     prev = Caps(0, 0)
     for row in rows:
         for day in range(row.first, row.last + 1):
-            cur = Caps(
-                max(prev.daily, _ramp(row.daily_lo, row.daily_hi, row.first, row.last, day)),
-                max(prev.hourly, _ramp(row.hourly_lo, row.hourly_hi, row.first, row.last, day)),
+            cur = Caps(  # CAP_LIMIT: a row stored before the file's bound kept them (plan_spec)
+                min(max(prev.daily, _ramp(row.daily_lo, row.daily_hi, row.first, row.last, day)), CAP_LIMIT),
+                min(max(prev.hourly, _ramp(row.hourly_lo, row.hourly_hi, row.first, row.last, day)), CAP_LIMIT),
             )
             caps.append(cur)
             prev = cur
@@ -173,7 +173,7 @@ def identity_caps(plan: Plan, mode: Mode, warmup_day: int, daily_quota: int | No
         daily = min(plan.target_daily or SKIP_WARMUP_MAX_DAILY, SKIP_WARMUP_MAX_DAILY)
         caps = Caps(daily, daily)
     else:  # shared: Tencent's warm shared IPs, no ramp; only the quotas bind
-        daily = plan.target_daily or CAP_LIMIT
+        daily = min(plan.target_daily or CAP_LIMIT, CAP_LIMIT)  # a campaign stored before the bound: clamped
         caps = Caps(daily, daily)
     if daily_quota is not None:
         caps = caps.min(Caps(daily_quota, daily_quota))

@@ -10,7 +10,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from orchestrator.core.addresses import shown
 from orchestrator.core.plan import CAP_LIMIT, DEFAULT_ROWS, AfterTable, Mode, Plan, PlanRow
 from orchestrator.core.progress import ProgressRules
-from orchestrator.core.strict import Strict
+from orchestrator.core.strict import Strict, stored
 
 #: The last warm-up day a row may name: a plan is a table of days, built day by day when loaded (a row
 #: `1-100000000` would cost every process that loads the campaign gigabytes). Past its last row a plan
@@ -18,7 +18,7 @@ from orchestrator.core.strict import Strict
 MAX_PLAN_DAY = 1000
 
 
-def _parse_days(text: str) -> tuple[int, int]:
+def _parse_days(text: str, bounded: bool = True) -> tuple[int, int]:
     m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", text)
     if not m:
         msg = f"days must look like '3' or '6-10', got {shown(text)}"
@@ -28,7 +28,7 @@ def _parse_days(text: str) -> tuple[int, int]:
     if first < 1 or last < first:
         msg = f"days {shown(text)}: the range must start at 1 or later and not run backwards"
         raise ValueError(msg)
-    if last > MAX_PLAN_DAY:
+    if bounded and last > MAX_PLAN_DAY:
         msg = (
             f"days {shown(text)}: a plan's rows end by day {MAX_PLAN_DAY} "
             "(after its last row it holds or doubles, as after_table says)"
@@ -37,7 +37,7 @@ def _parse_days(text: str) -> tuple[int, int]:
     return first, last
 
 
-def _parse_range(value: int | str, what: str) -> tuple[int, int]:
+def _parse_range(value: int | str, what: str, bounded: bool = True) -> tuple[int, int]:
     if isinstance(value, int):
         lo = hi = value
     else:
@@ -50,7 +50,7 @@ def _parse_range(value: int | str, what: str) -> tuple[int, int]:
     if lo < 1 or hi < lo:
         msg = f"{what} {shown(value)}: values must be at least 1, low then high"
         raise ValueError(msg)
-    if hi > CAP_LIMIT:
+    if bounded and hi > CAP_LIMIT:
         msg = f"{what} {shown(value)}: at most {CAP_LIMIT:,} (no identity sends more in a day)"
         raise ValueError(msg)
     return lo, hi
@@ -62,9 +62,10 @@ class PlanRowSpec(Strict):
     hourly: int | str
 
     def to_row(self) -> PlanRow:
-        first, last = _parse_days(str(self.days))
-        dlo, dhi = _parse_range(self.daily, "daily")
-        hlo, hhi = _parse_range(self.hourly, "hourly")
+        """The row as the plan uses it (its bounds were checked when the file was read)."""
+        first, last = _parse_days(str(self.days), bounded=False)
+        dlo, dhi = _parse_range(self.daily, "daily", bounded=False)
+        hlo, hhi = _parse_range(self.hourly, "hourly", bounded=False)
         return PlanRow(first, last, dlo, dhi, hlo, hhi)
 
     @field_validator("days", "daily", "hourly", mode="before")
@@ -78,14 +79,14 @@ class PlanRowSpec(Strict):
 
     @field_validator("days")
     @classmethod
-    def _check_days(cls, v: int | str) -> int | str:
-        _parse_days(str(v))
+    def _check_days(cls, v: int | str, info: ValidationInfo) -> int | str:
+        _parse_days(str(v), bounded=not stored(info))  # an older release stored no bound: still readable
         return v
 
     @field_validator("daily", "hourly")
     @classmethod
     def _check_range(cls, v: int | str, info: ValidationInfo) -> int | str:
-        _parse_range(v, str(info.field_name))
+        _parse_range(v, str(info.field_name), bounded=not stored(info))
         return v
 
 
@@ -94,10 +95,18 @@ class PlanSpec(Strict):
     rows: list[PlanRowSpec] | None = None
     after_table: AfterTable = AfterTable.DOUBLE
     scale: Annotated[float, Field(gt=0, le=1)] = 1.0
-    target_daily: Annotated[int | None, Field(ge=1, le=CAP_LIMIT)] = None
+    target_daily: Annotated[int | None, Field(ge=1)] = None
     advance_min_fraction: Annotated[float, Field(gt=0, le=1)] = 0.5
     idle_grace_days: Annotated[int, Field(ge=0)] = 3
     idle_reset_days: Annotated[int, Field(ge=1)] = 30
+
+    @field_validator("target_daily")
+    @classmethod
+    def _check_target(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v is not None and v > CAP_LIMIT and not stored(info):
+            msg = f"at most {CAP_LIMIT:,} (no identity sends more in a day), got {v:,}"
+            raise ValueError(msg)
+        return v
 
     @model_validator(mode="after")
     def _check_idle_days(self) -> Self:

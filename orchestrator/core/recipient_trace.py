@@ -10,6 +10,17 @@ from typing import Any, Final
 KIND_OF_MARK: Final = {"i": "invalid", "d": "duplicate", "s": "suppressed"}
 #: How long a mail Tencent accepted may take to be delivered or bounced (Tencent's own troubleshooting).
 DELIVERY_WAIT_S: Final = 72 * 3600
+#: A history's decision for an accept recorded while the send was in doubt (store/lua/finish.lua writes
+#: them): the MessageId a status lookup found (Tencent's records name no campaign, so the mail may be
+#: another send's to the same address) ...
+RECONCILED_SENT: Final = "reconciled_sent"
+#: ... or the send's own late SendEmail answer (certainly its mail).
+ACCEPTED_LATE: Final = "accepted_late"
+
+
+def lua_constants() -> dict[str, str]:
+    """The decision names finish.lua writes, as placeholders."""
+    return {"__RECONCILED_SENT__": f"'{RECONCILED_SENT}'", "__ACCEPTED_LATE__": f"'{ACCEPTED_LATE}'"}
 
 
 @dataclass(frozen=True, slots=True)

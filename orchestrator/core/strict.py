@@ -9,6 +9,14 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 _NUMBERS = (int, float)
+#: Validation context key (`{STORED: True}`) of a campaign read back from Redis, not from a campaign file:
+#: a rule added since (a bound, a naming rule) must not make a campaign an older release stored unreadable.
+STORED = "stored"
+
+
+def stored(info: ValidationInfo) -> bool:
+    """Whether the model is being read back from Redis (submitted by this or an older release)."""
+    return bool(info.context and info.context.get(STORED))
 
 
 def _kinds(annotation: Any) -> set[Any]:

@@ -39,7 +39,7 @@ from orchestrator.ses.errors import (
     is_throttle,
 )
 from orchestrator.ses.failures import outcome_of_exception, redacted
-from orchestrator.ses.lookup_window import address_of, lookup_dates, lookup_window, parties
+from orchestrator.ses.lookup_window import address_of, lookup_dates, lookup_window, own_window, parties
 from orchestrator.ses.records import (
     BlacklistEntry,
     BlacklistPage,
@@ -145,7 +145,7 @@ class TencentSender:
         want = (address_of(query.from_address), query.to_address.strip().lower())
         window = lookup_window(query, self._settings.ses_timeout_s, self._lookup_slack_s)
         earliest, latest = window
-        core = lookup_window(query, self._settings.ses_timeout_s, 0.0)  # the window without the clock skew
+        core = own_window(query, self._settings.ses_timeout_s)  # from its grant, without any allowance for skew
         refused: int | None = None  # the send's own row, when Tencent refused it (SendStatus not 0)
         shared = False  # a mail in the window that another in-doubt send took by its own lookup
         try:

@@ -10,9 +10,10 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from orchestrator.core.campaign import SEED_BOUND, STORED, Campaign
+from orchestrator.core.campaign import SEED_BOUND, Campaign
 from orchestrator.core.campaign_state import TABLE, CampaignState, Outcome, Transition
 from orchestrator.core.ledger_state import STATES
+from orchestrator.core.strict import STORED
 from orchestrator.store import events, keys
 from orchestrator.store.scripts import as_str_list, source
 from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, moment, refused, whole

@@ -142,11 +142,14 @@ class Ledger:
         detail: str = "",
         grant_time: float = 0.0,
         sent_at: float | None = None,
+        found_by_lookup: bool = False,
     ) -> bool:
         """Record an outcome. False when the caller no longer holds the recipient (stale token).
 
         `sent_at`: when the provider received an accepted send, if not `now` (a doubt settled later
         by a lookup): the MessageId map, the delivery cohort and the follow-up keep that time.
+        `found_by_lookup`: the accepted MessageId came from a status lookup, not from the send's own
+        answer (the history tells them apart: core/recipient_trace.RECONCILED_SENT).
         """
         accepted_at = now if sent_at is None else min(sent_at, now)
         reply = as_str_list(
@@ -170,6 +173,7 @@ class Ledger:
                     MESSAGE_TTL_S,
                     HISTORY_CAP,
                     repr(accepted_at),
+                    "1" if found_by_lookup else "0",
                 ],
             )
         )

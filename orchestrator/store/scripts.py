@@ -10,7 +10,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-from orchestrator.core import campaign_state, ledger_state
+from orchestrator.core import campaign_state, ledger_state, recipient_trace
 from orchestrator.core.domains import lua_group_table
 
 _PLACEHOLDER = re.compile(r"__[A-Z][A-Z_]*__")
@@ -19,7 +19,12 @@ _PLACEHOLDER = re.compile(r"__[A-Z][A-Z_]*__")
 @cache
 def _constants() -> dict[str, str]:
     """Every placeholder a script may use, from the module that owns the rule behind it."""
-    return {"__GROUPS__": lua_group_table(), **campaign_state.lua_constants(), **ledger_state.lua_tables()}
+    return {
+        "__GROUPS__": lua_group_table(),
+        **campaign_state.lua_constants(),
+        **ledger_state.lua_tables(),
+        **recipient_trace.lua_constants(),
+    }
 
 
 def _read(name: str) -> str:

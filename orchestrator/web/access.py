@@ -16,6 +16,7 @@ import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from aiohttp import web
 from pydantic import SecretStr
@@ -113,8 +114,8 @@ def operators_only(handler: Handler) -> Handler:
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         access = request.app[ACCESS]
-        if access.token is not None and "token" in request.query:
-            return _sign_in(request, access)
+        if access.token is not None and (given := _query_token(request)) is not None:
+            return _sign_in(request, access, given)
         if not access.allows(request):
             return _refused(access)
         response = await handler(request)
@@ -124,8 +125,18 @@ def operators_only(handler: Handler) -> Handler:
     return guarded
 
 
-def _sign_in(request: web.Request, access: Access) -> web.StreamResponse:
-    if not access.token_matches(request.query["token"]):
+def _query_token(request: web.Request) -> str | None:
+    """`?token=`'s value percent-decoded only: a `+` of a base64 token stays a `+` (form decoding, which
+    request.query applies, would make it a space and the token would never match)."""
+    for part in request.rel_url.raw_query_string.split("&"):
+        name, eq, value = part.partition("=")
+        if name == "token" and eq:
+            return unquote(value)
+    return None
+
+
+def _sign_in(request: web.Request, access: Access, given: str) -> web.StreamResponse:
+    if not access.token_matches(given):
         return _refused(access)
     response = web.Response(status=303, headers={"Location": request.path})
     response.set_cookie(

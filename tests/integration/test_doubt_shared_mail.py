@@ -9,11 +9,13 @@ from collections import Counter
 
 import pytest
 
+from orchestrator.core.recipient_trace import ACCEPTED_LATE, RECONCILED_SENT
+from orchestrator.core.sending import MailOwner
 from orchestrator.pacing import PacerConfig
 from orchestrator.ses.client import SHARED_MAIL, TencentSender
 from orchestrator.ses.emulator import FaultRule
 from orchestrator.simulation.virtual_run import VirtualRun
-from orchestrator.store import events, keys
+from orchestrator.store import events, keys, trace_index
 from orchestrator.store.ledger import Ledger
 from tests.pipeline_harness import VICTIM, VICTIM_DOMAIN, Pipeline, recipients_csv, settings_for
 
@@ -25,11 +27,12 @@ CONFIG = PacerConfig(
 )
 
 
-async def _two_sends_in_doubt(pipe: Pipeline, first_lookup_throttled: bool) -> tuple[str, str]:
+async def _two_sends_in_doubt(pipe: Pipeline, first_lookup_throttled: bool, hourly: int = 360) -> tuple[str, str]:
     """Campaign 1's send to the person reaches Tencent and its answer never comes; campaign 2's, one
-    slot later, never reaches it. Both go into doubt; returns the two campaign ids."""
-    first = await pipe.submit(recipients_csv(n_others=0))
-    second = await pipe.submit(recipients_csv(n_others=0), extra={"template": AGAIN})
+    slot later (3600 / `hourly` s), never reaches it. Both go into doubt; returns the two campaign ids."""
+    plan = {"plan": {"rows": [{"days": "1", "daily": 100000, "hourly": hourly}]}}
+    first = await pipe.submit(recipients_csv(n_others=0), extra=plan)
+    second = await pipe.submit(recipients_csv(n_others=0), extra={"template": AGAIN, **plan})
     pipe.emu.world.faults += [
         FaultRule(code="timeout_after_accept", count=1, recipient_domain=VICTIM_DOMAIN, hang_s=5.0),
         FaultRule(code="drop_before_accept", count=1, recipient_domain=VICTIM_DOMAIN),
@@ -52,10 +55,14 @@ async def _state(pipe: Pipeline, cid: str) -> str:
     return await Ledger(pipe.redis).state_of(keys.CampaignKeys(cid), 0)
 
 
-async def test_the_mail_of_the_send_looked_up_first_is_its_own_and_the_other_is_sent(pipe: Pipeline) -> None:
+@pytest.mark.parametrize("hourly", [360, 720, 1200], ids=["8s-apart", "3s-apart", "1s-apart"])
+async def test_the_mail_of_the_send_looked_up_first_is_its_own_and_the_other_is_sent(
+    pipe: Pipeline, hourly: int
+) -> None:
     """In the usual order the first send's lookup takes its mail; the second send's window holds that
-    mail only within the clock skew allowed, so it is found not sent and sent: one mail of each."""
-    first, second = await _two_sends_in_doubt(pipe, first_lookup_throttled=False)
+    mail only within the clock skew allowed (it was made before the second send's grant, even a second
+    before), so it is found not sent and sent: one mail of each, whichever campaign was paced first."""
+    first, second = await _two_sends_in_doubt(pipe, first_lookup_throttled=False, hourly=hourly)
     mails = pipe.sent_to(VICTIM)
     assert Counter(m.subject for m in mails) == {"Hi {{name}}": 1, "Again {{name}}": 1}  # Tencent's own log
     by_subject = {m.subject: m.message_id for m in mails}
@@ -64,15 +71,54 @@ async def test_the_mail_of_the_send_looked_up_first_is_its_own_and_the_other_is_
 
 
 async def test_a_mail_taken_by_another_sends_lookup_is_never_sent_again(pipe: Pipeline) -> None:
-    """The second send is looked up first and takes the one mail (its window reaches it through the clock
-    skew allowed): the first send, whose own window holds that mail, stays in doubt, never sent again."""
+    """The send that never reached Tencent is looked up first and takes the one mail (its window reaches it
+    through the clock skew allowed): the send that made it, whose own window holds that mail, stays in
+    doubt, never sent again."""
     first, second = await _two_sends_in_doubt(pipe, first_lookup_throttled=True)
     [mail] = pipe.sent_to(VICTIM)  # from Tencent's own send log: never a second mail
-    assert await _state(pipe, second) == f"a|{mail.message_id}"
-    assert (await _state(pipe, first)).startswith("d|")  # still in doubt: the operator decides
-    happened = await events.read(pipe.redis, first)
+    # The campaigns are paced in no fixed order: the one whose mail reached Tencent is the one sent first.
+    sent, other = (first, second) if mail.subject == "Hi {{name}}" else (second, first)
+    assert await _state(pipe, other) == f"a|{mail.message_id}"  # took it: Tencent's record names no campaign
+    assert (await _state(pipe, sent)).startswith("d|")  # still in doubt: the operator decides
+    happened = await events.read(pipe.redis, sent)
     [parked] = [e for e in happened if e.type == "send_in_doubt"]
     [unresolved] = [e for e in happened if e.type == "in_doubt_unresolved"]
     assert unresolved.data["detail"] == SHARED_MAIL
     # Given up at the lookup that found it (about 90 s in), not after RECONCILE_WINDOW_S of asking again.
     assert unresolved.t - parked.t < 120
+
+
+@pytest.mark.parametrize(
+    ("found_by_lookup", "decision", "owner"),
+    [
+        pytest.param(True, RECONCILED_SENT, MailOwner.ANOTHER_BY_LOOKUP, id="found-by-a-lookup"),
+        pytest.param(False, ACCEPTED_LATE, MailOwner.ANOTHER, id="the-sends-own-late-answer"),
+    ],
+)
+async def test_a_doubt_settled_by_its_own_late_answer_holds_its_mail_for_certain(
+    pipe: Pipeline, found_by_lookup: bool, decision: str, owner: MailOwner
+) -> None:
+    """An accept recorded while the send was in doubt is the send's own late SendEmail answer (certainly its
+    mail) or what a status lookup found (maybe another send's): the history tells them apart, and so does
+    what another send's lookup makes of that MessageId."""
+    pipe.emu.world.faults.append(
+        FaultRule(code="timeout_after_accept", count=1, recipient_domain=VICTIM_DOMAIN, hang_s=5.0)
+    )
+    cid = await pipe.submit(recipients_csv(n_others=0))
+    async with (
+        TencentSender(settings_for(pipe.emu, timeout_s=0.5)) as sender,
+        VirtualRun(pipe.redis_url, pipe.clock, sender, CONFIG, workers=1) as run,
+    ):
+        await run.run_until(pipe.clock.now() + 30, sweep_every_s=3600.0)  # parked, not looked up yet
+        ck, ledger = keys.CampaignKeys(cid), Ledger(pipe.redis)
+        entry = await ledger.entry_of(ck, 0)
+        [mail] = pipe.sent_to(VICTIM)
+        now = pipe.clock.now()
+        assert await ledger.finish(
+            ck, entry.identity, 0, entry.get("token"), now, "accepted", value=mail.message_id,
+            found_by_lookup=found_by_lookup,
+        )  # fmt: skip
+        attempt = (await trace_index.history(pipe.redis, cid, 0))[-1]
+        assert (attempt.decision, attempt.code) == (decision, mail.message_id)
+        assert await run.sweeper._taken_by_another("another-campaign", 0, mail.message_id) is owner
+        assert await run.sweeper._taken_by_another(cid, 0, mail.message_id) is MailOwner.NONE

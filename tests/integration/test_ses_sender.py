@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from orchestrator.core.clock import VirtualClock
 from orchestrator.core.sending import LookupVerdict, MailOwner, OutcomeKind, SendOutcome, SendRequest, StatusQuery
-from orchestrator.ses.client import TencentSender, build_sender
+from orchestrator.ses.client import SHARED_MAIL, TencentSender, build_sender
 from orchestrator.ses.emulator import (
     Account,
     FaultRule,
@@ -361,6 +361,29 @@ async def test_lookup_never_takes_another_sends_mail_to_the_same_address(
     clock_ours = StatusQuery("default", FROM, "jiwoo@example.org", date(2026, 12, 1), clock_dt(clock), None, is_taken)
     found = await sender.lookup(clock_ours)
     assert (found.verdict, found.message_id) == (LookupVerdict.SENT, ours.message_id)
+
+
+async def test_a_mail_another_doubt_took_by_lookup_is_undecidable_only_inside_the_sends_own_window(
+    sender: TencentSender, clock: VirtualClock
+) -> None:
+    """A mail another in-doubt send took by a lookup: inside this send's own window (from its grant) either
+    may be the one that left (UNKNOWN, undecidable: never sent again); before its grant, within the skew
+    allowance only, it is the other's (NOT_SENT: send it)."""
+    other = await sender.send(request())
+
+    async def by_lookup(message_id: str) -> MailOwner:
+        return MailOwner.ANOTHER_BY_LOOKUP if message_id == other.message_id else MailOwner.NONE
+
+    made = clock_dt(clock)
+    clock.advance(3)
+    granted_later = clock_dt(clock)
+    later = StatusQuery(
+        "default", FROM, "jiwoo@example.org", date(2026, 12, 1), made, granted_later, by_lookup, granted_later
+    )
+    assert (await sender.lookup(later)).verdict is LookupVerdict.NOT_SENT
+    same_second = StatusQuery("default", FROM, "jiwoo@example.org", date(2026, 12, 1), made, made, by_lookup, made)
+    found = await sender.lookup(same_second)
+    assert (found.verdict, found.undecidable, found.detail) == (LookupVerdict.UNKNOWN, True, SHARED_MAIL)
 
 
 def clock_dt(clock: VirtualClock) -> datetime:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -116,6 +117,18 @@ async def test_token_in_the_address_sets_a_cookie_and_redirects(serve: Serve, ht
         proxied = {"X-Forwarded-Proto": "https"}  # a TLS proxy in front: the browser's side is HTTPS
         async with http.get(web.url + f"/?token={TOKEN}", headers=proxied, allow_redirects=False) as resp:
             assert "Secure" in resp.headers["Set-Cookie"]
+
+
+async def test_a_base64_access_token_signs_in_by_address_too(serve: Serve, http: aiohttp.ClientSession) -> None:
+    """`?token=` takes the token as written or percent-encoded: a `+` of a base64 token is not read as a
+    space (form decoding would, and the token would never match); `/` and `=` arrive as they are."""
+    token = "Ab+cd/ef=gh+ij/KL0123=="
+    async with serve(WEB_ACCESS_TOKEN=token) as web:
+        for written in (token, quote(token, safe="")):
+            async with http.get(web.url + f"/?token={written}", allow_redirects=False) as resp:
+                assert resp.status == 303, written
+        async with http.get(web.url + "/?token=Ab%20cd/ef=gh%20ij/KL0123==", allow_redirects=False) as resp:
+            assert resp.status == 401  # spaces are not pluses
 
 
 async def test_without_token_loopback_answers_and_elsewhere_refuses(

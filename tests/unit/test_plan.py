@@ -372,7 +372,7 @@ def test_default_rows_cover_days_one_to_thirty() -> None:
 
 def test_a_stored_skip_warmup_marketing_campaign_stays_readable() -> None:
     """Submitted by an older release: read back from Redis, it is not refused (its pool keeps to 10,000)."""
-    from orchestrator.core.campaign import STORED
+    from orchestrator.core.strict import STORED
 
     data = {
         "name": "t",
@@ -382,3 +382,30 @@ def test_a_stored_skip_warmup_marketing_campaign_stays_readable() -> None:
         "recipients": {"file": "r.csv"},
     }
     assert Campaign.model_validate(data, context={STORED: True}).mode is Mode.SKIP_WARMUP
+
+
+def test_a_stored_plan_beyond_todays_bounds_stays_readable_and_is_clamped() -> None:
+    """Rows past day 1,000 or caps above 1,000,000,000 were accepted by older releases: read back from
+    Redis such a campaign is not refused (its running campaign would stop), and its caps are clamped to
+    what can be stored; the same file is refused today."""
+    from orchestrator.core.strict import STORED
+
+    data = {
+        "name": "t",
+        "identities": [{"id": "a", "from": "a@a.example.com"}],
+        "template": {"id": 1, "subject": "Hello"},
+        "recipients": {"file": "r.csv"},
+        "plan": {
+            "rows": [{"days": "1", "daily": 10**30, "hourly": 100}, {"days": "2-1500", "daily": 500, "hourly": 50}]
+        },
+    }
+    with pytest.raises(ValidationError):
+        Campaign.model_validate(data)
+    stored = Campaign.model_validate(data, context={STORED: True})
+    assert stored.build_plan().caps(1) == Caps(CAP_LIMIT, 100)
+    assert stored.build_plan().caps(1200).daily == CAP_LIMIT  # never below the day before: day 1's
+    shared = {**data, "mode": "shared", "plan": {"target_daily": 10**30}}
+    with pytest.raises(ValidationError, match="at most 1,000,000,000"):
+        Campaign.model_validate(shared)
+    kept = Campaign.model_validate(shared, context={STORED: True})
+    assert identity_caps(kept.build_plan(), Mode.SHARED, 1).daily == CAP_LIMIT

@@ -7,7 +7,8 @@
 -- ARGV: 1 idx, 2 token, 3 now, 4 action, 5 value, 6 ready at, 7 refund (0/1), 8 campaign id,
 --       9 grant member, 10 detail, 11 event maxlen, 12 identity, 13 the message's feedback TTL s,
 --       14 outcomes kept per recipient, 15 when the provider received an accepted send (now, or
---       earlier for a doubt settled by a lookup)
+--       earlier for a doubt settled by a lookup), 16 '1' when a status lookup found the accepted
+--       MessageId (the history says __RECONCILED_SENT__ then, not __ACCEPTED_LATE__)
 -- action: accepted (value = MessageId) | retry (later at ready_at) | postpone (later at ready_at,
 --         attempt not counted) | requeue (front of queue, attempt not counted) | failed (value = code) | suppressed (value = reason) |
 --         in_doubt | pause (requeue + the campaign's automatic pause with reason `detail`)
@@ -60,8 +61,10 @@ local function remember()
   local past = redis.call('HGET', history, idx)
   if action == 'accepted' and e.state ~= 'in_doubt' and not past then return end
   local decision = action
-  if e.state == 'in_doubt' then
-    decision = action == 'accepted' and 'reconciled_sent' or 'reconciled_' .. action
+  if e.state == 'in_doubt' and action == 'accepted' then
+    decision = ARGV[16] == '1' and __RECONCILED_SENT__ or __ACCEPTED_LATE__
+  elseif e.state == 'in_doubt' then
+    decision = 'reconciled_' .. action
   end
   local item = table.concat({now_text, identity, decision, value ~= '' and value or detail, e.attempt,
                              e.since or ''}, '\31')
