@@ -93,21 +93,26 @@ def decide(  # noqa: PLR0911 - one return per outcome class reads as the table i
         elif code in UNSUBSCRIBED_CODES:
             effect = SideEffect.UNSUBSCRIBED
         return Decision(Action.SUPPRESSED, value=code, refund=True, effect=effect)
-    if kind is OutcomeKind.RECIPIENT_DATA or exhausted:
+    if kind is OutcomeKind.RECIPIENT_DATA:
         return Decision(Action.FAILED, value=code, refund=True, detail=outcome.detail)
+    # Tencent deferred the mail (too many to the address this hour, the receiving domain's temporary
+    # block): it was never taken, and waiting is the whole cure, so the later try uses up no attempt. A
+    # recipient is never failed for being deferred: it stays pending until it goes (or `cancel`).
     if kind is OutcomeKind.RECIPIENT_LATER:
         delay = max(outcome.defer_s or 0.0, RECIPIENT_LATER_MIN_S)
-        return Decision(Action.RETRY, value=code, ready_at=now + delay, refund=True)
+        return Decision(Action.POSTPONE, value=code, ready_at=now + delay, refund=True)
     if kind is OutcomeKind.DOMAIN_LATER:
         delay = max(outcome.defer_s or 0.0, DOMAIN_LATER_MIN_S)
         return Decision(
-            Action.RETRY,
+            Action.POSTPONE,
             value=code,
             ready_at=now + delay,
             refund=True,
             effect=SideEffect.BLOCK_DOMAIN,
             until=now + delay,
         )
+    if exhausted:
+        return Decision(Action.FAILED, value=code, refund=True, detail=outcome.detail)
     # TRANSIENT and anything new: back off and try again.
     delay = backoff_with_jitter_s(attempt, base_delay_s, max_delay_s, rnd)
     return Decision(Action.RETRY, value=code, ready_at=now + delay, refund=True)

@@ -103,6 +103,30 @@ async def test_temporary_block_holds_the_recipient_domain_ten_minutes(pipe: Pipe
     await assert_accepted_with_logged_ids(pipe)
 
 
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        pytest.param("FailedOperation.TemporaryBlocked", 3008, id="domain-blocked"),
+        pytest.param("FailedOperation.FrequencyLimit", 1006, id="address-frequency"),
+    ],
+)
+async def test_a_recipient_deferred_more_times_than_its_tries_is_sent_not_failed(
+    pipe: Pipeline, code: str, status: int
+) -> None:
+    """Tencent deferring the mail 10 times (more than retry.max_attempts, 8): it was never taken, so no try
+    is used up; the recipient goes out once the deferrals stop, its attempt count untouched."""
+    await pipe.submit(recipients_csv())
+    pipe.emu.world.faults.append(FaultRule(code=code, count=10, recipient_domain=VICTIM_DOMAIN))
+    await pipe.run(14 * 3600)
+    refusals = [r for r in pipe.emu.service.status_log if r.to_address == VICTIM and r.send_status == status]
+    assert len(refusals) == 10
+    [accepted] = pipe.sent_to(VICTIM)  # Tencent's own send log: sent, once
+    assert accepted.time > max(r.request_time for r in refusals)
+    pipe.assert_each_sent_once()
+    await assert_accepted_with_logged_ids(pipe)
+    assert (await pipe.record()).counts["failed"] == 0
+
+
 # --- recipient never / recipient data ----------------------------------------------------------
 
 

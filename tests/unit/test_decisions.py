@@ -133,26 +133,32 @@ def _utc(*args: int) -> float:
         pytest.param(
             SendOutcome(K.RECIPIENT_LATER, code="FailedOperation.FrequencyLimit"),
             Decision(
-                Action.RETRY, value="FailedOperation.FrequencyLimit", ready_at=NOW + RECIPIENT_LATER_MIN_S, refund=True
+                Action.POSTPONE,
+                value="FailedOperation.FrequencyLimit",
+                ready_at=NOW + RECIPIENT_LATER_MIN_S,
+                refund=True,
             ),
             id="recipient-later-waits-an-hour",
         ),
         pytest.param(
             SendOutcome(K.RECIPIENT_LATER, code="FailedOperation.FrequencyLimit", defer_s=60.0),
             Decision(
-                Action.RETRY, value="FailedOperation.FrequencyLimit", ready_at=NOW + RECIPIENT_LATER_MIN_S, refund=True
+                Action.POSTPONE,
+                value="FailedOperation.FrequencyLimit",
+                ready_at=NOW + RECIPIENT_LATER_MIN_S,
+                refund=True,
             ),
             id="recipient-later-never-waits-less-than-an-hour",
         ),
         pytest.param(
             SendOutcome(K.RECIPIENT_LATER, code="FailedOperation.FrequencyLimit", defer_s=7200.0),
-            Decision(Action.RETRY, value="FailedOperation.FrequencyLimit", ready_at=NOW + 7200.0, refund=True),
+            Decision(Action.POSTPONE, value="FailedOperation.FrequencyLimit", ready_at=NOW + 7200.0, refund=True),
             id="recipient-later-waits-longer-when-told",
         ),
         pytest.param(
             SendOutcome(K.DOMAIN_LATER, code="FailedOperation.TemporaryBlocked"),
             Decision(
-                Action.RETRY,
+                Action.POSTPONE,
                 value="FailedOperation.TemporaryBlocked",
                 ready_at=NOW + DOMAIN_LATER_MIN_S,
                 refund=True,
@@ -164,7 +170,7 @@ def _utc(*args: int) -> float:
         pytest.param(
             SendOutcome(K.DOMAIN_LATER, code="FailedOperation.TemporaryBlocked", defer_s=1800.0),
             Decision(
-                Action.RETRY,
+                Action.POSTPONE,
                 value="FailedOperation.TemporaryBlocked",
                 ready_at=NOW + 1800.0,
                 refund=True,
@@ -209,8 +215,9 @@ def test_decide_transient_backs_off_with_jitter() -> None:
     ("outcome", "action"),
     [
         pytest.param(SendOutcome(K.TRANSIENT, code="InternalError"), Action.FAILED, id="transient-fails"),
-        pytest.param(SendOutcome(K.RECIPIENT_LATER, code="F.FrequencyLimit"), Action.FAILED, id="later-fails"),
-        pytest.param(SendOutcome(K.DOMAIN_LATER, code="F.TemporaryBlocked"), Action.FAILED, id="domain-fails"),
+        # Deferred by Tencent, never taken: waiting is the cure, so no try is used up and none is the last.
+        pytest.param(SendOutcome(K.RECIPIENT_LATER, code="F.FrequencyLimit"), Action.POSTPONE, id="later-waits"),
+        pytest.param(SendOutcome(K.DOMAIN_LATER, code="F.TemporaryBlocked"), Action.POSTPONE, id="domain-waits"),
         pytest.param(SendOutcome(K.RECIPIENT_DATA, code="F.MissingData"), Action.FAILED, id="data-fails"),
         pytest.param(SendOutcome(K.ACCEPTED, message_id="m1"), Action.ACCEPTED, id="accepted-stays-accepted"),
         pytest.param(SendOutcome(K.IN_DOUBT), Action.IN_DOUBT, id="in-doubt-is-still-reconciled"),

@@ -112,7 +112,8 @@ if action == 'accepted' then
   redis.call('HSET', message_ids, value, cid .. ':' .. idx .. '|' .. identity .. '|' .. sent_text)
   return {'ok', e.state, count_send(value)}
 elseif action == 'retry' or action == 'postpone' then
-  -- postpone: the call never left (no slot in the account's API budget), so no try is counted.
+  -- postpone: the call never left (no slot in the account's API budget) or Tencent deferred the mail
+  -- (FrequencyLimit, TemporaryBlocked): it was never taken, so no try is counted.
   requeue(action == 'retry' and attempt or attempt - 1)
   redis.call('ZADD', later, tonumber(ARGV[6]), idx)
 elseif action == 'requeue' or action == 'pause' then
