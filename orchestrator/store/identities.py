@@ -42,9 +42,11 @@ class IdentityState:
 
     @property
     def quota(self) -> int | None:
-        """The tighter of the campaign file's daily_quota and Tencent's live one."""
-        known = [q for q in (self.daily_quota, self.live_quota) if q]
-        return min(known) if known else None
+        """Tencent's daily quota: the one it reported last (ListEmailIdentities, read by the pacer every
+        QUOTA_REFRESH_S), else the campaign file's `daily_quota` until the first read. The file's value
+        is a snapshot of Tencent's: when Tencent raises the domain's level, the warm-up follows (a
+        ceiling of the user's own is `plan.target_daily`)."""
+        return self.live_quota or self.daily_quota or None
 
 
 def _progress(meta: dict[str, str]) -> IdentityProgress:

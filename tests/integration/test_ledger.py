@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from orchestrator.core.calendar import tencent_day
 from orchestrator.core.plan import Caps
@@ -90,6 +91,22 @@ async def test_claim_and_finish_refuse_a_stale_holder(redis: Redis, tmp_path: Pa
     assert await ledger.claim(ck, idx, grant, "tok-2", START + 1, 90.0) is None
     assert not await ledger.finish(ck, identity, idx, "tok-2", START + 2, "accepted", value="m-2")
     assert (await ledger.state_of(ck, idx)).startswith("c|tok-1|")
+
+
+async def test_a_claim_stopped_by_a_damaged_key_writes_nothing(redis: Redis, tmp_path: Path) -> None:
+    """A suppression list left as an old-style SET (WRONGTYPE for HGET) stops the claim before any write:
+    the recipient stays granted under its grant (the sweeper grants it again), never in flight under a
+    token no worker holds, and the counts do not move."""
+    ledger, ck, _identity, idx, grant = await _one_grant(redis, tmp_path)
+    await redis.sadd(keys.SUPPRESS_ALL, "someone@example.org")
+    before = (await ledger.state_of(ck, idx), await redis.hgetall(ck.counts), await redis.zcard(ck.inflight))
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await ledger.claim(ck, idx, grant, "tok", START + 1, 90.0)
+    after = (await ledger.state_of(ck, idx), await redis.hgetall(ck.counts), await redis.zcard(ck.inflight))
+    assert after == before
+    assert before[0].startswith("g|")
+    await redis.delete(keys.SUPPRESS_ALL)
+    assert await ledger.claim(ck, idx, grant, "tok", START + 1, 90.0) is not None  # the same grant, whole
 
 
 @pytest.mark.parametrize(

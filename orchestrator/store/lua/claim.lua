@@ -15,11 +15,8 @@ if not st then return {'stale', 'missing'} end
 local e = ledger_parse(st)
 if not e or e.state ~= 'granted' or e.grant ~= grant then return {'stale', st} end
 local attempt = tostring(tonumber(e.attempts) + 1)
-redis.call('HSET', states, idx, ledger_format('inflight', {
-  token = token, deadline = deadline, attempt = attempt, grant = grant, grant_time = e.grant_time}))
-redis.call('ZADD', inflight, deadline, idx)
-redis.call('HINCRBY', counts, 'granted', -1)
-redis.call('HINCRBY', counts, 'inflight', 1)
+-- Every read first: a key of the wrong type (WRONGTYPE) stops the script before it has written
+-- anything, so the recipient stays granted (the sweeper grants it again), never half claimed.
 local cstate = redis.call('HGET', meta, 'state') or 'missing'
 local rec = redis.call('HGET', records, idx) or ''
 local addr = string.match(rec, '^([^\030\031]*)') or ''
@@ -40,4 +37,9 @@ for _, list in ipairs({{'all', everywhere}, {'domain', unsubscribed}}) do
     if found then by, entry = list[1], found end
   end
 end
+redis.call('HSET', states, idx, ledger_format('inflight', {
+  token = token, deadline = deadline, attempt = attempt, grant = grant, grant_time = e.grant_time}))
+redis.call('ZADD', inflight, deadline, idx)
+redis.call('HINCRBY', counts, 'granted', -1)
+redis.call('HINCRBY', counts, 'inflight', 1)
 return {'ok', attempt, cstate, rec, e.grant_time, by, entry}
