@@ -50,7 +50,7 @@ class RedisAccountBudget:
         """Reserve the next slot: (True, seconds to wait for it), or (False, how far away it is) past max_wait_s."""
         reply = as_str_list(
             await self._script(
-                keys=[keys.account_budget(account), keys.account_boot(account)],
+                keys=[keys.account_budget(account)],
                 args=[
                     "" if self.clock is None else repr(self.clock.now()),
                     kind.value,

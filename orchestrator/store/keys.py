@@ -101,10 +101,6 @@ def account_budget(account: str) -> str:
     return f"{PREFIX}acct:{account}:calls"  # hash: timeline (send | other) -> time of its next free API call slot
 
 
-def account_boot(account: str) -> str:
-    return f"{PREFIX}acct:{account}:boot"  # string, kept out of the AOF: gone after a Redis restart
-
-
 def suppression(sender_domain: str) -> str:
     return f"{PREFIX}supp:domain:{sender_domain}"  # hash: address -> JSON, never mailed from this sender domain
 

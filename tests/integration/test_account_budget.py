@@ -180,8 +180,8 @@ async def test_account_budget_after_a_restart_waits_out_reservations_it_may_have
     budget = RedisAccountBudget(clients[0], clock, RATE)
     await _slots([budget], 5, CallKind.SEND, clock)
     assert await wait_of(budget, "default", CallKind.OTHER) == 0.0
-    # What a restart does to the budget: the in-memory marker is gone, the AOF-backed hash remains.
-    await clients[0].delete(keys.account_boot("default"))
+    # What a restart does to the budget: the AOF-backed hash remains, written by another server's run.
+    await clients[0].hset(keys.account_budget("default"), "run", "an-earlier-run")
     clock.advance(0.5)
     floor = min(clock.now(), T0 + RESTART_LOSS_S) + RATE.max_wait_s
     assert await wait_of(budget, "default", CallKind.OTHER) == pytest.approx(floor - clock.now())
@@ -189,22 +189,31 @@ async def test_account_budget_after_a_restart_waits_out_reservations_it_may_have
     assert await wait_of(budget, "default", CallKind.SEND) == 0.0
     # Long idle before the restart: nothing can have been lost, nothing waits.
     clock.advance(3600.0 - 1.0)
-    await clients[0].delete(keys.account_boot("default"))
+    await clients[0].hset(keys.account_budget("default"), "run", "an-earlier-run")
     assert await wait_of(budget, "default", CallKind.SEND) == 0.0
 
 
-async def test_account_budget_marker_never_reaches_the_aof(clients: list[Redis], redis_server: RedisServer) -> None:
-    """After a real SIGKILL and restart of redis-server the marker is gone and the budget hash is still there."""
+@pytest.mark.parametrize("rewrite", [False, True], ids=["aof", "aof-rewritten-before-the-crash"])
+async def test_account_budget_knows_a_restart_whatever_the_aof_kept(
+    clients: list[Redis], redis_server: RedisServer, rewrite: bool
+) -> None:
+    """After a real SIGKILL and restart of redis-server the first slot waits out what the crash may have
+    lost, also when an AOF rewrite (or an RDB snapshot, or a replica's full sync) had stored the whole
+    budget just before: the server's run_id changed, whatever the data carried over."""
     clock = VirtualClock(T0)
     budget = RedisAccountBudget(clients[0], clock, RATE)
-    await wait_of(budget, "default", CallKind.SEND)
     await clients[0].execute_command("CONFIG", "SET", "appendfsync", "always")
-    await wait_of(budget, "default", CallKind.SEND)
-    assert await clients[0].exists(keys.account_boot("default")) == 1
-    assert 0 < await clients[0].ttl(keys.account_boot("default")) <= 3600  # it goes with the budget
+    assert await wait_of(budget, "default", CallKind.SEND) == 0.0
+    if rewrite:
+        await clients[0].execute_command("BGREWRITEAOF")
+        for _ in range(100):
+            if (await clients[0].info("persistence"))["aof_rewrite_in_progress"] == 0:
+                break
+            await asyncio.sleep(0.05)
     redis_server.restart()
-    assert await clients[1].exists(keys.account_boot("default")) == 0
-    assert await clients[1].hget(keys.account_budget("default"), "send") is not None
+    assert await clients[1].hget(keys.account_budget("default"), "send") is not None  # the AOF kept it
+    after = RedisAccountBudget(clients[1], clock, RATE)
+    assert await wait_of(after, "default", CallKind.SEND) == pytest.approx(RATE.max_wait_s, abs=0.01)
 
 
 async def test_account_budget_lookups_borrow_idle_send_slots(clients: list[Redis]) -> None:

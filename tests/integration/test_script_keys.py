@@ -72,7 +72,7 @@ async def _undeclared(redis: Redis, calls: list[ScriptCall]) -> list[tuple[str, 
 
 
 def _has_keys(command: list[str]) -> bool:
-    return command[0].upper() not in ("TIME", "PING", "ECHO")
+    return command[0].upper() not in ("TIME", "PING", "ECHO", "INFO")
 
 
 def _mixed_csv(n: int) -> str:

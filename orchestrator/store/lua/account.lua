@@ -5,13 +5,12 @@
 -- `other` timeline (lookups, reads) takes the `send` timeline's next slot when that comes first:
 -- the share reserved for it is a floor, never a ceiling.
 -- KEYS: 1 the account's budget hash (per timeline the time of its next free slot; `last`: the
---       latest `now` seen), 2 the account's in-memory marker (never written to the AOF)
+--       latest `now` seen; `run`: the run_id of the Redis server that last wrote it)
 -- ARGV: 1 now ('' = Redis's own clock, so hosts' clocks never matter), 2 timeline (send | other),
 --       3 gap s of that timeline, 4 gap s of the send timeline, 5 max wait s, 6 seconds of writes
 --       a restart may lose (AOF everysec: about 2)
 -- Returns: {'ok', wait s} | {'busy', wait s}
 local budget = KEYS[1]
-local marker = KEYS[2]
 local now = tonumber(ARGV[1])
 if not now then
   local t = redis.call('TIME')
@@ -25,14 +24,13 @@ local lost_s = tonumber(ARGV[6])
 
 -- After a restart the hash may have lost its last reservations (up to `lost_s` of writes), whose
 -- slots lay at most `max_wait` ahead and may still be used by the processes that hold them. No
--- new slot is given before the latest of those could be: the marker, kept out of the AOF, tells a
--- restarted Redis from a running one.
-local restarted = redis.call('EXISTS', marker) == 0
--- The marker lives as long as the budget (an hour after the last call), never in the AOF.
-redis.set_repl(redis.REPL_NONE)
-redis.call('SET', marker, '1', 'EX', 3600)
-redis.set_repl(redis.REPL_ALL)
+-- new slot is given before the latest of those could be. The server's run_id tells a restarted
+-- Redis (or a replica promoted after a failover) from a running one: it changes with every start,
+-- whatever the AOF, an RDB snapshot or a replica's full sync carried over.
+local run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+local restarted = redis.call('HGET', budget, 'run') ~= run
 if restarted then
+  redis.call('HSET', budget, 'run', run)
   local last = tonumber(redis.call('HGET', budget, 'last') or '')
   if last then
     local floor = math.min(now, last + lost_s) + max_wait
