@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import secrets
@@ -12,8 +13,9 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from orchestrator.core.campaign import Campaign
-from orchestrator.core.campaign_state import INITIAL
+from orchestrator.core.campaign_state import INITIAL, CampaignState
 from orchestrator.core.recipient_trace import Dropped
+from orchestrator.input_files import describe_os_error, open_regular
 from orchestrator.recipients import LoadStats, RecipientFileError, Row, iter_rows
 from orchestrator.store import events, identities, keys, suppression
 from orchestrator.store.ledger import encode_record
@@ -42,11 +44,18 @@ __all__ = [
 
 #: Rows written per pipeline round trip.
 BATCH = 5000
+#: The states of a campaign that has not finished: its list may not be submitted again without --new.
+UNFINISHED = frozenset({CampaignState.RUNNING.value, CampaignState.PAUSED.value})
 #: A running submit's claim on its files' fingerprint and the keys it staged live this long without
 #: a heartbeat, so a killed submit leaves nothing behind after it (setting SUBMIT_HEARTBEAT_TTL_S).
 HEARTBEAT_TTL_S = 60.0
 #: How long a second submit of the same files waits for the first to finish (setting SUBMIT_WAIT_S).
 WAIT_S = 300.0
+
+
+class ListInUseError(Exception):
+    """The recipient file is the list of a campaign that has not finished: submitting it again would mail
+    its recipients twice (`--new` sends it as another campaign all the same)."""
 
 
 class SubmitLostClaimError(Exception):
@@ -121,7 +130,10 @@ async def submit(
     valid = 0
     heartbeat = Heartbeat(redis, fingerprint, claim, ck, lambda: valid)
     try:
+        listed = _list_digest(campaign)
         await identities.check_campaign(redis, campaign)
+        if not force_new:
+            await _refuse_a_list_in_use(redis, campaign, listed)
         heartbeat.start()
         batch: list[Row | Dropped] = []
         for row in iter_rows(campaign, stats):
@@ -136,7 +148,7 @@ async def submit(
         await _write_queue(redis, ck, valid, seed)
         await heartbeat.stop()
         honour_cancellation()
-        await _commit(redis, campaign, ck, fingerprint, claim, seed, stats, now, source)
+        await _commit(redis, campaign, ck, (fingerprint, listed), claim, seed, stats, now, source)
     except BaseException:
         # Ctrl-C (a cancelled task), SIGTERM, a bad row or a lost claim: remove it all at once.
         await heartbeat.cancel()
@@ -144,6 +156,35 @@ async def submit(
         raise
     await _emit_submitted(redis, now, cid, stats, seed, source)
     return SubmitResult(cid, True, stats, seed)
+
+
+def _list_digest(campaign: Campaign) -> str:
+    """sha256 of the recipient file's bytes: the same list, whatever campaign file names it."""
+    digest = hashlib.sha256()
+    try:
+        with open_regular(campaign.recipients.file) as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    except OSError as exc:
+        raise RecipientFileError(campaign.recipients.file, None, describe_os_error(exc)) from None
+    return digest.hexdigest()
+
+
+async def _refuse_a_list_in_use(redis: Redis, campaign: Campaign, listed: str) -> None:
+    """Raise when a campaign that has not finished (running or paused) was submitted with this very list."""
+    cids = [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)]
+    async with redis.pipeline(transaction=False) as pipe:
+        for cid in cids:
+            pipe.hmget(keys.CampaignKeys(cid).meta, ["list", "state"])
+        found = await pipe.execute(raise_on_error=False)
+    for cid, reply in zip(cids, found, strict=True):
+        if isinstance(reply, list) and reply[0] == listed and reply[1] in UNFINISHED:
+            msg = (
+                f"{campaign.recipients.file} is the recipient list of campaign {cid} ({reply[1]}), which has not "
+                "finished: its recipients would be mailed twice. Wait for it or cancel it, or pass --new to send "
+                "this list again as another campaign"
+            )
+            raise ListInUseError(msg)
 
 
 def _file_bytes(campaign: Campaign) -> int:
@@ -217,14 +258,16 @@ async def _commit(
     redis: Redis,
     campaign: Campaign,
     ck: StagingKeys,
-    fingerprint: str,
+    prints: tuple[str, str],
     claim: str,
     seed: int,
     stats: LoadStats,
     now: float,
     source: str,
 ) -> None:
-    """Make the staged campaign visible in one atomic step, if this submit still owns its claim."""
+    """Make the staged campaign visible in one atomic step, if this submit still owns its claim.
+    `prints`: the fingerprint of both files, and the recipient list's own digest."""
+    fingerprint, listed = prints
     await identities.check_campaign(redis, campaign)  # again: another submit may have registered meanwhile
     await identities.register(redis, campaign)
     meta = {
@@ -235,6 +278,7 @@ async def _commit(
         "submit": json.dumps(stats.as_dict()),
         "created_at": repr(now),
         "fingerprint": fingerprint,
+        "list": listed,
         "source": source,
         "trace_buckets": str(ck.trace.buckets),
     }

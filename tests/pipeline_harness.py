@@ -90,12 +90,15 @@ class Pipeline:
     cid: str = ""
     n: int = 0
 
-    async def submit(self, csv_text: str, identities: int = 1, extra: dict[str, Any] | None = None) -> str:
+    async def submit(
+        self, csv_text: str, identities: int = 1, extra: dict[str, Any] | None = None, new: bool = False
+    ) -> str:
+        """Submit `csv_text`; `new`: as `submit --new` (another campaign of a list one still sends)."""
         path = write_campaign(
             self.tmp_path, 0, identities=identities, extra={**FAST, **(extra or {})}, csv_text=csv_text
         )
         campaign, fp = load(path)
-        result = await submit(self.redis, campaign, fp, self.clock.now(), str(path))
+        result = await submit(self.redis, campaign, fp, self.clock.now(), str(path), force_new=new)
         self.cid, self.n = result.campaign_id, result.stats.valid
         return self.cid
 

@@ -14,7 +14,14 @@ from redis.asyncio import Redis
 from orchestrator.cli import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, AppContext, echo_error
 from orchestrator.commands._common import CommandError, cancel_on, print_json, run
 from orchestrator.core.clock import SystemClock
-from orchestrator.submit import SubmitInProgressError, SubmitLostClaimError, SubmitResult, describe, submit
+from orchestrator.submit import (
+    ListInUseError,
+    SubmitInProgressError,
+    SubmitLostClaimError,
+    SubmitResult,
+    describe,
+    submit,
+)
 
 if TYPE_CHECKING:
     from orchestrator.core.campaign import Campaign
@@ -26,7 +33,12 @@ INTERRUPTED = "submit {how}: no campaign was created and what it had loaded was 
 
 @click.command("submit")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--new", "force_new", is_flag=True, help="Create another campaign even if these files were submitted.")
+@click.option(
+    "--new",
+    "force_new",
+    is_flag=True,
+    help="Create another campaign even if these files, or this list in a campaign still sending, were submitted.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 @click.pass_context
 def command(ctx: click.Context, file: Path, force_new: bool, as_json: bool) -> None:
@@ -86,7 +98,7 @@ def _submit_body(
                 wait_s=settings.submit_wait_s,
                 on_wait=waiting,
             )
-        except (RecipientFileError, IdentityConflictError) as exc:
+        except (RecipientFileError, IdentityConflictError, ListInUseError) as exc:
             raise CommandError(str(exc), EXIT_USAGE) from None
         except (SubmitInProgressError, SubmitLostClaimError) as exc:
             raise CommandError(str(exc)) from None

@@ -31,7 +31,8 @@ async def _submit(redis: Redis, tmp_path: Path, name: str, n: int = 5) -> str:
     own = {"identities": [{"id": f"{name}-id0", "from": f"News <news@{name}.example.com>"}]}  # a domain each
     path = write_campaign(folder, n, name=name, identities=1, extra=FAST | own)
     campaign, fp = load(path)
-    return (await submit(redis, campaign, fp, START, str(path))).campaign_id
+    # Both campaigns send the same generated list on purpose: `force_new`, as `submit --new`.
+    return (await submit(redis, campaign, fp, START, str(path), force_new=True)).campaign_id
 
 
 def _identity_field(name: str, value: str) -> Damage:

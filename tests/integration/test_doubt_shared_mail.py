@@ -32,7 +32,7 @@ async def _two_sends_in_doubt(pipe: Pipeline, first_lookup_throttled: bool, hour
     slot later (3600 / `hourly` s), never reaches it. Both go into doubt; returns the two campaign ids."""
     plan = {"plan": {"rows": [{"days": "1", "daily": 100000, "hourly": hourly}]}}
     first = await pipe.submit(recipients_csv(n_others=0), extra=plan)
-    second = await pipe.submit(recipients_csv(n_others=0), extra={"template": AGAIN, **plan})
+    second = await pipe.submit(recipients_csv(n_others=0), extra={"template": AGAIN, **plan}, new=True)
     pipe.emu.world.faults += [
         FaultRule(code="timeout_after_accept", count=1, recipient_domain=VICTIM_DOMAIN, hang_s=5.0),
         FaultRule(code="drop_before_accept", count=1, recipient_domain=VICTIM_DOMAIN),

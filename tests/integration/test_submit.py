@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from orchestrator.recipients import RecipientFileError
 from orchestrator.store import campaigns, keys
 from orchestrator.store.identities import IdentityConflictError
 from orchestrator.store.ledger import decode_record
-from orchestrator.submit import submit
+from orchestrator.submit import ListInUseError, submit
 from tests.pipeline_helpers import load, write_campaign
 
 START = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
@@ -253,7 +254,8 @@ async def test_a_second_identity_id_on_a_warmed_sender_domain_is_refused(redis: 
         tmp_path, 10, name="third", extra={"identities": [{"id": "first-id0", "from": "N <n@D0.example.com>"}]}
     )
     spec3, fp3 = load(same_id)
-    assert (await submit(redis, spec3, fp3, START + 120, str(same_id))).created
+    # The same generated list as the first campaign, on purpose: force_new (`submit --new`).
+    assert (await submit(redis, spec3, fp3, START + 120, str(same_id), force_new=True)).created
     other_account = write_campaign(
         tmp_path,
         10,
@@ -261,7 +263,7 @@ async def test_a_second_identity_id_on_a_warmed_sender_domain_is_refused(redis: 
         extra={"identities": [{"id": "fourth-id0", "from": "N <n@d0.example.com>", "account": "marketing"}]},
     )
     spec4, fp4 = load(other_account)
-    assert (await submit(redis, spec4, fp4, START + 180, str(other_account))).created
+    assert (await submit(redis, spec4, fp4, START + 180, str(other_account), force_new=True)).created
 
 
 async def test_the_domain_rule_passes_over_a_damaged_identity_and_keeps_ids_that_already_share(
@@ -284,3 +286,39 @@ async def test_the_domain_rule_passes_over_a_damaged_identity_and_keeps_ids_that
         else:
             with pytest.raises(IdentityConflictError, match="as identity 'a-id' or 'b-id'"):
                 await submit(redis, spec, fp, START, str(path))
+
+
+async def test_a_list_a_running_campaign_sends_is_refused_unless_new(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """Another campaign file (a corrected subject) naming the same recipient list while the first campaign
+    still runs or is paused would mail every recipient twice: refused, naming the campaign, nothing
+    written; `--new` (force_new) sends it all the same; once the first is cancelled, it is accepted."""
+    path = write_campaign(tmp_path, 30)
+    campaign, fp = load(path)
+    first = await submit(redis, campaign, fp, START, str(path))
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(path.read_text().replace("Hi {{name}}", "Hello {{name}}"))
+    (tmp_path / "copy.csv").write_bytes((tmp_path / "t.csv").read_bytes())  # same list, another file name
+    edited.write_text(edited.read_text().replace("file: t.csv", "file: copy.csv"))
+    campaign2, fp2 = load(edited)
+    assert fp2 != fp
+    for state in ("running", "paused"):
+        await redis.hset(keys.CampaignKeys(first.campaign_id).meta, "state", state)
+        before = sorted(await redis.keys("*"))
+        with pytest.raises(ListInUseError, match=f"recipient list of campaign {first.campaign_id} \\({state}\\)"):
+            await submit(redis, campaign2, fp2, START + 60, str(edited))
+        assert sorted(await redis.keys("*")) == before  # nothing half-written, no claim left
+    forced = await submit(redis, campaign2, fp2, START + 60, str(edited), force_new=True)
+    assert forced.created
+    await redis.hset(keys.CampaignKeys(first.campaign_id).meta, "state", "cancelled")
+    await redis.hset(keys.CampaignKeys(forced.campaign_id).meta, "state", "completed")
+    path.write_text(path.read_text().replace("Hi {{name}}", "Hey {{name}}"))  # a third file, the same list
+    campaign3, fp3 = load(path)
+    later = await submit(redis, campaign3, fp3, START + 120, str(path))
+    assert later.created  # the list's campaigns finished: a new send of the same list is a new campaign
+    path.write_text(path.read_text().replace("Hey {{name}}", "Yo {{name}}"))  # a fourth, while `later` runs
+    done = await asyncio.to_thread(CliRunner().invoke, main, ["submit", str(path)], env={"REDIS_URL": redis_url})
+    assert done.exit_code == 2
+    assert f"is the recipient list of campaign {later.campaign_id} (running)" in done.output
+    assert "--new" in done.output

@@ -53,7 +53,7 @@ async def _submit(redis: Redis, tmp_path: Path, name: str, n: int) -> str:
     own = {"identities": [{"id": f"{name}-id0", "from": f"News <news@{name}.example.com>"}]}  # a domain each
     path = write_campaign(folder, n, name=name, identities=1, extra=FAST | own)
     campaign, fp = load(path)
-    return (await submit(redis, campaign, fp, START, str(path))).campaign_id
+    return (await submit(redis, campaign, fp, START, str(path), force_new=True)).campaign_id  # one list, twice
 
 
 async def _corrupt(redis: Redis, cid: str, damage: object) -> None:
