@@ -225,8 +225,9 @@ local function next_recipient()
       if admit(idx, group, from_held) then return idx, false end
     end
   end
-  -- Only held recipients are left: no other domain waits, so the share holds nothing back.
-  if redis.call('LLEN', KEYS[2]) == 0 then
+  -- Only one held group is left: no other domain waits, so the share holds nothing back. While
+  -- two or more wait, each keeps to its share (no domain takes the hour while others wait).
+  if redis.call('LLEN', KEYS[2]) == 0 and redis.call('ZCARD', KEYS[4]) == 1 then
     local g = redis.call('ZRANGE', KEYS[4], 0, 0)
     if g[1] then
       local idx, more = unhold(g[1])
