@@ -130,10 +130,8 @@ async def submit(
     valid = 0
     heartbeat = Heartbeat(redis, fingerprint, claim, ck, lambda: valid)
     try:
-        listed = _list_digest(campaign)
         await identities.check_campaign(redis, campaign)
-        if not force_new:
-            await _refuse_a_list_in_use(redis, campaign, listed)
+        listed = await _list_of(redis, campaign, force_new)
         heartbeat.start()
         batch: list[Row | Dropped] = []
         for row in iter_rows(campaign, stats):
@@ -156,6 +154,14 @@ async def submit(
         raise
     await _emit_submitted(redis, now, cid, stats, seed, source)
     return SubmitResult(cid, True, stats, seed)
+
+
+async def _list_of(redis: Redis, campaign: Campaign, force_new: bool) -> str:
+    """The recipient list's digest; raises ListInUseError when a campaign still sends it (not `force_new`)."""
+    listed = _list_digest(campaign)
+    if not force_new:
+        await _refuse_a_list_in_use(redis, campaign, listed)
+    return listed
 
 
 def _list_digest(campaign: Campaign) -> str:
