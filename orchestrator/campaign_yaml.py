@@ -225,8 +225,9 @@ def _child(node: yaml.Node | None, part: str | int) -> tuple[yaml.Node, yaml.Nod
     return None
 
 
-def locate(root: yaml.Node, loc: Loc) -> tuple[Loc, int | None]:
-    """The field path (without pydantic's union tags) and the line of the deepest part found."""
+def _walk(root: yaml.Node, loc: Loc) -> tuple[Loc, int | None, yaml.Node | None]:
+    """The field path (without pydantic's union tags), the line of the deepest part found, and the node
+    the whole path names (None when a part is missing from the file)."""
     node: yaml.Node | None = root
     kept: list[str | int] = []
     line: int | None = None
@@ -239,19 +240,19 @@ def locate(root: yaml.Node, loc: Loc) -> tuple[Loc, int | None]:
         elif not (isinstance(part, str) and (part[:1].isupper() or "[" in part)):
             kept.append(part)  # a missing key: the line stays its parent's
             node = None
-    return tuple(kept), line
+    return tuple(kept), line, node
+
+
+def locate(root: yaml.Node, loc: Loc) -> tuple[Loc, int | None]:
+    """The field path (without pydantic's union tags) and the line of the deepest part found."""
+    kept, line, _ = _walk(root, loc)
+    return kept, line
 
 
 def scalar_source(root: yaml.Node, loc: Loc) -> str | None:
     """The text a scalar at `loc` was written as (`007`, `yes`, `0x1F`), before YAML read it as a number
     or a boolean; None when the path does not end on a scalar of the file."""
-    node: yaml.Node | None = root
-    for part in loc:
-        found = _child(node, part)
-        if found is not None:
-            node = found[1]
-        elif not (isinstance(part, str) and (part[:1].isupper() or "[" in part)):
-            return None  # a union's tag is pydantic's, not the file's: skipped; anything else is missing
+    node = _walk(root, loc)[2]
     return node.value if isinstance(node, yaml.ScalarNode) and node is not root else None
 
 

@@ -369,14 +369,12 @@ async def run_preflight(campaign: Campaign, settings: Settings, today: date) -> 
     from orchestrator.store.connection import redis_from_url
 
     redis = redis_from_url(settings.redis_url)
+    stored: Redis | None = None  # the orchestrator's Redis, when it answers: its identities are compared
     try:
         try:
             await asyncio.wait_for(redis.ping(), timeout=2.0)
-        except Exception:  # no Redis here: check needs none, and has no stored identity to compare with
-            sender, stored = (
-                TencentSender(settings, budget=LocalAccountBudget(SystemClock(), settings.account_rate())),
-                None,
-            )
+        except Exception:  # no Redis here: check needs none
+            sender = TencentSender(settings, budget=LocalAccountBudget(SystemClock(), settings.account_rate()))
         else:
             sender, stored = build_sender(settings, redis), redis
         async with sender:

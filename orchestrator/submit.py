@@ -146,7 +146,7 @@ async def submit(
         await _write_queue(redis, ck, valid, seed)
         await heartbeat.stop()
         honour_cancellation()
-        await _commit(redis, campaign, ck, (fingerprint, listed), claim, seed, stats, now, source)
+        await _commit(redis, campaign, ck, fingerprint, listed, claim, seed, stats, now, source)
     except BaseException:
         # Ctrl-C (a cancelled task), SIGTERM, a bad row or a lost claim: remove it all at once.
         await heartbeat.cancel()
@@ -264,7 +264,8 @@ async def _commit(
     redis: Redis,
     campaign: Campaign,
     ck: StagingKeys,
-    prints: tuple[str, str],
+    fingerprint: str,
+    listed: str,
     claim: str,
     seed: int,
     stats: LoadStats,
@@ -272,8 +273,7 @@ async def _commit(
     source: str,
 ) -> None:
     """Make the staged campaign visible in one atomic step, if this submit still owns its claim.
-    `prints`: the fingerprint of both files, and the recipient list's own digest."""
-    fingerprint, listed = prints
+    `fingerprint`: of both files; `listed`: the recipient list's own digest."""
     await identities.check_campaign(redis, campaign)  # again: another submit may have registered meanwhile
     await identities.register(redis, campaign)
     meta = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
@@ -78,18 +78,27 @@ def _ramp(lo: int, hi: int, first: int, last: int, day: int) -> int:
     return lo + (day - first) * (hi - lo) // (last - first)
 
 
+def _written(rows: Sequence[PlanRow]) -> Iterator[tuple[int, Caps]]:
+    """Every day of the rows with its caps as the rows ramp them (before the day-before floor)."""
+    for row in rows:
+        for day in range(row.first, row.last + 1):
+            yield (
+                day,
+                Caps(
+                    _ramp(row.daily_lo, row.daily_hi, row.first, row.last, day),
+                    _ramp(row.hourly_lo, row.hourly_hi, row.first, row.last, day),
+                ),
+            )
+
+
 def table_caps(rows: Sequence[PlanRow], after_table: AfterTable = AfterTable.DOUBLE) -> list[Caps]:
     """Every day of the table (index 0 = day 1), ramped, floored, never below the day before."""
     caps: list[Caps] = []
     prev = Caps(0, 0)
-    for row in rows:
-        for day in range(row.first, row.last + 1):
-            cur = Caps(  # CAP_LIMIT: a row stored before the file's bound kept them (plan_spec)
-                min(max(prev.daily, _ramp(row.daily_lo, row.daily_hi, row.first, row.last, day)), CAP_LIMIT),
-                min(max(prev.hourly, _ramp(row.hourly_lo, row.hourly_hi, row.first, row.last, day)), CAP_LIMIT),
-            )
-            caps.append(cur)
-            prev = cur
+    for _, written in _written(rows):
+        # CAP_LIMIT: a row stored before the file's bound (plan_spec) may hold more.
+        prev = Caps(min(max(prev.daily, written.daily), CAP_LIMIT), min(max(prev.hourly, written.hourly), CAP_LIMIT))
+        caps.append(prev)
     del after_table  # the tail is computed in Plan.base_caps
     return caps
 
@@ -97,15 +106,11 @@ def table_caps(rows: Sequence[PlanRow], after_table: AfterTable = AfterTable.DOU
 def lifted_days(rows: Sequence[PlanRow]) -> list[tuple[int, str, int, int]]:
     """The days `table_caps` lifts to the day before: (day, "daily" or "hourly", as the rows ramp it, as sent)."""
     out: list[tuple[int, str, int, int]] = []
-    caps = table_caps(rows)
-    for row in rows:
-        for day in range(row.first, row.last + 1):
-            written = (
-                _ramp(row.daily_lo, row.daily_hi, row.first, row.last, day),
-                _ramp(row.hourly_lo, row.hourly_hi, row.first, row.last, day),
-            )
-            used = (caps[day - 1].daily, caps[day - 1].hourly)
-            out += [(day, what, w, u) for what, w, u in zip(("daily", "hourly"), written, used, strict=True) if w < u]
+    for (day, written), used in zip(_written(rows), table_caps(rows), strict=True):
+        if written.daily < used.daily:
+            out.append((day, "daily", written.daily, used.daily))
+        if written.hourly < used.hourly:
+            out.append((day, "hourly", written.hourly, used.hourly))
     return out
 
 

@@ -113,8 +113,6 @@ class StatusQuery:
     #: The latest moment the request could have left (the send went into doubt then); None: `not_before`.
     not_after: datetime | None = None
     taken: Callable[[str], Awaitable[MailOwner]] | None = None
-    #: When the send was granted (it cannot have left before; `not_before` may allow some skew before it).
-    granted: datetime | None = None
 
 
 class Sender(Protocol):

@@ -145,7 +145,7 @@ class TencentSender:
         want = (address_of(query.from_address), query.to_address.strip().lower())
         window = lookup_window(query, self._settings.ses_timeout_s, self._lookup_slack_s)
         earliest, latest = window
-        core = own_window(query, self._settings.ses_timeout_s)  # from its grant, without any allowance for skew
+        core = own_window(query, self._settings.ses_timeout_s)  # without any allowance for skew
         refused: int | None = None  # the send's own row, when Tencent refused it (SendStatus not 0)
         shared = False  # a mail in the window that another in-doubt send took by its own lookup
         try:

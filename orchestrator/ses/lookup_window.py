@@ -19,11 +19,11 @@ def lookup_window(query: StatusQuery, timeout_s: float, slack_s: float) -> tuple
 
 
 def own_window(query: StatusQuery, timeout_s: float) -> tuple[float, float]:
-    """The RequestTime only this send could carry if clocks agreed: from its grant (`granted`, else
-    `not_before`) to `not_after` (or `not_before`) plus the call's timeout, with no skew allowed."""
+    """The RequestTime only this send could carry if clocks agreed: from `not_before` (its grant) to
+    `not_after` (or `not_before`) plus the call's timeout, with no skew allowed."""
     last = query.not_after or query.not_before
     # RequestTime is whole seconds: a mail sent within the second of its grant carries that second.
-    return math.floor(utc(query.granted or query.not_before).timestamp()), utc(last).timestamp() + timeout_s
+    return math.floor(utc(query.not_before).timestamp()), utc(last).timestamp() + timeout_s
 
 
 def lookup_dates(query: StatusQuery, window: tuple[float, float]) -> list[date]:

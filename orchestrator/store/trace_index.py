@@ -113,8 +113,12 @@ class Staging:
         loaded, dropped = self._loaded, self._dropped
         self._loaded, self._dropped = [], []
         # Each row under its address's first field (folded: a capitalised duplicate finds its first row).
-        items = [(row, index_fields(address)[0], str(i)) for i, row, address in loaded]
-        items += [(d.row, index_fields(d.cell)[0], MARK_OF_KIND[d.kind]) for d in dropped]
+        # Loaded, duplicate and suppressed rows hold the normalised address: folding it is that field.
+        items = [(row, fold(address), str(i)) for i, row, address in loaded]
+        items += [
+            (d.row, index_fields(d.cell)[0] if d.kind == "invalid" else fold(d.cell), MARK_OF_KIND[d.kind])
+            for d in dropped
+        ]
         items = sorted(i for i in items if i[1])
         fields = [(f, bucket_of(f, self.buckets), row, what) for row, f, what in items]
         new = sorted({b for _, b, _, _ in fields} - self.index)  # hashes this write creates: they get the TTL

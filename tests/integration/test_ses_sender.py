@@ -378,10 +378,10 @@ async def test_a_mail_another_doubt_took_by_lookup_is_undecidable_only_inside_th
     clock.advance(3)
     granted_later = clock_dt(clock)
     later = StatusQuery(
-        "default", FROM, "jiwoo@example.org", date(2026, 12, 1), made, granted_later, by_lookup, granted_later
+        "default", FROM, "jiwoo@example.org", date(2026, 12, 1), granted_later, granted_later, by_lookup
     )
     assert (await sender.lookup(later)).verdict is LookupVerdict.NOT_SENT
-    same_second = StatusQuery("default", FROM, "jiwoo@example.org", date(2026, 12, 1), made, made, by_lookup, made)
+    same_second = StatusQuery("default", FROM, "jiwoo@example.org", date(2026, 12, 1), made, made, by_lookup)
     found = await sender.lookup(same_second)
     assert (found.verdict, found.undecidable, found.detail) == (LookupVerdict.UNKNOWN, True, SHARED_MAIL)
 
