@@ -8,8 +8,8 @@ K = OutcomeKind
 
 #: The error table of spec/tencent-ses.md (docs/tencent.md), row by row: code -> the class it must get.
 SPEC_TABLE: dict[str, OutcomeKind] = {
-    "RequestLimitExceeded": K.TRANSIENT,
-    "RequestLimitExceeded.UinLimitExceeded": K.TRANSIENT,
+    "RequestLimitExceeded": K.THROTTLED,
+    "RequestLimitExceeded.UinLimitExceeded": K.THROTTLED,
     "InternalError": K.TRANSIENT,
     "InternalError.QueryDataBaseFailed": K.TRANSIENT,
     "FailedOperation.ServiceNotAvailable": K.TRANSIENT,

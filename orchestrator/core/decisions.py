@@ -17,6 +17,9 @@ RECIPIENT_LATER_MIN_S = 3600.0
 DOMAIN_LATER_MIN_S = 600.0
 #: A send our own API budget could not place waits at least this long before it is granted again.
 NOT_CALLED_MIN_S = 1.0
+#: Tencent refused a call over its API rate limit (counted per second): wait this long plus up to as
+#: much again at random, so the refused sends do not all come back in the same second.
+THROTTLED_MIN_S = 1.0
 #: The first status lookup of an in-doubt send waits for Tencent's log to settle.
 FIRST_RECONCILE_AFTER_S = 60.0
 #: A lookup that could not decide is asked again after this long; one that was throttled, or
@@ -60,6 +63,16 @@ class Decision:
     detail: str = ""
 
 
+#: The outcomes Tencent (or our own API budget) answered without taking the mail: waiting is the whole
+#: cure, so the later try uses up no attempt, and the shortest wait for each.
+_POSTPONED_MIN_S: dict[OutcomeKind, float] = {
+    OutcomeKind.NOT_CALLED: NOT_CALLED_MIN_S,
+    OutcomeKind.THROTTLED: THROTTLED_MIN_S,
+    OutcomeKind.RECIPIENT_LATER: RECIPIENT_LATER_MIN_S,
+    OutcomeKind.DOMAIN_LATER: DOMAIN_LATER_MIN_S,
+}
+
+
 def decide(  # noqa: PLR0911 - one return per outcome class reads as the table it is
     outcome: SendOutcome,
     attempt: int,
@@ -73,13 +86,10 @@ def decide(  # noqa: PLR0911 - one return per outcome class reads as the table i
     """The ledger action for `outcome` of try number `attempt` (1-based) made at `now`."""
     code = outcome.code or outcome.kind.value
     kind = outcome.kind
-    exhausted = attempt >= max_attempts
     if kind is OutcomeKind.ACCEPTED:
         return Decision(Action.ACCEPTED, value=outcome.message_id or "")
-    if kind is OutcomeKind.NOT_CALLED:
-        # Our own API budget had no slot: nothing left, so no try is used up.
-        delay = max(outcome.defer_s or 0.0, NOT_CALLED_MIN_S)
-        return Decision(Action.POSTPONE, value=code, ready_at=now + delay, refund=True)
+    if kind in _POSTPONED_MIN_S:
+        return _postponed(outcome, code, now, rnd)
     if kind is OutcomeKind.IN_DOUBT:
         return Decision(Action.IN_DOUBT, value=code, ready_at=now + reconcile_after_s, detail=outcome.detail)
     if kind is OutcomeKind.CAMPAIGN_FATAL:
@@ -93,16 +103,26 @@ def decide(  # noqa: PLR0911 - one return per outcome class reads as the table i
         elif code in UNSUBSCRIBED_CODES:
             effect = SideEffect.UNSUBSCRIBED
         return Decision(Action.SUPPRESSED, value=code, refund=True, effect=effect)
-    if kind is OutcomeKind.RECIPIENT_DATA:
+    if kind is OutcomeKind.RECIPIENT_DATA or attempt >= max_attempts:
         return Decision(Action.FAILED, value=code, refund=True, detail=outcome.detail)
-    # Tencent deferred the mail (too many to the address this hour, the receiving domain's temporary
-    # block): it was never taken, and waiting is the whole cure, so the later try uses up no attempt. A
-    # recipient is never failed for being deferred: it stays pending until it goes (or `cancel`).
-    if kind is OutcomeKind.RECIPIENT_LATER:
-        delay = max(outcome.defer_s or 0.0, RECIPIENT_LATER_MIN_S)
-        return Decision(Action.POSTPONE, value=code, ready_at=now + delay, refund=True)
-    if kind is OutcomeKind.DOMAIN_LATER:
-        delay = max(outcome.defer_s or 0.0, DOMAIN_LATER_MIN_S)
+    # TRANSIENT and anything new: back off and try again.
+    delay = backoff_with_jitter_s(attempt, base_delay_s, max_delay_s, rnd)
+    return Decision(Action.RETRY, value=code, ready_at=now + delay, refund=True)
+
+
+def _postponed(outcome: SendOutcome, code: str, now: float, rnd: random.Random) -> Decision:
+    """A send answered without the mail being taken: back after its wait, no try used up, the budget given back.
+
+    Our own API budget had no slot (NOT_CALLED); Tencent refused the call over its API rate limit
+    (THROTTLED: spread over a second more at random, so the refused sends do not return together);
+    Tencent deferred the mail (RECIPIENT_LATER: too many to the address this hour; DOMAIN_LATER: the
+    receiving domain's temporary block, which holds the domain's group too). A recipient is never failed
+    for any of these: it stays pending until it goes (or `cancel`).
+    """
+    delay = max(outcome.defer_s or 0.0, _POSTPONED_MIN_S[outcome.kind])
+    if outcome.kind is OutcomeKind.THROTTLED:
+        delay += rnd.uniform(0.0, THROTTLED_MIN_S)
+    if outcome.kind is OutcomeKind.DOMAIN_LATER:
         return Decision(
             Action.POSTPONE,
             value=code,
@@ -111,11 +131,7 @@ def decide(  # noqa: PLR0911 - one return per outcome class reads as the table i
             effect=SideEffect.BLOCK_DOMAIN,
             until=now + delay,
         )
-    if exhausted:
-        return Decision(Action.FAILED, value=code, refund=True, detail=outcome.detail)
-    # TRANSIENT and anything new: back off and try again.
-    delay = backoff_with_jitter_s(attempt, base_delay_s, max_delay_s, rnd)
-    return Decision(Action.RETRY, value=code, ready_at=now + delay, refund=True)
+    return Decision(Action.POSTPONE, value=code, ready_at=now + delay, refund=True)
 
 
 def identity_resume_at(now: float, zone: ZoneInfo) -> float:

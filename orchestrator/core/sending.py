@@ -27,6 +27,7 @@ class OutcomeKind(StrEnum):
     CAMPAIGN_FATAL = "campaign_fatal"  # credentials, sender, template, balance: pause the campaign
     IN_DOUBT = "in_doubt"  # the request may have reached the provider: never resend blindly
     NOT_CALLED = "not_called"  # the request never left: no slot in the account's API budget yet
+    THROTTLED = "throttled"  # Tencent refused the call over an API rate limit: nothing taken, try again soon
 
 
 @dataclass(frozen=True, slots=True)

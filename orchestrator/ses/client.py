@@ -172,7 +172,7 @@ class TencentSender:
                     return LookupResult(LookupVerdict.UNKNOWN, detail="too many status records to read")
         except SesError as exc:
             # Throttled, busy or unreachable: worth asking again within seconds, not minutes.
-            soon = exc.kind is OutcomeKind.TRANSIENT
+            soon = exc.kind in (OutcomeKind.TRANSIENT, OutcomeKind.THROTTLED)
             return LookupResult(LookupVerdict.UNKNOWN, detail=str(exc), retry_soon=soon)
         if shared:
             return LookupResult(LookupVerdict.UNKNOWN, detail=SHARED_MAIL, undecidable=True)

@@ -26,9 +26,10 @@ RN = OutcomeKind.RECIPIENT_NEVER
 RD = OutcomeKind.RECIPIENT_DATA
 IT = OutcomeKind.IDENTITY_TODAY
 CF = OutcomeKind.CAMPAIGN_FATAL
+TH = OutcomeKind.THROTTLED
 
 #: At least this long before the next try, per class (IDENTITY_TODAY: the pipeline computes midnight).
-DEFER_S: Final[dict[OutcomeKind, float]] = {RL: 3600.0, DL: 600.0}
+DEFER_S: Final[dict[OutcomeKind, float]] = {RL: 3600.0, DL: 600.0, TH: 1.0}
 
 #: Every code the SES SDK's errorcodes.py lists, plus Tencent API 3.0's common codes:
 #: code -> (class, one line that completes "the campaign paused because ...").
@@ -59,11 +60,11 @@ CODES: Final[dict[str, tuple[OutcomeKind, str]]] = {
     # --- transient ---
     "InternalError": (T, "Tencent had an internal error"),
     "InternalError.QueryDataBaseFailed": (T, "Tencent's database query timed out or failed"),
-    "RequestLimitExceeded": (T, "the account's API rate limit (20 requests/s) was exceeded"),
-    "RequestLimitExceeded.UinLimitExceeded": (T, "the account's API rate limit was exceeded"),
-    "RequestLimitExceeded.IPLimitExceeded": (T, "this machine's API rate limit was exceeded"),
+    "RequestLimitExceeded": (TH, "the account's API rate limit (20 requests/s) was exceeded"),
+    "RequestLimitExceeded.UinLimitExceeded": (TH, "the account's API rate limit was exceeded"),
+    "RequestLimitExceeded.IPLimitExceeded": (TH, "this machine's API rate limit was exceeded"),
     "RequestLimitExceeded.GlobalRegionUinLimitExceeded": (
-        T,
+        TH,
         "the account's global API rate limit was exceeded",
     ),
     "FailedOperation.ServiceNotAvailable": (
@@ -237,7 +238,7 @@ SDK_CODES: Final[dict[str, tuple[OutcomeKind, str]]] = {
 
 #: Tencent's answers to a request over a rate limit (the account's, this machine's, the region's).
 THROTTLE_PREFIX: Final = "RequestLimitExceeded"
-_TRANSIENT_PREFIXES = ("InternalError", THROTTLE_PREFIX, "ServiceUnavailable")
+_TRANSIENT_PREFIXES = ("InternalError", "ServiceUnavailable")
 _TRANSIENT_MARKERS = ("ServiceNotAvailable", "ServiceUnavailable", "Busy")
 #: An unknown code naming a timeout (`FailedOperation.Timeout`): Tencent may have taken the mail.
 _IN_DOUBT_MARKERS = ("Timeout", "TimeOut")
@@ -267,6 +268,8 @@ def classify(code: str) -> ErrorClass:
 
 
 def _guess(code: str) -> OutcomeKind:
+    if is_throttle(code):
+        return TH
     if code.startswith(_TRANSIENT_PREFIXES):
         return T
     if any(m in code for m in _IN_DOUBT_MARKERS):  # a send looked up before any resend, never retried blind

@@ -40,7 +40,6 @@ pytestmark = [
     "code",
     [
         pytest.param("InternalError", id="internal-error"),
-        pytest.param("RequestLimitExceeded", id="request-limit"),
         pytest.param("FailedOperation.ServiceNotAvailable", id="service-not-available"),
         pytest.param("http_503", id="http-503"),
     ],
@@ -122,6 +121,25 @@ async def test_a_recipient_deferred_more_times_than_its_tries_is_sent_not_failed
     assert len(refusals) == 10
     [accepted] = pipe.sent_to(VICTIM)  # Tencent's own send log: sent, once
     assert accepted.time > max(r.request_time for r in refusals)
+    pipe.assert_each_sent_once()
+    await assert_accepted_with_logged_ids(pipe)
+    assert (await pipe.record()).counts["failed"] == 0
+
+
+async def test_a_recipient_throttled_more_times_than_its_tries_is_sent_not_failed(pipe: Pipeline) -> None:
+    """Tencent refusing the call over its API rate limit 10 times (more than retry.max_attempts, 8): nothing
+    was taken, so no try is used up; the recipient goes out within seconds of the last refusal, not after
+    a backoff of minutes, and nothing is counted failed."""
+    await pipe.submit(recipients_csv())
+    pipe.emu.world.faults.append(FaultRule(code="RequestLimitExceeded", count=10, recipient_domain=VICTIM_DOMAIN))
+    await pipe.run(3600)
+    assert pipe.emu.world.faults[0].count == 0  # all 10 refusals were answered
+    victim = await pipe.index_of(VICTIM)
+    assert [e for e in await pipe.events("send_retry") if e.data["index"] == str(victim)] == []
+    [accepted] = pipe.sent_to(VICTIM)
+    throttled = [c.time for c in pipe.emu.call_log if c.error == "RequestLimitExceeded"]
+    assert len(throttled) == 10
+    assert 0 < accepted.time - max(throttled) <= 2 + SPACING_S
     pipe.assert_each_sent_once()
     await assert_accepted_with_logged_ids(pipe)
     assert (await pipe.record()).counts["failed"] == 0

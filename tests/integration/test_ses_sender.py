@@ -124,7 +124,7 @@ async def test_error_table_row(emu: RunningEmulator, sender: TencentSender, code
     outcome = await _injected(emu, sender, code)
     assert outcome.kind is kind
     assert outcome.message_id is None
-    assert outcome.defer_s == {K.RECIPIENT_LATER: 3600, K.DOMAIN_LATER: 600}.get(kind)
+    assert outcome.defer_s == {K.RECIPIENT_LATER: 3600, K.DOMAIN_LATER: 600, K.THROTTLED: 1}.get(kind)
 
 
 @pytest.mark.parametrize(("code", "kind"), sorted(OTHER_CODES.items()), ids=sorted(OTHER_CODES))

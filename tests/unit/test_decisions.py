@@ -13,6 +13,7 @@ from orchestrator.core.decisions import (
     FIRST_RECONCILE_AFTER_S,
     NOT_CALLED_MIN_S,
     RECIPIENT_LATER_MIN_S,
+    THROTTLED_MIN_S,
     Action,
     Decision,
     SideEffect,
@@ -211,6 +212,19 @@ def test_decide_transient_backs_off_with_jitter() -> None:
         assert base <= delay <= 1.1 * base
 
 
+def test_decide_throttled_waits_a_second_or_two_and_counts_no_try() -> None:
+    """Tencent's rate-limit refusal: back after 1-2 s (spread at random so the refused sends do not return in
+    the same second), the budget given back, whatever the attempt."""
+    outcome = SendOutcome(K.THROTTLED, code="RequestLimitExceeded", defer_s=1.0)
+    decisions = [_decide(outcome, attempt=attempt, seed=attempt) for attempt in range(1, 40)]
+    assert {(d.action, d.value, d.refund, d.effect) for d in decisions} == {
+        (Action.POSTPONE, "RequestLimitExceeded", True, SideEffect.NONE)
+    }
+    delays = [d.ready_at - NOW for d in decisions]
+    assert all(THROTTLED_MIN_S <= d <= 2 * THROTTLED_MIN_S for d in delays)
+    assert len(set(delays)) == len(delays)
+
+
 @pytest.mark.parametrize(
     ("outcome", "action"),
     [
@@ -225,6 +239,7 @@ def test_decide_transient_backs_off_with_jitter() -> None:
         pytest.param(SendOutcome(K.IDENTITY_TODAY, code="F.ExceedSendLimit"), Action.REQUEUE, id="quota-requeues"),
         pytest.param(SendOutcome(K.RECIPIENT_NEVER, code="F.Invalid"), Action.SUPPRESSED, id="never-suppresses"),
         pytest.param(SendOutcome(K.NOT_CALLED, defer_s=3.0), Action.POSTPONE, id="not-called-is-never-a-last-try"),
+        pytest.param(SendOutcome(K.THROTTLED, code="RequestLimitExceeded"), Action.POSTPONE, id="throttle-never-fails"),
     ],
 )
 def test_decide_last_attempt(outcome: SendOutcome, action: Action) -> None:

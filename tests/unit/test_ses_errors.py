@@ -54,7 +54,7 @@ def test_classify_defers_recipient_and_domain_only() -> None:
         pytest.param("InvalidParameterValue.SomethingNew", K.CAMPAIGN_FATAL, id="invalid-parameter-value"),
         pytest.param("Completely.Unheard", K.CAMPAIGN_FATAL, id="no-family"),
         pytest.param("InternalError.SomethingNew", K.TRANSIENT, id="internal-error"),
-        pytest.param("RequestLimitExceeded.SomethingNew", K.TRANSIENT, id="request-limit"),
+        pytest.param("RequestLimitExceeded.SomethingNew", K.THROTTLED, id="request-limit"),
         pytest.param("FailedOperation.ServiceNotAvailableNow", K.TRANSIENT, id="service-not-available"),
         pytest.param("FailedOperation.Timeout", K.IN_DOUBT, id="timeout-may-have-sent"),
         pytest.param("FailedOperation.BackendTimeOut", K.IN_DOUBT, id="timeout-other-case"),
