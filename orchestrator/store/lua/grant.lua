@@ -195,6 +195,12 @@ local function unhold(group)
   return idx, false
 end
 
+-- An entry whose recipient is no longer queued is a copy (a retried write of the queue whose first
+-- reply was lost; a retry's entry met after another copy sent it): it is dropped, never granted.
+local function still_queued(idx)
+  return ledger_parse(redis.call('HGET', KEYS[cands[idx][1]], idx)).state == 'queued'
+end
+
 -- Take the next recipient that may go now: due retries, then held groups whose share has freed
 -- up, then the shuffled queue. Returns idx, or nil and whether the caller must call again
 -- (the next recipient was not declared).
@@ -220,7 +226,7 @@ local function next_recipient()
         redis.call('LPOP', KEYS[2])
       end
     end
-    if idx then
+    if idx and still_queued(idx) then
       group = group or record_domain(idx)
       if admit(idx, group, from_held) then return idx, false end
     end
@@ -232,7 +238,7 @@ local function next_recipient()
     if g[1] then
       local idx, more = unhold(g[1])
       if more then return nil, true end
-      if idx and admit(idx, g[1], true) then return idx, false end  -- held again: at the front
+      if idx and still_queued(idx) and admit(idx, g[1], true) then return idx, false end  -- held again: at the front
     end
   end
   return nil, false
