@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from orchestrator.core import ledger_state
 from orchestrator.core.campaign_state import CampaignState
@@ -58,19 +59,27 @@ async def due(redis: Redis, now: float, retention_s: float, cids: list[str] | No
     async with redis.pipeline(transaction=False) as pipe:
         for cid in cids:
             pipe.hmget(keys.campaign(cid), ["state", "changed_at", "compacted_at"])
-            pipe.hmget(keys.CampaignKeys(cid).counts, list(IN_FLIGHT))
+            _ask_busy(pipe, cid)
         replies = await pipe.execute()
     out = []
     for i, cid in enumerate(cids):
-        (state, changed, done), busy = replies[2 * i], replies[2 * i + 1]
-        if state in FINISHED and done is None and _num(changed) + retention_s <= now and not _busy(busy):
+        (state, changed, done), busy, doubts = replies[3 * i], replies[3 * i + 1], replies[3 * i + 2]
+        if state in FINISHED and done is None and _num(changed) + retention_s <= now and not _busy(busy, doubts):
             out.append(cid)
     return out
 
 
-def _busy(counts: list[object]) -> bool:
-    """A send granted or in flight (a cancelled campaign's last jobs): they still write to the ledger."""
-    return any(_num(c or 0) != 0 for c in counts)
+def _ask_busy(pipe: Pipeline, cid: str) -> None:
+    ck = keys.CampaignKeys(cid)
+    pipe.hmget(ck.counts, list(IN_FLIGHT))
+    pipe.zcard(ck.doubt)
+
+
+def _busy(counts: list[object], doubts: object) -> bool:
+    """A send granted or in flight (a cancelled campaign's last jobs: they still write to the ledger), or
+    one in doubt awaiting its status lookup (which records its MessageId, so its bounces and complaints
+    count for its identity)."""
+    return any(_num(c or 0) != 0 for c in counts) or _num(doubts or 0) != 0
 
 
 def _num(raw: object) -> float:
@@ -112,7 +121,11 @@ async def compact(redis: Redis, cid: str, now: float, batches: int = BATCHES_PER
 
 
 async def in_flight(redis: Redis, cid: str) -> bool:
-    return _busy(await redis.hmget(keys.CampaignKeys(cid).counts, list(IN_FLIGHT)))
+    """Whether the campaign still has a send granted, in flight, or in doubt awaiting its lookup."""
+    async with redis.pipeline(transaction=False) as pipe:
+        _ask_busy(pipe, cid)
+        counts, doubts = await pipe.execute()
+    return _busy(counts, doubts)
 
 
 async def _drop_message_ids(redis: Redis, buckets: list[str]) -> None:

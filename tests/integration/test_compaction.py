@@ -114,3 +114,20 @@ async def test_a_cancelled_campaign_with_a_send_in_flight_waits(pipe: Pipeline) 
     await pipe.redis.hincrby(keys.CampaignKeys(cid).counts, "inflight", -1)
     assert await compaction.due(pipe.redis, changed + 60 * DAY, 30 * DAY) == [cid]
     assert (await compaction.compact(pipe.redis, cid, changed + 60 * DAY))[0]
+
+
+async def test_a_cancelled_campaign_with_a_send_awaiting_its_lookup_waits(pipe: Pipeline) -> None:
+    """A send in doubt whose status lookup is still due keeps its campaign from compaction: the lookup
+    records the MessageId its bounces and complaints are counted under."""
+    cid = await _finished(pipe)
+    await pipe.redis.hset(keys.campaign(cid), "state", "cancelled")
+    changed = float(await pipe.redis.hget(keys.campaign(cid), "changed_at"))
+    doubt = keys.CampaignKeys(cid).doubt
+    await pipe.redis.zadd(doubt, {"7": changed + 60})
+    assert await compaction.due(pipe.redis, changed + 60 * DAY, 30 * DAY) == []
+    assert await compaction.compact(pipe.redis, cid, changed + 60 * DAY) == (False, 0)
+    assert await compaction.in_flight(pipe.redis, cid)
+    assert await _per_recipient_keys(pipe)
+    await pipe.redis.zrem(doubt, "7")  # looked up
+    assert await compaction.due(pipe.redis, changed + 60 * DAY, 30 * DAY) == [cid]
+    assert (await compaction.compact(pipe.redis, cid, changed + 60 * DAY))[0]
