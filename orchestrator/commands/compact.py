@@ -33,7 +33,10 @@ def command(ctx: click.Context, campaign: str, as_json: bool) -> None:
             done, n = await compaction.compact(redis, cid, now)
             removed += n
             if not done and not n and await compaction.in_flight(redis, cid):
-                raise CommandError(f"campaign {cid} still has sends in flight or awaiting their status lookup: try again once they settled")
+                raise CommandError(
+                    f"campaign {cid} still has sends in flight or awaiting their status lookup: "
+                    "try again once they settled"
+                )
         if before is None:
             await events.emit(redis, now, "campaign_compacted", cid, keys_removed=removed, by="operator")
         [gone] = await compaction.compacted(redis, [cid])
