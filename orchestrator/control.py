@@ -9,7 +9,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from orchestrator.core.budget import budget_now
-from orchestrator.core.campaign_state import Transition
+from orchestrator.core.campaign_state import AUTOMATIC, Transition
 from orchestrator.core.clock import Clock
 from orchestrator.guarding import judge_identities, record_ack
 from orchestrator.store import campaigns, events, identities
@@ -95,15 +95,21 @@ async def resume_campaign(
     rec = await campaigns.get(redis, cid)
     assert rec is not None
     previous_reason = rec.reason
-    automatic = rec.state is campaigns.State.PAUSED and rec.paused_by == "automatic"
-    if automatic and not ack.strip():
-        guards = await judge_identities(redis, cid, rec.spec, rec.identities, clock.now())
-        return NeedsAck(cid, previous_reason, {i: g.as_json() for i, g in guards.items()})
-    outcome, was = await campaigns.transition(redis, cid, Transition.RESUME, clock.now(), reason="", by=by)
+    automatic = rec.state is campaigns.State.PAUSED and rec.paused_by == AUTOMATIC
+    acknowledged = bool(ack.strip())
+    if automatic and acknowledged:
+        # Before the state changes: a pacer tick in between must already judge only the sends after it.
+        await record_ack(redis, cid, clock.now())
+    outcome, was = await campaigns.transition(
+        redis, cid, Transition.RESUME, clock.now(), reason="", by=by, acknowledged=acknowledged
+    )
     if outcome == "refused":
         return Refused(cid, was)
-    if outcome == "ok" and automatic:
-        await record_ack(redis, cid, clock.now())
+    if outcome == "needs_ack":  # paused automatically, perhaps after `rec` was read
+        rec = await campaigns.get(redis, cid)
+        assert rec is not None
+        guards = await judge_identities(redis, cid, rec.spec, rec.identities, clock.now())
+        return NeedsAck(cid, rec.reason, {i: g.as_json() for i, g in guards.items()})
     if outcome == "ok" and (ack or previous_reason):
         await events.emit(
             redis, clock.now(), "pause_acknowledged", cid, reason=previous_reason, note=ack or None, by=by

@@ -29,6 +29,10 @@ class Transition(StrEnum):
     COMPLETE = "complete"  # the pacer, once nothing is queued, granted, in flight or awaiting a lookup
 
 
+#: Who made an automatic pause (`paused_by`): resuming it needs the operator's acknowledgement.
+AUTOMATIC = "automatic"
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     to: CampaignState
@@ -42,7 +46,7 @@ TABLE: dict[Transition, Rule] = {
     Transition.PAUSE: Rule(S.PAUSED, frozenset({S.RUNNING}), "campaign_paused"),
     Transition.RESUME: Rule(S.RUNNING, frozenset({S.PAUSED}), "campaign_resumed"),
     Transition.CANCEL: Rule(S.CANCELLED, frozenset({S.RUNNING, S.PAUSED}), "campaign_cancelled"),
-    Transition.AUTO_PAUSE: Rule(S.PAUSED, frozenset({S.RUNNING}), "campaign_paused", by="automatic"),
+    Transition.AUTO_PAUSE: Rule(S.PAUSED, frozenset({S.RUNNING}), "campaign_paused", by=AUTOMATIC),
     Transition.COMPLETE: Rule(S.COMPLETED, frozenset({S.RUNNING}), "campaign_completed"),
 }
 
@@ -58,6 +62,7 @@ class Outcome(StrEnum):
     SAME = "same"  # already there: a repeated command is not an error
     REFUSED = "refused"  # not allowed from the current state
     MISSING = "missing"  # no such campaign
+    NEEDS_ACK = "needs_ack"  # paused automatically, and the caller brought no acknowledgement
 
 
 def apply(transition: Transition, current: CampaignState) -> Outcome:

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from orchestrator.core.campaign import SEED_BOUND, Campaign
-from orchestrator.core.campaign_state import TABLE, CampaignState, Outcome, Transition
+from orchestrator.core.campaign_state import AUTOMATIC, TABLE, CampaignState, Outcome, Transition
 from orchestrator.core.ledger_state import STATES
 from orchestrator.core.strict import STORED
 from orchestrator.store import events, keys
@@ -238,13 +238,16 @@ async def transition(
     now: float,
     reason: str = "",
     by: str = "",
+    acknowledged: bool = True,
 ) -> tuple[Outcome, str]:
-    """Apply `change` from the one transition table: (ok | same | refused | missing, the state it was in)."""
+    """Apply `change` from the one transition table: (ok | same | refused | needs_ack | missing, the state
+    it was in). Not `acknowledged`: an automatic pause is left as it is (needs_ack), decided atomically."""
     rule = TABLE[change]
     script = redis.register_script(source("transition"))
+    blocking = "" if acknowledged else AUTOMATIC
     reply = await script(
         keys=[keys.campaign(cid)],
-        args=[rule.to.value, reason, rule.by or by, repr(now), *sorted(s.value for s in rule.sources)],
+        args=[rule.to.value, reason, rule.by or by, repr(now), blocking, *sorted(s.value for s in rule.sources)],
     )
     first, was = as_str_list(reply)
     outcome = Outcome(first)

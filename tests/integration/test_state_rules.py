@@ -163,3 +163,18 @@ def test_lua_scripts_spell_no_state_of_their_own() -> None:
         assert not re.search(rf"'({campaign_names})'", code), name
         if name != "_ledger.lua":
             assert not re.search(rf"'[{ledger_tags}]\|", code), name
+
+
+@pytest.mark.parametrize(("paused_by", "expected"), [("automatic", Outcome.NEEDS_ACK), ("kim", Outcome.OK)])
+async def test_campaign_state_resume_without_ack_leaves_an_automatic_pause(
+    redis: Redis, paused_by: str, expected: Outcome
+) -> None:
+    """Who paused is read in the same step as the state: an unacknowledged resume never lifts an
+    automatic pause, whenever it was made; an operator's pause it lifts."""
+    cid = "c-1"
+    await redis.hset(keys.campaign(cid), mapping={"state": "paused", "reason": "bounces", "paused_by": paused_by})
+    outcome, was = await campaigns.transition(redis, cid, Transition.RESUME, 1.0, by="lee", acknowledged=False)
+    assert (outcome, was) == (expected, "paused")
+    state = await redis.hget(keys.campaign(cid), "state")
+    assert state == ("paused" if expected is Outcome.NEEDS_ACK else "running")
+    assert (await campaigns.transition(redis, cid, Transition.RESUME, 2.0, by="lee"))[0] in (Outcome.OK, Outcome.SAME)
