@@ -83,6 +83,7 @@ def _finish_keys(
         ik.quota_day(tencent_day(grant_time)[0] if grant_time else "-"),
         *_feedback_keys(ck, idx, message_id),
         keys.history_bucket(ck.cid, idx),
+        ik.group_day(grant_local_date),
     ]
 
 

@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import datetime
 from itertools import pairwise
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -137,6 +138,23 @@ async def test_day_roll_moves_each_group_on_its_own_sends(pipe: Pipeline) -> Non
     states = await group_state.load(pipe.redis, IDENTITY)
     assert {g: s.day for g, s in states.items()} == {"google": 2, "naver": 1}
     assert await status_groups(pipe, pipe.clock.now()) == [("naver", "its own warm-up day 1", None)]
+
+
+async def test_a_group_whose_tries_were_refused_has_sent_nothing_that_day(pipe: Pipeline) -> None:
+    """Every gmail try answered InternalError (retried, its budget given back): the provider group's count
+    of the day, which its day roll reads as sent, holds only what Tencent took, like the identity's."""
+    rows = [{"days": "1", "daily": 100000, "hourly": 360}]
+    await pipe.submit(two_domains(100), extra=campaign(1, 1, rows))
+    pipe.emu.world.faults.append(FaultRule(code="InternalError", rate=1.0, recipient_domain="gmail.com"))
+    await pipe.run(1800)
+    taken = Counter(r.to_address.split("@")[1] for r in pipe.emu.send_log)
+    assert taken["gmail.com"] == 0
+    assert taken["naver.com"] > 0
+    ik = keys.IdentityKeys(IDENTITY)
+    local_date = datetime.fromtimestamp(START, tz=ZoneInfo("UTC")).date().isoformat()
+    counted = await pipe.redis.hgetall(ik.group_day(local_date))
+    assert {g: int(n) for g, n in counted.items() if int(n)} == {"naver": taken["naver.com"]}
+    assert int(await pipe.redis.get(ik.day(local_date)) or 0) == taken["naver.com"]
 
 
 async def test_deferral_burst_backs_the_group_off_like_a_block(pipe: Pipeline) -> None:

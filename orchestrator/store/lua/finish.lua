@@ -3,7 +3,8 @@
 --       8 id day, 9 id gcra, 10 pool hour, 11 pool day, 12 message ids, 13 events, 14 doubt,
 --       15 identity's sends on the grant's Tencent day; for an accepted send (store/feedback.py):
 --       16 record bucket, 17 the message's feedback hash, 18 cohorts hash, 19 feedback totals,
---       20 pending zset, 21 the message's early-events list; 22 the recipient's history bucket
+--       20 pending zset, 21 the message's early-events list; 22 the recipient's history bucket;
+--       23 the identity's provider-group sends on the grant's local date (per-domain shaping)
 -- ARGV: 1 idx, 2 token, 3 now, 4 action, 5 value, 6 ready at, 7 refund (0/1), 8 campaign id,
 --       9 grant member, 10 detail, 11 event maxlen, 12 identity, 13 the message's feedback TTL s,
 --       14 outcomes kept per recipient, 15 when the provider received an accepted send (now, or
@@ -18,11 +19,20 @@ local id_hour, id_day, id_gcra, pool_hour, pool_day = KEYS[7], KEYS[8], KEYS[9],
 local message_ids, events, doubt, quota_day = KEYS[12], KEYS[13], KEYS[14], KEYS[15]
 local rec_bucket, message, cohorts, totals, pending, early_list = KEYS[16], KEYS[17], KEYS[18], KEYS[19], KEYS[20], KEYS[21]
 local GROUPS = __GROUPS__
-local history = KEYS[22]
+local history, group_day = KEYS[22], KEYS[23]
 local idx, token, now_text, action, value = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local now = tonumber(now_text)
 local cid, member, detail, maxlen, identity = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
 local sent_text = ARGV[15] or now_text
+
+-- The recipient's domain group, as orchestrator/core/domains.py names it (grant.lua reads it alike).
+local function recipient_group()
+  local rec = redis.call('HGET', rec_bucket, idx) or ''
+  local addr = string.match(rec, '^([^\030\031]*)')
+  local d = string.lower(string.match(addr, '@(.*)$') or '')
+  if string.sub(d, 1, 6) == 'yahoo.' then return 'yahoo' end
+  return GROUPS[d] or d
+end
 
 local st = redis.call('HGET', states, idx)
 if not st then return {'stale', 'missing'} end
@@ -45,6 +55,11 @@ if ARGV[7] == '1' then
     local tat = tonumber(redis.call('HGET', id_gcra, 'tat') or '0')
     local interval = tonumber(redis.call('HGET', id_gcra, 'interval') or '0')
     if tat > now then redis.call('HSET', id_gcra, 'tat', math.max(tat - interval, now)) end
+    -- Its provider group's sends of the day too (counted at the grant once shaping applies): a
+    -- group whose tries were all refused has sent nothing, and its day must neither advance on them
+    -- nor run out of its own daily cap.
+    local group = recipient_group()
+    if tonumber(redis.call('HGET', group_day, group) or '0') > 0 then redis.call('HINCRBY', group_day, group, -1) end
   end
   if redis.call('ZREM', pool_hour, member) == 1 then redis.call('DECR', pool_day) end
 end
@@ -85,12 +100,7 @@ local function count_send(msgid)
   local waiting = redis.call('LLEN', early_list)
   if redis.call('HSETNX', message, 'u:accepted', sent_text) == 0 then return waiting end
   redis.call('EXPIRE', message, ARGV[13])
-  -- The recipient's domain group, as orchestrator/core/domains.py names it (grant.lua reads it alike).
-  local rec = redis.call('HGET', rec_bucket, idx) or ''
-  local addr = string.match(rec, '^([^\030\031]*)')
-  local d = string.lower(string.match(addr, '@(.*)$') or '')
-  local group = GROUPS[d] or d
-  if string.sub(d, 1, 6) == 'yahoo.' then group = 'yahoo' end
+  local group = recipient_group()
   local hour = tostring(math.floor(tonumber(sent_text) / 3600))
   for _, s in ipairs({'|i|' .. identity, '|c|' .. cid, '|g|' .. group}) do
     redis.call('HINCRBY', cohorts, hour .. '|accepted' .. s, 1)
