@@ -329,6 +329,7 @@ class Pacer:
             self.config.grant_deadline_s,
             wall_now=self.wall.now(),
             quota=state.quota,
+            peers=rec.identities,
         )
         return _noted(report, identity, result, lt)
 

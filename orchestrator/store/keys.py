@@ -34,7 +34,9 @@ class CampaignKeys:
         self.meta = campaign(cid)
         self.queue = base + "q"  # list: indexes waiting, in shuffled order
         self.later = base + "later"  # zset: index -> not before (backoff, deferrals)
-        self.held = base + "held"  # zset: domain group -> when its share frees up (groups with held recipients)
+        self.held = (
+            base + "held"
+        )  # zset: domain group -> when the first identity's share frees up (groups with held recipients)
         self.held_prefix = base + "held:"  # list per domain group: indexes held back by the domain share
         self.blocks = base + "blocks"  # zset: recipient domain group -> blocked until (past entries pruned)
         self.counts = base + "counts"  # hash: state -> count

@@ -8,7 +8,7 @@ given every key it touches: the recipients it may pick are peeked first (store/g
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from orchestrator.core.calendar import tencent_day
@@ -23,6 +23,8 @@ MAX_CALLS = 4
 WINDOW_EXTRA = 16
 #: Where in the script's ARGV (0-based) the per-group caps go.
 GROUPS_ARG = 21
+#: The script's KEYS before the other identities' domain shares and the candidates (its header's 1-20).
+FIXED_KEYS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +115,18 @@ class Limiter:
         day_ttl_s: int = 40 * 86400,
         wall_now: float | None = None,
         quota: int | None = None,
+        peers: Sequence[str] = (),
     ) -> GrantResult:
-        """Grant up to `want` sends at `now` and enqueue their jobs (arq scores them at `wall_now`)."""
+        """Grant up to `want` sends at `now` and enqueue their jobs (arq scores them at `wall_now`).
+
+        `peers`: the campaign's other identities; a recipient this one holds back for its domain share
+        is due as soon as one of them may send it.
+        """
         wall_now = now if wall_now is None else wall_now
         quota_date, to_quota_day_s = tencent_day(now)
         ik = keys.IdentityKeys(identity)
-        fixed = self._keys(ck, ik, account, local_date, quota_date)
+        others = [keys.IdentityKeys(p).domains for p in dict.fromkeys(peers) if p != identity]
+        fixed = self._keys(ck, ik, account, local_date, quota_date) + others
         args: list[str | int] = [
             repr(now),
             want,
@@ -180,7 +188,8 @@ class Limiter:
         return GrantResult(reason.partition("|")[0], wait_s, grants)
 
     async def _call(self, fixed: list[str], args: list[str | int], p: Peek) -> tuple[str, float, list[Grant]]:
-        reply = await self.scripts.grant(keys=fixed + p.keys, args=[*args, p.declared, self.fence or ""])
+        peers = len(fixed) - FIXED_KEYS
+        reply = await self.scripts.grant(keys=fixed + p.keys, args=[*args, p.declared, self.fence or "", peers])
         parts = as_str_list(reply)
         if parts[0] == "not_leader":
             raise NotLeaderError("the pacer leader lock is held by another pacer")

@@ -15,8 +15,9 @@
 --       domain share (zset group -> tat), 17 the campaign's blocked domain groups (zset group ->
 --       until), 18 the identity's provider groups' own-cap tat (zset group -> tat), 19 the identity's
 --       sends per provider group on the local date (hash group -> sends), 20 the pacer leader lock
---       (a fence: read only when ARGV 24 names a token), then the candidates' keys:
---       state buckets, record buckets, arq job keys, held lists
+--       (a fence: read only when ARGV 24 names a token), 21.. the domain share zsets of the campaign's
+--       other identities (ARGV 25 of them), then the candidates' keys: state buckets, record buckets,
+--       arq job keys, held lists
 -- ARGV: 1 now, 2 want, 3 id hourly, 4 id daily, 5 pool hourly, 6 pool daily, 7 account interval s,
 --       8 account burst, 9 catch-up s, 10 day ttl s, 11 campaign id, 12 identity, 13 domain share
 --       (0 = off), 14 grant deadline s, 15 seconds to next local midnight, 16 job function name,
@@ -27,7 +28,8 @@
 --       held until the third number), 23 the candidates as JSON:
 --       {"c": {idx: [state key n, record key n, job key n, grant seq, job id]}, "h": {group: held list key n}}
 --       (n: a position in KEYS; the grant seqs, strings, reserved by the caller: unique, not dense),
---       24 the leader lock token the caller holds ('' = no fence): another token there grants nothing
+--       24 the leader lock token the caller holds ('' = no fence): another token there grants nothing,
+--       25 how many other identities' domain share zsets follow KEYS 20
 -- Returns: {reason, wait_s, idx1, grant1, idx2, grant2, ...}; reason `more` or `more|<group>` (its
 --          held list was not declared): call again; `not_leader`: the fence token is not the lock's
 local GROUPS = __GROUPS__
@@ -58,6 +60,9 @@ local gcaps = shaping and cjson.decode(ARGV[22]) or {}
 local declared = cjson.decode(ARGV[23])
 local cands, held_keys = declared.c, declared.h
 local hours_key, dom_key, blocks_key = KEYS[15], KEYS[16], KEYS[17]
+local npeers = tonumber(ARGV[25] or '0')
+-- Due held groups one pick looks at (store/grant_peek.py HELD_GROUPS declares as many).
+local HELD_SCAN = 16
 local gtat_key, gday_key = KEYS[18], KEYS[19]
 
 -- A pacer whose lock lapsed mid-tick (a standby took over) grants nothing more: one leader's grants at a time.
@@ -119,9 +124,23 @@ end
 -- Recipients held back by the domain share wait in one list per domain group (`held:<group>`);
 -- KEYS[4] scores each group with the time its share frees up. Holding and releasing are O(1) per
 -- recipient, so a busy domain's backlog is never re-examined recipient by recipient.
+-- A group's score is the first time any identity of the campaign may take from it: holding keeps
+-- the earlier of the two (another identity may be free sooner than this one).
 local function hold(idx, group, at, front)
   redis.call(front and 'LPUSH' or 'RPUSH', held_key(group), idx)
-  redis.call('ZADD', KEYS[4], at, group)
+  local cur = redis.call('ZSCORE', KEYS[4], group)
+  if not cur or at < tonumber(cur) then redis.call('ZADD', KEYS[4], at, group) end
+end
+
+-- The share is of each identity's hour: when the first identity of the campaign (this one or
+-- another, KEYS 21..20+npeers) may send `group` one more. An absent timer is free now.
+local function share_free_at(group)
+  local t = tonumber(redis.call('ZSCORE', dom_key, group) or '0')
+  for i = 1, npeers do
+    local p = tonumber(redis.call('ZSCORE', KEYS[20 + i], group) or '0')
+    if p < t then t = p end
+  end
+  return t
 end
 
 -- May recipient `idx` of `group` go now? If not, park it: in `later` while its domain is blocked,
@@ -156,14 +175,15 @@ local function admit(idx, group, from_held)
     local dint = 3600.0 / math.max(share * id_hourly, 1e-9)
     local dtat = tonumber(redis.call('ZSCORE', dom_key, group) or '0')
     if dtat > now and redis.call('LLEN', KEYS[2]) > 0 then
-      hold(idx, group, dtat, from_held)
+      hold(idx, group, share_free_at(group), from_held)
       return false
     end
     dtat = math.max(dtat, now - catchup) + dint
     redis.call('ZADD', dom_key, dtat, group)
     redis.call('EXPIRE', dom_key, 7200)
     if from_held and redis.call('LLEN', held_key(group)) > 0 then
-      redis.call('ZADD', KEYS[4], dtat, group)  -- the rest of the group waits for its next turn
+      -- The rest of the group waits for the next turn of this identity or another.
+      redis.call('ZADD', KEYS[4], share_free_at(group), group)
     end
   end
   if own_tat then
@@ -201,9 +221,36 @@ local function still_queued(idx)
   return ledger_parse(redis.call('HGET', KEYS[cands[idx][1]], idx)).state == 'queued'
 end
 
+local cannot = {}  -- due held groups this identity may not take from now (for the rest of the call)
+local skip_wait = nil  -- the first time this identity may take from one of them
+local scan_full = false  -- more due held groups than one pick looks at, none of them takeable
+
+-- When this identity may take a held recipient of `group`: its own caps, then its domain share.
+local function can_take_at(group)
+  local t = own_cap_wait(group) or now
+  if share > 0 then t = math.max(t, tonumber(redis.call('ZSCORE', dom_key, group) or '0')) end
+  return t
+end
+
+-- The first due held group this identity may take from now (nil: none; nil, true: undeclared).
+local function due_group()
+  local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, HELD_SCAN)
+  for _, g in ipairs(due) do
+    if not cannot[g] then
+      if not held_key(g) then missing = g; return nil, true end
+      local at = can_take_at(g)
+      if at <= now then return g, false end
+      cannot[g] = true
+      if not skip_wait or at < skip_wait then skip_wait = at end
+    end
+  end
+  scan_full = #due >= HELD_SCAN
+  return nil, false
+end
+
 -- Take the next recipient that may go now: due retries, then held groups whose share has freed
--- up, then the shuffled queue. Returns idx, or nil and whether the caller must call again
--- (the next recipient was not declared).
+-- up for this identity, then the shuffled queue. Returns idx, or nil and whether the caller must
+-- call again (the next recipient was not declared).
 local function next_recipient()
   for _ = 1, 256 do
     local idx, group, from_held = nil, nil, false
@@ -213,10 +260,11 @@ local function next_recipient()
       if not usable(idx) then return nil, true end
       redis.call('ZREM', KEYS[3], idx)
     else
-      local g = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, 1)
-      if g[1] then
+      local g, undeclared = due_group()
+      if undeclared then return nil, true end
+      if g then
         local more
-        group, from_held = g[1], true
+        group, from_held = g, true
         idx, more = unhold(group)
         if more then return nil, true end
       else
@@ -246,13 +294,17 @@ end
 
 local function backlog_wait()
   local w = -1
-  for _, k in ipairs({3, 4}) do
-    local first = redis.call('ZRANGE', KEYS[k], 0, 0, 'WITHSCORES')
-    if first[2] then
-      local d = math.max(tonumber(first[2]) - now, 0.001)
-      if w < 0 or d < w then w = d end
-    end
+  local function consider(t)
+    local d = math.max(t - now, 0.001)
+    if w < 0 or d < w then w = d end
   end
+  local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  if first[2] then consider(tonumber(first[2])) end
+  -- Held groups: the first not due yet, and the due ones this identity could not take (when it can).
+  first = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ARGV[1], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if first[2] then consider(tonumber(first[2])) end
+  if skip_wait then consider(skip_wait) end
+  if scan_full then consider(now + 1) end  -- due groups past the ones looked at: look again soon
   if redis.call('LLEN', KEYS[2]) > 0 then w = 0.001 end
   return w
 end
