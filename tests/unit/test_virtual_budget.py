@@ -1,4 +1,4 @@
-"""The simulation's API budget: SendEmail goes at once, other calls keep to the reserved share of each second."""
+"""The simulation's API budget: SendEmail and the other calls each keep to their share of each rolling second."""
 
 from __future__ import annotations
 
@@ -9,16 +9,21 @@ from orchestrator.core.clock import VirtualClock
 from orchestrator.simulation.budget import VirtualCallBudget
 
 
-async def test_other_calls_keep_to_the_reserved_share_and_sends_are_never_held() -> None:
+async def test_each_timeline_keeps_to_its_share_of_the_rolling_second() -> None:
+    """2 other calls and 16 sends in any 1.05 s: the grants' burst (16 at once, then 16 a second) would put
+    32 SendEmail calls into one second at the emulator, over Tencent's 20."""
     clock = VirtualClock(1000.0)
     budget = VirtualCallBudget(clock, AccountRate(rate_per_s=18, other_per_s=2, guard_s=0.05))
     assert [await budget.acquire("a", CallKind.OTHER) for _ in range(2)] == [None, None]
     refused = await budget.acquire("a", CallKind.OTHER)
     assert refused == pytest.approx(1.05)  # the first call leaves the window 1 + guard_s later
-    assert all([await budget.acquire("a", CallKind.SEND) is None for _ in range(30)])  # paced at the grant
+    assert [await budget.acquire("a", CallKind.SEND) for _ in range(16)] == [None] * 16  # its own share
+    assert await budget.acquire("a", CallKind.SEND) == pytest.approx(1.05)
     assert await budget.acquire("b", CallKind.OTHER) is None  # each account has its own share
+    assert await budget.acquire("b", CallKind.SEND) is None
     clock.advance(1.0)
     assert await budget.acquire("a", CallKind.OTHER) == pytest.approx(0.05)
     clock.advance(0.05)
     assert await budget.acquire("a", CallKind.OTHER) is None
-    assert budget.refused == 2
+    assert await budget.acquire("a", CallKind.SEND) is None
+    assert budget.refused == 3
