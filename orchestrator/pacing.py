@@ -217,6 +217,8 @@ class Pacer:
                 rules.advance_min_fraction,
                 f"the identity's day was held: {held[0].reason(state.id)}" if held else None,
             )
+        else:
+            await group_state.follow(self.redis, state.id, after.warmup_day)
         if sent > 0:
             etype = (
                 "day_advanced"

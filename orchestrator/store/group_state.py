@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
@@ -232,6 +233,19 @@ async def roll(
     if rolled:
         await store(redis, identity, rolled)  # one write: an identity may have thousands of groups
     return held
+
+
+async def follow(redis: Redis, identity: str, identity_day: int) -> None:
+    """The identity's day closed before per-domain shaping applies to it: every group had its random share
+    of the identity's sends, so a state stored meanwhile (a block's backoff) moves on with the identity's
+    day, and shaping starts each group where the identity is (`start_group`), its backoff kept."""
+    behind = {
+        g: encode(replace(s, day=identity_day))
+        for g, s in (await load(redis, identity)).items()
+        if s.day < identity_day
+    }
+    if behind:
+        await store(redis, identity, behind)
 
 
 def active(spec: Campaign, identity_day: int, identity_daily: int) -> bool:

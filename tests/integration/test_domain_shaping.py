@@ -18,7 +18,7 @@ import pytest
 from orchestrator.core.domain_shaping import BLOCK_S, DEFERRAL_BURST, DEFERRAL_BURST_REASON, STEP_S, GroupState
 from orchestrator.ses.emulator import Behaviour, FaultRule
 from orchestrator.status import campaign_status
-from orchestrator.store import events, group_state, keys
+from orchestrator.store import events, group_state, identities, keys
 from tests.callback_drive import drive
 from tests.pipeline_harness import START, Pipeline
 from tests.pipeline_helpers import max_in_rolling_window
@@ -241,3 +241,23 @@ async def test_an_identity_with_thousands_of_groups_sends_each_call_only_the_dec
     assert sent_args
     assert all(set(json.loads(a)) <= {"google", "naver"} for a in sent_args)
     assert any("google" in json.loads(a) for a in sent_args)  # the block reached the script
+
+
+async def test_a_group_blocked_before_shaping_starts_at_the_identitys_day(pipe: Pipeline) -> None:
+    """A TemporaryBlocked on day 1, before shaping (from day 3): the stored backoff keeps up with the
+    identity's day while shaping does not apply, so on day 3 gmail starts where the identity is, not on
+    the day it was blocked (a group only moves on at its own rolls, one day at a time, once shaped)."""
+    rows = [{"days": "1-5", "daily": 100, "hourly": 100}]
+    await pipe.submit(two_domains(400), extra=campaign(1, 3, rows))
+    pipe.emu.world.faults.append(
+        FaultRule(code="FailedOperation.TemporaryBlocked", count=1, recipient_domain="gmail.com")
+    )
+    await pipe.run(2 * 86400 + 600)
+    assert len([r for r in pipe.emu.service.status_log if r.send_status == 3008]) == 1
+    ident = await identities.load(pipe.redis, IDENTITY)
+    assert ident is not None
+    assert ident.progress.warmup_day == 3
+    stored = (await group_state.load(pipe.redis, IDENTITY))["google"]
+    assert stored.day == 3
+    assert stored.reason == "FailedOperation.TemporaryBlocked"
+    assert_none_sent_twice(pipe)
