@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, PlainValidator, model_validator
+from pydantic import Field, PlainValidator, ValidationInfo, field_validator, model_validator
 
 from orchestrator.core.evidence import DEFAULT_Z, Line
-from orchestrator.core.strict import Strict
+from orchestrator.core.strict import Strict, stored
 
 #: Hard bounces, in percent of the mail Tencent accepted: (hold the warm-up step, pause the campaign).
 HARD_BOUNCE_PCT = (5.0, 10.0)
@@ -112,6 +112,11 @@ class FloorSpec(Strict):
         )
 
 
+#: The longest rolling window: a late metric reads the window's length of sends a window old, and the
+#: hour counts are kept that long (store/feedback.py COHORT_KEEP_S, 8 days).
+MAX_WINDOW_HOURS = 96
+
+
 class GuardrailsSpec(Strict):
     """The campaign file's `guardrails:` section; every key defaults to spec/warmup.md section 7."""
 
@@ -119,7 +124,20 @@ class GuardrailsSpec(Strict):
     complaint: CeilingSpec = Field(default_factory=CeilingSpec)
     open: FloorSpec = Field(default_factory=FloorSpec)
     confidence_z: Annotated[float, Field(ge=0, le=6)] = DEFAULT_Z
-    window_hours: Annotated[int, Field(ge=1, le=24 * 14)] = 24
+    window_hours: Annotated[int, Field(ge=1)] = 24
+
+    @field_validator("window_hours")
+    @classmethod
+    def _kept_long_enough(cls, v: int, info: ValidationInfo) -> int:
+        if v <= MAX_WINDOW_HOURS:
+            return v
+        if stored(info):  # stored by a release that allowed longer: judged on what is kept
+            return MAX_WINDOW_HOURS
+        msg = (
+            f"window_hours {v}: at most {MAX_WINDOW_HOURS} (opens and settled complaints are judged on the "
+            f"window's length of sends a window old, and the hour counts are kept {2 * MAX_WINDOW_HOURS} hours)"
+        )
+        raise ValueError(msg)
 
     def lines(self, content: Content) -> tuple[Line, ...]:
         """The lines to judge by: the file's, or the defaults for this kind of mail."""

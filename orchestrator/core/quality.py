@@ -55,6 +55,8 @@ LATE: Final = frozenset({"open", "click"})
 SETTLING_LATE: Final = frozenset({"complaint"})
 HOUR_S: Final = 3600
 WINDOW_S: Final = 86_400
+#: Opens and settled complaints are judged only on sends at least this old (spec section 7).
+SETTLE_S: Final = 86_400
 #: The guardrail lines (core/guardrails.py owns them; a campaign file may change them) by metric.
 DEFAULT_LINES: Final = {line.metric: line for line in default_lines()}
 #: The delivery follow-up (workers/followup.py): a send with no delivery event this long after it is
@@ -80,12 +82,12 @@ def hour_of(ts: float) -> int:
 
 def window_hours(now: float, metric: str, window_s: int = WINDOW_S) -> range:
     """The cohorts a metric's rolling rate reads: the last `window_s`; for a late metric the `window_s`
-    of whole hours whose every send is at least `window_s` old (the current hour's cohort minus the
-    window holds sends up to an hour younger than that, so it is left out too)."""
+    of whole hours whose every send is at least `window_s` old, and never less than a day (the current
+    hour's cohort minus that age holds sends up to an hour younger, so it is left out too)."""
     last = hour_of(now)
     hours = window_s // HOUR_S
     if metric in LATE:
-        last -= hours + 1
+        last -= max(hours, SETTLE_S // HOUR_S) + 1
     return range(last - hours + 1, last + 1)
 
 

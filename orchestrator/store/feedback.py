@@ -30,12 +30,13 @@ from redis.asyncio.client import Pipeline
 from orchestrator.core.addresses import fold
 from orchestrator.core.callback_event import BadEventError, CallbackEvent, parse_event
 from orchestrator.core.domain_shaping import DEFERRAL_BUCKET_S, outcome_kind
+from orchestrator.core.guardrails import MAX_WINDOW_HOURS
 from orchestrator.core.quality import ACCEPTED, METRICS, SETTLING, SUPPRESSING, hour_of
 from orchestrator.store import keys
 from orchestrator.store.scripts import source
 
 MESSAGE_TTL_S: Final = 30 * 86_400  # a message's trace and once-marks
-COHORT_KEEP_S: Final = 8 * 86_400  # cohorts: the rolling windows and a week of days
+COHORT_KEEP_S: Final = 2 * MAX_WINDOW_HOURS * 3_600  # cohorts: a late metric's two windows (8 days)
 PRUNE_EVERY_S: Final = 3_600
 EARLY_TTL_S: Final = 3_600  # events whose send is not recorded yet
 TRACE_CAP: Final = 64  # events kept per message (counting stays exact past it)

@@ -68,3 +68,19 @@ def test_a_bare_yaml_off_switches_a_line_off() -> None:
         spec = GuardrailsSpec.model_validate(given)
         assert spec.complaint.pause_pct == "off"
         assert _lines(spec, "marketing")["complaint"][1] is None  # no pause line
+
+
+def test_a_window_longer_than_the_counts_are_kept_is_refused() -> None:
+    """Late metrics read two windows back and the hour counts are kept 8 days: 96 hours at most (a longer
+    window judged the opens on the few hours left, or on nothing)."""
+    assert GuardrailsSpec.model_validate({"window_hours": 96}).window_hours == 96
+    with pytest.raises(ValidationError, match=r"window_hours .*at most 96"):
+        GuardrailsSpec.model_validate({"window_hours": 97})
+
+
+def test_a_stored_window_above_the_bound_reads_back_at_the_bound() -> None:
+    """A campaign stored by an older release with a longer window still loads, judged on 96 hours."""
+    from orchestrator.core.strict import STORED
+
+    stored = GuardrailsSpec.model_validate({"window_hours": 336}, context={STORED: True})
+    assert stored.window_hours == 96

@@ -17,6 +17,7 @@ from orchestrator.core.quality import (
     summary_line,
     window_hours,
 )
+from orchestrator.store.feedback import COHORT_KEEP_S
 
 H = 500_000  # an hour bucket
 NOW = H * 3600 + 1800.0
@@ -57,6 +58,15 @@ def test_window_hours_cohorts(metric: str, first: int, last: int) -> None:
     hours = window_hours(NOW, metric)
     assert (hours[0], hours[-1], len(hours)) == (first, last, 24)
     assert hour_of(NOW) == H
+
+
+@pytest.mark.parametrize(("window_h", "settled"), [(1, 24), (6, 24), (24, 24), (48, 48), (96, 96)])
+def test_late_metrics_are_read_on_sends_a_day_old_at_least(window_h: int, settled: int) -> None:
+    """Opens and settled complaints are judged only on sends at least 24 h old (spec section 7), however
+    short the window; a longer window waits its own length. The cohorts read stay within the 8 days kept."""
+    hours = window_hours(NOW, "open", window_h * 3600)
+    assert (hours[-1], len(hours)) == (H - settled - 1, window_h)
+    assert hours[0] >= hour_of(NOW - COHORT_KEEP_S)
 
 
 def test_quality_rates_over_their_own_cohorts() -> None:
