@@ -16,13 +16,7 @@ def summarize(campaign: Campaign, header: list[str], stats: LoadStats | None = N
     """The short description `validate` prints for a valid file (with the CSV's counts when read)."""
     plan = campaign.build_plan()
     first_days = [identity_caps(plan, campaign.mode, day) for day in range(1, SUMMARY_DAYS + 1)]
-    warnings: list[str] = []
-    if campaign.mode is Mode.SKIP_WARMUP:
-        warnings.append(
-            "mode skip-warmup sends without a ramp: not recommended; use it only for high-open "
-            "sign-up mail at or under 10,000 a day"
-        )
-    warnings += _lifted(campaign)
+    warnings = campaign_warnings(campaign)
     return {
         "name": campaign.name,
         "mode": campaign.mode.value,
@@ -52,6 +46,48 @@ def summarize(campaign: Campaign, header: list[str], stats: LoadStats | None = N
         },
         "warnings": warnings,
     }
+
+
+def campaign_warnings(campaign: Campaign) -> list[str]:
+    """What a valid campaign file is warned of wherever it is read: `validate`, `submit`, `plan`, `simulate`."""
+    warnings: list[str] = []
+    if campaign.mode is Mode.SKIP_WARMUP:
+        warnings.append(
+            "mode skip-warmup sends without a ramp: not recommended; use it only for high-open "
+            "sign-up mail at or under 10,000 a day"
+        )
+    return warnings + _lifted(campaign) + _stalled(campaign)
+
+
+def _window_hours(campaign: Campaign) -> float:
+    """How many hours a day the sending window holds (24 without one; a window may cross midnight)."""
+    window = campaign.window
+    if window is None:
+        return 24.0
+    start, end = (t.hour * 60 + t.minute for t in window)
+    return ((end - start) % 1440 or 1440) / 60
+
+
+def _stalled(campaign: Campaign) -> list[str]:
+    """The first warm-up day whose sending window cannot hold the share of its daily cap a day must send
+    to count: the warm-up would stay on it for good (a day that does not raise the caps loses nothing)."""
+    if campaign.mode is not Mode.WARMUP:
+        return []
+    plan, hours = campaign.build_plan(), _window_hours(campaign)
+    fraction = campaign.plan.advance_min_fraction
+    first = min(i.warmup_day for i in campaign.identities)
+    for day in range(first, max(first, plan.table_days) + 1):
+        caps = plan.caps(day)
+        fit = min(caps.daily, int(caps.hourly * hours))
+        if plan.caps(day + 1).daily > caps.daily and fit < fraction * caps.daily:
+            where = f"the sending window {campaign.sending_window} ({hours:g} h)" if campaign.window else "24 hours"
+            cure = "widen sending_window or raise" if campaign.window else "raise"
+            return [
+                f"warm-up day {day}: at most {fit:,} a day fit in {where} at {caps.hourly:,} an hour, under "
+                f"the {fraction:.0%} of its daily cap {caps.daily:,} a day must send to count, so the warm-up "
+                f"would never advance past day {day}: {cure} the plan's hourly caps"
+            ]
+    return []
 
 
 def _lifted(campaign: Campaign) -> list[str]:

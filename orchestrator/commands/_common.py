@@ -9,7 +9,7 @@ import json
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import IO, Any, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 from redis.asyncio import Redis
@@ -19,6 +19,9 @@ from orchestrator.cli import EXIT_FAILED, EXIT_USAGE, AppContext, echo_error
 from orchestrator.core.text import json_printable, printable_lines
 from orchestrator.store import campaigns, identities
 from orchestrator.store.connection import describe_failure, nothing_listens, probe, redis_from_url
+
+if TYPE_CHECKING:
+    from orchestrator.core.campaign import Campaign
 
 T = TypeVar("T")
 
@@ -135,3 +138,13 @@ def data_out() -> IO[str]:
     """Where a command writes data (CSV, JSON lines): stdout exactly as produced when it is piped or
     redirected, escaped for reading when it is a terminal (a cell cannot move the cursor or retitle it)."""
     return cast(IO[str], _Escaped()) if sys.stdout.isatty() else sys.stdout
+
+
+def echo_warnings(campaign: Campaign) -> None:
+    """The campaign file's warnings (`campaign_summary.campaign_warnings`), on stderr: a command that acts
+    on the file says what `validate` would."""
+    from orchestrator.campaign_summary import campaign_warnings
+    from orchestrator.core.text import printable
+
+    for warning in campaign_warnings(campaign):
+        click.secho(printable(f"warning: {warning}"), fg="yellow", bold=True, err=True)

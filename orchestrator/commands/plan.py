@@ -30,6 +30,7 @@ def command(file: Path, days: int, as_json: bool) -> None:
     Day 1 is the campaign's `start`, or today in its time zone. Nothing is stored or sent.
     """
     from orchestrator.cli import EXIT_USAGE, echo_error
+    from orchestrator.commands._common import echo_warnings
 
     try:
         campaign = load_campaign(file)
@@ -38,6 +39,7 @@ def command(file: Path, days: int, as_json: bool) -> None:
     except CampaignFileError as exc:
         echo_error(str(exc))
         raise click.exceptions.Exit(EXIT_USAGE) from None
+    echo_warnings(campaign)
     if as_json:
         report = {**preview_json(campaign.name, preview), "domain_budgets": budgets_json(campaign, preview, groups)}
         click.echo(json.dumps(report, indent=2))

@@ -52,6 +52,7 @@ def command(
     Writes report.html, summary.json and sends.jsonl. Nothing touches real Redis state or Tencent.
     """
     from orchestrator.campaign_file import CampaignFileError, check_campaign_and_rows
+    from orchestrator.commands._common import echo_warnings
 
     if "LOG_LEVEL" not in os.environ:
         # A simulation sends thousands of mails a second: keep the terminal for warnings and the summary.
@@ -63,6 +64,7 @@ def command(
     if problems or spec is None:
         echo_error(str(CampaignFileError(problems)))
         ctx.exit(EXIT_USAGE)
+    echo_warnings(spec)
     out = out or _default_out(spec.name)
     made = not out.exists()
     try:

@@ -12,7 +12,7 @@ import click
 from redis.asyncio import Redis
 
 from orchestrator.cli import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, AppContext, echo_error
-from orchestrator.commands._common import CommandError, cancel_on, print_json, run
+from orchestrator.commands._common import CommandError, cancel_on, echo_warnings, print_json, run
 from orchestrator.core.clock import SystemClock
 from orchestrator.submit import (
     ListInUseError,
@@ -53,6 +53,7 @@ def command(ctx: click.Context, file: Path, force_new: bool, as_json: bool) -> N
     except KeyboardInterrupt:
         click.echo(INTERRUPTED.format(how="interrupted"), err=True)
         ctx.exit(EXIT_INTERRUPTED)
+    echo_warnings(campaign)
     app: AppContext = ctx.obj
     terminated: list[bool] = []
     body = _submit_body(file, campaign, force_new, app.settings, terminated)

@@ -211,6 +211,18 @@ def test_cli_submit_json_has_exactly_the_counts(redis_url: str, tmp_path: Path) 
     assert json.loads(again.stdout) == out  # the same campaign, not a second one
 
 
+def test_cli_submit_warns_as_validate_does_and_keeps_json_clean(redis_url: str, tmp_path: Path) -> None:
+    """A campaign whose sending window cannot carry its warm-up past day 1: submit creates it (a warning,
+    not an error) and says so on stderr, stdout still one JSON object."""
+    with redis_sync.Redis.from_url(redis_url) as r:
+        r.flushdb()
+    path = write_campaign(tmp_path, 0, csv_text=MESSY_CSV, extra={"sending_window": "08:00-10:00"})
+    result = CliRunner().invoke(main, ["submit", str(path), "--json"], env={"REDIS_URL": redis_url})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["valid"] == 4
+    assert "warning: warm-up day 1: at most 400 a day fit in the sending window 08:00-10:00" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("csv_text", "blocked", "why"),
     [
