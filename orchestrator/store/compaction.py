@@ -60,11 +60,15 @@ async def due(redis: Redis, now: float, retention_s: float, cids: list[str] | No
         for cid in cids:
             pipe.hmget(keys.campaign(cid), ["state", "changed_at", "compacted_at"])
             _ask_busy(pipe, cid)
-        replies = await pipe.execute()
+        # A campaign whose keys hold another type (damaged) is never due; the others still are.
+        replies = await pipe.execute(raise_on_error=False)
     out = []
     for i, cid in enumerate(cids):
-        (state, changed, done), busy, doubts = replies[3 * i], replies[3 * i + 1], replies[3 * i + 2]
-        if state in FINISHED and done is None and _num(changed) + retention_s <= now and not _busy(busy, doubts):
+        meta, busy, doubts = replies[3 * i], replies[3 * i + 1], replies[3 * i + 2]
+        if isinstance(meta, Exception) or _busy(busy, doubts):
+            continue
+        state, changed, done = meta
+        if state in FINISHED and done is None and _num(changed) + retention_s <= now:
             out.append(cid)
     return out
 
@@ -75,10 +79,12 @@ def _ask_busy(pipe: Pipeline, cid: str) -> None:
     pipe.zcard(ck.doubt)
 
 
-def _busy(counts: list[object], doubts: object) -> bool:
+def _busy(counts: object, doubts: object) -> bool:
     """A send granted or in flight (a cancelled campaign's last jobs: they still write to the ledger), or
     one in doubt awaiting its status lookup (which records its MessageId, so its bounces and complaints
-    count for its identity)."""
+    count for its identity). An unreadable reply (a damaged key) counts as busy: nothing is removed."""
+    if not isinstance(counts, list) or isinstance(doubts, Exception):
+        return True
     return any(_num(c or 0) != 0 for c in counts) or _num(doubts or 0) != 0
 
 
@@ -124,7 +130,7 @@ async def in_flight(redis: Redis, cid: str) -> bool:
     """Whether the campaign still has a send granted, in flight, or in doubt awaiting its lookup."""
     async with redis.pipeline(transaction=False) as pipe:
         _ask_busy(pipe, cid)
-        counts, doubts = await pipe.execute()
+        counts, doubts = await pipe.execute(raise_on_error=False)
     return _busy(counts, doubts)
 
 
