@@ -6,7 +6,9 @@ the account's API budget like every call), and what Tencent says is counted thro
 as a callback: delivered, dropped, hard bounce (status 3), and the opened / clicked / complained /
 unsubscribed flags. A mail still queued or deferred (status 0 or 8) is counted deferred and asked
 about again FOLLOWUP_RECHECK_S later, until FOLLOWUP_GIVE_UP_S after its send (Tencent tries for up
-to 72 hours). The status API does not tell a soft bounce from a deferral: those stay deferred.
+to 72 hours). A mail found delivered before it is a day old is asked about once more when it is:
+complaints and opens come for a day after delivery (the guardrails judge them on sends that old).
+The status API does not tell a soft bounce from a deferral: those stay deferred.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import structlog
 
 from orchestrator.core.calendar import tencent_day
 from orchestrator.core.callback_event import REASON_CHARS, CallbackEvent
-from orchestrator.core.quality import FOLLOWUP_GIVE_UP_S, FOLLOWUP_RECHECK_S, metric_of
+from orchestrator.core.quality import FOLLOWUP_GIVE_UP_S, FOLLOWUP_RECHECK_S, SETTLE_S, metric_of
 from orchestrator.guarding import pause_on_send_status
 from orchestrator.pacing import Pacer
 from orchestrator.ses.errors import SesError
@@ -132,6 +134,12 @@ class Followup:
         if events:
             await self.store.ingest(events, now)
         if settled:
+            if now - sent_at < SETTLE_S and events and events[0].event == "delivered":
+                # Delivered, but complaints and opens come for a day after it: one more look once they
+                # have had their day (each counts once per message, so nothing read now counts twice).
+                # Counting the delivery took the mail out of the set: it goes back in for that look.
+                await self.redis.zadd(keys.FB_PENDING, {message_id: sent_at + SETTLE_S - self.after_s})
+                return "recheck"
             await self.redis.zrem(keys.FB_PENDING, message_id)
             return "settled"
         if now - sent_at >= FOLLOWUP_GIVE_UP_S:

@@ -281,12 +281,45 @@ async def test_followup_settles_counts_without_callbacks(pipe: Pipeline) -> None
     assert expected["delivered"] > 0
     assert expected["hard_bounce"] > 0
     assert totals["deferred"] == expected["soft_bounce"] + expected["deferred"]  # the status API cannot tell them apart
-    assert await pipe.redis.zcard(keys.FB_PENDING) == totals["deferred"]  # asked about again later
+    # Asked about again later: the deferred, and the delivered once their day has passed (complaints, opens).
+    assert await pipe.redis.zcard(keys.FB_PENDING) == totals["deferred"] + totals["delivered"]
     lookups = [c for c in pipe.emu.call_log if c.action == "GetSendEmailStatus"]
     assert len(lookups) == pipe.n  # one per message
-    assert first["followup_settled"] == pipe.n - totals["deferred"]
+    assert first["followup_recheck"] == totals["delivered"]
+    assert first["followup_settled"] == pipe.n - totals["deferred"] - totals["delivered"]
     assert not any(v for k, v in again.items() if k.startswith("followup_"))
     assert pipe.emu.poster.posted == 0
+
+
+async def test_followup_reads_a_delivered_mail_again_once_its_day_has_passed(pipe: Pipeline) -> None:
+    """Complaints (and opens) come for a day after delivery: a mail the follow-up found delivered at 7 h is
+    asked about once more a day after its send, so what came later is counted too, each once; then it is
+    done (no third lookup)."""
+    pipe.emu.world.behaviour = Behaviour(open_rate=0.5, spamreport_rate=0.5)
+    await pipe.submit(recipients_csv(n_others=60, victim=False), identities=2)
+    await pipe.run(3000)
+    store = FeedbackStore(pipe.redis)
+
+    async def passes(at: float) -> None:
+        pipe.clock.advance(at - pipe.clock.now())
+        async with TencentSender(settings_for(pipe.emu)) as sender:
+            pacer = build_pacer(pipe.redis, pipe.clock, PacerConfig(), sender=sender)
+            await feedback_pass(pacer, pipe.clock.now())
+
+    def complaints(upto: float) -> int:
+        return emulator_counts([e for e in pipe.emu.events if e["timestamp"] <= upto])["complaint"]
+
+    await passes(START + 7 * 3600)
+    early = sum(n for (m, _i, _c), n in (await store.totals()).items() if m == "complaint")
+    assert early == complaints(START + 7 * 3600)
+    assert complaints(START + 25 * 3600) > early  # the test needs complaints after the first look
+    await passes(START + 25 * 3600)
+    later = sum(n for (m, _i, _c), n in (await store.totals()).items() if m == "complaint")
+    assert later == complaints(START + 25 * 3600)
+    assert await pipe.redis.zcard(keys.FB_PENDING) == 0
+    await passes(START + 50 * 3600)
+    lookups = [c for c in pipe.emu.call_log if c.action == "GetSendEmailStatus"]
+    assert len(lookups) == 2 * pipe.n  # each mail twice: at 7 h, and once its day had passed
 
 
 async def test_followup_of_more_mails_than_the_pool_has_connections(pipe: Pipeline, redis_url: str) -> None:
