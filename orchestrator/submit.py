@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
@@ -60,6 +61,19 @@ class ListInUseError(Exception):
 
 class SubmitLostClaimError(Exception):
     """The submit stalled longer than its heartbeat TTL: its claim or its staged keys expired."""
+
+
+class SubmitCommittedError(Exception):
+    """The submit was cut short (Ctrl-C, SIGTERM, a reply lost) once its campaign had been created: the
+    campaign exists and runs; only the report of it was lost."""
+
+    def __init__(self, campaign_id: str, interrupted: bool) -> None:
+        super().__init__(
+            f"campaign {campaign_id} was created and is running, but the submit was cut short before it could "
+            f"report it: `orchestrate status {campaign_id}` shows it (submitting the file again names it too)"
+        )
+        self.campaign_id = campaign_id
+        self.interrupted = interrupted
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,9 +136,7 @@ async def submit(
 
     cid = f"{campaign.name}-{secrets.token_hex(3)}"
     ck = StagingKeys(cid, heartbeat_ttl_s, _file_bytes(campaign))
-    seed = campaign.recipients.shuffle_seed
-    if seed is None:
-        seed = (rng or random.SystemRandom()).randrange(2**31)
+    seed = _seed(campaign, rng)
     stats = LoadStats()
     sender_domains = sorted({i.domain for i in campaign.identities})
     valid = 0
@@ -147,13 +159,20 @@ async def submit(
         await heartbeat.stop()
         honour_cancellation()
         await _commit(redis, campaign, ck, fingerprint, listed, claim, seed, stats, now, source)
-    except BaseException:
-        # Ctrl-C (a cancelled task), SIGTERM, a bad row or a lost claim: remove it all at once.
+        await _emit_submitted(redis, now, cid, stats, seed, source)
+    except BaseException as exc:
+        # Ctrl-C, SIGTERM, a bad row, a lost claim: remove it all at once, unless it was committed.
         await heartbeat.cancel()
-        await discard(redis, ck, valid, fingerprint, claim)
-        raise
-    await _emit_submitted(redis, now, cid, stats, seed, source)
+        if await discard(redis, ck, valid, fingerprint, claim):
+            raise
+        raise SubmitCommittedError(cid, isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)) from exc
     return SubmitResult(cid, True, stats, seed)
+
+
+def _seed(campaign: Campaign, rng: random.Random | None) -> int:
+    """The shuffle's seed: the file's, or a new one (recorded with the campaign, so the order can be told)."""
+    seed = campaign.recipients.shuffle_seed
+    return seed if seed is not None else (rng or random.SystemRandom()).randrange(2**31)
 
 
 async def _list_of(redis: Redis, campaign: Campaign, force_new: bool) -> str:
@@ -304,13 +323,14 @@ async def _commit(
         raise SubmitLostClaimError(msg)
 
 
-async def discard(redis: Redis, ck: StagingKeys, written: int, fingerprint: str, claim: str = "") -> None:
-    """Remove whatever a failed submit staged and give up its claim (a killed one's keys expire)."""
+async def discard(redis: Redis, ck: StagingKeys, written: int, fingerprint: str, claim: str = "") -> bool:
+    """Remove whatever a failed submit staged and give up its claim (a killed one's keys expire); False
+    when the campaign had been committed (then it is left as it is)."""
     # A batch whose write was cut short may have reached Redis after `written` was last counted.
     buckets = (written + BATCH) // keys.BUCKET + 1
     names = [f"{ck.rec_prefix}{b}" for b in range(buckets)] + ck.all_fixed() + ck.trace.names()
     script = redis.register_script(script_source("submit_discard"))
-    await script(keys=[keys.fingerprint(fingerprint), ck.meta, *names], args=[claim])
+    return bool(await script(keys=[keys.fingerprint(fingerprint), ck.meta, *names], args=[claim]))
 
 
 async def _existing(redis: Redis, cid: str) -> SubmitResult:

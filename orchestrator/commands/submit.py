@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 import click
 from redis.asyncio import Redis
 
-from orchestrator.cli import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, AppContext, echo_error
+from orchestrator.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, AppContext, echo_error
 from orchestrator.commands._common import CommandError, cancel_on, echo_warnings, print_json, run
 from orchestrator.core.clock import SystemClock
 from orchestrator.submit import (
     ListInUseError,
+    SubmitCommittedError,
     SubmitInProgressError,
     SubmitLostClaimError,
     SubmitResult,
@@ -103,5 +104,8 @@ def _submit_body(
             raise CommandError(str(exc), EXIT_USAGE) from None
         except (SubmitInProgressError, SubmitLostClaimError) as exc:
             raise CommandError(str(exc)) from None
+        except SubmitCommittedError as exc:
+            code = (EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) if exc.interrupted else EXIT_FAILED
+            raise CommandError(str(exc), code) from None
 
     return body

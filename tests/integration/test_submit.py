@@ -12,12 +12,13 @@ import redis as redis_sync
 from click.testing import CliRunner
 from redis.asyncio import Redis
 
+from orchestrator import submit as submit_module
 from orchestrator.cli import main
 from orchestrator.recipients import RecipientFileError
 from orchestrator.store import campaigns, keys
 from orchestrator.store.identities import IdentityConflictError
 from orchestrator.store.ledger import decode_record
-from orchestrator.submit import ListInUseError, submit
+from orchestrator.submit import ListInUseError, SubmitCommittedError, submit
 from tests.pipeline_helpers import load, write_campaign
 
 START = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
@@ -121,6 +122,29 @@ async def test_submit_counts_a_messy_spreadsheet_export_exactly(redis: Redis, tm
     rec = await campaigns.get(redis, result.campaign_id)
     assert rec is not None
     assert (rec.state.value, rec.counts["queued"], rec.submit["total"]) == ("running", 4, 12)
+
+
+async def test_an_interruption_once_the_campaign_exists_says_so(
+    redis: Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C landing after the commit went through (while its reply or the event after it was on the way):
+    the campaign is kept and running, and submit says it was created, not that nothing was."""
+    path = write_campaign(tmp_path, 30)
+    campaign, fp = load(path)
+
+    async def cut_short(*args: object) -> None:
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(submit_module, "_emit_submitted", cut_short)
+    with pytest.raises(SubmitCommittedError, match=r"was created and is running") as caught:
+        await submit(redis, campaign, fp, START, str(path))
+    assert caught.value.interrupted
+    rec = await campaigns.get(redis, caught.value.campaign_id)
+    assert rec is not None
+    assert rec.state.value == "running"
+    monkeypatch.undo()
+    again = await submit(redis, campaign, fp, START + 60, str(path))
+    assert (again.created, again.campaign_id) == (False, caught.value.campaign_id)
 
 
 async def test_resubmit_returns_the_existing_campaign_unless_forced(redis: Redis, tmp_path: Path) -> None:
