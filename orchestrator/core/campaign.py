@@ -79,7 +79,7 @@ class Pool(Strict):
     def _check_multiplier(self) -> Self:
         if self.multiplier > MAX_MULTIPLIER_WITHOUT_OVERRIDE and not self.allow_above_5x:
             msg = (
-                f"multiplier: {self.multiplier:g} is above 5 (the seed's ceiling: at most 5x the plan "
+                f"multiplier: {self.multiplier:.12g} is above 5 (the seed's ceiling: at most 5x the plan "
                 "a day); set allow_above_5x: true to override"
             )
             raise ValueError(msg)

@@ -148,7 +148,7 @@ def _step(
         elif not row["sent"]:
             reason = "nothing sent"
         else:
-            reason = f"sent {row['sent']} of its daily cap {row['day_cap']}, too few to advance"
+            reason = f"sent {row['sent']:,} of its daily cap {row['day_cap']:,}, too few to advance"
     return {"advanced": advanced, "held_reason": reason, "day_closed": following is not None or event is not None}
 
 

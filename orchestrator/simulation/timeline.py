@@ -33,7 +33,14 @@ def _held_reason(data: dict[str, str]) -> str:
     """Why a closed day did not advance: the guardrail's own reason, or too little sent."""
     if data.get("reason"):
         return data["reason"]
-    return f"sent {data.get('sent', '?')} of its daily cap {data.get('daily_cap', '?')}, too few to advance"
+    return f"sent {_count(data.get('sent'))} of its daily cap {_count(data.get('daily_cap'))}, too few to advance"
+
+
+def _count(raw: str | None) -> str:
+    """A stored count as the other reasons show one (1,500); whatever else as it is, '?' when missing."""
+    if raw is None:
+        return "?"
+    return f"{int(raw):,}" if raw.isdigit() else raw
 
 
 def _by(data: dict[str, str]) -> dict[str, str]:

@@ -177,3 +177,23 @@ def test_an_open_day_held_down_by_the_quota_is_shown_held() -> None:
     row = {"sent": 500, "daily_cap": 500, "day_cap": 1500}
     assert _open_day_status(row, ProgressRules()) == "open_held"
     assert _open_day_status({**row, "day_cap": 1000}, ProgressRules()) == "open_advance"
+
+
+def test_a_day_held_for_too_few_sends_shows_its_counts_as_the_other_reasons_do() -> None:
+    """1,500, not 1500, as the provider groups' reasons write it; a value that is not a count as it is."""
+    from orchestrator.simulation.timeline import _held_reason
+
+    assert _held_reason({"sent": "740", "daily_cap": "1500"}) == "sent 740 of its daily cap 1,500, too few to advance"
+    assert _held_reason({"sent": "12000"}) == "sent 12,000 of its daily cap ?, too few to advance"
+    assert _held_reason({"reason": "hard_bounce above the hold line"}) == "hard_bounce above the hold line"
+
+
+def test_a_multiplier_just_above_5_is_shown_as_written() -> None:
+    """5.0000001 is refused as above 5, and the message shows 5.0000001, not "5 is above 5"."""
+    import pytest
+    from pydantic import ValidationError
+
+    from orchestrator.core.campaign import Pool
+
+    with pytest.raises(ValidationError, match=r"multiplier: 5\.0000001 is above 5"):
+        Pool(multiplier=5.0000001)
