@@ -76,10 +76,16 @@ def _stalled(campaign: Campaign) -> list[str]:
     plan, hours = campaign.build_plan(), _window_hours(campaign)
     fraction = campaign.plan.advance_min_fraction
     first = min(i.warmup_day for i in campaign.identities)
-    for day in range(first, max(first, plan.table_days) + 1):
+    days = range(first, max(first, plan.table_days) + 2)
+    # Whether some later day has other caps than this one (past the table's end the last row decides).
+    changes_later, later = [False] * len(days), False
+    for i in range(len(days) - 2, -1, -1):
+        later = later or plan.caps(days[i + 1]) != plan.caps(days[i])
+        changes_later[i] = later
+    for i, day in enumerate(days[:-1]):
         caps = plan.caps(day)
         fit = min(caps.daily, int(caps.hourly * hours))
-        if plan.caps(day + 1).daily > caps.daily and fit < fraction * caps.daily:
+        if changes_later[i] and fit < fraction * caps.daily:
             where = f"the sending window {campaign.sending_window} ({hours:g} h)" if campaign.window else "24 hours"
             cure = "widen sending_window or raise" if campaign.window else "raise"
             return [

@@ -9,9 +9,9 @@ from typing import Any
 from redis.asyncio import Redis
 
 from orchestrator.core.budget import budget_now
-from orchestrator.core.campaign_state import AUTOMATIC, Transition
+from orchestrator.core.campaign_state import Transition
 from orchestrator.core.clock import Clock
-from orchestrator.guarding import judge_identities, record_ack
+from orchestrator.guarding import judge_identities
 from orchestrator.store import campaigns, events, identities
 
 #: How often a pause looks again at the sends still in flight.
@@ -95,13 +95,10 @@ async def resume_campaign(
     rec = await campaigns.get(redis, cid)
     assert rec is not None
     previous_reason = rec.reason
-    automatic = rec.state is campaigns.State.PAUSED and rec.paused_by == AUTOMATIC
-    acknowledged = bool(ack.strip())
-    if automatic and acknowledged:
-        # Before the state changes: a pacer tick in between must already judge only the sends after it.
-        await record_ack(redis, cid, clock.now())
+    # An automatic pause (made before or after `rec` was read) is lifted only with an acknowledgement,
+    # stored in the same step as the change, so no tick judges the old sample in between.
     outcome, was = await campaigns.transition(
-        redis, cid, Transition.RESUME, clock.now(), reason="", by=by, acknowledged=acknowledged
+        redis, cid, Transition.RESUME, clock.now(), reason="", by=by, acknowledged=bool(ack.strip())
     )
     if outcome == "refused":
         return Refused(cid, was)

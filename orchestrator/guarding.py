@@ -34,7 +34,8 @@ WARNED_TTL_S = 2 * 86_400
 
 
 async def record_ack(redis: Redis, cid: str, now: float) -> None:
-    """From now on the guardrails judge only sends made after the hour of this acknowledgement."""
+    """From now on the guardrails judge only sends made after the hour of this acknowledgement (a
+    `resume --ack` stores it with the state change itself, in lua/transition.lua)."""
     await redis.hset(keys.GUARD_ACK, cid, repr(now))
 
 

@@ -78,8 +78,9 @@ class Pool(Strict):
     @model_validator(mode="after")
     def _check_multiplier(self) -> Self:
         if self.multiplier > MAX_MULTIPLIER_WITHOUT_OVERRIDE and not self.allow_above_5x:
+            shown = repr(self.multiplier).removesuffix(".0")  # every digit written: 5.0000001 is not "5"
             msg = (
-                f"multiplier: {self.multiplier:.12g} is above 5 (the seed's ceiling: at most 5x the plan "
+                f"multiplier: {shown} is above 5 (the seed's ceiling: at most 5x the plan "
                 "a day); set allow_above_5x: true to override"
             )
             raise ValueError(msg)

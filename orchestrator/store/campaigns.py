@@ -238,17 +238,16 @@ async def transition(
     now: float,
     reason: str = "",
     by: str = "",
-    acknowledged: bool = True,
+    acknowledged: bool | None = None,
 ) -> tuple[Outcome, str]:
     """Apply `change` from the one transition table: (ok | same | refused | needs_ack | missing, the state
-    it was in). Not `acknowledged`: an automatic pause is left as it is (needs_ack), decided atomically."""
+    it was in). `acknowledged` (a resume): False leaves an automatic pause as it is (needs_ack); True lifts
+    it and stores the acknowledgement in the same step (the guardrails judge only the sends after it)."""
     rule = TABLE[change]
     script = redis.register_script(source("transition"))
-    blocking = "" if acknowledged else AUTOMATIC
-    reply = await script(
-        keys=[keys.campaign(cid)],
-        args=[rule.to.value, reason, rule.by or by, repr(now), blocking, *sorted(s.value for s in rule.sources)],
-    )
+    args = [rule.to.value, reason, rule.by or by, repr(now), "" if acknowledged is None else AUTOMATIC]
+    args += ["1" if acknowledged else "0", cid, *sorted(s.value for s in rule.sources)]
+    reply = await script(keys=[keys.campaign(cid), keys.GUARD_ACK], args=args)
     first, was = as_str_list(reply)
     outcome = Outcome(first)
     if outcome is Outcome.OK:

@@ -48,8 +48,14 @@ def test_a_window_too_short_for_half_the_daily_cap_is_warned(window: str, day: i
         pytest.param({}, id="around-the-clock"),
         pytest.param({"sending_window": "08:00-22:00"}, id="a-working-day"),
         pytest.param({"sending_window": "08:00-10:00", "mode": "transactional"}, id="transactional-counts-every-day"),
-        # Held at 1,000 a day from day 1 on: a day that cannot advance loses nothing.
-        pytest.param({"sending_window": "08:00-10:00", "plan": {"target_daily": 1000}}, id="at-its-target"),
+        # The same caps every day, for good: a day that cannot advance loses nothing.
+        pytest.param(
+            {
+                "sending_window": "08:00-10:00",
+                "plan": {"rows": [{"days": "1", "daily": 1000, "hourly": 200}], "after_table": "hold"},
+            },
+            id="flat-for-good",
+        ),
     ],
 )
 def test_a_window_that_fits_warns_nothing(overrides: dict[str, Any]) -> None:
@@ -78,3 +84,18 @@ def test_plan_prints_the_warnings(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "warning: warm-up day 1: at most 400 a day" in result.stderr
     assert "warning" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("rows", "day"),
+    [
+        # Day 2 raises only the hourly cap: day 1 (400 of the 500 it must send) is where the warm-up stays.
+        pytest.param([{"days": "1", "daily": 1000, "hourly": 40}, {"days": "2", "daily": 1000, "hourly": 200}], 1),
+        # Two flat days before a raise: the warm-up stays on the first of them.
+        pytest.param([{"days": "1-2", "daily": 1000, "hourly": 40}, {"days": "3", "daily": 2000, "hourly": 400}], 1),
+    ],
+)
+def test_the_day_named_is_the_one_the_warm_up_stays_on(rows: list[dict[str, Any]], day: int) -> None:
+    warnings = campaign_warnings(_campaign(sending_window="08:00-18:00", plan={"rows": rows}))
+    [warning] = [w for w in warnings if "never advance" in w]
+    assert f"warm-up day {day}:" in warning

@@ -197,3 +197,7 @@ def test_a_multiplier_just_above_5_is_shown_as_written() -> None:
 
     with pytest.raises(ValidationError, match=r"multiplier: 5\.0000001 is above 5"):
         Pool(multiplier=5.0000001)
+    with pytest.raises(ValidationError, match=r"multiplier: 5\.0000000000001 is above 5"):
+        Pool(multiplier=5.0000000000001)
+    with pytest.raises(ValidationError, match=r"multiplier: 6 is above 5"):
+        Pool(multiplier=6)

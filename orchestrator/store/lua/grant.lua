@@ -132,10 +132,12 @@ local function hold(idx, group, at, front)
   if not cur or at < tonumber(cur) then redis.call('ZADD', KEYS[4], at, group) end
 end
 
--- The share is of each identity's hour: when the first identity of the campaign (this one or
--- another, KEYS 21..20+npeers) may send `group` one more. An absent timer is free now.
-local function share_free_at(group)
-  local t = tonumber(redis.call('ZSCORE', dom_key, group) or '0')
+-- The share is of each identity's hour: the first time an identity of the campaign may take one
+-- more of `group`, given `mine`, this identity's own time: the other identities (KEYS 21..20+npeers)
+-- are known by their domain share timers (an absent timer is free now; their own caps are theirs to
+-- check when they look). With no other identity, exactly `mine`.
+local function first_free_at(group, mine)
+  local t = mine
   for i = 1, npeers do
     local p = tonumber(redis.call('ZSCORE', KEYS[20 + i], group) or '0')
     if p < t then t = p end
@@ -168,14 +170,14 @@ local function admit(idx, group, from_held)
   -- A group over its own caps, or backing off after a block, waits whether or not others do.
   local own_wait, own_tat = own_cap_wait(group)
   if own_wait then
-    hold(idx, group, own_wait, from_held)
+    hold(idx, group, first_free_at(group, own_wait), from_held)
     return false
   end
   if share > 0 then
     local dint = 3600.0 / math.max(share * id_hourly, 1e-9)
     local dtat = tonumber(redis.call('ZSCORE', dom_key, group) or '0')
     if dtat > now and redis.call('LLEN', KEYS[2]) > 0 then
-      hold(idx, group, share_free_at(group), from_held)
+      hold(idx, group, first_free_at(group, dtat), from_held)
       return false
     end
     dtat = math.max(dtat, now - catchup) + dint
@@ -183,7 +185,7 @@ local function admit(idx, group, from_held)
     redis.call('EXPIRE', dom_key, 7200)
     if from_held and redis.call('LLEN', held_key(group)) > 0 then
       -- The rest of the group waits for the next turn of this identity or another.
-      redis.call('ZADD', KEYS[4], share_free_at(group), group)
+      redis.call('ZADD', KEYS[4], first_free_at(group, dtat), group)
     end
   end
   if own_tat then
@@ -218,7 +220,8 @@ end
 -- An entry whose recipient is no longer queued is a copy (a retried write of the queue whose first
 -- reply was lost; a retry's entry met after another copy sent it): it is dropped, never granted.
 local function still_queued(idx)
-  return ledger_parse(redis.call('HGET', KEYS[cands[idx][1]], idx)).state == 'queued'
+  local e = ledger_parse(redis.call('HGET', KEYS[cands[idx][1]], idx))
+  return e == nil or e.state == 'queued'  -- an unreadable row is granted and rewritten, as before
 end
 
 local cannot = {}  -- due held groups this identity may not take from now (for the rest of the call)
@@ -234,17 +237,25 @@ end
 
 -- The first due held group this identity may take from now (nil: none; nil, true: undeclared).
 local function due_group()
-  local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, HELD_SCAN)
-  for _, g in ipairs(due) do
-    if not cannot[g] then
-      if not held_key(g) then missing = g; return nil, true end
-      local at = can_take_at(g)
-      if at <= now then return g, false end
-      cannot[g] = true
-      if not skip_wait or at < skip_wait then skip_wait = at end
+  -- A full look whose groups were all scored later is looked at again: the next ones may go.
+  for _ = 1, 4 do
+    local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, HELD_SCAN)
+    local fresh = false
+    for _, g in ipairs(due) do
+      if not cannot[g] then
+        if not held_key(g) then missing = g; return nil, true end
+        local at = can_take_at(g)
+        if at <= now then return g, false end
+        cannot[g], fresh = true, true
+        if not skip_wait or at < skip_wait then skip_wait = at end
+        -- Scored again with what is known now (with no other identity: exactly when this one may),
+        -- so groups no identity may take yet do not stay due and crowd out the ones that may go.
+        redis.call('ZADD', KEYS[4], first_free_at(g, at), g)
+      end
     end
+    scan_full = #due >= HELD_SCAN
+    if not scan_full or not fresh then break end
   end
-  scan_full = #due >= HELD_SCAN
   return nil, false
 end
 
@@ -282,11 +293,16 @@ local function next_recipient()
   -- Only one held group is left: no other domain waits, so the share holds nothing back. While
   -- two or more wait, each keeps to its share (no domain takes the hour while others wait).
   if redis.call('LLEN', KEYS[2]) == 0 and redis.call('ZCARD', KEYS[4]) == 1 then
-    local g = redis.call('ZRANGE', KEYS[4], 0, 0)
-    if g[1] then
-      local idx, more = unhold(g[1])
+    local g = redis.call('ZRANGE', KEYS[4], 0, 0)[1]
+    for _ = 1, 256 do
+      if not g then break end
+      local idx, more = unhold(g)
       if more then return nil, true end
-      if idx and still_queued(idx) and admit(idx, g[1], true) then return idx, false end  -- held again: at the front
+      if not idx then break end
+      if still_queued(idx) then  -- a copy is dropped and the next one looked at
+        if admit(idx, g, true) then return idx, false end
+        break  -- held again: at the front
+      end
     end
   end
   return nil, false

@@ -1,20 +1,24 @@
 -- transition.lua: move a campaign to `to` if its current state is one of the allowed sources.
 -- The caller takes `to` and the sources from the one transition table
 -- (orchestrator/core/campaign_state.py); the fields written are those every state change writes.
--- KEYS: 1 campaign meta
--- ARGV: 1 to, 2 reason, 3 by, 4 now, 5 a `paused_by` that refuses the change ('' for none: a resume
---       without an acknowledgement passes 'automatic', read here in the same step as the state, so an
---       automatic pause made after the caller looked is not lifted unacknowledged), 6.. allowed sources
+-- KEYS: 1 campaign meta, 2 the acknowledged automatic pauses (hash: campaign -> when)
+-- ARGV: 1 to, 2 reason, 3 by, 4 now, 5 the automatic pauser's name ('' when the change is not a resume),
+--       6 '1' when the caller acknowledges an automatic pause, 7 campaign id, 8.. allowed sources.
+--       Who paused is read here in the same step as the state: a resume without an acknowledgement
+--       never lifts an automatic pause, even one made after the caller looked; one with it stores the
+--       acknowledgement with the change (the guardrails judge only later sends).
 -- Returns: {'ok', was} | {'same', was} | {'refused', was} | {'needs_ack', was} | {'missing', ''}
-local meta = KEYS[1]
+local meta, acks = KEYS[1], KEYS[2]
 local to, reason, by, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 
 local cur = redis.call('HGET', meta, 'state')
 if not cur then return {'missing', ''} end
 if cur == to then return {'same', cur} end
 local allowed = false
-for i = 6, #ARGV do if ARGV[i] == cur then allowed = true end end
+for i = 8, #ARGV do if ARGV[i] == cur then allowed = true end end
 if not allowed then return {'refused', cur} end
-if ARGV[5] ~= '' and redis.call('HGET', meta, 'paused_by') == ARGV[5] then return {'needs_ack', cur} end
+local automatic = ARGV[5] ~= '' and redis.call('HGET', meta, 'paused_by') == ARGV[5]
+if automatic and ARGV[6] ~= '1' then return {'needs_ack', cur} end
 redis.call('HSET', meta, 'state', to, 'reason', reason, 'paused_by', by, 'changed_at', now)
+if automatic then redis.call('HSET', acks, ARGV[7], now) end
 return {'ok', cur}
