@@ -294,7 +294,7 @@ async def _commit(
     """Make the staged campaign visible in one atomic step, if this submit still owns its claim.
     `fingerprint`: of both files; `listed`: the recipient list's own digest."""
     await identities.check_campaign(redis, campaign)  # again: another submit may have registered meanwhile
-    await identities.register(redis, campaign)
+    id_keys, id_args = identities.registration(campaign)
     meta = {
         "name": campaign.name,
         "state": INITIAL.value,
@@ -309,12 +309,10 @@ async def _commit(
     }
     buckets = ck.staged(stats.valid)[:-1]
     commit = redis.register_script(script_source("submit_commit"))
-    reply = as_str_list(
-        await commit(
-            keys=[keys.fingerprint(fingerprint), ck.meta, ck.counts, keys.CAMPAIGNS, ck.queue, *buckets],
-            args=[claim, CLAIM_PREFIX, ck.cid, repr(now), stats.valid, *(x for kv in meta.items() for x in kv)],
-        )
-    )
+    fixed = [keys.fingerprint(fingerprint), ck.meta, ck.counts, keys.CAMPAIGNS, ck.queue, keys.IDENTITIES]
+    head: list[str | int] = [claim, CLAIM_PREFIX, ck.cid, repr(now), stats.valid, len(id_keys)]
+    pairs = [x for kv in meta.items() for x in kv]
+    reply = as_str_list(await commit(keys=[*fixed, *id_keys, *buckets], args=[*head, *id_args, *pairs]))
     if reply[0] != "ok":
         msg = (
             f"submit stalled for longer than {ck.ttl_ms / 1000:g} s (SUBMIT_HEARTBEAT_TTL_S) and its staged data "

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from orchestrator.core.campaign import Campaign
+from orchestrator.core.campaign import Campaign, Identity
 from orchestrator.core.progress import MAX_WARMUP_DAY, IdentityProgress
 from orchestrator.store import keys
 from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, iso_date, moment, refused, whole
@@ -178,22 +178,41 @@ async def check_campaign(redis: Redis, campaign: Campaign) -> None:
             check_compatible(state, campaign, ident.id)
 
 
-async def register(redis: Redis, campaign: Campaign) -> None:
-    """Create the warm-up state of new identities; refresh address, account and quota of known ones.
+def _fields(ident: Identity, campaign: Campaign) -> dict[str, str]:
+    """What a campaign file says of one of its identities: refreshed at every committed submit."""
+    return {
+        "from": ident.from_,
+        "domain": ident.domain,
+        "account": ident.account,
+        "timezone": campaign.timezone,
+        "daily_quota": str(ident.daily_quota or ""),
+    }
 
-    The warm-up day of a known identity is never reset by a campaign file: it belongs to the identity.
+
+def registration(campaign: Campaign) -> tuple[list[str], list[str]]:
+    """What registering the campaign's identities writes, for submit's commit script (lua/submit_commit.lua),
+    which writes it in the same step as the campaign (a submit that never commits registers nothing):
+    its KEYS (each identity's hash) and ARGV (per identity: id, warm-up day, the number of fields, then
+    field, value pairs).
+
+    A new identity gets its warm-up state; a known one has its address, account, time zone and quota
+    refreshed. The warm-up day of a known identity is never reset by a campaign file: it belongs to it.
     """
+    names: list[str] = []
+    args: list[str] = []
     for ident in campaign.identities:
-        ik = keys.IdentityKeys(ident.id)
-        fields = {
-            "from": ident.from_,
-            "domain": ident.domain,
-            "account": ident.account,
-            "timezone": campaign.timezone,
-            "daily_quota": str(ident.daily_quota or ""),
-        }
-        await redis.hsetnx(ik.meta, "warmup_day", str(ident.warmup_day))
-        await redis.hset(ik.meta, mapping=fields)
+        fields = _fields(ident, campaign)
+        names.append(keys.IdentityKeys(ident.id).meta)
+        args += [ident.id, str(ident.warmup_day), str(len(fields)), *(x for kv in fields.items() for x in kv)]
+    return names, args
+
+
+async def register(redis: Redis, campaign: Campaign) -> None:
+    """Register the campaign's identities on their own, as a committed submit does (`registration`)."""
+    for ident in campaign.identities:
+        meta = keys.IdentityKeys(ident.id).meta
+        await redis.hsetnx(meta, "warmup_day", str(ident.warmup_day))
+        await redis.hset(meta, mapping=_fields(ident, campaign))
         await redis.sadd(keys.IDENTITIES, ident.id)
 
 

@@ -18,7 +18,7 @@ from orchestrator.recipients import RecipientFileError
 from orchestrator.store import campaigns, keys
 from orchestrator.store.identities import IdentityConflictError
 from orchestrator.store.ledger import decode_record
-from orchestrator.submit import ListInUseError, SubmitCommittedError, submit
+from orchestrator.submit import ListInUseError, SubmitCommittedError, SubmitLostClaimError, submit
 from tests.pipeline_helpers import load, write_campaign
 
 START = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
@@ -145,6 +145,40 @@ async def test_an_interruption_once_the_campaign_exists_says_so(
     monkeypatch.undo()
     again = await submit(redis, campaign, fp, START + 60, str(path))
     assert (again.created, again.campaign_id) == (False, caught.value.campaign_id)
+
+
+async def test_a_submit_that_never_commits_registers_no_identity(
+    redis: Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim is lost just before the commit (the submit stalled past its TTL and another took the
+    files): nothing is created, and the file's identities are neither registered nor, for a known one,
+    rewritten (its address, account, time zone and quota are written with the campaign, in one step)."""
+    path = write_campaign(tmp_path, 30)
+    campaign, fp = load(path)
+    known, new = campaign.identities
+    before = {"from": "Old <news@d0.example.com>", "domain": "d0.example.com", "timezone": "UTC", "warmup_day": "4"}
+    await redis.hset(keys.IdentityKeys(known.id).meta, mapping=before)
+    await redis.sadd(keys.IDENTITIES, known.id)
+    write_queue = submit_module._write_queue
+
+    async def then_lose_the_claim(redis_: Redis, *args: object) -> None:
+        await write_queue(redis_, *args)  # type: ignore[arg-type]
+        await redis_.set(keys.fingerprint(fp), submit_module.CLAIM_PREFIX + "another")
+
+    monkeypatch.setattr(submit_module, "_write_queue", then_lose_the_claim)
+    with pytest.raises(SubmitLostClaimError):
+        await submit(redis, campaign, fp, START, str(path))
+    assert await campaigns.all_ids(redis) == []
+    assert await redis.exists(keys.IdentityKeys(new.id).meta) == 0
+    assert await redis.smembers(keys.IDENTITIES) == {known.id}
+    assert await redis.hgetall(keys.IdentityKeys(known.id).meta) == before
+    monkeypatch.undo()
+    await redis.delete(keys.fingerprint(fp))
+    done = await submit(redis, campaign, fp, START, str(path))
+    assert done.created
+    assert (await redis.hgetall(keys.IdentityKeys(known.id).meta))["from"] == known.from_
+    assert (await redis.hgetall(keys.IdentityKeys(new.id).meta))["warmup_day"] == str(new.warmup_day)
+    assert (await redis.hgetall(keys.IdentityKeys(known.id).meta))["warmup_day"] == "4"  # the identity's own
 
 
 async def test_resubmit_returns_the_existing_campaign_unless_forced(redis: Redis, tmp_path: Path) -> None:
