@@ -207,15 +207,6 @@ def registration(campaign: Campaign) -> tuple[list[str], list[str]]:
     return names, args
 
 
-async def register(redis: Redis, campaign: Campaign) -> None:
-    """Register the campaign's identities on their own, as a committed submit does (`registration`)."""
-    for ident in campaign.identities:
-        meta = keys.IdentityKeys(ident.id).meta
-        await redis.hsetnx(meta, "warmup_day", str(ident.warmup_day))
-        await redis.hset(meta, mapping=_fields(ident, campaign))
-        await redis.sadd(keys.IDENTITIES, ident.id)
-
-
 async def save_progress(redis: Redis, identity: str, progress: IdentityProgress, open_date: str, open_cap: int) -> None:
     await redis.hset(
         keys.IdentityKeys(identity).meta,

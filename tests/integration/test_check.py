@@ -22,7 +22,7 @@ from orchestrator.ses.emulator import (
     World,
     run_emulator,
 )
-from orchestrator.store import identities
+from orchestrator.store import keys
 from tests.pipeline_helpers import max_in_rolling_window
 
 SECRET_ID, SECRET_KEY = "AKIDchecktest", "check-test-secret-key"
@@ -206,7 +206,9 @@ async def test_check_says_what_submit_will_refuse_of_a_stored_identity(
     assert (code, json.loads(out)["ok"]) == (0, True)
     [item] = [i for i in json.loads(out)["items"] if i["group"] == "orchestrator"]
     assert (item["name"], item["status"]) == ("identities", "ok")
-    await identities.register(redis, load_campaign(path).model_copy(update={"timezone": "UTC"}))
+    for ident in load_campaign(path).identities:  # registered by an earlier campaign in UTC
+        await redis.hset(keys.IdentityKeys(ident.id).meta, mapping={"domain": ident.domain, "timezone": "UTC"})
+        await redis.sadd(keys.IDENTITIES, ident.id)
     code, out = await run_check(good, tmp_path, str(path), "--json", redis_url=redis_url)
     assert code == 1
     assert failing(json.loads(out)["items"]) == {("orchestrator", "identities")}

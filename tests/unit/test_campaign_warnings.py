@@ -10,19 +10,8 @@ from click.testing import CliRunner
 
 from orchestrator.campaign_summary import campaign_warnings
 from orchestrator.cli import main
-from orchestrator.core.campaign import Campaign
 from tests.pipeline_helpers import write_campaign
-
-
-def _campaign(**overrides: Any) -> Campaign:
-    data: dict[str, Any] = {
-        "name": "t",
-        "identities": [{"id": "a", "from": "a@a.example.com"}],
-        "template": {"id": 1, "subject": "Hello"},
-        "recipients": {"file": "r.csv"},
-    }
-    data.update(overrides)
-    return Campaign.model_validate(data)
+from tests.unit.test_plan import _campaign
 
 
 @pytest.mark.parametrize(
