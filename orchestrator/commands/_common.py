@@ -22,6 +22,7 @@ from orchestrator.store.connection import describe_failure, nothing_listens, pro
 
 if TYPE_CHECKING:
     from orchestrator.core.campaign import Campaign
+    from orchestrator.settings import Settings
 
 T = TypeVar("T")
 
@@ -148,3 +149,25 @@ def echo_warnings(campaign: Campaign) -> None:
 
     for warning in campaign_warnings(campaign):
         click.secho(printable(f"warning: {warning}"), fg="yellow", bold=True, err=True)
+
+
+def echo_missing_credentials(campaign: Campaign, settings: Settings) -> None:
+    """On stderr, each account of `campaign` with no key pair in this environment: submit still creates the
+    campaign (the workers may run with credentials of their own), but a worker without them pauses it at
+    its first send (`Orchestrator.NoCredentials`)."""
+    from orchestrator.core.text import printable
+    from orchestrator.settings import DEFAULT_ACCOUNT
+
+    for account in sorted({i.account for i in campaign.identities}):
+        if settings.credentials(account) is None:
+            how = (
+                "TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY are not both set"
+                if account == DEFAULT_ACCOUNT
+                else "ORCHESTRATE_ACCOUNTS has no such name"
+            )
+            warning = (
+                f"warning: account {account!r} has no credentials here ({how}): a worker without "
+                "them pauses the campaign at its first send (Orchestrator.NoCredentials); "
+                "`orchestrate check` tests them against Tencent"
+            )
+            click.secho(printable(warning), fg="yellow", bold=True, err=True)

@@ -12,7 +12,14 @@ import click
 from redis.asyncio import Redis
 
 from orchestrator.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, AppContext, echo_error
-from orchestrator.commands._common import CommandError, cancel_on, echo_warnings, print_json, run
+from orchestrator.commands._common import (
+    CommandError,
+    cancel_on,
+    echo_missing_credentials,
+    echo_warnings,
+    print_json,
+    run,
+)
 from orchestrator.core.clock import SystemClock
 from orchestrator.submit import (
     ListInUseError,
@@ -56,6 +63,7 @@ def command(ctx: click.Context, file: Path, force_new: bool, as_json: bool) -> N
         ctx.exit(EXIT_INTERRUPTED)
     echo_warnings(campaign)
     app: AppContext = ctx.obj
+    echo_missing_credentials(campaign, app.settings)
     terminated: list[bool] = []
     body = _submit_body(file, campaign, force_new, app.settings, terminated)
     try:

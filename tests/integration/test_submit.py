@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import redis as redis_sync
+import yaml
 from click.testing import CliRunner
 from redis.asyncio import Redis
 
@@ -279,6 +280,39 @@ def test_cli_submit_warns_as_validate_does_and_keeps_json_clean(redis_url: str, 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["valid"] == 4
     assert "warning: warm-up day 1: at most 400 a day fit in the sending window 08:00-10:00" in result.stderr
+
+
+def test_cli_submit_warns_of_an_account_without_credentials(redis_url: str, tmp_path: Path) -> None:
+    """An identity's account with no key pair here: submit still creates the campaign (the workers may have
+    one) and says on stderr which account a worker would pause on; none configured is never silent, one
+    configured is no warning, and the key itself is never printed."""
+    with redis_sync.Redis.from_url(redis_url) as r:
+        r.flushdb()
+    path = write_campaign(tmp_path, 3, identities=1)
+    doc = yaml.safe_load(path.read_text())
+    doc["identities"].append({"id": "t-id9", "from": "News <news@d9.example.com>", "account": "marketing"})
+    path.write_text(yaml.safe_dump(doc))
+    bare = {"REDIS_URL": redis_url, "TENCENTCLOUD_SECRET_ID": None, "TENCENTCLOUD_SECRET_KEY": None}
+    (tmp_path / "empty.env").write_text("")  # no credentials file of this machine's either
+    bare |= {"ORCHESTRATE_ACCOUNTS": None, "ORCHESTRATE_ENV_FILE": str(tmp_path / "empty.env")}
+    result = CliRunner().invoke(main, ["submit", str(path), "--json"], env=bare)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["valid"] == 3
+    warned = [line for line in result.stderr.splitlines() if "has no credentials here" in line]
+    assert warned == [
+        "warning: account 'default' has no credentials here (TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY "
+        "are not both set): a worker without them pauses the campaign at its first send "
+        "(Orchestrator.NoCredentials); `orchestrate check` tests them against Tencent",
+        "warning: account 'marketing' has no credentials here (ORCHESTRATE_ACCOUNTS has no such name): a worker "
+        "without them pauses the campaign at its first send (Orchestrator.NoCredentials); `orchestrate check` "
+        "tests them against Tencent",
+    ]
+    keyed = bare | {"TENCENTCLOUD_SECRET_ID": "AKIDsecretid0001", "TENCENTCLOUD_SECRET_KEY": "secretkey-0001-xyz"}
+    keyed["ORCHESTRATE_ACCOUNTS"] = '{"marketing": {"secret_id": "AKIDmkt0001", "secret_key": "mktkey-0001-xyz"}}'
+    again = CliRunner().invoke(main, ["submit", str(path), "--new", "--json"], env=keyed)
+    assert again.exit_code == 0, again.output
+    assert "credentials" not in again.stderr
+    assert not any(s in again.output for s in ("secretkey-0001-xyz", "mktkey-0001-xyz", "AKIDsecretid0001"))
 
 
 @pytest.mark.parametrize(
