@@ -8,9 +8,14 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from orchestrator.core.campaign import Campaign, Identity
+from orchestrator.core.campaign_state import CampaignState
+from orchestrator.core.identity_sharing import PACING_KEYS, pacing_differences
 from orchestrator.core.progress import MAX_WARMUP_DAY, IdentityProgress
-from orchestrator.store import keys
+from orchestrator.store import campaigns, keys
 from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, iso_date, moment, refused, whole
+
+#: The campaigns that still pace their identities (a completed or cancelled one never sends again).
+UNFINISHED = frozenset({CampaignState.RUNNING, CampaignState.PAUSED})
 
 
 class IdentityConflictError(Exception):
@@ -170,12 +175,36 @@ async def check_domains(redis: Redis, campaign: Campaign) -> None:
 
 async def check_campaign(redis: Redis, campaign: Campaign) -> None:
     """Raise when an identity already known in Redis cannot take this campaign (submit refuses it; check
-    says so beforehand): another id warms up its domain, or its stored state names another time zone."""
+    says so beforehand): another id warms up its domain, its stored state names another time zone, or an
+    unfinished campaign paces it differently (core/identity_sharing.py)."""
     await check_domains(redis, campaign)
     for ident in campaign.identities:
         state = await load(redis, ident.id)
         if state is not None:
             check_compatible(state, campaign, ident.id)
+    await check_sharing(redis, campaign)
+
+
+async def check_sharing(redis: Redis, campaign: Campaign) -> None:
+    """Raise when a running or paused campaign shares an identity with `campaign` but paces it differently.
+
+    A campaign that cannot be read is not compared (status lists it; the pacer skips it)."""
+    mine = {i.id for i in campaign.identities}
+    for cid in await campaigns.all_ids(redis):
+        rec = await campaigns.load(redis, cid)
+        if not isinstance(rec, campaigns.CampaignRecord) or rec.state not in UNFINISHED:
+            continue
+        shared = sorted(mine.intersection(rec.identities))
+        differences = pacing_differences(campaign, rec.spec) if shared else []
+        if differences:
+            msg = (
+                f"identity {shared[0]!r} is paced by campaign {cid} ({rec.state.value}), and this campaign "
+                f"differs from it in {', '.join(differences)}: campaigns that share an identity while they "
+                "send share its counters, warm-up day and day roll, so they need the same identities, "
+                f"{', '.join(PACING_KEYS)}; make those keys the same, or wait for {cid} to finish "
+                "(or cancel it)"
+            )
+            raise IdentityConflictError(msg)
 
 
 def _fields(ident: Identity, campaign: Campaign) -> dict[str, str]:
