@@ -193,7 +193,8 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
         st = states.get(ident.id)
         next_slot = None
         if rec.state.value == "running" and progress["pending"]:
-            next_slot = _next_slot(spec, lt, tat, now, not_started)
+            day_full = sent_today >= alloc.identities[n].daily or pool_sent >= alloc.pool.daily
+            next_slot = _next_slot(spec, lt, tat, now, not_started, day_full)
         status.identities.append(
             IdentityStatus(
                 id=ident.id,
@@ -279,16 +280,23 @@ def _progress(rec: campaigns.CampaignRecord) -> dict[str, int]:
     }
 
 
-def _next_slot(spec: Campaign, lt: LocalTime, tat: float, now: float, not_started: bool) -> str:
-    """When a running identity may send next: its pacing slot, moved to the window's or the start's opening."""
+def _next_slot(spec: Campaign, lt: LocalTime, tat: float, now: float, not_started: bool, day_full: bool) -> str:
+    """When a running identity may send next: its pacing slot, moved to the window's or the start's opening;
+    with its day's cap (or the pool's) used up (`day_full`), the window's opening tomorrow."""
     slot = max(tat, now)
     if not lt.window_open:
         slot = now + lt.window_change_s
+    if day_full:
+        slot = _opening_from(spec, now + lt.to_midnight_s)
     if not_started and spec.start is not None:
-        slot = start_of(spec.start, spec.zone)
-        opening = local_time(slot, spec.zone, spec.window)
-        slot += 0.0 if opening.window_open else opening.window_change_s
+        slot = _opening_from(spec, start_of(spec.start, spec.zone))
     return _iso(slot, spec)
+
+
+def _opening_from(spec: Campaign, at: float) -> float:
+    """`at`, or the sending window's next opening when it is closed then."""
+    opening = local_time(at, spec.zone, spec.window)
+    return at + (0.0 if opening.window_open else opening.window_change_s)
 
 
 async def all_status(redis: Redis, now: float, stale_after_s: float = PACER_STALE_S) -> list[CampaignStatus]:

@@ -68,3 +68,21 @@ async def test_the_eta_counts_the_hourly_cap_and_ends_with_the_campaign(pipe: Pi
     st = await campaign_status(pipe.redis, pipe.cid, now)
     assert st is not None
     assert st.estimated_completion is None
+
+
+async def test_next_send_is_tomorrows_window_once_the_day_cap_is_used(pipe: Pipeline) -> None:
+    """An identity whose day's cap is sent says its next send is tomorrow's window opening, not "now" (the
+    cap of the day, not its pacing slot, is what holds it back)."""
+    from datetime import datetime
+
+    window = {"sending_window": "09:00-18:00", "plan": {"rows": [{"days": "1-2", "daily": 5, "hourly": 5}]}}
+    await pipe.submit("email,first_name\n" + "".join(f"u{n}@d0.example.com,U{n}\n" for n in range(9)), extra=window)
+    now = pipe.clock.now() + 12 * 3600  # 2026-12-01 12:00 UTC, inside the window
+    ident = "t-id0"  # write_campaign's first identity
+    st = await campaign_status(pipe.redis, pipe.cid, now)
+    assert st is not None
+    assert datetime.fromisoformat(st.identities[0].next_slot or "").timestamp() == now
+    await pipe.redis.set(keys.IdentityKeys(ident).day("2026-12-01"), 5)
+    st = await campaign_status(pipe.redis, pipe.cid, now)
+    assert st is not None
+    assert st.identities[0].next_slot == "2026-12-02T09:00:00+00:00"
