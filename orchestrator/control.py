@@ -111,8 +111,9 @@ async def resume_campaign(
         await events.emit(
             redis, clock.now(), "pause_acknowledged", cid, reason=previous_reason, note=ack or None, by=by
         )
-    states = await identities.load_many(redis, rec.identities)
-    lt, days, alloc = budget_now(rec.spec, states, clock.now())
+    now = clock.now()
+    states = await identities.load_rolled(redis, rec.spec, now)
+    lt, days, alloc = budget_now(rec.spec, states, now)
     return {
         "campaign_id": cid,
         "changed": outcome == "ok",

@@ -166,7 +166,7 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
     """The status of a campaign whose record was read; raises when one of its identities cannot be."""
     cid, spec = rec.cid, rec.spec
     ids = rec.identities
-    states = await identities.load_many(redis, ids)
+    states = await identities.load_rolled(redis, spec, now)
     lt, days, alloc = budget_now(spec, states, now)
     today = lt.date.isoformat()
     progress = _progress(rec)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -10,7 +11,7 @@ from redis.exceptions import ResponseError
 from orchestrator.core.campaign import Campaign, Identity
 from orchestrator.core.campaign_state import CampaignState
 from orchestrator.core.identity_sharing import PACING_KEYS, pacing_differences
-from orchestrator.core.progress import MAX_WARMUP_DAY, IdentityProgress
+from orchestrator.core.progress import MAX_WARMUP_DAY, IdentityProgress, close_day
 from orchestrator.store import campaigns, keys
 from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, iso_date, moment, refused, whole
 
@@ -269,3 +270,19 @@ async def sent_on(redis: Redis, identity: str, local_date: str) -> int:
         raise UnreadableIdentityError(identity, refused(exc) or "Redis refused a command") from None
     except BadStoredValueError as exc:
         raise UnreadableIdentityError(identity, str(exc)) from None
+
+
+async def load_rolled(redis: Redis, spec: Campaign, now: float) -> dict[str, IdentityState]:
+    """The states of `spec`'s identities as the pacer's next tick finds them once it has closed each open
+    day of a date now past (core/progress.close_day; a guardrail's hold aside, which `status` shows
+    beside it): the warm-up day `status` and `resume` show. A campaign paused over midnight, or days,
+    has its last day closed only when it runs again; its stored day is the one before that close."""
+    states = await load_many(redis, [i.id for i in spec.identities])
+    today = datetime.fromtimestamp(now, tz=spec.zone).date().isoformat()
+    rules = spec.plan.progress_rules(spec.mode)
+    for ident, st in states.items():
+        if st.open_date and st.open_date < today:
+            sent = await sent_on(redis, ident, st.open_date)
+            closed = close_day(st.progress, date.fromisoformat(st.open_date), sent, st.open_cap, rules)
+            states[ident] = replace(st, progress=closed)
+    return states

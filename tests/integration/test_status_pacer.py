@@ -86,3 +86,36 @@ async def test_next_send_is_tomorrows_window_once_the_day_cap_is_used(pipe: Pipe
     st = await campaign_status(pipe.redis, pipe.cid, now)
     assert st is not None
     assert st.identities[0].next_slot == "2026-12-02T09:00:00+00:00"
+
+
+async def test_status_and_resume_show_the_day_the_next_tick_paces_after_closing_the_open_one(pipe: Pipeline) -> None:
+    """An identity's day of 2026-12-01 (day 10, its whole cap sent) is still open on the 2nd at 03:00, the
+    window not yet open: status shows day 11, what the pacer's roll will make it. Paused until the 8th,
+    resume shows day 8 (day 11 less the idle days past the grace), and the pacer then sends at day 8."""
+    from orchestrator.control import pause_campaign, resume_campaign
+    from orchestrator.core.budget import budget_now
+    from orchestrator.store import identities
+
+    await pipe.submit("email,first_name\n" + "".join(f"u{n}@d0.example.com,U{n}\n" for n in range(9)),
+                      extra={"sending_window": "09:00-18:00"})  # fmt: skip
+    ident, start = "t-id0", pipe.clock.now()  # 2026-12-01 00:00 UTC
+    cap = 8000  # the default plan's day 10
+    await pipe.redis.hset(
+        keys.IdentityKeys(ident).meta,
+        mapping={"warmup_day": 10, "last_sending_date": "2026-11-30", "open_date": "2026-12-01", "open_cap": cap},
+    )
+    await pipe.redis.set(keys.IdentityKeys(ident).day("2026-12-01"), cap)
+    st = await campaign_status(pipe.redis, pipe.cid, start + 27 * 3600)
+    assert st is not None
+    assert st.identities[0].warmup_day == 11
+    await pause_campaign(pipe.redis, pipe.cid, pipe.clock, "test", "operator", wait_s=0)
+    pipe.clock.set(start + 7 * 86400 + 9 * 3600)  # 2026-12-08 09:00, the window open
+    resumed = await resume_campaign(pipe.redis, pipe.cid, pipe.clock, "", "operator")
+    assert isinstance(resumed, dict)
+    assert resumed["identities"][0]["warmup_day"] == 8
+    await pipe.run(60)
+    state = await identities.load(pipe.redis, ident)
+    assert state is not None
+    assert (state.progress.warmup_day, state.progress.last_sending_date.isoformat()) == (11, "2026-12-01")
+    _, days, _ = budget_now((await pipe.record()).spec, {ident: state}, pipe.clock.now())
+    assert days == [8]
