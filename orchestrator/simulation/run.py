@@ -13,7 +13,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +65,11 @@ class SimulationResult:
     redis_url: str = ""
 
 
-def _start_time(spec: Campaign, today: date) -> float:
+def _period(spec: Campaign, today: date, days: int) -> tuple[float, float]:
+    """The run's first and last instants: local midnight of its first day and of the day after its last
+    (a day of a daylight-saving change is 23 or 25 hours long: N days are not N x 86,400 s)."""
     first = spec.simulation.start or spec.start or today
-    return start_of(first, spec.zone)
+    return start_of(first, spec.zone), start_of(first + timedelta(days=days), spec.zone)
 
 
 async def run_simulation(
@@ -91,7 +93,7 @@ async def run_simulation(
     if sample is not None and sample < 1:
         spec = sample_campaign(spec, sample, out)
         note = sample_note(sample)
-    start = _start_time(spec, today or date.today())  # noqa: DTZ011 - a default for the report's calendar only
+    start, end = _period(spec, today or date.today(), days)  # noqa: DTZ011 - a default for the report's calendar only
     clock = VirtualClock(start)
     wall0 = time.perf_counter()
     with EmbeddedRedis() as redis_server:
@@ -109,7 +111,7 @@ async def run_simulation(
                     await redis.set(keys.VIRTUAL_NOW, repr(start))
                 if on_start is not None:
                     on_start(redis_server.url, cid)
-                recorder, end, hooks = DayRecorder(spec), start + days * 86400, hooks or SimHooks()
+                recorder, hooks = DayRecorder(spec), hooks or SimHooks()
                 vr = VirtualRun(
                     redis_server.url, clock, sender, hooks.config, workers, job_timeout_s=settings.job_timeout_s
                 )
