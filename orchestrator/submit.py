@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import random
 import secrets
@@ -16,7 +15,6 @@ from redis.asyncio import Redis
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.campaign_state import INITIAL, CampaignState
 from orchestrator.core.recipient_trace import Dropped
-from orchestrator.input_files import describe_os_error, open_regular
 from orchestrator.recipients import LoadStats, RecipientFileError, Row, iter_rows
 from orchestrator.store import events, identities, keys, suppression
 from orchestrator.store.ledger import encode_record
@@ -143,7 +141,6 @@ async def submit(
     heartbeat = Heartbeat(redis, fingerprint, claim, ck, lambda: valid)
     try:
         await identities.check_campaign(redis, campaign)
-        listed = await _list_of(redis, campaign, force_new)
         heartbeat.start()
         batch: list[Row | Dropped] = []
         for row in iter_rows(campaign, stats):
@@ -157,6 +154,7 @@ async def submit(
         _refuse_empty(campaign, stats)
         await _write_queue(redis, ck, valid, seed)
         await heartbeat.stop()
+        listed = await _list_of(redis, campaign, ck, force_new)
         honour_cancellation()
         await _commit(redis, campaign, ck, fingerprint, listed, claim, seed, stats, now, source)
         await _emit_submitted(redis, now, cid, stats, seed, source)
@@ -175,24 +173,13 @@ def _seed(campaign: Campaign, rng: random.Random | None) -> int:
     return seed if seed is not None else (rng or random.SystemRandom()).randrange(2**31)
 
 
-async def _list_of(redis: Redis, campaign: Campaign, force_new: bool) -> str:
-    """The recipient list's digest; raises ListInUseError when a campaign still sends it (not `force_new`)."""
-    listed = _list_digest(campaign)
+async def _list_of(redis: Redis, campaign: Campaign, ck: StagingKeys, force_new: bool) -> str:
+    """The loaded list's digest (submit_claim.ListDigest); raises ListInUseError when a campaign that has
+    not finished sends the same addresses (not `force_new`)."""
+    listed = ck.listed.hexdigest()
     if not force_new:
         await _refuse_a_list_in_use(redis, campaign, listed)
     return listed
-
-
-def _list_digest(campaign: Campaign) -> str:
-    """sha256 of the recipient file's bytes: the same list, whatever campaign file names it."""
-    digest = hashlib.sha256()
-    try:
-        with open_regular(campaign.recipients.file) as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-    except OSError as exc:
-        raise RecipientFileError(campaign.recipients.file, None, describe_os_error(exc)) from None
-    return digest.hexdigest()
 
 
 async def _refuse_a_list_in_use(redis: Redis, campaign: Campaign, listed: str) -> None:
@@ -205,9 +192,9 @@ async def _refuse_a_list_in_use(redis: Redis, campaign: Campaign, listed: str) -
     for cid, reply in zip(cids, found, strict=True):
         if isinstance(reply, list) and reply[0] == listed and reply[1] in UNFINISHED:
             msg = (
-                f"{campaign.recipients.file} is the recipient list of campaign {cid} ({reply[1]}), which has not "
-                "finished: its recipients would be mailed twice. Wait for it or cancel it, or pass --new to send "
-                "this list again as another campaign"
+                f"{campaign.recipients.file} holds the recipient list of campaign {cid} ({reply[1]}), which has "
+                "not finished (the same addresses, however the file is written): its recipients would be "
+                "mailed twice. Wait for it or cancel it, or pass --new to send this list again as another campaign"
             )
             raise ListInUseError(msg)
 
@@ -270,6 +257,7 @@ async def _flush(
     honour_cancellation()
     rows = [r for r in batch if isinstance(r, Row)]
     dropped = [r for r in batch if isinstance(r, Dropped)]
+    ck.listed.add([r.address for r in rows])
     why = await suppression.suppressed_why(redis, [r.address for r in rows], domains, now) if rows else []
     keep = [r for r, w in zip(rows, why, strict=True) if not w]
     dropped += [Dropped(r.row, r.address, "suppressed", w) for r, w in zip(rows, why, strict=True) if w]

@@ -403,7 +403,10 @@ async def test_a_list_a_running_campaign_sends_is_refused_unless_new(
     first = await submit(redis, campaign, fp, START, str(path))
     edited = tmp_path / "edited.yaml"
     edited.write_text(path.read_text().replace("Hi {{name}}", "Hello {{name}}"))
-    (tmp_path / "copy.csv").write_bytes((tmp_path / "t.csv").read_bytes())  # same list, another file name
+    # The same list written another way: another file name, CRLF line ends, the columns and rows reordered.
+    header, *rows = (tmp_path / "t.csv").read_text().splitlines()
+    swapped = ["first_name,email,note"] + [f"{r.split(',')[1]},{r.split(',')[0]},x" for r in reversed(rows)]
+    (tmp_path / "copy.csv").write_bytes("\r\n".join(swapped).encode() + b"\r\n")
     edited.write_text(edited.read_text().replace("file: t.csv", "file: copy.csv"))
     campaign2, fp2 = load(edited)
     assert fp2 != fp
@@ -424,5 +427,10 @@ async def test_a_list_a_running_campaign_sends_is_refused_unless_new(
     path.write_text(path.read_text().replace("Hey {{name}}", "Yo {{name}}"))  # a fourth, while `later` runs
     done = await asyncio.to_thread(CliRunner().invoke, main, ["submit", str(path)], env={"REDIS_URL": redis_url})
     assert done.exit_code == 2
-    assert f"is the recipient list of campaign {later.campaign_id} (running)" in done.output
+    assert f"holds the recipient list of campaign {later.campaign_id} (running)" in done.output
     assert "--new" in done.output
+    (tmp_path / "fewer.csv").write_text("\n".join([header, *rows[1:]]) + "\n")  # one address fewer: another list
+    fewer = tmp_path / "fewer.yaml"
+    fewer.write_text(path.read_text().replace("file: t.csv", "file: fewer.csv"))
+    spec4, fp4 = load(fewer)
+    assert (await submit(redis, spec4, fp4, START + 180, str(fewer))).created
