@@ -24,11 +24,12 @@ from typing import IO, Any, Final
 from redis.asyncio import Redis
 
 from orchestrator.core import ledger_state
+from orchestrator.core.campaign import Campaign
 from orchestrator.core.quality import metric_of
 from orchestrator.core.recipient_trace import Dropped, parse_history
 from orchestrator.core.spreadsheet import EXPORT_COLUMNS, neutralise
 from orchestrator.core.text import json_printable
-from orchestrator.store import compaction, keys, trace_index
+from orchestrator.store import campaigns, compaction, keys, trace_index
 from orchestrator.store.feedback import parse_sent
 from orchestrator.store.ledger import record_address
 from orchestrator.store.scripts import source as script_source
@@ -211,15 +212,24 @@ async def write(redis: Redis, cid: str, fmt: str, out: IO[str]) -> int:
     return n
 
 
-async def write_file(path: Path, produce: Callable[[IO[str]], Awaitable[int]]) -> int:
+async def recipient_file(redis: Redis, cid: str) -> Path | None:
+    """The recipient file the campaign was submitted from (resolved at submit); None when its spec is unreadable."""
+    spec = await campaigns.load_spec(redis, cid)
+    return spec.recipients.file if isinstance(spec, Campaign) else None
+
+
+async def write_file(path: Path, produce: Callable[[IO[str]], Awaitable[int]], keep: Path | None = None) -> int:
     """Write through `produce` into a temporary file beside `path`, then put it in place: never half a file.
 
     A symlink is written through (the file it names is replaced, the link kept); anything at `path` that
     is not a regular file (a device, a FIFO, a socket, a folder) is refused with OSError before anything
-    is written. The file gets the mode of the one it replaces, or 0666 less
-    the umask, as any new file would.
+    is written, and so is `keep` (the campaign's recipient file), by any name it has. The file gets the
+    mode of the one it replaces, or 0666 less the umask, as any new file would.
     """
     path, mode = _target(path)
+    if keep is not None and _same_file(path, keep):
+        # The export of a campaign written over its own list would replace the list with the report on it.
+        raise OSError(errno.EINVAL, "it is the campaign's recipient file: write the export elsewhere")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         os.fchmod(fd, mode)
@@ -245,6 +255,15 @@ def _target(path: Path) -> tuple[Path, int]:
     if not stat.S_ISREG(st.st_mode):
         raise OSError(errno.EEXIST, "it exists and is not a regular file (a device, a pipe or a folder)")
     return path, stat.S_IMODE(st.st_mode)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether `a` and `b` are one file: the same inode when both exist (a hard link, a symlink, another
+    spelling), else the same path once symlinks and `..` are resolved."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them is missing (or unreadable): where they lead is all there is to compare
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _new_file_mode() -> int:

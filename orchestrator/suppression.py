@@ -111,6 +111,10 @@ def read_import(path: Path, sender_domain: str | None, now: float) -> list[Entry
     try:
         with open_recipients(Recipients(file=path)) as rows:
             col = {name: i for i, name in enumerate(rows.header) if name}
+            twice = [c for c in COLUMNS if rows.header.count(c) > 1]
+            if twice:  # which of the two to read is a guess: `validate` refuses it in a recipient file too
+                msg = f"column {shown(twice[0])} appears twice in the header"
+                raise RecipientFileError(path, rows.header_line, msg)
             if "email" not in col:
                 raise RecipientFileError(path, rows.header_line, "no 'email' column in the first line")
             for line, cells in rows.records():

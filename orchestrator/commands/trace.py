@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -9,8 +11,17 @@ from typing import IO, TYPE_CHECKING
 import click
 from redis.asyncio import Redis
 
-from orchestrator.cli import EXIT_FAILED, EXIT_USAGE, AppContext
-from orchestrator.commands._common import CommandError, clock_now, data_out, print_json, resolve_campaign, run
+from orchestrator.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, AppContext
+from orchestrator.commands._common import (
+    CommandError,
+    cancel_on,
+    clock_now,
+    data_out,
+    print_json,
+    resolve_campaign,
+    run,
+)
+from orchestrator.core.addresses import normalize_address, shown
 from orchestrator.core.recipient_trace import Listed, Outcome
 from orchestrator.core.text import printable
 from orchestrator.store import compaction
@@ -32,11 +43,16 @@ def _when(at: float | None) -> str:
 def trace_command(ctx: click.Context, address: str, campaign: str | None, live: bool, as_json: bool) -> None:
     """What happened to ADDRESS in every campaign that had it, and the first thing that explains a missing mail.
 
-    Exits 1 when no campaign had the address.
+    Exits 1 when no campaign had the address; 2 when ADDRESS is not an e-mail address (and no row held it).
     """
     from orchestrator import trace
 
     app: AppContext = ctx.obj
+    if campaign is not None and not campaign.strip():  # never read as "every campaign" (that is leaving it out)
+        raise CommandError("--campaign: empty campaign id (leave the option out to search every campaign)", EXIT_USAGE)
+    norm, why = normalize_address(address)
+    if not address.strip():
+        raise CommandError(f"ADDRESS: not an e-mail address: {shown(address)} ({why})", EXIT_USAGE)
 
     async def body(redis: Redis) -> Trace:
         only = await resolve_campaign(redis, campaign) if campaign else None
@@ -50,6 +66,10 @@ def trace_command(ctx: click.Context, address: str, campaign: str | None, live: 
         return found
 
     found = run(ctx, body)
+    if norm is None and not found.outcomes:
+        # A row's cell that is no address is traced (it was invalid, and the answer says so); anything
+        # else that is none is a mistyped argument, not an address no campaign had.
+        raise CommandError(f"ADDRESS: not an e-mail address: {shown(address)} ({why})", EXIT_USAGE)
     if as_json:
         print_json(trace.as_json(found))
     else:
@@ -132,10 +152,17 @@ def _listed(e: Listed) -> str:
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write here (atomically).")
 @click.pass_context
 def export_command(ctx: click.Context, campaign: str, fmt: str, out: Path | None) -> None:
-    """Every data row of CAMPAIGN's recipient file, in file order, with what became of it (spreadsheet-safe CSV)."""
+    """Every data row of CAMPAIGN's recipient file, in file order, with what became of it (spreadsheet-safe CSV).
+
+    Stopped by Ctrl-C (exit 130) or SIGTERM (exit 143), it removes its temporary file: FILE is left as it was.
+    """
     from orchestrator import export
 
+    terminated: list[bool] = []
+    written: list[int] = []  # the row count, once FILE is in place: a later signal no longer undoes it
+
     async def body(redis: Redis) -> int:
+        cancel_on(signal.SIGTERM, terminated)  # cancelled like Ctrl-C (`run`): write_file removes its temp file
         cid = await resolve_campaign(redis, campaign)
 
         async def produce(fh: IO[str]) -> int:
@@ -147,13 +174,33 @@ def export_command(ctx: click.Context, campaign: str, fmt: str, out: Path | None
         if out is None:
             return await produce(data_out())
         try:
-            return await export.write_file(out, produce)
+            n = await export.write_file(out, produce, keep=await export.recipient_file(redis, cid))
         except OSError as exc:
             raise CommandError(f"cannot write {out}: {exc.strerror or exc}", EXIT_USAGE) from None
+        written.append(n)
+        return n
 
-    n = run(ctx, body)
+    try:
+        n = run(ctx, body)
+    except KeyboardInterrupt:
+        _export_stopped("interrupted", out, written)
+        ctx.exit(EXIT_INTERRUPTED)
+    except asyncio.CancelledError:
+        _export_stopped("terminated" if terminated else "cancelled", out, written)
+        ctx.exit(EXIT_TERMINATED)
     if out is not None:
         click.echo(printable(f"{n:,} rows written to {out}"), err=True)
+
+
+def _export_stopped(how: str, out: Path | None, written: list[int]) -> None:
+    """The one line an export stopped by a signal ends with: what it left behind."""
+    if out is None:
+        what = "the output stops part way"
+    elif written:
+        what = f"{written[0]:,} rows were already written to {out}"
+    else:
+        what = f"nothing written to {out} (its temporary file was removed)"
+    click.echo(printable(f"export {how}: {what}"), err=True)
 
 
 COMMANDS = [trace_command, export_command]

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import redis as redis_sync
 
-from tests.e2e.procs import Procs, base_env, cli, cli_json, free_port, send_log, wait_for
+from orchestrator.cli import EXIT_INTERRUPTED, EXIT_TERMINATED
+from tests.e2e.procs import BIN, Procs, base_env, cli, cli_json, free_port, send_log, wait_for
 from tests.pipeline_helpers import write_campaign
 from tests.redis_server import RedisServer
 
@@ -18,6 +23,8 @@ pytestmark = pytest.mark.slow
 FAST_PLAN = {"plan": {"rows": [{"days": "1", "daily": 100000, "hourly": 7200}]}, "shaping": {"max_domain_share": 1.0}}
 CALLBACK = "trace-callback-token-0123456789"
 BLOCKED = "blocked@example.org"
+#: Rows of the campaign whose export a signal stops: enough for the export to take a while.
+EXPORT_ROWS = 100_000
 ROWS = [f"user{i}@gmail.com,N{i}" for i in range(8)] + [f"{BLOCKED},B", "\x1b[31mred@x.com,Evil", "user0@gmail.com,Dup"]
 CSV = "email,first_name\n" + "\n".join(ROWS) + "\n"
 
@@ -142,3 +149,88 @@ def test_compact_command_refuses_a_running_campaign_and_compacts_a_cancelled_one
     again = cli_json(env, "compact", cid, "--json")
     assert isinstance(again, dict)
     assert (again["already"], again["keys_removed"], again["state"]) == (True, 0, "cancelled")
+
+
+def test_export_refuses_to_write_over_the_campaigns_recipient_file(
+    db: redis_sync.Redis, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """`--out` naming the campaign's own list, by any name: one line naming it, exit 2, the list untouched."""
+    env = base_env(redis_server.url, free_port())
+    path = write_campaign(tmp_path, 0, identities=1, extra=FAST_PLAN, csv_text=CSV)
+    cid = str(cli_json(env, "submit", str(path), "--json")["campaign_id"])  # type: ignore[index]
+    recipients = tmp_path / "t.csv"
+    (tmp_path / "link.csv").symlink_to(recipients)
+    os.link(recipients, tmp_path / "hard.csv")
+    (tmp_path / "sub").mkdir()
+    before = sorted(os.listdir(tmp_path))
+    for out in (recipients, tmp_path / "link.csv", tmp_path / "hard.csv", tmp_path / "sub" / ".." / "t.csv"):
+        refused = cli(env, "export", cid, "--out", str(out))
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stderr.splitlines() == [
+            f"error: cannot write {out}: it is the campaign's recipient file: write the export elsewhere"
+        ]
+        assert recipients.read_text(encoding="utf-8") == CSV
+        assert sorted(os.listdir(tmp_path)) == before  # no temporary file either
+    done = cli(env, "export", cid, "--out", str(tmp_path / "results.csv"))
+    assert (done.returncode, done.stderr.strip()) == (0, f"{len(ROWS)} rows written to {tmp_path / 'results.csv'}")
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "how"),
+    [
+        pytest.param(signal.SIGTERM, EXIT_TERMINATED, "terminated", id="sigterm"),
+        pytest.param(signal.SIGINT, EXIT_INTERRUPTED, "interrupted", id="ctrl-c"),
+    ],
+)
+def test_export_stopped_by_a_signal_removes_its_temporary_file(
+    db: redis_sync.Redis, redis_server: RedisServer, tmp_path: Path, sig: signal.Signals, code: int, how: str
+) -> None:
+    """SIGTERM as Ctrl-C: the half-written `.FILE.*.part` is removed, FILE left as it was, one line, 143 or 130."""
+    env = base_env(redis_server.url, free_port())
+    rows = "email,first_name\n" + "".join(f"user{i}@gmail.com,N{i}\n" for i in range(EXPORT_ROWS))
+    path = write_campaign(tmp_path, 0, identities=1, extra=FAST_PLAN, csv_text=rows)
+    cid = str(cli_json(env, "submit", str(path), "--json")["campaign_id"])  # type: ignore[index]
+    target = tmp_path / "results.csv"
+    target.write_text("the previous export\n", encoding="utf-8")
+    argv = [str(BIN / "orchestrate"), "export", cid, "--out", str(target)]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        parts: list[Path] = []
+        deadline = time.monotonic() + 60
+        while not parts and proc.poll() is None and time.monotonic() < deadline:
+            parts = list(tmp_path.glob(".results.csv.*.part"))
+            time.sleep(0.01)
+        assert parts, "the export never started its temporary file"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "t.csv", "t.yaml"]  # no `.part` left
+    assert proc.returncode == code, err[-2000:]
+    assert err.splitlines() == [f"export {how}: nothing written to {target} (its temporary file was removed)"]
+    assert target.read_text(encoding="utf-8") == "the previous export\n"
+
+
+def test_trace_refuses_what_is_not_an_address_and_an_empty_campaign(
+    db: redis_sync.Redis, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A usage error (exit 2), not "no campaign had this address"; an invalid row's cell still traces to its row."""
+    env = base_env(redis_server.url, free_port())
+    path = write_campaign(tmp_path, 0, identities=1, extra=FAST_PLAN, csv_text=CSV)
+    cli_json(env, "submit", str(path), "--json")
+    for arg, why in (("", "empty"), ("   ", "empty"), ("not an address", "bad syntax")):
+        refused = cli(env, "trace", arg)
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stderr.splitlines() == [f"error: ADDRESS: not an e-mail address: {arg!r} ({why})"]
+        assert refused.stdout == ""
+    refused = cli(env, "trace", "user1@gmail.com", "--campaign", "")
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.splitlines() == [
+        "error: --campaign: empty campaign id (leave the option out to search every campaign)"
+    ]
+    invalid = cli(env, "trace", "\x1b[31mred@x.com")  # a row submit dropped as invalid: traced, not refused
+    assert invalid.returncode == 0, invalid.stderr
+    assert "not loaded at submit, invalid" in invalid.stdout
+    assert cli(env, "trace", "user1@gmail.com", "--campaign", "t").returncode == 0

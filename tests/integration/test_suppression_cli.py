@@ -116,6 +116,18 @@ def test_import_of_a_file_that_is_not_utf8_says_to_save_it_as_utf8(env: dict[str
     assert json.loads(orchestrate(env, "suppress", "list", "--json").stdout) == []
 
 
+def test_import_refuses_a_header_with_a_column_twice(env: dict[str, str], tmp_path: Path) -> None:
+    """`email,email`: which address counts would be a guess; refused as `validate` refuses it, nothing written."""
+    path = tmp_path / "twice.csv"
+    path.write_text("email,email\nfirst@example.com,second@example.com\n", "utf-8")
+    result = orchestrate(env, "suppress", "import", str(path))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [f"error: {path}:1: column 'email' appears twice in the header"]
+    assert json.loads(orchestrate(env, "suppress", "list", "--json").stdout) == []
+    path.write_text("email,note,note\nfirst@example.com,a,b\n", "utf-8")  # a column the import never reads
+    assert orchestrate(env, "suppress", "import", str(path)).exit_code == 0
+
+
 def test_export_neutralises_formulas_and_round_trips(env: dict[str, str], redis_url: str, tmp_path: Path) -> None:
     """Export prefixes formula cells with a quote; importing the export into an empty store gives the same lists."""
     added = orchestrate(env, "suppress", "add", "--reason", '=HYPERLINK("http://x","y")', "--", "-dash@example.com")

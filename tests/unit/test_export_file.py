@@ -66,3 +66,32 @@ async def test_a_symlink_loop_is_an_os_error_not_a_crash(tmp_path: Path) -> None
     loop.symlink_to(tmp_path / "loop.csv")
     with pytest.raises(OSError, match="symbolic links"):
         await write_file(loop, _rows)
+
+
+@pytest.mark.parametrize("name", ["same", "spelled", "symlink", "hardlink", "missing"])
+async def test_the_campaigns_recipient_file_is_never_written_over(tmp_path: Path, name: str) -> None:
+    """`keep` by any name (another spelling, a symlink, a hard link; gone since submit): refused, left alone."""
+    keep = tmp_path / "list.csv"
+    keep.write_text("email\nkim@example.com\n", encoding="utf-8")
+    out = {"same": keep, "spelled": tmp_path / "sub" / ".." / "list.csv"}.get(name, tmp_path / "other.csv")
+    (tmp_path / "sub").mkdir()
+    if name == "symlink":
+        out.symlink_to(keep)
+    elif name == "hardlink":
+        os.link(keep, out)
+    elif name == "missing":
+        out, keep = keep, tmp_path / "sub" / ".." / "list.csv"
+        out.unlink()
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(OSError, match="it is the campaign's recipient file"):
+        await write_file(out, _rows, keep=keep)
+    assert sorted(os.listdir(tmp_path)) == before  # nothing written, no temporary file left
+    if name != "missing":
+        assert keep.read_text(encoding="utf-8") == "email\nkim@example.com\n"
+
+
+async def test_another_file_is_written_beside_the_recipient_file(tmp_path: Path) -> None:
+    keep = tmp_path / "list.csv"
+    keep.write_text("email\nkim@example.com\n", encoding="utf-8")
+    assert await write_file(tmp_path / "results.csv", _rows, keep=keep) == 1
+    assert keep.read_text(encoding="utf-8") == "email\nkim@example.com\n"
