@@ -15,7 +15,7 @@ from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.eta import estimate_completion
 from orchestrator.core.plan import Caps
-from orchestrator.core.preview import minutes_open_left, window_minutes
+from orchestrator.core.preview import FullPace, minutes_open_left, window_minutes
 from orchestrator.core.quality import quality, quality_hours, summary_line
 from orchestrator.guarding import judge_identities
 from orchestrator.store import campaigns, compaction, group_state, identities, keys
@@ -213,10 +213,9 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
         remaining = progress["pending"] + progress["in_flight"]
         first_day = spec.start if spec.start is not None and not_started else lt.date
         quotas = [states[i].quota if i in states else None for i in ids]
-        eta = estimate_completion(
-            spec.build_plan(), spec.mode, days, quotas, spec.pool.multiplier, remaining, pool_left, first_day,
-            window_minutes(spec.window),
-        )  # fmt: skip
+        rules = spec.plan.progress_rules(spec.mode)
+        pace = FullPace(spec.build_plan(), spec.mode, quotas, spec.pool.multiplier, rules)
+        eta = estimate_completion(pace, days, remaining, pool_left, first_day, window_minutes(spec.window))
         status.estimated_completion = eta.isoformat() if isinstance(eta, date) else None
     await _add_quality(redis, status, spec, now)
     return status

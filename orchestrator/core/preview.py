@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.core.budget import quota_counts
+from orchestrator.core.calendar import start_of
 from orchestrator.core.campaign import Campaign
-from orchestrator.core.plan import Caps, allocate_pool
-from orchestrator.core.progress import day_counts
+from orchestrator.core.plan import Caps, Mode, Plan, PoolAllocation, allocate_pool
+from orchestrator.core.progress import ProgressRules, day_counts
 
 MINUTES_PER_DAY = 24 * 60
 
@@ -43,6 +45,14 @@ def window_minutes(window: tuple[dt.time, dt.time] | None) -> int:
     return (end - start) % MINUTES_PER_DAY
 
 
+def minutes_on(campaign: Campaign, day: dt.date) -> int:
+    """Minutes the sending window is open on local date `day`: no more than the day is long (23 hours on
+    the day clocks go forward, 25 on the day they go back)."""
+    length = int(start_of(day + dt.timedelta(days=1), campaign.zone) - start_of(day, campaign.zone)) // 60
+    window = window_minutes(campaign.window)
+    return length if campaign.window is None else min(window, length)
+
+
 def minutes_open_left(window: tuple[dt.time, dt.time] | None, minute_of_day: int) -> int:
     """Minutes of the sending window still ahead today from `minute_of_day` (0-1439) to midnight."""
     if window is None:
@@ -54,8 +64,37 @@ def minutes_open_left(window: tuple[dt.time, dt.time] | None, minute_of_day: int
     return max(0, end - minute_of_day) + MINUTES_PER_DAY - max(minute_of_day, start)
 
 
+@dataclass(frozen=True, slots=True)
+class FullPace:
+    """A pool's days when every identity sends all it may: the one rule `plan` and `status`'s ETA count by."""
+
+    plan: Plan
+    mode: Mode
+    quotas: Sequence[int | None]
+    multiplier: float
+    rules: ProgressRules
+
+    def day(
+        self, warmup_days: Sequence[int], minutes: int, rotate: int = 0
+    ) -> tuple[PoolAllocation, PoolAllocation, list[bool]]:
+        """The caps of a day on `warmup_days` with `minutes` of sending window (fair shares where the pool
+        binds), the caps without Tencent's quota where it does not count (core/budget.quota_counts), and
+        whether each identity's day counts: a day sends its cap, or its hourly cap over the window's
+        hours when that is less, and counts on that as the pacer's day roll counts what was sent (a
+        window too short for the plan holds day 1; a quota under the day's share holds it)."""
+        alloc = allocate_pool(self.plan, self.mode, warmup_days, self.quotas, self.multiplier, rotate=rotate)
+        day_quotas = self.quotas if quota_counts(self.mode) else [None] * len(self.quotas)
+        plain = allocate_pool(self.plan, self.mode, warmup_days, day_quotas, self.multiplier, rotate=rotate)
+        counted = [
+            day_counts(min(c.daily, c.hourly * minutes // 60), p.daily, self.rules)
+            for c, p in zip(alloc.identities, plain.identities, strict=True)
+        ]
+        return alloc, plain, counted
+
+
 def preview_plan(campaign: Campaign, start: dt.date, days: int = 30) -> list[PreviewDay]:
-    """The first `days` days from `start`, assuming every identity sends its full cap every day.
+    """The first `days` days from `start`, assuming every identity sends all it may every day: its cap, or
+    its hourly cap over the sending window's hours (that day's: 23 or 25 on a daylight-saving change).
 
     Each identity starts on its `warmup_day` and moves on after a full day, with scale, target_daily
     and the Tencent daily quota applied, and fair shares where the pool binds; a day its quota keeps
@@ -63,20 +102,18 @@ def preview_plan(campaign: Campaign, start: dt.date, days: int = 30) -> list[Pre
     identity held to 500 a day stays on warm-up day 2 of the default plan.
     """
     plan = campaign.build_plan()
-    minutes = window_minutes(campaign.window)
     quotas = [i.daily_quota for i in campaign.identities]
     rules = campaign.plan.progress_rules(campaign.mode)
     preview: list[PreviewDay] = []
     cumulative = 0
     warmup_days = [i.warmup_day for i in campaign.identities]
     counted = [False] * len(warmup_days)  # whether each identity's previous day counted
+    pace = FullPace(plan, campaign.mode, quotas, campaign.pool.multiplier, rules)
     for k in range(days):
+        minutes = minutes_on(campaign, start + dt.timedelta(days=k))
         warmup_days = [d + 1 if c else d for d, c in zip(warmup_days, counted, strict=True)]
         # Rotating by day hands the remainder of an uneven split to a different identity each day.
-        alloc = allocate_pool(plan, campaign.mode, warmup_days, quotas, campaign.pool.multiplier, rotate=k)
-        day_quotas = quotas if quota_counts(campaign.mode) else [None] * len(quotas)
-        plain = allocate_pool(plan, campaign.mode, warmup_days, day_quotas, campaign.pool.multiplier, rotate=k)
-        counted = [day_counts(c.daily, p.daily, rules) for c, p in zip(alloc.identities, plain.identities, strict=True)]
+        alloc, plain, counted = pace.day(warmup_days, minutes, rotate=k)
         capacity = min(alloc.pool.daily, alloc.pool.hourly * minutes // 60)
         cumulative += capacity
         identities = {

@@ -1,0 +1,59 @@
+"""`plan` and `status`'s ETA count a day as the pacer's day roll does: on what the day can send."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from orchestrator.core.campaign import Campaign
+from orchestrator.core.eta import estimate_completion
+from orchestrator.core.preview import FullPace, minutes_on, preview_plan, window_minutes
+
+
+def _campaign(**overrides: Any) -> Campaign:
+    data: dict[str, Any] = {
+        "name": "t",
+        "identities": [{"id": "a", "from": "a@a.example.com"}],
+        "template": {"id": 1, "subject": "Hello"},
+        "recipients": {"file": "r.csv"},
+    }
+    return Campaign.model_validate(data | overrides)
+
+
+def test_a_window_too_short_for_half_the_cap_holds_day_one_in_the_preview() -> None:
+    """08:00-10:00 at day 1's 200 an hour sends 400 of 1,000: under the half a day needs, so every day of
+    the preview stays on day 1 at 400 (as `validate` warns and the pacer does), not days 2, 3, 4."""
+    preview = preview_plan(_campaign(sending_window="08:00-10:00"), dt.date(2026, 12, 1), 4)
+    assert [d.identities["a"].warmup_day for d in preview] == [1, 1, 1, 1]
+    assert [d.cumulative for d in preview] == [400, 800, 1200, 1600]
+    wide = preview_plan(_campaign(sending_window="08:00-13:00"), dt.date(2026, 12, 1), 3)  # 1,000 of 1,000
+    assert [d.identities["a"].warmup_day for d in wide] == [1, 2, 3]
+
+
+def test_the_short_day_of_a_daylight_saving_change_counts_its_23_hours() -> None:
+    """New York, 24 x the hourly cap a day, every day's cap needed to move on: 2026-03-08 has 23 hours, so
+    it cannot send its cap and the next day stays on the same warm-up day; the 25-hour 2026-11-01 can."""
+    plan = {"rows": [{"days": "1-10", "daily": 240, "hourly": 10}], "advance_min_fraction": 1.0}
+    campaign = _campaign(timezone="America/New_York", plan=plan)
+    assert [minutes_on(campaign, dt.date(2026, m, d)) for m, d in ((3, 7), (3, 8), (11, 1))] == [1440, 1380, 1500]
+    spring = preview_plan(campaign, dt.date(2026, 3, 7), 3)
+    assert [(d.date.isoformat(), d.identities["a"].warmup_day, d.capacity) for d in spring] == [
+        ("2026-03-07", 1, 240),
+        ("2026-03-08", 2, 230),
+        ("2026-03-09", 2, 240),
+    ]
+    autumn = preview_plan(campaign, dt.date(2026, 10, 31), 3)
+    assert [d.identities["a"].warmup_day for d in autumn] == [1, 2, 3]
+
+
+def test_the_eta_waits_on_a_day_that_cannot_count() -> None:
+    """5,000 left at 400 a day (a 2-hour window holding day 1): 13 days, not the 4 a ramp would take."""
+    campaign = _campaign(sending_window="08:00-10:00")
+    rules = campaign.plan.progress_rules(campaign.mode)
+    pace = FullPace(campaign.build_plan(), campaign.mode, [None], campaign.pool.multiplier, rules)
+    minutes = window_minutes(campaign.window)
+    today = dt.date(2026, 12, 1)
+    assert estimate_completion(pace, [1], 5000, 0, today, minutes) == today + dt.timedelta(days=13)
+    wide = _campaign()  # around the clock
+    pace = FullPace(wide.build_plan(), wide.mode, [None], wide.pool.multiplier, rules)
+    assert estimate_completion(pace, [1], 5000, 0, today, window_minutes(wide.window)) == today + dt.timedelta(days=3)
