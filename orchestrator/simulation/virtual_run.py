@@ -20,7 +20,7 @@ from orchestrator.pacing import PacerConfig, TickReport
 from orchestrator.settings import Settings
 from orchestrator.store import campaigns, keys
 from orchestrator.store.campaigns import State
-from orchestrator.store.connection import arq_settings, redis_from_url
+from orchestrator.store.connection import arq_settings, make_restart_tolerant, redis_from_url
 from orchestrator.store.ledger import Ledger
 from workers.deps import Deps
 from workers.pacer import build_pacer
@@ -103,6 +103,7 @@ class VirtualRun:
     async def __aenter__(self) -> VirtualRun:
         for _ in range(self.n_workers):
             pool = await create_pool(arq_settings(self.redis_url))
+            await make_restart_tolerant(pool)  # the drain's own reads ride out a Redis restart too
             self._pools.append(pool)
             deps = Deps(
                 redis=self.redis,

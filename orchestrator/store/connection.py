@@ -127,6 +127,20 @@ def redis_from_url(url: str, **kwargs: Any) -> Redis:
     return client
 
 
+async def make_restart_tolerant(client: Redis) -> None:
+    """Give a client built elsewhere (arq's `create_pool`) the restart-tolerant connect of `redis_from_url`:
+    a connection reset while a restarting server answers its handshake is retried, not raised. The
+    connections it already opened (arq pings at create) are closed and dropped, so every later one is
+    of the tolerant class (redis-py reconnects a broken connection in place, keeping its class)."""
+    pool = client.connection_pool
+    await pool.disconnect()
+    pool.reset()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+    pool.connection_class = _restart_tolerant(pool.connection_class)
+    seen = ServerSeen()
+    seen.reached = True  # create_pool reached it already
+    pool.connection_kwargs["server_seen"] = seen
+
+
 #: The TLS options of a rediss:// URL that arq's RedisSettings takes under the same names.
 _ARQ_TLS_OPTIONS = frozenset(
     {"ssl_keyfile", "ssl_certfile", "ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_data", "ssl_check_hostname"}
