@@ -139,12 +139,30 @@ def main(ctx: click.Context) -> None:
     """Send a bulk e-mail campaign through Tencent Cloud SES on a safe warm-up plan."""
     _refuse_undecodable_argv(sys.argv[1:])
     settings = settings_or_exit()
-    # A running `orchestrate up` records its embedded Redis and local emulator: other terminals find them.
-    from orchestrator.up_state import with_recorded_state
-
-    settings = with_recorded_state(settings, os.environ)
+    settings = _with_recorded_state(settings, ctx.invoked_subcommand)
     configure_logging(settings.log_format, settings.log_level)
     ctx.obj = AppContext(settings=settings)
+
+
+#: Commands that reach neither a Redis nor Tencent through the settings: what a running `up` recorded is
+#: no concern of theirs (`up` starts its own, `simulate` runs on its own), so a broken record never stops them.
+_NEEDS_NO_RECORDED_STATE = frozenset({"validate", "plan", "simulate", "emulator", "up"})
+
+
+def _with_recorded_state(settings: Settings, command: str | None) -> Settings:
+    """The settings with what a running `orchestrate up` recorded (its embedded Redis, its local emulator),
+    so other terminals find them. A record that cannot be used stops a command that would use it (exit 2,
+    one line); any other command warns and goes on without it."""
+    from orchestrator.up_state import StateFileError, with_recorded_state
+
+    try:
+        return with_recorded_state(settings, os.environ)
+    except StateFileError as exc:
+        if command is None or command in _NEEDS_NO_RECORDED_STATE:
+            echo_error(f"warning: {exc} (ignored: `{command or 'orchestrate'}` does not use what `up` started)")
+            return settings
+        echo_error(f"error: {exc}; remove it if no `orchestrate up` is running")
+        raise SystemExit(EXIT_USAGE) from None
 
 
 def _refuse_undecodable_argv(argv: list[str]) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
@@ -43,6 +45,38 @@ class UpError(Exception):
     """`up` cannot start; the message is one line for the user (no password in it)."""
 
 
+class StateDirError(UpError):
+    """`up`'s state folder (ORCHESTRATE_STATE_DIR) cannot be made or written: a setting to change."""
+
+
+def _prepared_state_dir(settings: Settings) -> Path:
+    """The state folder, made if missing and found writable: before anything starts, so nothing is left
+    half started by a folder that cannot hold what `up` records."""
+    folder = state_dir(settings)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:  # no such parent (/proc), a file in its place or above it, no permission
+        reason = "it is a file, not a folder" if folder.is_file() else exc.strerror or type(exc).__name__
+        if settings.state_dir:
+            msg = f"ORCHESTRATE_STATE_DIR: cannot use {folder} as up's state folder ({reason})"
+        else:
+            msg = f"cannot use {folder} as up's state folder ({reason}): set ORCHESTRATE_STATE_DIR to another"
+        raise StateDirError(msg) from None
+    return folder
+
+
+def _record(path: Path, url: str) -> None:
+    """Write the URL by which other terminals find what `up` started (up_state.py reads it)."""
+    try:
+        path.write_text(url + "\n", encoding="utf-8")
+    except OSError as exc:  # a folder in its place, no permission
+        raise StateDirError(
+            f"cannot write {path} in up's state folder ({exc.strerror or type(exc).__name__})"
+        ) from None
+
+
 def may_embed(settings: Settings, port: int) -> bool:
     """Whether `up` may start its own Redis where none listens: only where the user named no other.
 
@@ -77,7 +111,11 @@ async def _redis(settings: Settings, port: int) -> AsyncIterator[tuple[str, bool
     server = EmbeddedRedis(workdir=folder / "redis", persistent=True, port=port)
     await asyncio.to_thread(server.start)
     url_file = folder / "redis.url"
-    url_file.write_text(server.url + "\n", encoding="utf-8")
+    try:
+        _record(url_file, server.url)
+    except StateDirError:
+        await asyncio.to_thread(server.stop)
+        raise
     try:
         yield server.url, True
     finally:
@@ -93,7 +131,7 @@ async def _emulator(
     if not wanted:
         yield settings, None
         return
-    from orchestrator.ses.emulator import permissive_credentials, permissive_world, run_emulator
+    from orchestrator.ses.emulator import LogFileError, permissive_credentials, permissive_world, run_emulator
 
     secret_id, secret_key, _ = permissive_credentials()
     send_log = state_dir(settings) / "emulator-sends.jsonl"
@@ -101,12 +139,15 @@ async def _emulator(
     stack = contextlib.AsyncExitStack()
     try:
         emu = await stack.enter_async_context(run_emulator(permissive_world(), port=port, send_log_path=send_log))
+    except LogFileError as exc:  # a folder in its place, no permission
+        await stack.aclose()
+        raise StateDirError(f"cannot write the emulator's send log {exc.path} ({exc.reason})") from None
     except OSError as exc:  # the port is taken (by a running `orchestrate emulator`?)
         await stack.aclose()
         msg = f"cannot start the local SES emulator on port {port} ({exc.strerror or 'in use'}): stop what uses it"
         raise UpError(msg + " or pass --emulator-port") from None
     async with stack:
-        url_file.write_text(emu.url + "\n", encoding="utf-8")
+        _record(url_file, emu.url)
         try:
             # Its callbacks go to this run's web process: a token of its own unless the user set one.
             token = settings.callback_token or SecretStr(secrets.token_urlsafe(24))
@@ -160,7 +201,7 @@ async def serve_all(
     """Run until `stop` is set: stop the pacer first, let in-flight sends finish, then the rest."""
     from orchestrator.ses.client import build_sender
 
-    state_dir(settings).mkdir(parents=True, exist_ok=True)
+    _prepared_state_dir(settings)
     use_emulator = wants_emulator(settings, emulator)
     async with (
         _redis(settings, redis_port) as (url, embedded),

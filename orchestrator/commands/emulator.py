@@ -11,6 +11,7 @@ import click
 from orchestrator.ses.emulator import (
     DEFAULT_SECRET_ID,
     DEFAULT_SECRET_KEY,
+    LogFileError,
     World,
     WorldFileError,
     load_world,
@@ -57,7 +58,7 @@ async def _serve(
 )
 def command(host: str, port: int, world_file: Path | None, send_log: Path | None, call_log: Path | None) -> None:
     """Run a local Tencent SES emulator the official SDK (and `orchestrate`) can talk to."""
-    from orchestrator.cli import EXIT_USAGE
+    from orchestrator.cli import EXIT_USAGE, echo_error
     from orchestrator.commands._common import CommandError
 
     if world_file is None:
@@ -72,7 +73,7 @@ def command(host: str, port: int, world_file: Path | None, send_log: Path | None
         try:
             world = load_world(world_file)
         except WorldFileError as exc:  # each problem is one line naming the file, line and field
-            click.echo(str(exc), err=True)
+            echo_error(str(exc))  # the file's keys and values may hold terminal escapes
             raise click.exceptions.Exit(EXIT_USAGE) from None
         banner = [f"  world: {world_file}"] + [
             f"  account {a.name}: secret id {a.secret_id}, key in the world file (not shown)" for a in world.accounts
@@ -80,6 +81,8 @@ def command(host: str, port: int, world_file: Path | None, send_log: Path | None
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve(world, host, port, send_log, call_log, banner))
-    except OSError as exc:  # the port is taken, the host is no address of this machine, a log cannot be opened
+    except LogFileError as exc:  # checked before the port is bound: nothing was announced
+        raise CommandError(f"--{exc.log}-log {exc.path}: cannot append to it ({exc.reason})", EXIT_USAGE) from None
+    except OSError as exc:  # the port is taken, the host is no address of this machine
         raise CommandError(f"cannot serve the emulator on {host}:{port}: {exc.strerror or exc}") from None
     click.echo("emulator stopped")

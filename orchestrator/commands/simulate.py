@@ -60,10 +60,13 @@ def command(
         configure_logging(app.settings.log_format, "WARNING")
     # Every row read as submit reads them, before anything is written: the problems `validate` names
     # (a CSV with no valid row among them), before any folder is made.
-    spec, _, problems = check_campaign_and_rows(file)
+    spec, stats, problems = check_campaign_and_rows(file)
     if problems or spec is None:
         echo_error(str(CampaignFileError(problems)))
         ctx.exit(EXIT_USAGE)
+    sampled = sample is not None and sample < 1
+    if sample is not None and sampled:
+        _refuse_an_empty_sample(ctx, spec, sample, stats.total if stats is not None else 0)
     echo_warnings(spec)
     out = out or _default_out(spec.name)
     made = not out.exists()
@@ -72,24 +75,61 @@ def command(
     except OSError as exc:  # a file where the folder should be (also above it), no permission
         echo_error(f"error: cannot make the output folder {out}: {exc.strerror or exc}")
         ctx.exit(EXIT_USAGE)
-    with _removed_unless_finished(out if made else None):
-        _run(ctx, spec, out, days, speed, sample, workers)
+    with _removed_unless_finished(out, made, sampled):
+        _run(ctx, spec, out, days, speed, sample, workers, _cleanup_words(out, made, sampled))
+
+
+def _refuse_an_empty_sample(ctx: click.Context, spec: Any, sample: float, total: int) -> None:
+    """Exit 2 when --sample keeps none of the recipients: said in the option's words before anything is made,
+    not later as the empty sampled copy (a file the user never named) the run would stop at."""
+    from orchestrator.recipients import RecipientFileError
+    from orchestrator.simulation.sample import keeps_any
+
+    try:
+        if keeps_any(spec, sample):
+            return
+        echo_error(f"error: --sample {sample:g} keeps none of the {total:,} recipients: use a larger fraction")
+    except RecipientFileError as exc:  # the file changed since it was read a moment ago
+        echo_error(str(exc))
+    ctx.exit(EXIT_USAGE)
 
 
 @contextlib.contextmanager
-def _removed_unless_finished(out: Path | None) -> Iterator[None]:
-    """The output folder this run made goes again when the run does not finish (an error, Ctrl-C): no
-    empty or half-filled folder is left behind. A folder that was there before is never removed."""
+def _removed_unless_finished(out: Path, made: bool, sampled: bool) -> Iterator[None]:
+    """What this run wrote goes again when it does not finish (an error, Ctrl-C, SIGTERM): the output folder
+    it made, no empty or half-filled one left behind. A folder that was there before is never removed;
+    only the sampled recipients this run copied into it are."""
+    from orchestrator.simulation.sample import SAMPLED_FILE
+
     try:
         yield
     except BaseException:
-        if out is not None:
+        if made:
             shutil.rmtree(out, ignore_errors=True)
+        elif sampled:
+            (out / SAMPLED_FILE).unlink(missing_ok=True)
         raise
 
 
+def _cleanup_words(out: Path, made: bool, sampled: bool) -> str:
+    """What a stopped run says it removed (`_removed_unless_finished`)."""
+    if made:
+        return "the output folder it made removed"
+    from orchestrator.simulation.sample import SAMPLED_FILE
+
+    kept = f"{out}/ (there before) kept"
+    return f"{kept}, the {SAMPLED_FILE} it wrote there removed" if sampled else kept
+
+
 def _run(
-    ctx: click.Context, spec: Any, out: Path, days: int, speed: float | None, sample: float | None, workers: int
+    ctx: click.Context,
+    spec: Any,
+    out: Path,
+    days: int,
+    speed: float | None,
+    sample: float | None,
+    workers: int,
+    removed: str,
 ) -> None:
     from redis.exceptions import RedisError
 
@@ -126,10 +166,10 @@ def _run(
     except asyncio.CancelledError:
         if not terminated:
             raise
-        echo_error("simulation stopped (SIGTERM): its redis-server stopped, the output folder it made removed")
+        echo_error(f"simulation stopped (SIGTERM): its redis-server stopped, {removed}")
         ctx.exit(EXIT_TERMINATED)
     except KeyboardInterrupt:  # asyncio.run cancelled the run first: the same cleanup as for SIGTERM
-        echo_error("simulation interrupted: its redis-server stopped, the output folder it made removed")
+        echo_error(f"simulation interrupted: its redis-server stopped, {removed}")
         ctx.exit(EXIT_INTERRUPTED)
     except EmbeddedRedisError as exc:
         raise click.ClickException(str(exc)) from None

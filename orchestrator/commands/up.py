@@ -41,11 +41,12 @@ def command(
     ctx: click.Context, emulator: bool | None, redis_port: int, emulator_port: int, web_port: int | None
 ) -> None:
     """Run Redis (REDIS_URL, or an embedded one), the workers, the pacer and the web process together until Ctrl-C."""
+    from orchestrator.cli import EXIT_USAGE
     from orchestrator.commands._common import CommandError
     from orchestrator.embedded import EmbeddedRedisError
     from orchestrator.redis_url import safe_url
     from orchestrator.settings import settings_or_exit
-    from orchestrator.up import UpError, UpInfo, serve_all
+    from orchestrator.up import StateDirError, UpError, UpInfo, serve_all
     from orchestrator.up_state import state_dir
 
     # Up starts things itself: what a previous `up` recorded is not to be reused (it may be stale).
@@ -74,6 +75,8 @@ def command(
             loop.add_signal_handler(sig, stop.set)
         try:
             await serve_all(app.settings, stop, emulator, redis_port, emulator_port, on_ready=ready)
+        except StateDirError as exc:  # a setting to change, as a malformed one (exit 2)
+            raise CommandError(str(exc), EXIT_USAGE) from None
         except (UpError, EmbeddedRedisError) as exc:
             raise CommandError(str(exc)) from None
 

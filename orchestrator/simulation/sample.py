@@ -10,23 +10,25 @@ from orchestrator.core.campaign import Campaign
 from orchestrator.core.guardrails import CeilingSpec, FloorSpec, GuardrailsSpec, default_lines
 from orchestrator.recipients import open_recipients
 
+#: The sampled copy of the recipients, in the output folder (kept with the report of a finished run).
+SAMPLED_FILE = "recipients.sampled.csv"
+
 
 def sample_campaign(spec: Campaign, fraction: float, out: Path) -> Campaign:
     """The campaign with about `fraction` of its recipients (a stable hash sample) and caps x fraction."""
     if not 0 < fraction <= 1:  # also refuses nan
         msg = f"the sample must be a fraction in (0, 1], got {fraction}"
         raise ValueError(msg)
-    sampled = out / "recipients.sampled.csv"
+    sampled = out / SAMPLED_FILE
+    limit = _limit(fraction)
     with (
         open_recipients(spec.recipients) as src,
         sampled.open("w", newline="", encoding="utf-8") as dst,
     ):
         writer = csv.writer(dst, delimiter=spec.recipients.delimiter)
         writer.writerow(src.header_cells)
-        limit = int(fraction * 2**32)
         for _line, row in src.records(raw=True):  # the rows as written: the copy is read like the file
-            key = ",".join(row).encode()
-            if int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "big") < limit:
+            if _kept(row, limit):
                 writer.writerow(row)
     plan = spec.plan.model_copy(
         update={
@@ -41,6 +43,25 @@ def sample_campaign(spec: Campaign, fraction: float, out: Path) -> Campaign:
     recips = spec.recipients.model_copy(update={"file": sampled.resolve(), "encoding": "utf-8"})
     guardrails = _scaled_samples(spec, fraction)
     return spec.model_copy(update={"plan": plan, "identities": idents, "recipients": recips, "guardrails": guardrails})
+
+
+def keeps_any(spec: Campaign, fraction: float) -> bool:
+    """Whether the sample `sample_campaign` takes keeps at least one recipient; the file is read only up to the
+    first it keeps. RecipientFileError as `open_recipients`."""
+    limit = _limit(fraction)
+    with open_recipients(spec.recipients) as src:
+        # A blank row is no recipient (submit skips it), kept or not.
+        return any(_kept(row, limit) for _line, row in src.records(raw=True) if "".join(row).strip())
+
+
+def _limit(fraction: float) -> int:
+    return int(fraction * 2**32)
+
+
+def _kept(row: list[str], limit: int) -> bool:
+    """Whether the row, as written, is in the sample: its hash, not its place, decides (the same rows every run)."""
+    key = ",".join(row).encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "big") < limit
 
 
 def _scaled_samples(spec: Campaign, fraction: float) -> GuardrailsSpec:

@@ -150,6 +150,116 @@ def test_up_with_the_emulator_port_taken_is_one_line(tmp_path: Path, redis_url: 
     _assert_one_error_line(code, out, f"cannot start the local SES emulator on port {taken_port}")
 
 
+@pytest.mark.parametrize("option", ["--call-log", "--send-log"])
+def test_emulator_refuses_a_log_it_cannot_write_at_start(tmp_path: Path, option: str) -> None:
+    """A log in a folder that does not exist is refused before the emulator listens (every call failed with 500)."""
+    log = tmp_path / "nonexist" / "dir" / "calls.log"
+    code, out = _run(tmp_path, "emulator", "--port", str(free_port()), option, str(log))
+    assert code == 2
+    _assert_one_error_line(code, out, f"{option} {log}: cannot append to it (No such file or directory)")
+    assert "listening" not in out
+
+
+def test_emulator_world_errors_escape_terminal_codes_and_say_unknown_key(tmp_path: Path) -> None:
+    """A world file's key holding terminal escapes is shown escaped, and an unknown key is called one."""
+    (tmp_path / "w.yaml").write_bytes(b'accounts: []\n"\\e]0;PWNED\\a\\e[2J": 1\n')
+    code, out = _run(tmp_path, "emulator", "--port", str(free_port()), "--world", "w.yaml")
+    assert code == 2
+    _assert_clean(out)
+    assert "\x1b" not in out
+    assert "\x07" not in out
+    assert len(out.splitlines()) == 1, out
+    assert out.startswith("w.yaml:2: \\x1b]0;PWNED\\x07\\x1b[2J: unknown key '\\x1b]0;PWNED\\x07\\x1b[2J'")
+    assert "(allowed here: accounts, identities, templates," in out
+    assert "Unexpected keyword argument" not in out
+
+
+# --- up's state folder ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        pytest.param("/proc/nope", "No such file or directory", id="no-such-parent"),
+        pytest.param("a-file", "it is a file, not a folder", id="a-regular-file"),
+    ],
+)
+def test_up_with_a_state_dir_it_cannot_make_is_one_line(tmp_path: Path, where: str, reason: str) -> None:
+    """ORCHESTRATE_STATE_DIR naming no folder `up` can make: one line naming the setting, exit 2, nothing started."""
+    (tmp_path / "a-file").write_text("keep me\n", encoding="utf-8")
+    state = where if where.startswith("/") else str(tmp_path / where)
+    env = _env(tmp_path, ORCHESTRATE_STATE_DIR=state, LOG_LEVEL="WARNING")
+    code, out = _run(tmp_path, "up", "--no-emulator", "--web-port", "0", env=env)
+    assert code == 2
+    _assert_one_error_line(code, out, f"ORCHESTRATE_STATE_DIR: cannot use {state} as up's state folder ({reason})")
+    assert (tmp_path / "a-file").read_text(encoding="utf-8") == "keep me\n"
+
+
+def _broken_state(tmp_path: Path, name: str, content: bytes | None) -> Path:
+    """`name` in the state folder as a broken `up` record: a folder in its place (None), or these bytes."""
+    path = tmp_path / "state" / name
+    if content is None:
+        path.mkdir(parents=True)
+    else:
+        path.parent.mkdir(parents=True)
+        path.write_bytes(content)
+    return path
+
+
+def _without_redis_url(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment with REDIS_URL unset, so the URL `up` recorded is the one used."""
+    env = _env(tmp_path, **extra)
+    del env["REDIS_URL"]
+    return env
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        pytest.param(None, "is a directory, not a file `orchestrate up` writes", id="a-folder"),
+        pytest.param(b"redis://127.0.0.1:6392/0\xff\n", "not UTF-8 text (byte 25)", id="not-utf8"),
+        pytest.param(b"redis://127.0.0.1:6392/0?foo=bar\n", "the option foo after ? is not one", id="unknown-option"),
+        pytest.param(
+            f"redis://:{REDIS_PASSWORD}@127.0.0.1:6392/x\n".encode(), "the database must be a whole", id="bad-db"
+        ),
+    ],
+)
+def test_a_broken_recorded_redis_url_stops_a_command_that_needs_redis(
+    tmp_path: Path, content: bytes | None, problem: str
+) -> None:
+    """The redis.url `up` records, unreadable or no usable URL: one line naming the file, exit 2, no URL quoted."""
+    path = _broken_state(tmp_path, "redis.url", content)
+    code, out = _run(tmp_path, "status", env=_without_redis_url(tmp_path))
+    assert code == 2
+    _assert_one_error_line(code, out, f"error: {path}: ")
+    assert problem in out
+    assert "6392" not in out
+
+
+def test_a_broken_recorded_emulator_url_stops_a_command_that_needs_it(tmp_path: Path) -> None:
+    """The emulator.url `up` records, a folder in its place: one line naming it, exit 2."""
+    path = _broken_state(tmp_path, "emulator.url", None)
+    env = {k: v for k, v in _env(tmp_path).items() if not k.startswith("TENCENTCLOUD_")}
+    code, out = _run(tmp_path, "status", env=env)
+    assert code == 2
+    _assert_one_error_line(code, out, f"error: {path}: is a directory")
+
+
+@pytest.mark.parametrize(
+    "content", [None, b"\xff\n", b"redis://127.0.0.1:6392/0?foo=bar\n"], ids=["a-folder", "not-utf8", "unknown-option"]
+)
+def test_a_broken_recorded_redis_url_is_a_warning_for_validate(tmp_path: Path, content: bytes | None) -> None:
+    """`validate` never reaches a Redis: a broken record of `up` is named in a warning, and the file is checked."""
+    path = _broken_state(tmp_path, "redis.url", content)
+    campaign = write_campaign(tmp_path, 3, identities=1)
+    code, out = _run(tmp_path, "validate", campaign.name, env=_without_redis_url(tmp_path))
+    assert code == 0, out
+    _assert_clean(out)
+    warnings = [line for line in out.splitlines() if line.startswith(f"warning: {path}: ")]
+    assert len(warnings) == 1, out
+    assert warnings[0].endswith("(ignored: `validate` does not use what `up` started)")
+
+
 # --- arguments ------------------------------------------------------------------------------------
 
 

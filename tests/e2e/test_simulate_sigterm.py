@@ -82,3 +82,31 @@ def test_a_signal_stops_the_run_removes_its_folder_and_its_redis_server(
         assert not _alive(pid), f"redis-server {pid} outlived the run"
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_sigterm_in_an_existing_folder_keeps_it_and_removes_only_the_sample(tmp_path: Path) -> None:
+    """--out naming a folder that was there before: a stopped run leaves it as it was (no sampled copy of the
+    recipients in it), and says so instead of claiming a folder it never made was removed."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("x", encoding="utf-8")
+    example = str(ROOT / "campaigns/example.yaml")
+    argv = [str(BIN / "orchestrate"), "simulate", example, "--days", "60", "--sample", "0.5", "--out", str(out)]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any("redis" in n for n in _children(proc.pid).values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (out / "recipients.sampled.csv").exists()  # written before the run's redis-server started
+        time.sleep(1.0)  # into the virtual run
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == EXIT_TERMINATED, err[-2000:]
+    assert "Traceback" not in err
+    assert f"{out}/ (there before) kept, the recipients.sampled.csv it wrote there removed" in err
+    assert "the output folder it made removed" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]

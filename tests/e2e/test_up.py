@@ -109,3 +109,17 @@ def _check_web(port: int, env: dict[str, str]) -> None:
     (campaign,) = json.loads(done.stdout)
     assert campaign["progress"]["accepted"] == 12
     assert f'data-campaign="{campaign["id"]}"' in page
+
+
+def test_up_with_a_folder_where_its_emulator_logs_sends_is_one_line(tmp_path: Path, redis_url: str) -> None:
+    """A folder in the place of the emulator's send log in the state folder: `up` stops at once with one line
+    naming it (the emulator failed every send with HTTP 500 instead)."""
+    send_log_file = tmp_path / "state" / "emulator-sends.jsonl"
+    send_log_file.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TENCENTCLOUD_", "SES_", "REDIS_URL"))}
+    env.update({"REDIS_URL": redis_url, "ORCHESTRATE_STATE_DIR": str(tmp_path / "state"), "LOG_LEVEL": "WARNING"})
+    argv = [str(BIN / "orchestrate"), "up", "--emulator", "--emulator-port", str(free_port()), "--web-port", "0"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30, cwd=tmp_path, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [f"error: cannot write the emulator's send log {send_log_file} (Is a directory)"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -82,3 +83,17 @@ def test_may_embed_only_where_the_user_named_no_other_redis(
     else:
         monkeypatch.setenv("REDIS_URL", redis_url)
     assert may_embed(Settings(), port=6390) is expected
+
+
+@pytest.mark.slow
+def test_up_with_a_folder_where_it_records_its_redis_is_one_line(tmp_path: Path) -> None:
+    """A folder in the place of the redis.url `up` writes: one line naming it, exit 2, its embedded Redis stopped."""
+    url_file = tmp_path / "state" / "redis.url"
+    url_file.mkdir(parents=True)
+    port = free_port()
+    done, _ = _up(tmp_path, f"redis://127.0.0.1:{port}/0", port)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [f"error: cannot write {url_file} in up's state folder (Is a directory)"]
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0  # the embedded redis-server is gone

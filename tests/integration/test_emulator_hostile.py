@@ -27,6 +27,7 @@ from tencentcloud.ses.v20201002 import models, ses_client_async
 
 from orchestrator.core.clock import SystemClock, VirtualClock
 from orchestrator.ses.emulator import (
+    LogFileError,
     RunningEmulator,
     World,
     WorldFileError,
@@ -489,6 +490,19 @@ async def test_call_log_file_gets_json_lines(tmp_path: Path, clock: VirtualClock
         (START, "default", "ListEmailTemplates", None, True),
         (START, "default", "GetEmailTemplate", "InvalidParameterValue.TemplateNotExist", True),
     ]
+
+
+@pytest.mark.parametrize("log", ["send", "call"])
+async def test_a_log_file_that_cannot_be_written_is_refused_at_start(
+    tmp_path: Path, clock: VirtualClock, log: str
+) -> None:
+    """A send or call log in a folder that does not exist stops the start (it failed every call with HTTP 500)."""
+    path = tmp_path / "missing" / "log.jsonl"
+    with pytest.raises(LogFileError) as refused:
+        async with run_emulator(make_world(), clock=clock, **{f"{log}_log_path": path}):
+            pass
+    assert (refused.value.log, refused.value.path) == (log, path)
+    assert str(refused.value) == f"{path}: cannot append to it (No such file or directory)"
 
 
 # --- the `orchestrate emulator` process ---

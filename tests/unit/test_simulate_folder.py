@@ -55,6 +55,50 @@ def test_a_run_that_does_not_finish_removes_the_folder_it_made(
     assert (kept / "mine.txt").read_text(encoding="utf-8") == "x"
 
 
+@pytest.mark.parametrize("existing", [False, True], ids=["new-folder", "existing-folder"])
+def test_a_sample_that_keeps_no_recipient_names_the_option(campaign: Path, existing: bool) -> None:
+    """--sample so small it keeps no row is refused in the option's words, not as the empty copy it made
+    (a file the user never named, removed by then); a folder that was there stays, without that copy."""
+    rows = "".join(f"u{n}@naver.com,U{n}\n" for n in range(3))
+    campaign.with_name("recipients.csv").write_text("email,first_name\n" + rows, encoding="utf-8")
+    out = campaign.parent / "out"
+    if existing:
+        out.mkdir()
+    result = CliRunner().invoke(main, ["simulate", str(campaign), "--sample", "1e-9", "--days", "2", "--out", str(out)])
+    assert result.exit_code == 2
+    assert "error: --sample 1e-09 keeps none of the 3 recipients: use a larger fraction" in result.output
+    assert "recipients.sampled.csv" not in result.output
+    assert out.exists() is existing
+    assert not (out / "recipients.sampled.csv").exists()
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, RuntimeError])
+def test_a_run_that_does_not_finish_removes_its_sample_from_an_existing_folder(
+    campaign: Path, monkeypatch: pytest.MonkeyPatch, interrupt: type[BaseException]
+) -> None:
+    """Ctrl-C or an error mid-run in a folder that was there before: the folder stays with what it held, the
+    sampled recipients this run wrote go, and the stop message says so (it made no folder to remove)."""
+    from orchestrator.simulation import run
+    from orchestrator.simulation.sample import sample_campaign
+
+    async def stopped(spec: Any, out: Path, **kwargs: Any) -> None:
+        sample_campaign(spec, kwargs["sample"], out)
+        assert (out / "recipients.sampled.csv").exists()
+        raise interrupt
+
+    monkeypatch.setattr(run, "run_simulation", stopped)
+    kept = campaign.parent / "kept"
+    kept.mkdir()
+    (kept / "mine.txt").write_text("x", encoding="utf-8")
+    result = CliRunner().invoke(main, ["simulate", str(campaign), "--sample", "0.999", "--out", str(kept)])
+    assert result.exit_code != 0
+    assert (kept / "mine.txt").read_text(encoding="utf-8") == "x"
+    assert not (kept / "recipients.sampled.csv").exists()
+    assert "the output folder it made removed" not in result.output
+    if interrupt is KeyboardInterrupt:
+        assert f"{kept}/ (there before) kept, the recipients.sampled.csv it wrote there removed" in result.output
+
+
 def test_a_sample_of_an_export_keeps_its_cells_as_written(campaign: Path) -> None:
     """`simulate --sample` copies the rows as written: a recipient file that is one of export's files has its
     guard taken off once, when the copy is read, never twice (`''-x` stays `'-x`)."""

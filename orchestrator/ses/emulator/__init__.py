@@ -1,7 +1,7 @@
 """A local Tencent SES emulator the unmodified official SDK talks to over HTTP (docs/tencent.md)."""
 
 from orchestrator.ses.emulator.params import ApiError
-from orchestrator.ses.emulator.records import CallRecord, SendRecord, StatusRecord
+from orchestrator.ses.emulator.records import CallRecord, LogFileError, SendRecord, StatusRecord
 from orchestrator.ses.emulator.server import RunningEmulator, build_app, run_emulator
 from orchestrator.ses.emulator.service import SesEmulator
 from orchestrator.ses.emulator.world import (
@@ -33,6 +33,7 @@ __all__ = [
     "FaultRule",
     "IdentityConfig",
     "Latency",
+    "LogFileError",
     "RunningEmulator",
     "SendRecord",
     "SenderBehaviour",

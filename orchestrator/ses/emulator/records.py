@@ -5,7 +5,33 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
+
+
+class LogFileError(Exception):
+    """A send or call log file the emulator cannot append to; `log` says which ("send" or "call")."""
+
+    def __init__(self, log: str, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: cannot append to it ({reason})")
+        self.log, self.path, self.reason = log, path, reason
+
+
+def log_file(path: str | Path | None, log: str) -> Path | None:
+    """`path` as a log file the emulator can append to (made now, empty, if missing); None for no file.
+
+    Checked at start: the file is opened anew for each record, and one that cannot be would fail every API
+    call (HTTP 500) instead of the start.
+    """
+    if not path:
+        return None
+    p = Path(path)
+    try:
+        with p.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:  # no such folder, a folder in its place, no permission
+        raise LogFileError(log, p, exc.strerror or type(exc).__name__) from None
+    return p
 
 
 @dataclass(frozen=True, slots=True)

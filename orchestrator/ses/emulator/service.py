@@ -19,7 +19,7 @@ from orchestrator.core.clock import Clock
 from orchestrator.ses.emulator import catalog
 from orchestrator.ses.emulator.params import ApiError, ParamError, date_param, loads, page_param
 from orchestrator.ses.emulator.recipients import fate_of
-from orchestrator.ses.emulator.records import CallRecord, SendRecord, StatusRecord
+from orchestrator.ses.emulator.records import CallRecord, SendRecord, StatusRecord, log_file
 from orchestrator.ses.emulator.world import Account, World
 
 MAX_RECIPIENTS: Final = 50
@@ -55,14 +55,14 @@ class SesEmulator:
         self.rng = random.Random(world.seed)
         self.send_log: list[SendRecord] = []
         self.call_log: list[CallRecord] = []
-        self.call_log_path = Path(call_log_path) if call_log_path else None
+        self.call_log_path = log_file(call_log_path, "call")
         self.status_log: list[StatusRecord] = []
         self.events: list[dict[str, Any]] = []
         # The status API's lookups by (account, day) and each message's events, kept beside the logs
         # (`_log_status`, `_accept`): a scan of the whole logs per lookup grew with every send.
         self._status_by_day: dict[tuple[str, date], list[StatusRecord]] = defaultdict(list)
         self._events_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        self.send_log_path = Path(send_log_path) if send_log_path else None
+        self.send_log_path = log_file(send_log_path, "send")
         start = clock.now()
         self.blocked: dict[str, float] = {a.lower(): start for a in world.blocklist}  # address -> since
         self.unsubscribed: dict[str, float] = {a.lower(): start for a in world.unsubscribed}

@@ -6,12 +6,15 @@ import os
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
-from typing import Annotated, Any, Final, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from pydantic.dataclasses import dataclass
+from pydantic_core import ErrorDetails
 from yarl import URL
+
+from orchestrator.core.addresses import shown
 
 #: The credentials a permissive emulator accepts when TENCENTCLOUD_SECRET_ID/KEY are unset.
 DEFAULT_SECRET_ID: Final = "emulator-id"  # noqa: S105 - a documented local-only default
@@ -263,10 +266,35 @@ def validate_world(data: Mapping[str, Any], place: Callable[[Sequence[int | str]
         return _WORLD_ADAPTER.validate_python(dict(data))
     except ValidationError as exc:
         problems = [
-            f"{place(e['loc'])}{'.'.join(str(x) for x in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
+            f"{place(e['loc'])}{'.'.join(str(x) for x in e['loc'])}: {_message(e)}"
+            for e in exc.errors(include_url=False, include_input=False)
         ]
         raise WorldFileError(problems) from None
+
+
+def _message(err: ErrorDetails) -> str:
+    """pydantic's wording of `err`, in the campaign file's words where they differ (orchestrator/campaign_file.py)."""
+    if err["type"] == "unexpected_keyword_argument":
+        allowed = _allowed_keys(err["loc"][:-1])
+        return f"unknown key {shown(err['loc'][-1])}" + (f" (allowed here: {', '.join(allowed)})" if allowed else "")
+    if err["type"] in ("missing", "missing_argument"):
+        return "required key is missing"
+    return err["msg"].removeprefix("Value error, ")
+
+
+def _allowed_keys(loc: Sequence[int | str]) -> list[str]:
+    """The keys the world file takes at `loc` (a place in a mapping of the file)."""
+    tp: Any = World
+    for part in loc:
+        fields = getattr(tp, "__pydantic_fields__", None)
+        if fields is not None:
+            field_info = fields.get(str(part))
+            tp = field_info.annotation if field_info is not None else None
+        elif get_origin(tp) in (list, dict):
+            tp = get_args(tp)[-1]  # the item of a list, the value of a mapping
+        else:
+            return []
+    return list(getattr(tp, "__pydantic_fields__", {}))
 
 
 def _remember(made: OrderedDict[_K, _V], key: _K, make: Callable[[], _V]) -> _V:
