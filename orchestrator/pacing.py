@@ -28,7 +28,7 @@ from orchestrator.core.decisions import (
 from orchestrator.core.guard import IdentityGuard, event_data
 from orchestrator.core.ledger_state import STATES
 from orchestrator.core.plan import Caps
-from orchestrator.core.progress import close_day, effective_day, quota_hold
+from orchestrator.core.progress import effective_day, quota_hold
 from orchestrator.core.quality import FOLLOWUP_AFTER_S
 from orchestrator.core.sending import Sender
 from orchestrator.guarding import Guard
@@ -200,10 +200,9 @@ class Pacer:
         if not state.open_date or state.open_date >= today.isoformat():
             return state
         rules = spec.plan.progress_rules(spec.mode)
-        sent = await identities.sent_on(self.redis, state.id, state.open_date)
         before = state.progress
         held = guard.holds if guard is not None else []
-        after = close_day(before, date.fromisoformat(state.open_date), sent, state.open_cap, rules, hold=bool(held))
+        sent, after = await identities.close_open_day(self.redis, state, rules, hold=bool(held))
         await identities.save_progress(self.redis, state.id, after, today.isoformat(), 0)
         day = effective_day(before, date.fromisoformat(state.open_date), rules)
         if group_state.active(spec, day, state.open_cap):

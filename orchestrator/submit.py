@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
 import secrets
@@ -12,9 +13,11 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from orchestrator.core.addresses import fold
 from orchestrator.core.campaign import Campaign
-from orchestrator.core.campaign_state import INITIAL, CampaignState
+from orchestrator.core.campaign_state import INITIAL, UNFINISHED
 from orchestrator.core.recipient_trace import Dropped
+from orchestrator.input_files import describe_os_error, open_regular
 from orchestrator.recipients import LoadStats, RecipientFileError, Row, iter_rows
 from orchestrator.store import events, identities, keys, suppression
 from orchestrator.store.ledger import encode_record
@@ -23,6 +26,7 @@ from orchestrator.store.scripts import source as script_source
 from orchestrator.submit_claim import (
     CLAIM_PREFIX,
     Heartbeat,
+    ListDigest,
     StagingKeys,
     SubmitInProgressError,
     claim_fingerprint,
@@ -43,8 +47,6 @@ __all__ = [
 
 #: Rows written per pipeline round trip.
 BATCH = 5000
-#: The states of a campaign that has not finished: its list may not be submitted again without --new.
-UNFINISHED = frozenset({CampaignState.RUNNING.value, CampaignState.PAUSED.value})
 #: A running submit's claim on its files' fingerprint and the keys it staged live this long without
 #: a heartbeat, so a killed submit leaves nothing behind after it (setting SUBMIT_HEARTBEAT_TTL_S).
 HEARTBEAT_TTL_S = 60.0
@@ -182,6 +184,18 @@ async def _list_of(redis: Redis, campaign: Campaign, ck: StagingKeys, force_new:
     return listed
 
 
+def _bytes_digest(campaign: Campaign) -> str:
+    """sha256 of the recipient file's bytes: what a campaign of an earlier release recorded as its list."""
+    digest = hashlib.sha256()
+    try:
+        with open_regular(campaign.recipients.file) as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    except OSError as exc:
+        raise RecipientFileError(campaign.recipients.file, None, describe_os_error(exc)) from None
+    return digest.hexdigest()
+
+
 async def _refuse_a_list_in_use(redis: Redis, campaign: Campaign, listed: str) -> None:
     """Raise when a campaign that has not finished (running or paused) was submitted with this very list."""
     cids = [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)]
@@ -189,8 +203,14 @@ async def _refuse_a_list_in_use(redis: Redis, campaign: Campaign, listed: str) -
         for cid in cids:
             pipe.hmget(keys.CampaignKeys(cid).meta, ["list", "state"])
         found = await pipe.execute(raise_on_error=False)
+    from_bytes = ""  # the file's digest as an earlier release recorded it, read only if one is stored
     for cid, reply in zip(cids, found, strict=True):
-        if isinstance(reply, list) and reply[0] == listed and reply[1] in UNFINISHED:
+        if not isinstance(reply, list) or reply[1] not in UNFINISHED or not reply[0]:
+            continue
+        stored = str(reply[0])
+        if not stored.startswith(ListDigest.PREFIX):  # recorded by an earlier release: sha256 of the bytes
+            from_bytes = from_bytes or _bytes_digest(campaign)
+        if stored in (listed, from_bytes):
             msg = (
                 f"{campaign.recipients.file} holds the recipient list of campaign {cid} ({reply[1]}), which has "
                 "not finished (the same addresses, however the file is written): its recipients would be "
@@ -257,7 +277,7 @@ async def _flush(
     honour_cancellation()
     rows = [r for r in batch if isinstance(r, Row)]
     dropped = [r for r in batch if isinstance(r, Dropped)]
-    ck.listed.add([r.address for r in rows])
+    ck.listed.add([fold(r.address) for r in rows])  # one mailbox however its local part is cased
     why = await suppression.suppressed_why(redis, [r.address for r in rows], domains, now) if rows else []
     keep = [r for r, w in zip(rows, why, strict=True) if not w]
     dropped += [Dropped(r.row, r.address, "suppressed", w) for r, w in zip(rows, why, strict=True) if w]

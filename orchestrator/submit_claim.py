@@ -30,11 +30,13 @@ class SubmitInProgressError(Exception):
 
 
 class ListDigest:
-    """What makes two recipient files one list: the same set of addresses as submit reads them (valid,
-    normalised, each once, suppressed ones included), whatever the file's name, line ends, columns or
-    row order. Order-free: the sum of each address's hash, so it is built row by row as they load."""
+    """What makes two recipient files one list: the same set of mailboxes as submit reads them (valid,
+    normalised, each once, suppressed ones included, compared as `core/addresses.fold` compares them),
+    whatever the file's name, line ends, columns or row order. Order-free: the sum of each address's
+    hash, so it is built row by row as they load."""
 
     MOD = 1 << 128
+    PREFIX = "addresses:"
 
     def __init__(self) -> None:
         self.count = 0
@@ -46,7 +48,7 @@ class ListDigest:
         self.count += len(addresses)
 
     def hexdigest(self) -> str:
-        return f"addresses:{self.count}:{self.total % self.MOD:032x}"
+        return f"{self.PREFIX}{self.count}:{self.total % self.MOD:032x}"
 
 
 class StagingKeys(keys.CampaignKeys):

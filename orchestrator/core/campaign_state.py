@@ -19,6 +19,11 @@ class CampaignState(StrEnum):
     CANCELLED = "cancelled"  # stopped for good; the ledger is kept for the record
 
 
+#: The states in which a campaign still paces its identities and may send again (StrEnum members: a stored
+#: state string is found in it as well).
+UNFINISHED = frozenset({CampaignState.RUNNING, CampaignState.PAUSED})
+
+
 class Transition(StrEnum):
     """Each way a campaign's state changes, named by who or what makes it."""
 

@@ -9,14 +9,11 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from orchestrator.core.campaign import Campaign, Identity
-from orchestrator.core.campaign_state import CampaignState
+from orchestrator.core.campaign_state import UNFINISHED
 from orchestrator.core.identity_sharing import PACING_KEYS, pacing_differences
-from orchestrator.core.progress import MAX_WARMUP_DAY, IdentityProgress, close_day
+from orchestrator.core.progress import MAX_WARMUP_DAY, IdentityProgress, ProgressRules, close_day
 from orchestrator.store import campaigns, keys
 from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, iso_date, moment, refused, whole
-
-#: The campaigns that still pace their identities (a completed or cancelled one never sends again).
-UNFINISHED = frozenset({CampaignState.RUNNING, CampaignState.PAUSED})
 
 
 class IdentityConflictError(Exception):
@@ -282,7 +279,15 @@ async def load_rolled(redis: Redis, spec: Campaign, now: float) -> dict[str, Ide
     rules = spec.plan.progress_rules(spec.mode)
     for ident, st in states.items():
         if st.open_date and st.open_date < today:
-            sent = await sent_on(redis, ident, st.open_date)
-            closed = close_day(st.progress, date.fromisoformat(st.open_date), sent, st.open_cap, rules)
-            states[ident] = replace(st, progress=closed)
+            states[ident] = replace(st, progress=(await close_open_day(redis, st, rules))[1])
     return states
+
+
+async def close_open_day(
+    redis: Redis, state: IdentityState, rules: ProgressRules, hold: bool = False
+) -> tuple[int, IdentityProgress]:
+    """What the identity sent on its open day, and its progress once that day is closed (core/progress.
+    close_day against the day's cap, `hold` when a guardrail holds it): the pacer's day roll stores it,
+    `status` and `resume` show it before."""
+    sent = await sent_on(redis, state.id, state.open_date)
+    return sent, close_day(state.progress, date.fromisoformat(state.open_date), sent, state.open_cap, rules, hold)

@@ -301,12 +301,16 @@ def test_cli_submit_warns_of_an_account_without_credentials(redis_url: str, tmp_
     warned = [line for line in result.stderr.splitlines() if "has no credentials here" in line]
     assert warned == [
         "warning: account 'default' has no credentials here (TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY "
-        "are not both set): a worker without them pauses the campaign at its first send "
+        "do not both hold a value): a worker without them pauses the campaign at its first send "
         "(Orchestrator.NoCredentials); `orchestrate check` tests them against Tencent",
         "warning: account 'marketing' has no credentials here (ORCHESTRATE_ACCOUNTS has no such name): a worker "
         "without them pauses the campaign at its first send (Orchestrator.NoCredentials); `orchestrate check` "
         "tests them against Tencent",
     ]
+    blank = bare | {"TENCENTCLOUD_SECRET_ID": "", "TENCENTCLOUD_SECRET_KEY": "  "}  # set to nothing: no key either
+    emptied = CliRunner().invoke(main, ["submit", str(path), "--new", "--json"], env=blank)
+    assert emptied.exit_code == 0, emptied.output
+    assert "warning: account 'default' has no credentials here" in emptied.stderr
     keyed = bare | {"TENCENTCLOUD_SECRET_ID": "AKIDsecretid0001", "TENCENTCLOUD_SECRET_KEY": "secretkey-0001-xyz"}
     keyed["ORCHESTRATE_ACCOUNTS"] = '{"marketing": {"secret_id": "AKIDmkt0001", "secret_key": "mktkey-0001-xyz"}}'
     again = CliRunner().invoke(main, ["submit", str(path), "--new", "--json"], env=keyed)
@@ -434,3 +438,28 @@ async def test_a_list_a_running_campaign_sends_is_refused_unless_new(
     fewer.write_text(path.read_text().replace("file: t.csv", "file: fewer.csv"))
     spec4, fp4 = load(fewer)
     assert (await submit(redis, spec4, fp4, START + 180, str(fewer))).created
+
+
+async def test_a_list_is_the_same_mailboxes_however_cased_and_one_recorded_by_bytes_is_still_compared(
+    redis: Redis, tmp_path: Path
+) -> None:
+    """The list's local parts upper-cased is the same list (submit folds case for duplicates and suppression
+    too); a campaign whose list an earlier release recorded as the file's sha256 still refuses that file."""
+    import hashlib
+
+    path = write_campaign(tmp_path, 6)
+    first = await submit(redis, *load(path), START, str(path))
+    header, *rows = (tmp_path / "t.csv").read_text().splitlines()
+    (tmp_path / "upper.csv").write_text("\n".join([header] + [r[0].upper() + r[1:] for r in rows]) + "\n")
+    upper = tmp_path / "upper.yaml"
+    upper.write_text(path.read_text().replace("file: t.csv", "file: upper.csv").replace("Hi {{name}}", "Hey"))
+    with pytest.raises(ListInUseError, match=f"recipient list of campaign {first.campaign_id} \\(running\\)"):
+        await submit(redis, *load(upper), START + 60, str(upper))
+    stored = hashlib.sha256((tmp_path / "t.csv").read_bytes()).hexdigest()  # as an earlier release kept it
+    await redis.hset(keys.CampaignKeys(first.campaign_id).meta, "list", stored)
+    (tmp_path / "copy.csv").write_bytes((tmp_path / "t.csv").read_bytes())
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(path.read_text().replace("file: t.csv", "file: copy.csv").replace("Hi {{name}}", "Yo"))
+    with pytest.raises(ListInUseError, match=f"recipient list of campaign {first.campaign_id} \\(running\\)"):
+        await submit(redis, *load(copy), START + 120, str(copy))
+    assert (await submit(redis, *load(upper), START + 180, str(upper))).created  # not byte-identical: not matched
