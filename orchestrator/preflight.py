@@ -389,7 +389,10 @@ async def _known_identities(redis: Redis, campaign: Campaign) -> list[Item]:
     try:
         await identities.check_campaign(redis, campaign)
     except (identities.IdentityConflictError, identities.UnreadableIdentityError) as exc:
-        fix = "submit refuses this campaign until the campaign file agrees with the stored identity"
+        fix = (
+            "submit refuses this campaign until the file agrees with the stored identity, or with the campaign "
+            "pacing it (the keys the line names), or that campaign has finished"
+        )
         return [Item("orchestrator", "identities", "fail", str(exc), fix)]
     except RedisError as exc:  # a damaged key: submit would stop on it too
         return [Item("orchestrator", "identities", "fail", f"cannot read them: {type(exc).__name__}: {exc}")]

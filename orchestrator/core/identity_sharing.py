@@ -20,13 +20,16 @@ from orchestrator.core.campaign import Campaign
 PACING_KEYS = ("timezone", "mode", "plan", "pool", "content", "guardrails", "shaping")
 
 
-def _identities(spec: Campaign) -> dict[str, tuple[str, int | None]]:
-    return {i.id: (i.account, i.daily_quota) for i in spec.identities}
+def _identities(spec: Campaign) -> dict[str, str]:
+    """The pool: its identities and their accounts. Not `daily_quota`: it is Tencent's quota of the day the
+    file was written, stored on the identity for every campaign and replaced by the live one the pacer
+    reads, so a later file naming a raised quota paces the shared identity no differently."""
+    return {i.id: i.account for i in spec.identities}
 
 
 def pacing_differences(new: Campaign, other: Campaign) -> list[str]:
     """The keys whose values differ between two campaigns that share an identity, in the file's order:
-    `identities` when their sets (or an identity's account or daily_quota) differ, then PACING_KEYS."""
+    `identities` when their sets (or an identity's account) differ, then PACING_KEYS."""
     out = ["identities"] if _identities(new) != _identities(other) else []
     out += [key for key in PACING_KEYS if getattr(new, key) != getattr(other, key)]
     return out

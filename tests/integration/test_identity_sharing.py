@@ -65,15 +65,17 @@ async def test_an_identity_shared_with_an_unfinished_campaign_is_paced_one_way(
 async def test_a_shared_identity_takes_a_campaign_paced_the_same_way_and_any_after_the_first_ends(
     redis: Redis, tmp_path: Path
 ) -> None:
-    """Another template and list on the same identities, plan and pool is taken; a subset of the identities is
-    not (its pool would share them out otherwise), also while the first is paused; once the first is
-    cancelled, any plan is taken (and, that one cancelled too, the subset)."""
+    """Another template and list on the same identities, plan and pool is taken (a newer daily_quota too); a
+    subset of the identities is not (its pool would share them out otherwise), also while the first is
+    paused; once the first is cancelled, any plan is taken (and, that one cancelled too, the subset)."""
     first = write_campaign(tmp_path, 10, name="first", identities=2)
     cid = await submit_path(redis, first)
     same = second_file(tmp_path, first, "same", template={"id": 2, "subject": "Another mail"})
     assert await submit_path(redis, same)
-    await campaigns.transition(redis, cid, Transition.PAUSE, START)
     doc = yaml.safe_load(first.read_text())
+    raised = [{**i, "daily_quota": 900} for i in doc["identities"]]  # Tencent raised the level since: the same pool
+    assert await submit_path(redis, second_file(tmp_path, first, "raised", identities=raised))
+    await campaigns.transition(redis, cid, Transition.PAUSE, START)
     subset = second_file(tmp_path, first, "subset", identities=doc["identities"][:1])
     with pytest.raises(IdentityConflictError, match=r"identity 'first-id0' is paced by campaign first-\w+ \(paused\)"):
         await submit_path(redis, subset)
