@@ -219,6 +219,14 @@ class Settings(BaseSettings):
             return AccountCredentials(secret_id=self.tencentcloud_secret_id, secret_key=self.tencentcloud_secret_key)
         return None
 
+    def usable_credentials(self, account: str = DEFAULT_ACCOUNT) -> AccountCredentials | None:
+        """The key pair of `account` when both halves hold something: a key set to nothing (an edited
+        `.env`) is no key, as Tencent's SDK refuses it (InvalidCredential)."""
+        creds = self.credentials(account)
+        if creds is None or not creds.secret_id.get_secret_value().strip():
+            return None
+        return creds if creds.secret_key.get_secret_value().strip() else None
+
 
 class SettingsError(Exception):
     """A malformed setting: the message names each bad one and what it expects, never the value given."""

@@ -159,9 +159,9 @@ def echo_missing_credentials(campaign: Campaign, settings: Settings) -> None:
     from orchestrator.settings import DEFAULT_ACCOUNT
 
     for account in sorted({i.account for i in campaign.identities}):
-        if settings.credentials(account) is None:
+        if settings.usable_credentials(account) is None:
             how = (
-                "TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY are not both set"
+                "TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY do not both hold a value"
                 if account == DEFAULT_ACCOUNT
                 else "ORCHESTRATE_ACCOUNTS has no such name"
             )

@@ -292,13 +292,12 @@ class TencentSender:
         client = self._clients.get(account)
         if client is not None:
             return client
-        creds = self._settings.credentials(account)
-        secret_id = creds.secret_id.get_secret_value() if creds is not None else ""
-        secret_key = creds.secret_key.get_secret_value() if creds is not None else ""
-        if not secret_id.strip() or not secret_key.strip():  # unset, or set to nothing (the SDK's InvalidCredential)
+        creds = self._settings.usable_credentials(account)
+        if creds is None:  # unset, or set to nothing (the SDK's InvalidCredential)
             where = "TENCENTCLOUD_SECRET_ID/KEY or ORCHESTRATE_ACCOUNTS"
             msg = f"no credentials for account {account!r} (set {where})"
             raise SesConfigError("Orchestrator.NoCredentials", msg)
+        secret_id, secret_key = creds.secret_id.get_secret_value(), creds.secret_key.get_secret_value()
         profile = ClientProfile(
             httpProfile=endpoint_profile(self._settings), language="en-US", disable_region_breaker=True
         )
