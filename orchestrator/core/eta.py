@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
 from orchestrator.core.preview import MINUTES_PER_DAY, FullPace
@@ -17,15 +17,15 @@ def estimate_completion(
     remaining: int,
     left_today: int,
     today: date,
-    open_minutes: int = MINUTES_PER_DAY,
+    open_minutes: Callable[[date], int] = lambda _: MINUTES_PER_DAY,
 ) -> date | None:
     """The local date the last of `remaining` sends goes out, if every day is sent in full.
 
     `left_today` is what the pool may still send today (its daily and hourly caps over the open
     time left already applied); later days send the pool's daily cap or its hourly cap over the
-    `open_minutes` of a day's sending window, whichever is less, and an identity moves on a warm-up
-    day after a day that counts at that pace (core/preview.FullPace, as `plan` counts). None when it
-    is beyond the horizon.
+    minutes its window is open that day (`open_minutes`: core/preview.minutes_on), whichever is less,
+    and an identity moves on a warm-up day after a day that counts at that pace (core/preview.FullPace,
+    as `plan` counts). None when it is beyond the horizon.
     """
     if remaining <= 0:
         return today
@@ -33,11 +33,12 @@ def estimate_completion(
     if remaining <= 0:
         return today
     days = list(warmup_days)
-    _, _, counted = pace.day(days, open_minutes)  # today, sent in full
+    _, _, counted = pace.day(days, open_minutes(today))  # today, sent in full
     for ahead in range(1, HORIZON_DAYS + 1):
+        minutes = open_minutes(today + timedelta(days=ahead))
         days = [d + 1 if c else d for d, c in zip(days, counted, strict=True)]
-        alloc, _, counted = pace.day(days, open_minutes)
-        remaining -= min(alloc.pool.daily, alloc.pool.hourly * open_minutes // 60)
+        alloc, _, counted = pace.day(days, minutes)
+        remaining -= min(alloc.pool.daily, alloc.pool.hourly * minutes // 60)
         if remaining <= 0:
             return today + timedelta(days=ahead)
     return None

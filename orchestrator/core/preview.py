@@ -46,11 +46,16 @@ def window_minutes(window: tuple[dt.time, dt.time] | None) -> int:
 
 
 def minutes_on(campaign: Campaign, day: dt.date) -> int:
-    """Minutes the sending window is open on local date `day`: no more than the day is long (23 hours on
-    the day clocks go forward, 25 on the day they go back)."""
-    length = int(start_of(day + dt.timedelta(days=1), campaign.zone) - start_of(day, campaign.zone)) // 60
-    window = window_minutes(campaign.window)
-    return length if campaign.window is None else min(window, length)
+    """Real minutes the sending window is open on local date `day`, so a daylight-saving change counts: the
+    day itself is 23 or 25 hours, and a window over the hour the clocks skip or repeat is an hour shorter
+    or longer. A wall time the clocks skip reads as the same time after the jump (02:30 as 03:30)."""
+    zone = campaign.zone
+    first, last = start_of(day, zone), start_of(day + dt.timedelta(days=1), zone)
+    if campaign.window is None:
+        return int(last - first) // 60
+    start, end = (dt.datetime.combine(day, t, tzinfo=zone).timestamp() for t in campaign.window)
+    seconds = end - start if start < end else (end - first) + (last - start)  # 22:00-06:00 wraps midnight
+    return int(seconds) // 60
 
 
 def minutes_open_left(window: tuple[dt.time, dt.time] | None, minute_of_day: int) -> int:

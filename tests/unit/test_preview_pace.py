@@ -51,9 +51,30 @@ def test_the_eta_waits_on_a_day_that_cannot_count() -> None:
     campaign = _campaign(sending_window="08:00-10:00")
     rules = campaign.plan.progress_rules(campaign.mode)
     pace = FullPace(campaign.build_plan(), campaign.mode, [None], campaign.pool.multiplier, rules)
-    minutes = window_minutes(campaign.window)
     today = dt.date(2026, 12, 1)
-    assert estimate_completion(pace, [1], 5000, 0, today, minutes) == today + dt.timedelta(days=13)
+    assert estimate_completion(pace, [1], 5000, 0, today, lambda d: minutes_on(campaign, d)) == today + dt.timedelta(
+        days=13
+    )
     wide = _campaign()  # around the clock
     pace = FullPace(wide.build_plan(), wide.mode, [None], wide.pool.multiplier, rules)
-    assert estimate_completion(pace, [1], 5000, 0, today, window_minutes(wide.window)) == today + dt.timedelta(days=3)
+    assert estimate_completion(pace, [1], 5000, 0, today, lambda d: minutes_on(wide, d)) == today + dt.timedelta(days=3)
+
+
+def test_the_eta_counts_the_23_hour_day_as_plan_does() -> None:
+    """New York at 10 an hour: 470 more after 2026-03-06 take until 03-08 only if that day had 24 hours;
+    with its 23 (230 sends) they end on 03-09, as `plan` shows."""
+    plan = {"rows": [{"days": "1-10", "daily": 240, "hourly": 10}]}
+    campaign = _campaign(timezone="America/New_York", plan=plan)
+    rules = campaign.plan.progress_rules(campaign.mode)
+    pace = FullPace(campaign.build_plan(), campaign.mode, [None], campaign.pool.multiplier, rules)
+    eta = estimate_completion(pace, [1], 480, 0, dt.date(2026, 3, 6), lambda d: minutes_on(campaign, d))
+    assert eta == dt.date(2026, 3, 9)
+
+
+def test_a_window_over_the_hour_the_clocks_skip_or_repeat_is_an_hour_shorter_or_longer() -> None:
+    campaign = _campaign(timezone="America/New_York", sending_window="01:00-04:00")
+    days = (dt.date(2026, 3, 7), dt.date(2026, 3, 8), dt.date(2026, 11, 1))
+    assert [minutes_on(campaign, d) for d in days] == [180, 120, 240]
+    night = _campaign(timezone="America/New_York", sending_window="22:00-02:00")  # wraps midnight
+    assert minutes_on(night, dt.date(2026, 3, 8)) == 240  # 00:00-02:00 and 22:00-24:00, before the jump
+    assert window_minutes(night.window) == 240
