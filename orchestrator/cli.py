@@ -139,7 +139,8 @@ def main(ctx: click.Context) -> None:
     """Send a bulk e-mail campaign through Tencent Cloud SES on a safe warm-up plan."""
     _refuse_undecodable_argv(sys.argv[1:])
     settings = settings_or_exit()
-    settings = _with_recorded_state(settings, ctx.invoked_subcommand)
+    if "--help" not in sys.argv[1:]:  # help reaches nothing: a broken record must not hide it
+        settings = _with_recorded_state(settings, ctx.invoked_subcommand)
     configure_logging(settings.log_format, settings.log_level)
     ctx.obj = AppContext(settings=settings)
 

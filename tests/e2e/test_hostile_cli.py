@@ -234,6 +234,9 @@ def test_a_broken_recorded_redis_url_stops_a_command_that_needs_redis(
     _assert_one_error_line(code, out, f"error: {path}: ")
     assert problem in out
     assert "6392" not in out
+    code, out = _run(tmp_path, "status", "--help", env=_without_redis_url(tmp_path))
+    assert code == 0, out  # help reaches nothing: the broken record does not hide it
+    assert "Usage:" in out
 
 
 def test_a_broken_recorded_emulator_url_stops_a_command_that_needs_it(tmp_path: Path) -> None:
