@@ -8,10 +8,26 @@ import pytest
 
 from orchestrator.core.eta import HORIZON_DAYS, estimate_completion
 from orchestrator.core.plan import AfterTable, Mode, Plan, PlanRow
+from orchestrator.core.preview import FullPace
+from orchestrator.core.progress import ProgressRules
 
 TODAY = date(2026, 12, 1)
 #: 100 a day per identity, every day.
 FLAT = Plan(rows=(PlanRow(1, 1, 100, 100, 100, 100),), after_table=AfterTable.HOLD)
+
+
+def _eta(
+    plan: Plan,
+    days: list[int],
+    quotas: list[int | None],
+    multiplier: float,
+    remaining: int,
+    left_today: int,
+    minutes: int = 24 * 60,
+) -> date | None:
+    """The estimate of a warm-up pool with the default progress rules and `minutes` of window every day."""
+    pace = FullPace(plan, Mode.WARMUP, quotas, multiplier, ProgressRules())
+    return estimate_completion(pace, days, remaining, left_today, TODAY, lambda _: minutes)
 
 
 @pytest.mark.parametrize(
@@ -31,7 +47,7 @@ FLAT = Plan(rows=(PlanRow(1, 1, 100, 100, 100, 100),), after_table=AfterTable.HO
 )
 def test_eta_counts_whole_days(remaining: int, left_today: int, days_ahead: int | None) -> None:
     """At 100 a day, the estimate is the first day by which `remaining` is used up, or None past the horizon."""
-    got = estimate_completion(FLAT, Mode.WARMUP, [1], [None], 1.0, remaining, left_today, TODAY)
+    got = _eta(FLAT, [1], [None], 1.0, remaining, left_today)
     assert got == (None if days_ahead is None else TODAY + timedelta(days=days_ahead))
 
 
@@ -53,17 +69,18 @@ def test_eta_counts_whole_days(remaining: int, left_today: int, days_ahead: int 
 def test_eta_follows_the_plan(
     warmup_days: list[int], quotas: list[int | None], multiplier: float, remaining: int, days_ahead: int
 ) -> None:
-    """Each later day advances every identity one warm-up day and sends the pool's allocation."""
-    got = estimate_completion(Plan(), Mode.WARMUP, warmup_days, quotas, multiplier, remaining, 0, TODAY)
+    """Each later day sends the pool's allocation, and an identity whose day counts at that pace moves on a
+    warm-up day (one held to a quota of 500 counts day 1 of 1,000 and stays on day 2 of 1,500)."""
+    got = _eta(Plan(), warmup_days, quotas, multiplier, remaining, 0)
     assert got == TODAY + timedelta(days=days_ahead)
 
 
 def test_eta_counts_the_hourly_cap_over_the_open_hours_as_plan_does() -> None:
     """600 a day but 10 an hour: 240 a day in 24 open hours, 90 in a 9-hour window."""
     slow = Plan(rows=(PlanRow(1, 1, 600, 600, 10, 10),), after_table=AfterTable.HOLD)
-    assert estimate_completion(slow, Mode.WARMUP, [1], [None], 1.0, 480, 0, TODAY) == TODAY + timedelta(days=2)
-    assert estimate_completion(slow, Mode.WARMUP, [1], [None], 1.0, 481, 0, TODAY) == TODAY + timedelta(days=3)
-    assert estimate_completion(slow, Mode.WARMUP, [1], [None], 1.0, 180, 0, TODAY, 9 * 60) == TODAY + timedelta(days=2)
+    assert _eta(slow, [1], [None], 1.0, 480, 0) == TODAY + timedelta(days=2)
+    assert _eta(slow, [1], [None], 1.0, 481, 0) == TODAY + timedelta(days=3)
+    assert _eta(slow, [1], [None], 1.0, 180, 0, 9 * 60) == TODAY + timedelta(days=2)
 
 
 @pytest.mark.parametrize(
