@@ -139,3 +139,27 @@ def test_calendar_local_time_and_window(
 ) -> None:
     """local_time gives the local date and hour, the time to midnight, and whether and until when the window is open."""
     assert local_time(now, ZoneInfo(zone), window) == expected
+
+
+@pytest.mark.parametrize("window", [("01:45", "06:00"), ("02:30", "06:00"), ("22:00", "02:30"), ("09:00", "18:00")])
+@pytest.mark.parametrize(
+    "day", [date(2026, 3, 8), date(2026, 11, 1), date(2026, 12, 1)], ids=["spring", "autumn", "plain"]
+)
+def test_window_change_is_the_next_instant_the_window_opens_or_closes_around_a_clock_change(
+    window: tuple[str, str], day: date
+) -> None:
+    """New York, every 10 minutes of the days its clocks jump forward and back (and a plain day): a closed
+    window's `window_change_s` is the first instant it is open, none earlier (spring: 02:30 opens when the
+    clocks jump to 03:00; autumn: 01:45 at 01:10 the second time is the 01:45 to come, 35 minutes on, not
+    the one past); an open window's is an instant it is closed, the second before still open."""
+    zone = ZoneInfo("America/New_York")
+    win = (time.fromisoformat(window[0]), time.fromisoformat(window[1]))
+    start = datetime.combine(day, time(0), tzinfo=zone).timestamp()
+    for now in range(int(start), int(start) + 26 * 3600, 600):
+        lt = local_time(now, zone, win)
+        change = now + lt.window_change_s
+        assert lt.window_change_s > 0
+        assert local_time(change, zone, win).window_open is not lt.window_open
+        assert local_time(change - 1, zone, win).window_open is lt.window_open
+        if not lt.window_open:
+            assert not any(local_time(t, zone, win).window_open for t in range(now, int(change), 300))
