@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from orchestrator.core.campaign import Campaign
 from orchestrator.core.eta import estimate_completion
 from orchestrator.core.preview import FullPace, minutes_on, preview_plan, window_minutes
-
-
-def _campaign(**overrides: Any) -> Campaign:
-    data: dict[str, Any] = {
-        "name": "t",
-        "identities": [{"id": "a", "from": "a@a.example.com"}],
-        "template": {"id": 1, "subject": "Hello"},
-        "recipients": {"file": "r.csv"},
-    }
-    return Campaign.model_validate(data | overrides)
+from tests.unit.test_plan import _campaign  # one minimal campaign for the plan's tests
 
 
 def test_a_window_too_short_for_half_the_cap_holds_day_one_in_the_preview() -> None:
