@@ -67,10 +67,7 @@ def _date(day: int) -> str:
 async def rows(redis: Redis, cid: str) -> AsyncIterator[dict[str, Any]]:
     """Every data row of the campaign's file, in file order, as a dict of COLUMNS."""
     meta = await redis.hmget(keys.campaign(cid), ["submit", "trace_buckets"])
-    gone = await compaction.compacted(redis, [cid])
-    if gone:
-        msg = f"{compaction.describe(gone[0])}: its rows cannot be exported (`status` shows the summary)"
-        raise ExportError(msg)
+    await _not_compacted(redis, cid)
     if meta[1] is None:
         msg = f"campaign {cid} was submitted before per-row results were kept: it cannot be exported"
         raise ExportError(msg)
@@ -87,9 +84,21 @@ async def rows(redis: Redis, cid: str) -> AsyncIterator[dict[str, Any]]:
             d = dropped.get(row)
             out.append(_dropped_row(d) if d is not None else _loaded_row(row, next(it)))
         await _add_sends(redis, out)
+        # Compaction marks the campaign before it removes a key: a mark seen only now may have cut this
+        # chunk's reads short (records read as empty addresses, states as queued): refuse, write nothing.
+        await _not_compacted(redis, cid, while_exporting=True)
         idx += n
         for r in out:
             yield r
+
+
+async def _not_compacted(redis: Redis, cid: str, *, while_exporting: bool = False) -> None:
+    """ExportError when the campaign's per-recipient data is compacted, or being compacted."""
+    gone = await compaction.compacted(redis, [cid])
+    if gone:
+        began = " (it began while exporting)" if while_exporting else ""
+        msg = f"{compaction.describe(gone[0])}{began}: its rows cannot be exported (`status` shows the summary)"
+        raise ExportError(msg)
 
 
 async def _dropped(redis: Redis, cid: str, first: int, last: int) -> dict[int, Dropped]:

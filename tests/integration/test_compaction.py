@@ -102,6 +102,28 @@ async def test_a_compaction_cut_short_is_read_and_finished_later(
     assert status.compacted_at
 
 
+async def test_an_export_under_way_when_compaction_begins_stops_with_an_error(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows read before compaction are right; the next chunk would read empty records as queued rows."""
+    cid = await _finished(pipe)
+    monkeypatch.setattr(export, "CHUNK", 50)
+    rows = export.rows(pipe.redis, cid)
+    got = [await anext(rows) for _ in range(50)]  # the first chunk, read whole before compaction
+    assert all(r["email"] for r in got)
+    done, _ = await compaction.compact(pipe.redis, cid, pipe.clock.now() + 31 * DAY, batches=1000)
+    assert done
+    later: list[dict[str, object]] = []
+
+    async def the_rest() -> None:
+        async for r in rows:
+            later.append(r)
+
+    with pytest.raises(export.ExportError, match="it began while exporting"):
+        await the_rest()
+    assert later == []  # without the check: rows with an empty address, state queued
+
+
 async def test_a_cancelled_campaign_with_a_send_in_flight_waits(pipe: Pipeline) -> None:
     """A job still running writes to the ledger: no compaction until nothing is granted or in flight."""
     cid = await _finished(pipe)
