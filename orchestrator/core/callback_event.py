@@ -118,7 +118,8 @@ def parse_event(obj: Any, where: str = "event", *, stored: bool = False) -> Call
     if event not in EVENTS:
         raise BadEventError(f"{where}.event: unknown event {shown(event)}")
     bounce_type = _text(obj, "bounceType", where, required=False)
-    bounce_type = BOUNCE_TYPES.get(bounce_type.lower(), bounce_type)
+    folded = bounce_type.strip().lower()  # `HARD_BOUNCE` is `hard_bounce`, as `HARD` is `hard`
+    bounce_type = BOUNCE_TYPES.get(folded, folded)
     metric = metric_of(event, bounce_type)
     if metric is None:  # unreachable: EVENTS lists exactly the events metric_of knows
         raise BadEventError(f"{where}.event: unknown event {shown(event)}")

@@ -262,7 +262,15 @@ def test_the_emulator_posts_the_sender_domain_alone() -> None:
 
 
 @pytest.mark.parametrize(
-    ("given", "metric"), [("hard", "hard_bounce"), ("HARD", "hard_bounce"), ("soft", "soft_bounce")]
+    ("given", "metric"),
+    [
+        ("hard", "hard_bounce"),
+        ("HARD", "hard_bounce"),
+        ("soft", "soft_bounce"),
+        ("HARD_BOUNCE", "hard_bounce"),  # a spelling in capitals is the same type, whichever spelling
+        (" Hard_Bounce ", "hard_bounce"),
+        ("SOFT_BOUNCE", "soft_bounce"),
+    ],
 )
 def test_a_bounce_typed_as_tencents_chinese_documentation_writes_it_counts_by_its_type(given: str, metric: str) -> None:
     """`bounceType: "hard"` (Tencent's Chinese webhook page) is a hard bounce: it suppresses and counts toward
