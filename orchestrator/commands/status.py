@@ -49,8 +49,8 @@ def render_status(st: CampaignStatus) -> Group:
         )
     summary = Text(
         f"accepted {p['accepted']:,} of {p['total']:,} ({100 * p['accepted'] / total:.1f}%)  pending {p['pending']:,}  "
-        f"in flight {p['in_flight']:,}  failed {p['failed']:,}  suppressed {p['suppressed']:,}  "
-        f"in doubt {p['in_doubt']:,}   eta {st.estimated_completion or '-'}"
+        f"in flight {p['in_flight']:,}  failed {p['failed']:,}  suppressed {p['suppressed']:,}"
+        f"{_dropped_at_submit(st.submit)}  in doubt {p['in_doubt']:,}   eta {st.estimated_completion or '-'}"
     )
     table = Table(box=None, pad_edge=False, show_edge=False)
     for col in ("identity", "day", "today / cap", "last 60 min / cap", "next send", "note"):
@@ -75,6 +75,12 @@ def render_status(st: CampaignStatus) -> Group:
     ]
     warning = [stalled] if stalled is not None else []
     return Group(head, *warning, summary, table, *quality, pool, *(compacted if st.compacted_at else []), Text(""))
+
+
+def _dropped_at_submit(submit: dict[str, Any]) -> str:
+    """The rows submit dropped as suppressed: not among the `total` loaded, so beside the count, not in it."""
+    n = submit.get("suppressed")
+    return f" (+{n:,} at submit)" if isinstance(n, int) and n > 0 else ""
 
 
 def guardrail_line(guardrails: dict[str, Any]) -> tuple[str, str]:

@@ -119,3 +119,18 @@ async def test_status_and_resume_show_the_day_the_next_tick_paces_after_closing_
     assert (state.progress.warmup_day, state.progress.last_sending_date.isoformat()) == (11, "2026-12-01")
     _, days, _ = budget_now((await pipe.record()).spec, {ident: state}, pipe.clock.now())
     assert days == [8]
+
+
+async def test_the_rows_submit_dropped_as_suppressed_are_shown_beside_the_claim_time_count(pipe: Pipeline) -> None:
+    """`total` counts the loaded recipients; the rows submit dropped as suppressed follow the count, not in it."""
+    from orchestrator.store import suppression
+    from orchestrator.store.suppression import Entry
+
+    now = pipe.clock.now()
+    await suppression.put(pipe.redis, [Entry("u1@d0.example.com", "", "asked", now - 60, "operator")], now)
+    await pipe.submit("email,first_name\n" + "".join(f"u{n}@d0.example.com,U{n}\n" for n in range(3)))
+    st = await campaign_status(pipe.redis, pipe.cid, now)
+    assert st is not None
+    assert (st.progress["total"], st.progress["suppressed"], st.submit["suppressed"]) == (2, 0, 1)
+    assert "accepted 0 of 2 (0.0%)" in _text(st)
+    assert "suppressed 0 (+1 at submit)  in doubt 0" in _text(st)
