@@ -92,7 +92,7 @@ async def run_simulation(
     note = ""
     if sample is not None and sample < 1:
         spec = sample_campaign(spec, sample, out)
-        note = sample_note(sample)
+        note = sample_note(sample, spec.mode)
     start, end = _period(spec, today or date.today(), days)  # noqa: DTZ011 - a default for the report's calendar only
     clock = VirtualClock(start)
     wall0 = time.perf_counter()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.guardrails import CeilingSpec, FloorSpec, GuardrailsSpec, default_lines
+from orchestrator.core.plan import RAMPED, Mode
 from orchestrator.recipients import open_recipients
 
 #: The sampled copy of the recipients, in the output folder (kept with the report of a finished run).
@@ -80,10 +81,16 @@ def _scaled_samples(spec: Campaign, fraction: float) -> GuardrailsSpec:
     )
 
 
-def sample_note(fraction: float) -> str:
-    """The report's and the summary's word on a sampled run."""
+def sample_note(fraction: float, mode: Mode = Mode.WARMUP) -> str:
+    """The report's and the summary's word on a sampled run: in a mode without a ramp, its caps are not scaled."""
+    bound = "on fewer sends a rate's confidence bound is wider, so a guardrail acts later than in the full run."
+    if mode not in RAMPED:
+        return (
+            f"Sampled preview: recipients and the guardrails' minimum samples scaled by {fraction:g} "
+            f"(simulate --sample {fraction:g}), not the caps (mode {mode.value} has no plan to scale), so it "
+            f"finishes sooner than the real campaign would; {bound}"
+        )
     return (
         f"Sampled preview: recipients, caps and the guardrails' minimum samples scaled by {fraction:g} "
-        f"(simulate --sample {fraction:g}); on fewer sends a rate's confidence bound is wider, so a "
-        "guardrail acts later than in the full run."
+        f"(simulate --sample {fraction:g}); {bound}"
     )

@@ -138,3 +138,15 @@ def test_a_sample_scales_the_guardrails_minimum_samples_with_the_sends(campaign:
         "open": full["open"].min_sample // 4,
     }
     assert lines["complaint"].pause == full["complaint"].pause
+
+
+@pytest.mark.parametrize(("mode", "caps_scaled"), [("warmup", True), ("shared", False), ("skip-warmup", False)])
+def test_the_sample_note_says_a_mode_without_a_ramp_keeps_its_caps(mode: str, caps_scaled: bool) -> None:
+    """Only a ramped mode's caps scale with --sample: the note printed and written must not claim more."""
+    from orchestrator.core.plan import Mode
+    from orchestrator.simulation.sample import sample_note
+
+    note = sample_note(0.05, Mode(mode))
+    assert ("recipients, caps and" in note) is caps_scaled
+    assert ("not the caps" in note) is not caps_scaled
+    assert "scaled by 0.05" in note
