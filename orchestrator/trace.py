@@ -12,7 +12,7 @@ from orchestrator.core import ledger_state
 from orchestrator.core.addresses import fold
 from orchestrator.core.calendar import TENCENT_ZONE
 from orchestrator.core.callback_event import BadEventError, parse_event
-from orchestrator.core.recipient_trace import Listed, Outcome, Place, Seen, Verdict, verdict
+from orchestrator.core.recipient_trace import Listed, Outcome, Place, Seen, Verdict, list_verdict, verdict
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.errors import SesError
 from orchestrator.store import campaigns, compaction, keys, suppression, trace_index
@@ -46,16 +46,30 @@ class Trace:
 
 
 async def trace(redis: Redis, raw: str, now: float, only: str | None = None) -> Trace:
-    """Gather the address's rows, ledger states, events and list entries (no ledger is scanned)."""
+    """Gather the address's rows, ledger states, events and list entries (no ledger is scanned).
+
+    The lists are read even when no campaign keeps a row of the address: they outlive compaction. The
+    sender-domain lists read are those of the campaigns that had the address and of the compacted ones.
+    """
     address = trace_index.index_field(raw)
     places, not_indexed = await trace_index.places(redis, raw, only)
     outcomes = [await _outcome(redis, p) for p in places]
-    domains = sorted({d for o in outcomes for d in o.sender_domains})
-    listed = await _listed(redis, address, domains) if outcomes else []
-    found = verdict(outcomes, listed, address, now) if outcomes else None
     cids = [only] if only else [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)]
     gone = await compaction.compacted(redis, cids)
+    domains = {d for o in outcomes for d in o.sender_domains} | await _sender_domains(redis, [c.cid for c in gone])
+    listed = await _listed(redis, address, sorted(domains))
+    found = verdict(outcomes, listed, address, now) if outcomes else list_verdict(listed, address, now)
     return Trace(address, outcomes, listed, not_indexed, found, compacted=gone)
+
+
+async def _sender_domains(redis: Redis, cids: list[str]) -> set[str]:
+    """The sender domains of the campaigns' identities (a compacted campaign keeps its spec); none of an unreadable."""
+    out: set[str] = set()
+    for cid in cids:
+        spec = await campaigns.load_spec(redis, cid)
+        if spec is not None and not isinstance(spec, campaigns.Unreadable):
+            out.update(i.domain for i in spec.identities)
+    return out
 
 
 async def _outcome(redis: Redis, place: Place) -> Outcome:
@@ -164,7 +178,7 @@ def as_json(found: Trace) -> dict[str, Any]:
         "campaigns": [_outcome_json(o) for o in found.outcomes],
         "lists": [vars_of(e) for e in found.listed],
         "not_indexed_campaigns": found.not_indexed,
-        "verdict": None if v is None else {"campaign": v.campaign, "why": v.why, "fix": v.fix},
+        "verdict": None if v is None else {"campaign": v.campaign or None, "why": v.why, "fix": v.fix},
         "live": found.live,
         "compacted_campaigns": [compaction.as_json(c) for c in found.compacted],
     }

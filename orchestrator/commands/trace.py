@@ -43,7 +43,8 @@ def _when(at: float | None) -> str:
 def trace_command(ctx: click.Context, address: str, campaign: str | None, live: bool, as_json: bool) -> None:
     """What happened to ADDRESS in every campaign that had it, and the first thing that explains a missing mail.
 
-    Exits 1 when no campaign had the address; 2 when ADDRESS is not an e-mail address (and no row held it).
+    Exits 1 when nothing was found (no campaign keeps a row of the address, no list holds it); 2 when ADDRESS
+    is not an e-mail address (and no row held it).
     """
     from orchestrator import trace
 
@@ -74,7 +75,7 @@ def trace_command(ctx: click.Context, address: str, campaign: str | None, live: 
         print_json(trace.as_json(found))
     else:
         _print(found)
-    if not found.outcomes:
+    if not found.outcomes and not found.listed:
         raise SystemExit(EXIT_FAILED)
 
 
@@ -87,12 +88,11 @@ def _print(found: Trace) -> None:
             say(f"{found.address}: not in any campaign that still keeps its rows{where}")
         else:
             say(f"{found.address}: no campaign had this address{where}")
-        _print_compacted(found)
-        return
-    say(f"trace of {found.address}")
+    else:
+        say(f"trace of {found.address}")
     for o in found.outcomes:
         _print_outcome(o, found.live.get(o.message_id) if o.message_id else None)
-    for e in found.listed:
+    for e in found.listed:  # the lists outlive the campaigns' rows: shown whether or not a row was found
         say(f"  list: {_listed(e)}")
     if found.verdict is not None:
         # Several campaigns had the address: the answer is about the latest one, and says so.

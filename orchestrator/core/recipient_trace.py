@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from orchestrator.core.decisions import BLOCKLIST_CODES, UNSUBSCRIBED_CODES
+
 #: What an address-index entry says of a row submit did not load (store/trace_index.py).
 KIND_OF_MARK: Final = {"i": "invalid", "d": "duplicate", "s": "suppressed"}
 #: How long a mail Tencent accepted may take to be delivered or bounced (Tencent's own troubleshooting).
@@ -16,6 +18,17 @@ DELIVERY_WAIT_S: Final = 72 * 3600
 RECONCILED_SENT: Final = "reconciled_sent"
 #: ... or the send's own late SendEmail answer (certainly its mail).
 ACCEPTED_LATE: Final = "accepted_late"
+#: The fix for a row that was not sent: mail that row alone (the same list again mails every recipient again).
+MAIL_THIS_ROW: Final = (
+    "to mail it, submit a campaign file whose recipient file holds only this row (`orchestrate submit ... --new`)"
+)
+#: The fix for an address Tencent refused as wrong (a failed code naming the address, or a recipient-never one).
+CORRECT_ADDRESS: Final = (
+    "correct the address, then mail it alone: submit a campaign file whose recipient file holds only the corrected "
+    "row (`orchestrate submit ... --new`)"
+)
+#: The fix for a row submit found invalid (a corrected copy of the whole list would mail every other row again).
+CORRECT_ROW: Final = CORRECT_ADDRESS.replace("the address", "the row", 1)
 
 
 def lua_constants() -> dict[str, str]:
@@ -151,17 +164,24 @@ def verdict(
     cid = o.place.cid
     if o.place.kind == "invalid" and o.dropped is not None:
         why = f"row {o.place.row} of campaign {cid} is not a usable recipient: {o.dropped.detail}"
-        return Verdict(cid, why, "correct the row in the recipient file and submit it again")
+        return Verdict(cid, why, CORRECT_ROW)
     if o.state == "accepted":
         return _accepted(o, now, (live or {}).get(o.message_id))
-    stop = _listing(o, listed, address, now)
+    stop = _listing(cid, o.sender_domains, listed, address, now)
     if stop is not None:
         return stop
     return _unsent(o, now)
 
 
-def _listing(o: Outcome, listed: list[Listed], address: str, now: float) -> Verdict | None:
-    cid = o.place.cid
+def list_verdict(listed: list[Listed], address: str, now: float) -> Verdict | None:
+    """No campaign keeps a row of the address (none had it, or theirs were compacted): the first list entry
+    that stops a mail to it, None without one. Its `campaign` is ""."""
+    return _listing("", tuple(e.sender_domain for e in listed if e.scope == "domain"), listed, address, now)
+
+
+def _listing(
+    cid: str, sender_domains: tuple[str, ...], listed: list[Listed], address: str, now: float
+) -> Verdict | None:
     for e in listed:
         if e.scope == "blocklist" and (e.until is None or e.until > now):
             until = f" until {_day(e.until)}" if e.until is not None else ""
@@ -177,7 +197,7 @@ def _listing(o: Outcome, listed: list[Listed], address: str, now: float) -> Verd
             )
             return Verdict(cid, why, fix)
     for e in listed:
-        if e.scope == "domain" and e.sender_domain in o.sender_domains:
+        if e.scope == "domain" and e.sender_domain in sender_domains:
             since = _day(e.at)
             why = f"on the suppression list of sender domain {e.sender_domain} since {since} ({e.source}: {e.reason})"
             fix = (
@@ -195,10 +215,7 @@ def _dropped(o: Outcome) -> Verdict:
     if o.place.kind == "duplicate":
         why = f"row {o.place.row} repeats row {detail or '?'} of campaign {cid}: one mail per address"
         return Verdict(cid, why, "nothing to do")
-    why = f"suppressed at submit ({detail}); the entry is gone now"
-    return Verdict(
-        cid, why, "submit the file again with `orchestrate submit FILE --new` (or a file with this row) to mail it"
-    )
+    return Verdict(cid, f"suppressed at submit ({detail}); the entry is gone now", MAIL_THIS_ROW)
 
 
 def _unsent(o: Outcome, now: float) -> Verdict:
@@ -206,10 +223,7 @@ def _unsent(o: Outcome, now: float) -> Verdict:
     if o.place.kind in ("suppressed", "duplicate"):
         return _dropped(o)
     if o.state == "suppressed":
-        why = f"not sent: suppressed just before sending ({o.field('reason')}); the entry is gone now"
-        return Verdict(
-            cid, why, "submit the file again with `orchestrate submit FILE --new` (or a file with this row) to mail it"
-        )
+        return _suppressed(cid, o.field("reason"))
     if o.state == "failed":
         code = o.field("code")
         return Verdict(cid, f"failed: Tencent answered {code}", _failed_fix(code))
@@ -223,6 +237,18 @@ def _unsent(o: Outcome, now: float) -> Verdict:
     return _waiting(o)
 
 
+def _suppressed(cid: str, reason: str) -> Verdict:
+    """A loaded row the ledger suppressed, no list entry stopping it now. `reason`: the list that stopped it
+    at claim time (`blocklist`, `all:<source>`, `domain:<source>`), or Tencent's recipient-never code."""
+    if not reason or reason == "blocklist" or reason.startswith(("all:", "domain:")):
+        return Verdict(
+            cid, f"not sent: suppressed just before sending ({reason}); the entry is gone now", MAIL_THIS_ROW
+        )
+    if reason in BLOCKLIST_CODES | UNSUBSCRIBED_CODES:  # the list entry the refusal made is gone since
+        return Verdict(cid, f"not sent: Tencent refused it ({reason}); the list entry is gone now", MAIL_THIS_ROW)
+    return Verdict(cid, f"not sent: Tencent refused the address ({reason})", CORRECT_ADDRESS)
+
+
 def _waiting(o: Outcome) -> Verdict:
     """A loaded row not sent yet: what its campaign's state says about it."""
     cid = o.place.cid
@@ -231,12 +257,7 @@ def _waiting(o: Outcome) -> Verdict:
         return Verdict(cid, why, f'fix what it names, then: orchestrate resume {cid} --ack "what was done about it"')
     if o.campaign_state in ("paused", "cancelled", "completed"):
         why = f"not sent yet: campaign {cid} is {o.campaign_state}"
-        fix = (
-            f"orchestrate resume {cid}"
-            if o.campaign_state == "paused"
-            else "submit the file again with `orchestrate submit FILE --new` to mail it"
-        )
-        return Verdict(cid, why, fix)
+        return Verdict(cid, why, f"orchestrate resume {cid}" if o.campaign_state == "paused" else MAIL_THIS_ROW)
     why = f"not sent yet: waiting for its turn in the warm-up plan (campaign {cid} is {o.campaign_state or 'unknown'})"
     return Verdict(cid, why, f"wait: see `orchestrate status {cid}` for today's caps")
 
@@ -245,7 +266,7 @@ def _failed_fix(code: str) -> str:
     if code.startswith(("FailedOperation.Template", "InvalidParameterValue.Template")):
         return "check template.data in the campaign file against the template's variables, then submit again"
     if "Receiver" in code or "EmailAddress" in code:
-        return "correct the address in the recipient file and submit it again"
+        return CORRECT_ADDRESS
     return f"look up {code} in Tencent's error codes; submit again once it is fixed"
 
 

@@ -9,14 +9,18 @@ import os
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from orchestrator import export
 from orchestrator.campaign_file import load_campaign
+from orchestrator.cli import main
+from orchestrator.core import recipient_trace
 from orchestrator.core.campaign import Recipients
 from orchestrator.core.spreadsheet import neutralise, unneutralise
 from orchestrator.recipients import LoadStats, iter_recipients, open_recipients
 from orchestrator.ses.client import TencentSender
-from orchestrator.ses.emulator import FaultRule
+from orchestrator.ses.emulator import Behaviour, FaultRule
+from orchestrator.store import compaction
 from orchestrator.store import suppression as store
 from orchestrator.store.suppression import Entry
 from orchestrator.trace import add_live, trace
@@ -227,3 +231,68 @@ async def test_trace_live_answers_from_tencents_record_when_no_event_came(pipe: 
     assert "delivered at" in found.verdict.why
     assert "by Tencent's record (no delivered event came)" in found.verdict.why
     assert "trace --live" not in found.verdict.fix
+
+
+async def test_trace_after_compaction_still_shows_the_lists_and_their_answer(pipe: Pipeline, redis_url: str) -> None:
+    """The lists outlive compaction: a hard bounce, a blocklist entry, a sender domain's unsubscribe (the compacted
+    campaign's spec names the domain) and a complaint stored afterwards are shown with their answer; exit 0."""
+    pipe.emu.world.domains[VICTIM_DOMAIN] = Behaviour(hard_bounce_rate=1.0)
+    await _run(pipe)
+    now = pipe.clock.now() + 60
+    assert (await pipe.record()).state.value == "completed"
+    assert (await compaction.compact(pipe.redis, pipe.cid, now))[0]
+    await store.put(pipe.redis, [Entry("=cmd@example.org", "", "spam report", now, "complaint")], now)
+    expected = {
+        VICTIM: (("all", "", "hard_bounce"), f"if the address is right now: orchestrate suppress remove {VICTIM}"),
+        BLOCKED: (("blocklist", "", "default"), f"if the address is right: orchestrate blocklist release {BLOCKED}"),
+        LEFT: (
+            ("domain", "d0.example.com", "unsubscribe"),
+            "nothing to do: the recipient unsubscribed from d0.example.com",
+        ),
+        "=cmd@example.org": (("all", "", "complaint"), "nothing to do: the recipient reported the mail as spam"),
+    }
+    for address, (entry, fix) in expected.items():
+        found = await trace(pipe.redis, address, now)
+        assert (found.outcomes, [c.cid for c in found.compacted]) == ([], [pipe.cid])
+        assert [(e.scope, e.sender_domain, e.source) for e in found.listed] == [entry], address
+        assert found.verdict is not None
+        assert (found.verdict.campaign, found.verdict.fix) == ("", fix)
+    out = await asyncio.to_thread(CliRunner().invoke, main, ["trace", VICTIM], env={"REDIS_URL": redis_url})
+    assert out.exit_code == 0, out.output
+    assert f"{VICTIM}: not in any campaign that still keeps its rows" in out.output
+    assert "  list: suppressed for every sender domain since" in out.output
+    assert f"fix: if the address is right now: orchestrate suppress remove {VICTIM}" in out.output
+    assert f"not searched: campaign {pipe.cid}" in out.output
+    out = await asyncio.to_thread(CliRunner().invoke, main, ["trace", LEFT, "--json"], env={"REDIS_URL": redis_url})
+    assert out.exit_code == 0, out.output
+    assert [(e["scope"], e["sender_domain"]) for e in json.loads(out.output)["lists"]] == [("domain", "d0.example.com")]
+    nobody = await asyncio.to_thread(
+        CliRunner().invoke, main, ["trace", "user9@gmail.com"], env={"REDIS_URL": redis_url}
+    )
+    assert nobody.exit_code == 1, nobody.output  # nothing found at all: no row, no list entry
+
+
+async def test_trace_an_address_tencent_refused_as_wrong_says_to_correct_it(pipe: Pipeline) -> None:
+    """FailedOperation.IncorrectEmail at send time: suppressed with the code, no list entry; the answer is
+    Tencent's refusal and the fix is the address, not a resubmit Tencent would refuse again."""
+    await _run(pipe, FaultRule(code="FailedOperation.IncorrectEmail", count=1, recipient_domain=VICTIM_DOMAIN))
+    found = await trace(pipe.redis, VICTIM, pipe.clock.now())
+    [o] = [o for o in found.outcomes if o.place.kind == "loaded"]
+    assert (o.state, o.field("reason"), found.listed) == ("suppressed", "FailedOperation.IncorrectEmail", [])
+    assert found.verdict is not None
+    assert found.verdict.why == "not sent: Tencent refused the address (FailedOperation.IncorrectEmail)"
+    assert found.verdict.fix == recipient_trace.CORRECT_ADDRESS
+
+
+async def test_trace_a_row_suppressed_at_submit_whose_entry_is_gone_mails_that_row_alone(pipe: Pipeline) -> None:
+    """The operator's entry that dropped the row at submit was removed since: the fix mails only this row,
+    never `submit FILE --new` (a new campaign of the whole list, every recipient mailed again)."""
+    await _run(pipe)
+    assert await store.remove(pipe.redis, "quiet@daum.net", "", pipe.clock.now())
+    found = await trace(pipe.redis, "quiet@daum.net", pipe.clock.now())
+    assert (found.listed, [o.place.kind for o in found.outcomes]) == ([], ["suppressed"])
+    assert found.verdict is not None
+    assert found.verdict.why == "suppressed at submit (all:operator); the entry is gone now"
+    assert found.verdict.fix == (
+        "to mail it, submit a campaign file whose recipient file holds only this row (`orchestrate submit ... --new`)"
+    )

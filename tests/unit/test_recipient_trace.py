@@ -46,7 +46,8 @@ OTHER_UNSUB = Listed("domain", "other.example.com", "one click", "unsubscribe", 
             [dropped("invalid", "bad syntax")],
             [],
             "row 5 of campaign spring-abc123 is not a usable recipient: bad syntax",
-            "correct the row in the recipient file and submit it again",
+            "correct the row, then mail it alone: submit a campaign file whose recipient file holds only the corrected "
+            "row (`orchestrate submit ... --new`)",
             id="invalid",
         ),
         pytest.param(
