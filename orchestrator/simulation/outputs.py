@@ -15,6 +15,7 @@ from orchestrator.core.calendar import local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.domains import address_group
 from orchestrator.core.progress import ProgressRules, day_counts
+from orchestrator.core.quality import HOUR_S
 from orchestrator.simulation.report import render_report
 from orchestrator.simulation.report.signals import recorded_signals
 from orchestrator.simulation.timeline import Timeline, backoffs
@@ -28,7 +29,8 @@ class DayRecorder:
 
     spec: Campaign
     days: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # date -> identity -> info
-    pool: dict[str, int] = field(default_factory=dict)  # date -> ceiling
+    pool: dict[str, int] = field(default_factory=dict)  # date -> the identities' daily caps together
+    ceiling: dict[str, int] = field(default_factory=dict)  # date -> the pool ceiling (multiplier x plan)
 
     async def observe(self, redis: Any, now: float) -> None:
         d = local_time(now, self.spec.zone).date.isoformat()
@@ -43,6 +45,7 @@ class DayRecorder:
             for i, wd, c, k in zip(ids, wdays, alloc.identities, counted, strict=True)
         }
         self.pool[d] = alloc.pool.daily
+        self.ceiling[d] = alloc.ceiling.daily
 
 
 @dataclass
@@ -232,8 +235,16 @@ async def write_outputs(out: Path, run: Finished) -> None:
     (out / "report.html").write_text(render_report(report), encoding="utf-8")
 
 
+def _window_touches(spec: Campaign, at: float) -> bool:
+    """Whether the sending window is open for any of the hour from `at`: open at its start, or opening
+    before its end (calendar.local_time decides, DST and windows over midnight included)."""
+    lt = local_time(at, spec.zone, spec.window)
+    return lt.window_open or lt.window_change_s < HOUR_S
+
+
 def _hour_rows(run: Finished, hours: Counter[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Each recorded day's hours, per identity: the planned hourly cap against what was sent."""
+    """Each recorded day's hours, per identity: the planned hourly cap against what was sent; an hour the
+    sending window is closed throughout plans nothing."""
     rows = []
     zone = run.spec.zone
     for d, per_ident in sorted(run.recorder.days.items()):
@@ -242,11 +253,22 @@ def _hour_rows(run: Finished, hours: Counter[tuple[str, str]]) -> list[dict[str,
         # is a second row, with its own UTC offset, as the sends are keyed), 23 on a spring-forward day.
         for at in range(int(start_of(day, zone)), int(start_of(day + timedelta(days=1), zone)), 3600):
             t = datetime.fromtimestamp(at, tz=zone).isoformat()
+            open_ = _window_touches(run.spec, at)
             for ident, info in per_ident.items():
                 actual = hours.get((t, ident), 0)
                 if actual or info["hourly_cap"]:
-                    rows.append({"t": t, "identity": ident, "planned": info["hourly_cap"], "actual": actual})
+                    planned = info["hourly_cap"] if open_ else 0
+                    rows.append({"t": t, "identity": ident, "planned": planned, "actual": actual})
     return rows
+
+
+def pool_rows(recorder: DayRecorder, sent: Counter[str]) -> list[dict[str, Any]]:
+    """Per recorded day: the pool ceiling (the multiplier x the plan, the 5 x rule), what the identities
+    could send together (the sum of their caps: at most the ceiling) and what the pool sent."""
+    return [
+        {"date": d, "ceiling": recorder.ceiling[d], "identities_cap": recorder.pool[d], "sent": sent[d]}
+        for d in sorted(recorder.pool)
+    ]
 
 
 def _event_rows(run: Finished) -> list[dict[str, Any]]:
@@ -300,10 +322,12 @@ async def _report_data(run: Finished) -> dict[str, Any]:
         "identities": [i.id for i in spec.identities],
         "hours": _hour_rows(run, hours),
         "days": day_rows,
-        "pool": [{"date": d, "ceiling": recorder.pool[d], "sent": pool_sent[d]} for d in sorted(recorder.pool)],
+        "pool": pool_rows(recorder, pool_sent),
         "domains": [{"date": d, "group": g, "sent": n} for (d, g), n in sorted(domains.items())],
         "outcomes": {k: r[k] for k in ("accepted", "failed", "suppressed", "invalid", "in_doubt", "pending")},
-        "signals": await recorded_signals(run.redis, run.cid, spec.zone),
+        "signals": await recorded_signals(
+            run.redis, run.cid, spec.zone, run.stopped, spec.guardrails.window_hours * HOUR_S
+        ),
         "events": _event_rows(run)[-500:],
         "marks": _mark_rows(run),
         "summary": {

@@ -158,7 +158,7 @@ def test_the_hourly_rows_keep_both_hours_of_a_fall_back_day() -> None:
     info = {"warmup_day": 1, "daily_cap": 100, "hourly_cap": 10}
     run = SimpleNamespace(
         recorder=SimpleNamespace(days={"2026-11-01": {"a": info}, "2026-11-02": {"a": info}}),
-        spec=SimpleNamespace(zone=ZoneInfo("America/New_York")),
+        spec=SimpleNamespace(zone=ZoneInfo("America/New_York"), window=None),
     )
     sent = Counter({("2026-11-01T01:00:00-04:00", "a"): 40, ("2026-11-01T01:00:00-05:00", "a"): 7})
     rows = _hour_rows(run, sent)  # type: ignore[arg-type]

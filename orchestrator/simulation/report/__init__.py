@@ -9,7 +9,7 @@ from string import Template
 from typing import Any
 
 from orchestrator.charts.svg import CHART_CSS
-from orchestrator.simulation.report import guard_section, sections
+from orchestrator.simulation.report import guard_section, sections, signal_section
 from orchestrator.simulation.report.model import read
 
 __all__ = ["render_report"]
@@ -34,7 +34,7 @@ def render_report(data: dict[str, Any]) -> str:
         sections.pool(report),
         sections.domains(report),
         sections.outcomes(report),
-        sections.signals(report),
+        signal_section.signals(report),
         guard_section.guard_events(report),
         sections.events(report),
     ]

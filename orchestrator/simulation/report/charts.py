@@ -36,8 +36,8 @@ from orchestrator.simulation.report.model import DomainRow, HourRow
 SENT = "#3b82f6"
 OVER = "#dc2626"
 LIMIT = "#1f2937"
-HOLD = "#d97706"
-PAUSE = "#dc2626"
+#: A second line on a daily chart, that the bars are not judged against.
+ALSO = "#64748b"
 STATUS_COLORS = {
     "advanced": "#16a34a",
     "held": "#f59e0b",
@@ -93,16 +93,19 @@ def daily_chart(
     statuses: dict[dt.date, Status] | None = None,
     marks: Sequence[Mark] = (),
     zone: dt.tzinfo = dt.UTC,
+    also: tuple[str, dict[dt.date, int]] | None = None,
 ) -> str:
-    """Bars sent per day, the day's limit as a line, a strip of warm-up steps, and `marks` at their time of day."""
+    """Bars sent per day, the day's limit as a line, a strip of warm-up steps, and `marks` at their time of day;
+    `also` is a second line (label, value per day), dashed, that the bars are not judged against."""
     n = len(dates)
     over = any(sent.get(d, 0) > limit[d] for d in dates if d in limit)
     keys = [Key("sent", SENT), *([Key("over the limit", OVER)] if over else []), Key(limit_label, LIMIT, "marker")]
+    keys += [Key(also[0], ALSO, "dash")] if also else []
     if statuses:
         present = {s.status for s in statuses.values()}
         keys += [Key(label, STATUS_COLORS[s]) for s, label in STATUS_LABELS.items() if s in present]
     keys += mark_keys(marks)
-    ticks = _scale([*sent.values(), *limit.values()])
+    ticks = _scale([*sent.values(), *limit.values(), *(also[1].values() if also else ())])
     placed = legend_layout(keys, 64, FULL_WIDTH - 20)
     strip = 20 if statuses else 0
     frame = Frame(FULL_WIDTH, 250 + strip, ticks[-1], top=legend_height(placed) + 4, bottom=46 + strip)
@@ -111,26 +114,14 @@ def daily_chart(
     out = [open_svg(frame, chart_id, title, desc), legend(placed), y_axis(frame, ticks, y_label)]
     if not n or not (sent or limit):
         return "".join([*out, x_date_axis(frame, dates, "date"), no_data(frame), "</svg>"])
-    band = frame.band(n)
-    width = band * 0.72
-    for i, day in enumerate(dates):
-        value = sent.get(day, 0)
-        if value <= 0:
-            continue
-        cap = limit.get(day)
-        cls = "bar over" if cap is not None and value > cap else "bar"
-        y = frame.y(value)
-        tip = f"{day_label(day)}: {count(value)} sent" + (f", limit {count(cap)}" if cap is not None else "")
-        if statuses and day in statuses:
-            step = statuses[day]
-            tip += f" (warm-up day {step.warmup_day}, {STATUS_LABELS.get(step.status, step.status)})"
-        out.append(
-            f'<rect class="{cls}" x="{num(frame.left + band * i + (band - width) / 2)}" y="{num(y)}"'
-            f' width="{num(width)}" height="{num(frame.base - y)}"><title>{escape(tip)}</title></rect>'
-        )
+    lines = [(limit_label, limit), *([also] if also else [])]
+    out.extend(_day_bars(frame, dates, sent, lines, statuses or {}))
     points = [(frame.center(i, n), frame.y(limit[d])) if d in limit else None for i, d in enumerate(dates)]
+    if also:
+        dashed = [(frame.center(i, n), frame.y(also[1][d])) if d in also[1] else None for i, d in enumerate(dates)]
+        out.append(f'<path class="rate" stroke="{ALSO}" stroke-dasharray="5 3" d="{line_path(dashed)}"/>')
     out.append(f'<path class="limit" d="{line_path(points)}"/>')
-    if band >= 7:
+    if frame.band(n) >= 7:
         out.extend(f'<circle class="mark" cx="{num(p[0])}" cy="{num(p[1])}" r="2.6"/>' for p in points if p is not None)
     if marks:
         out.append(marks_layer(frame, day_x(frame, dates, zone), marks, zone))
@@ -139,6 +130,37 @@ def daily_chart(
     out.append(x_date_axis(frame, dates, "date", label_dy=16 + strip))
     out.append("</svg>")
     return "".join(out)
+
+
+def _day_bars(
+    frame: Frame,
+    dates: Sequence[dt.date],
+    sent: dict[dt.date, int],
+    lines: Sequence[tuple[str, dict[dt.date, int]]],
+    statuses: dict[dt.date, Status],
+) -> list[str]:
+    """A bar per day with sends, red above the first of `lines` (the limit), its tip naming each line's value."""
+    n = len(dates)
+    band = frame.band(n)
+    width = band * 0.72
+    out = []
+    for i, day in enumerate(dates):
+        value = sent.get(day, 0)
+        if value <= 0:
+            continue
+        cap = lines[0][1].get(day)
+        cls = "bar over" if cap is not None and value > cap else "bar"
+        y = frame.y(value)
+        tip = f"{day_label(day)}: {count(value)} sent"
+        tip += "".join(f", {label} {count(per_day[day])}" for label, per_day in lines if day in per_day)
+        if day in statuses:
+            step = statuses[day]
+            tip += f" (warm-up day {step.warmup_day}, {STATUS_LABELS.get(step.status, step.status)})"
+        out.append(
+            f'<rect class="{cls}" x="{num(frame.left + band * i + (band - width) / 2)}" y="{num(y)}"'
+            f' width="{num(width)}" height="{num(frame.base - y)}"><title>{escape(tip)}</title></rect>'
+        )
+    return out
 
 
 def _status_strip(frame: Frame, dates: Sequence[dt.date], statuses: dict[dt.date, Status]) -> str:
@@ -331,69 +353,4 @@ def outcomes_chart(chart_id: str, title: str, outcomes: dict[str, int]) -> str:
         )
     out.append(f'<line class="axis" x1="{num(frame.left)}" x2="{num(frame.left)}" y1="{num(frame.top)}"')
     out.append(f' y2="{num(frame.base)}"/></svg>')
-    return "".join(out)
-
-
-@dataclass(frozen=True, slots=True)
-class Series:
-    """A line of percentages, one per date (None where there was nothing to divide by)."""
-
-    label: str
-    color: str
-    values: Sequence[float | None]
-    dashed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Threshold:
-    """A guardrail line (spec/warmup.md section 7) drawn across a rate chart."""
-
-    label: str
-    value: float
-    color: str
-
-
-def rate_chart(
-    chart_id: str,
-    title: str,
-    dates: Sequence[dt.date],
-    series: Sequence[Series],
-    thresholds: Sequence[Threshold],
-    per: str = "delivered",
-) -> str:
-    """Daily rates in percent as lines with markers, each guardrail as a labelled dashed line."""
-    width = 372
-    keys = [Key(s.label, s.color, "dash" if s.dashed else "marker") for s in series]
-    placed = legend_layout(keys, 60, width - 8)
-    values = [v for s in series for v in s.values if v is not None]
-    top = max([*values, *(t.value * 1.25 for t in thresholds)], default=1)
-    ticks = nice_ticks(top, 4, integer=False)
-    frame = Frame(width, 250, ticks[-1], left=60, right=10, top=legend_height(placed) + 6, bottom=40)
-    desc = "; ".join(
-        f"{s.label}: highest {pct(max(v for v in s.values if v is not None))}"
-        for s in series
-        if any(v is not None for v in s.values)
-    )
-    out = [open_svg(frame, chart_id, title, (desc or "no deliveries to measure") + "."), legend(placed)]
-    out.append(y_axis(frame, ticks, f"% of {per}", fmt=pct))
-    n = len(dates)
-    for t in thresholds:
-        y, right = frame.y(t.value), frame.left + frame.plot_w
-        out.append(
-            f'<line x1="{num(frame.left)}" x2="{num(right)}" y1="{num(y)}" y2="{num(y)}" stroke="{t.color}"'
-            f' stroke-dasharray="4 3"/><text class="thr" x="{num(right - 2)}" y="{num(y - 3)}"'
-            f' fill="{t.color}">{escape(t.label)} {pct(t.value)}</text>'
-        )
-    if not values:
-        out.append(no_data(frame, "No deliveries to measure"))
-    for s in series:
-        points = [(frame.center(i, n), frame.y(v)) if v is not None else None for i, v in enumerate(s.values[:n])]
-        dash = ' stroke-dasharray="5 3"' if s.dashed else ""
-        out.append(f'<path class="rate" stroke="{s.color}"{dash} d="{line_path(points)}"/>')
-        if not s.dashed and frame.band(n) >= 6:
-            out.extend(
-                f'<circle cx="{num(p[0])}" cy="{num(p[1])}" r="2" fill="{s.color}"/>' for p in points if p is not None
-            )
-    out.append(x_date_axis(frame, dates, "date"))
-    out.append("</svg>")
     return "".join(out)

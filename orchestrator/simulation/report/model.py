@@ -35,8 +35,9 @@ class DayRow:
 @dataclass(frozen=True, slots=True)
 class PoolRow:
     day: dt.date
-    ceiling: int
+    ceiling: int  # the pool ceiling: the multiplier x the plan's cap of the most advanced warm-up day
     sent: int
+    identities_cap: int | None = None  # what the identities may send together: the sum of their caps
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,7 @@ class SignalRow:
     opens: int
     clicks: int
     unsubscribes: int
+    settled: bool = True  # False: some of the day's mail was younger than the guardrails' open window at the end
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,11 @@ def as_float(value: Any) -> float:
     except (TypeError, ValueError):
         return 0.0
     return number if math.isfinite(number) else 0.0
+
+
+def _maybe_int(value: Any) -> int | None:
+    """An integer count, or None when there is none."""
+    return None if value is None else as_int(value)
 
 
 def as_text(value: Any) -> str:
@@ -192,27 +199,28 @@ def _days(data: dict[str, Any]) -> list[DayRow]:
     ]
 
 
+#: The counts of a signal row, in the order SignalRow has them.
+SIGNAL_COUNTS = (
+    "accepted",
+    "delivered",
+    "hard_bounces",
+    "soft_bounces",
+    "complaints",
+    "opens",
+    "clicks",
+    "unsubscribes",
+)
+
+
+def _signal_row(day: dt.date, r: dict[str, Any]) -> SignalRow:
+    """One day of send; a row without `settled` (an older input) is taken as settled."""
+    accepted, delivered, hard, soft, complaints, opens, clicks, unsubscribes = (as_int(r.get(k)) for k in SIGNAL_COUNTS)
+    settled = r.get("settled") is not False
+    return SignalRow(day, accepted, delivered, hard, soft, complaints, opens, clicks, unsubscribes, settled)
+
+
 def _signals(data: dict[str, Any]) -> list[SignalRow]:
-    return [
-        SignalRow(
-            day,
-            *(
-                as_int(r.get(k))
-                for k in (
-                    "accepted",
-                    "delivered",
-                    "hard_bounces",
-                    "soft_bounces",
-                    "complaints",
-                    "opens",
-                    "clicks",
-                    "unsubscribes",
-                )
-            ),
-        )
-        for r in _rows(data, "signals")
-        if (day := as_date(r.get("date"))) is not None
-    ]
+    return [_signal_row(day, r) for r in _rows(data, "signals") if (day := as_date(r.get("date"))) is not None]
 
 
 def _outcomes(data: dict[str, Any]) -> dict[str, int]:
@@ -253,7 +261,7 @@ def read(data: dict[str, Any]) -> ReportData:
     zone = _zone(timezone, start)
     hours, days, signals = _hours(data), _days(data), _signals(data)
     pool = [
-        PoolRow(day, as_int(r.get("ceiling")), as_int(r.get("sent")))
+        PoolRow(day, as_int(r.get("ceiling")), as_int(r.get("sent")), _maybe_int(r.get("identities_cap")))
         for r in _rows(data, "pool")
         if (day := as_date(r.get("date"))) is not None
     ]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from html import escape
 
 from orchestrator.charts.svg import count, day_label, pct
-from orchestrator.core.guardrails import COMPLAINT_PCT, HARD_BOUNCE_PCT, OPEN_HOLD_PCT
+from orchestrator.core.plan import SKIP_WARMUP_MAX_DAILY
 from orchestrator.simulation.report import charts
 from orchestrator.simulation.report.model import DayRow, EventRow, ReportData, as_time
 
@@ -20,10 +20,6 @@ EVENT_TONES = {
     "campaign_paused": "bad",
     "campaign_resumed": "good",
 }
-
-
-def _ratio(part: int, whole: int) -> float | None:
-    return 100 * part / whole if whole else None
 
 
 def _time_text(value: str, zone: dt.tzinfo) -> str:
@@ -174,15 +170,24 @@ def _steps_list(rows: Sequence[DayRow]) -> str:
 
 
 def pool(data: ReportData) -> str:
-    """What the pool of identities sent each day against its ceiling (5 x the plan by default)."""
+    """What the pool of identities sent each day against its ceiling (5 x the plan by default), and what its
+    identities could send together (their caps: fair shares of the ceiling, Tencent's quotas included)."""
     out = ['<section id="pool" class="card chart-section"><h2>Pool</h2>']
     out.append("<h3>Sent per day by all identities against the pool ceiling</h3>")
+    out.append(
+        '<p class="lead">The pool ceiling is the pool multiplier (5 by default) times the plan\'s daily cap on'
+        " the most advanced identity's warm-up day; in shared and skip-warmup modes, which have no plan, it is"
+        f" the identities' caps together (skip-warmup's at most {count(SKIP_WARMUP_MAX_DAILY)})."
+        " The dashed line is what the identities could send together: the sum of their daily caps (each its own,"
+        " or its fair share of the ceiling when that binds, or Tencent's quota when lower).</p>"
+    )
     sent = {r.day: r.sent for r in data.pool}
     ceiling = {r.day: r.ceiling for r in data.pool}
+    together = {r.day: r.identities_cap for r in data.pool if r.identities_cap is not None}
     out.append(
         charts.daily_chart(
             "pool-chart",
-            "Pool: messages sent per day and the pool ceiling",
+            "Pool: messages sent per day, the pool ceiling and the identities' caps together",
             data.dates,
             sent,
             ceiling,
@@ -190,6 +195,7 @@ def pool(data: ReportData) -> str:
             y_label="sent per day",
             marks=data.marks,
             zone=data.zone,
+            also=("identities' daily caps together", together) if together else None,
         )
     )
     out.append("</section>")
@@ -214,136 +220,6 @@ def outcomes(data: ReportData) -> str:
     out.append(charts.outcomes_chart("outcome-chart", "Recipients by outcome", data.outcomes))
     out.append("</section>")
     return "".join(out)
-
-
-def signals(data: ReportData) -> str:
-    """Bounce, complaint and engagement rates per day against the guardrails of spec/warmup.md section 7."""
-    by_day = {r.day: r for r in data.signals}
-    rows = [by_day.get(d) for d in data.dates]
-
-    def rates(field: str) -> list[float | None]:
-        per = "delivered" if field in ("opens", "clicks") else "accepted"
-        return [None if r is None else _ratio(getattr(r, field), getattr(r, per)) for r in rows]
-
-    out = ['<section id="signals" class="card chart-section"><h2>Signals</h2>']
-    out.append(
-        '<p class="lead">Rates are per day of send over all identities: bounces, complaints and unsubscribes'
-        " in percent of the mail Tencent accepted, opens and clicks in percent of the mail delivered, as the"
-        " guardrails count them. The guardrails judge each identity over its rolling window on a confidence"
-        " bound, so a day's rate above a line does not by itself hold or pause."
-        f" Guardrails: hard bounces hold the step above {pct(HARD_BOUNCE_PCT[0])}"
-        f" and pause above {pct(HARD_BOUNCE_PCT[1])}; complaints hold above {pct(COMPLAINT_PCT[0])}"
-        f" and pause above {pct(COMPLAINT_PCT[1])}; marketing mail opening below {pct(OPEN_HOLD_PCT)}"
-        " holds the step.</p>"
-    )
-    titles = ("Hard and soft bounces", "Complaints and unsubscribes", "Opens and clicks")
-    out.append('<div class="panels">')
-    out.extend(f"<div><h3>{t}</h3>{p}</div>" for t, p in zip(titles, _signal_panels(data.dates, rates), strict=True))
-    out.append("</div>")
-    out.append(_signal_table(data))
-    out.append("</section>")
-    return "".join(out)
-
-
-def _signal_panels(dates: list[dt.date], rates: Callable[[str], list[float | None]]) -> list[str]:
-    """The three rate charts of the signals section, each with its guardrail lines."""
-    hold, pause = "hold", "pause"
-    return [
-        charts.rate_chart(
-            "rate-bounce",
-            "Bounce rate per day",
-            dates,
-            [
-                charts.Series("hard", "#dc2626", rates("hard_bounces")),
-                charts.Series("soft", "#f97316", rates("soft_bounces"), dashed=True),
-            ],
-            [
-                charts.Threshold(hold, HARD_BOUNCE_PCT[0], charts.HOLD),
-                charts.Threshold(pause, HARD_BOUNCE_PCT[1], charts.PAUSE),
-            ],
-            per="accepted",
-        ),
-        charts.rate_chart(
-            "rate-complaint",
-            "Complaint rate per day",
-            dates,
-            [
-                charts.Series("complaints", "#7c3aed", rates("complaints")),
-                charts.Series("unsubscribes", "#64748b", rates("unsubscribes"), dashed=True),
-            ],
-            [
-                charts.Threshold(hold, COMPLAINT_PCT[0], charts.HOLD),
-                charts.Threshold(pause, COMPLAINT_PCT[1], charts.PAUSE),
-            ],
-            per="accepted",
-        ),
-        charts.rate_chart(
-            "rate-open",
-            "Open rate per day",
-            dates,
-            [
-                charts.Series("opens", "#16a34a", rates("opens")),
-                charts.Series("clicks", "#0891b2", rates("clicks"), dashed=True),
-            ],
-            [charts.Threshold(hold + " below", OPEN_HOLD_PCT, charts.HOLD)],
-        ),
-    ]
-
-
-def _rate_cell(part: int, whole: int, hold: float | None, pause: float | None, below: bool = False) -> str:
-    rate = _ratio(part, whole)
-    if rate is None:
-        return '<td class="n">–</td>'
-    crossed_pause = pause is not None and rate > pause
-    crossed_hold = hold is not None and (rate < hold if below else rate > hold)
-    tone = " bad" if crossed_pause else " warn" if crossed_hold else ""
-    return f'<td class="n{tone}">{pct(rate)}</td>'
-
-
-def _signal_table(data: ReportData) -> str:
-    if not data.signals:
-        return '<p class="empty-note">No delivery signals recorded.</p>'
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in (
-            "Date",
-            "Accepted",
-            "Delivered",
-            "Hard",
-            "Soft",
-            "Complaints",
-            "Opens",
-            "Clicks",
-            "Unsubscribes",
-            "Hard %",
-            "Complaint %",
-            "Open %",
-        )
-    )
-    body = []
-    for r in sorted(data.signals, key=lambda r: r.day):
-        counts = (
-            r.accepted,
-            r.delivered,
-            r.hard_bounces,
-            r.soft_bounces,
-            r.complaints,
-            r.opens,
-            r.clicks,
-            r.unsubscribes,
-        )
-        body.append(
-            f"<tr><td>{r.day.isoformat()}</td>"
-            + "".join(f'<td class="n">{count(c)}</td>' for c in counts)
-            + _rate_cell(r.hard_bounces, r.accepted, *HARD_BOUNCE_PCT)
-            + _rate_cell(r.complaints, r.accepted, *COMPLAINT_PCT)
-            + _rate_cell(r.opens, r.delivered, OPEN_HOLD_PCT, None, below=True)
-            + "</tr>"
-        )
-    return (
-        f"<details><summary>Daily signals table ({len(data.signals)} days)</summary>"
-        f'<table class="data"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></details>'
-    )
 
 
 def events(data: ReportData) -> str:
