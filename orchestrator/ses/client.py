@@ -309,17 +309,20 @@ class TencentSender:
     async def _slot(self, account: str, kind: CallKind, wanted: Wanted | None = None) -> None:
         """Wait for the account's next free call slot of `kind` (right before the request leaves); after a
         long wait, ask `wanted` whether the call is still wanted (its campaign may have been paused)."""
-        if self._budget is None:
+        budget = self._budget
+        if budget is None:
             return
         started = time.monotonic()
-        try:
-            refused_for_s = await self._budget.acquire(account, kind)
-        except Exception as exc:  # Redis unreachable mid-restart: nothing left, so not in doubt
-            raise SesBudgetError(account, f"the API budget could not be read ({type(exc).__name__})") from None
-        if refused_for_s is not None:
-            raise SesBudgetError(account, retry_after_s=refused_for_s)
-        if wanted is not None and time.monotonic() - started >= RECHECK_AFTER_S and not await wanted():
+        await _acquire(budget, account, kind)
+        if wanted is None or time.monotonic() - started < RECHECK_AFTER_S:
+            return
+        asked = time.monotonic()
+        if not await wanted():
             raise SesBudgetError(account, "its campaign stopped while the send waited for an API slot")
+        if time.monotonic() - asked > self._settings.account_rate_guard_s:
+            # The question itself was slow (a Redis stall): the slot has passed, and the calls queued behind
+            # the same stall would all leave at once, above the account's rate. Book a new slot.
+            await _acquire(budget, account, kind)
 
     async def _invoke(self, account: str, action: str, sdk_request: Any, wanted: Wanted | None = None) -> Any:
         """Every SDK call goes out here: after the account's slot, counted in its stats (throttles too)."""
@@ -376,3 +379,13 @@ def build_sender(settings: Settings, redis: Redis | None = None, clock: Clock | 
 
         budget = RedisAccountBudget(redis, clock, settings.account_rate())
     return TencentSender(settings, budget=budget, stats=ApiCallStats(redis) if redis is not None else None)
+
+
+async def _acquire(budget: CallBudget, account: str, kind: CallKind) -> None:
+    """The account's next call slot of `kind`, waited for; SesBudgetError when none comes soon enough."""
+    try:
+        refused_for_s = await budget.acquire(account, kind)
+    except Exception as exc:  # Redis unreachable mid-restart: nothing left, so not in doubt
+        raise SesBudgetError(account, f"the API budget could not be read ({type(exc).__name__})") from None
+    if refused_for_s is not None:
+        raise SesBudgetError(account, retry_after_s=refused_for_s)

@@ -294,3 +294,47 @@ async def test_the_workers_ask_the_campaigns_stored_state(redis: Redis) -> None:
         await redis.hset(keys.campaign("c-1"), "state", state)
         assert await _still_sending(redis, "c-1") is False
     assert await _still_sending(redis, "gone") is False
+
+
+async def test_sends_held_up_together_by_a_slow_recheck_book_new_slots(clients: list[Redis]) -> None:
+    """Sends that waited for their slots ask whether their campaign still sends; a Redis stall holds every
+    answer and releases them together. Leaving then would put them in one instant, above the account's
+    rate (the emulator throttled them): each books a new slot instead, so they leave spaced again."""
+    rate = AccountRate(rate_per_s=4.5, other_per_s=0.5, guard_s=0.05, max_wait_s=30.0)  # a slot every ~0.26 s
+    world = World(
+        accounts=[Account(name="default", secret_id="AKIDbudget", secret_key="budget-secret-key")],
+        permissive=True,
+        per_address_per_hour=None,
+    )
+    stall_over = asyncio.Event()
+
+    async def wanted() -> bool:  # every answer waits for the same stalled Redis
+        await stall_over.wait()
+        return True
+
+    async def stall_ends() -> None:
+        await asyncio.sleep(1.6)
+        stall_over.set()
+
+    async with run_emulator(world, clock=SystemClock()) as emu:
+        settings = Settings(
+            _env_file=None,
+            SES_ENDPOINT=emu.url,
+            TENCENTCLOUD_SECRET_ID="AKIDbudget",
+            TENCENTCLOUD_SECRET_KEY="budget-secret-key",
+            ACCOUNT_RATE_GUARD_S=0.05,
+        )
+        sender = TencentSender(settings, budget=RedisAccountBudget(clients[0], SystemClock(), rate))
+        requests = [
+            SendRequest("default", "News <news@d.example.com>", f"u{n}@example.org", 1, {}, "Hi", still_wanted=wanted)
+            for n in range(6)
+        ]
+        try:
+            _, *outcomes = await asyncio.gather(stall_ends(), *(sender.send(r) for r in requests))
+        finally:
+            await sender.close()
+    assert [o.kind for o in outcomes] == [OutcomeKind.ACCEPTED] * 6
+    times = sorted(r.time for r in emu.send_log)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert len(times) == 6
+    assert min(gaps) > 0.15, gaps  # without the new slot: the four that asked left within a few ms
