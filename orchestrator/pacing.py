@@ -135,7 +135,8 @@ class Pacer:
 
     async def _tick_campaigns(self, cids: list[str], now: float, report: TickReport) -> None:
         states: dict[str, IdentityState] = {}
-        for cid in cids:
+        k = self._rotation % len(cids) if cids else 0  # campaigns on one account (or identity) take turns first
+        for cid in cids[k:] + cids[:k]:
             rec = await self.load_campaign(cid)
             if rec is None or rec.state is not State.RUNNING:
                 continue
