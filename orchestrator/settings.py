@@ -10,6 +10,7 @@ import types
 from typing import Any, Literal, Union, get_args, get_origin
 
 import annotated_types
+from dotenv.parser import Original, parse_stream
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,7 @@ from orchestrator.core.decisions import (
     RECONCILE_THROTTLED_RETRY_S,
     RECONCILE_WINDOW_S,
 )
+from orchestrator.core.endpoint import endpoint_parts
 from orchestrator.core.quality import FOLLOWUP_AFTER_S
 from orchestrator.core.text import printable
 from orchestrator.redis_url import LOG_LEVELS, REDIS_URL_FORM, redis_passwords, redis_url_problem, safe_url
@@ -43,6 +45,9 @@ MIN_REDACTED_CHARS = 4
 #: What the callback token may hold: the characters a URL path segment carries as written (RFC 3986
 #: pchar). A `/`, `?`, `#`, `%`, a space or a non-ASCII letter would never match what Tencent posts to.
 PATH_SAFE_TOKEN = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@-]+")
+#: Tencent's limit on one account's SES API calls, all kinds together (spec/tencent-ses.md, "Limits"):
+#: ACCOUNT_RATE_PER_S is the orchestrator's share of it.
+TENCENT_API_RATE_PER_S = 20.0
 
 
 class AccountCredentials(BaseModel):
@@ -72,8 +77,8 @@ class Settings(BaseSettings):
     ses_region: SesRegion = Field("ap-guangzhou", alias="SES_REGION")
     ses_endpoint: str | None = Field(None, alias="SES_ENDPOINT")
     ses_timeout_s: float = Field(10.0, alias="SES_TIMEOUT_S", gt=0, allow_inf_nan=False)
-    # Tencent allows 20 API calls/s per account; these are the orchestrator's share of it
-    # (orchestrator/core/account_rate.py, docs/operations.md "Tencent's API rate").
+    # Tencent allows TENCENT_API_RATE_PER_S API calls/s per account; these are the orchestrator's share
+    # of it (orchestrator/core/account_rate.py, docs/operations.md "Tencent's API rate").
     account_rate_per_s: float = Field(_RATE.rate_per_s, alias="ACCOUNT_RATE_PER_S", gt=0, allow_inf_nan=False)
     account_other_rate_per_s: float = Field(
         _RATE.other_per_s, alias="ACCOUNT_OTHER_RATE_PER_S", gt=0, allow_inf_nan=False
@@ -131,6 +136,22 @@ class Settings(BaseSettings):
             msg = f"expected {REDIS_URL_FORM} ({problem})"
             raise ValueError(msg)
         return url
+
+    @field_validator("ses_endpoint")
+    @classmethod
+    def _usable_endpoint(cls, endpoint: str | None) -> str | None:
+        if endpoint:  # unset or empty: Tencent's host for SES_REGION
+            endpoint_parts(endpoint)  # ValueError in its own words, without the value
+        return endpoint
+
+    @field_validator("account_rate_per_s")
+    @classmethod
+    def _within_tencent_rate(cls, rate: float) -> float:
+        if rate > TENCENT_API_RATE_PER_S:
+            limit = f"{TENCENT_API_RATE_PER_S:g}"
+            msg = f"expected a number above 0 and at most {limit} (Tencent allows {limit} API calls/s per account)"
+            raise ValueError(msg)
+        return rate
 
     @field_validator("callback_token")
     @classmethod
@@ -251,6 +272,7 @@ def load_settings() -> Settings:
     """The settings from the environment and the env file; SettingsError when one is malformed."""
     path = env_file()
     try:
+        _refuse_unparsable(path)
         return Settings(_env_file=path)
     except UnicodeDecodeError as exc:  # the file's text never reaches the message: it holds secrets
         msg = f"the settings file {path!r} is not UTF-8 text (byte {exc.start + 1}); save it as UTF-8"
@@ -266,6 +288,28 @@ def load_settings() -> Settings:
         field = Settings.model_fields.get(found.group(1)) if found else None
         alias = (field.alias if field else None) or "ORCHESTRATE_ACCOUNTS"
         raise SettingsError(f"setting {alias}: expected {_expected(field)} (it is not valid JSON)") from None
+
+
+def _refuse_unparsable(path: str) -> None:
+    """SettingsError naming the file and its lines that python-dotenv cannot parse (an unclosed quote): it
+    would skip them with a warning, and the settings on them (often on the lines after) would be missing."""
+    if not os.path.isfile(path):  # `.env` need not exist
+        return
+    with open(path, encoding="utf-8") as stream:  # the encoding pydantic-settings reads it with
+        bad = [_line_of(b.original) for b in parse_stream(stream) if b.error]
+    if bad:  # the lines' text never reaches the message: they may hold a key
+        where = ("line " if len(bad) == 1 else "lines ") + ", ".join(str(n) for n in bad)
+        msg = (
+            f"the settings file {path!r} cannot be parsed at {where} (expected NAME=value, a quoted value "
+            "closed by its quote); none of its content is shown"
+        )
+        raise SettingsError(msg)
+
+
+def _line_of(original: Original) -> int:
+    """The line a statement starts on: python-dotenv counts from the blank lines before it."""
+    text = original.string
+    return original.line + len(re.findall(r"\r\n|\n|\r", text[: len(text) - len(text.lstrip())]))
 
 
 def settings_or_exit() -> Settings:
@@ -298,7 +342,7 @@ def _describe(exc: ValidationError) -> str:
 
 
 #: The settings whose validators explain themselves (their messages never quote the value).
-_OWN_WORDS = frozenset({"REDIS_URL", "LOG_LEVEL", "CALLBACK_TOKEN"})
+_OWN_WORDS = frozenset({"REDIS_URL", "LOG_LEVEL", "CALLBACK_TOKEN", "SES_ENDPOINT", "ACCOUNT_RATE_PER_S"})
 
 
 def _field(name: str) -> FieldInfo | None:

@@ -18,7 +18,8 @@ from orchestrator.core.clock import SystemClock
 from orchestrator.core.text import json_printable, printable
 from orchestrator.preflight import Item, run_preflight
 from orchestrator.ses.endpoint import endpoint_profile
-from orchestrator.settings import Settings, load_settings
+from orchestrator.ses.errors import SesConfigError
+from orchestrator.settings import Settings, settings_or_exit
 
 _MARKS = {"ok": "[green]✓[/]", "fail": "[red]✗[/]", "warn": "[yellow]![/]", "info": "[dim]·[/]"}
 
@@ -26,6 +27,19 @@ _MARKS = {"ok": "[green]✓[/]", "fail": "[red]✗[/]", "warn": "[yellow]![/]", 
 def _markup(text: str) -> str:
     """Data (names, provider messages) inside rich markup: terminal escapes shown, brackets not markup."""
     return escape(printable(text))
+
+
+def _target(settings: Settings) -> str:
+    """What the preflight runs against, in words; a SES_ENDPOINT the settings did not check (set on them
+    afterwards) is one line and exit 2, as when it is read."""
+    from orchestrator.cli import EXIT_USAGE, echo_error
+
+    try:
+        profile = endpoint_profile(settings)
+    except SesConfigError as exc:
+        echo_error(f"error: {exc.detail}")
+        raise click.exceptions.Exit(EXIT_USAGE) from None
+    return settings.ses_endpoint or f"Tencent Cloud (ses.{profile.rootDomain}, {settings.ses_region})"
 
 
 def print_checklist(console: Console, items: Iterable[Item]) -> None:
@@ -61,7 +75,8 @@ def command(ctx: click.Context, file: Path, as_json: bool) -> None:
             for problem in exc.problems:
                 echo_error(str(problem))
         raise click.exceptions.Exit(EXIT_USAGE) from None
-    settings: Settings = ctx.obj.settings if ctx.obj is not None else load_settings()
+    settings: Settings = ctx.obj.settings if ctx.obj is not None else settings_or_exit()
+    endpoint = _target(settings)  # before any call: a bad endpoint is refused up front
     today = datetime.fromtimestamp(SystemClock().now(), tz=TENCENT_ZONE).date()
     items = asyncio.run(run_preflight(campaign, settings, today))
     failed = [i for i in items if i.status == "fail"]
@@ -70,8 +85,6 @@ def command(ctx: click.Context, file: Path, as_json: bool) -> None:
         click.echo(json_printable(json.dumps(payload, indent=2, ensure_ascii=False)))
     else:
         console = Console(highlight=False, soft_wrap=True)
-        profile = endpoint_profile(settings)
-        endpoint = settings.ses_endpoint or f"Tencent Cloud (ses.{profile.rootDomain}, {settings.ses_region})"
         console.print(f"Preflight of [bold]{_markup(campaign.name)}[/] against {_markup(endpoint)}")
         print_checklist(console, items)
         warned = sum(1 for i in items if i.status == "warn")

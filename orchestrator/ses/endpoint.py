@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from tencentcloud.common.profile.http_profile import HttpProfile
 
+from orchestrator.core.endpoint import endpoint_parts
 from orchestrator.ses.errors import SesConfigError
 from orchestrator.settings import Settings
 
@@ -20,11 +19,10 @@ def endpoint_profile(settings: Settings) -> HttpProfile:
     root = "intl.tencentcloudapi.com" if settings.ses_region in INTERNATIONAL_REGIONS else None
     profile = HttpProfile(reqTimeout=settings.ses_timeout_s, keepAlive=True, rootDomain=root)
     if settings.ses_endpoint:
-        raw = settings.ses_endpoint.strip()
-        parts = urlsplit(raw if "://" in raw else f"https://{raw}")
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
-            msg = f"SES_ENDPOINT must look like https://host or http://host:port, got {raw!r}"
-            raise SesConfigError("Orchestrator.BadEndpoint", msg)
-        profile.protocol = profile.scheme = parts.scheme
-        profile.endpoint = parts.netloc
+        try:
+            scheme, netloc = endpoint_parts(settings.ses_endpoint)
+        except ValueError as exc:
+            raise SesConfigError("Orchestrator.BadEndpoint", f"setting SES_ENDPOINT: {exc}") from None
+        profile.protocol = profile.scheme = scheme
+        profile.endpoint = netloc
     return profile

@@ -1,0 +1,23 @@
+"""What SES_ENDPOINT may be: the one rule, applied when the settings are read and when the SDK's profile is made."""
+
+from __future__ import annotations
+
+from typing import Final
+from urllib.parse import urlsplit
+
+#: What SES_ENDPOINT may be, in the words of its errors.
+ENDPOINT_FORM: Final = "https://host or http://host:port (a bare host means https), with no path"
+
+
+def endpoint_parts(raw: str) -> tuple[str, str]:
+    """SES_ENDPOINT's scheme and `host[:port]`. ValueError saying what it must look like, never the value,
+    when it is unusable: another scheme, no host, a port that is not a number, a path."""
+    text = raw.strip()
+    try:
+        parts = urlsplit(text if "://" in text else f"https://{text}")
+        _ = parts.port  # ValueError: not a number from 0 to 65535
+    except ValueError:  # also an unclosed IPv6 bracket (`http://[::1`)
+        raise ValueError(f"expected {ENDPOINT_FORM}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise ValueError(f"expected {ENDPOINT_FORM}")
+    return parts.scheme, parts.netloc

@@ -1,0 +1,147 @@
+"""Settings refused up front, through the CLI: a settings file python-dotenv cannot parse, a malformed
+SES_ENDPOINT, an ACCOUNT_RATE_PER_S above Tencent's 20 calls/s. Each is exit 2 and one line naming the
+file and line or the setting, with no traceback and no value (it may be a key)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from orchestrator.cli import AppContext, main
+from orchestrator.commands import check
+from orchestrator.settings import ENV_FILE_VARIABLE, Settings, SettingsError, load_settings
+from tests.pipeline_helpers import write_campaign
+
+SECRET = "SKdefault-Top5ecret-Value"
+ACCOUNTS = '{"marketing": {"secret_id": "AKIDmarketing", "secret_key": "' + SECRET + '-2"}}'
+NOTHING_LISTENS = "redis://127.0.0.1:1/0"  # port 1: nothing answers there, the settings fail first anyway
+ENDPOINT_WORDS = "setting SES_ENDPOINT: expected https://host or http://host:port"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No setting of the shell running the tests, no `.env` of the checkout, no state a running `up` recorded."""
+    for name in list(os.environ):
+        if name.startswith(("TENCENTCLOUD_", "SES_", "ORCHESTRATE_", "ACCOUNT_", "REDIS_", "LOG_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("ORCHESTRATE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("REDIS_URL", NOTHING_LISTENS)
+    monkeypatch.chdir(tmp_path)
+
+
+def _invoke(args: list[str], **env: str) -> Result:
+    return CliRunner().invoke(main, args, env=env)
+
+
+def _one_line(result: Result, names: str, *hidden: str) -> str:
+    """The run ended with exit 2 and one error line holding `names`, no traceback, none of `hidden`."""
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert names in lines[0], lines[0]
+    for text in hidden:
+        assert text not in result.output
+    return lines[0]
+
+
+def _bad_file(tmp_path: Path) -> Path:
+    """Line 3 opens a quote it never closes; the next line (the accounts) would be swallowed with it."""
+    path = tmp_path / "bad.env"
+    path.write_text(
+        f"TENCENTCLOUD_SECRET_ID=AKID{SECRET}\n\n"
+        f'TENCENTCLOUD_SECRET_KEY="{SECRET}\n'
+        f"ORCHESTRATE_ACCOUNTS={ACCOUNTS}\n"
+        "LOG_LEVEL=INFO\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize("argv", [["status"], ["check", "CAMPAIGN"], ["validate", "CAMPAIGN"]])
+def test_a_line_the_settings_file_cannot_parse_stops_every_command(tmp_path: Path, argv: list[str]) -> None:
+    """Not a warning of python-dotenv's with the key and the accounts quietly missing: the file and the line
+    are named, none of the file's text (the key) shown."""
+    path = _bad_file(tmp_path)
+    campaign = write_campaign(tmp_path, 3, identities=1)
+    args = [str(campaign) if a == "CAMPAIGN" else a for a in argv]
+    result = _invoke(args, **{ENV_FILE_VARIABLE: str(path), "SES_ENDPOINT": "http://127.0.0.1:1"})
+    line = _one_line(result, f"the settings file {str(path)!r} cannot be parsed at line 3 (", SECRET, "AKID")
+    assert "python-dotenv" not in result.output
+    assert "TENCENTCLOUD_SECRET_KEY" not in line
+
+
+def test_the_default_dot_env_is_checked_too_and_every_bad_line_is_named(tmp_path: Path) -> None:
+    """Blank lines before a bad statement do not shift its line; a second bad line is named beside it."""
+    (tmp_path / ".env").write_text(
+        f"LOG_LEVEL=INFO\n\n\n   TENCENTCLOUD_SECRET_KEY='{SECRET}\nSES_REGION=ap-guangzhou\nWEB_PORT=\"8080\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert str(info.value).startswith("the settings file '.env' cannot be parsed at lines 4, 6 (")
+    assert SECRET not in str(info.value)
+
+
+def test_a_settings_file_that_parses_is_read_as_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Comments, quotes, `export` and a quoted value spanning lines are python-dotenv's syntax, not errors."""
+    path = tmp_path / "good.env"
+    path.write_text(
+        f"# the default account\nexport TENCENTCLOUD_SECRET_ID='AKID{SECRET}'\n"
+        f'TENCENTCLOUD_SECRET_KEY="{SECRET}"  # inline comment\n'
+        f"ORCHESTRATE_ACCOUNTS='{ACCOUNTS}'\nSES_ENDPOINT=\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv(ENV_FILE_VARIABLE, str(path))
+    settings = load_settings()
+    assert settings.tencentcloud_secret_key is not None
+    assert settings.tencentcloud_secret_key.get_secret_value() == SECRET
+    assert set(settings.accounts) == {"marketing"}
+    assert not settings.ses_endpoint
+
+
+@pytest.mark.parametrize("endpoint", ["ftp://x.example", "http://host.example:1/path", "http://[bad", "http://h:port"])
+@pytest.mark.parametrize("command", ["check", "status"])
+def test_a_malformed_ses_endpoint_stops_every_command(tmp_path: Path, endpoint: str, command: str) -> None:
+    """Refused when the settings are read, by the rule the SDK's profile applies: one line, exit 2."""
+    args = [command, str(write_campaign(tmp_path, 3, identities=1))] if command == "check" else [command]
+    result = _invoke(args, SES_ENDPOINT=endpoint)
+    line = _one_line(result, ENDPOINT_WORDS, endpoint)
+    assert "BadEndpoint" not in line
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["ses.tencentcloudapi.com", "https://ses.tencentcloudapi.com/", "http://[::1]:8765"]
+)
+def test_a_usable_ses_endpoint_is_taken(endpoint: str) -> None:
+    assert Settings(_env_file=None, SES_ENDPOINT=endpoint).ses_endpoint == endpoint
+
+
+def test_check_refuses_an_endpoint_set_after_the_settings_were_read(tmp_path: Path) -> None:
+    """`check` itself never crashes on SES_ENDPOINT (settings changed after they were read: no validation)."""
+    settings = Settings(_env_file=None).model_copy(update={"ses_endpoint": "ftp://x.example"})
+    campaign = write_campaign(tmp_path, 3, identities=1)
+    result = CliRunner().invoke(check.command, [str(campaign)], obj=AppContext(settings=settings))
+    _one_line(result, ENDPOINT_WORDS, "ftp://")
+
+
+@pytest.mark.parametrize("rate", ["20.5", "25", "1000"])
+def test_an_account_rate_above_tencents_limit_is_refused(rate: str) -> None:
+    """ACCOUNT_RATE_PER_S is the orchestrator's share of Tencent's 20 API calls/s: more is refused."""
+    result = _invoke(["status"], ACCOUNT_RATE_PER_S=rate)
+    line = _one_line(result, "setting ACCOUNT_RATE_PER_S: expected a number above 0 and at most 20 (Tencent allows")
+    assert rate not in line
+
+
+def test_an_account_rate_of_tencents_whole_limit_is_taken() -> None:
+    """20 itself is allowed (no headroom: the operator's choice); `status` gets past the settings to Redis."""
+    result = _invoke(["status"], ACCOUNT_RATE_PER_S="20")
+    assert "setting ACCOUNT_RATE_PER_S" not in result.output
+    assert "nothing listens at" in result.output
+    assert result.exit_code == 1
