@@ -14,7 +14,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from orchestrator.core.addresses import fold
-from orchestrator.core.campaign import Campaign
+from orchestrator.core.campaign import SEED_BOUND, Campaign
 from orchestrator.core.campaign_state import INITIAL, UNFINISHED
 from orchestrator.core.recipient_trace import Dropped
 from orchestrator.input_files import describe_os_error, open_regular
@@ -236,10 +236,16 @@ def _refuse_empty(campaign: Campaign, stats: LoadStats) -> None:
         raise RecipientFileError(campaign.recipients.file, None, msg)
 
 
+def _signed(seed: int) -> int:
+    """The seed `random` is given: it drops an int's sign (-42 shuffled as 42), so a negative seed, above
+    -SEED_BOUND, is moved past every seed the file may hold; a seed of 0 or more is given as it is."""
+    return seed if seed >= 0 else 2 * SEED_BOUND - seed
+
+
 async def _write_queue(redis: Redis, ck: StagingKeys, valid: int, seed: int) -> None:
     """Stage the send queue: the recipients' indexes in the order the seed shuffles them."""
     order = list(range(valid))
-    random.Random(seed).shuffle(order)
+    random.Random(_signed(seed)).shuffle(order)
     for i in range(0, valid, 20000):
         honour_cancellation()
         async with redis.pipeline(transaction=False) as pipe:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -72,6 +73,24 @@ async def test_submit_buckets_and_queue_cover_every_index(redis: Redis, tmp_path
     sizes = [await redis.hlen(f"{ck.rec_prefix}{b}") for b in range((n + keys.BUCKET - 1) // keys.BUCKET)]
     assert sizes == [keys.BUCKET] * (n // keys.BUCKET) + [n % keys.BUCKET]
     assert await redis.ttl(ck.rec(0)) == -1  # committed: the staging TTL is gone
+
+
+async def test_a_negative_shuffle_seed_is_a_seed_of_its_own(redis: Redis, tmp_path: Path) -> None:
+    """`random` drops an int seed's sign: -42 shuffled exactly as 42. Each seed the file may hold is its
+    own order; a seed of 0 or more keeps the order it always had."""
+    orders = {}
+    for seed in (42, -42, 43):
+        path = write_campaign(tmp_path, 200, name="s")
+        doc = yaml.safe_load(path.read_text())
+        doc["recipients"]["shuffle_seed"] = seed
+        path.write_text(yaml.safe_dump(doc))
+        campaign, fp = load(path)
+        result = await submit(redis, campaign, fp, START, str(path), force_new=True)
+        orders[seed] = [int(i) for i in await redis.lrange(keys.CampaignKeys(result.campaign_id).queue, 0, -1)]
+    assert len({tuple(o) for o in orders.values()}) == 3
+    expected = list(range(200))
+    random.Random(42).shuffle(expected)
+    assert orders[42] == expected  # unchanged for the seeds it always took
 
 
 # --- messy files, re-submits, failures, the CLI -------------------------------------------------
