@@ -44,13 +44,13 @@ async def test_older_layout_is_folded_at_pacer_start_and_still_holds(redis: Redi
 
     assert await redis.exists(f"{ck.old_block_prefix}google", f"{ik.old_domain_prefix}naver") == 0
     assert await redis.zscore(ck.blocks, "google") == START + 600
-    # gmail is blocked for 10 minutes (parked in `later`); naver, the last one queued, goes (no other
-    # domain waits) and its share's next turn counts on from the older key's time.
+    # gmail is blocked for 10 minutes (parked in `later`, still waiting); naver is held by its share
+    # until the older key's time, as gmail's recipient waits: nothing goes now.
     assert await redis.zscore(ck.later, str(await _index_of(redis, ck, "a@gmail.com"))) == START + 600
-    assert await redis.zcard(ik.hour) == 1
-    share_tat = await redis.zscore(ik.domains, "naver")
-    assert share_tat is not None
-    assert share_tat > START + 300
+    assert await redis.zcard(ik.hour) == 0
+    assert await redis.zscore(ik.domains, "naver") == START + 300
+    assert await redis.zscore(ck.held, "naver") == START + 300
+    assert await redis.lrange(ck.held_list("naver"), 0, -1) == [str(await _index_of(redis, ck, "b@naver.com"))]
 
 
 async def _index_of(redis: Redis, ck: keys.CampaignKeys, address: str) -> int:

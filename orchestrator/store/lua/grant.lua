@@ -161,6 +161,13 @@ local function own_cap_wait(group)
   return nil, math.max(gtat, now - math.max(catchup, interval)) + 3600.0 / gc[1]
 end
 
+-- Does other mail wait, so the domain share holds a group back? The shuffled queue, or anyone in
+-- `later`: a blocked domain's recipients wait there (and retries); their groups are not read (their
+-- records are not declared), so any of them counts, the group's own included.
+local function other_mail_waits()
+  return redis.call('LLEN', KEYS[2]) > 0 or redis.call('ZCARD', KEYS[3]) > 0
+end
+
 local function admit(idx, group, from_held)
   local blocked = tonumber(redis.call('ZSCORE', blocks_key, group) or '0')
   if blocked > now then
@@ -176,7 +183,7 @@ local function admit(idx, group, from_held)
   if share > 0 then
     local dint = 3600.0 / math.max(share * id_hourly, 1e-9)
     local dtat = tonumber(redis.call('ZSCORE', dom_key, group) or '0')
-    if dtat > now and redis.call('LLEN', KEYS[2]) > 0 then
+    if dtat > now and other_mail_waits() then
       hold(idx, group, first_free_at(group, dtat), from_held)
       return false
     end
@@ -291,8 +298,10 @@ local function next_recipient()
     end
   end
   -- Only one held group is left: no other domain waits, so the share holds nothing back. While
-  -- two or more wait, each keeps to its share (no domain takes the hour while others wait).
-  if redis.call('LLEN', KEYS[2]) == 0 and redis.call('ZCARD', KEYS[4]) == 1 then
+  -- two or more wait, each keeps to its share (no domain takes the hour while others wait), and so
+  -- while anyone waits in `later` (a blocked domain's recipients: the share was dropped while they
+  -- waited out the block, and one provider took 86 % of an hour).
+  if not other_mail_waits() and redis.call('ZCARD', KEYS[4]) == 1 then
     local g = redis.call('ZRANGE', KEYS[4], 0, 0)[1]
     for _ = 1, 256 do
       if not g then break end
