@@ -39,8 +39,9 @@ class IdentityStatus:
     quality: dict[str, Any] = field(default_factory=dict)  # core/quality.py Quality.as_json()
     quality_line: str = ""  # the same, as one line for `status` and `watch`
     guardrails: dict[str, Any] = field(default_factory=dict)  # core/guard.py IdentityGuard.as_json()
-    #: Per-domain shaping: provider groups held or throttled below the identity's caps
-    #: ({group, reason, until (ISO or None), hourly_cap, daily_cap}; store/group_state.py).
+    #: Provider groups held or throttled below the identity's caps: per-domain shaping's, and the campaign's
+    #: temporary blocks before shaping applies ({group, reason, until (ISO or None), hourly_cap, daily_cap};
+    #: store/group_state.py).
     groups: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -77,10 +78,11 @@ def _iso(ts: float, spec: Campaign) -> str:
 
 
 async def _groups(
-    redis: Redis, spec: Campaign, identity: str, day: int, caps: Caps, now: float
+    redis: Redis, spec: Campaign, identity: str, day: int, caps: Caps, now: float, blocks: group_state.Blocks
 ) -> list[dict[str, Any]]:
-    """The provider groups per-domain shaping holds or throttles for one identity, their `until` as ISO time."""
-    groups = await group_state.throttled(redis, spec, identity, day, caps, now)
+    """The provider groups held or throttled for one identity (per-domain shaping's, the campaign's `blocks`),
+    their `until` as ISO time."""
+    groups = await group_state.throttled(redis, spec, identity, day, caps, now, blocks)
     return [{**g, "until": _iso(g["until"], spec) if g["until"] else None} for g in groups]
 
 
@@ -189,13 +191,15 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
     pool_sent = whole(await redis.get(keys.CampaignKeys(cid).pool_day(today)), "pool count", low=-MAX_WHOLE)
     not_started = spec.start is not None and lt.date < spec.start
     pool_left = _pool_left_today(spec, alloc.pool, pool_sent, not_started, now)
+    blocks = await group_state.campaign_blocks(redis, cid, ids, now)
     for n, ident in enumerate(spec.identities):
         sent_today, last_hour, tat = await _identity_counters(redis, ident.id, today, now)
         st = states.get(ident.id)
+        stopped = st.stopped_until if st and st.stopped_until > now else None
         next_slot = None
         if rec.state.value == "running" and progress["pending"]:
             day_full = sent_today >= alloc.identities[n].daily or pool_sent >= alloc.pool.daily
-            next_slot = _next_slot(spec, lt, tat, now, not_started, day_full)
+            next_slot = _next_slot(spec, lt, tat, now, not_started, day_full, stopped or 0.0)
         status.identities.append(
             IdentityStatus(
                 id=ident.id,
@@ -206,8 +210,8 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
                 sent_last_hour=last_hour,
                 hourly_cap=alloc.identities[n].hourly,
                 next_slot=next_slot,
-                stopped_until=_iso(st.stopped_until, spec) if st and st.stopped_until > now else None,
-                groups=await _groups(redis, spec, ident.id, days[n], alloc.identities[n], now),
+                stopped_until=None if stopped is None else _iso(stopped, spec),
+                groups=await _groups(redis, spec, ident.id, days[n], alloc.identities[n], now, blocks),
             )
         )
     if rec.state in UNFINISHED:  # a cancelled or completed campaign sends nothing more
@@ -240,12 +244,14 @@ async def _add_quality(redis: Redis, status: CampaignStatus, spec: Campaign, now
     lines = {line.metric: line for line in g.lines(spec.content)}
     hours = quality_hours(now, window_s)
     status.quality = quality(await store.buckets("c", status.id, hours), now, window_s, lines, g.confidence_z).as_json()
-    for ident in status.identities:
-        q = quality(await store.buckets("i", ident.id, hours), now, window_s, lines, g.confidence_z)
-        ident.quality, ident.quality_line = q.as_json(), summary_line(q)
+    # The pacer's own verdicts (after an acknowledged pause, only the sends from the next whole hour):
+    # the quality line flags what they say, not its own judging of the whole window.
     guards = await judge_identities(redis, status.id, spec, [i.id for i in status.identities], now)
     for ident in status.identities:
-        ident.guardrails = guards[ident.id].as_json()
+        q = quality(await store.buckets("i", ident.id, hours), now, window_s, lines, g.confidence_z)
+        guard = guards[ident.id]
+        ident.quality, ident.guardrails = q.as_json(), guard.as_json()
+        ident.quality_line = summary_line(q, {m: v.level for m, v in guard.verdicts.items()})
 
 
 async def _identity_counters(redis: Redis, identity_id: str, today: str, now: float) -> tuple[int, int, float]:
@@ -280,16 +286,22 @@ def _progress(rec: campaigns.CampaignRecord) -> dict[str, int]:
     }
 
 
-def _next_slot(spec: Campaign, lt: LocalTime, tat: float, now: float, not_started: bool, day_full: bool) -> str:
-    """When a running identity may send next: its pacing slot, moved to the window's or the start's opening;
-    with its day's cap (or the pool's) used up (`day_full`), the window's opening tomorrow."""
+def _next_slot(
+    spec: Campaign, lt: LocalTime, tat: float, now: float, not_started: bool, day_full: bool, stopped_until: float
+) -> str:
+    """When a running identity may send next: its pacing slot, or the end of its stop for the day
+    (`stopped_until`: the pacer grants it nothing before), moved to the window's opening when the window
+    is closed then; with its day's cap (or the pool's) used up (`day_full`), no sooner than the window's
+    opening tomorrow; before the campaign's start, no sooner than the start day's opening."""
     slot = max(tat, now)
     if not lt.window_open:
         slot = now + lt.window_change_s
+    if stopped_until > slot:
+        slot = _opening_from(spec, stopped_until)
     if day_full:
-        slot = _opening_from(spec, now + lt.to_midnight_s)
+        slot = max(slot, _opening_from(spec, now + lt.to_midnight_s))
     if not_started and spec.start is not None:
-        slot = _opening_from(spec, start_of(spec.start, spec.zone))
+        slot = max(slot, _opening_from(spec, start_of(spec.start, spec.zone)))
     return _iso(slot, spec)
 
 

@@ -65,6 +65,8 @@ DEFAULT_LINES: Final = {line.metric: line for line in default_lines()}
 FOLLOWUP_AFTER_S: Final = 6 * 3600.0
 FOLLOWUP_RECHECK_S: Final = 6 * 3600.0
 FOLLOWUP_GIVE_UP_S: Final = 78 * 3600.0
+#: Verdict levels (core/evidence.py) that put no flag on a figure.
+QUIET: Final = frozenset({"ok", "too_few"})
 
 
 def metric_of(event: str, bounce_type: str) -> str | None:
@@ -116,7 +118,7 @@ class Figure:
         if self.line is None:
             return None
         level = judge(self.line, min(self.count, self.sample), self.sample, self.z).level
-        return None if level in ("ok", "too_few") else level
+        return None if level in QUIET else level
 
     def as_json(self) -> dict[str, Any]:
         rate = self.rate
@@ -190,11 +192,14 @@ def quality(
     return Quality(window_s, current.get(ACCEPTED, 0), figures, settled)
 
 
-def summary_line(q: Quality) -> str:
-    """One short line: the main rates with their samples, and any guardrail flag."""
+def summary_line(q: Quality, levels: Mapping[str, str] | None = None) -> str:
+    """One short line: the main rates with their samples, and any guardrail flag. `levels`: the guardrail
+    verdicts' levels by metric (core/guard.py, as the pacer judges them: after an acknowledged pause only
+    the later sends), which `status` flags; without them, the figures' own `flags`."""
+    flags = q.flags() if levels is None else {m: level for m, level in levels.items() if level not in QUIET}
     parts = [f"{q.window_s // HOUR_S}h accepted {q.accepted:,}"]
     for metric, label in (("delivered", "dlv"), ("hard_bounce", "hard"), ("complaint", "compl"), ("open", "open")):
         f = q.metrics[metric]
         rate = "-" if f.rate is None else f"{100 * f.rate:.1f}%"
         parts.append(f"{label} {rate} (n={f.sample:,})")
-    return "  ".join(parts + [f"{v.upper()}:{m}" for m, v in sorted(q.flags().items())])
+    return "  ".join(parts + [f"{v.upper()}:{m}" for m, v in sorted(flags.items())])

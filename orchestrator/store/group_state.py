@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
@@ -318,18 +318,52 @@ async def shaping_limits(
     return limits(states, spec.build_plan(), caps, now)
 
 
-async def throttled(
-    redis: Redis, spec: Campaign, identity: str, identity_day: int, caps: Caps, now: float
-) -> list[dict[str, Any]]:
-    """For `status`: the groups held or throttled below the identity's caps, why, and until when (Unix time)."""
-    if not active(spec, identity_day, caps.daily):
-        return []
-    out: list[dict[str, Any]] = []
+#: The domain groups a campaign's temporary blocks hold: group -> (until, why) (`campaign_blocks`).
+Blocks = Mapping[str, tuple[float, str]]
+
+
+def _shown(group: str, reason: str, until: float | None, hourly: int, daily: int) -> dict[str, Any]:
+    """One group as `status` lists it."""
+    return {"group": group, "reason": reason, "until": until, "hourly_cap": hourly, "daily_cap": daily}
+
+
+def _held(why: str) -> str:
+    """Why `status` says a group is held: after a block (its code) or a deferral burst."""
+    return f"held after {why or 'a block'}"
+
+
+async def campaign_blocks(redis: Redis, cid: str, identity_ids: Sequence[str], now: float) -> Blocks:
+    """For `status`: the domain groups a temporary block holds for campaign `cid` at `now` (`CampaignKeys.blocks`,
+    written by the send worker whether or not shaping applies; the grant script holds them for each of the
+    campaign's identities): group -> (until, why). `why` is the reason of the group's latest block stored
+    for one of `identity_ids` (a deferral burst never writes the campaign's blocks), "" when none is."""
+    found = await redis.zrangebyscore(keys.CampaignKeys(cid).blocks, f"({now!r}", "+inf", withscores=True)
+    if not found:
+        return {}
+    blocks = {str(g): float(until) for g, until in found}
+    async with redis.pipeline(transaction=False) as pipe:
+        for identity in identity_ids:
+            pipe.hmget(keys.IdentityKeys(identity).groups, list(blocks))
+        replies = await pipe.execute()
+    latest: dict[str, tuple[float, str]] = {}
+    for identity, raws in zip(identity_ids, replies, strict=True):
+        for group, raw in zip(blocks, raws, strict=True):
+            state = None if raw is None else decode(str(raw), f"group state {identity}/{group}")
+            if state is None or state.blocked_at is None or state.reason == DEFERRAL_BURST_REASON:
+                continue
+            if state.blocked_at >= latest.get(group, (float("-inf"), ""))[0]:
+                latest[group] = (state.blocked_at, state.reason)
+    return {g: (until, latest.get(g, (0.0, ""))[1]) for g, until in blocks.items()}
+
+
+async def _shaped(redis: Redis, spec: Campaign, identity: str, caps: Caps, now: float) -> dict[str, dict[str, Any]]:
+    """The groups per-domain shaping holds or throttles below the identity's caps, by group."""
+    out: dict[str, dict[str, Any]] = {}
     for group, state in sorted((await load(redis, identity)).items()):
         own = group_caps(spec.build_plan(), state, caps, now)
         factor = state.factor(now)
         if factor <= 0.0:
-            reason = f"held after {state.reason or 'a block'}"
+            reason = _held(state.reason)
         elif factor < 1.0:
             reason = f"backing off at {factor:.0%} after {state.reason or 'a block'}"
         elif own != caps:
@@ -337,5 +371,25 @@ async def throttled(
         else:
             continue
         until = state.next_change(now) if factor < 1.0 else None
-        out.append({"group": group, "reason": reason, "until": until, "hourly_cap": own.hourly, "daily_cap": own.daily})
+        out[group] = _shown(group, reason, until, own.hourly, own.daily)
     return out
+
+
+async def throttled(
+    redis: Redis,
+    spec: Campaign,
+    identity: str,
+    identity_day: int,
+    caps: Caps,
+    now: float,
+    blocks: Blocks | None = None,
+) -> list[dict[str, Any]]:
+    """For `status`: the groups held or throttled below the identity's caps, why, and until when (Unix time):
+    per-domain shaping's once it applies, and the campaign's `blocks` (`campaign_blocks`) whether or not it does."""
+    shown = await _shaped(redis, spec, identity, caps, now) if active(spec, identity_day, caps.daily) else {}
+    for group, (until, why) in (blocks or {}).items():
+        own = shown.get(group)
+        if own is not None and own["hourly_cap"] <= 0 and (own["until"] or 0.0) >= until:
+            continue  # its own backoff holds it at least as long
+        shown[group] = _shown(group, _held(why), until, 0, caps.daily if own is None else own["daily_cap"])
+    return [shown[g] for g in sorted(shown)]
