@@ -24,6 +24,10 @@ log = structlog.get_logger("orchestrator.web")
 
 #: /healthz gives Redis this long to answer before it says 503.
 HEALTH_TIMEOUT_S = 2.0
+#: The operators' pages (/, /status.json, /metrics) give their reads this long before they say 503: under
+#: Prometheus's default 10 s scrape timeout (a Redis that takes connections but does not answer, paused or
+#: stalled, held them until the client's retries ran out: 17 s).
+PAGE_TIMEOUT_S = 8.0
 #: Headers every answer carries: no framing, no sniffing, no referrer, nothing loaded from elsewhere.
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -38,9 +42,9 @@ def build_app(ctx: WebContext) -> web.Application:
     app = web.Application(middlewares=[_security_headers, _redis_down])
     app[CTX] = ctx
     app[ACCESS] = Access(ctx.settings.web_access_token, is_loopback(ctx.settings.web_host))
-    app.router.add_get("/", operators_only(_page))
-    app.router.add_get("/status.json", operators_only(_status_json))
-    app.router.add_get("/metrics", operators_only(_metrics))
+    app.router.add_get("/", operators_only(_timed(_page)))
+    app.router.add_get("/status.json", operators_only(_timed(_status_json)))
+    app.router.add_get("/metrics", operators_only(_timed(_metrics)))
     app.router.add_get("/healthz", _healthz)
     add_callback_routes(app)  # Tencent's callbacks: their own token in the path, never the access rule
     return app
@@ -76,6 +80,16 @@ async def _redis_down(request: web.Request, handler: Handler) -> web.StreamRespo
     except (RedisError, OSError) as exc:  # Redis restarting or gone: say so rather than a bare 500
         log.warning("web_redis_error", route=route_of(request), error=type(exc).__name__)
         return web.Response(status=503, text="503: Redis does not answer; try again shortly\n")
+
+
+def _timed(handler: Handler) -> Handler:
+    """The handler within PAGE_TIMEOUT_S: past it, TimeoutError (an OSError), which `_redis_down` answers 503."""
+
+    async def within(request: web.Request) -> web.StreamResponse:
+        async with asyncio.timeout(PAGE_TIMEOUT_S):
+            return await handler(request)
+
+    return within
 
 
 async def _page(request: web.Request) -> web.StreamResponse:

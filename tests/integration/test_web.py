@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -184,6 +185,30 @@ async def test_healthz_is_503_when_redis_does_not_answer(http: aiohttp.ClientSes
                 assert resp.status == 503
     finally:
         await dead.aclose()
+
+
+async def test_the_operators_pages_are_503_within_their_timeout_when_redis_stalls(
+    serve: Serve, http: aiohttp.ClientSession, redis: Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Redis that takes connections but does not answer (paused, stalled) held /metrics until the client's
+    retries ran out (17 s, past Prometheus's 10 s scrape timeout): now 503 after PAGE_TIMEOUT_S."""
+    from orchestrator.web import app as web_app
+
+    monkeypatch.setattr(web_app, "PAGE_TIMEOUT_S", 0.5)
+    async with serve() as web:
+        async with http.get(web.url + "/metrics") as resp:
+            assert resp.status == 200  # the app's connection is made while Redis answers
+        pauser = Redis.from_url(redis_url)
+        try:
+            await pauser.execute_command("CLIENT", "PAUSE", "3000", "ALL")
+            for path in ("/metrics", "/status.json", "/"):
+                t0 = asyncio.get_running_loop().time()
+                async with http.get(web.url + path) as resp:
+                    assert (resp.status, path) == (503, path)
+                assert asyncio.get_running_loop().time() - t0 < 2.0
+        finally:
+            await pauser.execute_command("CLIENT", "UNPAUSE")
+            await pauser.aclose()
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
