@@ -81,6 +81,8 @@ SHARED_MAIL: Final = "the one mail in the window was settled for another in-doub
 #: A send that waited this long for its API slot asks again whether its campaign still sends: a pause
 #: returns after at most `--wait` s, and a send claimed before it must not leave long after.
 RECHECK_AFTER_S: Final = 0.5
+#: How many times a send whose question was slow books a new slot before it is given up (not made).
+SLOW_RECHECKS: Final = 3
 
 
 class TencentSender:
@@ -312,17 +314,20 @@ class TencentSender:
         budget = self._budget
         if budget is None:
             return
-        started = time.monotonic()
-        await _acquire(budget, account, kind)
-        if wanted is None or time.monotonic() - started < RECHECK_AFTER_S:
-            return
-        asked = time.monotonic()
-        if not await wanted():
-            raise SesBudgetError(account, "its campaign stopped while the send waited for an API slot")
-        if time.monotonic() - asked > self._settings.account_rate_guard_s:
-            # The question itself was slow (a Redis stall): the slot has passed, and the calls queued behind
-            # the same stall would all leave at once, above the account's rate. Book a new slot.
+        for _ in range(1 + SLOW_RECHECKS):
+            started = time.monotonic()
             await _acquire(budget, account, kind)
+            if wanted is None or time.monotonic() - started < RECHECK_AFTER_S:
+                return
+            asked = time.monotonic()
+            if not await wanted():
+                raise SesBudgetError(account, "its campaign stopped while the send waited for an API slot")
+            if time.monotonic() - asked <= self._settings.account_rate_guard_s:
+                return
+            # The question itself was slow (a Redis stall): the slot has passed, and the calls queued behind
+            # the same stall would all leave at once, above the account's rate. Book a new slot (and, after
+            # a long wait for it, ask again: a pause may have come meanwhile).
+        raise SesBudgetError(account, "its API slot passed each time while asking whether its campaign still sends")
 
     async def _invoke(self, account: str, action: str, sdk_request: Any, wanted: Wanted | None = None) -> Any:
         """Every SDK call goes out here: after the account's slot, counted in its stats (throttles too)."""
