@@ -282,3 +282,22 @@ async def test_the_share_holds_while_a_blocked_domains_recipients_wait_out_the_b
     assert len(naver) > 200
     assert max_in_rolling_window(naver) <= 60 + 1  # 30 % of 200, one at the hour's edge
     assert_none_sent_twice(pipe)
+
+
+async def test_a_retry_waiting_does_not_hold_back_the_last_domain(pipe: Pipeline) -> None:
+    """Only gmail left, one of its recipients deferred for an hour (FrequencyLimit): gmail goes on at the
+    identity's full rate. A retry waiting in `later` once counted as other mail waiting, and gmail, whose
+    share timer had run far ahead while it sent alone, sent nothing for an hour."""
+    rows = [f"g{i}@gmail.com,G" for i in range(1200)]
+    extra = campaign(1, 6, [{"days": "1", "daily": 100000, "hourly": 200}])
+    extra["shaping"]["max_domain_share"] = 0.3
+    await pipe.submit("email,first_name\n" + "\n".join(rows) + "\n", extra=extra)
+    await pipe.run(3600)
+    pipe.emu.world.faults.append(
+        FaultRule(code="FailedOperation.FrequencyLimit", count=1, recipient_domain="gmail.com")
+    )
+    await pipe.run(2 * 3600)
+    times = sorted(r.time for r in pipe.emu.send_log)
+    per_hour = [count(times, times[0] + 3600 * k, times[0] + 3600 * (k + 1)) for k in range(3)]
+    assert min(per_hour) >= 195, per_hour
+    assert max(b - a for a, b in pairwise(times)) < 120

@@ -2,7 +2,7 @@
 -- Checks together: campaign running, identity rolling 60 min and daily cap, even spacing inside
 -- the hour, the pool's rolling hour and day, the Tencent account rate, the recipient-domain share.
 -- Picks recipients: due retries first, then due held ones, then the shuffled queue; when the queue
--- is empty the domain share no longer holds anything back (no other domain is waiting).
+-- is empty and no other group is blocked, the last held group's share holds nothing back.
 -- Each grant's arq job is written here too, in the format workers/jobs.py defines and passes in
 -- (function name, job ids): grant and job appear together or not at all.
 -- Every key it touches is in KEYS. The recipients it may pick are peeked by the caller
@@ -161,11 +161,15 @@ local function own_cap_wait(group)
   return nil, math.max(gtat, now - math.max(catchup, interval)) + 3600.0 / gc[1]
 end
 
--- Does other mail wait, so the domain share holds a group back? The shuffled queue, or anyone in
--- `later`: a blocked domain's recipients wait there (and retries); their groups are not read (their
--- records are not declared), so any of them counts, the group's own included.
-local function other_mail_waits()
-  return redis.call('LLEN', KEYS[2]) > 0 or redis.call('ZCARD', KEYS[3]) > 0
+-- Does other mail wait, so the domain share holds `group` back? The shuffled queue, or another group
+-- blocked now: its recipients wait out the block in `later`. (A retry waiting there does not count: its
+-- group is not read, and the group's own retries would stop it.)
+local function other_mail_waits(group)
+  if redis.call('LLEN', KEYS[2]) > 0 then return true end
+  for _, g in ipairs(redis.call('ZRANGEBYSCORE', blocks_key, '(' .. now, '+inf', 'LIMIT', 0, 2)) do
+    if g ~= group then return true end
+  end
+  return false
 end
 
 local function admit(idx, group, from_held)
@@ -183,11 +187,13 @@ local function admit(idx, group, from_held)
   if share > 0 then
     local dint = 3600.0 / math.max(share * id_hourly, 1e-9)
     local dtat = tonumber(redis.call('ZSCORE', dom_key, group) or '0')
-    if dtat > now and other_mail_waits() then
+    if dtat > now and other_mail_waits(group) then
       hold(idx, group, first_free_at(group, dtat), from_held)
       return false
     end
-    dtat = math.max(dtat, now - catchup) + dint
+    -- At most one share slot ahead: a group that sent alone (no other mail waiting) is not held for
+    -- all the slots it ran ahead once other mail waits again.
+    dtat = math.min(math.max(dtat, now - catchup) + dint, now + dint)
     redis.call('ZADD', dom_key, dtat, group)
     redis.call('EXPIRE', dom_key, 7200)
     if from_held and redis.call('LLEN', held_key(group)) > 0 then
@@ -299,10 +305,10 @@ local function next_recipient()
   end
   -- Only one held group is left: no other domain waits, so the share holds nothing back. While
   -- two or more wait, each keeps to its share (no domain takes the hour while others wait), and so
-  -- while anyone waits in `later` (a blocked domain's recipients: the share was dropped while they
-  -- waited out the block, and one provider took 86 % of an hour).
-  if not other_mail_waits() and redis.call('ZCARD', KEYS[4]) == 1 then
-    local g = redis.call('ZRANGE', KEYS[4], 0, 0)[1]
+  -- while another group is blocked (its recipients wait out the block in `later`: the share was
+  -- dropped then, and one provider took 86 % of an hour).
+  local g = redis.call('ZCARD', KEYS[4]) == 1 and redis.call('ZRANGE', KEYS[4], 0, 0)[1]
+  if g and not other_mail_waits(g) then
     for _ = 1, 256 do
       if not g then break end
       local idx, more = unhold(g)
