@@ -81,8 +81,6 @@ SHARED_MAIL: Final = "the one mail in the window was settled for another in-doub
 #: A send that waited this long for its API slot asks again whether its campaign still sends: a pause
 #: returns after at most `--wait` s, and a send claimed before it must not leave long after.
 RECHECK_AFTER_S: Final = 0.5
-#: How many times a send whose question was slow books a new slot before it is given up (not made).
-SLOW_RECHECKS: Final = 3
 
 
 class TencentSender:
@@ -311,23 +309,17 @@ class TencentSender:
     async def _slot(self, account: str, kind: CallKind, wanted: Wanted | None = None) -> None:
         """Wait for the account's next free call slot of `kind` (right before the request leaves); after a
         long wait, ask `wanted` whether the call is still wanted (its campaign may have been paused)."""
-        budget = self._budget
-        if budget is None:
+        if self._budget is None:
             return
-        for _ in range(1 + SLOW_RECHECKS):
-            started = time.monotonic()
-            await _acquire(budget, account, kind)
-            if wanted is None or time.monotonic() - started < RECHECK_AFTER_S:
-                return
-            asked = time.monotonic()
-            if not await wanted():
-                raise SesBudgetError(account, "its campaign stopped while the send waited for an API slot")
-            if time.monotonic() - asked <= self._settings.account_rate_guard_s:
-                return
-            # The question itself was slow (a Redis stall): the slot has passed, and the calls queued behind
-            # the same stall would all leave at once, above the account's rate. Book a new slot (and, after
-            # a long wait for it, ask again: a pause may have come meanwhile).
-        raise SesBudgetError(account, "its API slot passed each time while asking whether its campaign still sends")
+        started = time.monotonic()
+        try:
+            refused_for_s = await self._budget.acquire(account, kind)
+        except Exception as exc:  # Redis unreachable mid-restart: nothing left, so not in doubt
+            raise SesBudgetError(account, f"the API budget could not be read ({type(exc).__name__})") from None
+        if refused_for_s is not None:
+            raise SesBudgetError(account, retry_after_s=refused_for_s)
+        if wanted is not None and time.monotonic() - started >= RECHECK_AFTER_S and not await wanted():
+            raise SesBudgetError(account, "its campaign stopped while the send waited for an API slot")
 
     async def _invoke(self, account: str, action: str, sdk_request: Any, wanted: Wanted | None = None) -> Any:
         """Every SDK call goes out here: after the account's slot, counted in its stats (throttles too)."""
@@ -384,13 +376,3 @@ def build_sender(settings: Settings, redis: Redis | None = None, clock: Clock | 
 
         budget = RedisAccountBudget(redis, clock, settings.account_rate())
     return TencentSender(settings, budget=budget, stats=ApiCallStats(redis) if redis is not None else None)
-
-
-async def _acquire(budget: CallBudget, account: str, kind: CallKind) -> None:
-    """The account's next call slot of `kind`, waited for; SesBudgetError when none comes soon enough."""
-    try:
-        refused_for_s = await budget.acquire(account, kind)
-    except Exception as exc:  # Redis unreachable mid-restart: nothing left, so not in doubt
-        raise SesBudgetError(account, f"the API budget could not be read ({type(exc).__name__})") from None
-    if refused_for_s is not None:
-        raise SesBudgetError(account, retry_after_s=refused_for_s)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -295,96 +294,3 @@ async def test_the_workers_ask_the_campaigns_stored_state(redis: Redis) -> None:
         await redis.hset(keys.campaign("c-1"), "state", state)
         assert await _still_sending(redis, "c-1") is False
     assert await _still_sending(redis, "gone") is False
-
-
-async def test_sends_held_up_together_by_a_slow_recheck_book_new_slots(clients: list[Redis]) -> None:
-    """Sends that waited for their slots ask whether their campaign still sends; a Redis stall holds every
-    answer and releases them together. Leaving then would put them in one instant, above the account's
-    rate (the emulator throttled them): each books a new slot instead, so they leave spaced again."""
-    rate = AccountRate(rate_per_s=4.5, other_per_s=0.5, guard_s=0.05, max_wait_s=30.0)  # a slot every ~0.26 s
-    world = World(
-        accounts=[Account(name="default", secret_id="AKIDbudget", secret_key="budget-secret-key")],
-        permissive=True,
-        per_address_per_hour=None,
-    )
-    stall_over = asyncio.Event()
-
-    async def wanted() -> bool:  # every answer waits for the same stalled Redis
-        await stall_over.wait()
-        return True
-
-    async def stall_ends() -> None:
-        await asyncio.sleep(1.6)
-        stall_over.set()
-
-    async with run_emulator(world, clock=SystemClock()) as emu:
-        settings = Settings(
-            _env_file=None,
-            SES_ENDPOINT=emu.url,
-            TENCENTCLOUD_SECRET_ID="AKIDbudget",
-            TENCENTCLOUD_SECRET_KEY="budget-secret-key",
-            ACCOUNT_RATE_GUARD_S=0.05,
-        )
-        sender = TencentSender(settings, budget=RedisAccountBudget(clients[0], SystemClock(), rate))
-        requests = [
-            SendRequest("default", "News <news@d.example.com>", f"u{n}@example.org", 1, {}, "Hi", still_wanted=wanted)
-            for n in range(6)
-        ]
-        try:
-            _, *outcomes = await asyncio.gather(stall_ends(), *(sender.send(r) for r in requests))
-        finally:
-            await sender.close()
-    assert [o.kind for o in outcomes] == [OutcomeKind.ACCEPTED] * 6
-    times = sorted(r.time for r in emu.send_log)
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert len(times) == 6
-    assert min(gaps) > 0.15, gaps  # without the new slot: the four that asked left within a few ms
-
-
-async def test_a_send_that_booked_a_new_slot_after_a_slow_question_asks_again_after_a_long_wait(
-    clients: list[Redis],
-) -> None:
-    """The campaign is paused right as a Redis stall ends: the sends whose held answers said "still sending"
-    book new slots; those that then wait long for them ask again and are not made, so nothing leaves long
-    after the pause (without asking again, the last went 1 s after it)."""
-    rate = AccountRate(rate_per_s=3.5, other_per_s=0.5, guard_s=0.05, max_wait_s=30.0)  # a slot every ~0.35 s
-    world = World(
-        accounts=[Account(name="default", secret_id="AKIDbudget", secret_key="budget-secret-key")],
-        permissive=True,
-        per_address_per_hour=None,
-    )
-    stall_over = asyncio.Event()
-    paused: list[float] = []
-
-    async def wanted() -> bool:
-        if stall_over.is_set():  # asked again, after the pause
-            return not paused
-        await stall_over.wait()
-        return True  # the answer the stall held was read before the pause
-
-    async def stall_ends_and_pause() -> None:
-        await asyncio.sleep(2.0)
-        stall_over.set()
-        paused.append(SystemClock().now())
-
-    async with run_emulator(world, clock=SystemClock()) as emu:
-        settings = Settings(
-            _env_file=None,
-            SES_ENDPOINT=emu.url,
-            TENCENTCLOUD_SECRET_ID="AKIDbudget",
-            TENCENTCLOUD_SECRET_KEY="budget-secret-key",
-            ACCOUNT_RATE_GUARD_S=0.05,
-        )
-        sender = TencentSender(settings, budget=RedisAccountBudget(clients[0], SystemClock(), rate))
-        requests = [
-            SendRequest("default", "News <news@d.example.com>", f"u{n}@example.org", 1, {}, "Hi", still_wanted=wanted)
-            for n in range(6)
-        ]
-        try:
-            _, *outcomes = await asyncio.gather(stall_ends_and_pause(), *(sender.send(r) for r in requests))
-        finally:
-            await sender.close()
-    kinds = Counter(o.kind for o in outcomes)
-    assert kinds[OutcomeKind.NOT_CALLED] >= 1, kinds
-    assert kinds[OutcomeKind.ACCEPTED] + kinds[OutcomeKind.NOT_CALLED] == 6
-    assert max(r.time for r in emu.send_log) - paused[0] < 0.6  # RECHECK_AFTER_S and a slot's slack
