@@ -153,10 +153,13 @@ def _run(
             click.echo(f"\r  {pct:3d}% of the virtual period", err=True, nl=False)
 
     terminated: list[bool] = []
+    interrupted: list[bool] = []
 
     async def main() -> Any:
-        # SIGTERM stops the run as Ctrl-C does: its redis-server, emulator and output folder go with it.
+        # SIGTERM and Ctrl-C cancel until the run has ended (asyncio.run's one cancel on Ctrl-C could be taken
+        # by arq's handling of a job's cancellation: the run went on to its end): all it made goes with it.
         cancel_on(signal.SIGTERM, terminated)
+        cancel_on(signal.SIGINT, interrupted)
         return await run_simulation(
             spec, out, days=days, speed=speed, sample=sample, workers=workers, progress=progress, on_start=started
         )
@@ -164,13 +167,10 @@ def _run(
     try:
         result = asyncio.run(main())
     except asyncio.CancelledError:
-        if not terminated:
-            raise
-        echo_error(f"simulation stopped (SIGTERM): its redis-server stopped, {removed}")
-        ctx.exit(EXIT_TERMINATED)
-    except KeyboardInterrupt:  # asyncio.run cancelled the run first: the same cleanup as for SIGTERM
-        echo_error(f"simulation interrupted: its redis-server stopped, {removed}")
-        ctx.exit(EXIT_INTERRUPTED)
+        _stopped_by(ctx, "SIGTERM" if terminated else "Ctrl-C" if interrupted else "", removed)
+        raise
+    except KeyboardInterrupt:  # before the run's own handler: the same cleanup as for SIGTERM
+        _stopped_by(ctx, "Ctrl-C", removed)
     except EmbeddedRedisError as exc:
         raise click.ClickException(str(exc)) from None
     except RedisError as exc:  # the run's own redis-server went away (killed from outside)
@@ -181,6 +181,16 @@ def _run(
     if sys.stderr.isatty():
         click.echo("", err=True)
     _print_summary(result.summary, out)
+
+
+def _stopped_by(ctx: click.Context, signal_name: str, removed: str) -> None:
+    """A run a signal stopped ends with one line and the shell's code (SIGTERM 143, Ctrl-C 130); else nothing."""
+    if signal_name == "SIGTERM":
+        echo_error(f"simulation stopped (SIGTERM): its redis-server stopped, {removed}")
+        ctx.exit(EXIT_TERMINATED)
+    if signal_name == "Ctrl-C":
+        echo_error(f"simulation interrupted: its redis-server stopped, {removed}")
+        ctx.exit(EXIT_INTERRUPTED)
 
 
 def _print_summary(s: dict[str, Any], out: Path) -> None:
