@@ -192,11 +192,11 @@ def quality(
     return Quality(window_s, current.get(ACCEPTED, 0), figures, settled)
 
 
-def summary_line(q: Quality, levels: Mapping[str, str] | None = None) -> str:
+def summary_line(q: Quality, levels: Mapping[str, str]) -> str:
     """One short line: the main rates with their samples, and any guardrail flag. `levels`: the guardrail
     verdicts' levels by metric (core/guard.py, as the pacer judges them: after an acknowledged pause only
-    the later sends), which `status` flags; without them, the figures' own `flags`."""
-    flags = q.flags() if levels is None else {m: level for m, level in levels.items() if level not in QUIET}
+    the later sends), which `status` flags."""
+    flags = {m: level for m, level in levels.items() if level not in QUIET}
     parts = [f"{q.window_s // HOUR_S}h accepted {q.accepted:,}"]
     for metric, label in (("delivered", "dlv"), ("hard_bounce", "hard"), ("complaint", "compl"), ("open", "open")):
         f = q.metrics[metric]

@@ -28,7 +28,10 @@ CORRECT_ADDRESS: Final = (
     "row (`orchestrate submit ... --new`)"
 )
 #: The fix for a row submit found invalid (a corrected copy of the whole list would mail every other row again).
-CORRECT_ROW: Final = CORRECT_ADDRESS.replace("the address", "the row", 1)
+CORRECT_ROW: Final = (
+    "correct the row, then mail it alone: submit a campaign file whose recipient file holds only the corrected "
+    "row (`orchestrate submit ... --new`)"
+)
 
 
 def lua_constants() -> dict[str, str]:

@@ -114,7 +114,8 @@ def test_figure_flag_follows_the_guardrail_lines(metric: str, count: int, sample
 
 def test_summary_line_names_samples_and_flags() -> None:
     """The status line shows rates with their samples and a pause flag in capitals."""
-    line = summary_line(quality({H: {"accepted": 1000, "hard_bounce": 200, "delivered": 800}}, NOW))
+    q = quality({H: {"accepted": 1000, "hard_bounce": 200, "delivered": 800}}, NOW)
+    line = summary_line(q, q.flags())
     assert "hard 20.0% (n=1,000)" in line
     assert "PAUSE:hard_bounce" in line
     assert line.startswith("24h accepted 1,000")

@@ -118,8 +118,8 @@ async def test_a_day_of_send_is_settled_only_once_the_guardrails_judge_its_opens
     assert await settled("early") == {"2026-12-01": True, "2026-12-02": True}
     assert await settled("late") == {"2026-12-02": False, "2026-12-03": False}
     assert await settled("early", 48 * 3600) == {"2026-12-01": False, "2026-12-02": False}
-    rows = await recorded_signals(redis, "late", zone)  # without the run's end: the counts as before
-    assert rows[0] == {"date": "2026-12-02", "accepted": 120, "delivered": 60, "opens": 20}
+    rows = await recorded_signals(redis, "late", zone, now, 86_400)  # the counts as before, and `settled`
+    assert rows[0] == {"date": "2026-12-02", "accepted": 120, "delivered": 60, "opens": 20, "settled": False}
 
 
 def _signals_report(settled: list[bool]) -> dict[str, Any]:

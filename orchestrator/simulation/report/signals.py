@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 
-from orchestrator.core.quality import HOUR_S, WINDOW_S, window_hours
+from orchestrator.core.quality import HOUR_S, window_hours
 from orchestrator.store.feedback import FeedbackStore
 
 #: The store's metrics, by the name the report gives them.
@@ -25,12 +25,10 @@ SIGNAL_NAMES: Final = {
 }
 
 
-async def recorded_signals(
-    redis: Redis, cid: str, zone: ZoneInfo, now: float | None = None, window_s: int = WINDOW_S
-) -> list[dict[str, Any]]:
+async def recorded_signals(redis: Redis, cid: str, zone: ZoneInfo, now: float, window_s: int) -> list[dict[str, Any]]:
     """Per local day of SEND (the events' cohorts): the campaign's counts as the orchestrator recorded them.
 
-    Given `now` (the end of the run) and the guardrails' `window_s`, each day also says whether it is
+    At `now` (the end of the run), with the guardrails' `window_s`, each day also says whether it is
     `settled`: every cohort of it old enough at `now` for the guardrails to judge its opens (core/quality.py
     `window_hours`); a day with younger mail has opens and complaints still arriving."""
     hours = await FeedbackStore(redis).campaign_hours(cid)
@@ -42,7 +40,5 @@ async def recorded_signals(
         for metric, count in metrics.items():
             if metric in SIGNAL_NAMES:
                 by_day[day][SIGNAL_NAMES[metric]] += count
-    if now is None:
-        return [{"date": d, **dict(c)} for d, c in sorted(by_day.items())]
     judged_up_to = window_hours(now, "open", window_s).stop  # the first cohort too young to judge opens on
     return [{"date": d, **dict(c), "settled": newest[d] < judged_up_to} for d, c in sorted(by_day.items())]
