@@ -192,6 +192,7 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
     not_started = spec.start is not None and lt.date < spec.start
     pool_left = _pool_left_today(spec, alloc.pool, pool_sent, not_started, now)
     blocks = await group_state.campaign_blocks(redis, cid, ids, now)
+    waiting_from = await _first_waiting(redis, cid, now)
     for n, ident in enumerate(spec.identities):
         sent_today, last_hour, tat = await _identity_counters(redis, ident.id, today, now)
         st = states.get(ident.id)
@@ -199,7 +200,7 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
         next_slot = None
         if rec.state.value == "running" and progress["pending"]:
             day_full = sent_today >= alloc.identities[n].daily or pool_sent >= alloc.pool.daily
-            next_slot = _next_slot(spec, lt, tat, now, not_started, day_full, stopped or 0.0)
+            next_slot = _next_slot(spec, lt, tat, now, not_started, day_full, max(stopped or 0.0, waiting_from))
         status.identities.append(
             IdentityStatus(
                 id=ident.id,
@@ -286,13 +287,28 @@ def _progress(rec: campaigns.CampaignRecord) -> dict[str, int]:
     }
 
 
+async def _first_waiting(redis: Redis, cid: str, now: float) -> float:
+    """The first moment one of the campaign's pending recipients may be granted: `now` while one waits in
+    its queue (or none waits anywhere), else the soonest of those waiting out a backoff or a blocked domain
+    (`later`) and of the groups held back by the domain share (`held`)."""
+    ck = keys.CampaignKeys(cid)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.llen(ck.queue)
+        pipe.zrange(ck.later, 0, 0, withscores=True)
+        pipe.zrange(ck.held, 0, 0, withscores=True)
+        queued, later, held = await pipe.execute()
+    firsts = [float(score) for _, score in later + held]
+    return now if queued or not firsts else max(now, min(firsts))
+
+
 def _next_slot(
     spec: Campaign, lt: LocalTime, tat: float, now: float, not_started: bool, day_full: bool, stopped_until: float
 ) -> str:
-    """When a running identity may send next: its pacing slot, or the end of its stop for the day
-    (`stopped_until`: the pacer grants it nothing before), moved to the window's opening when the window
-    is closed then; with its day's cap (or the pool's) used up (`day_full`), no sooner than the window's
-    opening tomorrow; before the campaign's start, no sooner than the start day's opening."""
+    """When a running identity may send next: its pacing slot, or the end of its stop for the day or of the
+    wait of every pending recipient (`stopped_until`: the pacer grants it nothing before), moved to the
+    window's opening when the window is closed then; with its day's cap (or the pool's) used up
+    (`day_full`), no sooner than the window's opening tomorrow; before the campaign's start, no sooner
+    than the start day's opening."""
     slot = max(tat, now)
     if not lt.window_open:
         slot = now + lt.window_change_s

@@ -137,6 +137,29 @@ async def test_next_send_of_an_identity_stopped_for_the_day_is_when_the_stop_end
     assert f" {next_send} stopped until {stopped['stopped_until']}" in row
 
 
+async def test_next_send_while_a_block_holds_every_pending_recipient_is_when_the_block_ends(
+    pipe: Pipeline, redis_url: str
+) -> None:
+    """Every recipient at gmail, TemporaryBlocked: once the pacer has parked them all in `later`, nothing may
+    go before the block ends, and that is the "next send" shown (it said now, the identity's own slot)."""
+    rows = "email,first_name\n" + "".join(f"user{i}@gmail.com,Name{i}\n" for i in range(40))
+    await pipe.submit(rows, identities=1)
+    pipe.emu.world.faults.append(FaultRule(code=BLOCKED, count=1, recipient_domain="gmail.com"))
+    await pipe.run(120)
+    ck = keys.CampaignKeys(pipe.cid)
+    until = float(await pipe.redis.zscore(ck.blocks, "google"))
+    now = pipe.clock.now()
+    assert until > now + 60
+    assert await pipe.redis.llen(ck.queue) == 0  # all parked: the case this test is about
+    data, lines = await shown_at(pipe, redis_url, now)
+    [ident] = data["identities"]
+    assert datetime.fromisoformat(ident["next_slot"]).timestamp() >= until
+    [row] = [line for line in lines if line.startswith(f"{ident['id']} ") and " / " in line]  # its table row
+    assert ident["next_slot"] in row
+    data, _ = await shown_at(pipe, redis_url, until + 1)
+    assert datetime.fromisoformat(data["identities"][0]["next_slot"]).timestamp() - (until + 1) < 60
+
+
 async def test_after_an_acknowledged_pause_the_quality_line_flags_what_the_guardrails_judge(
     pipe: Pipeline, redis_url: str
 ) -> None:
