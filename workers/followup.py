@@ -4,7 +4,8 @@ A send accepted FOLLOWUP_AFTER_S ago with no delivery event yet (callbacks lost,
 is looked up once with GetSendEmailStatus (by MessageId, on the Tencent day of its send, through
 the account's API budget like every call), and what Tencent says is counted through the same store
 as a callback: delivered, dropped, hard bounce (status 3), and the opened / clicked / complained /
-unsubscribed flags. A mail still queued or deferred (status 0 or 8) is counted deferred and asked
+unsubscribed flags; a mail Tencent accepted and then did not send (a SendStatus other than 0) is
+dropped. A mail still queued or deferred (status 0 or 8) is counted deferred and asked
 about again FOLLOWUP_RECHECK_S later, until FOLLOWUP_GIVE_UP_S after its send (Tencent tries for up
 to 72 hours). A mail found delivered before it is a day old is asked about once more when it is:
 complaints and opens come for a day after delivery (the guardrails judge them on sends that old).
@@ -22,6 +23,7 @@ import structlog
 from orchestrator.core.calendar import tencent_day
 from orchestrator.core.callback_event import REASON_CHARS, CallbackEvent
 from orchestrator.core.quality import FOLLOWUP_GIVE_UP_S, FOLLOWUP_RECHECK_S, SETTLE_S, metric_of
+from orchestrator.core.send_status import describe
 from orchestrator.guarding import pause_on_send_status
 from orchestrator.pacing import Pacer
 from orchestrator.ses.errors import SesError
@@ -50,12 +52,18 @@ def events_of_status(row: Any, message_id: str, address: str, now: float) -> tup
     status = int(getattr(row, "DeliverStatus", 0) or 0)
     at = int(getattr(row, "DeliverTime", 0) or 0) or int(now)
     from_domain = str(getattr(row, "FromEmailAddress", "") or "").rpartition("@")[2].rstrip(">").lower()
-    reason = " ".join(str(getattr(row, "DeliverMessage", "") or "").split())[:REASON_CHARS]
+    # Accepted, then not sent by Tencent (blocklisted, unsubscribed, its own error, no balance...):
+    # dropped, as a callback would name it; no delivery nor engagement can follow.
+    refused = int(getattr(row, "SendStatus", 0) or 0)
+    said = f"{describe(refused) if refused else ''} {getattr(row, 'DeliverMessage', '') or ''}"
+    reason = " ".join(said.split())[:REASON_CHARS]
 
     def event(name: str, bounce_type: str = "") -> CallbackEvent:
         metric = metric_of(name, bounce_type) or name
         return CallbackEvent(message_id, name, metric, at, address, from_domain, bounce_type, reason, "status")
 
+    if refused:
+        return [event("dropped")], True
     out = []
     if status in SETTLED:
         out.append(event(*SETTLED[status]))

@@ -160,9 +160,15 @@ class GuardrailsSpec(Strict):
         return self
 
 
-#: GetSendEmailStatus `SendStatus` codes that pause the campaign of the mail they are read on (Tencent
-#: has limited the sender; the SendEmail answer `FailedOperation.HighRejectionRate` does the same).
-PAUSING_SEND_STATUS = {3030: "Tencent limits sending: the bounce rate is too high (SendStatus 3030)"}
+#: GetSendEmailStatus `SendStatus` codes that pause the campaign of the mail they are read on: Tencent
+#: stops the account or the sender, not one recipient (as the SendEmail answers
+#: `FailedOperation.HighRejectionRate`, `FailedOperation.InsufficientBalance` and
+#: `OperationDenied.DomainNotVerified` do).
+PAUSING_SEND_STATUS = {
+    3030: "Tencent limits sending: the bounce rate is too high (SendStatus 3030)",
+    3033: "Tencent refuses to send: the account's balance is insufficient (SendStatus 3033)",
+    3014: "Tencent refuses to send: the sender domain is not verified (SendStatus 3014)",
+}
 
 #: A campaign pauses itself when at least this many recipients failed on their template data and
 #: they outnumber the accepted ones: the data mapping, not the recipients, is wrong.

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from orchestrator.core.decisions import BLOCKLIST_CODES, UNSUBSCRIBED_CODES
+from orchestrator.core.send_status import describe
 
 #: What an address-index entry says of a row submit did not load (store/trace_index.py).
 KIND_OF_MARK: Final = {"i": "invalid", "d": "duplicate", "s": "suppressed"}
@@ -304,7 +305,7 @@ def _live_answer(o: Outcome, sent: str, live: list[dict[str, Any]] | str | None)
     detail = f": {message}" if message else ""
     refused = row.get("SendStatus")
     if isinstance(refused, int) and refused != 0:
-        why = f"{sent}, yet Tencent's record says it did not send it (SendStatus {refused}){detail}"
+        why = f"{sent}, yet Tencent's record says it did not send it: {describe(refused)}{detail}"
         fix = f"look up SendStatus {refused} in Tencent's GetSendEmailStatus codes"
     elif status == DELIVERED:
         at = row.get("DeliverTime")

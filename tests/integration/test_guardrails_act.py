@@ -11,16 +11,19 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import main
 from orchestrator.core.guardrails import BOUNCE_MIN_SAMPLE, COMPLAINT_MIN_SAMPLE
+from orchestrator.core.quality import quality_hours
 from orchestrator.guarding import Guard
 from orchestrator.pacing import PacerConfig
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import Behaviour
 from orchestrator.store import campaigns, events, identities, keys
 from orchestrator.store.campaigns import State
+from orchestrator.store.feedback import FeedbackStore
 from tests.callback_drive import drive
 from tests.pipeline_harness import START, Pipeline, settings_for
 from workers.followup import feedback_pass
@@ -170,17 +173,30 @@ async def test_signup_open_warning_once_a_day(pipe: Pipeline) -> None:
     assert (await pipe.record()).state is State.RUNNING
 
 
-async def test_send_status_3030_pauses(pipe: Pipeline) -> None:
-    """A GetSendEmailStatus row with SendStatus 3030 (sending limited on bounces) pauses the mail's campaign."""
+@pytest.mark.parametrize("send_status", [3030, 3033, 1007])
+async def test_a_send_status_tencent_did_not_send_on_settles_the_mail_and_may_pause(
+    pipe: Pipeline, send_status: int
+) -> None:
+    """A GetSendEmailStatus row with a SendStatus other than 0 on an accepted mail: Tencent did not send it.
+    The follow-up counts it dropped and stops asking; 3030 (sending limited on bounces) and 3033 (no balance)
+    pause the mail's campaign, 1007 (one blocklisted address) does not."""
     await pipe.submit(csv_of(recipients(400, "gmail.com")), identities=1, extra=QUICK)
     await pipe.run(60)  # a first few sends; the campaign keeps running
     assert (await pipe.record()).state is State.RUNNING
-    pipe.emu.service.status_log[0].send_status = 3030  # Tencent now reports the sender limited on this mail
+    row = pipe.emu.service.status_log[0]
+    row.send_status = send_status  # Tencent's record now says it did not send this mail
+    assert await pipe.redis.zscore(keys.FB_PENDING, row.message_id) is not None
     pipe.clock.advance(7 * 3600)  # the delivery follow-up asks about sends 6 h old
     async with TencentSender(settings_for(pipe.emu)) as sender:
         pacer = build_pacer(pipe.redis, pipe.clock, PacerConfig(), sender=sender)
         await feedback_pass(pacer, pipe.clock.now())
+    assert await pipe.redis.zscore(keys.FB_PENDING, row.message_id) is None  # settled: not asked again
+    cohorts = await FeedbackStore(pipe.redis).buckets("c", pipe.cid, quality_hours(pipe.clock.now()))
+    assert sum(hour.get("dropped", 0) for hour in cohorts.values()) == 1
     rec = await pipe.record()
+    if send_status == 1007:
+        assert rec.state is State.RUNNING
+        return
     assert rec.state is State.PAUSED
     assert rec.paused_by == "automatic"
-    assert "3030" in rec.reason
+    assert str(send_status) in rec.reason

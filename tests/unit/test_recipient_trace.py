@@ -243,7 +243,7 @@ def test_tencents_record_answers_an_accepted_mail_no_event_explains(
 def test_tencents_record_of_a_refused_send_or_a_delivery_time_is_read_as_such() -> None:
     o = loaded("accepted", message_id="m1", accepted_at=SENT)
     refused = verdict([o], [], ADDR, NOW, {"m1": [{"MessageId": "m1", "SendStatus": 3030, "DeliverStatus": 0}]})
-    assert "Tencent's record says it did not send it (SendStatus 3030)" in refused.why
+    assert "did not send it: SendStatus 3030 (the bounce rate is too high: sending limited)" in refused.why
     delivered = verdict(
         [o],
         [],

@@ -35,3 +35,14 @@ def test_a_row_without_flags_is_its_delivery_only() -> None:
     events, settled = events_of_status(row(DeliverStatus=8), "m1", "a@example.com", NOW)
     assert not settled
     assert [e.metric for e in events] == ["deferred"]
+
+
+def test_a_row_tencent_did_not_send_is_dropped_and_settled_whatever_its_flags() -> None:
+    """SendStatus 1007 on a mail SendEmail accepted: Tencent never sent it (the address is blocklisted):
+    one dropped event naming the code, settled, so the follow-up stops asking (it asked until 78 h)."""
+    events, settled = events_of_status(
+        row(SendStatus=1007, DeliverStatus=0, UserOpened=True, DeliverMessage="x"), "m1", "a@example.com", NOW
+    )
+    assert settled
+    assert [(e.event, e.metric) for e in events] == [("dropped", "dropped")]
+    assert events[0].reason == "SendStatus 1007 (the address is on the blocklist) x"
