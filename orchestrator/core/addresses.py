@@ -50,6 +50,14 @@ def normalize_address(raw: str) -> tuple[str | None, str]:
     return f"{local}@{domain.lower()}", ""
 
 
+def canonical_from(value: str) -> str:
+    """A sender as Tencent's FromEmailAddress takes it: 'Alias <addr@domain>' with exactly one space
+    between the alias and the address (Tencent refuses any other spacing), or the bare address.
+    Raises ValueError as `parse_from_address` does."""
+    alias, addr = parse_from_address(value)
+    return f"{alias} <{addr}>" if alias else addr
+
+
 def parse_from_address(value: str) -> tuple[str, str]:
     """'Alias <addr@domain>' or 'addr@domain' -> (alias, address). Raises ValueError."""
     m = _FROM.match(value)

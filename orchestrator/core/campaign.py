@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
-from orchestrator.core.addresses import normalize_address, parse_from_address, shown
+from orchestrator.core.addresses import canonical_from, normalize_address, parse_from_address, shown
 from orchestrator.core.domain_shaping import DEFERRAL_BURST, DEFERRAL_SHARE, DEFERRAL_WINDOW_S
 from orchestrator.core.guardrails import Content, GuardrailsSpec
 from orchestrator.core.plan import SKIP_WARMUP_MAX_DAILY, Mode, Plan
@@ -48,8 +48,7 @@ class Identity(Strict):
     @field_validator("from_")
     @classmethod
     def _check_from(cls, v: str) -> str:
-        parse_from_address(v)  # raises ValueError with the reason
-        return v
+        return canonical_from(v)  # raises ValueError with the reason
 
     @field_validator("reply_to")
     @classmethod
@@ -119,6 +118,11 @@ DataSource = Annotated[
 ]
 
 
+#: Tencent's `Unsubscribe` values: "0" no unsubscribe link, "1" to "12" the link's language (zh-CN, en,
+#: zh-TW, es, fr, de, ja, ko, ar, th, id, vi).
+UNSUBSCRIBE_CODES: Final = frozenset(str(n) for n in range(13))
+
+
 class Template(Strict):
     id: Annotated[int, Field(ge=1)]
     subject: Annotated[str, Field(min_length=1, max_length=100)]
@@ -129,7 +133,15 @@ class Template(Strict):
     @field_validator("unsubscribe", mode="before")
     @classmethod
     def _unsub_str(cls, v: object) -> object:
-        return str(v) if isinstance(v, int) else v
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("unsubscribe")
+    @classmethod
+    def _unsub_code(cls, v: str | None) -> str | None:
+        if v is not None and v not in UNSUBSCRIBE_CODES:
+            msg = f'Tencent\'s unsubscribe-link codes are "0" (no link) to "12" (a language), not {shown(v)}'
+            raise ValueError(msg)
+        return v
 
     @model_validator(mode="after")
     def _check_subject_vars(self) -> Self:

@@ -316,6 +316,17 @@ async def test_stale_timestamp_is_signature_expire(emu: RunningEmulator, age_s: 
             send_params(sender="A: B <a@news.example.com>"), {}, "FailedOperation.IncorrectSender", id="colon-in-alias"
         ),
         pytest.param(
+            send_params(sender="A<a@news.example.com>"), {}, "FailedOperation.IncorrectSender", id="no-space-alias"
+        ),
+        pytest.param(
+            send_params(sender="A  <a@news.example.com>"), {}, "FailedOperation.IncorrectSender", id="two-spaces"
+        ),
+        pytest.param(
+            send_params(sender=" A <a@news.example.com>"), {}, "FailedOperation.IncorrectSender", id="leading-space"
+        ),
+        pytest.param({**send_params(), "Unsubscribe": "en"}, {}, "InvalidParameterValue", id="unsubscribe-en"),
+        pytest.param({**send_params(), "Unsubscribe": "13"}, {}, "InvalidParameterValue", id="unsubscribe-13"),
+        pytest.param(
             send_params(to="blocked@example.net"), {}, "FailedOperation.EmailAddrInBlacklist", id="blocklisted"
         ),
         pytest.param(
@@ -419,15 +430,20 @@ async def test_hard_bounce_blocklists_the_address(clock: VirtualClock) -> None:
     assert [b.EmailAddress for b in listed.BlackList] == ["gone@example.org"]
 
 
-async def test_unsubscribe_refuses_later_sends(clock: VirtualClock) -> None:
-    """A simulated unsubscribe makes later sends to that address fail with ReceiverHasUnsubscribed."""
+async def test_unsubscribe_refuses_later_sends_from_that_sender_domain_only(clock: VirtualClock) -> None:
+    """A simulated unsubscribe makes later sends to that address from the same sender domain fail with
+    ReceiverHasUnsubscribed; another sender domain may still mail it (Tencent's rule: the FAQ)."""
+    other = IdentityConfig(domain="other.example.com")
     world = make_world(domains={"example.org": Behaviour(unsubscribe_rate=1.0)})
+    world.identities.append(other)
     async with run_emulator(world, clock=clock) as emu:
         await call(emu, "async", "SendEmail", send_params(to="bye@example.org"))
         clock.advance(2 * 86400)
         code = await error_code(emu, "async", "SendEmail", send_params(to="bye@example.org"))
+        await call(emu, "async", "SendEmail", send_params(to="bye@example.org", sender="Other <a@other.example.com>"))
     assert code == "FailedOperation.ReceiverHasUnsubscribed"
     assert "unsubscribe" in [e["event"] for e in emu.events]
+    assert [r.from_address for r in emu.send_log][-1] == "Other <a@other.example.com>"
 
 
 async def test_callbacks_posted_when_due(clock: VirtualClock) -> None:

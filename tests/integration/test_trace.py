@@ -49,7 +49,7 @@ async def _run(pipe: Pipeline, fault: FaultRule | None = None) -> None:
     """Submit CSV (quiet@ suppressed before), one blocklisted and one unsubscribed address, callbacks on."""
     await store.put(pipe.redis, [Entry("quiet@daum.net", "", "asked by phone", START - 86400, "operator")], START)
     pipe.emu.service.blocked[BLOCKED] = START - 3600
-    pipe.emu.service.unsubscribed[LEFT] = START - 3600
+    pipe.emu.service.unsubscribed[LEFT, "d0.example.com"] = START - 3600
     if fault is not None:
         pipe.emu.world.faults.append(fault)
     await pipe.submit(CSV)

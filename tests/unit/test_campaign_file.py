@@ -608,3 +608,36 @@ def test_a_recipient_path_that_cannot_be_resolved_is_a_placed_problem(folder: Pa
     _campaign, [problem] = check_campaign(path)
     assert (problem.field, problem.line) == ("recipients.file", 27)
     assert message in problem.message
+
+
+@pytest.mark.parametrize(
+    ("written", "sent"),
+    [
+        ('"Acme News<news@b.example.com>"', "Acme News <news@b.example.com>"),
+        ('"  Acme News   <news@b.example.com>  "', "Acme News <news@b.example.com>"),
+        ('" news@B.Example.com "', "news@b.example.com"),
+    ],
+)
+def test_a_sender_is_kept_as_tencent_takes_it(folder: Path, written: str, sent: str) -> None:
+    """Tencent refuses a FromEmailAddress without exactly one space between alias and <address>: the file's
+    spacing is accepted and the sender kept (and sent) in that one form."""
+    campaign, problems = check_campaign(_edit(folder, '"Acme News <news@b.example.com>"', written))
+    assert problems == []
+    assert campaign is not None
+    assert campaign.identities[1].from_ == sent
+
+
+@pytest.mark.parametrize(("value", "ok"), [("0", True), ("2", True), ("12", True), ("13", False), ("en", False)])
+def test_unsubscribe_takes_only_tencents_codes(folder: Path, value: str, ok: bool) -> None:
+    """template.unsubscribe is Tencent's code "0" to "12": a language name or another number is refused
+    at validate (Tencent would refuse every send), placed at its line."""
+    path = _edit(folder, "  subject:", f'  unsubscribe: "{value}"\n  subject:')
+    campaign, problems = check_campaign(path)
+    if ok:
+        assert problems == []
+        assert campaign is not None
+        assert campaign.template.unsubscribe == value
+        return
+    [problem] = problems
+    assert (problem.line, problem.field) == (23, "template.unsubscribe")
+    assert '"0" (no link) to "12"' in problem.message

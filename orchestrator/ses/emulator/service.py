@@ -28,7 +28,14 @@ STATUS_DAYS: Final = 30  # GetSendEmailStatus: "Only data within 30 days can be 
 #: Tencent keeps an address on its blocklist this long after the bounce, then lets it be mailed again.
 BLOCKLIST_KEEP_S: Final = 14 * 86400
 _HTML_TAG = re.compile(r"<\s*/?\s*[A-Za-z!][^>]*>")
+#: FromEmailAddress as Tencent takes it: the bare address, or "Alias <address>" with exactly one space
+#: between them ("the alias and the address must be separated by one space", the SDK's own doc).
+_TENCENT_FROM = re.compile(r"^(?:[^<>\s](?:[^<>]*[^<>\s])? <[^<>\s]+>|[^<>\s]+)$")
+#: Unsubscribe: "0" no link, "1" to "12" the link's language.
+UNSUBSCRIBE_CODES: Final = frozenset(str(n) for n in range(13))
 
+#: The sender domain of an unsubscribe from every sender (the world's `unsubscribed` list).
+ANY_SENDER: Final = "*"
 #: GetSendEmailStatus SendStatus for refusals Tencent files in the status log.
 SEND_STATUS: Final = {
     "FailedOperation.FrequencyLimit": 1006,
@@ -65,7 +72,9 @@ class SesEmulator:
         self.send_log_path = log_file(send_log_path, "send")
         start = clock.now()
         self.blocked: dict[str, float] = {a.lower(): start for a in world.blocklist}  # address -> since
-        self.unsubscribed: dict[str, float] = {a.lower(): start for a in world.unsubscribed}
+        # (address, sender domain) -> since: Tencent stops only the domain the recipient unsubscribed from;
+        # the world's `unsubscribed` list stands for every sender domain (ANY_SENDER).
+        self.unsubscribed: dict[tuple[str, str], float] = {(a.lower(), ANY_SENDER): start for a in world.unsubscribed}
         self._calls: dict[str, deque[float]] = defaultdict(deque)  # account -> admitted call times
         self._per_address: dict[tuple[str, str], deque[float]] = defaultdict(deque)
         self._daily: dict[tuple[str, date], int] = defaultdict(int)  # (sender domain, day) -> sends
@@ -128,6 +137,10 @@ class SesEmulator:
             _alias, from_address = parse_from_address(from_value)
         except ValueError:
             raise ApiError("FailedOperation.IncorrectSender", "Incorrect sender format.") from None
+        if not _TENCENT_FROM.match(from_value):
+            raise ApiError("FailedOperation.IncorrectSender", "Write the sender as: alias, one space, <address>.")
+        if p.get("Unsubscribe") is not None and str(p["Unsubscribe"]) not in UNSUBSCRIBE_CODES:
+            raise ApiError("InvalidParameterValue", "Unsubscribe must be one of 0-12.")
         template = p.get("Template")
         if account.template_only and p.get("Simple") and not template:
             raise ApiError("FailedOperation.WithOutPermission", "Only template sending is allowed.")
@@ -201,7 +214,7 @@ class SesEmulator:
         refusal: ApiError | None = None
         if self.is_blocked(key, now):
             refusal = ApiError("FailedOperation.EmailAddrInBlacklist", "The address is on the blacklist.")
-        elif self.unsubscribed.get(key, now + 1) <= now:
+        elif self.has_unsubscribed(key, from_address, now):
             refusal = ApiError("FailedOperation.ReceiverHasUnsubscribed", "The recipient has unsubscribed.")
         elif self.world.per_address_per_hour is not None:
             window = self._per_address[(account.name, key)]
@@ -218,6 +231,12 @@ class SesEmulator:
             self.record_refusal(account.name, from_address, to, refusal.code)
             raise refusal
         return to
+
+    def has_unsubscribed(self, address: str, from_address: str, now: float) -> bool:
+        """Whether `address` (lower case) unsubscribed by `now` from the sender domain of `from_address`."""
+        domain = from_address.rpartition("@")[2].lower()
+        since = min(self.unsubscribed.get((address, d), now + 1) for d in (domain, ANY_SENDER))
+        return since <= now
 
     def record_refusal(self, account: str, from_address: str, to_address: str, code: str) -> None:
         """File a refused send in the status log the way Tencent does for the codes it records."""
@@ -271,7 +290,7 @@ class SesEmulator:
             if fate.hard_bounce_at is not None:
                 self.blocked.setdefault(to.lower(), fate.hard_bounce_at)
             if fate.unsubscribed_at is not None:
-                self.unsubscribed.setdefault(to.lower(), fate.unsubscribed_at)
+                self.unsubscribed.setdefault((to.lower(), domain), fate.unsubscribed_at)
         return {"MessageId": message_id, "RequestId": request_id}
 
     def _message_id(self, now: float) -> str:
