@@ -155,7 +155,8 @@ async def _status_of(redis: Redis, cid: str, now: float) -> CampaignStatus | Non
         status = await _readable_status(redis, rec, now)
         gone = await compaction.compacted(redis, [cid])
         if gone:
-            status.compacted_at = _iso(gone[0].at, rec.spec) if gone[0].done else None
+            at = moment(repr(gone[0].at), "compacted_at")  # a damaged one: the campaign is shown unreadable
+            status.compacted_at = _iso(at, rec.spec) if gone[0].done else None
         return status
     except identities.UnreadableIdentityError as exc:  # the campaign cannot be paced until it is fixed
         return unreadable_status(campaigns.unreadable(cid, rec.name, f"identity {exc.identity}: {exc.reason}"))

@@ -30,6 +30,7 @@ from redis.asyncio.client import Pipeline
 from orchestrator.core import ledger_state
 from orchestrator.core.campaign_state import CampaignState
 from orchestrator.store import keys
+from orchestrator.store.stored_values import MAX_TIME_S
 
 #: Keys asked of SCAN and unlinked per round trip.
 BATCH = 500
@@ -93,7 +94,8 @@ def _num(raw: object) -> float:
         value = float(str(raw))
     except ValueError:
         return float("inf")
-    return value if math.isfinite(value) else float("inf")  # nan: never due
+    # nan, or no time at all (before 1970, after 9999): never due, and shown as unknown
+    return value if math.isfinite(value) and 0.0 <= value <= MAX_TIME_S else float("inf")
 
 
 async def compact(redis: Redis, cid: str, now: float, batches: int = BATCHES_PER_SWEEP) -> tuple[bool, int]:

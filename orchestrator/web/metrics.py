@@ -12,7 +12,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from redis.asyncio import Redis
 
 from orchestrator.settings import DEFAULT_ACCOUNT
-from orchestrator.status import PROGRESS_KEYS
+from orchestrator.status import PROGRESS_KEYS, UNREADABLE
 from orchestrator.store import campaigns, keys
 from orchestrator.store.api_stats import CALLS, THROTTLES
 from orchestrator.store.stored_values import BadStoredValueError, whole
@@ -34,6 +34,8 @@ class Snapshot:
     feedback: dict[tuple[str, str, str], int] = field(default_factory=dict)
     arq_queue: int = 0
     queues: dict[str, tuple[int, int]] = field(default_factory=dict)  # campaign -> (queue length, deferred)
+    #: campaign -> sends in doubt, from its counts hash: an unreadable campaign's too (its status shows none)
+    in_doubt: dict[str, int] = field(default_factory=dict)
     pacer_tick_age_s: float | None = None
     api: dict[str, tuple[int, int]] = field(default_factory=dict)  # account -> (calls, throttles)
 
@@ -51,8 +53,10 @@ async def read_snapshot(ctx: WebContext) -> Snapshot:
         async with redis.pipeline(transaction=False) as pipe:
             pipe.llen(ck.queue)
             pipe.zcard(ck.later)
-            queued, later = await pipe.execute(raise_on_error=False)
+            pipe.hget(ck.counts, "in_doubt")
+            queued, later, doubt = await pipe.execute(raise_on_error=False)
         snap.queues[st["id"]] = (_count(queued), _count(later))
+        snap.in_doubt[st["id"]] = _whole_or_zero(doubt)
         spec = campaigns.cached_spec(st["id"])
         if spec is not None:
             accounts.update(i.account for i in spec.identities)
@@ -62,6 +66,14 @@ async def read_snapshot(ctx: WebContext) -> Snapshot:
 
 def _count(reply: object) -> int:
     return reply if isinstance(reply, int) else 0  # a key of another type (an error reply) counts nothing
+
+
+def _whole_or_zero(reply: object) -> int:
+    """A stored count, 0 when absent or not a count (a damaged one, or a key of another type)."""
+    try:
+        return whole(reply if isinstance(reply, str) else None, "in-doubt count", low=0)
+    except BadStoredValueError:
+        return 0
 
 
 def _feedback(raw: dict[str, str]) -> dict[tuple[str, str, str], int]:
@@ -135,13 +147,14 @@ class StoreCollector(Collector):
         queue = GaugeMetricFamily("wo_campaign_queue_length", "Recipients ready to be granted", labels=["campaign"])
         later = GaugeMetricFamily("wo_campaign_deferred", "Recipients waiting for a retry time", labels=["campaign"])
         doubt = GaugeMetricFamily("wo_in_doubt", "Sends in doubt, every campaign together")
-        doubt.add_metric([], sum(st["progress"]["in_doubt"] for st in self.snap.statuses))
+        doubt.add_metric([], sum(self.snap.in_doubt.values()))
         for st in self.snap.statuses:
             cid = st["id"]
             state.add_metric([cid, st["state"]], 1)
-            size.add_metric([cid], st["progress"]["total"])
-            for name in OUTCOMES:
-                outcome.add_metric([cid, name], st["progress"][name])
+            if st["state"] != UNREADABLE:  # its counts are unknown: left out, not shown as zeros
+                size.add_metric([cid], st["progress"]["total"])
+                for name in OUTCOMES:
+                    outcome.add_metric([cid, name], st["progress"][name])
             queued, deferred = self.snap.queues.get(cid, (0, 0))
             queue.add_metric([cid], queued)
             later.add_metric([cid], deferred)

@@ -105,6 +105,26 @@ async def test_status_lists_an_unreadable_campaign_with_its_reason(
         assert "Traceback" not in out.stdout + out.stderr
 
 
+@pytest.mark.parametrize("value", ["nan", "-5e12", "abc", "1e999"])
+async def test_a_damaged_compaction_time_shows_that_campaign_unreadable_not_every_status_broken(
+    redis: Redis, redis_url: str, tmp_path: Path, value: str
+) -> None:
+    """compacted_at was read after the rest and turned into a date unchecked: one bad value made `status`,
+    the live page and /metrics fail for every campaign (a traceback). Now that campaign alone is unreadable."""
+    good = await _submit(redis, tmp_path, "good", 5)
+    bad = await _submit(redis, tmp_path, "bad", 5)
+    await redis.hset(keys.campaign(bad), "compacted_at", value)
+    env = base_env(redis_url, free_port())
+    listed = cli(env, "status", "--json")
+    assert listed.returncode == 0, listed.stderr
+    by_id = {c["id"]: c for c in json.loads(listed.stdout)}
+    assert by_id[good]["state"] == "running"
+    assert (by_id[bad]["state"], by_id[bad]["reason"]) == ("unreadable", "stored compacted_at is not a time")
+    text = cli(env, "status")
+    assert (text.returncode, text.stderr) == (0, "")
+    assert f"[{bad}] unreadable" in text.stdout
+
+
 async def test_pipeline_skips_an_unreadable_campaign_and_completes_the_other(
     redis: Redis, redis_url: str, tmp_path: Path
 ) -> None:

@@ -257,6 +257,24 @@ async def test_metrics_equal_the_store(pipe: Pipeline, serve: Serve, http: aioht
     assert got[("wo_in_doubt", ())] == st.progress["in_doubt"]
 
 
+async def test_an_unreadable_campaign_keeps_its_in_doubt_and_shows_no_made_up_counts(
+    pipe: Pipeline, serve: Serve, http: aiohttp.ClientSession
+) -> None:
+    """A campaign whose record cannot be read: /metrics said 0 for each of its counts and dropped its sends
+    in doubt from wo_in_doubt (an alert cleared itself as the campaign broke). Its counts are left out and
+    wo_in_doubt still holds its sends in doubt (from the ledger's counts)."""
+    cid = await pipe.submit(recipients_csv(n_others=10, victim=False), identities=1)
+    await pipe.run(30)
+    await pipe.redis.hset(keys.CampaignKeys(cid).counts, "in_doubt", 3)  # as the ledger counts them
+    await pipe.redis.hset(keys.campaign(cid), "state", "exploded")
+    async with serve(pipe.clock) as web, http.get(web.url + "/metrics") as resp:
+        assert resp.status == 200
+        got = _samples(await resp.text())
+    assert got[("wo_campaign_state", (("campaign", cid), ("state", "unreadable")))] == 1
+    assert got[("wo_in_doubt", ())] == 3
+    assert not [k for k in got if k[0].startswith("wo_campaign_recipients") and ("campaign", cid) in k[1]]
+
+
 async def test_sender_counts_its_calls_and_throttles(pipe: Pipeline, redis: Redis) -> None:
     """Every SDK call is counted in the account's stats, and a RequestLimitExceeded answer as a throttle too."""
     pipe.emu.world.faults.append(FaultRule(code="RequestLimitExceeded", count=2, action="GetEmailIdentity"))
