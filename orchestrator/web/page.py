@@ -170,7 +170,9 @@ def quality_table(title: str, quality: dict[str, Any]) -> str:
     """The `quality` object of `status --json`: each metric's count, sample, rate and guardrail thresholds."""
     window_h = int(quality.get("window_s", 0)) // 3600
     rows = []
-    for name, m in (quality.get("metrics") or {}).items():
+    # The settled figures (complaints on sends a day old, judged by the guardrails too) after the current ones.
+    settled = {f"{name} (settled)": m for name, m in (quality.get("settled") or {}).items()}
+    for name, m in {**(quality.get("metrics") or {}), **settled}.items():
         rows.append(
             f'<tr data-metric="{escape(str(name))}"><td>{escape(str(name).replace("_", " "))}</td>'
             f'<td class="n">{_n("count", m.get("count"))}</td><td class="n">{_n("sample", m.get("sample"))}</td>'

@@ -17,6 +17,7 @@ QUALITY = {
         "hard_bounce": {"count": 12, "sample": 1200, "rate": 0.01, "hold": 0.02, "pause": 0.05},
         "open": {"count": 0, "sample": 0, "rate": None, "hold": 0.05, "pause": None},
     },
+    "settled": {"complaint": {"count": 3, "sample": 900, "rate": 0.0033, "hold": 0.001, "pause": 0.003}},
 }
 
 
@@ -59,6 +60,10 @@ def test_page_renders_quality_with_samples_and_thresholds() -> None:
     assert '<span data-k="sample" data-v="1200">1,200</span>' in html
     assert '<td class="n">1%</td><td class="n">2%</td><td class="n">5%</td>' in html
     assert '<tr data-metric="open"><td>open</td>' in html
+    # the settled complaints the guardrails judge too (status --json has them; the page left them out)
+    settled = '<tr data-metric="complaint (settled)"><td>complaint (settled)</td>'
+    assert html.count(settled) == 2
+    assert '<span data-k="sample" data-v="900">900</span>' in html
     assert "last 24 h" in html
     assert "checking bounces, by ops" in html
 
