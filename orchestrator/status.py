@@ -15,7 +15,7 @@ from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.campaign_state import UNFINISHED
 from orchestrator.core.eta import estimate_completion
-from orchestrator.core.plan import Caps
+from orchestrator.core.plan import Caps, PoolAllocation
 from orchestrator.core.preview import FullPace, minutes_on, minutes_open_left, window_minutes
 from orchestrator.core.quality import quality, quality_hours, summary_line
 from orchestrator.guarding import judge_identities
@@ -191,7 +191,6 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
     )
     pool_sent = whole(await redis.get(keys.CampaignKeys(cid).pool_day(today)), "pool count", low=-MAX_WHOLE)
     not_started = spec.start is not None and lt.date < spec.start
-    pool_left = _pool_left_today(spec, alloc.pool, pool_sent, not_started, now)
     blocks = await group_state.campaign_blocks(redis, cid, ids, now)
     waiting_from = await _first_waiting(redis, cid, now)
     for n, ident in enumerate(spec.identities):
@@ -217,6 +216,8 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
             )
         )
     if rec.state in UNFINISHED:  # a cancelled or completed campaign sends nothing more
+        sent = [i.sent_today for i in status.identities]
+        pool_left = _left_today(spec, alloc, pool_sent, sent, not_started, now)
         remaining = progress["pending"] + progress["in_flight"]
         first_day = spec.start if spec.start is not None and not_started else lt.date
         quotas = [states[i].quota if i in states else None for i in ids]
@@ -228,14 +229,19 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
     return status
 
 
-def _pool_left_today(spec: Campaign, pool: Caps, sent: int, not_started: bool, now: float) -> int:
-    """What the pool may still send today: its daily cap less what it sent, and no more than its hourly
-    cap over the sending window's time left today (a start day still ahead is a whole day)."""
+def _left_today(
+    spec: Campaign, alloc: PoolAllocation, pool_sent: int, sent: list[int], not_started: bool, now: float
+) -> int:
+    """What the campaign may still send today: each identity its daily cap less what it sent (`sent`), and
+    no more than its hourly cap over the sending window's time left today; the pool no more than its own
+    caps allow the same way (a start day still ahead is a whole day)."""
     if not_started:
-        return min(pool.daily, pool.hourly * window_minutes(spec.window) // 60)
-    local = datetime.fromtimestamp(now, tz=spec.zone)
-    left = minutes_open_left(spec.window, local.hour * 60 + local.minute)
-    return min(pool.daily - sent, pool.hourly * left // 60)
+        minutes, sent, pool_sent = window_minutes(spec.window), [0] * len(sent), 0
+    else:
+        local = datetime.fromtimestamp(now, tz=spec.zone)
+        minutes = minutes_open_left(spec.window, local.hour * 60 + local.minute)
+    each = sum(max(0, min(c.daily - n, c.hourly * minutes // 60)) for c, n in zip(alloc.identities, sent, strict=True))
+    return min(each, alloc.pool.daily - pool_sent, alloc.pool.hourly * minutes // 60)
 
 
 async def _add_quality(redis: Redis, status: CampaignStatus, spec: Campaign, now: float) -> None:

@@ -92,7 +92,9 @@ def _print_table(campaign: Campaign, preview: list[PreviewDay], recipients: int)
             f"({preview[-1].cumulative:,} by day {len(preview)}); try --days."
         )
     if campaign.window is not None:
-        console.print(f"Sending window {campaign.sending_window}: a day's capacity is capped by hourly x hours.")
+        console.print(
+            f"Sending window {campaign.sending_window}: each identity's day is capped by its hourly cap x hours."
+        )
     return console
 
 

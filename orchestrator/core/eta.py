@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
-from orchestrator.core.preview import MINUTES_PER_DAY, FullPace
+from orchestrator.core.preview import MINUTES_PER_DAY, FullPace, day_capacity
 
 #: Estimates stop looking this far ahead.
 HORIZON_DAYS = 366
@@ -24,6 +24,7 @@ def estimate_completion(
     `left_today` is what the pool may still send today (its daily and hourly caps over the open
     time left already applied); later days send the pool's daily cap or its hourly cap over the
     minutes its window is open that day (`open_minutes`: core/preview.minutes_on), whichever is less,
+    and no more than its identities' own caps allow (core/preview.day_capacity),
     and an identity moves on a warm-up day after a day that counts at that pace (core/preview.FullPace,
     as `plan` counts). None when it is beyond the horizon.
     """
@@ -38,7 +39,7 @@ def estimate_completion(
         minutes = open_minutes(today + timedelta(days=ahead))
         days = [d + 1 if c else d for d, c in zip(days, counted, strict=True)]
         alloc, _, counted = pace.day(days, minutes)
-        remaining -= min(alloc.pool.daily, alloc.pool.hourly * minutes // 60)
+        remaining -= day_capacity(alloc, minutes)
         if remaining <= 0:
             return today + timedelta(days=ahead)
     return None

@@ -69,6 +69,13 @@ def minutes_open_left(window: tuple[dt.time, dt.time] | None, minute_of_day: int
     return max(0, end - minute_of_day) + MINUTES_PER_DAY - max(minute_of_day, start)
 
 
+def day_capacity(alloc: PoolAllocation, minutes: int) -> int:
+    """What a day can send with its window open `minutes`: each identity its daily cap or its hourly cap over
+    those minutes, whichever is less, and the pool no more than its own daily cap or hourly cap over them."""
+    each = sum(min(c.daily, c.hourly * minutes // 60) for c in alloc.identities)
+    return min(each, alloc.pool.daily, alloc.pool.hourly * minutes // 60)
+
+
 @dataclass(frozen=True, slots=True)
 class FullPace:
     """A pool's days when every identity sends all it may: the one rule `plan` and `status`'s ETA count by."""
@@ -119,7 +126,7 @@ def preview_plan(campaign: Campaign, start: dt.date, days: int = 30) -> list[Pre
         warmup_days = [d + 1 if c else d for d, c in zip(warmup_days, counted, strict=True)]
         # Rotating by day hands the remainder of an uneven split to a different identity each day.
         alloc, plain, counted = pace.day(warmup_days, minutes, rotate=k)
-        capacity = min(alloc.pool.daily, alloc.pool.hourly * minutes // 60)
+        capacity = day_capacity(alloc, minutes)
         cumulative += capacity
         identities = {
             ident.id: IdentityDay(day, caps, p.daily)

@@ -70,6 +70,25 @@ async def test_the_eta_counts_the_hourly_cap_and_ends_with_the_campaign(pipe: Pi
     assert st.estimated_completion is None
 
 
+async def test_the_eta_counts_what_each_identity_can_send_not_the_pool(pipe: Pipeline) -> None:
+    """Two identities at 10 an hour, one of them having sent its 240 of today: the pool (480 a day, 20 an
+    hour) said 20 an hour were left today; only the other identity can send, 10 an hour. At 12:00 UTC, 12
+    hours left: 120 today, then 480 a day: 700 take until the 3rd (the pool's 240 today said the 2nd)."""
+    slow = {"plan": {"rows": [{"days": "1-5", "daily": 240, "hourly": 10}]}}
+    rows = "".join(f"u{n}@d{n % 2}.example.com,U{n}\n" for n in range(700))
+    await pipe.submit("email,first_name\n" + rows, identities=2, extra=slow)
+    now = pipe.clock.now() + 12 * 3600  # 2026-12-01 12:00 in the campaign's time zone
+    st = await campaign_status(pipe.redis, pipe.cid, now)
+    assert st is not None
+    full = st.identities[0].id
+    await pipe.redis.set(keys.IdentityKeys(full).day(st.local_date), 240)  # its day is sent
+    await pipe.redis.set(keys.CampaignKeys(pipe.cid).pool_day(st.local_date), 240)
+    st = await campaign_status(pipe.redis, pipe.cid, now)
+    assert st is not None
+    assert (st.pool_daily_cap, st.pool_hourly_cap) == (480, 20)
+    assert st.estimated_completion == "2026-12-03"
+
+
 async def test_next_send_is_tomorrows_window_once_the_day_cap_is_used(pipe: Pipeline) -> None:
     """An identity whose day's cap is sent says its next send is tomorrow's window opening, not "now" (the
     cap of the day, not its pacing slot, is what holds it back)."""

@@ -67,3 +67,22 @@ def test_a_window_over_the_hour_the_clocks_skip_or_repeat_is_an_hour_shorter_or_
     night = _campaign(timezone="America/New_York", sending_window="22:00-02:00")  # wraps midnight
     assert minutes_on(night, dt.date(2026, 3, 8)) == 240  # 00:00-02:00 and 22:00-24:00, before the jump
     assert window_minutes(night.window) == 240
+
+
+def test_a_day_sends_what_each_identity_can_not_what_the_pool_could() -> None:
+    """Two identities, 100 an hour each in a 14-hour window (1,400 a day of a 5,000 cap), one held to 500 a day
+    by its quota: the pool's caps alone (10,000 a day, 200 an hour: 2,800) said 2,800 a day; the identities
+    send 500 + 1,400 = 1,900, so `plan` and the ETA count 1,900 (a run sent about that: 4,000 took 3 days)."""
+    plan = {"rows": [{"days": "1-10", "daily": 5000, "hourly": 100}]}
+    identities = [
+        {"id": "a", "from": "a@a.example.com", "daily_quota": 500},
+        {"id": "b", "from": "b@b.example.com"},
+    ]
+    campaign = _campaign(identities=identities, plan=plan, sending_window="08:00-22:00")
+    preview = preview_plan(campaign, dt.date(2026, 12, 1), 3)
+    assert [d.capacity for d in preview] == [1900, 1900, 1900]
+    rules = campaign.plan.progress_rules(campaign.mode)
+    pace = FullPace(campaign.build_plan(), campaign.mode, [500, None], campaign.pool.multiplier, rules)
+    today = dt.date(2026, 12, 1)
+    eta = estimate_completion(pace, [1, 1], 4000, 1900, today, lambda d: minutes_on(campaign, d))
+    assert eta == dt.date(2026, 12, 3)
