@@ -216,8 +216,7 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
             )
         )
     if rec.state in UNFINISHED:  # a cancelled or completed campaign sends nothing more
-        sent = [i.sent_today for i in status.identities]
-        pool_left = _left_today(spec, alloc, pool_sent, sent, not_started, now)
+        pool_left = _left_today(spec, alloc, pool_sent, [i.sent_today for i in status.identities], not_started, now)
         remaining = progress["pending"] + progress["in_flight"]
         first_day = spec.start if spec.start is not None and not_started else lt.date
         quotas = [states[i].quota if i in states else None for i in ids]

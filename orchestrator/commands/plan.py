@@ -40,6 +40,15 @@ def command(file: Path, days: int, as_json: bool) -> None:
         echo_error(str(exc))
         raise click.exceptions.Exit(EXIT_USAGE) from None
     echo_warnings(campaign)
+    today = _today(campaign)
+    if campaign.start is not None and campaign.start < today:
+        click.secho(
+            f"warning: start {campaign.start} has passed: submitted now, the campaign sends from today ({today}); "
+            "this preview starts on the file's date",
+            fg="yellow",
+            bold=True,
+            err=True,
+        )
     if as_json:
         report = {**preview_json(campaign.name, preview), "domain_budgets": budgets_json(campaign, preview, groups)}
         click.echo(json.dumps(report, indent=2))

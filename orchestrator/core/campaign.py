@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-from datetime import date, time
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Final, Literal, Self
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from orchestrator.core.addresses import canonical_from, normalize_address, parse_from_address, shown
 from orchestrator.core.domain_shaping import DEFERRAL_BURST, DEFERRAL_SHARE, DEFERRAL_WINDOW_S
+from orchestrator.core.file_values import FileDate, check_zone
 from orchestrator.core.guardrails import Content, GuardrailsSpec
 from orchestrator.core.plan import SKIP_WARMUP_MAX_DAILY, Mode, Plan
 from orchestrator.core.plan_spec import PlanSpec
@@ -236,7 +237,7 @@ class DomainBehaviour(IdentityBehaviour):
 class Simulation(Strict):
     """What `orchestrate simulate` assumes about recipients and Tencent (ignored by real sends)."""
 
-    start: date | None = None  # default: the campaign's `start`, or today
+    start: FileDate | None = None  # default: the campaign's `start`, or today
     hard_bounce_rate: Annotated[float, Field(ge=0, le=1)] = 0.01
     soft_bounce_rate: Annotated[float, Field(ge=0, le=1)] = 0.01
     open_rate: Annotated[float, Field(ge=0, le=1)] = 0.35
@@ -257,7 +258,7 @@ class Campaign(Strict):
     mode: Mode = Mode.WARMUP
     content: Content = "marketing"  # what the mail is: judges its open rate (spec/warmup.md section 7)
     timezone: str = "UTC"
-    start: date | None = None
+    start: FileDate | None = None
     sending_window: str | None = None
     identities: Annotated[list[Identity], Field(min_length=1)]
     pool: Pool = Field(default_factory=Pool)
@@ -272,12 +273,7 @@ class Campaign(Strict):
     @field_validator("timezone")
     @classmethod
     def _check_tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            msg = f"unknown time zone {shown(v)} (use an IANA name such as Asia/Seoul or UTC)"
-            raise ValueError(msg) from None
-        return v
+        return check_zone(v)
 
     @field_validator("sending_window")
     @classmethod
@@ -321,6 +317,13 @@ class Campaign(Strict):
                 )
                 msg = f"{where}: no identity has the id {shown(name)} (the identities: {', '.join(sorted(seen))})"
                 raise ValueError(msg)
+        sim_start = self.simulation.start
+        if sim_start is not None and self.start is not None and sim_start < self.start:
+            msg = (
+                f"simulation.start: {sim_start} is before start {self.start}: nothing is sent before the "
+                "campaign's start (set it on or after start, or leave it out)"
+            )
+            raise ValueError(msg)
         stored = bool(info.context and info.context.get(STORED))  # submitted by an older release: readable
         if self.mode is Mode.SKIP_WARMUP and self.content != "signup" and not stored:
             msg = (

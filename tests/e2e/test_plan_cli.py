@@ -27,9 +27,9 @@ def _plan(*args: str) -> tuple[int, str]:
 
 
 def _plan_json(*args: str) -> dict[str, Any]:
-    code, output = _plan("--json", *args)
-    assert code == 0, output
-    report: dict[str, Any] = json.loads(output)
+    result = CliRunner().invoke(main, ["plan", "--json", *args])
+    assert result.exit_code == 0, result.output
+    report: dict[str, Any] = json.loads(result.stdout)  # warnings go to stderr
     return report
 
 
@@ -191,3 +191,14 @@ def test_plan_table_shows_the_domain_budgets(tmp_path: Path) -> None:
     assert "per-domain shaping from warm-up day 6 or a daily cap of 2,000" in " ".join(output.split())
     [google] = [line for line in output.splitlines() if line.startswith("│ google")]
     assert [c.strip() for c in google.split("│")[2:5]] == ["6", "60/h, then -", "60/h, then 2,000/400"]
+
+
+def test_plan_of_a_start_that_has_passed_says_a_submit_sends_from_today(tmp_path: Path) -> None:
+    """start: 2020-01-01 previews that day as written, and says on stderr that a submit sends from today."""
+    text = EXAMPLE.read_text(encoding="utf-8").replace("start: 2026-12-01\n", "start: 2020-01-01\n")
+    (tmp_path / "c.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "recipients.csv").write_text("email,first_name\na@b.example.com,A\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["plan", "--json", "--days", "1", str(tmp_path / "c.yaml")])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["days"][0]["date"] == "2020-01-01"
+    assert "warning: start 2020-01-01 has passed: submitted now, the campaign sends from today (" in result.stderr

@@ -641,3 +641,27 @@ def test_unsubscribe_takes_only_tencents_codes(folder: Path, value: str, ok: boo
     [problem] = problems
     assert (problem.line, problem.field) == (23, "template.unsubscribe")
     assert '"0" (no link) to "12"' in problem.message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "field", "words"),
+    [
+        # a number was read as seconds since 1970; 9999-12-31 passed and crashed plan, simulate and status
+        ("start: 2026-12-01", "start: 0", 6, "start", "write the date as YYYY-MM-DD, not the number 0"),
+        ("start: 2026-12-01", "start: 20261201", 6, "start", "write the date as YYYY-MM-DD"),
+        ("start: 2026-12-01", "start: 9999-12-31", 6, "start", "after 2999-12-31"),
+        # the host's clock or a placeholder, not a place: the day boundary would follow the machine
+        ("timezone: Asia/Seoul", "timezone: localtime", 5, "timezone", "unknown time zone 'localtime'"),
+        ("timezone: Asia/Seoul", "timezone: Factory", 5, "timezone", "unknown time zone 'Factory'"),
+        # a simulation that starts before the campaign sent nothing and said nothing
+        ("  hard_bounce_rate: 0.01", "  start: 2026-11-20\n  hard_bounce_rate: 0.01", 31, "simulation.start", "before"),
+    ],
+)
+def test_dates_and_zones_a_campaign_cannot_run_on_are_refused_at_their_line(
+    folder: Path, old: str, new: str, line: int, field: str, words: str
+) -> None:
+    campaign, problems = check_campaign(_edit(folder, old, new))
+    assert campaign is None
+    [problem] = problems
+    assert (problem.line, problem.field) == (line, field)
+    assert words in problem.message
