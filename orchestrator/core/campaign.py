@@ -14,7 +14,7 @@ from orchestrator.core.addresses import canonical_from, normalize_address, parse
 from orchestrator.core.domain_shaping import DEFERRAL_BURST, DEFERRAL_SHARE, DEFERRAL_WINDOW_S
 from orchestrator.core.file_values import FileDate, check_zone
 from orchestrator.core.guardrails import Content, GuardrailsSpec
-from orchestrator.core.plan import SKIP_WARMUP_MAX_DAILY, Mode, Plan
+from orchestrator.core.plan import RAMPED, SKIP_WARMUP_MAX_DAILY, Mode, Plan, pool_ceiling
 from orchestrator.core.plan_spec import PlanSpec
 from orchestrator.core.progress import MAX_WARMUP_DAY
 from orchestrator.core.strict import STORED, Strict
@@ -335,6 +335,21 @@ class Campaign(Strict):
             msg = (
                 f"mode: skip-warmup is allowed only at or under {SKIP_WARMUP_MAX_DAILY:,} a day "
                 f"(plan.target_daily is {self.plan.target_daily:,}); use mode: warmup"
+            )
+            raise ValueError(msg)
+        return self
+
+    @model_validator(mode="after")
+    def _check_pool_sends(self) -> Self:
+        """A multiplier so small the pool's hourly ceiling rounds to 0 would never send anything."""
+        if self.mode not in RAMPED:
+            return self  # no ramp, no plan to multiply: the pool is its identities' caps
+        day = max(i.warmup_day for i in self.identities)
+        if pool_ceiling(self.build_plan(), [day], self.pool.multiplier).hourly < 1:
+            hourly = self.build_plan().caps(day).hourly
+            msg = (
+                f"pool.multiplier: {self.pool.multiplier!r} x the plan's {hourly:,} an hour on warm-up day {day} "
+                "leaves the pool 0 an hour: nothing would ever be sent"
             )
             raise ValueError(msg)
         return self

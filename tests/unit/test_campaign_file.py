@@ -655,9 +655,11 @@ def test_unsubscribe_takes_only_tencents_codes(folder: Path, value: str, ok: boo
         ("timezone: Asia/Seoul", "timezone: Factory", 5, "timezone", "unknown time zone 'Factory'"),
         # a simulation that starts before the campaign sent nothing and said nothing
         ("  hard_bounce_rate: 0.01", "  start: 2026-11-20\n  hard_bounce_rate: 0.01", 31, "simulation.start", "before"),
+        # a pool whose hourly ceiling rounds to 0 validated and then sent nothing, ever
+        ("pool: {multiplier: 5}", "pool: {multiplier: 0.001}", 15, "pool.multiplier", "leaves the pool 0 an hour"),
     ],
 )
-def test_dates_and_zones_a_campaign_cannot_run_on_are_refused_at_their_line(
+def test_values_a_campaign_cannot_run_on_are_refused_at_their_line(
     folder: Path, old: str, new: str, line: int, field: str, words: str
 ) -> None:
     campaign, problems = check_campaign(_edit(folder, old, new))
