@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from orchestrator.core.budget import quota_counts
 from orchestrator.core.calendar import start_of
@@ -46,16 +47,27 @@ def window_minutes(window: tuple[dt.time, dt.time] | None) -> int:
 
 
 def minutes_on(campaign: Campaign, day: dt.date) -> int:
-    """Real minutes the sending window is open on local date `day`, so a daylight-saving change counts: the
-    day itself is 23 or 25 hours, and a window over the hour the clocks skip or repeat is an hour shorter
-    or longer. A wall time the clocks skip reads as the same time after the jump (02:30 as 03:30)."""
+    """Real minutes the sending window is open on local date `day`, as the pacer opens it (by the wall clock),
+    so a daylight-saving change counts: the day itself is 23 or 25 hours, a window over the hour the clocks
+    skip is that much shorter (one inside it never opens) and one over the hour they repeat that much longer."""
     zone = campaign.zone
     first, last = start_of(day, zone), start_of(day + dt.timedelta(days=1), zone)
-    if campaign.window is None:
+    window = campaign.window
+    if window is None:
         return int(last - first) // 60
-    start, end = (dt.datetime.combine(day, t, tzinfo=zone).timestamp() for t in campaign.window)
-    seconds = end - start if start < end else (end - first) + (last - start)  # 22:00-06:00 wraps midnight
-    return int(seconds) // 60
+    if last - first == 86_400 and _offset(first, zone) == _offset(last - 1, zone):
+        return window_minutes(window)  # no change of the clocks that day
+    start, end = (t.hour * 60 + t.minute for t in window)
+    open_minutes = 0
+    for t in range(int(first), int(last), 60):  # a change day: each real minute, read on the wall clock
+        local = dt.datetime.fromtimestamp(t, tz=zone)
+        m = local.hour * 60 + local.minute
+        open_minutes += (start <= m < end) if start < end else (m >= start or m < end)
+    return open_minutes
+
+
+def _offset(at: float, zone: ZoneInfo) -> dt.timedelta | None:
+    return dt.datetime.fromtimestamp(at, tz=zone).utcoffset()
 
 
 def minutes_open_left(window: tuple[dt.time, dt.time] | None, minute_of_day: int) -> int:

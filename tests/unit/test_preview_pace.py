@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from orchestrator.core.eta import estimate_completion
 from orchestrator.core.preview import FullPace, minutes_on, preview_plan, window_minutes
 from tests.unit.test_plan import _campaign  # one minimal campaign for the plan's tests
@@ -86,3 +88,21 @@ def test_a_day_sends_what_each_identity_can_not_what_the_pool_could() -> None:
     today = dt.date(2026, 12, 1)
     eta = estimate_completion(pace, [1, 1], 4000, 1900, today, lambda d: minutes_on(campaign, d))
     assert eta == dt.date(2026, 12, 3)
+
+
+@pytest.mark.parametrize(
+    ("zone", "window", "day", "minutes"),
+    [
+        ("Europe/London", "00:30-01:30", dt.date(2026, 3, 29), 30),  # 01:00 -> 02:00: closes at the jump
+        ("America/New_York", "01:00-02:30", dt.date(2026, 3, 8), 60),  # ends inside the skipped hour
+        ("America/New_York", "02:15-02:45", dt.date(2026, 3, 8), 0),  # wholly inside it: never opens
+        ("Europe/London", "01:15-01:45", dt.date(2026, 10, 25), 60),  # inside the repeated hour: twice
+        ("Europe/London", "01:15-01:45", dt.date(2026, 10, 26), 30),  # the next, ordinary day
+    ],
+)
+def test_a_window_by_the_skipped_or_repeated_hour_counts_what_the_wall_clock_opens(
+    zone: str, window: str, day: dt.date, minutes: int
+) -> None:
+    """The pacer opens the window by the wall clock (a run sent 202 of 400/h on the London gap day, 0 in a
+    window inside New York's skipped hour, 404 in London's repeated one); plan counted 60, 90, 30 and 30 min."""
+    assert minutes_on(_campaign(timezone=zone, sending_window=window), day) == minutes
