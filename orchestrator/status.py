@@ -152,18 +152,35 @@ async def _status_of(redis: Redis, cid: str, now: float) -> CampaignStatus | Non
     if isinstance(rec, campaigns.Unreadable):
         return unreadable_status(rec)
     try:
-        status = await _readable_status(redis, rec, now)
         gone = await compaction.compacted(redis, [cid])
-        if gone:
-            at = moment(repr(gone[0].at), "compacted_at")  # a damaged one: the campaign is shown unreadable
-            status.compacted_at = _iso(at, rec.spec) if gone[0].done else None
-        return status
+        at = moment(repr(gone[0].at), "compacted_at") if gone else None  # damaged: the campaign is unreadable
+        done = gone and at is not None and gone[0].done
+        return _compacted_status(rec, at) if done and at is not None else await _readable_status(redis, rec, now)
     except identities.UnreadableIdentityError as exc:  # the campaign cannot be paced until it is fixed
         return unreadable_status(campaigns.unreadable(cid, rec.name, f"identity {exc.identity}: {exc.reason}"))
     except BadStoredValueError as exc:
         return unreadable_status(campaigns.unreadable(cid, rec.name, str(exc)))
     except ResponseError as exc:
         return unreadable_status(campaigns.unreadable(cid, rec.name, refused(exc) or "Redis refused a command"))
+
+
+def _compacted_status(rec: campaigns.CampaignRecord, at: float) -> CampaignStatus:
+    """A compacted campaign: its state, its final counts and when it was compacted. Nothing of it is paced or
+    judged any more, and its identities' figures are their other campaigns' (read once per campaign on
+    every status, page and scrape, they made a store of many old campaigns slow to show)."""
+    spec = rec.spec
+    return CampaignStatus(
+        id=rec.cid,
+        name=rec.name,
+        state=rec.state.value,
+        reason=rec.reason,
+        paused_by=rec.paused_by,
+        mode=spec.mode.value,
+        created_at=_iso(rec.created_at, spec),
+        progress=_progress(rec),
+        submit=rec.submit,
+        compacted_at=_iso(at, spec),
+    )
 
 
 async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: float) -> CampaignStatus:

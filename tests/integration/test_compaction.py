@@ -153,3 +153,28 @@ async def test_a_cancelled_campaign_with_a_send_awaiting_its_lookup_waits(pipe: 
     await pipe.redis.zrem(doubt, "7")  # looked up
     assert await compaction.due(pipe.redis, changed + 60 * DAY, 30 * DAY) == [cid]
     assert (await compaction.compact(pipe.redis, cid, changed + 60 * DAY))[0]
+
+
+async def _commands(pipe: Pipeline) -> int:
+    stats = await pipe.redis.info("commandstats")
+    return sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
+
+
+async def test_the_status_of_a_compacted_campaign_is_its_summary_read_in_a_few_commands(pipe: Pipeline) -> None:
+    """A compacted campaign's status is its state, final counts and compaction time: no identity rows (their
+    figures are the identities' other campaigns'), no quality. Every status, page and scrape read it in full
+    (some 20 Redis commands a campaign), so thousands of old campaigns made the page time out."""
+    cid = await _finished(pipe)
+    before = await campaign_status(pipe.redis, cid, pipe.clock.now())
+    assert before is not None
+    assert before.identities
+    now = pipe.clock.now() + 31 * DAY
+    assert (await compaction.compact(pipe.redis, cid, now))[0]
+    used = await _commands(pipe)
+    after = await campaign_status(pipe.redis, cid, now)
+    used = await _commands(pipe) - used
+    assert after is not None
+    assert (after.state, after.progress, after.submit) == ("completed", before.progress, before.submit)
+    assert after.compacted_at is not None
+    assert (after.identities, after.quality, after.estimated_completion) == ([], {}, None)
+    assert used <= 6, used
