@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from orchestrator.logging_setup import OneLineHttpLog
+from orchestrator.store.stored_values import refused
 from orchestrator.web.access import ACCESS, Access, Handler, check_exposure, is_loopback, operators_only
 from orchestrator.web.callbacks import add_callback_routes
 from orchestrator.web.context import CTX, WebContext
@@ -77,6 +78,10 @@ def route_of(request: web.Request) -> str:
 async def _redis_down(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except ResponseError as exc:  # Redis answered, refusing: a damaged key (wrong type), out of memory...
+        why = refused(exc) or "Redis refused a command"
+        log.warning("web_redis_refused", route=route_of(request), error=why)
+        return web.Response(status=503, text=f"503: {why}; the web process's log has the route\n")
     except (RedisError, OSError) as exc:  # Redis restarting or gone: say so rather than a bare 500
         log.warning("web_redis_error", route=route_of(request), error=type(exc).__name__)
         return web.Response(status=503, text="503: Redis does not answer; try again shortly\n")

@@ -275,6 +275,17 @@ async def test_an_unreadable_campaign_keeps_its_in_doubt_and_shows_no_made_up_co
     assert not [k for k in got if k[0].startswith("wo_campaign_recipients") and ("campaign", cid) in k[1]]
 
 
+async def test_a_key_of_the_wrong_type_is_said_to_be_damaged_not_redis_gone(
+    redis: Redis, serve: Serve, http: aiohttp.ClientSession
+) -> None:
+    """A global key of the wrong type made /metrics answer "Redis does not answer" (while /healthz said Redis
+    was fine): the 503 now says what Redis refused."""
+    await redis.set(keys.FB_TOTALS, "x")
+    async with serve() as web, http.get(web.url + "/metrics") as resp:
+        assert resp.status == 503
+        assert (await resp.text()).startswith("503: a stored key has the wrong type")
+
+
 async def test_sender_counts_its_calls_and_throttles(pipe: Pipeline, redis: Redis) -> None:
     """Every SDK call is counted in the account's stats, and a RequestLimitExceeded answer as a throttle too."""
     pipe.emu.world.faults.append(FaultRule(code="RequestLimitExceeded", count=2, action="GetEmailIdentity"))
