@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 #: What a terminal would act on instead of showing: C0 controls (tab and newline too: one record is
@@ -32,6 +33,12 @@ def printable(text: str) -> str:
     result is for reading, not for parsing back.
     """
     return _UNSAFE.sub(_escape, text)
+
+
+def html_text(text: str) -> str:
+    """`text` for an HTML page: what a browser would act on escaped (`<`, `&`, quotes), and what would
+    reorder or hide the text around it (bidi overrides, control characters) written as a visible escape."""
+    return html.escape(printable(text))
 
 
 def printable_lines(text: str) -> str:

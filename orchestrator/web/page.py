@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from html import escape
 from typing import Any
 
 from orchestrator.charts.svg import CHART_CSS, pct
+from orchestrator.core.text import html_text as escape
 from orchestrator.core.timeline import Mark
 from orchestrator.store.events import Event
 from orchestrator.web.page_charts import progress_bar, usage_chart

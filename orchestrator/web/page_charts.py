@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
 from typing import Any
 
 from orchestrator.charts.svg import (
@@ -23,6 +22,7 @@ from orchestrator.charts.svg import (
     x_title,
     y_axis,
 )
+from orchestrator.core.text import html_text as escape
 
 #: The progress bar's parts, in order, with their colours (the report's outcome colours).
 PROGRESS_PARTS = (

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from html import escape
 
 from orchestrator.charts.marks import MARK_COLORS, mark_keys, marks_layer
 from orchestrator.charts.svg import Frame, legend, legend_height, legend_layout, no_data, num, open_svg, x_title
+from orchestrator.core.text import html_text as escape
 from orchestrator.core.timeline import KINDS, Mark
 
 #: The timeline shows this much of the past.

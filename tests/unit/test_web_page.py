@@ -106,3 +106,14 @@ def test_page_escapes_mark_text() -> None:
     html = render_page(PageData(statuses=[], events=[], now=3_000.0, pacer_tick_age_s=None, marks=marks))
     assert "<script" not in html.lower()
     assert html.count("&lt;script&gt;") >= 3
+
+
+def test_bidi_overrides_and_control_characters_are_shown_not_obeyed() -> None:
+    """A pause reason or name holding U+202E (right-to-left override) or an escape byte reached the page raw
+    and could reorder the text around it ("by root" read backwards): they are written as visible escapes."""
+    st = _status(reason="checking \u202eevil\u202c bounces\x1b[2J", name="spring\u200f")
+    html = render_page(PageData([st], [], 1_800_000_000.0, None))
+    assert "\u202e" not in html
+    assert "\x1b" not in html
+    assert "\u200f" not in html
+    assert "checking \\u202eevil\\u202c bounces\\x1b[2J, by ops" in html
