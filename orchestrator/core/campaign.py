@@ -17,7 +17,7 @@ from orchestrator.core.guardrails import Content, GuardrailsSpec
 from orchestrator.core.plan import RAMPED, SKIP_WARMUP_MAX_DAILY, Mode, Plan, pool_ceiling
 from orchestrator.core.plan_spec import PlanSpec
 from orchestrator.core.progress import MAX_WARMUP_DAY
-from orchestrator.core.strict import STORED, Strict
+from orchestrator.core.strict import Strict, stored
 
 SLUG = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 TEMPLATE_VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
@@ -138,8 +138,8 @@ class Template(Strict):
 
     @field_validator("unsubscribe")
     @classmethod
-    def _unsub_code(cls, v: str | None) -> str | None:
-        if v is not None and v not in UNSUBSCRIBE_CODES:
+    def _unsub_code(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None and v not in UNSUBSCRIBE_CODES and not stored(info):
             msg = f'Tencent\'s unsubscribe-link codes are "0" (no link) to "12" (a language), not {shown(v)}'
             raise ValueError(msg)
         return v
@@ -272,8 +272,8 @@ class Campaign(Strict):
 
     @field_validator("timezone")
     @classmethod
-    def _check_tz(cls, v: str) -> str:
-        return check_zone(v)
+    def _check_tz(cls, v: str, info: ValidationInfo) -> str:
+        return check_zone(v, known_only=not stored(info))
 
     @field_validator("sending_window")
     @classmethod
@@ -306,7 +306,7 @@ class Campaign(Strict):
     @model_validator(mode="after")
     def _check_whole(self, info: ValidationInfo) -> Self:
         # A campaign stored by an older release may have two identities on one domain: it stays readable.
-        seen = self._identity_ids(shared_domains=bool(info.context and info.context.get(STORED)))
+        seen = self._identity_ids(shared_domains=stored(info))
         for name in self.simulation.identities:
             if name not in seen:
                 # The key in brackets places the error on its own line (campaign_file.py reads the path).
@@ -317,15 +317,15 @@ class Campaign(Strict):
                 )
                 msg = f"{where}: no identity has the id {shown(name)} (the identities: {', '.join(sorted(seen))})"
                 raise ValueError(msg)
+        stored_rec = stored(info)  # submitted by an older release: readable
         sim_start = self.simulation.start
-        if sim_start is not None and self.start is not None and sim_start < self.start:
+        if sim_start is not None and self.start is not None and sim_start < self.start and not stored_rec:
             msg = (
                 f"simulation.start: {sim_start} is before start {self.start}: nothing is sent before the "
                 "campaign's start (set it on or after start, or leave it out)"
             )
             raise ValueError(msg)
-        stored = bool(info.context and info.context.get(STORED))  # submitted by an older release: readable
-        if self.mode is Mode.SKIP_WARMUP and self.content != "signup" and not stored:
+        if self.mode is Mode.SKIP_WARMUP and self.content != "signup" and not stored_rec:
             msg = (
                 "mode: skip-warmup is allowed only for high-open sign-up mail (content: signup), "
                 f"this campaign's content is {self.content}; use mode: warmup"
@@ -340,9 +340,9 @@ class Campaign(Strict):
         return self
 
     @model_validator(mode="after")
-    def _check_pool_sends(self) -> Self:
+    def _check_pool_sends(self, info: ValidationInfo) -> Self:
         """A multiplier so small the pool's hourly ceiling rounds to 0 would never send anything."""
-        if self.mode not in RAMPED:
+        if self.mode not in RAMPED or stored(info):
             return self  # no ramp, no plan to multiply: the pool is its identities' caps
         day = max(i.warmup_day for i in self.identities)
         if pool_ceiling(self.build_plan(), [day], self.pool.multiplier).hourly < 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from functools import cache
 from typing import Annotated, Final
@@ -11,6 +12,7 @@ from pydantic import AfterValidator, BeforeValidator
 
 from orchestrator.core.addresses import shown
 
+_NUMBER: Final = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
 #: The latest date a file may name (a later one is a typo; the calendar's arithmetic ends at year 9999).
 LAST_DATE: Final = date(2999, 12, 31)
 #: Names the time zone database knows that are not a place's time: the host's own clock, a placeholder.
@@ -18,8 +20,9 @@ NOT_A_ZONE: Final = frozenset({"localtime", "Factory", "posixrules"})
 
 
 def _written(v: object) -> object:
-    """A date is written YYYY-MM-DD: a number (read as seconds since 1970 otherwise) is refused."""
-    if isinstance(v, int | float) and not isinstance(v, bool):
+    """A date is written YYYY-MM-DD: a number, or a text of one (read as seconds since 1970 otherwise), is
+    refused."""
+    if (isinstance(v, int | float) and not isinstance(v, bool)) or (isinstance(v, str) and _NUMBER.fullmatch(v)):
         msg = f"write the date as YYYY-MM-DD, not the number {shown(v)}"
         raise ValueError(msg)
     return v
@@ -41,11 +44,12 @@ def _zone_names() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
-def check_zone(name: str) -> str:
-    """`name` when it is an IANA time zone of a place (Asia/Seoul, UTC); ValueError otherwise."""
+def check_zone(name: str, known_only: bool = True) -> str:
+    """`name` when it is an IANA time zone of a place (Asia/Seoul, UTC); ValueError otherwise. Without
+    `known_only` (a campaign an older release stored), any name the time zone database loads."""
     try:
         ZoneInfo(name)
-        if name in NOT_A_ZONE or name not in _zone_names():
+        if known_only and (name in NOT_A_ZONE or name not in _zone_names()):
             raise ValueError(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         msg = f"unknown time zone {shown(name)} (use an IANA name such as Asia/Seoul or UTC)"

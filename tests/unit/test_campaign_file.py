@@ -649,6 +649,7 @@ def test_unsubscribe_takes_only_tencents_codes(folder: Path, value: str, ok: boo
         # a number was read as seconds since 1970; 9999-12-31 passed and crashed plan, simulate and status
         ("start: 2026-12-01", "start: 0", 6, "start", "write the date as YYYY-MM-DD, not the number 0"),
         ("start: 2026-12-01", "start: 20261201", 6, "start", "write the date as YYYY-MM-DD"),
+        ("start: 2026-12-01", 'start: "1796083200"', 6, "start", "write the date as YYYY-MM-DD"),
         ("start: 2026-12-01", "start: 9999-12-31", 6, "start", "after 2999-12-31"),
         # the host's clock or a placeholder, not a place: the day boundary would follow the machine
         ("timezone: Asia/Seoul", "timezone: localtime", 5, "timezone", "unknown time zone 'localtime'"),

@@ -409,3 +409,29 @@ def test_a_stored_plan_beyond_todays_bounds_stays_readable_and_is_clamped() -> N
         Campaign.model_validate(shared)
     kept = Campaign.model_validate(shared, context={STORED: True})
     assert identity_caps(kept.build_plan(), Mode.SHARED, 1).daily == CAP_LIMIT
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"template": {"id": 1, "subject": "Hello", "unsubscribe": "en"}}, id="unsubscribe-name"),
+        pytest.param({"start": "2026-12-01", "simulation": {"start": "2026-11-20"}}, id="simulation-before-start"),
+        pytest.param({"pool": {"multiplier": 0.001}}, id="tiny-multiplier"),
+        pytest.param({"timezone": "localtime"}, id="host-zone"),
+    ],
+)
+def test_rules_added_since_refuse_a_file_but_not_a_campaign_already_stored(change: dict[str, Any]) -> None:
+    """Each rule new in this release refuses a campaign file, but a campaign an older release stored with such
+    a value stays readable (else a running campaign stops, and cannot even be cancelled)."""
+    from orchestrator.core.strict import STORED
+
+    data: dict[str, Any] = {
+        "name": "t",
+        "identities": [{"id": "a", "from": "a@a.example.com"}],
+        "template": {"id": 1, "subject": "Hello"},
+        "recipients": {"file": "r.csv"},
+        **change,
+    }
+    with pytest.raises(ValidationError):
+        Campaign.model_validate(data)
+    assert Campaign.model_validate(data, context={STORED: True}).name == "t"
