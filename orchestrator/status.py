@@ -312,16 +312,17 @@ def _progress(rec: campaigns.CampaignRecord) -> dict[str, int]:
 
 async def _first_waiting(redis: Redis, cid: str, now: float) -> float:
     """The first moment one of the campaign's pending recipients may be granted: `now` while one waits in
-    its queue (or none waits anywhere), else the soonest of those waiting out a backoff or a blocked domain
-    (`later`) and of the groups held back by the domain share (`held`)."""
+    its queue or is held back by the domain share (a group the share holds goes at once when no other
+    mail waits), or none waits anywhere; else the soonest end of a backoff or a domain's block (`later`)."""
     ck = keys.CampaignKeys(cid)
     async with redis.pipeline(transaction=False) as pipe:
         pipe.llen(ck.queue)
+        pipe.zcard(ck.held)
         pipe.zrange(ck.later, 0, 0, withscores=True)
-        pipe.zrange(ck.held, 0, 0, withscores=True)
-        queued, later, held = await pipe.execute()
-    firsts = [float(score) for _, score in later + held]
-    return now if queued or not firsts else max(now, min(firsts))
+        queued, held, later = await pipe.execute()
+    if queued or held or not later:
+        return now
+    return max(now, float(later[0][1]))
 
 
 def _next_slot(

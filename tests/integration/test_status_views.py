@@ -160,6 +160,25 @@ async def test_next_send_while_a_block_holds_every_pending_recipient_is_when_the
     assert datetime.fromisoformat(data["identities"][0]["next_slot"]).timestamp() - (until + 1) < 60
 
 
+async def test_next_send_of_a_group_the_domain_share_holds_alone_is_now(pipe: Pipeline, redis_url: str) -> None:
+    """Every pending recipient held back by the domain share, nothing else waiting: the grant script lets the
+    group go at once (the share holds nothing back when no other mail waits), so "next send" is now, not the
+    share's time (it said 30 minutes while the run sent at once)."""
+    rows = "email,first_name\n" + "".join(f"user{i}@gmail.com,Name{i}\n" for i in range(40))
+    await pipe.submit(rows, identities=1)
+    ck = keys.CampaignKeys(pipe.cid)
+    now = pipe.clock.now()
+    queued = await pipe.redis.lrange(ck.queue, 0, -1)
+    await pipe.redis.delete(ck.queue)
+    await pipe.redis.rpush(ck.held_list("google"), *queued)
+    await pipe.redis.zadd(ck.held, {"google": now + 1800})
+    data, _ = await shown_at(pipe, redis_url, now)
+    assert datetime.fromisoformat(data["identities"][0]["next_slot"]).timestamp() - now < 60
+    await pipe.run(120)
+    assert pipe.emu.send_log  # and it did go
+    assert pipe.emu.send_log[0].time - now < 60
+
+
 async def test_after_an_acknowledged_pause_the_quality_line_flags_what_the_guardrails_judge(
     pipe: Pipeline, redis_url: str
 ) -> None:
