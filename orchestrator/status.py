@@ -153,7 +153,7 @@ async def _status_of(redis: Redis, cid: str, now: float) -> CampaignStatus | Non
         return unreadable_status(rec)
     try:
         gone = await compaction.compacted(redis, [cid])
-        at = moment(repr(gone[0].at), "compacted_at") if gone else None  # damaged: the campaign is unreadable
+        at = moment(repr(gone[0].at), "compaction time") if gone else None  # damaged: the campaign is unreadable
         done = gone and at is not None and gone[0].done
         return _compacted_status(rec, at) if done and at is not None else await _readable_status(redis, rec, now)
     except identities.UnreadableIdentityError as exc:  # the campaign cannot be paced until it is fixed

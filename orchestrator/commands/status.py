@@ -74,7 +74,9 @@ def render_status(st: CampaignStatus) -> Group:
         Text(f"  per-recipient data compacted {st.compacted_at}: trace and export no longer answer", style="dim")
     ]
     warning = [stalled] if stalled is not None else []
-    return Group(head, *warning, summary, table, *quality, pool, *(compacted if st.compacted_at else []), Text(""))
+    if st.compacted_at:  # its summary only: no identity rows nor pool (its identities' figures are others')
+        return Group(head, *warning, summary, *compacted, Text(""))
+    return Group(head, *warning, summary, table, *quality, pool, Text(""))
 
 
 def _dropped_at_submit(submit: dict[str, Any]) -> str:

@@ -124,6 +124,10 @@ def campaign_section(n: int, st: dict[str, Any]) -> str:
     total = max(progress["total"], 1)
     share = pct(100 * progress["accepted"] / total)
     eta = st.get("estimated_completion") or "-"
+    if st.get("compacted_at"):  # its summary only: its identities' figures are their other campaigns'
+        done = f"per-recipient data compacted {st['compacted_at']}: trace and export no longer answer"
+        meta = f'<p class="meta">accepted {escape(share)} · {escape(done)}</p>'
+        return f'{head}<div class="figures">{figures}</div>{meta}{progress_bar(f"p{n}", progress)}</section>'
     extra = (
         f'<p class="meta">accepted {escape(share)} · estimated completion {escape(eta)}'
         f" · pool today {_n('pool_daily_cap', st.get('pool_daily_cap', 0))}/day,"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from rich.console import Console
 
 from orchestrator import export
+from orchestrator.commands.status import render_status
 from orchestrator.status import campaign_status
 from orchestrator.store import campaigns, compaction, keys, suppression
 from orchestrator.store.suppression import Entry
 from orchestrator.trace import trace
+from orchestrator.web.page import campaign_section
 from tests.pipeline_harness import START, Pipeline, recipients_csv
 
 DAY = 86400.0
@@ -178,3 +181,14 @@ async def test_the_status_of_a_compacted_campaign_is_its_summary_read_in_a_few_c
     assert after.compacted_at is not None
     assert (after.identities, after.quality, after.estimated_completion) == ([], {}, None)
     assert used <= 6, used
+    # `status` and the live page show that summary, not an empty identity table and a pool of 0/day
+    console = Console(width=200, record=True)
+    console.print(render_status(after))
+    text = console.export_text()
+    assert f"per-recipient data compacted {after.compacted_at}" in text
+    assert "pool today" not in text
+    assert "identity" not in text
+    page = campaign_section(1, after.as_json())
+    assert f"per-recipient data compacted {after.compacted_at}" in page
+    assert "pool today" not in page
+    assert "<table" not in page

@@ -119,7 +119,7 @@ async def test_a_damaged_compaction_time_shows_that_campaign_unreadable_not_ever
     assert listed.returncode == 0, listed.stderr
     by_id = {c["id"]: c for c in json.loads(listed.stdout)}
     assert by_id[good]["state"] == "running"
-    assert (by_id[bad]["state"], by_id[bad]["reason"]) == ("unreadable", "stored compacted_at is not a time")
+    assert (by_id[bad]["state"], by_id[bad]["reason"]) == ("unreadable", "stored compaction time is not a time")
     text = cli(env, "status")
     assert (text.returncode, text.stderr) == (0, "")
     assert f"[{bad}] unreadable" in text.stdout
