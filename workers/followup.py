@@ -38,6 +38,8 @@ AT_ONCE: Final = 8
 #: DeliverStatus (spec/tencent-ses.md) that settle a mail -> (event, bounceType) as a callback names them.
 SETTLED: Final = {1: ("delivered", ""), 2: ("dropped", ""), 3: ("bounce", "hard_bounce")}
 DEFERRED: Final = 8
+#: SendStatus 2001: Tencent has no record of the mail (yet).
+NO_RECORD: Final = 2001
 #: The status row's engagement flags -> the callback event each stands for.
 FLAGS: Final = (
     ("UserOpened", "open"),
@@ -55,6 +57,7 @@ def events_of_status(row: Any, message_id: str, address: str, now: float) -> tup
     # Accepted, then not sent by Tencent (blocklisted, unsubscribed, its own error, no balance...):
     # dropped, as a callback would name it; no delivery nor engagement can follow.
     refused = int(getattr(row, "SendStatus", 0) or 0)
+    refused = 0 if refused == NO_RECORD else refused  # "no record" (yet): not an answer, asked again later
     said = f"{describe(refused) if refused else ''} {getattr(row, 'DeliverMessage', '') or ''}"
     reason = " ".join(said.split())[:REASON_CHARS]
 

@@ -173,13 +173,13 @@ async def test_signup_open_warning_once_a_day(pipe: Pipeline) -> None:
     assert (await pipe.record()).state is State.RUNNING
 
 
-@pytest.mark.parametrize("send_status", [3030, 3033, 1007])
+@pytest.mark.parametrize("send_status", [3030, 3033, 3014, 1007])
 async def test_a_send_status_tencent_did_not_send_on_settles_the_mail_and_may_pause(
     pipe: Pipeline, send_status: int
 ) -> None:
     """A GetSendEmailStatus row with a SendStatus other than 0 on an accepted mail: Tencent did not send it.
-    The follow-up counts it dropped and stops asking; 3030 (sending limited on bounces) and 3033 (no balance)
-    pause the mail's campaign, 1007 (one blocklisted address) does not."""
+    The follow-up counts it dropped and stops asking; 3030 (sending limited on bounces), 3033 (no balance) and
+    3014 (sender domain not verified) pause the mail's campaign, 1007 (one blocklisted address) does not."""
     await pipe.submit(csv_of(recipients(400, "gmail.com")), identities=1, extra=QUICK)
     await pipe.run(60)  # a first few sends; the campaign keeps running
     assert (await pipe.record()).state is State.RUNNING

@@ -46,3 +46,9 @@ def test_a_row_tencent_did_not_send_is_dropped_and_settled_whatever_its_flags() 
     assert settled
     assert [(e.event, e.metric) for e in events] == [("dropped", "dropped")]
     assert events[0].reason == "SendStatus 1007 (the address is on the blocklist) x"
+
+
+def test_a_row_saying_no_record_yet_settles_nothing() -> None:
+    """SendStatus 2001 (no record): not Tencent saying it did not send the mail; asked about again later."""
+    events, settled = events_of_status(row(SendStatus=2001, DeliverStatus=0), "m1", "a@example.com", NOW)
+    assert (events, settled) == ([], False)
