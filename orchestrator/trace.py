@@ -96,10 +96,15 @@ async def _outcome(redis: Redis, place: Place) -> Outcome:
         if sent is not None:
             accepted_at, identity = sent.sent_at, sent.identity
         events = await _events(redis, message_id)
+    # An in-doubt send the sweeper no longer asks about (undecidable, or past the window): the operator's.
+    given_up = (
+        entry.state is ledger_state.LedgerState.IN_DOUBT and await redis.zscore(ck.doubt, str(place.index)) is None
+    )
     return Outcome(
         place,
         state,
         domains,
+        doubt_given_up=given_up,
         state=entry.state.value,
         fields=tuple(entry.fields.items()),
         message_id=message_id,

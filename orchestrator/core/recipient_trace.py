@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from orchestrator.core.decisions import BLOCKLIST_CODES, UNSUBSCRIBED_CODES
+from orchestrator.core.decisions import BLOCKLIST_CODES, UNSUBSCRIBED_CODES, Action
+from orchestrator.core.guardrails import is_data_failure
 from orchestrator.core.send_status import describe
 
 #: What an address-index entry says of a row submit did not load (store/trace_index.py).
@@ -32,6 +33,12 @@ CORRECT_ADDRESS: Final = (
 CORRECT_ROW: Final = (
     "correct the row, then mail it alone: submit a campaign file whose recipient file holds only the corrected "
     "row (`orchestrate submit ... --new`)"
+)
+
+#: The fix for a send left in doubt (the sweeper stopped asking): the operator decides.
+DOUBT_FOR_THE_OPERATOR: Final = (
+    "look the address up in Tencent's console (or trace --live); mail the row alone only if no mail left "
+    f"({MAIL_THIS_ROW.removeprefix('to mail it, ')})"
 )
 
 
@@ -132,6 +139,8 @@ class Outcome:
     events: tuple[Seen, ...] = ()
     #: The campaign paused itself (a guardrail, a campaign-fatal answer): the reason it gave ("" otherwise).
     self_paused: str = ""
+    #: In doubt and no longer looked up by the sweeper (undecidable, or its window passed).
+    doubt_given_up: bool = False
 
     def field(self, name: str) -> str:
         return dict(self.fields).get(name, "")
@@ -234,6 +243,9 @@ def _unsent(o: Outcome, now: float) -> Verdict:
     if o.state == "in_doubt":
         since = o.field("since")
         at = _day(float(since)) if since else "?"
+        if o.doubt_given_up:
+            why = f"in doubt since {at}: the send may have reached Tencent, whose records could not settle it"
+            return Verdict(cid, why, DOUBT_FOR_THE_OPERATOR)
         why = f"in doubt since {at}: the send may have reached Tencent; the sweeper asks Tencent and settles it"
         return Verdict(
             cid, why, "wait: it is never sent twice blindly (see `orchestrate status` for the in-doubt count)"
@@ -262,16 +274,24 @@ def _waiting(o: Outcome) -> Verdict:
     if o.campaign_state in ("paused", "cancelled", "completed"):
         why = f"not sent yet: campaign {cid} is {o.campaign_state}"
         return Verdict(cid, why, f"orchestrate resume {cid}" if o.campaign_state == "paused" else MAIL_THIS_ROW)
+    last = o.attempts[-1] if o.attempts else None
+    if last is not None and last.decision in (Action.POSTPONE, Action.RETRY):  # Tencent put it off
+        why = f"not sent yet: Tencent answered {last.code} at {_day(last.at)}; it goes again once that wait is over"
+        return Verdict(cid, why, f"wait: see `orchestrate status {cid}` for the next send")
     why = f"not sent yet: waiting for its turn in the warm-up plan (campaign {cid} is {o.campaign_state or 'unknown'})"
     return Verdict(cid, why, f"wait: see `orchestrate status {cid}` for today's caps")
 
 
 def _failed_fix(code: str) -> str:
-    if code.startswith(("FailedOperation.Template", "InvalidParameterValue.Template")):
-        return "check template.data in the campaign file against the template's variables, then submit again"
+    if is_data_failure(code) or code.startswith("FailedOperation.Template"):
+        return f"its template data: {CORRECT_ROW} (when many rows fail alike, template.data in the file is the cause)"
     if "Receiver" in code or "EmailAddress" in code:
         return CORRECT_ADDRESS
-    return f"look up {code} in Tencent's error codes; submit again once it is fixed"
+    return f"look up {code} in Tencent's error codes; once it is fixed, {ALONE}"
+
+
+#: MAIL_THIS_ROW after a clause: "once it is fixed, submit a campaign file whose ...".
+ALONE: Final = MAIL_THIS_ROW.removeprefix("to mail it, ")
 
 
 def _accepted(o: Outcome, now: float, live: list[dict[str, Any]] | str | None = None) -> Verdict:
@@ -306,7 +326,7 @@ def _live_answer(o: Outcome, sent: str, live: list[dict[str, Any]] | str | None)
     refused = row.get("SendStatus")
     if isinstance(refused, int) and refused != 0:
         why = f"{sent}, yet Tencent's record says it did not send it: {describe(refused)}{detail}"
-        fix = f"look up SendStatus {refused} in Tencent's GetSendEmailStatus codes"
+        fix = _refused_fix(refused)
     elif status == DELIVERED:
         at = row.get("DeliverTime")
         when = _day(float(at)) if isinstance(at, int | float) and at > 0 else str(at or "?")
@@ -314,7 +334,7 @@ def _live_answer(o: Outcome, sent: str, live: list[dict[str, Any]] | str | None)
         fix = "nothing to do here: ask the recipient to look in spam; check the callback address"
     elif status in (DROPPED, REJECTED):
         by = "dropped by Tencent" if status == DROPPED else "rejected by the recipient's mail server"
-        why, fix = f"{sent}, then {by} by Tencent's record{detail}", "fix what it names, then submit again"
+        why, fix = f"{sent}, then {by} by Tencent's record{detail}", f"once what it names is fixed, {ALONE}"
     elif status == DEFERRED:
         why = f"{sent}, deferred by the recipient's mail server by Tencent's record{detail}"
         fix = "wait: Tencent tries a deferred mail again"
@@ -328,10 +348,23 @@ def _live_answer(o: Outcome, sent: str, live: list[dict[str, Any]] | str | None)
     return Verdict(o.place.cid, why, fix)
 
 
+def _refused_fix(send_status: int) -> str:
+    """What to do about a mail Tencent accepted and then did not send (its SendStatus)."""
+    if send_status == BLOCKLISTED_SEND_STATUS:
+        return f"`orchestrate blocklist release ADDRESS` if the address is right, then {ALONE}"
+    if send_status == UNSUBSCRIBED_SEND_STATUS:
+        return "nothing to do: the recipient unsubscribed from this sender domain"
+    return f"once what it names is fixed, {ALONE}"
+
+
+#: SendStatus of a mail Tencent did not send to a blocklisted address, and to one that unsubscribed.
+BLOCKLISTED_SEND_STATUS: Final = 1007
+UNSUBSCRIBED_SEND_STATUS: Final = 1013
+
 _BAD_EVENTS: Final = (
-    ("hard_bounce", "the address does not take mail: correct it in the recipient file"),
+    ("hard_bounce", f"the address does not take mail: {CORRECT_ADDRESS}"),
     ("complaint", "nothing to do: the recipient reported the mail as spam"),
     ("unsubscribe", "nothing to do: the recipient unsubscribed"),
-    ("dropped", "Tencent dropped it (see the reason): fix what it names, then submit again"),
+    ("dropped", f"Tencent dropped it (see the reason): once what it names is fixed, {ALONE}"),
     ("soft_bounce", "a temporary refusal: the recipient's server may take a later mail"),
 )

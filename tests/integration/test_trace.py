@@ -296,3 +296,22 @@ async def test_trace_a_row_suppressed_at_submit_whose_entry_is_gone_mails_that_r
     assert found.verdict.fix == (
         "to mail it, submit a campaign file whose recipient file holds only this row (`orchestrate submit ... --new`)"
     )
+
+
+async def test_trace_of_a_doubt_the_sweeper_gave_up_on_says_the_operator_decides(pipe: Pipeline) -> None:
+    """The answer lost and every lookup failing: after the window the sweeper stops asking (in_doubt_unresolved);
+    trace said "the sweeper asks Tencent and settles it" with the fix "wait". It says the operator decides."""
+    await pipe.submit(CSV)
+    pipe.emu.world.faults.append(FaultRule(code="timeout_after_accept", count=1, recipient_domain=VICTIM_DOMAIN))
+    pipe.emu.world.faults.append(FaultRule(code="InternalError", rate=1.0, action="GetSendEmailStatus"))
+    await pipe.run(3600, timeout_s=0.5)
+    asked = await trace(pipe.redis, VICTIM, pipe.clock.now())
+    assert asked.verdict is not None
+    assert asked.verdict.fix.startswith("wait")  # still being looked up
+    pipe.clock.advance(7 * 3600)  # past the 6 h window of lookups
+    await pipe.run(120, timeout_s=0.5)
+    assert await pipe.events("in_doubt_unresolved")
+    found = await trace(pipe.redis, VICTIM, pipe.clock.now())
+    assert found.verdict is not None
+    assert "could not settle it" in found.verdict.why
+    assert found.verdict.fix == recipient_trace.DOUBT_FOR_THE_OPERATOR

@@ -8,7 +8,12 @@ from datetime import UTC, datetime
 import pytest
 
 from orchestrator.core.recipient_trace import (
+    ALONE,
+    CORRECT_ADDRESS,
+    CORRECT_ROW,
     DELIVERY_WAIT_S,
+    DOUBT_FOR_THE_OPERATOR,
+    Attempt,
     Dropped,
     Listed,
     Outcome,
@@ -118,7 +123,7 @@ OTHER_UNSUB = Listed("domain", "other.example.com", "one click", "unsubscribe", 
             [loaded("accepted", message_id="m1", accepted_at=SENT, events=(Seen("hard_bounce", SENT + 5, "", "550"),))],
             [],
             "accepted by Tencent at 2026-12-03 11:00 UTC, then hard bounce at 2026-12-03 11:00 UTC: 550",
-            "the address does not take mail: correct it in the recipient file",
+            f"the address does not take mail: {CORRECT_ADDRESS}",
             id="hard-bounce",
         ),
         pytest.param(
@@ -132,7 +137,7 @@ OTHER_UNSUB = Listed("domain", "other.example.com", "one click", "unsubscribe", 
             [loaded("failed", fields=(("code", "FailedOperation.TemplateParamsInvalid"),))],
             [],
             "failed: Tencent answered FailedOperation.TemplateParamsInvalid",
-            "check template.data in the campaign file against the template's variables, then submit again",
+            f"its template data: {CORRECT_ROW} (when many rows fail alike, template.data in the file is the cause)",
             id="failed-template",
         ),
     ],
@@ -207,12 +212,12 @@ def test_the_printed_answer_names_its_campaign_when_several_had_the_address(
         (
             {"DeliverStatus": 2, "DeliverMessage": "spam content"},
             "then dropped by Tencent by Tencent's record: spam content",
-            "fix what it names, then submit again",
+            f"once what it names is fixed, {ALONE}",
         ),
         (
             {"DeliverStatus": 3, "DeliverMessage": "550 no such user"},
             "rejected by the recipient's mail server by Tencent's record: 550 no such user",
-            "fix what it names, then submit again",
+            f"once what it names is fixed, {ALONE}",
         ),
         (
             {"DeliverStatus": 8, "DeliverMessage": "421 try later"},
@@ -257,3 +262,58 @@ def test_tencents_record_of_a_refused_send_or_a_delivery_time_is_read_as_such() 
         {"MessageId": "m1", "SendStatus": 0, "DeliverStatus": 8},
     ]
     assert "deferred" in verdict([o], [], ADDR, NOW, {"m1": other_first}).why  # its own row, not the first
+
+
+@pytest.mark.parametrize(
+    ("outcome", "why_part", "fix"),
+    [
+        pytest.param(
+            loaded("in_doubt", fields=(("since", repr(SENT)),), doubt_given_up=True),
+            "whose records could not settle it",
+            DOUBT_FOR_THE_OPERATOR,
+            id="doubt-left-to-the-operator",  # it said the sweeper would settle it: the sweeper had stopped
+        ),
+        pytest.param(
+            loaded("failed", fields=(("code", "InvalidParameterValue.InValidTemplateData"),)),
+            "failed: Tencent answered InvalidParameterValue.InValidTemplateData",
+            f"its template data: {CORRECT_ROW} (when many rows fail alike, template.data in the file is the cause)",
+            id="row-data",  # it said: look the code up
+        ),
+        pytest.param(
+            loaded("failed", fields=(("code", "InternalError"),)),
+            "failed: Tencent answered InternalError",
+            f"look up InternalError in Tencent's error codes; once it is fixed, {ALONE}",
+            id="retries-spent",  # it said "submit again": the same file does nothing, an edited one mails all
+        ),
+        pytest.param(
+            loaded(
+                "queued",
+                attempts=(Attempt(SENT, "t-id0", "postpone", "FailedOperation.FrequencyLimit", "1", None),),
+            ),
+            "not sent yet: Tencent answered FailedOperation.FrequencyLimit at 2026-12-03 11:00 UTC",
+            f"wait: see `orchestrate status {CID}` for the next send",
+            id="put-off-by-tencent",  # it said: waiting for its turn in the warm-up plan
+        ),
+    ],
+)
+def test_the_fix_fits_what_happened_to_the_row(outcome: Outcome, why_part: str, fix: str) -> None:
+    found = verdict([outcome], [], ADDR, NOW)
+    assert found is not None
+    assert why_part in found.why
+    assert found.fix == fix
+
+
+def test_a_mail_tencent_did_not_send_to_a_blocklisted_address_says_to_release_it() -> None:
+    o = loaded("accepted", message_id="m1", accepted_at=SENT)
+    found = verdict([o], [], ADDR, NOW, {"m1": [{"MessageId": "m1", "SendStatus": 1007, "DeliverStatus": 0}]})
+    assert found is not None
+    assert found.fix == f"`orchestrate blocklist release ADDRESS` if the address is right, then {ALONE}"
+
+
+def test_no_fix_says_submit_again() -> None:
+    """Submitting the same file again does nothing; an edited copy mails every other row again."""
+    from pathlib import Path
+
+    import orchestrator.core.recipient_trace as rt
+
+    assert "submit again" not in Path(rt.__file__).read_text(encoding="utf-8")
