@@ -124,11 +124,23 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json_printable(json.dumps(data, ensure_ascii=False, indent=None)) + "\n")
 
 
-class _Escaped(io.TextIOBase):
-    """stdout on a terminal: what is written shows the characters a terminal acts on as escapes."""
+class _DataOut(io.TextIOBase):
+    """stdout for data: exactly as produced when piped or redirected; on a terminal (`escaped`), the
+    characters a terminal acts on shown as escapes. Text stdout's encoding cannot hold (PYTHONIOENCODING=ascii,
+    a C locale) stops the command with one line, not a traceback."""
+
+    def __init__(self, escaped: bool) -> None:
+        self.escaped = escaped
 
     def write(self, s: str) -> int:
-        sys.stdout.write(printable_lines(s))
+        try:
+            sys.stdout.write(printable_lines(s) if self.escaped else s)
+        except UnicodeEncodeError as exc:
+            msg = (
+                f"the output's encoding ({exc.encoding}) cannot hold this data: set PYTHONIOENCODING=utf-8 "
+                "(or a UTF-8 locale), or write it to a file (export --out FILE)"
+            )
+            raise CommandError(msg) from None
         return len(s)
 
     def flush(self) -> None:
@@ -138,7 +150,7 @@ class _Escaped(io.TextIOBase):
 def data_out() -> IO[str]:
     """Where a command writes data (CSV, JSON lines): stdout exactly as produced when it is piped or
     redirected, escaped for reading when it is a terminal (a cell cannot move the cursor or retitle it)."""
-    return cast(IO[str], _Escaped()) if sys.stdout.isatty() else sys.stdout
+    return cast(IO[str], _DataOut(escaped=sys.stdout.isatty()))
 
 
 def echo_warnings(campaign: Campaign) -> None:

@@ -186,3 +186,19 @@ def test_json_output_carries_no_raw_bidi_control(env: dict[str, str], tmp_path: 
     assert BIDI not in logs.stdout + status.stdout
     assert f"{EVIL}{BIDI}" in [json.loads(line).get("reason") for line in logs.stdout.splitlines()]
     assert json.loads(status.stdout)["reason"] == f"{EVIL}{BIDI}"
+
+
+def test_data_stdout_cannot_encode_ends_in_one_line_not_a_traceback(env: dict[str, str], tmp_path: Path) -> None:
+    """stdout in ASCII (PYTHONIOENCODING=ascii, a C locale) and a row holding Korean (an invalid address, in the
+    export too): `export` and `suppress export` ended in a UnicodeEncodeError traceback; they stop with one line
+    saying what to do."""
+    csv_text = "email,first_name\nuser1@a.example.com,J\n지우@a.example.com,J\n"
+    path = write_campaign(tmp_path, 1, name="korean", identities=1, csv_text=csv_text)
+    cid = str(cli_json(env, "submit", str(path), "--json")["campaign_id"])  # type: ignore[index]
+    assert cli(env, "suppress", "add", "x@y.example", "--reason", "전화로 요청").returncode == 0
+    ascii_env = {**env, "PYTHONIOENCODING": "ascii"}
+    for args in (("export", cid, "--format", "jsonl"), ("export", cid), ("suppress", "export")):
+        out = cli(ascii_env, *args)
+        assert out.returncode == 1, (args, out.stderr)
+        assert "Traceback" not in out.stderr
+        assert "cannot hold this data: set PYTHONIOENCODING=utf-8" in out.stderr
