@@ -183,7 +183,18 @@ def verdict(
     stop = _listing(cid, o.sender_domains, listed, address, now)
     if stop is not None:
         return stop
-    return _unsent(o, now)
+    return _mailed_before(_unsent(o, now), o, outcomes)
+
+
+def _mailed_before(v: Verdict, o: Outcome, outcomes: list[Outcome]) -> Verdict:
+    """A fix that mails the row, for an address another campaign already had accepted: said, so the second
+    mail is a choice, not an accident."""
+    earlier = next((x for x in reversed(outcomes) if x is not o and x.state == "accepted"), None)
+    if earlier is None or ALONE not in v.fix:
+        return v
+    when = f" on {_day(earlier.accepted_at)}" if earlier.accepted_at else ""
+    note = f" (campaign {earlier.place.cid} already had a mail to it accepted{when}: this would be a second)"
+    return Verdict(v.campaign, v.why, v.fix + note)
 
 
 def list_verdict(listed: list[Listed], address: str, now: float) -> Verdict | None:

@@ -13,6 +13,7 @@ from orchestrator.core.recipient_trace import (
     CORRECT_ROW,
     DELIVERY_WAIT_S,
     DOUBT_FOR_THE_OPERATOR,
+    MAIL_THIS_ROW,
     Attempt,
     Dropped,
     Listed,
@@ -317,3 +318,17 @@ def test_no_fix_says_submit_again() -> None:
     import orchestrator.core.recipient_trace as rt
 
     assert "submit again" not in Path(rt.__file__).read_text(encoding="utf-8")
+
+
+def test_mailing_a_row_again_says_another_campaign_already_mailed_the_address() -> None:
+    """Delivered in campaign A, then still queued in campaign C, cancelled: the answer is about C ("mail that
+    row alone") and said nothing of A's mail; it now says that would be a second mail."""
+    first = Outcome(Place("a-1", 1, 0, "loaded"), "completed", ("news.example.com",), state="accepted")
+    first = Outcome(first.place, "completed", first.sender_domains, state="accepted", message_id="m1", accepted_at=SENT)
+    later = Outcome(Place("c-1", 1, 0, "loaded"), "cancelled", ("news.example.com",), state="queued")
+    found = verdict([first, later], [], ADDR, NOW)
+    assert found.campaign == "c-1"
+    assert found.fix == (
+        f"{MAIL_THIS_ROW} (campaign a-1 already had a mail to it accepted on 2026-12-03 11:00 UTC: "
+        "this would be a second)"
+    )
