@@ -310,7 +310,7 @@ def _no_valid_row(stats: LoadStats, csv: Path, root: yaml.Node, name: str) -> Pr
         reasons = ", ".join(f"{reason}: {n:,}" for reason, n in stats.invalid_reasons.most_common(3))
         first = f"; {stats.invalid_examples[0]}" if stats.invalid_examples else ""
         why = f"none of its {stats.total:,} rows is a valid recipient ({reasons}{first})"
-    return Problem(name, line, field_name(field_loc), clip(f"{csv.name}: {why}"))
+    return Problem(name, line, field_name(field_loc), clip(f"{csv}: {why}"))
 
 
 def _csv_problem(exc: RecipientFileError, root: yaml.Node | None = None, name: str = "") -> Problem:

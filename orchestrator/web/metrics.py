@@ -155,7 +155,9 @@ class StoreCollector(Collector):
                 size.add_metric([cid], st["progress"]["total"])
                 for name in OUTCOMES:
                     outcome.add_metric([cid, name], st["progress"][name])
-            queued, deferred = self.snap.queues.get(cid, (0, 0))
+            # A finished campaign grants nothing more: what its queue still lists is not waiting to go.
+            finished = st["state"] in ("completed", "cancelled")
+            queued, deferred = (0, 0) if finished else self.snap.queues.get(cid, (0, 0))
             queue.add_metric([cid], queued)
             later.add_metric([cid], deferred)
         yield from (state, size, outcome, queue, later, doubt)

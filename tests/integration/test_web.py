@@ -286,6 +286,21 @@ async def test_a_key_of_the_wrong_type_is_said_to_be_damaged_not_redis_gone(
         assert (await resp.text()).startswith("503: a stored key has the wrong type")
 
 
+async def test_a_cancelled_campaign_has_nothing_ready_to_be_granted(
+    pipe: Pipeline, serve: Serve, http: aiohttp.ClientSession
+) -> None:
+    """Cancelled with recipients still listed in its queue: wo_campaign_queue_length said they were ready
+    to be granted; a finished campaign grants nothing more (its pending count still shows them)."""
+    cid = await pipe.submit(recipients_csv(n_others=30, victim=False), identities=1)
+    await pipe.run(5)
+    await campaigns.transition(pipe.redis, cid, Transition.CANCEL, pipe.clock.now(), reason="test")
+    assert await pipe.redis.llen(keys.CampaignKeys(cid).queue) > 0
+    async with serve(pipe.clock) as web, http.get(web.url + "/metrics") as resp:
+        got = _samples(await resp.text())
+    assert got[("wo_campaign_queue_length", (("campaign", cid),))] == 0
+    assert got[("wo_campaign_recipients", (("campaign", cid), ("outcome", "pending")))] > 0
+
+
 async def test_sender_counts_its_calls_and_throttles(pipe: Pipeline, redis: Redis) -> None:
     """Every SDK call is counted in the account's stats, and a RequestLimitExceeded answer as a throttle too."""
     pipe.emu.world.faults.append(FaultRule(code="RequestLimitExceeded", count=2, action="GetEmailIdentity"))

@@ -25,7 +25,9 @@ def test_a_csv_without_a_valid_row_is_refused_before_any_folder(campaign: Path) 
     out = campaign.parent / "out"
     result = CliRunner().invoke(main, ["simulate", str(campaign), "--out", str(out)])
     assert result.exit_code == 2
-    assert "recipients.file: recipients.csv: none of its 1 rows is a valid recipient" in result.output
+    # the CSV by its whole path (its name alone did not say which folder's recipients.csv)
+    csv = campaign.with_name("recipients.csv").resolve()
+    assert f"recipients.file: {csv}: none of its 1 rows is a valid recipient" in result.output
     assert not out.exists()
 
 
