@@ -204,16 +204,21 @@ class Shaping(Strict):
     deferral_window_s: Annotated[int, Field(ge=60, le=3600, multiple_of=60)] = int(DEFERRAL_WINDOW_S)
 
 
+MAX_RETRY_DELAY_S: Final = 86_400  # the longest wait between two tries of one recipient
+
+
 class Retry(Strict):
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
     base_delay_s: Annotated[float, Field(gt=0)] = 30.0
     max_delay_s: Annotated[float, Field(gt=0)] = 3600.0
 
     @model_validator(mode="after")
-    def _check(self) -> Self:
+    def _check(self, info: ValidationInfo) -> Self:
         if self.max_delay_s < self.base_delay_s:
             msg = "max_delay_s: must be at least base_delay_s"
             raise ValueError(msg)
+        if self.max_delay_s > MAX_RETRY_DELAY_S and not stored(info):  # a typo would park recipients for years
+            raise ValueError(f"max_delay_s: at most {MAX_RETRY_DELAY_S:,} s (a day), got {self.max_delay_s:g}")
         return self
 
 

@@ -656,6 +656,8 @@ def test_unsubscribe_takes_only_tencents_codes(folder: Path, value: str, ok: boo
         ("timezone: Asia/Seoul", "timezone: Factory", 5, "timezone", "unknown time zone 'Factory'"),
         # a simulation that starts before the campaign sent nothing and said nothing
         ("  hard_bounce_rate: 0.01", "  start: 2026-11-20\n  hard_bounce_rate: 0.01", 31, "simulation.start", "before"),
+        # a typo in seconds parked recipients for thousands of years
+        ("max_delay_s: 3600}", "max_delay_s: 1e12}", 29, "retry.max_delay_s", "at most 86,400 s (a day)"),
         # a pool whose hourly ceiling rounds to 0 validated and then sent nothing, ever
         ("pool: {multiplier: 5}", "pool: {multiplier: 0.001}", 15, "pool.multiplier", "leaves the pool 0 an hour"),
     ],

@@ -418,6 +418,7 @@ def test_a_stored_plan_beyond_todays_bounds_stays_readable_and_is_clamped() -> N
         pytest.param({"start": "2026-12-01", "simulation": {"start": "2026-11-20"}}, id="simulation-before-start"),
         pytest.param({"pool": {"multiplier": 0.001}}, id="tiny-multiplier"),
         pytest.param({"timezone": "localtime"}, id="host-zone"),
+        pytest.param({"retry": {"max_delay_s": 1e12}}, id="retry-delay-of-ages"),
     ],
 )
 def test_rules_added_since_refuse_a_file_but_not_a_campaign_already_stored(change: dict[str, Any]) -> None:
