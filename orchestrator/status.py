@@ -164,23 +164,27 @@ async def _status_of(redis: Redis, cid: str, now: float) -> CampaignStatus | Non
         return unreadable_status(campaigns.unreadable(cid, rec.name, refused(exc) or "Redis refused a command"))
 
 
-def _compacted_status(rec: campaigns.CampaignRecord, at: float) -> CampaignStatus:
-    """A compacted campaign: its state, its final counts and when it was compacted. Nothing of it is paced or
-    judged any more, and its identities' figures are their other campaigns' (read once per campaign on
-    every status, page and scrape, they made a store of many old campaigns slow to show)."""
-    spec = rec.spec
+def _summary(rec: campaigns.CampaignRecord, **more: Any) -> CampaignStatus:
+    """What the campaign's record alone says (state, counts, submit), with the `more` fields given."""
     return CampaignStatus(
         id=rec.cid,
         name=rec.name,
         state=rec.state.value,
         reason=rec.reason,
         paused_by=rec.paused_by,
-        mode=spec.mode.value,
-        created_at=_iso(rec.created_at, spec),
+        mode=rec.spec.mode.value,
+        created_at=_iso(rec.created_at, rec.spec),
         progress=_progress(rec),
         submit=rec.submit,
-        compacted_at=_iso(at, spec),
+        **more,
     )
+
+
+def _compacted_status(rec: campaigns.CampaignRecord, at: float) -> CampaignStatus:
+    """A compacted campaign: its state, its final counts and when it was compacted. Nothing of it is paced or
+    judged any more, and its identities' figures are their other campaigns' (read once per campaign on
+    every status, page and scrape, they made a store of many old campaigns slow to show)."""
+    return _summary(rec, compacted_at=_iso(at, rec.spec))
 
 
 async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: float) -> CampaignStatus:
@@ -190,17 +194,8 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
     states = await identities.load_rolled(redis, spec, now)
     lt, days, alloc = budget_now(spec, states, now)
     today = lt.date.isoformat()
-    progress = _progress(rec)
-    status = CampaignStatus(
-        id=cid,
-        name=rec.name,
-        state=rec.state.value,
-        reason=rec.reason,
-        paused_by=rec.paused_by,
-        mode=spec.mode.value,
-        created_at=_iso(rec.created_at, spec),
-        progress=progress,
-        submit=rec.submit,
+    status = _summary(
+        rec,
         pool_daily_cap=alloc.pool.daily,
         pool_hourly_cap=alloc.pool.hourly,
         local_date=today,
@@ -215,7 +210,7 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
         st = states.get(ident.id)
         stopped = st.stopped_until if st and st.stopped_until > now else None
         next_slot = None
-        if rec.state.value == "running" and progress["pending"]:
+        if rec.state.value == "running" and status.progress["pending"]:
             day_full = sent_today >= alloc.identities[n].daily or pool_sent >= alloc.pool.daily
             next_slot = _next_slot(spec, lt, tat, now, not_started, day_full, max(stopped or 0.0, waiting_from))
         status.identities.append(
@@ -234,7 +229,7 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
         )
     if rec.state in UNFINISHED:  # a cancelled or completed campaign sends nothing more
         pool_left = _left_today(spec, alloc, pool_sent, [i.sent_today for i in status.identities], not_started, now)
-        remaining = progress["pending"] + progress["in_flight"]
+        remaining = status.progress["pending"] + status.progress["in_flight"]
         first_day = spec.start if spec.start is not None and not_started else lt.date
         quotas = [states[i].quota if i in states else None for i in ids]
         rules = spec.plan.progress_rules(spec.mode)

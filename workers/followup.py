@@ -23,7 +23,7 @@ import structlog
 from orchestrator.core.calendar import tencent_day
 from orchestrator.core.callback_event import REASON_CHARS, CallbackEvent
 from orchestrator.core.quality import FOLLOWUP_GIVE_UP_S, FOLLOWUP_RECHECK_S, SETTLE_S, metric_of
-from orchestrator.core.send_status import describe
+from orchestrator.core.send_status import NO_RECORD, describe
 from orchestrator.guarding import pause_on_send_status
 from orchestrator.pacing import Pacer
 from orchestrator.ses.errors import SesError
@@ -38,8 +38,6 @@ AT_ONCE: Final = 8
 #: DeliverStatus (spec/tencent-ses.md) that settle a mail -> (event, bounceType) as a callback names them.
 SETTLED: Final = {1: ("delivered", ""), 2: ("dropped", ""), 3: ("bounce", "hard_bounce")}
 DEFERRED: Final = 8
-#: SendStatus 2001: Tencent has no record of the mail (yet).
-NO_RECORD: Final = 2001
 #: The status row's engagement flags -> the callback event each stands for.
 FLAGS: Final = (
     ("UserOpened", "open"),

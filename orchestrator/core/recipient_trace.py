@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from orchestrator.core import send_status as send_status_codes
 from orchestrator.core.decisions import BLOCKLIST_CODES, UNSUBSCRIBED_CODES, Action
 from orchestrator.core.guardrails import is_data_failure
 from orchestrator.core.send_status import describe
@@ -20,10 +21,11 @@ DELIVERY_WAIT_S: Final = 72 * 3600
 RECONCILED_SENT: Final = "reconciled_sent"
 #: ... or the send's own late SendEmail answer (certainly its mail).
 ACCEPTED_LATE: Final = "accepted_late"
-#: The fix for a row that was not sent: mail that row alone (the same list again mails every recipient again).
-MAIL_THIS_ROW: Final = (
-    "to mail it, submit a campaign file whose recipient file holds only this row (`orchestrate submit ... --new`)"
-)
+#: How to mail one row alone, after a clause ("once it is fixed, ..."): the same list again mails every
+#: recipient again.
+ALONE: Final = "submit a campaign file whose recipient file holds only this row (`orchestrate submit ... --new`)"
+#: The fix for a row that was not sent: mail that row alone.
+MAIL_THIS_ROW: Final = f"to mail it, {ALONE}"
 #: The fix for an address Tencent refused as wrong (a failed code naming the address, or a recipient-never one).
 CORRECT_ADDRESS: Final = (
     "correct the address, then mail it alone: submit a campaign file whose recipient file holds only the corrected "
@@ -34,11 +36,9 @@ CORRECT_ROW: Final = (
     "correct the row, then mail it alone: submit a campaign file whose recipient file holds only the corrected "
     "row (`orchestrate submit ... --new`)"
 )
-
 #: The fix for a send left in doubt (the sweeper stopped asking): the operator decides.
 DOUBT_FOR_THE_OPERATOR: Final = (
-    "look the address up in Tencent's console (or trace --live); mail the row alone only if no mail left "
-    f"({MAIL_THIS_ROW.removeprefix('to mail it, ')})"
+    f"look the address up in Tencent's console (or trace --live); mail the row alone only if no mail left ({ALONE})"
 )
 
 
@@ -301,10 +301,6 @@ def _failed_fix(code: str) -> str:
     return f"look up {code} in Tencent's error codes; once it is fixed, {ALONE}"
 
 
-#: MAIL_THIS_ROW after a clause: "once it is fixed, submit a campaign file whose ...".
-ALONE: Final = MAIL_THIS_ROW.removeprefix("to mail it, ")
-
-
 def _accepted(o: Outcome, now: float, live: list[dict[str, Any]] | str | None = None) -> Verdict:
     cid = o.place.cid
     sent = f"accepted by Tencent at {_day(o.accepted_at)}" if o.accepted_at else "accepted by Tencent"
@@ -361,16 +357,12 @@ def _live_answer(o: Outcome, sent: str, live: list[dict[str, Any]] | str | None)
 
 def _refused_fix(send_status: int) -> str:
     """What to do about a mail Tencent accepted and then did not send (its SendStatus)."""
-    if send_status == BLOCKLISTED_SEND_STATUS:
+    if send_status == send_status_codes.BLOCKLISTED:
         return f"`orchestrate blocklist release ADDRESS` if the address is right, then {ALONE}"
-    if send_status == UNSUBSCRIBED_SEND_STATUS:
+    if send_status == send_status_codes.UNSUBSCRIBED:
         return "nothing to do: the recipient unsubscribed from this sender domain"
     return f"once what it names is fixed, {ALONE}"
 
-
-#: SendStatus of a mail Tencent did not send to a blocklisted address, and to one that unsubscribed.
-BLOCKLISTED_SEND_STATUS: Final = 1007
-UNSUBSCRIBED_SEND_STATUS: Final = 1013
 
 _BAD_EVENTS: Final = (
     ("hard_bounce", f"the address does not take mail: {CORRECT_ADDRESS}"),

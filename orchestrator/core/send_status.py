@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Final
 
+#: The codes the orchestrator acts on: the address is blocklisted, the recipient unsubscribed, no record (yet).
+BLOCKLISTED: Final = 1007
+UNSUBSCRIBED: Final = 1013
+NO_RECORD: Final = 2001
 #: SendStatus -> what it means, as Tencent's documentation lists them.
 MEANINGS: Final = {
     1001: "internal error",

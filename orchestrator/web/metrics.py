@@ -11,6 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 from redis.asyncio import Redis
 
+from orchestrator.core.campaign_state import CampaignState
 from orchestrator.settings import DEFAULT_ACCOUNT
 from orchestrator.status import PROGRESS_KEYS, UNREADABLE
 from orchestrator.store import campaigns, keys
@@ -62,6 +63,10 @@ async def read_snapshot(ctx: WebContext) -> Snapshot:
             accounts.update(i.account for i in spec.identities)
     snap.api = await _api_stats(redis, sorted(accounts))
     return snap
+
+
+#: The states in which a campaign grants nothing more.
+FINISHED = frozenset({CampaignState.COMPLETED.value, CampaignState.CANCELLED.value})
 
 
 def _count(reply: object) -> int:
@@ -156,7 +161,7 @@ class StoreCollector(Collector):
                 for name in OUTCOMES:
                     outcome.add_metric([cid, name], st["progress"][name])
             # A finished campaign grants nothing more: what its queue still lists is not waiting to go.
-            finished = st["state"] in ("completed", "cancelled")
+            finished = st["state"] in FINISHED
             queued, deferred = (0, 0) if finished else self.snap.queues.get(cid, (0, 0))
             queue.add_metric([cid], queued)
             later.add_metric([cid], deferred)

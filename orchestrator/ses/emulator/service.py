@@ -14,7 +14,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from orchestrator.core.addresses import normalize_address, parse_from_address
-from orchestrator.core.campaign import subject_variables
+from orchestrator.core.campaign import UNSUBSCRIBE_CODES, subject_variables
 from orchestrator.core.clock import Clock
 from orchestrator.ses.emulator import catalog
 from orchestrator.ses.emulator.params import ApiError, ParamError, date_param, loads, page_param
@@ -31,8 +31,6 @@ _HTML_TAG = re.compile(r"<\s*/?\s*[A-Za-z!][^>]*>")
 #: FromEmailAddress as Tencent takes it: the bare address, or "Alias <address>" with exactly one space
 #: between them ("the alias and the address must be separated by one space", the SDK's own doc).
 _TENCENT_FROM = re.compile(r"^(?:[^<>\s](?:[^<>]*[^<>\s])? <[^<>\s]+>|[^<>\s]+)$")
-#: Unsubscribe: "0" no link, "1" to "12" the link's language.
-UNSUBSCRIBE_CODES: Final = frozenset(str(n) for n in range(13))
 
 #: The sender domain of an unsubscribe from every sender (the world's `unsubscribed` list).
 ANY_SENDER: Final = "*"
