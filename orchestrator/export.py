@@ -156,7 +156,7 @@ def _loaded_row(row: int, got: _Loaded) -> dict[str, Any]:
         return _row(row, address, "unreadable", "the stored ledger state is not in the ledger's format")
     history = parse_history(got.history or "")
     f = entry.fields
-    tries = [int(a.attempt) for a in history if a.attempt.isdigit()]
+    tries = [a.tries for a in history]
     attempts = max([*tries, int(f.get("attempts") or f.get("attempt") or 0)])
     state = entry.state.value
     if state == "accepted":

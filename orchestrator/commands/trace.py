@@ -124,7 +124,8 @@ def _print_outcome(o: Outcome, live: object) -> None:
     for a in o.attempts:
         since = f", in doubt since {_when(a.in_doubt_since)}" if a.in_doubt_since else ""
         code = f" {a.code}" if a.code else ""
-        _say(f"  {_when(a.at)}  {a.identity}  attempt {a.attempt}: {a.decision}{code}{since}")
+        uncounted = " (not counted)" if a.attempt.isdigit() and a.tries < int(a.attempt) else ""
+        _say(f"  {_when(a.at)}  {a.identity}  attempt {a.attempt}: {a.decision}{code}{since}{uncounted}")
     if o.state == "accepted":
         _say(f"  MessageId {o.message_id}, accepted {_when(o.accepted_at)} from {o.identity}")
     elif o.fields:

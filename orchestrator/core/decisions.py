@@ -44,6 +44,11 @@ class Action(StrEnum):
     PAUSE = "pause"
 
 
+#: Outcomes after which the try is not counted towards max_attempts (store/lua/finish.lua requeues
+#: with the attempt less one): the call never left, Tencent deferred the mail, or it went back.
+UNCOUNTED = frozenset({Action.POSTPONE, Action.REQUEUE, Action.PAUSE})
+
+
 class SideEffect(StrEnum):
     NONE = "none"
     BLOCK_DOMAIN = "block_domain"  # hold the recipient's domain group until `until`

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from orchestrator.core import send_status as send_status_codes
-from orchestrator.core.decisions import BLOCKLIST_CODES, UNSUBSCRIBED_CODES, Action
+from orchestrator.core.decisions import BLOCKLIST_CODES, UNCOUNTED, UNSUBSCRIBED_CODES, Action
 from orchestrator.core.guardrails import is_data_failure
 from orchestrator.core.send_status import describe
 
@@ -77,6 +77,14 @@ class Attempt:
     code: str
     attempt: str
     in_doubt_since: float | None
+
+    @property
+    def tries(self) -> int:
+        """The tries counted towards max_attempts once this outcome was recorded (as finish.lua counts)."""
+        if not self.attempt.isdigit():
+            return 0
+        action = self.decision.removeprefix("reconciled_")
+        return int(self.attempt) - (1 if action in UNCOUNTED else 0)
 
 
 def parse_history(raw: str) -> list[Attempt]:

@@ -315,3 +315,24 @@ async def test_trace_of_a_doubt_the_sweeper_gave_up_on_says_the_operator_decides
     assert found.verdict is not None
     assert "could not settle it" in found.verdict.why
     assert found.verdict.fix == recipient_trace.DOUBT_FOR_THE_OPERATOR
+
+
+async def test_a_deferred_recipient_still_waiting_counts_no_try_in_export_or_trace(
+    pipe: Pipeline, redis_url: str
+) -> None:
+    """Tencent's FrequencyLimit counts no try (max_attempts): export and trace say 0, as the ledger does."""
+    pipe.emu.world.faults.append(
+        FaultRule(code="FailedOperation.FrequencyLimit", count=1, recipient_domain=VICTIM_DOMAIN)
+    )
+    await pipe.submit(CSV)
+    await pipe.run(300, timeout_s=0.5)
+    assert pipe.sent_to(VICTIM) == []
+    found = await trace(pipe.redis, VICTIM, pipe.clock.now())
+    [o] = [o for o in found.outcomes if o.place.kind == "loaded"]
+    assert o.state == "queued"
+    assert [(a.decision, a.attempt, a.tries) for a in o.attempts] == [("postpone", "1", 0)]
+    assert dict(o.fields)["attempts"] == "0"
+    [row] = [r async for r in export.rows(pipe.redis, pipe.cid) if r["row"] == 1]
+    assert (row["state"], row["attempts"]) == ("queued", 0)
+    out = await asyncio.to_thread(CliRunner().invoke, main, ["trace", VICTIM], env={"REDIS_URL": redis_url})
+    assert "attempt 1: postpone FailedOperation.FrequencyLimit (not counted)" in out.stdout, out.output
