@@ -24,6 +24,7 @@ from typing import IO, Any, Final
 from redis.asyncio import Redis
 
 from orchestrator.core import ledger_state
+from orchestrator.core.callback_event import BadEventError, parse_event
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.quality import metric_of
 from orchestrator.core.recipient_trace import Dropped, parse_history
@@ -176,12 +177,23 @@ async def _add_sends(redis: Redis, out: list[dict[str, Any]]) -> None:
     ids = [r["message_id"] for r in accepted]
     script = redis.register_script(script_source("export_sends"))
     replies = await script(keys=[keys.MESSAGE_IDS, *(keys.fb_message(m) for m in ids)], args=ids)
-    for r, (sent_raw, fields) in zip(accepted, replies, strict=True):
+    for r, (sent_raw, fields, dropped) in zip(accepted, replies, strict=True):
         sent = parse_sent(str(sent_raw))
         if sent is not None:
             r["accepted_at"] = when(sent.sent_at)
             r["identity"] = sent.identity
         r["events"] = _events(fields)
+        if dropped:
+            r["reason"] = _dropped_reason(str(dropped))
+
+
+def _dropped_reason(stored: str) -> str:
+    """An accepted mail Tencent then did not send: the reason its "dropped" event gave."""
+    try:
+        said = parse_event(json.loads(stored), stored=True).reason
+    except (ValueError, BadEventError):
+        said = ""
+    return f"dropped by Tencent: {said}" if said else "dropped by Tencent"
 
 
 def _events(fields: list[str]) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from orchestrator import export
 from orchestrator.cli import main
 from orchestrator.core.guardrails import BOUNCE_MIN_SAMPLE, COMPLAINT_MIN_SAMPLE
 from orchestrator.core.quality import quality_hours
@@ -193,6 +194,11 @@ async def test_a_send_status_tencent_did_not_send_on_settles_the_mail_and_may_pa
     assert await pipe.redis.zscore(keys.FB_PENDING, row.message_id) is None  # settled: not asked again
     cohorts = await FeedbackStore(pipe.redis).buckets("c", pipe.cid, quality_hours(pipe.clock.now()))
     assert sum(hour.get("dropped", 0) for hour in cohorts.values()) == 1
+    # `export` says so beside the ledger's `accepted` (Tencent took the call): the reason names the code.
+    [exported] = [r async for r in export.rows(pipe.redis, pipe.cid) if r["message_id"] == row.message_id]
+    assert exported["state"] == "accepted"
+    assert exported["reason"].startswith(f"dropped by Tencent: SendStatus {send_status}")
+    assert [r async for r in export.rows(pipe.redis, pipe.cid) if r["reason"].startswith("dropped")] == [exported]
     rec = await pipe.record()
     if send_status == 1007:
         assert rec.state is State.RUNNING
