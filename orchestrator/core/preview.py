@@ -136,8 +136,9 @@ def preview_plan(campaign: Campaign, start: dt.date, days: int = 30) -> list[Pre
     for k in range(days):
         minutes = minutes_on(campaign, start + dt.timedelta(days=k))
         warmup_days = [d + 1 if c else d for d, c in zip(warmup_days, counted, strict=True)]
-        # Rotating by day hands the remainder of an uneven split to a different identity each day.
-        alloc, plain, counted = pace.day(warmup_days, minutes, rotate=k)
+        # The remainder of an uneven split goes to a different identity each day, rotated by the date
+        # as the pacer's budget rotates it (core/budget.budget_now).
+        alloc, plain, counted = pace.day(warmup_days, minutes, rotate=(start + dt.timedelta(days=k)).toordinal())
         capacity = day_capacity(alloc, minutes)
         cumulative += capacity
         identities = {

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from orchestrator.core.budget import day_caps
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.plan import (
     CAP_LIMIT,
@@ -436,3 +437,18 @@ def test_rules_added_since_refuse_a_file_but_not_a_campaign_already_stored(chang
     with pytest.raises(ValidationError):
         Campaign.model_validate(data)
     assert Campaign.model_validate(data, context={STORED: True}).name == "t"
+
+
+def test_preview_hands_the_odd_units_to_the_identities_the_pacer_gives_them() -> None:
+    """Seven identities on day 1 share an uneven 5x ceiling: on each of several days the preview gives every
+    identity exactly the share the pacer's budget gives it at noon that day (the odd units rotate by date)."""
+    identities = [{"id": f"i{n}", "from": f"x@d{n}.example.com"} for n in range(7)]
+    plan = {"rows": [{"days": "1-30", "daily": 1000, "hourly": 200}]}  # a flat plan: every day binds alike
+    campaign = _campaign(identities=identities, plan=plan, timezone="UTC")
+    start = dt.date(2026, 12, 1)
+    for day in preview_plan(campaign, start, 5):
+        noon = dt.datetime.combine(day.date, dt.time(12), tzinfo=dt.UTC).timestamp()
+        pacer = day_caps(campaign, {}, noon)
+        preview = [day.identities[i.id].caps for i in campaign.identities]
+        assert preview == list(pacer.identities), day.date
+        assert sorted(c.daily for c in preview) == [714, 714, 714, 714, 714, 715, 715]
