@@ -53,10 +53,12 @@ def index_field(raw: str) -> str:
 def index_fields(raw: str) -> list[str]:
     """The fields `trace` looks an address up under: an address folded (`Jiwoo@` finds `jiwoo@`, the
     duplicate check's and the suppression lists' sameness), then as written for a campaign indexed
-    before the index folded; anything else as written (trimmed)."""
+    before the index folded; anything else (an invalid row's cell) trimmed and folded alike, then
+    trimmed as written (indexed so before invalid cells were folded)."""
     norm, _ = normalize_address(raw)
     if norm is None:
-        return [raw.strip()]
+        cell = raw.strip()
+        return list(dict.fromkeys([fold(cell), cell]))
     return list(dict.fromkeys([fold(norm), norm]))
 
 

@@ -133,6 +133,8 @@ async def test_trace_suppressed_invalid_and_unknown_rows(pipe: Pipeline) -> None
     assert [(o.place.row, o.place.kind) for o in bad.outcomes] == [(4, "invalid")]
     assert bad.verdict is not None
     assert bad.verdict.why.endswith("is not a usable recipient: bad syntax")
+    shouted = await trace(pipe.redis, "NOT-an-Address", now)  # as a loaded address is found: case aside
+    assert [(o.place.row, o.place.kind) for o in shouted.outcomes] == [(4, "invalid")]
     nobody = await trace(pipe.redis, "nobody@example.com", now)
     assert (nobody.outcomes, nobody.verdict) == ([], None)
 
