@@ -21,6 +21,7 @@ from orchestrator.redis_url import safe_url
 from orchestrator.settings import Settings
 from orchestrator.store.connection import describe_failure, nothing_listens, probe, redis_from_url
 from orchestrator.store.ledger import Ledger
+from orchestrator.store.server_check import keeping_at
 from orchestrator.up_state import state_dir
 from orchestrator.web.access import WebAccessError
 from orchestrator.web.app import RunningWeb, running_web
@@ -100,6 +101,11 @@ class UpInfo:
 async def _redis(settings: Settings, port: int) -> AsyncIterator[tuple[str, bool]]:
     failure = await probe(settings.redis_url)
     if failure is None:
+        kept = await keeping_at(settings.redis_url)
+        if (refusal := kept.refusal(settings.redis_url)) is not None:  # never on a Redis that evicts keys
+            raise UpError(refusal)
+        if (warning := kept.warning(settings.redis_url)) is not None:
+            log.warning("redis_not_durable", detail=warning)
         yield settings.redis_url, False
         return
     if not (nothing_listens(failure) and may_embed(settings, port)):

@@ -103,6 +103,24 @@ async def require_redis(url: str) -> None:
     raise CommandError(msg)
 
 
+async def require_keeping(url: str) -> None:
+    """Refuse (one line) a Redis that evicts keys; warn on stderr of one without an append-only file
+    (store/server_check.py). For the commands that make or send mail: submit, pacer, worker."""
+    from orchestrator.core.text import printable
+    from orchestrator.store.server_check import keeping_at
+
+    try:
+        kept = await keeping_at(url)
+    except (RedisError, OSError) as exc:
+        raise CommandError(describe_failure(url, exc)) from None
+    refusal = kept.refusal(url)
+    if refusal is not None:
+        raise CommandError(refusal)
+    warning = kept.warning(url)
+    if warning is not None:
+        click.secho(printable(f"warning: {warning}"), fg="yellow", bold=True, err=True)
+
+
 async def resolve_campaign(redis: Redis, ref: str) -> str:
     cid = await campaigns.resolve(redis, ref)
     if cid is None:

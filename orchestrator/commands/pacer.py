@@ -8,7 +8,7 @@ import signal
 import click
 from redis.exceptions import RedisError
 
-from orchestrator.commands._common import CommandError, require_redis
+from orchestrator.commands._common import CommandError, require_keeping, require_redis
 from workers.pacer import serve_pacer
 
 
@@ -20,6 +20,7 @@ def command(ctx: click.Context) -> None:
     async def main() -> None:
         # A Redis that refuses us (a wrong password, nothing listening) is one line, not a traceback.
         await require_redis(ctx.obj.settings.redis_url)
+        await require_keeping(ctx.obj.settings.redis_url)  # never on a Redis that evicts keys
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

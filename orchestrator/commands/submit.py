@@ -18,6 +18,7 @@ from orchestrator.commands._common import (
     echo_missing_credentials,
     echo_warnings,
     print_json,
+    require_keeping,
     run,
 )
 from orchestrator.core.clock import SystemClock
@@ -96,6 +97,7 @@ def _submit_body(
 
     async def body(redis: Redis) -> SubmitResult:
         cancel_on(signal.SIGTERM, terminated)  # cancelled like Ctrl-C (`run`): it cleans up before the end
+        await require_keeping(settings.redis_url)  # never on a Redis that evicts keys: nothing written yet
         try:
             return await submit(
                 redis,

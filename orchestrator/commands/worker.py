@@ -17,7 +17,7 @@ def command(ctx: click.Context) -> None:
     """
     from redis.exceptions import RedisError
 
-    from orchestrator.commands._common import CommandError
+    from orchestrator.commands._common import CommandError, require_keeping
     from orchestrator.settings import settings_or_exit
     from orchestrator.store.connection import describe_failure, nothing_listens, probe
     from workers.settings import process_options
@@ -28,6 +28,8 @@ def command(ctx: click.Context) -> None:
     failure = asyncio.run(probe(url))
     if failure is not None and not nothing_listens(failure):
         raise CommandError(describe_failure(url, failure))
+    if failure is None:  # never on a Redis that evicts keys (one not up yet is judged by the pacer and submit)
+        asyncio.run(require_keeping(url))
     try:
         # The worker runs on the environment's settings, exactly as `arq workers.WorkerSettings` does.
         options = process_options(settings_or_exit())

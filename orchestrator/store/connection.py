@@ -173,12 +173,18 @@ def arq_settings(url: str) -> RedisSettings:
     return settings
 
 
+def probe_client(url: str, timeout_s: float = 3.0) -> Redis:
+    """A client for one quick question to the Redis at `url`: no retries, `timeout_s` for each step."""
+    client: Redis = Redis.from_url(
+        url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, retry=Retry(NoBackoff(), 0)
+    )
+    return client
+
+
 async def probe(url: str, timeout_s: float = 3.0) -> RedisError | OSError | None:
     """Ping the Redis at `url` once, without retries: None when it answers, else what went wrong."""
     try:
-        client: Redis = Redis.from_url(
-            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, retry=Retry(NoBackoff(), 0)
-        )
+        client = probe_client(url, timeout_s)
     except ValueError:  # a URL redis-py cannot read: its message may quote the password
         return RedisError("REDIS_URL cannot be read as a Redis URL")
     try:

@@ -1,0 +1,86 @@
+"""A Redis that evicts keys is refused by every command that makes or sends mail; one without an
+append-only file is a warning (store/server_check.py). Real redis-servers, the real command line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+
+from orchestrator.embedded import EmbeddedRedis, EmbeddedRedisError, find_redis_server
+from orchestrator.store.server_check import Keeping, keeping_at
+from tests.e2e.procs import BIN, free_port
+from tests.pipeline_helpers import write_campaign
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """A redis-server of this test's own (its settings are changed), AOF off, stopped at the end."""
+    binary = find_redis_server()
+    if binary is None:
+        pytest.skip("no redis-server binary")
+    server = EmbeddedRedis(workdir=tmp_path / "own-redis", binary=binary)
+    try:
+        server.start()
+    except (OSError, EmbeddedRedisError) as exc:
+        pytest.skip(f"redis-server cannot run here: {exc}")
+    yield server
+    server.stop()
+
+
+def _orchestrate(tmp_path: Path, url: str, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TENCENTCLOUD_", "SES_", "REDIS_URL"))}
+    env.update({"REDIS_URL": url, "ORCHESTRATE_STATE_DIR": str(tmp_path / "state"), "NO_PROXY": "127.0.0.1"})
+    started = time.monotonic()
+    argv = [str(BIN / "orchestrate"), *args]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False)
+    return done, time.monotonic() - started
+
+
+@pytest.mark.parametrize("policy", ["allkeys-lru", "volatile-ttl"])
+def test_submit_pacer_worker_and_up_refuse_a_redis_that_evicts_keys(
+    tmp_path: Path, own_redis: EmbeddedRedis, policy: str
+) -> None:
+    """Each exits 1 at once with one line naming the policy and the fix; submit writes nothing."""
+    client = Redis.from_url(own_redis.url)
+    client.config_set("maxmemory-policy", policy)
+    campaign = write_campaign(tmp_path, 20)
+    up = ["up", "--redis-port", str(free_port()), "--emulator-port", str(free_port())]
+    for args in (["submit", str(campaign)], ["pacer"], ["worker"], up):
+        done, elapsed = _orchestrate(tmp_path, own_redis.url, *args)
+        assert done.returncode == 1, (args, done.stdout, done.stderr)
+        assert elapsed < 20, args
+        lines = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+        assert len(lines) == 1, (args, done.stderr)
+        assert f"maxmemory-policy {policy}" in lines[0]
+        assert "maxmemory-policy noeviction" in lines[0]
+        assert "Traceback" not in done.stderr
+    assert client.dbsize() == 0  # nothing written: no campaign, no claim, no queue
+    client.close()
+
+
+def test_submit_on_a_redis_without_an_append_only_file_warns_and_submits(
+    tmp_path: Path, own_redis: EmbeddedRedis
+) -> None:
+    """`appendonly no`: a warning on stderr naming it, and the campaign is submitted all the same."""
+    campaign = write_campaign(tmp_path, 20)
+    done, _ = _orchestrate(tmp_path, own_redis.url, "submit", str(campaign))
+    assert done.returncode == 0, done.stderr
+    assert "warning: Redis at redis://127.0.0.1:" in done.stderr
+    assert "appendonly no" in done.stderr
+    assert " created from " in done.stdout
+    assert "valid 20" in done.stdout
+
+
+def test_a_durable_redis_is_neither_refused_nor_warned_about(redis_url: str) -> None:
+    """The tests' own Redis (AOF on, noeviction): nothing to say."""
+    kept = asyncio.run(keeping_at(redis_url))
+    assert kept == Keeping("noeviction", True)
+    assert (kept.refusal(redis_url), kept.warning(redis_url)) == (None, None)
+    assert Keeping(None, None).refusal(redis_url) is None  # INFO refused: taken as it is
