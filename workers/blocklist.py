@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from orchestrator import blocklist
 from orchestrator.core.clock import Clock
 from orchestrator.store import suppression
+from orchestrator.store.connection import error_text
 
 log = structlog.get_logger("workers.blocklist")
 
@@ -33,7 +34,7 @@ class BlocklistSync:
                 log.info("suppression_migrated", entries=converted)
             report = await blocklist.sync(self.redis, self.source, self.clock.now())
         except Exception as exc:
-            log.warning("blocklist_sync_failed", error=type(exc).__name__, detail=str(exc)[:200])
+            log.warning("blocklist_sync_failed", error=type(exc).__name__, detail=error_text(exc)[:200])
             return None
         for account, error in report.errors.items():
             log.warning("blocklist_sync_failed", account=account, detail=error[:200])

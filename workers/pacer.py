@@ -14,7 +14,7 @@ from orchestrator.core.sending import Sender
 from orchestrator.pacing import Pacer, PacerConfig
 from orchestrator.settings import Settings
 from orchestrator.store import keys
-from orchestrator.store.connection import redis_from_url
+from orchestrator.store.connection import error_text, redis_from_url
 from orchestrator.store.scripts import Scripts
 from workers.blocklist import BlocklistSync
 from workers.jobs import SEND_JOBS
@@ -133,7 +133,7 @@ async def _sweep_while_leading(sweeper: Sweeper, every_s: float, leading: asynci
             try:
                 stats = await sweeper.sweep()
             except Exception as exc:  # Redis restarting, a provider outage: sweep again next time
-                log.warning("sweep_failed", error=type(exc).__name__, detail=str(exc)[:200])
+                log.warning("sweep_failed", error=type(exc).__name__, detail=error_text(exc)[:200])
             else:
                 if any(stats.values()):
                     log.info("sweep", **stats)

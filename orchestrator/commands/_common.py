@@ -13,12 +13,13 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import OutOfMemoryError, RedisError
 
 from orchestrator.cli import EXIT_FAILED, EXIT_USAGE, AppContext, echo_error
 from orchestrator.core.text import json_printable, printable_lines
+from orchestrator.redis_url import safe_url
 from orchestrator.store import campaigns, identities
-from orchestrator.store.connection import describe_failure, nothing_listens, probe, redis_from_url
+from orchestrator.store.connection import describe_failure, error_text, nothing_listens, probe, redis_from_url
 
 if TYPE_CHECKING:
     from orchestrator.core.campaign import Campaign
@@ -77,8 +78,14 @@ def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
         redis = redis_from_url(url, socket_connect_timeout=3)
         try:
             return await body(redis)
+        except OutOfMemoryError:
+            msg = (
+                f"Redis at {safe_url(url)} is full (maxmemory reached; it evicts nothing) and refused a write: "
+                "free memory or raise its maxmemory, then run the command again"
+            )
+            raise CommandError(msg) from None
         except RedisError as exc:
-            raise CommandError(f"Redis error: {exc}") from None
+            raise CommandError(f"Redis error: {error_text(exc)}") from None
         except (campaigns.UnreadableCampaignError, identities.UnreadableIdentityError) as exc:
             raise CommandError(str(exc)) from None
         finally:

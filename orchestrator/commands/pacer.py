@@ -9,6 +9,7 @@ import click
 from redis.exceptions import RedisError
 
 from orchestrator.commands._common import CommandError, require_keeping, require_redis
+from orchestrator.store.connection import error_text
 from workers.pacer import serve_pacer
 
 
@@ -28,6 +29,6 @@ def command(ctx: click.Context) -> None:
         try:
             await serve_pacer(ctx.obj.settings, stop)
         except RedisError as exc:  # retries exhausted: Redis gone for longer than a restart
-            raise CommandError(f"Redis error: {exc}") from None
+            raise CommandError(f"Redis error: {error_text(exc)}") from None
 
     asyncio.run(main())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import codecs
+import contextlib
 from typing import Any
 
 import hiredis
@@ -205,6 +207,23 @@ def nothing_listens(failure: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+_PIPELINE_ERROR = " of pipeline caused error: "
+
+
+def error_text(failure: BaseException) -> str:
+    """What went wrong, as Redis said it: without the failed pipeline command redis-py quotes in front
+    ("Command # 3 (HSET <key> <address> <data>) of pipeline caused error: ..."), whose arguments can be
+    recipients' addresses and data, which no error line or log may show."""
+    text = str(failure)
+    if not text.startswith("Command # ") or _PIPELINE_ERROR not in text:
+        return text
+    said = text.rpartition(_PIPELINE_ERROR)[2]
+    if said.startswith("(") and said.endswith(",)"):  # the asyncio client quotes the args tuple
+        with contextlib.suppress(ValueError, SyntaxError):
+            said = str(ast.literal_eval(said)[0])
+    return said
 
 
 def describe_failure(url: str, failure: BaseException) -> str:

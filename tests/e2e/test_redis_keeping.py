@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
+from redis.exceptions import ResponseError
 
 from orchestrator.embedded import EmbeddedRedis, EmbeddedRedisError, find_redis_server
+from orchestrator.store.connection import error_text, redis_from_url
 from orchestrator.store.server_check import Keeping, keeping_at
 from tests.e2e.procs import BIN, free_port
 from tests.pipeline_helpers import write_campaign
@@ -84,3 +86,46 @@ def test_a_durable_redis_is_neither_refused_nor_warned_about(redis_url: str) -> 
     assert kept == Keeping("noeviction", True)
     assert (kept.refusal(redis_url), kept.warning(redis_url)) == (None, None)
     assert Keeping(None, None).refusal(redis_url) is None  # INFO refused: taken as it is
+
+
+def test_a_full_redis_is_named_without_the_data_of_the_refused_command(
+    tmp_path: Path, own_redis: EmbeddedRedis
+) -> None:
+    """A write refused for memory (noeviction at maxmemory): one line with Redis's OOM answer; redis-py's
+    quote of the failed pipeline command, whose arguments are the address and its entry, is left out."""
+    client = Redis.from_url(own_redis.url)
+    client.set("ballast", "x" * 200_000)
+    used = int(client.info("memory")["used_memory"])
+    client.config_set("maxmemory", str(used - 100_000))  # every write that may grow memory is refused
+    done, _ = _orchestrate(tmp_path, own_redis.url, "suppress", "add", "secret.person@example.com", "--reason", "hush")
+    client.config_set("maxmemory", "0")
+    client.close()
+    assert done.returncode == 1, done.stdout + done.stderr
+    [line] = done.stderr.splitlines()
+    assert line == (
+        f"error: Redis at {own_redis.url} is full (maxmemory reached; it evicts nothing) and refused a write: "
+        "free memory or raise its maxmemory, then run the command again"
+    )
+    assert "secret.person" not in done.stderr + done.stdout
+    assert "hush" not in done.stderr + done.stdout
+
+
+def test_a_failed_pipeline_command_is_told_without_its_arguments(redis_url: str) -> None:
+    """redis-py quotes the whole failed command of a pipeline ahead of Redis's answer: error_text keeps the answer."""
+
+    async def fail() -> BaseException:
+        client = redis_from_url(redis_url)
+        await client.set("plain", "1")
+        try:
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.hset("plain", "secret.person@example.com", '{"reason": "hush"}')
+                await pipe.execute()
+        except ResponseError as exc:
+            return exc
+        finally:
+            await client.aclose()
+        raise AssertionError("the pipeline did not fail")
+
+    failure = asyncio.run(fail())
+    assert "secret.person" in str(failure)  # what redis-py says
+    assert error_text(failure) == "WRONGTYPE Operation against a key holding the wrong kind of value"
