@@ -158,7 +158,11 @@ class Heartbeat:
 
     async def cancel(self) -> None:
         self._stop.set()  # ends the loop even if the cancellation itself gets lost (see above)
-        if self._task is not None and not self._task.done():
+        if self._task is None:
+            return
+        if not self._task.done():
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, RedisError):
-                await self._task
+        # Awaited even when it has ended: a beat that failed (Redis gone) is collected here, not left to
+        # asyncio's "Task exception was never retrieved" traceback at exit.
+        with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
+            await self._task
