@@ -27,7 +27,8 @@ async def test_a_heartbeat_that_failed_by_itself_leaves_no_unretrieved_exception
         if fresh._task is not None and fresh._task.done():
             break
         await asyncio.sleep(0.01)
-    assert fresh._task is not None and fresh._task.done()  # its beat failed: nothing listens there
+    assert fresh._task is not None
+    assert fresh._task.done()  # its beat failed: nothing listens there
     await fresh.cancel()  # what a submit given up does with it
     del fresh
     gc.collect()
