@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     # first up to SUBMIT_WAIT_S.
     submit_heartbeat_ttl_s: float = Field(60.0, alias="SUBMIT_HEARTBEAT_TTL_S", gt=0, allow_inf_nan=False)
     submit_wait_s: float = Field(300.0, alias="SUBMIT_WAIT_S", ge=0, allow_inf_nan=False)
+    #: How long an operator command (submit, status, pause, watch...) waits for one Redis answer.
+    redis_timeout_s: float = Field(30.0, alias="REDIS_TIMEOUT_S", gt=0, le=3600, allow_inf_nan=False)
     state_dir: str | None = Field(None, alias="ORCHESTRATE_STATE_DIR")
     # The web process (`orchestrate web`): Tencent's callbacks arrive at /callbacks/tencent/<CALLBACK_TOKEN>
     # (off while unset); the status page and /metrics need WEB_ACCESS_TOKEN when it is set, and answer

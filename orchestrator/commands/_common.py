@@ -14,6 +14,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 import click
 from redis.asyncio import Redis
 from redis.exceptions import OutOfMemoryError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from orchestrator.cli import EXIT_FAILED, EXIT_USAGE, AppContext, echo_error
 from orchestrator.core.text import json_printable, printable_lines
@@ -75,7 +76,10 @@ def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
     async def main() -> T:
         cancel_on(signal.SIGINT, interrupted)
         await require_redis(url)
-        redis = redis_from_url(url, socket_connect_timeout=3)
+        # A Redis that stops answering (stopped, overloaded) ends the command after REDIS_TIMEOUT_S.
+        redis = redis_from_url(
+            url, retry_timeouts=False, socket_connect_timeout=3, socket_timeout=app.settings.redis_timeout_s
+        )
         try:
             return await body(redis)
         except OutOfMemoryError:
@@ -83,6 +87,9 @@ def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
                 f"Redis at {safe_url(url)} is full (maxmemory reached; it evicts nothing) and refused a write: "
                 "free memory or raise its maxmemory, then run the command again"
             )
+            raise CommandError(msg) from None
+        except RedisTimeoutError as exc:
+            msg = f"{describe_failure(url, exc)} (REDIS_TIMEOUT_S {app.settings.redis_timeout_s:g} s)"
             raise CommandError(msg) from None
         except RedisError as exc:
             raise CommandError(f"Redis error: {error_text(exc)}") from None

@@ -108,8 +108,11 @@ def _restart_tolerant(base: type[AbstractConnection]) -> type[AbstractConnection
     return cls
 
 
-def redis_from_url(url: str, **kwargs: Any) -> Redis:
-    """The orchestrator's client: str replies, retries on connection errors and restarts, bounded pool."""
+def redis_from_url(url: str, retry_timeouts: bool = True, **kwargs: Any) -> Redis:
+    """The orchestrator's client: str replies, retries on connection errors and restarts, bounded pool.
+
+    `retry_timeouts` False: a timed-out answer (`socket_timeout`) is an error at once, not asked again.
+    """
     client: Redis = Redis.from_url(
         url,
         decode_responses=True,
@@ -117,7 +120,7 @@ def redis_from_url(url: str, **kwargs: Any) -> Redis:
         # as U+FFFD instead of failing the reader (status, logs, watch, the pacer).
         encoding_errors=kwargs.pop("encoding_errors", "replace"),
         retry=_retry(),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        retry_on_error=[RedisConnectionError, RedisTimeoutError] if retry_timeouts else [RedisConnectionError],
         max_connections=kwargs.pop("max_connections", 64),
         health_check_interval=kwargs.pop("health_check_interval", 30),
         **kwargs,

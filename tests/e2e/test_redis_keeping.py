@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socketserver
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,9 +38,13 @@ def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
     server.stop()
 
 
-def _orchestrate(tmp_path: Path, url: str, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TENCENTCLOUD_", "SES_", "REDIS_URL"))}
+def _orchestrate(
+    tmp_path: Path, url: str, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    given = env or {}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TENCENTCLOUD_", "SES_", "REDIS_"))}
     env.update({"REDIS_URL": url, "ORCHESTRATE_STATE_DIR": str(tmp_path / "state"), "NO_PROXY": "127.0.0.1"})
+    env.update(given)
     started = time.monotonic()
     argv = [str(BIN / "orchestrate"), *args]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False)
@@ -129,3 +135,46 @@ def test_a_failed_pipeline_command_is_told_without_its_arguments(redis_url: str)
     failure = asyncio.run(fail())
     assert "secret.person" in str(failure)  # what redis-py says
     assert error_text(failure) == "WRONGTYPE Operation against a key holding the wrong kind of value"
+
+
+class _Stalled(socketserver.ThreadingTCPServer):
+    """A 'Redis' that answers PING and CLIENT (the connection's handshake), then nothing: a stalled server."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _StallHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        while True:
+            line = self.rfile.readline()
+            if not line:
+                return
+            if not line.startswith(b"*"):
+                continue
+            parts = []
+            for _ in range(int(line[1:])):
+                self.rfile.readline()  # $<length>
+                parts.append(self.rfile.readline().strip().upper())
+            if parts[:1] == [b"PING"]:
+                self.wfile.write(b"+PONG\r\n")
+            elif parts[:1] == [b"CLIENT"]:
+                self.wfile.write(b"+OK\r\n")
+            # anything else: no answer, ever
+
+
+@pytest.mark.parametrize("args", [["status"], ["pause", "some-campaign"], ["trace", "a@example.com"]])
+def test_a_command_on_a_redis_that_stops_answering_ends_after_redis_timeout_s(tmp_path: Path, args: list[str]) -> None:
+    """The server answered the probe, then stalls: the command exits 1 after REDIS_TIMEOUT_S, in one line."""
+    server = _Stalled(("127.0.0.1", 0), _StallHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"redis://127.0.0.1:{server.server_address[1]}/0"
+        env = {"REDIS_TIMEOUT_S": "1"}
+        done, elapsed = _orchestrate(tmp_path, url, *args, env=env)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert elapsed < 15
+    assert done.stderr.splitlines() == [f"error: Redis at {url} did not answer in time (REDIS_TIMEOUT_S 1 s)"]
