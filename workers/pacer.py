@@ -15,6 +15,7 @@ from orchestrator.pacing import Pacer, PacerConfig
 from orchestrator.settings import Settings
 from orchestrator.store import keys
 from orchestrator.store.connection import error_text, redis_from_url
+from orchestrator.store.instance import InstanceWatch
 from orchestrator.store.scripts import Scripts
 from workers.blocklist import BlocklistSync
 from workers.jobs import SEND_JOBS
@@ -85,7 +86,9 @@ async def run_pacer(
     lock = LeaderLock(pacer.redis, pacer.scripts, lock_ttl_s)
     pacer.limiter.fence = lock.token  # its grants need the lock: a lapsed leader's late grants are refused
     leading = asyncio.Event()
-    sweeping = asyncio.create_task(_sweep_while_leading(Sweeper(pacer), sweep_every_s, leading, stop))
+    watch = InstanceWatch(pacer.redis)
+    await watch.start(pacer.wall.now())
+    sweeping = asyncio.create_task(_sweep_while_leading(Sweeper(pacer), sweep_every_s, leading, stop, watch))
     syncing = asyncio.create_task(blocklist.run(leading, stop)) if blocklist else None
     leader = False
     last_tick_at: float | None = None  # when this pacer's last tick as leader ended (wall clock)
@@ -124,13 +127,25 @@ async def run_pacer(
         await lock.release()
 
 
-async def _sweep_while_leading(sweeper: Sweeper, every_s: float, leading: asyncio.Event, stop: asyncio.Event) -> None:
-    """Sweep every `every_s` while this process leads (only the leader sweeps, as only it grants)."""
+async def _sweep_while_leading(
+    sweeper: Sweeper, every_s: float, leading: asyncio.Event, stop: asyncio.Event, watch: InstanceWatch
+) -> None:
+    """Sweep every `every_s` while this process leads (only the leader sweeps, as only it grants); first
+    see that Redis still holds its data (store/instance.py)."""
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(leading.wait(), timeout=every_s)
         if leading.is_set() and not stop.is_set():
             try:
+                lost = await watch.check(sweeper.pacer.wall.now())
+                if lost is not None:
+                    log.error(
+                        "redis_data_lost",
+                        previous_instance=lost.instance,
+                        detail="Redis no longer holds what it held (a restart without an append-only file, or a "
+                        "flush): its campaigns, ledgers and suppression lists are gone; submit refuses until "
+                        "`submit --after-data-loss`",
+                    )
                 stats = await sweeper.sweep()
             except Exception as exc:  # Redis restarting, a provider outage: sweep again next time
                 log.warning("sweep_failed", error=type(exc).__name__, detail=error_text(exc)[:200])

@@ -49,8 +49,14 @@ INTERRUPTED = "submit {how}: no campaign was created and what it had loaded was 
     help="Create another campaign even if these files, or this list in a campaign still sending, were submitted.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.option(
+    "--after-data-loss",
+    "after_loss",
+    is_flag=True,
+    help="Redis lost its data (a pacer logged redis_data_lost); the recipients already mailed are out of FILE.",
+)
 @click.pass_context
-def command(ctx: click.Context, file: Path, force_new: bool, as_json: bool) -> None:
+def command(ctx: click.Context, file: Path, force_new: bool, as_json: bool, after_loss: bool) -> None:
     """Validate FILE, load its recipients into Redis and start the campaign."""
     from orchestrator.campaign_file import CampaignFileError, load_campaign
 
@@ -66,7 +72,7 @@ def command(ctx: click.Context, file: Path, force_new: bool, as_json: bool) -> N
     app: AppContext = ctx.obj
     echo_missing_credentials(campaign, app.settings)
     terminated: list[bool] = []
-    body = _submit_body(file, campaign, force_new, app.settings, terminated)
+    body = _submit_body(file, campaign, force_new, app.settings, terminated, after_loss)
     try:
         result = run(ctx, body)
     except KeyboardInterrupt:
@@ -81,8 +87,28 @@ def command(ctx: click.Context, file: Path, force_new: bool, as_json: bool) -> N
         click.echo(describe(file, result))
 
 
+async def _no_loss_unless(redis: Redis, after_loss: bool) -> None:
+    """Refuse while a pacer's note says Redis lost its data (store/instance.py), unless the operator says
+    the mailed recipients are out of the list (`after_loss`: the note is then cleared); mark the Redis."""
+    from orchestrator.core.clock import SystemClock
+    from orchestrator.store import instance
+
+    lost = await instance.loss(redis)
+    if lost is not None and not after_loss:
+        msg = (
+            f"Redis lost its data at {lost.when} (a pacer saw it empty: a restart without an append-only file, or a "
+            "flush): the campaigns it held, with their record of who was mailed, are gone, and a campaign "
+            "submitted again mails every recipient again. Take the recipients already mailed out of the list "
+            "(Tencent's send statistics, or `export` files kept from before), then run submit with --after-data-loss"
+        )
+        raise CommandError(msg)
+    if lost is not None:
+        await instance.forget_loss(redis)
+    await instance.mark(redis, SystemClock().now())
+
+
 def _submit_body(
-    file: Path, campaign: Campaign, force_new: bool, settings: Settings, terminated: list[bool]
+    file: Path, campaign: Campaign, force_new: bool, settings: Settings, terminated: list[bool], after_loss: bool
 ) -> Callable[[Redis], Awaitable[SubmitResult]]:
     """The command's work on Redis: submit, cancelled by SIGTERM as by Ctrl-C (noted in `terminated`)."""
     from orchestrator.campaign_file import campaign_fingerprint
@@ -98,6 +124,7 @@ def _submit_body(
     async def body(redis: Redis) -> SubmitResult:
         cancel_on(signal.SIGTERM, terminated)  # cancelled like Ctrl-C (`run`): it cleans up before the end
         await require_keeping(settings.redis_url)  # never on a Redis that evicts keys: nothing written yet
+        await _no_loss_unless(redis, after_loss)
         try:
             return await submit(
                 redis,

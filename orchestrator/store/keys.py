@@ -13,6 +13,8 @@ MESSAGE_IDS = f"{PREFIX}msgid"  # hash: Tencent MessageId -> "campaign:index|ide
 PACER_LOCK = f"{PREFIX}pacer:lock"  # string: the token of the one active pacer
 GRANT_SEQ = f"{PREFIX}grant:seq"  # counter: unique grant ids
 VIRTUAL_NOW = f"{PREFIX}sim:now"  # string: a running `simulate --speed` publishes its virtual time here
+INSTANCE = f"{PREFIX}instance"  # string: JSON {id, since}, written once; gone = Redis lost its data (store/instance.py)
+DATA_LOST = f"{PREFIX}data_lost"  # string: JSON {at, instance}, written when a pacer saw INSTANCE vanish
 BLOCKLIST = f"{PREFIX}supp:blocklist"  # hash: address -> JSON, the mirror of Tencent's blocklist (store/suppression.py)
 
 

@@ -13,6 +13,8 @@ from typing import Any
 LONG_LIVED = frozenset(
     {
         "wo:campaigns",
+        "wo:instance",
+        "wo:data_lost",
         "wo:campaign:*",
         "wo:c:*:counts",
         "wo:fingerprint:*",
