@@ -15,7 +15,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.connection import parse_url
-from redis.exceptions import AuthenticationError, RedisError
+from redis.exceptions import AuthenticationError, InvalidResponse, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -239,5 +239,8 @@ def describe_failure(url: str, failure: BaseException) -> str:
     if nothing_listens(failure):
         return f"nothing listens at {where}"
     if isinstance(failure, RedisTimeoutError | TimeoutError):
-        return f"Redis at {where} did not answer in time"
-    return f"cannot use Redis at {where}: {failure}"
+        tls = " (a rediss:// URL: does that server speak TLS?)" if url.startswith("rediss://") else ""
+        return f"Redis at {where} did not answer in time{tls}"
+    if isinstance(failure, InvalidResponse):
+        return f"what listens at {where} does not answer as Redis does ({failure}): is REDIS_URL's port a Redis?"
+    return f"cannot use Redis at {where}: {error_text(failure)}"

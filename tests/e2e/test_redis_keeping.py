@@ -178,3 +178,35 @@ def test_a_command_on_a_redis_that_stops_answering_ends_after_redis_timeout_s(tm
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert elapsed < 15
     assert done.stderr.splitlines() == [f"error: Redis at {url} did not answer in time (REDIS_TIMEOUT_S 1 s)"]
+
+
+class _Http(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _HttpHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        self.rfile.readline()
+        self.wfile.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+
+def test_redis_url_naming_something_else_or_tls_to_a_plain_server_says_which(tmp_path: Path, redis_url: str) -> None:
+    """An HTTP server at REDIS_URL's port, and rediss:// to a Redis without TLS: one line each with the hint."""
+    server = _Http(("127.0.0.1", 0), _HttpHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        http = f"redis://127.0.0.1:{server.server_address[1]}/0"
+        done, _ = _orchestrate(tmp_path, http, "status")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"error: what listens at {http} does not answer as Redis does (")
+    assert line.endswith("is REDIS_URL's port a Redis?")
+    tls = redis_url.replace("redis://", "rediss://", 1) + "?ssl_cert_reqs=none"
+    done, _ = _orchestrate(tmp_path, tls, "status")
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.endswith("did not answer in time (a rediss:// URL: does that server speak TLS?)"), line
