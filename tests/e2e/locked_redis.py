@@ -13,17 +13,23 @@ RIGHT_PASSWORD = "right-pw-7Qx2"
 WRONG_PASSWORD = "wrong-pw-9Kd4"
 
 
-@pytest.fixture
-def locked_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
-    """A redis-server with `requirepass`, on a free port, stopped at the end of the test."""
+def started_or_skip(workdir: Path, password: str | None = None) -> EmbeddedRedis:
+    """A redis-server of the test's own (AOF off), on a free port; the test is skipped where none can run."""
     binary = find_redis_server()
     if binary is None:
         pytest.skip("no redis-server binary")
-    server = EmbeddedRedis(workdir=tmp_path / "locked-redis", password=RIGHT_PASSWORD, binary=binary)
+    server = EmbeddedRedis(workdir=workdir, password=password, binary=binary)
     try:
         server.start()
     except (OSError, EmbeddedRedisError) as exc:
         pytest.skip(f"redis-server cannot run here: {exc}")
+    return server
+
+
+@pytest.fixture
+def locked_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """A redis-server with `requirepass`, on a free port, stopped at the end of the test."""
+    server = started_or_skip(tmp_path / "locked-redis", RIGHT_PASSWORD)
     yield server
     server.stop()
 

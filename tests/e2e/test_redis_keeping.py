@@ -16,9 +16,10 @@ import pytest
 from redis import Redis
 from redis.exceptions import ResponseError
 
-from orchestrator.embedded import EmbeddedRedis, EmbeddedRedisError, find_redis_server
+from orchestrator.embedded import EmbeddedRedis
 from orchestrator.store.connection import error_text, redis_from_url
 from orchestrator.store.server_check import Keeping, keeping_at
+from tests.e2e.locked_redis import started_or_skip
 from tests.e2e.procs import BIN, free_port
 from tests.pipeline_helpers import write_campaign
 
@@ -26,14 +27,7 @@ from tests.pipeline_helpers import write_campaign
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
     """A redis-server of this test's own (its settings are changed), AOF off, stopped at the end."""
-    binary = find_redis_server()
-    if binary is None:
-        pytest.skip("no redis-server binary")
-    server = EmbeddedRedis(workdir=tmp_path / "own-redis", binary=binary)
-    try:
-        server.start()
-    except (OSError, EmbeddedRedisError) as exc:
-        pytest.skip(f"redis-server cannot run here: {exc}")
+    server = started_or_skip(tmp_path / "own-redis")
     yield server
     server.stop()
 
