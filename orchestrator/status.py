@@ -15,7 +15,7 @@ from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.campaign_state import UNFINISHED
 from orchestrator.core.eta import estimate_completion
-from orchestrator.core.plan import Caps, PoolAllocation
+from orchestrator.core.plan import Caps, PoolAllocation, ranks_of
 from orchestrator.core.preview import FullPace, minutes_on, minutes_open_left, window_minutes
 from orchestrator.core.quality import quality, quality_hours, summary_line
 from orchestrator.guarding import judge_identities
@@ -233,7 +233,7 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
         first_day = spec.start if spec.start is not None and not_started else lt.date
         quotas = [states[i].quota if i in states else None for i in ids]
         rules = spec.plan.progress_rules(spec.mode)
-        pace = FullPace(spec.build_plan(), spec.mode, quotas, spec.pool.multiplier, rules)
+        pace = FullPace(spec.build_plan(), spec.mode, quotas, spec.pool.multiplier, rules, ranks_of(ids))
         eta = estimate_completion(pace, days, remaining, pool_left, first_day, lambda d: minutes_on(spec, d))
         status.estimated_completion = eta.isoformat() if isinstance(eta, date) else None
     await _add_quality(redis, status, spec, now)

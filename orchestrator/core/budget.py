@@ -7,7 +7,7 @@ from typing import Protocol
 
 from orchestrator.core.calendar import LocalTime, local_time
 from orchestrator.core.campaign import Campaign
-from orchestrator.core.plan import RAMPED, Mode, PoolAllocation, allocate_pool
+from orchestrator.core.plan import RAMPED, Mode, PoolAllocation, allocate_pool, ranks_of
 from orchestrator.core.progress import IdentityProgress, effective_day
 
 
@@ -34,7 +34,13 @@ def budget_now(
     days = [effective_day(states[i].progress, lt.date, rules) if i in states else 1 for i in ids]
     daily_quotas = [states[i].quota if i in states and quotas else None for i in ids]
     alloc = allocate_pool(
-        spec.build_plan(), spec.mode, days, daily_quotas, spec.pool.multiplier, rotate=lt.date.toordinal()
+        spec.build_plan(),
+        spec.mode,
+        days,
+        daily_quotas,
+        spec.pool.multiplier,
+        rotate=lt.date.toordinal(),
+        ranks=ranks_of(ids),
     )
     return lt, days, alloc
 

@@ -191,11 +191,19 @@ def pool_ceiling(plan: Plan, warmup_days: Sequence[int], multiplier: float) -> C
     return Caps(times(base.daily, multiplier), times(base.hourly, multiplier))
 
 
-def fair_shares(ceiling: int, demands: Sequence[int], rotate: int = 0) -> list[int]:
+def ranks_of(ids: Sequence[str]) -> tuple[int, ...]:
+    """Each identity's place among the ids in sorted order: the order the remainder of a split follows,
+    so campaigns listing the same identities in another order hand it to the same ones."""
+    place = {i: k for k, i in enumerate(sorted(ids))}
+    return tuple(place[i] for i in ids)
+
+
+def fair_shares(ceiling: int, demands: Sequence[int], rotate: int = 0, ranks: Sequence[int] = ()) -> list[int]:
     """Max-min fair split of `ceiling` among `demands`: nobody gets more than it asks, nobody starves.
 
     When the ceiling binds, the shares sum to it exactly; the remainder of an uneven split goes
-    one unit each to identities in an order rotated by `rotate`, so no identity is always last.
+    one unit each to identities in an order rotated by `rotate`, so no identity is always last: the
+    order of their `ranks` (`ranks_of` their ids), else of their places in `demands`.
     """
     n = len(demands)
     shares = [0] * n
@@ -208,7 +216,7 @@ def fair_shares(ceiling: int, demands: Sequence[int], rotate: int = 0) -> list[i
     while open_ and remaining > 0:
         each = remaining // len(open_)
         if each == 0:
-            order = sorted(open_, key=lambda i: (i - rotate) % n)
+            order = sorted(open_, key=lambda i: ((ranks[i] if ranks else i) - rotate) % n)
             for i in order[:remaining]:
                 shares[i] += 1
             remaining = 0
@@ -240,8 +248,10 @@ def allocate_pool(
     daily_quotas: Sequence[int | None],
     multiplier: float,
     rotate: int = 0,
+    ranks: Sequence[int] = (),
 ) -> PoolAllocation:
-    """Each identity's caps, cut to a fair share of `multiplier x plan(day)` when that binds."""
+    """Each identity's caps, cut to a fair share of `multiplier x plan(day)` when that binds (`ranks`: see
+    `fair_shares`)."""
     own = [identity_caps(plan, mode, d, q) for d, q in zip(warmup_days, daily_quotas, strict=True)]
     if mode in (Mode.SHARED, Mode.SKIP_WARMUP):
         # No ramp, so no plan to multiply: the pool is the sum of its identities; skip-warmup's 10,000 a
@@ -251,8 +261,8 @@ def allocate_pool(
             ceiling = ceiling.min(Caps(SKIP_WARMUP_MAX_DAILY, SKIP_WARMUP_MAX_DAILY))
     else:
         ceiling = pool_ceiling(plan, warmup_days, multiplier)
-    daily = fair_shares(ceiling.daily, [c.daily for c in own], rotate)
-    hourly = fair_shares(ceiling.hourly, [c.hourly for c in own], rotate)
+    daily = fair_shares(ceiling.daily, [c.daily for c in own], rotate, ranks)
+    hourly = fair_shares(ceiling.hourly, [c.hourly for c in own], rotate, ranks)
     shares = tuple(Caps(d, min(h, d)) for d, h in zip(daily, hourly, strict=True))
     # The pool is what its identities may send together: the shares never sum above the ceiling.
     pool = Caps(sum(c.daily for c in shares), sum(c.hourly for c in shares))

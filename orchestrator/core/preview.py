@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from orchestrator.core.budget import quota_counts
 from orchestrator.core.calendar import start_of
 from orchestrator.core.campaign import Campaign
-from orchestrator.core.plan import Caps, Mode, Plan, PoolAllocation, allocate_pool
+from orchestrator.core.plan import Caps, Mode, Plan, PoolAllocation, allocate_pool, ranks_of
 from orchestrator.core.progress import ProgressRules, day_counts
 
 MINUTES_PER_DAY = 24 * 60
@@ -97,6 +97,7 @@ class FullPace:
     quotas: Sequence[int | None]
     multiplier: float
     rules: ProgressRules
+    ranks: Sequence[int] = ()  # core/plan.ranks_of the identities' ids, as the pacer's budget splits
 
     def day(
         self, warmup_days: Sequence[int], minutes: int, rotate: int = 0
@@ -106,9 +107,9 @@ class FullPace:
         whether each identity's day counts: a day sends its cap, or its hourly cap over the window's
         hours when that is less, and counts on that as the pacer's day roll counts what was sent (a
         window too short for the plan holds day 1; a quota under the day's share holds it)."""
-        alloc = allocate_pool(self.plan, self.mode, warmup_days, self.quotas, self.multiplier, rotate=rotate)
+        alloc = allocate_pool(self.plan, self.mode, warmup_days, self.quotas, self.multiplier, rotate, self.ranks)
         day_quotas = self.quotas if quota_counts(self.mode) else [None] * len(self.quotas)
-        plain = allocate_pool(self.plan, self.mode, warmup_days, day_quotas, self.multiplier, rotate=rotate)
+        plain = allocate_pool(self.plan, self.mode, warmup_days, day_quotas, self.multiplier, rotate, self.ranks)
         counted = [
             day_counts(min(c.daily, c.hourly * minutes // 60), p.daily, self.rules)
             for c, p in zip(alloc.identities, plain.identities, strict=True)
@@ -132,7 +133,8 @@ def preview_plan(campaign: Campaign, start: dt.date, days: int = 30) -> list[Pre
     cumulative = 0
     warmup_days = [i.warmup_day for i in campaign.identities]
     counted = [False] * len(warmup_days)  # whether each identity's previous day counted
-    pace = FullPace(plan, campaign.mode, quotas, campaign.pool.multiplier, rules)
+    ranks = ranks_of([i.id for i in campaign.identities])
+    pace = FullPace(plan, campaign.mode, quotas, campaign.pool.multiplier, rules, ranks)
     for k in range(days):
         minutes = minutes_on(campaign, start + dt.timedelta(days=k))
         warmup_days = [d + 1 if c else d for d, c in zip(warmup_days, counted, strict=True)]

@@ -452,3 +452,26 @@ def test_preview_hands_the_odd_units_to_the_identities_the_pacer_gives_them() ->
         preview = [day.identities[i.id].caps for i in campaign.identities]
         assert preview == list(pacer.identities), day.date
         assert sorted(c.daily for c in preview) == [714, 714, 714, 714, 714, 715, 715]
+
+
+def test_the_same_identities_listed_in_another_order_get_the_same_shares() -> None:
+    """Two campaigns pacing the same six identities, one listing them reversed: each identity's share is the
+    same in both every day, so together they never pass the pool's ceiling (the odd units follow the ids)."""
+    identities = [{"id": f"p{n}", "from": f"x@d{n}.example.com"} for n in range(6)]
+    plan = {"rows": [{"days": "1-30", "daily": 3600, "hourly": 3600}]}
+    pool = {"multiplier": 0.001945}  # a ceiling of 7 a day: 6 identities, one odd unit
+    forward = _campaign(identities=identities, plan=plan, pool=pool, timezone="UTC")
+    backward = _campaign(identities=identities[::-1], plan=plan, pool=pool, timezone="UTC")
+    for day in range(1, 8):
+        noon = dt.datetime(2026, 12, day, 12, tzinfo=dt.UTC).timestamp()
+        shares = [
+            {i.id: c.daily for i, c in zip(spec.identities, day_caps(spec, {}, noon).identities, strict=True)}
+            for spec in (forward, backward)
+        ]
+        assert shares[0] == shares[1], day
+        assert sum(shares[0].values()) == 7
+    for spec in (forward, backward):  # the preview splits as the pacer does
+        [first] = preview_plan(spec, dt.date(2026, 12, 1), 1)
+        noon = dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC).timestamp()
+        pacer = day_caps(spec, {}, noon).identities
+        assert [first.identities[i.id].caps for i in spec.identities] == list(pacer)
