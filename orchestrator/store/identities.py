@@ -206,14 +206,10 @@ async def check_sharing(redis: Redis, campaign: Campaign) -> None:
 
 
 def _fields(ident: Identity, campaign: Campaign) -> dict[str, str]:
-    """What a campaign file says of one of its identities: refreshed at every committed submit."""
-    return {
-        "from": ident.from_,
-        "domain": ident.domain,
-        "account": ident.account,
-        "timezone": campaign.timezone,
-        "daily_quota": str(ident.daily_quota or ""),
-    }
+    """What a campaign file says of one of its identities: refreshed at every committed submit. A file
+    without `daily_quota` leaves the one stored (another campaign's word on the identity's quota)."""
+    fields = {"from": ident.from_, "domain": ident.domain, "account": ident.account, "timezone": campaign.timezone}
+    return fields | ({"daily_quota": str(ident.daily_quota)} if ident.daily_quota else {})
 
 
 def registration(campaign: Campaign) -> tuple[list[str], list[str]]:

@@ -11,7 +11,7 @@ import yaml
 from redis.asyncio import Redis
 
 from orchestrator.core.campaign_state import Transition
-from orchestrator.store import campaigns
+from orchestrator.store import campaigns, keys
 from orchestrator.store.identities import IdentityConflictError
 from orchestrator.submit import submit
 from tests.pipeline_helpers import load, write_campaign
@@ -87,3 +87,21 @@ async def test_a_shared_identity_takes_a_campaign_paced_the_same_way_and_any_aft
     slow = await submit_path(redis, slower)
     await campaigns.transition(redis, slow, Transition.CANCEL, START)
     assert await submit_path(redis, subset)
+
+
+async def test_a_campaign_without_daily_quota_keeps_the_quota_another_gave_the_identity(
+    redis: Redis, tmp_path: Path
+) -> None:
+    """The first file says daily_quota 500; a second on the same identity says none: the stored quota stays
+    500 (Tencent would refuse past it); a third that says 900 replaces it."""
+    first = write_campaign(tmp_path, 10, name="first", identities=1)
+    doc = yaml.safe_load(first.read_text())
+    quota = [{**i, "daily_quota": 500} for i in doc["identities"]]
+    await submit_path(redis, second_file(tmp_path, first, "quota", identities=quota))
+    ident = doc["identities"][0]["id"]
+    assert await redis.hget(keys.IdentityKeys(ident).meta, "daily_quota") == "500"
+    await submit_path(redis, second_file(tmp_path, first, "silent", template={"id": 2, "subject": "Another"}))
+    assert await redis.hget(keys.IdentityKeys(ident).meta, "daily_quota") == "500"
+    raised = [{**i, "daily_quota": 900} for i in doc["identities"]]
+    await submit_path(redis, second_file(tmp_path, first, "raised", identities=raised))
+    assert await redis.hget(keys.IdentityKeys(ident).meta, "daily_quota") == "900"
