@@ -30,6 +30,7 @@ from orchestrator.submit_claim import (
     StagingKeys,
     SubmitInProgressError,
     claim_fingerprint,
+    commit_turn,
     honour_cancellation,
 )
 
@@ -155,10 +156,11 @@ async def submit(
         stats.valid = valid
         _refuse_empty(campaign, stats)
         await _write_queue(redis, ck, valid, seed)
-        await heartbeat.stop()
-        listed = await _list_of(redis, campaign, ck, force_new)
-        honour_cancellation()
-        await _commit(redis, campaign, ck, fingerprint, listed, claim, seed, stats, now, source)
+        async with commit_turn(redis):  # the checks against other campaigns and the commit: one submit at a time
+            await heartbeat.stop()  # kept beating while the turn was awaited
+            listed = await _list_of(redis, campaign, ck, force_new)
+            honour_cancellation()
+            await _commit(redis, campaign, ck, fingerprint, listed, claim, seed, stats, now, source)
         await _emit_submitted(redis, now, cid, stats, seed, source)
     except BaseException as exc:
         # Ctrl-C, SIGTERM, a bad row, a lost claim: remove it all at once, unless it was committed.

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
-from collections.abc import Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from hashlib import blake2b
 
 from redis.asyncio import Redis
@@ -27,6 +28,32 @@ CLAIM_PREFIX = "submitting:"
 
 class SubmitInProgressError(Exception):
     """The same files are being submitted by another process, which did not finish within the wait."""
+
+
+#: The commit turn: how long a holder keeps it at most (a killed submit's turn lapses), and how long
+#: another waits for it (a commit takes well under a second).
+TURN_TTL_S = 30.0
+TURN_WAIT_S = 60.0
+
+
+@contextlib.asynccontextmanager
+async def commit_turn(redis: Redis) -> AsyncIterator[None]:
+    """One submit at a time compares itself with the other campaigns (one identity, one way of pacing it;
+    one list, one unfinished campaign) and commits: two submits checked side by side would each pass
+    before the other was visible, and both commit."""
+    token = secrets.token_hex(8)
+    deadline = time.monotonic() + TURN_WAIT_S
+    while not await redis.set(keys.SUBMIT_TURN, token, nx=True, px=int(TURN_TTL_S * 1000)):
+        if time.monotonic() > deadline:
+            msg = f"another submit has been committing for over {TURN_WAIT_S:g} s ({keys.SUBMIT_TURN}): try again"
+            raise SubmitInProgressError(msg)
+        await asyncio.sleep(WAIT_POLL_S / 2)
+    try:
+        yield
+    finally:
+        release = redis.register_script(script_source("lock_release"))
+        with contextlib.suppress(RedisError, OSError):  # not released: it lapses after TURN_TTL_S
+            await release(keys=[keys.SUBMIT_TURN], args=[token])
 
 
 class ListDigest:

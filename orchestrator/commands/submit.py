@@ -89,8 +89,7 @@ def command(ctx: click.Context, file: Path, force_new: bool, as_json: bool, afte
 
 async def _no_loss_unless(redis: Redis, after_loss: bool) -> None:
     """Refuse while a pacer's note says Redis lost its data (store/instance.py), unless the operator says
-    the mailed recipients are out of the list (`after_loss`: the note is then cleared); mark the Redis."""
-    from orchestrator.core.clock import SystemClock
+    the mailed recipients are out of the list (`after_loss`: the note is then cleared)."""
     from orchestrator.store import instance
 
     lost = await instance.loss(redis)
@@ -104,7 +103,6 @@ async def _no_loss_unless(redis: Redis, after_loss: bool) -> None:
         raise CommandError(msg)
     if lost is not None:
         await instance.forget_loss(redis)
-    await instance.mark(redis, SystemClock().now())
 
 
 def _submit_body(
@@ -113,6 +111,7 @@ def _submit_body(
     """The command's work on Redis: submit, cancelled by SIGTERM as by Ctrl-C (noted in `terminated`)."""
     from orchestrator.campaign_file import campaign_fingerprint
     from orchestrator.recipients import RecipientFileError
+    from orchestrator.store import instance
     from orchestrator.store.identities import IdentityConflictError
 
     def waiting() -> None:
@@ -126,7 +125,7 @@ def _submit_body(
         await require_keeping(settings.redis_url)  # never on a Redis that evicts keys: nothing written yet
         await _no_loss_unless(redis, after_loss)
         try:
-            return await submit(
+            result = await submit(
                 redis,
                 campaign,
                 campaign_fingerprint(file),
@@ -144,5 +143,7 @@ def _submit_body(
         except SubmitCommittedError as exc:
             code = (EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) if exc.interrupted else EXIT_FAILED
             raise CommandError(str(exc), code) from None
+        await instance.mark(redis, SystemClock().now())  # what a loss of this Redis would take (store/instance.py)
+        return result
 
     return body

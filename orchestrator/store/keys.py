@@ -11,6 +11,7 @@ CAMPAIGNS = f"{PREFIX}campaigns"  # zset: campaign id -> created at
 EVENTS = f"{PREFIX}events"  # stream: everything that happens, one entry per event
 MESSAGE_IDS = f"{PREFIX}msgid"  # hash: Tencent MessageId -> "campaign:index|identity|sent at" (store/feedback.py)
 PACER_LOCK = f"{PREFIX}pacer:lock"  # string: the token of the one active pacer
+SUBMIT_TURN = f"{PREFIX}submit:turn"  # string: the token of the submit committing now (submit_claim.commit_turn)
 GRANT_SEQ = f"{PREFIX}grant:seq"  # counter: unique grant ids
 VIRTUAL_NOW = f"{PREFIX}sim:now"  # string: a running `simulate --speed` publishes its virtual time here
 INSTANCE = f"{PREFIX}instance"  # string: JSON {id, since}, written once; gone = Redis lost its data (store/instance.py)

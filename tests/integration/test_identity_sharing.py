@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -105,3 +106,24 @@ async def test_a_campaign_without_daily_quota_keeps_the_quota_another_gave_the_i
     raised = [{**i, "daily_quota": 900} for i in doc["identities"]]
     await submit_path(redis, second_file(tmp_path, first, "raised", identities=raised))
     assert await redis.hget(keys.IdentityKeys(ident).meta, "daily_quota") == "900"
+
+
+async def test_two_submits_at_once_that_pace_one_identity_differently_cannot_both_commit(
+    redis: Redis, tmp_path: Path
+) -> None:
+    """Submitted side by side (each checks the other campaigns, then commits): one of each pair is created,
+    the other refused, never both; and two side by side that agree are both created."""
+    for n in range(4):
+        await redis.flushdb()  # each pair on the same sender domain, alone
+        folder = tmp_path / f"pair{n}"
+        folder.mkdir()
+        first = write_campaign(folder, 5, name=f"a{n}", identities=1)
+        slower = second_file(folder, first, f"b{n}", plan={"scale": 0.5})
+        results = await asyncio.gather(submit_path(redis, first), submit_path(redis, slower), return_exceptions=True)
+        assert sorted(type(r).__name__ for r in results) == ["IdentityConflictError", "str"], results
+    await redis.flushdb()
+    agreeing = write_campaign(tmp_path, 5, name="c", identities=1)
+    same = second_file(tmp_path, agreeing, "d", template={"id": 2, "subject": "Another"})
+    created = await asyncio.gather(submit_path(redis, agreeing), submit_path(redis, same))
+    assert len(set(created)) == 2
+    assert await redis.get(keys.SUBMIT_TURN) is None  # given back
