@@ -3,11 +3,11 @@
 `wo:instance` is written (if absent) by a `submit` that created a campaign and by every pacer at
 start, and never removed. A Redis that restarts without its data (no append-only file, or a
 FLUSHALL) loses it with everything else: the running pacer, which saw it, notices it gone at its
-next sweep, logs `redis_data_lost` and leaves `wo:data_lost` behind, so that `submit` refuses to load a campaign into that Redis until the
-operator says they took the already mailed recipients out (`submit --after-data-loss`): submitting
-the lost campaign again would mail every one of its recipients again. A loss while no pacer runs
-is not seen (nothing remains to compare with): an append-only file is what prevents it
-(store/server_check.py warns of a Redis without one).
+next sweep, logs `redis_data_lost` and leaves `wo:data_lost` behind, so that `submit` refuses to
+load a campaign into that Redis until the operator says they took the already mailed recipients out
+(`submit --after-data-loss`): submitting the lost campaign again would mail every one of its
+recipients again. A loss while no pacer runs is not seen (nothing remains to compare with): an
+append-only file is what prevents it (store/server_check.py warns of a Redis without one).
 """
 
 from __future__ import annotations
