@@ -83,11 +83,14 @@ class SubmitResult:
     created: bool  # False: the same files were submitted before; this is the existing campaign
     stats: LoadStats
     seed: int
+    state: str = ""  # the existing campaign's state now (a new one's is the initial state)
 
     def as_json(self) -> dict[str, object]:
         s = self.stats
         return {
             "campaign_id": self.campaign_id,
+            "created": self.created,
+            "state": self.state or INITIAL.value,
             "total": s.total,
             "valid": s.valid,
             "invalid": s.invalid,
@@ -349,14 +352,14 @@ async def discard(redis: Redis, ck: StagingKeys, written: int, fingerprint: str,
 
 async def _existing(redis: Redis, cid: str) -> SubmitResult:
     """The result of the earlier submit that created campaign `cid` (its counts as stored then)."""
-    meta = await redis.hmget(keys.campaign(cid), ["submit", "seed"])
+    meta = await redis.hmget(keys.campaign(cid), ["submit", "seed", "state"])
     try:
         stored = json.loads(meta[0] or "{}")
         stats = LoadStats(**{k: v for k, v in stored.items() if k not in ("invalid_reasons", "invalid_examples")})
         seed = int(meta[1] or "0")
     except (ValueError, TypeError):  # unreadable counts do not change which campaign it is
         stats, seed = LoadStats(), 0
-    return SubmitResult(cid, False, stats, seed)
+    return SubmitResult(cid, False, stats, seed, str(meta[2] or "unknown"))
 
 
 def describe(path: Path, result: SubmitResult) -> str:
@@ -364,7 +367,8 @@ def describe(path: Path, result: SubmitResult) -> str:
     head = (
         f"campaign {result.campaign_id} created from {path}"
         if result.created
-        else f"{path} was already submitted as campaign {result.campaign_id} (use --new for another)"
+        else f"{path} was already submitted as campaign {result.campaign_id}, {result.state} now "
+        "(use --new for another)"
     )
     lines = [
         head,

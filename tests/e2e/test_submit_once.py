@@ -48,7 +48,9 @@ def test_submit_ten_at_once_create_one_campaign(
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 10, [err for _, err in outs]
     created = [m.group(1) for out, _ in outs if (m := re.match(r"campaign (\S+) created from", out))]
-    reported = [m.group(1) for out, _ in outs if (m := re.search(r"already submitted as campaign (\S+) ", out))]
+    reported = [
+        m.group(1) for out, _ in outs if (m := re.search(r"already submitted as campaign (\S+), running now", out))
+    ]
     assert len(created) == 1
     assert reported == created * 9
     assert db.zrange("wo:campaigns", 0, -1) == created

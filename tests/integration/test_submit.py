@@ -269,7 +269,8 @@ async def test_submit_counts_suppressed_addresses(redis: Redis, tmp_path: Path) 
 
 
 def test_cli_submit_json_has_exactly_the_counts(redis_url: str, tmp_path: Path) -> None:
-    """`orchestrate submit --json` prints one JSON object: campaign_id and the five counts, nothing else."""
+    """`orchestrate submit --json` prints one JSON object: campaign_id, whether it was created now, its state
+    and the five counts, nothing else; the same files again: the same campaign, created false, its state now."""
     with redis_sync.Redis.from_url(redis_url) as r:
         r.flushdb()
     path = write_campaign(tmp_path, 0, csv_text=MESSY_CSV)
@@ -277,8 +278,10 @@ def test_cli_submit_json_has_exactly_the_counts(redis_url: str, tmp_path: Path) 
     result = runner.invoke(main, ["submit", str(path), "--json"], env={"REDIS_URL": redis_url})
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert set(out) == {"campaign_id", "total", "valid", "invalid", "duplicates", "suppressed"}
+    assert set(out) == {"campaign_id", "created", "state", "total", "valid", "invalid", "duplicates", "suppressed"}
     assert {k: v for k, v in out.items() if k != "campaign_id"} == {
+        "created": True,
+        "state": "running",
         "total": 12,
         "valid": 4,
         "invalid": 5,
@@ -286,7 +289,11 @@ def test_cli_submit_json_has_exactly_the_counts(redis_url: str, tmp_path: Path) 
         "suppressed": 0,
     }
     again = runner.invoke(main, ["submit", str(path), "--json"], env={"REDIS_URL": redis_url})
-    assert json.loads(again.stdout) == out  # the same campaign, not a second one
+    assert json.loads(again.stdout) == out | {"created": False}  # the same campaign, not a second one
+    cancelled = runner.invoke(main, ["cancel", out["campaign_id"]], env={"REDIS_URL": redis_url})
+    assert cancelled.exit_code == 0, cancelled.output
+    after = runner.invoke(main, ["submit", str(path)], env={"REDIS_URL": redis_url})
+    assert f"already submitted as campaign {out['campaign_id']}, cancelled now (use --new" in after.stdout
 
 
 def test_cli_submit_warns_as_validate_does_and_keeps_json_clean(redis_url: str, tmp_path: Path) -> None:
