@@ -33,11 +33,13 @@ from orchestrator.submit_claim import (
     commit_turn,
     honour_cancellation,
 )
+from orchestrator.submit_overlap import ListOverlapError, Overlap
 
 __all__ = [
     "BATCH",
     "HEARTBEAT_TTL_S",
     "WAIT_S",
+    "ListOverlapError",
     "SubmitInProgressError",
     "SubmitLostClaimError",
     "SubmitResult",
@@ -143,6 +145,7 @@ async def submit(
     seed = _seed(campaign, rng)
     stats = LoadStats()
     sender_domains = sorted({i.domain for i in campaign.identities})
+    overlap = Overlap([]) if force_new else await Overlap.of_unfinished(redis)
     valid = 0
     heartbeat = Heartbeat(redis, fingerprint, claim, ck, lambda: valid)
     try:
@@ -152,9 +155,9 @@ async def submit(
         for row in iter_rows(campaign, stats):
             batch.append(row)
             if len(batch) >= BATCH:
-                valid = await _flush(redis, ck, batch, valid, sender_domains, stats, now)
+                valid = await _flush(redis, ck, batch, valid, sender_domains, stats, now, overlap)
                 batch = []
-        valid = await _flush(redis, ck, batch, valid, sender_domains, stats, now)
+        valid = await _flush(redis, ck, batch, valid, sender_domains, stats, now, overlap)
         await ck.trace.flush(redis)
         stats.valid = valid
         _refuse_empty(campaign, stats)
@@ -162,6 +165,7 @@ async def submit(
         async with commit_turn(redis):  # the checks against other campaigns and the commit: one submit at a time
             await heartbeat.stop()  # kept beating while the turn was awaited
             listed = await _list_of(redis, campaign, ck, force_new)
+            overlap.refuse(campaign.recipients.file)  # a list that shares addresses with an unfinished one
             honour_cancellation()
             await _commit(redis, campaign, ck, fingerprint, listed, claim, seed, stats, now, source)
         await _emit_submitted(redis, now, cid, stats, seed, source)
@@ -283,8 +287,10 @@ async def _flush(
     domains: list[str],
     stats: LoadStats,
     now: float,
+    overlap: Overlap,
 ) -> int:
-    """Write a batch of rows: the loaded recipients, the dropped rows and the address index of both."""
+    """Write a batch of rows: the loaded recipients, the dropped rows and the address index of both; look
+    the loaded addresses up in the unfinished campaigns (`overlap`)."""
     honour_cancellation()
     rows = [r for r in batch if isinstance(r, Row)]
     dropped = [r for r in batch if isinstance(r, Dropped)]
@@ -293,6 +299,7 @@ async def _flush(
     keep = [r for r, w in zip(rows, why, strict=True) if not w]
     dropped += [Dropped(r.row, r.address, "suppressed", w) for r, w in zip(rows, why, strict=True) if w]
     stats.suppressed += len(rows) - len(keep)
+    await overlap.add(redis, [r.address for r in keep])
     await _write_batch(redis, ck, valid, keep)
     await ck.trace.write(redis, [(valid + i, r.row, r.address) for i, r in enumerate(keep)], dropped)
     return valid + len(keep)

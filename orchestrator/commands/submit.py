@@ -24,6 +24,7 @@ from orchestrator.commands._common import (
 from orchestrator.core.clock import SystemClock
 from orchestrator.submit import (
     ListInUseError,
+    ListOverlapError,
     SubmitCommittedError,
     SubmitInProgressError,
     SubmitLostClaimError,
@@ -136,7 +137,7 @@ def _submit_body(
                 wait_s=settings.submit_wait_s,
                 on_wait=waiting,
             )
-        except (RecipientFileError, IdentityConflictError, ListInUseError) as exc:
+        except (RecipientFileError, IdentityConflictError, ListInUseError, ListOverlapError) as exc:
             raise CommandError(str(exc), EXIT_USAGE) from None
         except (SubmitInProgressError, SubmitLostClaimError) as exc:
             raise CommandError(str(exc)) from None

@@ -20,7 +20,7 @@ from orchestrator.recipients import RecipientFileError
 from orchestrator.store import campaigns, keys
 from orchestrator.store.identities import IdentityConflictError
 from orchestrator.store.ledger import decode_record
-from orchestrator.submit import ListInUseError, SubmitCommittedError, SubmitLostClaimError, submit
+from orchestrator.submit import ListInUseError, ListOverlapError, SubmitCommittedError, SubmitLostClaimError, submit
 from tests.pipeline_helpers import load, write_campaign
 
 START = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
@@ -211,13 +211,16 @@ async def test_resubmit_returns_the_existing_campaign_unless_forced(redis: Redis
     assert (first.created, again.created, forced.created) == (True, False, True)
     assert again.campaign_id == first.campaign_id
     assert forced.campaign_id != first.campaign_id
-    assert again.as_json() == first.as_json()
+    assert again.as_json() == first.as_json() | {"created": False}
     assert await campaigns.all_ids(redis) == [first.campaign_id, forced.campaign_id]
-    # A changed recipient file is another submission.
+    # A changed recipient file is another submission: its 30 addresses the running ones hold are refused
+    # (submit_overlap.py) unless --new.
     csv_path = tmp_path / "t.csv"
     csv_path.write_text(csv_path.read_text() + "late@example.org,Late\n")
     campaign, fp2 = load(path)
-    changed = await submit(redis, campaign, fp2, START + 180, str(path))
+    with pytest.raises(ListOverlapError, match="30 of its addresses"):
+        await submit(redis, campaign, fp2, START + 180, str(path))
+    changed = await submit(redis, campaign, fp2, START + 180, str(path), force_new=True)
     assert changed.created
     assert changed.stats.valid == 31
 
@@ -459,11 +462,21 @@ async def test_a_list_a_running_campaign_sends_is_refused_unless_new(
     assert done.exit_code == 2
     assert f"holds the recipient list of campaign {later.campaign_id} (running)" in done.output
     assert "--new" in done.output
-    (tmp_path / "fewer.csv").write_text("\n".join([header, *rows[1:]]) + "\n")  # one address fewer: another list
-    fewer = tmp_path / "fewer.yaml"
-    fewer.write_text(path.read_text().replace("file: t.csv", "file: fewer.csv"))
-    spec4, fp4 = load(fewer)
-    assert (await submit(redis, spec4, fp4, START + 180, str(fewer))).created
+    # One address fewer, or one more: another list, but its addresses are `later`'s (submit_overlap.py).
+    (tmp_path / "fewer.csv").write_text("\n".join([header, *rows[1:]]) + "\n")
+    (tmp_path / "more.csv").write_text("\n".join([header, *rows, "new.person@naver.com,New"]) + "\n")
+    for name, shared in (("fewer", 29), ("more", 30)):
+        other = tmp_path / f"{name}.yaml"
+        other.write_text(path.read_text().replace("file: t.csv", f"file: {name}.csv"))
+        before = sorted(await redis.keys("*"))
+        with pytest.raises(ListOverlapError, match=f"{shared} of its addresses .* campaign {later.campaign_id} "):
+            await submit(redis, *load(other), START + 180, str(other))
+        assert sorted(await redis.keys("*")) == before  # nothing half-written, no claim left
+    cli = await asyncio.to_thread(CliRunner().invoke, main, ["submit", str(other)], env={"REDIS_URL": redis_url})
+    assert cli.exit_code == 2
+    assert "more.csv: 30 of its addresses (such as user" in cli.output
+    assert f"are recipients of campaign {later.campaign_id} (running)" in cli.output
+    assert (await submit(redis, *load(other), START + 180, str(other), force_new=True)).created
 
 
 async def test_a_list_is_the_same_mailboxes_however_cased_and_one_recorded_by_bytes_is_still_compared(
@@ -488,4 +501,6 @@ async def test_a_list_is_the_same_mailboxes_however_cased_and_one_recorded_by_by
     copy.write_text(path.read_text().replace("file: t.csv", "file: copy.csv").replace("Hi {{name}}", "Yo"))
     with pytest.raises(ListInUseError, match=f"recipient list of campaign {first.campaign_id} \\(running\\)"):
         await submit(redis, *load(copy), START + 120, str(copy))
-    assert (await submit(redis, *load(upper), START + 180, str(upper))).created  # not byte-identical: not matched
+    # Not byte-identical: not the same list by the old digest, but the same addresses (submit_overlap.py).
+    with pytest.raises(ListOverlapError, match=f"6 of its addresses .* campaign {first.campaign_id} \\(running\\)"):
+        await submit(redis, *load(upper), START + 180, str(upper))
