@@ -3,7 +3,8 @@
 The same list as such a campaign's is refused by its digest (`submit._refuse_a_list_in_use`); a list
 with a row added or removed, or another list that shares addresses with it, is found here: each
 address submit loads is looked up in the unfinished campaigns' address indexes (`store/trace_index`,
-one pipeline a batch; nothing is asked when no campaign is unfinished). Submit refuses such a list
+one script call a batch and campaign, `lua/overlap.lua`; nothing is asked when no campaign is
+unfinished). Submit refuses such a list
 unless `--new`: the shared addresses would be mailed by both campaigns.
 """
 
@@ -18,6 +19,7 @@ from redis.asyncio import Redis
 from orchestrator.core.addresses import fold
 from orchestrator.core.campaign_state import UNFINISHED
 from orchestrator.store import keys
+from orchestrator.store.scripts import source as script_source
 from orchestrator.store.trace_index import bucket_of
 
 
@@ -52,18 +54,19 @@ class Overlap:
         if not self.indexed or not addresses:
             return
         folded = [fold(a) for a in addresses]
+        script = redis.register_script(script_source("overlap"))
         async with redis.pipeline(transaction=False) as pipe:
-            for cid, buckets, _ in self.indexed:
-                for f in folded:
-                    pipe.hget(keys.trace_bucket(cid, bucket_of(f, buckets)), f)
-            values = await pipe.execute()
-        k = 0
-        for cid, _, _ in self.indexed:
-            for address in addresses:
-                if _loaded(values[k]):
-                    self.shared[cid] += 1
-                    self.example.setdefault(cid, address)
-                k += 1
+            for cid, buckets, _ in self.indexed:  # one script call a campaign, the batch in one argument
+                places = [bucket_of(f, buckets) for f in folded]
+                names = sorted(set(places))
+                pos = {b: k + 1 for k, b in enumerate(names)}
+                items = "".join(f"{pos[b]}:{f}\0" for b, f in zip(places, folded, strict=True))
+                await script(keys=[keys.trace_bucket(cid, b) for b in names], args=[items], client=pipe)
+            replies = await pipe.execute()
+        for (cid, _, _), (held, first) in zip(self.indexed, replies, strict=True):
+            if int(held):
+                self.shared[cid] += int(held)
+                self.example.setdefault(cid, addresses[int(first) - 1])
 
     def refuse(self, file: Path) -> None:
         """Raise when a campaign that has not finished holds addresses of this list."""
@@ -78,8 +81,3 @@ class Overlap:
             "the list, wait for that campaign to finish or cancel it, or pass --new to mail them again"
         )
         raise ListOverlapError(msg)
-
-
-def _loaded(value: object) -> bool:
-    """Whether an index entry ("<row>:<what>,...") names a loaded row (`what` a ledger index)."""
-    return any(entry.partition(":")[2].isdigit() for entry in str(value or "").split(","))

@@ -16,6 +16,8 @@ from orchestrator.store import keys
 from orchestrator.store.account_budget import RedisAccountBudget
 from orchestrator.store.ledger import Ledger
 from orchestrator.store.scripts import Scripts
+from orchestrator.store.scripts import source as script_source
+from orchestrator.submit_overlap import Overlap
 from tests.pipeline_harness import Pipeline
 from workers.jobs import enqueue_sends
 
@@ -99,10 +101,14 @@ async def test_every_key_a_script_touches_is_declared(pipe: Pipeline, redis: Red
         ]
         await pipe.run(1800)
         await _expire_and_reenqueue(pipe, redis)
+        overlap = await Overlap.of_unfinished(redis)  # as a second submit looks its addresses up
+        await overlap.add(redis, [line.split(",")[0] for line in _mixed_csv(300).splitlines()[1:]] + ["no@x.org"])
+        assert sum(overlap.shared.values()) == 300
         await asyncio.sleep(0.2)  # the feed trails the replies
     finally:
         watcher.cancel()
     by_sha = {getattr(Scripts(redis), n).sha: n for n in ("grant", "claim", "finish", "expire", "enqueue", "account")}
+    by_sha[redis.register_script(script_source("overlap")).sha] = "overlap"
     seen = Counter(by_sha.get(c.sha, "other") for c in calls)
     assert all(seen[n] > 0 for n in by_sha.values()), seen
     grant_commands = Counter(c[0].upper() for call in calls if by_sha.get(call.sha) == "grant" for c in call.commands)
