@@ -145,10 +145,12 @@ async def submit(
     seed = _seed(campaign, rng)
     stats = LoadStats()
     sender_domains = sorted({i.domain for i in campaign.identities})
-    overlap = Overlap([]) if force_new else await Overlap.of_unfinished(redis)
+    overlap = Overlap([])
     valid = 0
     heartbeat = Heartbeat(redis, fingerprint, claim, ck, lambda: valid)
     try:
+        if not force_new:  # the unfinished campaigns whose addresses this list must not share
+            overlap = await Overlap.of_unfinished(redis)
         await identities.check_campaign(redis, campaign)
         heartbeat.start()
         batch: list[Row | Dropped] = []

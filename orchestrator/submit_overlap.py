@@ -4,8 +4,8 @@ The same list as such a campaign's is refused by its digest (`submit._refuse_a_l
 with a row added or removed, or another list that shares addresses with it, is found here: each
 address submit loads is looked up in the unfinished campaigns' address indexes (`store/trace_index`,
 one script call a batch and campaign, `lua/overlap.lua`; nothing is asked when no campaign is
-unfinished). Submit refuses such a list
-unless `--new`: the shared addresses would be mailed by both campaigns.
+unfinished). Submit refuses such a list unless `--new`: the shared addresses would be mailed by both
+campaigns.
 """
 
 from __future__ import annotations
