@@ -129,28 +129,24 @@ async def submit(
 ) -> SubmitResult:
     """Load the recipients and create the campaign, once per set of files, even when run concurrently.
 
-    Nothing is visible until everything is written. The files' fingerprint is claimed first: a
-    concurrent submit of the same files waits (calling `on_wait`) and then returns the campaign this
-    one created. A failed or cancelled submit removes what it staged before it raises; a killed one
-    leaves keys that expire within `heartbeat_ttl_s`. `force_new` claims nothing: another campaign.
-    """
+    Nothing is visible until everything is written. The files' fingerprint is claimed first: a concurrent
+    submit of the same files waits (calling `on_wait`) and then returns the campaign this one created. A
+    failed or cancelled submit removes what it staged before it raises; a killed one leaves keys that
+    expire within `heartbeat_ttl_s`. `force_new` claims nothing and compares nothing: another campaign."""
     claim = "" if force_new else CLAIM_PREFIX + secrets.token_hex(8)
     if claim:
         existing = await claim_fingerprint(redis, fingerprint, claim, heartbeat_ttl_s, wait_s, on_wait)
         if existing is not None:
             return await _existing(redis, existing)
-
     cid = f"{campaign.name}-{secrets.token_hex(3)}"
     ck = StagingKeys(cid, heartbeat_ttl_s, _file_bytes(campaign))
     seed = _seed(campaign, rng)
     stats = LoadStats()
     sender_domains = sorted({i.domain for i in campaign.identities})
-    overlap = Overlap([])
     valid = 0
     heartbeat = Heartbeat(redis, fingerprint, claim, ck, lambda: valid)
     try:
-        if not force_new:  # the unfinished campaigns whose addresses this list must not share
-            overlap = await Overlap.of_unfinished(redis)
+        overlap = await Overlap.of_unfinished(redis, none=force_new)  # --new: nothing is looked up
         await identities.check_campaign(redis, campaign)
         heartbeat.start()
         batch: list[Row | Dropped] = []

@@ -36,7 +36,10 @@ class Overlap:
     example: dict[str, str] = field(default_factory=dict)  # campaign id -> the first such address
 
     @classmethod
-    async def of_unfinished(cls, redis: Redis) -> Overlap:
+    async def of_unfinished(cls, redis: Redis, none: bool = False) -> Overlap:
+        """The running and paused campaigns to compare a list with (`none`: no campaign, as `--new`)."""
+        if none:
+            return cls([])
         cids = [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)]
         async with redis.pipeline(transaction=False) as pipe:
             for cid in cids:

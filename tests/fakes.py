@@ -75,10 +75,11 @@ async def submit_file(redis: Redis, path: Path, now: float) -> str:
 
 
 async def one_identity_campaign(
-    redis: Redis, tmp_path: Path, now: float, n: int = 5
+    redis: Redis, tmp_path: Path, now: float, n: int = 5, new: bool = False
 ) -> tuple[Ledger, keys.CampaignKeys, str]:
-    """A campaign of `n` recipients and one identity, submitted at `now`: its ledger, keys and identity id."""
+    """A campaign of `n` recipients and one identity, submitted at `now`: its ledger, keys and identity id
+    (`new`: as `submit --new`, beside a running campaign of the same addresses)."""
     path = write_campaign(tmp_path, n, identities=1)
     campaign, fp = load(path)
-    cid = (await submit(redis, campaign, fp, now, str(path))).campaign_id
+    cid = (await submit(redis, campaign, fp, now, str(path), force_new=new)).campaign_id
     return Ledger(redis), keys.CampaignKeys(cid), campaign.identities[0].id

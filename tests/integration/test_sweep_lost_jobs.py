@@ -25,8 +25,8 @@ START = datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp()
 LIMITS = Limits(Caps(100_000, 100_000), Caps(100_000, 100_000), 0.05, 20, 2.0, 0.0)
 
 
-async def _granted(redis: Redis, tmp_path: Path, n: int) -> tuple[str, list[tuple[int, str]]]:
-    ledger, ck, identity = await one_identity_campaign(redis, tmp_path, START, n=n)
+async def _granted(redis: Redis, tmp_path: Path, n: int, new: bool = False) -> tuple[str, list[tuple[int, str]]]:
+    ledger, ck, identity = await one_identity_campaign(redis, tmp_path, START, n=n, new=new)
     result = await Limiter(ledger.scripts, SEND_JOBS).grant(
         ck, identity, "default", START, n, LIMITS, "2026-12-01", 12, 43200.0
     )
@@ -107,7 +107,7 @@ async def test_a_doubt_parked_anew_during_the_sweep_waits_for_its_time(redis: Re
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     c1, g1 = await _granted(redis, tmp_path / "a", 2)
-    c2, g2 = await _granted(redis, tmp_path / "b", 3)
+    c2, g2 = await _granted(redis, tmp_path / "b", 3, new=True)  # the same addresses: a second send
     first, second = [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)]
     grants = {c1: g1, c2: g2}
     for cid in (first, second):
