@@ -44,9 +44,16 @@ class Action(StrEnum):
     PAUSE = "pause"
 
 
-#: Outcomes after which the try is not counted towards max_attempts (store/lua/finish.lua requeues
-#: with the attempt less one): the call never left, Tencent deferred the mail, or it went back.
+#: Outcomes after which the try is not counted towards max_attempts (store/lua/finish.lua, given them
+#: as `__UNCOUNTED__`, requeues with the attempt less one): the call never left, Tencent deferred
+#: the mail, or it went back.
 UNCOUNTED = frozenset({Action.POSTPONE, Action.REQUEUE, Action.PAUSE})
+
+
+def lua_constants() -> dict[str, str]:
+    """`__UNCOUNTED__`: the actions finish.lua requeues without counting the try, as a Lua set."""
+    members = ", ".join(f"['{a.value}'] = true" for a in sorted(UNCOUNTED))
+    return {"__UNCOUNTED__": "({" + members + "})"}  # parenthesised: Lua indexes it in place
 
 
 class SideEffect(StrEnum):

@@ -10,7 +10,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-from orchestrator.core import campaign_state, ledger_state, recipient_trace
+from orchestrator.core import campaign_state, decisions, ledger_state, recipient_trace
 from orchestrator.core.domains import lua_group_table
 
 _PLACEHOLDER = re.compile(r"__[A-Z][A-Z_]*__")
@@ -24,6 +24,7 @@ def _constants() -> dict[str, str]:
         **campaign_state.lua_constants(),
         **ledger_state.lua_tables(),
         **recipient_trace.lua_constants(),
+        **decisions.lua_constants(),
     }
 
 

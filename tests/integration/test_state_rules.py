@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from orchestrator.core import ledger_state
 from orchestrator.core.campaign_state import TABLE, CampaignState, Outcome, Transition, apply
+from orchestrator.core.decisions import UNCOUNTED, Action
 from orchestrator.core.ledger_state import FIELDS, LedgerState
 from orchestrator.store import campaigns, keys
 from orchestrator.store.scripts import render
@@ -178,3 +179,13 @@ async def test_campaign_state_resume_without_ack_leaves_an_automatic_pause(
     state = await redis.hget(keys.campaign(cid), "state")
     assert state == ("paused" if expected is Outcome.NEEDS_ACK else "running")
     assert (await campaigns.transition(redis, cid, Transition.RESUME, 2.0, by="lee"))[0] in (Outcome.OK, Outcome.SAME)
+
+
+@pytest.mark.parametrize("action", list(Action), ids=lambda a: a.value)
+async def test_uncounted_tries_lua_follows_the_core(redis: Redis, action: Action) -> None:
+    """finish.lua's set of actions whose try is not counted is the core's UNCOUNTED, action by action,
+    and the script takes one off the attempt in one place only, from that set."""
+    reply = await redis.eval(render("return __UNCOUNTED__[ARGV[1]] and 1 or 0"), 0, action.value)
+    assert reply == (1 if action in UNCOUNTED else 0)
+    code = "\n".join(line.split("--", 1)[0] for line in _lua_sources()["finish.lua"].splitlines())
+    assert re.findall(r".*attempt - 1.*", code) == ["local tries = __UNCOUNTED__[action] and attempt - 1 or attempt"]

@@ -110,6 +110,10 @@ local function count_send(msgid)
   return waiting
 end
 
+-- The try counts towards max_attempts unless the action is one the core does not count
+-- (orchestrator/core/decisions.py UNCOUNTED): the call never left, Tencent deferred it, it went back.
+local tries = __UNCOUNTED__[action] and attempt - 1 or attempt
+
 local function requeue(attempts)
   redis.call('HSET', states, idx, ledger_format('queued', {attempts = tostring(attempts)}))
   redis.call('HINCRBY', counts, 'queued', 1)
@@ -124,10 +128,10 @@ if action == 'accepted' then
 elseif action == 'retry' or action == 'postpone' then
   -- postpone: the call never left (no slot in the account's API budget) or Tencent deferred the mail
   -- (FrequencyLimit, TemporaryBlocked): it was never taken, so no try is counted.
-  requeue(action == 'retry' and attempt or attempt - 1)
+  requeue(tries)
   redis.call('ZADD', later, tonumber(ARGV[6]), idx)
 elseif action == 'requeue' or action == 'pause' then
-  requeue(attempt - 1)
+  requeue(tries)
   redis.call('LPUSH', queue, idx)
   -- The campaign's automatic pause, by the one transition table (orchestrator/core/campaign_state.py).
   if action == 'pause' and __AUTO_PAUSE_FROM__[redis.call('HGET', meta, 'state')] then
