@@ -5,24 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Literal, get_args
+from typing import get_args
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from orchestrator.core.campaign import Campaign, Identity, subject_variables
+from orchestrator.core.checklist import Item, Status
 from orchestrator.core.plan import CAP_LIMIT, identity_caps
+from orchestrator.preflight_redis import stored_checks
 from orchestrator.recipients import RecipientFileError, scan_recipients
 from orchestrator.ses.client import PAGE_LIMIT, IdentityList, TencentSender
 from orchestrator.ses.errors import SesError, SesNetworkError
 from orchestrator.ses.records import IdentitySummary
 from orchestrator.settings import SesRegion, Settings
-from orchestrator.store import identities
 from orchestrator.store.suppression import BLOCKLIST_KEEP_S
-
-Status = Literal["ok", "fail", "warn", "info"]
 
 #: How far back the blocklist is read (as long as Tencent keeps an entry, as `blocklist sync` reads it),
 #: and at most how many of its entries.
@@ -41,17 +38,6 @@ FIXES = {
     "AuthFailure.UnauthorizedOperation": "grant the key's CAM user the QcloudSESFullAccess policy",
     "UnsupportedRegion": "set SES_REGION to " + " or ".join(get_args(SesRegion)),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One line of the checklist."""
-
-    group: str
-    name: str
-    status: Status
-    detail: str = ""
-    fix: str = ""
 
 
 def _fix_for(exc: SesError) -> str:
@@ -358,10 +344,10 @@ def _rows(n: int) -> str:
 async def run_preflight(campaign: Campaign, settings: Settings, today: date) -> list[Item]:
     """Every check of `campaign` against the endpoint the settings name.
 
-    When the orchestrator's Redis answers, check's calls draw from the accounts' shared API budget
-    like every other process (workers may be sending right now). Without it, check keeps to the
-    share reserved for calls other than SendEmail on its own: a pipeline it cannot see may be
-    sending on the same account.
+    When the orchestrator's Redis answers, it is judged too (preflight_redis.py), and check's calls
+    draw from the accounts' shared API budget like every other process (workers may be sending right
+    now). Without it, check keeps to the share reserved for calls other than SendEmail on its own: a
+    pipeline it cannot see may be sending on the same account.
     """
     from orchestrator.core.clock import SystemClock
     from orchestrator.ses.client import TencentSender, build_sender
@@ -379,21 +365,6 @@ async def run_preflight(campaign: Campaign, settings: Settings, today: date) -> 
             sender, stored = build_sender(settings, redis), redis
         async with sender:
             items = await Preflight(campaign, sender, today).run()
-            return items + (await _known_identities(stored, campaign) if stored is not None else [])
+            return items + (await stored_checks(stored, settings.redis_url, campaign) if stored is not None else [])
     finally:
         await redis.aclose()
-
-
-async def _known_identities(redis: Redis, campaign: Campaign) -> list[Item]:
-    """What submit would say of the identities' stored warm-up state (read only): one line."""
-    try:
-        await identities.check_campaign(redis, campaign)
-    except (identities.IdentityConflictError, identities.UnreadableIdentityError) as exc:
-        fix = (
-            "submit refuses this campaign until the file agrees with the stored identity, or with the campaign "
-            "pacing it (the keys the line names), or that campaign has finished"
-        )
-        return [Item("orchestrator", "identities", "fail", str(exc), fix)]
-    except RedisError as exc:  # a damaged key: submit would stop on it too
-        return [Item("orchestrator", "identities", "fail", f"cannot read them: {type(exc).__name__}: {exc}")]
-    return [Item("orchestrator", "identities", "ok", "consistent with their warm-up state in Redis")]

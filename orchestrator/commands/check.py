@@ -14,9 +14,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from orchestrator.core.calendar import TENCENT_ZONE
+from orchestrator.core.checklist import Item
 from orchestrator.core.clock import SystemClock
 from orchestrator.core.text import json_printable, printable
-from orchestrator.preflight import Item, run_preflight
+from orchestrator.preflight import run_preflight
 from orchestrator.ses.endpoint import endpoint_profile
 from orchestrator.ses.errors import SesConfigError
 from orchestrator.settings import Settings, settings_or_exit

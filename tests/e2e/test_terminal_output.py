@@ -16,7 +16,7 @@ import redis as redis_sync
 from rich.console import Console
 
 from orchestrator.commands.check import print_checklist
-from orchestrator.preflight import Item
+from orchestrator.core.checklist import Item
 from tests.e2e.procs import BIN, cli, cli_json
 from tests.pipeline_helpers import write_campaign
 from tests.redis_server import RedisServer

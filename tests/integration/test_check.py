@@ -23,6 +23,7 @@ from orchestrator.ses.emulator import (
     run_emulator,
 )
 from orchestrator.store import keys
+from tests.e2e.locked_redis import started_or_skip
 from tests.pipeline_helpers import max_in_rolling_window
 
 SECRET_ID, SECRET_KEY = "AKIDchecktest", "check-test-secret-key"
@@ -204,16 +205,44 @@ async def test_check_says_what_submit_will_refuse_of_a_stored_identity(
     path = write_campaign(tmp_path, 3)
     code, out = await run_check(good, tmp_path, str(path), "--json", redis_url=redis_url)
     assert (code, json.loads(out)["ok"]) == (0, True)
-    [item] = [i for i in json.loads(out)["items"] if i["group"] == "orchestrator"]
-    assert (item["name"], item["status"]) == ("identities", "ok")
+    [item] = [i for i in json.loads(out)["items"] if i["name"] == "identities"]
+    assert (item["group"], item["status"]) == ("orchestrator", "ok")
     for ident in load_campaign(path).identities:  # registered by an earlier campaign in UTC
         await redis.hset(keys.IdentityKeys(ident.id).meta, mapping={"domain": ident.domain, "timezone": "UTC"})
         await redis.sadd(keys.IDENTITIES, ident.id)
     code, out = await run_check(good, tmp_path, str(path), "--json", redis_url=redis_url)
     assert code == 1
     assert failing(json.loads(out)["items"]) == {("orchestrator", "identities")}
-    [item] = [i for i in json.loads(out)["items"] if i["group"] == "orchestrator"]
+    [item] = [i for i in json.loads(out)["items"] if i["name"] == "identities"]
     assert "counts its days in UTC, but this campaign uses Asia/Seoul" in item["detail"]
+
+
+@pytest.mark.parametrize(
+    ("config", "status", "words"),
+    [
+        pytest.param({}, "warn", "keeps no append-only file (appendonly no)", id="no-aof-warns"),
+        pytest.param({"appendonly": "yes"}, "ok", "evicts nothing (noeviction) and keeps", id="durable-passes"),
+        pytest.param({"maxmemory-policy": "allkeys-lru"}, "fail", "maxmemory-policy allkeys-lru", id="evicting-fails"),
+    ],
+)
+async def test_check_judges_the_orchestrators_redis_as_submit_does(
+    good: RunningEmulator, tmp_path: Path, config: dict[str, str], status: str, words: str
+) -> None:
+    """With the orchestrator's Redis answering, check has a line on the Redis itself: a failure where
+    submit, pacer, worker and up would refuse it (exit 1), a warning without its append-only file."""
+    server = started_or_skip(tmp_path / "own-redis")  # AOF off, noeviction: changed per case
+    try:
+        own = Redis.from_url(server.url)
+        for name, value in config.items():
+            await own.config_set(name, value)
+        await own.aclose()
+        code, out = await run_check(good, tmp_path, str(write_campaign(tmp_path, 3)), "--json", redis_url=server.url)
+    finally:
+        server.stop()
+    [item] = [i for i in json.loads(out)["items"] if i["name"] == "Redis"]
+    assert (item["group"], item["status"]) == ("orchestrator", status)
+    assert words in item["detail"]
+    assert code == (1 if status == "fail" else 0), out
 
 
 async def test_check_bad_campaign_file_exits_2(good: RunningEmulator, tmp_path: Path) -> None:
