@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import click
 from redis.asyncio import Redis
 
 from orchestrator import blocklist
 from orchestrator.cli import AppContext
 from orchestrator.commands._common import CommandError, clock_now, print_json, run
+from orchestrator.core.clock import utc_text
 from orchestrator.core.text import printable
 from orchestrator.ses.errors import SesError
 from orchestrator.store.suppression import BlockEntry
 
 
 def _when(at: float) -> str:
-    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return utc_text(at, seconds=False)
 
 
 @click.group("blocklist")

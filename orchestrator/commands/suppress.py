@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -11,6 +10,7 @@ from redis.asyncio import Redis
 from orchestrator import suppression
 from orchestrator.cli import EXIT_USAGE
 from orchestrator.commands._common import CommandError, clock_now, data_out, print_json, run
+from orchestrator.core.clock import utc_text
 from orchestrator.core.text import printable
 from orchestrator.store.suppression import Entry
 
@@ -22,7 +22,7 @@ def _usage(exc: suppression.SuppressionInputError) -> CommandError:
 
 
 def _when(at: float) -> str:
-    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return utc_text(at, seconds=False)
 
 
 def _scope(sender_domain: str) -> str:

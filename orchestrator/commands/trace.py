@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -22,6 +21,7 @@ from orchestrator.commands._common import (
     run,
 )
 from orchestrator.core.addresses import normalize_address, shown
+from orchestrator.core.clock import utc_text
 from orchestrator.core.recipient_trace import Listed, Outcome
 from orchestrator.core.text import printable
 from orchestrator.store import compaction
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 
 def _when(at: float | None) -> str:
-    return "?" if at is None else datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "?" if at is None else utc_text(at)
 
 
 @click.command("trace")

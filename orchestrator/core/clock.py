@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -37,3 +38,13 @@ class VirtualClock:
 
     def advance(self, seconds: float) -> None:
         self.set(self._t + seconds)
+
+
+def utc_text(at: float, *, seconds: bool = True) -> str:
+    """A moment for people, in UTC: "2026-12-06 22:24:52 UTC", or to the minute; "?" where no date
+    can hold it (a damaged stored time never stops a command)."""
+    try:
+        moment = datetime.fromtimestamp(at, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return "?"
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from orchestrator.core import send_status as send_status_codes
+from orchestrator.core.clock import utc_text
 from orchestrator.core.decisions import BLOCKLIST_CODES, UNCOUNTED, UNSUBSCRIBED_CODES, Action
 from orchestrator.core.guardrails import is_data_failure
 from orchestrator.core.send_status import describe
@@ -164,7 +164,7 @@ class Verdict:
 
 
 def _day(at: float) -> str:
-    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return utc_text(at, seconds=False)
 
 
 def primary(outcomes: list[Outcome]) -> Outcome:

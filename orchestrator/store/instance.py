@@ -12,13 +12,13 @@ append-only file is what prevents it (store/server_check.py warns of a Redis wit
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import secrets
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from orchestrator.core.clock import utc_text
 from orchestrator.store import keys
 
 
@@ -34,7 +34,7 @@ class Loss:
         """When, for people: UTC to the second ("an unknown time" for an unreadable note)."""
         if not self.at:
             return "an unknown time"
-        return dt.datetime.fromtimestamp(self.at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return utc_text(self.at)
 
 
 async def mark(redis: Redis, now: float) -> str:

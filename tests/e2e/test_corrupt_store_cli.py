@@ -166,3 +166,25 @@ def test_resume_of_a_campaign_with_a_corrupt_identity_is_one_line(env: dict[str,
     assert out.returncode == 1
     assert "identity bad-id0 cannot be read" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_a_stored_time_no_date_can_hold_is_shown_as_a_question_mark(env: dict[str, str]) -> None:
+    """Suppression and blocklist entries whose times are beyond any date (1e300): trace, `suppress list`
+    and `blocklist list` print "?" for them and the rest of the entry, exit 0, no traceback."""
+    with _redis(env) as r:
+        r.hset(keys.SUPPRESS_ALL, "far@example.com", json.dumps({"reason": "asked", "at": 1e300, "source": "operator"}))
+        entry = {"reason": "bounced", "bounced_at": 1e300, "expires_at": 1e308, "account": "default"}
+        r.hset(keys.BLOCKLIST, "gone@example.com", json.dumps(entry))
+        r.hset(keys.BLOCKLIST_SYNCED, "default", "1e300")
+    runs = {
+        "trace far": cli(env, "trace", "far@example.com"),
+        "trace gone": cli(env, "trace", "gone@example.com"),
+        "suppress": cli(env, "suppress", "list"),
+        "blocklist": cli(env, "blocklist", "list"),
+    }
+    _no_traceback(*runs.values())
+    assert [run.returncode for run in runs.values()] == [0, 0, 0, 0], {k: v.stderr for k, v in runs.items()}
+    assert "why: suppressed for every sender domain since ? (operator: asked)" in runs["trace far"].stdout
+    assert "why: on Tencent's blocklist since ? until ? (bounced)" in runs["trace gone"].stdout
+    assert "far@example.com  (all)  operator  ?  asked" in runs["suppress"].stdout
+    assert "last synced: default at ?" in runs["blocklist"].stdout
