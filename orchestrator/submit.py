@@ -163,7 +163,7 @@ async def submit(
         async with commit_turn(redis):  # the checks against other campaigns and the commit: one submit at a time
             await heartbeat.stop()  # kept beating while the turn was awaited
             listed = await _list_of(redis, campaign, ck, force_new)
-            overlap.refuse(campaign.recipients.file)  # a list that shares addresses with an unfinished one
+            await overlap.refuse(redis, ck.trace, campaign.recipients.file)  # shares addresses with an unfinished one
             honour_cancellation()
             await _commit(redis, campaign, ck, fingerprint, listed, claim, seed, stats, now, source)
         await _emit_submitted(redis, now, cid, stats, seed, source)

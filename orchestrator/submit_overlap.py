@@ -4,8 +4,9 @@ The same list as such a campaign's is refused by its digest (`submit._refuse_a_l
 with a row added or removed, or another list that shares addresses with it, is found here: each
 address submit loads is looked up in the unfinished campaigns' address indexes (`store/trace_index`,
 one script call a batch and campaign, `lua/overlap.lua`; nothing is asked when no campaign is
-unfinished). Submit refuses such a list unless `--new`: the shared addresses would be mailed by both
-campaigns.
+unfinished); in the submit's commit turn, the campaigns created while it loaded are compared too
+(`refuse`, from its staged index). Submit refuses such a list unless `--new`: the shared
+addresses would be mailed by both campaigns.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from orchestrator.core.addresses import fold
 from orchestrator.core.campaign_state import UNFINISHED
 from orchestrator.store import keys
 from orchestrator.store.scripts import source as script_source
-from orchestrator.store.trace_index import bucket_of
+from orchestrator.store.trace_index import Staging, bucket_of
 
 
 class ListOverlapError(Exception):
@@ -34,12 +35,13 @@ class Overlap:
     indexed: list[tuple[str, int, str]]  # (campaign id, its index's bucket count, its state)
     shared: Counter[str] = field(default_factory=Counter)  # campaign id -> addresses it holds too
     example: dict[str, str] = field(default_factory=dict)  # campaign id -> the first such address
+    compared: bool = True  # False under --new: no campaign is compared, not even one created meanwhile
 
     @classmethod
     async def of_unfinished(cls, redis: Redis, none: bool = False) -> Overlap:
         """The running and paused campaigns to compare a list with (`none`: no campaign, as `--new`)."""
         if none:
-            return cls([])
+            return cls([], compared=False)
         cids = [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)]
         async with redis.pipeline(transaction=False) as pipe:
             for cid in cids:
@@ -71,8 +73,25 @@ class Overlap:
                 self.shared[cid] += int(held)
                 self.example.setdefault(cid, addresses[int(first) - 1])
 
-    def refuse(self, file: Path) -> None:
-        """Raise when a campaign that has not finished holds addresses of this list."""
+    async def _catch_up(self, redis: Redis, staged: Staging) -> None:
+        """Compare with the campaigns created since `of_unfinished` (another submit's turn came first):
+        this submit's loaded addresses, read back from its staged address index, are looked up in them."""
+        known = {cid for cid, _, _ in self.indexed}
+        newer = [c for c in (await Overlap.of_unfinished(redis)).indexed if c[0] not in known]
+        if not newer:
+            return
+        since = Overlap(newer)
+        async for addresses in staged.loaded(redis):
+            await since.add(redis, addresses)
+        self.indexed += newer
+        self.shared.update(since.shared)
+        self.example.update(since.example)
+
+    async def refuse(self, redis: Redis, staged: Staging, file: Path) -> None:
+        """Raise when a campaign that has not finished holds addresses of this list, those created while
+        it loaded included. Called in submit's commit turn: no campaign is created between this and the commit."""
+        if self.compared:
+            await self._catch_up(redis, staged)
         if not self.shared:
             return
         states = {cid: state for cid, _, state in self.indexed}

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import AsyncIterator
 from typing import Final
 
 from redis.asyncio import Redis
@@ -42,6 +44,10 @@ MAX_BUCKETS: Final = 1 << 20
 #: file about one per row of a 5,000-row batch), so a larger write names each hash fewer times; one
 #: script call of 20,000 rows keeps Redis about a tenth of a second.
 FLUSH_ROWS: Final = 20_000
+#: Index hashes read back in one round trip (`Staging.loaded`): about 5,000 addresses.
+LOADED_READ: Final = 80
+#: An index entry naming a loaded row: "<row>:<ledger index>" (lua/overlap.lua reads it alike).
+_LOADED: Final = re.compile(r"(?:^|,)\d+:\d+")
 
 
 def index_field(raw: str) -> str:
@@ -139,6 +145,16 @@ class Staging:
             for b in new_dropped:  # the others have it, renewed by submit's heartbeat
                 pipe.pexpire(keys.dropped_bucket(self.cid, b * keys.BUCKET), self.ttl_ms)
             await pipe.execute()
+
+    async def loaded(self, redis: Redis) -> AsyncIterator[list[str]]:
+        """The loaded rows' addresses (folded) this submit has staged so far, LOADED_READ hashes at a time."""
+        buckets = sorted(self.index)
+        for start in range(0, len(buckets), LOADED_READ):
+            async with redis.pipeline(transaction=False) as pipe:
+                for bucket in buckets[start : start + LOADED_READ]:
+                    pipe.hgetall(keys.trace_bucket(self.cid, bucket))
+                replies: list[dict[str, str]] = await pipe.execute()
+            yield [f for entries in replies for f, value in entries.items() if _LOADED.search(value)]
 
     async def _add(self, redis: Redis, fields: list[tuple[str, int, int, str]], new: list[int]) -> list[str]:
         if not fields:

@@ -504,3 +504,40 @@ async def test_a_list_is_the_same_mailboxes_however_cased_and_one_recorded_by_by
     # Not byte-identical: not the same list by the old digest, but the same addresses (submit_overlap.py).
     with pytest.raises(ListOverlapError, match=f"6 of its addresses .* campaign {first.campaign_id} \\(running\\)"):
         await submit(redis, *load(upper), START + 180, str(upper))
+
+
+async def test_two_overlapping_lists_submitted_at_once_one_is_refused(redis: Redis, tmp_path: Path) -> None:
+    """Two lists sharing addresses, each loaded before the other was created (the commit turn held until
+    both wait for it): the first to commit creates its campaign, the second is refused in its turn,
+    compared with the campaign created while it loaded, and leaves nothing behind."""
+    first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+    first_dir.mkdir()
+    second_dir.mkdir()
+
+    def own(name: str) -> dict[str, object]:  # a sender domain each: the identity checks pass both
+        return {"identities": [{"id": f"{name}-id0", "from": f"News <news@{name}.example.com>"}]}
+
+    first_path = write_campaign(first_dir, 3000, name="a", extra=own("a"))
+    header, *rows = (first_dir / "a.csv").read_text().splitlines()
+    extra = [f"only.b{i}@example.org,B{i}" for i in range(1500)]
+    csv_text = "\n".join([header, *rows[1500:], *extra]) + "\n"
+    second_path = write_campaign(second_dir, 0, name="b", extra=own("b"), csv_text=csv_text)
+    await redis.set(keys.SUBMIT_TURN, "held-by-the-test", px=60_000)
+    tasks = [asyncio.create_task(submit(redis, *load(p), START, str(p))) for p in (first_path, second_path)]
+    for _ in range(600):  # both staged their queue: each loaded its list with no campaign to compare it with
+        if len([k async for k in redis.scan_iter(match="wo:c:*:q")]) == 2:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail("the submits never staged their queues")
+    assert await redis.zcard(keys.CAMPAIGNS) == 0
+    await redis.delete(keys.SUBMIT_TURN)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    created = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, ListOverlapError)]
+    assert (len(created), len(refused)) == (1, 1), results
+    assert "1,500 of its addresses (such as user" in str(refused[0])
+    assert f"are recipients of campaign {created[0].campaign_id} (running)" in str(refused[0])
+    assert [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)] == [created[0].campaign_id]
+    others = [k async for k in redis.scan_iter(match="wo:c:*") if not k.startswith(f"wo:c:{created[0].campaign_id}:")]
+    assert [k for k in others if k != keys.campaign(created[0].campaign_id)] == []  # nothing half-written
