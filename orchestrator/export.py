@@ -34,6 +34,7 @@ from orchestrator.store import campaigns, compaction, keys, trace_index
 from orchestrator.store.feedback import parse_sent
 from orchestrator.store.ledger import record_address
 from orchestrator.store.scripts import source as script_source
+from orchestrator.store.stored_values import MAX_TIME_S, whole
 
 #: The columns, in order; `email` so the file reads back as a recipient file.
 COLUMNS: Final = EXPORT_COLUMNS
@@ -51,10 +52,16 @@ class _Loaded:
     history: str | None
 
 
+#: The first second a datetime can show (0001-01-01T00:00:00Z).
+FIRST_TIME_S = -62_135_596_800.0
+
+
 def when(at: float | None) -> str:
     """`at` as UTC ISO 8601 to the second, as datetime.isoformat writes it, without a datetime per row."""
     if at is None:
         return ""
+    if not (math.isfinite(at) and FIRST_TIME_S <= at <= MAX_TIME_S):  # the years 1 .. 9999
+        return "?"  # a damaged stored time: no date holds it
     s = math.floor(at)
     day, rem = divmod(s, 86400)
     return f"{_date(day)}T{rem // 3600:02d}:{rem % 3600 // 60:02d}:{rem % 60:02d}+00:00"
@@ -72,7 +79,7 @@ async def rows(redis: Redis, cid: str) -> AsyncIterator[dict[str, Any]]:
     if meta[1] is None:
         msg = f"campaign {cid} was submitted before per-row results were kept: it cannot be exported"
         raise ExportError(msg)
-    total = int(json.loads(meta[0] or "{}").get("total", 0))
+    total = _total(cid, meta[0])
     idx = 0
     for first in range(1, total + 1, CHUNK):
         last = min(total, first + CHUNK - 1)
@@ -93,6 +100,16 @@ async def rows(redis: Redis, cid: str) -> AsyncIterator[dict[str, Any]]:
             yield r
 
 
+def _total(cid: str, stored: str | None) -> int:
+    """The data rows submit read, from the campaign's stored submit counts."""
+    try:
+        counts = json.loads(stored or "{}")
+        return whole(str(counts.get("total", 0)), "count of rows")
+    except (ValueError, AttributeError):  # not JSON, not an object, not a count
+        msg = f"campaign {cid}: its stored submit counts cannot be read, so neither can its rows"
+        raise ExportError(msg) from None
+
+
 async def _not_compacted(redis: Redis, cid: str, *, while_exporting: bool = False) -> None:
     """ExportError when the campaign's per-recipient data is compacted, or being compacted."""
     gone = await compaction.compacted(redis, [cid])
@@ -110,7 +127,7 @@ async def _dropped(redis: Redis, cid: str, first: int, last: int) -> dict[int, D
     out: dict[int, Dropped] = {}
     for bucket in buckets:
         for row, raw in bucket.items():
-            r = int(row)
+            r = int(row) if str(row).isdigit() else 0  # a damaged row number is no row of the file
             if first <= r <= last:
                 out[r] = trace_index.decode_dropped(r, str(raw))
     return out
@@ -158,13 +175,17 @@ def _loaded_row(row: int, got: _Loaded) -> dict[str, Any]:
     history = parse_history(got.history or "")
     f = entry.fields
     tries = [a.tries for a in history]
-    attempts = max([*tries, int(f.get("attempts") or f.get("attempt") or 0)])
+    try:
+        attempts = max([*tries, int(f.get("attempts") or f.get("attempt") or 0)])
+        since = float(f["since"]) if entry.state.value == "in_doubt" else 0.0
+    except ValueError:
+        return _row(row, address, "unreadable", "the stored ledger state is not in the ledger's format")
     state = entry.state.value
     if state == "accepted":
         attempts = max(attempts, 1)
     reason = f.get("code") or f.get("reason") or (history[-1].code if history and state != "accepted" else "")
     if state == "in_doubt":
-        reason = f"in doubt since {when(float(f['since']))}"
+        reason = f"in doubt since {when(since)}"
     identity = entry.identity if "grant" in f else (history[-1].identity if history else "")
     return _row(row, address, state, reason, attempts, identity=identity, message_id=f.get("message_id", ""))
 

@@ -25,6 +25,7 @@ from orchestrator.core.guardrails import PAUSING_SEND_STATUS
 from orchestrator.core.quality import ACCEPTED, HOUR_S, hour_of, quality, quality_hours
 from orchestrator.store import campaigns, events, keys
 from orchestrator.store.feedback import parse_buckets, queue_buckets
+from orchestrator.store.stored_values import moment
 
 log = structlog.get_logger("orchestrator.guard")
 
@@ -75,7 +76,7 @@ async def judge_identities(
         queue_buckets(pipe, "i", identity_ids, hours, names)
         ack, *replies = await pipe.execute()
     counts = parse_buckets(identity_ids, hours, replies, names)
-    start = first_hour(None if ack is None or not after_ack else float(ack))
+    start = first_hour(None if ack is None or not after_ack else moment(ack, "guard acknowledgement"))
     if start is not None:  # only the hours after the last acknowledged pause are judged
         counts = {i: {h: c for h, c in by_hour.items() if h >= start} for i, by_hour in counts.items()}
     return {i: decide(i, quality(counts[i], now, window_s, lines, g.confidence_z)) for i in identity_ids}

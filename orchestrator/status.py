@@ -317,7 +317,7 @@ async def _first_waiting(redis: Redis, cid: str, now: float) -> float:
         queued, held, later = await pipe.execute()
     if queued or held or not later:
         return now
-    return max(now, float(later[0][1]))
+    return max(now, moment(repr(float(later[0][1])), "retry time"))
 
 
 def _next_slot(

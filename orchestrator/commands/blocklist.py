@@ -15,7 +15,7 @@ from orchestrator.store.suppression import BlockEntry
 
 
 def _when(at: float) -> str:
-    return utc_text(at, seconds=False)
+    return utc_text(at, seconds=False) if at > 0 else "?"  # 0: a stored time that could not be read
 
 
 @click.group("blocklist")

@@ -167,6 +167,14 @@ def _day(at: float) -> str:
     return utc_text(at, seconds=False)
 
 
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def primary(outcomes: list[Outcome]) -> Outcome:
     """The row that matters: in the latest campaign, the loaded or suppressed row before a duplicate or invalid one."""
     latest = outcomes[-1].place.cid
@@ -261,7 +269,7 @@ def _unsent(o: Outcome, now: float) -> Verdict:
         return Verdict(cid, f"failed: Tencent answered {code}", _failed_fix(code))
     if o.state == "in_doubt":
         since = o.field("since")
-        at = _day(float(since)) if since else "?"
+        at = _day(float(since)) if _number(since) else "?"
         if o.doubt_given_up:
             why = f"in doubt since {at}: the send may have reached Tencent, whose records could not settle it"
             return Verdict(cid, why, DOUBT_FOR_THE_OPERATOR)

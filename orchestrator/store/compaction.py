@@ -30,7 +30,7 @@ from redis.asyncio.client import Pipeline
 from orchestrator.core import ledger_state
 from orchestrator.core.campaign_state import CampaignState
 from orchestrator.store import keys
-from orchestrator.store.stored_values import MAX_TIME_S
+from orchestrator.store.stored_values import MAX_TIME_S, BadStoredValueError, whole
 
 #: Keys asked of SCAN and unlinked per round trip.
 BATCH = 500
@@ -111,7 +111,7 @@ async def compact(redis: Redis, cid: str, now: float, batches: int = BATCHES_PER
     await redis.hsetnx(meta, "compacting", repr(now))
     ck = keys.CampaignKeys(cid)
     removed = 0
-    cursor = int(await redis.hget(meta, "compact_cursor") or 0)  # where a cut-short run stopped
+    cursor = _cursor(await redis.hget(meta, "compact_cursor"))  # where a cut-short run stopped
     for _ in range(batches):
         cursor, found = await redis.scan(cursor, match=f"{ck.base}*", count=BATCH)
         doomed = [str(k) for k in found if str(k) != ck.counts]
@@ -126,6 +126,14 @@ async def compact(redis: Redis, cid: str, now: float, batches: int = BATCHES_PER
             return True, removed
         await redis.hset(meta, "compact_cursor", str(cursor))
     return False, removed
+
+
+def _cursor(raw: str | None) -> int:
+    """The stored SCAN cursor; 0 (scan again from the start: it only repeats work) when damaged."""
+    try:
+        return whole(raw, "compaction cursor")
+    except BadStoredValueError:
+        return 0
 
 
 async def in_flight(redis: Redis, cid: str) -> bool:

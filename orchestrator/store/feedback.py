@@ -34,6 +34,7 @@ from orchestrator.core.guardrails import MAX_WINDOW_HOURS
 from orchestrator.core.quality import ACCEPTED, METRICS, SETTLING, SUPPRESSING, hour_of
 from orchestrator.store import keys
 from orchestrator.store.scripts import source
+from orchestrator.store.stored_values import MAX_WHOLE, whole
 
 MESSAGE_TTL_S: Final = 30 * 86_400  # a message's trace and once-marks
 COHORT_KEEP_S: Final = 2 * MAX_WINDOW_HOURS * 3_600  # cohorts: a late metric's two windows (8 days)
@@ -252,7 +253,8 @@ def parse_buckets(
             raise ValueError(msg)
         out: dict[int, dict[str, int]] = {}
         for k, h in enumerate(hours):
-            counts = {m: int(v) for m, v in zip(names, values[k * n : (k + 1) * n], strict=True) if v is not None}
+            row = zip(names, values[k * n : (k + 1) * n], strict=True)
+            counts = {m: whole(v, "quality count", low=-MAX_WHOLE) for m, v in row if v is not None}
             if counts:
                 out[h] = counts
         result[subject] = out

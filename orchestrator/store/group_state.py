@@ -340,7 +340,7 @@ async def campaign_blocks(redis: Redis, cid: str, identity_ids: Sequence[str], n
     found = await redis.zrangebyscore(keys.CampaignKeys(cid).blocks, f"({now!r}", "+inf", withscores=True)
     if not found:
         return {}
-    blocks = {str(g): float(until) for g, until in found}
+    blocks = {str(g): moment(repr(float(until)), "domain block's end") for g, until in found}
     async with redis.pipeline(transaction=False) as pipe:
         for identity in identity_ids:
             pipe.hmget(keys.IdentityKeys(identity).groups, list(blocks))

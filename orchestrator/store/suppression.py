@@ -32,6 +32,7 @@ from orchestrator.core.addresses import fold, normalize_address
 from orchestrator.store import keys
 from orchestrator.store.scripts import as_str_list
 from orchestrator.store.scripts import source as script_source
+from orchestrator.store.stored_values import BadStoredValueError, moment
 
 #: How long Tencent keeps an address on its blocklist (docs: 14 days), counted from its bounce.
 BLOCKLIST_KEEP_S: Final = 14 * 86400
@@ -285,6 +286,13 @@ async def replace_blocklist(redis: Redis, account: str, listed: list[BlockEntry]
 
 
 async def last_synced(redis: Redis) -> dict[str, float]:
-    """When each account's blocklist was last read into the mirror."""
+    """When each account's blocklist was last read into the mirror (0.0 for a time that cannot be read)."""
     raw = await redis.hgetall(keys.BLOCKLIST_SYNCED)
-    return {str(k): float(v) for k, v in raw.items()}
+    return {str(k): _synced(v) for k, v in raw.items()}
+
+
+def _synced(raw: str) -> float:
+    try:
+        return moment(raw, "blocklist sync time")
+    except BadStoredValueError:
+        return 0.0

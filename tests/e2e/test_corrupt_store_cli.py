@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis as redis_sync
 
+from orchestrator.core.clock import SystemClock
 from orchestrator.store import keys
 from tests.e2e.procs import BIN, Procs, base_env, cli, cli_json, free_port, wait_for
 from tests.pipeline_helpers import write_campaign
@@ -188,3 +190,110 @@ def test_a_stored_time_no_date_can_hold_is_shown_as_a_question_mark(env: dict[st
     assert "why: on Tencent's blocklist since ? until ? (bounced)" in runs["trace gone"].stdout
     assert "far@example.com  (all)  operator  ?  asked" in runs["suppress"].stdout
     assert "last synced: default at ?" in runs["blocklist"].stdout
+
+
+def _first_address(r: redis_sync.Redis, cid: str) -> str:
+    from orchestrator.store.ledger import decode_record
+
+    return decode_record(str(r.hget(keys.CampaignKeys(cid).rec(0), "0")))[0]
+
+
+#: (what damages campaign CID's store, the commands run after it, a phrase their output must hold)
+STORED_DAMAGES = [
+    pytest.param(
+        lambda r, cid: r.hset(keys.GUARD_ACK, cid, "abc"),
+        [["status"], ["status", "CID", "--json"]],
+        "stored guard acknowledgement is not a number",
+        id="guard-ack-not-a-number",
+    ),
+    pytest.param(
+        lambda r, cid: r.hset(keys.GUARD_ACK, cid, "inf"),
+        [["status"]],
+        "stored guard acknowledgement is not a time",
+        id="guard-ack-infinite",
+    ),
+    pytest.param(
+        lambda r, cid: r.hset(keys.FB_COHORTS, f"{int(SystemClock().now() // 3600)}|accepted|i|good-id0", "1.5"),
+        [["status"], ["status", "CID"]],
+        "stored quality count is not a whole number",
+        id="cohort-count-not-whole",
+    ),
+    pytest.param(
+        lambda r, cid: (r.delete(keys.CampaignKeys(cid).queue), r.zadd(keys.CampaignKeys(cid).later, {"3": 3e11})),
+        [["status"], ["status", "CID", "--json"]],
+        "stored retry time is not a time",
+        id="retry-after-year-9999",
+    ),
+    pytest.param(
+        lambda r, cid: r.zadd(keys.CampaignKeys(cid).blocks, {"gmail": 3e11}),
+        [["status"]],
+        "stored domain block's end is not a time",
+        id="block-after-year-9999",
+    ),
+    pytest.param(
+        lambda r, cid: r.hset(keys.CampaignKeys(cid).state(0), "0", "d|tok|abc|1|good-id0:1|1"),
+        [["trace", "ADDRESS"], ["trace", "ADDRESS", "--json"], ["export", "CID", "--out", "x.csv"]],
+        "in doubt since ?",
+        id="in-doubt-since-not-a-number",
+    ),
+    pytest.param(
+        lambda r, cid: r.hset(keys.CampaignKeys(cid).state(0), "0", "d|tok|1e300|1|good-id0:1|1"),
+        [["export", "CID", "--out", "x.csv"]],
+        "in doubt since ?",
+        id="in-doubt-since-year-far",
+    ),
+    pytest.param(
+        lambda r, cid: r.hset(keys.CampaignKeys(cid).state(0), "0", "q|abc"),
+        [["export", "CID", "--out", "x.csv"]],
+        "unreadable",
+        id="attempts-not-a-number",
+    ),
+    pytest.param(
+        lambda r, cid: r.hset(keys.campaign(cid), "submit", "[1, 2]"),
+        [["export", "CID", "--out", "x.csv"]],
+        "its stored submit counts cannot be read",
+        id="submit-counts-a-list",
+    ),
+    pytest.param(
+        lambda r, cid: r.hset(keys.dropped_bucket(cid, 0), "abc", '["invalid", "bad", "c"]'),
+        [["export", "CID", "--out", "x.csv"]],
+        "",
+        id="dropped-row-not-a-number",
+    ),
+    pytest.param(
+        lambda r, cid: r.hset(keys.campaign(cid), mapping={"state": "cancelled", "compact_cursor": "abc"}),
+        [["compact", "CID"], ["status", "CID"]],
+        "compacted (",
+        id="compaction-cursor-not-a-number",
+    ),
+    pytest.param(
+        lambda r, cid: r.hset(keys.BLOCKLIST_SYNCED, "default", "abc"),
+        [["blocklist", "list"], ["blocklist", "list", "--json"]],
+        "last synced: default at ?",
+        id="blocklist-synced-not-a-number",
+    ),
+]
+
+
+@pytest.mark.parametrize(("damage", "commands", "phrase"), STORED_DAMAGES)
+def test_a_damaged_stored_value_is_named_or_shown_as_unknown(
+    env: dict[str, str], tmp_path: Path, damage: Any, commands: list[list[str]], phrase: str
+) -> None:
+    """Each damage a hand edit or another version could leave: no command ends in a traceback; `status`
+    names the damaged field in the campaign's line (the other campaigns shown as usual), `trace` and
+    `export` print "?" or an unreadable row where a value cannot be read, a campaign whose rows cannot be
+    counted is refused in one line."""
+    cid = _submit(env, tmp_path, "good")
+    with _redis(env) as r:
+        address = _first_address(r, cid)
+        damage(r, cid)
+    outputs = []
+    for command in commands:
+        args = [address if a == "ADDRESS" else cid if a == "CID" else a for a in command]
+        run = cli(env, *args, cwd=tmp_path)
+        _no_traceback(run)
+        assert run.returncode in (0, 1), (args, run.stderr)
+        if args[0] == "export" and run.returncode == 0:
+            outputs.append((tmp_path / "x.csv").read_text(encoding="utf-8"))
+        outputs.append(run.stdout + run.stderr)
+    assert phrase in "\n".join(outputs)
