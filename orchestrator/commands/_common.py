@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import io
 import json
+import math
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -153,7 +154,18 @@ async def clock_now(redis: Redis) -> float:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json_printable(json.dumps(data, ensure_ascii=False, indent=None)) + "\n")
+    """`data` as one line of strict JSON: a number that is not finite (a damaged stored time) is null."""
+    sys.stdout.write(json_printable(json.dumps(_finite(data), ensure_ascii=False, allow_nan=False)) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 class _DataOut(io.TextIOBase):

@@ -192,6 +192,10 @@ def test_a_stored_time_no_date_can_hold_is_shown_as_a_question_mark(env: dict[st
     assert "last synced: default at ?" in runs["blocklist"].stdout
 
 
+def _not_json(constant: str) -> None:
+    raise AssertionError(f"{constant} in the JSON: not JSON")
+
+
 def _first_address(r: redis_sync.Redis, cid: str) -> str:
     from orchestrator.store.ledger import decode_record
 
@@ -267,6 +271,12 @@ STORED_DAMAGES = [
         id="compaction-cursor-not-a-number",
     ),
     pytest.param(
+        lambda r, cid: r.hset(keys.campaign(cid), mapping={"state": "cancelled", "compacted_at": "inf"}),
+        [["trace", "ADDRESS", "--json"]],
+        '"at": null',
+        id="compaction-time-infinite",
+    ),
+    pytest.param(
         lambda r, cid: r.hset(keys.BLOCKLIST_SYNCED, "default", "abc"),
         [["blocklist", "list"], ["blocklist", "list", "--json"]],
         "last synced: default at ?",
@@ -296,4 +306,6 @@ def test_a_damaged_stored_value_is_named_or_shown_as_unknown(
         if args[0] == "export" and run.returncode == 0:
             outputs.append((tmp_path / "x.csv").read_text(encoding="utf-8"))
         outputs.append(run.stdout + run.stderr)
+        if "--json" in args and run.returncode == 0:  # strict JSON: no NaN or Infinity a parser refuses
+            json.loads(run.stdout, parse_constant=_not_json)
     assert phrase in "\n".join(outputs)
