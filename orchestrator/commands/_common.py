@@ -22,6 +22,7 @@ from orchestrator.core.text import json_printable, printable_lines
 from orchestrator.redis_url import safe_url
 from orchestrator.store import campaigns, identities
 from orchestrator.store.connection import describe_failure, error_text, nothing_listens, probe, redis_from_url
+from orchestrator.store.stored_values import BadStoredValueError
 
 if TYPE_CHECKING:
     from orchestrator.core.campaign import Campaign
@@ -96,6 +97,8 @@ def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
             raise CommandError(f"Redis error: {error_text(exc)}") from None
         except (campaigns.UnreadableCampaignError, identities.UnreadableIdentityError) as exc:
             raise CommandError(str(exc)) from None
+        except BadStoredValueError as exc:  # names the field, never its value
+            raise CommandError(f"cannot read what Redis holds: {exc}") from None
         finally:
             await redis.aclose()
 

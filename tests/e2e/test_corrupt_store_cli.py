@@ -217,8 +217,11 @@ STORED_DAMAGES = [
         id="guard-ack-infinite",
     ),
     pytest.param(
-        lambda r, cid: r.hset(keys.FB_COHORTS, f"{int(SystemClock().now() // 3600)}|accepted|i|good-id0", "1.5"),
-        [["status"], ["status", "CID"]],
+        lambda r, cid: (
+            r.hset(keys.FB_COHORTS, f"{int(SystemClock().now() // 3600)}|accepted|i|good-id0", "1.5"),
+            r.hset(keys.campaign(cid), mapping={"state": "paused", "paused_by": "automatic", "reason": "x"}),
+        ),
+        [["status"], ["status", "CID"], ["resume", "CID"]],
         "stored quality count is not a whole number",
         id="cohort-count-not-whole",
     ),
