@@ -105,7 +105,7 @@ async def sync(redis: Redis, source: BlocklistSource, now: float, accounts: list
     return report
 
 
-async def listing(redis: Redis, now: float) -> tuple[list[BlockEntry], dict[str, float]]:
+async def listing(redis: Redis, now: float) -> tuple[list[BlockEntry], dict[str, float | None]]:
     """The mirror's entries still in force, and when each account was last synced."""
     entries = [e for e in await store.blocklist(redis, now) if e.expires_at > now]
     return entries, await store.last_synced(redis)

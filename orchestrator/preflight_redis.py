@@ -31,6 +31,15 @@ async def _redis_keeping(redis: Redis, url: str) -> list[Item]:
         return [Item("orchestrator", "Redis", "warn", warning)]
     if kept.policy is None:
         return [Item("orchestrator", "Redis", "info", "its INFO is refused: eviction and append-only file not judged")]
+    if kept.aof is None:
+        return [
+            Item(
+                "orchestrator",
+                "Redis",
+                "ok",
+                "evicts nothing (noeviction); its INFO does not say whether it keeps an append-only file",
+            )
+        ]
     return [Item("orchestrator", "Redis", "ok", "evicts nothing (noeviction) and keeps an append-only file")]
 
 

@@ -161,9 +161,9 @@ async def submit(
         _refuse_empty(campaign, stats)
         await _write_queue(redis, ck, valid, seed)
         async with commit_turn(redis):  # the checks against other campaigns and the commit: one submit at a time
-            await heartbeat.stop()  # kept beating while the turn was awaited
             listed = await _list_of(redis, campaign, ck, force_new)
             await overlap.refuse(redis, ck.trace, campaign.recipients.file)  # shares addresses with an unfinished one
+            await heartbeat.stop()  # kept beating while the turn was awaited and the list compared
             honour_cancellation()
             await _commit(redis, campaign, ck, fingerprint, listed, claim, seed, stats, now, source)
         await _emit_submitted(redis, now, cid, stats, seed, source)

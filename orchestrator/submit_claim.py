@@ -30,8 +30,9 @@ class SubmitInProgressError(Exception):
     """The same files are being submitted by another process, which did not finish within the wait."""
 
 
-#: The commit turn: how long a holder keeps it at most (a killed submit's turn lapses), and how long
-#: another waits for it (a commit takes well under a second).
+#: The commit turn: how long it lives without its holder renewing it (a killed submit's turn lapses;
+#: a live one renews it BEATS_PER_TTL times per TTL: comparing a large list with the campaigns created
+#: while it loaded can take seconds), and how long another waits for it.
 TURN_TTL_S = 30.0
 TURN_WAIT_S = 60.0
 
@@ -48,12 +49,24 @@ async def commit_turn(redis: Redis) -> AsyncIterator[None]:
             msg = f"another submit has been committing for over {TURN_WAIT_S:g} s ({keys.SUBMIT_TURN}): try again"
             raise SubmitInProgressError(msg)
         await asyncio.sleep(WAIT_POLL_S / 2)
+    keep = asyncio.create_task(_keep_turn(redis, token))
     try:
         yield
     finally:
+        keep.cancel()
+        with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):  # a failed renewal: it lapses
+            await keep
         release = redis.register_script(script_source("lock_release"))
         with contextlib.suppress(RedisError, OSError):  # not released: it lapses after TURN_TTL_S
             await release(keys=[keys.SUBMIT_TURN], args=[token])
+
+
+async def _keep_turn(redis: Redis, token: str) -> None:
+    """Renew the commit turn while its holder still holds it."""
+    renew = redis.register_script(script_source("lock_renew"))
+    while True:
+        await asyncio.sleep(TURN_TTL_S / BEATS_PER_TTL)
+        await renew(keys=[keys.SUBMIT_TURN], args=[token, str(int(TURN_TTL_S * 1000))])
 
 
 class ListDigest:

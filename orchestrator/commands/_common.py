@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import json
-import math
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -18,7 +16,7 @@ from redis.exceptions import OutOfMemoryError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from orchestrator.cli import EXIT_FAILED, EXIT_USAGE, AppContext, echo_error
-from orchestrator.core.text import json_printable, printable_lines
+from orchestrator.core.text import json_line, printable_lines
 from orchestrator.redis_url import safe_url
 from orchestrator.store import campaigns, identities
 from orchestrator.store.connection import describe_failure, error_text, nothing_listens, probe, redis_from_url
@@ -157,18 +155,8 @@ async def clock_now(redis: Redis) -> float:
 
 
 def print_json(data: Any) -> None:
-    """`data` as one line of strict JSON: a number that is not finite (a damaged stored time) is null."""
-    sys.stdout.write(json_printable(json.dumps(_finite(data), ensure_ascii=False, allow_nan=False)) + "\n")
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+    """`data` as one line of strict JSON (`core/text.json_line`)."""
+    sys.stdout.write(json_line(data) + "\n")
 
 
 class _DataOut(io.TextIOBase):

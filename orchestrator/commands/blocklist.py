@@ -14,8 +14,8 @@ from orchestrator.ses.errors import SesError
 from orchestrator.store.suppression import BlockEntry
 
 
-def _when(at: float) -> str:
-    return utc_text(at, seconds=False) if at > 0 else "?"  # 0: a stored time that could not be read
+def _when(at: float | None) -> str:
+    return utc_text(at, seconds=False) if at else "?"  # None or 0: a stored time that could not be read
 
 
 @click.group("blocklist")
@@ -54,7 +54,7 @@ def sync(ctx: click.Context, as_json: bool) -> None:
 def list_(ctx: click.Context, as_json: bool) -> None:
     """The mirrored addresses still blocked, with their bounce, expiry, reason and account."""
 
-    async def body(redis: Redis) -> tuple[list[BlockEntry], dict[str, float]]:
+    async def body(redis: Redis) -> tuple[list[BlockEntry], dict[str, float | None]]:
         return await blocklist.listing(redis, await clock_now(redis))
 
     entries, synced = run(ctx, body)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sys
 from datetime import datetime
 
@@ -12,7 +11,7 @@ import click
 from redis.asyncio import Redis
 
 from orchestrator.commands._common import resolve_campaign, run
-from orchestrator.core.text import json_printable, printable
+from orchestrator.core.text import json_line, printable
 from orchestrator.store import campaigns, events
 from orchestrator.store.events import Event
 
@@ -38,7 +37,7 @@ def command(ctx: click.Context, campaign: str, follow: bool, as_json: bool) -> N
 
     def emit(e: Event) -> None:
         if json_lines:
-            sys.stdout.write(json_printable(json.dumps(e.as_json(), ensure_ascii=False)) + "\n")
+            sys.stdout.write(json_line(e.as_json()) + "\n")
         else:
             sys.stdout.write(event_line(e) + "\n")
         sys.stdout.flush()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import html
+import json
+import math
 import re
+from typing import Any
 
 #: What a terminal would act on instead of showing: C0 controls (tab and newline too: one record is
 #: one line), DEL, C1 controls (0x9b is CSI on some terminals), lone surrogates (they cannot be
@@ -51,6 +54,22 @@ def json_printable(text: str) -> str:
     """JSON text from `json.dumps(..., ensure_ascii=False)` with the characters a terminal acts on written as
     `\\uXXXX` escapes: the same JSON to any parser, Korean and emoji left as they are."""
     return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def json_line(data: Any) -> str:
+    """`data` as one line of strict JSON for a terminal or a pipe (`json_printable`): a number that is not
+    finite (a damaged stored time) is null, never NaN or Infinity, which JSON parsers refuse."""
+    return json_printable(json.dumps(_finite(data), ensure_ascii=False, allow_nan=False))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def mask_secret(text: str, secret: str) -> str:

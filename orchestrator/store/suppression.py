@@ -285,14 +285,14 @@ async def replace_blocklist(redis: Redis, account: str, listed: list[BlockEntry]
     return int(reply[0]), int(reply[1])
 
 
-async def last_synced(redis: Redis) -> dict[str, float]:
-    """When each account's blocklist was last read into the mirror (0.0 for a time that cannot be read)."""
+async def last_synced(redis: Redis) -> dict[str, float | None]:
+    """When each account's blocklist was last read into the mirror (None: a time that cannot be read)."""
     raw = await redis.hgetall(keys.BLOCKLIST_SYNCED)
     return {str(k): _synced(v) for k, v in raw.items()}
 
 
-def _synced(raw: str) -> float:
+def _synced(raw: str) -> float | None:
     try:
         return moment(raw, "blocklist sync time")
     except BadStoredValueError:
-        return 0.0
+        return None

@@ -282,7 +282,7 @@ STORED_DAMAGES = [
     pytest.param(
         lambda r, cid: r.hset(keys.BLOCKLIST_SYNCED, "default", "abc"),
         [["blocklist", "list"], ["blocklist", "list", "--json"]],
-        "last synced: default at ?",
+        'last synced: default at ?\n\n{"entries": [], "synced": {"default": null}}',
         id="blocklist-synced-not-a-number",
     ),
 ]

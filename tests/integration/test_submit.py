@@ -541,3 +541,29 @@ async def test_two_overlapping_lists_submitted_at_once_one_is_refused(redis: Red
     assert [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)] == [created[0].campaign_id]
     others = [k async for k in redis.scan_iter(match="wo:c:*") if not k.startswith(f"wo:c:{created[0].campaign_id}:")]
     assert [k for k in others if k != keys.campaign(created[0].campaign_id)] == []  # nothing half-written
+
+
+async def test_the_commit_turn_is_renewed_while_held_and_released_after(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A holder that works longer than the turn's lifetime (a large list compared with campaigns created
+    while it loaded) keeps the turn: a second submit waits for it instead of committing alongside."""
+    from orchestrator import submit_claim
+
+    monkeypatch.setattr(submit_claim, "TURN_TTL_S", 0.4)
+    order: list[str] = []
+
+    async def second() -> None:
+        async with submit_claim.commit_turn(redis):
+            order.append("second in")
+
+    async with submit_claim.commit_turn(redis):
+        token = await redis.get(keys.SUBMIT_TURN)
+        waiting = asyncio.create_task(second())
+        await asyncio.sleep(1.5)  # almost four lifetimes
+        assert await redis.get(keys.SUBMIT_TURN) == token
+        assert 0 < await redis.pttl(keys.SUBMIT_TURN) <= 400
+        order.append("first out")
+    await waiting
+    assert order == ["first out", "second in"]
+    assert await redis.exists(keys.SUBMIT_TURN) == 0
