@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from orchestrator.core.domain_shaping import GroupState, deferral_buckets
+from orchestrator.store.stored_values import MAX_WHOLE, whole
 
 
 def minutes(now: float, window_s: float) -> range:
@@ -41,5 +42,5 @@ def tally(
             state = states.get(group)
             if bucket not in deferral_buckets(now, window_s, state.blocked_at if state else None):
                 continue
-            out[group][0 if kind == "d" else 1] += int(value)
+            out[group][0 if kind == "d" else 1] += whole(str(value), "deferral count", low=-MAX_WHOLE)
     return {g: (d, o) for g, (d, o) in out.items()}

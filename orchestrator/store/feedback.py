@@ -34,7 +34,7 @@ from orchestrator.core.guardrails import MAX_WINDOW_HOURS
 from orchestrator.core.quality import ACCEPTED, METRICS, SETTLING, SUPPRESSING, hour_of
 from orchestrator.store import keys
 from orchestrator.store.scripts import source
-from orchestrator.store.stored_values import MAX_WHOLE, whole
+from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, moment, whole
 
 MESSAGE_TTL_S: Final = 30 * 86_400  # a message's trace and once-marks
 COHORT_KEEP_S: Final = 2 * MAX_WINDOW_HOURS * 3_600  # cohorts: a late metric's two windows (8 days)
@@ -66,9 +66,14 @@ def parse_sent(value: str) -> Sent | None:
     cid, _, idx = head.rpartition(":")
     identity, _, at = rest.partition("|")
     try:
-        return Sent(cid, int(idx), identity or UNKNOWN_IDENTITY, float(at) if at else None)
+        index = int(idx)
     except ValueError:
         return None
+    try:
+        sent_at = moment(at, "send time") if at else None
+    except BadStoredValueError:  # a time no date holds: read as the older format without one
+        sent_at = None
+    return Sent(cid, index, identity or UNKNOWN_IDENTITY, sent_at)
 
 
 @dataclass(frozen=True, slots=True)
