@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from enum import StrEnum
@@ -15,6 +16,9 @@ from orchestrator.core.sending import OutcomeKind, SendOutcome
 RECIPIENT_LATER_MIN_S = 3600.0
 #: A receiving domain's temporary block lasts about 10 minutes.
 DOMAIN_LATER_MIN_S = 600.0
+#: No answer puts a send off longer than this: a longer wait can only come from a damaged store (an
+#: API budget's slot set far ahead by hand), and the recipient would otherwise wait for ever.
+POSTPONE_MAX_S = 86_400.0
 #: A send our own API budget could not place waits at least this long before it is granted again.
 NOT_CALLED_MIN_S = 1.0
 #: Tencent refused a call over its API rate limit (counted per second): wait this long plus up to as
@@ -132,6 +136,7 @@ def _postponed(outcome: SendOutcome, code: str, now: float, rnd: random.Random) 
     for any of these: it stays pending until it goes (or `cancel`).
     """
     delay = max(outcome.defer_s or 0.0, _POSTPONED_MIN_S[outcome.kind])
+    delay = min(delay, POSTPONE_MAX_S) if math.isfinite(delay) else POSTPONE_MAX_S
     if outcome.kind is OutcomeKind.THROTTLED:
         delay += rnd.uniform(0.0, THROTTLED_MIN_S)
     if outcome.kind is OutcomeKind.DOMAIN_LATER:

@@ -12,6 +12,7 @@ from orchestrator.core.decisions import (
     DOMAIN_LATER_MIN_S,
     FIRST_RECONCILE_AFTER_S,
     NOT_CALLED_MIN_S,
+    POSTPONE_MAX_S,
     RECIPIENT_LATER_MIN_S,
     THROTTLED_MIN_S,
     Action,
@@ -223,6 +224,16 @@ def test_decide_throttled_waits_a_second_or_two_and_counts_no_try() -> None:
     delays = [d.ready_at - NOW for d in decisions]
     assert all(THROTTLED_MIN_S <= d <= 2 * THROTTLED_MIN_S for d in delays)
     assert len(set(delays)) == len(delays)
+
+
+@pytest.mark.parametrize("defer_s", [1e300, float("inf"), float("nan"), 10 * 86_400.0])
+def test_decide_never_puts_a_send_off_past_a_day(defer_s: float) -> None:
+    """A wait beyond a day (an API budget's slot damaged by hand to 1e300) would park the recipient for
+    ever: it comes back after POSTPONE_MAX_S instead; a real wait is kept as it is."""
+    parked = _decide(SendOutcome(K.NOT_CALLED, code="Orchestrator.AccountBudgetBusy", defer_s=defer_s))
+    assert (parked.action, parked.ready_at) == (Action.POSTPONE, NOW + POSTPONE_MAX_S)
+    real = _decide(SendOutcome(K.NOT_CALLED, code="Orchestrator.AccountBudgetBusy", defer_s=42.0))
+    assert real.ready_at == NOW + 42.0
 
 
 @pytest.mark.parametrize(
