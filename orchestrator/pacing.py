@@ -144,10 +144,8 @@ class Pacer:
                 await self._tick_campaign(rec, now, states, report)
             except identities.UnreadableIdentityError as exc:  # only the campaigns using it wait
                 self._skip(cid, f"identity {exc.identity}: {exc.reason}")
-            except BadStoredValueError as exc:
-                self._skip(cid, str(exc))
-            except ValueError:  # any other stored value that does not parse: the others go on
-                self._skip(cid, "a stored value cannot be read")
+            except ValueError as exc:  # a stored value that does not parse (BadStoredValueError names it)
+                self._skip(cid, str(exc) if isinstance(exc, BadStoredValueError) else "a stored value cannot be read")
             except ResponseError as exc:  # a key of the campaign or an identity holds another type
                 self._skip(cid, refused(exc) or "Redis refused a command")
             else:
