@@ -160,6 +160,10 @@ async def test_redis_restart_mid_run_loses_nothing_and_sends_nothing_twice(
         latency=Latency(min_ms=1, max_ms=5),  # the other worker's send is in flight too
     )
     old_run_id = (await redis.info("server"))["run_id"]
+    # Every acknowledged write in the file before the kill: with `everysec`, a disk slow to fsync lets Redis
+    # hold up to 2 s of acknowledged writes in its own buffer, which a SIGKILL loses (docs/operations.md,
+    # "What a crash can cost"). The restart starts it on its command line's `everysec` again.
+    await redis.config_set("appendfsync", "always")
     seen: dict[str, int] = {}
 
     async with run_emulator(world, clock=clock) as emu:
