@@ -10,6 +10,7 @@ from orchestrator.core.clock import utc_text
 from orchestrator.core.decisions import BLOCKLIST_CODES, UNCOUNTED, UNSUBSCRIBED_CODES, Action
 from orchestrator.core.guardrails import is_data_failure
 from orchestrator.core.send_status import describe
+from orchestrator.core.text import finite_number
 
 #: What an address-index entry says of a row submit did not load (store/trace_index.py).
 KIND_OF_MARK: Final = {"i": "invalid", "d": "duplicate", "s": "suppressed"}
@@ -167,14 +168,6 @@ def _day(at: float) -> str:
     return utc_text(at, seconds=False)
 
 
-def _number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def primary(outcomes: list[Outcome]) -> Outcome:
     """The row that matters: in the latest campaign, the loaded or suppressed row before a duplicate or invalid one."""
     latest = outcomes[-1].place.cid
@@ -269,7 +262,7 @@ def _unsent(o: Outcome, now: float) -> Verdict:
         return Verdict(cid, f"failed: Tencent answered {code}", _failed_fix(code))
     if o.state == "in_doubt":
         since = o.field("since")
-        at = _day(float(since)) if _number(since) else "?"
+        at = _day(n) if (n := finite_number(since)) is not None else "?"
         if o.doubt_given_up:
             why = f"in doubt since {at}: the send may have reached Tencent, whose records could not settle it"
             return Verdict(cid, why, DOUBT_FOR_THE_OPERATOR)

@@ -56,6 +56,15 @@ def json_printable(text: str) -> str:
     return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+def finite_number(value: str | None) -> float | None:
+    """A stored number's text as a finite float; None when absent, not a number, or not finite."""
+    try:
+        number = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return number if number is not None and math.isfinite(number) else None
+
+
 def json_line(data: Any) -> str:
     """`data` as one line of strict JSON for a terminal or a pipe (`json_printable`): a number that is not
     finite (a damaged stored time) is null, never NaN or Infinity, which JSON parsers refuse."""

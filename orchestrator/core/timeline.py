@@ -6,10 +6,11 @@ simulation report and the live page draw the same marks from the same events.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
+
+from orchestrator.core.text import finite_number
 
 #: The kinds of mark, in the order a legend lists them, with what they stand for.
 KINDS = {
@@ -44,14 +45,6 @@ class Mark:
     campaign: str = ""  # the paused or resumed campaign
 
 
-def _number(value: str | None) -> float | None:
-    try:
-        number = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return number if number is not None and math.isfinite(number) else None
-
-
 def _held(e: TimedEvent) -> Mark:
     d = e.data
     why = d.get("reason") or (
@@ -82,7 +75,7 @@ def marks_of(events: Iterable[TimedEvent]) -> list[Mark]:
             out.append(_campaign(e, "resumed"))
         elif e.type == "domain_backoff":
             key = (e.identity, e.data.get("group", "?"))
-            end = max(e.t, _number(e.data.get("until")) or e.t)
+            end = max(e.t, finite_number(e.data.get("until")) or e.t)
             span = open_spans.get(key)
             if span is not None and e.t <= span[1]:
                 open_spans[key] = (span[0], max(span[1], end), span[2])
