@@ -108,8 +108,8 @@ def unreadable_status(bad: campaigns.Unreadable) -> CampaignStatus:
 
 
 #: A running campaign whose pacer has not ticked for this long is shown as stalled (it ticks every
-#: PACER_INTERVAL_S, 1 s by default; a new leader takes over within its lock's PACER_LOCK_TTL_S, 10 s by default); with a longer
-#: interval, three intervals (`stale_after`).
+#: PACER_INTERVAL_S, 1 s by default; a new leader takes over within its lock's PACER_LOCK_TTL_S, 10 s by
+#: default); with a longer interval, three intervals (`stale_after`).
 PACER_STALE_S = 30.0
 
 

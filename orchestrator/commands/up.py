@@ -14,7 +14,7 @@ from orchestrator.cli import AppContext
 @click.option(
     "--emulator/--no-emulator",
     default=None,
-    help="Send to the local SES emulator (default: only when neither Tencent credentials nor SES_ENDPOINT are configured).",
+    help="Send to the local SES emulator (default: only when neither Tencent credentials nor SES_ENDPOINT are set).",
 )
 @click.option(
     "--redis-port",
