@@ -19,10 +19,10 @@ from orchestrator.core.clock import SystemClock
 from orchestrator.embedded import EmbeddedRedis
 from orchestrator.redis_url import safe_url
 from orchestrator.settings import Settings
+from orchestrator.state_folder import state_dir
 from orchestrator.store.connection import describe_failure, nothing_listens, probe, redis_from_url
 from orchestrator.store.ledger import Ledger
 from orchestrator.store.server_check import keeping_at
-from orchestrator.up_state import state_dir
 from orchestrator.web.access import WebAccessError
 from orchestrator.web.app import RunningWeb, running_web
 from orchestrator.web.context import WebContext

@@ -1,8 +1,7 @@
-"""Where `orchestrate up` keeps its state, and how other commands find what it started."""
+"""How other commands find what `orchestrate up` started (it keeps its state in `state_folder.state_dir`)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -12,6 +11,7 @@ from pydantic import SecretStr
 from orchestrator.input_files import describe_os_error, open_regular
 from orchestrator.redis_url import REDIS_URL_FORM, redis_url_problem
 from orchestrator.settings import Settings
+from orchestrator.state_folder import state_dir
 
 #: A recorded URL is one short line; a larger file is no file `up` wrote.
 MAX_RECORDED_BYTES = 4096
@@ -19,14 +19,6 @@ MAX_RECORDED_BYTES = 4096
 
 class StateFileError(Exception):
     """A file `up` records that cannot be used: one line naming the file and the problem, never its text."""
-
-
-def state_dir(settings: Settings) -> Path:
-    """Where `up` keeps its embedded Redis data: ORCHESTRATE_STATE_DIR, else the XDG state folder."""
-    if settings.state_dir:
-        return Path(settings.state_dir)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "warmup-orchestrator"
 
 
 def _read_recorded(path: Path) -> str | None:

@@ -54,7 +54,8 @@ INTERRUPTED = "submit {how}: no campaign was created and what it had loaded was 
     "--after-data-loss",
     "after_loss",
     is_flag=True,
-    help="Redis lost its data (a pacer logged redis_data_lost); the recipients already mailed are out of FILE.",
+    help="Redis lost its data (a pacer logged redis_data_lost, or submit said so); the recipients already mailed are "
+    "out of FILE.",
 )
 @click.pass_context
 def command(ctx: click.Context, file: Path, force_new: bool, as_json: bool, after_loss: bool) -> None:
@@ -106,6 +107,40 @@ async def _no_loss_unless(redis: Redis, after_loss: bool) -> None:
         await instance.forget_loss(redis)
 
 
+def _check_remembered(redis_url: str, settings: Settings, current: str, after_loss: bool) -> None:
+    """Refuse when a submit from this host saw another marker in this Redis (state_folder.py): its data was
+    lost while no pacer ran to notice, or another Redis answers at that address. An unreadable book warns."""
+    from orchestrator.core.clock import utc_text
+    from orchestrator.state_folder import BookError, redis_address, remembered
+
+    try:
+        seen = remembered(settings, redis_url)
+    except BookError as exc:
+        echo_error(f"warning: {exc}; submit cannot tell whether this Redis lost the campaigns it held")
+        return
+    if seen is None or seen.instance == current or after_loss:
+        return
+    now_holds = "none" if not current else "another one"
+    msg = (
+        f"the Redis at {redis_address(redis_url)} held this orchestrator's campaigns when this host last submitted "
+        f"there ({utc_text(seen.at)}; marker {seen.instance}) and now holds {now_holds}: it lost its data (a restart "
+        "without an append-only file, or a flush) or another Redis answers at that address. A campaign submitted "
+        "again there mails every recipient again. Take the recipients already mailed out of the list (Tencent's "
+        "send statistics, or `export` files kept from before), then run submit with --after-data-loss"
+    )
+    raise CommandError(msg)
+
+
+def _remember(redis_url: str, settings: Settings, marker: str) -> None:
+    """Write the marker into this host's book; a book that cannot be written warns and submits all the same."""
+    from orchestrator.state_folder import BookError, remember
+
+    try:
+        remember(settings, redis_url, marker, SystemClock().now())
+    except BookError as exc:
+        echo_error(f"warning: {exc}; a later loss of this Redis's data is seen only by a running pacer")
+
+
 def _submit_body(
     file: Path, campaign: Campaign, force_new: bool, settings: Settings, terminated: list[bool], after_loss: bool
 ) -> Callable[[Redis], Awaitable[SubmitResult]]:
@@ -125,6 +160,7 @@ def _submit_body(
         cancel_on(signal.SIGTERM, terminated)  # cancelled like Ctrl-C (`run`): it cleans up before the end
         await require_keeping(settings.redis_url)  # never on a Redis that evicts keys: nothing written yet
         await _no_loss_unless(redis, after_loss)
+        _check_remembered(settings.redis_url, settings, await instance.current(redis), after_loss)
         try:
             result = await submit(
                 redis,
@@ -144,7 +180,8 @@ def _submit_body(
         except SubmitCommittedError as exc:
             code = (EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) if exc.interrupted else EXIT_FAILED
             raise CommandError(str(exc), code) from None
-        await instance.mark(redis, SystemClock().now())  # what a loss of this Redis would take (store/instance.py)
+        marker = await instance.mark(redis, SystemClock().now())  # what a loss of this Redis takes (store/instance.py)
+        _remember(settings.redis_url, settings, marker)
         return result
 
     return body

@@ -46,8 +46,8 @@ def command(
     from orchestrator.embedded import EmbeddedRedisError
     from orchestrator.redis_url import safe_url
     from orchestrator.settings import settings_or_exit
+    from orchestrator.state_folder import state_dir
     from orchestrator.up import StateDirError, UpError, UpInfo, serve_all
-    from orchestrator.up_state import state_dir
 
     # Up starts things itself: what a previous `up` recorded is not to be reused (it may be stale).
     settings = settings_or_exit()

@@ -6,7 +6,8 @@ FLUSHALL) loses it with everything else: the running pacer, which saw it, notice
 next sweep, logs `redis_data_lost` and leaves `wo:data_lost` behind, so that `submit` refuses to
 load a campaign into that Redis until the operator says they took the already mailed recipients out
 (`submit --after-data-loss`): submitting the lost campaign again would mail every one of its
-recipients again. A loss while no pacer runs is not seen (nothing remains to compare with): an
+recipients again. A loss while no pacer runs leaves nothing in Redis to compare with: `submit` also
+remembers the marker in its host's state folder (state_folder.py), which sees it from that host; an
 append-only file is what prevents it (store/server_check.py warns of a Redis without one).
 """
 
@@ -41,6 +42,11 @@ async def mark(redis: Redis, now: float) -> str:
     """The marker's id, written first if Redis has none."""
     fresh = json.dumps({"id": secrets.token_hex(8), "since": now})
     await redis.set(keys.INSTANCE, fresh, nx=True)
+    return _id(await redis.get(keys.INSTANCE))
+
+
+async def current(redis: Redis) -> str:
+    """The marker's id ("" when Redis has none), without writing one."""
     return _id(await redis.get(keys.INSTANCE))
 
 

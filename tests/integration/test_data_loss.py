@@ -1,5 +1,6 @@
 """A Redis that loses its data under a running pacer: the pacer says so, and submit refuses to mail the
-lost campaign's recipients again until the operator says the mailed ones are out of the list."""
+lost campaign's recipients again until the operator says the mailed ones are out of the list. A loss
+while no pacer runs: submit sees it from what this host remembers (state_folder.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from redis.asyncio import Redis
 
 from orchestrator.cli import main
 from orchestrator.core.clock import SystemClock
+from orchestrator.settings import Settings
+from orchestrator.state_folder import BOOK_NAME, redis_address, remembered, state_dir
 from orchestrator.store import campaigns, instance, keys
 from tests.pipeline_helpers import write_campaign
 from workers.pacer import build_pacer, run_pacer
@@ -78,3 +81,57 @@ async def test_a_pacer_that_starts_on_a_marked_redis_sees_no_loss(redis: Redis) 
     assert await watch.check(3.0) is None
     assert await redis.get(keys.INSTANCE) == first
     assert await instance.loss(redis) is None
+
+
+async def test_a_loss_while_no_pacer_runs_is_seen_by_the_next_submit_from_this_host(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """No pacer ever runs: submit, FLUSHALL, submit again refuses (exit 1, nothing written, no password in the
+    book); a pacer that started on the emptied Redis (a fresh marker) does not hide it; --after-data-loss
+    submits and remembers the new marker, after which submit goes on as usual."""
+    env = {"REDIS_URL": redis_url}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = write_campaign(tmp_path / "a", 10)
+    done = await asyncio.to_thread(CliRunner().invoke, main, ["submit", str(first)], env=env)
+    assert done.exit_code == 0, done.output
+    marker = await instance.current(redis)
+    seen = remembered(Settings(), redis_url)
+    assert seen is not None
+    assert seen.instance == marker
+
+    await redis.flushall()  # a restart without an append-only file
+    await instance.mark(redis, 5.0)  # and a pacer started on it since: a fresh marker, no note
+    second = write_campaign(tmp_path / "b", 10)
+    refused = await asyncio.to_thread(CliRunner().invoke, main, ["submit", str(second)], env=env)
+    assert refused.exit_code == 1, refused.output
+    assert f"error: the Redis at {redis_address(redis_url)} held this orchestrator's campaigns" in refused.output
+    assert f"marker {marker}" in refused.output
+    assert "now holds another one" in refused.output
+    assert "--after-data-loss" in refused.output
+    assert await campaigns.all_ids(redis) == []
+
+    done = await asyncio.to_thread(CliRunner().invoke, main, ["submit", str(second), "--after-data-loss"], env=env)
+    assert done.exit_code == 0, done.output
+    assert len(await campaigns.all_ids(redis)) == 1
+    again = await asyncio.to_thread(CliRunner().invoke, main, ["submit", str(first)], env=env)
+    assert again.exit_code == 0, again.output  # the same files: named as the campaign already made
+    assert "held this orchestrator's campaigns" not in again.output
+
+
+async def test_a_damaged_book_warns_and_is_written_again(redis: Redis, redis_url: str, tmp_path: Path) -> None:
+    """An unreadable book is a warning naming it, not a refusal; the submit then writes a good one. The book
+    is keyed by host, port and database only: never a user or a password."""
+    env = {"REDIS_URL": redis_url}
+    book = state_dir(Settings()) / BOOK_NAME
+    book.parent.mkdir(parents=True)
+    book.write_bytes(b"\x00not json")
+    done = await asyncio.to_thread(CliRunner().invoke, main, ["submit", str(write_campaign(tmp_path, 5))], env=env)
+    assert done.exit_code == 0, done.output
+    assert f"warning: {book}: not the JSON `orchestrate submit` writes" in done.output
+    seen = remembered(Settings(), redis_url)
+    assert seen is not None
+    assert seen.instance == await instance.current(redis)
+    assert redis_address("redis://user:s3cret@Example.COM:6380/2") == "example.com:6380/2"
+    assert redis_address("rediss://:s3cret@[::1]:7000") == "::1:7000/0"
+    assert redis_address("unix:///run/redis.sock?db=3") == "unix:/run/redis.sock/3"
