@@ -48,28 +48,18 @@ class Trace:
 async def trace(redis: Redis, raw: str, now: float, only: str | None = None) -> Trace:
     """Gather the address's rows, ledger states, events and list entries (no ledger is scanned).
 
-    The lists are read even when no campaign keeps a row of the address: they outlive compaction. The
-    sender-domain lists read are those of the campaigns that had the address and of the compacted ones.
+    The lists are read even when no campaign keeps a row of the address: they outlive compaction. Every
+    sender-domain list is read (an operator may suppress for a domain no campaign of the address used).
     """
     address = trace_index.index_field(raw)
     places, not_indexed = await trace_index.places(redis, raw, only)
     outcomes = [await _outcome(redis, p) for p in places]
     cids = [only] if only else [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)]
     gone = await compaction.compacted(redis, cids)
-    domains = {d for o in outcomes for d in o.sender_domains} | await _sender_domains(redis, [c.cid for c in gone])
+    domains = {d for o in outcomes for d in o.sender_domains} | set(await suppression.sender_domains(redis))
     listed = await _listed(redis, address, sorted(domains))
     found = verdict(outcomes, listed, address, now) if outcomes else list_verdict(listed, address, now)
     return Trace(address, outcomes, listed, not_indexed, found, compacted=gone)
-
-
-async def _sender_domains(redis: Redis, cids: list[str]) -> set[str]:
-    """The sender domains of the campaigns' identities (a compacted campaign keeps its spec); none of an unreadable."""
-    out: set[str] = set()
-    for cid in cids:
-        spec = await campaigns.load_spec(redis, cid)
-        if spec is not None and not isinstance(spec, campaigns.Unreadable):
-            out.update(i.domain for i in spec.identities)
-    return out
 
 
 async def _outcome(redis: Redis, place: Place) -> Outcome:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from redis.asyncio import Redis
 
 from orchestrator import export
 from orchestrator.campaign_file import load_campaign
@@ -338,3 +339,15 @@ async def test_a_deferred_recipient_still_waiting_counts_no_try_in_export_or_tra
     assert (row["state"], row["attempts"]) == ("queued", 0)
     out = await asyncio.to_thread(CliRunner().invoke, main, ["trace", VICTIM], env={"REDIS_URL": redis_url})
     assert "attempt 1: postpone FailedOperation.FrequencyLimit (not counted)" in out.stdout, out.output
+
+
+async def test_trace_shows_a_sender_domain_entry_no_campaign_of_the_address_used(redis: Redis, redis_url: str) -> None:
+    """An operator suppressed the address for a sender domain before any campaign there: trace shows the entry
+    and its fix and exits 0 (it read only the lists of the address's own campaigns, said "no campaign had this
+    address" and exited 1)."""
+    await store.put(redis, [Entry("kk@example.com", "fast.example.com", "asked by phone", START, "operator")], START)
+    found = await trace(redis, "KK@example.com", START + 60)
+    assert [(e.scope, e.sender_domain, e.source) for e in found.listed] == [("domain", "fast.example.com", "operator")]
+    out = await asyncio.to_thread(CliRunner().invoke, main, ["trace", "kk@example.com"], env={"REDIS_URL": redis_url})
+    assert out.exit_code == 0, out.output
+    assert "orchestrate suppress remove kk@example.com --sender-domain fast.example.com" in out.output
