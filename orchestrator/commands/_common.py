@@ -145,6 +145,20 @@ async def resolve_campaign(redis: Redis, ref: str) -> str:
     return cid
 
 
+async def warn_data_lost(redis: Redis) -> None:
+    """A pacer's note that Redis lost its data (store/instance.py), on stderr: what a command reads there (no
+    campaign, empty lists) is not the whole story then. stdout, and so --json, is left as it is."""
+    from orchestrator.store import instance
+
+    lost = await instance.loss(redis)
+    if lost is not None:
+        warning = (
+            f"warning: Redis lost its data at {lost.when} (a pacer saw it empty): the campaigns and lists it held "
+            "are gone; submit refuses until --after-data-loss (docs/operations.md, Redis)"
+        )
+        click.secho(warning, fg="yellow", bold=True, err=True)
+
+
 async def clock_now(redis: Redis) -> float:
     """Now: the wall clock, or the virtual time a running `simulate --speed` publishes in its Redis."""
     from orchestrator.core.clock import SystemClock

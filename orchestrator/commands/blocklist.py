@@ -7,7 +7,7 @@ from redis.asyncio import Redis
 
 from orchestrator import blocklist
 from orchestrator.cli import AppContext
-from orchestrator.commands._common import CommandError, clock_now, print_json, run
+from orchestrator.commands._common import CommandError, clock_now, print_json, run, warn_data_lost
 from orchestrator.core.clock import utc_text
 from orchestrator.core.text import printable
 from orchestrator.ses.errors import SesError
@@ -55,6 +55,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     """The mirrored addresses still blocked, with their bounce, expiry, reason and account."""
 
     async def body(redis: Redis) -> tuple[list[BlockEntry], dict[str, float | None]]:
+        await warn_data_lost(redis)
         return await blocklist.listing(redis, await clock_now(redis))
 
     entries, synced = run(ctx, body)

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestrator.cli import EXIT_FAILED
-from orchestrator.commands._common import clock_now, print_json, resolve_campaign, run
+from orchestrator.commands._common import clock_now, print_json, resolve_campaign, run, warn_data_lost
 from orchestrator.core.text import printable
 from orchestrator.status import (
     UNREADABLE,
@@ -22,7 +22,6 @@ from orchestrator.status import (
     in_doubt_rows,
     stale_after,
 )
-from orchestrator.store import instance
 
 STATE_STYLE = {"running": "green", "paused": "yellow", "completed": "cyan", "cancelled": "red", UNREADABLE: "bold red"}
 
@@ -137,12 +136,7 @@ def command(ctx: click.Context, campaign: str | None, as_json: bool, in_doubt: b
 
     async def body(redis: Redis) -> list[CampaignStatus]:
         now = await clock_now(redis)
-        if not as_json and (lost := await instance.loss(redis)) is not None:
-            warning = (
-                f"warning: Redis lost its data at {lost.when} (a pacer saw it empty): the campaigns it held are gone; "
-                "submit refuses until --after-data-loss (docs/operations.md, Redis)"
-            )
-            click.secho(warning, fg="yellow", bold=True, err=True)
+        await warn_data_lost(redis)
         if campaign:
             st = await campaign_status(redis, await resolve_campaign(redis, campaign), now, stale)
             return [st] if st else []

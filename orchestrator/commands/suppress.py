@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from orchestrator import suppression
 from orchestrator.cli import EXIT_USAGE
-from orchestrator.commands._common import CommandError, clock_now, data_out, print_json, run
+from orchestrator.commands._common import CommandError, clock_now, data_out, print_json, run, warn_data_lost
 from orchestrator.core.clock import utc_text
 from orchestrator.core.text import printable
 from orchestrator.store.suppression import Entry
@@ -79,6 +79,7 @@ def list_(ctx: click.Context, sender_domain: str | None, as_json: bool) -> None:
     """The suppressed addresses, each with its list, source, reason and date."""
 
     async def body(redis: Redis) -> list[Entry]:
+        await warn_data_lost(redis)
         try:
             return await suppression.listing(redis, sender_domain, await clock_now(redis))
         except suppression.SuppressionInputError as exc:
@@ -121,6 +122,7 @@ def export(ctx: click.Context, as_json: bool) -> None:
     """Every list as CSV on stdout (cells safe to open in a spreadsheet), or JSON."""
 
     async def body(redis: Redis) -> list[Entry]:
+        await warn_data_lost(redis)
         return await suppression.listing(redis, None, await clock_now(redis))
 
     entries = run(ctx, body)

@@ -19,6 +19,7 @@ from orchestrator.commands._common import (
     print_json,
     resolve_campaign,
     run,
+    warn_data_lost,
 )
 from orchestrator.core.addresses import normalize_address, shown
 from orchestrator.core.clock import utc_text
@@ -56,6 +57,7 @@ def trace_command(ctx: click.Context, address: str, campaign: str | None, live: 
         raise CommandError(f"ADDRESS: not an e-mail address: {shown(address)} ({why})", EXIT_USAGE)
 
     async def body(redis: Redis) -> Trace:
+        await warn_data_lost(redis)
         only = await resolve_campaign(redis, campaign) if campaign else None
         now = await clock_now(redis)
         found = await trace.trace(redis, address, now, only)
