@@ -159,6 +159,13 @@ async def warn_data_lost(redis: Redis) -> None:
         click.secho(warning, fg="yellow", bold=True, err=True)
 
 
+def state_phrase(stored: str | None) -> str:
+    """ "is paused" for a stored state this orchestrator writes; else that it cannot be read (never the value)."""
+    if stored in {s.value for s in campaigns.State}:
+        return f"is {stored}"
+    return 'cannot be read (unknown state: docs/operations.md, "A campaign that cannot be read")'
+
+
 async def clock_now(redis: Redis) -> float:
     """Now: the wall clock, or the virtual time a running `simulate --speed` publishes in its Redis."""
     from orchestrator.core.clock import SystemClock

@@ -7,7 +7,7 @@ from typing import Any
 import click
 from redis.asyncio import Redis
 
-from orchestrator.commands._common import CommandError, clock_now, print_json, resolve_campaign, run
+from orchestrator.commands._common import CommandError, clock_now, print_json, resolve_campaign, run, state_phrase
 from orchestrator.core.text import printable
 from orchestrator.store import compaction, events, keys
 
@@ -26,7 +26,7 @@ def command(ctx: click.Context, campaign: str, as_json: bool) -> None:
         cid = await resolve_campaign(redis, campaign)
         state, before = await redis.hmget(keys.campaign(cid), ["state", "compacted_at"])
         if state not in compaction.FINISHED:
-            msg = f"campaign {cid} is {state}: only a completed or cancelled campaign can be compacted"
+            msg = f"campaign {cid} {state_phrase(state)}: only a completed or cancelled campaign can be compacted"
             raise CommandError(msg)
         now, removed, done = await clock_now(redis), 0, False
         while not done:  # bounded batches, as the sweeper runs them

@@ -10,7 +10,7 @@ import click
 from redis.asyncio import Redis
 
 from orchestrator.cli import EXIT_USAGE, FiniteFloatRange
-from orchestrator.commands._common import CommandError, clock_now, print_json, resolve_campaign, run
+from orchestrator.commands._common import CommandError, clock_now, print_json, resolve_campaign, run, state_phrase
 from orchestrator.control import NeedsAck, Refused, cancel_campaign, pause_campaign, resume_campaign
 from orchestrator.core.clock import SystemClock, VirtualClock
 from orchestrator.core.text import printable
@@ -35,7 +35,7 @@ WAIT = click.option(
 
 
 def _refused(refused: Refused, only: str) -> NoReturn:
-    raise CommandError(f"campaign {refused.campaign_id} is {refused.state}: {only}")
+    raise CommandError(f"campaign {refused.campaign_id} {state_phrase(refused.state)}: {only}")
 
 
 @click.command("pause")

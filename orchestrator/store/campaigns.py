@@ -156,7 +156,7 @@ def _record(cid: str, meta: dict[str, str], counts: dict[str, str], cached: Camp
     try:
         state = State(meta["state"])
     except ValueError:
-        raise _BadValueError(f"unknown state {meta['state'][:20]!r}") from None
+        raise _BadValueError(f"unknown state (not one of {', '.join(s.value for s in State)})") from None
     if cached is None and "spec" not in meta:
         raise _BadValueError("no stored spec")
     spec = cached if cached is not None else parse_spec(cid, meta["spec"])

@@ -312,3 +312,24 @@ def test_a_damaged_stored_value_is_named_or_shown_as_unknown(
         if "--json" in args and run.returncode == 0:  # strict JSON: no NaN or Infinity a parser refuses
             json.loads(run.stdout, parse_constant=_not_json)
     assert phrase in "\n".join(outputs)
+
+
+def test_a_campaign_whose_state_cannot_be_read_is_named_so_by_every_command(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """pause, cancel, resume, compact and status say the campaign cannot be read, in one line, never echoing the
+    stored value (pause and cancel said "is exploded: only a running campaign can be paused")."""
+    cid = _submit(env, tmp_path, "bad")
+    with _redis(env) as r:
+        r.hset(keys.campaign(cid), "state", "exploded\x1b[2J")
+    for args in (["pause", cid, "--wait", "0"], ["cancel", cid, "--wait", "0"], ["resume", cid], ["compact", cid]):
+        out = cli(env, *args)
+        _no_traceback(out)
+        assert out.returncode == 1, (args, out.stderr)
+        assert f"campaign {cid} cannot be read" in out.stderr, args
+        assert "exploded" not in out.stderr, args
+        assert len(out.stderr.strip().splitlines()) == 1, args
+    status = cli(env, "status", cid)
+    assert status.returncode == 1
+    assert "unknown state" in status.stdout + status.stderr
+    assert "exploded" not in status.stdout + status.stderr
