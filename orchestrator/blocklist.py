@@ -45,6 +45,10 @@ class NotBlockedError(LookupError):
     """The address is not in the blocklist mirror."""
 
 
+class NotAnAddressError(ValueError):
+    """The address given is no e-mail address at all (a mistyped argument)."""
+
+
 @dataclass
 class SyncReport:
     """Per account: how many addresses Tencent lists, added to and removed from the mirror; or the error."""
@@ -111,15 +115,21 @@ async def listing(redis: Redis, now: float) -> tuple[list[BlockEntry], dict[str,
     return entries, await store.last_synced(redis)
 
 
+def address_of(raw: str) -> str:
+    """The blocklist's key of `raw`; NotAnAddressError when it is no e-mail address."""
+    address = store.address_key(raw, store.Scope.BLOCKLIST)
+    if address is None:
+        msg = f"not an e-mail address: {shown(raw)}"
+        raise NotAnAddressError(msg)
+    return address
+
+
 async def release(redis: Redis, source: BlocklistSource, raw: str, now: float) -> BlockEntry:
     """DeleteBlackList for the address (on the account that listed it), then drop our copy.
 
     A refusal of Tencent raises its SesError and keeps our copy: the address is still blocked there.
     """
-    address = store.address_key(raw, store.Scope.BLOCKLIST)
-    if address is None:
-        msg = f"not an e-mail address: {shown(raw)}"
-        raise NotBlockedError(msg)
+    address = address_of(raw)
     entry = next((e for e in await store.blocklist(redis, now) if e.address == address), None)
     if entry is None:
         msg = f"{address} is not in the blocklist mirror (see `orchestrate blocklist list`; run `blocklist sync`)"

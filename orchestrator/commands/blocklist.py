@@ -6,7 +6,7 @@ import click
 from redis.asyncio import Redis
 
 from orchestrator import blocklist
-from orchestrator.cli import AppContext
+from orchestrator.cli import EXIT_USAGE, AppContext
 from orchestrator.commands._common import CommandError, clock_now, print_json, run, warn_data_lost
 from orchestrator.core.clock import utc_text
 from orchestrator.core.text import printable
@@ -79,6 +79,10 @@ def release(ctx: click.Context, address: str) -> None:
     from orchestrator.ses.client import build_sender
 
     app: AppContext = ctx.obj
+    try:
+        blocklist.address_of(address)  # a mistyped argument, before any connection or credentials
+    except blocklist.NotAnAddressError as exc:
+        raise CommandError(f"ADDRESS: {exc}", EXIT_USAGE) from None
 
     async def body(redis: Redis) -> BlockEntry:
         try:

@@ -153,6 +153,18 @@ async def test_release_of_an_unknown_address_calls_nothing(pipe: Pipeline) -> No
     assert [c for c in pipe.emu.call_log if c.action == "DeleteBlackList"] == []
 
 
+@pytest.mark.parametrize("address", ["bad", "", "a b@example.com"])
+def test_release_of_no_address_is_a_usage_error(address: str) -> None:
+    """A mistyped ADDRESS exits 2 naming the argument, before any connection or credentials (it exited 1)."""
+    from click.testing import CliRunner
+
+    from orchestrator.cli import main
+
+    out = CliRunner().invoke(main, ["blocklist", "release", address], env={"REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert out.exit_code == 2, out.output
+    assert "error: ADDRESS: not an e-mail address: " in out.output
+
+
 async def test_a_worker_converts_the_older_lists_before_its_first_claim(redis: Redis, redis_url: str) -> None:
     """A worker started on a Redis written by an older version finds hashes, not SETs, at its first claim."""
     await redis.sadd(keys.BLOCKLIST, "old@example.net")
