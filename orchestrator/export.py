@@ -289,14 +289,14 @@ async def write_file(path: Path, produce: Callable[[IO[str]], Awaitable[int]], k
 
 def _target(path: Path) -> tuple[Path, int]:
     """The file `path` names (through symlinks) and the mode to give it; OSError when it is no regular file."""
-    path = Path(os.path.realpath(path))  # a symlink loop stays a path: its stat() is OSError (ELOOP)
     try:
-        st = path.stat()
+        # Through symlinks to what is there: /dev/stdout is a link to a pipe whose resolved name is no path.
+        st = os.stat(path)  # a symlink loop is OSError (ELOOP)
     except FileNotFoundError:
-        return path, _new_file_mode()
+        return Path(os.path.realpath(path)), _new_file_mode()
     if not stat.S_ISREG(st.st_mode):
         raise OSError(errno.EEXIST, "it exists and is not a regular file (a device, a pipe or a folder)")
-    return path, stat.S_IMODE(st.st_mode)
+    return Path(os.path.realpath(path)), stat.S_IMODE(st.st_mode)
 
 
 def _same_file(a: Path, b: Path) -> bool:

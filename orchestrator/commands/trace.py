@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import signal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -152,7 +153,13 @@ def _listed(e: Listed) -> str:
 @click.command("export")
 @click.argument("campaign")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write here (atomically).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default=None,
+    callback=lambda _ctx, _param, value: _out_path(value),
+    help="Write here (atomically); - or none: standard output.",
+)
 @click.pass_context
 def export_command(ctx: click.Context, campaign: str, fmt: str, out: Path | None) -> None:
     """Every data row of CAMPAIGN's recipient file, in file order, with what became of it (spreadsheet-safe CSV).
@@ -179,7 +186,8 @@ def export_command(ctx: click.Context, campaign: str, fmt: str, out: Path | None
         try:
             n = await export.write_file(out, produce, keep=await export.recipient_file(redis, cid))
         except OSError as exc:
-            raise CommandError(f"cannot write {out}: {exc.strerror or exc}", EXIT_USAGE) from None
+            hint = "; for standard output leave --out out, or give --out -" if exc.errno == errno.EEXIST else ""
+            raise CommandError(f"cannot write {out}: {exc.strerror or exc}{hint}", EXIT_USAGE) from None
         written.append(n)
         return n
 
@@ -193,6 +201,15 @@ def export_command(ctx: click.Context, campaign: str, fmt: str, out: Path | None
         ctx.exit(EXIT_TERMINATED)
     if out is not None:
         click.echo(printable(f"{n:,} rows written to {out}"), err=True)
+
+
+def _out_path(value: str | None) -> Path | None:
+    """--out's file; None for standard output (no --out, or `-`); an empty path is refused, not taken as `.`."""
+    if value is None or value == "-":
+        return None
+    if not value.strip():
+        raise click.BadParameter("an empty path (for standard output leave --out out, or give --out -)")
+    return Path(value)
 
 
 def _export_stopped(how: str, out: Path | None, written: list[int]) -> None:

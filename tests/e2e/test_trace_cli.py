@@ -175,6 +175,31 @@ def test_export_refuses_to_write_over_the_campaigns_recipient_file(
     assert (done.returncode, done.stderr.strip()) == (0, f"{len(ROWS)} rows written to {tmp_path / 'results.csv'}")
 
 
+def test_export_out_dash_is_stdout_and_an_empty_or_device_out_is_refused(
+    db: redis_sync.Redis, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """`--out -` writes to standard output (it made a file named "-"); `--out ''` is refused naming it (it was
+    taken as "." and refused as a folder); `--out /dev/stdout` on a pipe is refused with the way to stdout (it
+    said "No such file or directory"). Nothing is left in the folder."""
+    env = base_env(redis_server.url, free_port())
+    path = write_campaign(tmp_path, 0, identities=1, extra=FAST_PLAN, csv_text=CSV)
+    cid = str(cli_json(env, "submit", str(path), "--json")["campaign_id"])  # type: ignore[index]
+    before = sorted(os.listdir(tmp_path))
+    plain = cli(env, "export", cid)
+    dash = cli(env, "export", cid, "--out", "-", cwd=tmp_path)
+    assert dash.returncode == 0, dash.stderr
+    assert dash.stdout == plain.stdout
+    assert len(dash.stdout.splitlines()) == len(ROWS) + 1  # the header
+    empty = cli(env, "export", cid, "--out", "")
+    assert empty.returncode == 2
+    assert "an empty path" in empty.stderr
+    device = cli(env, "export", cid, "--out", "/dev/stdout")  # stdout is a pipe here
+    assert device.returncode == 2, device.stderr
+    assert "cannot write /dev/stdout: it exists and is not a regular file" in device.stderr
+    assert "give --out -" in device.stderr
+    assert sorted(os.listdir(tmp_path)) == before
+
+
 @pytest.mark.parametrize(
     ("sig", "code", "how"),
     [
