@@ -77,6 +77,11 @@ def command(
         ctx.exit(EXIT_USAGE)
     with _removed_unless_finished(out, made, sampled):
         _run(ctx, spec, out, days, speed, sample, workers, _cleanup_words(out, made, sampled))
+    if not sampled:
+        from orchestrator.simulation.sample import SAMPLED_FILE
+
+        # An earlier --sample run's copy in a reused folder: this run's outputs are of the whole list.
+        (out / SAMPLED_FILE).unlink(missing_ok=True)
 
 
 def _refuse_an_empty_sample(ctx: click.Context, spec: Any, sample: float, total: int) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from datetime import datetime
 from pathlib import Path
 
@@ -85,3 +87,19 @@ def test_simulate_records_what_the_emulator_posted(simulation: Path) -> None:
     assert recorded.get("complaint", 0) == posted.get("spamreport", 0)
     for name in ("open", "click", "unsubscribe"):
         assert recorded.get(name, 0) == posted.get(name, 0), name
+
+
+def test_a_full_run_in_a_folder_an_earlier_sample_used_leaves_no_sampled_copy(tmp_path: Path) -> None:
+    """`--out` reused: the run of the whole list removes the recipients.sampled.csv a --sample run left there
+    (report and summary were of the whole list, the folder still held the sample); the sampled run keeps it."""
+    from tests.pipeline_helpers import write_campaign
+
+    path = write_campaign(tmp_path, 40, identities=1)
+    out = tmp_path / "sim"
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost"}
+    for extra, kept in ((["--sample", "0.5"], True), ([], False)):
+        argv = [str(BIN / "orchestrate"), "simulate", str(path), "--days", "2", "--out", str(out), *extra]
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert (out / "recipients.sampled.csv").exists() is kept, extra
+        assert (out / "summary.json").exists()
