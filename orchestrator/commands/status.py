@@ -127,7 +127,7 @@ def identity_notes(i: IdentityStatus) -> list[Text]:
 def command(ctx: click.Context, campaign: str | None, as_json: bool, in_doubt: bool) -> None:
     """Show every campaign (or CAMPAIGN): state, progress, per-identity caps and next send."""
     if in_doubt:
-        if not campaign:
+        if campaign is None:
             raise click.UsageError("--in-doubt needs a CAMPAIGN")
         _list_in_doubt(ctx, campaign, as_json)
         return
@@ -137,7 +137,7 @@ def command(ctx: click.Context, campaign: str | None, as_json: bool, in_doubt: b
     async def body(redis: Redis) -> list[CampaignStatus]:
         now = await clock_now(redis)
         await warn_data_lost(redis)
-        if campaign:
+        if campaign is not None:  # '' too: "no campaign ''", as every command taking a CAMPAIGN says
             st = await campaign_status(redis, await resolve_campaign(redis, campaign), now, stale)
             return [st] if st else []
         return await all_status(redis, now, stale)
@@ -145,14 +145,14 @@ def command(ctx: click.Context, campaign: str | None, as_json: bool, in_doubt: b
     statuses = run(ctx, body)
     if as_json:
         data = [s.as_json() for s in statuses]
-        print_json(data[0] if campaign and data else data)
+        print_json(data[0] if campaign is not None and data else data)
     else:
         console = Console()
         if not statuses:
             console.print("no campaigns yet: `orchestrate submit campaigns/example.yaml`")
         for st in statuses:
             console.print(render_status(st))
-    if campaign and any(st.state == UNREADABLE for st in statuses):
+    if campaign is not None and any(st.state == UNREADABLE for st in statuses):
         ctx.exit(EXIT_FAILED)  # the one campaign asked about cannot be read
 
 

@@ -205,3 +205,13 @@ async def test_after_an_acknowledged_pause_the_quality_line_flags_what_the_guard
     [quality] = [line for line in lines if line.startswith("t-id0 quality:")]
     assert "PAUSE" not in quality
     assert any(line.startswith("t-id0 guardrails: clear (") for line in lines)
+
+
+@pytest.mark.parametrize("args", [["status", ""], ["status", "", "--json"], ["status", "", "--in-doubt"]])
+async def test_status_of_an_empty_campaign_id_is_refused_as_by_every_command(
+    redis: Any, redis_url: str, args: list[str]
+) -> None:
+    """`status ''` said nothing wrong and listed every campaign; pause, logs, export... say "no campaign ''"."""
+    out = await asyncio.to_thread(CliRunner().invoke, main, args, env={"REDIS_URL": redis_url})
+    assert out.exit_code == 2, out.output
+    assert "error: no campaign ''" in out.output
