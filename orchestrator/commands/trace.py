@@ -139,7 +139,9 @@ def _print_outcome(o: Outcome, live: object) -> None:
     if isinstance(live, str):
         _say(f"  Tencent (live): not read: {live}")
     elif isinstance(live, list):
-        for row in live or [{"": "no record"}]:
+        if not live:
+            _say("  Tencent (live): no record")
+        for row in live:
             _say("  Tencent (live): " + ", ".join(f"{k} {v}" for k, v in row.items()))
 
 

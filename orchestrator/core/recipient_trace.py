@@ -323,11 +323,27 @@ def _accepted(o: Outcome, now: float, live: list[dict[str, Any]] | str | None = 
         why = f"{sent}, delivered at {_day(by_metric['delivered'].at)} (the recipient's server took it)"
         return Verdict(cid, why, "nothing to do here: ask the recipient to look in spam or other folders")
     answer = _live_answer(o, sent, live)
-    if answer is not None:
-        return answer
-    if o.accepted_at is not None and now - o.accepted_at < DELIVERY_WAIT_S:
+    return answer if answer is not None else _no_event(o, sent, now, live)
+
+
+def _no_event(o: Outcome, sent: str, now: float, live: list[dict[str, Any]] | str | None) -> Verdict:
+    """An accepted mail no event explains and Tencent's record (if asked: `live`) does not either."""
+    cid = o.place.cid
+    recent = o.accepted_at is not None and now - o.accepted_at < DELIVERY_WAIT_S
+    until = f"wait until {_day(o.accepted_at + DELIVERY_WAIT_S)}" if o.accepted_at is not None else "wait"
+    if isinstance(live, str):  # asked, and the lookup failed: make it work first
+        why = f"{sent} ({o.message_id}), no delivery event yet, and Tencent's record could not be read ({live})"
+        fix = "fix the lookup (credentials, network: orchestrate check), then ask again with trace --live"
+        return Verdict(cid, why, f"{until}, or {fix}" if recent else fix)
+    if live is not None:  # asked: Tencent has no record of the MessageId
+        if recent:
+            why = f"{sent} ({o.message_id}), no delivery event and no record at Tencent yet: mail may take up to 72 h"
+            return Verdict(cid, why, f"{until}, then ask again with trace --live")
+        why = f"{sent} ({o.message_id}), no delivery event after 72 h, and Tencent has no record of it"
+        return Verdict(cid, why, f"ask Tencent's support about MessageId {o.message_id}; check the callback address")
+    if recent:
         why = f"{sent} ({o.message_id}), no delivery event yet: mail may take up to 72 h"
-        return Verdict(cid, why, f"wait until {_day(o.accepted_at + DELIVERY_WAIT_S)}, or ask Tencent: trace --live")
+        return Verdict(cid, why, f"{until}, or ask Tencent: trace --live")
     why = f"{sent} ({o.message_id}), no delivery event after 72 h"
     return Verdict(cid, why, "ask Tencent with trace --live; check the callback address in the SES console")
 

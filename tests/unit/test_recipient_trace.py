@@ -242,8 +242,24 @@ def test_tencents_record_answers_an_accepted_mail_no_event_explains(
     found = verdict([o], [], ADDR, NOW, {"m1": [row]})
     assert why_part in found.why
     assert found.fix == fix
-    assert verdict([o], [], ADDR, NOW, {"m1": "RequestLimitExceeded: slow down"}) == without  # an error: as before
-    assert verdict([o], [], ADDR, NOW, {"m1": []}) == without  # no record: as before
+
+
+@pytest.mark.parametrize("age_h", [2, 100], ids=["recent", "after-72h"])
+def test_a_live_lookup_that_failed_or_found_no_record_never_advises_running_it_as_if_not_run(age_h: int) -> None:
+    """trace --live asked already: a failed call says to fix the lookup; no record says so and what next (the
+    fix said "or ask Tencent: trace --live" after the lookup had just been made)."""
+    o = loaded("accepted", message_id="m1", accepted_at=NOW - age_h * 3600)
+    failed = verdict([o], [], ADDR, NOW, {"m1": "NoCredentials: none configured"})
+    assert "Tencent's record could not be read (NoCredentials: none configured)" in failed.why
+    assert "fix the lookup (credentials, network: orchestrate check), then ask again with trace --live" in failed.fix
+    empty = verdict([o], [], ADDR, NOW, {"m1": []})
+    if age_h < 72:
+        assert "no record at Tencent yet" in empty.why
+        assert empty.fix.endswith(", then ask again with trace --live")
+        assert empty.fix.startswith("wait until ")
+    else:
+        assert "Tencent has no record of it" in empty.why
+        assert empty.fix == "ask Tencent's support about MessageId m1; check the callback address"
 
 
 def test_tencents_record_of_a_refused_send_or_a_delivery_time_is_read_as_such() -> None:
