@@ -57,13 +57,17 @@ def _sender_domain(raw: str | None, where: str = "--sender-domain") -> str:
     return domain
 
 
-async def add(redis: Redis, address: str, sender_domain: str | None, reason: str, now: float) -> Entry:
-    """Put `address` on one sender domain's list, or on the all-domains list when none is given."""
+async def add(redis: Redis, address: str, sender_domain: str | None, reason: str, now: float) -> tuple[Entry, bool]:
+    """Put `address` on one sender domain's list, or on the all-domains list when none is given.
+
+    An address on that list already keeps its entry (a complaint stays a complaint, with its date): that
+    entry and True are returned; to give it another reason, remove it first.
+    """
     entry = Entry(
         _address(address, "ADDRESS"), _sender_domain(sender_domain), reason[:MAX_REASON_CHARS], now, "operator"
     )
-    await store.put(redis, [entry], now)
-    return entry
+    there = await store.put_new(redis, entry, now)
+    return (there, True) if there is not None else (entry, False)
 
 
 async def remove(redis: Redis, address: str, sender_domain: str | None, now: float) -> bool:

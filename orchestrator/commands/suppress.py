@@ -42,13 +42,21 @@ def group() -> None:
 def add(ctx: click.Context, address: str, sender_domain: str | None, reason: str) -> None:
     """Never mail ADDRESS again (from one sender domain, or from any)."""
 
-    async def body(redis: Redis) -> Entry:
+    async def body(redis: Redis) -> tuple[Entry, bool]:
         try:
             return await suppression.add(redis, address, sender_domain, reason, await clock_now(redis))
         except suppression.SuppressionInputError as exc:
             raise _usage(exc) from None
 
-    e = run(ctx, body)
+    e, already = run(ctx, body)
+    if already:
+        click.echo(
+            printable(
+                f"{e.address} was already suppressed for {_scope(e.sender_domain)} since {_when(e.at)}: "
+                f"{e.source}: {e.reason} (left as it is; to change its reason, remove it, then add it)"
+            )
+        )
+        return
     click.echo(printable(f"{e.address} suppressed for {_scope(e.sender_domain)}: {e.reason}"))
 
 

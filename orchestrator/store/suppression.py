@@ -195,6 +195,21 @@ async def put(redis: Redis, entries: list[Entry], now: float) -> None:
         await pipe.execute()
 
 
+async def put_new(redis: Redis, entry: Entry, now: float) -> Entry | None:
+    """Write `entry` unless its address is on that list already: then the entry there (left as it is)."""
+    name = list_key(entry.sender_domain)
+    await migrate(redis, [name], now)
+    folded = fold(entry.address)
+    value = encode(entry.reason, entry.at, entry.source)
+    if await redis.hsetnx(name, folded, value):
+        return None
+    raw = await redis.hget(name, folded)
+    if raw is None:  # removed between the two calls: written now
+        await redis.hset(name, folded, value)
+        return None
+    return decode(folded, entry.sender_domain, str(raw))
+
+
 async def remove(redis: Redis, address: str, sender_domain: str, now: float) -> bool:
     """Take `address` off one list; False when it was not on it."""
     name = list_key(sender_domain)

@@ -51,6 +51,20 @@ def test_suppress_add_list_remove(env: dict[str, str]) -> None:
     assert (again.exit_code, "is not on the list" in again.stderr) == (1, True)
 
 
+def test_suppress_add_of_an_address_already_listed_leaves_its_entry(env: dict[str, str]) -> None:
+    """A second add keeps the first entry (its reason, source and date) and says so (it replaced them, so a
+    complaint became "added by the operator" without a word)."""
+    assert orchestrate(env, "suppress", "add", "kim@example.com", "--reason", "asked by phone").exit_code == 0
+    again = orchestrate(env, "suppress", "add", "Kim@example.com")
+    assert again.exit_code == 0, again.output
+    assert "kim@example.com was already suppressed for every sender domain since " in again.stdout
+    assert "operator: asked by phone (left as it is; to change its reason, remove it, then add it)" in again.stdout
+    listed = json.loads(orchestrate(env, "suppress", "list", "--json").stdout)
+    assert [(e["address"], e["reason"]) for e in listed] == [("kim@example.com", "asked by phone")]
+    other = orchestrate(env, "suppress", "add", "kim@example.com", "--sender-domain", "d0.example.com")
+    assert "kim@example.com suppressed for sender domain d0.example.com" in other.stdout  # another list: added
+
+
 def test_suppress_add_refuses_a_bad_address(env: dict[str, str]) -> None:
     """A bad address is a usage error naming the argument, and nothing is written."""
     result = orchestrate(env, "suppress", "add", "not-an-address")
