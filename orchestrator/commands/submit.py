@@ -131,6 +131,16 @@ def _check_remembered(redis_url: str, settings: Settings, current: str, after_lo
     raise CommandError(msg)
 
 
+async def _name_is_no_id(redis: Redis, name: str, file: Path) -> None:
+    """Refuse a name that is another campaign's id: every command takes an id or a name, and the id wins, so
+    the new campaign could never be named by it."""
+    from orchestrator.store import keys
+
+    if await redis.exists(keys.campaign(name)):
+        msg = f"{file}: name: {name!r} is the id of an existing campaign (commands would find that one): choose another"
+        raise CommandError(msg, EXIT_USAGE)
+
+
 def _remember(redis_url: str, settings: Settings, marker: str) -> None:
     """Write the marker into this host's book; a book that cannot be written warns and submits all the same."""
     from orchestrator.state_folder import BookError, remember
@@ -161,6 +171,7 @@ def _submit_body(
         await require_keeping(settings.redis_url)  # never on a Redis that evicts keys: nothing written yet
         await _no_loss_unless(redis, after_loss)
         _check_remembered(settings.redis_url, settings, await instance.current(redis), after_loss)
+        await _name_is_no_id(redis, campaign.name, file)
         try:
             result = await submit(
                 redis,

@@ -299,6 +299,25 @@ def test_cli_submit_json_has_exactly_the_counts(redis_url: str, tmp_path: Path) 
     assert f"already submitted as campaign {out['campaign_id']}, cancelled now (use --new" in after.stdout
 
 
+def test_cli_submit_refuses_a_name_that_is_another_campaigns_id(redis_url: str, tmp_path: Path) -> None:
+    """A campaign named like an existing campaign's id could never be named by it (the id wins): refused, exit 2,
+    naming the file and field, nothing created."""
+    with redis_sync.Redis.from_url(redis_url) as r:
+        r.flushdb()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = CliRunner().invoke(
+        main, ["submit", str(write_campaign(tmp_path / "a", 3)), "--json"], env={"REDIS_URL": redis_url}
+    )
+    cid = json.loads(first.stdout)["campaign_id"]
+    path = write_campaign(tmp_path / "b", 3, name=cid)
+    refused = CliRunner().invoke(main, ["submit", str(path)], env={"REDIS_URL": redis_url})
+    assert refused.exit_code == 2, refused.output
+    assert f"error: {path}: name: {cid!r} is the id of an existing campaign" in refused.output
+    with redis_sync.Redis.from_url(redis_url) as r:
+        assert r.zcard("wo:campaigns") == 1
+
+
 def test_cli_submit_warns_as_validate_does_and_keeps_json_clean(redis_url: str, tmp_path: Path) -> None:
     """A campaign whose sending window cannot carry its warm-up past day 1: submit creates it (a warning,
     not an error) and says so on stderr, stdout still one JSON object."""
