@@ -15,7 +15,7 @@ from orchestrator.core.callback_event import BadEventError, parse_event
 from orchestrator.core.recipient_trace import Listed, Outcome, Place, Seen, Verdict, list_verdict, verdict
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.errors import SesError
-from orchestrator.store import campaigns, compaction, keys, suppression, trace_index
+from orchestrator.store import campaigns, compaction, identities, keys, suppression, trace_index
 from orchestrator.store.feedback import FeedbackStore, parse_sent
 
 #: What `--live` keeps of a GetSendEmailStatus row.
@@ -49,14 +49,15 @@ async def trace(redis: Redis, raw: str, now: float, only: str | None = None) -> 
     """Gather the address's rows, ledger states, events and list entries (no ledger is scanned).
 
     The lists are read even when no campaign keeps a row of the address: they outlive compaction. Every
-    sender-domain list is read (an operator may suppress for a domain no campaign of the address used).
+    sender-domain list of an identity ever registered is read (an operator may suppress for a domain no
+    campaign of the address used).
     """
     address = trace_index.index_field(raw)
     places, not_indexed = await trace_index.places(redis, raw, only)
     outcomes = [await _outcome(redis, p) for p in places]
     cids = [only] if only else [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)]
     gone = await compaction.compacted(redis, cids)
-    domains = {d for o in outcomes for d in o.sender_domains} | set(await suppression.sender_domains(redis))
+    domains = {d for o in outcomes for d in o.sender_domains} | await identities.sender_domains(redis)
     listed = await _listed(redis, address, sorted(domains))
     found = verdict(outcomes, listed, address, now) if outcomes else list_verdict(listed, address, now)
     return Trace(address, outcomes, listed, not_indexed, found, compacted=gone)

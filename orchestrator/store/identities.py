@@ -146,6 +146,16 @@ def check_compatible(existing: IdentityState, campaign: Campaign, identity_id: s
         raise IdentityConflictError(msg)
 
 
+async def sender_domains(redis: Redis) -> set[str]:
+    """The sender domains of every identity ever registered, lower-cased (none of an unreadable identity)."""
+    ids = sorted(await redis.smembers(keys.IDENTITIES))
+    async with redis.pipeline(transaction=False) as pipe:
+        for i in ids:
+            pipe.hget(keys.IdentityKeys(i).meta, "domain")
+        replies = await pipe.execute(raise_on_error=False)
+    return {r.lower() for r in replies if isinstance(r, str) and r}
+
+
 async def check_domains(redis: Redis, campaign: Campaign) -> None:
     """Raise when another identity id already warms up one of `campaign`'s sender domains (per account).
 

@@ -341,13 +341,20 @@ async def test_a_deferred_recipient_still_waiting_counts_no_try_in_export_or_tra
     assert "attempt 1: postpone FailedOperation.FrequencyLimit (not counted)" in out.stdout, out.output
 
 
-async def test_trace_shows_a_sender_domain_entry_no_campaign_of_the_address_used(redis: Redis, redis_url: str) -> None:
-    """An operator suppressed the address for a sender domain before any campaign there: trace shows the entry
-    and its fix and exits 0 (it read only the lists of the address's own campaigns, said "no campaign had this
-    address" and exited 1)."""
-    await store.put(redis, [Entry("kk@example.com", "fast.example.com", "asked by phone", START, "operator")], START)
+async def test_trace_shows_a_sender_domain_entry_no_campaign_of_the_address_used(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """A campaign runs on d0.example.com without the address; the operator suppresses it for d0.example.com:
+    trace shows the entry and its fix and exits 0 (it read only the lists of the address's own campaigns, said
+    "no campaign had this address" and exited 1)."""
+    env = {"REDIS_URL": redis_url}
+    submitted = await asyncio.to_thread(
+        CliRunner().invoke, main, ["submit", str(write_campaign(tmp_path, 3, identities=1))], env=env
+    )
+    assert submitted.exit_code == 0, submitted.output
+    await store.put(redis, [Entry("kk@example.com", "d0.example.com", "asked by phone", START, "operator")], START)
     found = await trace(redis, "KK@example.com", START + 60)
-    assert [(e.scope, e.sender_domain, e.source) for e in found.listed] == [("domain", "fast.example.com", "operator")]
-    out = await asyncio.to_thread(CliRunner().invoke, main, ["trace", "kk@example.com"], env={"REDIS_URL": redis_url})
+    assert [(e.scope, e.sender_domain, e.source) for e in found.listed] == [("domain", "d0.example.com", "operator")]
+    out = await asyncio.to_thread(CliRunner().invoke, main, ["trace", "kk@example.com"], env=env)
     assert out.exit_code == 0, out.output
-    assert "orchestrate suppress remove kk@example.com --sender-domain fast.example.com" in out.output
+    assert "orchestrate suppress remove kk@example.com --sender-domain d0.example.com" in out.output
