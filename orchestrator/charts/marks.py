@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from html import escape
 
 from orchestrator.charts.svg import Frame, Key, day_label, num
+from orchestrator.core.text import html_text as escape
 from orchestrator.core.timeline import KINDS, Mark
 
 MARK_COLORS = {"held": "#d97706", "paused": "#dc2626", "resumed": "#16a34a", "backoff": "#7c3aed"}

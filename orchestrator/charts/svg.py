@@ -6,7 +6,8 @@ import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from html import escape
+
+from orchestrator.core.text import html_text as escape
 
 #: viewBox width of a full-width chart; the page scales it to the column.
 FULL_WIDTH = 1140

@@ -117,3 +117,11 @@ def test_bidi_overrides_and_control_characters_are_shown_not_obeyed() -> None:
     assert "\x1b" not in html
     assert "\u200f" not in html
     assert "checking \\u202eevil\\u202c bounces\\x1b[2J, by ops" in html
+    # The timeline's tooltips too (a mark's <title> held the raw override: charts/marks.py).
+    now = 1_800_000_000.0
+    marks = [Mark(now - 60, "paused", "", "paused by ops: \u202eevil\x1b[2J", campaign="c-1")]
+    html = render_page(PageData(statuses=[], events=[], now=now, pacer_tick_age_s=None, marks=marks))
+    assert "<title>" in html
+    assert "\u202e" not in html
+    assert "\x1b" not in html
+    assert "paused by ops: \\u202eevil\\x1b[2J" in html
