@@ -29,6 +29,8 @@ HEALTH_TIMEOUT_S = 2.0
 #: Prometheus's default 10 s scrape timeout (a Redis that takes connections but does not answer, paused or
 #: stalled, held them until the client's retries ran out: 17 s).
 PAGE_TIMEOUT_S = 8.0
+#: A connection with no request under way is closed after this long (see `running_web`).
+IDLE_S = 15.0
 #: Headers every answer carries: no framing, no sniffing, no referrer, nothing loaded from elsewhere.
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -53,7 +55,12 @@ def build_app(ctx: WebContext) -> web.Application:
 
 @web.middleware
 async def _security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # 404, 405, a redirect: raised, and an answer all the same
+        for name, value in SECURITY_HEADERS.items():
+            exc.headers.setdefault(name, value)
+        raise
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
@@ -130,7 +137,10 @@ async def _healthz(request: web.Request) -> web.StreamResponse:
     try:
         async with asyncio.timeout(HEALTH_TIMEOUT_S):
             await ctx.redis.ping()
-            age = await pacer_tick_age(ctx)
+            try:
+                age = await pacer_tick_age(ctx)
+            except ResponseError:  # Redis answered: a damaged tick key (wrong type) is no reason to restart us
+                age = None
     except (RedisError, OSError, TimeoutError) as exc:
         return web.json_response({"redis": "down", "error": type(exc).__name__, "pacer_tick_age_s": None}, status=503)
     return web.json_response({"redis": "ok", "pacer_tick_age_s": age})
@@ -162,6 +172,11 @@ async def running_web(ctx: WebContext, app: web.Application | None = None) -> As
         app or build_app(ctx),
         access_log=None,
         shutdown_timeout=2.0,
+        # A connection that sends no whole request (nothing, or headers a byte at a time) and an idle
+        # keep-alive one are closed after this long (aiohttp's default is an hour: a slow client held its
+        # socket, and enough of them the process's every file descriptor).
+        keepalive_timeout=IDLE_S,
+        lingering_time=2.0,  # after a refused callback, the rest of its body is read this long at most
         logger=OneLineHttpLog("orchestrator.web.http", "web_bad_http", _bad_http),
     )
     await runner.setup()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Final
 
@@ -17,6 +18,8 @@ log = structlog.get_logger("orchestrator.web.callbacks")
 
 #: The largest body accepted (Tencent posts one small event at a time; a batch of MAX_EVENTS fits).
 MAX_BODY_BYTES: Final = 256 * 1024
+#: A callback's body must arrive whole within this long (Tencent posts a few hundred bytes at once).
+BODY_READ_S: Final = 10.0
 ROUTE: Final = "/callbacks/tencent/{token}"
 
 
@@ -30,16 +33,23 @@ def _token_ok(request: web.Request) -> bool:
 
 
 async def _read(request: web.Request) -> bytes:
-    """The body, refused past MAX_BODY_BYTES however the client announced its length."""
+    """The body, refused past MAX_BODY_BYTES however the client announced its length, or when it does not
+    arrive whole within BODY_READ_S (a client sending a byte now and then would hold its connection)."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise BadEventError(f"body: {request.content_length} bytes, more than {MAX_BODY_BYTES}")
     chunks: list[bytes] = []
     size = 0
-    while chunk := await request.content.read(64 * 1024):
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BadEventError(f"body: more than {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(BODY_READ_S):
+            while chunk := await request.content.read(64 * 1024):
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise BadEventError(f"body: more than {MAX_BODY_BYTES} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BadEventError(f"body: not received whole within {BODY_READ_S:g} s ({size} bytes came)") from None
+    except ConnectionError:  # the client hung up part way: its fault, not Redis's (the 503 middleware's)
+        raise BadEventError(f"body: the client closed the connection after {size} bytes") from None
     return b"".join(chunks)
 
 
@@ -51,7 +61,9 @@ async def receive(request: web.Request, batches: BatchedIngest) -> web.Response:
         events = parse_body(await _read(request), MAX_EVENTS)
     except BadEventError as exc:
         log.warning("callback_refused", reason=str(exc))
-        return web.Response(status=400, text=f"{exc}\n")
+        refusal = web.Response(status=400, text=f"{exc}\n")
+        refusal.force_close()  # the rest of a body cut short or too slow is not waited for
+        return refusal
     await batches.ingest(events)
     return web.Response(text="ok\n")
 

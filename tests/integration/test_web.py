@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
+import structlog
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from redis.asyncio import Redis
@@ -365,3 +366,70 @@ async def test_routes_added_beside_the_pages_are_not_guarded(redis: Redis, http:
             assert resp.status == 404  # the callbacks' own token decides, not the access rule
         async with http.get(web.url + "/") as resp:
             assert resp.status == 401
+
+
+async def test_healthz_stays_200_when_the_tick_key_is_damaged(
+    serve: Serve, http: aiohttp.ClientSession, redis: Redis
+) -> None:
+    """A tick key of the wrong type: Redis answers, so /healthz is 200 with no age (it said 503 "down", and a
+    supervisor would restart a healthy web process)."""
+    await redis.hset(keys.PACER_TICK, "a", "b")
+    async with serve() as web, http.get(web.url + "/healthz") as resp:
+        assert resp.status == 200
+        assert await resp.json() == {"redis": "ok", "pacer_tick_age_s": None}
+
+
+async def test_a_not_found_answer_carries_the_security_headers(serve: Serve, http: aiohttp.ClientSession) -> None:
+    """404 and 405 are raised, not returned: they lacked the headers every answer carries."""
+    async with serve(CALLBACK_TOKEN="t" * 32) as web:
+        for method, path, status in (("POST", "/callbacks/tencent/wrong", 404), ("GET", "/callbacks/tencent/x", 405)):
+            async with http.request(method, web.url + path) as resp:
+                assert resp.status == status
+                assert resp.headers.get("X-Content-Type-Options") == "nosniff", path
+                assert "frame-ancestors 'none'" in resp.headers.get("Content-Security-Policy", ""), path
+
+
+async def _closed_within(port: int, send: bytes, seconds: float) -> bool:
+    """Whether the server closes a connection that sent `send` and then nothing, within `seconds`."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(send)
+        await writer.drain()
+        async with asyncio.timeout(seconds):
+            while await reader.read(4096):
+                pass  # an answer (a 400 for a cut body) before the close
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        writer.close()
+
+
+async def test_idle_and_slow_connections_are_closed(
+    serve: Serve, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection that sends nothing, headers that never end, or a callback body that stops part way, is
+    closed (aiohttp kept them for an hour: enough of them took every file descriptor of the process); a body
+    cut by the client's hang-up is a refused callback, not "Redis does not answer"."""
+    from orchestrator.web import app as web_app
+    from orchestrator.web import callbacks
+
+    monkeypatch.setattr(web_app, "IDLE_S", 0.5)
+    monkeypatch.setattr(callbacks, "BODY_READ_S", 0.5)
+    token = "t" * 32
+    async with serve(CALLBACK_TOKEN=token) as web:
+        port = int(web.url.rsplit(":", 1)[1])
+        assert await _closed_within(port, b"", 5.0)
+        assert await _closed_within(port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ", 5.0)
+        head = f"POST /callbacks/tencent/{token} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n"
+        with structlog.testing.capture_logs() as logs:
+            assert await _closed_within(port, head.encode() + b'{"ev', 5.0)
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(head.encode() + b'{"ev')
+            await writer.drain()
+            writer.close()  # hung up part way
+            await asyncio.sleep(0.3)
+        events = [e["event"] for e in logs]
+        assert "web_redis_error" not in events
+        refused = [e["reason"] for e in logs if e["event"] == "callback_refused"]
+        assert any("not received whole within 0.5 s" in r for r in refused), refused
