@@ -61,7 +61,8 @@ def command(
         else:
             click.echo(f"redis:   {safe_url(info.redis_url)}   (REDIS_URL)")
         if info.emulator:
-            click.echo(f"sending: to the LOCAL SES EMULATOR at {info.ses_endpoint} (no Tencent credentials configured)")
+            why = "--emulator" if emulator else "neither Tencent credentials nor SES_ENDPOINT are set"
+            click.echo(f"sending: to the LOCAL SES EMULATOR at {info.ses_endpoint} ({why})")
         else:
             click.echo(f"sending: Tencent Cloud SES {info.ses_endpoint or '(' + app.settings.ses_region + ')'}")
         callbacks = "on" if info.callbacks else "off (set CALLBACK_TOKEN)"

@@ -50,6 +50,7 @@ def test_up_without_redis_sends_to_the_emulator_and_stops(tmp_path: Path) -> Non
         wait_for(lambda: "workers and pacer running" in text(), 30, "up to be ready")
         assert "started an embedded one" in text()
         assert "LOCAL SES EMULATOR" in text()
+        assert "(neither Tencent credentials nor SES_ENDPOINT are set)" in text()  # why: not --emulator
         path = write_campaign(tmp_path, 12, identities=1, extra=FAST_PLAN)
         # Another terminal: no REDIS_URL, the URL `up` recorded in its state folder is used.
         client_env = {k: v for k, v in env.items() if k != "REDIS_URL"}
