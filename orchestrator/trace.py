@@ -49,8 +49,8 @@ async def trace(redis: Redis, raw: str, now: float, only: str | None = None) -> 
     """Gather the address's rows, ledger states, events and list entries (no ledger is scanned).
 
     The lists are read even when no campaign keeps a row of the address: they outlive compaction. Every
-    sender-domain list of an identity ever registered is read (an operator may suppress for a domain no
-    campaign of the address used).
+    sender-domain list is read: those of the identities ever registered and those an operator or an
+    import wrote (a domain no campaign of the address used, or none yet), with no scan of the keyspace.
     """
     address = trace_index.index_field(raw)
     places, not_indexed = await trace_index.places(redis, raw, only)
@@ -58,6 +58,7 @@ async def trace(redis: Redis, raw: str, now: float, only: str | None = None) -> 
     cids = [only] if only else [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)]
     gone = await compaction.compacted(redis, cids)
     domains = {d for o in outcomes for d in o.sender_domains} | await identities.sender_domains(redis)
+    domains |= await suppression.listed_domains(redis)
     listed = await _listed(redis, address, sorted(domains))
     found = verdict(outcomes, listed, address, now) if outcomes else list_verdict(listed, address, now)
     return Trace(address, outcomes, listed, not_indexed, found, compacted=gone)

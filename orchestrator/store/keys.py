@@ -130,6 +130,7 @@ def account_stats(account: str) -> str:
 # --- suppression (layout and entry format: store/suppression.py) ---
 SUPPRESS_ALL = f"{PREFIX}supp:all"  # hash: address -> JSON, never mailed from any sender domain of ours
 SUPPRESS_DOMAIN_PREFIX = f"{PREFIX}supp:domain:"  # + sender domain: the hashes of suppression()
+SUPPRESS_DOMAINS = f"{PREFIX}supp:domains"  # set: the sender domains whose list was ever written (trace reads them)
 BLOCKLIST_SYNCED = f"{PREFIX}supp:blocklist:synced"  # hash: Tencent account -> when its blocklist was last read
 
 

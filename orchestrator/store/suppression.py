@@ -21,12 +21,14 @@ into these hashes on first use (`migrate`), the reason "recorded before reasons 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from orchestrator.core.addresses import fold, normalize_address
 from orchestrator.store import keys
@@ -170,10 +172,19 @@ async def migrate(redis: Redis, names: list[str], now: float) -> int:
     return int(await script(keys=names, args=[*legacy, keys.BLOCKLIST]))
 
 
+async def listed_domains(redis: Redis) -> set[str]:
+    """The sender domains whose list was ever written (by `put`, or found by `sender_domains`): no scan."""
+    return {str(d) for d in await redis.smembers(keys.SUPPRESS_DOMAINS)}
+
+
 async def sender_domains(redis: Redis) -> list[str]:
     """Every sender domain with a suppression list."""
     found = [str(k) async for k in redis.scan_iter(match=keys.SUPPRESS_DOMAIN_PREFIX + "*", count=1000)]
-    return sorted(k.removeprefix(keys.SUPPRESS_DOMAIN_PREFIX) for k in found)
+    domains = sorted(k.removeprefix(keys.SUPPRESS_DOMAIN_PREFIX) for k in found)
+    if domains:  # lists an earlier release wrote join the set trace reads (SUPPRESS_DOMAINS)
+        with contextlib.suppress(ResponseError):  # a full or read-only Redis: this read still answers
+            await redis.sadd(keys.SUPPRESS_DOMAINS, *domains)
+    return domains
 
 
 async def migrate_all(redis: Redis, now: float) -> int:
@@ -189,9 +200,12 @@ async def put(redis: Redis, entries: list[Entry], now: float) -> None:
     """Write `entries` all at once (MULTI/EXEC: every one or, on an error, none), each address folded."""
     names = sorted({list_key(e.sender_domain) for e in entries})
     await migrate(redis, names, now)
+    domains = sorted({e.sender_domain.lower() for e in entries if e.sender_domain})
     async with redis.pipeline(transaction=True) as pipe:
         for e in entries:
             pipe.hset(list_key(e.sender_domain), fold(e.address), encode(e.reason, e.at, e.source))
+        if domains:
+            pipe.sadd(keys.SUPPRESS_DOMAINS, *domains)
         await pipe.execute()
 
 
@@ -200,14 +214,11 @@ async def put_new(redis: Redis, entry: Entry, now: float) -> Entry | None:
     name = list_key(entry.sender_domain)
     await migrate(redis, [name], now)
     folded = fold(entry.address)
-    value = encode(entry.reason, entry.at, entry.source)
-    if await redis.hsetnx(name, folded, value):
-        return None
-    raw = await redis.hget(name, folded)
-    if raw is None:  # removed between the two calls: written now
-        await redis.hset(name, folded, value)
-        return None
-    return decode(folded, entry.sender_domain, str(raw))
+    for raw in await redis.hmget(name, [folded, entry.address]):  # folded, or as written before lists were
+        if raw is not None:
+            return decode(folded, entry.sender_domain, str(raw))
+    await put(redis, [entry], now)
+    return None
 
 
 async def remove(redis: Redis, address: str, sender_domain: str, now: float) -> bool:

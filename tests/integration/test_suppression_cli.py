@@ -63,6 +63,14 @@ def test_suppress_add_of_an_address_already_listed_leaves_its_entry(env: dict[st
     assert [(e["address"], e["reason"]) for e in listed] == [("kim@example.com", "asked by phone")]
     other = orchestrate(env, "suppress", "add", "kim@example.com", "--sender-domain", "d0.example.com")
     assert "kim@example.com suppressed for sender domain d0.example.com" in other.stdout  # another list: added
+    # An entry an earlier release kept as written (not folded): found, and left a complaint.
+    with redis_sync.Redis.from_url(env["REDIS_URL"]) as r:
+        r.hset("wo:supp:all", "Lee@example.com", '{"reason": "spam", "at": 1, "source": "complaint"}')
+    old = orchestrate(env, "suppress", "add", "Lee@example.com")
+    assert "was already suppressed for every sender domain since" in old.stdout
+    assert "complaint: spam" in old.stdout
+    with redis_sync.Redis.from_url(env["REDIS_URL"]) as r:
+        assert sorted(r.hkeys("wo:supp:all")) == [b"Lee@example.com", b"kim@example.com"]  # no second entry
 
 
 def test_suppress_add_refuses_a_bad_address(env: dict[str, str]) -> None:

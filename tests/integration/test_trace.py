@@ -21,7 +21,7 @@ from orchestrator.core.spreadsheet import neutralise, unneutralise
 from orchestrator.recipients import LoadStats, iter_recipients, open_recipients
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import Behaviour, FaultRule
-from orchestrator.store import compaction
+from orchestrator.store import compaction, keys
 from orchestrator.store import suppression as store
 from orchestrator.store.suppression import Entry
 from orchestrator.trace import add_live, trace
@@ -344,17 +344,24 @@ async def test_a_deferred_recipient_still_waiting_counts_no_try_in_export_or_tra
 async def test_trace_shows_a_sender_domain_entry_no_campaign_of_the_address_used(
     redis: Redis, redis_url: str, tmp_path: Path
 ) -> None:
-    """A campaign runs on d0.example.com without the address; the operator suppresses it for d0.example.com:
-    trace shows the entry and its fix and exits 0 (it read only the lists of the address's own campaigns, said
+    """Entries for a sender domain no campaign of the address used: a running campaign's (d0), one no campaign
+    used yet (fast), and one an earlier release wrote without the domain set (old, found once `suppress list`
+    has seen it): trace shows them and exits 0 (it read only the lists of the address's own campaigns, said
     "no campaign had this address" and exited 1)."""
     env = {"REDIS_URL": redis_url}
-    submitted = await asyncio.to_thread(
-        CliRunner().invoke, main, ["submit", str(write_campaign(tmp_path, 3, identities=1))], env=env
-    )
+    campaign = str(write_campaign(tmp_path, 3, identities=1))
+    submitted = await asyncio.to_thread(CliRunner().invoke, main, ["submit", campaign], env=env)
     assert submitted.exit_code == 0, submitted.output
-    await store.put(redis, [Entry("kk@example.com", "d0.example.com", "asked by phone", START, "operator")], START)
+    for domain in ("d0.example.com", "fast.example.com"):
+        await store.put(redis, [Entry("kk@example.com", domain, "asked by phone", START, "operator")], START)
+    await redis.hset(keys.suppression("old.example.com"), "kk@example.com", store.encode("old", START, "operator"))
+    await asyncio.to_thread(CliRunner().invoke, main, ["suppress", "list"], env=env)
     found = await trace(redis, "KK@example.com", START + 60)
-    assert [(e.scope, e.sender_domain, e.source) for e in found.listed] == [("domain", "d0.example.com", "operator")]
+    assert [(e.scope, e.sender_domain) for e in found.listed] == [
+        ("domain", "d0.example.com"),
+        ("domain", "fast.example.com"),
+        ("domain", "old.example.com"),
+    ]
     out = await asyncio.to_thread(CliRunner().invoke, main, ["trace", "kk@example.com"], env=env)
     assert out.exit_code == 0, out.output
-    assert "orchestrate suppress remove kk@example.com --sender-domain d0.example.com" in out.output
+    assert "sender domain fast.example.com since" in out.output
