@@ -28,6 +28,7 @@ LONG_LIVED = frozenset(
         "wo:acct:*:stats",
         "wo:supp:all",
         "wo:supp:domain:*",
+        "wo:supp:domains",
         "wo:supp:blocklist",
         "wo:supp:blocklist:synced",
         "wo:fb:totals",
