@@ -10,6 +10,7 @@ every recipient again. The book holds no password and no address of a recipient.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
@@ -21,8 +22,9 @@ from redis.connection import parse_url
 from orchestrator.input_files import describe_os_error, open_regular
 from orchestrator.settings import Settings
 
-#: The book's file in the state folder.
+#: The book's file in the state folder, and the lock its writers take.
 BOOK_NAME = "redis-instances.json"
+LOCK_NAME = ".redis-instances.lock"
 #: A book larger than this is no book `submit` wrote (one short entry per Redis address).
 MAX_BOOK_BYTES = 1 << 20
 
@@ -95,22 +97,32 @@ def remembered(settings: Settings, url: str) -> Remembered | None:
 
 
 def remember(settings: Settings, url: str, instance: str, at: float) -> None:
-    """Note that the Redis at `url` holds marker `instance` (written whole: a crash leaves the old book)."""
+    """Note that the Redis at `url` holds marker `instance`.
+
+    Under an exclusive lock (two submits at once keep both their entries), written whole and synced
+    before it replaces the old book (a crash leaves one or the other). A book that cannot be read is
+    left as it is (BookError: the other addresses' entries are in it), for the operator to look at.
+    """
     path = _path(settings)
     try:
-        book = _read(path)
-    except BookError:
-        book = {}  # unreadable: replaced by a good one
-    book[redis_address(url)] = {"instance": instance, "at": at}
-    try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".redis-instances-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(book, f, indent=1, sort_keys=True)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with open(path.parent / LOCK_NAME, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            book = _read(path)
+            book[redis_address(url)] = {"instance": instance, "at": at}
+            _write(path, book)
     except OSError as exc:
         raise BookError(f"{path}: cannot be written ({exc.strerror or type(exc).__name__})") from None
+
+
+def _write(path: Path, book: dict[str, object]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".redis-instances-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(book, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -29,8 +29,10 @@ HEALTH_TIMEOUT_S = 2.0
 #: Prometheus's default 10 s scrape timeout (a Redis that takes connections but does not answer, paused or
 #: stalled, held them until the client's retries ran out: 17 s).
 PAGE_TIMEOUT_S = 8.0
-#: A connection with no request under way is closed after this long (see `running_web`).
-IDLE_S = 15.0
+#: A connection with no request under way is closed after this long (see `running_web`): above the 60 s a
+#: reverse proxy commonly keeps an idle upstream connection (nginx's keepalive_timeout, a cloud load
+#: balancer's idle timeout), so a proxy never reuses a connection this process has just closed.
+IDLE_S = 75.0
 #: Headers every answer carries: no framing, no sniffing, no referrer, nothing loaded from elsewhere.
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -173,7 +175,7 @@ async def running_web(ctx: WebContext, app: web.Application | None = None) -> As
         access_log=None,
         shutdown_timeout=2.0,
         # A connection that sends no whole request (nothing, or headers a byte at a time) and an idle
-        # keep-alive one are closed after this long (aiohttp's default is an hour: a slow client held its
+        # keep-alive one are closed after IDLE_S (aiohttp's default is an hour: a slow client held its
         # socket, and enough of them the process's every file descriptor).
         keepalive_timeout=IDLE_S,
         lingering_time=2.0,  # after a refused callback, the rest of its body is read this long at most

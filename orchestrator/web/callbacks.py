@@ -23,6 +23,10 @@ BODY_READ_S: Final = 10.0
 ROUTE: Final = "/callbacks/tencent/{token}"
 
 
+class BodyCutError(BadEventError):
+    """The body did not arrive whole: too slow, or the client hung up part way."""
+
+
 def _token_ok(request: web.Request) -> bool:
     """The path's token matches CALLBACK_TOKEN (constant time); never when no token is set."""
     wanted = request.app[CTX].settings.callback_token
@@ -47,9 +51,9 @@ async def _read(request: web.Request) -> bytes:
                     raise BadEventError(f"body: more than {MAX_BODY_BYTES} bytes")
                 chunks.append(chunk)
     except TimeoutError:
-        raise BadEventError(f"body: not received whole within {BODY_READ_S:g} s ({size} bytes came)") from None
+        raise BodyCutError(f"body: not received whole within {BODY_READ_S:g} s ({size} bytes came)") from None
     except ConnectionError:  # the client hung up part way: its fault, not Redis's (the 503 middleware's)
-        raise BadEventError(f"body: the client closed the connection after {size} bytes") from None
+        raise BodyCutError(f"body: the client closed the connection after {size} bytes") from None
     return b"".join(chunks)
 
 
@@ -62,7 +66,8 @@ async def receive(request: web.Request, batches: BatchedIngest) -> web.Response:
     except BadEventError as exc:
         log.warning("callback_refused", reason=str(exc))
         refusal = web.Response(status=400, text=f"{exc}\n")
-        refusal.force_close()  # the rest of a body cut short or too slow is not waited for
+        if isinstance(exc, BodyCutError):
+            refusal.force_close()  # the rest of a body too slow or cut short is not waited for
         return refusal
     await batches.ingest(events)
     return web.Response(text="ok\n")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import structlog
@@ -15,7 +16,7 @@ from redis.asyncio import Redis
 from orchestrator.cli import main
 from orchestrator.core.clock import SystemClock
 from orchestrator.settings import Settings
-from orchestrator.state_folder import BOOK_NAME, redis_address, remembered, state_dir
+from orchestrator.state_folder import BOOK_NAME, redis_address, remember, remembered, state_dir
 from orchestrator.store import campaigns, instance, keys
 from tests.pipeline_helpers import write_campaign
 from workers.pacer import build_pacer, run_pacer
@@ -123,19 +124,43 @@ async def test_a_loss_while_no_pacer_runs_is_seen_by_the_next_submit_from_this_h
     assert "held this orchestrator's campaigns" not in again.output
 
 
-async def test_a_damaged_book_warns_and_is_written_again(redis: Redis, redis_url: str, tmp_path: Path) -> None:
-    """An unreadable book is a warning naming it, not a refusal; the submit then writes a good one. The book
-    is keyed by host, port and database only: never a user or a password."""
+async def test_a_damaged_book_warns_and_is_left_for_the_operator(redis: Redis, redis_url: str, tmp_path: Path) -> None:
+    """An unreadable book is a warning naming it, not a refusal, and is left as it is (the other addresses'
+    entries are in it); once removed, the next submit writes a good one. The book is keyed by host, port and
+    database only: never a user or a password."""
     env = {"REDIS_URL": redis_url}
     book = state_dir(Settings()) / BOOK_NAME
     book.parent.mkdir(parents=True)
     book.write_bytes(b"\x00not json")
-    done = await asyncio.to_thread(CliRunner().invoke, main, ["submit", str(write_campaign(tmp_path, 5))], env=env)
+    (tmp_path / "a").mkdir()
+    done = await asyncio.to_thread(
+        CliRunner().invoke, main, ["submit", str(write_campaign(tmp_path / "a", 5))], env=env
+    )
     assert done.exit_code == 0, done.output
     assert f"warning: {book}: not the JSON `orchestrate submit` writes" in done.output
+    assert book.read_bytes() == b"\x00not json"
+    book.unlink()
+    (tmp_path / "b").mkdir()
+    again = await asyncio.to_thread(
+        CliRunner().invoke, main, ["submit", str(write_campaign(tmp_path / "b", 5))], env=env
+    )
+    assert again.exit_code == 0, again.output
     seen = remembered(Settings(), redis_url)
     assert seen is not None
     assert seen.instance == await instance.current(redis)
     assert redis_address("redis://user:s3cret@Example.COM:6380/2") == "example.com:6380/2"
     assert redis_address("rediss://:s3cret@[::1]:7000") == "::1:7000/0"
     assert redis_address("unix:///run/redis.sock?db=3") == "unix:/run/redis.sock/3"
+
+
+def test_submits_at_once_keep_every_entry_of_the_book() -> None:
+    """Twenty writers at once, each for another Redis address: the lock keeps all twenty (without it, the
+    read-change-write of one dropped the others' entries)."""
+    settings = Settings()
+    urls = [f"redis://127.0.0.1:{7000 + k}/0" for k in range(20)]
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        list(pool.map(lambda u: remember(settings, u, f"m-{u[-6:]}", 1.0), urls))
+    for u in urls:
+        seen = remembered(settings, u)
+        assert seen is not None
+        assert seen.instance == f"m-{u[-6:]}"
