@@ -30,10 +30,8 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
 def _own_state_folder(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Each test its own state folder (state_folder.py): what one test's submit remembers of a Redis address
     never reaches another test, nor the user's own ~/.local/state."""
-    folder = tmp_path_factory.mktemp("state")
-    monkeypatch.setenv("XDG_STATE_HOME", str(folder))
     # Set, not removed: the environment wins over a developer's .env file that may name one.
-    monkeypatch.setenv("ORCHESTRATE_STATE_DIR", str(folder / "warmup-orchestrator"))
+    monkeypatch.setenv("ORCHESTRATE_STATE_DIR", str(tmp_path_factory.mktemp("state")))
 
 
 @pytest.fixture(scope="session")

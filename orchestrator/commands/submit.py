@@ -37,7 +37,12 @@ if TYPE_CHECKING:
     from orchestrator.core.campaign import Campaign
     from orchestrator.settings import Settings
 
-#: Exit codes of an interrupted submit, as a shell reports a process ended by that signal.
+#: What to do once Redis lost the campaigns it held (a pacer's note, or this host's book: state_folder.py).
+AFTER_LOSS = (
+    "Take the recipients already mailed out of the list (Tencent's send statistics, or `export` files kept from "
+    "before), then run submit with --after-data-loss"
+)
+#: The line an interrupted submit ends with (its exit code is the one a shell reports for that signal).
 INTERRUPTED = "submit {how}: no campaign was created and what it had loaded was removed"
 
 
@@ -99,8 +104,7 @@ async def _no_loss_unless(redis: Redis, after_loss: bool) -> None:
         msg = (
             f"Redis lost its data at {lost.when} (a pacer saw it empty: a restart without an append-only file, or a "
             "flush): the campaigns it held, with their record of who was mailed, are gone, and a campaign "
-            "submitted again mails every recipient again. Take the recipients already mailed out of the list "
-            "(Tencent's send statistics, or `export` files kept from before), then run submit with --after-data-loss"
+            f"submitted again mails every recipient again. {AFTER_LOSS}"
         )
         raise CommandError(msg)
     if lost is not None:
@@ -125,8 +129,7 @@ def _check_remembered(redis_url: str, settings: Settings, current: str, after_lo
         f"the Redis at {redis_address(redis_url)} held this orchestrator's campaigns when this host last submitted "
         f"there ({utc_text(seen.at)}; marker {seen.instance}) and now holds {now_holds}: it lost its data (a restart "
         "without an append-only file, or a flush) or another Redis answers at that address. A campaign submitted "
-        "again there mails every recipient again. Take the recipients already mailed out of the list (Tencent's "
-        "send statistics, or `export` files kept from before), then run submit with --after-data-loss"
+        f"again there mails every recipient again. {AFTER_LOSS}"
     )
     raise CommandError(msg)
 

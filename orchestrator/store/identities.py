@@ -146,20 +146,8 @@ def check_compatible(existing: IdentityState, campaign: Campaign, identity_id: s
         raise IdentityConflictError(msg)
 
 
-async def sender_domains(redis: Redis) -> set[str]:
-    """The sender domains of every identity ever registered, lower-cased (none of an unreadable identity)."""
-    ids = sorted(await redis.smembers(keys.IDENTITIES))
-    async with redis.pipeline(transaction=False) as pipe:
-        for i in ids:
-            pipe.hget(keys.IdentityKeys(i).meta, "domain")
-        replies = await pipe.execute(raise_on_error=False)
-    return {r.lower() for r in replies if isinstance(r, str) and r}
-
-
-async def check_domains(redis: Redis, campaign: Campaign) -> None:
-    """Raise when another identity id already warms up one of `campaign`'s sender domains (per account).
-
-    The warm-up state is the id's: two ids on one domain would each get the whole plan, on one IP."""
+async def _owners(redis: Redis) -> dict[tuple[str, str], set[str]]:
+    """(account, lower-cased sender domain) -> the identity ids registered for it (none of a damaged identity)."""
     ids = sorted(await redis.smembers(keys.IDENTITIES))
     async with redis.pipeline(transaction=False) as pipe:
         for i in ids:
@@ -169,6 +157,19 @@ async def check_domains(redis: Redis, campaign: Campaign) -> None:
     for i, reply in zip(ids, replies, strict=True):
         if isinstance(reply, list) and reply[1]:
             owners.setdefault((str(reply[0] or "default"), str(reply[1]).lower()), set()).add(str(i))
+    return owners
+
+
+async def sender_domains(redis: Redis) -> set[str]:
+    """The sender domains of every identity ever registered, lower-cased (none of a damaged identity)."""
+    return {domain for _, domain in await _owners(redis)}
+
+
+async def check_domains(redis: Redis, campaign: Campaign) -> None:
+    """Raise when another identity id already warms up one of `campaign`'s sender domains (per account).
+
+    The warm-up state is the id's: two ids on one domain would each get the whole plan, on one IP."""
+    owners = await _owners(redis)
     for ident in campaign.identities:
         known = owners.get((ident.account, ident.domain.lower()), {ident.id})
         if ident.id not in known:  # ids that already share a domain (before this rule) keep working

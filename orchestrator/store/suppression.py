@@ -198,8 +198,12 @@ async def migrate_all(redis: Redis, now: float) -> int:
 
 async def put(redis: Redis, entries: list[Entry], now: float) -> None:
     """Write `entries` all at once (MULTI/EXEC: every one or, on an error, none), each address folded."""
-    names = sorted({list_key(e.sender_domain) for e in entries})
-    await migrate(redis, names, now)
+    await migrate(redis, sorted({list_key(e.sender_domain) for e in entries}), now)
+    await _write(redis, entries)
+
+
+async def _write(redis: Redis, entries: list[Entry]) -> None:
+    """`put` on lists already migrated: the entries and their sender domains (SUPPRESS_DOMAINS) in one MULTI."""
     domains = sorted({e.sender_domain.lower() for e in entries if e.sender_domain})
     async with redis.pipeline(transaction=True) as pipe:
         for e in entries:
@@ -217,7 +221,7 @@ async def put_new(redis: Redis, entry: Entry, now: float) -> Entry | None:
     for raw in await redis.hmget(name, [folded, entry.address]):  # folded, or as written before lists were
         if raw is not None:
             return decode(folded, entry.sender_domain, str(raw))
-    await put(redis, [entry], now)
+    await _write(redis, [entry])  # the list was migrated above
     return None
 
 

@@ -60,12 +60,15 @@ async def _security_headers(request: web.Request, handler: Handler) -> web.Strea
     try:
         response = await handler(request)
     except web.HTTPException as exc:  # 404, 405, a redirect: raised, and an answer all the same
-        for name, value in SECURITY_HEADERS.items():
-            exc.headers.setdefault(name, value)
+        _secure(exc)
         raise
+    _secure(response)
+    return response
+
+
+def _secure(response: web.StreamResponse) -> None:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    return response
 
 
 def _bad_http(record: logging.LogRecord, error: BaseException | None) -> dict[str, str]:

@@ -130,7 +130,7 @@ async def test_a_damaged_book_warns_and_is_left_for_the_operator(redis: Redis, r
     database only: never a user or a password."""
     env = {"REDIS_URL": redis_url}
     book = state_dir(Settings()) / BOOK_NAME
-    book.parent.mkdir(parents=True)
+    book.parent.mkdir(parents=True, exist_ok=True)
     book.write_bytes(b"\x00not json")
     (tmp_path / "a").mkdir()
     done = await asyncio.to_thread(
