@@ -1,4 +1,4 @@
-"""Logging set up once: structlog key-value events, console on a TTY, JSON lines otherwise."""
+"""Logging set up once: structlog key-value events, console on a TTY, JSON lines otherwise (the libraries' too)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,22 @@ def configure_logging(fmt: Literal["auto", "console", "json"] = "auto", level: s
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, force=True)
+    # The libraries' own records (arq, aiohttp, asyncio, httpx) in the same format as ours, so a JSON
+    # log stays one JSON object a line; their INFO chatter (a line per arq job) stays off.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[
+                structlog.processors.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.format_exc_info,
+                *([_printable_values] if use_console else []),
+            ],
+        )
+    )
+    logging.basicConfig(level=max(numeric, logging.WARNING), handlers=[handler], force=True)
 
 
 class OneLineHttpLog(logging.Logger):
