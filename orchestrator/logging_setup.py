@@ -10,7 +10,7 @@ from typing import Literal
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
-from orchestrator.core.text import printable
+from orchestrator.core.text import PIPELINE_ERROR, printable, without_pipeline_command
 
 
 def _printable_values(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
@@ -19,6 +19,14 @@ def _printable_values(_logger: WrappedLogger, _method: str, event: EventDict) ->
     The formatted traceback keeps its lines; JSON lines need nothing (JSON escapes controls).
     """
     return {k: printable(v) if isinstance(v, str) and k != "exception" else v for k, v in event.items()}
+
+
+def _no_pipeline_commands(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
+    """A Redis error's message or traceback (arq logs a failed job's) without the pipeline command redis-py
+    quotes in it: its arguments can be recipients' addresses and data."""
+    return {
+        k: without_pipeline_command(v) if isinstance(v, str) and PIPELINE_ERROR in v else v for k, v in event.items()
+    }
 
 
 def configure_logging(fmt: Literal["auto", "console", "json"] = "auto", level: str = "INFO") -> None:
@@ -34,6 +42,7 @@ def configure_logging(fmt: Literal["auto", "console", "json"] = "auto", level: s
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            _no_pipeline_commands,
             *([_printable_values] if use_console else []),
             renderer,
         ],
@@ -52,6 +61,7 @@ def configure_logging(fmt: Literal["auto", "console", "json"] = "auto", level: s
                 structlog.stdlib.add_logger_name,
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
                 structlog.processors.format_exc_info,
+                _no_pipeline_commands,
                 *([_printable_values] if use_console else []),
             ],
         )

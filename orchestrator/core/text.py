@@ -86,9 +86,25 @@ def mask_secret(text: str, secret: str) -> str:
     (a message cut short inside the secret)."""
     if not secret:
         return text
-    text = text.replace(secret, "***")
+    # ... and as a message may quote it: escaped by repr (a str's, or the bytes' of a header) or by JSON.
+    quoted = {secret, repr(secret)[1:-1], repr(secret.encode())[2:-1], json.dumps(secret)[1:-1]}
+    for form in sorted(quoted, key=len, reverse=True):
+        text = text.replace(form, "***")
     for mark in CUT_MARKS:
         if mark in text:
             for n in range(len(secret) - 1, 0, -1):
                 text = text.replace(secret[:n] + mark, "***" + mark)
     return text
+
+
+#: redis-py's message for a failed pipeline command quotes the command with its arguments in front of
+#: what Redis said ("Command # 3 (HSET <key> <address> <data>) of pipeline caused error: OOM ...").
+PIPELINE_ERROR = " of pipeline caused error: "
+#: ... up to the last such mark on its line (the arguments are one line: keys, addresses, JSON values).
+_PIPELINE_COMMAND = re.compile(r"Command # \d+ \([^\n]*" + re.escape(PIPELINE_ERROR))
+
+
+def without_pipeline_command(text: str) -> str:
+    """`text` (a message, a formatted traceback) without the failed pipeline commands redis-py quotes:
+    their arguments can be recipients' addresses and data, which no error line or log may show."""
+    return _PIPELINE_COMMAND.sub("", text) if PIPELINE_ERROR in text else text

@@ -19,6 +19,7 @@ from redis.exceptions import AuthenticationError, InvalidResponse, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from orchestrator.core.text import without_pipeline_command
 from orchestrator.redis_url import safe_url
 
 #: A Redis restart of a few seconds must not kill a worker or the pacer (about 17 s of retries).
@@ -212,18 +213,12 @@ def nothing_listens(failure: BaseException) -> bool:
     return False
 
 
-_PIPELINE_ERROR = " of pipeline caused error: "
-
-
 def error_text(failure: BaseException) -> str:
     """What went wrong, as Redis said it: without the failed pipeline command redis-py quotes in front
-    ("Command # 3 (HSET <key> <address> <data>) of pipeline caused error: ..."), whose arguments can be
-    recipients' addresses and data, which no error line or log may show."""
+    (`core.text.without_pipeline_command`)."""
     text = str(failure)
-    if not text.startswith("Command # ") or _PIPELINE_ERROR not in text:
-        return text
-    said = text.rpartition(_PIPELINE_ERROR)[2]
-    if said.startswith("(") and said.endswith(",)"):  # the asyncio client quotes the args tuple
+    said = without_pipeline_command(text)
+    if said != text and said.startswith("(") and said.endswith(",)"):  # the asyncio client quotes the args tuple
         with contextlib.suppress(ValueError, SyntaxError):
             said = str(ast.literal_eval(said)[0])
     return said

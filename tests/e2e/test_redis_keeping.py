@@ -4,19 +4,24 @@ append-only file is a warning (store/server_check.py). Real redis-servers, the r
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import os
 import socketserver
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from redis import Redis
 from redis.exceptions import ResponseError
 
 from orchestrator.embedded import EmbeddedRedis
+from orchestrator.logging_setup import configure_logging
 from orchestrator.store.connection import error_text, redis_from_url
 from orchestrator.store.server_check import Keeping, keeping_at
 from tests.e2e.locked_redis import started_or_skip
@@ -129,6 +134,39 @@ def test_a_failed_pipeline_command_is_told_without_its_arguments(redis_url: str)
     failure = asyncio.run(fail())
     assert "secret.person" in str(failure)  # what redis-py says
     assert error_text(failure) == "WRONGTYPE Operation against a key holding the wrong kind of value"
+
+
+def test_a_failed_pipeline_command_is_logged_without_its_arguments(redis_url: str) -> None:
+    """A job that fails on such an error is logged by arq with its message and traceback (a worker's
+    JSON log and its terminal log alike): the address and data are in neither."""
+
+    async def fail() -> None:
+        client = redis_from_url(redis_url)
+        await client.set("plain", "1")
+        try:
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.hset("plain", "secret.person@example.com", '{"reason": "hush"}')
+                await pipe.execute()
+        finally:
+            await client.aclose()
+
+    real = sys.stderr
+    try:
+        for fmt in ("json", "console"):
+            sys.stderr = buf = io.StringIO()
+            configure_logging(fmt, "INFO")  # type: ignore[arg-type]
+            try:
+                asyncio.run(fail())
+            except ResponseError as exc:
+                logging.getLogger("arq.worker").exception("send:1 failed, %s: %s", type(exc).__name__, exc)
+                structlog.get_logger("orchestrator").error("job_failed", error=str(exc), exc_info=True)
+            logged = buf.getvalue()
+            assert logged.count("WRONGTYPE") >= 4, logged  # each message and each traceback says what Redis said
+            assert "secret.person" not in logged, logged
+            assert "hush" not in logged, logged
+    finally:
+        sys.stderr = real
+        configure_logging("json", os.environ.get("TEST_LOG_LEVEL", "WARNING"))
 
 
 class _Stalled(socketserver.ThreadingTCPServer):
