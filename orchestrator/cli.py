@@ -66,7 +66,8 @@ def echo_error(text: str) -> None:
 
 #: `NAME=value` (or `NAME: value`) of a secret setting, as an env file or a pasted line holds it.
 _SECRET_ASSIGNMENT = re.compile(
-    r"\b(" + "|".join(SECRET_SETTINGS) + r")(\s*[=:]\s*)(\"[^\"\n]*\"?|'[^'\n]*'?|\{[^\n]*|[^\s'\",;)\]}]+)"
+    r"\b(" + "|".join(SECRET_SETTINGS) + r")(\s*[=:]\s*)(\"[^\"\n]*\"?|'[^'\n]*'?|\{[^\n]*|[^\s'\",;)\]}]+)",
+    re.IGNORECASE,  # pydantic-settings reads `tencentcloud_secret_key=...` too
 )
 
 

@@ -11,12 +11,13 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 from dotenv.parser import Original, parse_stream
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
 from orchestrator.core.account_rate import AccountRate
+from orchestrator.core.credentials import KEY_RULE, AccountCredentials, TencentKey
 from orchestrator.core.decisions import (
     FIRST_RECONCILE_AFTER_S,
     RECONCILE_RETRY_S,
@@ -50,13 +51,6 @@ PATH_SAFE_TOKEN = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@-]+")
 TENCENT_API_RATE_PER_S = 20.0
 
 
-class AccountCredentials(BaseModel):
-    """One Tencent Cloud account (API key pair). Identities name it by profile."""
-
-    secret_id: SecretStr
-    secret_key: SecretStr
-
-
 #: The regions Tencent offers SES in (docs/tencent.md); any other is refused before a command runs.
 SesRegion = Literal["ap-guangzhou", "ap-hongkong", "ap-singapore"]
 
@@ -71,8 +65,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
 
     redis_url: str = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
-    tencentcloud_secret_id: SecretStr | None = Field(None, alias="TENCENTCLOUD_SECRET_ID")
-    tencentcloud_secret_key: SecretStr | None = Field(None, alias="TENCENTCLOUD_SECRET_KEY")
+    tencentcloud_secret_id: TencentKey | None = Field(None, alias="TENCENTCLOUD_SECRET_ID")
+    tencentcloud_secret_key: TencentKey | None = Field(None, alias="TENCENTCLOUD_SECRET_KEY")
     accounts: dict[str, AccountCredentials] = Field(default_factory=dict, alias="ORCHESTRATE_ACCOUNTS")
     ses_region: SesRegion = Field("ap-guangzhou", alias="SES_REGION")
     ses_endpoint: str | None = Field(None, alias="SES_ENDPOINT")
@@ -266,7 +260,9 @@ def env_file() -> str:
     if not named:
         return ".env"
     if not os.path.isfile(named):
-        raise SettingsError(f"setting {ENV_FILE_VARIABLE}: the file {named!r} does not exist or is not a file")
+        # A value that is no path (the file's text pasted in) is not echoed: it would hold the secrets.
+        shown = f"the file {named!r}" if "=" not in named and "\n" not in named else "the value (not a file name)"
+        raise SettingsError(f"setting {ENV_FILE_VARIABLE}: {shown} does not exist or is not a file")
     return named
 
 
@@ -301,11 +297,10 @@ def _refuse_unparsable(path: str) -> None:
         bad = [_line_of(b.original) for b in parse_stream(stream) if b.error]
     if bad:  # the lines' text never reaches the message: they may hold a key
         where = ("line " if len(bad) == 1 else "lines ") + ", ".join(str(n) for n in bad)
-        msg = (
+        raise SettingsError(
             f"the settings file {path!r} cannot be parsed at {where} (expected NAME=value, a quoted value "
             "closed by its quote); none of its content is shown"
         )
-        raise SettingsError(msg)
 
 
 def _line_of(original: Original) -> int:
@@ -344,7 +339,9 @@ def _describe(exc: ValidationError) -> str:
 
 
 #: The settings whose validators explain themselves (their messages never quote the value).
-_OWN_WORDS = frozenset({"REDIS_URL", "LOG_LEVEL", "CALLBACK_TOKEN", "SES_ENDPOINT", "ACCOUNT_RATE_PER_S"})
+_OWN_WORDS = frozenset(
+    {*SECRET_SETTINGS[:2], "REDIS_URL", "LOG_LEVEL", "CALLBACK_TOKEN", "SES_ENDPOINT", "ACCOUNT_RATE_PER_S"}
+)
 
 
 def _field(name: str) -> FieldInfo | None:
@@ -389,6 +386,8 @@ def _nested(path: tuple[int | str, ...], kind: str) -> str:
     known = [p for p in path if p in AccountCredentials.model_fields]
     if known and kind == "missing":
         return f" ({known[-1]} is missing in an account)"
+    if known and kind == "value_error":
+        return f" ({known[-1]} of an account: {KEY_RULE})"
     if known:
         return f" ({known[-1]} of an account must be text)"
     if path:

@@ -13,6 +13,7 @@ import structlog
 from pydantic import SecretStr
 
 from orchestrator.core.clock import VirtualClock
+from orchestrator.core.credentials import AccountCredentials
 from orchestrator.core.sending import LookupVerdict, MailOwner, OutcomeKind, SendOutcome, SendRequest, StatusQuery
 from orchestrator.ses.client import SHARED_MAIL, TencentSender, build_sender
 from orchestrator.ses.emulator import (
@@ -25,7 +26,7 @@ from orchestrator.ses.emulator import (
     run_emulator,
 )
 from orchestrator.ses.errors import CODES
-from orchestrator.settings import AccountCredentials, Settings
+from orchestrator.settings import Settings
 from tests.emulator_worlds import emulator_world
 from tests.error_table import SPEC_TABLE
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from orchestrator.core.sending import OutcomeKind, SendOutcome
@@ -45,9 +47,27 @@ def test_an_sdk_failure_cut_inside_a_secret_keeps_no_part_of_it() -> None:
         ),
         pytest.param("a line 'CALLBACK_TOKEN: tok-123'", "a line 'CALLBACK_TOKEN: ***'", id="pasted-yaml-form"),
         pytest.param("REDIS_URL: redis://:pw@h", "REDIS_URL: ***", id="at-the-start"),
+        pytest.param(
+            "got str 'tencentcloud_secret_id=AKIDz8krbs tencentcloud_s...'",
+            "got str 'tencentcloud_secret_id=*** tencentcloud_s...'",
+            id="lower-case-name-as-pydantic-settings-reads-it",
+        ),
     ],
 )
 def test_a_secret_settings_value_is_masked_but_not_a_problems_words(text: str, expected: str) -> None:
     from orchestrator.cli import redact
 
     assert redact(text) == expected
+
+
+@pytest.mark.parametrize("secret", [SECRET, "Pw\\s0me-pass", "pä$$wörd-Ünï", "q\"uo'te-secret"])
+def test_a_secret_quoted_escaped_is_masked_too(secret: str) -> None:
+    """A message may quote a value by repr (a str's, or the bytes' of a header) or as JSON: each escaped
+    form of the secret is masked as the secret itself is (a backslash in a password showed doubled)."""
+    for form in (repr(secret), repr(secret.encode()), json.dumps(secret), json.dumps(secret, ensure_ascii=False)):
+        masked = mask_secret(f"unknown time zone {form} (use an IANA name)", secret)
+        assert "***" in masked, (form, masked)
+        assert masked.count("***") == 1
+        for part in ("0me-pass", "wörd", "w\\xc3\\xb6rd", "w\\u00f6rd", "uo", SECRET[4:]):
+            if part in form:
+                assert part not in masked, (form, masked)

@@ -4,6 +4,7 @@ file and line or the setting, with no traceback and no value (it may be a key)."
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -145,3 +146,35 @@ def test_an_account_rate_of_tencents_whole_limit_is_taken() -> None:
     assert "setting ACCOUNT_RATE_PER_S" not in result.output
     assert "nothing listens at" in result.output
     assert result.exit_code == 1
+
+
+@pytest.mark.parametrize("inside", ["\n", "\x1b[2J", " ", "\u00e9"])
+@pytest.mark.parametrize("name", ["TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "ORCHESTRATE_ACCOUNTS"])
+def test_a_tencent_key_with_a_space_or_control_byte_is_refused_unshown(name: str, inside: str) -> None:
+    """Such a key reached the SDK, whose refusal of the signed header quoted it escaped (`\\n`), past the
+    masking of the key as configured, into `check`, the logs and the event stream."""
+    key = f"AKID{SECRET[:8]}{inside}{SECRET[8:]}"
+    value = (
+        '{"m": {"secret_id": "AKIDm1", "secret_key": ' + json.dumps(key) + "}}"
+        if name == "ORCHESTRATE_ACCOUNTS"
+        else key
+    )
+    result = _invoke(["status"], **{"TENCENTCLOUD_SECRET_ID": "AKIDok", "TENCENTCLOUD_SECRET_KEY": "SKok", name: value})
+    line = _one_line(result, f"setting {name}: ", SECRET[:8], SECRET[8:])
+    assert "no space, control or non-ASCII character" in line
+
+
+def test_a_blank_or_plain_key_passes_the_key_rule() -> None:
+    for key in ("", "  ", "AKIDz8krbsJ5yKBZQpn74WFkmLPx3gnPhESA", "a+b/c=d_e-f.g"):
+        result = _invoke(["status"], TENCENTCLOUD_SECRET_ID=key, TENCENTCLOUD_SECRET_KEY="SKok")
+        assert "setting TENCENTCLOUD_SECRET_ID" not in result.output, (key, result.output)
+        assert "nothing listens at" in result.output
+
+
+def test_a_settings_file_variable_holding_the_files_text_is_not_echoed() -> None:
+    """`ORCHESTRATE_ENV_FILE="$(cat .env)"`: the error says the value is no file name, without the value."""
+    pasted = f"TENCENTCLOUD_SECRET_ID=AKID{SECRET}\nREDIS_URL=redis://:{SECRET}x@127.0.0.1:6379/0"
+    line = _one_line(_invoke(["status"], **{ENV_FILE_VARIABLE: pasted}), f"setting {ENV_FILE_VARIABLE}: ", SECRET)
+    assert "not a file name" in line
+    named = _one_line(_invoke(["status"], **{ENV_FILE_VARIABLE: "/nowhere/prod.env"}), "'/nowhere/prod.env'")
+    assert "does not exist" in named
