@@ -44,7 +44,7 @@ def _fix_for(exc: SesError) -> str:
     if exc.code in FIXES:
         return FIXES[exc.code]
     if isinstance(exc, SesNetworkError):
-        return "check SES_ENDPOINT, the network and any proxy (NO_PROXY for a local endpoint)"
+        return "check SES_ENDPOINT, the network and any proxy (NO_PROXY for an endpoint on another host of yours)"
     return f"see Tencent's error code {exc.code} in docs/tencent.md"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -21,3 +22,19 @@ def endpoint_parts(raw: str) -> tuple[str, str]:
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
         raise ValueError(f"expected {ENDPOINT_FORM}")
     return parts.scheme, parts.netloc
+
+
+def on_this_host(raw: str) -> bool:
+    """Whether SES_ENDPOINT names this host (localhost, 127.0.0.0/8, ::1): an emulator here, which an
+    HTTP proxy of the environment (HTTP_PROXY, meant for the way out) must not stand in front of."""
+    try:
+        scheme, netloc = endpoint_parts(raw)
+    except ValueError:
+        return False
+    host = urlsplit(f"{scheme}://{netloc}").hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -29,7 +29,7 @@ from orchestrator.core.sending import (
     StatusQuery,
     Wanted,
 )
-from orchestrator.ses.endpoint import endpoint_profile
+from orchestrator.ses.endpoint import direct_http_client, endpoint_profile
 from orchestrator.ses.errors import (
     SesApiError,
     SesBudgetError,
@@ -302,6 +302,8 @@ class TencentSender:
             httpProfile=endpoint_profile(self._settings), language="en-US", disable_region_breaker=True
         )
         client = SesClient(Credential(secret_id, secret_key), self._settings.ses_region, profile)
+        if (direct := direct_http_client(self._settings)) is not None:
+            client.http_client = direct  # the SDK's own, just made, holds no connection yet
         self._clients[account] = client
         self._secrets[account] = (secret_id, secret_key)
         return client

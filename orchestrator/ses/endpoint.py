@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import httpx
 from tencentcloud.common.profile.http_profile import HttpProfile
 
-from orchestrator.core.endpoint import endpoint_parts
+from orchestrator.core.endpoint import endpoint_parts, on_this_host
 from orchestrator.ses.errors import SesConfigError
 from orchestrator.settings import Settings
 
@@ -26,3 +27,11 @@ def endpoint_profile(settings: Settings) -> HttpProfile:
         profile.protocol = profile.scheme = scheme
         profile.endpoint = netloc
     return profile
+
+
+def direct_http_client(settings: Settings) -> httpx.AsyncClient | None:
+    """For an endpoint on this host, the SDK's HTTP client without the environment's proxies (the SDK's own
+    reads HTTP_PROXY, ALL_PROXY and NO_PROXY, and sent an emulator's calls to the proxy); None otherwise."""
+    if not settings.ses_endpoint or not on_this_host(settings.ses_endpoint):
+        return None
+    return httpx.AsyncClient(timeout=settings.ses_timeout_s, trust_env=False)

@@ -103,3 +103,24 @@ def test_a_full_run_in_a_folder_an_earlier_sample_used_leaves_no_sampled_copy(tm
         assert done.returncode == 0, done.stderr[-2000:]
         assert (out / "recipients.sampled.csv").exists() is kept, extra
         assert (out / "summary.json").exists()
+
+
+def test_a_proxy_in_the_environment_does_not_stand_before_the_local_emulator(tmp_path: Path) -> None:
+    """With HTTP_PROXY/HTTPS_PROXY/ALL_PROXY set (a company network) and no NO_PROXY, the SDK's client sent
+    the simulation's calls to the proxy: every recipient failed and the run said "completed". An endpoint
+    on this host is called directly; the proxy here is a port nothing listens on."""
+    from tests.pipeline_helpers import write_campaign
+
+    path = write_campaign(tmp_path, 30, identities=1)
+    env = {
+        k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "http_proxy", "https_proxy", "all_proxy")
+    }
+    dead = "http://127.0.0.1:9"
+    env |= {"HTTP_PROXY": dead, "HTTPS_PROXY": dead, "ALL_PROXY": dead, "http_proxy": dead, "https_proxy": dead}
+    argv = [str(BIN / "orchestrate"), "simulate", str(path), "--days", "2", "--out", str(tmp_path / "sim")]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = read_summary(tmp_path / "sim")
+    assert summary["recipients"]["accepted"] == 30, summary["recipients"]
+    assert summary["sends_logged"] == 30  # the emulator's own log
+    assert "ConnectError" not in done.stderr

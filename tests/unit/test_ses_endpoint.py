@@ -8,6 +8,7 @@ from tencentcloud.common.credential import Credential
 from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.ses.v20201002.ses_client_async import SesClient
 
+from orchestrator.core.endpoint import on_this_host
 from orchestrator.ses.endpoint import endpoint_profile
 from orchestrator.settings import Settings
 
@@ -33,3 +34,22 @@ def test_the_region_picks_its_sites_host(region: str, host: str) -> None:
 
 def test_an_explicit_endpoint_wins_over_the_region() -> None:
     assert host_of(SES_REGION="ap-singapore", SES_ENDPOINT="http://127.0.0.1:8765") == "127.0.0.1:8765"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "here"),
+    [
+        ("http://127.0.0.1:8765", True),
+        ("http://127.9.9.9:1", True),
+        ("http://[::1]:8765", True),
+        ("http://localhost:8765", True),
+        ("emu.localhost", True),
+        ("http://10.0.0.5:8765", False),
+        ("ses.tencentcloudapi.com", False),
+        ("http://127.0.0.1.example.com:80", False),
+        ("ftp://127.0.0.1", False),
+    ],
+)
+def test_an_endpoint_on_this_host_is_told_apart(endpoint: str, here: bool) -> None:
+    """Only an endpoint on this host is called past the environment's proxy (ses/endpoint.direct_http_client)."""
+    assert on_this_host(endpoint) is here
