@@ -38,7 +38,9 @@ class IdentityGuard:
 
     @property
     def warnings(self) -> list[Verdict]:
-        return self._at("warn")
+        """Verdicts the progress log warns of: past a warn line, or past the hold line of a metric with no
+        pause line (marketing opens: "hold" and "- (warn)" in spec/warmup.md section 7's table)."""
+        return self._at("warn") + [v for v in self._at("hold") if v.line.pause is None]
 
     def reason(self) -> str:
         """Why the identity is held, in one line; "" when it is not."""

@@ -143,9 +143,12 @@ async def test_hold_keeps_the_bad_identity_day_while_clean_one_advances(pipe: Pi
     assert rec.state is State.RUNNING  # a hold keeps sending at the same step: it does not pause
 
 
-async def test_signup_open_warning_once_a_day(pipe: Pipeline) -> None:
-    """Sign-up mail opening at 50 % gives one `guardrail_warning` a local day; the campaign keeps running."""
-    await pipe.submit(csv_of(recipients(10, "gmail.com")), identities=1, extra={**QUICK, "content": "signup"})
+@pytest.mark.parametrize(("content", "opens", "line"), [("signup", 200, "0.8"), ("marketing", 120, "0.5")])
+async def test_low_opens_warn_once_a_day(pipe: Pipeline, content: str, opens: int, line: str) -> None:
+    """Sign-up mail opening at 50 % (under its warn line 80 %), and marketing mail at 30 % (under its hold
+    line 50 %: the table's "- (warn)", it warned only at midnight's `day_held`), give one
+    `guardrail_warning` a local day; the campaign keeps running."""
+    await pipe.submit(csv_of(recipients(10, "gmail.com")), identities=1, extra={**QUICK, "content": content})
     now = START + 2 * DAY_S
     sent_hour = int((now - DAY_S - 3600) // 3600)  # sends a day old: their opens are judged
     recent = int(now // 3600) - 1
@@ -154,7 +157,7 @@ async def test_signup_open_warning_once_a_day(pipe: Pipeline) -> None:
         mapping={
             f"{sent_hour}|accepted|i|t-id0": 410,
             f"{sent_hour}|delivered|i|t-id0": 400,  # opens are judged per delivered mail
-            f"{sent_hour}|open|i|t-id0": 200,
+            f"{sent_hour}|open|i|t-id0": opens,
             f"{recent}|accepted|i|t-id0": 10,  # sends of the last hour: Tencent's events come in
             f"{recent}|delivered|i|t-id0": 10,
         },
@@ -166,7 +169,7 @@ async def test_signup_open_warning_once_a_day(pipe: Pipeline) -> None:
         assert verdicts["t-id0"].warnings[0].line.metric == "open"
     warned = await pipe.events("guardrail_warning")
     assert [(e.identity, e.data["metric"], e.data["threshold"], e.data["sample"]) for e in warned] == [
-        ("t-id0", "open", "0.8", "400")
+        ("t-id0", "open", line, "400")
     ]
     verdicts = await guard.check(await pipe.record(), now + DAY_S / 2 + 60, "2026-12-04")
     assert verdicts is not None
