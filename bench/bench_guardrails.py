@@ -3,12 +3,16 @@
     python bench/bench_guardrails.py               # 2,000 runs a case
     python bench/bench_guardrails.py --runs 10000 --seed 7
 
-Each run draws one identity's sends at a true event rate and judges the rate after every send (the
-worst case for false alarms: the pacer judges far less often), with the default lines, minimum
-samples and interval of orchestrator/core/guardrails.py and orchestrator/core/evidence.py (below a
-minimum sample, from EARLY_MIN_SAMPLE sends, on the wider EARLY_Z bound). Prints,
-for each case of spec/warmup.md section 7, the share of runs that tripped and the median send count
-at which they did.
+The pause: each run draws one identity's sends at a true event rate and judges the rate after every
+send (the worst case for false alarms: the pacer judges far less often), with the default lines,
+minimum samples and interval of orchestrator/core/guardrails.py and orchestrator/core/evidence.py
+(below a minimum sample, from EARLY_MIN_SAMPLE sends, on the wider EARLY_Z bound). Prints, for each
+case of spec/warmup.md section 7, the share of runs that tripped and the median send count at which
+they did.
+
+The hold: the warm-up's day roll judges one closed day's sends once, so each case is a day of N
+sends at a true rate, and the chance that the roll holds it is the binomial distribution summed over
+`judge`'s verdicts: exact, no draw.
 """
 
 from __future__ import annotations
@@ -18,22 +22,35 @@ import math
 import random
 import statistics
 
-from orchestrator.core.evidence import EARLY_MIN_SAMPLE, SEVERITY, Level, Line, judge
+from orchestrator.core.evidence import EARLY_MIN_SAMPLE, SEVERITY, Level, Line, chance_of, judge
 from orchestrator.core.guardrails import default_lines
 
 #: (metric, true rate, sends, the level that should or should not trip, what the spec asks)
 CASES: list[tuple[str, float, int, Level, str]] = [
     ("hard_bounce", 0.07, 50_000, "pause", "< 1 in 100 runs"),
     ("hard_bounce", 0.08, 50_000, "pause", "< 1 in 100 runs"),
-    ("hard_bounce", 0.07, 5_000, "hold", "held"),
     ("hard_bounce", 0.12, 5_000, "pause", ">= 99 in 100 runs"),
     ("hard_bounce", 0.20, 1_000, "pause", ">= 99 in 100 runs"),
     ("complaint", 0.0024, 1_000_000, "pause", "< 1 in 100 runs"),
     ("complaint", 0.0036, 166_667, "pause", ">= 99 in 100 runs"),
     ("complaint", 0.0060, 33_333, "pause", ">= 99 in 100 runs"),
-    ("complaint", 0.0005, 1_000_000, "hold", "< 1 in 100 runs"),
-    ("complaint", 0.0015, 100_000, "hold", "held"),
     ("complaint", 0.05, 1_000, "pause", "paused before the 2,000-send minimum (days 1-2 of the plan)"),
+]
+
+
+#: (metric, true rate, the day's sends, what the spec asks of a day roll)
+DAY_ROLLS: list[tuple[str, float, int, str]] = [
+    ("hard_bounce", 0.07, 500, "held"),
+    ("hard_bounce", 0.07, 1_000, "held"),
+    ("hard_bounce", 0.07, 2_000, "held"),
+    ("hard_bounce", 0.08, 1_000, "held"),
+    ("hard_bounce", 0.04, 1_000, "advances"),
+    ("hard_bounce", 0.04, 5_000, "advances"),
+    ("hard_bounce", 0.02, 1_000, "advances"),
+    ("complaint", 0.0015, 5_000, "held"),
+    ("complaint", 0.0015, 20_000, "held"),
+    ("complaint", 0.0005, 2_000, "advances"),
+    ("complaint", 0.0005, 20_000, "advances"),
 ]
 
 
@@ -79,6 +96,11 @@ def main() -> None:
         median = f"{statistics.median(found):,.0f}" if found else "-"
         share = f"{100 * len(found) / args.runs:.1f} %"
         print(f"{metric:<12} {100 * rate:>8.2f}% {sends:>10,} {level:>6} {share:>8} {median:>9}  {spec}")
+    print("\nday roll: one day's sends judged once (exact)")
+    print(f"{'metric':<12} {'true rate':>9} {'day sends':>10} {'held':>8}  spec")
+    for metric, rate, sends, spec in DAY_ROLLS:
+        held = 100 * chance_of(lines[metric], rate, sends)
+        print(f"{metric:<12} {100 * rate:>8.2f}% {sends:>10,} {held:>7.1f}%  {spec}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,13 @@ from typing import Literal
 #: 100, and one at 8 % in about 1 run in 1,000, even when judged after every send.
 DEFAULT_Z = 2.5
 
+#: The width the hold and warn lines are judged at (at most the campaign's `confidence_z`): one-sided
+#: about 84 %. A hold costs a day at the same step, not a pause for the operator, and the warm-up's day
+#: roll judges one day's sends once: at the default 2.5 an identity at 7 % hard bounces was held at a
+#: day of 1,000 sends in 61 % of runs, at 1.0 in 96 %, while one at 4 % is held in fewer than 1 in 100
+#: (spec/warmup.md section 7: "an identity at 7-8 % hard bounces is held"; docs/benchmarks.md).
+HOLD_Z = 1.0
+
 #: Below a ceiling's minimum sample, overwhelming evidence still acts: the lower bound at this width
 #: (one-sided about 1 in 300,000) above the pause or hold line. A sender at 5 % complaints is paused
 #: within some 200 sends instead of running through the first days under the 2,000-send minimum.
@@ -91,17 +98,20 @@ class Verdict:
 
 
 def judge(line: Line, count: int, sample: int, z: float = DEFAULT_Z) -> Verdict:
-    """The verdict of `line` on `count` events in `sample` sends, judged on the Wilson interval."""
+    """The verdict of `line` on `count` events in `sample` sends, judged on the Wilson interval: at `z`
+    for the pause line, at `min(z, HOLD_Z)` for the hold and warn lines."""
     low, high = wilson_interval(count, sample, z)
     if sample < max(1, line.min_sample):
         return _early(line, count, sample, max(z, EARLY_Z)) or Verdict(line, "too_few", count, sample, low, high, None)
-    checks: tuple[tuple[Level, float | None], ...] = (("pause", line.pause), ("hold", line.hold), ("warn", line.warn))
-    for level, threshold in checks:
-        if threshold is None:
-            continue
-        crossed = high < threshold if line.low_is_bad else low > threshold
-        if crossed:
-            return Verdict(line, level, count, sample, low, high, threshold)
+    narrow = wilson_interval(count, sample, min(z, HOLD_Z))
+    checks: tuple[tuple[Level, float | None, tuple[float, float]], ...] = (
+        ("pause", line.pause, (low, high)),
+        ("hold", line.hold, narrow),
+        ("warn", line.warn, narrow),
+    )
+    for level, threshold, (lo, hi) in checks:
+        if threshold is not None and (hi < threshold if line.low_is_bad else lo > threshold):
+            return Verdict(line, level, count, sample, lo, hi, threshold)
     return Verdict(line, "ok", count, sample, low, high, None)
 
 
@@ -115,6 +125,20 @@ def _early(line: Line, count: int, sample: int, z: float) -> Verdict | None:
         if threshold is not None and low > threshold:
             return Verdict(line, level, count, sample, low, high, threshold)  # type: ignore[arg-type]
     return None
+
+
+def chance_of(line: Line, rate: float, sends: int, level: Level = "hold", z: float = DEFAULT_Z) -> float:
+    """The chance that `sends` at a true event `rate`, judged once (as the day roll judges a closed day),
+    get a verdict of `level` or worse: the binomial distribution summed over `judge`'s verdicts."""
+    if rate <= 0 or rate >= 1:
+        return float(SEVERITY[judge(line, round(rate * sends), sends, z).level] >= SEVERITY[level])
+    log_r, log_q, whole = math.log(rate), math.log1p(-rate), math.lgamma(sends + 1)
+    total = 0.0
+    for count in range(sends + 1):
+        if SEVERITY[judge(line, count, sends, z).level] >= SEVERITY[level]:
+            log_p = whole - math.lgamma(count + 1) - math.lgamma(sends - count + 1)
+            total += math.exp(log_p + count * log_r + (sends - count) * log_q)
+    return total
 
 
 def worst(verdicts: list[Verdict]) -> Verdict | None:

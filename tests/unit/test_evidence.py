@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from orchestrator.core.evidence import Line, judge, wilson_interval, worst
+from orchestrator.core.evidence import DEFAULT_Z, HOLD_Z, Line, chance_of, judge, wilson_interval, worst
 from orchestrator.core.guardrails import default_lines
 
 
@@ -48,7 +48,9 @@ OPENS = Line("open", hold=0.50, low_is_bad=True, min_sample=200)
         (BOUNCE, 40, 500, "hold", 0.05),  # 8 %: lower bound about 5.6 %
         (BOUNCE, 24, 200, "hold", 0.05),  # 12 % of 200: not yet sure it is above 10 %
         (BOUNCE, 600, 5000, "pause", 0.10),  # 12 % of 5,000: lower bound about 10.9 %
-        (OPENS, 90, 200, "ok", None),  # 45 %: not sure it is below 50 %
+        (OPENS, 90, 200, "hold", 0.50),  # 45 %: upper bound at HOLD_Z about 48.5 %
+        (OPENS, 96, 200, "ok", None),  # 48 %: not sure it is below 50 %
+        (BOUNCE, 15, 200, "hold", 0.05),  # 7.5 % of 200: lower bound at HOLD_Z about 5.9 %
         (OPENS, 300, 1000, "hold", 0.50),  # 30 %
         (OPENS, 700, 1000, "ok", None),
     ],
@@ -111,3 +113,39 @@ def test_spec_targets_for_hard_bounces_seeded() -> None:
     assert false_pauses <= runs // 100
     assert at_12 >= runs * 0.98
     assert at_20 == runs
+
+
+@pytest.mark.parametrize(
+    ("rate", "sends", "at_least", "at_most"),
+    [
+        (0.07, 1_000, 0.95, 1.0),  # day 1 of the default plan: held (at z 2.5 it was 61 %)
+        (0.07, 2_000, 0.99, 1.0),
+        (0.08, 1_000, 0.99, 1.0),
+        (0.04, 1_000, 0.0, 0.01),  # a sender under the line advances
+        (0.02, 500, 0.0, 0.001),
+    ],
+)
+def test_a_day_roll_holds_an_identity_at_7_to_8_pct_hard_bounces(
+    rate: float, sends: int, at_least: float, at_most: float
+) -> None:
+    """spec/warmup.md section 7, "an identity at 7-8 % hard bounces is held": the day roll judges a closed
+    day's sends once; the chance of a hold is exact (the binomial distribution over judge's verdicts)."""
+    line = next(x for x in default_lines() if x.metric == "hard_bounce")
+    assert at_least <= chance_of(line, rate, sends) <= at_most
+
+
+def test_the_hold_line_is_judged_narrower_but_never_wider_than_the_campaigns_bound() -> None:
+    """The pause keeps the campaign's width; the hold and warn lines take HOLD_Z, or the campaign's own
+    when that is narrower (`confidence_z: 0` compares raw rates for every line)."""
+    line = next(x for x in default_lines() if x.metric == "hard_bounce")
+    assert judge(line, 60, 1000).level == "hold"  # 6 %: lower bound at HOLD_Z above 5 %
+    assert (
+        wilson_interval(60, 1000, DEFAULT_Z)[0]
+        < 0.05
+        < wilson_interval(60, 1000, HOLD_Z)[0]
+        == judge(line, 60, 1000).low
+    )
+    assert judge(line, 105, 1000).level == "hold"  # 10.5 %: above 10 %, not surely: the pause waits
+    assert judge(line, 52, 1000, z=0).level == "hold"  # raw 5.2 % > 5 %
+    assert judge(line, 52, 1000).level == "ok"
+    assert HOLD_Z < DEFAULT_Z
