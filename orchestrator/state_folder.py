@@ -41,6 +41,14 @@ def state_dir(settings: Settings) -> Path:
     return Path(base) / "warmup-orchestrator"
 
 
+def made_state_dir(settings: Settings) -> Path:
+    """The state folder, made if missing: readable by its owner only (it holds the embedded Redis's
+    append-only file and the local emulator's send log, both with recipients' addresses)."""
+    folder = state_dir(settings)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder
+
+
 def redis_address(url: str) -> str:
     """Where `url` reaches Redis, without its user or password: HOST:PORT/DB, or unix:PATH/DB."""
     parts = parse_url(url)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
@@ -105,7 +113,7 @@ def remember(settings: Settings, url: str, instance: str, at: float) -> None:
     """
     path = _path(settings)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        made_state_dir(settings)
         with open(path.parent / LOCK_NAME, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             book = _read(path)

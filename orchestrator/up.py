@@ -19,7 +19,7 @@ from orchestrator.core.clock import SystemClock
 from orchestrator.embedded import EmbeddedRedis
 from orchestrator.redis_url import safe_url
 from orchestrator.settings import Settings
-from orchestrator.state_folder import state_dir
+from orchestrator.state_folder import made_state_dir, state_dir
 from orchestrator.store.connection import describe_failure, nothing_listens, probe, redis_from_url
 from orchestrator.store.ledger import Ledger
 from orchestrator.store.server_check import keeping_at
@@ -55,7 +55,7 @@ def _prepared_state_dir(settings: Settings) -> Path:
     half started by a folder that cannot hold what `up` records."""
     folder = state_dir(settings)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        made_state_dir(settings)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:  # no such parent (/proc), a file in its place or above it, no permission

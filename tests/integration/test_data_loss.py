@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 import structlog
 from click.testing import CliRunner
 from redis.asyncio import Redis
@@ -164,3 +165,18 @@ def test_submits_at_once_keep_every_entry_of_the_book() -> None:
         seen = remembered(settings, u)
         assert seen is not None
         assert seen.instance == f"m-{u[-6:]}"
+
+
+def test_the_state_folder_is_made_for_its_owner_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The folder holds the embedded Redis's append-only file and the local emulator's send log (recipients'
+    addresses): made by `submit`'s book or by `up`, other users of the host cannot list or read it."""
+    from orchestrator.up import _prepared_state_dir
+
+    for who, made in (
+        ("submit", lambda s: remember(s, "redis://127.0.0.1:7000/0", "m", 1.0)),
+        ("up", _prepared_state_dir),
+    ):
+        folder = tmp_path / who / "state"
+        monkeypatch.setenv("ORCHESTRATE_STATE_DIR", str(folder))
+        made(Settings())
+        assert folder.stat().st_mode & 0o777 == 0o700, who
