@@ -20,7 +20,7 @@ from orchestrator.embedded import EmbeddedRedis
 from orchestrator.redis_url import safe_url
 from orchestrator.settings import Settings
 from orchestrator.state_folder import made_state_dir, state_dir
-from orchestrator.store.connection import describe_failure, nothing_listens, probe, redis_from_url
+from orchestrator.store.connection import describe_failure, error_text, nothing_listens, probe, redis_from_url
 from orchestrator.store.ledger import Ledger
 from orchestrator.store.server_check import keeping_at
 from orchestrator.web.access import WebAccessError
@@ -246,16 +246,41 @@ async def serve_all(
                 if on_ready is not None:
                     on_ready(info)
                 try:
-                    await stop.wait()
+                    ended = await _first_to_end(stop, {"pacer": pacer_task, "worker": worker_task})
                 finally:
                     pacer_stop.set()
-                    await pacer_task
+                    pacer_failure = await _outcome(pacer_task)
                     await _finish_worker(worker, worker_task, s.job_timeout_s)
+                if ended is not None:  # up would have run on without it, serving the page, sending nothing
+                    failure = pacer_failure if ended == "pacer" else await _outcome(worker_task)
+                    why = f"{type(failure).__name__}: {error_text(failure)}" if failure else "it returned"
+                    raise UpError(f"the {ended} stopped ({why[:300]}); up stopped everything")
         finally:
             await worker.close()
             await sender.close()
             await redis.aclose()
             log.info("up_stopped")
+
+
+async def _first_to_end(stop: asyncio.Event, parts: dict[str, asyncio.Task[None]]) -> str | None:
+    """Wait for `stop`, or for one of `parts` to end first (a failure): its name, else None."""
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({stopping, *parts.values()}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    return None if stop.is_set() else next((name for name, t in parts.items() if t.done()), None)
+
+
+async def _outcome(task: asyncio.Task[None]) -> BaseException | None:
+    """The task's end (awaited): the exception it ended with, or None."""
+    try:
+        await task
+    except asyncio.CancelledError:
+        return None
+    except Exception as exc:  # reported by the caller in one line, never a traceback
+        return exc
+    return None
 
 
 async def _finish_worker(worker: ResilientWorker, task: asyncio.Task[None], timeout_s: float) -> None:
@@ -266,5 +291,4 @@ async def _finish_worker(worker: ResilientWorker, task: asyncio.Task[None], time
             break
         await asyncio.sleep(0.1)
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await _outcome(task)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import time
 
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import OutOfMemoryError
 
 from orchestrator.core.clock import Clock, SystemClock
 from orchestrator.core.sending import Sender
@@ -19,6 +21,7 @@ from orchestrator.store.instance import InstanceWatch
 from orchestrator.store.scripts import Scripts
 from workers.blocklist import BlocklistSync
 from workers.jobs import SEND_JOBS
+from workers.redis_full import FullRedisNote
 from workers.sweep import Sweeper
 
 log = structlog.get_logger("workers.pacer")
@@ -56,6 +59,7 @@ class LeaderLock:
     def __init__(self, redis: Redis, scripts: Scripts, ttl_s: float = 10.0) -> None:
         self.redis = redis
         self.scripts = scripts
+        self.ttl_s = ttl_s
         self.ttl_ms = int(ttl_s * 1000)
         self.token = secrets.token_hex(8)
 
@@ -92,29 +96,13 @@ async def run_pacer(
     syncing = asyncio.create_task(blocklist.run(leading, stop)) if blocklist else None
     leader = False
     last_tick_at: float | None = None  # when this pacer's last tick as leader ended (wall clock)
+    full = FullRedisNote(log, "pacer")
     try:
         while not stop.is_set():
-            asked_at = pacer.wall.now()  # the lock, if renewed, lives at least lock_ttl_s from here
-            is_leader = await lock.acquire_or_renew()
-            if is_leader != leader:
-                # On a loss, when it last acted as leader: the leaders' eras can be told apart from the logs.
-                lost = {} if is_leader or last_tick_at is None else {"last_tick_at": round(last_tick_at, 3)}
-                log.info("pacer_leadership", leader=is_leader, **lost)
-                leader = is_leader
-            if is_leader:
-                leading.set()
-                report = await pacer.tick()
-                last_tick_at = pacer.wall.now()
-                if last_tick_at - asked_at > lock_ttl_s:
-                    # The lock may have lapsed mid-tick; the grant script's fence refused this pacer's
-                    # grants from the moment a standby took the lock.
-                    log.warning(
-                        "pacer_tick_outlived_lock", tick_s=round(last_tick_at - asked_at, 3), lock_ttl_s=lock_ttl_s
-                    )
-                if report.granted:
-                    log.debug("pacer_tick", granted=report.granted, by_identity=report.by_identity)
-            else:
-                leading.clear()
+            try:
+                leader, last_tick_at = await _turn(pacer, lock, leading, leader, last_tick_at)
+            except OutOfMemoryError:  # nothing can be granted; the lock may lapse to a standby, as full
+                full.seen(time.monotonic())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
     finally:
@@ -124,7 +112,34 @@ async def run_pacer(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        await lock.release()
+        with contextlib.suppress(OutOfMemoryError):
+            await lock.release()
+
+
+async def _turn(
+    pacer: Pacer, lock: LeaderLock, leading: asyncio.Event, leader: bool, last_tick_at: float | None
+) -> tuple[bool, float | None]:
+    """One pass of the loop: take or renew the lock, and tick while leading. Returns (leader, last tick)."""
+    asked_at = pacer.wall.now()  # the lock, if renewed, lives at least lock_ttl_s from here
+    is_leader = await lock.acquire_or_renew()
+    if is_leader != leader:
+        # On a loss, when it last acted as leader: the leaders' eras can be told apart from the logs.
+        lost = {} if is_leader or last_tick_at is None else {"last_tick_at": round(last_tick_at, 3)}
+        log.info("pacer_leadership", leader=is_leader, **lost)
+        leader = is_leader
+    if is_leader:
+        leading.set()
+        report = await pacer.tick()
+        last_tick_at = pacer.wall.now()
+        if last_tick_at - asked_at > lock.ttl_s:
+            # The lock may have lapsed mid-tick; the grant script's fence refused this pacer's
+            # grants from the moment a standby took the lock.
+            log.warning("pacer_tick_outlived_lock", tick_s=round(last_tick_at - asked_at, 3), lock_ttl_s=lock.ttl_s)
+        if report.granted:
+            log.debug("pacer_tick", granted=report.granted, by_identity=report.by_identity)
+    else:
+        leading.clear()
+    return leader, last_tick_at
 
 
 async def _sweep_while_leading(

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,54 @@ def test_up_with_a_folder_where_its_emulator_logs_sends_is_one_line(tmp_path: Pa
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.splitlines() == [f"error: cannot write the emulator's send log {send_log_file} (Is a directory)"]
+
+
+def test_up_waits_out_a_full_redis_and_then_sends_the_rest(tmp_path: Path) -> None:
+    """A Redis at its maxmemory (noeviction) refuses every write: the pacer's lock, the worker's health
+    record. Each ended its task, and `up` ran on serving the page and sending nothing, for good (and
+    printed a traceback at Ctrl-C). Now both wait, say `redis_full`, and send the rest once memory is back:
+    each recipient exactly once in the emulator's own log."""
+    import redis as redis_sync
+
+    from tests.e2e.locked_redis import started_or_skip
+
+    server = started_or_skip(tmp_path / "redis")
+    state, web_port = tmp_path / "state", free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TENCENTCLOUD_", "SES_", "REDIS_URL"))}
+    env |= {"ORCHESTRATE_STATE_DIR": str(state), "REDIS_URL": server.url, "NO_PROXY": "127.0.0.1,localhost"}
+    env |= {"PACER_INTERVAL_S": "0.2", "WEB_PORT": str(web_port), "LOG_FORMAT": "json"}
+    out = (tmp_path / "up.out").open("w")
+    argv = [str(BIN / "orchestrate"), "up", "--emulator-port", str(free_port())]
+    up = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+    admin = redis_sync.Redis.from_url(server.url)
+    log = state / "emulator-sends.jsonl"
+    try:
+        text = (tmp_path / "up.out").read_text
+        wait_for(lambda: "workers and pacer running" in text(), 30, "up to be ready")
+        path = write_campaign(tmp_path, 60, identities=1, extra=FAST_PLAN)  # 2 a second
+        submit = [str(BIN / "orchestrate"), "submit", str(path)]
+        done = subprocess.run(submit, env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        wait_for(lambda: len(send_log(log)) >= 4, 60, "the first sends")
+        admin.config_set("maxmemory", "1")
+        time.sleep(3)
+        during = len(send_log(log))
+        time.sleep(32)  # past the worker's health record (every 30 s)
+        assert len(send_log(log)) <= during + 1  # nothing more is sent while Redis refuses writes
+        admin.config_set("maxmemory", "0")
+        wait_for(lambda: len({s["to_address"] for s in send_log(log)}) == 60, 120, "the rest, once memory is back")
+        assert up.poll() is None
+    finally:
+        admin.config_set("maxmemory", "0")
+        up.send_signal(signal.SIGINT)
+        code = up.wait(timeout=60)
+        out.close()
+        admin.close()
+        server.stop()
+    output = (tmp_path / "up.out").read_text()
+    assert code == 0, output[-3000:]
+    assert "Traceback" not in output
+    full = [json.loads(line) for line in output.splitlines() if '"redis_full"' in line]
+    assert {f["process"] for f in full} == {"pacer", "worker"}
+    to = [s["to_address"] for s in send_log(log)]
+    assert len(to) == len(set(to)) == 60
