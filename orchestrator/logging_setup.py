@@ -36,16 +36,16 @@ def configure_logging(fmt: Literal["auto", "console", "json"] = "auto", level: s
         structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
     )
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    # Ours and the libraries' records alike: level, time, traceback, no pipeline command, safe on a terminal.
+    shared: list[structlog.typing.Processor] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        _no_pipeline_commands,
+        *([_printable_values] if use_console else []),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            _no_pipeline_commands,
-            *([_printable_values] if use_console else []),
-            renderer,
-        ],
+        processors=[structlog.contextvars.merge_contextvars, *shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
@@ -56,14 +56,7 @@ def configure_logging(fmt: Literal["auto", "console", "json"] = "auto", level: s
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-            foreign_pre_chain=[
-                structlog.processors.add_log_level,
-                structlog.stdlib.add_logger_name,
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
-                structlog.processors.format_exc_info,
-                _no_pipeline_commands,
-                *([_printable_values] if use_console else []),
-            ],
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
         )
     )
     logging.basicConfig(level=max(numeric, logging.WARNING), handlers=[handler], force=True)

@@ -115,48 +115,36 @@ def test_a_full_redis_is_named_without_the_data_of_the_refused_command(
     assert "hush" not in done.stderr + done.stdout
 
 
+async def _pipeline_writing_an_address(redis_url: str) -> None:
+    """A pipeline whose HSET of an address and its data fails (the key holds another type)."""
+    client = redis_from_url(redis_url)
+    await client.set("plain", "1")
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.hset("plain", "secret.person@example.com", '{"reason": "hush"}')
+            await pipe.execute()
+    finally:
+        await client.aclose()
+
+
 def test_a_failed_pipeline_command_is_told_without_its_arguments(redis_url: str) -> None:
     """redis-py quotes the whole failed command of a pipeline ahead of Redis's answer: error_text keeps the answer."""
-
-    async def fail() -> BaseException:
-        client = redis_from_url(redis_url)
-        await client.set("plain", "1")
-        try:
-            async with client.pipeline(transaction=False) as pipe:
-                pipe.hset("plain", "secret.person@example.com", '{"reason": "hush"}')
-                await pipe.execute()
-        except ResponseError as exc:
-            return exc
-        finally:
-            await client.aclose()
-        raise AssertionError("the pipeline did not fail")
-
-    failure = asyncio.run(fail())
-    assert "secret.person" in str(failure)  # what redis-py says
-    assert error_text(failure) == "WRONGTYPE Operation against a key holding the wrong kind of value"
+    with pytest.raises(ResponseError) as failed:
+        asyncio.run(_pipeline_writing_an_address(redis_url))
+    assert "secret.person" in str(failed.value)  # what redis-py says
+    assert error_text(failed.value) == "WRONGTYPE Operation against a key holding the wrong kind of value"
 
 
 def test_a_failed_pipeline_command_is_logged_without_its_arguments(redis_url: str) -> None:
     """A job that fails on such an error is logged by arq with its message and traceback (a worker's
     JSON log and its terminal log alike): the address and data are in neither."""
-
-    async def fail() -> None:
-        client = redis_from_url(redis_url)
-        await client.set("plain", "1")
-        try:
-            async with client.pipeline(transaction=False) as pipe:
-                pipe.hset("plain", "secret.person@example.com", '{"reason": "hush"}')
-                await pipe.execute()
-        finally:
-            await client.aclose()
-
     real = sys.stderr
     try:
         for fmt in ("json", "console"):
             sys.stderr = buf = io.StringIO()
             configure_logging(fmt, "INFO")  # type: ignore[arg-type]
             try:
-                asyncio.run(fail())
+                asyncio.run(_pipeline_writing_an_address(redis_url))
             except ResponseError as exc:
                 logging.getLogger("arq.worker").exception("send:1 failed, %s: %s", type(exc).__name__, exc)
                 structlog.get_logger("orchestrator").error("job_failed", error=str(exc), exc_info=True)
