@@ -245,21 +245,33 @@ async def serve_all(
                 )
                 if on_ready is not None:
                     on_ready(info)
-                try:
-                    ended = await _first_to_end(stop, {"pacer": pacer_task, "worker": worker_task})
-                finally:
-                    pacer_stop.set()
-                    pacer_failure = await _outcome(pacer_task)
-                    await _finish_worker(worker, worker_task, s.job_timeout_s)
-                if ended is not None:  # up would have run on without it, serving the page, sending nothing
-                    failure = pacer_failure if ended == "pacer" else await _outcome(worker_task)
-                    why = f"{type(failure).__name__}: {error_text(failure)}" if failure else "it returned"
-                    raise UpError(f"the {ended} stopped ({why[:300]}); up stopped everything")
+                await _until_stop(stop, (pacer_task, pacer_stop), (worker, worker_task), s.job_timeout_s)
         finally:
             await worker.close()
             await sender.close()
             await redis.aclose()
             log.info("up_stopped")
+
+
+async def _until_stop(
+    stop: asyncio.Event,
+    pacer: tuple[asyncio.Task[None], asyncio.Event],
+    worker: tuple[ResilientWorker, asyncio.Task[None]],
+    job_timeout_s: float,
+) -> None:
+    """Run until `stop`, then stop the pacer first, let in-flight sends finish, then the worker. A pacer or
+    worker that ends first ends `up` (UpError naming it): up would have run on, sending nothing."""
+    (pacer_task, pacer_stop), (worker_obj, worker_task) = pacer, worker
+    try:
+        ended = await _first_to_end(stop, {"pacer": pacer_task, "worker": worker_task})
+    finally:
+        pacer_stop.set()
+        pacer_failure = await _outcome(pacer_task)
+        await _finish_worker(worker_obj, worker_task, job_timeout_s)
+    if ended is not None:
+        failure = pacer_failure if ended == "pacer" else await _outcome(worker_task)
+        why = f"{type(failure).__name__}: {error_text(failure)}" if failure else "it returned"
+        raise UpError(f"the {ended} stopped ({why[:300]}); up stopped everything")
 
 
 async def _first_to_end(stop: asyncio.Event, parts: dict[str, asyncio.Task[None]]) -> str | None:
