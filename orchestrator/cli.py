@@ -6,7 +6,6 @@ import importlib
 import math
 import os
 import re
-import signal
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import click
 
 from orchestrator import __version__
+from orchestrator.core.exit_codes import EXIT_USAGE
 from orchestrator.core.text import mask_secret, printable
 from orchestrator.logging_setup import configure_logging
 from orchestrator.settings import SECRET_SETTINGS, Settings, settings_or_exit
@@ -39,14 +39,6 @@ COMMAND_MODULES = (
     "worker",
     "web",
 )
-
-#: Exit codes: 0 ok, 1 a check failed or an operation could not be done, 2 bad input (like click).
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-#: A command stopped by SIGTERM (after its cleanup), as a shell reports a process it killed.
-EXIT_TERMINATED = 128 + signal.SIGTERM
-#: A command stopped by Ctrl-C (after its cleanup).
-EXIT_INTERRUPTED = 128 + signal.SIGINT
 
 
 @dataclass

@@ -7,7 +7,7 @@ import contextlib
 import io
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
 import click
@@ -15,7 +15,8 @@ from redis.asyncio import Redis
 from redis.exceptions import OutOfMemoryError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from orchestrator.cli import EXIT_FAILED, EXIT_USAGE, AppContext, echo_error
+from orchestrator.cli import AppContext, echo_error
+from orchestrator.core.exit_codes import EXIT_FAILED, EXIT_USAGE
 from orchestrator.core.text import json_line, printable_lines
 from orchestrator.redis_url import safe_url
 from orchestrator.store import campaigns, identities
@@ -66,6 +67,34 @@ def cancel_on(sig: signal.Signals, noted: list[bool]) -> None:
         asyncio.get_running_loop().add_signal_handler(sig, on_signal)
 
 
+def ignore_interrupts() -> None:
+    """Ignore Ctrl-C from here to the exit: a stopped command calls it, in its event loop, once it has cleaned up.
+
+    Otherwise the loop, as it closes, hands SIGINT back to Python's own handler, and a second Ctrl-C (a double
+    press; `timeout -s INT` delivers two) lands wherever the exit then is, a finalizer included, where Python
+    can only print it as a traceback.
+    """
+    # Not on the main thread (a command run in-process by a caller): the signal is not this one's to take.
+    with contextlib.suppress(RuntimeError, ValueError):
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[asyncio.Event]:
+    """The event SIGINT (Ctrl-C) or SIGTERM sets: a long-running command's graceful stop. Left after a signal,
+    Ctrl-C is ignored to the exit (`ignore_interrupts`)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        yield stop
+    finally:
+        if stop.is_set():
+            ignore_interrupts()
+
+
 def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
     """Run `body` with a Redis client for the configured REDIS_URL; a dead Redis is a clear error."""
     app: AppContext = ctx.obj
@@ -99,6 +128,8 @@ def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
             raise CommandError(f"cannot read what Redis holds: {exc}") from None
         finally:
             await redis.aclose()
+            if interrupted:
+                ignore_interrupts()
 
     try:
         return asyncio.run(main())

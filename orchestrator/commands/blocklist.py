@@ -6,9 +6,10 @@ import click
 from redis.asyncio import Redis
 
 from orchestrator import blocklist
-from orchestrator.cli import EXIT_USAGE, AppContext
+from orchestrator.cli import AppContext
 from orchestrator.commands._common import CommandError, clock_now, print_json, run, warn_data_lost
 from orchestrator.core.clock import utc_text
+from orchestrator.core.exit_codes import EXIT_USAGE
 from orchestrator.core.text import printable
 from orchestrator.ses.errors import SesError
 from orchestrator.store.suppression import BlockEntry

@@ -33,7 +33,8 @@ def _markup(text: str) -> str:
 def _target(settings: Settings) -> str:
     """What the preflight runs against, in words; a SES_ENDPOINT the settings did not check (set on them
     afterwards) is one line and exit 2, as when it is read."""
-    from orchestrator.cli import EXIT_USAGE, echo_error
+    from orchestrator.cli import echo_error
+    from orchestrator.core.exit_codes import EXIT_USAGE
 
     try:
         profile = endpoint_profile(settings)
@@ -65,7 +66,8 @@ def command(ctx: click.Context, file: Path, as_json: bool) -> None:
     Exits 0 when every check passes (warnings allowed), 1 when one fails, 2 when FILE is invalid.
     """
     from orchestrator.campaign_file import CampaignFileError, load_campaign
-    from orchestrator.cli import EXIT_FAILED, EXIT_USAGE, echo_error, redact
+    from orchestrator.cli import echo_error, redact
+    from orchestrator.core.exit_codes import EXIT_FAILED, EXIT_USAGE
 
     try:
         campaign = load_campaign(file)

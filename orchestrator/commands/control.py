@@ -9,10 +9,11 @@ from typing import Any, NoReturn
 import click
 from redis.asyncio import Redis
 
-from orchestrator.cli import EXIT_USAGE, FiniteFloatRange
+from orchestrator.cli import FiniteFloatRange
 from orchestrator.commands._common import CommandError, clock_now, print_json, resolve_campaign, run, state_phrase
 from orchestrator.control import NeedsAck, Refused, cancel_campaign, pause_campaign, resume_campaign
 from orchestrator.core.clock import SystemClock, VirtualClock
+from orchestrator.core.exit_codes import EXIT_USAGE
 from orchestrator.core.text import printable
 
 

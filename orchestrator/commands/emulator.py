@@ -58,8 +58,9 @@ async def _serve(
 )
 def command(host: str, port: int, world_file: Path | None, send_log: Path | None, call_log: Path | None) -> None:
     """Run a local Tencent SES emulator the official SDK (and `orchestrate`) can talk to."""
-    from orchestrator.cli import EXIT_USAGE, echo_error
+    from orchestrator.cli import echo_error
     from orchestrator.commands._common import CommandError
+    from orchestrator.core.exit_codes import EXIT_USAGE
 
     if world_file is None:
         secret_id, secret_key, source = permissive_credentials()

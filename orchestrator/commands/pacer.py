@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import click
 from redis.exceptions import RedisError
 
-from orchestrator.commands._common import CommandError, require_keeping, require_redis
+from orchestrator.commands._common import CommandError, require_keeping, require_redis, stop_on_signals
 from orchestrator.store.connection import error_text
 from workers.pacer import serve_pacer
 
@@ -22,13 +21,10 @@ def command(ctx: click.Context) -> None:
         # A Redis that refuses us (a wrong password, nothing listening) is one line, not a traceback.
         await require_redis(ctx.obj.settings.redis_url)
         await require_keeping(ctx.obj.settings.redis_url)  # never on a Redis that evicts keys
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await serve_pacer(ctx.obj.settings, stop)
-        except RedisError as exc:  # retries exhausted: Redis gone for longer than a restart
-            raise CommandError(f"Redis error: {error_text(exc)}") from None
+        with stop_on_signals() as stop:
+            try:
+                await serve_pacer(ctx.obj.settings, stop)
+            except RedisError as exc:  # retries exhausted: Redis gone for longer than a restart
+                raise CommandError(f"Redis error: {error_text(exc)}") from None
 
     asyncio.run(main())

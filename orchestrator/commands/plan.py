@@ -29,8 +29,9 @@ def command(file: Path, days: int, as_json: bool) -> None:
 
     Day 1 is the campaign's `start`, or today in its time zone. Nothing is stored or sent.
     """
-    from orchestrator.cli import EXIT_USAGE, echo_error
+    from orchestrator.cli import echo_error
     from orchestrator.commands._common import echo_warnings
+    from orchestrator.core.exit_codes import EXIT_USAGE
 
     try:
         campaign = load_campaign(file)

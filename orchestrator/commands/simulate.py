@@ -9,13 +9,14 @@ import os
 import shutil
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from orchestrator.cli import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, AppContext, FiniteFloatRange, echo_error
+from orchestrator.cli import AppContext, FiniteFloatRange, echo_error
+from orchestrator.core.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from orchestrator.logging_setup import configure_logging
 
 
@@ -138,7 +139,7 @@ def _run(
 ) -> None:
     from redis.exceptions import RedisError
 
-    from orchestrator.commands._common import cancel_on
+    from orchestrator.commands._common import cancel_on, ignore_interrupts
     from orchestrator.embedded import EmbeddedRedisError
     from orchestrator.recipients import RecipientFileError
     from orchestrator.simulation.run import run_simulation
@@ -149,14 +150,7 @@ def _run(
         if speed:
             click.echo(f"  follow it live: REDIS_URL={redis_url} orchestrate watch {cid}", err=True)
 
-    last = [-1]
-
-    def progress(frac: float) -> None:
-        pct = int(frac * 100)
-        if pct >= last[0] + 5 and sys.stderr.isatty():
-            last[0] = pct
-            click.echo(f"\r  {pct:3d}% of the virtual period", err=True, nl=False)
-
+    progress = _progress_line()
     terminated: list[bool] = []
     interrupted: list[bool] = []
 
@@ -165,9 +159,13 @@ def _run(
         # by arq's handling of a job's cancellation: the run went on to its end): all it made goes with it.
         cancel_on(signal.SIGTERM, terminated)
         cancel_on(signal.SIGINT, interrupted)
-        return await run_simulation(
-            spec, out, days=days, speed=speed, sample=sample, workers=workers, progress=progress, on_start=started
-        )
+        try:
+            return await run_simulation(
+                spec, out, days=days, speed=speed, sample=sample, workers=workers, progress=progress, on_start=started
+            )
+        finally:
+            if interrupted or terminated:
+                ignore_interrupts()
 
     try:
         result = asyncio.run(main())
@@ -186,6 +184,19 @@ def _run(
     if sys.stderr.isatty():
         click.echo("", err=True)
     _print_summary(result.summary, out)
+
+
+def _progress_line() -> Callable[[float], None]:
+    """What shows the share of the virtual period done, every 5 %, on stderr when it is a terminal."""
+    last = [-1]
+
+    def progress(frac: float) -> None:
+        pct = int(frac * 100)
+        if pct >= last[0] + 5 and sys.stderr.isatty():
+            last[0] = pct
+            click.echo(f"\r  {pct:3d}% of the virtual period", err=True, nl=False)
+
+    return progress
 
 
 def _stopped_by(ctx: click.Context, signal_name: str, removed: str) -> None:

@@ -10,8 +10,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.cli import EXIT_FAILED
 from orchestrator.commands._common import clock_now, print_json, resolve_campaign, run, warn_data_lost
+from orchestrator.core.exit_codes import EXIT_FAILED
 from orchestrator.core.text import printable
 from orchestrator.status import (
     UNREADABLE,

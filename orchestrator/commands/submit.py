@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 from redis.asyncio import Redis
 
-from orchestrator.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, AppContext, echo_error
+from orchestrator.cli import AppContext, echo_error
 from orchestrator.commands._common import (
     CommandError,
     cancel_on,
@@ -22,6 +22,7 @@ from orchestrator.commands._common import (
     run,
 )
 from orchestrator.core.clock import SystemClock
+from orchestrator.core.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from orchestrator.submit import (
     ListInUseError,
     ListOverlapError,

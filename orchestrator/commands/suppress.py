@@ -8,9 +8,9 @@ import click
 from redis.asyncio import Redis
 
 from orchestrator import suppression
-from orchestrator.cli import EXIT_USAGE
 from orchestrator.commands._common import CommandError, clock_now, data_out, print_json, run, warn_data_lost
 from orchestrator.core.clock import utc_text
+from orchestrator.core.exit_codes import EXIT_USAGE
 from orchestrator.core.text import printable
 from orchestrator.store.suppression import Entry
 

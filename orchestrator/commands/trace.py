@@ -11,7 +11,7 @@ from typing import IO, TYPE_CHECKING
 import click
 from redis.asyncio import Redis
 
-from orchestrator.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, AppContext
+from orchestrator.cli import AppContext
 from orchestrator.commands._common import (
     CommandError,
     cancel_on,
@@ -24,6 +24,7 @@ from orchestrator.commands._common import (
 )
 from orchestrator.core.addresses import normalize_address, shown
 from orchestrator.core.clock import utc_text
+from orchestrator.core.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from orchestrator.core.recipient_trace import Listed, Outcome
 from orchestrator.core.text import printable
 from orchestrator.store import compaction

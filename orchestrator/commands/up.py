@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import click
 
@@ -41,8 +40,8 @@ def command(
     ctx: click.Context, emulator: bool | None, redis_port: int, emulator_port: int, web_port: int | None
 ) -> None:
     """Run Redis (REDIS_URL, or an embedded one), the workers, the pacer and the web process together until Ctrl-C."""
-    from orchestrator.cli import EXIT_USAGE
-    from orchestrator.commands._common import CommandError
+    from orchestrator.commands._common import CommandError, stop_on_signals
+    from orchestrator.core.exit_codes import EXIT_USAGE
     from orchestrator.embedded import EmbeddedRedisError
     from orchestrator.redis_url import safe_url
     from orchestrator.settings import settings_or_exit
@@ -70,16 +69,13 @@ def command(
         click.echo("workers and pacer running; submit with `orchestrate submit FILE`; Ctrl-C stops everything")
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await serve_all(app.settings, stop, emulator, redis_port, emulator_port, on_ready=ready)
-        except StateDirError as exc:  # a setting to change, as a malformed one (exit 2)
-            raise CommandError(str(exc), EXIT_USAGE) from None
-        except (UpError, EmbeddedRedisError) as exc:
-            raise CommandError(str(exc)) from None
+        with stop_on_signals() as stop:
+            try:
+                await serve_all(app.settings, stop, emulator, redis_port, emulator_port, on_ready=ready)
+            except StateDirError as exc:  # a setting to change, as a malformed one (exit 2)
+                raise CommandError(str(exc), EXIT_USAGE) from None
+            except (UpError, EmbeddedRedisError) as exc:
+                raise CommandError(str(exc)) from None
 
     asyncio.run(main())
     click.echo("stopped cleanly")

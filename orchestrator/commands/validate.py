@@ -23,7 +23,7 @@ def command(file: Path, as_json: bool) -> None:
 
     Exits 0 when the file is valid, 2 when not (every problem is printed with its place).
     """
-    from orchestrator.cli import EXIT_USAGE
+    from orchestrator.core.exit_codes import EXIT_USAGE
 
     campaign, stats, problems = check_campaign_and_rows(file)
     header: list[str] = []

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import click
 
-from orchestrator.cli import EXIT_USAGE
+from orchestrator.core.exit_codes import EXIT_USAGE
 
 
 @click.command("web")
@@ -18,7 +17,7 @@ from orchestrator.cli import EXIT_USAGE
 @click.pass_context
 def command(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve the status page, /status.json, /metrics and /healthz (and the callbacks when CALLBACK_TOKEN is set)."""
-    from orchestrator.commands._common import CommandError, require_redis
+    from orchestrator.commands._common import CommandError, require_redis, stop_on_signals
     from orchestrator.core.clock import SystemClock
     from orchestrator.store.connection import redis_from_url
     from orchestrator.web.access import WebAccessError, check_exposure
@@ -35,13 +34,10 @@ def command(ctx: click.Context, host: str | None, port: int | None) -> None:
 
     async def main() -> None:
         await require_redis(settings.redis_url)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         redis = redis_from_url(settings.redis_url)
         try:
-            await serve_web(WebContext(redis, settings, SystemClock()), stop)
+            with stop_on_signals() as stop:
+                await serve_web(WebContext(redis, settings, SystemClock()), stop)
         except OSError as exc:
             where = f"{settings.web_host}:{settings.web_port}"
             raise CommandError(

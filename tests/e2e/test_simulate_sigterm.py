@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cli import EXIT_INTERRUPTED, EXIT_TERMINATED
+from orchestrator.core.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED
 from tests.e2e.procs import BIN
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis as redis_sync
 
-from orchestrator.cli import EXIT_INTERRUPTED, EXIT_TERMINATED
+from orchestrator.core.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED
 from tests.e2e.procs import BIN, Procs, base_env, cli, cli_json, free_port, send_log, wait_for
 from tests.pipeline_helpers import write_campaign
 from tests.redis_server import RedisServer

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import redis as redis_sync
 
+from orchestrator.core.exit_codes import EXIT_INTERRUPTED
 from tests.e2e.procs import BIN, cli_json
 from tests.pipeline_helpers import write_campaign
 from tests.redis_server import RedisServer
@@ -103,3 +104,12 @@ def test_watch_of_a_campaign_that_ended_shows_it_once_and_leaves(env: dict[str, 
     assert done.returncode == 0, done.stderr
     assert cid in done.stdout
     assert done.stdout.rstrip().endswith(": cancelled")
+
+
+def test_ctrl_c_while_orchestrate_loads_ends_it_quietly(env: dict[str, str]) -> None:
+    """Ctrl-C 50 ms after the start lands while Python imports the CLI: exit 130 (or the signal's own end, had
+    Python not started yet), nothing printed; it was a traceback through whatever module was loading."""
+    for _ in range(3):
+        done = _interrupt_after([str(BIN / "orchestrate"), "status"], env, 0.05)
+        assert done.returncode in (EXIT_INTERRUPTED, -signal.SIGINT), done.stderr
+        assert (done.stdout, done.stderr) == ("", "")
