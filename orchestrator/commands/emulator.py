@@ -1,4 +1,4 @@
-"""`orchestrate emulator`: serve the local Tencent SES emulator until Ctrl-C."""
+"""`orchestrate emulator`: serve the local Tencent SES emulator until Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ from orchestrator.ses.emulator import (
 async def _serve(
     world: World, host: str, port: int, send_log: Path | None, call_log: Path | None, banner: list[str]
 ) -> None:
+    from orchestrator.commands._common import stop_on_signals
+
     async with run_emulator(world, host=host, port=port, send_log_path=send_log, call_log_path=call_log) as emu:
         click.echo(f"Tencent SES emulator listening on {emu.url}")
         click.echo(f"  SES_ENDPOINT={emu.url}")
@@ -34,7 +36,8 @@ async def _serve(
         if call_log:
             click.echo(f"  call log: {call_log}")
         click.echo("Press Ctrl-C to stop.")
-        await asyncio.Event().wait()
+        with stop_on_signals() as stop:
+            await stop.wait()
 
 
 @click.command("emulator")

@@ -618,3 +618,16 @@ def test_the_banner_never_prints_the_environments_key_pair(tmp_path: Path) -> No
     banner = log_path.read_text()
     assert "TENCENTCLOUD_SECRET_ID=emulator-id" in banner
     assert "TENCENTCLOUD_SECRET_KEY=emulator-key" in banner
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_the_emulator_stops_cleanly_on_ctrl_c_and_sigterm(tmp_path: Path, sig: signal.Signals) -> None:
+    """Ctrl-C or SIGTERM (a supervisor's stop): the emulator closes its logs, says so and exits 0."""
+    calls = tmp_path / "calls.jsonl"
+    proc, port, log_path = start_emulator(tmp_path, "--call-log", str(calls))
+    list_identities(port)
+    proc.send_signal(sig)
+    assert proc.wait(timeout=15) == 0
+    assert "emulator stopped" in log_path.read_text()
+    assert "Traceback" not in log_path.read_text()
+    assert len(calls.read_text().splitlines()) == 1
