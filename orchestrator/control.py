@@ -107,7 +107,7 @@ async def resume_campaign(
         assert rec is not None
         guards = await judge_identities(redis, cid, rec.spec, rec.identities, clock.now())
         return NeedsAck(cid, rec.reason, {i: g.as_json() for i, g in guards.items()})
-    if outcome == "ok" and (ack or previous_reason):
+    if outcome == "ok" and ack.strip():  # an operator's pause lifted without --ack: no acknowledgement to log
         await events.emit(
             redis, clock.now(), "pause_acknowledged", cid, reason=previous_reason, note=ack or None, by=by
         )

@@ -57,9 +57,12 @@ async def test_an_acknowledged_resume_stores_the_ack_with_the_change_whenever_th
 
 
 async def test_an_operators_pause_needs_no_ack_and_stores_none(pipe: Pipeline) -> None:
+    """Resumed without --ack, an operator's pause (with its reason) logs no acknowledgement nobody gave."""
     await pipe.submit(recipients_csv())
-    await campaigns.transition(pipe.redis, pipe.cid, Transition.PAUSE, pipe.clock.now(), by="kim")
+    await campaigns.transition(pipe.redis, pipe.cid, Transition.PAUSE, pipe.clock.now(), reason="check", by="kim")
     report = await control.resume_campaign(pipe.redis, pipe.cid, pipe.clock, ack="", by="kim")
     assert isinstance(report, dict)
     assert report["changed"]
     assert await pipe.redis.hget(keys.GUARD_ACK, pipe.cid) is None
+    assert await pipe.events("pause_acknowledged") == []
+    assert [e.data.get("by") for e in await pipe.events("campaign_resumed")] == ["kim"]
