@@ -21,8 +21,9 @@ nothing is left, and a later sweep finishes a compaction a kill interrupted.
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -38,6 +39,8 @@ BATCH = 500
 BATCHES_PER_SWEEP = 40
 FINISHED = (CampaignState.COMPLETED.value, CampaignState.CANCELLED.value)
 IN_FLIGHT = ("granted", "inflight")
+#: The submit counts of the rows it dropped, in the order a summary names them.
+DROPPED_AT_SUBMIT = ("invalid", "duplicates", "suppressed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,8 @@ class Compacted:
     at: float
     done: bool
     counts: dict[str, int]
+    #: The rows submit dropped (invalid, duplicates, suppressed): kept with the campaign, never loaded.
+    at_submit: dict[str, int] = field(default_factory=dict)
 
 
 async def due(redis: Redis, now: float, retention_s: float, cids: list[str] | None = None) -> list[str]:
@@ -174,22 +179,42 @@ async def compacted(redis: Redis, cids: list[str]) -> list[Compacted]:
     """Those of `cids` compacted (or being compacted), with the summary they keep."""
     async with redis.pipeline(transaction=False) as pipe:
         for cid in cids:
-            pipe.hmget(keys.campaign(cid), ["name", "state", "compacting", "compacted_at"])
+            pipe.hmget(keys.campaign(cid), ["name", "state", "compacting", "compacted_at", "submit"])
             pipe.hgetall(keys.CampaignKeys(cid).counts)
         replies = await pipe.execute()
     out = []
     for i, cid in enumerate(cids):
-        (name, state, began, done), counts = replies[2 * i], replies[2 * i + 1]
+        (name, state, began, done, submit), counts = replies[2 * i], replies[2 * i + 1]
         if began is None and done is None:
             continue
         at = _num(done if done is not None else began)
         whole = {str(k): int(v) for k, v in counts.items() if str(v).lstrip("-").isdigit()}
-        out.append(Compacted(cid, str(name or ""), str(state or ""), at, done is not None, whole))
+        gone = Compacted(cid, str(name or ""), str(state or ""), at, done is not None, whole, _dropped(submit))
+        out.append(gone)
     return out
 
 
+def _dropped(submit: str | None) -> dict[str, int]:
+    """The rows submit dropped, by why, from the stored submit counts (none when they cannot be read)."""
+    try:
+        stats = json.loads(submit or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(stats, dict):
+        return {}
+    return {k: v for k in DROPPED_AT_SUBMIT if type(v := stats.get(k)) is int and v > 0}
+
+
 def as_json(c: Compacted) -> dict[str, object]:
-    return {"campaign": c.cid, "name": c.name, "state": c.state, "at": c.at, "done": c.done, "counts": c.counts}
+    return {
+        "campaign": c.cid,
+        "name": c.name,
+        "state": c.state,
+        "at": c.at,
+        "done": c.done,
+        "counts": c.counts,
+        "at_submit": c.at_submit,
+    }
 
 
 def describe(c: Compacted) -> str:
@@ -199,4 +224,7 @@ def describe(c: Compacted) -> str:
     when = datetime.fromtimestamp(c.at, tz=UTC).date().isoformat() if c.at != float("inf") else "?"
     verb = "compacted on" if c.done else "being compacted since"
     figures = ", ".join(f"{k} {v}" for k, v in sorted(c.counts.items()) if v)
-    return f"campaign {c.cid} ({c.name}, {c.state}): per-recipient data {verb} {when}; summary: {figures or 'none'}"
+    line = f"campaign {c.cid} ({c.name}, {c.state}): per-recipient data {verb} {when}; summary: {figures or 'none'}"
+    if c.at_submit:
+        line += "; dropped at submit: " + ", ".join(f"{k} {v}" for k, v in c.at_submit.items())
+    return line

@@ -192,3 +192,20 @@ async def test_the_status_of_a_compacted_campaign_is_its_summary_read_in_a_few_c
     assert f"per-recipient data compacted {after.compacted_at}" in page
     assert "pool today" not in page
     assert "<table" not in page
+
+
+async def test_a_compacted_campaign_still_accounts_for_the_rows_submit_dropped(pipe: Pipeline) -> None:
+    """trace's line for a compacted campaign names the rows submit dropped beside the ledger's summary: an
+    address dropped at submit is accounted for there, not only in `status`."""
+    await suppression.put(pipe.redis, [Entry("gone@naver.com", "", "asked", START - DAY, "operator")], START)
+    extra = "not-an-address,Bad\nUSER0@gmail.com,Again\ngone@naver.com,Gone\n"
+    await pipe.submit(recipients_csv(N_OTHERS) + extra)
+    await pipe.run(4 * 3600)
+    now = pipe.clock.now() + 31 * DAY
+    assert (await compaction.compact(pipe.redis, pipe.cid, now))[0]
+    found = await trace(pipe.redis, "gone@naver.com", now)
+    assert found.outcomes == []
+    [gone] = found.compacted
+    assert gone.at_submit == {"invalid": 1, "duplicates": 1, "suppressed": 1}
+    assert compaction.describe(gone).endswith("; dropped at submit: invalid 1, duplicates 1, suppressed 1")
+    assert compaction.as_json(gone)["at_submit"] == gone.at_submit
