@@ -77,7 +77,7 @@ def _echo_summary(file: str, s: dict[str, Any]) -> None:
     if "total" in r:
         _echo(
             f"              rows {r['total']:,}  valid {r['valid']:,}  invalid {r['invalid']:,}  "
-            f"duplicates {r['duplicates']:,}"
+            f"duplicates {r['duplicates']:,}  (suppressed addresses not counted: submit drops them)"
         )
     if r.get("invalid_reasons"):
         _echo("  invalid     " + ", ".join(f"{reason} {n:,}" for reason, n in r["invalid_reasons"].items()))
