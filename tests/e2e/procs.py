@@ -7,8 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -141,3 +142,40 @@ def send_log(path: Path) -> list[dict[str, object]]:
 
 
 __all__ = ["Procs", "base_env", "cli", "cli_json", "free_port", "send_log", "wait_for"]
+
+
+def interrupt_once_shown(
+    argv: list[str], env: dict[str, str], shown: Sequence[str], *, presses: int = 1, deadline_s: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """Run `argv`; once its stdout holds every text of `shown` (a loaded machine may take seconds to get
+    there: no fixed wait), press Ctrl-C `presses` times in a row; its whole output once it has exited."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out: list[str] = []
+    err: list[str] = []
+
+    def drain(stream: IO[str] | None, into: list[str]) -> None:
+        assert stream is not None
+        into.extend(iter(stream.readline, ""))
+
+    readers = [
+        threading.Thread(target=drain, args=pair, daemon=True) for pair in ((proc.stdout, out), (proc.stderr, err))
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        what = f"{' '.join(argv[1:2])} to show {list(shown)}"
+        wait_for(lambda: all(t in "".join(out) for t in shown) or proc.poll() is not None, deadline_s, what)
+        for _ in range(presses):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for reader in readers:
+            reader.join(timeout=10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    return subprocess.CompletedProcess(argv, proc.returncode, "".join(out), "".join(err))

@@ -96,13 +96,15 @@ def test_submit_killed_midway_leaves_nothing_after_the_heartbeat_ttl(
     db: redis_sync.Redis, redis_server: RedisServer, tmp_path: Path
 ) -> None:
     """SIGKILL while staging: its keys expire within the heartbeat TTL; a submit started meanwhile waits, then runs."""
-    ttl_s = 2.0
+    # 6 s: long enough that the second submit, slowed by a loaded machine, reaches the claim before the dead
+    # one's lapses (it must be seen waiting); short enough to wait out.
+    ttl_s = 6.0
     env = base_env(redis_server.url, free_port(), SUBMIT_HEARTBEAT_TTL_S=str(ttl_s))
     path = write_campaign(tmp_path, LARGE)
     proc = _start_submit(env, path)
     wait_for(lambda: bool(_staging_cid(db)) or proc.poll() is not None, 30, "the submit to stage records")
     killed_cid = _staging_cid(db)
-    time.sleep(ttl_s / 2)  # at least one heartbeat has refreshed the staged keys
+    time.sleep(ttl_s / 4 + 0.5)  # at least one heartbeat (every quarter of the TTL) has refreshed the staged keys
     assert proc.poll() is None, "the submit finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=10)
@@ -110,7 +112,8 @@ def test_submit_killed_midway_leaves_nothing_after_the_heartbeat_ttl(
     assert db.keys(f"wo:c:{killed_cid}:*"), "the killed submit's staged keys are there until they expire"
 
     # Started while the dead submit's claim is still alive: it waits for the claim to expire, then submits.
-    again = _start_submit(env, path)
+    # The default heartbeat TTL for it: a 6 s one could lapse on a loaded machine and stop it as stalled.
+    again = _start_submit({k: v for k, v in env.items() if k != "SUBMIT_HEARTBEAT_TTL_S"}, path)
     wait_for(lambda: not db.keys(f"wo:c:{killed_cid}:*"), ttl_s + 1.5, "the killed submit's keys to expire")
     assert time.monotonic() - killed_at < ttl_s + 1.5
     out, err = again.communicate(timeout=60)

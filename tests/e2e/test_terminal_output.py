@@ -17,7 +17,7 @@ from rich.console import Console
 
 from orchestrator.commands.check import print_checklist
 from orchestrator.core.checklist import Item
-from tests.e2e.procs import BIN, cli, cli_json
+from tests.e2e.procs import BIN, cli, cli_json, interrupt_once_shown
 from tests.pipeline_helpers import write_campaign
 from tests.redis_server import RedisServer
 
@@ -116,16 +116,11 @@ def test_logs_on_a_terminal_show_an_event_escaped(env: dict[str, str], tmp_path:
 def test_watch_shows_an_event_escaped(env: dict[str, str], tmp_path: Path) -> None:
     """`watch` shows the pause reason in its head and its recent events escaped."""
     cid = _paused_campaign(env, tmp_path)
-    proc = subprocess.Popen(
-        [str(BIN / "orchestrate"), "watch", cid], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    time.sleep(3.0)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err
-    assert "campaign_paused" in out
-    _assert_escaped(out)
+    done = interrupt_once_shown([str(BIN / "orchestrate"), "watch", cid], env, ["campaign_paused"])
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "campaign_paused" in done.stdout
+    _assert_escaped(done.stdout)
 
 
 def test_resume_shows_the_previous_reason_escaped(env: dict[str, str], tmp_path: Path) -> None:
