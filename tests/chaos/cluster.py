@@ -26,7 +26,7 @@ from orchestrator.core.ledger_state import UNTOUCHED
 from orchestrator.store import keys
 from orchestrator.store.ledger import decode_record
 from tests.chaos.checks import RunRecord
-from tests.e2e.procs import BIN, Procs, base_env, cli, cli_json, wait_for
+from tests.e2e.procs import BIN, EMULATOR_NICE, NICE, Procs, base_env, cli, cli_json, wait_for
 from tests.pipeline_helpers import DOMAINS, write_campaign
 from tests.redis_server import RedisServer, find_redis_server, free_port
 
@@ -61,11 +61,6 @@ RUN_TIMEOUT_S = 90.0
 
 
 OUTLIVED = "pacer_tick_outlived_lock"
-#: Every process of ours runs below the emulator's priority: the emulator stands in for Tencent, another
-#: machine, whose clock stamps arrivals on time however busy this one is. Raising the emulator above
-#: normal needs root; without it `nice` says so and runs it at normal priority.
-NICE = ["nice", "-n", "10"]
-EMULATOR_NICE = ["nice", "-n", "-5"]
 
 
 def now() -> float:

@@ -75,7 +75,7 @@ def test_account_rate_holds_at_the_provider_through_a_killed_worker_and_a_redis_
     world = tmp_path / "world.yaml"
     world.write_text(WORLD, encoding="utf-8")
     sends_path, calls_path = tmp_path / "sends.jsonl", tmp_path / "calls.jsonl"
-    procs.emulator(env, port, sends_path, world, call_log=calls_path)
+    procs.ranked().emulator(env, port, sends_path, world, call_log=calls_path)
     path = write_campaign(tmp_path, RECIPIENTS, identities=2, extra=PLAN)
     cid = str(cli_json(env, "submit", str(path), "--json")["campaign_id"])  # type: ignore[index]
     db = redis_sync.Redis.from_url(own_redis.url, decode_responses=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import structlog
@@ -26,9 +27,17 @@ def _info_level() -> Iterator[None]:
     configure_logging("json", os.environ.get("TEST_LOG_LEVEL", "WARNING"))
 
 
-async def _run_for(coro_stop: asyncio.Event, seconds: float) -> None:
-    await asyncio.sleep(seconds)
-    coro_stop.set()
+async def _stop_once(stop: asyncio.Event, seen: Callable[[], bool], deadline_s: float = 15.0) -> None:
+    """Stop the pacer once `seen()` holds (no fixed run time: a loaded machine ticks late), or at the deadline."""
+    for _ in range(int(deadline_s / 0.02)):
+        if seen():
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+
+
+def _leadership(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in logs if e["event"] == "pacer_leadership"]
 
 
 async def test_standby_pacer_leads_once_a_dead_leaders_lock_lapses(redis: Redis) -> None:
@@ -37,8 +46,9 @@ async def test_standby_pacer_leads_once_a_dead_leaders_lock_lapses(redis: Redis)
     stop = asyncio.Event()
     pacer = build_pacer(redis, SystemClock())
     with structlog.testing.capture_logs() as logs:
-        await asyncio.gather(run_pacer(pacer, interval_s=0.05, stop=stop, lock_ttl_s=1.0), _run_for(stop, 0.6))
-    assert [e["leader"] for e in logs if e["event"] == "pacer_leadership"] == [True]
+        waited = _stop_once(stop, lambda: bool(_leadership(logs)))
+        await asyncio.gather(run_pacer(pacer, interval_s=0.05, stop=stop, lock_ttl_s=1.0), waited)
+    assert [e["leader"] for e in _leadership(logs)] == [True]
     assert await redis.get(keys.PACER_LOCK) is None  # released on a clean stop
 
 
@@ -58,11 +68,12 @@ async def test_tick_longer_than_the_lock_is_reported_and_the_loss_says_when_it_l
     pacer.tick = slow_tick  # type: ignore[method-assign]
     stop = asyncio.Event()
     with structlog.testing.capture_logs() as logs:
-        await asyncio.gather(run_pacer(pacer, interval_s=0.05, stop=stop, lock_ttl_s=0.3), _run_for(stop, 0.8))
+        waited = _stop_once(stop, lambda: len(_leadership(logs)) >= 2)
+        await asyncio.gather(run_pacer(pacer, interval_s=0.05, stop=stop, lock_ttl_s=0.3), waited)
     outlived = [e for e in logs if e["event"] == "pacer_tick_outlived_lock"]
     assert len(outlived) == 1
     assert outlived[0]["tick_s"] >= 0.5
-    leadership = [e for e in logs if e["event"] == "pacer_leadership"]
+    leadership = _leadership(logs)
     assert [e["leader"] for e in leadership] == [True, False]
     assert "last_tick_at" in leadership[1]
     assert await redis.get(keys.PACER_LOCK) == "standby"  # the loser never released the other's lock

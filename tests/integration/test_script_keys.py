@@ -44,8 +44,13 @@ class ScriptCall:
     commands: list[list[str]] = field(default_factory=list)
 
 
-async def _watch(redis: Redis, calls: list[ScriptCall], ready: asyncio.Event) -> None:
-    """Read MONITOR's feed: each EVALSHA/EVAL with its KEYS, then the commands its script ran ([0 lua])."""
+#: The last command of a watched run: once the feed shows it, it has shown every command before it.
+END_OF_FEED = "end-of-the-watched-run"
+
+
+async def _watch(redis: Redis, calls: list[ScriptCall], ready: asyncio.Event, ended: asyncio.Event) -> None:
+    """Read MONITOR's feed: each EVALSHA/EVAL with its KEYS, then the commands its script ran ([0 lua]);
+    `ended` is set at the ECHO END_OF_FEED."""
     async with redis.monitor() as m:
         ready.set()
         while True:
@@ -54,7 +59,9 @@ async def _watch(redis: Redis, calls: list[ScriptCall], ready: asyncio.Event) ->
             assert entry is not None, raw
             args = [_unescape(a) for a in _ARG.findall(entry.group(3))]
             name = args[0].upper()
-            if entry.group(2) == "lua":
+            if name == "ECHO" and args[1:] == [END_OF_FEED]:
+                ended.set()
+            elif entry.group(2) == "lua":
                 calls[-1].commands.append(args)
             elif name in ("EVALSHA", "EVAL"):
                 n = int(args[2])
@@ -90,8 +97,8 @@ async def test_every_key_a_script_touches_is_declared(pipe: Pipeline, redis: Red
     """Grants (held recipients, blocked groups, due retries, several buckets, job writes), claims,
     finishes, expiries and re-enqueues name in their commands only keys their KEYS declared."""
     calls: list[ScriptCall] = []
-    ready = asyncio.Event()
-    watcher = asyncio.create_task(_watch(Redis(connection_pool=redis.connection_pool), calls, ready))
+    ready, ended = asyncio.Event(), asyncio.Event()
+    watcher = asyncio.create_task(_watch(Redis(connection_pool=redis.connection_pool), calls, ready, ended))
     await ready.wait()
     try:
         await pipe.submit(_mixed_csv(450), identities=2, extra={"shaping": {"max_domain_share": 0.3}})
@@ -104,7 +111,8 @@ async def test_every_key_a_script_touches_is_declared(pipe: Pipeline, redis: Red
         overlap = await Overlap.of_unfinished(redis)  # as a second submit looks its addresses up
         await overlap.add(redis, [line.split(",")[0] for line in _mixed_csv(300).splitlines()[1:]] + ["no@x.org"])
         assert sum(overlap.shared.values()) == 300
-        await asyncio.sleep(0.2)  # the feed trails the replies
+        await redis.echo(END_OF_FEED)
+        await asyncio.wait_for(ended.wait(), 30)  # the feed trails the replies
     finally:
         watcher.cancel()
     by_sha = {getattr(Scripts(redis), n).sha: n for n in ("grant", "claim", "finish", "expire", "enqueue", "account")}
