@@ -40,7 +40,7 @@ async def _two_sends_in_doubt(pipe: Pipeline, first_lookup_throttled: bool, hour
     if first_lookup_throttled:  # campaign 1's first lookup comes back throttled: campaign 2's is made first
         pipe.emu.world.faults.append(FaultRule(code="RequestLimitExceeded", count=1, action="GetSendEmailStatus"))
     async with (
-        TencentSender(settings_for(pipe.emu, timeout_s=0.5)) as sender,
+        TencentSender(settings_for(pipe.emu)) as sender,
         VirtualRun(pipe.redis_url, pipe.clock, sender, CONFIG, workers=2) as run,
     ):
         await run.run_until(pipe.clock.now() + 3600, sweep_every_s=1.0)
@@ -106,7 +106,7 @@ async def test_a_doubt_settled_by_its_own_late_answer_holds_its_mail_for_certain
     )
     cid = await pipe.submit(recipients_csv(n_others=0))
     async with (
-        TencentSender(settings_for(pipe.emu, timeout_s=0.5)) as sender,
+        TencentSender(settings_for(pipe.emu)) as sender,
         VirtualRun(pipe.redis_url, pipe.clock, sender, CONFIG, workers=1) as run,
     ):
         await run.run_until(pipe.clock.now() + 30, sweep_every_s=3600.0)  # parked, not looked up yet

@@ -303,8 +303,8 @@ async def test_campaign_fatal_code_pauses_the_campaign_and_loses_nothing(pipe: P
 async def test_in_doubt_send_is_reconciled_as_accepted_without_resend(pipe: Pipeline, fault: str) -> None:
     """The mail left but the answer was lost: parked in doubt, the sweeper finds its MessageId, never resends."""
     await pipe.submit(recipients_csv())
-    pipe.emu.world.faults.append(FaultRule(code=fault, count=1, recipient_domain=VICTIM_DOMAIN, hang_s=2.0))
-    await pipe.run(3600, timeout_s=0.5)
+    pipe.emu.world.faults.append(FaultRule(code=fault, count=1, recipient_domain=VICTIM_DOMAIN, hang_s=5.0))
+    await pipe.run(3600)
     victim = await pipe.index_of(VICTIM)
     [parked] = await pipe.events("send_in_doubt")
     [resolved] = await pipe.events("in_doubt_resolved")
@@ -319,7 +319,7 @@ async def test_dropped_before_accept_is_reconciled_as_not_sent_and_resent_once(p
     """The connection died before Tencent took the mail: in doubt, the lookup says not sent, it is sent once."""
     await pipe.submit(recipients_csv())
     pipe.emu.world.faults.append(FaultRule(code="drop_before_accept", count=1, recipient_domain=VICTIM_DOMAIN))
-    await pipe.run(3600, timeout_s=0.5)
+    await pipe.run(3600)
     victim = await pipe.index_of(VICTIM)
     [parked] = await pipe.events("send_in_doubt")
     [resolved] = await pipe.events("in_doubt_resolved")
@@ -336,16 +336,16 @@ async def test_in_doubt_lookup_finding_status_3030_pauses_the_campaign(pipe: Pip
     """The lost answer's status row says 3030 (sender limited on bounces): the campaign pauses, nothing resent."""
     await pipe.submit(recipients_csv())
     pipe.emu.world.faults.append(
-        FaultRule(code="timeout_after_accept", count=1, recipient_domain=VICTIM_DOMAIN, hang_s=2.0)
+        FaultRule(code="timeout_after_accept", count=1, recipient_domain=VICTIM_DOMAIN, hang_s=5.0)
     )
     for _ in range(30):  # until the victim's send is in doubt (its lookup waits a minute more)
-        await pipe.run(SPACING_S, timeout_s=0.5)
+        await pipe.run(SPACING_S)
         if await pipe.events("send_in_doubt"):
             break
     assert not await pipe.events("in_doubt_resolved")
     [row] = [r for r in pipe.emu.service.status_log if r.to_address == VICTIM]
     row.send_status = 3030  # Tencent took the request but limits the sender: it did not send the mail
-    await pipe.run(3600, timeout_s=0.5)
+    await pipe.run(3600)
     rec = await pipe.record()
     assert (rec.state, rec.paused_by) == (State.PAUSED, "automatic")
     assert "SendStatus 3030" in rec.reason

@@ -17,7 +17,7 @@ CONFIG = PacerConfig(reconcile_after_s=60.0, reconcile_retry_s=60.0, reconcile_t
 
 async def _run(pipe: Pipeline, seconds: float) -> None:
     async with (
-        TencentSender(settings_for(pipe.emu, timeout_s=0.5)) as sender,
+        TencentSender(settings_for(pipe.emu)) as sender,
         VirtualRun(pipe.redis_url, pipe.clock, sender, CONFIG, workers=2) as run,
     ):
         await run.run_until(pipe.clock.now() + seconds, sweep_every_s=1.0)
@@ -34,7 +34,7 @@ async def test_reconcile_asks_a_throttled_lookup_again_within_seconds(pipe: Pipe
     """The first lookups of a send in doubt come back throttled: each is asked again 5 s later, not minutes."""
     await pipe.submit(recipients_csv())
     pipe.emu.world.faults.append(
-        FaultRule(code="timeout_after_accept", count=1, recipient_domain=VICTIM_DOMAIN, hang_s=2.0)
+        FaultRule(code="timeout_after_accept", count=1, recipient_domain=VICTIM_DOMAIN, hang_s=5.0)
     )
     pipe.emu.world.faults.append(FaultRule(code=code, count=lookups, action="GetSendEmailStatus"))
     await _run(pipe, 3600)
@@ -51,7 +51,7 @@ async def test_reconcile_asks_an_undecided_lookup_again_after_the_retry_interval
     """A lookup that found no record yet but cannot rule the send out is asked again after RECONCILE_RETRY_S."""
     await pipe.submit(recipients_csv())
     pipe.emu.world.faults.append(
-        FaultRule(code="timeout_after_accept", count=1, recipient_domain=VICTIM_DOMAIN, hang_s=2.0)
+        FaultRule(code="timeout_after_accept", count=1, recipient_domain=VICTIM_DOMAIN, hang_s=5.0)
     )
     # An answer that is neither a throttle nor a decision: the lookup stays undecided once.
     pipe.emu.world.faults.append(
