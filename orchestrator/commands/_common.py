@@ -127,9 +127,11 @@ def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
         except BadStoredValueError as exc:  # names the field, never its value
             raise CommandError(f"cannot read what Redis holds: {exc}") from None
         finally:
-            await redis.aclose()
-            if interrupted:
-                ignore_interrupts()
+            try:
+                await redis.aclose()
+            finally:  # a repeated cancel (keep_cancelling) may land in the close
+                if interrupted:
+                    ignore_interrupts()
 
     try:
         return asyncio.run(main())
