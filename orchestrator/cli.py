@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from orchestrator import __version__
-from orchestrator.core.exit_codes import EXIT_USAGE
+from orchestrator.core.exit_codes import EXIT_INTERRUPTED, EXIT_USAGE
 from orchestrator.core.text import mask_secret, printable
 from orchestrator.logging_setup import configure_logging
 from orchestrator.settings import SECRET_SETTINGS, Settings, settings_or_exit
@@ -99,6 +99,15 @@ class OrchestrateGroup(click.Group):
         for module in COMMAND_MODULES:
             names.extend(cmd.name for cmd in _load(module) or [] if cmd.name)
         return names
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """The command; Ctrl-C that reaches here (before a command took it over, or one it does not handle)
+        exits 130 with nothing printed, as the shell reports an interrupted command, not click's "Aborted!"
+        and 1."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.commands:

@@ -16,7 +16,8 @@ def _interrupted_while_loading(signum: int, frame: FrameType | None) -> None:
 
 
 def main() -> None:
-    """Load and run the CLI; Ctrl-C while it loads exits 130 with nothing printed."""
+    """Load and run the CLI; Ctrl-C while it loads exits 130 with nothing printed, and once the command is over
+    (its output printed, its exit code set) Ctrl-C no longer changes that code as the interpreter shuts down."""
     previous = signal.getsignal(signal.SIGINT)
     if previous is signal.default_int_handler:  # not when started with Ctrl-C ignored (a background job)
         signal.signal(signal.SIGINT, _interrupted_while_loading)
@@ -24,4 +25,7 @@ def main() -> None:
         from orchestrator.cli import main as cli
     finally:
         signal.signal(signal.SIGINT, previous)
-    cli()
+    try:
+        cli()
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

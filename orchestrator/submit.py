@@ -31,6 +31,7 @@ from orchestrator.submit_claim import (
     SubmitInProgressError,
     claim_fingerprint,
     commit_turn,
+    despite_cancels,
     honour_cancellation,
 )
 from orchestrator.submit_overlap import ListOverlapError, Overlap
@@ -169,11 +170,20 @@ async def submit(
         await _emit_submitted(redis, now, cid, stats, seed, source)
     except BaseException as exc:
         # Ctrl-C, SIGTERM, a bad row, a lost claim: remove it all at once, unless it was committed.
-        await heartbeat.cancel()
-        if await discard(redis, ck, valid, fingerprint, claim):
+        if await despite_cancels(_remove_staged(heartbeat, redis, ck, valid, fingerprint, claim)):
             raise
         raise SubmitCommittedError(cid, isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)) from exc
     return SubmitResult(cid, True, stats, seed)
+
+
+async def _remove_staged(
+    heartbeat: Heartbeat, redis: Redis, ck: StagingKeys, written: int, fingerprint: str, claim: str
+) -> bool:
+    """`discard`, run through `despite_cancels` by a stopped submit: a second Ctrl-C, or `run`'s repeated
+    cancel, would otherwise cut it short (the staged keys outliving the line saying they were removed, the
+    claim holding the files for a heartbeat TTL)."""
+    await heartbeat.cancel()
+    return await discard(redis, ck, written, fingerprint, claim)
 
 
 def _seed(campaign: Campaign, rng: random.Random | None) -> int:

@@ -9,14 +9,17 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine
 from hashlib import blake2b
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, WatchError
 
 from orchestrator.store import keys, trace_index
 from orchestrator.store.scripts import source as script_source
+
+T = TypeVar("T")
 
 #: The heartbeat refreshes the claim and the staged keys this many times per TTL (every 15 s at 60 s).
 BEATS_PER_TTL = 4
@@ -162,6 +165,18 @@ def honour_cancellation() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+async def despite_cancels(work: Coroutine[Any, Any, T]) -> T:
+    """`work` awaited to its end however often this task is cancelled meanwhile (it is leaving anyway: a
+    second Ctrl-C, or `run`'s repeated cancel, must not cut its cleanup short)."""
+    task = asyncio.ensure_future(work)
+    while True:
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                return task.result()  # `work` itself cancelled (the loop shutting down): that is raised
 
 
 class Heartbeat:

@@ -95,6 +95,12 @@ def stop_on_signals() -> Iterator[asyncio.Event]:
             ignore_interrupts()
 
 
+def _stopped() -> bool:
+    """Whether the running task was cancelled (a signal stopped the command)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
     """Run `body` with a Redis client for the configured REDIS_URL; a dead Redis is a clear error."""
     app: AppContext = ctx.obj
@@ -130,7 +136,7 @@ def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
             try:
                 await redis.aclose()
             finally:  # a repeated cancel (keep_cancelling) may land in the close
-                if interrupted:
+                if _stopped():  # by Ctrl-C, or by SIGTERM (`cancel_on`): a Ctrl-C now would only change the code
                     ignore_interrupts()
 
     try:

@@ -18,7 +18,7 @@ import pytest
 from redis.asyncio import Redis
 
 from orchestrator.cli import AppContext
-from orchestrator.commands._common import run, stop_on_signals
+from orchestrator.commands._common import cancel_on, run, stop_on_signals
 from orchestrator.settings import Settings
 from tests.redis_server import RedisServer
 
@@ -85,3 +85,18 @@ def test_a_command_that_ends_on_its_own_leaves_ctrl_c_to_python(redis_server: Re
     with _context(redis_server.url) as ctx:
         assert run(ctx, body) is True
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_command_sigterm_stopped_ignores_a_ctrl_c_after_it(redis_server: RedisServer) -> None:
+    """Stopped by SIGTERM (`submit`, `export`, `trace` take it as Ctrl-C), a Ctrl-C right after no longer
+    turns the exit code from 143 into 130 as the command leaves."""
+
+    async def body(redis: Redis) -> None:
+        cancel_on(signal.SIGTERM, [])
+        await redis.ping()
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.sleep(30)
+
+    with _context(redis_server.url) as ctx, pytest.raises(asyncio.CancelledError):
+        run(ctx, body)
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
