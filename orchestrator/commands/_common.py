@@ -95,10 +95,12 @@ def stop_on_signals() -> Iterator[asyncio.Event]:
             ignore_interrupts()
 
 
-def _stopped() -> bool:
-    """Whether the running task was cancelled (a signal stopped the command)."""
+def ignore_interrupts_if_stopped() -> None:
+    """`ignore_interrupts` when a signal stopped the running task: Ctrl-C or SIGTERM (`cancel_on`) cancelled
+    it, and a Ctrl-C now would only change the exit code."""
     task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
+    if task is not None and task.cancelling() > 0:
+        ignore_interrupts()
 
 
 def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
@@ -136,8 +138,7 @@ def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
             try:
                 await redis.aclose()
             finally:  # a repeated cancel (keep_cancelling) may land in the close
-                if _stopped():  # by Ctrl-C, or by SIGTERM (`cancel_on`): a Ctrl-C now would only change the code
-                    ignore_interrupts()
+                ignore_interrupts_if_stopped()
 
     try:
         return asyncio.run(main())

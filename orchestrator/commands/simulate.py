@@ -139,7 +139,7 @@ def _run(
 ) -> None:
     from redis.exceptions import RedisError
 
-    from orchestrator.commands._common import cancel_on, ignore_interrupts
+    from orchestrator.commands._common import cancel_on, ignore_interrupts_if_stopped
     from orchestrator.embedded import EmbeddedRedisError
     from orchestrator.recipients import RecipientFileError
     from orchestrator.simulation.run import run_simulation
@@ -164,8 +164,7 @@ def _run(
                 spec, out, days=days, speed=speed, sample=sample, workers=workers, progress=progress, on_start=started
             )
         finally:
-            if interrupted or terminated:
-                ignore_interrupts()
+            ignore_interrupts_if_stopped()
 
     try:
         result = asyncio.run(main())

@@ -26,7 +26,7 @@ from orchestrator.core.ledger_state import UNTOUCHED
 from orchestrator.store import keys
 from orchestrator.store.ledger import decode_record
 from tests.chaos.checks import RunRecord
-from tests.e2e.procs import BIN, EMULATOR_NICE, NICE, Procs, base_env, cli, cli_json, wait_for
+from tests.e2e.procs import BIN, Procs, base_env, cli, cli_json, wait_for
 from tests.pipeline_helpers import DOMAINS, write_campaign
 from tests.redis_server import RedisServer, find_redis_server, free_port
 
@@ -101,7 +101,7 @@ class Cluster:
     _names: int = 0
 
     def __post_init__(self) -> None:
-        self.procs = Procs(self.tmp)
+        self.procs = Procs(self.tmp).ranked()  # the emulator above our processes, as Tencent's clock is
         binary = find_redis_server()
         assert binary is not None, "no redis-server binary"
         self.redis = RedisServer(binary, free_port(), self.tmp / "redis")
@@ -116,8 +116,8 @@ class Cluster:
         self.web_url = f"http://127.0.0.1:{web_port}/callbacks/tencent/{CALLBACK_TOKEN}"
         emulator = ["emulator", "--port", str(ses_port), "--world", str(self._world())]
         emulator += ["--send-log", str(self.send_log_path), "--call-log", str(self.call_log_path)]
-        self.procs.start("emulator", [*EMULATOR_NICE, str(BIN / "orchestrate"), *emulator], self.env)
-        self.procs.start("web", [*NICE, str(BIN / "orchestrate"), "web"], self.env)
+        self.procs.start("emulator", [str(BIN / "orchestrate"), *emulator], self.env)
+        self.procs.start("web", [str(BIN / "orchestrate"), "web"], self.env)
         for _ in range(self.workers):
             self.start_worker()
         self.start_pacer()
@@ -165,12 +165,12 @@ class Cluster:
 
     def start_worker(self) -> str:
         name = self._name("worker")
-        self.worker_procs[name] = self.procs.start(name, [*NICE, str(BIN / "orchestrate"), "worker"], self.env)
+        self.worker_procs[name] = self.procs.start(name, [str(BIN / "orchestrate"), "worker"], self.env)
         return name
 
     def start_pacer(self) -> str:
         name = self._name("pacer")
-        self.pacer_procs[name] = self.procs.start(name, [*NICE, str(BIN / "orchestrate"), "pacer"], self.env)
+        self.pacer_procs[name] = self.procs.start(name, [str(BIN / "orchestrate"), "pacer"], self.env)
         return name
 
     # --- faults ---

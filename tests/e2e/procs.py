@@ -19,8 +19,8 @@ BIN = Path(sys.executable).parent
 #: Where a test checks a rate at the provider, every process of ours runs below the emulator's priority: the
 #: emulator stands in for Tencent, another machine, whose clock stamps arrivals on time however busy this one
 #: is. Raising the emulator above normal needs root; without it `nice` says so and runs it at normal priority.
-NICE = ["nice", "-n", "10"]
-EMULATOR_NICE = ["nice", "-n", "-5"]
+_NICE = ["nice", "-n", "10"]
+_EMULATOR_NICE = ["nice", "-n", "-5"]
 
 
 def base_env(redis_url: str, ses_port: int, **extra: str) -> dict[str, str]:
@@ -50,7 +50,7 @@ class Procs:
         self.tmp = tmp
         self.running: list[subprocess.Popen[bytes]] = []
         self.logs: list[IO[bytes]] = []
-        #: Set (`ranked()`): the emulator runs at EMULATOR_NICE, every other process started at NICE.
+        #: Set (`ranked()`): the emulator runs at _EMULATOR_NICE, every other process started at _NICE.
         self.ranked_below_emulator = False
 
     def ranked(self) -> Procs:
@@ -62,7 +62,7 @@ class Procs:
         log = (self.tmp / f"{name}.log").open("ab")
         self.logs.append(log)
         if self.ranked_below_emulator and argv[0] == str(BIN / "orchestrate"):
-            argv = [*(EMULATOR_NICE if argv[1:2] == ["emulator"] else NICE), *argv]
+            argv = [*(_EMULATOR_NICE if argv[1:2] == ["emulator"] else _NICE), *argv]
         proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp)
         self.running.append(proc)
         return proc
@@ -155,9 +155,6 @@ def send_log(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-__all__ = ["Procs", "base_env", "cli", "cli_json", "free_port", "send_log", "wait_for"]
-
-
 def interrupt_once_shown(
     argv: list[str], env: dict[str, str], shown: Sequence[str], *, presses: int = 1, deadline_s: float = 30
 ) -> subprocess.CompletedProcess[str]:
@@ -193,3 +190,6 @@ def interrupt_once_shown(
             if stream is not None:
                 stream.close()
     return subprocess.CompletedProcess(argv, proc.returncode, "".join(out), "".join(err))
+
+
+__all__ = ["Procs", "base_env", "cli", "cli_json", "free_port", "interrupt_once_shown", "send_log", "wait_for"]
