@@ -195,8 +195,8 @@ class Recipients(Strict):
 
 class Shaping(Strict):
     max_domain_share: Annotated[float, Field(gt=0, le=1)] = 0.3
-    per_domain_from_day: Annotated[int, Field(ge=1)] = 6
-    per_domain_from_daily: Annotated[int, Field(ge=1)] = 5000
+    per_domain_from_day: Annotated[int, Field(ge=1, le=MAX_WARMUP_DAY)] = 6
+    per_domain_from_daily: Annotated[int, Field(ge=1, le=MAX_DAILY_QUOTA)] = 5000
     #: A deferral burst (core/domain_shaping.py): this many deferrals or soft bounces from one provider
     #: group within `deferral_window_s`, at least `deferral_share` of its outcomes there, backs it off.
     deferral_burst: Annotated[int, Field(ge=1, le=100_000)] = DEFERRAL_BURST

@@ -532,6 +532,10 @@ def test_a_stored_campaign_with_two_identities_on_one_domain_stays_readable(fold
         ("shuffle_seed: 42", f"shuffle_seed: {2**64}", "recipients.shuffle_seed", True),
         ("shuffle_seed: 42", f"shuffle_seed: {-(2**64)}", "recipients.shuffle_seed", True),
         ("shuffle_seed: 42", f"shuffle_seed: {2**64 - 1}", "recipients.shuffle_seed", False),
+        ("per_domain_from_day: 6", "per_domain_from_day: 100001", "shaping.per_domain_from_day", True),
+        ("per_domain_from_day: 6", "per_domain_from_day: 100000", "shaping.per_domain_from_day", False),
+        ("per_domain_from_daily: 5000", "per_domain_from_daily: 1000000001", "shaping.per_domain_from_daily", True),
+        ("per_domain_from_daily: 5000", "per_domain_from_daily: 1000000000", "shaping.per_domain_from_daily", False),
     ],
 )
 def test_values_the_store_could_not_read_back_are_refused(
