@@ -21,7 +21,8 @@ def endpoint_parts(raw: str) -> tuple[str, str]:
         raise ValueError(f"expected {ENDPOINT_FORM}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
         raise ValueError(f"expected {ENDPOINT_FORM}")
-    return parts.scheme, parts.netloc
+    # Lowercase, as the TC3 signature takes the Host header: a capital in it failed every call as a wrong key.
+    return parts.scheme, parts.netloc.lower()
 
 
 def on_this_host(raw: str) -> bool:

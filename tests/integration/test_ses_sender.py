@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -110,6 +111,34 @@ async def test_send_is_accepted_with_the_logged_message_id(sender: TencentSender
     assert [(r.message_id, r.template_data, r.to_address) for r in emu.send_log] == [
         (outcome.message_id, {"name": "지우"}, "jiwoo@example.org")
     ]
+
+
+async def test_the_answers_request_id_is_the_one_both_logs_keep(sender: TencentSender, emu: RunningEmulator) -> None:
+    """An accepted send's RequestId is the same in the answer, the send log and the call log (the call log
+    once made up its own for accepted sends: a call could not be matched with its send)."""
+    outcome = await sender.send(request())
+    assert outcome.request_id
+    assert [r.request_id for r in emu.send_log] == [outcome.request_id]
+    assert [(r.action, r.request_id) for r in emu.call_log] == [("SendEmail", outcome.request_id)]
+
+
+async def test_an_endpoint_host_written_with_capitals_signs_as_tencent_checks(emu: RunningEmulator) -> None:
+    """TC3 signs the Host header lowercased: SES_ENDPOINT's host with capitals failed every call as a wrong key."""
+    shouted = emu.url.replace("127.0.0.1", "LocalHost")
+    async with build_sender(settings_for(emu).model_copy(update={"ses_endpoint": shouted})) as s:
+        assert (await s.send(request())).kind is K.ACCEPTED
+
+
+async def test_a_listed_sender_written_with_capitals_may_send(clock: VirtualClock) -> None:
+    """A world's `senders` list allows the address as written there, whatever its case."""
+    listed = IdentityConfig(domain="shop.example.com", reputation_level=2, senders=["News@shop.example.com"])
+    as_listed = dataclasses.replace(request(), from_address="Shop <News@shop.example.com>")
+    other = dataclasses.replace(request(), from_address="Shop <sales@shop.example.com>")
+    async with (
+        run_emulator(make_world(more_identities=[listed]), clock=clock) as emu,
+        build_sender(settings_for(emu)) as s,
+    ):
+        assert [(await s.send(r)).kind for r in (as_listed, other)] == [K.ACCEPTED, K.CAMPAIGN_FATAL]
 
 
 async def _injected(emu: RunningEmulator, sender: TencentSender, code: str) -> SendOutcome:

@@ -164,7 +164,7 @@ class EmulatorApp:
         if rule is not None and rule.code not in _AFTER_ACCEPT:
             return self._injected(request, rule.code, rule.message, call.request_id, params, account.name), rule.code
         result = self.service.actions[action](account, params)
-        result.setdefault("RequestId", call.request_id)
+        call.request_id = result.setdefault("RequestId", call.request_id)  # the call log shows the id answered
         if rule is not None and rule.code == DROP_AFTER_ACCEPT:
             return self._drop(request), rule.code
         if rule is not None and rule.code == TIMEOUT_AFTER_ACCEPT:

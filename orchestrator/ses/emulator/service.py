@@ -162,7 +162,7 @@ class SesEmulator:
         ident = self.world.identity(domain, account.name)
         if ident is None:
             raise ApiError("InvalidParameterValue.NotExistDomain", f"Domain {domain} has not been created.")
-        if ident.senders and from_address not in [s.lower() for s in ident.senders]:
+        if ident.senders and from_address.lower() not in [s.lower() for s in ident.senders]:
             raise ApiError("InvalidParameterValue.NoSuchSender", "No such sender address.")
         if not ident.verified:
             raise ApiError("OperationDenied.DomainNotVerified", f"Domain {domain} is not verified.")
