@@ -32,12 +32,19 @@ class DayRecorder:
     pool: dict[str, int] = field(default_factory=dict)  # date -> the identities' daily caps together
     ceiling: dict[str, int] = field(default_factory=dict)  # date -> the pool ceiling (multiplier x plan)
 
+    #: Dates recorded once the pacer had closed every identity's earlier day on them (final).
+    rolled: set[str] = field(default_factory=set)
+
     async def observe(self, redis: Any, now: float) -> None:
+        """Record the day of `now` as the pacer's first tick on it left it; until that tick has closed the
+        identities' earlier days (a window opening later, a paused campaign), record it again each step."""
         d = local_time(now, self.spec.zone).date.isoformat()
-        if d in self.days:
+        if d in self.rolled:
             return
         ids = [i.id for i in self.spec.identities]
         states = await identities.load_many(redis, ids)
+        if all(not st.open_date or st.open_date >= d for st in states.values()):
+            self.rolled.add(d)
         _, wdays, alloc = budget_now(self.spec, states, now)
         counted = day_caps(self.spec, states, now).identities  # what each day counts against (no quota)
         self.days[d] = {

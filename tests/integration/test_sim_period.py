@@ -32,3 +32,26 @@ def summary_sends(out: Path) -> list[dict[str, str]]:
     import json
 
     return [json.loads(line) for line in (out / "sends.jsonl").read_text().splitlines()]
+
+
+def test_a_window_that_closes_at_midnight_reports_each_day_as_the_pacer_ran_it(tmp_path: Path) -> None:
+    """A window of 20:00-24:00: the first instant of each date falls in the closed window, before the pacer
+    has closed the day before. The summary's days showed the warm-up day before that close (day 1's caps
+    on day 2 and more sent than the cap; day 1 "held" though it sent enough to advance)."""
+    extra: dict[str, object] = {
+        "sending_window": "20:00-24:00",
+        "plan": {
+            "rows": [{"days": "1", "daily": 40, "hourly": 10}, {"days": "2-3", "daily": "60-80", "hourly": "15-20"}]
+        },
+        "shaping": {"max_domain_share": 1.0},
+    }
+    path = write_campaign(tmp_path, 1000, "midnight", identities=1, extra=extra)
+    result = asyncio.run(run_simulation(load_campaign(path), tmp_path / "out", days=3, today=date(2026, 12, 1)))
+    rows = [
+        (d["date"], d["warmup_day"], d["daily_cap"], d["sent"], d["advanced"]) for d in read_summary(result.out)["days"]
+    ]
+    assert rows == [
+        ("2026-12-01", 1, 40, 40, True),
+        ("2026-12-02", 2, 60, 60, True),
+        ("2026-12-03", 3, 80, 80, False),
+    ]
