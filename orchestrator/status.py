@@ -228,13 +228,18 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
             )
         )
     if rec.state in UNFINISHED:  # a cancelled or completed campaign sends nothing more
-        pool_left = _left_today(spec, alloc, pool_sent, [i.sent_today for i in status.identities], not_started, now)
+        pool_left, by_end = _left_today(
+            spec, alloc, pool_sent, [i.sent_today for i in status.identities], not_started, now
+        )
         remaining = status.progress["pending"] + status.progress["in_flight"]
         first_day = spec.start if spec.start is not None and not_started else lt.date
         quotas = [states[i].quota if i in states else None for i in ids]
         rules = spec.plan.progress_rules(spec.mode)
         pace = FullPace(spec.build_plan(), spec.mode, quotas, spec.pool.multiplier, rules, ranks_of(ids))
-        eta = estimate_completion(pace, days, remaining, pool_left, first_day, lambda d: minutes_on(spec, d))
+        today_sends = None if not_started else by_end
+        eta = estimate_completion(
+            pace, days, remaining, pool_left, first_day, lambda d: minutes_on(spec, d), today_sends
+        )
         status.estimated_completion = eta.isoformat() if isinstance(eta, date) else None
     await _add_quality(redis, status, spec, now)
     return status
@@ -242,17 +247,19 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
 
 def _left_today(
     spec: Campaign, alloc: PoolAllocation, pool_sent: int, sent: list[int], not_started: bool, now: float
-) -> int:
+) -> tuple[int, list[int]]:
     """What the campaign may still send today: each identity its daily cap less what it sent (`sent`), and
     no more than its hourly cap over the sending window's time left today; the pool no more than its own
-    caps allow the same way (a start day still ahead is a whole day)."""
+    caps allow the same way (a start day still ahead is a whole day). And what each identity will have
+    sent by the day's end that way (the figure its day counts on)."""
     if not_started:
         minutes, sent, pool_sent = window_minutes(spec.window), [0] * len(sent), 0
     else:
         local = datetime.fromtimestamp(now, tz=spec.zone)
         minutes = minutes_open_left(spec.window, local.hour * 60 + local.minute)
-    each = sum(max(0, min(c.daily - n, c.hourly * minutes // 60)) for c, n in zip(alloc.identities, sent, strict=True))
-    return min(each, alloc.pool.daily - pool_sent, alloc.pool.hourly * minutes // 60)
+    left = [max(0, min(c.daily - n, c.hourly * minutes // 60)) for c, n in zip(alloc.identities, sent, strict=True)]
+    by_end = [n + k for n, k in zip(sent, left, strict=True)]
+    return min(sum(left), alloc.pool.daily - pool_sent, alloc.pool.hourly * minutes // 60), by_end
 
 
 async def _add_quality(redis: Redis, status: CampaignStatus, spec: Campaign, now: float) -> None:

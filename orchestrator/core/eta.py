@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
 from orchestrator.core.preview import MINUTES_PER_DAY, FullPace, day_capacity
+from orchestrator.core.progress import day_counts
 
 #: Estimates stop looking this far ahead.
 HORIZON_DAYS = 366
@@ -18,6 +19,7 @@ def estimate_completion(
     left_today: int,
     today: date,
     open_minutes: Callable[[date], int] = lambda _: MINUTES_PER_DAY,
+    today_sends: Sequence[int] | None = None,
 ) -> date | None:
     """The local date the last of `remaining` sends goes out, if every day is sent in full.
 
@@ -26,7 +28,9 @@ def estimate_completion(
     minutes its window is open that day (`open_minutes`: core/preview.minutes_on), whichever is less,
     and no more than its identities' own caps allow (core/preview.day_capacity),
     and an identity moves on a warm-up day after a day that counts at that pace (core/preview.FullPace,
-    as `plan` counts). None when it is beyond the horizon.
+    as `plan` counts). `today_sends`, once today has begun: what each identity will have sent by its end
+    (what it sent and what it may still send), on which today counts, not on a whole day. None when it is
+    beyond the horizon.
     """
     if remaining <= 0:
         return today
@@ -34,7 +38,9 @@ def estimate_completion(
     if remaining <= 0:
         return today
     days = list(warmup_days)
-    _, _, counted = pace.day(days, open_minutes(today))  # today, sent in full
+    _, plain, counted = pace.day(days, open_minutes(today))  # today, sent in full
+    if today_sends is not None:  # today partly gone: it counts on what it sent and may still send
+        counted = [day_counts(n, p.daily, pace.rules) for n, p in zip(today_sends, plain.identities, strict=True)]
     for ahead in range(1, HORIZON_DAYS + 1):
         minutes = open_minutes(today + timedelta(days=ahead))
         days = [d + 1 if c else d for d, c in zip(days, counted, strict=True)]

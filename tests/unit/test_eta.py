@@ -103,3 +103,20 @@ def test_minutes_open_left_today(window: tuple[str, str] | None, minute: int, le
 
     parsed = None if window is None else (time.fromisoformat(window[0]), time.fromisoformat(window[1]))
     assert minutes_open_left(parsed, minute) == left
+
+
+@pytest.mark.parametrize(
+    ("today_sends", "days_ahead"),
+    [
+        # Default plan, one identity on day 1 (1,000 a day), 3,000 left after today's last 100.
+        pytest.param(None, 2, id="today-counted-as-a-whole-day"),
+        pytest.param([100], 3, id="today-too-little-to-count"),
+        pytest.param([500], 2, id="today-half-the-cap-counts"),
+    ],
+)
+def test_today_counts_on_what_it_will_have_sent(today_sends: list[int] | None, days_ahead: int) -> None:
+    """Late in the day only 100 more can go out: a day of 100 of 1,000 holds day 1 (the pacer's rule),
+    so tomorrow sends day 1's 1,000, not day 2's 1,500, and the estimate is a day later."""
+    pace = FullPace(Plan(), Mode.WARMUP, [None], 5.0, ProgressRules())
+    got = estimate_completion(pace, [1], 3100, 100, TODAY, lambda _: 24 * 60, today_sends)
+    assert got == TODAY + timedelta(days=days_ahead)
