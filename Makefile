@@ -21,7 +21,7 @@ lint: setup
 	$(BIN)/lint-imports
 
 test: setup
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -rs
 
 check: lint test
 
