@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from orchestrator.core.addresses import parse_from_address
 from orchestrator.core.budget import budget_now, day_caps
@@ -249,6 +250,15 @@ def _window_touches(spec: Campaign, at: float) -> bool:
     return lt.window_open or lt.window_change_s < HOUR_S
 
 
+def _hour_key(ts: float, zone: ZoneInfo) -> str:
+    """The local clock hour of `ts` with the UTC offset in force at `ts`: a repeated hour has two, and so has
+    the hour a 30-minute change repeats half of (Lord Howe Island), which `replace(minute=0)` would give
+    the offset of its first half."""
+    local = datetime.fromtimestamp(ts, tz=zone)
+    offset = local.replace(microsecond=0).isoformat()[19:]  # "+10:30": the offset of this very instant
+    return f"{local:%Y-%m-%dT%H}:00:00{offset}"
+
+
 def _hour_rows(run: Finished, hours: Counter[tuple[str, str]]) -> list[dict[str, Any]]:
     """Each recorded day's hours, per identity: the planned hourly cap against what was sent; an hour the
     sending window is closed throughout plans nothing."""
@@ -256,10 +266,13 @@ def _hour_rows(run: Finished, hours: Counter[tuple[str, str]]) -> list[dict[str,
     zone = run.spec.zone
     for d, per_ident in sorted(run.recorder.days.items()):
         day = date.fromisoformat(d)
-        # Every hour the local day really has, stepped in UTC: 25 on a fall-back day (its repeated hour
-        # is a second row, with its own UTC offset, as the sends are keyed), 23 on a spring-forward day.
-        for at in range(int(start_of(day, zone)), int(start_of(day + timedelta(days=1), zone)), 3600):
-            t = datetime.fromtimestamp(at, tz=zone).isoformat()
+        # Every clock hour the local day really has, as the sends are keyed (_hour_key), found on a grid of
+        # 15 minutes in UTC: 25 on a fall-back day (its repeated hour is a second row, with its own UTC
+        # offset), 23 on a spring-forward day, a half hour of its own where a zone shifts by 30 minutes.
+        first: dict[str, int] = {}
+        for at in range(int(start_of(day, zone)), int(start_of(day + timedelta(days=1), zone)), 900):
+            first.setdefault(_hour_key(at, zone), at)
+        for t, at in first.items():
             open_ = _window_touches(run.spec, at)
             for ident, info in per_ident.items():
                 actual = hours.get((t, ident), 0)
@@ -312,7 +325,7 @@ async def _report_data(run: Finished) -> dict[str, Any]:
     for s in run.send_log:
         local = datetime.fromtimestamp(s.time, tz=spec.zone)
         ident = _identity_of(spec, s.from_address)
-        hours[(local.replace(minute=0, second=0, microsecond=0).isoformat(), ident)] += 1
+        hours[(_hour_key(s.time, spec.zone), ident)] += 1
         domains[(local.date().isoformat(), address_group(s.to_address))] += 1
         pool_sent[local.date().isoformat()] += 1
     rules = spec.plan.progress_rules(spec.mode)

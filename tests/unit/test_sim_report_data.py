@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from orchestrator.core.campaign import parse_window
 from orchestrator.core.plan import Mode
-from orchestrator.simulation.outputs import DayRecorder, _hour_rows, pool_rows
+from orchestrator.simulation.outputs import DayRecorder, _hour_key, _hour_rows, pool_rows
 from orchestrator.simulation.report import render_report
 from orchestrator.simulation.report.model import read
 from orchestrator.simulation.report.signal_section import day_rates
@@ -87,6 +87,28 @@ def test_the_hourly_plan_follows_the_window_over_a_daylight_saving_change() -> N
         "22:00-05:00",
         "23:00-05:00",
     ]
+
+
+def test_a_half_hour_clock_change_keeps_every_send_in_its_row() -> None:
+    """Lord Howe Island, 2026-04-05: at 02:00 (+11:00) the clocks go back to 01:30 (+10:30). The half
+    hour 01:30-02:00 +10:30 is a row of its own and the hours after it start on the hour, as the sends
+    are keyed: they stepped from 01:30 +10:30 on, and that day's sends from 02:00 +10:30 on fell in no row."""
+    zone = ZoneInfo("Australia/Lord_Howe")
+    info = {"warmup_day": 1, "daily_cap": 100, "hourly_cap": 10}
+    spec = SimpleNamespace(zone=zone, window=None)
+    run = SimpleNamespace(recorder=SimpleNamespace(days={"2026-04-05": {"a": info}}), spec=spec)
+    sent_at = [datetime(2026, 4, 5, 1, 45, tzinfo=zone).timestamp() + k * 1800 for k in range(8)]
+    keyed = Counter((_hour_key(t, zone), "a") for t in sent_at)
+    rows = _hour_rows(run, keyed)  # type: ignore[arg-type]
+    assert sum(r["actual"] for r in rows) == 8
+    assert [r["t"][11:] for r in rows][:5] == [
+        "00:00:00+11:00",
+        "01:00:00+11:00",
+        "01:00:00+10:30",
+        "02:00:00+10:30",
+        "03:00:00+10:30",
+    ]
+    assert len({r["t"] for r in rows}) == len(rows) == 25
 
 
 async def _cohorts(redis: Redis, cid: str, sends: dict[datetime, int]) -> None:
