@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.plan import Mode, identity_caps, lifted_days
+from orchestrator.core.preview import minutes_on
 from orchestrator.recipients import LoadStats
 
 #: How many warm-up days the summary shows.
@@ -88,12 +90,25 @@ def _stalled(campaign: Campaign) -> list[str]:
         if changes_later[i] and fit < fraction * caps.daily:
             where = f"the sending window {campaign.sending_window} ({hours:g} h)" if campaign.window else "24 hours"
             cure = "widen sending_window or raise" if campaign.window else "raise"
+            longest = _longest_day_hours(campaign)
+            stays = (
+                f"advance past day {day} only on a day the clocks go back ({longest:g} h)"
+                if longest > hours and min(caps.daily, int(caps.hourly * longest)) >= fraction * caps.daily
+                else f"never advance past day {day}"
+            )
             return [
                 f"warm-up day {day}: at most {fit:,} a day fit in {where} at {caps.hourly:,} an hour, under "
                 f"the {fraction:.0%} of its daily cap {caps.daily:,} a day must send to count, so the warm-up "
-                f"would never advance past day {day}: {cure} the plan's hourly caps"
+                f"would {stays}: {cure} the plan's hourly caps"
             ]
     return []
+
+
+def _longest_day_hours(campaign: Campaign) -> float:
+    """The most hours the sending window is open on one day of the year from the campaign's start (today
+    without one): an hour more than usual on the day the clocks go back, where they do."""
+    first = campaign.start or dt.datetime.now(tz=campaign.zone).date()
+    return max(minutes_on(campaign, first + dt.timedelta(days=k)) for k in range(366)) / 60
 
 
 def _lifted(campaign: Campaign) -> list[str]:

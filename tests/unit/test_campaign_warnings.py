@@ -25,7 +25,8 @@ from tests.unit.test_plan import _campaign
     ],
 )
 def test_a_window_too_short_for_half_the_daily_cap_is_warned(window: str, day: int, fit: int) -> None:
-    [warning] = [w for w in campaign_warnings(_campaign(sending_window=window)) if "never advance" in w]
+    [warning] = [w for w in campaign_warnings(_campaign(sending_window=window)) if "advance past day" in w]
+    assert f"would never advance past day {day}:" in warning
     assert f"warm-up day {day}:" in warning
     assert f"at most {fit:,} a day" in warning
     assert window in warning
@@ -48,7 +49,24 @@ def test_a_window_too_short_for_half_the_daily_cap_is_warned(window: str, day: i
     ],
 )
 def test_a_window_that_fits_warns_nothing(overrides: dict[str, Any]) -> None:
-    assert [w for w in campaign_warnings(_campaign(**overrides)) if "never advance" in w] == []
+    assert [w for w in campaign_warnings(_campaign(**overrides)) if "advance past day" in w] == []
+
+
+@pytest.mark.parametrize(
+    ("zone", "start", "words"),
+    [
+        # 00:30-02:30 holds 120 of day 1's 300 at 60 an hour; 2026-11-01 repeats 01:00-02:00: 180 fit then.
+        ("America/New_York", "2026-10-30", "would advance past day 1 only on a day the clocks go back (3 h)"),
+        ("Asia/Seoul", "2026-10-30", "would never advance past day 1"),
+    ],
+)
+def test_a_window_only_the_long_day_of_a_clock_change_fits_is_named(zone: str, start: str, words: str) -> None:
+    """A day the clocks go back holds an hour more: there the identity sends enough to advance (the pacer
+    and `plan` advance it), so the warning does not say it never will."""
+    plan = {"rows": [{"days": "1", "daily": 300, "hourly": 60}, {"days": "2", "daily": 400, "hourly": 80}]}
+    campaign = _campaign(sending_window="00:30-02:30", timezone=zone, start=start, plan=plan)
+    [warning] = [w for w in campaign_warnings(campaign) if "advance past day" in w]
+    assert words in warning
 
 
 def test_past_the_table_the_last_row_decides() -> None:
@@ -56,7 +74,9 @@ def test_past_the_table_the_last_row_decides() -> None:
     hold 20,000 of day 31's 50,000, under half."""
     ident = [{"id": "a", "from": "a@a.example.com", "warmup_day": 31}]
     [warning] = [
-        w for w in campaign_warnings(_campaign(sending_window="08:00-10:00", identities=ident)) if "never" in w
+        w
+        for w in campaign_warnings(_campaign(sending_window="08:00-10:00", identities=ident))
+        if "advance past day" in w
     ]
     assert "warm-up day 31:" in warning
 
@@ -86,5 +106,5 @@ def test_plan_prints_the_warnings(tmp_path: Path) -> None:
 )
 def test_the_day_named_is_the_one_the_warm_up_stays_on(rows: list[dict[str, Any]], day: int) -> None:
     warnings = campaign_warnings(_campaign(sending_window="08:00-18:00", plan={"rows": rows}))
-    [warning] = [w for w in warnings if "never advance" in w]
+    [warning] = [w for w in warnings if "advance past day" in w]
     assert f"warm-up day {day}:" in warning
