@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from orchestrator.core.campaign import Campaign
+from orchestrator.core.clock import SystemClock
 from orchestrator.core.plan import Mode, identity_caps, lifted_days
 from orchestrator.core.preview import minutes_on
 from orchestrator.recipients import LoadStats
@@ -107,7 +108,7 @@ def _stalled(campaign: Campaign) -> list[str]:
 def _longest_day_hours(campaign: Campaign) -> float:
     """The most hours the sending window is open on one day of the year from the campaign's start (today
     without one): an hour more than usual on the day the clocks go back, where they do."""
-    first = campaign.start or dt.datetime.now(tz=campaign.zone).date()
+    first = campaign.start or dt.datetime.fromtimestamp(SystemClock().now(), tz=campaign.zone).date()
     return max(minutes_on(campaign, first + dt.timedelta(days=k)) for k in range(366)) / 60
 
 
