@@ -62,12 +62,18 @@ def judged_metrics(lines: Mapping[str, Line]) -> tuple[str, ...]:
 
 
 async def judge_identities(
-    redis: Redis, cid: str, spec: Campaign, identity_ids: list[str], now: float, after_ack: bool = True
+    redis: Redis,
+    cid: str,
+    spec: Campaign,
+    identity_ids: list[str],
+    now: float,
+    after_ack: bool = True,
+    min_window_s: float = 0.0,
 ) -> dict[str, IdentityGuard]:
-    """Each identity's guardrail verdicts over the campaign's window ending at `now` (with `after_ack`,
-    only the hours after its last acknowledged pause)."""
+    """Each identity's guardrail verdicts over the campaign's window ending at `now`, at least
+    `min_window_s` long (with `after_ack`, only the hours after its last acknowledged pause)."""
     g = spec.guardrails
-    window_s = g.window_hours * HOUR_S
+    window_s = max(g.window_hours * HOUR_S, min_window_s)
     lines = {line.metric: line for line in g.lines(spec.content)}
     hours = list(quality_hours(now, window_s))
     names = judged_metrics(lines)
@@ -91,6 +97,10 @@ async def pause_on_send_status(redis: Redis, cid: str, send_status: int | None, 
     outcome, _ = await campaigns.transition(redis, cid, Transition.AUTO_PAUSE, now, reason=reason)
     log.warning("send_status_pause", campaign=cid, reason=reason, outcome=outcome, found_by=where)
     return True
+
+
+#: The least a day roll judges: the whole day it closes (a 25-hour day's first hour aside).
+DAY_ROLL_WINDOW_S = 24 * HOUR_S
 
 
 class Guard:
@@ -127,9 +137,11 @@ class Guard:
         self, rec: campaigns.CampaignRecord, now: float, open_dates: Mapping[str, str]
     ) -> dict[str, IdentityGuard]:
         """The verdicts a day roll holds on, per identity: the window of whole hours ending with the day it
-        closes (`open_dates`: identity -> that local date), not with `now`. A day closed late (the campaign
-        was paused over midnight, or finished and another campaign on the identity rolls it) is judged
-        on its own sends, and on all of them: an acknowledged pause lifts the pause line, not the hold.
+        closes (`open_dates`: identity -> that local date), not with `now`, and at least the day's 24 hours
+        (a 6-hour window ending at midnight held none of a day sent in its morning: nothing was ever held).
+        A day closed late (the campaign was paused over midnight, or finished and another campaign on the
+        identity rolls it) is judged on its own sends, and on all of them: an acknowledged pause lifts the
+        pause line, not the hold.
         """
         by_end: dict[float, list[str]] = {}
         for identity, day in open_dates.items():
@@ -137,7 +149,7 @@ class Guard:
             by_end.setdefault(min(closed_hours_end(now), closed_hours_end(end)), []).append(identity)
         guards: dict[str, IdentityGuard] = {}
         for at, ids in by_end.items():
-            guards.update(await judge_identities(self.redis, rec.cid, rec.spec, ids, at, after_ack=False))
+            guards.update(await judge_identities(self.redis, rec.cid, rec.spec, ids, at, False, DAY_ROLL_WINDOW_S))
         return guards
 
     async def _warn(self, cid: str, guards: Mapping[str, IdentityGuard], now: float, today: str) -> None:

@@ -122,3 +122,14 @@ async def test_a_day_closed_after_a_pause_over_midnight_is_judged_on_its_own_sen
     state = await identities.load(pipe.redis, "t-id0")
     assert state is not None
     assert state.progress.warmup_day == 1
+
+
+async def test_a_window_shorter_than_the_day_still_judges_the_day_it_rolls(pipe: Pipeline) -> None:
+    """`window_hours: 6` and a day sent in its first hour: at midnight a 6-hour window held none of its
+    sends, so 7 % hard bounces never held the day. The roll judges at least the day it closes."""
+    pipe.emu.world.behaviour = Behaviour(hard_bounce_rate=0.07, open_rate=0.6)
+    await pipe.submit(csv_of(2300), extra={**DAILY, "guardrails": {"window_hours": 6}})
+    await drive(pipe, START + DAY_S + 60 - pipe.clock.now())
+    [(etype, identity, data)] = await rolls(pipe)
+    assert (etype, identity, data["metric"]) == ("day_held", "t-id0", "hard_bounce")
+    assert int(data["sample"]) == 2000
