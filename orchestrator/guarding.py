@@ -68,7 +68,7 @@ async def judge_identities(
     identity_ids: list[str],
     now: float,
     after_ack: bool = True,
-    min_window_s: float = 0.0,
+    min_window_s: int = 0,
 ) -> dict[str, IdentityGuard]:
     """Each identity's guardrail verdicts over the campaign's window ending at `now`, at least
     `min_window_s` long (with `after_ack`, only the hours after its last acknowledged pause)."""
