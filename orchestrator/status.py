@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from orchestrator.core.budget import budget_now
+from orchestrator.core.budget import budget_now, day_caps
 from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.campaign_state import UNFINISHED
@@ -78,11 +78,17 @@ def _iso(ts: float, spec: Campaign) -> str:
 
 
 async def _groups(
-    redis: Redis, spec: Campaign, identity: str, day: int, caps: Caps, now: float, blocks: group_state.Blocks
+    redis: Redis,
+    spec: Campaign,
+    identity: str,
+    day: int,
+    caps: tuple[Caps, int],
+    now: float,
+    blocks: group_state.Blocks,
 ) -> list[dict[str, Any]]:
     """The provider groups held or throttled for one identity (per-domain shaping's, the campaign's `blocks`),
-    their `until` as ISO time."""
-    groups = await group_state.throttled(redis, spec, identity, day, caps, now, blocks)
+    their `until` as ISO time. `caps`: the identity's caps and the daily cap its day counts against."""
+    groups = await group_state.throttled(redis, spec, identity, day, caps[0], now, blocks, caps[1])
     return [{**g, "until": _iso(g["until"], spec) if g["until"] else None} for g in groups]
 
 
@@ -193,6 +199,7 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
     ids = rec.identities
     states = await identities.load_rolled(redis, spec, now)
     lt, days, alloc = budget_now(spec, states, now)
+    counted = [c.daily for c in day_caps(spec, states, now).identities]  # what shaping starts on, as the pacer
     today = lt.date.isoformat()
     status = _summary(
         rec,
@@ -224,7 +231,7 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
                 hourly_cap=alloc.identities[n].hourly,
                 next_slot=next_slot,
                 stopped_until=None if stopped is None else _iso(stopped, spec),
-                groups=await _groups(redis, spec, ident.id, days[n], alloc.identities[n], now, blocks),
+                groups=await _groups(redis, spec, ident.id, days[n], (alloc.identities[n], counted[n]), now, blocks),
             )
         )
     if rec.state in UNFINISHED:  # a cancelled or completed campaign sends nothing more

@@ -68,3 +68,27 @@ async def test_status_text_and_json_show_the_same_groups_and_guardrails(pipe: Pi
     assert f"t-id0 HELD: {first['guardrails']['held_because']}" in " ".join(lines)
     assert any(line.startswith("t-id1 guardrails: clear (") for line in lines)
     assert not any(line.startswith("t-id1 domain") for line in lines)
+
+
+async def test_a_group_backing_off_shows_when_tencents_quota_is_under_the_shaping_cap(
+    pipe: Pipeline, redis_url: str
+) -> None:
+    """Shaping starts on the plan's daily cap (5,000 here, `per_domain_from_daily` 1,000), as the pacer decides
+    it: an identity held to 500 by Tencent's quota still backs a group off, and `status` lists it (it
+    decided on the quota-lowered cap and showed no group)."""
+    quota = {
+        "identities": [{"id": "t-id0", "from": "News <news@d0.example.com>", "warmup_day": 3, "daily_quota": 500}],
+        "shaping": {"max_domain_share": 1.0, "per_domain_from_day": 50, "per_domain_from_daily": 1000},
+    }
+    await pipe.submit("email,first_name\na@gmail.com,A\nb@naver.com,B\n", extra={**SHAPED, **quota})
+    now = pipe.clock.now()
+    backing_off = GroupState(day=3, blocked_at=now - BLOCK_S - STEP_S - 5, reason="a deferral burst")
+    await pipe.redis.hset(keys.IdentityKeys("t-id0").groups, "naver", group_state.encode(backing_off))
+    await pipe.redis.set(keys.VIRTUAL_NOW, repr(now))
+    shown = await asyncio.to_thread(cli, redis_url, "status", pipe.cid, "--json")
+    assert shown.exit_code == 0, shown.output
+    [ident] = json.loads(shown.output)["identities"]
+    assert ident["daily_cap"] == 500
+    assert [(g["group"], g["reason"]) for g in ident["groups"]] == [
+        ("naver", "backing off at 50% after a deferral burst")
+    ]
