@@ -80,15 +80,19 @@ def start_group(identity_day: int) -> GroupState:
     return GroupState(day=max(1, identity_day))
 
 
-def group_caps(plan: Plan, state: GroupState, identity: Caps, now: float) -> Caps:
-    """The group's caps with this identity at `now`: the plan at its own day, cut by any backoff."""
+def group_caps(plan: Plan, state: GroupState, identity: Caps, now: float, share: float = 0.0) -> Caps:
+    """The group's caps with this identity at `now`: the plan at its own day, cut by any backoff. A backoff
+    cuts what the group may send in an hour: its hourly cap, and no more than its `share` of the identity's
+    hour (`max_domain_share`, which holds it while other groups wait), so a quarter is a quarter of what it
+    sends, not of a cap it never reaches beside the others."""
     own = plan.caps(state.day).min(identity)
     factor = state.factor(now)
     if factor >= 1.0:
         return own
     if factor <= 0.0:
         return Caps(0, 0)
-    return Caps(own.daily, max(1, times(own.hourly, factor)))
+    base = own.hourly if share <= 0.0 else min(own.hourly, max(1, times(identity.hourly, share)))
+    return Caps(own.daily, max(1, times(base, factor)))
 
 
 def on_block(state: GroupState, now: float, reason: str) -> GroupState:

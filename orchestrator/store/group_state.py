@@ -169,11 +169,14 @@ class GroupCaps(Mapping[str, tuple[int, int, float]]):
     an identity's stored states may run to thousands: computing them all at every tick cost more than
     the grant itself."""
 
-    def __init__(self, states: Mapping[str, GroupState], plan: Plan, identity: Caps, now: float) -> None:
+    def __init__(
+        self, states: Mapping[str, GroupState], plan: Plan, identity: Caps, now: float, share: float = 0.0
+    ) -> None:
         self._states = states
         self._plan = plan
         self._identity = identity
         self._now = now
+        self._share = share
         # Groups in the same state have the same caps. Equal stored texts decode to one object
         # (`decode_all`), so its id finds them without hashing the state; `_states` keeps each alive.
         self._by_state: dict[int, tuple[int, int, float]] = {}
@@ -182,7 +185,7 @@ class GroupCaps(Mapping[str, tuple[int, int, float]]):
         state = self._states[group]
         limit = self._by_state.get(id(state))
         if limit is None:
-            caps = group_caps(self._plan, state, self._identity, self._now)
+            caps = group_caps(self._plan, state, self._identity, self._now, self._share)
             until = state.next_change(self._now) if caps.hourly <= 0 else None
             limit = self._by_state[id(state)] = (caps.hourly, caps.daily, until if until is not None else 0.0)
         return limit
@@ -195,11 +198,6 @@ class GroupCaps(Mapping[str, tuple[int, int, float]]):
 
     def __len__(self) -> int:
         return len(self._states)
-
-
-def limits(states: Mapping[str, GroupState], plan: Plan, identity: Caps, now: float) -> GroupCaps:
-    """The grant script's per-group caps: (hourly, daily, held until) for each group with a state of its own."""
-    return GroupCaps(states, plan, identity, now)
 
 
 async def roll(
@@ -315,7 +313,7 @@ async def shaping_limits(
     if not active(spec, identity_day, caps.daily if day_cap is None else day_cap):
         return None
     states = await apply_bursts(redis, cid, spec, identity, identity_day, now, read)
-    return limits(states, spec.build_plan(), caps, now)
+    return GroupCaps(states, spec.build_plan(), caps, now, spec.shaping.max_domain_share)
 
 
 #: The domain groups a campaign's temporary blocks hold: group -> (until, why) (`campaign_blocks`).
@@ -360,7 +358,7 @@ async def _shaped(redis: Redis, spec: Campaign, identity: str, caps: Caps, now: 
     """The groups per-domain shaping holds or throttles below the identity's caps, by group."""
     out: dict[str, dict[str, Any]] = {}
     for group, state in sorted((await load(redis, identity)).items()):
-        own = group_caps(spec.build_plan(), state, caps, now)
+        own = group_caps(spec.build_plan(), state, caps, now, spec.shaping.max_domain_share)
         factor = state.factor(now)
         if factor <= 0.0:
             reason = _held(state.reason)

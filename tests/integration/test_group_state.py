@@ -50,7 +50,7 @@ async def test_block_restarts_the_backoff_and_keeps_the_groups_day(redis: Redis)
     fresh = await group_state.block(redis, IDENTITY, "naver", NOW, "FailedOperation.TemporaryBlocked", 5)
     assert again == GroupState(day=2, blocked_at=NOW + 900, reason="deferral burst")
     assert fresh.day == 5
-    caps = group_state.limits(await group_state.load(redis, IDENTITY), PLAN, Caps(6000, 500), NOW + 1000)
+    caps = group_state.GroupCaps(await group_state.load(redis, IDENTITY), PLAN, Caps(6000, 500), NOW + 1000)
     assert caps == {
         "google": (0, 0, NOW + 900 + BLOCK_S),
         "naver": (125, 4500, 0.0),
@@ -110,12 +110,12 @@ def test_group_caps_are_worked_out_only_for_the_groups_asked(monkeypatch: pytest
     asked: list[GroupState] = []
     real = group_state.group_caps
 
-    def counted(plan: object, state: GroupState, identity: Caps, now: float) -> Caps:
+    def counted(plan: object, state: GroupState, identity: Caps, now: float, share: float = 0.0) -> Caps:
         asked.append(state)
-        return real(plan, state, identity, now)  # type: ignore[arg-type]
+        return real(plan, state, identity, now, share)  # type: ignore[arg-type]
 
     monkeypatch.setattr(group_state, "group_caps", counted)
-    caps = group_state.limits(states, PLAN, Caps(6000, 500), NOW)
+    caps = group_state.GroupCaps(states, PLAN, Caps(6000, 500), NOW)
     assert len(caps) == 3001
     assert "d5.example.com" in caps
     assert "other.example.com" not in caps
@@ -179,5 +179,5 @@ async def test_the_pacer_reads_an_identity_groups_again_only_when_a_write_moved_
     await redis.delete(ik.groups_stamp)  # ... then the token, as documented
     edited = await group_state.load(redis, IDENTITY)
     assert edited["naver"].day == 9
-    assert dict(await caps_now()) == dict(group_state.limits(edited, spec.build_plan(), Caps(2000, 400), NOW))
-    assert dict(after) == dict(group_state.limits(stored, spec.build_plan(), Caps(2000, 400), NOW))
+    assert dict(await caps_now()) == dict(group_state.GroupCaps(edited, spec.build_plan(), Caps(2000, 400), NOW))
+    assert dict(after) == dict(group_state.GroupCaps(stored, spec.build_plan(), Caps(2000, 400), NOW))

@@ -68,6 +68,19 @@ def test_group_caps_follow_its_own_day_never_above_the_identity() -> None:
     assert quarter == Caps(PLAN.caps(3).daily, PLAN.caps(3).hourly // 4)
 
 
+def test_a_backoff_cuts_what_the_group_sends_beside_the_others() -> None:
+    """A group at the identity's day has the identity's hourly cap, but sends at most its domain share of
+    the hour while others wait: a quarter of the cap (25 %) slowed a group at its 30 % share hardly at all.
+    The backoff takes its steps from the share; a group not yet backing off keeps its whole cap."""
+    identity = Caps(20_000, 1_000)
+    blocked = on_block(GroupState(day=30), T0, "blocked")
+    assert PLAN.caps(30).min(identity) == identity
+    assert group_caps(PLAN, blocked, identity, T0 + BLOCK_S, share=0.3) == Caps(20_000, 75)  # 25 % of 300
+    assert group_caps(PLAN, blocked, identity, T0 + BLOCK_S) == Caps(20_000, 250)  # no share: of the cap
+    assert group_caps(PLAN, blocked, identity, T0 + BLOCK_S, share=1.0) == Caps(20_000, 250)
+    assert group_caps(PLAN, GroupState(day=30), identity, T0, share=0.3) == identity
+
+
 @pytest.mark.parametrize(
     ("sent", "cap", "held", "day", "why"),
     [
