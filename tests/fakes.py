@@ -1,71 +1,15 @@
-"""Test doubles shared by the pipeline tests: an in-process provider on a virtual clock, and submit helpers."""
+"""Submit helpers shared by the pipeline tests (Tencent's side is the emulator: tests/pipeline_harness.py)."""
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from redis.asyncio import Redis
 
-from orchestrator.core.clock import VirtualClock
-from orchestrator.core.sending import (
-    LookupResult,
-    LookupVerdict,
-    OutcomeKind,
-    SendOutcome,
-    SendRequest,
-    StatusQuery,
-)
 from orchestrator.store import keys
 from orchestrator.store.ledger import Ledger
 from orchestrator.submit import submit
 from tests.pipeline_helpers import load, write_campaign
-
-
-@dataclass
-class ClockedSender:
-    """An in-process provider that records the virtual time of each accepted send.
-
-    A `fail_rate` share of calls (drawn from `rnd`) fails transiently. Lookups answer truthfully from
-    the accepted sends, or always UNKNOWN when `answers_lookups` is False.
-    """
-
-    clock: VirtualClock
-    sent: list[tuple[float, SendRequest]] = field(default_factory=list)
-    fail_rate: float = 0.0
-    rnd: random.Random = field(default_factory=lambda: random.Random(3))
-    answers_lookups: bool = True
-    calls: int = 0
-    failures: list[tuple[float, str]] = field(default_factory=list)
-
-    async def send(self, request: SendRequest) -> SendOutcome:
-        self.calls += 1
-        if self.rnd.random() < self.fail_rate:
-            self.failures.append((self.clock.now(), request.to_address))
-            return SendOutcome(OutcomeKind.TRANSIENT, code="InternalError")
-        self.sent.append((self.clock.now(), request))
-        return SendOutcome(OutcomeKind.ACCEPTED, message_id=f"m{len(self.sent)}")
-
-    async def lookup(self, query: StatusQuery) -> LookupResult:
-        if not self.answers_lookups:
-            return LookupResult(LookupVerdict.UNKNOWN)
-        for i, (at, r) in enumerate(self.sent, start=1):
-            if (r.to_address, r.from_address) == (query.to_address, query.from_address):
-                return LookupResult(LookupVerdict.SENT, message_id=f"m{i}", sent_at=at)
-        return LookupResult(LookupVerdict.NOT_SENT)
-
-    async def close(self) -> None:
-        return None
-
-    def times(self, *, to_domain: str | None = None, sender: str | None = None) -> list[float]:
-        """The virtual times of the accepted sends, optionally to one domain or from one sender."""
-        return [
-            t
-            for t, r in self.sent
-            if (to_domain is None or r.to_address.endswith("@" + to_domain))
-            and (sender is None or sender in r.from_address)
-        ]
 
 
 async def submit_file(redis: Redis, path: Path, now: float) -> str:

@@ -1,4 +1,8 @@
-"""The pipeline's promises on a real redis-server and a virtual clock: restarts, ceilings, shares, pauses, days."""
+"""The pipeline's promises on a real redis-server and a virtual clock: restarts, ceilings, shares, pauses, days.
+
+Every send goes through the official SDK (TencentSender) over HTTP to the SES emulator on the same
+virtual clock, and what is checked is read from the emulator's own send log.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +33,8 @@ from orchestrator.settings import Settings
 from orchestrator.simulation.virtual_run import VirtualRun
 from orchestrator.store import campaigns, events, identities, keys
 from orchestrator.store.campaigns import State
-from tests.fakes import ClockedSender, submit_file
+from tests.fakes import submit_file
+from tests.pipeline_harness import CAMPAIGN_DOMAINS, send_times, tencent_run
 from tests.pipeline_helpers import DOMAINS, max_in_rolling_window, per_local_day, write_campaign
 from tests.redis_server import RedisServer
 
@@ -53,21 +58,20 @@ def csv_of(addresses: list[str]) -> str:
 
 async def test_pool_ceiling_shares_the_day_fairly(redis: Redis, redis_url: str, tmp_path: Path) -> None:
     """3 identities, multiplier 1.5, day 1: 500 a day each, never above 1,500 a day or 300 in a rolling hour."""
-    extra = {"pool": {"multiplier": 1.5}, "shaping": {"max_domain_share": 1.0}}
+    extra: dict[str, object] = {"pool": {"multiplier": 1.5}, "shaping": {"max_domain_share": 1.0}}
     path = write_campaign(tmp_path, 2000, identities=3, extra=extra)
     cid = await submit_file(redis, path, START)
     clock = VirtualClock(START)
-    sender = ClockedSender(clock)
-    async with VirtualRun(redis_url, clock, sender, workers=2) as run:
+    async with tencent_run(redis_url, clock, workers=2) as (run, emu):
         await run.run_until(START + DAY)
-    day_one = per_local_day(t for t, _ in sender.sent)
-    by_identity = {k: per_local_day(sender.times(sender=f"d{k}.example.com")) for k in range(3)}
+    day_one = per_local_day(send_times(emu.send_log))
+    by_identity = {d: per_local_day(send_times(emu.send_log, sender=d)) for d in CAMPAIGN_DOMAINS}
     assert day_one == {"2026-12-01": 1500}
     assert [d["2026-12-01"] for d in by_identity.values()] == [500, 500, 500]
-    assert max_in_rolling_window(t for t, _ in sender.sent) <= 300
-    for k in range(3):
+    assert max_in_rolling_window(send_times(emu.send_log)) <= 300
+    for domain in CAMPAIGN_DOMAINS:
         # Each identity's hourly share of the pool's 300 is 100 (its own plan would allow 200).
-        assert max_in_rolling_window(sender.times(sender=f"d{k}.example.com")) == 100
+        assert max_in_rolling_window(send_times(emu.send_log, sender=domain)) == 100
     assert await counts(redis, cid) == {"accepted": 1500, "queued": 500}
 
 
@@ -84,11 +88,10 @@ async def test_domain_share_holds_back_a_dominant_domain_until_it_is_alone(
     path = write_campaign(tmp_path, 0, identities=1, extra=extra, csv_text=csv_of(addresses))
     await submit_file(redis, path, START)
     clock = VirtualClock(START)
-    sender = ClockedSender(clock)
-    async with VirtualRun(redis_url, clock, sender) as run:
+    async with tencent_run(redis_url, clock) as (run, emu):
         await run.run_until(START + 6 * HOUR)
-    gmail = sender.times(to_domain="gmail.com")
-    rest = sorted(t for t, r in sender.sent if not r.to_address.endswith("@gmail.com"))
+    gmail = send_times(emu.send_log, to_domain="gmail.com")
+    rest = sorted(r.time for r in emu.send_log if not r.to_address.endswith("@gmail.com"))
     assert len(rest) == 200
     alone_from = rest[-1]
     # While other domains wait, gmail's share is 0.3 x 100 = 30 an hour, with no tolerance needed: its
@@ -102,7 +105,7 @@ async def test_domain_share_holds_back_a_dominant_domain_until_it_is_alone(
     # Alone, gmail gets the identity's whole hour.
     full_hour = [t for t in gmail if alone_from + 60 <= t < alone_from + 60 + HOUR]
     assert len(full_hour) >= 98
-    assert max_in_rolling_window(sender.times()) <= 100
+    assert max_in_rolling_window(send_times(emu.send_log)) <= 100
 
 
 # --- (a) a Redis restart in the middle of a run ------------------------------------------------
@@ -195,7 +198,7 @@ async def test_redis_restart_mid_run_loses_nothing_and_sends_nothing_twice(
     rec = await campaigns.get(redis, cid)
     assert rec is not None
     assert (rec.state, await counts(redis, cid)) == (State.COMPLETED, {"accepted": n})
-    assert await redis.hlen(keys.MESSAGE_IDS) == n
+    assert await redis.hlen(keys.MESSAGE_IDS) == n  # type: ignore[misc]
 
 
 # --- (d) pause and resume in virtual time -------------------------------------------------------
@@ -211,22 +214,21 @@ async def test_pause_stops_grants_at_once_and_resume_after_idle_days_steps_back(
     on Dec 8, 5 idle days after Dec 2 step the identity back 5 - 3 = 2 days, to day 4 (300/40).
     """
     n = 800
-    extra = {"identities": [{"id": "t-id0", "from": "News <news@d0.example.com>", "warmup_day": 5}]}
+    extra: dict[str, object] = {"identities": [{"id": "t-id0", "from": "News <news@d0.example.com>", "warmup_day": 5}]}
     extra |= {"plan": {"scale": 0.1}, "shaping": {"max_domain_share": 1.0}}
     path = write_campaign(tmp_path, n, identities=1, extra=extra)
     cid = await submit_file(redis, path, START)
     clock = VirtualClock(START)
-    sender = ClockedSender(clock)
-    async with VirtualRun(redis_url, clock, sender) as run:
+    async with tencent_run(redis_url, clock) as (run, emu):
         await run.run_until(START + DAY + 2 * HOUR)
         # A grant is on the queue when the operator pauses: its job finds the campaign paused.
         while (report := await run.pacer.tick()).granted == 0:
             clock.set(clock.now() + max(report.wait_s, 0.001))
-        sent_before_pause = len(sender.sent)
+        sent_before_pause = len(emu.send_log)
         paused_at = clock.now()
         assert (await campaigns.transition(redis, cid, Transition.PAUSE, paused_at, reason="test"))[0] == "ok"
         await run.drain()
-        assert len(sender.sent) == sent_before_pause
+        assert len(emu.send_log) == sent_before_pause
         assert await counts(redis, cid) == {"accepted": sent_before_pause, "queued": n - sent_before_pause}
         assert (await run.step()).granted == 0
 
@@ -237,11 +239,11 @@ async def test_pause_stops_grants_at_once_and_resume_after_idle_days_steps_back(
         spec = (await campaigns.get(redis, cid)).spec  # type: ignore[union-attr]
         await run.run_until(START + 8 * DAY)
 
-    days = per_local_day(t for t, _ in sender.sent)
+    days = per_local_day(send_times(emu.send_log))
     assert days["2026-12-01"] == 450
     assert 90 <= days["2026-12-02"] < 300
-    assert not [t for t, _ in sender.sent if paused_at <= t < resume_at]
-    on_resume = [t for t, _ in sender.sent if t >= resume_at]
+    assert not [t for t in send_times(emu.send_log) if paused_at <= t < resume_at]
+    on_resume = send_times(emu.send_log, since=resume_at)
     assert len(on_resume) == n - 450 - days["2026-12-02"]
     assert max_in_rolling_window(on_resume) == 40  # day 4's hourly cap, not day 6's 50
     state = await identities.load(redis, "t-id0")
@@ -253,7 +255,7 @@ async def test_pause_stops_grants_at_once_and_resume_after_idle_days_steps_back(
         ("day_held", "2026-12-02", "6"),
     ]
     # Nobody was sent twice, nobody was skipped.
-    assert Counter(r.to_address for _, r in sender.sent) == Counter({f"user{i}@{a}": 1 for i, a in _addresses(n)})
+    assert Counter(r.to_address for r in emu.send_log) == Counter({f"user{i}@{a}": 1 for i, a in _addresses(n)})
     assert await counts(redis, cid) == {"accepted": n}
 
 
@@ -290,8 +292,7 @@ async def test_day_counts_only_when_half_the_cap_was_sent(
     first = write_campaign(tmp_path, n, name="first", extra=plan | identity)
     await submit_file(redis, first, START)
     clock = VirtualClock(START)
-    sender = ClockedSender(clock)
-    async with VirtualRun(redis_url, clock, sender) as run:
+    async with tencent_run(redis_url, clock) as (run, emu):
         await run.run_until(START + DAY)
         # The list is done on Dec 1 (the run stops once nothing waits); a second campaign on the same
         # identity starts on Dec 2.
@@ -299,11 +300,11 @@ async def test_day_counts_only_when_half_the_cap_was_sent(
         second = write_campaign(tmp_path, 1000, name="second", extra=plan | identity)
         await submit_file(redis, second, clock.now())
         await run.run_until(START + 2 * DAY)
-    days = per_local_day(t for t, _ in sender.sent)
+    days = per_local_day(send_times(emu.send_log))
     caps = {1: (100, 50), 2: (200, 100)}[next_day]
     assert days["2026-12-01"] == n
     assert days["2026-12-02"] == caps[0]
-    assert max_in_rolling_window(t for t, _ in sender.sent if t >= START + DAY) == caps[1]
+    assert max_in_rolling_window(send_times(emu.send_log, since=START + DAY)) == caps[1]
     [closed] = [e for e in await events.read(redis, count=100_000) if e.type in ("day_advanced", "day_held")]
     expected = "day_advanced" if next_day == 2 else "day_held"
     assert (closed.type, closed.data["date"], closed.data["sent"], closed.data["warmup_day"]) == (

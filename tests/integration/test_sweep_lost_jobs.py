@@ -16,7 +16,8 @@ from orchestrator.core.clock import VirtualClock
 from orchestrator.core.plan import Caps
 from orchestrator.store import keys
 from orchestrator.store.limiter import Limiter, Limits
-from tests.fakes import ClockedSender, one_identity_campaign
+from tests.fakes import one_identity_campaign
+from tests.pipeline_harness import tencent_sender
 from workers.jobs import QUEUE, SEND_FUNCTION, SEND_JOBS, send_job_id
 from workers.pacer import build_pacer
 from workers.sweep import Sweeper
@@ -72,15 +73,16 @@ async def test_sweep_leaves_a_corrupt_doubt_for_later_and_goes_on(redis: Redis, 
     cid, grants = await _granted(redis, tmp_path, 2)
     ck = keys.CampaignKeys(cid)
     (bad, _), (good, good_grant) = grants
-    await redis.hset(ck.state(bad), str(bad), "d|tok|not-a-time|1|x:1|also-not")
+    await redis.hset(ck.state(bad), str(bad), "d|tok|not-a-time|1|x:1|also-not")  # type: ignore[misc]
     await redis.zadd(ck.doubt, {str(bad): START})
     clock = VirtualClock(START + 10)
-    sender = ClockedSender(clock)
-    pacer = build_pacer(redis, clock, sender=sender, wall=clock)
-    await Sweeper(pacer).sweep()
+    async with tencent_sender(clock) as (sender, emu):
+        pacer = build_pacer(redis, clock, sender=sender, wall=clock)
+        await Sweeper(pacer).sweep()
+    assert not [c for c in emu.call_log if c.action == "GetSendEmailStatus"]  # nothing asked about now
     assert await redis.zscore(ck.doubt, str(bad)) == START + 10 + pacer.config.reconcile_retry_s
-    assert await redis.hget(ck.state(bad), str(bad)) == "d|tok|not-a-time|1|x:1|also-not"
-    assert (await redis.hget(ck.state(good), str(good))).startswith(f"g|{good_grant}|")
+    assert await redis.hget(ck.state(bad), str(bad)) == "d|tok|not-a-time|1|x:1|also-not"  # type: ignore[misc]
+    assert (await redis.hget(ck.state(good), str(good))).startswith(f"g|{good_grant}|")  # type: ignore[misc]
 
 
 async def test_one_campaign_with_unreadable_keys_does_not_stop_the_others(redis: Redis, tmp_path: Path) -> None:
@@ -95,7 +97,8 @@ async def test_one_campaign_with_unreadable_keys_does_not_stop_the_others(redis:
     await redis.set(keys.CampaignKeys("zz-last").doubt, "not a sorted set")
 
     clock = VirtualClock(START + 121)
-    stats = await Sweeper(build_pacer(redis, clock, sender=ClockedSender(clock), wall=clock)).sweep()
+    async with tencent_sender(clock) as (sender, _emu):
+        stats = await Sweeper(build_pacer(redis, clock, sender=sender, wall=clock)).sweep()
 
     assert stats["regranted"] == 2
     assert {str(m) for m in await redis.zrange(QUEUE, 0, -1)} == job_ids
@@ -112,21 +115,23 @@ async def test_a_doubt_parked_anew_during_the_sweep_waits_for_its_time(redis: Re
     grants = {c1: g1, c2: g2}
     for cid in (first, second):
         idx = grants[cid][0][0]
-        await redis.hset(keys.CampaignKeys(cid).state(idx), str(idx), "d|tok|not-a-time|1|x:1|also-not")
+        await redis.hset(keys.CampaignKeys(cid).state(idx), str(idx), "d|tok|not-a-time|1|x:1|also-not")  # type: ignore[misc]
         await redis.zadd(keys.CampaignKeys(cid).doubt, {str(idx): START})
     clock = VirtualClock(START + 10)
-    pacer = build_pacer(redis, clock, sender=ClockedSender(clock), wall=clock)
     later, later_idx = keys.CampaignKeys(second), grants[second][0][0]
-    load = pacer.load_campaign
+    async with tencent_sender(clock) as (sender, emu):
+        pacer = build_pacer(redis, clock, sender=sender, wall=clock)
+        load = pacer.load_campaign
 
-    async def parking_the_later_doubt_anew(cid: str) -> Any:
-        if cid == first:
-            await redis.zadd(later.doubt, {str(later_idx): START + 1000})
-        return await load(cid)
+        async def parking_the_later_doubt_anew(cid: str) -> Any:
+            if cid == first:
+                await redis.zadd(later.doubt, {str(later_idx): START + 1000})
+            return await load(cid)
 
-    pacer.load_campaign = parking_the_later_doubt_anew  # type: ignore[method-assign]
-    await Sweeper(pacer).sweep()
+        pacer.load_campaign = parking_the_later_doubt_anew  # type: ignore[method-assign]
+        await Sweeper(pacer).sweep()
     assert await redis.zscore(later.doubt, str(later_idx)) == START + 1000
+    assert not [c for c in emu.call_log if c.action == "GetSendEmailStatus"]
 
 
 @pytest.mark.parametrize("key", [keys.FB_PENDING, keys.FB_EARLY])

@@ -2,7 +2,9 @@
 
 The oracle never calls the reader under test: every row is built as a known kind (a valid address,
 one of the invalid kinds, a duplicate of an earlier row, a blank line, a row cut short) and its
-verdict is decided here, from the rules in docs/campaign-file.md ("The recipient CSV").
+verdict is decided here, from the rules in docs/campaign-file.md ("The recipient CSV"). A duplicate
+is an earlier address with the case of its letters changed, in the domain, the local part or both:
+the same mailbox (`mailbox` below).
 """
 
 from __future__ import annotations
@@ -10,11 +12,10 @@ from __future__ import annotations
 import csv
 import io
 import random
+import string
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
-
-from orchestrator.core.addresses import fold
 
 #: Rows are bounded by this in every generated campaign; long but valid rows stay far below it.
 MAX_ROW_BYTES = 8192
@@ -36,6 +37,23 @@ IDN_DOMAINS = ["bücher.de", "例え.jp", "пример.рф", "한국.kr", "xn-
 #: Characters of a hostile name: controls (no NUL, no line break), bidi, BOM, quotes, delimiters.
 HOSTILE_NAME_CHARS = "\x01\x07\x08\x0b\x0c\x1b\x1c\x7f\x85\u2028\u202e\u2066\ufeff\"',;|<>&"
 KOREAN = "김이박최정가나다라마바사"
+_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def mailbox(address: str) -> str:
+    """One mailbox, whatever the case of its letters: docs/campaign-file.md compares addresses "letters
+    compared without case (the local part too)", and docs/operations.md keys them with their ASCII
+    letters lower-cased."""
+    return address.translate(_LOWER)
+
+
+def recase(rng: random.Random, text: str) -> str:
+    """`text` with the case of some of its ASCII letters swapped (at least one, if it has any)."""
+    letters = [i for i, c in enumerate(text) if c in string.ascii_letters]
+    if not letters:
+        return text
+    flip = set(rng.sample(letters, rng.randint(1, len(letters))))
+    return "".join(c.swapcase() if i in flip else c for i, c in enumerate(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +126,12 @@ def address(rng: random.Random, earlier: list[str], encoding: str) -> Address:
     local, domain = valid_address(rng)
     pad = rng.choice(["", " ", "  "])
     kind = rng.choice(ADDRESS_KINDS if encoding == "cp949" else [*ADDRESS_KINDS, "bom"])
-    if kind == "dup" and earlier:
-        known = rng.choice(earlier)
-        loc, _, dom = known.rpartition("@")
-        return Address(f"{pad}{loc}@{dom.upper()}{pad}", known, "")
+    if kind == "dup" and earlier:  # an earlier address, its case changed in the domain, the local part or both
+        loc, _, dom = rng.choice(earlier).rpartition("@")
+        part = rng.choice(["domain", "local", "both"])
+        loc = recase(rng, loc) if part != "domain" else loc
+        written = recase(rng, dom) if part != "local" else dom
+        return Address(f"{pad}{loc}@{written}{pad}", f"{loc}@{dom}", "")
     if kind in ("valid", "dup"):
         return Address(f"{pad}{local}@{domain}{pad}", f"{local}@{domain.lower()}", "")
     if kind == "empty":
@@ -192,11 +212,11 @@ class _Oracle:
         if reason:
             e.invalid += 1
             e.reasons[reason] += 1
-        elif addr.normal is not None and fold(addr.normal) in self.seen:  # one mailbox whatever the case
+        elif addr.normal is not None and mailbox(addr.normal) in self.seen:
             e.duplicates += 1
         else:
             assert addr.normal is not None
-            self.seen.add(fold(addr.normal))
+            self.seen.add(mailbox(addr.normal))
             e.valid += 1
             e.rows.append((addr.normal, [value]))
 
