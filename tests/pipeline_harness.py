@@ -21,6 +21,7 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from orchestrator.core.clock import VirtualClock
+from orchestrator.pacing import PacerConfig
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import (
     Account,
@@ -34,6 +35,7 @@ from orchestrator.ses.emulator import (
     run_emulator,
 )
 from orchestrator.settings import Settings
+from orchestrator.simulation.budget import VirtualCallBudget
 from orchestrator.simulation.virtual_run import VirtualRun
 from orchestrator.store import campaigns, events, keys
 from orchestrator.store.campaigns import State
@@ -102,29 +104,59 @@ def settings_for(emu: RunningEmulator, key: str = SECRET_KEY, timeout_s: float =
 
 @asynccontextmanager
 async def tencent_run(
-    redis_url: str, clock: VirtualClock, workers: int = 1, faults: Sequence[FaultRule] = ()
+    redis_url: str,
+    clock: VirtualClock,
+    workers: int = 1,
+    faults: Sequence[FaultRule] = (),
+    *,
+    config: PacerConfig | None = None,
+    timeout_s: float = 2.0,
+    domains: Sequence[str] = CAMPAIGN_DOMAINS,
+    account_rate_per_s: float | None = None,
+    paced: bool = False,
 ) -> AsyncIterator[tuple[VirtualRun, RunningEmulator]]:
     """The real pipeline on `clock`, sending with TencentSender over HTTP to the emulator on the same clock.
 
-    The world verifies the campaign files' sender domains (CAMPAIGN_DOMAINS), has a HEALTHY list and
-    injects `faults`.
+    The world verifies the campaign files' sender domains (CAMPAIGN_DOMAINS, or `domains`), has a
+    HEALTHY list and injects `faults`; `config` is the pacer's, `timeout_s` the SDK's
+    (SES_TIMEOUT_S), `account_rate_per_s` the calls a second the emulator lets the account make
+    (None: unlimited), and `paced` gives the sender the account's API budget as `simulate` does.
     """
     async with (
-        tencent_sender(clock, faults) as (sender, emu),
-        VirtualRun(redis_url, clock, sender, workers=workers) as run,
+        tencent_sender(
+            clock, faults, timeout_s=timeout_s, domains=domains, account_rate_per_s=account_rate_per_s, paced=paced
+        ) as (sender, emu),
+        VirtualRun(redis_url, clock, sender, config, workers=workers) as run,
     ):
         yield run, emu
 
 
 @asynccontextmanager
 async def tencent_sender(
-    clock: VirtualClock, faults: Sequence[FaultRule] = ()
+    clock: VirtualClock,
+    faults: Sequence[FaultRule] = (),
+    *,
+    timeout_s: float = 2.0,
+    domains: Sequence[str] = CAMPAIGN_DOMAINS,
+    account_rate_per_s: float | None = None,
+    paced: bool = False,
 ) -> AsyncIterator[tuple[TencentSender, RunningEmulator]]:
-    """TencentSender talking over HTTP to the emulator on `clock`: the world of `tencent_run`."""
-    world = make_world(CAMPAIGN_DOMAINS)
+    """TencentSender talking over HTTP to the emulator on `clock`: the world of `tencent_run`.
+
+    Unpaced, every call leaves when its job runs: the grants alone pace the sends, and may grant a
+    second's worth at one instant. `paced`, each call takes a slot of the account's API budget on the
+    virtual clock first (orchestrator/simulation/budget.py, as `simulate` does; a send with no slot
+    left is put off), as live calls wait for their slot in Redis.
+    """
+    world = make_world(list(domains))
     world.behaviour = HEALTHY
     world.faults = list(faults)
-    async with run_emulator(world, clock=clock) as emu, TencentSender(settings_for(emu)) as sender:
+    world.account_rate_per_s = account_rate_per_s
+    budget = VirtualCallBudget(clock) if paced else None
+    async with (
+        run_emulator(world, clock=clock) as emu,
+        TencentSender(settings_for(emu, timeout_s=timeout_s), budget=budget) as sender,
+    ):
         yield sender, emu
 
 
