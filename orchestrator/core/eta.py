@@ -38,14 +38,24 @@ def estimate_completion(
     if remaining <= 0:
         return today
     days = list(warmup_days)
-    _, plain, counted = pace.day(days, open_minutes(today))  # today, sent in full
-    if today_sends is not None:  # today partly gone: it counts on what it sent and may still send
-        counted = [day_counts(n, p.daily, pace.rules) for n, p in zip(today_sends, plain.identities, strict=True)]
+    counted = counts_today(pace, days, open_minutes(today), today, today_sends)
     for ahead in range(1, HORIZON_DAYS + 1):
-        minutes = open_minutes(today + timedelta(days=ahead))
+        day = today + timedelta(days=ahead)
+        minutes = open_minutes(day)
         days = [d + 1 if c else d for d, c in zip(days, counted, strict=True)]
-        alloc, _, counted = pace.day(days, minutes)
+        alloc, _, counted = pace.day(days, minutes, day.toordinal())
         remaining -= day_capacity(alloc, minutes)
         if remaining <= 0:
             return today + timedelta(days=ahead)
     return None
+
+
+def counts_today(
+    pace: FullPace, warmup_days: Sequence[int], minutes: int, today: date, today_sends: Sequence[int] | None
+) -> list[bool]:
+    """Whether each identity's today moves its warm-up on: on a whole day's sends, or on `today_sends`, against
+    today's caps with the uneven split's odd units rotated by the date, as the pacer's budget rotates them."""
+    _, plain, counted = pace.day(warmup_days, minutes, today.toordinal())
+    if today_sends is None:
+        return counted
+    return [day_counts(n, p.daily, pace.rules) for n, p in zip(today_sends, plain.identities, strict=True)]

@@ -6,8 +6,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from orchestrator.core.eta import HORIZON_DAYS, estimate_completion
-from orchestrator.core.plan import AfterTable, Mode, Plan, PlanRow
+from orchestrator.core.eta import HORIZON_DAYS, counts_today, estimate_completion
+from orchestrator.core.plan import AfterTable, Mode, Plan, PlanRow, allocate_pool, ranks_of
 from orchestrator.core.preview import FullPace
 from orchestrator.core.progress import ProgressRules
 
@@ -120,3 +120,17 @@ def test_today_counts_on_what_it_will_have_sent(today_sends: list[int] | None, d
     pace = FullPace(Plan(), Mode.WARMUP, [None], 5.0, ProgressRules())
     got = estimate_completion(pace, [1], 3100, 100, TODAY, lambda _: 24 * 60, today_sends)
     assert got == TODAY + timedelta(days=days_ahead)
+
+
+def test_today_counts_against_the_caps_the_pacer_splits_today() -> None:
+    """Seven identities on day 1 share the pool's 5,000 unevenly (714 or 715 each), the odd units rotated by
+    the date as the pacer's budget rotates them. Each sending its whole share today counts with
+    `advance_min_fraction` 1.0; checked against another day's split, two were held on day 1."""
+    ids = [f"id{k}" for k in range(7)]
+    pace = FullPace(Plan(), Mode.WARMUP, [None] * 7, 5.0, ProgressRules(advance_min_fraction=1.0), ranks_of(ids))
+    today = date(2026, 12, 10)
+    split = allocate_pool(Plan(), Mode.WARMUP, [1] * 7, [None] * 7, 5.0, today.toordinal(), ranks_of(ids))
+    sends = [c.daily for c in split.identities]
+    assert sorted(set(sends)) == [714, 715]
+    assert counts_today(pace, [1] * 7, 24 * 60, today, sends) == [True] * 7
+    assert counts_today(pace, [1] * 7, 24 * 60, today, [714] * 7).count(False) == 2
