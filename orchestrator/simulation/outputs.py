@@ -38,7 +38,8 @@ class DayRecorder:
 
     async def observe(self, redis: Any, now: float) -> None:
         """Record the day of `now` as the pacer's first tick on it left it; until that tick has closed the
-        identities' earlier days (a window opening later, a paused campaign), record it again each step."""
+        identities' earlier days (a window opening later, a campaign paused all day), record it each step
+        with those days closed as `status` shows them (a guardrail's hold aside: the day's event says it)."""
         d = local_time(now, self.spec.zone).date.isoformat()
         if d in self.rolled:
             return
@@ -46,6 +47,8 @@ class DayRecorder:
         states = await identities.load_many(redis, ids)
         if all(not st.open_date or st.open_date >= d for st in states.values()):
             self.rolled.add(d)
+        else:
+            states = await identities.load_rolled(redis, self.spec, now)
         _, wdays, alloc = budget_now(self.spec, states, now)
         counted = day_caps(self.spec, states, now).identities  # what each day counts against (no quota)
         self.days[d] = {
@@ -145,11 +148,11 @@ def _day_rows(spec: Campaign, recorder: DayRecorder, send_log: list[Any], timeli
 def _step(
     row: dict[str, Any], following: dict[str, int] | None, event: tuple[str, str | None] | None
 ) -> dict[str, Any]:
-    """`advanced` and `held_reason` of one day: from the next day's warm-up day, or its day-closing event."""
-    if following is not None:
-        advanced = following["warmup_day"] > row["warmup_day"]
-    elif event is not None:
+    """`advanced` and `held_reason` of one day: from its day-closing event, or the next day's warm-up day."""
+    if event is not None:
         advanced = event[0] == "advanced"
+    elif following is not None:
+        advanced = following["warmup_day"] > row["warmup_day"]
     else:  # the last day, still open when the simulation ended: it did not advance (yet)
         return {"advanced": False, "held_reason": "the simulation ended before this day closed", "day_closed": False}
     reason = None

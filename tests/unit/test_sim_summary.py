@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orchestrator.commands.simulate import _print_summary
+from orchestrator.core.progress import IdentityProgress
 from orchestrator.simulation.outputs import DayRecorder, _day_rows, _identity_of, api_calls
 from orchestrator.simulation.timeline import Timeline
+from orchestrator.store import identities, keys
 from tests.pipeline_helpers import load, write_campaign
 
 HOLD = "hard_bounce: 7.00 % of 300 sends, lower bound 5.40 % above the hold line 5 %"
@@ -201,3 +203,22 @@ def test_a_multiplier_just_above_5_is_shown_as_written() -> None:
         Pool(multiplier=5.0000000000001)
     with pytest.raises(ValidationError, match=r"multiplier: 6 is above 5"):
         Pool(multiplier=6)
+
+
+async def test_a_day_closed_only_after_a_whole_paused_day_is_shown_as_it_closed(tmp_path: Path, redis: Any) -> None:
+    """12-10 sends its whole cap; the campaign is paused all of 12-11 (no tick closes 12-10); 12-12's tick
+    closes it as counted. 12-10 advanced and 12-11 sent nothing on day 2 (they were shown held and advanced)."""
+    spec, _ = load(write_campaign(tmp_path, 4, "p", identities=1))
+    ident = spec.identities[0].id
+    recorder = DayRecorder(spec)
+    await identities.save_progress(redis, ident, IdentityProgress(1, None), "2026-12-10", 1000)
+    await recorder.observe(redis, _at(10, 0))
+    await redis.set(keys.IdentityKeys(ident).day("2026-12-10"), 1000)
+    for hour in range(0, 24, 6):
+        await recorder.observe(redis, _at(11, hour))
+    await identities.save_progress(redis, ident, IdentityProgress(2, date(2026, 12, 10)), "2026-12-12", 1500)
+    await recorder.observe(redis, _at(12, 0))
+    sends = [Sent(_at(10, 1) + k, "news@d0.example.com") for k in range(1000)]
+    timeline = Timeline(steps={("2026-12-10", ident): ("advanced", None)})
+    got = [(r["date"], r["warmup_day"], r["sent"], r["advanced"]) for r in _day_rows(spec, recorder, sends, timeline)]
+    assert got == [("2026-12-10", 1, 1000, True), ("2026-12-11", 2, 0, False), ("2026-12-12", 2, 0, False)]
