@@ -99,10 +99,6 @@ async def pause_on_send_status(redis: Redis, cid: str, send_status: int | None, 
     return True
 
 
-#: The least a day roll judges: the whole day it closes (a 25-hour day's first hour aside).
-DAY_ROLL_WINDOW_S = 24 * HOUR_S
-
-
 class Guard:
     """The pacer's guard: judges a campaign's identities now and then and acts on the verdicts."""
 
@@ -137,19 +133,22 @@ class Guard:
         self, rec: campaigns.CampaignRecord, now: float, open_dates: Mapping[str, str]
     ) -> dict[str, IdentityGuard]:
         """The verdicts a day roll holds on, per identity: the window of whole hours ending with the day it
-        closes (`open_dates`: identity -> that local date), not with `now`, and at least the day's 24 hours
-        (a 6-hour window ending at midnight held none of a day sent in its morning: nothing was ever held).
+        closes (`open_dates`: identity -> that local date), not with `now`, and at least that day's hours
+        (23, 24 or 25; a 6-hour window ending at midnight held none of a day sent in its morning).
         A day closed late (the campaign was paused over midnight, or finished and another campaign on the
         identity rolls it) is judged on its own sends, and on all of them: an acknowledged pause lifts the
         pause line, not the hold.
         """
-        by_end: dict[float, list[str]] = {}
+        by_end: dict[tuple[float, int], list[str]] = {}
         for identity, day in open_dates.items():
-            end = start_of(date.fromisoformat(day) + timedelta(days=1), rec.spec.zone)
-            by_end.setdefault(min(closed_hours_end(now), closed_hours_end(end)), []).append(identity)
+            first = date.fromisoformat(day)
+            start, end = start_of(first, rec.spec.zone), start_of(first + timedelta(days=1), rec.spec.zone)
+            at = min(closed_hours_end(now), closed_hours_end(end))
+            hours = max(1, -(-int(at - start) // HOUR_S))  # back to the day's first hour: 23, 24 or 25 of them
+            by_end.setdefault((at, hours * HOUR_S), []).append(identity)
         guards: dict[str, IdentityGuard] = {}
-        for at, ids in by_end.items():
-            guards.update(await judge_identities(self.redis, rec.cid, rec.spec, ids, at, False, DAY_ROLL_WINDOW_S))
+        for (at, day_s), ids in by_end.items():
+            guards.update(await judge_identities(self.redis, rec.cid, rec.spec, ids, at, False, day_s))
         return guards
 
     async def _warn(self, cid: str, guards: Mapping[str, IdentityGuard], now: float, today: str) -> None:

@@ -7,13 +7,17 @@ from what is stored at that moment.
 from __future__ import annotations
 
 import random
+from datetime import datetime
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.guard import decide
+from orchestrator.core.guardrails import GuardrailsSpec
 from orchestrator.core.quality import ACCEPTED, HOUR_S, METRICS, hour_of, quality, quality_hours
-from orchestrator.guarding import judge_identities, judged_metrics
+from orchestrator.guarding import Guard, judge_identities, judged_metrics
 from orchestrator.store import keys
 from orchestrator.store.feedback import FeedbackStore
 
@@ -93,3 +97,20 @@ async def test_reading_only_the_judged_metrics_gives_the_verdicts_of_the_full_fi
         full = await FeedbackStore(redis).buckets("i", identity, hours)
         assert got[identity] == decide(identity, quality(full, NOW, window_s, lines, g.confidence_z))
     assert any(v.level != "ok" for guard in got.values() for v in guard.verdicts.values())  # something to judge
+
+
+async def test_the_day_roll_judges_every_hour_of_a_25_hour_day(redis: Redis) -> None:
+    """New York, 2026-11-01 has 25 hours (01:00 comes twice). A day roll with `window_hours: 6` judges the
+    whole day it closes, its first hour too: 8 % hard bounces sent in 00:00-01:00 hold the day (a window of
+    24 hours ending at midnight left that hour out)."""
+    zone = ZoneInfo("America/New_York")
+    spec = SPEC.model_copy(
+        update={"timezone": "America/New_York", "guardrails": GuardrailsSpec.model_validate({"window_hours": 6})}
+    )
+    first_hour = hour_of(datetime(2026, 11, 1, 0, 30, tzinfo=zone).timestamp())
+    await count(redis, first_hour, ACCEPTED, "j-a", 1000)
+    await count(redis, first_hour, "hard_bounce", "j-a", 80)
+    roll_at = datetime(2026, 11, 2, 0, 1, tzinfo=zone).timestamp()
+    rec = SimpleNamespace(cid="c", spec=spec)
+    guards = await Guard(redis).for_day_roll(rec, roll_at, {"j-a": "2026-11-01"})  # type: ignore[arg-type]
+    assert [v.line.metric for v in guards["j-a"].holds] == ["hard_bounce"]
