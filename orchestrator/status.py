@@ -82,13 +82,14 @@ async def _groups(
     spec: Campaign,
     identity: str,
     day: int,
-    caps: tuple[Caps, int],
+    caps: Caps,
+    day_cap: int,
     now: float,
     blocks: group_state.Blocks,
 ) -> list[dict[str, Any]]:
     """The provider groups held or throttled for one identity (per-domain shaping's, the campaign's `blocks`),
-    their `until` as ISO time. `caps`: the identity's caps and the daily cap its day counts against."""
-    groups = await group_state.throttled(redis, spec, identity, day, caps[0], now, blocks, caps[1])
+    their `until` as ISO time. `day_cap`: the daily cap its day counts against, which shaping starts on."""
+    groups = await group_state.throttled(redis, spec, identity, day, caps, day_cap, now, blocks)
     return [{**g, "until": _iso(g["until"], spec) if g["until"] else None} for g in groups]
 
 
@@ -231,7 +232,7 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
                 hourly_cap=alloc.identities[n].hourly,
                 next_slot=next_slot,
                 stopped_until=None if stopped is None else _iso(stopped, spec),
-                groups=await _groups(redis, spec, ident.id, days[n], (alloc.identities[n], counted[n]), now, blocks),
+                groups=await _groups(redis, spec, ident.id, days[n], alloc.identities[n], counted[n], now, blocks),
             )
         )
     if rec.state in UNFINISHED:  # a cancelled or completed campaign sends nothing more

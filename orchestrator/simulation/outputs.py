@@ -44,11 +44,9 @@ class DayRecorder:
         if d in self.rolled:
             return
         ids = [i.id for i in self.spec.identities]
-        states = await identities.load_many(redis, ids)
+        states = await identities.load_rolled(redis, self.spec, now)  # open days closed, their dates kept
         if all(not st.open_date or st.open_date >= d for st in states.values()):
             self.rolled.add(d)
-        else:
-            states = await identities.load_rolled(redis, self.spec, now)
         _, wdays, alloc = budget_now(self.spec, states, now)
         counted = day_caps(self.spec, states, now).identities  # what each day counts against (no quota)
         self.days[d] = {

@@ -379,16 +379,15 @@ async def throttled(
     identity: str,
     identity_day: int,
     caps: Caps,
+    day_cap: int,
     now: float,
     blocks: Blocks | None = None,
-    day_cap: int | None = None,
 ) -> list[dict[str, Any]]:
     """For `status`: the groups held or throttled below the identity's caps, why, and until when (Unix time):
     per-domain shaping's once it applies (on `day_cap`, the daily cap the identity's day counts against,
     as the pacer decides it: Tencent's quota under it does not stop shaping), and the campaign's `blocks`
     (`campaign_blocks`) whether or not it does."""
-    starts_on = caps.daily if day_cap is None else day_cap
-    shown = await _shaped(redis, spec, identity, caps, now) if active(spec, identity_day, starts_on) else {}
+    shown = await _shaped(redis, spec, identity, caps, now) if active(spec, identity_day, day_cap) else {}
     for group, (until, why) in (blocks or {}).items():
         own = shown.get(group)
         if own is not None and own["hourly_cap"] <= 0 and (own["until"] or 0.0) >= until:
