@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from orchestrator.core.campaign import Campaign, ColumnSource, Identity
@@ -191,7 +192,7 @@ async def _side_effects(
         await identities.stop_until(deps.redis, identity_id, identity_resume_at(now, spec.zone))
         await events.emit(deps.redis, now, "identity_stopped_today", ck.cid, identity_id, code=d.value)
     elif d.effect is SideEffect.BLOCKLIST or d.effect is SideEffect.UNSUBSCRIBED:
-        await _suppress(deps, d, claim, sender_domain, spec_account(spec, identity_id), now)
+        await suppress_refused(deps.redis, d, claim.address, sender_domain, spec_account(spec, identity_id), now)
 
 
 async def _back_off(
@@ -225,17 +226,20 @@ def spec_account(spec: Campaign, identity_id: str) -> str:
     return next((i.account for i in spec.identities if i.id == identity_id), "")
 
 
-async def _suppress(deps: Deps, d: Decision, claim: Claim, sender_domain: str, account: str, now: float) -> None:
-    """Keep what Tencent's refusal says: the address is on its blocklist, or unsubscribed from the sender."""
+async def suppress_refused(
+    redis: Redis, d: Decision, address: str, sender_domain: str, account: str, now: float
+) -> None:
+    """Keep what Tencent's refusal says: the address is on its blocklist, or unsubscribed from the sender
+    (the send's own answer, or the status row an in-doubt lookup found: workers/sweep.py)."""
     text = d.detail or d.value
     if d.effect is SideEffect.UNSUBSCRIBED:
-        entry = suppression.Entry(claim.address, sender_domain, text, now, "unsubscribe")
-        await suppression.put(deps.redis, [entry], now)
+        entry = suppression.Entry(address, sender_domain, text, now, "unsubscribe")
+        await suppression.put(redis, [entry], now)
     elif d.value == BLOCKLISTED:
-        mirrored = suppression.BlockEntry(claim.address, now, 0.0, text, account)  # the store folds it
-        await suppression.block(deps.redis, mirrored, now)
+        mirrored = suppression.BlockEntry(address, now, 0.0, text, account)  # the store folds it
+        await suppression.block(redis, mirrored, now)
     else:  # rejected by the recipient's server: a hard bounce, kept for every sender domain
-        await suppression.put(deps.redis, [suppression.Entry(claim.address, "", text, now, "hard_bounce")], now)
+        await suppression.put(redis, [suppression.Entry(address, "", text, now, "hard_bounce")], now)
 
 
 async def _report(

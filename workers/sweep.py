@@ -8,8 +8,11 @@ from datetime import UTC, datetime
 
 import structlog
 
+from orchestrator.core.campaign import Identity
+from orchestrator.core.decisions import never_again
 from orchestrator.core.ledger_state import LedgerFormatError, LedgerState
 from orchestrator.core.recipient_trace import RECONCILED_SENT
+from orchestrator.core.send_status import REFUSAL_CODES
 from orchestrator.core.sending import LookupResult, LookupVerdict, MailOwner, Sender, StatusQuery
 from orchestrator.guarding import pause_on_send_status
 from orchestrator.pacing import Pacer
@@ -18,6 +21,7 @@ from orchestrator.store.feedback import parse_sent
 from orchestrator.store.stored_values import refused
 from workers.followup import feedback_pass, queue_feedback
 from workers.jobs import enqueue_sends
+from workers.send import suppress_refused
 
 log = structlog.get_logger("workers.sweep")
 
@@ -164,7 +168,7 @@ class Sweeper:
         # Tencent refused the send as limiting the sender (3030): the campaign pauses, as on the follow-up.
         await pause_on_send_status(self.redis, ck.cid, result.refused_status, now, "in-doubt lookup")
         if result.verdict in (LookupVerdict.SENT, LookupVerdict.NOT_SENT):
-            await self._settle(rec, ck, idx, entry.get("token"), identity, grant, gt, result, now, stats)
+            await self._settle(rec, ck, idx, entry.get("token"), ident, address, grant, gt, result, now, stats)
         elif result.undecidable or now - since > self.config.reconcile_window_s:
             await self.redis.zrem(ck.doubt, raw)
             stats["left_in_doubt"] += 1
@@ -192,23 +196,37 @@ class Sweeper:
         ck: keys.CampaignKeys,
         idx: int,
         token: str,
-        identity: str,
+        ident: Identity,
+        address: str,
         grant: str,
         gt: float,
         result: LookupResult,
         now: float,
         stats: dict[str, int],
     ) -> None:
-        """Sent: record the provider's MessageId. Clearly not sent: retry now, budget given back."""
+        """Sent: record the provider's MessageId. Clearly not sent: retry now, budget given back; or,
+        when the send's own status row says the address is blocklisted or unsubscribed, suppressed as
+        the send's own answer would have had it (a retry would only be refused the same way)."""
         sent = result.verdict is LookupVerdict.SENT
+        code = None if sent else REFUSAL_CODES.get(result.refused_status or 0)
+        never = never_again(code) if code else None
+        identity = ident.id
+        if sent:
+            action, value = "accepted", result.message_id or ""
+        elif never is not None:
+            action, value = never.action.value, never.value
+            # Kept first, as the worker keeps a refusal before its outcome.
+            await suppress_refused(self.redis, never, address, ident.domain, ident.account, now)
+        else:
+            action, value = "retry", ""
         settled = await self.ledger.finish(
             ck,
             identity,
             idx,
             token,
             now,
-            "accepted" if sent else "retry",
-            value=(result.message_id or "") if sent else "",
+            action,
+            value=value,
             ready_at=now,
             refund=not sent,
             grant_member=f"{ck.cid}:{idx}:{grant.rsplit(':', 1)[1]}",
@@ -221,5 +239,12 @@ class Sweeper:
             return  # the worker's own late answer got there first: nothing to report
         stats["reconciled_sent" if sent else "reconciled_not_sent"] += 1
         await events.emit(
-            self.redis, now, "in_doubt_resolved", ck.cid, identity, index=idx, verdict=result.verdict.value
+            self.redis,
+            now,
+            "in_doubt_resolved",
+            ck.cid,
+            identity,
+            index=idx,
+            verdict=result.verdict.value,
+            code=never.value if never else None,
         )

@@ -113,17 +113,23 @@ def decide(  # noqa: PLR0911 - one return per outcome class reads as the table i
     if kind is OutcomeKind.IDENTITY_TODAY:
         return Decision(Action.REQUEUE, value=code, refund=True, effect=SideEffect.STOP_IDENTITY)
     if kind is OutcomeKind.RECIPIENT_NEVER:
-        effect = SideEffect.NONE
-        if code in BLOCKLIST_CODES:
-            effect = SideEffect.BLOCKLIST
-        elif code in UNSUBSCRIBED_CODES:
-            effect = SideEffect.UNSUBSCRIBED
-        return Decision(Action.SUPPRESSED, value=code, refund=True, effect=effect)
+        return never_again(code)
     if kind is OutcomeKind.RECIPIENT_DATA or attempt >= max_attempts:
         return Decision(Action.FAILED, value=code, refund=True, detail=outcome.detail)
     # TRANSIENT and anything new: back off and try again.
     delay = backoff_with_jitter_s(attempt, base_delay_s, max_delay_s, rnd)
     return Decision(Action.RETRY, value=code, ready_at=now + delay, refund=True)
+
+
+def never_again(code: str) -> Decision:
+    """Tencent refused to mail the address for good (`code`): suppressed, the budget given back, and
+    the address kept on the blocklist mirror or the sender domain's list as the code says."""
+    effect = SideEffect.NONE
+    if code in BLOCKLIST_CODES:
+        effect = SideEffect.BLOCKLIST
+    elif code in UNSUBSCRIBED_CODES:
+        effect = SideEffect.UNSUBSCRIBED
+    return Decision(Action.SUPPRESSED, value=code, refund=True, effect=effect)
 
 
 def _postponed(outcome: SendOutcome, code: str, now: float, rnd: random.Random) -> Decision:

@@ -8,6 +8,12 @@ from typing import Final
 BLOCKLISTED: Final = 1007
 UNSUBSCRIBED: Final = 1013
 NO_RECORD: Final = 2001
+#: A status row's refusal -> the SendEmail error Tencent answers for the same reason: a send in doubt
+#: whose own row says so is suppressed as that answer would have had it, never tried again.
+REFUSAL_CODES: Final = {
+    BLOCKLISTED: "FailedOperation.EmailAddrInBlacklist",
+    UNSUBSCRIBED: "FailedOperation.ReceiverHasUnsubscribed",
+}
 #: SendStatus -> what it means, as Tencent's documentation lists them.
 MEANINGS: Final = {
     1001: "internal error",

@@ -16,7 +16,7 @@ from orchestrator.core.campaign_state import Transition
 from orchestrator.ses.emulator import (
     FaultRule,
 )
-from orchestrator.store import campaigns, keys
+from orchestrator.store import campaigns, keys, suppression
 from orchestrator.store.campaigns import State
 from tests.pipeline_harness import (
     SECRET_KEY,
@@ -330,6 +330,40 @@ async def test_dropped_before_accept_is_reconciled_as_not_sent_and_resent_once(p
     assert accepted.time >= resolved.t
     pipe.assert_each_sent_once()
     await assert_accepted_with_logged_ids(pipe)
+
+
+@pytest.mark.parametrize(
+    ("send_status", "code", "listed"),
+    [
+        pytest.param(1007, "FailedOperation.EmailAddrInBlacklist", "blocklist", id="blocklisted-1007"),
+        pytest.param(1013, "FailedOperation.ReceiverHasUnsubscribed", "domain:{}:unsubscribe", id="unsubscribed-1013"),
+    ],
+)
+async def test_in_doubt_lookup_finding_the_recipients_refusal_suppresses_without_a_resend(
+    pipe: Pipeline, send_status: int, code: str, listed: str
+) -> None:
+    """The lost answer's status row says the address is blocklisted (1007) or unsubscribed (1013): the
+    send is suppressed as its own answer would have had it, the address kept on that list, never tried again."""
+    await pipe.submit(recipients_csv())
+    pipe.emu.world.faults.append(
+        FaultRule(code="timeout_after_accept", count=1, recipient_domain=VICTIM_DOMAIN, hang_s=5.0)
+    )
+    for _ in range(30):  # until the victim's send is in doubt (its lookup waits a minute more)
+        await pipe.run(SPACING_S)
+        if await pipe.events("send_in_doubt"):
+            break
+    [row] = [r for r in pipe.emu.service.status_log if r.to_address == VICTIM]
+    row.send_status = send_status  # Tencent took the request, then refused the mail for the recipient
+    await pipe.run(3600)
+    [resolved] = await pipe.events("in_doubt_resolved")
+    assert (resolved.data["verdict"], resolved.data["code"]) == ("not_sent", code)
+    assert [r.to_address for r in pipe.emu.service.status_log].count(VICTIM) == 1  # no second request
+    assert (await pipe.states())[VICTIM] == f"s|{code}"
+    sender = row.from_address.rstrip(">").rpartition("@")[2]
+    why = await suppression.suppressed_why(pipe.redis, [VICTIM], [sender], pipe.clock.now())
+    assert why == [listed.format(sender)]
+    rec = await pipe.record()
+    assert (rec.state, rec.counts["suppressed"], rec.counts["accepted"]) == (State.COMPLETED, 1, pipe.n - 1)
 
 
 async def test_in_doubt_lookup_finding_status_3030_pauses_the_campaign(pipe: Pipeline) -> None:
