@@ -38,7 +38,7 @@ from orchestrator.ses.errors import (
     SesNetworkError,
     is_throttle,
 )
-from orchestrator.ses.failures import outcome_of_exception, redacted
+from orchestrator.ses.failures import gateway_answer, outcome_of_exception, redacted
 from orchestrator.ses.lookup_window import address_of, lookup_dates, lookup_window, own_window, parties
 from orchestrator.ses.records import (
     BlacklistEntry,
@@ -304,6 +304,7 @@ class TencentSender:
         client = SesClient(Credential(secret_id, secret_key), self._settings.ses_region, profile)
         if (direct := direct_http_client(self._settings)) is not None:
             client.http_client = direct  # the SDK's own, just made, holds no connection yet
+        client.http_client.event_hooks = {"request": [], "response": [gateway_answer]}
         self._clients[account] = client
         self._secrets[account] = (secret_id, secret_key)
         return client

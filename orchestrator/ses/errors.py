@@ -226,10 +226,25 @@ CODES: Final[dict[str, tuple[OutcomeKind, str]]] = {
     "DryRunOperation": (CF, "the request was a dry run"),
 }
 
-#: Codes the SDK itself raises (not Tencent's): how the adapter classes them.
+#: HTTP statuses of the gateway in front of Tencent's API (the API answers its own errors with 200 and
+#: a JSON body) that it gives after passing the request on: the upstream failed (500), answered
+#: nothing usable (502) or too late (504). A SendEmail answered so may have been taken: in doubt, looked
+#: up before any resend (ses/failures.gateway_answer). Any other status (503, 429, a 4xx) refused the
+#: call before the API saw it.
+PASSED_ON_STATUSES: Final = frozenset({500, 502, 504})
+
+#: Codes the SDK itself raises (not Tencent's), and the adapter's own for a SendEmail the gateway
+#: answered after passing it on (`HTTP504`): how the adapter classes them.
 SDK_CODES: Final[dict[str, tuple[OutcomeKind, str]]] = {
-    # Non-200 HTTP status (a 5xx from Tencent's gateway): nothing was accepted.
+    # Any other non-200 HTTP status from Tencent's gateway: nothing was accepted.
     "ServerNetworkError": (T, "Tencent's gateway answered with an HTTP error"),
+    **{
+        f"HTTP{status}": (
+            OutcomeKind.IN_DOUBT,
+            f"Tencent's gateway answered HTTP {status} after the request may have reached the API",
+        )
+        for status in sorted(PASSED_ON_STATUSES)
+    },
     # The sync client's wrapper for any requests failure: the request may have gone out.
     "ClientNetworkError": (OutcomeKind.IN_DOUBT, "the connection failed after the request may have left"),
     "ClientError": (CF, "the SDK refused to build the request"),

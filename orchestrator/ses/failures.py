@@ -7,7 +7,16 @@ from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentClo
 
 from orchestrator.core.sending import OutcomeKind, SendOutcome
 from orchestrator.core.text import mask_secret
-from orchestrator.ses.errors import SesError, classify
+from orchestrator.ses.errors import PASSED_ON_STATUSES, SesError, SesNetworkError, classify, explain
+
+
+async def gateway_answer(response: httpx.Response) -> None:
+    """httpx response hook: a SendEmail the gateway answered after passing it on becomes a send in
+    doubt (raised here, before the SDK reads it as a plain `ServerNetworkError`, which is retried)."""
+    status = response.status_code
+    if status in PASSED_ON_STATUSES and response.request.headers.get("X-TC-Action") == "SendEmail":
+        code = f"HTTP{status}"
+        raise SesNetworkError(code, explain(code), OutcomeKind.IN_DOUBT)
 
 
 def outcome_of_exception(exc: Exception) -> SendOutcome:

@@ -112,7 +112,8 @@ def test_chaos_redis_restarts(clusters: Clusters, chaos_report: list[str], seed:
 
 
 #: Tencent misbehaving: slow, hanging after accepting, dropping connections before and after, its
-#: own throttle, transient errors and bare HTTP errors (the emulator's fault rules, docs/tencent.md).
+#: own throttle, transient errors and bare HTTP errors, before and after accepting (the emulator's
+#: fault rules, docs/tencent.md).
 EMULATOR_FAULTS = {
     "latency": {"min_ms": 20, "max_ms": 400},
     "faults": [
@@ -122,6 +123,7 @@ EMULATOR_FAULTS = {
         {"code": "RequestLimitExceeded", "rate": 0.03},
         {"code": "InternalError", "rate": 0.03},
         {"code": "http_503", "rate": 0.02},
+        {"code": "http_504_after_accept", "rate": 0.02},
     ],
 }
 

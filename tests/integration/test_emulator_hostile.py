@@ -318,6 +318,12 @@ async def test_partial_request_is_cut_off_after_the_timeout(emu: RunningEmulator
         ),
         pytest.param(
             "world.yaml",
+            "accounts: [{name: a, secret_id: b, secret_key: c}]\nfaults:\n  - {code: http_600_after_accept}\n",
+            "world.yaml:3: faults.0.code: http_NNN needs an HTTP status from 200 to 599",
+            id="bad-http-fault-after-accept",
+        ),
+        pytest.param(
+            "world.yaml",
             "accounts: [{name: a, secret_id: b, secret_key: c}]\nlatency: {max_ms: .inf}\n",
             "world.yaml:2: latency.max_ms:",
             id="infinite-latency",

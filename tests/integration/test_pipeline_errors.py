@@ -298,6 +298,7 @@ async def test_campaign_fatal_code_pauses_the_campaign_and_loses_nothing(pipe: P
     [
         pytest.param("timeout_after_accept", id="timeout-after-accept"),
         pytest.param("drop_after_accept", id="drop-after-accept"),
+        pytest.param("http_504_after_accept", id="gateway-504-after-accept"),
     ],
 )
 async def test_in_doubt_send_is_reconciled_as_accepted_without_resend(pipe: Pipeline, fault: str) -> None:
@@ -315,10 +316,18 @@ async def test_in_doubt_send_is_reconciled_as_accepted_without_resend(pipe: Pipe
     await assert_accepted_with_logged_ids(pipe)
 
 
-async def test_dropped_before_accept_is_reconciled_as_not_sent_and_resent_once(pipe: Pipeline) -> None:
-    """The connection died before Tencent took the mail: in doubt, the lookup says not sent, it is sent once."""
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param("drop_before_accept", id="drop-before-accept"),
+        pytest.param("http_502", id="gateway-502"),
+    ],
+)
+async def test_dropped_before_accept_is_reconciled_as_not_sent_and_resent_once(pipe: Pipeline, fault: str) -> None:
+    """The connection died (or the gateway failed) before Tencent took the mail: in doubt, the lookup
+    says not sent, it is sent once."""
     await pipe.submit(recipients_csv())
-    pipe.emu.world.faults.append(FaultRule(code="drop_before_accept", count=1, recipient_domain=VICTIM_DOMAIN))
+    pipe.emu.world.faults.append(FaultRule(code=fault, count=1, recipient_domain=VICTIM_DOMAIN))
     await pipe.run(3600)
     victim = await pipe.index_of(VICTIM)
     [parked] = await pipe.events("send_in_doubt")

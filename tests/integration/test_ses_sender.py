@@ -47,7 +47,11 @@ TIMEOUT_S = 0.4
 TABLE: dict[str, OutcomeKind] = {
     **{code: kind for code, kind in SPEC_TABLE.items() if code not in ("ClientNetworkError", "ServerNetworkError")},
     "http_503": K.TRANSIENT,
-    "http_500": K.TRANSIENT,
+    "http_429": K.TRANSIENT,
+    # The gateway passed the request on: the API may have taken the mail (ses/failures.PASSED_ON_STATUSES).
+    "http_500": K.IN_DOUBT,
+    "http_502": K.IN_DOUBT,
+    "http_504": K.IN_DOUBT,
 }
 #: Every other code Tencent may answer: the sender returns the class errors.py gives it.
 OTHER_CODES = {code: kind for code, (kind, _text) in CODES.items() if code not in TABLE}
@@ -235,7 +239,7 @@ async def test_connection_refused_is_transient() -> None:
 # --- in doubt, and the lookup that settles it ---
 
 
-@pytest.mark.parametrize("fault", ["timeout_after_accept", "drop_after_accept"])
+@pytest.mark.parametrize("fault", ["timeout_after_accept", "drop_after_accept", "http_504_after_accept"])
 async def test_in_doubt_after_accept_is_found_by_lookup(
     emu: RunningEmulator, sender: TencentSender, fault: str
 ) -> None:
@@ -246,6 +250,17 @@ async def test_in_doubt_after_accept_is_found_by_lookup(
     assert outcome.kind is K.IN_DOUBT
     assert len(emu.send_log) == 1
     assert (found.verdict, found.message_id) == (LookupVerdict.SENT, emu.send_log[0].message_id)
+
+
+async def test_a_lookup_the_gateway_answers_with_504_is_asked_again_soon(
+    emu: RunningEmulator, sender: TencentSender
+) -> None:
+    """Only a SendEmail answered with a gateway error is in doubt: a status lookup answered so failed
+    like any other call that can be repeated safely, and is asked again within seconds."""
+    emu.world.faults.append(FaultRule(code="http_504", count=1, action="GetSendEmailStatus"))
+    found = await sender.lookup(query())
+    assert (found.verdict, found.retry_soon) == (LookupVerdict.UNKNOWN, True)
+    assert "ServerNetworkError" in found.detail
 
 
 async def test_drop_before_accept_is_in_doubt_then_not_sent(emu: RunningEmulator, sender: TencentSender) -> None:

@@ -28,10 +28,10 @@ from orchestrator.ses.emulator.signing import SignatureError, verify
 from orchestrator.ses.emulator.world import (
     DROP_AFTER_ACCEPT,
     DROP_BEFORE_ACCEPT,
-    HTTP_STATUS_PREFIX,
     TIMEOUT_AFTER_ACCEPT,
     Account,
     World,
+    http_fault,
     permissive_world,
 )
 from orchestrator.settings import SesRegion
@@ -161,12 +161,15 @@ class EmulatorApp:
             else None
         )
         rule = self.faults.pick(action, account.name, (d.rpartition("@")[2] for d in destination), own)
-        if rule is not None and rule.code not in _AFTER_ACCEPT:
+        http = http_fault(rule.code) if rule is not None else None
+        if rule is not None and rule.code not in _AFTER_ACCEPT and not (http and http[1]):
             return self._injected(request, rule.code, rule.message, call.request_id, params, account.name), rule.code
         result = self.service.actions[action](account, params)
         call.request_id = result.setdefault("RequestId", call.request_id)  # the call log shows the id answered
         if rule is not None and rule.code == DROP_AFTER_ACCEPT:
             return self._drop(request), rule.code
+        if rule is not None and http is not None:  # taken, then the gateway's HTTP error instead of the answer
+            return _http_error(http[0]), rule.code
         if rule is not None and rule.code == TIMEOUT_AFTER_ACCEPT:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.closing.wait(), timeout=rule.hang_s)
@@ -210,9 +213,8 @@ class EmulatorApp:
     ) -> web.StreamResponse:
         if code == DROP_BEFORE_ACCEPT:
             return self._drop(request)
-        if code.startswith(HTTP_STATUS_PREFIX) and code[len(HTTP_STATUS_PREFIX) :].isdigit():
-            status = int(code[len(HTTP_STATUS_PREFIX) :])
-            return web.Response(status=status, text="injected HTTP error", content_type="text/html")
+        if (http := http_fault(code)) is not None:
+            return _http_error(http[0])
         try:
             from_address = parse_from_address(str(params.get("FromEmailAddress") or ""))[1]
         except ValueError:
@@ -226,6 +228,11 @@ class EmulatorApp:
         if request.transport is not None:
             request.transport.close()
         return web.Response(status=204)
+
+
+def _http_error(status: int) -> web.Response:
+    """An HTTP error page, as the gateway in front of Tencent's API gives one: no Tencent body."""
+    return web.Response(status=status, text="injected HTTP error", content_type="text/html")
 
 
 _EMULATOR_KEY: Final = web.AppKey("emulator", EmulatorApp)

@@ -32,6 +32,9 @@ TIMEOUT_AFTER_ACCEPT: Final = "timeout_after_accept"  # accept and log the send,
 DROP_AFTER_ACCEPT: Final = "drop_after_accept"  # accept and log the send, then drop the connection
 DROP_BEFORE_ACCEPT: Final = "drop_before_accept"  # drop the connection; nothing is sent
 HTTP_STATUS_PREFIX: Final = "http_"  # "http_503": answer with that HTTP status and no Tencent body
+#: "http_504_after_accept": accept and log the send, then answer that HTTP status (a gateway that
+#: passed the request on and timed out waiting for the API's answer).
+AFTER_ACCEPT_SUFFIX: Final = "_after_accept"
 
 #: How many sender domains and template ids a permissive world remembers making up (oldest forgotten).
 PERMISSIVE_MEMORY: Final = 256
@@ -107,11 +110,21 @@ class FaultRule:
     @field_validator("code")
     @classmethod
     def _http_status_in_range(cls, code: str) -> str:
-        status = code.removeprefix(HTTP_STATUS_PREFIX)
-        if code.startswith(HTTP_STATUS_PREFIX) and status.isdigit() and not 200 <= int(status) <= 599:
+        fault = http_fault(code)
+        if fault is not None and not 200 <= fault[0] <= 599:
             msg = f"{HTTP_STATUS_PREFIX}NNN needs an HTTP status from 200 to 599"
             raise ValueError(msg)
         return code
+
+
+def http_fault(code: str) -> tuple[int, bool] | None:
+    """A fault code's HTTP status and whether the send is accepted first (`http_504_after_accept`);
+    None for any other code."""
+    after = code.endswith(AFTER_ACCEPT_SUFFIX)
+    status = code.removesuffix(AFTER_ACCEPT_SUFFIX).removeprefix(HTTP_STATUS_PREFIX)
+    if not code.startswith(HTTP_STATUS_PREFIX) or not status.isdigit() or not status.isascii():
+        return None
+    return int(status), after
 
 
 @dataclass(config=_STRICT)
