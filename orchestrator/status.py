@@ -16,7 +16,7 @@ from orchestrator.core.campaign import Campaign
 from orchestrator.core.campaign_state import UNFINISHED
 from orchestrator.core.eta import estimate_completion
 from orchestrator.core.plan import Caps, PoolAllocation, ranks_of
-from orchestrator.core.preview import FullPace, minutes_on, minutes_open_left, window_minutes
+from orchestrator.core.preview import FullPace, minutes_left_on, minutes_on, window_minutes
 from orchestrator.core.quality import quality, quality_hours, summary_line
 from orchestrator.guarding import judge_identities
 from orchestrator.store import campaigns, compaction, group_state, identities, keys
@@ -263,8 +263,7 @@ def _left_today(
     if not_started:
         minutes, sent, pool_sent = window_minutes(spec.window), [0] * len(sent), 0
     else:
-        local = datetime.fromtimestamp(now, tz=spec.zone)
-        minutes = minutes_open_left(spec.window, local.hour * 60 + local.minute)
+        minutes = minutes_left_on(spec, now)
     left = [max(0, min(c.daily - n, c.hourly * minutes // 60)) for c, n in zip(alloc.identities, sent, strict=True)]
     by_end = [n + k for n, k in zip(sent, left, strict=True)]
     return min(sum(left), alloc.pool.daily - pool_sent, alloc.pool.hourly * minutes // 60), by_end

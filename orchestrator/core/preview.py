@@ -52,14 +52,36 @@ def minutes_on(campaign: Campaign, day: dt.date) -> int:
     skip is that much shorter (one inside it never opens) and one over the hour they repeat that much longer."""
     zone = campaign.zone
     first, last = start_of(day, zone), start_of(day + dt.timedelta(days=1), zone)
-    window = campaign.window
+    if _clocks_stay(first, last, zone):
+        return window_minutes(campaign.window)
+    return _real_minutes_open(campaign, first, last)
+
+
+def minutes_left_on(campaign: Campaign, now: float) -> int:
+    """Real minutes the sending window is still open from `now`'s minute to the end of its local day, as
+    minutes_on counts a whole day: on a daylight-saving change day the hour the clocks repeat counts
+    twice and the one they skip not at all."""
+    zone = campaign.zone
+    local = dt.datetime.fromtimestamp(now, tz=zone)
+    first, last = start_of(local.date(), zone), start_of(local.date() + dt.timedelta(days=1), zone)
+    if _clocks_stay(first, last, zone):
+        return minutes_open_left(campaign.window, local.hour * 60 + local.minute)
+    return _real_minutes_open(campaign, first + (now - first) // 60 * 60, last)
+
+
+def _clocks_stay(first: float, last: float, zone: ZoneInfo) -> bool:
+    """Whether the local day from `first` to `last` (its midnights) is 24 hours on one UTC offset."""
+    return last - first == 86_400 and _offset(first, zone) == _offset(last - 1, zone)
+
+
+def _real_minutes_open(campaign: Campaign, since: float, until: float) -> int:
+    """The real minutes from `since` to `until` the window is open, each read on the wall clock."""
+    window, zone = campaign.window, campaign.zone
     if window is None:
-        return int(last - first) // 60
-    if last - first == 86_400 and _offset(first, zone) == _offset(last - 1, zone):
-        return window_minutes(window)  # no change of the clocks that day
+        return int(until - since) // 60
     start, end = (t.hour * 60 + t.minute for t in window)
     open_minutes = 0
-    for t in range(int(first), int(last), 60):  # a change day: each real minute, read on the wall clock
+    for t in range(int(since), int(until), 60):
         local = dt.datetime.fromtimestamp(t, tz=zone)
         m = local.hour * 60 + local.minute
         open_minutes += (start <= m < end) if start < end else (m >= start or m < end)

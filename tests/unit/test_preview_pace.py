@@ -37,6 +37,27 @@ def test_the_short_day_of_a_daylight_saving_change_counts_its_23_hours() -> None
     assert [d.identities["a"].warmup_day for d in autumn] == [1, 2, 3]
 
 
+@pytest.mark.parametrize(
+    ("window", "at", "left"),
+    [
+        pytest.param(None, "2026-11-01T01:00", 24 * 60, id="autumn-whole-day-the-repeated-hour-twice"),
+        pytest.param("01:00-04:00", "2026-11-01T00:30", 4 * 60, id="autumn-window-over-the-repeated-hour"),
+        pytest.param("09:00-18:00", "2026-11-01T08:00", 9 * 60, id="autumn-window-after-the-change"),
+        pytest.param(None, "2026-03-08T01:30", 21 * 60 + 30, id="spring-whole-day-without-the-skipped-hour"),
+        pytest.param("01:00-04:00", "2026-03-08T01:30", 90, id="spring-window-over-the-skipped-hour"),
+        pytest.param("01:00-04:00", "2026-03-09T01:30", 150, id="a-day-the-clocks-stay"),
+    ],
+)
+def test_the_minutes_left_today_count_real_minutes_on_a_change_day(window: str | None, at: str, left: int) -> None:
+    """What `status` counts today's sends on: the real minutes the window is still open, as the pacer
+    sends through them. New York's clocks go back at 02:00 on 2026-11-01 and forward on 2026-03-08."""
+    from orchestrator.core.preview import minutes_left_on
+
+    campaign = _campaign(timezone="America/New_York", **({"sending_window": window} if window else {}))
+    now = dt.datetime.fromisoformat(at).replace(tzinfo=campaign.zone).timestamp()  # the first 01:xx of a repeat
+    assert minutes_left_on(campaign, now) == left
+
+
 def test_the_eta_waits_on_a_day_that_cannot_count() -> None:
     """5,000 left at 400 a day (a 2-hour window holding day 1): 13 days, not the 4 a ramp would take."""
     campaign = _campaign(sending_window="08:00-10:00")
