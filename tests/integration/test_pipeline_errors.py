@@ -13,9 +13,7 @@ import pytest
 
 from orchestrator.core.calendar import midnight_after
 from orchestrator.core.campaign_state import Transition
-from orchestrator.ses.emulator import (
-    FaultRule,
-)
+from orchestrator.ses.emulator import FaultRule, StatusRecord
 from orchestrator.store import campaigns, keys, suppression
 from orchestrator.store.campaigns import State
 from tests.pipeline_harness import (
@@ -341,6 +339,22 @@ async def test_dropped_before_accept_is_reconciled_as_not_sent_and_resent_once(p
     await assert_accepted_with_logged_ids(pipe)
 
 
+async def _victim_in_doubt(pipe: Pipeline) -> StatusRecord:
+    """Run until the victim's send (its answer held back past the timeout) is in doubt, not yet looked up
+    (the lookup waits a minute more); its row in the emulator's status log."""
+    await pipe.submit(recipients_csv())
+    pipe.emu.world.faults.append(
+        FaultRule(code="timeout_after_accept", count=1, recipient_domain=VICTIM_DOMAIN, hang_s=5.0)
+    )
+    for _ in range(30):
+        await pipe.run(SPACING_S)
+        if await pipe.events("send_in_doubt"):
+            break
+    assert not await pipe.events("in_doubt_resolved")
+    [row] = [r for r in pipe.emu.service.status_log if r.to_address == VICTIM]
+    return row
+
+
 @pytest.mark.parametrize(
     ("send_status", "code", "listed"),
     [
@@ -353,15 +367,7 @@ async def test_in_doubt_lookup_finding_the_recipients_refusal_suppresses_without
 ) -> None:
     """The lost answer's status row says the address is blocklisted (1007) or unsubscribed (1013): the
     send is suppressed as its own answer would have had it, the address kept on that list, never tried again."""
-    await pipe.submit(recipients_csv())
-    pipe.emu.world.faults.append(
-        FaultRule(code="timeout_after_accept", count=1, recipient_domain=VICTIM_DOMAIN, hang_s=5.0)
-    )
-    for _ in range(30):  # until the victim's send is in doubt (its lookup waits a minute more)
-        await pipe.run(SPACING_S)
-        if await pipe.events("send_in_doubt"):
-            break
-    [row] = [r for r in pipe.emu.service.status_log if r.to_address == VICTIM]
+    row = await _victim_in_doubt(pipe)
     row.send_status = send_status  # Tencent took the request, then refused the mail for the recipient
     await pipe.run(3600)
     [resolved] = await pipe.events("in_doubt_resolved")
@@ -377,16 +383,7 @@ async def test_in_doubt_lookup_finding_the_recipients_refusal_suppresses_without
 
 async def test_in_doubt_lookup_finding_status_3030_pauses_the_campaign(pipe: Pipeline) -> None:
     """The lost answer's status row says 3030 (sender limited on bounces): the campaign pauses, nothing resent."""
-    await pipe.submit(recipients_csv())
-    pipe.emu.world.faults.append(
-        FaultRule(code="timeout_after_accept", count=1, recipient_domain=VICTIM_DOMAIN, hang_s=5.0)
-    )
-    for _ in range(30):  # until the victim's send is in doubt (its lookup waits a minute more)
-        await pipe.run(SPACING_S)
-        if await pipe.events("send_in_doubt"):
-            break
-    assert not await pipe.events("in_doubt_resolved")
-    [row] = [r for r in pipe.emu.service.status_log if r.to_address == VICTIM]
+    row = await _victim_in_doubt(pipe)
     row.send_status = 3030  # Tencent took the request but limits the sender: it did not send the mail
     await pipe.run(3600)
     rec = await pipe.record()
