@@ -74,8 +74,13 @@ log = structlog.get_logger(__name__)
 PAGE_LIMIT: Final = 100
 #: A lookup reads at most this many pages a day before it gives up (UNKNOWN).
 MAX_LOOKUP_PAGES: Final = 50
-#: The emulator and Tencent stamp RequestTime with their own clock: allow this much skew.
-DEFAULT_LOOKUP_SLACK_S: Final = 60.0
+#: Tencent refuses a request signed more than this far from its own clock (AuthFailure.SignatureExpire),
+#: so a send it took was stamped (RequestTime, its clock) at most this far from ours.
+SIGNATURE_TOLERANCE_S: Final = 300.0
+#: The skew a lookup allows between our clock and RequestTime: all Tencent tolerates, and a minute more
+#: for the time between signing and arrival. A narrower window would take a send made under a skew
+#: Tencent accepts for not sent, and mail the person again.
+DEFAULT_LOOKUP_SLACK_S: Final = SIGNATURE_TOLERANCE_S + 60.0
 #: A lookup's answer when the only mail in its window was taken by another in-doubt send's lookup.
 SHARED_MAIL: Final = "the one mail in the window was settled for another in-doubt send to this address"
 #: A send that waited this long for its API slot asks again whether its campaign still sends: a pause
@@ -362,7 +367,13 @@ class TencentSender:
         if message_id:  # that one mail, not every mail of the recipient that day
             params["MessageId"] = message_id
         resp = await self._call(account, "GetSendEmailStatus", params)
-        return list(resp.EmailStatusList or ())
+        rows = getattr(resp, "EmailStatusList", None)
+        if not isinstance(rows, list) or not getattr(resp, "RequestId", None):
+            # An error body under a Content-Type the SDK does not check, an event stream, a gateway's
+            # page: no status log at all, never an empty one (a lookup would take it for "not sent").
+            detail = "GetSendEmailStatus answered without a status list"
+            raise SesNetworkError("UnreadableAnswer", detail, OutcomeKind.TRANSIENT)
+        return rows
 
     def _outcome_of(self, exc: Exception, account: str) -> SendOutcome:
         outcome = outcome_of_exception(exc)

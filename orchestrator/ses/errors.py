@@ -285,10 +285,12 @@ def classify(code: str) -> ErrorClass:
 def _guess(code: str) -> OutcomeKind:
     if is_throttle(code):
         return TH
+    # A timeout, whatever its family (`InternalError.Timeout` too): looked up before any resend, never
+    # retried blind.
+    if any(m in code for m in _IN_DOUBT_MARKERS):
+        return OutcomeKind.IN_DOUBT
     if code.startswith(_TRANSIENT_PREFIXES):
         return T
-    if any(m in code for m in _IN_DOUBT_MARKERS):  # a send looked up before any resend, never retried blind
-        return OutcomeKind.IN_DOUBT
     if any(m in code for m in _TRANSIENT_MARKERS):
         return T
     # FailedOperation.*, OperationDenied.*, AuthFailure.*, InvalidParameter*, and anything stranger:

@@ -7,22 +7,28 @@ official SDK (TencentSender) talking over HTTP to the SES emulator, which shares
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from redis.asyncio import Redis
 
 from orchestrator.core.calendar import midnight_after
 from orchestrator.core.campaign_state import Transition
-from orchestrator.ses.emulator import FaultRule, StatusRecord
+from orchestrator.core.clock import VirtualClock
+from orchestrator.ses.emulator import FaultRule, StatusRecord, run_emulator
 from orchestrator.store import campaigns, keys, suppression
 from orchestrator.store.campaigns import State
 from tests.pipeline_harness import (
+    CAMPAIGN_DOMAINS,
     SECRET_KEY,
     SPACING_S,
+    START,
     VICTIM,
     VICTIM_DOMAIN,
     Pipeline,
     assert_accepted_with_logged_ids,
+    make_world,
     recipients_csv,
 )
 
@@ -312,6 +318,36 @@ async def test_in_doubt_send_is_reconciled_as_accepted_without_resend(pipe: Pipe
     assert len(pipe.sent_to(VICTIM)) == 1
     pipe.assert_each_sent_once()
     await assert_accepted_with_logged_ids(pipe)
+
+
+class _Skewed:
+    """Tencent's clock: `skew_s` off ours (it stamps RequestTime by it)."""
+
+    def __init__(self, clock: VirtualClock, skew_s: float) -> None:
+        self.clock, self.skew_s = clock, skew_s
+
+    def now(self) -> float:
+        return self.clock.now() + self.skew_s
+
+
+@pytest.mark.parametrize("skew_s", [-240.0, 240.0])
+async def test_an_in_doubt_send_under_clock_skew_is_found_not_sent_again(
+    redis: Redis, redis_url: str, tmp_path: Path, skew_s: float
+) -> None:
+    """Tencent's clock 4 minutes off ours (inside the 5 it accepts a signature from) and one answer lost:
+    the lookup still finds the mail, and the person gets one mail, not two."""
+    clock = VirtualClock(START)
+    async with run_emulator(make_world(CAMPAIGN_DOMAINS), clock=_Skewed(clock, skew_s)) as emu:
+        pipe = Pipeline(redis, redis_url, clock, emu, tmp_path)
+        await pipe.submit(recipients_csv())
+        emu.world.faults.append(
+            FaultRule(code="timeout_after_accept", count=1, recipient_domain=VICTIM_DOMAIN, hang_s=5.0)
+        )
+        await pipe.run(3600)
+        [resolved] = await pipe.events("in_doubt_resolved")
+        assert resolved.data["verdict"] == "sent"
+        pipe.assert_each_sent_once()
+        await assert_accepted_with_logged_ids(pipe)
 
 
 @pytest.mark.parametrize(

@@ -298,12 +298,13 @@ async def test_resend_only_when_lookup_says_not_sent_leaves_no_duplicate(
 async def test_lookup_ignores_refused_and_earlier_sends(
     emu: RunningEmulator, sender: TencentSender, clock: VirtualClock
 ) -> None:
-    """A refused attempt (SendStatus 1006) or a send before not_before is not the send looked for."""
+    """A refused attempt (SendStatus 1006) or a send made before not_before, less the clock skew Tencent
+    tolerates and a minute (6 minutes), is not the send looked for."""
     for _ in range(10):
         await sender.send(request())
     clock.advance(600)
     refused = await sender.send(request())
-    later = StatusQuery("default", FROM, "jiwoo@example.org", date(2026, 12, 1), START.replace(hour=1, minute=5))
+    later = StatusQuery("default", FROM, "jiwoo@example.org", date(2026, 12, 1), START.replace(hour=1, minute=7))
     found = await sender.lookup(later)
     assert refused.kind is K.RECIPIENT_LATER
     assert found.verdict is LookupVerdict.NOT_SENT
@@ -320,6 +321,17 @@ async def test_lookup_pages_past_one_hundred_records(clock: VirtualClock) -> Non
             await s.send(SendRequest("default", "o@other.example.com", "jiwoo@example.org", 1, {"name": "x"}, "s"))
         sent = await s.send(request())
         found = await s.lookup(query())
+    assert (found.verdict, found.message_id) == (LookupVerdict.SENT, sent.message_id)
+
+
+@pytest.mark.parametrize("skew_s", [-290.0, -90.0, 90.0, 290.0])
+async def test_a_send_is_found_whatever_clock_skew_tencent_accepts(skew_s: float) -> None:
+    """Tencent stamps RequestTime by its own clock and takes a request signed up to 5 minutes off it: a
+    send it took under such a skew is found by the lookup, never taken for one not sent (and mailed again)."""
+    tencent = VirtualClock(START.timestamp() + skew_s)
+    async with run_emulator(make_world(), clock=tencent) as emu, build_sender(settings_for(emu)) as s:
+        sent = await s.send(request())
+        found = await s.lookup(StatusQuery("default", FROM, "jiwoo@example.org", date(2026, 12, 1), START, START))
     assert (found.verdict, found.message_id) == (LookupVerdict.SENT, sent.message_id)
 
 

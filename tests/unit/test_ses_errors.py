@@ -58,7 +58,8 @@ def test_classify_defers_recipient_and_domain_only() -> None:
         pytest.param("FailedOperation.ServiceNotAvailableNow", K.TRANSIENT, id="service-not-available"),
         pytest.param("FailedOperation.Timeout", K.IN_DOUBT, id="timeout-may-have-sent"),
         pytest.param("FailedOperation.BackendTimeOut", K.IN_DOUBT, id="timeout-other-case"),
-        pytest.param("InternalError.BackendTimeout", K.TRANSIENT, id="internal-error-timeout"),
+        pytest.param("InternalError.BackendTimeout", K.IN_DOUBT, id="internal-error-timeout"),
+        pytest.param("ServiceUnavailable.Timeout", K.IN_DOUBT, id="service-unavailable-timeout"),
         pytest.param("FailedOperation.ServerBusy", K.TRANSIENT, id="busy"),
     ],
 )
