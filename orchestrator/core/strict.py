@@ -36,7 +36,7 @@ def _kinds(annotation: Any) -> set[Any]:
 
 class Strict(BaseModel):
     # allow_inf_nan=False: `.inf` or `.nan` for any number of the file is an error, never stored as null.
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @field_validator("*", mode="before")
     @classmethod

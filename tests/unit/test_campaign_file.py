@@ -146,6 +146,16 @@ def test_check_campaign_suggests_the_closest_known_key(folder: Path) -> None:
     )
 
 
+def test_an_identitys_sender_is_written_from_and_nothing_else(folder: Path) -> None:
+    """`from` is the key; the model's own name for it (`from_`) is an unknown key like any other."""
+    path = _edit(folder, '    from: "Acme News <news@a.example.com>"', '    from_: "Acme News <news@a.example.com>"')
+    _campaign, problems = check_campaign(path)
+    assert [(p.line, p.field, p.message.split(";")[0]) for p in problems] == [
+        (9, "identities[0].from", "required key is missing"),
+        (10, "identities[0].from_", "unknown key 'from_'"),
+    ]
+
+
 def test_check_campaign_finds_duplicate_yaml_keys(folder: Path) -> None:
     """A key given twice is a problem on the second one's line, even though the model is valid."""
     path = _edit(folder, "  scale: 1.0\n", "  scale: 1.0\n  scale: 0.5\n")
