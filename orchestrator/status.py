@@ -376,7 +376,9 @@ async def in_doubt_rows(redis: Redis, cid: str) -> list[dict[str, object]]:
     rec = await campaigns.get(redis, cid)
     if rec is None:
         return []
-    rows = await Ledger(redis).in_doubt(keys.CampaignKeys(cid), int(rec.submit.get("valid", 0)))
+    rows = await compaction.kept_in_doubt(redis, cid)  # once compacted, the ledger is gone
+    if rows is None:
+        rows = await Ledger(redis).in_doubt(keys.CampaignKeys(cid), int(rec.submit.get("valid", 0)))
     return [{"index": i, "address": a, "since": _since(t, rec.spec.zone), "identity": d} for i, a, t, d in rows]
 
 

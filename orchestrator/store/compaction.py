@@ -3,7 +3,8 @@
 A completed or cancelled campaign keeps every per-recipient key for COMPLETED_RETENTION_DAYS after
 it finished (its `changed_at`), so `trace` and `export` answer for it. Then the sweeper compacts it:
 
-- kept: its meta hash (spec, state, reason, submit counts, timeline times), its `counts` hash, its
+- kept: its meta hash (spec, state, reason, submit counts, timeline times, and the recipients left
+  in doubt for the operator, `in_doubt_kept`), its `counts` hash, its
   place in `wo:campaigns`, its fingerprint, the suppression lists (never per campaign), the
   all-time feedback totals;
 - removed: every other `wo:c:<cid>:*` key: the ledger (`r:`/`s:` buckets), queues, in-flight and
@@ -27,10 +28,12 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.exceptions import ResponseError
 
 from orchestrator.core import ledger_state
 from orchestrator.core.campaign_state import CampaignState
 from orchestrator.store import keys
+from orchestrator.store.ledger import Ledger
 from orchestrator.store.stored_values import MAX_TIME_S, BadStoredValueError, whole
 
 #: Keys asked of SCAN and unlinked per round trip.
@@ -39,6 +42,9 @@ BATCH = 500
 BATCHES_PER_SWEEP = 40
 FINISHED = (CampaignState.COMPLETED.value, CampaignState.CANCELLED.value)
 IN_FLIGHT = ("granted", "inflight")
+#: The meta hash's field that keeps the recipients left in doubt once the ledger is gone (JSON list of
+#: [index, address, since, identity]).
+IN_DOUBT_KEPT = "in_doubt_kept"
 #: The submit counts of the rows it dropped, in the order a summary names them.
 DROPPED_AT_SUBMIT = ("invalid", "duplicates", "suppressed")
 
@@ -111,7 +117,7 @@ async def compact(redis: Redis, cid: str, now: float, batches: int = BATCHES_PER
         return False, 0
     if finished_at is not None:
         return True, 0  # done before: its date stays
-    if await in_flight(redis, cid):
+    if await in_flight(redis, cid) or not await _keep_in_doubt(redis, cid):
         return False, 0
     await redis.hsetnx(meta, "compacting", repr(now))
     ck = keys.CampaignKeys(cid)
@@ -147,6 +153,35 @@ async def in_flight(redis: Redis, cid: str) -> bool:
         _ask_busy(pipe, cid)
         counts, doubts = await pipe.execute(raise_on_error=False)
     return _busy(counts, doubts)
+
+
+async def _keep_in_doubt(redis: Redis, cid: str) -> bool:
+    """Before its ledger goes: the recipients left in doubt for the operator, kept in the meta hash for
+    `status --in-doubt` (nothing else names them). False when the ledger cannot be read (damaged): the
+    campaign is then not compacted, so nothing is lost."""
+    meta, ck = keys.campaign(cid), keys.CampaignKeys(cid)
+    if await redis.hexists(meta, IN_DOUBT_KEPT):
+        return True
+    rows: list[tuple[int, str, float, str]] = []
+    try:
+        if _num(await redis.hget(ck.counts, "in_doubt") or 0) != 0:
+            valid = whole(json.loads(await redis.hget(meta, "submit") or "{}").get("valid", 0), "valid")
+            rows = await Ledger(redis).in_doubt(ck, valid)
+    except (ValueError, AttributeError, ResponseError, BadStoredValueError):
+        return False
+    await redis.hset(meta, IN_DOUBT_KEPT, json.dumps(rows))
+    return True
+
+
+async def kept_in_doubt(redis: Redis, cid: str) -> list[tuple[int, str, float, str]] | None:
+    """The recipients left in doubt a compaction kept (index, address, since, identity); None before it."""
+    raw = await redis.hget(keys.campaign(cid), IN_DOUBT_KEPT)
+    if raw is None:
+        return None
+    try:
+        return [(int(i), str(a), float(t), str(d)) for i, a, t, d in json.loads(raw)]
+    except (ValueError, TypeError):
+        return []
 
 
 async def _drop_message_ids(redis: Redis, buckets: list[str]) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import json
 from collections import Counter
 from pathlib import Path
+from unittest.mock import ANY
 
 from click.testing import CliRunner
 from redis.asyncio import Redis
@@ -21,7 +22,7 @@ from orchestrator.core.clock import VirtualClock
 from orchestrator.pacing import PacerConfig
 from orchestrator.ses.emulator import FaultRule
 from orchestrator.ses.emulator.world import TIMEOUT_AFTER_ACCEPT
-from orchestrator.store import campaigns, events
+from orchestrator.store import campaigns, compaction, events
 from tests.fakes import submit_file
 from tests.pipeline_harness import START, tencent_run
 from tests.pipeline_helpers import write_campaign
@@ -68,3 +69,11 @@ async def test_undecidable_sends_are_parked_counted_and_listed(redis: Redis, red
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
     assert sorted(r["address"] for r in rows) == ADDRESSES
+    # Thirty days on, the finished campaign's ledger is compacted: the operator's list stays.
+    assert rec.state is campaigns.State.COMPLETED
+    assert await compaction.compact(redis, cid, START + 31 * 86400.0, batches=1000) == (True, ANY)
+    after = await asyncio.to_thread(
+        CliRunner().invoke, main, ["status", cid, "--in-doubt", "--json"], env={"REDIS_URL": redis_url}
+    )
+    assert after.exit_code == 0, after.output
+    assert json.loads(after.output) == rows
