@@ -7,6 +7,7 @@ import functools
 from datetime import UTC, datetime
 
 import structlog
+from redis.exceptions import ResponseError
 
 from orchestrator.core.campaign import Identity
 from orchestrator.core.decisions import never_again
@@ -70,10 +71,13 @@ class Sweeper:
             if why is not None:  # one campaign's keys unreadable: the others are still swept
                 log.warning("sweep_campaign_skipped", campaign=cid, reason=why)
                 continue
-            if overdue:
-                await self._expire(ck, now, stats)
-            if self.pacer.sender is not None and (overdue or doubts):  # a lease parked now may be due now
-                await self._reconcile(self.pacer.sender, ck, now, stats)
+            try:
+                if overdue:
+                    await self._expire(ck, now, stats)
+                if self.pacer.sender is not None and (overdue or doubts):  # a lease parked now may be due now
+                    await self._reconcile(self.pacer.sender, ck, now, stats)
+            except (ResponseError, ValueError) as exc:  # a damaged key of this campaign: the others go on
+                log.warning("sweep_campaign_skipped", campaign=cid, reason=refused(exc) or type(exc).__name__)
         # A feedback read that found nothing skips its pass; any other answer (a refused key too) has
         # the pass read again in its turn, where a refused key fails the sweep as before.
         early, due = feedback[1] != [], len(feedback) > 2 and feedback[2] != []
@@ -144,6 +148,7 @@ class Sweeper:
                 return
             since, grant, gt = float(entry.get("since")), entry.get("grant"), float(entry.get("grant_time"))
             sent_on = datetime.fromtimestamp(gt, tz=UTC)
+            address, _ = await self.ledger.record_of(ck, idx)
         except (LedgerFormatError, ValueError, OverflowError, OSError):
             # A corrupt stored state: left in doubt for the operator, asked about again later, never fatal.
             log.warning("in_doubt_unreadable", campaign=ck.cid, index=idx)
@@ -151,7 +156,6 @@ class Sweeper:
             return
         identity = entry.identity
         ident = next((i for i in rec.spec.identities if i.id == identity), None)
-        address, _ = await self.ledger.record_of(ck, idx)
         if ident is None:
             return
         result = await sender.lookup(

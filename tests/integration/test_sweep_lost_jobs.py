@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from arq.constants import job_key_prefix
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -102,6 +103,31 @@ async def test_one_campaign_with_unreadable_keys_does_not_stop_the_others(redis:
 
     assert stats["regranted"] == 2
     assert {str(m) for m in await redis.zrange(QUEUE, 0, -1)} == job_ids
+
+
+async def test_a_campaign_whose_overdue_lease_cannot_be_read_does_not_stop_the_others(
+    redis: Redis, tmp_path: Path
+) -> None:
+    """The first campaign's ledger bucket holds another type under an overdue lease: expiring it fails,
+    that campaign is skipped with a warning, and the next campaign's lost jobs are still put back."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    granted = dict([await _granted(redis, tmp_path / "a", 2), await _granted(redis, tmp_path / "b", 2, new=True)])
+    first, second = [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)]  # the order the sweep takes
+    grants = granted[second]
+    damaged = keys.CampaignKeys(first).state(granted[first][0][0])
+    await redis.delete(damaged)
+    await redis.set(damaged, "not a hash")
+    job_ids = {send_job_id(second, idx, grant) for idx, grant in grants}
+    await redis.delete(QUEUE, *(job_key_prefix + j for j in job_ids))
+
+    clock = VirtualClock(START + 121)
+    with structlog.testing.capture_logs() as logs:
+        stats = await Sweeper(build_pacer(redis, clock, wall=clock)).sweep()
+
+    assert stats["regranted"] == 2
+    assert {str(m) for m in await redis.zrange(QUEUE, 0, -1)} >= job_ids
+    assert [e["campaign"] for e in logs if e["event"] == "sweep_campaign_skipped"] == [first]
 
 
 async def test_a_doubt_parked_anew_during_the_sweep_waits_for_its_time(redis: Redis, tmp_path: Path) -> None:
