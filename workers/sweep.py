@@ -110,6 +110,8 @@ class Sweeper:
             elif reply[0] == "parked":
                 stats["parked"] += 1
                 await events.emit(self.redis, now, "send_in_doubt", ck.cid, reason="lease expired", index=idx)
+            elif reply[0] == "unreadable":  # kept in flight, looked at again: never dropped unseen
+                log.warning("lease_state_unreadable", campaign=ck.cid, index=idx)
         if regrants:
             stats["regranted"] += await enqueue_sends(self.pacer.scripts, self.pacer.wall, ck.cid, regrants)
 

@@ -167,3 +167,15 @@ async def test_a_doubt_settled_later_keeps_the_time_tencent_received_the_send(
     assert await redis.zscore(keys.FB_PENDING, "m-9") == kept
     hour = int(kept // 3600)
     assert await redis.hget(keys.FB_COHORTS, f"{hour}|accepted|i|{identity}") == "1"
+
+
+async def test_a_lease_over_a_state_that_cannot_be_read_is_kept_not_dropped(redis: Redis, tmp_path: Path) -> None:
+    """A damaged in-flight state under an overdue lease: the recipient stays counted in flight, its lease is
+    looked at again after the grant deadline, and the caller is told; never dropped from every set unseen."""
+    ledger, ck, _identity, idx, grant = await _one_grant(redis, tmp_path)
+    assert await ledger.claim(ck, idx, grant, "tok", START + 1, 90.0) is not None
+    await redis.hset(ck.state(idx), str(idx), "c|tok")  # an in-flight state with too few fields
+    assert await ledger.expire(ck, idx, START + 100, 120.0, START + 160) == ["unreadable", "c|tok"]
+    assert await redis.zscore(ck.inflight, str(idx)) == START + 220
+    assert (await ledger.counts(ck))["inflight"] == 1
+    assert await redis.zcard(ck.doubt) == 0

@@ -3,7 +3,9 @@
 -- A grant whose job never started is returned so the caller can enqueue its job again.
 -- KEYS: 1 state bucket, 2 counts, 3 inflight, 4 doubt
 -- ARGV: 1 idx, 2 now, 3 new grant deadline, 4 first reconciliation at
--- Returns: {'regrant', grant id, grant time} | {'parked'} | {'gone', state}
+-- A state that cannot be read (damaged) keeps its lease, looked at again after the grant deadline:
+-- the recipient stays counted in flight (its campaign cannot complete) and the caller warns.
+-- Returns: {'regrant', grant id, grant time} | {'parked'} | {'unreadable', state} | {'gone', state}
 local states, counts, inflight, doubt = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local idx, now = ARGV[1], ARGV[2]
 
@@ -25,6 +27,10 @@ elseif e and e.state == 'inflight' then
   redis.call('ZREM', inflight, idx)
   redis.call('ZADD', doubt, tonumber(ARGV[4]), idx)
   return {'parked'}
+end
+if not e then
+  redis.call('ZADD', inflight, tonumber(ARGV[3]), idx)
+  return {'unreadable', st}
 end
 redis.call('ZREM', inflight, idx)
 return {'gone', st}
