@@ -10,7 +10,7 @@ import structlog
 from redis.exceptions import ResponseError
 
 from orchestrator.core.campaign import Identity
-from orchestrator.core.decisions import never_again
+from orchestrator.core.decisions import Decision, never_again
 from orchestrator.core.ledger_state import LedgerFormatError, LedgerState
 from orchestrator.core.recipient_trace import RECONCILED_SENT
 from orchestrator.core.send_status import REFUSAL_CODES
@@ -214,20 +214,12 @@ class Sweeper:
         when the send's own status row says the address is blocklisted or unsubscribed, suppressed as
         the send's own answer would have had it (a retry would only be refused the same way)."""
         sent = result.verdict is LookupVerdict.SENT
-        code = None if sent else REFUSAL_CODES.get(result.refused_status or 0)
-        never = never_again(code) if code else None
-        identity = ident.id
-        if sent:
-            action, value = "accepted", result.message_id or ""
-        elif never is not None:
-            action, value = never.action.value, never.value
-            # Kept first, as the worker keeps a refusal before its outcome.
+        action, value, never = _outcome(result)
+        if never is not None:  # kept first, as the worker keeps a refusal before its outcome
             await suppress_refused(self.redis, never, address, ident.domain, ident.account, now)
-        else:
-            action, value = "retry", ""
         settled = await self.ledger.finish(
             ck,
-            identity,
+            ident.id,
             idx,
             token,
             now,
@@ -242,15 +234,22 @@ class Sweeper:
             found_by_lookup=sent,
         )
         if not settled:
-            return  # the worker's own late answer got there first: nothing to report
+            # The worker's own late answer got there first (the doubt is gone), or a key is damaged
+            # (the doubt stays, asked about again later, not at every sweep).
+            await self.redis.zadd(ck.doubt, {str(idx): now + self.config.reconcile_retry_s}, xx=True)
+            return
         stats["reconciled_sent" if sent else "reconciled_not_sent"] += 1
-        await events.emit(
-            self.redis,
-            now,
-            "in_doubt_resolved",
-            ck.cid,
-            identity,
-            index=idx,
-            verdict=result.verdict.value,
-            code=never.value if never else None,
-        )
+        verdict, code = result.verdict.value, never.value if never else None
+        await events.emit(self.redis, now, "in_doubt_resolved", ck.cid, ident.id, index=idx, verdict=verdict, code=code)
+
+
+def _outcome(result: LookupResult) -> tuple[str, str, Decision | None]:
+    """The ledger action and value a settled lookup records, and the refusal it keeps when the send's own
+    status row says the address is blocklisted or unsubscribed (core/send_status.REFUSAL_CODES)."""
+    if result.verdict is LookupVerdict.SENT:
+        return "accepted", result.message_id or "", None
+    code = REFUSAL_CODES.get(result.refused_status or 0)
+    if code is None:
+        return "retry", "", None
+    never = never_again(code)
+    return never.action.value, never.value, never

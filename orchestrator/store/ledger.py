@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import structlog
 from redis.asyncio import Redis
 
 from orchestrator.core import ledger_state
@@ -23,6 +24,8 @@ from orchestrator.store.trace_index import HISTORY_CAP
 #: two bytes in a record says which format it is; the Lua scripts read the address up to either.
 MARK = "\x1e"
 SEP = "\x1f"
+
+log = structlog.get_logger("orchestrator.ledger")
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +183,8 @@ class Ledger:
         )
         if reply[0] == "ok" and action == "accepted" and int(reply[2]):
             await self.feedback.apply_early(value, now)  # events that came before the send was recorded
+        if reply[0] == "damaged":
+            log.warning("finish_refused_damaged_key", campaign=ck.cid, index=idx, key=reply[1], action=action)
         return reply[0] == "ok"
 
     async def expire(

@@ -179,3 +179,31 @@ async def test_a_lease_over_a_state_that_cannot_be_read_is_kept_not_dropped(redi
     assert await redis.zscore(ck.inflight, str(idx)) == START + 220
     assert (await ledger.counts(ck))["inflight"] == 1
     assert await redis.zcard(ck.doubt) == 0
+
+
+async def test_a_finish_that_meets_a_damaged_key_writes_nothing(redis: Redis, tmp_path: Path) -> None:
+    """The recipient's history bucket holds another type: the accepted outcome is refused before any
+    write, so the send stays in flight under its lease (which then parks it in doubt), counted as such;
+    the script no longer stops half way with the recipient out of every set and counted nowhere."""
+    ledger, ck, identity, idx, grant = await _one_grant(redis, tmp_path)
+    claim = await ledger.claim(ck, idx, grant, "tok", START + 1, 90.0)
+    assert claim is not None
+    await redis.set(keys.history_bucket(ck.cid, idx), "not a hash")
+    settled = await ledger.finish(
+        ck,
+        identity,
+        idx,
+        "tok",
+        START + 2,
+        "accepted",
+        value="MSGID-1",
+        grant_member=f"{ck.cid}:{idx}:{grant.rsplit(':', 1)[1]}",
+        grant_local_date="2026-12-01",
+        grant_time=claim.grant_time,
+    )
+    assert not settled
+    assert (await ledger.state_of(ck, idx)).startswith("c|tok|")
+    assert await redis.zscore(ck.inflight, str(idx)) is not None
+    assert (await ledger.counts(ck))["inflight"] == 1
+    assert await redis.hget(keys.MESSAGE_IDS, "MSGID-1") is None
+    assert await ledger.expire(ck, idx, START + 100, 120.0, START + 160) == ["parked"]

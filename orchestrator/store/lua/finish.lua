@@ -14,6 +14,7 @@
 --         attempt not counted) | requeue (front of queue, attempt not counted) | failed (value = code) | suppressed (value = reason) |
 --         in_doubt | pause (requeue + the campaign's automatic pause with reason `detail`)
 -- Returns: {'ok', previous state, events waiting in the early list (accepted; else 0)} | {'stale', current state}
+--          | {'damaged', key}: a key holds another type; nothing was written
 local states, counts, inflight, later, queue, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local id_hour, id_day, id_gcra, pool_hour, pool_day = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 local message_ids, events, doubt, quota_day = KEYS[12], KEYS[13], KEYS[14], KEYS[15]
@@ -42,6 +43,18 @@ if not e or (e.state ~= 'inflight' and e.state ~= 'in_doubt') or e.token ~= toke
 end
 local attempt = tonumber(e.attempt)
 if e.state == 'in_doubt' and action == 'in_doubt' then return {'ok', e.state, 0} end
+
+-- Every key's type first: one that holds another type (damaged) would stop the script half way, its
+-- earlier writes kept (the recipient out of every set, counted nowhere). Stopped here, nothing is
+-- written: the recipient stays in flight (its lease ends in doubt) or in doubt, and is listed.
+local TYPES = {'hash', 'hash', 'zset', 'zset', 'list', 'hash', 'zset', 'string', 'hash', 'zset', 'string',
+               'hash', 'stream', 'zset', 'string', 'hash', 'hash', 'hash', 'hash', 'zset', 'list', 'hash', 'hash'}
+for i, want in ipairs(TYPES) do
+  if KEYS[i] then
+    local kind = redis.call('TYPE', KEYS[i])['ok']
+    if kind ~= 'none' and kind ~= want then return {'damaged', KEYS[i]} end
+  end
+end
 
 redis.call('HINCRBY', counts, e.state, -1)
 redis.call('ZREM', inflight, idx)
