@@ -207,3 +207,30 @@ async def test_a_finish_that_meets_a_damaged_key_writes_nothing(redis: Redis, tm
     assert (await ledger.counts(ck))["inflight"] == 1
     assert await redis.hget(keys.MESSAGE_IDS, "MSGID-1") is None
     assert await ledger.expire(ck, idx, START + 100, 120.0, START + 160) == ["parked"]
+
+
+async def test_a_grant_that_meets_a_damaged_bucket_takes_no_recipient_off_the_queue(
+    redis: Redis, tmp_path: Path
+) -> None:
+    """The queue's next recipient has a ledger bucket of another type: the grant fails before taking it
+    off the queue, and once the bucket is repaired every recipient is granted; none was lost on the way."""
+    path = write_campaign(tmp_path, 3, identities=1)
+    campaign, fp = load(path)
+    cid = (await submit(redis, campaign, fp, START, str(path))).campaign_id
+    ledger, ck, identity = Ledger(redis), keys.CampaignKeys(cid), campaign.identities[0].id
+    queue = await redis.lrange(ck.queue, 0, -1)
+    damaged = ck.state(int(queue[0]))
+    await redis.set(damaged, "not a hash")
+    limiter = Limiter(ledger.scripts, SEND_JOBS)
+    for _ in range(2):
+        with pytest.raises(ResponseError):
+            await limiter.grant(ck, identity, "default", START, 1, LIMITS, "2026-12-01", 12, 43200.0, quota=10)
+    assert await redis.lrange(ck.queue, 0, -1) == queue
+    await redis.delete(damaged)
+    granted = []
+    for k in range(3):
+        result = await limiter.grant(
+            ck, identity, "default", START + 100 * k, 1, LIMITS, "2026-12-01", 12, 43200.0, quota=10
+        )
+        granted += [g.idx for g in result.grants]
+    assert sorted(granted) == [0, 1, 2]

@@ -213,6 +213,10 @@ local missing = nil  -- the domain group whose held list was not declared, when 
 -- Is `idx` (of `group`, when known) declared, with the held list its group may need?
 local function usable(idx, group)
   if not cands[idx] then return false end
+  -- Its ledger and record buckets read before it is taken off its list: one holding another type
+  -- (damaged) stops the script here, the recipient still in its place, never popped and lost.
+  redis.call('HGET', KEYS[cands[idx][1]], idx)
+  record_domain(idx)
   group = group or ((share > 0 or shaping) and record_domain(idx))
   if group and not held_key(group) then missing = group; return false end
   return true
