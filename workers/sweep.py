@@ -31,6 +31,8 @@ LOOKUPS_AT_ONCE = 16
 #: Overdue leases and due doubts one sweep takes per campaign (the rest wait for the next sweep).
 EXPIRE_BATCH = 1000
 RECONCILE_BATCH = 200
+#: A campaign whose compaction was refused (its ledger cannot be read) is tried again this much later.
+COMPACT_REFUSED_AGAIN_S = 3600.0
 
 
 class Sweeper:
@@ -40,6 +42,7 @@ class Sweeper:
         self.pacer = pacer
         self.redis = pacer.redis
         self.ledger = pacer.ledger
+        self._compact_refused: dict[str, float] = {}  # campaign -> when to try its compaction again
         self.config = pacer.config
 
     async def sweep(self) -> dict[str, int]:
@@ -89,7 +92,14 @@ class Sweeper:
         """Finished campaigns past their retention, compacted a bounded number of batches per sweep."""
         done = 0
         for cid in await compaction.due(self.redis, now, self.config.completed_retention_s, cids):
-            finished, removed = await compaction.compact(self.redis, cid, now)
+            if self._compact_refused.get(cid, 0.0) > now:
+                continue
+            try:
+                finished, removed = await compaction.compact(self.redis, cid, now)
+            except compaction.CompactionRefusedError as exc:  # damaged: kept whole, asked again in an hour
+                log.warning("compaction_refused", campaign=cid, reason=str(exc))
+                self._compact_refused[cid] = now + COMPACT_REFUSED_AGAIN_S
+                continue
             if finished:
                 done += 1
                 await events.emit(self.redis, now, "campaign_compacted", cid, keys_removed=removed)
@@ -128,7 +138,13 @@ class Sweeper:
 
         async def one(raw: str) -> None:
             async with gate:
-                await self._reconcile_one(sender, rec, ck, raw, now, stats)
+                try:
+                    await self._reconcile_one(sender, rec, ck, raw, now, stats)
+                except (ResponseError, ValueError) as exc:  # this doubt's keys damaged: the others go on
+                    log.warning(
+                        "in_doubt_unreadable", campaign=ck.cid, index=raw, reason=refused(exc) or str(exc)[:200]
+                    )
+                    await self.redis.zadd(ck.doubt, {raw: now + self.config.reconcile_retry_s}, xx=True)
 
         await asyncio.gather(*(one(str(raw)) for raw in due))
 
@@ -174,14 +190,24 @@ class Sweeper:
         # Tencent refused the send as limiting the sender (3030): the campaign pauses, as on the follow-up.
         await pause_on_send_status(self.redis, ck.cid, result.refused_status, now, "in-doubt lookup")
         if result.verdict in (LookupVerdict.SENT, LookupVerdict.NOT_SENT):
-            await self._settle(rec, ck, idx, entry.get("token"), ident, address, grant, gt, result, now, stats)
-        elif result.undecidable or now - since > self.config.reconcile_window_s:
+            token = entry.get("token")
+            if await self._settle(rec, ck, idx, token, ident, address, grant, gt, result, now, stats):
+                return
+            if not await self._refused_past_window(ck, raw, since, now):
+                return
+            result = LookupResult(LookupVerdict.UNKNOWN, detail="its outcome could not be recorded (a damaged key)")
+        if result.undecidable or now - since > self.config.reconcile_window_s:
             await self.redis.zrem(ck.doubt, raw)
             stats["left_in_doubt"] += 1
             await events.emit(self.redis, now, "in_doubt_unresolved", ck.cid, identity, index=idx, detail=result.detail)
         else:
             again = self.config.reconcile_throttled_retry_s if result.retry_soon else self.config.reconcile_retry_s
             await self.redis.zadd(ck.doubt, {raw: now + again})
+
+    async def _refused_past_window(self, ck: keys.CampaignKeys, raw: str, since: float, now: float) -> bool:
+        """A lookup's outcome not settled: the worker's own late answer got there first (the doubt is gone),
+        or a damaged key refused it (the campaign paused itself), asked again until the window is over."""
+        return now - since > self.config.reconcile_window_s and await self.redis.zscore(ck.doubt, raw) is not None
 
     async def _taken_by_another(self, cid: str, idx: int, message_id: str) -> MailOwner:
         """Whether `message_id` is already recorded as another send's (the same recipient mailed again),
@@ -209,7 +235,7 @@ class Sweeper:
         result: LookupResult,
         now: float,
         stats: dict[str, int],
-    ) -> None:
+    ) -> bool:
         """Sent: record the provider's MessageId. Clearly not sent: retry now, budget given back; or,
         when the send's own status row says the address is blocklisted or unsubscribed, suppressed as
         the send's own answer would have had it (a retry would only be refused the same way)."""
@@ -237,10 +263,11 @@ class Sweeper:
             # The worker's own late answer got there first (the doubt is gone), or a key is damaged
             # (the doubt stays, asked about again later, not at every sweep).
             await self.redis.zadd(ck.doubt, {str(idx): now + self.config.reconcile_retry_s}, xx=True)
-            return
+            return False
         stats["reconciled_sent" if sent else "reconciled_not_sent"] += 1
         verdict, code = result.verdict.value, never.value if never else None
         await events.emit(self.redis, now, "in_doubt_resolved", ck.cid, ident.id, index=idx, verdict=verdict, code=code)
+        return True
 
 
 def _outcome(result: LookupResult) -> tuple[str, str, Decision | None]:

@@ -81,6 +81,8 @@ SIGNATURE_TOLERANCE_S: Final = 300.0
 #: for the time between signing and arrival. A narrower window would take a send made under a skew
 #: Tencent accepts for not sent, and mail the person again.
 DEFAULT_LOOKUP_SLACK_S: Final = SIGNATURE_TOLERANCE_S + 60.0
+#: The code of a status answer that held no status list (a gateway's page, an error the SDK let through).
+UNREADABLE: Final = "UnreadableAnswer"
 #: A lookup's answer when the only mail in its window was taken by another in-doubt send's lookup.
 SHARED_MAIL: Final = "the one mail in the window was settled for another in-doubt send to this address"
 #: A send that waited this long for its API slot asks again whether its campaign still sends: a pause
@@ -166,7 +168,8 @@ class TencentSender:
                             if owner is MailOwner.NONE:
                                 return LookupResult(LookupVerdict.SENT, message_id=row.MessageId, sent_at=at or None)
                             # Taken by another send's lookup although it lies in this send's own window:
-                            # either may be the one that left.
+                            # either may be the one that left. Before its grant it is the other's (as
+                            # long as Tencent's clock and ours agree within a second: Known limits).
                             mine_too = core[0] <= at <= core[1]
                             shared = shared or (owner is MailOwner.ANOTHER_BY_LOOKUP and mine_too)
                             continue  # another send's mail to the same address (recorded under its MessageId)
@@ -176,8 +179,9 @@ class TencentSender:
                 else:
                     return LookupResult(LookupVerdict.UNKNOWN, detail="too many status records to read")
         except SesError as exc:
-            # Throttled, busy or unreachable: worth asking again within seconds, not minutes.
-            soon = exc.kind in (OutcomeKind.TRANSIENT, OutcomeKind.THROTTLED)
+            # Throttled, busy or unreachable: worth asking again within seconds, not minutes (an answer
+            # that was no status log at all, a gateway's page, is asked about at the usual pace).
+            soon = exc.kind in (OutcomeKind.TRANSIENT, OutcomeKind.THROTTLED) and exc.code != UNREADABLE
             return LookupResult(LookupVerdict.UNKNOWN, detail=str(exc), retry_soon=soon)
         if shared:
             return LookupResult(LookupVerdict.UNKNOWN, detail=SHARED_MAIL, undecidable=True)
@@ -372,7 +376,7 @@ class TencentSender:
             # An error body under a Content-Type the SDK does not check, an event stream, a gateway's
             # page: no status log at all, never an empty one (a lookup would take it for "not sent").
             detail = "GetSendEmailStatus answered without a status list"
-            raise SesNetworkError("UnreadableAnswer", detail, OutcomeKind.TRANSIENT)
+            raise SesNetworkError(UNREADABLE, detail, OutcomeKind.TRANSIENT)
         return rows
 
     def _outcome_of(self, exc: Exception, account: str) -> SendOutcome:

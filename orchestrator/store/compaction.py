@@ -49,6 +49,14 @@ IN_DOUBT_KEPT = "in_doubt_kept"
 DROPPED_AT_SUBMIT = ("invalid", "duplicates", "suppressed")
 
 
+class CompactionRefusedError(Exception):
+    """The campaign's ledger could not be read (a damaged key): it is not compacted, nothing is removed."""
+
+    def __init__(self, cid: str) -> None:
+        super().__init__(f"campaign {cid}: its ledger cannot be read, so it is not compacted")
+        self.cid = cid
+
+
 @dataclass(frozen=True, slots=True)
 class Compacted:
     """A campaign whose per-recipient data was compacted (or is being compacted) at `at`."""
@@ -117,8 +125,10 @@ async def compact(redis: Redis, cid: str, now: float, batches: int = BATCHES_PER
         return False, 0
     if finished_at is not None:
         return True, 0  # done before: its date stays
-    if await in_flight(redis, cid) or not await _keep_in_doubt(redis, cid):
+    if await in_flight(redis, cid):
         return False, 0
+    if not await _keep_in_doubt(redis, cid):
+        raise CompactionRefusedError(cid)
     await redis.hsetnx(meta, "compacting", repr(now))
     ck = keys.CampaignKeys(cid)
     removed = 0

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from orchestrator.core import ledger_state
 from orchestrator.core.calendar import tencent_day
+from orchestrator.core.campaign_state import Transition
 from orchestrator.core.ledger_state import STATES, Entry, LedgerState
-from orchestrator.store import keys, suppression
+from orchestrator.store import campaigns, keys, suppression
 from orchestrator.store.events import MAXLEN
 from orchestrator.store.feedback import MESSAGE_TTL_S, FeedbackStore
 from orchestrator.store.scripts import Scripts, as_str_list
@@ -184,8 +186,18 @@ class Ledger:
         if reply[0] == "ok" and action == "accepted" and int(reply[2]):
             await self.feedback.apply_early(value, now)  # events that came before the send was recorded
         if reply[0] == "damaged":
-            log.warning("finish_refused_damaged_key", campaign=ck.cid, index=idx, key=reply[1], action=action)
+            await self._damaged(ck.cid, idx, reply[1], action, now)
         return reply[0] == "ok"
+
+    async def _damaged(self, cid: str, idx: int, key: str, action: str, now: float) -> None:
+        """An outcome refused because a key it writes is damaged: said, and the campaign paused (its
+        sends would leave with nothing recorded); the send stays in flight or in doubt meanwhile."""
+        log.warning("finish_refused_damaged_key", campaign=cid, index=idx, key=key, action=action)
+        reason = f"a stored key is damaged ({key}): a send's outcome could not be recorded; repair or delete it"
+        try:
+            await campaigns.transition(self.redis, cid, Transition.AUTO_PAUSE, now, reason=reason)
+        except ResponseError as exc:  # the campaign's own hash damaged too: the warning above stands
+            log.warning("damaged_key_pause_refused", campaign=cid, reason=str(exc)[:200])
 
     async def expire(
         self, ck: keys.CampaignKeys, idx: int, now: float, regrant_deadline_s: float, reconcile_at: float

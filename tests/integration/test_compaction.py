@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import pytest
+import structlog
 from rich.console import Console
 
 from orchestrator import export
 from orchestrator.commands.status import render_status
+from orchestrator.core.clock import VirtualClock
 from orchestrator.status import campaign_status
 from orchestrator.store import campaigns, compaction, keys, suppression
 from orchestrator.store.suppression import Entry
 from orchestrator.trace import trace
 from orchestrator.web.page import campaign_section
 from tests.pipeline_harness import START, Pipeline, recipients_csv
+from workers.pacer import build_pacer
+from workers.sweep import Sweeper
 
 DAY = 86400.0
 N_OTHERS = 240  # 241 recipients: three ledger buckets, a few hundred keys in all
@@ -209,3 +213,31 @@ async def test_a_compacted_campaign_still_accounts_for_the_rows_submit_dropped(p
     assert gone.at_submit == {"invalid": 1, "duplicates": 1, "suppressed": 1}
     assert compaction.describe(gone).endswith("; dropped at submit: invalid 1, duplicates 1, suppressed 1")
     assert compaction.as_json(gone)["at_submit"] == gone.at_submit
+
+
+async def test_a_campaign_whose_ledger_cannot_be_read_is_kept_whole_and_the_next_is_compacted(
+    pipe: Pipeline,
+) -> None:
+    """One recipient left in doubt and its ledger bucket damaged: the in-doubt list cannot be kept, so that
+    campaign is not compacted (nothing removed, compaction_refused said, asked again an hour later) and
+    the campaign after it still is, in the same sweep."""
+    await pipe.submit(recipients_csv(3))
+    await pipe.run(3600)
+    await pipe.submit(recipients_csv(3), new=True)
+    await pipe.run(3600)
+    blocked, other = [str(c) for c in await pipe.redis.zrange(keys.CAMPAIGNS, 0, -1)]
+    ck = keys.CampaignKeys(blocked)
+    await pipe.redis.hset(ck.counts, "in_doubt", 1)
+    await pipe.redis.delete(ck.state(0))
+    await pipe.redis.set(ck.state(0), "not a hash")
+    before = len([k async for k in pipe.redis.scan_iter(match=f"{ck.base}*")])
+    now = pipe.clock.now() + 31 * DAY
+    clock = VirtualClock(now)
+    sweeper = Sweeper(build_pacer(pipe.redis, clock, wall=clock))
+    with structlog.testing.capture_logs() as logs:
+        assert await sweeper._compact(now, [blocked, other]) == 1
+        assert await sweeper._compact(now + 60, [blocked, other]) == 0  # not read again within the hour
+    assert [e["campaign"] for e in logs if e["event"] == "compaction_refused"] == [blocked]
+    assert await pipe.redis.hget(keys.campaign(other), "compacted_at") is not None
+    assert await pipe.redis.hget(keys.campaign(blocked), "compacted_at") is None
+    assert len([k async for k in pipe.redis.scan_iter(match=f"{ck.base}*")]) == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,9 +11,10 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from orchestrator.core.calendar import tencent_day
+from orchestrator.core.domains import address_group
 from orchestrator.core.plan import Caps
 from orchestrator.store import keys
-from orchestrator.store.ledger import Ledger
+from orchestrator.store.ledger import Ledger, _finish_keys
 from orchestrator.store.limiter import Limiter, Limits
 from orchestrator.submit import submit
 from tests.pipeline_helpers import load, write_campaign
@@ -181,22 +183,86 @@ async def test_a_lease_over_a_state_that_cannot_be_read_is_kept_not_dropped(redi
     assert await redis.zcard(ck.doubt) == 0
 
 
-async def test_a_finish_that_meets_a_damaged_key_writes_nothing(redis: Redis, tmp_path: Path) -> None:
-    """The recipient's history bucket holds another type: the accepted outcome is refused before any
-    write, so the send stays in flight under its lease (which then parks it in doubt), counted as such;
-    the script no longer stops half way with the recipient out of every set and counted nowhere."""
+FINISH_ACTIONS = [("accepted", False), ("retry", True), ("pause", True), ("suppressed", True), ("in_doubt", False)]
+
+
+@pytest.mark.parametrize(("action", "refund"), FINISH_ACTIONS, ids=[a for a, _ in FINISH_ACTIONS])
+@pytest.mark.parametrize("n", range(2, 24))
+async def test_a_finish_that_meets_a_damaged_key_is_recorded_whole_or_not_at_all(
+    redis: Redis, tmp_path: Path, n: int, action: str, refund: bool
+) -> None:
+    """finish.lua's key number `n` holds another type: the outcome is either refused with nothing written
+    (the send stays in flight under its lease, which then parks it in doubt) or recorded whole, its state,
+    counts and sets agreeing; never half written, the recipient out of every set and counted nowhere."""
     ledger, ck, identity, idx, grant = await _one_grant(redis, tmp_path)
     claim = await ledger.claim(ck, idx, grant, "tok", START + 1, 90.0)
     assert claim is not None
-    await redis.set(keys.history_bucket(ck.cid, idx), "not a hash")
+    value = "MSGID-1" if action == "accepted" else "code"
+    key = _finish_keys(ck, identity, idx, value if action == "accepted" else "-", "2026-12-01", claim.grant_time)[n - 1]
+    kind = await redis.type(key)
+    await redis.delete(key)
+    await (redis.rpush(key, "x") if kind == "string" else redis.set(key, "x"))
+    with contextlib.suppress(ResponseError):  # a write after the outcome itself may fail: only it is lost
+        await ledger.finish(
+            ck,
+            identity,
+            idx,
+            "tok",
+            START + 2,
+            action,
+            value=value,
+            ready_at=START + 60,
+            refund=refund,
+            grant_member=f"{ck.cid}:{idx}:{grant.rsplit(':', 1)[1]}",
+            grant_local_date="2026-12-01",
+            grant_time=claim.grant_time,
+        )
+    if key in (ck.counts, ck.state(idx)):
+        return  # the counts or the state itself damaged: nothing to compare them with
+    state = (await ledger.entry_of(ck, idx)).state.value
+    counts = await ledger.counts(ck)
+    assert counts[state] >= 1, (state, counts)
+    assert counts["inflight"] == (1 if state == "inflight" else 0)
+    if key != ck.inflight:
+        assert (await redis.zscore(ck.inflight, str(idx)) is not None) == (state == "inflight")
+    if state == "queued" and key not in (ck.queue, ck.later):
+        assert await redis.zscore(ck.later, str(idx)) is not None or str(idx) in await redis.lrange(ck.queue, 0, -1)
+    if state == "in_doubt" and key != ck.doubt:
+        assert await redis.zscore(ck.doubt, str(idx)) is not None
+
+
+@pytest.mark.parametrize("counter", ["day", "pool_day", "quota_day", "counts", "gcra", "group_day"])
+async def test_a_finish_that_meets_a_counter_holding_no_number_writes_nothing(
+    redis: Redis, tmp_path: Path, counter: str
+) -> None:
+    """A counter the refund decrements holds text: the outcome is refused before any write (the send
+    stays in flight) and its campaign pauses itself, naming the key; not stopped half way."""
+    ledger, ck, identity, idx, grant = await _one_grant(redis, tmp_path)
+    claim = await ledger.claim(ck, idx, grant, "tok", START + 1, 90.0)
+    assert claim is not None
+    ik = keys.IdentityKeys(identity)
+    target = {
+        "day": ik.day("2026-12-01"),
+        "pool_day": ck.pool_day("2026-12-01"),
+        "quota_day": ik.quota_day(tencent_day(claim.grant_time)[0]),
+        "counts": ck.counts,
+        "gcra": ik.gcra,
+        "group_day": ik.group_day("2026-12-01"),
+    }[counter]
+    if counter in ("counts", "gcra", "group_day"):
+        field = {"counts": "queued", "gcra": "tat", "group_day": address_group(claim.address)}[counter]
+        await redis.hset(target, field, "abc")
+    else:
+        await redis.set(target, "abc")
     settled = await ledger.finish(
         ck,
         identity,
         idx,
         "tok",
         START + 2,
-        "accepted",
-        value="MSGID-1",
+        "retry",
+        ready_at=START + 60,
+        refund=True,
         grant_member=f"{ck.cid}:{idx}:{grant.rsplit(':', 1)[1]}",
         grant_local_date="2026-12-01",
         grant_time=claim.grant_time,
@@ -204,9 +270,10 @@ async def test_a_finish_that_meets_a_damaged_key_writes_nothing(redis: Redis, tm
     assert not settled
     assert (await ledger.state_of(ck, idx)).startswith("c|tok|")
     assert await redis.zscore(ck.inflight, str(idx)) is not None
-    assert (await ledger.counts(ck))["inflight"] == 1
-    assert await redis.hget(keys.MESSAGE_IDS, "MSGID-1") is None
-    assert await ledger.expire(ck, idx, START + 100, 120.0, START + 160) == ["parked"]
+    assert await redis.hget(ck.counts, "inflight") == "1"
+    state, paused_by, reason = await redis.hmget(keys.campaign(ck.cid), ["state", "paused_by", "reason"])
+    assert (state, paused_by) == ("paused", "automatic")
+    assert target in reason
 
 
 async def test_a_grant_that_meets_a_damaged_bucket_takes_no_recipient_off_the_queue(

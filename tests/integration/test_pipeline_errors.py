@@ -6,6 +6,7 @@ official SDK (TencentSender) talking over HTTP to the SES emulator, which shares
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -415,6 +416,35 @@ async def test_in_doubt_lookup_finding_the_recipients_refusal_suppresses_without
     assert why == [listed.format(sender)]
     rec = await pipe.record()
     assert (rec.state, rec.counts["suppressed"], rec.counts["accepted"]) == (State.COMPLETED, 1, pipe.n - 1)
+
+
+async def test_a_doubt_whose_outcome_a_damaged_key_refuses_pauses_and_is_left_for_the_operator(
+    pipe: Pipeline,
+) -> None:
+    """The victim's history bucket is damaged while its send is in doubt: the lookup finds the mail but
+    its outcome cannot be recorded, so the campaign pauses itself naming the key, the lookup is asked
+    again each minute until the reconcile window is over, then the send is left in doubt for the
+    operator (in_doubt_unresolved) and no longer asked about; it is never sent again."""
+    row = await _victim_in_doubt(pipe)
+    victim = await pipe.index_of(VICTIM)
+    damaged = keys.history_bucket(pipe.cid, victim)
+    await pipe.redis.delete(damaged)
+    await pipe.redis.set(damaged, "not a hash")
+    await pipe.run(7 * 3600)
+    rec = await pipe.record()
+    assert (rec.state, rec.paused_by) == (State.PAUSED, "automatic")
+    assert damaged in rec.reason
+    # The bucket holds other recipients' histories too: a send of one of them in flight at the pause
+    # meets the same damage and is left in doubt the same way.
+    unresolved = await pipe.events("in_doubt_unresolved")
+    assert str(victim) in [e.data["index"] for e in unresolved]
+    assert {e.data["detail"] for e in unresolved} == {"its outcome could not be recorded (a damaged key)"}
+    assert not await pipe.events("in_doubt_resolved")
+    lookups = [c for c in pipe.emu.call_log if c.action == "GetSendEmailStatus"]
+    assert len(lookups) <= len(unresolved) * (6 * 60 + 5)  # once a minute for the 6-hour window, then no more
+    assert set(Counter(r.to_address for r in pipe.emu.send_log).values()) == {1}  # nothing sent twice
+    assert row.send_status == 0
+    assert (await pipe.states())[VICTIM].startswith("d|")
 
 
 async def test_in_doubt_lookup_finding_status_3030_pauses_the_campaign(pipe: Pipeline) -> None:

@@ -44,17 +44,43 @@ end
 local attempt = tonumber(e.attempt)
 if e.state == 'in_doubt' and action == 'in_doubt' then return {'ok', e.state, 0} end
 
--- Every key's type first: one that holds another type (damaged) would stop the script half way, its
--- earlier writes kept (the recipient out of every set, counted nowhere). Stopped here, nothing is
--- written: the recipient stays in flight (its lease ends in doubt) or in doubt, and is listed.
-local TYPES = {'hash', 'hash', 'zset', 'zset', 'list', 'hash', 'zset', 'string', 'hash', 'zset', 'string',
-               'hash', 'stream', 'zset', 'string', 'hash', 'hash', 'hash', 'hash', 'zset', 'list', 'hash', 'hash'}
-for i, want in ipairs(TYPES) do
-  if KEYS[i] then
-    local kind = redis.call('TYPE', KEYS[i])['ok']
-    if kind ~= 'none' and kind ~= want then return {'damaged', KEYS[i]} end
+-- What this outcome writes before the outcome itself is recorded, checked first: a key holding
+-- another type, or a counter holding no whole number (damaged), would stop the script half way with
+-- its earlier writes kept (the recipient out of every set, counted nowhere). Stopped here, nothing is
+-- written: the recipient stays in flight (its lease ends in doubt) or in doubt, and the caller pauses
+-- the campaign. The MessageId map, the delivery feedback and the event stream are written after the
+-- outcome: a damaged one of those loses only what it would have held.
+local function whole(v) return not v or string.match(v, '^%-?%d+$') ~= nil end
+local function damaged()
+  local want = {[1] = 'hash', [2] = 'hash', [3] = 'zset', [14] = 'zset', [22] = 'hash'}
+  if action == 'retry' or action == 'postpone' then want[4] = 'zset' end
+  if action == 'requeue' or action == 'pause' then want[5] = 'list' end
+  local refund = ARGV[7] == '1'
+  if refund then
+    want[7], want[8], want[9], want[10], want[11] = 'zset', 'string', 'hash', 'zset', 'string'
+    want[15], want[16], want[23] = 'string', 'hash', 'hash'
   end
+  for i, kind in pairs(want) do
+    local found = redis.call('TYPE', KEYS[i])['ok']
+    if found ~= 'none' and found ~= kind then return KEYS[i] end
+  end
+  local all = redis.call('HGETALL', counts)
+  for i = 2, #all, 2 do
+    if not whole(all[i]) then return counts end
+  end
+  if not refund then return nil end
+  for _, k in ipairs({id_day, quota_day, pool_day}) do
+    if not whole(redis.call('GET', k)) then return k end
+  end
+  for _, f in ipairs({'tat', 'interval'}) do
+    local v = redis.call('HGET', id_gcra, f)
+    if v and not tonumber(v) then return id_gcra end
+  end
+  if not whole(redis.call('HGET', group_day, recipient_group())) then return group_day end
+  return nil
 end
+local bad = damaged()
+if bad then return {'damaged', bad} end
 
 redis.call('HINCRBY', counts, e.state, -1)
 redis.call('ZREM', inflight, idx)
