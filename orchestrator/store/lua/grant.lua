@@ -70,6 +70,22 @@ if ARGV[24] ~= '' and redis.call('GET', KEYS[20]) ~= ARGV[24] then
   return {'not_leader', '-1'}
 end
 
+-- Every candidate's ledger and record bucket checked before the first write: one holding another type
+-- (damaged) fails the call here with nothing granted and no recipient taken off its list, never part
+-- way (a recipient popped and lost, or granted with the day's counters unwritten).
+local checked = {}
+for _, c in pairs(cands) do
+  for _, n in ipairs({c[1], c[2]}) do
+    if not checked[n] then
+      checked[n] = true
+      local kind = redis.call('TYPE', KEYS[n])['ok']
+      if kind ~= 'none' and kind ~= 'hash' then
+        return redis.error_reply('WRONGTYPE a recipient bucket holds another type: ' .. KEYS[n])
+      end
+    end
+  end
+end
+
 if redis.call('HGET', KEYS[1], 'state') ~= __CAMPAIGN_RUNNING__ then
   return {'not_running', '-1'}
 end
@@ -213,10 +229,6 @@ local missing = nil  -- the domain group whose held list was not declared, when 
 -- Is `idx` (of `group`, when known) declared, with the held list its group may need?
 local function usable(idx, group)
   if not cands[idx] then return false end
-  -- Its ledger and record buckets read before it is taken off its list: one holding another type
-  -- (damaged) stops the script here, the recipient still in its place, never popped and lost.
-  redis.call('HGET', KEYS[cands[idx][1]], idx)
-  record_domain(idx)
   group = group or ((share > 0 or shaping) and record_domain(idx))
   if group and not held_key(group) then missing = group; return false end
   return true
