@@ -39,6 +39,34 @@ async def _one_grant(redis: Redis, tmp_path: Path) -> tuple[Ledger, keys.Campaig
     return ledger, ck, identity, g.idx, g.grant
 
 
+async def _finish_claimed(
+    ledger: Ledger,
+    ck: keys.CampaignKeys,
+    identity: str,
+    idx: int,
+    grant: str,
+    grant_time: float,
+    action: str,
+    value: str,
+    refund: bool,
+) -> bool:
+    """Finish the send claimed with token "tok" (at START + 2, a retry due at START + 60)."""
+    return await ledger.finish(
+        ck,
+        identity,
+        idx,
+        "tok",
+        START + 2,
+        action,
+        value=value,
+        ready_at=START + 60,
+        refund=refund,
+        grant_member=f"{ck.cid}:{idx}:{grant.rsplit(':', 1)[1]}",
+        grant_local_date="2026-12-01",
+        grant_time=grant_time,
+    )
+
+
 async def _counters(redis: Redis, ck: keys.CampaignKeys, identity: str) -> list[int]:
     ik = keys.IdentityKeys(identity)
     return [
@@ -66,22 +94,7 @@ async def test_finish_refunds_every_counter_only_when_not_sent(
     assert await _counters(redis, ck, identity) == [1, 1, 1, 1, 1]
     claim = await ledger.claim(ck, idx, grant, "tok", START + 1, 90.0)
     assert claim is not None
-    seq = grant.rsplit(":", 1)[1]
-    ok = await ledger.finish(
-        ck,
-        identity,
-        idx,
-        "tok",
-        START + 2,
-        action,
-        value="m-1",
-        ready_at=START + 60,
-        refund=refund,
-        grant_member=f"{ck.cid}:{idx}:{seq}",
-        grant_local_date="2026-12-01",
-        grant_time=claim.grant_time,
-    )
-    assert ok
+    assert await _finish_claimed(ledger, ck, identity, idx, grant, claim.grant_time, action, "m-1", refund)
     assert await _counters(redis, ck, identity) == expected
 
 
@@ -203,20 +216,7 @@ async def test_a_finish_that_meets_a_damaged_key_is_recorded_whole_or_not_at_all
     await redis.delete(key)
     await (redis.rpush(key, "x") if kind == "string" else redis.set(key, "x"))
     with contextlib.suppress(ResponseError):  # a write after the outcome itself may fail: only it is lost
-        await ledger.finish(
-            ck,
-            identity,
-            idx,
-            "tok",
-            START + 2,
-            action,
-            value=value,
-            ready_at=START + 60,
-            refund=refund,
-            grant_member=f"{ck.cid}:{idx}:{grant.rsplit(':', 1)[1]}",
-            grant_local_date="2026-12-01",
-            grant_time=claim.grant_time,
-        )
+        await _finish_claimed(ledger, ck, identity, idx, grant, claim.grant_time, action, value, refund)
     if key in (ck.counts, ck.state(idx)):
         return  # the counts or the state itself damaged: nothing to compare them with
     state = (await ledger.entry_of(ck, idx)).state.value
@@ -254,19 +254,7 @@ async def test_a_finish_that_meets_a_counter_holding_no_number_writes_nothing(
         await redis.hset(target, field, "abc")
     else:
         await redis.set(target, "abc")
-    settled = await ledger.finish(
-        ck,
-        identity,
-        idx,
-        "tok",
-        START + 2,
-        "retry",
-        ready_at=START + 60,
-        refund=True,
-        grant_member=f"{ck.cid}:{idx}:{grant.rsplit(':', 1)[1]}",
-        grant_local_date="2026-12-01",
-        grant_time=claim.grant_time,
-    )
+    settled = await _finish_claimed(ledger, ck, identity, idx, grant, claim.grant_time, "retry", "", refund=True)
     assert not settled
     assert (await ledger.state_of(ck, idx)).startswith("c|tok|")
     assert await redis.zscore(ck.inflight, str(idx)) is not None
