@@ -13,6 +13,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from orchestrator.core import send_status
 from orchestrator.core.campaign import Campaign, ColumnSource, Identity
 from orchestrator.core.campaign_state import SENDING, Transition
 from orchestrator.core.decisions import Action, Decision, SideEffect, decide, identity_resume_at
@@ -26,7 +27,7 @@ from workers.deps import Deps
 
 log = structlog.get_logger("workers.send")
 #: Tencent's answer for an address on its blocklist: the address goes into the blocklist mirror.
-BLOCKLISTED = "FailedOperation.EmailAddrInBlacklist"
+BLOCKLISTED = send_status.REFUSAL_CODES[send_status.BLOCKLISTED]
 
 
 def address_hash(address: str, key: bytes = b"") -> str:
