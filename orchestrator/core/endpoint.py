@@ -7,12 +7,16 @@ from typing import Final
 from urllib.parse import urlsplit
 
 #: What SES_ENDPOINT may be, in the words of its errors.
-ENDPOINT_FORM: Final = "https://host or http://host:port (a bare host means https), with no path"
+ENDPOINT_FORM: Final = (
+    "https://host or http://host:port (a bare host means https), with no path, query, fragment or user:password@"
+)
 
 
 def endpoint_parts(raw: str) -> tuple[str, str]:
     """SES_ENDPOINT's scheme and `host[:port]`. ValueError saying what it must look like, never the value,
-    when it is unusable: another scheme, no host, a port that is not a number, a path."""
+    when it is unusable: another scheme, no host, a port that is not a number, a path, a query or fragment
+    (the SDK would drop them), or a user:password@ part (the SDK never sends it; a password there would
+    only sit in the settings and the process list)."""
     text = raw.strip()
     try:
         parts = urlsplit(text if "://" in text else f"https://{text}")
@@ -20,6 +24,8 @@ def endpoint_parts(raw: str) -> tuple[str, str]:
     except ValueError:  # also an unclosed IPv6 bracket (`http://[::1`)
         raise ValueError(f"expected {ENDPOINT_FORM}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise ValueError(f"expected {ENDPOINT_FORM}")
+    if parts.query or parts.fragment or "@" in parts.netloc or "?" in text or "#" in text:
         raise ValueError(f"expected {ENDPOINT_FORM}")
     # Lowercase, as the TC3 signature takes the Host header: a capital in it failed every call as a wrong key.
     return parts.scheme, parts.netloc.lower()

@@ -107,7 +107,18 @@ def test_a_settings_file_that_parses_is_read_as_before(tmp_path: Path, monkeypat
     assert not settings.ses_endpoint
 
 
-@pytest.mark.parametrize("endpoint", ["ftp://x.example", "http://host.example:1/path", "http://[bad", "http://h:port"])
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "ftp://x.example",
+        "http://host.example:1/path",
+        "http://[bad",
+        "http://h:port",
+        "https://user:Pa55word@ses.example.com",
+        "https://ses.example.com/?Region=x",
+        "https://ses.example.com#top",
+    ],
+)
 @pytest.mark.parametrize("command", ["check", "status"])
 def test_a_malformed_ses_endpoint_stops_every_command(tmp_path: Path, endpoint: str, command: str) -> None:
     """Refused when the settings are read, by the rule the SDK's profile applies: one line, exit 2."""
