@@ -85,7 +85,14 @@ class Attempt:
         if not self.attempt.isdigit():
             return 0
         action = self.decision.removeprefix("reconciled_")
-        return int(self.attempt) - (1 if action in UNCOUNTED else 0)
+        never_left = action == "suppressed" and stopped_at_claim(self.code)  # a list stopped it: no call
+        return int(self.attempt) - (1 if action in UNCOUNTED or never_left else 0)
+
+
+def stopped_at_claim(reason: str) -> bool:
+    """Whether a suppressed recipient's reason names the list that stopped it at claim time (`blocklist`,
+    `all:<source>`, `domain:<source>`, store/suppression.reason_code), not Tencent's refusal of a call."""
+    return reason == "blocklist" or reason.startswith(("all:", "domain:"))
 
 
 def parse_history(raw: str) -> list[Attempt]:
@@ -276,7 +283,7 @@ def _unsent(o: Outcome, now: float) -> Verdict:
 def _suppressed(cid: str, reason: str) -> Verdict:
     """A loaded row the ledger suppressed, no list entry stopping it now. `reason`: the list that stopped it
     at claim time (`blocklist`, `all:<source>`, `domain:<source>`), or Tencent's recipient-never code."""
-    if not reason or reason == "blocklist" or reason.startswith(("all:", "domain:")):
+    if not reason or stopped_at_claim(reason):
         return Verdict(
             cid, f"not sent: suppressed just before sending ({reason}); the entry is gone now", MAIL_THIS_ROW
         )

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from orchestrator import blocklist
+from orchestrator import blocklist, export
 from orchestrator.core.callback_event import CallbackEvent
 from orchestrator.ses.client import TencentSender
 from orchestrator.settings import Settings
@@ -104,6 +104,9 @@ async def test_entry_added_after_submit_stops_the_send(
     assert {s[:2] for s in states.values()} == {"a|"}
     traced = await pipe.events("send_suppressed")
     assert [(e.data.get("code"), e.data.get("detail")) for e in traced] == [(state[2:], "asked by phone")]
+    # No call was made: the export counts no try (the claim had numbered it the first).
+    [row] = [r async for r in export.rows(pipe.redis, pipe.cid) if r["email"] == VICTIM]
+    assert (row["state"], row["reason"], row["attempts"]) == ("suppressed", state[2:], 0)
 
 
 async def test_other_domain_entry_after_submit_does_not_stop_the_send(pipe: Pipeline) -> None:
