@@ -132,6 +132,12 @@ def never_again(code: str) -> Decision:
     return Decision(Action.SUPPRESSED, value=code, refund=True, effect=effect)
 
 
+def stopped_at_claim(reason: str) -> bool:
+    """Whether a suppressed recipient's reason names the list that stopped it at claim time (`blocklist`,
+    `all:<source>`, `domain:<source>`, store/suppression.reason_code), not Tencent's refusal of a call."""
+    return reason == "blocklist" or reason.startswith(("all:", "domain:"))
+
+
 def _postponed(outcome: SendOutcome, code: str, now: float, rnd: random.Random) -> Decision:
     """A send answered without the mail being taken: back after its wait, no try used up, the budget given back.
 

@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from orchestrator.core import send_status as send_status_codes
 from orchestrator.core.clock import utc_text
-from orchestrator.core.decisions import BLOCKLIST_CODES, UNCOUNTED, UNSUBSCRIBED_CODES, Action
+from orchestrator.core.decisions import BLOCKLIST_CODES, UNCOUNTED, UNSUBSCRIBED_CODES, Action, stopped_at_claim
 from orchestrator.core.guardrails import is_data_failure
 from orchestrator.core.send_status import describe
 from orchestrator.core.text import finite_number
@@ -87,12 +87,6 @@ class Attempt:
         action = self.decision.removeprefix("reconciled_")
         never_left = action == "suppressed" and stopped_at_claim(self.code)  # a list stopped it: no call
         return int(self.attempt) - (1 if action in UNCOUNTED or never_left else 0)
-
-
-def stopped_at_claim(reason: str) -> bool:
-    """Whether a suppressed recipient's reason names the list that stopped it at claim time (`blocklist`,
-    `all:<source>`, `domain:<source>`, store/suppression.reason_code), not Tencent's refusal of a call."""
-    return reason == "blocklist" or reason.startswith(("all:", "domain:"))
 
 
 def parse_history(raw: str) -> list[Attempt]:
