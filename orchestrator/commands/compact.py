@@ -8,6 +8,7 @@ import click
 from redis.asyncio import Redis
 
 from orchestrator.commands._common import CommandError, clock_now, print_json, resolve_campaign, run, state_phrase
+from orchestrator.core.clock import utc_text
 from orchestrator.core.text import printable
 from orchestrator.store import compaction, events, keys
 
@@ -19,7 +20,8 @@ from orchestrator.store import compaction, events, keys
 def command(ctx: click.Context, campaign: str, as_json: bool) -> None:
     """Keep only CAMPAIGN's summary now (it must be completed or cancelled): trace and export stop answering for it.
 
-    The sweeper does this by itself COMPLETED_RETENTION_DAYS after the campaign finished.
+    The sweeper does this by itself COMPLETED_RETENTION_DAYS after the campaign finished. A campaign
+    that sent mail is kept at least 8 days after it finished, whatever the retention.
     """
 
     async def body(redis: Redis) -> tuple[compaction.Compacted, dict[str, Any]]:
@@ -28,7 +30,17 @@ def command(ctx: click.Context, campaign: str, as_json: bool) -> None:
         if state not in compaction.FINISHED:
             msg = f"campaign {cid} {state_phrase(state)}: only a completed or cancelled campaign can be compacted"
             raise CommandError(msg)
-        now, removed, done = await clock_now(redis), 0, False
+        now, removed, done = await clock_now(redis), 0, before is not None
+        until = await compaction.mail_kept_until(redis, cid)
+        if not done and until == float("inf"):
+            raise CommandError(f"campaign {cid}: when it finished or what it sent cannot be read, so it is kept whole")
+        if not done and until > now:
+            kept = utc_text(until, seconds=False)
+            raise CommandError(
+                f"campaign {cid} sent mail until it finished: its MessageIds are kept until {kept} "
+                "(its late bounces and complaints count in its identities' guardrails, and other campaigns' "
+                "status lookups tell its mail from theirs); compact it from then on"
+            )
         while not done:  # bounded batches, as the sweeper runs them
             done, n = await compaction.compact(redis, cid, now)
             removed += n

@@ -13,7 +13,11 @@ it finished (its `changed_at`), so `trace` and `export` answer for it. Then the 
   (`wo:fb:pending`), their event hashes (`wo:fb:m:*`); its guardrail acknowledgement.
 
 A campaign with a send still granted or in flight (a cancelled campaign's last jobs) waits: those
-jobs still write to its ledger. Crash-safe and idempotent: the meta hash gets `compacting` (when it
+jobs still write to its ledger. A campaign that sent mail also waits until MAIL_KEPT_S (8 days) after
+it finished, whatever its retention: its late bounces and complaints count in its identities'
+guardrails only through its MessageIds, and another campaign's status lookup tells this campaign's
+mail from its own by them (without them it took this campaign's mail for its own send and never
+sent it). Crash-safe and idempotent: the meta hash gets `compacting` (when it
 began) first, so `trace` and `export` speak of the compaction from then on; the keys go in bounded
 batches (SCAN + UNLINK, the cursor kept in the meta hash), the MessageIds of each batch's ledger
 state buckets dropped from the map before the buckets themselves; `compacted_at` is written once
@@ -33,6 +37,7 @@ from redis.exceptions import ResponseError
 from orchestrator.core import ledger_state
 from orchestrator.core.campaign_state import CampaignState
 from orchestrator.store import keys
+from orchestrator.store.feedback import COHORT_KEEP_S
 from orchestrator.store.ledger import Ledger
 from orchestrator.store.stored_values import MAX_TIME_S, BadStoredValueError, whole
 
@@ -42,6 +47,11 @@ BATCH = 500
 BATCHES_PER_SWEEP = 40
 FINISHED = (CampaignState.COMPLETED.value, CampaignState.CANCELLED.value)
 IN_FLIGHT = ("granted", "inflight")
+#: The counts that say the campaign sent mail (or may have: a doubt left for the operator).
+SENT = ("accepted", "in_doubt")
+#: How long after it finished a campaign that sent mail keeps its MessageIds, whatever its retention:
+#: as long as its identities' guardrail cohorts count the events of its mail (feedback.COHORT_KEEP_S).
+MAIL_KEPT_S = COHORT_KEEP_S
 #: The meta hash's field that keeps the recipients left in doubt once the ledger is gone (JSON list of
 #: [index, address, since, identity]).
 IN_DOUBT_KEPT = "in_doubt_kept"
@@ -84,18 +94,37 @@ async def due(redis: Redis, now: float, retention_s: float, cids: list[str] | No
         replies = await pipe.execute(raise_on_error=False)
     out = []
     for i, cid in enumerate(cids):
-        meta, busy, doubts = replies[3 * i], replies[3 * i + 1], replies[3 * i + 2]
-        if isinstance(meta, Exception) or _busy(busy, doubts):
+        meta, counts, doubts = replies[3 * i], replies[3 * i + 1], replies[3 * i + 2]
+        if isinstance(meta, Exception) or _busy(counts, doubts):
             continue
         state, changed, done = meta
-        if state in FINISHED and done is None and _num(changed) + retention_s <= now:
+        if state in FINISHED and done is None and max(_num(changed) + retention_s, _kept(changed, counts)) <= now:
             out.append(cid)
     return out
 
 
+async def mail_kept_until(redis: Redis, cid: str) -> float:
+    """The first instant the finished campaign may be compacted, its retention aside: MAIL_KEPT_S after it
+    finished if it sent mail, else any time (0); infinity when unreadable: never compacted, nothing lost."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.hget(keys.campaign(cid), "changed_at")
+        _ask_busy(pipe, cid)
+        changed, counts, _ = await pipe.execute(raise_on_error=False)
+    return float("inf") if isinstance(changed, Exception) else _kept(changed, counts)
+
+
+def _kept(changed: object, counts: object) -> float:
+    """When the campaign's mail stops counting for others: `changed` (it finished) plus MAIL_KEPT_S if
+    it sent mail or may have (the SENT counts of `counts`, the reply of `_ask_busy`); 0 if it sent none."""
+    if not isinstance(counts, list):
+        return float("inf")
+    sent = any(_num(c or 0) != 0 for c in counts[len(IN_FLIGHT) :])
+    return _num(changed) + MAIL_KEPT_S if sent else 0.0
+
+
 def _ask_busy(pipe: Pipeline, cid: str) -> None:
     ck = keys.CampaignKeys(cid)
-    pipe.hmget(ck.counts, list(IN_FLIGHT))
+    pipe.hmget(ck.counts, [*IN_FLIGHT, *SENT])
     pipe.zcard(ck.doubt)
 
 
@@ -105,7 +134,7 @@ def _busy(counts: object, doubts: object) -> bool:
     count for its identity). An unreadable reply (a damaged key) counts as busy: nothing is removed."""
     if not isinstance(counts, list) or isinstance(doubts, Exception):
         return True
-    return any(_num(c or 0) != 0 for c in counts) or _num(doubts or 0) != 0
+    return any(_num(c or 0) != 0 for c in counts[: len(IN_FLIGHT)]) or _num(doubts or 0) != 0
 
 
 def _num(raw: object) -> float:

@@ -95,7 +95,8 @@ def test_trace_and_export_after_a_real_run(
 def test_trace_export_and_status_after_the_pacer_compacted_the_campaign(
     procs: Procs, db: redis_sync.Redis, redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    """COMPLETED_RETENTION_DAYS=0: the pacer's sweeper compacts the completed campaign; the commands say so."""
+    """COMPLETED_RETENTION_DAYS=0: the pacer's sweeper compacts the completed campaign once its mail is 8 days
+    old (its MessageIds count that long; here its end is moved back); the commands say so."""
     port = free_port()
     env = base_env(redis_server.url, port, COMPLETED_RETENTION_DAYS="0")
     world = tmp_path / "world.yaml"
@@ -109,7 +110,16 @@ def test_trace_export_and_status_after_the_pacer_compacted_the_campaign(
     cid = str(cli_json(env, "submit", str(path), "--json")["campaign_id"])  # type: ignore[index]
     procs.worker(env)
     procs.pacer(env)
-    wait_for(lambda: db.hget(f"wo:campaign:{cid}", "compacted_at") is not None, 90, "the campaign to be compacted")
+    meta = f"wo:campaign:{cid}"
+    wait_for(lambda: db.hget(meta, "state") == "completed", 90, "the campaign to complete")
+    refused = cli(env, "compact", cid)
+    assert refused.returncode == 1
+    assert f"campaign {cid} sent mail until it finished: its MessageIds are kept until 20" in refused.stderr
+    time.sleep(2.5)  # a few of the pacer's sweeps: retention 0, yet not compacted
+    assert db.hget(meta, "compacted_at") is None
+    assert len(list(db.scan_iter(f"wo:c:{cid}:*"))) > 1  # the ledger and the rest still there
+    db.hset(meta, "changed_at", repr(float(db.hget(meta, "changed_at")) - 8 * 86400))
+    wait_for(lambda: db.hget(meta, "compacted_at") is not None, 90, "the campaign to be compacted")
     assert list(db.scan_iter(f"wo:c:{cid}:*")) == [f"wo:c:{cid}:counts"]
 
     traced = cli(env, "trace", "user1@gmail.com")

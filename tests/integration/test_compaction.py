@@ -53,6 +53,19 @@ async def test_only_a_finished_campaign_past_its_retention_is_due(pipe: Pipeline
     assert await _per_recipient_keys(pipe)
 
 
+async def test_a_campaign_that_sent_mail_is_due_no_sooner_than_its_mail_stops_counting(pipe: Pipeline) -> None:
+    """Retention 0: due MAIL_KEPT_S after it finished (its MessageIds feed guardrails and other campaigns'
+    lookups that long); one that sent nothing is due at once."""
+    cid = await _finished(pipe)
+    changed = float(await pipe.redis.hget(keys.campaign(cid), "changed_at"))
+    assert await compaction.due(pipe.redis, changed + compaction.MAIL_KEPT_S - 1, 0.0) == []
+    assert await compaction.due(pipe.redis, changed + compaction.MAIL_KEPT_S, 0.0) == [cid]
+    await pipe.redis.hset(keys.CampaignKeys(cid).counts, mapping={"accepted": 0, "in_doubt": 0})
+    assert await compaction.due(pipe.redis, changed, 0.0) == [cid]
+    await pipe.redis.hset(keys.CampaignKeys(cid).counts, "in_doubt", 1)  # left in doubt: it may have gone
+    assert await compaction.due(pipe.redis, changed + compaction.MAIL_KEPT_S - 1, 0.0) == []
+
+
 async def test_compaction_keeps_the_summary_and_removes_every_per_recipient_key(pipe: Pipeline) -> None:
     cid = await _finished(pipe)
     before = await pipe.record()

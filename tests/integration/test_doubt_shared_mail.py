@@ -15,7 +15,8 @@ from orchestrator.pacing import PacerConfig
 from orchestrator.ses.client import SHARED_MAIL, TencentSender
 from orchestrator.ses.emulator import FaultRule
 from orchestrator.simulation.virtual_run import VirtualRun
-from orchestrator.store import events, keys, trace_index
+from orchestrator.store import campaigns, compaction, events, keys, trace_index
+from orchestrator.store.campaigns import State
 from orchestrator.store.ledger import Ledger
 from tests.pipeline_harness import VICTIM, VICTIM_DOMAIN, Pipeline, recipients_csv, settings_for
 
@@ -122,3 +123,32 @@ async def test_a_doubt_settled_by_its_own_late_answer_holds_its_mail_for_certain
         assert (attempt.decision, attempt.code) == (decision, mail.message_id)
         assert await run.sweeper._taken_by_another("another-campaign", 0, mail.message_id) is owner
         assert await run.sweeper._taken_by_another(cid, 0, mail.message_id) is MailOwner.NONE
+
+
+async def test_a_finished_campaigns_mail_is_kept_for_a_later_campaigns_lookup(pipe: Pipeline) -> None:
+    """Retention 0: campaign 1 mailed the person and completed; campaign 2 mails them again, its send lost
+    before Tencent took it. Campaign 1 is not compacted while its mail counts, so the lookup tells that
+    mail from campaign 2's own send and campaign 2 sends it: compacted first, campaign 1's MessageId was
+    gone and its mail was taken for campaign 2's, which was never sent. Compacted once MAIL_KEPT_S is over."""
+    config = PacerConfig(
+        completed_retention_s=0.0, reconcile_after_s=60.0, reconcile_retry_s=60.0, reconcile_window_s=600.0
+    )
+    first = await pipe.submit(recipients_csv(n_others=0))
+    async with (
+        TencentSender(settings_for(pipe.emu)) as sender,
+        VirtualRun(pipe.redis_url, pipe.clock, sender, config) as run,
+    ):
+        await run.run_until(pipe.clock.now() + 120, sweep_every_s=1.0)
+        assert (await campaigns.load(pipe.redis, first)).state is State.COMPLETED  # type: ignore[union-attr]
+        second = await pipe.submit(recipients_csv(n_others=0), extra={"template": AGAIN})
+        pipe.emu.world.faults.append(FaultRule(code="drop_before_accept", count=1, recipient_domain=VICTIM_DOMAIN))
+        await run.run_until(pipe.clock.now() + 1800, sweep_every_s=1.0)
+        assert await compaction.compacted(pipe.redis, [first]) == []
+        mails = {m.subject: m.message_id for m in pipe.sent_to(VICTIM)}  # Tencent's own log
+        assert set(mails) == {"Hi {{name}}", "Again {{name}}"}
+        assert await _state(pipe, second) == f"a|{mails['Again {{name}}']}"
+        changed = float(await pipe.redis.hget(keys.campaign(first), "changed_at"))
+        run.clock.set(changed + compaction.MAIL_KEPT_S)
+        await run.sweeper.sweep()
+    [gone] = await compaction.compacted(pipe.redis, [first])
+    assert gone.done
