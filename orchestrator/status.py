@@ -209,12 +209,13 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
         local_date=today,
         window_open=lt.window_open,
     )
-    pool_sent = whole(await redis.get(keys.CampaignKeys(cid).pool_day(today)), "pool count", low=-MAX_WHOLE)
+    counters = [await _identity_counters(redis, ident.id, today, now) for ident in spec.identities]
+    pool_sent = sum(c[0] for c in counters)  # the pool's day: its identities' sends, every campaign's
     not_started = spec.start is not None and lt.date < spec.start
     blocks = await group_state.campaign_blocks(redis, cid, ids, now)
     waiting_from = await _first_waiting(redis, cid, now)
     for n, ident in enumerate(spec.identities):
-        sent_today, last_hour, tat = await _identity_counters(redis, ident.id, today, now)
+        sent_today, last_hour, tat = counters[n]
         st = states.get(ident.id)
         stopped = st.stopped_until if st and st.stopped_until > now else None
         next_slot = None

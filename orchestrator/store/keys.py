@@ -48,8 +48,6 @@ class CampaignKeys:
         self.rec_prefix = base + "r:"  # hash per bucket: index -> the record (ledger.encode_record)
         self.state_prefix = base + "s:"  # hash per bucket: index -> ledger state
         self.old_block_prefix = base + "block:"  # before `blocks`: string per domain group (store/layout.py)
-        self.pool_hour = base + "pool:hour"  # zset: grant -> time, the pool's rolling hour
-        self.pool_day_prefix = base + "pool:day:"  # counter per local date
         self.hours_prefix = base + "hours:"  # hash per local date: "identity|hour" -> sends
 
     def rec(self, idx: int) -> str:
@@ -61,11 +59,8 @@ class CampaignKeys:
     def held_list(self, group: str) -> str:
         return f"{self.held_prefix}{group}"
 
-    def pool_day(self, local_date: str) -> str:
-        return f"{self.pool_day_prefix}{local_date}"
-
     def all_fixed(self) -> list[str]:
-        return [self.queue, self.later, self.held, self.blocks, self.counts, self.inflight, self.doubt, self.pool_hour]
+        return [self.queue, self.later, self.held, self.blocks, self.counts, self.inflight, self.doubt]
 
 
 class IdentityKeys:

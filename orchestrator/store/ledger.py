@@ -80,8 +80,6 @@ def _finish_keys(
         ik.hour,
         ik.day(grant_local_date),
         ik.gcra,
-        ck.pool_hour,
-        ck.pool_day(grant_local_date),
         keys.MESSAGE_IDS,
         keys.EVENTS,
         ck.doubt,

@@ -24,7 +24,7 @@ WINDOW_EXTRA = 16
 #: Where in the script's ARGV (0-based) the per-group caps go.
 GROUPS_ARG = 21
 #: The script's KEYS before the other identities' domain shares and the candidates (its header's 1-20).
-FIXED_KEYS = 20
+FIXED_KEYS = 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +125,10 @@ class Limiter:
         wall_now = now if wall_now is None else wall_now
         quota_date, to_quota_day_s = tencent_day(now)
         ik = keys.IdentityKeys(identity)
-        others = [keys.IdentityKeys(p).domains for p in dict.fromkeys(peers) if p != identity]
-        fixed = self._keys(ck, ik, account, local_date, quota_date) + others
+        others = [keys.IdentityKeys(p) for p in dict.fromkeys(peers) if p != identity]
+        # Their domain shares, rolling hours and day counts: the pool's are the sums of its identities'.
+        peer_keys = [o.domains for o in others] + [o.hour for o in others] + [o.day(local_date) for o in others]
+        fixed = self._keys(ck, ik, account, local_date, quota_date) + peer_keys
         args: list[str | int] = [
             repr(now),
             want,
@@ -188,7 +190,7 @@ class Limiter:
         return GrantResult(reason.partition("|")[0], wait_s, grants)
 
     async def _call(self, fixed: list[str], args: list[str | int], p: Peek) -> tuple[str, float, list[Grant]]:
-        peers = len(fixed) - FIXED_KEYS
+        peers = (len(fixed) - FIXED_KEYS) // 3  # each other identity: domain share, hour, day count
         reply = await self.scripts.grant(keys=fixed + p.keys, args=[*args, p.declared, self.fence or "", peers])
         parts = as_str_list(reply)
         if parts[0] == "not_leader":
@@ -210,8 +212,6 @@ class Limiter:
             ik.hour,
             ik.day(local_date),
             ik.gcra,
-            ck.pool_hour,
-            ck.pool_day(local_date),
             keys.account_gcra(account),
             self.jobs.name,
             ik.quota_day(quota_date),

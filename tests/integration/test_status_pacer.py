@@ -82,7 +82,6 @@ async def test_the_eta_counts_what_each_identity_can_send_not_the_pool(pipe: Pip
     assert st is not None
     full = st.identities[0].id
     await pipe.redis.set(keys.IdentityKeys(full).day(st.local_date), 240)  # its day is sent
-    await pipe.redis.set(keys.CampaignKeys(pipe.cid).pool_day(st.local_date), 240)
     st = await campaign_status(pipe.redis, pipe.cid, now)
     assert st is not None
     assert (st.pool_daily_cap, st.pool_hourly_cap) == (480, 20)

@@ -53,9 +53,7 @@ def family(key: str) -> str:
     head = parts[1] if len(parts) > 1 else ""
     if head == "c" and len(parts) > 3:
         rest = parts[3:]
-        return "wo:c:*:" + (
-            ":".join(rest) if rest in (["pool", "hour"],) else rest[0] + (":*" if len(rest) > 1 else "")
-        )
+        return "wo:c:*:" + rest[0] + (":*" if len(rest) > 1 else "")
     if head in ("campaign", "fingerprint"):
         return f"wo:{head}:*"
     if head == "fb" and len(parts) > 3:

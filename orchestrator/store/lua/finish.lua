@@ -1,10 +1,10 @@
 -- finish.lua: record the outcome of a claimed (or in-doubt) send, if the caller still holds it.
 -- KEYS: 1 state bucket, 2 counts, 3 inflight, 4 later, 5 queue, 6 campaign meta, 7 id hour,
---       8 id day, 9 id gcra, 10 pool hour, 11 pool day, 12 message ids, 13 events, 14 doubt,
---       15 identity's sends on the grant's Tencent day; for an accepted send (store/feedback.py):
---       16 record bucket, 17 the message's feedback hash, 18 cohorts hash, 19 feedback totals,
---       20 pending zset, 21 the message's early-events list; 22 the recipient's history bucket;
---       23 the identity's provider-group sends on the grant's local date (per-domain shaping)
+--       8 id day, 9 id gcra, 10 message ids, 11 events, 12 doubt, 13 identity's sends on the grant's
+--       Tencent day; for an accepted send (store/feedback.py): 14 record bucket, 15 the message's
+--       feedback hash, 16 cohorts hash, 17 feedback totals, 18 pending zset, 19 the message's
+--       early-events list; 20 the recipient's history bucket; 21 the identity's provider-group
+--       sends on the grant's local date (per-domain shaping)
 -- ARGV: 1 idx, 2 token, 3 now, 4 action, 5 value, 6 ready at, 7 refund (0/1), 8 campaign id,
 --       9 grant member, 10 detail, 11 event maxlen, 12 identity, 13 the message's feedback TTL s,
 --       14 outcomes kept per recipient, 15 when the provider received an accepted send (now, or
@@ -16,11 +16,11 @@
 -- Returns: {'ok', previous state, events waiting in the early list (accepted; else 0)} | {'stale', current state}
 --          | {'damaged', key}: a key holds another type; nothing was written
 local states, counts, inflight, later, queue, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local id_hour, id_day, id_gcra, pool_hour, pool_day = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
-local message_ids, events, doubt, quota_day = KEYS[12], KEYS[13], KEYS[14], KEYS[15]
-local rec_bucket, message, cohorts, totals, pending, early_list = KEYS[16], KEYS[17], KEYS[18], KEYS[19], KEYS[20], KEYS[21]
+local id_hour, id_day, id_gcra = KEYS[7], KEYS[8], KEYS[9]
+local message_ids, events, doubt, quota_day = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
+local rec_bucket, message, cohorts, totals, pending, early_list = KEYS[14], KEYS[15], KEYS[16], KEYS[17], KEYS[18], KEYS[19]
 local GROUPS = __GROUPS__
-local history, group_day = KEYS[22], KEYS[23]
+local history, group_day = KEYS[20], KEYS[21]
 local idx, token, now_text, action, value = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local now = tonumber(now_text)
 local cid, member, detail, maxlen, identity = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
@@ -52,13 +52,13 @@ if e.state == 'in_doubt' and action == 'in_doubt' then return {'ok', e.state, 0}
 -- outcome: a damaged one of those loses only what it would have held.
 local function whole(v) return not v or string.match(v, '^%-?%d+$') ~= nil end
 local function damaged()
-  local want = {[1] = 'hash', [2] = 'hash', [3] = 'zset', [14] = 'zset', [22] = 'hash'}
+  local want = {[1] = 'hash', [2] = 'hash', [3] = 'zset', [12] = 'zset', [20] = 'hash'}
   if action == 'retry' or action == 'postpone' then want[4] = 'zset' end
   if action == 'requeue' or action == 'pause' then want[5] = 'list' end
   local refund = ARGV[7] == '1'
   if refund then
-    want[7], want[8], want[9], want[10], want[11] = 'zset', 'string', 'hash', 'zset', 'string'
-    want[15], want[16], want[23] = 'string', 'hash', 'hash'
+    want[7], want[8], want[9] = 'zset', 'string', 'hash'
+    want[13], want[14], want[21] = 'string', 'hash', 'hash'
   end
   for i, kind in pairs(want) do
     local found = redis.call('TYPE', KEYS[i])['ok']
@@ -69,7 +69,7 @@ local function damaged()
     if not whole(all[i]) then return counts end
   end
   if not refund then return nil end
-  for _, k in ipairs({id_day, quota_day, pool_day}) do
+  for _, k in ipairs({id_day, quota_day}) do
     if not whole(redis.call('GET', k)) then return k end
   end
   for _, f in ipairs({'tat', 'interval'}) do
@@ -100,7 +100,6 @@ if ARGV[7] == '1' then
     local group = recipient_group()
     if tonumber(redis.call('HGET', group_day, group) or '0') > 0 then redis.call('HINCRBY', group_day, group, -1) end
   end
-  if redis.call('ZREM', pool_hour, member) == 1 then redis.call('DECR', pool_day) end
 end
 
 local function event(etype, extra)

@@ -1,6 +1,7 @@
 -- grant.lua: atomically grant up to `want` sends to one (campaign, identity) at time `now`.
 -- Checks together: campaign running, identity rolling 60 min and daily cap, even spacing inside
--- the hour, the pool's rolling hour and day, the Tencent account rate, the recipient-domain share.
+-- the hour, the pool's rolling hour and day (its identities' together, every campaign's sends), the
+-- Tencent account rate, the recipient-domain share.
 -- Picks recipients: due retries first, then due held ones, then the shuffled queue; when the queue
 -- is empty and no other group is blocked, the last held group's share holds nothing back.
 -- Each grant's arq job is written here too, in the format workers/jobs.py defines and passes in
@@ -10,14 +11,15 @@
 -- held list of its domain group, is not declared, the call stops with reason `more` (what it
 -- granted stands) and the caller calls again with a fresh peek.
 -- KEYS: 1 campaign meta, 2 queue, 3 later, 4 held groups, 5 counts, 6 inflight, 7 id hour, 8 id day,
---       9 id gcra, 10 pool hour, 11 pool day, 12 account gcra, 13 arq queue, 14 identity's sends on
---       Tencent's (China-time) day, 15 the campaign's hour summary of the day, 16 the identity's
---       domain share (zset group -> tat), 17 the campaign's blocked domain groups (zset group ->
---       until), 18 the identity's provider groups' own-cap tat (zset group -> tat), 19 the identity's
---       sends per provider group on the local date (hash group -> sends), 20 the pacer leader lock
---       (a fence: read only when ARGV 24 names a token), 21.. the domain share zsets of the campaign's
---       other identities (ARGV 25 of them), then the candidates' keys: state buckets, record buckets,
---       arq job keys, held lists
+--       9 id gcra, 10 account gcra, 11 arq queue, 12 identity's sends on Tencent's (China-time) day,
+--       13 the campaign's hour summary of the day, 14 the identity's domain share (zset group -> tat),
+--       15 the campaign's blocked domain groups (zset group -> until), 16 the identity's provider
+--       groups' own-cap tat (zset group -> tat), 17 the identity's sends per provider group on the
+--       local date (hash group -> sends), 18 the pacer leader lock (a fence: read only when ARGV 24
+--       names a token), 19.. the domain share zsets of the campaign's other identities (ARGV 25 of
+--       them), then those identities' rolling-hour zsets, then their counters of the local date (as
+--       many each: the pool's hour and day are its identities' together), then the candidates' keys:
+--       state buckets, record buckets, arq job keys, held lists
 -- ARGV: 1 now, 2 want, 3 id hourly, 4 id daily, 5 pool hourly, 6 pool daily, 7 account interval s,
 --       8 account burst, 9 catch-up s, 10 day ttl s, 11 campaign id, 12 identity, 13 domain share
 --       (0 = off), 14 grant deadline s, 15 seconds to next local midnight, 16 job function name,
@@ -29,7 +31,7 @@
 --       {"c": {idx: [state key n, record key n, job key n, grant seq, job id]}, "h": {group: held list key n}}
 --       (n: a position in KEYS; the grant seqs, strings, reserved by the caller: unique, not dense),
 --       24 the leader lock token the caller holds ('' = no fence): another token there grants nothing,
---       25 how many other identities' domain share zsets follow KEYS 20
+--       25 how many other identities follow KEYS 18 (each: domain share, hour, day count)
 -- Returns: {reason, wait_s, idx1, grant1, idx2, grant2, ...}; reason `more` or `more|<group>` (its
 --          held list was not declared): call again; `not_leader`: the fence token is not the lock's
 local GROUPS = __GROUPS__
@@ -59,14 +61,14 @@ local shaping = ARGV[22] ~= ''
 local gcaps = shaping and cjson.decode(ARGV[22]) or {}
 local declared = cjson.decode(ARGV[23])
 local cands, held_keys = declared.c, declared.h
-local hours_key, dom_key, blocks_key = KEYS[15], KEYS[16], KEYS[17]
+local hours_key, dom_key, blocks_key = KEYS[13], KEYS[14], KEYS[15]
 local npeers = tonumber(ARGV[25] or '0')
 -- Due held groups one pick looks at (store/grant_peek.py HELD_GROUPS declares as many).
 local HELD_SCAN = 16
-local gtat_key, gday_key = KEYS[18], KEYS[19]
+local gtat_key, gday_key = KEYS[16], KEYS[17]
 
 -- A pacer whose lock lapsed mid-tick (a standby took over) grants nothing more: one leader's grants at a time.
-if ARGV[24] ~= '' and redis.call('GET', KEYS[20]) ~= ARGV[24] then
+if ARGV[24] ~= '' and redis.call('GET', KEYS[18]) ~= ARGV[24] then
   return {'not_leader', '-1'}
 end
 
@@ -96,25 +98,38 @@ end
 -- The window is (now - 3600, now]: a grant exactly 3600 s old has left it. The bound is passed as
 -- a number (Redis writes it with full precision); Lua's `..` would keep only 14 significant digits.
 redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - 3600)
-redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', now - 3600)
+for i = 1, npeers do redis.call('ZREMRANGEBYSCORE', KEYS[18 + npeers + i], '-inf', now - 3600) end
 -- Past blocks and shares no longer hold anything back: an absent entry reads the same.
 redis.call('ZREMRANGEBYSCORE', blocks_key, '-inf', now)
 redis.call('ZREMRANGEBYSCORE', dom_key, '-inf', now - catchup)
 redis.call('ZREMRANGEBYSCORE', gtat_key, '-inf', now - math.max(catchup, 3600.0 / id_hourly))
 
 local id_count = redis.call('ZCARD', KEYS[7])
-local pool_count = redis.call('ZCARD', KEYS[10])
 local id_day = tonumber(redis.call('GET', KEYS[8]) or '0')
-local pool_day = tonumber(redis.call('GET', KEYS[11]) or '0')
-local quota_day = tonumber(redis.call('GET', KEYS[14]) or '0')
+-- The pool is the campaign's identities together, whichever campaign's grants they sent: its rolling
+-- hour and its day are the sums of theirs (a campaign's own counts would start from nothing on a day
+-- another campaign had already spent the pool's ceiling through the same identities).
+local pool_count, pool_day = id_count, id_day
+for i = 1, npeers do
+  pool_count = pool_count + redis.call('ZCARD', KEYS[18 + npeers + i])
+  pool_day = pool_day + tonumber(redis.call('GET', KEYS[18 + 2 * npeers + i]) or '0')
+end
+local quota_day = tonumber(redis.call('GET', KEYS[12]) or '0')
 local interval = 3600.0 / id_hourly
 local tat = tonumber(redis.call('HGET', KEYS[9], 'tat') or '0')
-local acct_tat = tonumber(redis.call('HGET', KEYS[12], 'tat') or '0')
+local acct_tat = tonumber(redis.call('HGET', KEYS[10], 'tat') or '0')
 
 local function oldest_wait(key)
   local first = redis.call('ZRANGE', KEYS[key], 0, 0, 'WITHSCORES')
   if first[2] then return tonumber(first[2]) + 3600 - now end
   return 1
+end
+
+-- Until the pool's oldest grant of the hour, of any of its identities, leaves the window.
+local function pool_wait()
+  local wait = oldest_wait(7)
+  for i = 1, npeers do wait = math.min(wait, oldest_wait(18 + npeers + i)) end
+  return wait
 end
 
 -- The held list of `group`, or nil when the caller did not declare it.
@@ -149,13 +164,13 @@ local function hold(idx, group, at, front)
 end
 
 -- The share is of each identity's hour: the first time an identity of the campaign may take one
--- more of `group`, given `mine`, this identity's own time: the other identities (KEYS 21..20+npeers)
+-- more of `group`, given `mine`, this identity's own time: the other identities (KEYS 19..18+npeers)
 -- are known by their domain share timers (an absent timer is free now; their own caps are theirs to
 -- check when they look). With no other identity, exactly `mine`.
 local function first_free_at(group, mine)
   local t = mine
   for i = 1, npeers do
-    local p = tonumber(redis.call('ZSCORE', KEYS[20 + i], group) or '0')
+    local p = tonumber(redis.call('ZSCORE', KEYS[18 + i], group) or '0')
     if p < t then t = p end
   end
   return t
@@ -363,7 +378,7 @@ local wait = 0
 while granted < want do
   if id_count >= id_hourly then reason = 'identity_hour'; wait = oldest_wait(7); break end
   if id_day >= id_daily then reason = 'identity_day'; wait = to_midnight; break end
-  if pool_count >= pool_hourly then reason = 'pool_hour'; wait = oldest_wait(10); break end
+  if pool_count >= pool_hourly then reason = 'pool_hour'; wait = pool_wait(); break end
   if pool_day >= pool_daily then reason = 'pool_day'; wait = to_midnight; break end
   if quota > 0 and quota_day >= quota then reason = 'tencent_quota'; wait = to_quota_day; break end
   if tat > now then reason = 'spacing'; wait = tat - now; break end
@@ -386,7 +401,6 @@ while granted < want do
   redis.call('HINCRBY', KEYS[5], 'queued', -1)
   redis.call('HINCRBY', KEYS[5], 'granted', 1)
   redis.call('ZADD', KEYS[7], now, member)
-  redis.call('ZADD', KEYS[10], now, member)
   id_count = id_count + 1
   pool_count = pool_count + 1
   id_day = id_day + 1
@@ -401,23 +415,20 @@ while granted < want do
   local job = cjson.encode({t = cjson.null, f = job_function, a = {cid, tonumber(idx), grant}, k = {},
                             et = tonumber(arq_score)})
   redis.call('PSETEX', KEYS[cand[3]], arq_expires, job)
-  redis.call('ZADD', KEYS[13], arq_score, job_id)
+  redis.call('ZADD', KEYS[11], arq_score, job_id)
 end
 
 if granted > 0 then
   redis.call('INCRBY', KEYS[8], granted)
   redis.call('EXPIRE', KEYS[8], day_ttl)
-  redis.call('INCRBY', KEYS[11], granted)
-  redis.call('EXPIRE', KEYS[11], day_ttl)
-  redis.call('INCRBY', KEYS[14], granted)
-  redis.call('EXPIRE', KEYS[14], day_ttl)
+  redis.call('INCRBY', KEYS[12], granted)
+  redis.call('EXPIRE', KEYS[12], day_ttl)
   if shaping then redis.call('EXPIRE', gday_key, day_ttl) end
   redis.call('HSET', KEYS[9], 'tat', tat, 'interval', interval)
-  redis.call('HSET', KEYS[12], 'tat', acct_tat, 'interval', acct_interval)
+  redis.call('HSET', KEYS[10], 'tat', acct_tat, 'interval', acct_interval)
   redis.call('HINCRBY', hours_key, identity .. '|' .. local_hour, granted)
   redis.call('EXPIRE', hours_key, day_ttl)
   redis.call('EXPIRE', KEYS[7], 7200)
-  redis.call('EXPIRE', KEYS[10], 7200)
 end
 local result = {reason, tostring(wait)}
 for _, v in ipairs(out) do table.insert(result, v) end

@@ -1,0 +1,82 @@
+"""The pool's ceiling (`pool.multiplier` x the plan) holds for its identities together, whichever campaign
+sent through them: counted from the identities' own counters, checked in Tencent's send log."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+from redis.asyncio import Redis
+
+from orchestrator.core.clock import VirtualClock
+from orchestrator.store import campaigns
+from tests.fakes import submit_file
+from tests.pipeline_harness import START, sender_domain, tencent_run
+from tests.pipeline_helpers import max_in_rolling_window
+
+pytestmark = [pytest.mark.filterwarnings("ignore:datetime.datetime.utcfromtimestamp:DeprecationWarning")]
+
+DAY = 86400.0
+PER_IDENTITY = 20  # the plan's daily and hourly cap of one identity
+CEILING = 5 * PER_IDENTITY  # pool.multiplier 5 x the plan
+DOMAINS = [f"d{k}.example.com" for k in range(6)]
+
+
+def _campaign(tmp: Path, name: str, identities: int, rows: int) -> Path:
+    (tmp / f"{name}.csv").write_text(
+        "email,first_name\n" + "".join(f"{name}{i}@naver.com,N\n" for i in range(rows)), encoding="utf-8"
+    )
+    doc = {
+        "name": name,
+        "timezone": "UTC",
+        "identities": [{"id": f"p-id{k}", "from": f"News <news@{DOMAINS[k]}>"} for k in range(identities)],
+        "plan": {"rows": [{"days": "1-9", "daily": PER_IDENTITY, "hourly": PER_IDENTITY}]},
+        "template": {"id": 1, "subject": "Hi {{name}}", "data": {"name": {"column": "first_name"}}},
+        "recipients": {"file": f"{name}.csv", "email_column": "email", "shuffle_seed": 7},
+        "shaping": {"max_domain_share": 1.0},
+    }
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+def _first_day(log: list) -> list:  # type: ignore[type-arg]
+    return [r for r in log if r.time < START + DAY]
+
+
+async def test_a_campaign_after_another_on_the_same_day_gets_only_what_the_pool_has_left(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """A's 5 identities spend the pool's day; B, submitted the same day with those 5 and one more, sends
+    nothing more that day (its own count started from nothing: 20 more through the new identity)."""
+    a = await submit_file(redis, _campaign(tmp_path, "a", 5, CEILING), START)
+    clock = VirtualClock(START)
+    async with tencent_run(redis_url, clock, domains=DOMAINS) as (run, emu):
+        while (await campaigns.get(redis, a)).state.value != "completed":  # type: ignore[union-attr]
+            await run.run_until(clock.now() + 600)
+        await submit_file(redis, _campaign(tmp_path, "b", 6, 4 * CEILING), clock.now())
+        await run.run_until(START + DAY + 6 * 3600)
+    day = _first_day(emu.send_log)
+    assert Counter(r.to_address[0] for r in day) == {"a": CEILING}  # Tencent's own log
+    assert max_in_rolling_window([r.time for r in emu.send_log]) <= CEILING
+    assert sum(r.to_address[0] == "b" for r in emu.send_log) > 0  # B goes on the next day
+
+
+async def test_two_campaigns_on_the_same_identities_share_one_pool_ceiling(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """Two running campaigns on 6 identities: the 6 together send the ceiling a day (5 x the plan), not
+    each campaign its own ceiling (up to 6 x the plan, the identities' caps, were the pool's day split
+    among the identities otherwise)."""
+    for name in ("c", "d"):
+        await submit_file(redis, _campaign(tmp_path, name, 6, 2 * CEILING), START)
+    clock = VirtualClock(START)
+    async with tencent_run(redis_url, clock, domains=DOMAINS) as (run, emu):
+        await run.run_until(START + 2 * DAY)
+    day = _first_day(emu.send_log)
+    assert len(day) == CEILING
+    assert max(Counter(sender_domain(r) for r in day).values()) <= PER_IDENTITY
+    assert max_in_rolling_window([r.time for r in emu.send_log]) <= CEILING
+    assert len(emu.send_log) == 2 * CEILING
