@@ -14,17 +14,12 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from orchestrator.core import decisions
 from orchestrator.core.account_rate import AccountRate
 from orchestrator.core.budget import budget_now, day_caps
 from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.clock import Clock, SystemClock
-from orchestrator.core.decisions import (
-    FIRST_RECONCILE_AFTER_S,
-    RECONCILE_RETRY_S,
-    RECONCILE_THROTTLED_RETRY_S,
-    RECONCILE_WINDOW_S,
-)
 from orchestrator.core.guard import IdentityGuard, event_data
 from orchestrator.core.ledger_state import STATES
 from orchestrator.core.plan import Caps
@@ -60,10 +55,10 @@ class PacerConfig:
     max_grants_per_call: int = 200
     catchup_s: float = 2.0
     grant_deadline_s: float = GRANT_DEADLINE_S
-    reconcile_window_s: float = RECONCILE_WINDOW_S
-    reconcile_after_s: float = FIRST_RECONCILE_AFTER_S  # the first status lookup of a doubt waits this long
-    reconcile_retry_s: float = RECONCILE_RETRY_S
-    reconcile_throttled_retry_s: float = RECONCILE_THROTTLED_RETRY_S
+    reconcile_window_s: float = decisions.RECONCILE_WINDOW_S
+    reconcile_after_s: float = decisions.FIRST_RECONCILE_AFTER_S  # the first status lookup of a doubt waits this long
+    reconcile_retry_s: float = decisions.RECONCILE_RETRY_S
+    reconcile_throttled_retry_s: float = decisions.RECONCILE_THROTTLED_RETRY_S
     followup_after_s: float = FOLLOWUP_AFTER_S  # delivery follow-up of sends with no delivery event (0: off)
     completed_retention_s: float = COMPLETED_RETENTION_S  # a finished campaign is compacted after this long
 
@@ -108,6 +103,7 @@ class Pacer:
         self._layout_checked = False
         self._deferral_minutes: dict[int, dict[Any, Any]] = {}
         self.guard = Guard(redis)
+        self._users: dict[str, list[str]] = {}  # identity -> the running campaigns using it, this tick
 
     async def tick(self) -> TickReport:
         now = self.clock.now()
@@ -136,10 +132,10 @@ class Pacer:
     async def _tick_campaigns(self, cids: list[str], now: float, report: TickReport) -> None:
         states: dict[str, IdentityState] = {}
         k = self._rotation % len(cids) if cids else 0  # campaigns on one account (or identity) take turns first
-        for cid in cids[k:] + cids[:k]:
-            rec = await self.load_campaign(cid)
-            if rec is None or rec.state is not State.RUNNING:
-                continue
+        recs = [r for c in cids[k:] + cids[:k] if (r := await self.load_campaign(c)) and r.state is State.RUNNING]
+        self._users = {i: [r.cid for r in recs if i in r.identities] for rec in recs for i in rec.identities}
+        for rec in recs:
+            cid = rec.cid
             try:
                 await self._tick_campaign(rec, now, states, report)
             except identities.UnreadableIdentityError as exc:  # only the campaigns using it wait
@@ -332,6 +328,7 @@ class Pacer:
             wall_now=self.wall.now(),
             quota=state.quota,
             peers=rec.identities,
+            rivals=[c for c in self._users.get(identity, []) if c != rec.cid],
         )
         return _noted(report, identity, result, lt)
 

@@ -116,11 +116,13 @@ class Limiter:
         wall_now: float | None = None,
         quota: int | None = None,
         peers: Sequence[str] = (),
+        rivals: Sequence[str] = (),
     ) -> GrantResult:
         """Grant up to `want` sends at `now` and enqueue their jobs (arq scores them at `wall_now`).
 
         `peers`: the campaign's other identities; a recipient this one holds back for its domain share
-        is due as soon as one of them may send it.
+        is due as soon as one of them may send it. `rivals`: the other running campaigns using this
+        identity: mail of theirs waiting keeps the domain share holding (the share is of the identity's hour).
         """
         wall_now = now if wall_now is None else wall_now
         quota_date, to_quota_day_s = tencent_day(now)
@@ -154,7 +156,20 @@ class Limiter:
             "",  # the groups' own caps: per call, for the groups it declares (`_call`)
         ]
         share_on = limits.domain_share > 0 or limits.groups is not None
-        return await self._calls(ck, identity, now, want, share_on, fixed, args, limits)
+        waiting = await self._rivals_waiting(rivals) if share_on and rivals else ""
+        return await self._calls(ck, identity, now, want, share_on, fixed, args, limits, waiting)
+
+    async def _rivals_waiting(self, rivals: Sequence[str]) -> str:
+        """What the other campaigns on the identity have waiting, as the script's ARGV 26: whether a queue
+        of theirs holds mail, and (up to 3 of) the domain groups they hold back."""
+        async with self.scripts.redis.pipeline(transaction=False) as pipe:
+            for cid in rivals:
+                rk = keys.CampaignKeys(cid)
+                pipe.llen(rk.queue)
+                pipe.zrange(rk.held, 0, 2)
+            replies = await pipe.execute()
+        held = sorted({str(g) for r in replies[1::2] for g in r})
+        return json.dumps({"q": any(replies[0::2]), "g": held})
 
     async def _calls(
         self,
@@ -166,6 +181,7 @@ class Limiter:
         fixed: list[str],
         args: list[str | int],
         limits: Limits,
+        waiting: str,
     ) -> GrantResult:
         """Call the script until it stops for a reason other than running out of peeked recipients."""
         redis, job = self.scripts.redis, (self.jobs.job_key_prefix, self.jobs.job_id)
@@ -177,7 +193,7 @@ class Limiter:
             p = await peek(redis, ck, identity, job, now, window, share_on, groups, len(fixed) + 1, self._groups)
             args[1] = want - len(grants)
             args[GROUPS_ARG] = limits.groups_arg(p.held)
-            reason, wait_s, got = await self._call(fixed, args, p)
+            reason, wait_s, got = await self._call(fixed, args, p, waiting)
             grants += got
             self.calls += 1
             self.calls_again += call > 0
@@ -189,9 +205,12 @@ class Limiter:
         self._last[(ck.cid, identity)] = len(grants)
         return GrantResult(reason.partition("|")[0], wait_s, grants)
 
-    async def _call(self, fixed: list[str], args: list[str | int], p: Peek) -> tuple[str, float, list[Grant]]:
+    async def _call(
+        self, fixed: list[str], args: list[str | int], p: Peek, waiting: str
+    ) -> tuple[str, float, list[Grant]]:
         peers = (len(fixed) - FIXED_KEYS) // 3  # each other identity: domain share, hour, day count
-        reply = await self.scripts.grant(keys=fixed + p.keys, args=[*args, p.declared, self.fence or "", peers])
+        extra: list[str | int] = [p.declared, self.fence or "", peers, waiting]
+        reply = await self.scripts.grant(keys=fixed + p.keys, args=[*args, *extra])
         parts = as_str_list(reply)
         if parts[0] == "not_leader":
             raise NotLeaderError("the pacer leader lock is held by another pacer")

@@ -31,7 +31,9 @@
 --       {"c": {idx: [state key n, record key n, job key n, grant seq, job id]}, "h": {group: held list key n}}
 --       (n: a position in KEYS; the grant seqs, strings, reserved by the caller: unique, not dense),
 --       24 the leader lock token the caller holds ('' = no fence): another token there grants nothing,
---       25 how many other identities follow KEYS 18 (each: domain share, hour, day count)
+--       25 how many other identities follow KEYS 18 (each: domain share, hour, day count), 26 what
+--       the other running campaigns on this identity have waiting ('' = none; store/limiter.py reads
+--       it): {"q": a queue of theirs holds mail, "g": domain groups they hold back}
 -- Returns: {reason, wait_s, idx1, grant1, idx2, grant2, ...}; reason `more` or `more|<group>` (its
 --          held list was not declared): call again; `not_leader`: the fence token is not the lock's
 local GROUPS = __GROUPS__
@@ -63,6 +65,7 @@ local declared = cjson.decode(ARGV[23])
 local cands, held_keys = declared.c, declared.h
 local hours_key, dom_key, blocks_key = KEYS[13], KEYS[14], KEYS[15]
 local npeers = tonumber(ARGV[25] or '0')
+local rivals = (ARGV[26] or '') ~= '' and cjson.decode(ARGV[26]) or {q = false, g = {}}
 -- Due held groups one pick looks at (store/grant_peek.py HELD_GROUPS declares as many).
 local HELD_SCAN = 16
 local gtat_key, gday_key = KEYS[16], KEYS[17]
@@ -194,9 +197,13 @@ end
 
 -- Does other mail wait, so the domain share holds `group` back? The shuffled queue, or another group
 -- blocked now: its recipients wait out the block in `later`. (A retry waiting there does not count: its
--- group is not read, and the group's own retries would stop it.)
+-- group is not read, and the group's own retries would stop it.) Or another running campaign's mail on
+-- this identity: its queue, or a group it holds back (the share is of the identity's hour).
 local function other_mail_waits(group)
-  if redis.call('LLEN', KEYS[2]) > 0 then return true end
+  if redis.call('LLEN', KEYS[2]) > 0 or rivals.q then return true end
+  for _, g in ipairs(rivals.g) do
+    if g ~= group then return true end
+  end
   for _, g in ipairs(redis.call('ZRANGEBYSCORE', blocks_key, '(' .. now, '+inf', 'LIMIT', 0, 2)) do
     if g ~= group then return true end
   end

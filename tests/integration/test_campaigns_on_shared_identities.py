@@ -1,5 +1,7 @@
-"""The pool's ceiling (`pool.multiplier` x the plan) holds for its identities together, whichever campaign
-sent through them: counted from the identities' own counters, checked in Tencent's send log."""
+"""Campaigns that send through the same identities: the pool's ceiling (`pool.multiplier` x the plan) holds
+for its identities together, whichever campaign sent through them (counted from the identities' own
+counters), and the recipient-domain share is of the identity's hour, every campaign's mail in it. Checked
+in Tencent's send log."""
 
 from __future__ import annotations
 
@@ -24,9 +26,12 @@ CEILING = 5 * PER_IDENTITY  # pool.multiplier 5 x the plan
 DOMAINS = [f"d{k}.example.com" for k in range(6)]
 
 
-def _campaign(tmp: Path, name: str, identities: int, rows: int) -> Path:
+def _campaign(
+    tmp: Path, name: str, identities: int, rows: int, domains: list[str] | None = None, **more: object
+) -> Path:
+    doms = domains or ["naver.com"]
     (tmp / f"{name}.csv").write_text(
-        "email,first_name\n" + "".join(f"{name}{i}@naver.com,N\n" for i in range(rows)), encoding="utf-8"
+        "email,first_name\n" + "".join(f"{name}{i}@{doms[i % len(doms)]},N\n" for i in range(rows)), encoding="utf-8"
     )
     doc = {
         "name": name,
@@ -36,7 +41,7 @@ def _campaign(tmp: Path, name: str, identities: int, rows: int) -> Path:
         "template": {"id": 1, "subject": "Hi {{name}}", "data": {"name": {"column": "first_name"}}},
         "recipients": {"file": f"{name}.csv", "email_column": "email", "shuffle_seed": 7},
         "shaping": {"max_domain_share": 1.0},
-    }
+    } | more
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
     return path
@@ -80,3 +85,24 @@ async def test_two_campaigns_on_the_same_identities_share_one_pool_ceiling(
     assert max(Counter(sender_domain(r) for r in day).values()) <= PER_IDENTITY
     assert max_in_rolling_window([r.time for r in emu.send_log]) <= CEILING
     assert len(emu.send_log) == 2 * CEILING
+
+
+async def test_the_domain_share_counts_every_campaigns_mail_on_the_identity(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """One identity at 200 an hour, a 30 % domain share: campaign A mails only gmail.com, B five domains. A
+    took gmail.com to half the identity's hour while B's other domains waited (A saw no mail of its own
+    waiting); now gmail.com keeps to its share of the hour while B's mail waits."""
+    doms = ["gmail.com", "naver.com", "daum.net", "outlook.com", "nate.com"]
+    plan = {"rows": [{"days": "1-9", "daily": 100000, "hourly": 200}]}
+    shaping = {"max_domain_share": 0.3}
+    for name, domains in (("a", ["gmail.com"]), ("b", doms)):
+        path = _campaign(tmp_path, name, 1, 400, domains, plan=plan, shaping=shaping)
+        await submit_file(redis, path, START)
+    clock = VirtualClock(START)
+    async with tencent_run(redis_url, clock, domains=DOMAINS[:1]) as (run, emu):
+        await run.run_until(START + 3600)
+    hour = [r for r in emu.send_log if r.time < START + 3600]
+    gmail = sum(r.to_address.endswith("@gmail.com") for r in hour)
+    assert len(hour) >= 190  # the identity's hour is used: nothing stalls
+    assert gmail <= 0.3 * len(hour) + 2, (gmail, len(hour))
