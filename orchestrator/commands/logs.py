@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from dataclasses import dataclass
 from datetime import datetime
 
 import click
 from redis.asyncio import Redis
 
 from orchestrator.commands._common import resolve_campaign, run
-from orchestrator.core.text import json_line, printable
-from orchestrator.store import campaigns, events
+from orchestrator.core.text import finite_number, json_line, printable
+from orchestrator.store import campaigns, events, keys
 from orchestrator.store.events import Event
 
 
@@ -44,12 +45,12 @@ def command(ctx: click.Context, campaign: str, follow: bool, as_json: bool) -> N
 
     async def body(redis: Redis) -> None:
         cid = await resolve_campaign(redis, campaign)
-        idents = await _identities(redis, cid)
+        scope = await log_scope(redis, cid)
         after = "-"
         while True:
             batch = await events.read(redis, None, after=after, count=5000)
             for e in batch:
-                if e.campaign == cid or (not e.campaign and e.identity in idents):
+                if scope.shows(e):
                     emit(e)
             if batch:
                 after = batch[-1].id
@@ -62,12 +63,40 @@ def command(ctx: click.Context, campaign: str, follow: bool, as_json: bool) -> N
         run(ctx, body)
 
 
-async def _identities(redis: Redis, cid: str) -> set[str]:
-    """The campaign's identities (whose own events its log shows); its history is shown even when it is unreadable."""
+#: Events another campaign's send records of an identity it shares: the identity's own state.
+IDENTITY_WIDE = frozenset({"identity_stopped_today"})
+
+
+@dataclass(frozen=True, slots=True)
+class LogScope:
+    """What a campaign's log shows: its own events, and its identities' own (a day closed, a stop for
+    the day, whichever campaign's sends made them) from its creation to its end, not another campaign's
+    days before it or after it."""
+
+    cid: str
+    identities: frozenset[str]
+    since: float = float("-inf")
+    until: float = float("inf")
+
+    def shows(self, e: Event) -> bool:
+        if e.campaign == self.cid:
+            return True
+        if e.identity not in self.identities or (e.campaign and e.type not in IDENTITY_WIDE):
+            return False
+        return bool(e.unreadable) or self.since <= e.t <= self.until
+
+
+async def log_scope(redis: Redis, cid: str) -> LogScope:
+    """The campaign's identities and lifetime; its history is shown even when it is unreadable."""
     rec = await campaigns.load(redis, cid)
+    if rec is None:
+        return LogScope(cid, frozenset())
     if not isinstance(rec, campaigns.Unreadable):
-        return set(rec.identities) if rec else set()
+        finished = rec.state.value in ("completed", "cancelled")
+        until = finite_number(await redis.hget(keys.campaign(cid), "changed_at")) if finished else None
+        return LogScope(cid, frozenset(rec.identities), rec.created_at, float("inf") if until is None else until)
     # A header on stderr: stdout keeps only events (JSON lines stay JSON lines).
     click.echo(printable(f"note: campaign {cid} cannot be read ({rec.reason}); its stored events follow"), err=True)
     spec = await campaigns.load_spec(redis, cid)
-    return {i.id for i in spec.identities} if spec and not isinstance(spec, campaigns.Unreadable) else set()
+    ids = {i.id for i in spec.identities} if spec and not isinstance(spec, campaigns.Unreadable) else set()
+    return LogScope(cid, frozenset(ids))

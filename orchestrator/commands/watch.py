@@ -15,7 +15,7 @@ from rich.text import Text
 
 from orchestrator.cli import FiniteFloatRange
 from orchestrator.commands._common import clock_now, resolve_campaign, run
-from orchestrator.commands.logs import event_line
+from orchestrator.commands.logs import LogScope, event_line, log_scope
 from orchestrator.commands.status import render_status
 from orchestrator.core.text import printable
 from orchestrator.status import CampaignStatus, campaign_status, stale_after
@@ -70,7 +70,7 @@ def command(ctx: click.Context, campaign: str, interval: float) -> None:
 
     async def body(redis: Redis) -> None:
         cid = await resolve_campaign(redis, campaign)
-        feed = _Feed(cid)
+        feed = _Feed(await log_scope(redis, cid))
         stale = stale_after(ctx.obj.settings.pacer_interval_s)
         console = Console()
         # Not a terminal (a pipe, a file): a frame per refresh, printed one after the other, instead
@@ -103,8 +103,8 @@ def command(ctx: click.Context, campaign: str, interval: float) -> None:
 class _Feed:
     """The campaign's recent events and warnings, read from the stream a batch at a time."""
 
-    def __init__(self, cid: str) -> None:
-        self.cid = cid
+    def __init__(self, scope: LogScope) -> None:
+        self.scope = scope  # its own events, and its identities' while it runs (as `logs` shows them)
         self.recent: list[str] = []
         self.warnings: list[str] = []
         self.after = ""  # the newest event read; "": none yet (start from the newest, not the stream's start)
@@ -117,7 +117,7 @@ class _Feed:
         if batch:
             self.after = batch[-1].id
         for e in batch:
-            if e.campaign != self.cid:
+            if not self.scope.shows(e):
                 continue
             line = event_line(e)
             self.recent.append(line)

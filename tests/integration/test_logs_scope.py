@@ -1,0 +1,47 @@
+"""`orchestrate logs CAMPAIGN`: its own events, and its identities' own (a day closed, a stop for the day,
+whichever campaign's sends made them) while it existed, never another campaign's days before or after it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from redis.asyncio import Redis
+
+from orchestrator.cli import main
+from orchestrator.store import events, keys
+from tests.fakes import submit_file
+from tests.pipeline_harness import START
+from tests.pipeline_helpers import write_campaign
+
+HOUR = 3600.0
+SHARED = {"identities": [{"id": "s-id0", "from": "News <news@d0.example.com>"}]}
+
+
+async def _logged(redis_url: str, cid: str) -> list[tuple[str, str]]:
+    result = await asyncio.to_thread(CliRunner().invoke, main, ["logs", cid, "--json"], env={"REDIS_URL": redis_url})
+    assert result.exit_code == 0, result.output
+    return [(e["type"], e.get("mark", "")) for e in map(json.loads, result.output.splitlines())]
+
+
+async def test_a_campaigns_log_shows_its_identities_events_only_while_it_existed(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    first = await submit_file(redis, write_campaign(tmp_path, 3, name="a", extra=SHARED), START)
+    await events.emit(redis, START + 1 * HOUR, "day_advanced", "", "s-id0", mark="a-only")
+    other_list = "email,first_name\nsomeone@naver.com,S\n"
+    second_file = write_campaign(tmp_path, 0, name="b", extra=SHARED, csv_text=other_list)
+    second = await submit_file(redis, second_file, START + 2 * HOUR)
+    await events.emit(redis, START + 3 * HOUR, "day_advanced", "", "s-id0", mark="both")
+    await events.emit(redis, START + 4 * HOUR, "identity_stopped_today", second, "s-id0", mark="b-stopped-it")
+    await events.emit(redis, START + 4 * HOUR, "send_retry", second, "s-id0", mark="b-own")
+    await redis.hset(keys.campaign(first), mapping={"state": "completed", "changed_at": repr(START + 5 * HOUR)})
+    await events.emit(redis, START + 6 * HOUR, "day_advanced", "", "s-id0", mark="b-only")
+    await events.emit(redis, START + 6 * HOUR, "day_advanced", "", "other-id", mark="neither")
+
+    of_first = [m for _, m in await _logged(redis_url, first) if m]
+    of_second = [m for _, m in await _logged(redis_url, second) if m]
+    assert of_first == ["a-only", "both", "b-stopped-it"]
+    assert of_second == ["both", "b-stopped-it", "b-own", "b-only"]
