@@ -108,7 +108,6 @@ class Pacer:
     async def tick(self) -> TickReport:
         now = self.clock.now()
         report = TickReport()
-        self._rotation += 1
         self._deferral_minutes = {}  # the deferral counts' minute hashes this tick read (one read for all identities)
         if not self._layout_checked:  # a Redis written by an older release: once, before the first grant
             folded = await layout.upgrade(self.redis)
@@ -127,6 +126,9 @@ class Pacer:
             await self._tick_campaigns(cids, now, report)
         except NotLeaderError:  # the lock lapsed mid-tick and another pacer leads: it grants from here
             log.warning("pacer_grant_fenced", at=now)
+        # The turn moves on a grant, not a tick: moved every tick, ticks in step with an identity's
+        # slots gave every slot to the same campaign.
+        self._rotation += report.granted > 0
         return report
 
     async def _tick_campaigns(self, cids: list[str], now: float, report: TickReport) -> None:

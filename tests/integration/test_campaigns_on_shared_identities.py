@@ -106,3 +106,21 @@ async def test_the_domain_share_counts_every_campaigns_mail_on_the_identity(
     gmail = sum(r.to_address.endswith("@gmail.com") for r in hour)
     assert len(hour) >= 190  # the identity's hour is used: nothing stalls
     assert gmail <= 0.3 * len(hour) + 2, (gmail, len(hour))
+
+
+async def test_two_campaigns_on_one_identity_take_its_slots_in_turn_whatever_the_tick_period(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """Ticks exactly 1 s apart and a slot every 18 s (200 an hour): the turn moved on every tick, so the
+    same campaign was first at every slot and the other got none of the hour; the turn moves on a grant."""
+    plan = {"rows": [{"days": "1-9", "daily": 100000, "hourly": 200}]}
+    for name in ("a", "b"):
+        await submit_file(redis, _campaign(tmp_path, name, 1, 300, plan=plan), START)
+    clock = VirtualClock(START)
+    async with tencent_run(redis_url, clock, domains=DOMAINS[:1]) as (run, emu):
+        while clock.now() < START + 3600:
+            await run.step()
+            clock.advance(1.0)
+    got = Counter(r.to_address[0] for r in emu.send_log)
+    assert sum(got.values()) >= 199
+    assert abs(got["a"] - got["b"]) <= 1, got
