@@ -158,4 +158,4 @@ class Guard:
                 key = keys.guard_warned(cid, guard.identity, v.line.metric, today)
                 if await self.redis.set(key, "1", nx=True, ex=WARNED_TTL_S):
                     await events.emit(self.redis, now, "guardrail_warning", cid, guard.identity, **event_data(v))
-                    log.info("guardrail_warning", campaign=cid, identity=guard.identity, reason=v.reason())
+                    log.warning("guardrail_warning", campaign=cid, identity=guard.identity, reason=v.reason())

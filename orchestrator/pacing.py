@@ -34,7 +34,7 @@ from orchestrator.store.identities import IdentityState
 from orchestrator.store.ledger import Ledger
 from orchestrator.store.limiter import GrantResult, JobQueue, Limiter, Limits, NotLeaderError
 from orchestrator.store.scripts import Scripts, as_str_list
-from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, refused, whole
+from orchestrator.store.stored_values import BadStoredValueError, refused
 
 log = structlog.get_logger("orchestrator.pacer")
 
@@ -246,7 +246,8 @@ class Pacer:
         spec = rec.spec
         lt = local_time(now, spec.zone, spec.window)
         ck = keys.CampaignKeys(rec.cid)
-        if await self._maybe_complete(rec, ck, now, report):
+        await self._hour_summary(rec, lt, now)  # before anything that ends the tick early (window closed)
+        if await self._maybe_complete(rec, ck, lt, now, report):
             return
         if spec.start is not None and lt.date < spec.start:
             report.wait_for(start_of(spec.start, spec.zone) - now)
@@ -274,7 +275,6 @@ class Pacer:
         order = list(range(len(ids)))
         k = self._rotation % len(ids)
         order = order[k:] + order[:k]
-        await self._hour_summary(rec, lt, now)
         for n in order:
             caps = (alloc.identities[n], plain.identities[n].daily)
             if not await self._grant_identity(rec, ck, ids[n], caps, alloc.pool, share, lt, states, now, report):
@@ -334,34 +334,23 @@ class Pacer:
         )
         return _noted(report, identity, result, lt)
 
-    async def _hour_summary(self, rec: campaigns.CampaignRecord, lt: LocalTime, now: float) -> None:
-        """When a campaign's local hour turns, log what each identity sent in the hour that ended."""
+    async def _hour_summary(
+        self, rec: campaigns.CampaignRecord, lt: LocalTime, now: float, closing: bool = False
+    ) -> None:
+        """When a campaign's local hour turns, sum up the hour that ended (an event, and a progress line in
+        the log); `closing`: the campaign completed, so the hour under way too (no later tick would)."""
         key = (lt.date.isoformat(), lt.hour)
-        previous = self._last_hour.get(rec.cid)
-        self._last_hour[rec.cid] = key
-        if previous is None or previous == key:
-            return
-        day, hour = previous
-        counts = await self.redis.hgetall(keys.CampaignKeys(rec.cid).hours_prefix + day)
-        sent = {i: whole(counts.get(f"{i}|{hour:02d}"), "hour count", low=-MAX_WHOLE) for i in rec.identities}
-        if any(sent.values()):
-            c = rec.counts
-            await events.emit(
-                self.redis,
-                now,
-                "hour_summary",
-                rec.cid,
-                date=day,
-                hour=f"{hour:02d}:00",
-                granted=sent,
-                accepted=c["accepted"],
-                pending=c["queued"],
-                failed=c["failed"],
-                in_doubt=c["in_doubt"],
-            )
+        previous = self._last_hour.pop(rec.cid, None) if closing else self._last_hour.get(rec.cid)
+        if not closing:
+            self._last_hour[rec.cid] = key
+        day, hour = key if closing else previous or key
+        if closing or previous not in (None, key):
+            done = await events.hour_summary(self.redis, rec.cid, rec.identities, rec.counts, day, hour, now)
+            if done is not None:
+                log.info("hour_summary", campaign=rec.cid, **done)
 
     async def _maybe_complete(
-        self, rec: campaigns.CampaignRecord, ck: keys.CampaignKeys, now: float, report: TickReport
+        self, rec: campaigns.CampaignRecord, ck: keys.CampaignKeys, lt: LocalTime, now: float, report: TickReport
     ) -> bool:
         c = rec.counts
         if c["queued"] or c["granted"] or c["inflight"]:
@@ -375,6 +364,7 @@ class Pacer:
         if reply[0] == "busy":
             return False
         if reply[0] == "ok":
+            await self._hour_summary(rec, lt, now, closing=True)
             await events.emit(self.redis, now, "campaign_completed", rec.cid, reason=reason, was=State.RUNNING.value)
             report.completed.append(rec.cid)
             counts = dict(zip(STATES, (int(v) for v in reply[1:]), strict=True))

@@ -258,7 +258,9 @@ async def _report(
     if d.action is Action.ACCEPTED:
         bound.info("send_accepted", message_id=d.value, recipient=who)
         return
-    bound.info(f"send_{d.action.value}", code=d.value, outcome=kind, recipient=who, ready_at=d.ready_at or None)
+    # What an operator must see even with LOG_LEVEL=WARNING: a pause, a recipient failed, a send in doubt.
+    level = bound.warning if d.action in (Action.PAUSE, Action.FAILED, Action.IN_DOUBT) else bound.info
+    level(f"send_{d.action.value}", code=d.value, outcome=kind, recipient=who, ready_at=d.ready_at or None)
     await events.emit(
         deps.redis,
         now,

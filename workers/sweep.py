@@ -200,6 +200,7 @@ class Sweeper:
             await self.redis.zrem(ck.doubt, raw)
             stats["left_in_doubt"] += 1
             await events.emit(self.redis, now, "in_doubt_unresolved", ck.cid, identity, index=idx, detail=result.detail)
+            log.warning("in_doubt_unresolved", campaign=ck.cid, identity=identity, index=idx, detail=result.detail)
         else:
             again = self.config.reconcile_throttled_retry_s if result.retry_soon else self.config.reconcile_retry_s
             await self.redis.zadd(ck.doubt, {raw: now + again})

@@ -9,7 +9,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from orchestrator.store import keys
-from orchestrator.store.stored_values import BadStoredValueError, moment
+from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, moment, whole
 
 #: The stream keeps about this many entries (oldest trimmed first).
 MAXLEN = 1_000_000
@@ -74,3 +74,26 @@ async def recent(redis: Redis, count: int) -> list[Event]:
     """The newest `count` events, newest first."""
     rows = await redis.xrevrange(keys.EVENTS, max="+", min="-", count=count)
     return [_parse(eid, f) for eid, f in rows]
+
+
+async def hour_summary(
+    redis: Redis, cid: str, identities: list[str], counts: dict[str, int], day: str, hour: int, now: float
+) -> dict[str, Any] | None:
+    """Append the campaign's `hour_summary` of local `day` and `hour`: the grants each identity got in it
+    (the grant script's hour counts) and the campaign's totals so far; None (nothing appended) when no
+    identity got any. Returns the event's data."""
+    stored = await redis.hgetall(keys.CampaignKeys(cid).hours_prefix + day)
+    granted = {i: whole(stored.get(f"{i}|{hour:02d}"), "hour count", low=-MAX_WHOLE) for i in identities}
+    if not any(granted.values()):
+        return None
+    data: dict[str, Any] = {
+        "date": day,
+        "hour": f"{hour:02d}:00",
+        "granted": granted,
+        "accepted": counts["accepted"],
+        "pending": counts["queued"],
+        "failed": counts["failed"],
+        "in_doubt": counts["in_doubt"],
+    }
+    await emit(redis, now, "hour_summary", cid, "", **data)
+    return data
