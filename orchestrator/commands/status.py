@@ -22,8 +22,11 @@ from orchestrator.status import (
     in_doubt_rows,
     stale_after,
 )
+from orchestrator.store.group_state import OWN_DAY
 
 STATE_STYLE = {"running": "green", "paused": "yellow", "completed": "cyan", "cancelled": "red", UNREADABLE: "bold red"}
+#: Domain groups held or backing off shown one a line under an identity; `--json` lists every one.
+GROUP_LINES = 10
 
 
 def render_status(st: CampaignStatus) -> Group:
@@ -115,7 +118,22 @@ def identity_notes(i: IdentityStatus) -> list[Text]:
         Text(printable(f"  {i.id} quality: {i.quality_line or 'no figures yet'}"), style="dim"),
         Text(printable(f"  {i.id} {state}"), style=style),
     ]
-    out += [Text(printable(f"  {i.id} domain {group_line(g)}"), style="yellow") for g in i.groups]
+    return out + group_notes(i)
+
+
+def group_notes(i: IdentityStatus) -> list[Text]:
+    """The groups held or backing off, one line each (at most GROUP_LINES); those merely on a warm-up day of
+    their own, as per-domain shaping has most of a big list's domains, counted in one line."""
+    own_day = [g for g in i.groups if str(g["reason"]).startswith(OWN_DAY)]
+    held = [g for g in i.groups if not str(g["reason"]).startswith(OWN_DAY)]
+    out = [Text(printable(f"  {i.id} domain {group_line(g)}"), style="yellow") for g in held[:GROUP_LINES]]
+    if len(held) > GROUP_LINES:
+        more = f"  {i.id} and {len(held) - GROUP_LINES:,} more domain groups held or backing off (`--json` lists them)"
+        out.append(Text(more, style="yellow"))
+    if own_day:
+        n, (noun, whose) = len(own_day), ("group", "its") if len(own_day) == 1 else ("groups", "their")
+        line = f"  {i.id} {n:,} domain {noun} on a warm-up day of {whose} own, below the identity's caps"
+        out.append(Text(printable(line + " (`--json` lists them)"), style="dim"))
     return out
 
 

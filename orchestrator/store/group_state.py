@@ -316,6 +316,9 @@ async def shaping_limits(
     return GroupCaps(states, spec.build_plan(), caps, now, spec.shaping.max_domain_share)
 
 
+#: A group `status` lists because per-domain shaping has it on a warm-up day of its own (its caps
+#: below the identity's): the usual state once shaping applies, not a hold.
+OWN_DAY = "its own warm-up day"
 #: The domain groups a campaign's temporary blocks hold: group -> (until, why) (`campaign_blocks`).
 Blocks = Mapping[str, tuple[float, str]]
 
@@ -365,7 +368,7 @@ async def _shaped(redis: Redis, spec: Campaign, identity: str, caps: Caps, now: 
         elif factor < 1.0:
             reason = f"backing off at {factor:.0%} after {state.reason or 'a block'}"
         elif own != caps:
-            reason = f"its own warm-up day {state.day}"
+            reason = f"{OWN_DAY} {state.day}"
         else:
             continue
         until = state.next_change(now) if factor < 1.0 else None
