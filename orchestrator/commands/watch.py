@@ -23,7 +23,17 @@ from orchestrator.store import events
 
 #: States a campaign never leaves: `watch` shows the last frame and ends.
 FINAL_STATES = ("completed", "cancelled")
-WARN_TYPES = ("send_failed", "send_in_doubt", "campaign_paused", "identity_stopped_today", "in_doubt_unresolved")
+WARN_TYPES = (
+    "send_failed",
+    "send_in_doubt",
+    "campaign_paused",
+    "identity_stopped_today",
+    "in_doubt_unresolved",
+    "guardrail_warning",
+)
+#: At start, how far back the shared stream is read for the campaign's last events (other campaigns'
+#: events between them are passed over), in pages of LOOK_BACK_PAGE.
+LOOK_BACK, LOOK_BACK_PAGE = 50_000, 5_000
 
 
 def _bars(st: CampaignStatus) -> Table:
@@ -110,10 +120,7 @@ class _Feed:
         self.after = ""  # the newest event read; "": none yet (start from the newest, not the stream's start)
 
     async def read(self, redis: Redis) -> None:
-        if self.after:
-            batch = await events.read(redis, None, after=self.after, count=2000)
-        else:
-            batch = list(reversed(await events.recent(redis, 2000)))
+        batch = await events.read(redis, None, after=self.after, count=2000) if self.after else await self._last(redis)
         if batch:
             self.after = batch[-1].id
         for e in batch:
@@ -124,6 +131,19 @@ class _Feed:
             if e.type in WARN_TYPES:
                 self.warnings.append(line)
         self.recent, self.warnings = self.recent[-8:], self.warnings[-5:]
+
+    async def _last(self, redis: Redis) -> list[events.Event]:
+        """At start: the stream's newest entries back to the campaign's last 8 events (at most LOOK_BACK),
+        oldest first: a busy stream of other campaigns' events no longer hides them."""
+        found: list[events.Event] = []
+        before = "+"
+        for _ in range(LOOK_BACK // LOOK_BACK_PAGE):
+            page = await events.recent(redis, LOOK_BACK_PAGE, before)
+            found += page
+            if len(page) < LOOK_BACK_PAGE or sum(map(self.scope.shows, found)) >= 8:
+                break
+            before = page[-1].id
+        return found[::-1]
 
     def frame(self, st: CampaignStatus) -> Group:
         parts: list[RenderableType] = [render_status(st), _bars(st), Text("recent", style="bold")]

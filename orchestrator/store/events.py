@@ -70,9 +70,9 @@ async def read(redis: Redis, campaign: str | None = None, after: str = "-", coun
     return out
 
 
-async def recent(redis: Redis, count: int) -> list[Event]:
-    """The newest `count` events, newest first."""
-    rows = await redis.xrevrange(keys.EVENTS, max="+", min="-", count=count)
+async def recent(redis: Redis, count: int, before: str = "+") -> list[Event]:
+    """The newest `count` events (before stream id `before`, exclusive; "+": the newest), newest first."""
+    rows = await redis.xrevrange(keys.EVENTS, max="+" if before == "+" else f"({before}", min="-", count=count)
     return [_parse(eid, f) for eid, f in rows]
 
 

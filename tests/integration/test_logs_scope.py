@@ -11,6 +11,8 @@ from click.testing import CliRunner
 from redis.asyncio import Redis
 
 from orchestrator.cli import main
+from orchestrator.commands.logs import log_scope
+from orchestrator.commands.watch import _Feed
 from orchestrator.store import events, keys
 from tests.fakes import submit_file
 from tests.pipeline_harness import START
@@ -45,3 +47,26 @@ async def test_a_campaigns_log_shows_its_identities_events_only_while_it_existed
     of_second = [m for _, m in await _logged(redis_url, second) if m]
     assert of_first == ["a-only", "both", "b-stopped-it"]
     assert of_second == ["both", "b-stopped-it", "b-own", "b-only"]
+
+
+async def test_watch_finds_the_campaigns_last_events_behind_other_campaigns_busy_stream(
+    redis: Redis, tmp_path: Path
+) -> None:
+    """`watch` starts from the campaign's last events, however many of other campaigns came after them
+    (it read only the newest 2,000 entries: "(nothing yet)")."""
+    cid = await submit_file(redis, write_campaign(tmp_path, 3, name="a", extra=SHARED), START)
+    for n in range(3):
+        await events.emit(redis, START + n, "send_retry", cid, "s-id0", mark=f"own-{n}")
+    async with redis.pipeline(transaction=False) as pipe:
+        for n in range(12_000):
+            pipe.xadd(
+                keys.EVENTS, {"t": repr(START + 10 + n), "type": "send_retry", "campaign": "other", "identity": ""}
+            )
+        await pipe.execute()
+    feed = _Feed(await log_scope(redis, cid))
+    await feed.read(redis)
+    assert [line.rsplit("mark=", 1)[-1] for line in feed.recent if "mark=" in line] == ["own-0", "own-1", "own-2"]
+    await events.emit(redis, START + 20_000, "guardrail_warning", cid, "s-id0", mark="warned")
+    await feed.read(redis)  # then what comes next
+    assert feed.recent[-1].endswith("mark=warned")
+    assert feed.warnings[-1].endswith("mark=warned")
