@@ -8,7 +8,6 @@ import datetime as dt
 import os
 import shutil
 import signal
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -149,6 +148,7 @@ def _run(
     def started(redis_url: str, cid: str) -> None:
         if speed:
             click.echo(f"  follow it live: REDIS_URL={redis_url} orchestrate watch {cid}", err=True)
+            click.echo("  (that Redis is the run's own: it stops when the run ends, and watch with it)", err=True)
 
     progress = _progress_line()
     terminated: list[bool] = []
@@ -180,20 +180,19 @@ def _run(
     except RecipientFileError as exc:  # the file changed since it was read a moment ago
         echo_error(str(exc))
         ctx.exit(EXIT_USAGE)
-    if sys.stderr.isatty():
-        click.echo("", err=True)
     _print_summary(result.summary, out)
 
 
 def _progress_line() -> Callable[[float], None]:
-    """What shows the share of the virtual period done, every 5 %, on stderr when it is a terminal."""
-    last = [-1]
+    """A line on stderr every 5 % of the virtual period (whole lines: a log line printed meanwhile, a
+    guardrail's warning, is never glued onto it, and a run into a file or a pipe shows its progress too)."""
+    last = [0]
 
     def progress(frac: float) -> None:
         pct = int(frac * 100)
-        if pct >= last[0] + 5 and sys.stderr.isatty():
-            last[0] = pct
-            click.echo(f"\r  {pct:3d}% of the virtual period", err=True, nl=False)
+        if pct >= last[0] + 5:
+            last[0] = pct - pct % 5
+            click.echo(f"  {last[0]:3d}% of the virtual period", err=True)
 
     return progress
 
