@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import sys
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 import click
 from redis.asyncio import Redis
@@ -16,15 +16,30 @@ from orchestrator.core.text import finite_number, json_line, printable
 from orchestrator.store import campaigns, events, keys
 from orchestrator.store.events import Event
 
+#: Event fields that hold a moment (Unix time): shown as a time on a terminal, as the event's own time.
+TIME_FIELDS = frozenset({"held_until", "until", "ready_at", "since", "blocked_at", "stopped_until"})
 
-def event_line(e: Event) -> str:
-    """One readable line for a terminal (escape sequences in the event's data shown, not acted on)."""
+
+def event_line(e: Event, zone: tzinfo | None = None) -> str:
+    """One readable line for a terminal (escape sequences in the event's data shown, not acted on); its
+    times in `zone` (the campaign's: the one `status` and the hour summaries speak), else this host's."""
     if e.unreadable:
         return printable(f"event {e.id} could not be read ({e.unreadable}) {e.type}".rstrip())
-    when = datetime.fromtimestamp(e.t).astimezone().isoformat(timespec="seconds")
     who = f" {e.identity}" if e.identity else ""
-    data = " ".join(f"{k}={v}" for k, v in e.data.items())
-    return printable(f"{when} {e.type}{who} {data}".rstrip())
+    data = " ".join(f"{k}={_moment(v, zone) if k in TIME_FIELDS else v}" for k, v in e.data.items())
+    return printable(f"{_moment(repr(e.t), zone)} {e.type}{who} {data}".rstrip())
+
+
+def _moment(raw: str, zone: tzinfo | None) -> str:
+    """A stored Unix time as an ISO time in `zone` (this host's when None); the text as stored otherwise."""
+    at = finite_number(raw)
+    try:
+        moment = datetime.fromtimestamp(at, zone) if at is not None else None
+    except (ValueError, OverflowError, OSError):
+        moment = None
+    if moment is None:
+        return raw
+    return (moment if zone is not None else moment.astimezone()).isoformat(timespec="seconds")
 
 
 @click.command("logs")
@@ -36,11 +51,11 @@ def command(ctx: click.Context, campaign: str, follow: bool, as_json: bool) -> N
     """Print CAMPAIGN's progress log: submitted, day advanced, hour summaries, pauses, retries, errors."""
     json_lines = as_json or not sys.stdout.isatty()
 
-    def emit(e: Event) -> None:
+    def emit(e: Event, zone: tzinfo | None) -> None:
         if json_lines:
             sys.stdout.write(json_line(e.as_json()) + "\n")
         else:
-            sys.stdout.write(event_line(e) + "\n")
+            sys.stdout.write(event_line(e, zone) + "\n")
         sys.stdout.flush()
 
     async def body(redis: Redis) -> None:
@@ -51,7 +66,7 @@ def command(ctx: click.Context, campaign: str, follow: bool, as_json: bool) -> N
             batch = await events.read(redis, None, after=after, count=5000)
             for e in batch:
                 if scope.shows(e):
-                    emit(e)
+                    emit(e, scope.zone)
             if batch:
                 after = batch[-1].id
                 continue
@@ -77,6 +92,7 @@ class LogScope:
     identities: frozenset[str]
     since: float = float("-inf")
     until: float = float("inf")
+    zone: tzinfo | None = None  # the campaign's time zone: its lines' times are shown in it
 
     def shows(self, e: Event) -> bool:
         if e.campaign == self.cid:
@@ -94,7 +110,8 @@ async def log_scope(redis: Redis, cid: str) -> LogScope:
     if not isinstance(rec, campaigns.Unreadable):
         finished = rec.state.value in ("completed", "cancelled")
         until = finite_number(await redis.hget(keys.campaign(cid), "changed_at")) if finished else None
-        return LogScope(cid, frozenset(rec.identities), rec.created_at, float("inf") if until is None else until)
+        end = float("inf") if until is None else until
+        return LogScope(cid, frozenset(rec.identities), rec.created_at, end, rec.spec.zone)
     # A header on stderr: stdout keeps only events (JSON lines stay JSON lines).
     click.echo(printable(f"note: campaign {cid} cannot be read ({rec.reason}); its stored events follow"), err=True)
     spec = await campaigns.load_spec(redis, cid)

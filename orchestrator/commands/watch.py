@@ -126,7 +126,7 @@ class _Feed:
         for e in batch:
             if not self.scope.shows(e):
                 continue
-            line = event_line(e)
+            line = event_line(e, self.scope.zone)
             self.recent.append(line)
             if e.type in WARN_TYPES:
                 self.warnings.append(line)
