@@ -32,11 +32,13 @@ def outcome_of_exception(exc: Exception) -> SendOutcome:
     name = type(exc).__name__
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ProxyError):
         # The request never left this machine: safe to retry.
-        return SendOutcome(OutcomeKind.TRANSIENT, code=name, detail=f"could not connect to SES ({_short(str(exc))})")
+        why = _short(str(exc)) or name
+        return SendOutcome(OutcomeKind.TRANSIENT, code=name, detail=f"could not connect to SES ({why})")
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return SendOutcome(OutcomeKind.CAMPAIGN_FATAL, code=name, detail=f"the SES endpoint is malformed ({exc})")
     # Read/write timeouts, dropped connections, unreadable answers: the mail may have gone.
-    return SendOutcome(OutcomeKind.IN_DOUBT, code=name, detail=f"no usable answer from SES ({_short(str(exc))})")
+    why = _short(str(exc)) or name  # httpx's ReadTimeout says nothing more than its name
+    return SendOutcome(OutcomeKind.IN_DOUBT, code=name, detail=f"no usable answer from SES ({why})")
 
 
 def redacted(outcome: SendOutcome, secrets: tuple[str, ...]) -> SendOutcome:

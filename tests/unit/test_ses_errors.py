@@ -107,3 +107,11 @@ def test_outcome_of_exception_classifies_transport_failures(exc: Exception, kind
     outcome = outcome_of_exception(exc)
     assert outcome.kind is kind
     assert outcome.message_id is None
+
+
+def test_an_exception_without_a_message_is_named_in_the_detail() -> None:
+    """httpx's ReadTimeout often carries no text: the detail names it ("no usable answer from SES ()" before)."""
+    outcome = outcome_of_exception(httpx.ReadTimeout(""))
+    assert (outcome.kind, outcome.detail) == (OutcomeKind.IN_DOUBT, "no usable answer from SES (ReadTimeout)")
+    outcome = outcome_of_exception(httpx.ConnectError(""))
+    assert (outcome.kind, outcome.detail) == (OutcomeKind.TRANSIENT, "could not connect to SES (ConnectError)")
