@@ -53,7 +53,8 @@ def render_status(st: CampaignStatus) -> Group:
     summary = Text(
         f"accepted {p['accepted']:,} of {p['total']:,} ({100 * p['accepted'] / total:.1f}%)  pending {p['pending']:,}  "
         f"in flight {p['in_flight']:,}  failed {p['failed']:,}  suppressed {p['suppressed']:,}"
-        f"{_dropped_at_submit(st.submit)}  in doubt {p['in_doubt']:,}   eta {st.estimated_completion or '-'}"
+        f"{_dropped_at_submit(st.submit)}  in doubt {p['in_doubt']:,}   "
+        f"eta{' if resumed now' if st.state == 'paused' else ''} {st.estimated_completion or '-'}"
     )
     table = Table(box=None, pad_edge=False, show_edge=False)
     for col in ("identity", "day", "today / cap", "last 60 min / cap", "next send", "note"):

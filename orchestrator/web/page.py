@@ -129,7 +129,8 @@ def campaign_section(n: int, st: dict[str, Any]) -> str:
         meta = f'<p class="meta">accepted {escape(share)} · {escape(done)}</p>'
         return f'{head}<div class="figures">{figures}</div>{meta}{progress_bar(f"p{n}", progress)}</section>'
     extra = (
-        f'<p class="meta">accepted {escape(share)} · estimated completion {escape(eta)}'
+        f'<p class="meta">accepted {escape(share)} · estimated completion'
+        f"{' if resumed now' if state == 'paused' else ''} {escape(eta)}"
         f" · pool today {_n('pool_daily_cap', st.get('pool_daily_cap', 0))}/day,"
         f" {_n('pool_hourly_cap', st.get('pool_hourly_cap', 0))}/hour"
         f"{'' if st.get('window_open', True) else ' · outside the sending window'}</p>"

@@ -8,6 +8,7 @@ from orchestrator.commands.status import render_status
 from orchestrator.control import pause_campaign
 from orchestrator.status import PACER_STALE_S, campaign_status
 from orchestrator.store import keys
+from orchestrator.web.page import campaign_section
 from tests.pipeline_harness import Pipeline
 
 
@@ -152,3 +153,17 @@ async def test_the_rows_submit_dropped_as_suppressed_are_shown_beside_the_claim_
     assert (st.progress["total"], st.progress["suppressed"], st.submit["suppressed"]) == (2, 0, 1)
     assert "accepted 0 of 2 (0.0%)" in _text(st)
     assert "suppressed 0 (+1 at submit)  in doubt 0" in _text(st)
+
+
+async def test_a_paused_campaigns_eta_says_it_holds_if_resumed_now(pipe: Pipeline) -> None:
+    """Paused, by hand or by itself, nothing is sent: the eta is what a resume now would give, and says so."""
+    await pipe.submit("email,first_name\n" + "".join(f"u{n}@d0.example.com,U{n}\n" for n in range(3)))
+    st = await campaign_status(pipe.redis, pipe.cid, pipe.clock.now())
+    assert st is not None
+    assert " eta 2026-12-01" in _text(st)
+    await pause_campaign(pipe.redis, pipe.cid, pipe.clock, "test", "operator", wait_s=0)
+    st = await campaign_status(pipe.redis, pipe.cid, pipe.clock.now())
+    assert st is not None
+    assert st.estimated_completion == "2026-12-01"
+    assert " eta if resumed now 2026-12-01" in _text(st)
+    assert "estimated completion if resumed now 2026-12-01" in campaign_section(0, st.as_json())
