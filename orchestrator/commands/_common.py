@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -14,6 +15,7 @@ import click
 from redis.asyncio import Redis
 from redis.exceptions import OutOfMemoryError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from rich.console import Console
 
 from orchestrator.cli import AppContext, echo_error
 from orchestrator.core.exit_codes import EXIT_FAILED, EXIT_USAGE
@@ -241,6 +243,17 @@ class _DataOut(io.TextIOBase):
 
     def flush(self) -> None:
         sys.stdout.flush()
+
+
+#: The width of a report written to a pipe or a file when COLUMNS names none (rich takes 80 then, and
+#: broke status lines in the middle of a figure).
+PIPED_WIDTH = 200
+
+
+def report_console() -> Console:
+    """A rich console for a report: the terminal's width, or COLUMNS, or PIPED_WIDTH into a pipe or a file."""
+    piped = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
+    return Console(width=PIPED_WIDTH if piped else None)
 
 
 def data_out() -> IO[str]:

@@ -6,11 +6,18 @@ from typing import Any
 
 import click
 from redis.asyncio import Redis
-from rich.console import Console, Group
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.commands._common import clock_now, print_json, resolve_campaign, run, warn_data_lost
+from orchestrator.commands._common import (
+    clock_now,
+    print_json,
+    report_console,
+    resolve_campaign,
+    run,
+    warn_data_lost,
+)
 from orchestrator.core.exit_codes import EXIT_FAILED
 from orchestrator.core.text import printable
 from orchestrator.status import (
@@ -166,7 +173,7 @@ def command(ctx: click.Context, campaign: str | None, as_json: bool, in_doubt: b
         data = [s.as_json() for s in statuses]
         print_json(data[0] if campaign is not None and data else data)
     else:
-        console = Console()
+        console = report_console()
         if not statuses:
             console.print("no campaigns yet: `orchestrate submit campaigns/example.yaml`")
         for st in statuses:

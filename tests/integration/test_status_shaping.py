@@ -123,3 +123,16 @@ async def test_status_lists_ten_held_groups_and_counts_the_rest(pipe: Pipeline, 
     assert len(lines) < 40
     shown = await asyncio.to_thread(cli, redis_url, "status", pipe.cid, "--json")
     assert len(json.loads(shown.output)["identities"][0]["groups"]) == 3015
+
+
+async def test_status_into_a_pipe_keeps_each_line_whole(pipe: Pipeline, redis_url: str) -> None:
+    """No terminal and no COLUMNS: lines up to 200 characters stay whole (rich broke them at 80, a figure
+    and its label on two lines)."""
+    await pipe.submit("email,first_name\na@gmail.com,A\n", identities=2, extra=SHAPED)
+    result = await asyncio.to_thread(
+        CliRunner().invoke, main, ["status", pipe.cid], env={"REDIS_URL": redis_url, "COLUMNS": None}
+    )
+    assert result.exit_code == 0, result.output
+    [summary] = [line for line in result.output.splitlines() if line.startswith("accepted ")]
+    assert "suppressed 0" in summary
+    assert " eta " in summary
