@@ -35,9 +35,9 @@ def command(ctx: click.Context, campaign: str, as_json: bool) -> None:
         if not done and until == float("inf"):
             raise CommandError(f"campaign {cid}: when it finished or what it sent cannot be read, so it is kept whole")
         if not done and until > now:
-            kept = utc_text(until, seconds=False)
+            kept, days = utc_text(until, seconds=False), compaction.MAIL_KEPT_S / 86400
             raise CommandError(
-                f"campaign {cid} sent mail until it finished: its MessageIds are kept until {kept} "
+                f"campaign {cid} sent mail: its MessageIds are kept until {kept}, {days:g} days after it finished "
                 "(its late bounces and complaints count in its identities' guardrails, and other campaigns' "
                 "status lookups tell its mail from theirs); compact it from then on"
             )

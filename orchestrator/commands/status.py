@@ -137,7 +137,7 @@ def group_notes(i: IdentityStatus) -> list[Text]:
     out = [Text(printable(f"  {i.id} domain {group_line(g)}"), style="yellow") for g in held[:GROUP_LINES]]
     if len(held) > GROUP_LINES:
         more = f"  {i.id} and {len(held) - GROUP_LINES:,} more domain groups held or backing off (`--json` lists them)"
-        out.append(Text(more, style="yellow"))
+        out.append(Text(printable(more), style="yellow"))
     if own_day:
         n, (noun, whose) = len(own_day), ("group", "its") if len(own_day) == 1 else ("groups", "their")
         line = f"  {i.id} {n:,} domain {noun} on a warm-up day of {whose} own, below the identity's caps"
