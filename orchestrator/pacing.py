@@ -6,6 +6,7 @@ its leader lock and the sweeper live on the arq side (workers/pacer.py, workers/
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -103,7 +104,7 @@ class Pacer:
         self._layout_checked = False
         self._deferral_minutes: dict[int, dict[Any, Any]] = {}
         self.guard = Guard(redis)
-        self._users: dict[str, list[str]] = {}  # identity -> the running campaigns using it, this tick
+        self._users: dict[str, list[str]] = {}  # identity -> the campaigns that may send through it, this tick
 
     async def tick(self) -> TickReport:
         now = self.clock.now()
@@ -135,7 +136,8 @@ class Pacer:
         states: dict[str, IdentityState] = {}
         k = self._rotation % len(cids) if cids else 0  # campaigns on one account (or identity) take turns first
         recs = [r for c in cids[k:] + cids[:k] if (r := await self.load_campaign(c)) and r.state is State.RUNNING]
-        self._users = {i: [r.cid for r in recs if i in r.identities] for rec in recs for i in rec.identities}
+        senders = [r for r in recs if _may_send(r.spec, now)]  # their waiting mail holds another's domain share
+        self._users = {i: [r.cid for r in senders if i in r.identities] for rec in senders for i in rec.identities}
         for rec in recs:
             cid = rec.cid
             try:
@@ -364,12 +366,19 @@ class Pacer:
         if reply[0] == "busy":
             return False
         if reply[0] == "ok":
-            await self._hour_summary(rec, lt, now, closing=True)
+            with contextlib.suppress(ValueError, ResponseError):  # a damaged hour count costs only the summary
+                await self._hour_summary(rec, lt, now, closing=True)
             await events.emit(self.redis, now, "campaign_completed", rec.cid, reason=reason, was=State.RUNNING.value)
             report.completed.append(rec.cid)
             counts = dict(zip(STATES, (int(v) for v in reply[1:]), strict=True))
             await events.emit(self.redis, now, "campaign_counts", rec.cid, counts=counts)
         return True
+
+
+def _may_send(spec: Campaign, now: float) -> bool:
+    """Whether a running campaign may send at `now`: started, its sending window open."""
+    lt = local_time(now, spec.zone, spec.window)
+    return lt.window_open and (spec.start is None or lt.date >= spec.start)
 
 
 def _noted(report: TickReport, identity: str, result: GrantResult, lt: LocalTime) -> bool:

@@ -124,3 +124,28 @@ async def test_two_campaigns_on_one_identity_take_its_slots_in_turn_whatever_the
     got = Counter(r.to_address[0] for r in emu.send_log)
     assert sum(got.values()) >= 199
     assert abs(got["a"] - got["b"]) <= 1, got
+
+
+@pytest.mark.parametrize(
+    "later",
+    [
+        pytest.param({"start": "2026-12-02"}, id="starts-tomorrow"),
+        pytest.param({"sending_window": "08:00-22:00"}, id="window-closed"),
+    ],
+)
+async def test_mail_that_cannot_go_now_does_not_hold_the_domain_share(
+    redis: Redis, redis_url: str, tmp_path: Path, later: dict[str, str]
+) -> None:
+    """Campaign B on the identity may not send yet (it starts tomorrow, or its window opens at 08:00): its
+    waiting mail does not hold A's gmail.com to its share, so A has the identity's whole hour (it got 61 of
+    200 while B could send nothing)."""
+    plan = {"rows": [{"days": "1-9", "daily": 100000, "hourly": 200}]}
+    shaping = {"max_domain_share": 0.3}
+    await submit_file(redis, _campaign(tmp_path, "a", 1, 400, ["gmail.com"], plan=plan, shaping=shaping), START)
+    path = _campaign(tmp_path, "b", 1, 400, ["naver.com", "daum.net"], plan=plan, shaping=shaping, **later)
+    await submit_file(redis, path, START)
+    clock = VirtualClock(START)
+    async with tencent_run(redis_url, clock, domains=DOMAINS[:1]) as (run, emu):
+        await run.run_until(START + 3600)
+    hour = Counter(r.to_address[0] for r in emu.send_log if r.time < START + 3600)
+    assert hour == {"a": 200}

@@ -11,8 +11,11 @@ from redis.asyncio import Redis
 from orchestrator.core.calendar import tencent_day
 from orchestrator.core.plan import Caps
 from orchestrator.store import keys
+from orchestrator.store.ledger import Ledger
 from orchestrator.store.limiter import Limiter, Limits
+from orchestrator.submit import submit
 from tests.fakes import one_identity_campaign
+from tests.pipeline_helpers import load, write_campaign
 from workers.jobs import SEND_JOBS
 
 START = datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp()
@@ -81,3 +84,25 @@ async def test_grant_time_is_stored_exactly(redis: Redis, tmp_path: Path) -> Non
     next_day, _ = tencent_day(china_midnight)
     assert int(await redis.get(ik.quota_day(day_of_grant)) or 0) == 0
     assert int(await redis.get(ik.quota_day(next_day)) or 0) == 0
+
+
+async def test_a_full_pool_hour_waits_for_its_oldest_grant_whichever_identity_made_it(
+    redis: Redis, tmp_path: Path
+) -> None:
+    """Pool of 2 an hour filled through identity 0 at +0 and +40 s: at +100 s both identities wait until
+    the first grant leaves the hour (3,500 s), not 1 s because identity 1 had no grant of its own."""
+    path = write_campaign(tmp_path, 10, identities=2)
+    campaign, fp = load(path)
+    cid = (await submit(redis, campaign, fp, START, str(path))).campaign_id
+    ck, ids = keys.CampaignKeys(cid), [i.id for i in campaign.identities]
+    limits = Limits(Caps(1000, 100), Caps(1000, 2), 0.05, 20, 2.0, 0.0)
+    limiter = Limiter(Ledger(redis).scripts, SEND_JOBS)
+    for k in range(2):
+        got = await limiter.grant(
+            ck, ids[0], "default", START + 40 * k, 1, limits, "2026-12-01", 12, 43200.0, peers=ids
+        )
+        assert len(got.grants) == 1
+    for identity in ids:
+        got = await limiter.grant(ck, identity, "default", START + 100, 5, limits, "2026-12-01", 12, 43200.0, peers=ids)
+        assert (got.reason, got.grants) == ("pool_hour", [])
+        assert got.wait_s == pytest.approx(3500.0)

@@ -10,9 +10,11 @@ import os
 import structlog
 
 from orchestrator.logging_setup import configure_logging
+from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import FaultRule
-from orchestrator.store import events
-from tests.pipeline_harness import START, Pipeline, recipients_csv
+from orchestrator.simulation.virtual_run import VirtualRun
+from orchestrator.store import events, keys
+from tests.pipeline_harness import START, Pipeline, recipients_csv, settings_for
 
 HOUR = 3600.0
 
@@ -56,3 +58,24 @@ async def test_an_automatic_pause_is_a_warning_and_each_hour_a_progress_line(pip
     hours = [e for e in logs if e["event"] == "hour_summary"]
     assert [(e["log_level"], e["campaign"], e["hour"]) for e in hours][:1] == [("info", pipe.cid, "00:00")]
     assert (await pipe.record()).state.value == "paused"
+
+
+async def test_a_damaged_hour_count_at_completion_costs_only_the_last_summary(pipe: Pipeline) -> None:
+    """The hour counts hold another type when the campaign completes: it completes, and its
+    `campaign_completed` and `campaign_counts` events are written (the summary's error skipped them)."""
+    await pipe.submit(recipients_csv(n_others=2))
+    ck = keys.CampaignKeys(pipe.cid)
+    async with (
+        TencentSender(settings_for(pipe.emu)) as sender,
+        VirtualRun(pipe.redis_url, pipe.clock, sender) as run,
+    ):
+        while (await pipe.record()).counts["accepted"] < 3:
+            await run.step()
+            pipe.clock.advance(5.0)
+        day = next(iter([k async for k in pipe.redis.scan_iter(match=ck.hours_prefix + "*")]))
+        await pipe.redis.delete(day)
+        await pipe.redis.rpush(day, "not a hash")
+        await run.step()
+    assert (await pipe.record()).state.value == "completed"
+    types = [e.type for e in await events.read(pipe.redis, pipe.cid, count=1000)]
+    assert types[-2:] == ["campaign_completed", "campaign_counts"]

@@ -128,11 +128,16 @@ local function oldest_wait(key)
   return 1
 end
 
--- Until the pool's oldest grant of the hour, of any of its identities, leaves the window.
+-- Until the pool's oldest grant of the hour, of any of its identities, leaves the window (an identity
+-- with no grant in the hour has none to wait for; 1 s if none has, which the pool's count rules out).
 local function pool_wait()
-  local wait = oldest_wait(7)
-  for i = 1, npeers do wait = math.min(wait, oldest_wait(18 + npeers + i)) end
-  return wait
+  local wait = nil
+  for i = 0, npeers do
+    local first = redis.call('ZRANGE', KEYS[i == 0 and 7 or 18 + npeers + i], 0, 0, 'WITHSCORES')
+    local w = first[2] and tonumber(first[2]) + 3600 - now
+    if w and (not wait or w < wait) then wait = w end
+  end
+  return wait or 1
 end
 
 -- The held list of `group`, or nil when the caller did not declare it.
