@@ -7,8 +7,9 @@ its leader lock and the sweeper live on the arq side (workers/pacer.py, workers/
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date
+from functools import partial
 from typing import Any
 
 import structlog
@@ -21,12 +22,12 @@ from orchestrator.core.budget import budget_now, day_caps
 from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.clock import Clock, SystemClock
-from orchestrator.core.guard import IdentityGuard, event_data
 from orchestrator.core.ledger_state import STATES
 from orchestrator.core.plan import Caps
-from orchestrator.core.progress import effective_day, quota_hold
+from orchestrator.core.progress import effective_day
 from orchestrator.core.quality import FOLLOWUP_AFTER_S
 from orchestrator.core.sending import Sender
+from orchestrator.day_roll import roll_day
 from orchestrator.guarding import Guard
 from orchestrator.ses.errors import SesBudgetError, SesError
 from orchestrator.store import campaigns, events, group_state, identities, keys, layout
@@ -105,6 +106,9 @@ class Pacer:
         self._deferral_minutes: dict[int, dict[Any, Any]] = {}
         self.guard = Guard(redis)
         self._users: dict[str, list[str]] = {}  # identity -> the campaigns that may send through it, this tick
+        self._last_taker: dict[str, str] = {}  # identity -> the campaign its last grant went to
+        self._offered: dict[str, set[str]] = {}  # identity -> the campaigns offered it this tick
+        self._later: list[tuple[str, Callable[[], Awaitable[Any]]]] = []  # grants held to the tick's end
 
     async def tick(self) -> TickReport:
         now = self.clock.now()
@@ -138,18 +142,33 @@ class Pacer:
         recs = [r for c in cids[k:] + cids[:k] if (r := await self.load_campaign(c)) and r.state is State.RUNNING]
         senders = [r for r in recs if _may_send(r.spec, now)]  # their waiting mail holds another's domain share
         self._users = {i: [r.cid for r in senders if i in r.identities] for rec in senders for i in rec.identities}
+        self._offered, self._later = {}, []
         for rec in recs:
-            cid = rec.cid
-            try:
-                await self._tick_campaign(rec, now, states, report)
-            except identities.UnreadableIdentityError as exc:  # only the campaigns using it wait
-                self._skip(cid, f"identity {exc.identity}: {exc.reason}")
-            except ValueError as exc:  # a stored value that does not parse (BadStoredValueError names it)
-                self._skip(cid, str(exc) if isinstance(exc, BadStoredValueError) else "a stored value cannot be read")
-            except ResponseError as exc:  # a key of the campaign or an identity holds another type
-                self._skip(cid, refused(exc) or "Redis refused a command")
-            else:
-                self._unreadable.discard(cid)  # readable again: a new failure is reported again
+            await self._guarded(rec.cid, lambda rec=rec: self._tick_campaign(rec, now, states, report))
+        for cid, grant in self._later:  # an identity's last taker, after the others had their turn at it
+            await self._guarded(cid, grant)
+
+    async def _guarded(self, cid: str, step: Callable[[], Awaitable[Any]]) -> None:
+        """Run one campaign's part of the tick; a campaign that cannot be read is skipped, the others go on."""
+        try:
+            await step()
+        except identities.UnreadableIdentityError as exc:  # only the campaigns using it wait
+            self._skip(cid, f"identity {exc.identity}: {exc.reason}")
+        except ValueError as exc:  # a stored value that does not parse (BadStoredValueError names it)
+            self._skip(cid, str(exc) if isinstance(exc, BadStoredValueError) else "a stored value cannot be read")
+        except ResponseError as exc:  # a key of the campaign or an identity holds another type
+            self._skip(cid, refused(exc) or "Redis refused a command")
+        else:
+            self._unreadable.discard(cid)  # readable again: a new failure is reported again
+
+    def _defers(self, cid: str, identity: str) -> bool:
+        """Whether `cid` waits for the end of the tick to be offered `identity`: it took the identity's last
+        grant and another campaign that may send through it has not had its turn this tick. (A turn of all
+        campaigns moved by the grants of every identity kept one campaign first at each slot of another.)"""
+        offered = self._offered.setdefault(identity, set())
+        offered.add(cid)
+        others = [c for c in self._users.get(identity, []) if c not in offered]
+        return bool(others) and self._last_taker.get(identity) == cid
 
     async def load_campaign(self, cid: str) -> campaigns.CampaignRecord | None:
         """A campaign's record; None (and one warning per campaign) when it cannot be read: others go on."""
@@ -193,55 +212,6 @@ class Pacer:
                     await identities.set_live_quota(self.redis, st.id, found.daily_quota, found.reputation_level)
                     log.info("quota_read", identity=st.id, daily_quota=found.daily_quota, level=found.reputation_level)
 
-    async def _roll_day(
-        self, state: IdentityState, spec: Campaign, today: date, now: float, guard: IdentityGuard | None = None
-    ) -> IdentityState:
-        """Close the identity's open day once its local date has passed (day advance, or hold: too little
-        sent, or a guardrail's hold line crossed)."""
-        if not state.open_date or state.open_date >= today.isoformat():
-            return state
-        rules = spec.plan.progress_rules(spec.mode)
-        before = state.progress
-        held = guard.holds if guard is not None else []
-        sent, after = await identities.close_open_day(self.redis, state, rules, hold=bool(held))
-        await identities.save_progress(self.redis, state.id, after, today.isoformat(), 0)
-        day = effective_day(before, date.fromisoformat(state.open_date), rules)
-        if group_state.active(spec, day, state.open_cap):
-            await group_state.roll(
-                self.redis,
-                state.id,
-                spec.build_plan(),
-                Caps(state.open_cap, 1 << 30),
-                state.open_date,
-                day,
-                rules.advance_min_fraction,
-                f"the identity's day was held: {held[0].reason(state.id)}" if held else None,
-            )
-        else:
-            await group_state.follow(self.redis, state.id, after.warmup_day)
-        if sent > 0:
-            etype = (
-                "day_advanced"
-                if after.warmup_day > effective_day(before, date.fromisoformat(state.open_date), rules)
-                else "day_held"
-            )
-            await events.emit(
-                self.redis,
-                now,
-                etype,
-                "",
-                state.id,
-                date=state.open_date,
-                sent=sent,
-                daily_cap=state.open_cap,
-                warmup_day=after.warmup_day,
-                **(event_data(held[0]) if held and etype == "day_held" else {}),
-                **(quota_hold(sent, state.open_cap, state.quota, rules) if not held and etype == "day_held" else {}),
-            )
-        refreshed = await identities.load(self.redis, state.id)
-        assert refreshed is not None
-        return refreshed
-
     async def _tick_campaign(
         self, rec: campaigns.CampaignRecord, now: float, states: dict[str, IdentityState], report: TickReport
     ) -> None:
@@ -270,7 +240,7 @@ class Pacer:
             rolling = {i: states[i].open_date for i in ids if states[i].open_date and states[i].open_date < today}
             guards = await self.guard.for_day_roll(rec, now, rolling)
         for i in ids:
-            states[i] = await self._roll_day(states[i], spec, lt.date, now, guards.get(i))
+            states[i] = await roll_day(self.redis, states[i], spec, lt.date, now, guards.get(i))
         _, _, alloc = budget_now(spec, states, now)
         plain = day_caps(spec, states, now)  # what each identity's day counts against
         share = spec.shaping.max_domain_share if spec.mode.value == "warmup" else 0.0
@@ -279,7 +249,10 @@ class Pacer:
         order = order[k:] + order[:k]
         for n in order:
             caps = (alloc.identities[n], plain.identities[n].daily)
-            if not await self._grant_identity(rec, ck, ids[n], caps, alloc.pool, share, lt, states, now, report):
+            grant = partial(self._grant_identity, rec, ck, ids[n], caps, alloc.pool, share, lt, states, now, report)
+            if self._defers(rec.cid, ids[n]):
+                self._later.append((rec.cid, grant))
+            elif not await grant():
                 return
 
     async def _grant_identity(
@@ -334,6 +307,8 @@ class Pacer:
             peers=rec.identities,
             rivals=[c for c in self._users.get(identity, []) if c != rec.cid],
         )
+        if result.grants:
+            self._last_taker[identity] = rec.cid
         return _noted(report, identity, result, lt)
 
     async def _hour_summary(
