@@ -49,8 +49,9 @@ async def _finish_claimed(
     action: str,
     value: str,
     refund: bool,
+    ready_at: float = START + 60,
 ) -> bool:
-    """Finish the send claimed with token "tok" (at START + 2, a retry due at START + 60)."""
+    """Finish the send claimed with token "tok" (at START + 2, a retry due at `ready_at`)."""
     return await ledger.finish(
         ck,
         identity,
@@ -59,7 +60,7 @@ async def _finish_claimed(
         START + 2,
         action,
         value=value,
-        ready_at=START + 60,
+        ready_at=ready_at,
         refund=refund,
         grant_member=f"{ck.cid}:{idx}:{grant.rsplit(':', 1)[1]}",
         grant_local_date="2026-12-01",
@@ -67,7 +68,7 @@ async def _finish_claimed(
     )
 
 
-async def _counters(redis: Redis, ck: keys.CampaignKeys, identity: str) -> list[int]:
+async def _counters(redis: Redis, identity: str) -> list[int]:
     ik = keys.IdentityKeys(identity)
     return [
         int(await redis.zcard(ik.hour)),
@@ -89,11 +90,11 @@ async def test_finish_refunds_every_counter_only_when_not_sent(
 ) -> None:
     """Identity hour and day, pool hour and day, Tencent-day quota: all given back on a certain non-send."""
     ledger, ck, identity, idx, grant = await _one_grant(redis, tmp_path)
-    assert await _counters(redis, ck, identity) == [1, 1, 1]
+    assert await _counters(redis, identity) == [1, 1, 1]
     claim = await ledger.claim(ck, idx, grant, "tok", START + 1, 90.0)
     assert claim is not None
     assert await _finish_claimed(ledger, ck, identity, idx, grant, claim.grant_time, action, "m-1", refund)
-    assert await _counters(redis, ck, identity) == expected
+    assert await _counters(redis, identity) == expected
 
 
 async def test_claim_and_finish_refuse_a_stale_holder(redis: Redis, tmp_path: Path) -> None:
@@ -137,24 +138,11 @@ async def test_finish_counts_a_try_only_when_the_call_was_made(
     claim = await ledger.claim(ck, idx, grant, "tok", START + 1, 90.0)
     assert claim is not None
     assert claim.attempt == 1
-    seq = grant.rsplit(":", 1)[1]
-    assert await ledger.finish(
-        ck,
-        identity,
-        idx,
-        "tok",
-        START + 2,
-        action,
-        value="Orchestrator.AccountBudgetBusy",
-        ready_at=START + 30,
-        refund=True,
-        grant_member=f"{ck.cid}:{idx}:{seq}",
-        grant_local_date="2026-12-01",
-        grant_time=claim.grant_time,
-    )
+    busy = "Orchestrator.AccountBudgetBusy"
+    assert await _finish_claimed(ledger, ck, identity, idx, grant, claim.grant_time, action, busy, True, START + 30)
     assert await ledger.state_of(ck, idx) == f"q|{attempts_after}"
     assert await redis.zscore(ck.later, str(idx)) == START + 30
-    assert await _counters(redis, ck, identity) == [0, 0, 0]
+    assert await _counters(redis, identity) == [0, 0, 0]
 
 
 @pytest.mark.parametrize(

@@ -122,19 +122,22 @@ local interval = 3600.0 / id_hourly
 local tat = tonumber(redis.call('HGET', KEYS[9], 'tat') or '0')
 local acct_tat = tonumber(redis.call('HGET', KEYS[10], 'tat') or '0')
 
-local function oldest_wait(key)
+-- When the oldest grant of the hour zset KEYS[key] leaves the window; nil when it holds none.
+local function oldest_leaves(key)
   local first = redis.call('ZRANGE', KEYS[key], 0, 0, 'WITHSCORES')
-  if first[2] then return tonumber(first[2]) + 3600 - now end
-  return 1
+  return first[2] and tonumber(first[2]) + 3600 - now
+end
+
+local function oldest_wait(key)
+  return oldest_leaves(key) or 1
 end
 
 -- Until the pool's oldest grant of the hour, of any of its identities, leaves the window (an identity
 -- with no grant in the hour has none to wait for; 1 s if none has, which the pool's count rules out).
 local function pool_wait()
-  local wait = nil
-  for i = 0, npeers do
-    local first = redis.call('ZRANGE', KEYS[i == 0 and 7 or 18 + npeers + i], 0, 0, 'WITHSCORES')
-    local w = first[2] and tonumber(first[2]) + 3600 - now
+  local wait = oldest_leaves(7)
+  for i = 1, npeers do
+    local w = oldest_leaves(18 + npeers + i)
     if w and (not wait or w < wait) then wait = w end
   end
   return wait or 1
