@@ -18,7 +18,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rich.console import Console
 
 from orchestrator.cli import AppContext, echo_error
-from orchestrator.core.exit_codes import EXIT_FAILED, EXIT_USAGE
+from orchestrator.core.exit_codes import EXIT_FAILED, EXIT_TERMINATED, EXIT_USAGE
 from orchestrator.core.text import json_line, printable_lines
 from orchestrator.redis_url import safe_url
 from orchestrator.store import campaigns, identities
@@ -148,6 +148,23 @@ def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
         if interrupted:  # Ctrl-C, as asyncio.run itself would report it
             raise KeyboardInterrupt from None
         raise
+
+
+def run_live(ctx: click.Context, body: Callable[[Redis], Awaitable[None]]) -> None:
+    """`run` for a command that runs until stopped (`watch`, `logs --follow`): Ctrl-C ends it with 0, SIGTERM
+    with 143, both after its cleanup (a live view gives the terminal its cursor back, Redis is closed)."""
+    terminated: list[bool] = []
+
+    async def stoppable(redis: Redis) -> None:
+        cancel_on(signal.SIGTERM, terminated)
+        await body(redis)
+
+    try:
+        run(ctx, stoppable)
+    except KeyboardInterrupt:
+        return
+    except asyncio.CancelledError:
+        ctx.exit(EXIT_TERMINATED)
 
 
 async def require_redis(url: str) -> None:

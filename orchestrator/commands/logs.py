@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -11,7 +10,7 @@ from datetime import datetime, tzinfo
 import click
 from redis.asyncio import Redis
 
-from orchestrator.commands._common import resolve_campaign, run
+from orchestrator.commands._common import resolve_campaign, run_live
 from orchestrator.core.text import finite_number, json_line, printable
 from orchestrator.store import campaigns, events, keys
 from orchestrator.store.events import Event
@@ -74,8 +73,7 @@ def command(ctx: click.Context, campaign: str, follow: bool, as_json: bool) -> N
                 return
             await asyncio.sleep(0.5)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        run(ctx, body)
+    run_live(ctx, body)
 
 
 #: Events another campaign's send records of an identity it shares: the identity's own state.

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestrator.cli import FiniteFloatRange
-from orchestrator.commands._common import clock_now, resolve_campaign, run
+from orchestrator.commands._common import clock_now, resolve_campaign, run_live
 from orchestrator.commands.logs import LogScope, event_line, log_scope
 from orchestrator.commands.status import render_status
 from orchestrator.core.text import printable
@@ -106,8 +106,7 @@ def command(ctx: click.Context, campaign: str, interval: float) -> None:
                     return
                 await asyncio.sleep(interval)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        run(ctx, body)
+    run_live(ctx, body)
 
 
 class _Feed:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import pty
 import re
+import select
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -12,12 +14,15 @@ from pathlib import Path
 import pytest
 import redis as redis_sync
 
-from orchestrator.core.exit_codes import EXIT_INTERRUPTED
+from orchestrator.core.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED
 from tests.e2e.procs import BIN, cli_json, interrupt_once_shown
 from tests.pipeline_helpers import write_campaign
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
+
+#: What a terminal is sent to hide and to show the cursor (rich's live view hides it while it runs).
+HIDE_CURSOR, SHOW_CURSOR = b"\x1b[?25l", b"\x1b[?25h"
 
 
 @pytest.fixture
@@ -120,3 +125,54 @@ def test_ctrl_c_while_orchestrate_loads_ends_it_quietly(env: dict[str, str]) -> 
         assert proc.returncode == EXIT_INTERRUPTED, err
         assert out == ""
         assert [line for line in err.splitlines() if not line.startswith("import time:")] == []
+
+
+def _terminated_on_a_terminal(argv: list[str], env: dict[str, str], shown: str) -> tuple[int, bytes, str]:
+    """Run `argv` on a pseudo-terminal until its output holds `shown`, send SIGTERM (a supervisor's stop, `kill`):
+    its exit code, all it wrote to the terminal, its stderr."""
+    main, sub = pty.openpty()
+    proc = subprocess.Popen(argv, env=env, stdout=sub, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    os.close(sub)
+    chunks: list[bytes] = []
+    sent = False
+    try:
+        while True:
+            ready, _, _ = select.select([main], [], [], 30)
+            assert ready, f"{argv[1]} showed nothing for 30 s"
+            try:
+                data = os.read(main, 65536)
+            except OSError:  # the pty closed: the command has exited
+                break
+            if not data:
+                break
+            chunks.append(data)
+            if not sent and shown.encode() in b"".join(chunks):
+                proc.send_signal(signal.SIGTERM)
+                sent = True
+        _, err = proc.communicate(timeout=30)
+    finally:
+        os.close(main)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert sent, f"{argv[1]} ended before it showed {shown!r}"
+    return proc.returncode, b"".join(chunks), err.decode()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [pytest.param(["watch"], id="watch"), pytest.param(["logs", "--follow"], id="logs-follow")],
+)
+def test_live_commands_stopped_by_sigterm_give_the_terminal_back(
+    env: dict[str, str], tmp_path: Path, argv: list[str]
+) -> None:
+    """SIGTERM stops them like Ctrl-C, through their cleanup, then exit 143: `watch`'s live view shows the
+    cursor again (killed outright it stayed hidden in the operator's terminal)."""
+    path = write_campaign(tmp_path, 5, identities=2)
+    cid = str(cli_json(env, "submit", str(path), "--json")["campaign_id"])  # type: ignore[index]
+    code, shown, err = _terminated_on_a_terminal([str(BIN / "orchestrate"), *argv, cid], env, "campaign_submitted")
+    assert code == EXIT_TERMINATED, err
+    assert "Traceback" not in err
+    if argv[0] == "watch":
+        assert shown.rfind(HIDE_CURSOR) >= 0
+        assert shown.rfind(SHOW_CURSOR) > shown.rfind(HIDE_CURSOR)
