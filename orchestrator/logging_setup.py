@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Literal
 
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
+from orchestrator.core.clock import Clock, SystemClock
 from orchestrator.core.text import PIPELINE_ERROR, printable, without_pipeline_command
+
+#: The clocks log lines are stamped by, innermost last (`stamped_by`); none: the wall clock.
+_STAMP_CLOCKS: list[Clock] = []
+_WALL = SystemClock()
+
+
+@contextlib.contextmanager
+def stamped_by(clock: Clock) -> Iterator[None]:
+    """Within it, log lines carry `clock`'s time (a simulation's warnings, at the virtual moment they happened)."""
+    _STAMP_CLOCKS.append(clock)
+    try:
+        yield
+    finally:
+        _STAMP_CLOCKS.remove(clock)
+
+
+def _timestamp(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
+    """An ISO UTC "timestamp", as structlog's TimeStamper writes it, from the clock of `stamped_by`, if any."""
+    at = (_STAMP_CLOCKS[-1] if _STAMP_CLOCKS else _WALL).now()
+    event["timestamp"] = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return event
 
 
 def _printable_values(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
@@ -39,7 +63,7 @@ def configure_logging(fmt: Literal["auto", "console", "json"] = "auto", level: s
     # Ours and the libraries' records alike: level, time, traceback, no pipeline command, safe on a terminal.
     shared: list[structlog.typing.Processor] = [
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _timestamp,
         structlog.processors.format_exc_info,
         _no_pipeline_commands,
         *([_printable_values] if use_console else []),

@@ -23,6 +23,7 @@ from orchestrator.core.calendar import start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.clock import VirtualClock
 from orchestrator.embedded import EmbeddedRedis
+from orchestrator.logging_setup import stamped_by
 from orchestrator.pacing import PacerConfig, TickReport
 from orchestrator.ses.client import TencentSender
 from orchestrator.ses.emulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, RunningEmulator, run_emulator
@@ -96,7 +97,7 @@ async def run_simulation(
     start, end = _period(spec, today or date.today(), days)  # noqa: DTZ011 - a default for the report's calendar only
     clock = VirtualClock(start)
     wall0 = time.perf_counter()
-    with EmbeddedRedis() as redis_server:
+    with stamped_by(clock), EmbeddedRedis() as redis_server:
         async with run_emulator(build_world(spec), clock=clock, send_log_path=None) as emu:
             settings = _settings(redis_server.url, emu.url)
             redis = redis_from_url(redis_server.url)

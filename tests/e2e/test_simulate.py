@@ -124,3 +124,20 @@ def test_a_proxy_in_the_environment_does_not_stand_before_the_local_emulator(tmp
     assert summary["recipients"]["accepted"] == 30, summary["recipients"]
     assert summary["sends_logged"] == 30  # the emulator's own log
     assert "ConnectError" not in done.stderr
+
+
+def test_the_simulations_warnings_carry_the_virtual_moment(tmp_path: Path) -> None:
+    """A guardrail pause in a simulation is logged on stderr at the virtual moment it happened (on the
+    campaign's start date), not at the wall clock's time of the run."""
+    from tests.pipeline_helpers import write_campaign
+
+    extra = {"start": "2026-11-02", "simulation": {"hard_bounce_rate": 0.3}}
+    path = write_campaign(tmp_path, 400, name="bnc", identities=1, extra=extra)
+    argv = [str(BIN / "orchestrate"), "simulate", str(path), "--days", "2", "--out", str(tmp_path / "sim")]
+    env = {**os.environ, "LOG_FORMAT": "json"}
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    logged = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    pauses = [e for e in logged if e["event"] == "guardrail_pause"]
+    assert pauses, done.stderr[-2000:]
+    assert all(e["timestamp"].startswith("2026-11-02T") for e in pauses), pauses

@@ -10,7 +10,10 @@ import json
 import subprocess
 import sys
 import textwrap
+from datetime import datetime
 from pathlib import Path
+
+from orchestrator.core.clock import SystemClock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,3 +61,31 @@ def test_console_logs_show_a_library_record_without_its_control_bytes() -> None:
     assert "\\x1b[31m" in after  # the message's escape is shown as text, not obeyed
     assert "\x1b[31m" not in after
     assert "a line per job" not in err
+
+
+def test_lines_carry_the_clock_they_are_stamped_by() -> None:
+    """Within `stamped_by` (a simulation), a line carries the virtual moment, in TimeStamper's format; before
+    and after it, the wall clock's."""
+    code = textwrap.dedent(
+        """
+        import structlog
+        from orchestrator.core.clock import VirtualClock
+        from orchestrator.logging_setup import configure_logging, stamped_by
+
+        configure_logging("json", "INFO")
+        log = structlog.get_logger("orchestrator")
+        log.warning("before")
+        with stamped_by(VirtualClock(1796083200.25)):
+            log.warning("inside")
+        log.warning("after")
+        """
+    )
+    started = SystemClock().now()
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    stamps = {e["event"]: e["timestamp"] for e in map(json.loads, done.stderr.splitlines())}
+    assert stamps["inside"] == "2026-12-01T00:00:00.250000Z"
+    for wall in (stamps["before"], stamps["after"]):
+        assert wall.endswith("Z")
+        assert abs(datetime.fromisoformat(wall).timestamp() - started) < 60
