@@ -198,6 +198,9 @@ def summary_line(q: Quality, levels: Mapping[str, str]) -> str:
     the later sends), which `status` flags."""
     flags = {m: level for m, level in levels.items() if level not in QUIET}
     parts = [f"{q.window_s // HOUR_S}h accepted {q.accepted:,}"]
+    if q.accepted and not any(f.count for f in (*q.metrics.values(), *q.settled.values())):
+        # Not "dlv 0.0%": no delivery, bounce or complaint event has come back yet (callbacks, follow-up).
+        return "  ".join(parts + ["no Tencent event yet"] + [f"{v.upper()}:{m}" for m, v in sorted(flags.items())])
     for metric, label in (("delivered", "dlv"), ("hard_bounce", "hard"), ("complaint", "compl"), ("open", "open")):
         f = q.metrics[metric]
         rate = "-" if f.rate is None else f"{100 * f.rate:.1f}%"

@@ -122,6 +122,19 @@ def test_summary_line_names_samples_and_flags() -> None:
     assert line.startswith("24h accepted 1,000")
 
 
+def test_summary_line_before_any_event_says_so_not_zero_delivered() -> None:
+    """Sends Tencent took, and no event about them yet (callbacks not come, no follow-up yet): the line says
+    that, not "dlv 0.0%", which reads as nothing delivered; one event and the rates are shown."""
+    waiting = summary_line(quality({H: {"accepted": 300}}, NOW), {})
+    assert waiting == "24h accepted 300  no Tencent event yet"
+    bounced = summary_line(quality({H: {"accepted": 300, "hard_bounce": 3}}, NOW), {})
+    assert "dlv 0.0% (n=300)" in bounced
+    assert "hard 1.0% (n=300)" in bounced
+    assert (
+        summary_line(quality({}, NOW), {}) == "24h accepted 0  dlv - (n=0)  hard - (n=0)  compl - (n=0)  open - (n=0)"
+    )
+
+
 GOOD = (
     b'{"event":"bounce","bulkId":"m1","email":"A@Example.COM","timestamp":1700000000,'
     b'"bounceType":"hard_bounce","fromDomain":"d0.example.com"}'
