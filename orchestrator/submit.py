@@ -383,7 +383,7 @@ def describe(path: Path, result: SubmitResult) -> str:
         f"campaign {result.campaign_id} created from {path}"
         if result.created
         else f"{path} was already submitted as campaign {result.campaign_id}, {result.state} now "
-        "(use --new for another)"
+        "(--new submits it again as another campaign, mailing its recipients a second time)"
     )
     lines = [
         head,

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from orchestrator.core.campaign import SEED_BOUND, Campaign
-from orchestrator.core.campaign_state import AUTOMATIC, TABLE, CampaignState, Outcome, Transition
+from orchestrator.core.campaign_state import AUTOMATIC, TABLE, UNFINISHED, CampaignState, Outcome, Transition
 from orchestrator.core.ledger_state import STATES
 from orchestrator.core.strict import STORED
 from orchestrator.store import events, keys
@@ -220,15 +220,17 @@ async def running_among(redis: Redis, ids: list[str]) -> list[str]:
 
 
 async def resolve(redis: Redis, ref: str) -> str | None:
-    """A campaign id from an id or a unique name (the newest campaign of that name)."""
+    """A campaign id from an id or a name: the newest running or paused campaign of that name, else the
+    newest of that name (a cancelled or completed one submitted after it does not hide the one still running)."""
     if await redis.exists(keys.campaign(ref)):
         return ref
     ids = list(reversed(await all_ids(redis)))
     async with redis.pipeline(transaction=False) as pipe:
         for cid in ids:
-            pipe.hget(keys.campaign(cid), "name")
-        names = await pipe.execute(raise_on_error=False)  # a record of the wrong type has no name
-    return next((cid for cid, name in zip(ids, names, strict=True) if name == ref), None)
+            pipe.hmget(keys.campaign(cid), ["name", "state"])
+        records = await pipe.execute(raise_on_error=False)  # a record of the wrong type has no name
+    named = [(cid, rec[1]) for cid, rec in zip(ids, records, strict=True) if not refused(rec) and rec[0] == ref]
+    return next((cid for cid, state in named if state in UNFINISHED), named[0][0] if named else None)
 
 
 async def transition(

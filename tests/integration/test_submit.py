@@ -296,7 +296,7 @@ def test_cli_submit_json_has_exactly_the_counts(redis_url: str, tmp_path: Path) 
     cancelled = runner.invoke(main, ["cancel", out["campaign_id"]], env={"REDIS_URL": redis_url})
     assert cancelled.exit_code == 0, cancelled.output
     after = runner.invoke(main, ["submit", str(path)], env={"REDIS_URL": redis_url})
-    assert f"already submitted as campaign {out['campaign_id']}, cancelled now (use --new" in after.stdout
+    assert f"already submitted as campaign {out['campaign_id']}, cancelled now (--new submits it again" in after.stdout
 
 
 def test_cli_submit_refuses_a_name_that_is_another_campaigns_id(redis_url: str, tmp_path: Path) -> None:
