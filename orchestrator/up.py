@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from orchestrator.core.clock import SystemClock
+from orchestrator.core.endpoint import sending_target
 from orchestrator.embedded import EmbeddedRedis
 from orchestrator.redis_url import safe_url
 from orchestrator.settings import Settings
@@ -226,6 +227,7 @@ async def serve_all(
             owns_sender=False,
             reconcile_after_s=s.reconcile_after_s,
             pseudonym_key=s.pseudonym_key(),
+            target=sending_target(s.ses_endpoint, s.ses_region),
         )
         worker = build_worker(
             ResilientWorker, s.job_timeout_s, s.worker_concurrency, url, ctx={"deps": deps}, handle_signals=False

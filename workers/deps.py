@@ -27,3 +27,6 @@ class Deps:
     owns_sender: bool = True
     refunds: int = 0  # sends that certainly did not leave (their budget went back): the pacer may regrant
     pseudonym_key: bytes = b""  # LOG_PSEUDONYM_KEY: keys the recipients' pseudonym in logs and events
+    #: Where `sender` sends (core/endpoint.sending_target): a campaign's first claim binds it there, and a
+    #: claim from elsewhere pauses it (store/lua/claim.lua); "": no binding (a simulation's own Redis).
+    target: str = ""

@@ -72,9 +72,9 @@ async def send_one(ctx: dict[str, Any], cid: str, idx: int, grant: str) -> str:
     ident = next((i for i in spec.identities if i.id == identity_id), None) if spec else None
     if spec is None or ident is None:
         return "orphan"
-    token = secrets.token_hex(8)
+    token, now = secrets.token_hex(8), deps.clock.now()
     try:
-        claim = await deps.ledger.claim(ck, idx, grant, token, deps.clock.now(), deps.lease_s, ident.domain)
+        claim = await deps.ledger.claim(ck, idx, grant, token, now, deps.lease_s, ident.domain, deps.target)
     except ResponseError as exc:  # the record became unreadable after its spec was cached: left as granted
         _warn_unreadable(cid, refused(exc) or "Redis refused a command")
         return "orphan"
@@ -106,7 +106,7 @@ async def send_one(ctx: dict[str, Any], cid: str, idx: int, grant: str) -> str:
             detail=d.detail,
         )
 
-    unsent = await _not_to_send(claim, record, bound)
+    unsent = await _not_to_send(deps, cid, claim, record, bound)
     if unsent is not None:
         if claim.suppressed:
             await _trace_suppressed(deps, cid, identity_id, idx, claim)
@@ -124,8 +124,28 @@ async def send_one(ctx: dict[str, Any], cid: str, idx: int, grant: str) -> str:
     return decision.action.value
 
 
-async def _not_to_send(claim: Claim, record: Callable[[Decision], Awaitable[bool]], bound: Any) -> str | None:
+async def _sent_elsewhere(
+    deps: Deps, cid: str, went_to: str, record: Callable[[Decision], Awaitable[bool]], bound: Any
+) -> str:
+    """The campaign's mail went to another place than this worker sends to (a trial against the emulator, then
+    Tencent's credentials set): not sent, back to the queue, and the campaign paused until the operator resumes
+    it, which binds it to where the next send goes."""
+    await record(Decision(Action.REQUEUE, value="not_running", refund=True))
+    reason = (
+        f"its mail went to {went_to}, and a worker sending to {deps.target} took it: "
+        "resume it to send there from now on"
+    )
+    await campaigns.transition(deps.redis, cid, Transition.PAUSE, deps.clock.now(), reason=reason, by="worker")
+    bound.warning("send_target_changed", went_to=went_to, worker_sends_to=deps.target)
+    return "released"
+
+
+async def _not_to_send(
+    deps: Deps, cid: str, claim: Claim, record: Callable[[Decision], Awaitable[bool]], bound: Any
+) -> str | None:
     """Record and name the outcome when the claimed recipient must not be sent now; None to send."""
+    if claim.elsewhere:
+        return await _sent_elsewhere(deps, cid, claim.elsewhere, record, bound)
     if claim.campaign_state != SENDING:
         # Paused or cancelled after the grant: not sent, goes back to the front of the queue.
         await record(Decision(Action.REQUEUE, value="not_running", refund=True))

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from arq.worker import Worker, func
 
 from orchestrator.core.clock import SystemClock
+from orchestrator.core.endpoint import sending_target
 from orchestrator.logging_setup import configure_logging
 from orchestrator.settings import Settings, settings_or_exit
 from orchestrator.store import suppression
@@ -77,6 +78,7 @@ def _startup(settings: Settings) -> Callable[[dict[str, Any]], Awaitable[None]]:
             lease_s=settings.lease_s,
             reconcile_after_s=settings.reconcile_after_s,
             pseudonym_key=settings.pseudonym_key(),
+            target=sending_target(settings.ses_endpoint, settings.ses_region),
         )
 
     return startup

@@ -27,7 +27,7 @@ UNFINISHED = frozenset({CampaignState.RUNNING, CampaignState.PAUSED})
 class Transition(StrEnum):
     """Each way a campaign's state changes, named by who or what makes it."""
 
-    PAUSE = "pause"  # the operator
+    PAUSE = "pause"  # the operator, or a worker that sends elsewhere than the campaign's mail went (workers/send.py)
     RESUME = "resume"  # the operator
     CANCEL = "cancel"  # the operator
     AUTO_PAUSE = "auto_pause"  # a campaign-fatal answer or a guardrail, with the reason

@@ -31,6 +31,21 @@ def endpoint_parts(raw: str) -> tuple[str, str]:
     return parts.scheme, parts.netloc.lower()
 
 
+def sending_target(endpoint: str | None, region: str) -> str:
+    """Where a process's sends go, as a campaign is bound to it (store/lua/claim.lua): Tencent's SES in
+    `region`, or the host of another endpoint (an emulator: its port left out, so one restarted on another
+    port is the same place)."""
+    if endpoint:
+        try:
+            scheme, netloc = endpoint_parts(endpoint)
+        except ValueError:
+            return "an unusable SES_ENDPOINT"
+        host = urlsplit(f"{scheme}://{netloc}").hostname or netloc
+        if host != "tencentcloudapi.com" and not host.endswith(".tencentcloudapi.com"):
+            return f"the endpoint at {host}"
+    return f"Tencent Cloud SES {region}"
+
+
 def on_this_host(raw: str) -> bool:
     """Whether SES_ENDPOINT names this host (localhost, 127.0.0.0/8, ::1): an emulator here, which an
     HTTP proxy of the environment (HTTP_PROXY, meant for the way out) must not stand in front of."""

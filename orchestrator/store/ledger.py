@@ -11,7 +11,7 @@ from redis.exceptions import ResponseError
 
 from orchestrator.core import ledger_state
 from orchestrator.core.calendar import tencent_day
-from orchestrator.core.campaign_state import Transition
+from orchestrator.core.campaign_state import SENDING, Transition
 from orchestrator.core.ledger_state import STATES, Entry, LedgerState
 from orchestrator.store import campaigns, keys, suppression
 from orchestrator.store.events import MAXLEN
@@ -39,6 +39,7 @@ class Claim:
     grant_time: float
     suppressed: str  # "" to send; else why not (store/suppression.reason_code): blocklist, all:..., domain:...
     suppressed_detail: str = ""  # the suppression entry's own reason text
+    elsewhere: str = ""  # where the campaign's mail went when it is not where this worker sends; "" otherwise
 
 
 def encode_record(address: str, values: list[str]) -> str:
@@ -105,6 +106,7 @@ class Ledger:
         now: float,
         lease_s: float,
         sender_domain: str = "",
+        target: str = "",
     ) -> Claim | None:
         reply = as_str_list(
             await self.scripts.claim(
@@ -118,7 +120,7 @@ class Ledger:
                     keys.suppression(sender_domain.lower()),
                     keys.SUPPRESS_ALL,
                 ],
-                args=[idx, grant, token, repr(now + lease_s), repr(now)],
+                args=[idx, grant, token, repr(now + lease_s), repr(now), target, SENDING],
             )
         )
         if reply[0] != "ok":
@@ -126,9 +128,8 @@ class Ledger:
         address, values = decode_record(reply[3])
         by, entry = reply[5], reply[6]
         why = suppression.reason_code(by, entry) if by else ""
-        return Claim(
-            int(reply[1]), reply[2], address, values, float(reply[4]), why, suppression.reason_detail(by, entry)
-        )
+        detail = suppression.reason_detail(by, entry)
+        return Claim(int(reply[1]), reply[2], address, values, float(reply[4]), why, detail, reply[7])
 
     async def finish(
         self,

@@ -20,5 +20,8 @@ if not allowed then return {'refused', cur} end
 local automatic = ARGV[5] ~= '' and redis.call('HGET', meta, 'paused_by') == ARGV[5]
 if automatic and ARGV[6] ~= '1' then return {'needs_ack', cur} end
 redis.call('HSET', meta, 'state', to, 'reason', reason, 'paused_by', by, 'changed_at', now)
+-- Where the campaign's mail goes is bound again by the next claim once it sends (claim.lua): after a
+-- resume, the operator's word, that is where the worker that takes its next send sends.
+redis.call('HDEL', meta, 'target')
 if automatic then redis.call('HSET', acks, ARGV[7], now) end
 return {'ok', cur}
