@@ -58,7 +58,9 @@ def command(
             click.echo(f"nothing listens at {where}: started an embedded one (AOF on) in {state_dir(app.settings)}")
             click.echo(f"redis:   {info.redis_url}   (other terminals: export REDIS_URL={info.redis_url})")
         else:
-            click.echo(f"redis:   {safe_url(info.redis_url)}   (REDIS_URL)")
+            given = "redis_url" in app.settings.model_fields_set
+            why = "REDIS_URL" if given else "REDIS_URL unset: a Redis answers at its default, so none was started"
+            click.echo(f"redis:   {safe_url(info.redis_url)}   ({why})")
         if info.emulator:
             why = "--emulator" if emulator else "neither Tencent credentials nor SES_ENDPOINT are set"
             click.echo(f"sending: to the LOCAL SES EMULATOR at {info.ses_endpoint} ({why})")

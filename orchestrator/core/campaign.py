@@ -283,6 +283,8 @@ class Campaign(Strict):
     @field_validator("sending_window")
     @classmethod
     def _check_window(cls, v: str | None) -> str | None:
+        if v is not None and WHOLE_DAY.fullmatch(v):
+            return None  # from the day's start to its end: no window
         if v is not None:
             parse_window(v)
         return v
@@ -382,6 +384,10 @@ class Campaign(Strict):
         return cached[1]
 
 
+#: A window from the day's start to its end ("00:00-24:00"): the same as none.
+WHOLE_DAY = re.compile(r"\s*0?0:00\s*-\s*24:00\s*")
+
+
 def parse_window(text: str) -> tuple[time, time]:
     """'08:00-22:00' -> (08:00, 22:00). A window may wrap midnight ('22:00-06:00')."""
     m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
@@ -395,6 +401,6 @@ def parse_window(text: str) -> tuple[time, time]:
     start = time(h1 % 24, m1)
     end = time(h2 % 24, m2)
     if start == end:
-        msg = f"sending_window {shown(text)} is empty; leave it out to send around the clock"
+        msg = f"sending_window {shown(text)} is empty; leave it out (or write '00:00-24:00') to send around the clock"
         raise ValueError(msg)
     return start, end

@@ -350,6 +350,20 @@ def test_parse_window(window: str, expected: tuple[dt.time, dt.time] | None) -> 
         assert parse_window(window) == expected
 
 
+@pytest.mark.parametrize("window", ["00:00-24:00", " 0:00 - 24:00 "])
+def test_a_window_from_the_days_start_to_its_end_is_no_window(folder: Path, window: str) -> None:
+    """'00:00-24:00' is what a person writes for all day: the campaign sends around the clock (it was refused
+    as an empty window); '09:00-09:00' stays an error naming the key."""
+    campaign, problems = check_campaign(_edit(folder, 'sending_window: "08:00-22:00"', f'sending_window: "{window}"'))
+    assert problems == []
+    assert campaign is not None
+    assert campaign.sending_window is None
+    assert campaign.window is None
+    _, problems = check_campaign(_edit(folder, f'sending_window: "{window}"', 'sending_window: "09:00-09:00"'))
+    assert [p.field for p in problems] == ["sending_window"]
+    assert "is empty" in problems[0].message
+
+
 SIM_BLOCK = "simulation:               # what `orchestrate simulate` assumes; real sends ignore it\n"
 
 
