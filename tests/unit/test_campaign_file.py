@@ -18,7 +18,8 @@ from orchestrator.campaign_file import (
     load_campaign,
     read_csv_header,
 )
-from orchestrator.core.campaign import ColumnSource, ValueSource, parse_window
+from orchestrator.core.campaign import ColumnSource, ValueSource
+from orchestrator.core.window import parse_window
 
 EXAMPLE = Path(__file__).parents[2] / "campaigns" / "example.yaml"
 CSV = "email,first_name\njiwoo@naver.com,Jiwoo\nalex@gmail.com,Alex\n"

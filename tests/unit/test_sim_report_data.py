@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 
-from orchestrator.core.campaign import parse_window
 from orchestrator.core.plan import Mode
+from orchestrator.core.window import parse_window
 from orchestrator.simulation.outputs import DayRecorder, _hour_key, _hour_rows, pool_rows
 from orchestrator.simulation.report import render_report
 from orchestrator.simulation.report.model import read
