@@ -12,6 +12,7 @@ from orchestrator.commands._common import CommandError, clock_now, data_out, pri
 from orchestrator.core.clock import utc_text
 from orchestrator.core.exit_codes import EXIT_USAGE
 from orchestrator.core.text import printable
+from orchestrator.store import identities
 from orchestrator.store.suppression import Entry
 
 _DOMAIN_HELP = "The sender domain whose list it is; without it: the list of every sender domain of ours."
@@ -42,13 +43,20 @@ def group() -> None:
 def add(ctx: click.Context, address: str, sender_domain: str | None, reason: str) -> None:
     """Never mail ADDRESS again (from one sender domain, or from any)."""
 
-    async def body(redis: Redis) -> tuple[Entry, bool]:
+    async def body(redis: Redis) -> tuple[Entry, bool, bool]:
         try:
-            return await suppression.add(redis, address, sender_domain, reason, await clock_now(redis))
+            e, already = await suppression.add(redis, address, sender_domain, reason, await clock_now(redis))
         except suppression.SuppressionInputError as exc:
             raise _usage(exc) from None
+        return e, already, not e.sender_domain or e.sender_domain in await identities.sender_domains(redis)
 
-    e, already = run(ctx, body)
+    e, already, known = run(ctx, body)
+    if not known:  # a typo in the domain would suppress nothing: say so (the entry is kept for a later identity)
+        click.secho(
+            printable(f"warning: no identity here sends from {e.sender_domain}: the entry applies once one does"),
+            fg="yellow",
+            err=True,
+        )
     if already:
         click.echo(
             printable(

@@ -73,6 +73,27 @@ def test_suppress_add_of_an_address_already_listed_leaves_its_entry(env: dict[st
         assert sorted(r.hkeys("wo:supp:all")) == [b"Lee@example.com", b"kim@example.com"]  # no second entry
 
 
+def test_suppress_add_warns_of_a_sender_domain_no_identity_sends_from(env: dict[str, str], tmp_path: Path) -> None:
+    """A typo in --sender-domain would suppress nothing: the entry is kept (for an identity registered later)
+    with a warning; a domain an identity sends from, or every domain, adds without one."""
+    from tests.pipeline_helpers import write_campaign
+
+    assert orchestrate(env, "submit", str(write_campaign(tmp_path, 3, identities=2))).exit_code == 0  # d0, d1
+    typo = orchestrate(env, "suppress", "add", "kim@example.com", "--sender-domain", "d9.example.com")
+    assert typo.exit_code == 0, typo.output
+    assert "warning: no identity here sends from d9.example.com: the entry applies once one does" in typo.stderr
+    for known in (["--sender-domain", "D1.example.com"], []):
+        added = orchestrate(env, "suppress", "add", "lee@example.com", *known)
+        assert added.exit_code == 0, added.output
+        assert "warning" not in added.stderr
+    listed = json.loads(orchestrate(env, "suppress", "list", "--json").stdout)
+    assert sorted((e["address"], e["sender_domain"]) for e in listed) == [
+        ("kim@example.com", "d9.example.com"),
+        ("lee@example.com", ""),
+        ("lee@example.com", "d1.example.com"),
+    ]
+
+
 def test_suppress_add_refuses_a_bad_address(env: dict[str, str]) -> None:
     """A bad address is a usage error naming the argument, and nothing is written."""
     result = orchestrate(env, "suppress", "add", "not-an-address")
