@@ -13,6 +13,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rich.console import Console
@@ -130,6 +131,8 @@ def run(ctx: click.Context, body: Callable[[Redis], Awaitable[T]]) -> T:
         except RedisTimeoutError as exc:
             msg = f"{describe_failure(url, exc)} (REDIS_TIMEOUT_S {app.settings.redis_timeout_s:g} s)"
             raise CommandError(msg) from None
+        except RedisConnectionError as exc:  # it went away meanwhile (a stopped `up`, a restart): as at the start
+            raise CommandError(_unreachable(url, exc)) from None
         except RedisError as exc:
             raise CommandError(f"Redis error: {error_text(exc)}") from None
         except (campaigns.UnreadableCampaignError, identities.UnreadableIdentityError) as exc:
@@ -170,12 +173,13 @@ def run_live(ctx: click.Context, body: Callable[[Redis], Awaitable[None]]) -> No
 async def require_redis(url: str) -> None:
     """Raise a one-line CommandError (the password masked) unless the Redis at `url` answers."""
     failure = await probe(url)
-    if failure is None:
-        return
+    if failure is not None:
+        raise CommandError(_unreachable(url, failure))
+
+
+def _unreachable(url: str, failure: BaseException) -> str:
     msg = describe_failure(url, failure)
-    if nothing_listens(failure):
-        msg += "; set REDIS_URL or run `orchestrate up`"
-    raise CommandError(msg)
+    return msg + "; set REDIS_URL or run `orchestrate up`" if nothing_listens(failure) else msg
 
 
 async def require_keeping(url: str) -> None:

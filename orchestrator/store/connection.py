@@ -6,6 +6,7 @@ import ast
 import asyncio
 import codecs
 import contextlib
+import errno
 from typing import Any
 
 import hiredis
@@ -208,6 +209,12 @@ def nothing_listens(failure: BaseException) -> bool:
     seen: BaseException | None = failure
     while seen is not None:
         if isinstance(seen, ConnectionRefusedError | FileNotFoundError):
+            return True
+        # asyncio's connect says it as a plain OSError ("Connect call failed"), with the refusal's errno; a
+        # reconnect after a lost connection raises redis-py's own error, its errno only in its words.
+        if isinstance(seen, OSError) and seen.errno in (errno.ECONNREFUSED, errno.ENOENT):
+            return True
+        if isinstance(seen, RedisConnectionError) and str(seen).startswith(f"Error {errno.ECONNREFUSED} connecting"):
             return True
         seen = seen.__cause__ or seen.__context__
     return False

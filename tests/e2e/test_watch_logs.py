@@ -17,7 +17,7 @@ import redis as redis_sync
 from orchestrator.core.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED
 from tests.e2e.procs import BIN, cli_json, interrupt_once_shown
 from tests.pipeline_helpers import write_campaign
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, find_redis_server, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -176,3 +176,27 @@ def test_live_commands_stopped_by_sigterm_give_the_terminal_back(
     if argv[0] == "watch":
         assert shown.rfind(HIDE_CURSOR) >= 0
         assert shown.rfind(SHOW_CURSOR) > shown.rfind(HIDE_CURSOR)
+
+
+def test_watch_whose_redis_goes_away_ends_in_one_plain_line(tmp_path: Path) -> None:
+    """The Redis under a running `watch` stops (an `up` ended in another terminal): once its reconnects give up,
+    it exits 1 with the line a command started without a Redis prints, not redis-py's "Error 111 connecting"."""
+    binary = find_redis_server()
+    if binary is None:
+        pytest.skip("no redis-server binary")
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(binary, free_port(), tmp_path / "redis")
+    server.start()
+    try:
+        env = {**os.environ, "REDIS_URL": server.url, "COLUMNS": "120"}
+        cid = str(cli_json(env, "submit", str(write_campaign(tmp_path, 5)), "--json")["campaign_id"])  # type: ignore[index]
+        proc = subprocess.Popen(
+            [str(BIN / "orchestrate"), "watch", cid], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert proc.stdout is not None
+        assert cid in proc.stdout.readline() + proc.stdout.readline()
+    finally:
+        server.stop(kill=True)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert err.strip() == f"error: nothing listens at {server.url}; set REDIS_URL or run `orchestrate up`"
