@@ -166,8 +166,9 @@ async def submit(
             await overlap.refuse(redis, ck.trace, campaign.recipients.file)  # shares addresses with an unfinished one
             await heartbeat.stop()  # kept beating while the turn was awaited and the list compared
             honour_cancellation()
+            before = await events.newest_id(redis)  # its log starts after it (`logs`: not the whole stream)
             await _commit(redis, campaign, ck, fingerprint, listed, claim, seed, stats, now, source)
-        await _emit_submitted(redis, now, cid, stats, seed, source)
+        await _emit_submitted(redis, now, cid, stats, seed, source, before)
     except BaseException as exc:
         # Ctrl-C, SIGTERM, a bad row, a lost claim: remove it all at once, unless it was committed.
         if await despite_cancels(_remove_staged(heartbeat, redis, ck, valid, fingerprint, claim)):
@@ -271,20 +272,20 @@ async def _write_queue(redis: Redis, ck: StagingKeys, valid: int, seed: int) -> 
             await pipe.execute()
 
 
-async def _emit_submitted(redis: Redis, now: float, cid: str, stats: LoadStats, seed: int, source: str) -> None:
+async def _emit_submitted(
+    redis: Redis, now: float, cid: str, stats: LoadStats, seed: int, src: str, before: str
+) -> None:
+    """The `campaign_submitted` event, and the stream id the campaign's events all come after (`events_after`)."""
     await events.emit(
         redis,
         now,
         "campaign_submitted",
         cid,
-        total=stats.total,
-        valid=stats.valid,
-        invalid=stats.invalid,
-        duplicates=stats.duplicates,
-        suppressed=stats.suppressed,
+        **{k: getattr(stats, k) for k in ("total", "valid", "invalid", "duplicates", "suppressed")},
         seed=seed,
-        source=source,
+        source=src,
     )
+    await redis.hset(keys.campaign(cid), "events_after", before)
 
 
 async def _flush(

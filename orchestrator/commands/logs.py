@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -15,6 +16,8 @@ from orchestrator.core.text import finite_number, json_line, printable
 from orchestrator.store import campaigns, events, keys
 from orchestrator.store.events import Event
 
+#: A stream entry id, as `events_after` holds it.
+STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 #: Event fields that hold a moment (Unix time): shown as a time on a terminal, as the event's own time.
 TIME_FIELDS = frozenset({"held_until", "until", "ready_at", "since", "blocked_at", "stopped_until"})
 
@@ -60,7 +63,7 @@ def command(ctx: click.Context, campaign: str, follow: bool, as_json: bool) -> N
     async def body(redis: Redis) -> None:
         cid = await resolve_campaign(redis, campaign)
         scope = await log_scope(redis, cid)
-        after = "-"
+        after = await events_start(redis, cid)
         while True:
             batch = await events.read(redis, None, after=after, count=5000)
             for e in batch:
@@ -98,6 +101,13 @@ class LogScope:
         if e.identity not in self.identities or (e.campaign and e.type not in IDENTITY_WIDE):
             return False
         return bool(e.unreadable) or self.since <= e.t <= self.until
+
+
+async def events_start(redis: Redis, cid: str) -> str:
+    """Where the campaign's log starts in the shared stream: after the newest event before its submit (stored
+    then), not at the stream's start, which may hold a million older events; "-" for a campaign without it."""
+    after = await redis.hget(keys.campaign(cid), "events_after")
+    return str(after) if isinstance(after, str) and STREAM_ID.fullmatch(after) else "-"
 
 
 async def log_scope(redis: Redis, cid: str) -> LogScope:

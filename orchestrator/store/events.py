@@ -70,6 +70,12 @@ async def read(redis: Redis, campaign: str | None = None, after: str = "-", coun
     return out
 
 
+async def newest_id(redis: Redis) -> str:
+    """The stream id of the newest event, "0-0" when there is none: a reader of what comes later starts after it."""
+    rows = await redis.xrevrange(keys.EVENTS, count=1)
+    return str(rows[0][0]) if rows else "0-0"
+
+
 async def recent(redis: Redis, count: int, before: str = "+") -> list[Event]:
     """The newest `count` events (before stream id `before`, exclusive; "+": the newest), newest first."""
     rows = await redis.xrevrange(keys.EVENTS, max="+" if before == "+" else f"({before}", min="-", count=count)

@@ -70,3 +70,28 @@ async def test_watch_finds_the_campaigns_last_events_behind_other_campaigns_busy
     await feed.read(redis)  # then what comes next
     assert feed.recent[-1].endswith("mark=warned")
     assert feed.warnings[-1].endswith("mark=warned")
+
+
+async def test_a_campaigns_log_starts_after_the_events_before_its_submit(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """`logs` reads the shared stream from the campaign's submit on, not from its start (which may hold a
+    million older events: seconds to read and parse), and shows the same lines; a campaign submitted by an
+    earlier release (no `events_after`) is read from the start."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for n in range(3000):
+            pipe.xadd(keys.EVENTS, {"t": repr(START - 10 + n / 1000), "type": "send_retry", "campaign": "old"})
+        await pipe.execute()
+    before = await events.newest_id(redis)
+    cid = await submit_file(redis, write_campaign(tmp_path, 3, name="a", extra=SHARED), START)
+    day = await events.emit(redis, START + HOUR, "day_advanced", "", "s-id0", mark="its-day")
+    await events.emit(redis, START + HOUR, "send_retry", cid, "s-id0", mark="its-own")
+    start = await redis.hget(keys.campaign(cid), "events_after")
+    assert start == before
+    assert len(await events.read(redis, after=str(start), count=10_000)) == 3  # none of the 3,000 before it
+    expected = [("campaign_submitted", ""), ("day_advanced", "its-day"), ("send_retry", "its-own")]
+    assert await _logged(redis_url, cid) == expected
+    await redis.hset(keys.campaign(cid), "events_after", day)  # it is where the reading starts
+    assert await _logged(redis_url, cid) == expected[2:]
+    await redis.hdel(keys.campaign(cid), "events_after")
+    assert await _logged(redis_url, cid) == expected
