@@ -114,6 +114,7 @@ class Pacer:
         now = self.clock.now()
         report = TickReport()
         self._deferral_minutes = {}  # the deferral counts' minute hashes this tick read (one read for all identities)
+        self.limiter.new_tick()
         if not self._layout_checked:  # a Redis written by an older release: once, before the first grant
             folded = await layout.upgrade(self.redis)
             self._layout_checked = True

@@ -13,10 +13,12 @@ import yaml
 from redis.asyncio import Redis
 
 from orchestrator.core.clock import VirtualClock
+from orchestrator.pacing import PacerConfig
 from orchestrator.store import campaigns
 from tests.fakes import submit_file
 from tests.pipeline_harness import START, sender_domain, tencent_run
 from tests.pipeline_helpers import max_in_rolling_window
+from workers.pacer import build_pacer
 
 pytestmark = [pytest.mark.filterwarnings("ignore:datetime.datetime.utcfromtimestamp:DeprecationWarning")]
 
@@ -159,3 +161,21 @@ async def test_mail_that_cannot_go_now_does_not_hold_the_domain_share(
         await run.run_until(START + 3600)
     hour = Counter(r.to_address[0] for r in emu.send_log if r.time < START + 3600)
     assert hour == {"a": 200}
+
+
+async def test_a_tick_reads_each_campaigns_waiting_mail_once_not_once_per_campaign_sharing_it(
+    redis: Redis, tmp_path: Path
+) -> None:
+    """12 campaigns on the same 2 identities, the domain share on: what each has waiting (the share holds for
+    the others' mail too) is read once in a tick, and again only after a grant of its own moved it; it was read
+    by every other campaign for every identity: 12 x 11 x 2 queue lengths a tick, 65,000 reads at 128."""
+    n = 12
+    for k in range(n):
+        await submit_file(redis, _campaign(tmp_path, f"c{k}x", 2, 30, shaping={"max_domain_share": 0.3}), START)
+    pacer = build_pacer(redis, VirtualClock(START), PacerConfig())
+    await redis.config_resetstat()
+    report = await pacer.tick()
+    stats = await redis.info("commandstats")
+    queue_reads = stats.get("cmdstat_llen", {}).get("calls", 0)
+    assert report.granted > 0
+    assert queue_reads <= n + report.granted + 2 * n, (queue_reads, report.granted)
