@@ -160,10 +160,8 @@ class Limiter:
         ]
         share_on = limits.domain_share > 0 or limits.groups is not None
         waiting = await self._rivals_waiting(rivals) if share_on and rivals else ""
-        try:
-            return await self._calls(ck, identity, now, want, share_on, fixed, args, limits, waiting)
-        finally:
-            self._waiting.pop(ck.cid, None)  # its queue and held list moved: read again when a rival asks
+        self._waiting.pop(ck.cid, None)  # the call moves its queue and held list: read again when a rival asks
+        return await self._calls(ck, identity, now, want, share_on, fixed, args, limits, waiting)
 
     def new_tick(self) -> None:
         """Forget what the campaigns had waiting: a tick reads each once (`_rivals_waiting`), not once per
