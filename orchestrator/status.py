@@ -361,10 +361,13 @@ def _opening_from(spec: Campaign, at: float) -> float:
     return at + (0.0 if opening.window_open else opening.window_change_s)
 
 
-async def all_status(redis: Redis, now: float, stale_after_s: float = PACER_STALE_S) -> list[CampaignStatus]:
+async def all_status(
+    redis: Redis, now: float, stale_after_s: float = PACER_STALE_S, ids: list[str] | None = None
+) -> list[CampaignStatus]:
+    """The status of every campaign, or of `ids` (`campaigns.listed`)."""
     age = await pacer_tick_age(redis, now)  # one pacer for every campaign: read once
     out = []
-    for cid in await campaigns.all_ids(redis):
+    for cid in ids if ids is not None else await campaigns.all_ids(redis):
         st = await _status_of(redis, cid, now)
         if st is not None:
             _mark_pacer(st, age, stale_after_s)

@@ -29,6 +29,8 @@ from orchestrator.status import (
     in_doubt_rows,
     stale_after,
 )
+from orchestrator.store import campaigns
+from orchestrator.store.campaigns import FINISHED_SHOWN
 from orchestrator.store.group_state import OWN_DAY
 
 STATE_STYLE = {"running": "green", "paused": "yellow", "completed": "cyan", "cancelled": "red", UNREADABLE: "bold red"}
@@ -149,8 +151,11 @@ def group_notes(i: IdentityStatus) -> list[Text]:
 @click.argument("campaign", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.option("--in-doubt", "in_doubt", is_flag=True, help="List CAMPAIGN's recipients whose send is in doubt.")
+@click.option(
+    "--all", "show_all", is_flag=True, help=f"Every finished campaign too (else the newest {FINISHED_SHOWN})."
+)
 @click.pass_context
-def command(ctx: click.Context, campaign: str | None, as_json: bool, in_doubt: bool) -> None:
+def command(ctx: click.Context, campaign: str | None, as_json: bool, in_doubt: bool, show_all: bool) -> None:
     """Show every campaign (or CAMPAIGN): state, progress, per-identity caps and next send."""
     if in_doubt:
         if campaign is None:
@@ -160,15 +165,20 @@ def command(ctx: click.Context, campaign: str | None, as_json: bool, in_doubt: b
 
     stale = stale_after(ctx.obj.settings.pacer_interval_s)
 
+    left_out: list[int] = [0]
+
     async def body(redis: Redis) -> list[CampaignStatus]:
         now = await clock_now(redis)
         await warn_data_lost(redis)
         if campaign is not None:  # '' too: "no campaign ''", as every command taking a CAMPAIGN says
             st = await campaign_status(redis, await resolve_campaign(redis, campaign), now, stale)
             return [st] if st else []
-        return await all_status(redis, now, stale)
+        ids, left_out[0] = await campaigns.listed(redis, None if show_all else FINISHED_SHOWN)
+        return await all_status(redis, now, stale, ids)
 
     statuses = run(ctx, body)
+    if left_out[0]:  # on stderr: --json's list stays a list
+        click.echo(f"{left_out[0]:,} older finished campaigns are not shown: `status --all` lists them", err=True)
     if as_json:
         data = [s.as_json() for s in statuses]
         print_json(data[0] if campaign is not None and data else data)

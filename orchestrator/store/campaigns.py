@@ -203,6 +203,26 @@ async def all_ids(redis: Redis) -> list[str]:
     return [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)]
 
 
+#: A listing of every campaign (`status`, the live page, /metrics) shows the unfinished ones and this many of
+#: the newest finished ones (`status --all`: every one).
+FINISHED_SHOWN = 20
+
+
+async def listed(redis: Redis, finished_shown: int | None = FINISHED_SHOWN) -> tuple[list[str], int]:
+    """The campaigns a listing shows, in submit order: every one not completed or cancelled, and the newest
+    `finished_shown` that are (None: all); and how many older finished ones it leaves out."""
+    ids = await all_ids(redis)
+    if finished_shown is None:
+        return ids, 0
+    async with redis.pipeline(transaction=False) as pipe:
+        for cid in ids:
+            pipe.hget(keys.campaign(cid), "state")
+        states = await pipe.execute(raise_on_error=False)
+    finished = [cid for cid, st in zip(ids, states, strict=True) if st in (State.COMPLETED, State.CANCELLED)]
+    left_out = set(finished[: max(0, len(finished) - finished_shown)])
+    return [cid for cid in ids if cid not in left_out], len(left_out)
+
+
 async def running_ids(redis: Redis) -> list[str]:
     return await running_among(redis, await all_ids(redis))
 

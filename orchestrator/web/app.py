@@ -17,7 +17,7 @@ from orchestrator.store.stored_values import refused
 from orchestrator.web.access import ACCESS, Access, Handler, check_exposure, is_loopback, operators_only
 from orchestrator.web.callbacks import add_callback_routes
 from orchestrator.web.context import CTX, WebContext
-from orchestrator.web.live import pacer_tick_age, recent, status_json
+from orchestrator.web.live import listed_status, pacer_tick_age, recent, status_json
 from orchestrator.web.metrics import CONTENT_TYPE, exposition, read_snapshot
 from orchestrator.web.page import EVENT_ROWS, PageData, render_page
 
@@ -112,12 +112,14 @@ def _timed(handler: Handler) -> Handler:
 async def _page(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CTX]
     newest, marks = await recent(ctx, EVENT_ROWS)
+    statuses, left_out = await listed_status(ctx)
     data = PageData(
-        statuses=await status_json(ctx),
+        statuses=statuses,
         events=newest,
         now=ctx.clock.now(),
         pacer_tick_age_s=await pacer_tick_age(ctx),
         marks=marks,
+        finished_left_out=left_out,
     )
     return web.Response(text=render_page(data), content_type="text/html", charset="utf-8")
 

@@ -7,14 +7,21 @@ from typing import Any
 from orchestrator import status
 from orchestrator.core.timeline import Mark, marks_of
 from orchestrator.status import all_status
-from orchestrator.store import events
+from orchestrator.store import campaigns, events
 from orchestrator.web.context import WebContext
 
 
 async def status_json(ctx: WebContext) -> list[dict[str, Any]]:
-    """Every campaign's status at the context's clock: the very list `orchestrate status --json` prints."""
+    """The campaigns' status at the context's clock: the very list `orchestrate status --json` prints (the
+    unfinished ones and the newest finished ones, `campaigns.FINISHED_SHOWN`)."""
+    return (await listed_status(ctx))[0]
+
+
+async def listed_status(ctx: WebContext) -> tuple[list[dict[str, Any]], int]:
+    """`status_json`, and how many older finished campaigns it leaves out."""
     stale = status.stale_after(ctx.settings.pacer_interval_s)
-    return [st.as_json() for st in await all_status(ctx.redis, ctx.clock.now(), stale)]
+    ids, left_out = await campaigns.listed(ctx.redis)
+    return [st.as_json() for st in await all_status(ctx.redis, ctx.clock.now(), stale, ids)], left_out
 
 
 async def pacer_tick_age(ctx: WebContext) -> float | None:

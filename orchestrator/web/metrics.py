@@ -46,7 +46,9 @@ async def read_snapshot(ctx: WebContext) -> Snapshot:
     redis = ctx.redis
     snap = Snapshot(statuses=await status_json(ctx))
     snap.pacer_tick_age_s = await pacer_tick_age(ctx)
-    snap.feedback = _feedback(await redis.hgetall(keys.FB_TOTALS))
+    # Not the older finished campaigns the status list leaves out: their series would only ever grow in number.
+    left_out = set(await campaigns.all_ids(redis)) - {st["id"] for st in snap.statuses}
+    snap.feedback = {k: n for k, n in _feedback(await redis.hgetall(keys.FB_TOTALS)).items() if k[2] not in left_out}
     snap.arq_queue = int(await redis.zcard(QUEUE))
     accounts = {DEFAULT_ACCOUNT, *ctx.settings.accounts}
     for st in snap.statuses:

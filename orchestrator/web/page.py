@@ -70,6 +70,7 @@ class PageData:
     now: float
     pacer_tick_age_s: float | None
     marks: list[Mark] = field(default_factory=list)  # guardrail and shaping events (core/timeline.py)
+    finished_left_out: int = 0  # older finished campaigns not shown (`orchestrate status --all` lists them)
 
 
 def render_page(data: PageData) -> str:
@@ -78,6 +79,11 @@ def render_page(data: PageData) -> str:
     if not data.statuses:
         body.append(
             '<section><p class="empty-note">No campaigns yet: <code>orchestrate submit FILE</code>.</p></section>'
+        )
+    if data.finished_left_out:
+        body.append(
+            f'<section><p class="empty-note">{data.finished_left_out:,} older finished campaigns are not shown: '
+            "<code>orchestrate status --all</code> lists them.</p></section>"
         )
     body.append(guard_section(data.marks, data.now))
     body.append(events_section(data.events))

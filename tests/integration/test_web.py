@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 import pytest
 import structlog
+from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from redis.asyncio import Redis
@@ -439,3 +442,55 @@ async def test_idle_and_slow_connections_are_closed(
         refused = [e["reason"] for e in logs if e["event"] == "callback_refused"]
         assert any("not received whole within 0.5 s (4 bytes came)" in r for r in refused), refused
         assert any("the client closed the connection after 4 bytes" in r for r in refused), refused
+
+
+async def test_listings_show_the_unfinished_and_the_newest_finished_campaigns(
+    redis: Redis, redis_url: str, serve: Serve, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Finished campaigns stay in Redis for the record: `status`, the page, /status.json and /metrics show
+    every unfinished one and the newest FINISHED_SHOWN finished ones (a year of daily campaigns made a page
+    of megabytes, refreshed every 5 s, and ever more /metrics series); `status --all` lists every one."""
+    from orchestrator.cli import main
+    from orchestrator.store.campaigns import FINISHED_SHOWN
+    from tests.fakes import submit_file
+    from tests.pipeline_helpers import write_campaign
+
+    ids = []
+    one_identity = {"identities": [{"id": "s-id0", "from": "News <news@d0.example.com>"}]}
+    for k in range(FINISHED_SHOWN + 4):
+        folder = tmp_path / f"c{k}"
+        folder.mkdir()
+        csv_text = f"email,first_name\nu{k}@naver.com,U\n"
+        path = write_campaign(folder, 0, name=f"c{k}", extra=one_identity, csv_text=csv_text)
+        ids.append(await submit_file(redis, path, 1_800_000_000.0 + k))
+    running = ids[1]
+    for cid in ids:
+        if cid != running:
+            await redis.hset(keys.campaign(cid), "state", "completed" if len(cid) % 2 else "cancelled")
+    shown = [running, *ids[-FINISHED_SHOWN:]]
+
+    def status(*more: str) -> Any:
+        return CliRunner().invoke(main, ["status", "--json", *more], env={"REDIS_URL": redis_url})
+
+    listed = await asyncio.to_thread(status)
+    assert listed.exit_code == 0, listed.output
+    assert [st["id"] for st in json.loads(listed.stdout)] == shown
+    assert "3 older finished campaigns are not shown: `status --all` lists them" in listed.stderr
+    every = await asyncio.to_thread(status, "--all")
+    assert [st["id"] for st in json.loads(every.stdout)] == ids
+    assert every.stderr == ""
+    async with serve() as web:
+        async with http.get(web.url + "/status.json") as resp:
+            assert [st["id"] for st in await resp.json()] == shown
+        async with http.get(web.url + "/") as resp:
+            page = await resp.text()
+        assert "3 older finished campaigns are not shown" in page
+        assert re.findall(r'<section class="campaign" data-campaign="([^"]+)"', page) == shown
+        async with http.get(web.url + "/metrics") as resp:
+            metrics = await resp.text()
+        assert ids[0] not in metrics
+        assert ids[-1] in metrics
+        await redis.hset(keys.FB_TOTALS, mapping={f"accepted|s-id0|{ids[0]}": 1, f"accepted|s-id0|{ids[-1]}": 1})
+        async with http.get(web.url + "/metrics") as resp:
+            callbacks = [line for line in (await resp.text()).splitlines() if line.startswith("wo_callback_events")]
+        assert [ids[-1] in line for line in callbacks] == [True]  # not the older finished one's series
