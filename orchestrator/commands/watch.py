@@ -7,14 +7,14 @@ import contextlib
 
 import click
 from redis.asyncio import Redis
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
 from orchestrator.cli import FiniteFloatRange
-from orchestrator.commands._common import clock_now, resolve_campaign, run_live
+from orchestrator.commands._common import clock_now, report_console, resolve_campaign, run_live
 from orchestrator.commands.logs import LogScope, event_line, log_scope
 from orchestrator.commands.status import render_status
 from orchestrator.core.text import printable
@@ -76,13 +76,13 @@ def _bars(st: CampaignStatus) -> Table:
 )
 @click.pass_context
 def command(ctx: click.Context, campaign: str, interval: float) -> None:
-    """Follow CAMPAIGN live: progress bars per identity, recent outcomes, warnings (Ctrl-C leaves)."""
+    """Follow CAMPAIGN live: progress bars per identity, recent events, warnings (Ctrl-C leaves)."""
 
     async def body(redis: Redis) -> None:
         cid = await resolve_campaign(redis, campaign)
         feed = _Feed(await log_scope(redis, cid))
         stale = stale_after(ctx.obj.settings.pacer_interval_s)
-        console = Console()
+        console = report_console()
         # Not a terminal (a pipe, a file): a frame per refresh, printed one after the other, instead
         # of a live view that would show only when it stops.
         live_view = console.is_terminal
