@@ -15,12 +15,14 @@ import structlog
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from orchestrator.core.campaign_state import UNFINISHED
 from orchestrator.core.clock import SystemClock
 from orchestrator.core.endpoint import sending_target
 from orchestrator.embedded import EmbeddedRedis
 from orchestrator.redis_url import safe_url
 from orchestrator.settings import Settings
 from orchestrator.state_folder import made_state_dir, state_dir
+from orchestrator.store import campaigns, keys
 from orchestrator.store.connection import describe_failure, error_text, nothing_listens, probe, redis_from_url
 from orchestrator.store.ledger import Ledger
 from orchestrator.store.server_check import keeping_at
@@ -34,6 +36,7 @@ from workers.settings import build_worker
 from workers.worker import ResilientWorker
 
 if TYPE_CHECKING:
+    from orchestrator.core.sending import Sender
     from orchestrator.ses.emulator import RunningEmulator
 
 log = structlog.get_logger("orchestrator.up")
@@ -96,6 +99,8 @@ class UpInfo:
     emulator: bool
     web_url: str = ""
     callbacks: bool = False
+    #: The campaigns this Redis holds unfinished, with their state: the running ones go on at once.
+    unfinished: tuple[tuple[str, str], ...] = ()
 
 
 @contextlib.asynccontextmanager
@@ -218,17 +223,7 @@ async def serve_all(
         redis = redis_from_url(url)
         sender = build_sender(s, redis)
         clock = SystemClock()
-        deps = Deps(
-            redis=redis,
-            ledger=Ledger(redis),
-            sender=sender,
-            clock=clock,
-            lease_s=s.lease_s,
-            owns_sender=False,
-            reconcile_after_s=s.reconcile_after_s,
-            pseudonym_key=s.pseudonym_key(),
-            target=sending_target(s.ses_endpoint, s.ses_region),
-        )
+        deps = _deps(s, redis, sender, clock)
         worker = build_worker(
             ResilientWorker, s.job_timeout_s, s.worker_concurrency, url, ctx={"deps": deps}, handle_signals=False
         )
@@ -241,7 +236,15 @@ async def serve_all(
                     run_pacer(pacer, s.pacer_interval_s, s.sweep_interval_s, pacer_stop, sync, s.pacer_lock_ttl_s)
                 )
                 worker_task = asyncio.create_task(worker.main())
-                info = UpInfo(url, embedded, s.ses_endpoint, use_emulator, web.url, s.callback_token is not None)
+                info = UpInfo(
+                    url,
+                    embedded,
+                    s.ses_endpoint,
+                    use_emulator,
+                    web.url,
+                    s.callback_token is not None,
+                    await _unfinished(redis),
+                )
                 log.info(
                     "up_ready", redis_url=safe_url(url), embedded_redis=embedded, emulator=use_emulator, web=web.url
                 )
@@ -253,6 +256,31 @@ async def serve_all(
             await sender.close()
             await redis.aclose()
             log.info("up_stopped")
+
+
+def _deps(s: Settings, redis: Redis, sender: Sender, clock: SystemClock) -> Deps:
+    """The worker's: the pacer's sender shared (it is closed once, by `serve_all`)."""
+    return Deps(
+        redis=redis,
+        ledger=Ledger(redis),
+        sender=sender,
+        clock=clock,
+        lease_s=s.lease_s,
+        owns_sender=False,
+        reconcile_after_s=s.reconcile_after_s,
+        pseudonym_key=s.pseudonym_key(),
+        target=sending_target(s.ses_endpoint, s.ses_region),
+    )
+
+
+async def _unfinished(redis: Redis) -> tuple[tuple[str, str], ...]:
+    """The campaigns of this Redis that are running or paused, with their state, in submit order."""
+    ids = await campaigns.all_ids(redis)
+    async with redis.pipeline(transaction=False) as pipe:
+        for cid in ids:
+            pipe.hget(keys.campaign(cid), "state")
+        states = await pipe.execute(raise_on_error=False)
+    return tuple((cid, str(st)) for cid, st in zip(ids, states, strict=True) if st in UNFINISHED)
 
 
 async def _until_stop(

@@ -42,6 +42,7 @@ def command(
     """Run Redis (REDIS_URL, or an embedded one), the workers, the pacer and the web process together until Ctrl-C."""
     from orchestrator.commands._common import CommandError, stop_on_signals
     from orchestrator.core.exit_codes import EXIT_USAGE
+    from orchestrator.core.text import printable
     from orchestrator.embedded import EmbeddedRedisError
     from orchestrator.redis_url import safe_url
     from orchestrator.settings import settings_or_exit
@@ -66,6 +67,10 @@ def command(
             click.echo(f"sending: to the LOCAL SES EMULATOR at {info.ses_endpoint} ({why})")
         else:
             click.echo(f"sending: Tencent Cloud SES {info.ses_endpoint or '(' + app.settings.ses_region + ')'}")
+        if info.unfinished:
+            shown = ", ".join(f"{cid} {state}" for cid, state in info.unfinished[:5])
+            more = f" and {len(info.unfinished) - 5} more" if len(info.unfinished) > 5 else ""
+            click.echo(printable(f"campaigns: {shown}{more} (unfinished here: the running ones go on now)"))
         callbacks = "on" if info.callbacks else "off (set CALLBACK_TOKEN)"
         click.echo(f"web:     {info.web_url}/   (status page; /metrics, /healthz; callbacks {callbacks})")
         click.echo("workers and pacer running; submit with `orchestrate submit FILE`; Ctrl-C stops everything")
