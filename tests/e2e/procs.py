@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -192,4 +193,33 @@ def interrupt_once_shown(
     return subprocess.CompletedProcess(argv, proc.returncode, "".join(out), "".join(err))
 
 
-__all__ = ["Procs", "base_env", "cli", "cli_json", "free_port", "interrupt_once_shown", "send_log", "wait_for"]
+def read_terminal(main: int, seen: Callable[[bytes], None] | None = None, quiet_s: float = 60) -> bytes:
+    """All a command writes to the pseudo-terminal whose main side is `main`, until it closes (the command has
+    exited); `seen` is shown the output so far after each read. Nothing for `quiet_s` seconds fails."""
+    chunks: list[bytes] = []
+    while True:
+        ready, _, _ = select.select([main], [], [], quiet_s)
+        assert ready, f"the terminal showed nothing for {quiet_s:g} s"
+        try:
+            data = os.read(main, 65536)
+        except OSError:  # the pty closed: the command has exited
+            break
+        if not data:
+            break
+        chunks.append(data)
+        if seen is not None:
+            seen(b"".join(chunks))
+    return b"".join(chunks)
+
+
+__all__ = [
+    "Procs",
+    "base_env",
+    "cli",
+    "cli_json",
+    "free_port",
+    "interrupt_once_shown",
+    "read_terminal",
+    "send_log",
+    "wait_for",
+]

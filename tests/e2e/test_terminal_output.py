@@ -17,7 +17,7 @@ from rich.console import Console
 
 from orchestrator.commands.check import print_checklist
 from orchestrator.core.checklist import Item
-from tests.e2e.procs import BIN, cli, cli_json, interrupt_once_shown
+from tests.e2e.procs import BIN, cli, cli_json, interrupt_once_shown, read_terminal
 from tests.pipeline_helpers import write_campaign
 from tests.redis_server import RedisServer
 
@@ -65,20 +65,14 @@ def _on_a_terminal(argv: list[str], env: dict[str, str], seconds: float | None =
     if seconds is not None:
         time.sleep(seconds)
         proc.send_signal(signal.SIGINT)
-    chunks: list[bytes] = []
-    while True:
-        try:
-            data = os.read(main, 65536)
-        except OSError:  # the pty closed: the command has exited
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(main)
+    try:
+        shown = read_terminal(main)
+    finally:
+        os.close(main)
     _, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
     assert b"Traceback" not in err
-    return b"".join(chunks).decode()
+    return shown.decode()
 
 
 def test_validate_shows_an_escape_in_the_csv_header_escaped(tmp_path: Path) -> None:

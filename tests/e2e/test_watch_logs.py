@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pty
 import re
-import select
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ import pytest
 import redis as redis_sync
 
 from orchestrator.core.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED
-from tests.e2e.procs import BIN, cli_json, interrupt_once_shown
+from tests.e2e.procs import BIN, cli_json, interrupt_once_shown, read_terminal
 from tests.pipeline_helpers import write_campaign
 from tests.redis_server import RedisServer, find_redis_server, free_port
 
@@ -133,22 +132,15 @@ def _terminated_on_a_terminal(argv: list[str], env: dict[str, str], shown: str) 
     main, sub = pty.openpty()
     proc = subprocess.Popen(argv, env=env, stdout=sub, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     os.close(sub)
-    chunks: list[bytes] = []
-    sent = False
+    sent: list[bool] = []
+
+    def terminate_once_shown(so_far: bytes) -> None:
+        if not sent and shown.encode() in so_far:
+            proc.send_signal(signal.SIGTERM)
+            sent.append(True)
+
     try:
-        while True:
-            ready, _, _ = select.select([main], [], [], 30)
-            assert ready, f"{argv[1]} showed nothing for 30 s"
-            try:
-                data = os.read(main, 65536)
-            except OSError:  # the pty closed: the command has exited
-                break
-            if not data:
-                break
-            chunks.append(data)
-            if not sent and shown.encode() in b"".join(chunks):
-                proc.send_signal(signal.SIGTERM)
-                sent = True
+        out = read_terminal(main, terminate_once_shown, quiet_s=30)
         _, err = proc.communicate(timeout=30)
     finally:
         os.close(main)
@@ -156,7 +148,7 @@ def _terminated_on_a_terminal(argv: list[str], env: dict[str, str], shown: str) 
             proc.kill()
             proc.wait()
     assert sent, f"{argv[1]} ended before it showed {shown!r}"
-    return proc.returncode, b"".join(chunks), err.decode()
+    return proc.returncode, out, err.decode()
 
 
 @pytest.mark.parametrize(
