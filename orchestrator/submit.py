@@ -140,6 +140,7 @@ async def submit(
         if existing is not None:
             return await _existing(redis, existing)
     cid = f"{campaign.name}-{secrets.token_hex(3)}"
+    before = await events.newest_id(redis)  # its log starts after it, its identities' events from `now` on
     ck = StagingKeys(cid, heartbeat_ttl_s, _file_bytes(campaign))
     seed = _seed(campaign, rng)
     stats = LoadStats()
@@ -166,7 +167,6 @@ async def submit(
             await overlap.refuse(redis, ck.trace, campaign.recipients.file)  # shares addresses with an unfinished one
             await heartbeat.stop()  # kept beating while the turn was awaited and the list compared
             honour_cancellation()
-            before = await events.newest_id(redis)  # its log starts after it (`logs`: not the whole stream)
             await _commit(redis, campaign, ck, fingerprint, listed, claim, seed, stats, now, source)
         await _emit_submitted(redis, now, cid, stats, seed, source, before)
     except BaseException as exc:

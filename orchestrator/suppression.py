@@ -16,6 +16,7 @@ from orchestrator.core.campaign import Recipients
 from orchestrator.core.spreadsheet import SUPPRESSION_COLUMNS, neutralise
 from orchestrator.core.text import json_printable
 from orchestrator.recipients import RecipientFileError, open_recipients
+from orchestrator.store import identities
 from orchestrator.store import suppression as store
 from orchestrator.store.suppression import Entry
 
@@ -35,6 +36,8 @@ class ImportReport:
     added: int
     already: int  # rows whose address was on the same list before (their entry is replaced)
     repeated: int = 0  # rows whose address came again later in the file for the same list (the last one counts)
+    #: The sender domains of its entries that no registered identity sends from (a typo suppresses nothing).
+    unknown_domains: tuple[str, ...] = ()
 
 
 def _address(raw: str, where: str) -> str:
@@ -176,4 +179,6 @@ async def import_file(redis: Redis, path: Path, sender_domain: str | None, now: 
     before = {(e.sender_domain, e.address) for e in await store.entries(redis, None, now)}
     await store.put(redis, entries, now)
     already = sum((e.sender_domain, e.address) in before for e in entries)
-    return ImportReport(added=len(entries) - already, already=already, repeated=len(rows) - len(entries))
+    known = await identities.sender_domains(redis)
+    unknown = tuple(sorted({e.sender_domain for e in entries if e.sender_domain and e.sender_domain not in known}))
+    return ImportReport(len(entries) - already, already, len(rows) - len(entries), unknown)

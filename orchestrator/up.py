@@ -26,6 +26,7 @@ from orchestrator.store import campaigns, keys
 from orchestrator.store.connection import describe_failure, error_text, nothing_listens, probe, redis_from_url
 from orchestrator.store.ledger import Ledger
 from orchestrator.store.server_check import keeping_at
+from orchestrator.store.stored_values import refused
 from orchestrator.web.access import WebAccessError
 from orchestrator.web.app import RunningWeb, running_web
 from orchestrator.web.context import WebContext
@@ -243,7 +244,7 @@ async def serve_all(
                     use_emulator,
                     web.url,
                     s.callback_token is not None,
-                    await _unfinished(redis),
+                    await _unfinished(redis, deps.target),
                 )
                 log.info(
                     "up_ready", redis_url=safe_url(url), embedded_redis=embedded, emulator=use_emulator, web=web.url
@@ -273,14 +274,22 @@ def _deps(s: Settings, redis: Redis, sender: Sender, clock: SystemClock) -> Deps
     )
 
 
-async def _unfinished(redis: Redis) -> tuple[tuple[str, str], ...]:
-    """The campaigns of this Redis that are running or paused, with their state, in submit order."""
+async def _unfinished(redis: Redis, target: str) -> tuple[tuple[str, str], ...]:
+    """The campaigns of this Redis that are running or paused, in submit order, each with its state, and
+    where its mail is bound when that is not `target` (its first claim here pauses it)."""
     ids = await campaigns.all_ids(redis)
     async with redis.pipeline(transaction=False) as pipe:
         for cid in ids:
-            pipe.hget(keys.campaign(cid), "state")
-        states = await pipe.execute(raise_on_error=False)
-    return tuple((cid, str(st)) for cid, st in zip(ids, states, strict=True) if st in UNFINISHED)
+            pipe.hmget(keys.campaign(cid), ["state", "target"])
+        records = await pipe.execute(raise_on_error=False)
+    out = []
+    for cid, record in zip(ids, records, strict=True):
+        if refused(record) or record[0] not in UNFINISHED:
+            continue
+        state, bound = record
+        elsewhere = bound is not None and bound != target
+        out.append((cid, f"{state}, its mail bound to {bound}: paused at its first claim here" if elsewhere else state))
+    return tuple(out)
 
 
 async def _until_stop(

@@ -15,7 +15,7 @@ from redis.exceptions import ResponseError
 
 from orchestrator.core import send_status
 from orchestrator.core.campaign import Campaign, ColumnSource, Identity
-from orchestrator.core.campaign_state import SENDING, Transition
+from orchestrator.core.campaign_state import ELSEWHERE, SENDING, Transition
 from orchestrator.core.decisions import Action, Decision, SideEffect, decide, identity_resume_at
 from orchestrator.core.domains import address_group
 from orchestrator.core.guardrails import data_failure_pause, is_data_failure
@@ -131,12 +131,14 @@ async def _sent_elsewhere(
     Tencent's credentials set): not sent, back to the queue, and the campaign paused until the operator resumes
     it, which binds it to where the next send goes."""
     await record(Decision(Action.REQUEUE, value="not_running", refund=True))
+    if await deps.redis.hget(keys.campaign(cid), "target") != went_to:
+        return "released"  # a resume unbound it meanwhile (another worker's pause, lifted): not paused again
     reason = (
-        f"its mail went to {went_to}, and a worker sending to {deps.target} took it: "
-        "resume it to send there from now on"
+        f"it sends to {went_to} (where its first claim bound it), and a worker sending to {deps.target} "
+        "took it: resume it to send there from now on"
     )
-    await campaigns.transition(deps.redis, cid, Transition.PAUSE, deps.clock.now(), reason=reason, by="worker")
-    bound.warning("send_target_changed", went_to=went_to, worker_sends_to=deps.target)
+    await campaigns.transition(deps.redis, cid, Transition.PAUSE, deps.clock.now(), reason=reason, by=ELSEWHERE)
+    bound.warning("send_target_changed", bound_to=went_to, worker_sends_to=deps.target)
     return "released"
 
 

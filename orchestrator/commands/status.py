@@ -152,7 +152,10 @@ def group_notes(i: IdentityStatus) -> list[Text]:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.option("--in-doubt", "in_doubt", is_flag=True, help="List CAMPAIGN's recipients whose send is in doubt.")
 @click.option(
-    "--all", "show_all", is_flag=True, help=f"Every finished campaign too (else the newest {FINISHED_SHOWN})."
+    "--all",
+    "show_all",
+    is_flag=True,
+    help=f"Every finished campaign too (else the {FINISHED_SHOWN} that finished last).",
 )
 @click.pass_context
 def command(ctx: click.Context, campaign: str | None, as_json: bool, in_doubt: bool, show_all: bool) -> None:
@@ -178,7 +181,9 @@ def command(ctx: click.Context, campaign: str | None, as_json: bool, in_doubt: b
 
     statuses = run(ctx, body)
     if left_out[0]:  # on stderr: --json's list stays a list
-        click.echo(f"{left_out[0]:,} older finished campaigns are not shown: `status --all` lists them", err=True)
+        click.echo(
+            f"{left_out[0]:,} campaigns that finished earlier are not shown: `status --all` lists them", err=True
+        )
     if as_json:
         data = [s.as_json() for s in statuses]
         print_json(data[0] if campaign is not None and data else data)

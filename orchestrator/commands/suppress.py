@@ -35,6 +35,14 @@ def group() -> None:
     """Addresses never to mail: per sender domain (unsubscribes) or from every one (complaints, bounces)."""
 
 
+def _warn_unknown(domains: tuple[str, ...]) -> None:
+    """A typo in a sender domain would suppress nothing: say so (the entries are kept for a later identity)."""
+    if domains:
+        named = ", ".join(domains[:5]) + (f" and {len(domains) - 5} more" if len(domains) > 5 else "")
+        warning = f"warning: no identity here sends from {named}: the entries apply once one does"
+        click.secho(printable(warning), fg="yellow", err=True)
+
+
 @group.command("add")
 @click.argument("address")
 @click.option("--sender-domain", default=None, help=_DOMAIN_HELP)
@@ -51,12 +59,8 @@ def add(ctx: click.Context, address: str, sender_domain: str | None, reason: str
         return e, already, not e.sender_domain or e.sender_domain in await identities.sender_domains(redis)
 
     e, already, known = run(ctx, body)
-    if not known:  # a typo in the domain would suppress nothing: say so (the entry is kept for a later identity)
-        click.secho(
-            printable(f"warning: no identity here sends from {e.sender_domain}: the entry applies once one does"),
-            fg="yellow",
-            err=True,
-        )
+    if not known:
+        _warn_unknown((e.sender_domain,))
     if already:
         click.echo(
             printable(
@@ -129,6 +133,7 @@ def import_(ctx: click.Context, file: Path, sender_domain: str | None) -> None:
         f"imported {report.added + report.already:,} address(es): {report.added:,} new, {report.already:,} updated"
         + (f" ({report.repeated:,} repeated row(s): the last of each counts)" if report.repeated else "")
     )
+    _warn_unknown(report.unknown_domains)
 
 
 @group.command("export")

@@ -36,6 +36,9 @@ class Transition(StrEnum):
 
 #: Who made an automatic pause (`paused_by`): resuming it needs the operator's acknowledgement.
 AUTOMATIC = "automatic"
+#: Who paused a campaign because its worker sends elsewhere than its mail is bound to (`paused_by`): a plain
+#: resume lifts it, and unbinds the campaign (its next claim binds it where that worker sends).
+ELSEWHERE = "worker"
 
 
 @dataclass(frozen=True, slots=True)

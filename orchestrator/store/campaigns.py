@@ -11,9 +11,18 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from orchestrator.core.campaign import SEED_BOUND, Campaign
-from orchestrator.core.campaign_state import AUTOMATIC, TABLE, UNFINISHED, CampaignState, Outcome, Transition
+from orchestrator.core.campaign_state import (
+    AUTOMATIC,
+    ELSEWHERE,
+    TABLE,
+    UNFINISHED,
+    CampaignState,
+    Outcome,
+    Transition,
+)
 from orchestrator.core.ledger_state import STATES
 from orchestrator.core.strict import STORED
+from orchestrator.core.text import finite_number
 from orchestrator.store import events, keys
 from orchestrator.store.scripts import as_str_list, source
 from orchestrator.store.stored_values import MAX_WHOLE, BadStoredValueError, moment, refused, whole
@@ -204,22 +213,27 @@ async def all_ids(redis: Redis) -> list[str]:
 
 
 #: A listing of every campaign (`status`, the live page, /metrics) shows the unfinished ones and this many of
-#: the newest finished ones (`status --all`: every one).
+#: the finished ones that finished last (`status --all`: every one).
 FINISHED_SHOWN = 20
 
 
 async def listed(redis: Redis, finished_shown: int | None = FINISHED_SHOWN) -> tuple[list[str], int]:
-    """The campaigns a listing shows, in submit order: every one not completed or cancelled, and the newest
-    `finished_shown` that are (None: all); and how many older finished ones it leaves out."""
+    """The campaigns a listing shows, in submit order: every one not completed or cancelled, and the
+    `finished_shown` that finished last (None: all); and how many that finished earlier it leaves out."""
     ids = await all_ids(redis)
     if finished_shown is None:
         return ids, 0
     async with redis.pipeline(transaction=False) as pipe:
         for cid in ids:
-            pipe.hget(keys.campaign(cid), "state")
-        states = await pipe.execute(raise_on_error=False)
-    finished = [cid for cid, st in zip(ids, states, strict=True) if st in (State.COMPLETED, State.CANCELLED)]
-    left_out = set(finished[: max(0, len(finished) - finished_shown)])
+            pipe.hmget(keys.campaign(cid), ["state", "changed_at"])
+        records = await pipe.execute(raise_on_error=False)
+    ended = {
+        cid: finite_number(rec[1]) or 0.0
+        for cid, rec in zip(ids, records, strict=True)
+        if not refused(rec) and rec[0] in (State.COMPLETED, State.CANCELLED)
+    }
+    by_end = sorted(ended, key=ended.__getitem__)  # stable: submit order among equal times
+    left_out = set(by_end[: max(0, len(by_end) - finished_shown)])
     return [cid for cid in ids if cid not in left_out], len(left_out)
 
 
@@ -268,7 +282,8 @@ async def transition(
     rule = TABLE[change]
     script = redis.register_script(source("transition"))
     args = [rule.to.value, reason, rule.by or by, repr(now), "" if acknowledged is None else AUTOMATIC]
-    args += ["1" if acknowledged else "0", cid, *sorted(s.value for s in rule.sources)]
+    args += ["1" if acknowledged else "0", cid, ELSEWHERE if change is Transition.RESUME else ""]
+    args += sorted(s.value for s in rule.sources)
     reply = await script(keys=[keys.campaign(cid), keys.GUARD_ACK], args=args)
     first, was = as_str_list(reply)
     outcome = Outcome(first)

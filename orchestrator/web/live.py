@@ -13,7 +13,7 @@ from orchestrator.web.context import WebContext
 
 async def status_json(ctx: WebContext) -> list[dict[str, Any]]:
     """The campaigns' status at the context's clock: the very list `orchestrate status --json` prints (the
-    unfinished ones and the newest finished ones, `campaigns.FINISHED_SHOWN`)."""
+    unfinished ones and the `campaigns.FINISHED_SHOWN` that finished last)."""
     return (await listed_status(ctx))[0]
 
 

@@ -82,7 +82,7 @@ def render_page(data: PageData) -> str:
         )
     if data.finished_left_out:
         body.append(
-            f'<section><p class="empty-note">{data.finished_left_out:,} older finished campaigns are not shown: '
+            f'<section><p class="empty-note">{data.finished_left_out:,} campaigns that finished earlier are not shown: '
             "<code>orchestrate status --all</code> lists them.</p></section>"
         )
     body.append(guard_section(data.marks, data.now))

@@ -96,13 +96,14 @@ def test_a_trial_campaign_pauses_when_up_sends_elsewhere_and_goes_on_there_once_
             try:
                 banner = (tmp_path / "live.out").read_text
                 wait_for(lambda: "workers and pacer running" in banner(), 30, "up")
-                assert f"campaigns: {cid} running (unfinished here: the running ones go on now)" in banner()
+                bound = "its mail bound to the endpoint at 127.0.0.1: paused at its first claim here"
+                assert f"campaigns: {cid} running, {bound} (unfinished here" in banner()
                 # Up to ACCOUNT_WAIT_MAX_S (30 s) first: a restarted Redis gives no API slot before the
                 # ones the last run may still hold (the first tick's quota read waits for one).
                 wait_for(lambda: _status(client, cid)["state"] == "paused", 90, "the campaign paused")
                 paused = _status(client, cid)
                 assert paused["paused_by"] == "worker"
-                assert "the endpoint at 127.0.0.1" in str(paused["reason"])
+                assert "it sends to the endpoint at 127.0.0.1" in str(paused["reason"])
                 assert "the endpoint at localhost" in str(paused["reason"])
                 assert send_log(real_log) == []  # nothing sent from the new place before the operator's word
                 resumed = _orchestrate(client, "resume", cid)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from orchestrator.control import resume_campaign
+from orchestrator.control import pause_campaign, resume_campaign
 from orchestrator.core.endpoint import sending_target
 from orchestrator.ses.client import TencentSender
 from orchestrator.simulation.virtual_run import VirtualRun
@@ -67,3 +67,20 @@ async def test_a_worker_sending_elsewhere_pauses_the_campaign_and_sends_nothing_
     assert (await pipe.record()).state == "completed"
     assert await _bound(pipe.redis, pipe.cid) == TENCENT
     pipe.assert_each_sent_once()
+
+
+async def test_an_operators_pause_and_resume_keep_the_campaign_bound_to_where_its_mail_went(
+    pipe: Pipeline,
+) -> None:
+    """Paused by the operator during the trial, resumed once the workers send elsewhere: the first claim there
+    still pauses it (a resume of any pause unbound it, and the rest went to the new place without a word)."""
+    await pipe.submit(recipients_csv(11))
+    await _run_as(pipe, EMULATOR, 35)
+    first = len(pipe.emu.send_log)
+    assert isinstance(await pause_campaign(pipe.redis, pipe.cid, pipe.clock, "lunch", "operator", wait_s=0), dict)
+    assert isinstance(await resume_campaign(pipe.redis, pipe.cid, pipe.clock, "", "operator"), dict)
+    assert await _bound(pipe.redis, pipe.cid) == EMULATOR
+    await _run_as(pipe, TENCENT, 120)
+    rec = await pipe.record()
+    assert (rec.state, rec.paused_by) == ("paused", "worker")
+    assert len(pipe.emu.send_log) == first

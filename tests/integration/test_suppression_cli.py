@@ -81,7 +81,7 @@ def test_suppress_add_warns_of_a_sender_domain_no_identity_sends_from(env: dict[
     assert orchestrate(env, "submit", str(write_campaign(tmp_path, 3, identities=2))).exit_code == 0  # d0, d1
     typo = orchestrate(env, "suppress", "add", "kim@example.com", "--sender-domain", "d9.example.com")
     assert typo.exit_code == 0, typo.output
-    assert "warning: no identity here sends from d9.example.com: the entry applies once one does" in typo.stderr
+    assert "warning: no identity here sends from d9.example.com: the entries apply once one does" in typo.stderr
     for known in (["--sender-domain", "D1.example.com"], []):
         added = orchestrate(env, "suppress", "add", "lee@example.com", *known)
         assert added.exit_code == 0, added.output
@@ -92,6 +92,11 @@ def test_suppress_add_warns_of_a_sender_domain_no_identity_sends_from(env: dict[
         ("lee@example.com", ""),
         ("lee@example.com", "d1.example.com"),
     ]
+    rows = tmp_path / "list.csv"
+    rows.write_text("email,sender_domain\na@x.example,d0.example.com\nb@x.example,d7.example.com\nc@x.example,\n")
+    imported = orchestrate(env, "suppress", "import", str(rows))
+    assert imported.exit_code == 0, imported.output
+    assert "warning: no identity here sends from d7.example.com: the entries apply once one does" in imported.stderr
 
 
 def test_suppress_add_refuses_a_bad_address(env: dict[str, str]) -> None:

@@ -464,10 +464,12 @@ async def test_listings_show_the_unfinished_and_the_newest_finished_campaigns(
         path = write_campaign(folder, 0, name=f"c{k}", extra=one_identity, csv_text=csv_text)
         ids.append(await submit_file(redis, path, 1_800_000_000.0 + k))
     running = ids[1]
-    for cid in ids:
+    for k, cid in enumerate(ids):  # the first one finished last: it is shown, three submitted after it are not
         if cid != running:
-            await redis.hset(keys.campaign(cid), "state", "completed" if len(cid) % 2 else "cancelled")
-    shown = [running, *ids[-FINISHED_SHOWN:]]
+            state = "completed" if k % 2 else "cancelled"
+            await redis.hset(keys.campaign(cid), mapping={"state": state, "changed_at": repr(1000.0 if k == 0 else k)})
+    shown = [ids[0], running, *ids[5:]]
+    assert len(shown) == FINISHED_SHOWN + 1
 
     def status(*more: str) -> Any:
         return CliRunner().invoke(main, ["status", "--json", *more], env={"REDIS_URL": redis_url})
@@ -475,7 +477,7 @@ async def test_listings_show_the_unfinished_and_the_newest_finished_campaigns(
     listed = await asyncio.to_thread(status)
     assert listed.exit_code == 0, listed.output
     assert [st["id"] for st in json.loads(listed.stdout)] == shown
-    assert "3 older finished campaigns are not shown: `status --all` lists them" in listed.stderr
+    assert "3 campaigns that finished earlier are not shown: `status --all` lists them" in listed.stderr
     every = await asyncio.to_thread(status, "--all")
     assert [st["id"] for st in json.loads(every.stdout)] == ids
     assert every.stderr == ""
@@ -484,13 +486,13 @@ async def test_listings_show_the_unfinished_and_the_newest_finished_campaigns(
             assert [st["id"] for st in await resp.json()] == shown
         async with http.get(web.url + "/") as resp:
             page = await resp.text()
-        assert "3 older finished campaigns are not shown" in page
+        assert "3 campaigns that finished earlier are not shown" in page
         assert re.findall(r'<section class="campaign" data-campaign="([^"]+)"', page) == shown
         async with http.get(web.url + "/metrics") as resp:
             metrics = await resp.text()
-        assert ids[0] not in metrics
+        assert ids[2] not in metrics
         assert ids[-1] in metrics
-        await redis.hset(keys.FB_TOTALS, mapping={f"accepted|s-id0|{ids[0]}": 1, f"accepted|s-id0|{ids[-1]}": 1})
+        await redis.hset(keys.FB_TOTALS, mapping={f"accepted|s-id0|{ids[2]}": 1, f"accepted|s-id0|{ids[-1]}": 1})
         async with http.get(web.url + "/metrics") as resp:
             callbacks = [line for line in (await resp.text()).splitlines() if line.startswith("wo_callback_events")]
         assert [ids[-1] in line for line in callbacks] == [True]  # not the older finished one's series
