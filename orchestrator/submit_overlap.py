@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from orchestrator.core.addresses import fold
 from orchestrator.core.campaign_state import UNFINISHED
-from orchestrator.store import keys
+from orchestrator.store import campaigns, keys
 from orchestrator.store.scripts import source as script_source
 from orchestrator.store.trace_index import Staging, bucket_of
 
@@ -42,16 +42,15 @@ class Overlap:
         """The running and paused campaigns to compare a list with (`none`: no campaign, as `--new`)."""
         if none:
             return cls([], compared=False)
-        cids = [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)]
-        async with redis.pipeline(transaction=False) as pipe:
-            for cid in cids:
-                pipe.hmget(keys.campaign(cid), ["state", "trace_buckets"])
-            found = await pipe.execute(raise_on_error=False)
+        cids = await campaigns.all_ids(redis)
         indexed = []
-        for cid, reply in zip(cids, found, strict=True):
-            buckets = int(reply[1]) if isinstance(reply, list) and str(reply[1] or "").isdigit() else 0
-            if buckets > 0 and reply[0] in UNFINISHED:
-                indexed.append((cid, buckets, str(reply[0])))
+        for cid, reply in zip(cids, await campaigns.fields_of(redis, cids, ["state", "trace_buckets"]), strict=True):
+            if reply is None:
+                continue  # a record of another type: nothing of it to compare
+            state, count = reply
+            buckets = int(count) if count is not None and count.isdigit() else 0
+            if buckets > 0 and state in UNFINISHED:
+                indexed.append((cid, buckets, str(state)))
         return cls(indexed)
 
     async def add(self, redis: Redis, addresses: list[str]) -> None:

@@ -22,11 +22,10 @@ from orchestrator.embedded import EmbeddedRedis
 from orchestrator.redis_url import safe_url
 from orchestrator.settings import Settings
 from orchestrator.state_folder import made_state_dir, state_dir
-from orchestrator.store import campaigns, keys
+from orchestrator.store import campaigns
 from orchestrator.store.connection import describe_failure, error_text, nothing_listens, probe, redis_from_url
 from orchestrator.store.ledger import Ledger
 from orchestrator.store.server_check import keeping_at
-from orchestrator.store.stored_values import refused
 from orchestrator.web.access import WebAccessError
 from orchestrator.web.app import RunningWeb, running_web
 from orchestrator.web.context import WebContext
@@ -278,15 +277,11 @@ async def _unfinished(redis: Redis, target: str) -> tuple[tuple[str, str], ...]:
     """The campaigns of this Redis that are running or paused, in submit order, each with its state, and
     where its mail is bound when that is not `target` (its first claim here pauses it)."""
     ids = await campaigns.all_ids(redis)
-    async with redis.pipeline(transaction=False) as pipe:
-        for cid in ids:
-            pipe.hmget(keys.campaign(cid), ["state", "target"])
-        records = await pipe.execute(raise_on_error=False)
     out = []
-    for cid, record in zip(ids, records, strict=True):
-        if refused(record) or record[0] not in UNFINISHED:
+    for cid, record in zip(ids, await campaigns.fields_of(redis, ids, ["state", "target"]), strict=True):
+        if record is None or record[0] not in UNFINISHED:
             continue
-        state, bound = record
+        state, bound = str(record[0]), record[1]
         elsewhere = bound is not None and bound != target
         out.append((cid, f"{state}, its mail bound to {bound}: paused at its first claim here" if elsewhere else state))
     return tuple(out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,6 +213,16 @@ async def all_ids(redis: Redis) -> list[str]:
     return [str(c) for c in await redis.zrange(keys.CAMPAIGNS, 0, -1)]
 
 
+async def fields_of(redis: Redis, ids: Sequence[str], names: list[str]) -> list[list[str | None] | None]:
+    """The fields `names` of each campaign's record, in one pipeline; None for a record Redis refuses to read
+    (its key holds another type)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for cid in ids:
+            pipe.hmget(keys.campaign(cid), names)
+        replies = await pipe.execute(raise_on_error=False)
+    return [None if refused(reply) else reply for reply in replies]
+
+
 #: A listing of every campaign (`status`, the live page, /metrics) shows the unfinished ones and this many of
 #: the finished ones that finished last (`status --all`: every one).
 FINISHED_SHOWN = 20
@@ -223,14 +234,11 @@ async def listed(redis: Redis, finished_shown: int | None = FINISHED_SHOWN) -> t
     ids = await all_ids(redis)
     if finished_shown is None:
         return ids, 0
-    async with redis.pipeline(transaction=False) as pipe:
-        for cid in ids:
-            pipe.hmget(keys.campaign(cid), ["state", "changed_at"])
-        records = await pipe.execute(raise_on_error=False)
+    records = await fields_of(redis, ids, ["state", "changed_at"])
     ended = {
         cid: finite_number(rec[1]) or 0.0
         for cid, rec in zip(ids, records, strict=True)
-        if not refused(rec) and rec[0] in (State.COMPLETED, State.CANCELLED)
+        if rec is not None and rec[0] in (State.COMPLETED, State.CANCELLED)
     }
     by_end = sorted(ended, key=ended.__getitem__)  # stable: submit order among equal times
     left_out = set(by_end[: max(0, len(by_end) - finished_shown)])
@@ -259,11 +267,8 @@ async def resolve(redis: Redis, ref: str) -> str | None:
     if await redis.exists(keys.campaign(ref)):
         return ref
     ids = list(reversed(await all_ids(redis)))
-    async with redis.pipeline(transaction=False) as pipe:
-        for cid in ids:
-            pipe.hmget(keys.campaign(cid), ["name", "state"])
-        records = await pipe.execute(raise_on_error=False)  # a record of the wrong type has no name
-    named = [(cid, rec[1]) for cid, rec in zip(ids, records, strict=True) if not refused(rec) and rec[0] == ref]
+    records = await fields_of(redis, ids, ["name", "state"])  # a record of the wrong type has no name
+    named = [(cid, rec[1]) for cid, rec in zip(ids, records, strict=True) if rec is not None and rec[0] == ref]
     return next((cid for cid, state in named if state in UNFINISHED), named[0][0] if named else None)
 
 
