@@ -66,14 +66,16 @@ async def trace(redis: Redis, raw: str, now: float, only: str | None = None) -> 
 
 async def _outcome(redis: Redis, place: Place) -> Outcome:
     rec = await campaigns.load(redis, place.cid)
-    state, domains, itself = "", tuple[str, ...](), ""
+    state, domains, itself, paused = "", tuple[str, ...](), "", ""
     if isinstance(rec, campaigns.CampaignRecord):
         state, domains = rec.state.value, tuple(sorted({i.domain for i in rec.spec.identities}))
         if rec.state is campaigns.State.PAUSED and rec.paused_by == "automatic":
             itself = rec.reason or "no reason recorded"
+        elif rec.state is campaigns.State.PAUSED:  # the operator's, or a worker's that sends elsewhere
+            paused = rec.reason
     if place.index is None:
         dropped = await trace_index.dropped_row(redis, place.cid, place.row)
-        return Outcome(place, state, domains, dropped=dropped, self_paused=itself)
+        return Outcome(place, state, domains, dropped=dropped, self_paused=itself, pause_reason=paused)
     ck = keys.CampaignKeys(place.cid)
     entry = ledger_state.parse(await redis.hget(ck.state(place.index), str(place.index)))
     attempts = tuple(await trace_index.history(redis, place.cid, place.index))
@@ -105,6 +107,7 @@ async def _outcome(redis: Redis, place: Place) -> Outcome:
         attempts=attempts,
         events=events,
         self_paused=itself,
+        pause_reason=paused,
     )
 
 
@@ -193,6 +196,7 @@ def _outcome_json(o: Outcome) -> dict[str, Any]:
         "dropped": vars_of(o.dropped) if o.dropped is not None else None,
         "campaign_state": o.campaign_state,
         "campaign_paused_itself": o.self_paused or None,
+        "campaign_pause_reason": o.pause_reason or None,
         "sender_domains": list(o.sender_domains),
         "state": o.state,
         "ledger": dict(o.fields),

@@ -149,6 +149,7 @@ class Outcome:
     events: tuple[Seen, ...] = ()
     #: The campaign paused itself (a guardrail, a campaign-fatal answer): the reason it gave ("" otherwise).
     self_paused: str = ""
+    pause_reason: str = ""  # the reason of a pause a plain resume lifts (the operator's, or a worker's)
     #: In doubt and no longer looked up by the sweeper (undecidable, or its window passed).
     doubt_given_up: bool = False
 
@@ -293,7 +294,7 @@ def _waiting(o: Outcome) -> Verdict:
         why = f"not sent yet: campaign {cid} paused itself ({o.self_paused})"
         return Verdict(cid, why, f'fix what it names, then: orchestrate resume {cid} --ack "what was done about it"')
     if o.campaign_state in ("paused", "cancelled", "completed"):
-        why = f"not sent yet: campaign {cid} is {o.campaign_state}"
+        why = f"not sent yet: campaign {cid} is {o.campaign_state}" + (f" ({o.pause_reason})" if o.pause_reason else "")
         return Verdict(cid, why, f"orchestrate resume {cid}" if o.campaign_state == "paused" else MAIL_THIS_ROW)
     last = o.attempts[-1] if o.attempts else None
     if last is not None and last.decision in (Action.POSTPONE, Action.RETRY):  # Tencent put it off

@@ -11,7 +11,8 @@ from orchestrator.core.endpoint import sending_target
 from orchestrator.ses.client import TencentSender
 from orchestrator.simulation.virtual_run import VirtualRun
 from orchestrator.store import keys
-from tests.pipeline_harness import Pipeline, recipients_csv, settings_for
+from orchestrator.trace import trace
+from tests.pipeline_harness import OTHERS, Pipeline, recipients_csv, settings_for
 
 EMULATOR = sending_target("http://127.0.0.1:8765", "ap-guangzhou")
 TENCENT = sending_target(None, "ap-guangzhou")
@@ -59,6 +60,13 @@ async def test_a_worker_sending_elsewhere_pauses_the_campaign_and_sends_nothing_
     assert len(pipe.emu.send_log) == first  # nothing sent from elsewhere
     # The one claimed went back to the queue, neither sent nor failed, its attempt not counted.
     assert {k: v for k, v in rec.counts.items() if v} == {"accepted": first, "queued": pipe.n - first}
+    sent = {r.to_address for r in pipe.emu.send_log}
+    addresses = [f"user{i}@{OTHERS[i % len(OTHERS)]}" for i in range(11)]  # recipients_csv(11)'s
+    waiting = next(a for a in addresses if a not in sent)
+    found = (await trace(pipe.redis, waiting, pipe.clock.now())).verdict
+    assert found is not None  # trace says why: the worker's reason, and a plain resume (no --ack)
+    assert found.why.startswith(f"not sent yet: campaign {pipe.cid} is paused (it sends to {EMULATOR}")
+    assert found.fix == f"orchestrate resume {pipe.cid}"
 
     resumed = await resume_campaign(pipe.redis, pipe.cid, pipe.clock, "", "operator")  # no --ack needed
     assert isinstance(resumed, dict)
