@@ -11,9 +11,9 @@ from redis.asyncio import Redis
 
 from orchestrator.core.addresses import shown
 from orchestrator.core.calendar import TENCENT_ZONE
+from orchestrator.core.credentials import DEFAULT_ACCOUNT
 from orchestrator.ses.errors import SesError
 from orchestrator.ses.records import BlacklistPage
-from orchestrator.settings import DEFAULT_ACCOUNT
 from orchestrator.store import identities, keys
 from orchestrator.store import suppression as store
 from orchestrator.store.suppression import BLOCKLIST_KEEP_S, BlockEntry

@@ -17,7 +17,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
 from orchestrator.core.account_rate import AccountRate
-from orchestrator.core.credentials import KEY_RULE, AccountCredentials, TencentKey
+from orchestrator.core.credentials import (
+    DEFAULT_ACCOUNT,
+    AccountCredentials,
+    TencentKey,
+    accounts_problem,
+    place_in_accounts,
+)
 from orchestrator.core.decisions import (
     FIRST_RECONCILE_AFTER_S,
     RECONCILE_RETRY_S,
@@ -29,7 +35,6 @@ from orchestrator.core.quality import FOLLOWUP_AFTER_S
 from orchestrator.core.text import printable
 from orchestrator.redis_url import LOG_LEVELS, REDIS_URL_FORM, redis_passwords, redis_url_problem, safe_url
 
-DEFAULT_ACCOUNT = "default"
 _RATE = AccountRate()  # the defaults of the account's API budget, owned by the core
 #: The settings whose values are secret, as a user writes them (`NAME=value` lines are never echoed).
 SECRET_SETTINGS = (
@@ -181,6 +186,8 @@ class Settings(BaseSettings):
         if self.account_wait_max_s + self.ses_timeout_s >= self.job_timeout_s:
             msg = "JOB_TIMEOUT_S must exceed ACCOUNT_WAIT_MAX_S + SES_TIMEOUT_S (a send's longest wait and answer)"
             raise ValueError(msg)
+        if (problem := accounts_problem(self.credentials_of_env(), self.accounts)) is not None:
+            raise ValueError(problem)
         if self.pacer_lock_ttl_s <= 2 * self.pacer_interval_s:
             msg = "PACER_LOCK_TTL_S must exceed twice PACER_INTERVAL_S (the leader renews its lock every tick)"
             raise ValueError(msg)
@@ -228,13 +235,13 @@ class Settings(BaseSettings):
         """The key pair of `account`, or None when it is not configured."""
         if account in self.accounts:
             return self.accounts[account]
-        if (
-            account == DEFAULT_ACCOUNT
-            and self.tencentcloud_secret_id is not None
-            and self.tencentcloud_secret_key is not None
-        ):
-            return AccountCredentials(secret_id=self.tencentcloud_secret_id, secret_key=self.tencentcloud_secret_key)
-        return None
+        return self.credentials_of_env() if account == DEFAULT_ACCOUNT else None
+
+    def credentials_of_env(self) -> AccountCredentials | None:
+        """The default account's pair as TENCENTCLOUD_SECRET_ID / _KEY give it (None unless both are set)."""
+        if self.tencentcloud_secret_id is None or self.tencentcloud_secret_key is None:
+            return None
+        return AccountCredentials(secret_id=self.tencentcloud_secret_id, secret_key=self.tencentcloud_secret_key)
 
     def usable_credentials(self, account: str = DEFAULT_ACCOUNT) -> AccountCredentials | None:
         """The key pair of `account` when both halves hold something: a key set to nothing (an edited
@@ -334,7 +341,7 @@ def _describe(exc: ValidationError) -> str:
         if err["type"] == "value_error" and alias in _OWN_WORDS:  # a field validator's text, no value in it
             parts.append(f"setting {alias}: " + str(err["msg"]).removeprefix("Value error, "))
             continue
-        parts.append(f"setting {alias}: expected {_expected(field)}{_nested(loc[1:], err['type'])}")
+        parts.append(f"setting {alias}: expected {_expected(field)}{place_in_accounts(loc[1:], err['type'])}")
     return "; ".join(dict.fromkeys(parts))
 
 
@@ -379,17 +386,3 @@ def _expected(field: FieldInfo | None) -> str:
         return " ".join(words[:1]) + (" " + " and ".join(words[1:]) if len(words) > 1 else "")
     shortest = next((m.min_length for m in field.metadata if isinstance(m, annotated_types.MinLen)), 0)
     return f"text of at least {shortest} characters" if shortest else "text"
-
-
-def _nested(path: tuple[int | str, ...], kind: str) -> str:
-    """Where inside ORCHESTRATE_ACCOUNTS, by its field names only (an account's name could be a key)."""
-    known = [p for p in path if p in AccountCredentials.model_fields]
-    if known and kind == "missing":
-        return f" ({known[-1]} is missing in an account)"
-    if known and kind == "value_error":
-        return f" ({known[-1]} of an account: {KEY_RULE})"
-    if known:
-        return f" ({known[-1]} of an account must be text)"
-    if path:
-        return " (an account is not such an object)"
-    return ""

@@ -26,6 +26,7 @@ from orchestrator.store import campaigns
 from orchestrator.store.connection import describe_failure, error_text, nothing_listens, probe, redis_from_url
 from orchestrator.store.ledger import Ledger
 from orchestrator.store.server_check import keeping_at
+from orchestrator.up_state import sends_nowhere, to_emulator
 from orchestrator.web.access import WebAccessError
 from orchestrator.web.app import RunningWeb, running_web
 from orchestrator.web.context import WebContext
@@ -143,14 +144,15 @@ async def _emulator(
     if not wanted:
         yield settings, None
         return
-    from orchestrator.ses.emulator import LogFileError, permissive_credentials, permissive_world, run_emulator
+    from orchestrator.ses.emulator import LogFileError, permissive_world, run_emulator
 
-    secret_id, secret_key, _ = permissive_credentials()
     send_log = state_dir(settings) / "emulator-sends.jsonl"
     url_file = state_dir(settings) / "emulator.url"
     stack = contextlib.AsyncExitStack()
     try:
-        emu = await stack.enter_async_context(run_emulator(permissive_world(), port=port, send_log_path=send_log))
+        emu = await stack.enter_async_context(
+            run_emulator(permissive_world(accounts=settings.accounts), port=port, send_log_path=send_log)
+        )
     except LogFileError as exc:  # a folder in its place, no permission
         await stack.aclose()
         raise StateDirError(f"cannot write the emulator's send log {exc.path} ({exc.reason})") from None
@@ -163,26 +165,14 @@ async def _emulator(
         try:
             # Its callbacks go to this run's web process: a token of its own unless the user set one.
             token = settings.callback_token or SecretStr(secrets.token_urlsafe(24))
-            yield (
-                settings.model_copy(
-                    update={
-                        "ses_endpoint": emu.url,
-                        "tencentcloud_secret_id": SecretStr(secret_id),
-                        "tencentcloud_secret_key": SecretStr(secret_key),
-                        "callback_token": token,
-                    }
-                ),
-                emu,
-            )
+            yield to_emulator(settings, emu.url, callback_token=token), emu
         finally:
             url_file.unlink(missing_ok=True)
 
 
 def wants_emulator(settings: Settings, flag: bool | None) -> bool:
-    """The emulator when asked, or when no Tencent credentials and no endpoint are configured at all."""
-    if flag is not None:
-        return flag
-    return settings.credentials() is None and not settings.ses_endpoint
+    """The emulator when asked, or when no Tencent credentials (of any account) and no endpoint are configured."""
+    return flag if flag is not None else sends_nowhere(settings)
 
 
 @contextlib.asynccontextmanager

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from orchestrator.core.credentials import DEFAULT_ACCOUNT, AccountCredentials
 from orchestrator.input_files import describe_os_error, open_regular
 from orchestrator.redis_url import REDIS_URL_FORM, redis_url_problem
 from orchestrator.settings import Settings
@@ -77,13 +78,30 @@ def with_recorded_state(settings: Settings, env: Mapping[str, str]) -> Settings:
         recorded = recorded_redis_url(settings)
         if recorded:
             update["redis_url"] = recorded
-    if not settings.ses_endpoint and settings.credentials() is None:
-        endpoint = recorded_emulator_url(settings)
-        if endpoint:
-            from orchestrator.ses.emulator import permissive_credentials
-
-            secret_id, secret_key, _ = permissive_credentials()
-            update["ses_endpoint"] = endpoint
-            update["tencentcloud_secret_id"] = SecretStr(secret_id)
-            update["tencentcloud_secret_key"] = SecretStr(secret_key)
+    if sends_nowhere(settings) and (endpoint := recorded_emulator_url(settings)):
+        return to_emulator(settings, endpoint, **update)
     return settings.model_copy(update=update) if update else settings
+
+
+def sends_nowhere(settings: Settings) -> bool:
+    """No SES endpoint and no Tencent key pair at all (the default account's or a named one's)."""
+    return not settings.ses_endpoint and settings.credentials() is None and not settings.accounts
+
+
+def to_emulator(settings: Settings, endpoint: str, **update: object) -> Settings:
+    """`settings` sending to the local emulator at `endpoint`, with the pair it knows each account by
+    (`emulator_pair`): the default account's and every named one's, never a real key sent there."""
+    from orchestrator.ses.emulator import emulator_pair
+
+    def pair(name: str) -> AccountCredentials:
+        secret_id, secret_key = emulator_pair(name)
+        return AccountCredentials(secret_id=SecretStr(secret_id), secret_key=SecretStr(secret_key))
+
+    default = pair(DEFAULT_ACCOUNT)
+    update |= {
+        "ses_endpoint": endpoint,
+        "tencentcloud_secret_id": default.secret_id,
+        "tencentcloud_secret_key": default.secret_key,
+        "accounts": {name: pair(name) for name in settings.accounts if name != DEFAULT_ACCOUNT},
+    }
+    return settings.model_copy(update=update)

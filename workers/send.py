@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import secrets
@@ -113,7 +114,7 @@ async def send_one(ctx: dict[str, Any], cid: str, idx: int, grant: str) -> str:
         return unsent
     outcome = await deps.sender.send(_request(spec, ident, claim, functools.partial(_still_sending, deps.redis, cid)))
     now = deps.clock.now()
-    decision = _decide(deps, spec, outcome, claim.attempt, now)
+    decision = _decide(deps, spec, ident, outcome, claim.attempt, now)
     await _side_effects(deps, spec, ck, decision, claim, ident.domain, identity_id, now)
     if not await record(decision):
         bound.warning("send_outcome_stale", outcome=outcome.kind.value, code=outcome.code)
@@ -181,9 +182,10 @@ async def _still_sending(redis: Any, cid: str) -> bool:
     return bool(await campaigns.running_among(redis, [cid]))
 
 
-def _decide(deps: Deps, spec: Campaign, outcome: SendOutcome, attempt: int, now: float) -> Decision:
-    """What to do with the outcome, under the campaign's retry settings."""
-    return decide(
+def _decide(deps: Deps, spec: Campaign, ident: Identity, outcome: SendOutcome, attempt: int, now: float) -> Decision:
+    """What to do with the outcome, under the campaign's retry settings. A pause's reason names the identity
+    and its account: a campaign may send through several accounts, and only one may have a wrong key."""
+    d = decide(
         outcome,
         attempt,
         now,
@@ -193,6 +195,9 @@ def _decide(deps: Deps, spec: Campaign, outcome: SendOutcome, attempt: int, now:
         deps.rnd,
         deps.reconcile_after_s,
     )
+    if d.action is Action.PAUSE:
+        return dataclasses.replace(d, detail=f"{d.detail} (identity {ident.id}, account {ident.account})")
+    return d
 
 
 async def _side_effects(

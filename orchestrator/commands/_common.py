@@ -297,8 +297,8 @@ def echo_missing_credentials(campaign: Campaign, settings: Settings) -> None:
     """On stderr, each account of `campaign` with no key pair in this environment: submit still creates the
     campaign (the workers may run with credentials of their own), but a worker without them pauses it at
     its first send (`Orchestrator.NoCredentials`)."""
+    from orchestrator.core.credentials import DEFAULT_ACCOUNT
     from orchestrator.core.text import printable
-    from orchestrator.settings import DEFAULT_ACCOUNT
 
     for account in sorted({i.account for i in campaign.identities}):
         if settings.usable_credentials(account) is None:

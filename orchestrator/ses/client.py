@@ -18,6 +18,7 @@ from tencentcloud.ses.v20201002.ses_client_async import SesClient
 
 from orchestrator.core.account_rate import CallKind
 from orchestrator.core.clock import Clock
+from orchestrator.core.credentials import DEFAULT_ACCOUNT
 from orchestrator.core.sending import (
     CallBudget,
     LookupResult,
@@ -50,7 +51,7 @@ from orchestrator.ses.records import (
     TemplateInfo,
     b64_text,
 )
-from orchestrator.settings import DEFAULT_ACCOUNT, Settings
+from orchestrator.settings import Settings
 from orchestrator.store.api_stats import ApiCallStats
 
 __all__ = [

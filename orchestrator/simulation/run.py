@@ -26,14 +26,14 @@ from orchestrator.embedded import EmbeddedRedis
 from orchestrator.logging_setup import stamped_by
 from orchestrator.pacing import PacerConfig, TickReport
 from orchestrator.ses.client import TencentSender
-from orchestrator.ses.emulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, RunningEmulator, run_emulator
+from orchestrator.ses.emulator import RunningEmulator, run_emulator
 from orchestrator.settings import Settings
 from orchestrator.simulation.budget import VirtualCallBudget
 from orchestrator.simulation.outputs import DayRecorder, Finished, api_calls, summarise, write_outputs
 from orchestrator.simulation.sample import sample_campaign, sample_note
 from orchestrator.simulation.timeline import read_timeline
 from orchestrator.simulation.virtual_run import VirtualRun
-from orchestrator.simulation.world import build_world
+from orchestrator.simulation.world import account_pairs, build_world
 from orchestrator.store import keys
 from orchestrator.store.api_stats import ApiCallStats
 from orchestrator.store.connection import redis_from_url
@@ -99,7 +99,7 @@ async def run_simulation(
     wall0 = time.perf_counter()
     with stamped_by(clock), EmbeddedRedis() as redis_server:
         async with run_emulator(build_world(spec), clock=clock, send_log_path=None) as emu:
-            settings = _settings(redis_server.url, emu.url)
+            settings = _settings(redis_server.url, emu.url, account_pairs(spec))
             redis = redis_from_url(redis_server.url)
             sender = TencentSender(settings, stats=ApiCallStats(redis), budget=VirtualCallBudget(clock))
             web = contextlib.AsyncExitStack()
@@ -169,12 +169,13 @@ class RunSettings(Settings):
         return (init_settings,)
 
 
-def _settings(redis_url: str, ses_url: str) -> Settings:
-    """The run's settings: its throwaway Redis, the emulator's account, a callback token of its own."""
+def _settings(redis_url: str, ses_url: str, pairs: dict[str, tuple[str, str]]) -> Settings:
+    """The run's settings: its throwaway Redis, the emulator's accounts, a callback token of its own."""
     return RunSettings(
         REDIS_URL=redis_url,
-        TENCENTCLOUD_SECRET_ID=SecretStr(DEFAULT_SECRET_ID),
-        TENCENTCLOUD_SECRET_KEY=SecretStr(DEFAULT_SECRET_KEY),
+        TENCENTCLOUD_SECRET_ID=SecretStr(pairs["default"][0]),
+        TENCENTCLOUD_SECRET_KEY=SecretStr(pairs["default"][1]),
+        ORCHESTRATE_ACCOUNTS={n: {"secret_id": i, "secret_key": k} for n, (i, k) in pairs.items() if n != "default"},
         SES_ENDPOINT=ses_url,
         CALLBACK_TOKEN=SecretStr(secrets.token_urlsafe(24)),
         WEB_HOST="127.0.0.1",

@@ -6,14 +6,13 @@ from typing import Any
 
 from orchestrator.core.campaign import Campaign, Simulation
 from orchestrator.ses.emulator import (
-    DEFAULT_SECRET_ID,
-    DEFAULT_SECRET_KEY,
     Account,
     Behaviour,
     FaultRule,
     IdentityConfig,
     SenderBehaviour,
     World,
+    emulator_pair,
 )
 
 #: The rates a recipient behaviour is made of: the campaign file's name -> the emulator's.
@@ -71,7 +70,7 @@ def build_world(spec: Campaign) -> World:
     """The emulator's world for a simulation: the campaign's identities, its template, its behaviour."""
     sim = spec.simulation
     return World(
-        accounts=[Account(name="default", secret_id=DEFAULT_SECRET_ID, secret_key=DEFAULT_SECRET_KEY)],
+        accounts=[Account(name=n, secret_id=i, secret_key=k) for n, (i, k) in account_pairs(spec).items()],
         identities=[
             IdentityConfig(domain=i.domain, reputation_level=20, daily_quota=i.daily_quota) for i in spec.identities
         ],
@@ -82,3 +81,11 @@ def build_world(spec: Campaign) -> World:
         senders=_senders(spec),
         seed=sim.seed,
     )
+
+
+def account_pairs(spec: Campaign) -> dict[str, tuple[str, str]]:
+    """The emulator's key pair of each account the campaign's identities name (and `default`'s): each has
+    its own API rate window there, as each Tencent account has. Never a configured key: the documented
+    local pairs (`emulator_pair`, with no environment)."""
+    names = sorted({"default"} | {i.account for i in spec.identities})
+    return {name: emulator_pair(name, {}) for name in names}

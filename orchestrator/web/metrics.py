@@ -12,7 +12,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from redis.asyncio import Redis
 
 from orchestrator.core.campaign_state import CampaignState
-from orchestrator.settings import DEFAULT_ACCOUNT
+from orchestrator.core.credentials import DEFAULT_ACCOUNT
 from orchestrator.status import PROGRESS_KEYS, UNREADABLE
 from orchestrator.store import campaigns, keys
 from orchestrator.store.api_stats import CALLS, THROTTLES

@@ -281,6 +281,7 @@ async def test_campaign_fatal_code_pauses_the_campaign_and_loses_nothing(pipe: P
     rec = await pipe.record()
     assert (rec.state, rec.paused_by) == (State.PAUSED, "automatic")
     assert code in rec.reason
+    assert rec.reason.endswith(f"(identity {rec.spec.identities[0].id}, account default)")  # which key, of several
     assert [e.data["code"] for e in await pipe.events("campaign_paused")] == [code]
     assert before > 0
     assert len(pipe.emu.send_log) == before

@@ -189,3 +189,71 @@ def test_a_settings_file_variable_holding_the_files_text_is_not_echoed() -> None
     assert "not a file name" in line
     named = _one_line(_invoke(["status"], **{ENV_FILE_VARIABLE: "/nowhere/prod.env"}), "'/nowhere/prod.env'")
     assert "does not exist" in named
+
+
+def _accounts(**pairs: tuple[str, str]) -> str:
+    return json.dumps({name: {"secret_id": sid, "secret_key": key} for name, (sid, key) in pairs.items()})
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        pytest.param(
+            {"ORCHESTRATE_ACCOUNTS": _accounts(marketing=(f"AKID{SECRET}", "SK1"), sales=(f"AKID{SECRET}", "SK2"))},
+            "accounts marketing and sales hold the same SecretId",
+            id="one-account-two-names",
+        ),
+        pytest.param(
+            {
+                "TENCENTCLOUD_SECRET_ID": f"AKID{SECRET}",
+                "TENCENTCLOUD_SECRET_KEY": "SK0",
+                "ORCHESTRATE_ACCOUNTS": _accounts(marketing=(f"AKID{SECRET}", "SK0")),
+            },
+            "accounts default and marketing hold the same SecretId",
+            id="the-default-under-another-name",
+        ),
+        pytest.param(
+            {
+                "TENCENTCLOUD_SECRET_ID": "AKIDenv",
+                "TENCENTCLOUD_SECRET_KEY": "SK0",
+                "ORCHESTRATE_ACCOUNTS": _accounts(default=(f"AKID{SECRET}", "SK1")),
+            },
+            "the default account is set twice, with different keys",
+            id="default-set-twice",
+        ),
+        pytest.param(
+            {"ORCHESTRATE_ACCOUNTS": _accounts(**{f"AKID{SECRET}": ("AKIDm", "SKm")})},
+            "1 account name(s) no identity's `account:` can name",
+            id="a-key-in-the-name's-place",
+        ),
+        pytest.param(
+            {"ORCHESTRATE_ACCOUNTS": _accounts(Marketing=("AKIDm", "SKm"))},
+            "1 account name(s) no identity's `account:` can name",
+            id="a-name-with-capitals",
+        ),
+        pytest.param(
+            {
+                "ORCHESTRATE_ACCOUNTS": json.dumps(
+                    {"marketing": {"secret_id": "AKIDm", "secret_key": SECRET, "region": "ap-singapore"}}
+                )
+            },
+            "(account marketing holds only secret_id and secret_key: every account uses SES_REGION",
+            id="a-region-per-account",
+        ),
+        pytest.param(
+            {"ORCHESTRATE_ACCOUNTS": _accounts(marketing=("AKIDm", f"{SECRET} x"))},
+            "(secret_key of account marketing: a Tencent key holds",
+            id="a-bad-key-names-its-account",
+        ),
+    ],
+)
+def test_accounts_that_cannot_work_together_are_refused_by_name_never_by_key(env: dict[str, str], words: str) -> None:
+    """Two names for one Tencent account gave it two API budgets (a run went to 20 calls/s and 392 throttled
+    answers in 40 s); a `region` per account was dropped unsaid; a name no identity can write was kept."""
+    _one_line(_invoke(["status"], **env), words, SECRET)
+
+
+def test_the_same_pair_given_twice_for_the_default_account_is_one_account() -> None:
+    env = {"TENCENTCLOUD_SECRET_ID": "AKIDsame", "TENCENTCLOUD_SECRET_KEY": "SKsame"}
+    result = _invoke(["status"], **env, ORCHESTRATE_ACCOUNTS=_accounts(default=("AKIDsame", "SKsame")))
+    assert "nothing listens at" in result.output

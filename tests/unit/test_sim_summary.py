@@ -116,6 +116,7 @@ class Call:
     action: str
     error: str | None = None
     counted: bool = True
+    account: str | None = "default"
 
 
 def test_api_calls_counts_the_busiest_rolling_second_as_tencent_does() -> None:
@@ -130,6 +131,13 @@ def test_api_calls_counts_the_busiest_rolling_second_as_tencent_does() -> None:
         "limit_per_s": 20.0,
     }
     assert api_calls([], None)["busiest_second"] == 0
+
+
+def test_each_account_has_its_own_rolling_second() -> None:
+    """Tencent counts an account's calls: two accounts' calls in one second are two windows, not one."""
+    log = [Call(10.0 + k / 10, "SendEmail", account="default") for k in range(4)]
+    log += [Call(10.05 + k / 10, "SendEmail", account="marketing") for k in range(3)]
+    assert api_calls(log, 20.0)["busiest_second"] == 4
 
 
 def test_a_logged_send_is_credited_to_its_own_identity_never_to_one_whose_address_it_contains(tmp_path: Path) -> None:

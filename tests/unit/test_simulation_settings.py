@@ -31,10 +31,24 @@ def test_the_environment_and_the_credentials_file_never_reach_a_simulation(
     assert configured.job_timeout_s == 77
     assert any(SECRET in v for v in configured.secret_values())
 
-    run = _settings("redis://127.0.0.1:6399/9", "http://127.0.0.1:1")
+    run = _settings("redis://127.0.0.1:6399/9", "http://127.0.0.1:1", {"default": ("emulator-id", "emulator-key")})
     assert run.accounts == {}
     assert run.web_access_token is None
     assert run.job_timeout_s == type(run).model_fields["job_timeout_s"].default
     assert not any(SECRET in v for v in run.secret_values())
     assert run.redis_url == "redis://127.0.0.1:6399/9"
     assert run.ses_endpoint == "http://127.0.0.1:1"
+
+
+def test_a_simulation_signs_each_account_its_campaign_names_with_the_emulators_pair(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "ORCHESTRATE_ACCOUNTS", f'{{"marketing": {{"secret_id": "AKID{SECRET}", "secret_key": "{SECRET}"}}}}'
+    )
+    pairs = {"default": ("emulator-id", "emulator-key"), "marketing": ("emulator-id-marketing", "emulator-key-m")}
+    run = _settings("redis://127.0.0.1:6399/9", "http://127.0.0.1:1", pairs)
+    marketing = run.credentials("marketing")
+    assert marketing is not None
+    assert marketing.secret_id.get_secret_value() == "emulator-id-marketing"
+    assert not any(SECRET in v for v in run.secret_values())

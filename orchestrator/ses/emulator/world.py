@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import field
 from typing import Annotated, Any, Final, Literal, TypeVar, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -330,7 +330,16 @@ def permissive_credentials(env: Mapping[str, str] | None = None) -> tuple[str, s
     return DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, "the emulator's default pair (docs/tencent.md)"
 
 
-def permissive_world(env: Mapping[str, str] | None = None) -> World:
-    """The world with no file: one account (from the environment or the default pair), all allowed."""
-    secret_id, secret_key, _ = permissive_credentials(env)
-    return World(accounts=[Account(name="default", secret_id=secret_id, secret_key=secret_key)], permissive=True)
+def emulator_pair(account: str, env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The key pair the permissive emulator knows `account` by: the default account's from
+    `permissive_credentials`, another's the documented default pair with `-<name>` appended."""
+    if account == "default":
+        return permissive_credentials(env)[:2]
+    return f"{DEFAULT_SECRET_ID}-{account}", f"{DEFAULT_SECRET_KEY}-{account}"
+
+
+def permissive_world(env: Mapping[str, str] | None = None, accounts: Iterable[str] = ()) -> World:
+    """The world with no file, all allowed: the default account (its pair from the environment or the
+    default one) and each of `accounts` (the settings' named ones) by its `emulator_pair`."""
+    pairs = {name: emulator_pair(name, env) for name in ["default", *sorted(set(accounts) - {"default"})]}
+    return World(accounts=[Account(name=n, secret_id=i, secret_key=k) for n, (i, k) in pairs.items()], permissive=True)
