@@ -64,6 +64,7 @@ async def _stop(
         "changed": outcome == "ok",
         "in_flight_at_stop": at_stop,
         "still_in_flight": rec.counts["granted"] + rec.counts["inflight"],
+        "in_doubt": rec.counts["in_doubt"],  # may have reached Tencent: the sweeper asks it
         "accepted": rec.counts["accepted"],
         "pending": rec.counts["queued"],
     }

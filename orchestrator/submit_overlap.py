@@ -1,4 +1,5 @@
-"""One address, one unfinished campaign: a list that shares addresses with a running or paused campaign.
+"""One address, one unfinished campaign: a list that shares addresses with a running or paused campaign,
+or with a cancelled one whose sends in flight or in doubt are not settled yet (`_unsettled`).
 
 The same list as such a campaign's is refused by its digest (`submit._refuse_a_list_in_use`); a list
 with a row added or removed, or another list that shares addresses with it, is found here: each
@@ -43,7 +44,7 @@ class Overlap:
         if none:
             return cls([], compared=False)
         cids = await campaigns.all_ids(redis)
-        indexed = []
+        indexed, ended = [], []
         for cid, reply in zip(cids, await campaigns.fields_of(redis, cids, ["state", "trace_buckets"]), strict=True):
             if reply is None:
                 continue  # a record of another type: nothing of it to compare
@@ -51,7 +52,9 @@ class Overlap:
             buckets = int(count) if count is not None and count.isdigit() else 0
             if buckets > 0 and state in UNFINISHED:
                 indexed.append((cid, buckets, str(state)))
-        return cls(indexed)
+            elif buckets > 0:
+                ended.append((cid, buckets, str(state)))
+        return cls(indexed + await _unsettled(redis, ended))
 
     async def add(self, redis: Redis, addresses: list[str]) -> None:
         """Look up a batch of loaded addresses in every unfinished campaign's index."""
@@ -96,9 +99,33 @@ class Overlap:
         states = {cid: state for cid, _, state in self.indexed}
         cid, n = self.shared.most_common(1)[0]
         others = f" (and {len(self.shared) - 1} more campaigns)" if len(self.shared) > 1 else ""
-        msg = (
-            f"{file}: {n:,} of its addresses (such as {self.example[cid]}) are recipients of campaign {cid} "
-            f"({states[cid]}){others}, which has not finished: they would be mailed twice. Take them out of "
-            "the list, wait for that campaign to finish or cancel it, or pass --new to mail them again"
+        held = f"{file}: {n:,} of its addresses (such as {self.example[cid]}) are recipients of campaign {cid} "
+        if states[cid] in UNFINISHED:
+            raise ListOverlapError(
+                f"{held}({states[cid]}){others}, which has not finished: they would be mailed twice. Take them out "
+                "of the list, wait for that campaign to finish or cancel it, or pass --new to mail them again"
+            )
+        raise ListOverlapError(
+            f"{held}({states[cid]}){others}: a send in flight or in doubt may have reached Tencent, and mailed "
+            "again now its address could be mailed twice. Wait a few minutes, until the sweeper has asked Tencent "
+            "about each, then export that campaign and submit the rows not accepted; or pass --new"
         )
-        raise ListOverlapError(msg)
+
+
+async def _unsettled(redis: Redis, ended: list[tuple[str, int, str]]) -> list[tuple[str, int, str]]:
+    """Of the finished (cancelled) campaigns, those with sends in flight or in doubt: an address of theirs
+    mailed again now may be mailed twice (the export of a cancelled campaign lists its doubts as not
+    accepted). A doubt the sweeper gave up on is the operator's (trace names it), not a reason to refuse."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for cid, _, _ in ended:
+            ck = keys.CampaignKeys(cid)
+            pipe.hmget(ck.counts, ["granted", "inflight"])
+            pipe.zcard(ck.doubt)  # the doubts the sweeper still asks Tencent about (not those it gave up)
+        replies = await pipe.execute()
+    out = []
+    for k, (cid, buckets, state) in enumerate(ended):
+        counts, doubts = replies[2 * k], int(replies[2 * k + 1])
+        n = doubts + sum(int(c) for c in counts if c is not None and str(c).isdigit())
+        if n:
+            out.append((cid, buckets, f"{state}, {n:,} in flight or in doubt"))
+    return out

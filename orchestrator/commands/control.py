@@ -135,11 +135,18 @@ def _stop(
         print_json(report)
         return
     verb = f"{done}: no new sends start from now" if report["changed"] else f"was already {done}"
+    if report["state"] != done:  # another command (a cancel beside this pause) changed it meanwhile
+        verb = f"is {report['state']} now: another command changed it meanwhile"
     click.echo(f"campaign {report['campaign_id']} {verb}")
     click.echo(
         f"  in flight when {done}: {report['in_flight_at_stop']}; still in flight: {report['still_in_flight']}; "
         f"accepted so far: {report['accepted']:,}; pending: {report['pending']:,}"
     )
+    if report["in_doubt"]:
+        click.echo(
+            f"  in doubt: {report['in_doubt']:,} (they may have reached Tencent; the sweeper asks it and settles "
+            "each: do not mail those rows again before that, `orchestrate trace ADDRESS` tells)"
+        )
 
 
 COMMANDS = [pause, resume, cancel]
