@@ -47,6 +47,9 @@ class Rule:
     sources: frozenset[CampaignState]
     event: str  # the event the change is recorded as
     by: str = ""  # fixed author ("automatic"), or "" when the caller names one
+    #: Also made when the campaign is already in `to` by another author (and then records its reason and
+    #: author): an automatic pause landing on the operator's pause is not lost, its resume needs the ack.
+    retakes: bool = False
 
 
 S = CampaignState
@@ -54,7 +57,7 @@ TABLE: dict[Transition, Rule] = {
     Transition.PAUSE: Rule(S.PAUSED, frozenset({S.RUNNING}), "campaign_paused"),
     Transition.RESUME: Rule(S.RUNNING, frozenset({S.PAUSED}), "campaign_resumed"),
     Transition.CANCEL: Rule(S.CANCELLED, frozenset({S.RUNNING, S.PAUSED}), "campaign_cancelled"),
-    Transition.AUTO_PAUSE: Rule(S.PAUSED, frozenset({S.RUNNING}), "campaign_paused", by=AUTOMATIC),
+    Transition.AUTO_PAUSE: Rule(S.PAUSED, frozenset({S.RUNNING}), "campaign_paused", by=AUTOMATIC, retakes=True),
     Transition.COMPLETE: Rule(S.COMPLETED, frozenset({S.RUNNING}), "campaign_completed"),
 }
 
@@ -73,11 +76,12 @@ class Outcome(StrEnum):
     NEEDS_ACK = "needs_ack"  # paused automatically, and the caller brought no acknowledgement
 
 
-def apply(transition: Transition, current: CampaignState) -> Outcome:
-    """What `transition` does to a campaign in `current` (the rule the stored scripts also follow)."""
+def apply(transition: Transition, current: CampaignState, paused_by: str = "") -> Outcome:
+    """What `transition` does to a campaign in `current`, put there by `paused_by` (the rule the stored
+    scripts also follow)."""
     rule = TABLE[transition]
     if current is rule.to:
-        return Outcome.SAME
+        return Outcome.OK if rule.retakes and paused_by != rule.by else Outcome.SAME
     return Outcome.OK if current in rule.sources else Outcome.REFUSED
 
 
@@ -88,4 +92,5 @@ def lua_constants() -> dict[str, str]:
         sources = ", ".join(f"['{s.value}'] = true" for s in sorted(rule.sources))
         out[f"__{t.name}_FROM__"] = "({" + sources + "})"  # parenthesised: Lua indexes it in place
         out[f"__{t.name}_TO__"] = f"'{rule.to.value}'"
+        out[f"__{t.name}_RETAKES__"] = "true" if rule.retakes else "false"
     return out

@@ -288,7 +288,7 @@ async def transition(
     script = redis.register_script(source("transition"))
     args = [rule.to.value, reason, rule.by or by, repr(now), "" if acknowledged is None else AUTOMATIC]
     args += ["1" if acknowledged else "0", cid, ELSEWHERE if change is Transition.RESUME else ""]
-    args += sorted(s.value for s in rule.sources)
+    args += ["1" if rule.retakes else "0", *sorted(s.value for s in rule.sources)]
     reply = await script(keys=[keys.campaign(cid), keys.GUARD_ACK], args=args)
     first, was = as_str_list(reply)
     outcome = Outcome(first)

@@ -11,9 +11,10 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from orchestrator.core.calendar import tencent_day
+from orchestrator.core.campaign_state import Outcome, Transition
 from orchestrator.core.domains import address_group
 from orchestrator.core.plan import Caps
-from orchestrator.store import keys
+from orchestrator.store import campaigns, keys
 from orchestrator.store.ledger import Ledger, _finish_keys
 from orchestrator.store.limiter import Limiter, Limits
 from orchestrator.submit import submit
@@ -274,3 +275,39 @@ async def test_a_grant_that_meets_a_damaged_bucket_takes_no_recipient_off_the_qu
         )
         granted += [g.idx for g in result.grants]
     assert sorted(granted) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("paused_by", ["kim", "worker"])
+async def test_a_fatal_answer_landing_on_an_operators_pause_is_not_lost(
+    redis: Redis, tmp_path: Path, paused_by: str
+) -> None:
+    """The operator (or a worker sending elsewhere) paused while the send was in flight; its answer was
+    campaign-fatal. Left as the operator's pause, a plain resume lifted it and the next sends met the same
+    error: it is the automatic pause now, with its reason, and the resume needs the acknowledgement."""
+    ledger, ck, identity, idx, grant = await _one_grant(redis, tmp_path)
+    claim = await ledger.claim(ck, idx, grant, "tok", START + 1, 90.0)
+    assert claim is not None
+    await campaigns.transition(redis, ck.cid, Transition.PAUSE, START + 1.5, reason="checking", by=paused_by)
+    assert await ledger.finish(
+        ck,
+        identity,
+        idx,
+        "tok",
+        START + 2,
+        "pause",
+        value="AuthFailure.SignatureFailure",
+        refund=True,
+        grant_member=f"{ck.cid}:{idx}:{grant.rsplit(':', 1)[1]}",
+        grant_local_date="2026-12-01",
+        grant_time=claim.grant_time,
+        detail="AuthFailure.SignatureFailure: wrong key",
+    )
+    rec = await campaigns.get(redis, ck.cid)
+    assert rec is not None
+    assert (rec.state.value, rec.paused_by, rec.reason) == (
+        "paused",
+        "automatic",
+        "AuthFailure.SignatureFailure: wrong key",
+    )
+    outcome, _ = await campaigns.transition(redis, ck.cid, Transition.RESUME, START + 3, by="kim", acknowledged=False)
+    assert outcome is Outcome.NEEDS_ACK

@@ -112,7 +112,7 @@ EXPECTED: dict[tuple[Transition, CampaignState], Outcome] = {
     (T.CANCEL, S.COMPLETED): Outcome.REFUSED,
     (T.CANCEL, S.CANCELLED): Outcome.SAME,
     (T.AUTO_PAUSE, S.RUNNING): Outcome.OK,
-    (T.AUTO_PAUSE, S.PAUSED): Outcome.SAME,
+    (T.AUTO_PAUSE, S.PAUSED): Outcome.OK,  # over another's pause (the operator's): its resume then needs the ack
     (T.AUTO_PAUSE, S.COMPLETED): Outcome.REFUSED,
     (T.AUTO_PAUSE, S.CANCELLED): Outcome.REFUSED,
     (T.COMPLETE, S.RUNNING): Outcome.OK,
@@ -142,6 +142,15 @@ async def test_campaign_state_stored_transition_follows_the_table(
         assert (stored["state"], stored["reason"], stored["paused_by"]) == (rule.to.value, "why", rule.by or "kim")
     else:
         assert (stored["state"], stored["reason"]) == (current.value, "before")
+
+
+async def test_campaign_state_an_automatic_pause_keeps_the_first_automatic_reason(redis: Redis) -> None:
+    """Over an automatic pause, another is the same pause: the first reason (what to acknowledge) stays."""
+    assert apply(T.AUTO_PAUSE, S.PAUSED, paused_by="automatic") is Outcome.SAME
+    cid = "c-1"
+    await redis.hset(keys.campaign(cid), mapping={"state": "paused", "reason": "first", "paused_by": "automatic"})
+    assert await campaigns.transition(redis, cid, T.AUTO_PAUSE, 2.0, reason="second") == (Outcome.SAME, "paused")
+    assert await redis.hget(keys.campaign(cid), "reason") == "first"
 
 
 async def test_campaign_state_missing_campaign_is_reported(redis: Redis) -> None:

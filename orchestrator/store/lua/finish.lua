@@ -171,8 +171,12 @@ elseif action == 'retry' or action == 'postpone' then
 elseif action == 'requeue' or action == 'pause' then
   requeue(tries)
   redis.call('LPUSH', queue, idx)
-  -- The campaign's automatic pause, by the one transition table (orchestrator/core/campaign_state.py).
-  if action == 'pause' and __AUTO_PAUSE_FROM__[redis.call('HGET', meta, 'state')] then
+  -- The campaign's automatic pause, by the one transition table (orchestrator/core/campaign_state.py):
+  -- also over another author's pause (the operator paused while this send was in flight), or a plain
+  -- resume would lift it unacknowledged.
+  local st = redis.call('HGET', meta, 'state')
+  local retake = __AUTO_PAUSE_RETAKES__ and st == __AUTO_PAUSE_TO__ and redis.call('HGET', meta, 'paused_by') ~= 'automatic'
+  if action == 'pause' and (__AUTO_PAUSE_FROM__[st] or retake) then
     redis.call('HSET', meta, 'state', __AUTO_PAUSE_TO__, 'reason', detail, 'paused_by', 'automatic',
                'changed_at', now_text)
     event('campaign_paused', {'reason', detail, 'by', 'automatic', 'code', value})

@@ -5,7 +5,9 @@
 -- ARGV: 1 to, 2 reason, 3 by, 4 now, 5 the automatic pauser's name ('' when the change is not a resume),
 --       6 '1' when the caller acknowledges an automatic pause, 7 campaign id, 8 the name of the pauser
 --       whose pause, lifted, unbinds where the campaign's mail goes ('' when the change is not a resume;
---       claim.lua binds it again at the next claim), 9.. allowed sources.
+--       claim.lua binds it again at the next claim), 9 '1' when the change retakes a campaign already in
+--       `to` by another author (records its reason and author: an automatic pause over the operator's),
+--       10.. allowed sources.
 --       Who paused is read here in the same step as the state: a resume without an acknowledgement
 --       never lifts an automatic pause, even one made after the caller looked; one with it stores the
 --       acknowledgement with the change (the guardrails judge only later sends).
@@ -15,9 +17,13 @@ local to, reason, by, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 
 local cur = redis.call('HGET', meta, 'state')
 if not cur then return {'missing', ''} end
-if cur == to then return {'same', cur} end
+if cur == to then
+  if ARGV[9] ~= '1' or redis.call('HGET', meta, 'paused_by') == by then return {'same', cur} end
+  redis.call('HSET', meta, 'reason', reason, 'paused_by', by, 'changed_at', now)
+  return {'ok', cur}
+end
 local allowed = false
-for i = 9, #ARGV do if ARGV[i] == cur then allowed = true end end
+for i = 10, #ARGV do if ARGV[i] == cur then allowed = true end end
 if not allowed then return {'refused', cur} end
 local paused_by = redis.call('HGET', meta, 'paused_by')
 local automatic = ARGV[5] ~= '' and paused_by == ARGV[5]
