@@ -43,6 +43,7 @@ class IdentityStatus:
     #: temporary blocks before shaping applies ({group, reason, until (ISO or None), hourly_cap, daily_cap};
     #: store/group_state.py).
     groups: list[dict[str, Any]] = field(default_factory=list)
+    account: str = "default"  # the Tencent account (key pair) it sends with
 
 
 @dataclass
@@ -234,6 +235,7 @@ async def _readable_status(redis: Redis, rec: campaigns.CampaignRecord, now: flo
                 next_slot=next_slot,
                 stopped_until=None if stopped is None else _iso(stopped, spec),
                 groups=await _groups(redis, spec, ident.id, days[n], alloc.identities[n], counted[n], now, blocks),
+                account=ident.account,
             )
         )
     if rec.state in UNFINISHED:  # a cancelled or completed campaign sends nothing more

@@ -70,7 +70,7 @@ def render_status(st: CampaignStatus) -> Group:
         table.add_column(col)
     for i in st.identities:
         table.add_row(
-            Text(printable(i.id)),  # a Text: a str cell would be read as rich markup
+            Text(printable(i.id if i.account == "default" else f"{i.id} ({i.account})")),  # a Text, not markup
             str(i.warmup_day),
             f"{i.sent_today:,} / {i.daily_cap:,}",
             f"{i.sent_last_hour:,} / {i.hourly_cap:,}",

@@ -167,3 +167,18 @@ async def test_a_paused_campaigns_eta_says_it_holds_if_resumed_now(pipe: Pipelin
     assert st.estimated_completion == "2026-12-01"
     assert " eta if resumed now 2026-12-01" in _text(st)
     assert "estimated completion if resumed now 2026-12-01" in campaign_section(0, st.as_json())
+
+
+async def test_status_names_the_account_of_an_identity_not_on_the_default_one(pipe: Pipeline) -> None:
+    """A campaign over two accounts: which identity sends with which key pair (a wrong key pauses it)."""
+    two = [
+        {"id": "news-a", "from": "News <news@d0.example.com>"},
+        {"id": "news-b", "from": "News <news@d1.example.com>", "account": "marketing"},
+    ]
+    await pipe.submit("email,first_name\nu1@gmail.com,U\n", extra={"identities": two})
+    st = await campaign_status(pipe.redis, pipe.cid, pipe.clock.now())
+    assert st is not None
+    assert [i["account"] for i in st.as_json()["identities"]] == ["default", "marketing"]
+    text = _text(st)
+    assert "news-b (marketing)" in text
+    assert "news-a (default)" not in text
