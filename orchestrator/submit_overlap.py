@@ -121,11 +121,14 @@ async def _unsettled(redis: Redis, ended: list[tuple[str, int, str]]) -> list[tu
             ck = keys.CampaignKeys(cid)
             pipe.hmget(ck.counts, ["granted", "inflight"])
             pipe.zcard(ck.doubt)  # the doubts the sweeper still asks Tencent about (not those it gave up)
-        replies = await pipe.execute()
+        replies = await pipe.execute(raise_on_error=False)  # a damaged key stops no submit
     out = []
     for k, (cid, buckets, state) in enumerate(ended):
-        counts, doubts = replies[2 * k], int(replies[2 * k + 1])
-        n = doubts + sum(int(c) for c in counts if c is not None and str(c).isdigit())
+        counts, doubts = replies[2 * k], replies[2 * k + 1]
+        if isinstance(counts, Exception) or isinstance(doubts, Exception):  # unreadable: it may be sending
+            out.append((cid, buckets, f"{state}, its counts unreadable"))
+            continue
+        n = int(doubts) + sum(int(c) for c in counts if c is not None and str(c).isdigit())
         if n:
             out.append((cid, buckets, f"{state}, {n:,} in flight or in doubt"))
     return out

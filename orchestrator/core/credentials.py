@@ -42,6 +42,8 @@ def accounts_problem(default: AccountCredentials | None, named: dict[str, Accoun
     """What is wrong with the accounts as a whole, in words that show no key: a name no identity can use,
     the default account set two ways, or one Tencent account under two names, whose two API budgets
     would together go over Tencent's rate."""
+    if default is not None and not all(v.strip() for v in _secrets(default)):
+        default = None  # a blank key is no key (an emptied `.env` line): the one set is the other
     unusable = sum(not ACCOUNT_NAME.fullmatch(name) for name in named)
     if unusable:  # such a name is not shown: a key pasted in its place would be
         return (

@@ -7,6 +7,7 @@ import pytest
 
 from orchestrator.control import cancel_campaign
 from orchestrator.ses.emulator import FaultRule
+from orchestrator.store import keys
 from orchestrator.submit import ListOverlapError
 from tests.pipeline_harness import VICTIM, VICTIM_DOMAIN, Pipeline, recipients_csv
 
@@ -34,3 +35,15 @@ async def test_a_list_sharing_a_cancelled_campaigns_doubt_waits_until_the_sweepe
     assert (await pipe.record()).counts["accepted"] >= 1
     again = await pipe.submit(f"email,first_name\n{VICTIM},Victim\n")  # settled: a new campaign may have it
     assert again != first
+
+
+async def test_a_damaged_key_of_a_cancelled_campaign_stops_no_unrelated_submit(pipe: Pipeline) -> None:
+    """Its counts unreadable, it may still be sending: a list sharing its addresses is refused, another
+    list goes (the pipeline raised WRONGTYPE and every submit failed)."""
+    first = await pipe.submit(recipients_csv())
+    await cancel_campaign(pipe.redis, first, pipe.clock, "wrong list", "operator")
+    await pipe.redis.delete(keys.CampaignKeys(first).doubt)
+    await pipe.redis.set(keys.CampaignKeys(first).doubt, "x")
+    with pytest.raises(ListOverlapError, match=rf"campaign {first} \(cancelled, its counts unreadable\)"):
+        await pipe.submit(f"email,first_name\n{VICTIM},Victim\n")
+    assert await pipe.submit("email,first_name\nsomeone.else@example.org,Else\n") != first

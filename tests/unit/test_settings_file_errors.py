@@ -257,3 +257,10 @@ def test_the_same_pair_given_twice_for_the_default_account_is_one_account() -> N
     env = {"TENCENTCLOUD_SECRET_ID": "AKIDsame", "TENCENTCLOUD_SECRET_KEY": "SKsame"}
     result = _invoke(["status"], **env, ORCHESTRATE_ACCOUNTS=_accounts(default=("AKIDsame", "SKsame")))
     assert "nothing listens at" in result.output
+
+
+def test_blank_default_keys_beside_a_default_account_in_the_json_are_no_second_pair() -> None:
+    """An emptied `.env` line (TENCENTCLOUD_SECRET_ID=) is no key: the JSON's default pair is the only one."""
+    env = {"TENCENTCLOUD_SECRET_ID": "", "TENCENTCLOUD_SECRET_KEY": ""}
+    result = _invoke(["status"], **env, ORCHESTRATE_ACCOUNTS=_accounts(default=("AKIDjson", "SKjson")))
+    assert "nothing listens at" in result.output
