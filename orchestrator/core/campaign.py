@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from orchestrator.core.addresses import canonical_from, normalize_address, parse_from_address, shown
+from orchestrator.core.credentials import ACCOUNT_NAME_PATTERN, DEFAULT_ACCOUNT
 from orchestrator.core.domain_shaping import DEFERRAL_BURST, DEFERRAL_SHARE, DEFERRAL_WINDOW_S
 from orchestrator.core.file_values import FileDate, check_zone
 from orchestrator.core.guardrails import Content, GuardrailsSpec
@@ -44,7 +45,7 @@ class Identity(Strict):
     from_: Annotated[str, Field(alias="from")]
     warmup_day: Annotated[int, Field(ge=1, le=MAX_WARMUP_DAY)] = 1
     daily_quota: Annotated[int | None, Field(ge=1, le=MAX_DAILY_QUOTA)] = None
-    account: Annotated[str, Field(pattern=SLUG)] = "default"
+    account: Annotated[str, Field(pattern=ACCOUNT_NAME_PATTERN)] = DEFAULT_ACCOUNT
     reply_to: str | None = None
 
     @field_validator("from_")

@@ -9,8 +9,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr
 
 #: The account every identity without `account:` uses (TENCENTCLOUD_SECRET_ID / _KEY).
 DEFAULT_ACCOUNT: Final = "default"
-#: An account's name as an identity's `account:` names it (core/campaign.py's SLUG).
-ACCOUNT_NAME: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+#: An account's name, in ORCHESTRATE_ACCOUNTS and in an identity's `account:` (core/campaign.py) alike.
+ACCOUNT_NAME_PATTERN: Final = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+ACCOUNT_NAME: Final = re.compile(ACCOUNT_NAME_PATTERN)
 #: What a SecretId or SecretKey holds (Tencent's are letters and digits).
 KEY_RULE: Final = "a Tencent key holds letters, digits and signs only: no space, control or non-ASCII character"
 _VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
