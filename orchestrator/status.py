@@ -14,6 +14,7 @@ from orchestrator.core.budget import budget_now, day_caps
 from orchestrator.core.calendar import LocalTime, local_time, start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.campaign_state import UNFINISHED
+from orchestrator.core.credentials import DEFAULT_ACCOUNT
 from orchestrator.core.eta import estimate_completion
 from orchestrator.core.plan import Caps, PoolAllocation, ranks_of
 from orchestrator.core.preview import FullPace, minutes_left_on, minutes_on, window_minutes
@@ -43,7 +44,7 @@ class IdentityStatus:
     #: temporary blocks before shaping applies ({group, reason, until (ISO or None), hourly_cap, daily_cap};
     #: store/group_state.py).
     groups: list[dict[str, Any]] = field(default_factory=list)
-    account: str = "default"  # the Tencent account (key pair) it sends with
+    account: str = DEFAULT_ACCOUNT  # the Tencent account (key pair) it sends with
 
 
 @dataclass

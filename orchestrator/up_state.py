@@ -90,7 +90,8 @@ def sends_nowhere(settings: Settings) -> bool:
 
 def to_emulator(settings: Settings, endpoint: str, **update: object) -> Settings:
     """`settings` sending to the local emulator at `endpoint`, with the pair it knows each account by
-    (`emulator_pair`): the default account's and every named one's, never a real key sent there."""
+    (`emulator_pair`): a named account's is the emulator's own, never its configured key; the default
+    account's is the environment's pair when set (as the emulator's permissive default takes it)."""
     from orchestrator.ses.emulator import emulator_pair
 
     def pair(name: str) -> AccountCredentials:

@@ -18,6 +18,7 @@ from orchestrator.commands._common import (
     run,
     warn_data_lost,
 )
+from orchestrator.core.credentials import DEFAULT_ACCOUNT
 from orchestrator.core.exit_codes import EXIT_FAILED
 from orchestrator.core.text import printable
 from orchestrator.status import (
@@ -70,7 +71,7 @@ def render_status(st: CampaignStatus) -> Group:
         table.add_column(col)
     for i in st.identities:
         table.add_row(
-            Text(printable(i.id if i.account == "default" else f"{i.id} ({i.account})")),  # a Text, not markup
+            Text(printable(i.id if i.account == DEFAULT_ACCOUNT else f"{i.id} ({i.account})")),  # a Text, not markup
             str(i.warmup_day),
             f"{i.sent_today:,} / {i.daily_cap:,}",
             f"{i.sent_last_hour:,} / {i.hourly_cap:,}",

@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from orchestrator.core.calendar import start_of
 from orchestrator.core.campaign import Campaign
 from orchestrator.core.clock import VirtualClock
+from orchestrator.core.credentials import DEFAULT_ACCOUNT
 from orchestrator.embedded import EmbeddedRedis
 from orchestrator.logging_setup import stamped_by
 from orchestrator.pacing import PacerConfig, TickReport
@@ -173,9 +174,11 @@ def _settings(redis_url: str, ses_url: str, pairs: dict[str, tuple[str, str]]) -
     """The run's settings: its throwaway Redis, the emulator's accounts, a callback token of its own."""
     return RunSettings(
         REDIS_URL=redis_url,
-        TENCENTCLOUD_SECRET_ID=SecretStr(pairs["default"][0]),
-        TENCENTCLOUD_SECRET_KEY=SecretStr(pairs["default"][1]),
-        ORCHESTRATE_ACCOUNTS={n: {"secret_id": i, "secret_key": k} for n, (i, k) in pairs.items() if n != "default"},
+        TENCENTCLOUD_SECRET_ID=SecretStr(pairs[DEFAULT_ACCOUNT][0]),
+        TENCENTCLOUD_SECRET_KEY=SecretStr(pairs[DEFAULT_ACCOUNT][1]),
+        ORCHESTRATE_ACCOUNTS={
+            n: {"secret_id": i, "secret_key": k} for n, (i, k) in pairs.items() if n != DEFAULT_ACCOUNT
+        },
         SES_ENDPOINT=ses_url,
         CALLBACK_TOKEN=SecretStr(secrets.token_urlsafe(24)),
         WEB_HOST="127.0.0.1",

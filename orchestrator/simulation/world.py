@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.core.campaign import Campaign, Simulation
+from orchestrator.core.credentials import DEFAULT_ACCOUNT
 from orchestrator.ses.emulator import (
     Account,
     Behaviour,
@@ -87,5 +88,5 @@ def account_pairs(spec: Campaign) -> dict[str, tuple[str, str]]:
     """The emulator's key pair of each account the campaign's identities name (and `default`'s): each has
     its own API rate window there, as each Tencent account has. Never a configured key: the documented
     local pairs (`emulator_pair`, with no environment)."""
-    names = sorted({"default"} | {i.account for i in spec.identities})
+    names = sorted({DEFAULT_ACCOUNT} | {i.account for i in spec.identities})
     return {name: emulator_pair(name, {}) for name in names}

@@ -15,6 +15,7 @@ from pydantic_core import ErrorDetails
 from yarl import URL
 
 from orchestrator.core.addresses import shown
+from orchestrator.core.credentials import DEFAULT_ACCOUNT
 
 #: The credentials a permissive emulator accepts when TENCENTCLOUD_SECRET_ID/KEY are unset.
 DEFAULT_SECRET_ID: Final = "emulator-id"  # noqa: S105 - a documented local-only default
@@ -333,7 +334,7 @@ def permissive_credentials(env: Mapping[str, str] | None = None) -> tuple[str, s
 def emulator_pair(account: str, env: Mapping[str, str] | None = None) -> tuple[str, str]:
     """The key pair the permissive emulator knows `account` by: the default account's from
     `permissive_credentials`, another's the documented default pair with `-<name>` appended."""
-    if account == "default":
+    if account == DEFAULT_ACCOUNT:
         return permissive_credentials(env)[:2]
     return f"{DEFAULT_SECRET_ID}-{account}", f"{DEFAULT_SECRET_KEY}-{account}"
 
@@ -341,5 +342,5 @@ def emulator_pair(account: str, env: Mapping[str, str] | None = None) -> tuple[s
 def permissive_world(env: Mapping[str, str] | None = None, accounts: Iterable[str] = ()) -> World:
     """The world with no file, all allowed: the default account (its pair from the environment or the
     default one) and each of `accounts` (the settings' named ones) by its `emulator_pair`."""
-    pairs = {name: emulator_pair(name, env) for name in ["default", *sorted(set(accounts) - {"default"})]}
+    pairs = {name: emulator_pair(name, env) for name in [DEFAULT_ACCOUNT, *sorted(set(accounts) - {DEFAULT_ACCOUNT})]}
     return World(accounts=[Account(name=n, secret_id=i, secret_key=k) for n, (i, k) in pairs.items()], permissive=True)
